@@ -1,0 +1,718 @@
+//! Dead-letter messages: a Lambda SQS event or `aws sqs receive-message` output, parsed
+//! tolerantly into one [`DeadLetter`] model.
+//!
+//! Nothing here rejects a record. A body that is not JSON, JSON that is not an event, a
+//! missing attribute or a `null` value all become fields of the model, so that every
+//! message of a batch yields exactly one record.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The message attribute names EventBridge adds to a dead-lettered event.
+pub mod attr {
+    /// ARN of the rule whose target failed.
+    pub const RULE_ARN: &str = "RULE_ARN";
+    /// ARN of the failed target.
+    pub const TARGET_ARN: &str = "TARGET_ARN";
+    /// EventBridge's error class, e.g. `THROTTLING`.
+    pub const ERROR_CODE: &str = "ERROR_CODE";
+    /// Free-text description of the failure.
+    pub const ERROR_MESSAGE: &str = "ERROR_MESSAGE";
+    /// `MaximumRetryAttempts` or `MaximumEventAgeInSeconds`; absent when not retried.
+    pub const EXHAUSTED_RETRY_CONDITION: &str = "EXHAUSTED_RETRY_CONDITION";
+    /// Number of retries made, as a string integer.
+    pub const RETRY_ATTEMPTS: &str = "RETRY_ATTEMPTS";
+}
+
+/// What kind of body a dead-lettered message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BodyKind {
+    /// An EventBridge event whose `source` is a Genesys Cloud partner source.
+    GenesysEvent,
+    /// An EventBridge event from any other source.
+    OtherEvent,
+    /// The original polling tool's flat shape (`interactionId`, `eventType`, `timestamp`, `detail`).
+    FlatInteraction,
+    /// The "Custom Event Bus" failure summary (`busArn` + `failedMessages`, no `detail`).
+    CustomBusFailure,
+    /// Valid JSON that is not an event.
+    NotAnEvent,
+    /// Not JSON at all.
+    NotJson,
+}
+
+impl BodyKind {
+    /// The camelCase name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyKind::GenesysEvent => "genesysEvent",
+            BodyKind::OtherEvent => "otherEvent",
+            BodyKind::FlatInteraction => "flatInteraction",
+            BodyKind::CustomBusFailure => "customBusFailure",
+            BodyKind::NotAnEvent => "notAnEvent",
+            BodyKind::NotJson => "notJson",
+        }
+    }
+
+    /// Whether the body is something a consumer could take as an event.
+    pub fn is_event(self) -> bool {
+        matches!(
+            self,
+            BodyKind::GenesysEvent | BodyKind::OtherEvent | BodyKind::FlatInteraction
+        )
+    }
+}
+
+/// The failure context EventBridge attached to the message. Every field may be missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureContext {
+    /// `RULE_ARN`.
+    pub rule_arn: Option<String>,
+    /// `TARGET_ARN`.
+    pub target_arn: Option<String>,
+    /// `ERROR_CODE`.
+    pub error_code: Option<String>,
+    /// `ERROR_MESSAGE`.
+    pub error_message: Option<String>,
+    /// `EXHAUSTED_RETRY_CONDITION`.
+    pub exhausted_retry_condition: Option<String>,
+    /// `RETRY_ATTEMPTS`, when it is a number.
+    pub retry_attempts: Option<u32>,
+}
+
+/// The parts of an event body the triage needs; everything else stays in the raw body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventEnvelope {
+    /// EventBridge `id` (or the flat shape's id, if any).
+    pub id: Option<String>,
+    /// EventBridge `detail-type`, or the flat shape's `eventType`.
+    pub detail_type: Option<String>,
+    /// EventBridge `source`.
+    pub source: Option<String>,
+    /// EventBridge `time`, or the flat shape's `timestamp`.
+    pub time: Option<String>,
+    /// `detail.topicName`: the concrete Genesys topic.
+    pub topic_name: Option<String>,
+    /// `detail.timestamp`.
+    pub detail_timestamp: Option<String>,
+    /// `detail.eventBody.conversationId` as text.
+    pub body_conversation_id: Option<String>,
+    /// `detail.eventBody.id` as text.
+    pub body_id: Option<String>,
+    /// The flat shape's top-level `interactionId`.
+    pub interaction_id: Option<String>,
+}
+
+/// One dead-lettered message, whatever its shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The SQS message id (the `itemIdentifier` of a batch failure).
+    pub message_id: String,
+    /// `ApproximateReceiveCount`, when present and numeric.
+    pub receive_count: Option<u32>,
+    /// `SentTimestamp`: when the message entered the DLQ.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The queue the message came from (`eventSourceARN`), when known.
+    pub source_queue_arn: Option<String>,
+    /// The body, byte for byte as SQS delivered it.
+    pub body: String,
+    /// What kind of body it is.
+    pub kind: BodyKind,
+    /// The parsed envelope, for event bodies.
+    pub event: Option<EventEnvelope>,
+    /// The failure context from the message attributes (or, for a Custom Event Bus
+    /// failure summary without attributes, from the summary itself).
+    pub failure: FailureContext,
+}
+
+/// Why a batch document could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The document is not valid JSON.
+    #[error("input is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// Valid JSON, but neither shape.
+    #[error(
+        "input is neither a Lambda SQS event ({{\"Records\": [...]}}) nor `aws sqs receive-message` output ({{\"Messages\": [...]}})"
+    )]
+    UnknownShape,
+}
+
+/// An SQS message as either source spells it, with every field optional and tolerant of
+/// `null` or a wrong type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawMessage {
+    #[serde(alias = "MessageId")]
+    #[serde(rename = "messageId")]
+    message_id: Lenient,
+    #[serde(alias = "Body")]
+    body: Lenient,
+    #[serde(alias = "Attributes")]
+    attributes: MaybeObject<HashMap<String, Lenient>>,
+    #[serde(alias = "MessageAttributes")]
+    #[serde(rename = "messageAttributes")]
+    message_attributes: MaybeObject<HashMap<String, MaybeObject<RawAttribute>>>,
+    #[serde(rename = "eventSourceARN")]
+    event_source_arn: Lenient,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawAttribute {
+    #[serde(alias = "StringValue")]
+    #[serde(rename = "stringValue")]
+    string_value: Lenient,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawDocument {
+    #[serde(rename = "Records")]
+    records: Option<MaybeArray<MaybeObject<RawMessage>>>,
+    #[serde(rename = "Messages")]
+    messages: Option<MaybeArray<MaybeObject<RawMessage>>>,
+}
+
+/// Parses a Lambda SQS event (`{"Records": [...]}`) or `aws sqs receive-message` output
+/// (`{"Messages": [...]}`) into one [`DeadLetter`] per message.
+///
+/// A record that is not an object, or has no message id, still yields a record (named
+/// `record-<index>`), so nothing is silently dropped.
+pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
+    let doc: MaybeObject<RawDocument> =
+        serde_json::from_slice(input).map_err(|e| BatchError::InvalidJson(e.to_string()))?;
+    let doc = doc.0.ok_or(BatchError::UnknownShape)?;
+    let list = match (doc.records, doc.messages) {
+        (Some(MaybeArray(Some(r))), _) => r,
+        (_, Some(MaybeArray(Some(m)))) => m,
+        _ => return Err(BatchError::UnknownShape),
+    };
+    Ok(list
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| from_raw(i, raw.0.unwrap_or_default()))
+        .collect())
+}
+
+fn from_raw(index: usize, raw: RawMessage) -> DeadLetter {
+    let attributes = raw.attributes.0.unwrap_or_default();
+    let system = |name: &str| attributes.get(name).and_then(|v| v.0.as_deref());
+    let message_attributes: HashMap<String, String> = raw
+        .message_attributes
+        .0
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| v.0.and_then(|a| a.string_value.0).map(|s| (k, s)))
+        .collect();
+    let message_id = raw
+        .message_id
+        .0
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("record-{index}"));
+    DeadLetter::new(
+        message_id,
+        raw.body.0.unwrap_or_default(),
+        SystemAttributes {
+            receive_count: system("ApproximateReceiveCount"),
+            sent_timestamp: system("SentTimestamp"),
+        },
+        &message_attributes,
+        raw.event_source_arn.0,
+    )
+}
+
+/// The SQS system attributes the triage uses, as strings (both sources send strings).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemAttributes<'a> {
+    /// `ApproximateReceiveCount`.
+    pub receive_count: Option<&'a str>,
+    /// `SentTimestamp`, epoch milliseconds.
+    pub sent_timestamp: Option<&'a str>,
+}
+
+impl DeadLetter {
+    /// Builds the model from a message's parts; the body is parsed here.
+    pub fn new(
+        message_id: String,
+        body: String,
+        system: SystemAttributes<'_>,
+        message_attributes: &HashMap<String, String>,
+        source_queue_arn: Option<String>,
+    ) -> DeadLetter {
+        let get = |name: &str| {
+            message_attributes
+                .get(name)
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let mut failure = FailureContext {
+            rule_arn: get(attr::RULE_ARN),
+            target_arn: get(attr::TARGET_ARN),
+            error_code: get(attr::ERROR_CODE),
+            error_message: get(attr::ERROR_MESSAGE),
+            exhausted_retry_condition: get(attr::EXHAUSTED_RETRY_CONDITION),
+            retry_attempts: get(attr::RETRY_ATTEMPTS).and_then(|s| s.parse().ok()),
+        };
+        let parsed = parse_body(&body);
+        if let Some(summary) = parsed.custom_bus {
+            failure.target_arn = failure.target_arn.or(summary.target_arn);
+            failure.error_code = failure.error_code.or(summary.error_code);
+            failure.error_message = failure.error_message.or(summary.error_message);
+            failure.exhausted_retry_condition = failure
+                .exhausted_retry_condition
+                .or(summary.exhausted_retry_condition);
+            failure.retry_attempts = failure.retry_attempts.or(summary.retry_attempts);
+        }
+        DeadLetter {
+            message_id,
+            receive_count: system.receive_count.and_then(|s| s.trim().parse().ok()),
+            sent_at: system
+                .sent_timestamp
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+            source_queue_arn,
+            body,
+            kind: parsed.kind,
+            event: parsed.event,
+            failure,
+        }
+    }
+}
+
+/// What parsing a body found.
+struct ParsedBody {
+    kind: BodyKind,
+    event: Option<EventEnvelope>,
+    custom_bus: Option<FailureContext>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawBody {
+    id: Lenient,
+    #[serde(rename = "detail-type")]
+    detail_type: Lenient,
+    source: Lenient,
+    time: Lenient,
+    detail: Option<MaybeObject<RawDetail>>,
+    // The original tool's flat shape.
+    #[serde(rename = "interactionId")]
+    interaction_id: Lenient,
+    #[serde(rename = "eventType")]
+    event_type: Lenient,
+    timestamp: Lenient,
+    // The Custom Event Bus failure summary.
+    #[serde(rename = "busArn")]
+    bus_arn: Option<IgnoredAny>,
+    #[serde(rename = "failedMessages")]
+    failed_messages: Option<IgnoredAny>,
+    #[serde(rename = "targetArn")]
+    target_arn: Lenient,
+    #[serde(rename = "errorCode")]
+    error_code: Lenient,
+    #[serde(rename = "errorMessage")]
+    error_message: Lenient,
+    #[serde(rename = "exhaustedRetryCondition")]
+    exhausted_retry_condition: Lenient,
+    #[serde(rename = "retryAttempts")]
+    retry_attempts: Lenient,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawDetail {
+    #[serde(rename = "topicName")]
+    topic_name: Lenient,
+    timestamp: Lenient,
+    #[serde(rename = "eventBody")]
+    event_body: MaybeObject<RawEventBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawEventBody {
+    #[serde(rename = "conversationId")]
+    conversation_id: Lenient,
+    id: Lenient,
+}
+
+fn parse_body(body: &str) -> ParsedBody {
+    let not = |kind| ParsedBody {
+        kind,
+        event: None,
+        custom_bus: None,
+    };
+    let raw: MaybeObject<RawBody> = match serde_json::from_str(body) {
+        Ok(v) => v,
+        Err(_) => return not(BodyKind::NotJson),
+    };
+    let Some(raw) = raw.0 else {
+        return not(BodyKind::NotAnEvent);
+    };
+    let has_detail = raw.detail.is_some();
+    if raw.bus_arn.is_some() && raw.failed_messages.is_some() && !has_detail {
+        return ParsedBody {
+            kind: BodyKind::CustomBusFailure,
+            event: None,
+            custom_bus: Some(FailureContext {
+                rule_arn: None,
+                target_arn: raw.target_arn.0,
+                error_code: raw.error_code.0,
+                error_message: raw.error_message.0,
+                exhausted_retry_condition: raw.exhausted_retry_condition.0,
+                retry_attempts: raw.retry_attempts.0.and_then(|s| s.parse().ok()),
+            }),
+        };
+    }
+    let detail = raw.detail.and_then(|d| d.0).unwrap_or_default();
+    let event_body = detail.event_body.0.unwrap_or_default();
+    let is_eventbridge = raw.detail_type.0.is_some() && (raw.source.0.is_some() || has_detail);
+    let is_flat = !is_eventbridge && (raw.interaction_id.0.is_some() || raw.event_type.0.is_some());
+    let kind = if is_eventbridge {
+        let genesys = raw
+            .source
+            .0
+            .as_deref()
+            .is_some_and(|s| s.starts_with("aws.partner/genesys.com/"));
+        if genesys {
+            BodyKind::GenesysEvent
+        } else {
+            BodyKind::OtherEvent
+        }
+    } else if is_flat {
+        BodyKind::FlatInteraction
+    } else {
+        return not(BodyKind::NotAnEvent);
+    };
+    let event = EventEnvelope {
+        id: raw.id.0,
+        detail_type: raw.detail_type.0.or(raw.event_type.0),
+        source: raw.source.0,
+        time: raw.time.0.or(raw.timestamp.0),
+        topic_name: detail.topic_name.0,
+        detail_timestamp: detail.timestamp.0,
+        body_conversation_id: event_body.conversation_id.0,
+        body_id: event_body.id.0,
+        interaction_id: raw.interaction_id.0,
+    };
+    ParsedBody {
+        kind,
+        event: Some(event),
+        custom_bus: None,
+    }
+}
+
+/// A scalar field read as text whatever its JSON type: strings as they are, numbers and
+/// booleans in their JSON spelling; `null`, objects and arrays become `None`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Lenient(Option<String>);
+
+impl<'de> Deserialize<'de> for Lenient {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lenient;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Lenient, E> {
+                Ok(Lenient(Some(v)))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Lenient, D::Error> {
+                d.deserialize_any(V)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Lenient, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Lenient, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Visitor methods that turn every scalar into `$value` (the "not what we wanted" case).
+macro_rules! scalars_are {
+    ($value:expr) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
+/// `Some(T)` when the JSON value is an object; any other value (null, string, array,
+/// number) is skipped as `None` instead of failing the parent. `T` is itself lenient, so an
+/// object of an unexpected inner shape still deserializes.
+#[derive(Debug)]
+struct MaybeObject<T>(Option<T>);
+
+impl<T> Default for MaybeObject<T> {
+    fn default() -> Self {
+        MaybeObject(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MaybeObject<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = MaybeObject<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(m))
+                    .map(|t| MaybeObject(Some(t)))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MaybeObject(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+            scalars_are!(MaybeObject(None));
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// `Some(Vec<T>)` for a JSON array, `None` for anything else.
+#[derive(Debug, Default)]
+struct MaybeArray<T>(Option<Vec<T>>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MaybeArray<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = MaybeArray<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(s.size_hint().unwrap_or(0));
+                while let Some(item) = s.next_element::<T>()? {
+                    items.push(item);
+                }
+                Ok(MaybeArray(Some(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeArray(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+            scalars_are!(MaybeArray(None));
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GENESYS_BODY: &str = r#"{"version":"0","id":"6efd5506-3fd6-09a1-5599-09ae48bd6dd8","detail-type":"v2.detail.events.conversation.{id}.customer.end","source":"aws.partner/genesys.com/cloud/3a1b/prod-events","account":"111122223333","time":"2025-05-02T10:15:03Z","region":"us-east-1","resources":[],"detail":{"topicName":"v2.detail.events.conversation.0f6a3c52-1b8e-4d2a-9c1e-7f00aa11bb22.customer.end","version":"2","eventBody":{"eventTime":1746180902887,"conversationId":"0f6a3c52-1b8e-4d2a-9c1e-7f00aa11bb22"},"metadata":{"CorrelationId":"d1ab36e9-af51-4b3c-ab96-98d7349e75b4"},"timestamp":"2025-05-02T10:15:02.887Z"}}"#;
+
+    fn lambda_event(body: &str, attrs: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"Records": [{
+            "messageId": "5b0a1d2e-8f34-4c1e-9a77-0c2d9e6f1a10",
+            "receiptHandle": "AQEB",
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1746266103177"},
+            "messageAttributes": attrs,
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:111122223333:dlq",
+        }]}))
+        .unwrap()
+    }
+
+    fn one(input: &[u8]) -> DeadLetter {
+        let mut all = parse_batch(input).unwrap();
+        assert_eq!(all.len(), 1);
+        all.remove(0)
+    }
+
+    #[test]
+    fn parses_a_lambda_record_with_camel_case_attributes() {
+        let l = one(&lambda_event(
+            GENESYS_BODY,
+            serde_json::json!({
+                "ERROR_CODE": {"stringValue": "UNKNOWN", "dataType": "String"},
+                "RETRY_ATTEMPTS": {"stringValue": "129", "dataType": "String"},
+                "TARGET_ARN": {"stringValue": "arn:aws:events:us-east-1:1:api-destination/x/y", "dataType": "String"},
+            }),
+        ));
+        assert_eq!(l.message_id, "5b0a1d2e-8f34-4c1e-9a77-0c2d9e6f1a10");
+        assert_eq!(l.receive_count, Some(2));
+        assert_eq!(l.sent_at.unwrap().timestamp_millis(), 1746266103177);
+        assert_eq!(
+            l.source_queue_arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:111122223333:dlq")
+        );
+        assert_eq!(l.kind, BodyKind::GenesysEvent);
+        assert_eq!(l.body, GENESYS_BODY);
+        assert_eq!(l.failure.error_code.as_deref(), Some("UNKNOWN"));
+        assert_eq!(l.failure.retry_attempts, Some(129));
+        assert_eq!(l.failure.rule_arn, None);
+        let e = l.event.unwrap();
+        assert_eq!(
+            e.detail_type.as_deref(),
+            Some("v2.detail.events.conversation.{id}.customer.end")
+        );
+        assert_eq!(
+            e.body_conversation_id.as_deref(),
+            Some("0f6a3c52-1b8e-4d2a-9c1e-7f00aa11bb22")
+        );
+    }
+
+    #[test]
+    fn parses_receive_message_output_with_pascal_case_attributes() {
+        let input = serde_json::json!({"Messages": [{
+            "MessageId": "m-1", "ReceiptHandle": "r", "Body": GENESYS_BODY,
+            "Attributes": {"ApproximateReceiveCount": "3"},
+            "MessageAttributes": {"ERROR_CODE": {"StringValue": "THROTTLING", "DataType": "String"}}
+        }]});
+        let l = one(&serde_json::to_vec(&input).unwrap());
+        assert_eq!(l.message_id, "m-1");
+        assert_eq!(l.receive_count, Some(3));
+        assert_eq!(l.failure.error_code.as_deref(), Some("THROTTLING"));
+        assert_eq!(l.kind, BodyKind::GenesysEvent);
+    }
+
+    #[test]
+    fn null_and_odd_attribute_values_are_missing_not_fatal() {
+        let l = one(&lambda_event(
+            GENESYS_BODY,
+            serde_json::json!({
+                "ERROR_CODE": {"stringValue": null, "dataType": "String"},
+                "ERROR_MESSAGE": null,
+                "RETRY_ATTEMPTS": {"stringValue": "many"},
+                "RULE_ARN": {"stringValue": 42},
+                "TARGET_ARN": "not an object",
+            }),
+        ));
+        assert_eq!(l.failure.error_code, None);
+        assert_eq!(l.failure.error_message, None);
+        assert_eq!(l.failure.retry_attempts, None);
+        assert_eq!(l.failure.rule_arn.as_deref(), Some("42"));
+        assert_eq!(l.failure.target_arn, None);
+    }
+
+    #[test]
+    fn body_kinds_are_recognised() {
+        let cases = [
+            (GENESYS_BODY.to_owned(), BodyKind::GenesysEvent),
+            (r#"{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#.into(), BodyKind::OtherEvent),
+            (r#"{"interactionId":"0f6a3c52-1b8e-4d2a-9c1e-7f00aa11bb22","eventType":"x","timestamp":"t","detail":{}}"#.into(), BodyKind::FlatInteraction),
+            (r#"{"version":"1.0","busArn":"arn:b","targetArn":"arn:t","errorCode":"ACCESS_DENIED","failedMessages":[]}"#.into(), BodyKind::CustomBusFailure),
+            (r#"{"hello":"world"}"#.into(), BodyKind::NotAnEvent),
+            ("[1,2,3]".into(), BodyKind::NotAnEvent),
+            ("\"just a string\"".into(), BodyKind::NotAnEvent),
+            ("null".into(), BodyKind::NotAnEvent),
+            ("not json {".into(), BodyKind::NotJson),
+            ("".into(), BodyKind::NotJson),
+        ];
+        for (body, want) in cases {
+            let l = one(&lambda_event(&body, serde_json::json!({})));
+            assert_eq!(l.kind, want, "{body}");
+            assert_eq!(l.body, body, "the body is kept byte for byte");
+        }
+    }
+
+    #[test]
+    fn a_detail_of_the_wrong_type_does_not_hide_the_event() {
+        let body = r#"{"detail-type":"v2.x","source":"aws.partner/genesys.com/cloud/o/s","detail":"oops","id":7}"#;
+        let l = one(&lambda_event(body, serde_json::json!({})));
+        assert_eq!(l.kind, BodyKind::GenesysEvent);
+        assert_eq!(l.event.unwrap().id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn a_custom_bus_summary_supplies_the_failure_context() {
+        let body = r#"{"version":"1.0","busArn":"arn:b","targetArn":"arn:t","errorCode":"ACCESS_DENIED","errorMessage":"denied","retryAttempts":4,"failedMessages":[{"eventId":"e"}]}"#;
+        let l = one(&lambda_event(body, serde_json::json!({})));
+        assert_eq!(l.failure.target_arn.as_deref(), Some("arn:t"));
+        assert_eq!(l.failure.error_code.as_deref(), Some("ACCESS_DENIED"));
+        assert_eq!(l.failure.retry_attempts, Some(4));
+    }
+
+    #[test]
+    fn records_without_ids_or_of_the_wrong_type_still_yield_records() {
+        let input = br#"{"Records": [{"body": "x"}, 5, null, {"messageId": "", "body": 12}]}"#;
+        let all = parse_batch(input).unwrap();
+        let ids: Vec<&str> = all.iter().map(|l| l.message_id.as_str()).collect();
+        assert_eq!(ids, ["record-0", "record-1", "record-2", "record-3"]);
+        assert_eq!(all[3].body, "12");
+    }
+
+    #[test]
+    fn documents_of_neither_shape_are_errors() {
+        assert!(matches!(
+            parse_batch(b"{nope"),
+            Err(BatchError::InvalidJson(_))
+        ));
+        assert!(matches!(parse_batch(b"[]"), Err(BatchError::UnknownShape)));
+        assert!(matches!(
+            parse_batch(br#"{"Items": []}"#),
+            Err(BatchError::UnknownShape)
+        ));
+        assert!(matches!(
+            parse_batch(br#"{"Records": "x"}"#),
+            Err(BatchError::UnknownShape)
+        ));
+        assert_eq!(parse_batch(br#"{"Records": []}"#).unwrap().len(), 0);
+    }
+}

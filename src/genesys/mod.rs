@@ -1,0 +1,3 @@
+//! Genesys Cloud: event shapes and (later) the API client.
+
+pub mod event;

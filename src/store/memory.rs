@@ -1,0 +1,67 @@
+//! An in-memory [`ArtifactStore`]: the test double for the pipeline, and the benchmark's
+//! store. Keys can be set to fail, to exercise the no-loss rules.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+use super::{Artifact, ArtifactStore, StoreError};
+
+/// Keeps artifacts in a map.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    objects: Mutex<BTreeMap<String, Bytes>>,
+    failing: Mutex<HashSet<String>>,
+    fail_prefix: Mutex<Option<String>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Makes writes to `key` fail.
+    pub fn fail_key(&self, key: &str) {
+        self.failing.lock().expect("lock").insert(key.to_owned());
+    }
+
+    /// Makes writes to every key starting with `prefix` fail.
+    pub fn fail_prefix(&self, prefix: &str) {
+        *self.fail_prefix.lock().expect("lock") = Some(prefix.to_owned());
+    }
+
+    /// The stored bytes at `key`.
+    pub fn get(&self, key: &str) -> Option<Bytes> {
+        self.objects.lock().expect("lock").get(key).cloned()
+    }
+
+    /// Every stored key, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        self.objects.lock().expect("lock").keys().cloned().collect()
+    }
+}
+
+impl ArtifactStore for MemoryStore {
+    async fn put(&self, artifact: &Artifact) -> Result<(), StoreError> {
+        let refused = self.failing.lock().expect("lock").contains(&artifact.key)
+            || self
+                .fail_prefix
+                .lock()
+                .expect("lock")
+                .as_deref()
+                .is_some_and(|p| artifact.key.starts_with(p));
+        if refused {
+            return Err(StoreError {
+                key: artifact.key.clone(),
+                reason: "refused by test".into(),
+            });
+        }
+        self.objects
+            .lock()
+            .expect("lock")
+            .insert(artifact.key.clone(), artifact.body.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! Where artifacts go: the [`ArtifactStore`] port, the key layout of DESIGN §5, and safe
+//! names for hostile message ids.
+
+pub mod fs;
+pub mod memory;
+
+use std::future::Future;
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+
+use crate::classify::FailureCategory;
+
+/// One object to store: a replay payload or a report.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// The key (S3) or path relative to the output folder (CLI), built by [`Layout`].
+    pub key: String,
+    /// The exact bytes.
+    pub body: Bytes,
+    /// `application/json` or `text/markdown; charset=utf-8`.
+    pub content_type: &'static str,
+    /// Object metadata (S3 user metadata); the filesystem store ignores it.
+    pub metadata: Vec<(&'static str, String)>,
+}
+
+/// Why a write failed. The message never contains payload bytes or secrets.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("could not store {key}: {reason}")]
+pub struct StoreError {
+    /// The key that failed.
+    pub key: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// A durable place for artifacts. `put` returns only once the bytes are stored.
+pub trait ArtifactStore: Send + Sync {
+    /// Stores one artifact, overwriting an existing object at the same key.
+    fn put(&self, artifact: &Artifact) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The key layout: the CLI's folder or the Lambda's S3 prefix (DESIGN §5, **contract**).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// `replay/<CATEGORY>/<messageId>.json`, `report.json`, `report.md`.
+    Local,
+    /// `<prefix>replay/dt=YYYY-MM-DD/<CATEGORY>/<messageId>.json`,
+    /// `<prefix>reports/dt=YYYY-MM-DD/<reportId>.json|.md`.
+    Prefixed {
+        /// The prefix, empty or ending in `/`.
+        prefix: String,
+    },
+}
+
+impl Layout {
+    /// An S3 layout; a non-empty prefix gets a trailing `/` if it lacks one.
+    pub fn prefixed(prefix: &str) -> Layout {
+        let mut prefix = prefix.trim_start_matches('/').to_owned();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Layout::Prefixed { prefix }
+    }
+
+    /// The key of a record's replay payload. `file_stem` must come from [`safe_file_stem`].
+    pub fn replay_key(
+        &self,
+        category: FailureCategory,
+        date: NaiveDate,
+        file_stem: &str,
+    ) -> String {
+        match self {
+            Layout::Local => format!("replay/{category}/{file_stem}.json"),
+            Layout::Prefixed { prefix } => {
+                format!(
+                    "{prefix}replay/dt={}/{category}/{file_stem}.json",
+                    date.format("%Y-%m-%d")
+                )
+            }
+        }
+    }
+
+    /// The keys of the report: (JSON, Markdown).
+    pub fn report_keys(&self, date: NaiveDate, report_id: &str) -> (String, String) {
+        match self {
+            Layout::Local => ("report.json".to_owned(), "report.md".to_owned()),
+            Layout::Prefixed { prefix } => {
+                let base = format!(
+                    "{prefix}reports/dt={}/{}",
+                    date.format("%Y-%m-%d"),
+                    safe_file_stem(report_id)
+                );
+                (format!("{base}.json"), format!("{base}.md"))
+            }
+        }
+    }
+}
+
+/// The longest message id used as a file name unchanged.
+const MAX_PLAIN_LEN: usize = 128;
+/// How much of a hostile id survives, sanitized, in front of its hash.
+const MAX_SANITIZED_LEN: usize = 64;
+
+/// A file name stem for a message id, built only from `[A-Za-z0-9._~-]`.
+///
+/// Ordinary ids (SQS ids are UUIDs) pass unchanged. Anything else — a slash, `..`, NUL, a
+/// leading dot, over 128 characters — becomes a sanitized prefix plus `~` and 16 hex digits
+/// of the id's SHA-256. Plain names never contain `~`, so a hashed name can never equal
+/// another record's plain name; two hashed names collide only if SHA-256 prefixes do.
+pub fn safe_file_stem(id: &str) -> String {
+    let plain = !id.is_empty()
+        && id.len() <= MAX_PLAIN_LEN
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if plain {
+        return id.to_owned();
+    }
+    let mut sanitized: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_SANITIZED_LEN)
+        .collect();
+    if sanitized.is_empty() {
+        sanitized.push('_');
+    }
+    let digest = Sha256::digest(id.as_bytes());
+    format!("{sanitized}~{}", hex::encode(&digest[..8]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn uuids_pass_unchanged() {
+        let id = "5b0a1d2e-8f34-4c1e-9a77-0c2d9e6f1a10";
+        assert_eq!(safe_file_stem(id), id);
+    }
+
+    #[test]
+    fn hostile_ids_become_safe_distinct_names() {
+        let long = "a".repeat(1000);
+        let hostile = [
+            "../../x",
+            "..",
+            ".",
+            "/etc/passwd",
+            "a/b",
+            "a\\b",
+            "a\0b",
+            "",
+            " ",
+            ".hidden",
+            long.as_str(),
+            "a_b~0123456789abcdef",
+        ];
+        let mut seen = HashSet::new();
+        for id in hostile {
+            let stem = safe_file_stem(id);
+            assert!(
+                stem.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)),
+                "{stem:?}"
+            );
+            assert!(!stem.starts_with('.'), "{stem:?}");
+            assert!(stem.len() <= MAX_SANITIZED_LEN + 17, "{stem:?}");
+            assert!(seen.insert(stem), "collision for {id:?}");
+        }
+    }
+
+    #[test]
+    fn a_sanitized_lookalike_never_collides_with_a_plain_id() {
+        let hostile = safe_file_stem("a/b");
+        // The exact name the hostile id produced, offered as an id itself.
+        assert_ne!(safe_file_stem(&hostile), hostile);
+        assert_ne!(safe_file_stem("a_b"), hostile);
+    }
+
+    #[test]
+    fn layouts_follow_the_contract() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        let cat = FailureCategory::RateLimitExceeded;
+        assert_eq!(
+            Layout::Local.replay_key(cat, date, "m1"),
+            "replay/RATE_LIMIT_EXCEEDED/m1.json"
+        );
+        assert_eq!(
+            Layout::prefixed("genesys-dlq").replay_key(cat, date, "m1"),
+            "genesys-dlq/replay/dt=2026-11-28/RATE_LIMIT_EXCEEDED/m1.json"
+        );
+        assert_eq!(
+            Layout::prefixed("genesys-dlq/").report_keys(date, "r1"),
+            (
+                "genesys-dlq/reports/dt=2026-11-28/r1.json".into(),
+                "genesys-dlq/reports/dt=2026-11-28/r1.md".into()
+            )
+        );
+        assert_eq!(
+            Layout::prefixed("").replay_key(cat, date, "m"),
+            "replay/dt=2026-11-28/RATE_LIMIT_EXCEEDED/m.json"
+        );
+    }
+}

@@ -1,0 +1,474 @@
+//! The pipeline: a batch of dead letters and two ports (where artifacts go, how
+//! conversations are looked up) in; a report and the acknowledgement of every record out.
+//!
+//! The no-loss rules of DESIGN §6 live here, and nowhere else:
+//! - a record is acknowledged only when its payload *and* the report listing it are stored;
+//! - a transient correlation failure returns the record while its receive count is below
+//!   the budget (then it is archived as `unavailable`);
+//! - no new work starts within the safety margin of the deadline;
+//! - on a FIFO queue, the first failure returns every later record too;
+//! - a panic while handling one record fails that record only.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::{FutureExt, StreamExt};
+use tokio::time::Instant;
+
+use crate::classify::{self, Classification, Evidence, FailureCategory};
+use crate::correlate::InteractionInfo;
+use crate::dlq::DeadLetter;
+use crate::genesys::event::conversation_id;
+use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
+use crate::store::{Artifact, ArtifactStore, Layout, StoreError, safe_file_stem};
+
+/// What the pipeline derives from one dead letter without any I/O.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// Category, evidence, HTTP status.
+    pub classification: Classification,
+    /// The Genesys conversation id, if the event names one.
+    pub interaction_id: Option<String>,
+}
+
+/// Classifies a dead letter and finds its conversation id.
+pub fn analyze(letter: &DeadLetter) -> Analysis {
+    Analysis {
+        classification: classify::classify(&letter.failure, letter.kind),
+        interaction_id: letter.event.as_ref().and_then(conversation_id),
+    }
+}
+
+/// The correlation port: conversation details for a set of distinct ids.
+pub trait Correlate: Send + Sync {
+    /// Looks up `ids` (distinct, canonical) within `budget`; every id gets an answer.
+    fn correlate(
+        &self,
+        ids: &[String],
+        budget: Duration,
+    ) -> impl Future<Output = HashMap<String, InteractionInfo>> + Send;
+}
+
+/// Correlation switched off: every conversation is `skipped` with the reason given.
+#[derive(Debug, Clone)]
+pub struct SkipCorrelation {
+    /// Why (shown in the report).
+    pub reason: String,
+}
+
+impl Correlate for SkipCorrelation {
+    async fn correlate(&self, ids: &[String], _: Duration) -> HashMap<String, InteractionInfo> {
+        ids.iter()
+            .map(|id| {
+                let info = InteractionInfo::Skipped {
+                    reason: self.reason.clone(),
+                };
+                (id.clone(), info)
+            })
+            .collect()
+    }
+}
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct TriageOptions {
+    /// Where keys go.
+    pub layout: Layout,
+    /// Names the report.
+    pub report_id: String,
+    /// The report's `generatedAt`, and the date of records without one of their own.
+    pub now: DateTime<Utc>,
+    /// When the work must be finished (the Lambda's deadline); `None` for no limit.
+    pub deadline: Option<Instant>,
+    /// No new record is started later than this before the deadline; the report is
+    /// written inside it.
+    pub safety_margin: Duration,
+    /// Upper bound for the Genesys look-ups (they also get at most half the time left).
+    pub correlation_budget: Duration,
+    /// `CORRELATION_MAX_RECEIVES`: after this many deliveries a transient correlation
+    /// failure is archived as `unavailable` instead of returned.
+    pub correlation_max_receives: u32,
+    /// How many payload writes run at once.
+    pub write_concurrency: usize,
+    /// The source is a FIFO queue: stop at the first failure.
+    pub fifo: bool,
+    /// `replayEndpoint` of every record; the target ARN when unset.
+    pub replay_endpoint: Option<String>,
+    /// Where the Markdown's replay commands read payloads from.
+    pub replay_source: ReplaySource,
+}
+
+impl TriageOptions {
+    /// Defaults for a local run into `layout`.
+    pub fn new(layout: Layout, replay_source: ReplaySource) -> TriageOptions {
+        let now = Utc::now();
+        TriageOptions {
+            layout,
+            report_id: default_report_id(now),
+            now,
+            deadline: None,
+            safety_margin: Duration::from_secs(3),
+            correlation_budget: Duration::from_secs(60),
+            correlation_max_receives: 3,
+            write_concurrency: 16,
+            fifo: false,
+            replay_endpoint: None,
+            replay_source,
+        }
+    }
+}
+
+/// A report id that sorts by time and is unique enough per invocation.
+pub fn default_report_id(now: DateTime<Utc>) -> String {
+    format!(
+        "{}-{:08x}",
+        now.format("%Y%m%dT%H%M%S%.3fZ"),
+        fastrand::u32(..)
+    )
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The report (also when it could not be stored).
+    pub report: Report,
+    /// The keys of the report's JSON and Markdown, when both were stored.
+    pub report_keys: Option<(String, String)>,
+    /// Why the report could not be stored, if it could not.
+    pub report_error: Option<StoreError>,
+    /// Message ids to hand back to the queue, in batch order.
+    pub returned: Vec<String>,
+    /// How many records were acknowledged.
+    pub acknowledged: usize,
+}
+
+/// Why a record goes back to the queue, before any write is tried.
+const REASON_DEADLINE: &str = "deadline: not started before the function's time ran out";
+const REASON_FIFO: &str = "fifo: an earlier record of this FIFO batch failed";
+const REASON_PANIC: &str = "internal error while handling this record";
+
+/// Runs the pipeline over one batch.
+pub async fn run<S: ArtifactStore, C: Correlate>(
+    letters: &[DeadLetter],
+    store: &S,
+    correlator: &C,
+    opts: &TriageOptions,
+) -> Outcome {
+    // 1. Pure analysis, one record at a time, a panic confined to its record.
+    let analyses: Vec<Option<Analysis>> = letters
+        .iter()
+        .map(|l| std::panic::catch_unwind(AssertUnwindSafe(|| analyze(l))).ok())
+        .collect();
+
+    // 2. Correlation: distinct ids, once, inside the budget.
+    let mut ids: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for id in analyses
+        .iter()
+        .flatten()
+        .filter_map(|a| a.interaction_id.as_ref())
+    {
+        if seen.insert(id.as_str()) {
+            ids.push(id.clone());
+        }
+    }
+    let infos = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        let budget = match opts.deadline {
+            Some(d) => opts.correlation_budget.min(
+                d.saturating_duration_since(Instant::now())
+                    .saturating_sub(opts.safety_margin)
+                    / 2,
+            ),
+            None => opts.correlation_budget,
+        };
+        correlator.correlate(&ids, budget).await
+    };
+
+    // 3. Per record: its keys and whether it must go back regardless of writes.
+    let mut stems: HashMap<String, usize> = HashMap::new();
+    let mut plans: Vec<Plan> = Vec::with_capacity(letters.len());
+    for (letter, analysis) in letters.iter().zip(&analyses) {
+        let stem = {
+            let base = safe_file_stem(&letter.message_id);
+            let n = stems.entry(base.clone()).or_insert(0);
+            *n += 1;
+            // A duplicated message id in one batch must not overwrite its twin.
+            if *n == 1 { base } else { format!("{base}~{n}") }
+        };
+        let Some(analysis) = analysis else {
+            plans.push(Plan::failed(REASON_PANIC));
+            continue;
+        };
+        let info = match &analysis.interaction_id {
+            Some(id) => infos
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| InteractionInfo::Unavailable {
+                    error: "no answer from the correlation step".into(),
+                    transient: true,
+                }),
+            None => InteractionInfo::NoConversation,
+        };
+        let receives = letter.receive_count.unwrap_or(1);
+        let early_return = (info.is_transient_failure() && receives < opts.correlation_max_receives)
+            .then(|| {
+                format!(
+                    "correlation unavailable (transient); delivery {receives} of {} before archiving without it",
+                    opts.correlation_max_receives
+                )
+            });
+        let date = record_date(letter, opts.now);
+        let key = opts
+            .layout
+            .replay_key(analysis.classification.category, date, &stem);
+        plans.push(Plan {
+            analysis: Some(analysis.clone()),
+            info,
+            key: Some(key),
+            stored: false,
+            returned: early_return,
+        });
+    }
+
+    // 4. Payload writes, bounded, each started only while time remains.
+    write_payloads(letters, &mut plans, store, opts).await;
+
+    // 5. The report, then the acknowledgements it makes safe.
+    let records: Vec<TriageRecord> = letters
+        .iter()
+        .zip(&plans)
+        .map(|(l, p)| to_record(l, p, opts))
+        .collect();
+    let date = opts.now.date_naive();
+    let report = Report::build(opts.report_id.clone(), opts.now, records);
+    let (json_key, md_key) = opts.layout.report_keys(date, &opts.report_id);
+    let json = Artifact {
+        key: json_key.clone(),
+        body: Bytes::from(report.to_json()),
+        content_type: "application/json",
+        metadata: vec![("report-id", opts.report_id.clone())],
+    };
+    let md = Artifact {
+        key: md_key.clone(),
+        body: Bytes::from(render_markdown(&report, &opts.replay_source)),
+        content_type: "text/markdown; charset=utf-8",
+        metadata: vec![("report-id", opts.report_id.clone())],
+    };
+    let (json_result, md_result) = tokio::join!(store.put(&json), store.put(&md));
+    let report_error = json_result.err().or(md_result.err());
+
+    let returned: Vec<String> = letters
+        .iter()
+        .zip(&plans)
+        .filter(|(_, p)| report_error.is_some() || !p.acknowledged())
+        .map(|(l, _)| l.message_id.clone())
+        .collect();
+    Outcome {
+        acknowledged: letters.len() - returned.len(),
+        report_keys: report_error.is_none().then_some((json_key, md_key)),
+        report_error,
+        returned,
+        report,
+    }
+}
+
+/// One record's plan and progress.
+struct Plan {
+    analysis: Option<Analysis>,
+    info: InteractionInfo,
+    key: Option<String>,
+    stored: bool,
+    returned: Option<String>,
+}
+
+impl Plan {
+    fn failed(reason: &str) -> Plan {
+        Plan {
+            analysis: None,
+            info: InteractionInfo::Skipped {
+                reason: "record could not be analysed".into(),
+            },
+            key: None,
+            stored: false,
+            returned: Some(reason.to_owned()),
+        }
+    }
+
+    fn acknowledged(&self) -> bool {
+        self.stored && self.returned.is_none()
+    }
+}
+
+async fn write_payloads<S: ArtifactStore>(
+    letters: &[DeadLetter],
+    plans: &mut [Plan],
+    store: &S,
+    opts: &TriageOptions,
+) {
+    let time_left = || match opts.deadline {
+        Some(d) => d.saturating_duration_since(Instant::now()) > opts.safety_margin,
+        None => true,
+    };
+    let category_of = |p: &Plan| {
+        p.analysis
+            .as_ref()
+            .map(|a| a.classification.category)
+            .unwrap_or(FailureCategory::Unknown)
+    };
+    let write = |i: usize, key: String, category: FailureCategory| {
+        let letter = &letters[i];
+        let artifact = Artifact {
+            key,
+            body: Bytes::copy_from_slice(letter.body.as_bytes()),
+            content_type: "application/json",
+            metadata: vec![
+                ("category", category.as_str().to_owned()),
+                (
+                    "error-code",
+                    letter.failure.error_code.clone().unwrap_or_default(),
+                ),
+                ("message-id", letter.message_id.clone()),
+            ],
+        };
+        async move {
+            if !time_left() {
+                return (i, Err(REASON_DEADLINE.to_owned()));
+            }
+            let result = AssertUnwindSafe(store.put(&artifact)).catch_unwind().await;
+            let result = match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("write failed: {e}")),
+                Err(_) => Err(REASON_PANIC.to_owned()),
+            };
+            (i, result)
+        }
+    };
+
+    if opts.fifo {
+        // Order matters: stop at the first failure, return the rest untouched.
+        let mut failed = false;
+        for (i, plan) in plans.iter_mut().enumerate() {
+            if failed {
+                plan.returned.get_or_insert_with(|| REASON_FIFO.to_owned());
+                continue;
+            }
+            let key = match (&plan.returned, &plan.key) {
+                (None, Some(key)) => key.clone(),
+                _ => {
+                    failed = true;
+                    continue;
+                }
+            };
+            let (_, result) = write(i, key, category_of(plan)).await;
+            match result {
+                Ok(()) => plan.stored = true,
+                Err(reason) => {
+                    plan.returned = Some(reason);
+                    failed = true;
+                }
+            }
+        }
+        return;
+    }
+
+    let jobs: Vec<_> = plans
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.key.clone().map(|k| (i, k, category_of(p))))
+        .collect();
+    let results: Vec<(usize, Result<(), String>)> = futures::stream::iter(jobs)
+        .map(|(i, key, category)| write(i, key, category))
+        .buffer_unordered(opts.write_concurrency.max(1))
+        .collect()
+        .await;
+    for (i, result) in results {
+        match result {
+            Ok(()) => plans[i].stored = true,
+            Err(reason) => {
+                plans[i].returned.get_or_insert(reason);
+            }
+        }
+    }
+}
+
+/// The date partition of a record: when it reached the DLQ (stable across redeliveries),
+/// else when the event happened, else now.
+fn record_date(letter: &DeadLetter, now: DateTime<Utc>) -> NaiveDate {
+    letter
+        .sent_at
+        .or_else(|| {
+            letter
+                .event
+                .as_ref()
+                .and_then(|e| e.time.as_deref())
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        })
+        .unwrap_or(now)
+        .date_naive()
+}
+
+fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRecord {
+    let event = letter.event.as_ref();
+    let sent = letter
+        .sent_at
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let (classification, interaction_id) = match &plan.analysis {
+        Some(a) => (a.classification.clone(), a.interaction_id.clone()),
+        None => (
+            Classification {
+                category: FailureCategory::Unknown,
+                evidence: Evidence {
+                    rule: "internalError".into(),
+                    matched: REASON_PANIC.into(),
+                },
+                http_status: None,
+            },
+            None,
+        ),
+    };
+    TriageRecord {
+        message_id: letter.message_id.clone(),
+        event_id: event.and_then(|e| e.id.clone()),
+        timestamp: event
+            .and_then(|e| e.time.clone().or_else(|| e.detail_timestamp.clone()))
+            .or_else(|| sent.clone()),
+        event_type: event.and_then(|e| e.detail_type.clone()),
+        topic_name: event.and_then(|e| e.topic_name.clone()),
+        source: event.and_then(|e| e.source.clone()),
+        interaction_id,
+        failure_category: classification.category,
+        evidence: classification.evidence,
+        error_code: letter.failure.error_code.clone(),
+        error_message: letter.failure.error_message.clone(),
+        http_status: classification.http_status,
+        rule_arn: letter.failure.rule_arn.clone(),
+        target_arn: letter.failure.target_arn.clone(),
+        retry_attempts: letter.failure.retry_attempts,
+        exhausted_retry_condition: letter.failure.exhausted_retry_condition.clone(),
+        receive_count: letter.receive_count,
+        replay_payload_key: if plan.stored { plan.key.clone() } else { None },
+        replay_endpoint: opts
+            .replay_endpoint
+            .clone()
+            .or_else(|| letter.failure.target_arn.clone()),
+        interaction_info: plan.info.clone(),
+        body_kind: letter.kind,
+        sent_timestamp: sent,
+        disposition: match &plan.returned {
+            Some(reason) => Disposition::Returned {
+                reason: reason.clone(),
+            },
+            None if plan.stored => Disposition::Stored,
+            None => Disposition::Returned {
+                reason: "not stored".into(),
+            },
+        },
+    }
+}

@@ -1,0 +1,228 @@
+//! `dlq-triage analyze` end to end: the real binary over the bundled events, with golden
+//! expectations for every record's classification.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn dlq_triage(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
+    cmd.args(args)
+        .env_remove("GENESYS_CLIENT_ID")
+        .env_remove("GENESYS_CLIENT_SECRET");
+    match stdin {
+        None => cmd.output().expect("run dlq-triage"),
+        Some(input) => {
+            use std::io::Write;
+            let mut child = cmd
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn");
+            child.stdin.take().unwrap().write_all(input).unwrap();
+            child.wait_with_output().expect("wait")
+        }
+    }
+}
+
+fn events(name: &str) -> String {
+    format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The fields of each record that classification and extraction decide.
+fn golden_view(report: &Value) -> Value {
+    let records: Vec<Value> = report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "messageId": r["messageId"],
+                "failureCategory": r["failureCategory"],
+                "evidence": r["evidence"],
+                "httpStatus": r["httpStatus"],
+                "interactionId": r["interactionId"],
+                "bodyKind": r["bodyKind"],
+                "eventType": r["eventType"],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "totalFailures": report["totalFailures"],
+        "byCategory": report["summary"]["byCategory"],
+        "incidents": report["summary"]["incidents"].as_array().unwrap().iter().map(|i| serde_json::json!([
+            i["category"], i["targetArn"], i["errorCode"], i["count"], i["conversations"]
+        ])).collect::<Vec<_>>(),
+        "records": records,
+    })
+}
+
+fn check_golden(name: &str, actual: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, serde_json::to_string_pretty(actual).unwrap() + "\n").unwrap();
+    }
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run with UPDATE_GOLDEN=1 to create it, then review the diff)",
+                path.display()
+            )
+        }))
+        .unwrap();
+    assert_eq!(actual, &expected, "golden file {name} differs");
+}
+
+#[test]
+fn mixed_batch_writes_report_and_byte_exact_payloads() {
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().to_str().unwrap();
+    let run = dlq_triage(
+        &[
+            "analyze",
+            "--out",
+            out_dir,
+            "--no-correlate",
+            &events("sqs-mixed-batch.json"),
+        ],
+        None,
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    assert!(stdout.contains("records: 20"), "{stdout}");
+    assert!(stdout.contains(&format!("{out_dir}/report.md")), "{stdout}");
+
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["schemaVersion"], 1);
+    let input: Value =
+        serde_json::from_str(&std::fs::read_to_string(events("sqs-mixed-batch.json")).unwrap())
+            .unwrap();
+    let bodies: Vec<&str> = input["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["body"].as_str().unwrap())
+        .collect();
+    let records = report["records"].as_array().unwrap();
+    assert_eq!(records.len(), bodies.len());
+    let mut files = 0;
+    for (record, body) in records.iter().zip(&bodies) {
+        let key = record["replayPayloadKey"]
+            .as_str()
+            .expect("every record stored");
+        assert!(key.starts_with(&format!(
+            "replay/{}/",
+            record["failureCategory"].as_str().unwrap()
+        )));
+        assert_eq!(
+            std::fs::read(out.path().join(key)).unwrap(),
+            body.as_bytes(),
+            "{key}"
+        );
+        files += 1;
+    }
+    let on_disk = walk(&out.path().join("replay"));
+    assert_eq!(on_disk, files, "one replay file per record, nothing else");
+
+    // Every category of the taxonomy appears in the sample batch.
+    assert_eq!(
+        report["summary"]["byCategory"].as_object().unwrap().len(),
+        9
+    );
+    check_golden("sqs-mixed-batch.json", &golden_view(&report));
+
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("**20 failed deliveries"), "headline");
+    assert!(md.contains("```mermaid\npie"));
+    assert!(md.contains("| # | Category |"));
+    assert!(md.contains(&format!(
+        "for f in {out_dir}/replay/RATE_LIMIT_EXCEEDED/*.json"
+    )));
+}
+
+fn walk(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            if p.is_dir() { walk(&p) } else { 1 }
+        })
+        .sum()
+}
+
+#[test]
+fn receive_message_output_from_stdin_is_analysed() {
+    let out = tempfile::tempdir().unwrap();
+    let input = std::fs::read(events("receive-message.json")).unwrap();
+    let run = dlq_triage(
+        &["analyze", "--out", out.path().to_str().unwrap(), "-"],
+        Some(&input),
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["totalFailures"], 5);
+    assert_eq!(report["summary"]["byCategory"]["RATE_LIMIT_EXCEEDED"], 3);
+    assert_eq!(report["records"][0]["interactionInfo"]["status"], "skipped");
+}
+
+fn assert_one_line_error(run: &Output, needle: &str) {
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("dlq-triage: "), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr} should mention {needle}");
+}
+
+#[test]
+fn an_unreadable_file_is_a_one_line_error() {
+    let run = dlq_triage(&["analyze", "/nonexistent/batch.json"], None);
+    assert_one_line_error(&run, "cannot read /nonexistent/batch.json");
+}
+
+#[test]
+fn invalid_json_is_a_one_line_error() {
+    let out = tempfile::tempdir().unwrap();
+    let run = dlq_triage(
+        &["analyze", "--out", out.path().to_str().unwrap(), "-"],
+        Some(b"{\"Records\": [oops"),
+    );
+    assert_one_line_error(&run, "not valid JSON");
+    assert!(!out.path().join("report.json").exists());
+}
+
+#[test]
+fn a_document_of_neither_shape_is_a_one_line_error() {
+    let run = dlq_triage(&["analyze", "-"], Some(br#"{"Items": []}"#));
+    assert_one_line_error(&run, "neither a Lambda SQS event");
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_written_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let run = dlq_triage(
+        &[
+            "analyze",
+            "--out",
+            file.to_str().unwrap(),
+            &events("sqs-single.json"),
+        ],
+        None,
+    );
+    assert_one_line_error(&run, "could not write the report");
+}

@@ -1,0 +1,236 @@
+//! The no-loss rules of DESIGN §6, on the pipeline with in-memory ports.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use genesys_dlq_triage::correlate::InteractionInfo;
+use genesys_dlq_triage::dlq::{DeadLetter, parse_batch};
+use genesys_dlq_triage::report::{Disposition, ReplaySource};
+use genesys_dlq_triage::store::memory::MemoryStore;
+use genesys_dlq_triage::store::{Artifact, ArtifactStore, Layout, StoreError};
+use genesys_dlq_triage::triage::{self, Correlate, SkipCorrelation, TriageOptions};
+use tokio::time::Instant;
+
+fn mixed_batch() -> Vec<DeadLetter> {
+    parse_batch(include_bytes!("../events/sqs-mixed-batch.json")).unwrap()
+}
+
+fn options() -> TriageOptions {
+    TriageOptions::new(
+        Layout::prefixed("genesys-dlq/"),
+        ReplaySource::Bucket("bucket".into()),
+    )
+}
+
+fn skip() -> SkipCorrelation {
+    SkipCorrelation {
+        reason: "test".into(),
+    }
+}
+
+fn ids(letters: &[DeadLetter]) -> Vec<String> {
+    letters.iter().map(|l| l.message_id.clone()).collect()
+}
+
+#[tokio::test]
+async fn everything_stored_means_everything_acknowledged() {
+    let letters = mixed_batch();
+    let store = MemoryStore::new();
+    let outcome = triage::run(&letters, &store, &skip(), &options()).await;
+    assert!(outcome.returned.is_empty());
+    assert_eq!(outcome.acknowledged, letters.len());
+    let (json_key, md_key) = outcome.report_keys.clone().unwrap();
+    assert!(json_key.starts_with("genesys-dlq/reports/dt="));
+    assert!(store.get(&json_key).is_some() && store.get(&md_key).is_some());
+    for (record, letter) in outcome.report.records.iter().zip(&letters) {
+        let key = record.replay_payload_key.as_deref().unwrap();
+        assert_eq!(store.get(key).unwrap(), letter.body.as_bytes());
+        assert_eq!(record.disposition, Disposition::Stored);
+    }
+}
+
+#[tokio::test]
+async fn a_failed_payload_write_returns_exactly_that_record() {
+    let letters = mixed_batch();
+    let first = triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
+    let victim = &first.report.records[3];
+    let store = MemoryStore::new();
+    store.fail_key(victim.replay_payload_key.as_deref().unwrap());
+    let outcome = triage::run(&letters, &store, &skip(), &options()).await;
+    assert_eq!(outcome.returned, vec![victim.message_id.clone()]);
+    let record = &outcome.report.records[3];
+    assert_eq!(record.replay_payload_key, None);
+    assert!(
+        matches!(&record.disposition, Disposition::Returned { reason } if reason.contains("write failed"))
+    );
+}
+
+#[tokio::test]
+async fn a_failed_report_write_returns_every_record() {
+    let letters = mixed_batch();
+    let store = MemoryStore::new();
+    store.fail_prefix("genesys-dlq/reports/");
+    let outcome = triage::run(&letters, &store, &skip(), &options()).await;
+    assert_eq!(outcome.returned, ids(&letters));
+    assert_eq!(outcome.acknowledged, 0);
+    assert!(outcome.report_error.is_some());
+}
+
+#[tokio::test]
+async fn nothing_new_starts_inside_the_safety_margin() {
+    let letters = mixed_batch();
+    let store = MemoryStore::new();
+    let mut opts = options();
+    opts.deadline = Some(Instant::now() + Duration::from_secs(1));
+    opts.safety_margin = Duration::from_secs(2);
+    let outcome = triage::run(&letters, &store, &skip(), &opts).await;
+    assert_eq!(outcome.returned, ids(&letters));
+    // The report still says why.
+    assert!(outcome.report.records.iter().all(|r| matches!(&r.disposition, Disposition::Returned { reason } if reason.starts_with("deadline"))));
+    assert!(
+        store.keys().iter().all(|k| k.contains("/reports/")),
+        "no payload was started"
+    );
+}
+
+/// A correlator that answers every id with the given result.
+struct Fixed(InteractionInfo);
+
+impl Correlate for Fixed {
+    async fn correlate(&self, ids: &[String], _: Duration) -> HashMap<String, InteractionInfo> {
+        ids.iter().map(|id| (id.clone(), self.0.clone())).collect()
+    }
+}
+
+#[tokio::test]
+async fn transient_correlation_failures_return_until_the_receive_budget_is_spent() {
+    let letters = mixed_batch();
+    let transient = Fixed(InteractionInfo::Unavailable {
+        error: "HTTP 503".into(),
+        transient: true,
+    });
+    let outcome = triage::run(&letters, &MemoryStore::new(), &transient, &options()).await;
+    let with_conversation: Vec<String> = outcome
+        .report
+        .records
+        .iter()
+        .filter(|r| r.interaction_id.is_some())
+        .map(|r| r.message_id.clone())
+        .collect();
+    assert!(!with_conversation.is_empty());
+    assert_eq!(
+        outcome.returned, with_conversation,
+        "receive count 1 < 3: back to the queue"
+    );
+
+    let mut late = letters.clone();
+    for l in &mut late {
+        l.receive_count = Some(3);
+    }
+    let outcome = triage::run(&late, &MemoryStore::new(), &transient, &options()).await;
+    assert!(
+        outcome.returned.is_empty(),
+        "budget spent: archived as unavailable"
+    );
+    assert!(
+        outcome
+            .report
+            .records
+            .iter()
+            .filter(|r| r.interaction_id.is_some())
+            .all(|r| r.interaction_info.status() == "unavailable")
+    );
+
+    let permanent = Fixed(InteractionInfo::Unavailable {
+        error: "HTTP 403".into(),
+        transient: false,
+    });
+    let outcome = triage::run(&letters, &MemoryStore::new(), &permanent, &options()).await;
+    assert!(
+        outcome.returned.is_empty(),
+        "a permanent failure is archived at once"
+    );
+}
+
+#[tokio::test]
+async fn fifo_stops_at_the_first_failure_and_returns_the_rest() {
+    let letters = mixed_batch();
+    let first = triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
+    let store = MemoryStore::new();
+    store.fail_key(
+        first.report.records[5]
+            .replay_payload_key
+            .as_deref()
+            .unwrap(),
+    );
+    let mut opts = options();
+    opts.fifo = true;
+    let outcome = triage::run(&letters, &store, &skip(), &opts).await;
+    assert_eq!(outcome.returned, ids(&letters[5..]));
+    let payloads = store
+        .keys()
+        .iter()
+        .filter(|k| k.contains("/replay/"))
+        .count();
+    assert_eq!(payloads, 5, "nothing after the failure was written");
+}
+
+/// A store that panics on one key.
+struct PanicOn(String, MemoryStore);
+
+impl ArtifactStore for PanicOn {
+    async fn put(&self, artifact: &Artifact) -> Result<(), StoreError> {
+        if artifact.key == self.0 {
+            panic!("boom");
+        }
+        self.1.put(artifact).await
+    }
+}
+
+#[tokio::test]
+async fn a_panic_while_storing_one_record_fails_only_that_record() {
+    let letters = mixed_batch();
+    let first = triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
+    let victim = &first.report.records[7];
+    let store = PanicOn(
+        victim.replay_payload_key.clone().unwrap(),
+        MemoryStore::new(),
+    );
+    let outcome = triage::run(&letters, &store, &skip(), &options()).await;
+    assert_eq!(outcome.returned, vec![victim.message_id.clone()]);
+}
+
+#[tokio::test]
+async fn redelivered_records_overwrite_their_own_keys() {
+    let letters = mixed_batch();
+    let store = MemoryStore::new();
+    let a = triage::run(&letters, &store, &skip(), &options()).await;
+    let b = triage::run(&letters, &store, &skip(), &options()).await;
+    let keys = |o: &triage::Outcome| {
+        o.report
+            .records
+            .iter()
+            .map(|r| r.replay_payload_key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&a), keys(&b));
+}
+
+#[tokio::test]
+async fn duplicate_message_ids_in_one_batch_never_share_a_file() {
+    let mut letters = mixed_batch();
+    letters.truncate(2);
+    letters[1].message_id = letters[0].message_id.clone();
+    let store = MemoryStore::new();
+    let outcome = triage::run(&letters, &store, &skip(), &options()).await;
+    let k0 = outcome.report.records[0]
+        .replay_payload_key
+        .clone()
+        .unwrap();
+    let k1 = outcome.report.records[1]
+        .replay_payload_key
+        .clone()
+        .unwrap();
+    assert_ne!(k0, k1);
+    assert_eq!(store.get(&k1).unwrap(), letters[1].body.as_bytes());
+}
