@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod classify;
+pub mod config;
 pub mod correlate;
 pub mod dlq;
 pub mod genesys;

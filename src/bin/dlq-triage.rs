@@ -4,8 +4,14 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+use genesys_dlq_triage::config::{Env, GenesysSettings, analytics_config};
+use genesys_dlq_triage::correlate::{CacheTtl, ConversationCache, Correlator};
 use genesys_dlq_triage::dlq::parse_batch;
+use genesys_dlq_triage::genesys::auth::{ClientCredentials, Secret};
+use genesys_dlq_triage::genesys::region;
 use genesys_dlq_triage::report::{ReplaySource, headline};
 use genesys_dlq_triage::store::Layout;
 use genesys_dlq_triage::store::fs::FsStore;
@@ -67,24 +73,69 @@ async fn analyze(file: &str, out: PathBuf, no_correlate: bool) -> Result<(), Str
     let out_display = out.display().to_string();
     let store = FsStore::new(&out);
     let opts = TriageOptions::new(Layout::Local, ReplaySource::Folder(out_display.clone()));
-    let reason = if no_correlate {
-        "--no-correlate"
-    } else {
-        "no Genesys credentials (GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET unset)"
+    let get = |name: &str| std::env::var(name).ok();
+    let mut env = Env::new(&get);
+    let credentials = match (
+        env.optional("GENESYS_CLIENT_ID"),
+        env.optional("GENESYS_CLIENT_SECRET"),
+    ) {
+        (Some(client_id), Some(secret)) if !no_correlate => Some(ClientCredentials {
+            client_id,
+            client_secret: Secret::new(secret),
+        }),
+        _ => None,
     };
-    let outcome = triage::run(
-        &letters,
-        &store,
-        &SkipCorrelation {
-            reason: reason.into(),
-        },
-        &opts,
-    )
-    .await;
+    let (outcome, calls) = match credentials {
+        Some(credentials) => {
+            let settings = GenesysSettings::read(&env);
+            let endpoints = region::resolve(
+                settings.region.as_deref(),
+                settings.api_base.as_deref(),
+                settings.login_base.as_deref(),
+            )
+            .map_err(|e| e.to_string())?;
+            let analytics = analytics_config(&mut env);
+            env.finish().map_err(|e| e.to_string())?;
+            let cache = Arc::new(ConversationCache::new(100_000, CacheTtl::default()));
+            let correlator = Correlator::connect(
+                reqwest::Client::new(),
+                &endpoints,
+                credentials,
+                analytics,
+                cache,
+            );
+            let outcome = triage::run(&letters, &store, &correlator, &opts).await;
+            (outcome, Some(correlator.calls()))
+        }
+        None => {
+            let reason = if no_correlate {
+                "--no-correlate"
+            } else {
+                "no Genesys credentials (GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET unset)"
+            };
+            let skip = SkipCorrelation {
+                reason: reason.into(),
+            };
+            (triage::run(&letters, &store, &skip, &opts).await, None)
+        }
+    };
     if let Some(e) = outcome.report_error {
         return Err(format!("could not write the report: {e}"));
     }
     print_summary(&outcome.report, &out_display, outcome.returned.len());
+    if let Some(calls) = calls {
+        let statuses: Vec<String> = outcome
+            .report
+            .summary
+            .by_interaction_status
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!(
+            "genesys: {calls} API calls; conversations: {}",
+            statuses.join(", ")
+        );
+    }
     Ok(())
 }
 

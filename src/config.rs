@@ -1,0 +1,311 @@
+//! Configuration from the environment (DESIGN §7: the names are a **contract**).
+//!
+//! Every problem is collected, so one error names every missing or invalid variable.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::genesys::analytics::AnalyticsConfig;
+
+/// Every configuration problem found, one per variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads variables through a lookup function, so tests need not touch the process environment.
+pub struct Env<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl<'a> Env<'a> {
+    /// Reads through `get`.
+    pub fn new(get: &'a dyn Fn(&str) -> Option<String>) -> Env<'a> {
+        Env {
+            get,
+            problems: Vec::new(),
+        }
+    }
+
+    /// A variable's trimmed value; empty counts as unset.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.get)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A required variable; its absence is recorded.
+    pub fn required(&mut self, name: &str, what: &str) -> String {
+        match self.optional(name) {
+            Some(v) => v,
+            None => {
+                self.problems.push(format!("{name} is required ({what})"));
+                String::new()
+            }
+        }
+    }
+
+    /// A number within `range`, or `default` when unset; a bad value is recorded.
+    pub fn number<T>(&mut self, name: &str, default: T, range: std::ops::RangeInclusive<T>) -> T
+    where
+        T: FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => match raw.parse::<T>() {
+                Ok(v) if range.contains(&v) => v,
+                _ => {
+                    self.problems.push(format!(
+                        "{name}={raw:?} must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ));
+                    default
+                }
+            },
+        }
+    }
+
+    /// Records a problem found by the caller.
+    pub fn problem(&mut self, message: String) {
+        self.problems.push(message);
+    }
+
+    /// `Ok` when nothing was wrong.
+    pub fn finish(self) -> Result<(), ConfigError> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(self.problems))
+        }
+    }
+}
+
+/// Where to reach Genesys Cloud, from `GENESYS_REGION`, `GENESYS_API_BASE`,
+/// `GENESYS_LOGIN_BASE`, and the look-up tuning knobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GenesysSettings {
+    /// `GENESYS_REGION`.
+    pub region: Option<String>,
+    /// `GENESYS_API_BASE`.
+    pub api_base: Option<String>,
+    /// `GENESYS_LOGIN_BASE`.
+    pub login_base: Option<String>,
+}
+
+impl GenesysSettings {
+    /// Reads the three location variables.
+    pub fn read(env: &Env<'_>) -> GenesysSettings {
+        GenesysSettings {
+            region: env.optional("GENESYS_REGION"),
+            api_base: env.optional("GENESYS_API_BASE"),
+            login_base: env.optional("GENESYS_LOGIN_BASE"),
+        }
+    }
+}
+
+/// Reads `GENESYS_CHUNK_SIZE`, `GENESYS_CONCURRENCY`, `GENESYS_REQUEST_TIMEOUT_MS`.
+pub fn analytics_config(env: &mut Env<'_>) -> AnalyticsConfig {
+    let defaults = AnalyticsConfig::default();
+    AnalyticsConfig {
+        chunk_size: env.number("GENESYS_CHUNK_SIZE", defaults.chunk_size, 1..=1000),
+        concurrency: env.number("GENESYS_CONCURRENCY", defaults.concurrency, 1..=64),
+        request_timeout: Duration::from_millis(env.number(
+            "GENESYS_REQUEST_TIMEOUT_MS",
+            defaults.request_timeout.as_millis() as u64,
+            100..=120_000,
+        )),
+        ..defaults
+    }
+}
+
+/// The Lambda's configuration (DESIGN §7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaConfig {
+    /// `REPORT_BUCKET` (required).
+    pub report_bucket: String,
+    /// `REPORT_PREFIX`, default `genesys-dlq/`.
+    pub report_prefix: String,
+    /// `GENESYS_SECRET_ID`: without it, correlation is skipped.
+    pub genesys_secret_id: Option<String>,
+    /// Location overrides.
+    pub genesys: GenesysSettings,
+    /// Look-up tuning.
+    pub analytics: AnalyticsConfig,
+    /// `CORRELATION_MAX_RECEIVES`, default 3.
+    pub correlation_max_receives: u32,
+    /// `CORRELATION_BUDGET_MS`, default 20 000: upper bound for the Genesys look-ups.
+    pub correlation_budget: Duration,
+    /// `DEADLINE_MARGIN_MS`, default 3 000: no new work this close to the deadline.
+    pub deadline_margin: Duration,
+    /// `S3_CONCURRENCY`, default 16.
+    pub s3_concurrency: usize,
+    /// `SECRET_TTL_SECONDS`, default 300: how long the secret is cached.
+    pub secret_ttl: Duration,
+    /// `CACHE_CAPACITY`, default 10 000 conversations.
+    pub cache_capacity: usize,
+    /// `METRICS_NAMESPACE`, default `GenesysDlqTriage`.
+    pub metrics_namespace: String,
+    /// `REPLAY_ENDPOINT`: shown as every record's `replayEndpoint`.
+    pub replay_endpoint: Option<String>,
+    /// `SSE_KMS_KEY_ID`: encrypt with this KMS key instead of SSE-S3.
+    pub sse_kms_key_id: Option<String>,
+}
+
+impl LambdaConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<LambdaConfig, ConfigError> {
+        LambdaConfig::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `get`; one error lists every problem.
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<LambdaConfig, ConfigError> {
+        let mut env = Env::new(get);
+        let report_bucket = env.required(
+            "REPORT_BUCKET",
+            "the S3 bucket for reports and replay payloads",
+        );
+        if !report_bucket.is_empty() && !valid_bucket_name(&report_bucket) {
+            env.problem(format!(
+                "REPORT_BUCKET={report_bucket:?} is not a valid S3 bucket name"
+            ));
+        }
+        let report_prefix = env
+            .optional("REPORT_PREFIX")
+            .unwrap_or_else(|| "genesys-dlq/".to_owned());
+        if report_prefix.contains("..") || report_prefix.starts_with('/') {
+            env.problem(format!(
+                "REPORT_PREFIX={report_prefix:?} must be a relative key prefix"
+            ));
+        }
+        let genesys = GenesysSettings::read(&env);
+        if let Some(region) = &genesys.region
+            && genesys.api_base.is_none()
+            && let Err(e) = crate::genesys::region::domain_for(region)
+        {
+            env.problem(format!("GENESYS_REGION: {e}"));
+        }
+        if genesys.api_base.is_some() || genesys.login_base.is_some() {
+            let probe_region = genesys.region.as_deref().or(Some("us-east-1"));
+            if let Err(e) = crate::genesys::region::resolve(
+                probe_region,
+                genesys.api_base.as_deref(),
+                genesys.login_base.as_deref(),
+            ) {
+                env.problem(e.to_string());
+            }
+        }
+        let config = LambdaConfig {
+            report_bucket,
+            report_prefix,
+            genesys_secret_id: env.optional("GENESYS_SECRET_ID"),
+            genesys,
+            analytics: analytics_config(&mut env),
+            correlation_max_receives: env.number("CORRELATION_MAX_RECEIVES", 3, 1..=1000),
+            correlation_budget: Duration::from_millis(env.number(
+                "CORRELATION_BUDGET_MS",
+                20_000,
+                0..=900_000,
+            )),
+            deadline_margin: Duration::from_millis(env.number(
+                "DEADLINE_MARGIN_MS",
+                3_000,
+                0..=600_000,
+            )),
+            s3_concurrency: env.number("S3_CONCURRENCY", 16, 1..=256),
+            secret_ttl: Duration::from_secs(env.number("SECRET_TTL_SECONDS", 300, 0..=86_400)),
+            cache_capacity: env.number("CACHE_CAPACITY", 10_000, 0..=1_000_000),
+            metrics_namespace: env
+                .optional("METRICS_NAMESPACE")
+                .unwrap_or_else(|| "GenesysDlqTriage".to_owned()),
+            replay_endpoint: env.optional("REPLAY_ENDPOINT"),
+            sse_kms_key_id: env.optional("SSE_KMS_KEY_ID"),
+        };
+        env.finish().map(|()| config)
+    }
+}
+
+/// S3's bucket naming rules, in short: 3–63 of `[a-z0-9.-]`, starting and ending alphanumeric.
+fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<LambdaConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        LambdaConfig::from_lookup(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_with_only_the_bucket() {
+        let c = config(&[("REPORT_BUCKET", "dlq-reports")]).unwrap();
+        assert_eq!(c.report_prefix, "genesys-dlq/");
+        assert_eq!(c.correlation_max_receives, 3);
+        assert_eq!(c.genesys_secret_id, None);
+        assert_eq!(c.analytics.chunk_size, 100);
+    }
+
+    #[test]
+    fn one_error_names_every_problem() {
+        let err = config(&[
+            ("CORRELATION_MAX_RECEIVES", "zero"),
+            ("GENESYS_CHUNK_SIZE", "0"),
+            ("GENESYS_REGION", "mars-1"),
+            ("S3_CONCURRENCY", "-1"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        for name in [
+            "REPORT_BUCKET is required",
+            "CORRELATION_MAX_RECEIVES",
+            "GENESYS_CHUNK_SIZE",
+            "GENESYS_REGION",
+            "S3_CONCURRENCY",
+        ] {
+            assert!(text.contains(name), "{name} missing from: {text}");
+        }
+        assert_eq!(err.0.len(), 5);
+    }
+
+    #[test]
+    fn bad_bucket_names_and_http_bases_are_rejected() {
+        let err = config(&[
+            ("REPORT_BUCKET", "Bad_Bucket"),
+            ("GENESYS_API_BASE", "http://api.example.com"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let c = config(&[
+            ("REPORT_BUCKET", "b-1"),
+            ("GENESYS_SECRET_ID", " "),
+            ("REPORT_PREFIX", ""),
+        ])
+        .unwrap();
+        assert_eq!(c.genesys_secret_id, None);
+        assert_eq!(c.report_prefix, "genesys-dlq/");
+    }
+}

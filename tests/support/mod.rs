@@ -1,0 +1,4 @@
+//! Shared test support: the Genesys Cloud simulator and helpers.
+#![allow(dead_code)]
+
+pub mod genesys_sim;
