@@ -3,6 +3,7 @@
 shared/reference/eventbridge-genesys.md. Deterministic: same output every run.
 
     python3 tools/gen_events.py
+    python3 tools/gen_events.py --synthetic 1000 300 > /tmp/batch.json   # N records, M conversations
 """
 import hashlib
 import json
@@ -187,6 +188,29 @@ records = [
     # JSON that is not an event, with a 413 from the endpoint.
     record(20, [1, 2, 3], "to-wfm", WFM, "ERROR_FROM_TARGET", APIDEST + "HTTP/1.1 413 Payload Too Large", 0, exhausted=None),
 ]
+
+def synthetic(n, conversations):
+    """n records over `conversations` distinct conversations, cycling through the samples."""
+    convs = [uid(f"synthetic-conversation-{i}") for i in range(conversations)]
+    samples = records[:10]
+    batch = []
+    for i in range(n):
+        r = json.loads(json.dumps(samples[i % len(samples)]))
+        body = json.loads(r["body"])
+        conv = convs[i % conversations]
+        body["detail"]["eventBody"]["conversationId"] = conv
+        body["detail"]["topicName"] = body["detail"]["topicName"].split(".")[0] + ".synthetic"
+        r["body"] = json.dumps(body, separators=(",", ":"))
+        r["messageId"] = uid(f"synthetic-message-{i}")
+        batch.append(r)
+    return {"Records": batch}
+
+
+import sys
+
+if len(sys.argv) == 4 and sys.argv[1] == "--synthetic":
+    json.dump(synthetic(int(sys.argv[2]), int(sys.argv[3])), sys.stdout)
+    sys.exit(0)
 
 out = pathlib.Path(__file__).resolve().parent.parent / "events"
 out.mkdir(exist_ok=True)
