@@ -15,7 +15,10 @@ pub mod config;
 pub mod correlate;
 pub mod dlq;
 pub mod genesys;
+pub mod lambda;
+pub mod metrics;
 pub mod report;
+pub mod secrets;
 pub mod store;
 pub mod triage;
 

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::classify::{self, Classification, Evidence, FailureCategory};
 use crate::correlate::InteractionInfo;
@@ -336,8 +337,10 @@ async fn write_payloads<S: ArtifactStore>(
                 ("message-id", letter.message_id.clone()),
             ],
         };
+        let span = tracing::info_span!("record", message_id = %letter.message_id, category = category.as_str());
         async move {
             if !time_left() {
+                tracing::warn!("deadline near: not started");
                 return (i, Err(REASON_DEADLINE.to_owned()));
             }
             let result = AssertUnwindSafe(store.put(&artifact)).catch_unwind().await;
@@ -346,8 +349,13 @@ async fn write_payloads<S: ArtifactStore>(
                 Ok(Err(e)) => Err(format!("write failed: {e}")),
                 Err(_) => Err(REASON_PANIC.to_owned()),
             };
+            match &result {
+                Ok(()) => tracing::debug!(key = %artifact.key, "payload stored"),
+                Err(reason) => tracing::warn!(%reason, "payload not stored"),
+            }
             (i, result)
         }
+        .instrument(span)
     };
 
     if opts.fifo {

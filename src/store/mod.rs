@@ -3,6 +3,7 @@
 
 pub mod fs;
 pub mod memory;
+pub mod s3;
 
 use std::future::Future;
 

@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 
 pub mod genesys_sim;
+pub mod moto;

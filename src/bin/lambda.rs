@@ -1,0 +1,40 @@
+//! The Lambda entry point: tracing, configuration, SDK clients once, then the runtime.
+
+use genesys_dlq_triage::config::LambdaConfig;
+use genesys_dlq_triage::lambda::{Handler, path_style_from_env, s3_client};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // Honours AWS_LAMBDA_LOG_FORMAT=JSON, AWS_LAMBDA_LOG_LEVEL and RUST_LOG.
+    lambda_runtime::tracing::init_default_subscriber();
+    match LambdaConfig::from_env() {
+        Ok(config) => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|_| "genesys-dlq-triage".into());
+            let handler = Handler::new(
+                config,
+                s3_client(&sdk, path_style_from_env()),
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                function,
+            );
+            let handler = &handler;
+            lambda_runtime::run(service_fn(move |event| async move {
+                handler.handle(event).await
+            }))
+            .await
+        }
+        Err(e) => {
+            // Cannot work at all: every invocation fails with the reason, so SQS keeps the
+            // messages and the error is visible in the invocation result and the logs.
+            tracing::error!(error = %e, "configuration");
+            let message = e.to_string();
+            lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
+                let message = message.clone();
+                async move { Err::<(), Error>(message.into()) }
+            }))
+            .await
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! One CloudWatch Embedded Metric Format line per invocation.
+//!
+//! EMF: a JSON log line with an `_aws` block naming the metrics; CloudWatch Logs turns it
+//! into metrics without any API call
+//! (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::classify::FailureCategory;
+
+/// What one invocation did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InvocationMetrics {
+    /// Records in the batch.
+    pub records: usize,
+    /// Records acknowledged (deleted by SQS).
+    pub acknowledged: usize,
+    /// Records returned in `batchItemFailures`.
+    pub returned: usize,
+    /// Records per category.
+    pub by_category: BTreeMap<FailureCategory, usize>,
+    /// Requests sent to Genesys Cloud (tokens and look-ups).
+    pub genesys_calls: u64,
+    /// Wall time of the invocation.
+    pub duration_ms: u64,
+}
+
+impl InvocationMetrics {
+    /// The EMF document, timestamped `epoch_ms`.
+    pub fn to_emf(&self, namespace: &str, function_name: &str, epoch_ms: i64) -> Value {
+        let mut metrics = vec![
+            json!({"Name": "Records", "Unit": "Count"}),
+            json!({"Name": "Acknowledged", "Unit": "Count"}),
+            json!({"Name": "Returned", "Unit": "Count"}),
+            json!({"Name": "GenesysCalls", "Unit": "Count"}),
+            json!({"Name": "DurationMs", "Unit": "Milliseconds"}),
+        ];
+        let mut doc = Map::new();
+        doc.insert("FunctionName".into(), json!(function_name));
+        doc.insert("Records".into(), json!(self.records));
+        doc.insert("Acknowledged".into(), json!(self.acknowledged));
+        doc.insert("Returned".into(), json!(self.returned));
+        doc.insert("GenesysCalls".into(), json!(self.genesys_calls));
+        doc.insert("DurationMs".into(), json!(self.duration_ms));
+        for category in FailureCategory::ALL {
+            let name = format!("Failures.{category}");
+            metrics.push(json!({"Name": name, "Unit": "Count"}));
+            doc.insert(
+                name,
+                json!(self.by_category.get(&category).copied().unwrap_or(0)),
+            );
+        }
+        doc.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": epoch_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": namespace,
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": metrics,
+                }],
+            }),
+        );
+        Value::Object(doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_declared_metric_has_a_value() {
+        let m = InvocationMetrics {
+            records: 3,
+            acknowledged: 2,
+            returned: 1,
+            by_category: [(FailureCategory::RateLimitExceeded, 3)].into(),
+            genesys_calls: 2,
+            duration_ms: 40,
+        };
+        let doc = m.to_emf("Ns", "fn", 1);
+        let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap();
+        assert_eq!(declared.len(), 5 + 9);
+        for metric in declared {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(doc[name].is_number(), "{name}");
+        }
+        assert_eq!(doc["Failures.RATE_LIMIT_EXCEEDED"], 3);
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Ns");
+    }
+}

@@ -1,0 +1,422 @@
+//! The Lambda handler with the real AWS SDK against moto_server (S3, Secrets Manager) and
+//! the Genesys simulator, all on 127.0.0.1.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use genesys_dlq_triage::config::LambdaConfig;
+use genesys_dlq_triage::lambda::{Handler, s3_client};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use support::genesys_sim::{Sim, SimState};
+use support::moto::Moto;
+
+const BUCKET: &str = "dlq-reports";
+
+fn mixed_event() -> SqsEvent {
+    serde_json::from_slice(include_bytes!("../events/sqs-mixed-batch.json")).unwrap()
+}
+
+fn bodies(event: &SqsEvent) -> HashMap<String, String> {
+    event
+        .records
+        .iter()
+        .map(|r| (r.message_id.clone().unwrap(), r.body.clone().unwrap()))
+        .collect()
+}
+
+fn config(vars: &[(&str, &str)]) -> LambdaConfig {
+    let mut map: HashMap<String, String> = [("REPORT_BUCKET", BUCKET)]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    map.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    LambdaConfig::from_lookup(&move |k| map.get(k).cloned()).unwrap()
+}
+
+async fn handler(moto: &Moto, config: LambdaConfig) -> Handler {
+    let sdk = moto.sdk().await;
+    Handler::new(
+        config,
+        s3_client(&sdk, true),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        "test-fn",
+    )
+}
+
+async fn invoke(h: &Handler, event: SqsEvent, ctx: Context) -> SqsBatchResponse {
+    h.handle(LambdaEvent::new(event, ctx)).await.unwrap()
+}
+
+fn failures(r: &SqsBatchResponse) -> Vec<String> {
+    r.batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+async fn create_bucket(moto: &Moto) -> aws_sdk_s3::Client {
+    let s3 = s3_client(&moto.sdk().await, true);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    s3
+}
+
+async fn put_secret(moto: &Moto, name: &str, value: &str) {
+    let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk().await);
+    sm.create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn all_keys(s3: &aws_sdk_s3::Client) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut pages = s3.list_objects_v2().bucket(BUCKET).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        keys.extend(
+            page.unwrap()
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    keys
+}
+
+async fn get(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn a_batch_lands_in_s3_byte_exact_and_correlated() {
+    let moto = Moto::start().await;
+    let sim = Sim::start(SimState::new("lambda-client", "lambda-secret"), 0)
+        .await
+        .unwrap();
+    let s3 = create_bucket(&moto).await;
+    put_secret(
+        &moto,
+        "genesys/oauth",
+        &format!(
+            r#"{{"clientId":"lambda-client","clientSecret":"lambda-secret","apiBase":"{}"}}"#,
+            sim.base_url()
+        ),
+    )
+    .await;
+    let h = handler(&moto, config(&[("GENESYS_SECRET_ID", "genesys/oauth")])).await;
+
+    let event = mixed_event();
+    let expected = bodies(&event);
+    let response = invoke(&h, event.clone(), Context::default()).await;
+    assert!(failures(&response).is_empty(), "{:?}", failures(&response));
+
+    let keys = all_keys(&s3).await;
+    let replay: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.starts_with("genesys-dlq/replay/dt="))
+        .collect();
+    let reports: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.starts_with("genesys-dlq/reports/dt="))
+        .collect();
+    assert_eq!(replay.len(), 20, "{keys:?}");
+    assert_eq!(reports.len(), 2, "{keys:?}");
+
+    let json_key = reports.iter().find(|k| k.ends_with(".json")).unwrap();
+    let report: Value = serde_json::from_slice(&get(&s3, json_key).await).unwrap();
+    assert_eq!(report["totalFailures"], 20);
+    for record in report["records"].as_array().unwrap() {
+        let id = record["messageId"].as_str().unwrap();
+        let key = record["replayPayloadKey"].as_str().unwrap();
+        assert!(key.contains(&format!(
+            "/{}/",
+            record["failureCategory"].as_str().unwrap()
+        )));
+        assert_eq!(get(&s3, key).await, expected[id].as_bytes(), "{key}");
+        let status = record["interactionInfo"]["status"].as_str().unwrap();
+        assert!(status == "found" || status == "noConversation", "{status}");
+    }
+
+    let head = s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(replay[0].as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/json"));
+    assert_eq!(
+        head.server_side_encryption().map(|s| s.as_str()),
+        Some("AES256")
+    );
+    let meta = head.metadata().unwrap();
+    assert!(
+        meta.contains_key("category") && meta.contains_key("message-id"),
+        "{meta:?}"
+    );
+    let md = s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(json_key.replace(".json", ".md"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(md.content_type(), Some("text/markdown; charset=utf-8"));
+
+    // The same batch again: the secret and the conversations come from the caches.
+    let response = invoke(&h, event, Context::default()).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(h.secrets().unwrap().reads(), 1);
+    assert_eq!(sim.state.stats.detail_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(sim.state.stats.token_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        all_keys(&s3).await.len(),
+        20 + 4,
+        "payload keys are deterministic; a second report"
+    );
+}
+
+#[tokio::test]
+async fn without_a_secret_id_correlation_is_skipped_and_everything_archived() {
+    let moto = Moto::start().await;
+    let s3 = create_bucket(&moto).await;
+    let h = handler(&moto, config(&[])).await;
+    let response = invoke(&h, mixed_event(), Context::default()).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(all_keys(&s3).await.len(), 22);
+}
+
+async fn report_of(s3: &aws_sdk_s3::Client) -> Value {
+    let keys = all_keys(s3).await;
+    let key = keys
+        .iter()
+        .find(|k| k.contains("/reports/") && k.ends_with(".json"))
+        .unwrap();
+    serde_json::from_slice(&get(s3, key).await).unwrap()
+}
+
+#[tokio::test]
+async fn a_missing_secret_makes_correlation_unavailable_but_archives_the_records() {
+    let moto = Moto::start().await;
+    let s3 = create_bucket(&moto).await;
+    let h = handler(&moto, config(&[("GENESYS_SECRET_ID", "does/not/exist")])).await;
+    let response = invoke(&h, mixed_event(), Context::default()).await;
+    assert!(
+        failures(&response).is_empty(),
+        "a configuration problem is not transient"
+    );
+    let report = report_of(&s3).await;
+    let info = &report["records"][0]["interactionInfo"];
+    assert_eq!(info["status"], "unavailable");
+    assert!(
+        info["error"].as_str().unwrap().contains("does not exist"),
+        "{info}"
+    );
+    assert_eq!(info["transient"], false);
+}
+
+#[tokio::test]
+async fn a_secret_that_is_not_json_is_a_clear_reason_and_never_leaks() {
+    let moto = Moto::start().await;
+    let s3 = create_bucket(&moto).await;
+    put_secret(&moto, "genesys/bad", "clientSecret=hunter2-value").await;
+    let h = handler(&moto, config(&[("GENESYS_SECRET_ID", "genesys/bad")])).await;
+    let response = invoke(&h, mixed_event(), Context::default()).await;
+    assert!(failures(&response).is_empty());
+    let report = report_of(&s3).await;
+    let error = report["records"][0]["interactionInfo"]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("not a JSON object"), "{error}");
+    assert!(!report.to_string().contains("hunter2-value"));
+}
+
+#[tokio::test]
+async fn a_missing_bucket_returns_every_record() {
+    let moto = Moto::start().await;
+    let h = handler(&moto, config(&[])).await;
+    let event = mixed_event();
+    let all: Vec<String> = event
+        .records
+        .iter()
+        .map(|r| r.message_id.clone().unwrap())
+        .collect();
+    let response = invoke(&h, event, Context::default()).await;
+    assert_eq!(failures(&response), all);
+}
+
+#[tokio::test]
+async fn the_deadline_guard_returns_what_it_cannot_start() {
+    let moto = Moto::start().await;
+    let s3 = create_bucket(&moto).await;
+    let h = handler(&moto, config(&[("DEADLINE_MARGIN_MS", "5000")])).await;
+    let event = mixed_event();
+    let all: Vec<String> = event
+        .records
+        .iter()
+        .map(|r| r.message_id.clone().unwrap())
+        .collect();
+    let mut ctx = Context::default();
+    ctx.deadline = (chrono::Utc::now().timestamp_millis() + 2_000) as u64;
+    let response = invoke(&h, event, ctx).await;
+    assert_eq!(failures(&response), all);
+    let report = report_of(&s3).await;
+    assert!(report["records"].as_array().unwrap().iter().all(|r| {
+        r["disposition"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("deadline")
+    }));
+    assert!(
+        all_keys(&s3).await.iter().all(|k| k.contains("/reports/")),
+        "no payload started"
+    );
+}
+
+#[tokio::test]
+async fn transient_genesys_failures_return_records_until_the_receive_budget() {
+    let moto = Moto::start().await;
+    let sim = Sim::start(SimState::new("c", "s"), 0).await.unwrap();
+    sim.state.fail_5xx.store(u64::MAX / 2, Ordering::SeqCst);
+    *sim.state.retry_after.lock().unwrap() = Some("0".into());
+    let s3 = create_bucket(&moto).await;
+    put_secret(
+        &moto,
+        "g",
+        &format!(
+            r#"{{"clientId":"c","clientSecret":"s","apiBase":"{}"}}"#,
+            sim.base_url()
+        ),
+    )
+    .await;
+    let h = handler(
+        &moto,
+        config(&[("GENESYS_SECRET_ID", "g"), ("CORRELATION_BUDGET_MS", "300")]),
+    )
+    .await;
+    let event = mixed_event();
+    let response = invoke(&h, event.clone(), Context::default()).await;
+    let report = report_of(&s3).await;
+    let with_conversation: Vec<String> = report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["interactionId"].is_null())
+        .map(|r| r["messageId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(with_conversation.len(), 16);
+    // Receive counts in the sample are 1 (and one 2): below the budget of 3.
+    assert_eq!(failures(&response), with_conversation);
+
+    // The third delivery: archived as unavailable instead of returned again.
+    let mut late = event;
+    for r in &mut late.records {
+        r.attributes
+            .insert("ApproximateReceiveCount".into(), "3".into());
+    }
+    let response = invoke(&h, late, Context::default()).await;
+    assert!(failures(&response).is_empty(), "{:?}", failures(&response));
+}
+
+/// A moto server that enforces IAM, with a user denied writes to one category's prefix.
+/// Returns the server and that user's credentials.
+async fn moto_with_denied_prefix(denied: &str) -> (Moto, String, String) {
+    // Exactly four unauthenticated set-up calls: bucket, user, policy, access key.
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")]).await;
+    create_bucket(&moto).await;
+    let iam = aws_sdk_iam::Client::new(&moto.sdk().await);
+    iam.create_user().user_name("triage").send().await.unwrap();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": format!("arn:aws:s3:::{BUCKET}/*")},
+            {"Effect": "Deny", "Action": ["s3:PutObject"], "Resource": format!("arn:aws:s3:::{BUCKET}/{denied}")},
+        ]
+    });
+    iam.put_user_policy()
+        .user_name("triage")
+        .policy_name("p")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("triage")
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    (moto, key.access_key_id, key.secret_access_key)
+}
+
+async fn handler_as(moto: &Moto, access: &str, secret: &str) -> Handler {
+    let sdk = moto.sdk_with(access, secret).await;
+    Handler::new(
+        config(&[]),
+        s3_client(&sdk, true),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        "test-fn",
+    )
+}
+
+#[tokio::test]
+async fn a_denied_key_returns_exactly_the_affected_records() {
+    let (moto, access, secret) =
+        moto_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
+    let h = handler_as(&moto, &access, &secret).await;
+    let response = invoke(&h, mixed_event(), Context::default()).await;
+    // The three PAYLOAD_MALFORMED records of the sample (golden file), nothing else.
+    let golden: Value = serde_json::from_str(include_str!("golden/sqs-mixed-batch.json")).unwrap();
+    let expected: Vec<String> = golden["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["failureCategory"] == "PAYLOAD_MALFORMED")
+        .map(|r| r["messageId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(expected.len(), 3);
+    assert_eq!(failures(&response), expected);
+}
+
+#[tokio::test]
+async fn on_a_fifo_queue_the_first_failure_returns_every_later_record() {
+    let (moto, access, secret) =
+        moto_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
+    let h = handler_as(&moto, &access, &secret).await;
+    let mut event = mixed_event();
+    for r in &mut event.records {
+        r.event_source_arn = Some("arn:aws:sqs:us-east-1:111122223333:genesys-dlq.fifo".into());
+    }
+    let ids: Vec<String> = event
+        .records
+        .iter()
+        .map(|r| r.message_id.clone().unwrap())
+        .collect();
+    let golden: Value = serde_json::from_str(include_str!("golden/sqs-mixed-batch.json")).unwrap();
+    let first_denied = golden["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|r| r["failureCategory"] == "PAYLOAD_MALFORMED")
+        .unwrap();
+    let response = invoke(&h, event, Context::default()).await;
+    assert_eq!(failures(&response), ids[first_denied..].to_vec());
+}

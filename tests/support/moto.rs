@@ -1,0 +1,87 @@
+//! A real `moto_server` on 127.0.0.1, one per test binary or per test that needs its own.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running moto server, killed on drop.
+pub struct Moto {
+    pub endpoint: String,
+    child: Child,
+}
+
+/// The moto_server from the project's venv, or from PATH.
+fn moto_binary() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-tools/bin/moto_server");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("moto_server")
+    }
+}
+
+impl Moto {
+    /// Starts moto with extra environment variables and waits until it accepts connections.
+    pub async fn start_with(env: &[(&str, &str)]) -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new(moto_binary());
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot start moto_server ({e}); run `make tools` to create .venv-tools with moto[server]")
+        });
+        let endpoint = format!("http://127.0.0.1:{port}");
+        // Await readiness: the port accepts connections once the server is up.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Moto { endpoint, child }
+    }
+
+    pub async fn start() -> Moto {
+        Moto::start_with(&[]).await
+    }
+
+    /// SDK configuration for this server with the given credentials.
+    pub async fn sdk_with(&self, access_key: &str, secret_key: &str) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                access_key, secret_key, None, None, "test",
+            ))
+            .load()
+            .await
+    }
+
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        self.sdk_with("testing", "testing").await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
