@@ -156,12 +156,40 @@ struct RawMessage {
     #[serde(alias = "Body")]
     body: Lenient,
     #[serde(alias = "Attributes")]
-    attributes: MaybeObject<HashMap<String, Lenient>>,
+    attributes: MaybeObject<RawSystemAttributes>,
     #[serde(alias = "MessageAttributes")]
     #[serde(rename = "messageAttributes")]
-    message_attributes: MaybeObject<HashMap<String, MaybeObject<RawAttribute>>>,
+    message_attributes: MaybeObject<RawFailureAttributes>,
     #[serde(rename = "eventSourceARN")]
     event_source_arn: Lenient,
+}
+
+/// The system attributes the triage reads; the rest are skipped without allocating.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawSystemAttributes {
+    #[serde(rename = "ApproximateReceiveCount")]
+    receive_count: Lenient,
+    #[serde(rename = "SentTimestamp")]
+    sent_timestamp: Lenient,
+}
+
+/// EventBridge's message attributes, by name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawFailureAttributes {
+    #[serde(rename = "RULE_ARN")]
+    rule_arn: MaybeObject<RawAttribute>,
+    #[serde(rename = "TARGET_ARN")]
+    target_arn: MaybeObject<RawAttribute>,
+    #[serde(rename = "ERROR_CODE")]
+    error_code: MaybeObject<RawAttribute>,
+    #[serde(rename = "ERROR_MESSAGE")]
+    error_message: MaybeObject<RawAttribute>,
+    #[serde(rename = "EXHAUSTED_RETRY_CONDITION")]
+    exhausted_retry_condition: MaybeObject<RawAttribute>,
+    #[serde(rename = "RETRY_ATTEMPTS")]
+    retry_attempts: MaybeObject<RawAttribute>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,7 +216,7 @@ struct RawDocument {
 /// `record-<index>`), so nothing is silently dropped.
 pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
     let doc: MaybeObject<RawDocument> =
-        serde_json::from_slice(input).map_err(|e| BatchError::InvalidJson(e.to_string()))?;
+        sonic_rs::from_slice(input).map_err(|e| BatchError::InvalidJson(e.to_string()))?;
     let doc = doc.0.ok_or(BatchError::UnknownShape)?;
     let list = match (doc.records, doc.messages) {
         (Some(MaybeArray(Some(r))), _) => r,
@@ -203,15 +231,9 @@ pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
 }
 
 fn from_raw(index: usize, raw: RawMessage) -> DeadLetter {
-    let attributes = raw.attributes.0.unwrap_or_default();
-    let system = |name: &str| attributes.get(name).and_then(|v| v.0.as_deref());
-    let message_attributes: HashMap<String, String> = raw
-        .message_attributes
-        .0
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| v.0.and_then(|a| a.string_value.0).map(|s| (k, s)))
-        .collect();
+    let system = raw.attributes.0.unwrap_or_default();
+    let attrs = raw.message_attributes.0.unwrap_or_default();
+    let value = |a: MaybeObject<RawAttribute>| a.0.and_then(|a| a.string_value.0);
     let message_id = raw
         .message_id
         .0
@@ -221,12 +243,51 @@ fn from_raw(index: usize, raw: RawMessage) -> DeadLetter {
         message_id,
         raw.body.0.unwrap_or_default(),
         SystemAttributes {
-            receive_count: system("ApproximateReceiveCount"),
-            sent_timestamp: system("SentTimestamp"),
+            receive_count: system.receive_count.0.as_deref(),
+            sent_timestamp: system.sent_timestamp.0.as_deref(),
         },
-        &message_attributes,
+        FailureAttributes {
+            rule_arn: value(attrs.rule_arn),
+            target_arn: value(attrs.target_arn),
+            error_code: value(attrs.error_code),
+            error_message: value(attrs.error_message),
+            exhausted_retry_condition: value(attrs.exhausted_retry_condition),
+            retry_attempts: value(attrs.retry_attempts),
+        },
         raw.event_source_arn.0,
     )
+}
+
+/// EventBridge's message attributes as strings, before validation (each may be missing).
+#[derive(Debug, Clone, Default)]
+pub struct FailureAttributes {
+    /// `RULE_ARN`.
+    pub rule_arn: Option<String>,
+    /// `TARGET_ARN`.
+    pub target_arn: Option<String>,
+    /// `ERROR_CODE`.
+    pub error_code: Option<String>,
+    /// `ERROR_MESSAGE`.
+    pub error_message: Option<String>,
+    /// `EXHAUSTED_RETRY_CONDITION`.
+    pub exhausted_retry_condition: Option<String>,
+    /// `RETRY_ATTEMPTS`.
+    pub retry_attempts: Option<String>,
+}
+
+impl FailureAttributes {
+    /// Picks EventBridge's attributes out of a name → value map.
+    pub fn from_map(map: &HashMap<String, String>) -> FailureAttributes {
+        let get = |name: &str| map.get(name).cloned();
+        FailureAttributes {
+            rule_arn: get(attr::RULE_ARN),
+            target_arn: get(attr::TARGET_ARN),
+            error_code: get(attr::ERROR_CODE),
+            error_message: get(attr::ERROR_MESSAGE),
+            exhausted_retry_condition: get(attr::EXHAUSTED_RETRY_CONDITION),
+            retry_attempts: get(attr::RETRY_ATTEMPTS),
+        }
+    }
 }
 
 /// The SQS system attributes the triage uses, as strings (both sources send strings).
@@ -244,23 +305,26 @@ impl DeadLetter {
         message_id: String,
         body: String,
         system: SystemAttributes<'_>,
-        message_attributes: &HashMap<String, String>,
+        attributes: FailureAttributes,
         source_queue_arn: Option<String>,
     ) -> DeadLetter {
-        let get = |name: &str| {
-            message_attributes
-                .get(name)
-                .map(|s| s.trim())
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
+        let clean = |v: Option<String>| {
+            v.map(|s| {
+                if s.trim().len() == s.len() {
+                    s
+                } else {
+                    s.trim().to_owned()
+                }
+            })
+            .filter(|s| !s.is_empty())
         };
         let mut failure = FailureContext {
-            rule_arn: get(attr::RULE_ARN),
-            target_arn: get(attr::TARGET_ARN),
-            error_code: get(attr::ERROR_CODE),
-            error_message: get(attr::ERROR_MESSAGE),
-            exhausted_retry_condition: get(attr::EXHAUSTED_RETRY_CONDITION),
-            retry_attempts: get(attr::RETRY_ATTEMPTS).and_then(|s| s.parse().ok()),
+            rule_arn: clean(attributes.rule_arn),
+            target_arn: clean(attributes.target_arn),
+            error_code: clean(attributes.error_code),
+            error_message: clean(attributes.error_message),
+            exhausted_retry_condition: clean(attributes.exhausted_retry_condition),
+            retry_attempts: clean(attributes.retry_attempts).and_then(|s| s.parse().ok()),
         };
         let parsed = parse_body(&body);
         if let Some(summary) = parsed.custom_bus {
@@ -351,7 +415,7 @@ fn parse_body(body: &str) -> ParsedBody {
         event: None,
         custom_bus: None,
     };
-    let raw: MaybeObject<RawBody> = match serde_json::from_str(body) {
+    let raw: MaybeObject<RawBody> = match sonic_rs::from_str(body) {
         Ok(v) => v,
         Err(_) => return not(BodyKind::NotJson),
     };

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::config::LambdaConfig;
 use crate::correlate::{CacheTtl, ConversationCache, Correlator, InteractionInfo};
-use crate::dlq::{DeadLetter, SystemAttributes};
+use crate::dlq::{DeadLetter, FailureAttributes, SystemAttributes};
 use crate::genesys::region;
 use crate::metrics::InvocationMetrics;
 use crate::report::ReplaySource;
@@ -319,7 +319,7 @@ pub fn to_dead_letter(index: usize, m: &SqsMessage) -> DeadLetter {
                 .map(String::as_str),
             sent_timestamp: m.attributes.get("SentTimestamp").map(String::as_str),
         },
-        &attributes,
+        FailureAttributes::from_map(&attributes),
         m.event_source_arn.clone(),
     )
 }

@@ -316,10 +316,16 @@ impl Report {
         }
     }
 
-    /// The report as pretty JSON.
+    /// The report as JSON: pretty up to 1,000 records, compact beyond (a 10,000-record
+    /// report is for machines and `jq`, and pretty-printing doubles its size).
     pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024 + self.records.len() * 1536);
         // Serializing plain data into a Vec cannot fail.
-        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        let _ = if self.records.len() <= 1000 {
+            serde_json::to_writer_pretty(&mut out, self)
+        } else {
+            serde_json::to_writer(&mut out, self)
+        };
         out.push(b'\n');
         out
     }

@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::classify::{self, Classification, Evidence, FailureCategory};
 use crate::correlate::InteractionInfo;
-use crate::dlq::DeadLetter;
+use crate::dlq::{BodyKind, DeadLetter};
 use crate::genesys::event::conversation_id;
 use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
 use crate::store::{Artifact, ArtifactStore, Layout, StoreError, safe_file_stem};
@@ -160,9 +160,29 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
     opts: &TriageOptions,
 ) -> Outcome {
     // 1. Pure analysis, one record at a time, a panic confined to its record.
+    // A DLQ batch repeats a handful of errors thousands of times: classify each distinct
+    // (code, message, body kind) once.
+    let mut memo: HashMap<(Option<&str>, Option<&str>, BodyKind), Classification> = HashMap::new();
     let analyses: Vec<Option<Analysis>> = letters
         .iter()
-        .map(|l| std::panic::catch_unwind(AssertUnwindSafe(|| analyze(l))).ok())
+        .map(|l| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let key = (
+                    l.failure.error_code.as_deref(),
+                    l.failure.error_message.as_deref(),
+                    l.kind,
+                );
+                let classification = memo
+                    .entry(key)
+                    .or_insert_with(|| classify::classify(&l.failure, l.kind))
+                    .clone();
+                Analysis {
+                    classification,
+                    interaction_id: l.event.as_ref().and_then(conversation_id),
+                }
+            }))
+            .ok()
+        })
         .collect();
 
     // 2. Correlation: distinct ids, once, inside the budget.
