@@ -215,8 +215,11 @@ struct RawDocument {
 /// A record that is not an object, or has no message id, still yields a record (named
 /// `record-<index>`), so nothing is silently dropped.
 pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
-    let doc: MaybeObject<RawDocument> =
-        sonic_rs::from_slice(input).map_err(|e| BatchError::InvalidJson(e.to_string()))?;
+    let doc: MaybeObject<RawDocument> = sonic_rs::from_slice(input).map_err(|e| {
+        // The parser adds a multi-line excerpt; the first line says what and where.
+        let text = e.to_string();
+        BatchError::InvalidJson(text.lines().next().unwrap_or("").trim().to_owned())
+    })?;
     let doc = doc.0.ok_or(BatchError::UnknownShape)?;
     let list = match (doc.records, doc.messages) {
         (Some(MaybeArray(Some(r))), _) => r,
