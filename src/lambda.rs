@@ -277,13 +277,42 @@ impl Handler {
     }
 }
 
-/// The context's deadline (epoch ms) as an instant; `None` when unset (local tests).
-fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
+/// Epoch milliseconds of 2001-09-09: anything smaller is not a wall-clock deadline.
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
+/// The context's deadline as an instant; `None` when unset (unit tests). Lambda sends epoch
+/// milliseconds; cargo-lambda's emulator sends the remaining time (`600000`), which is taken
+/// as relative rather than as a deadline in 1970 that would stop all work.
+pub fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
     if deadline_ms == 0 {
         return None;
     }
-    let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
-    Some(Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+    let remaining = if deadline_ms < EPOCH_MS_FLOOR {
+        deadline_ms
+    } else {
+        deadline_ms.saturating_sub(chrono::Utc::now().timestamp_millis().max(0) as u64)
+    };
+    Some(Instant::now() + Duration::from_millis(remaining))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_in_epoch_ms_and_as_durations_both_work() {
+        let now_ms = chrono::Utc::now().timestamp_millis() as u64;
+        let in_10s = deadline_instant(now_ms + 10_000).unwrap();
+        let left = in_10s.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(8) && left <= Duration::from_secs(10),
+            "{left:?}"
+        );
+        let relative = deadline_instant(600_000).unwrap();
+        assert!(relative.saturating_duration_since(Instant::now()) > Duration::from_secs(590));
+        assert!(deadline_instant(now_ms - 1).unwrap() <= Instant::now());
+        assert_eq!(deadline_instant(0), None);
+    }
 }
 
 fn short_id(request_id: &str) -> String {

@@ -1,0 +1,284 @@
+//! End to end through a real Lambda Runtime API: the built function under cargo-lambda's
+//! emulator (`cargo lambda watch`), with moto_server and the Genesys simulator behind it.
+//! The invocation goes over HTTP to the emulator, exactly as `cargo lambda invoke` does; the
+//! function is the binary cargo built for this test run, started against the emulator's
+//! Runtime API (`--only-lambda-apis`), so no second compile happens inside the test.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::genesys_sim::{Sim, SimState};
+use support::moto::Moto;
+
+/// cargo-lambda's Runtime API emulator (`cargo lambda watch --only-lambda-apis`) and the
+/// built function binary polling it, both killed on drop.
+struct Emulator {
+    watch: Child,
+    function: Child,
+    port: u16,
+}
+
+impl Emulator {
+    fn invocations_url(&self) -> String {
+        // Under --only-lambda-apis the emulator serves the function as `_`.
+        format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/_/invocations",
+            self.port
+        )
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.function.kill();
+        let _ = self.function.wait();
+        // cargo-lambda runs in its own session: end the whole group.
+        let _ = Command::new("kill")
+            .args(["-TERM", &format!("-{}", self.watch.id())])
+            .status();
+        let _ = self.watch.kill();
+        let _ = self.watch.wait();
+    }
+}
+
+fn cargo_lambda() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-tools/bin/cargo-lambda");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("cargo-lambda")
+    }
+}
+
+async fn start_emulator(env: &[(&str, String)]) -> Emulator {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let watch = Command::new("setsid")
+        .arg(cargo_lambda())
+        .args([
+            "lambda",
+            "watch",
+            "--only-lambda-apis",
+            "--invoke-address",
+            "127.0.0.1",
+        ])
+        .args(["--invoke-port", &port.to_string()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cargo lambda (run `make tools`)");
+    // Await the emulator's port (never probe it over HTTP: unknown paths invoke the function).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cargo lambda watch did not listen on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The function, with the variables the emulator asks for and only ours besides.
+    let mut function = Command::new(env!("CARGO_BIN_EXE_dlq-triage-lambda"));
+    function
+        .env_clear()
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt"),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        function.env(k, v);
+    }
+    let function = function.spawn().unwrap();
+    Emulator {
+        watch,
+        function,
+        port,
+    }
+}
+
+#[tokio::test]
+async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial_failures() {
+    let moto = Moto::start().await;
+    let sim = Sim::start(SimState::new("e2e-client", "e2e-secret"), 0)
+        .await
+        .unwrap();
+    let sdk = moto.sdk().await;
+    let s3 = genesys_dlq_triage::lambda::s3_client(&sdk, true);
+    s3.create_bucket()
+        .bucket("e2e-reports")
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name("genesys/e2e")
+        .secret_string(format!(
+            r#"{{"clientId":"e2e-client","clientSecret":"e2e-secret","apiBase":"{}"}}"#,
+            sim.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    let env = [
+        ("REPORT_BUCKET", "e2e-reports".to_owned()),
+        ("REPORT_PREFIX", "triage/".to_owned()),
+        ("GENESYS_SECRET_ID", "genesys/e2e".to_owned()),
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+    ];
+    let emulator = start_emulator(&env).await;
+
+    let event = std::fs::read(format!(
+        "{}/events/sqs-mixed-batch.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let url = emulator.invocations_url();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let response = client.post(&url).body(event).send().await.unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(body, serde_json::json!({"batchItemFailures": []}));
+
+    let listed = s3
+        .list_objects_v2()
+        .bucket("e2e-reports")
+        .prefix("triage/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("triage/replay/dt="))
+            .count(),
+        20,
+        "{keys:?}"
+    );
+    let report_key = keys
+        .iter()
+        .find(|k| k.starts_with("triage/reports/dt=") && k.ends_with(".json"))
+        .unwrap();
+    let report: Value = serde_json::from_slice(
+        &s3.get_object()
+            .bucket("e2e-reports")
+            .key(*report_key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert_eq!(report["summary"]["byInteractionStatus"]["found"], 16);
+    assert_eq!(
+        sim.state
+            .stats
+            .detail_requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+
+    // A batch whose bucket is gone: every record comes back for redelivery.
+    s3.delete_objects()
+        .bucket("e2e-reports")
+        .delete(
+            aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(
+                    keys.iter()
+                        .map(|k| {
+                            aws_sdk_s3::types::ObjectIdentifier::builder()
+                                .key(*k)
+                                .build()
+                                .unwrap()
+                        })
+                        .collect(),
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.delete_bucket()
+        .bucket("e2e-reports")
+        .send()
+        .await
+        .unwrap();
+    let single = std::fs::read(format!(
+        "{}/events/sqs-single.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let id = serde_json::from_slice::<Value>(&single).unwrap()["Records"][0]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = client
+        .post(&url)
+        .body(single)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": id}]})
+    );
+}
+
+#[tokio::test]
+async fn invalid_configuration_fails_the_invocation_with_every_problem_named() {
+    let env = [
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("CORRELATION_MAX_RECEIVES", "zero".to_owned()),
+    ];
+    let emulator = start_emulator(&env).await;
+    let url = emulator.invocations_url();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let event = std::fs::read(format!(
+        "{}/events/sqs-single.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let response = client.post(&url).body(event).send().await.unwrap();
+    let text = response.text().await.unwrap();
+    assert!(text.contains("REPORT_BUCKET is required"), "{text}");
+    assert!(text.contains("CORRELATION_MAX_RECEIVES"), "{text}");
+}
