@@ -26,9 +26,12 @@ test: tools ## Format check, clippy, and every test
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --all-targets
 
 .PHONY: demo
-demo: ## Analyse the bundled mixed batch into ./out and show the report
+demo: tools ## The Lambda end to end on loopback: moto, Genesys simulator, cargo-lambda emulator
+	BATCH=$(BATCH) VENV=$(VENV) tools/demo.sh
+
+.PHONY: demo-cli
+demo-cli: ## The CLI: analyse the bundled batch into ./out (no correlation)
 	cargo run --quiet --bin dlq-triage -- analyze --out $(OUT) $(BATCH)
-	@echo
 	@echo "Open $(OUT)/report.md (Markdown) or $(OUT)/report.json."
 
 .PHONY: bench
