@@ -19,11 +19,20 @@ $(VENV)/.stamp: tools/requirements.txt
 .PHONY: tools
 tools: $(VENV)/.stamp ## Create the dev-tools venv (moto, cargo-lambda, cfn-lint, SAM CLI)
 
+export SAM_CLI_TELEMETRY := 0
+export AWS_EC2_METADATA_DISABLED := true
+
 .PHONY: test
-test: tools ## Format check, clippy, and every test
-	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+test: lint validate ## Lint (fmt, clippy, cfn-lint) and every test: unit, golden, property, simulator, moto, emulator, template
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --all-targets
+
+.PHONY: build
+build: tools ## Release build of the Lambda for arm64 (cargo-lambda + zig)
+	rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || \
+	  { echo "arm64 target unavailable: building x86_64 (set Architectures: [x86_64] in template.yaml)"; \
+	    PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --x86-64 --bin dlq-triage-lambda; exit $$?; }
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --bin dlq-triage-lambda
+	@ls -l target/lambda/dlq-triage-lambda/bootstrap
 
 .PHONY: demo
 demo: tools ## The Lambda end to end on loopback: moto, Genesys simulator, cargo-lambda emulator
@@ -39,9 +48,28 @@ bench: ## Criterion benchmark of the pure pipeline over 10,000 records
 	cargo bench --bench pipeline
 
 .PHONY: lint
-lint: ## fmt + clippy
+lint: tools ## cargo fmt --check, clippy -D warnings, cfn-lint on template.yaml
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+
+.PHONY: validate
+validate: tools ## sam validate --lint (offline)
+	$(VENV)/bin/sam validate --lint --region us-east-1
+
+.PHONY: deploy
+deploy: tools ## sam build + sam deploy (--guided the first time, when samconfig.toml is absent)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
+	if [ -f samconfig.toml ]; then $(VENV)/bin/sam deploy; else $(VENV)/bin/sam deploy --guided; fi
+
+.PHONY: invoke-local
+invoke-local: tools ## sam local invoke with events/sqs-single.json (needs Docker or Finch)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
+	$(VENV)/bin/sam local invoke TriageFunction -e events/sqs-single.json
+
+.PHONY: logs
+logs: tools ## Tail the deployed function's logs (sam logs)
+	$(VENV)/bin/sam logs --name TriageFunction --tail
 
 .PHONY: events
 events: ## Regenerate events/*.json

@@ -295,26 +295,6 @@ pub fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
     Some(Instant::now() + Duration::from_millis(remaining))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deadlines_in_epoch_ms_and_as_durations_both_work() {
-        let now_ms = chrono::Utc::now().timestamp_millis() as u64;
-        let in_10s = deadline_instant(now_ms + 10_000).unwrap();
-        let left = in_10s.saturating_duration_since(Instant::now());
-        assert!(
-            left > Duration::from_secs(8) && left <= Duration::from_secs(10),
-            "{left:?}"
-        );
-        let relative = deadline_instant(600_000).unwrap();
-        assert!(relative.saturating_duration_since(Instant::now()) > Duration::from_secs(590));
-        assert!(deadline_instant(now_ms - 1).unwrap() <= Instant::now());
-        assert_eq!(deadline_instant(0), None);
-    }
-}
-
 fn short_id(request_id: &str) -> String {
     let id: String = request_id
         .chars()
@@ -351,4 +331,24 @@ pub fn to_dead_letter(index: usize, m: &SqsMessage) -> DeadLetter {
         FailureAttributes::from_map(&attributes),
         m.event_source_arn.clone(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_in_epoch_ms_and_as_durations_both_work() {
+        let now_ms = chrono::Utc::now().timestamp_millis() as u64;
+        let in_10s = deadline_instant(now_ms + 10_000).unwrap();
+        let left = in_10s.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(8) && left <= Duration::from_secs(10),
+            "{left:?}"
+        );
+        let relative = deadline_instant(600_000).unwrap();
+        assert!(relative.saturating_duration_since(Instant::now()) > Duration::from_secs(590));
+        assert!(deadline_instant(now_ms - 1).unwrap() <= Instant::now());
+        assert_eq!(deadline_instant(0), None);
+    }
 }

@@ -316,12 +316,13 @@ impl Report {
         }
     }
 
-    /// The report as JSON: pretty up to 1,000 records, compact beyond (a 10,000-record
-    /// report is for machines and `jq`, and pretty-printing doubles its size).
-    pub fn to_json(&self) -> Vec<u8> {
+    /// The report as JSON. `pretty` (the CLI's choice) indents reports of up to 1,000
+    /// records; otherwise it is one line, which Athena's JSON SerDe reads as one row and
+    /// which is half the size.
+    pub fn to_json(&self, pretty: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(1024 + self.records.len() * 1536);
         // Serializing plain data into a Vec cannot fail.
-        let _ = if self.records.len() <= 1000 {
+        let _ = if pretty && self.records.len() <= 1000 {
             serde_json::to_writer_pretty(&mut out, self)
         } else {
             serde_json::to_writer(&mut out, self)

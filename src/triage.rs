@@ -101,13 +101,17 @@ pub struct TriageOptions {
     pub replay_endpoint: Option<String>,
     /// Where the Markdown's replay commands read payloads from.
     pub replay_source: ReplaySource,
+    /// Indent the JSON report (for people); S3 reports stay on one line for Athena.
+    pub pretty_report: bool,
 }
 
 impl TriageOptions {
     /// Defaults for a local run into `layout`.
     pub fn new(layout: Layout, replay_source: ReplaySource) -> TriageOptions {
         let now = Utc::now();
+
         TriageOptions {
+            pretty_report: layout == Layout::Local,
             layout,
             report_id: default_report_id(now),
             now,
@@ -271,7 +275,7 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
     let (json_key, md_key) = opts.layout.report_keys(date, &opts.report_id);
     let json = Artifact {
         key: json_key.clone(),
-        body: Bytes::from(report.to_json()),
+        body: Bytes::from(report.to_json(opts.pretty_report)),
         content_type: "application/json",
         metadata: vec![("report-id", opts.report_id.clone())],
     };

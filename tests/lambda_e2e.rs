@@ -35,12 +35,10 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        // Under --only-lambda-apis the emulator starts no function of its own, so killing
+        // the two processes this test started leaves nothing behind.
         let _ = self.function.kill();
         let _ = self.function.wait();
-        // cargo-lambda runs in its own session: end the whole group.
-        let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{}", self.watch.id())])
-            .status();
         let _ = self.watch.kill();
         let _ = self.watch.wait();
     }
@@ -61,8 +59,7 @@ async fn start_emulator(env: &[(&str, String)]) -> Emulator {
         .local_addr()
         .unwrap()
         .port();
-    let watch = Command::new("setsid")
-        .arg(cargo_lambda())
+    let watch = Command::new(cargo_lambda())
         .args([
             "lambda",
             "watch",
