@@ -7,7 +7,6 @@
 mod support;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -44,22 +43,13 @@ impl Drop for Emulator {
     }
 }
 
-fn cargo_lambda() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-tools/bin/cargo-lambda");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("cargo-lambda")
-    }
-}
-
 async fn start_emulator(env: &[(&str, String)]) -> Emulator {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let watch = Command::new(cargo_lambda())
+    let watch = Command::new(support::venv_tool("cargo-lambda"))
         .args([
             "lambda",
             "watch",

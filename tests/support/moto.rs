@@ -1,7 +1,6 @@
 //! A real `moto_server` on 127.0.0.1, one per test binary or per test that needs its own.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -9,16 +8,6 @@ use std::time::Duration;
 pub struct Moto {
     pub endpoint: String,
     child: Child,
-}
-
-/// The moto_server from the project's venv, or from PATH.
-fn moto_binary() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-tools/bin/moto_server");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("moto_server")
-    }
 }
 
 impl Moto {
@@ -29,7 +18,7 @@ impl Moto {
             .local_addr()
             .unwrap()
             .port();
-        let mut cmd = Command::new(moto_binary());
+        let mut cmd = Command::new(super::venv_tool("moto_server"));
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
