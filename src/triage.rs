@@ -36,14 +36,6 @@ pub struct Analysis {
     pub interaction_id: Option<String>,
 }
 
-/// Classifies a dead letter and finds its conversation id.
-pub fn analyze(letter: &DeadLetter) -> Analysis {
-    Analysis {
-        classification: classify::classify(&letter.failure, letter.kind),
-        interaction_id: letter.event.as_ref().and_then(conversation_id),
-    }
-}
-
 /// The correlation port: conversation details for a set of distinct ids.
 pub trait Correlate: Send + Sync {
     /// Looks up `ids` (distinct, canonical) within `budget`; every id gets an answer.
