@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use genesys_dlq_triage::correlate::{CacheTtl, ConversationCache, Correlator, InteractionInfo};
-use genesys_dlq_triage::genesys::analytics::{AnalyticsClient, AnalyticsConfig};
+use genesys_dlq_triage::genesys::analytics::AnalyticsConfig;
 use genesys_dlq_triage::genesys::auth::{ClientCredentials, Secret, TokenSource};
 use genesys_dlq_triage::genesys::region;
 use genesys_dlq_triage::triage::Correlate;
@@ -33,20 +33,23 @@ fn fast_config() -> AnalyticsConfig {
 }
 
 fn correlator(sim: &Sim, secret: &str, config: AnalyticsConfig) -> Correlator {
-    let endpoints = region::resolve(None, Some(&sim.base_url()), None).unwrap();
-    let http = reqwest::Client::new();
-    let tokens = Arc::new(TokenSource::new(
-        http.clone(),
-        &endpoints.login_base,
-        ClientCredentials {
-            client_id: CLIENT_ID.into(),
-            client_secret: Secret::new(secret),
-        },
-    ));
-    let client = AnalyticsClient::new(http, &endpoints.api_base, tokens, config);
-    Correlator::new(
-        client,
-        Arc::new(ConversationCache::new(10_000, CacheTtl::default())),
+    correlator_at(&sim.base_url(), CLIENT_ID, secret, config)
+}
+
+/// A correlator with its own cache against any API base.
+fn correlator_at(base: &str, id: &str, secret: &str, config: AnalyticsConfig) -> Correlator {
+    let endpoints = region::resolve(None, Some(base), None).unwrap();
+    let credentials = ClientCredentials {
+        client_id: id.into(),
+        client_secret: Secret::new(secret),
+    };
+    let cache = Arc::new(ConversationCache::new(10_000, CacheTtl::default()));
+    Correlator::connect(
+        reqwest::Client::new(),
+        &endpoints,
+        credentials,
+        config,
+        cache,
     )
 }
 
@@ -411,20 +414,7 @@ async fn a_missing_permission_is_permanent() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let endpoints = region::resolve(None, Some(&format!("http://{addr}")), None).unwrap();
-    let http = reqwest::Client::new();
-    let tokens = Arc::new(TokenSource::new(
-        http.clone(),
-        &endpoints.login_base,
-        ClientCredentials {
-            client_id: "x".into(),
-            client_secret: Secret::new("y"),
-        },
-    ));
-    let c = Correlator::new(
-        AnalyticsClient::new(http, &endpoints.api_base, tokens, fast_config()),
-        Arc::new(ConversationCache::new(10, CacheTtl::default())),
-    );
+    let c = correlator_at(&format!("http://{addr}"), "x", "y", fast_config());
     let answers = c.correlate(&ids(1), Duration::from_secs(5)).await;
     assert!(answers.values().all(|a| matches!(a, InteractionInfo::Unavailable { transient: false, error } if error.contains("analytics:conversationDetail:view"))));
 }

@@ -51,6 +51,14 @@ async fn invoke(h: &Handler, event: SqsEvent, ctx: Context) -> SqsBatchResponse 
     h.handle(LambdaEvent::new(event, ctx)).await.unwrap()
 }
 
+fn message_ids(event: &SqsEvent) -> Vec<String> {
+    event
+        .records
+        .iter()
+        .map(|r| r.message_id.clone().unwrap())
+        .collect()
+}
+
 fn failures(r: &SqsBatchResponse) -> Vec<String> {
     r.batch_item_failures
         .iter()
@@ -252,11 +260,7 @@ async fn a_missing_bucket_returns_every_record() {
     let moto = Moto::start().await;
     let h = handler(&moto, config(&[])).await;
     let event = mixed_event();
-    let all: Vec<String> = event
-        .records
-        .iter()
-        .map(|r| r.message_id.clone().unwrap())
-        .collect();
+    let all = message_ids(&event);
     let response = invoke(&h, event, Context::default()).await;
     assert_eq!(failures(&response), all);
 }
@@ -267,11 +271,7 @@ async fn the_deadline_guard_returns_what_it_cannot_start() {
     let s3 = create_bucket(&moto).await;
     let h = handler(&moto, config(&[("DEADLINE_MARGIN_MS", "5000")])).await;
     let event = mixed_event();
-    let all: Vec<String> = event
-        .records
-        .iter()
-        .map(|r| r.message_id.clone().unwrap())
-        .collect();
+    let all = message_ids(&event);
     let mut ctx = Context::default();
     ctx.deadline = (chrono::Utc::now().timestamp_millis() + 2_000) as u64;
     let response = invoke(&h, event, ctx).await;
