@@ -222,11 +222,6 @@ impl Correlator {
     pub fn calls(&self) -> u64 {
         self.client.requests() + self.client.token_requests()
     }
-
-    /// The API client (for its request counters).
-    pub fn client(&self) -> &AnalyticsClient {
-        &self.client
-    }
 }
 
 impl Correlate for Correlator {

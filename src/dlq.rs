@@ -5,7 +5,6 @@
 //! missing attribute or a `null` value all become fields of the model, so that every
 //! message of a batch yields exactly one record.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -279,9 +278,8 @@ pub struct FailureAttributes {
 }
 
 impl FailureAttributes {
-    /// Picks EventBridge's attributes out of a name → value map.
-    pub fn from_map(map: &HashMap<String, String>) -> FailureAttributes {
-        let get = |name: &str| map.get(name).cloned();
+    /// Picks EventBridge's attributes by name through `get` (an attribute map's lookup).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> FailureAttributes {
         FailureAttributes {
             rule_arn: get(attr::RULE_ARN),
             target_arn: get(attr::TARGET_ARN),

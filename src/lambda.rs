@@ -151,11 +151,7 @@ impl Handler {
             Layout::prefixed(&self.config.report_prefix),
             ReplaySource::Bucket(self.config.report_bucket.clone()),
         );
-        opts.report_id = format!(
-            "{}-{}",
-            opts.now.format("%Y%m%dT%H%M%S%.3fZ"),
-            short_id(&event.context.request_id)
-        );
+        opts.report_id = triage::report_id(opts.now, &short_id(&event.context.request_id));
         opts.deadline = deadline_instant(event.context.deadline);
         opts.safety_margin = self.config.deadline_margin;
         opts.correlation_budget = self.config.correlation_budget;
@@ -310,11 +306,6 @@ fn short_id(request_id: &str) -> String {
 
 /// A Lambda SQS record as a [`DeadLetter`].
 pub fn to_dead_letter(index: usize, m: &SqsMessage) -> DeadLetter {
-    let attributes: HashMap<String, String> = m
-        .message_attributes
-        .iter()
-        .filter_map(|(k, v)| v.string_value.clone().map(|s| (k.clone(), s)))
-        .collect();
     DeadLetter::new(
         m.message_id
             .clone()
@@ -328,7 +319,11 @@ pub fn to_dead_letter(index: usize, m: &SqsMessage) -> DeadLetter {
                 .map(String::as_str),
             sent_timestamp: m.attributes.get("SentTimestamp").map(String::as_str),
         },
-        FailureAttributes::from_map(&attributes),
+        FailureAttributes::from_lookup(|name| {
+            m.message_attributes
+                .get(name)
+                .and_then(|a| a.string_value.clone())
+        }),
         m.event_source_arn.clone(),
     )
 }

@@ -105,7 +105,7 @@ impl TriageOptions {
         TriageOptions {
             pretty_report: layout == Layout::Local,
             layout,
-            report_id: default_report_id(now),
+            report_id: report_id(now, &format!("{:08x}", fastrand::u32(..))),
             now,
             deadline: None,
             safety_margin: Duration::from_secs(3),
@@ -119,13 +119,9 @@ impl TriageOptions {
     }
 }
 
-/// A report id that sorts by time and is unique enough per invocation.
-pub fn default_report_id(now: DateTime<Utc>) -> String {
-    format!(
-        "{}-{:08x}",
-        now.format("%Y%m%dT%H%M%S%.3fZ"),
-        fastrand::u32(..)
-    )
+/// A report id that sorts by time: `<UTC time to the ms>-<unique>`.
+pub fn report_id(now: DateTime<Utc>, unique: &str) -> String {
+    format!("{}-{unique}", now.format("%Y%m%dT%H%M%S%.3fZ"))
 }
 
 /// The result of a run.

@@ -36,6 +36,15 @@ fn correlator(sim: &Sim, secret: &str, config: AnalyticsConfig) -> Correlator {
     correlator_at(&sim.base_url(), CLIENT_ID, secret, config)
 }
 
+/// One request at a time, so request counts are exact.
+fn serial_correlator(sim: &Sim) -> Correlator {
+    let config = AnalyticsConfig {
+        concurrency: 1,
+        ..fast_config()
+    };
+    correlator(sim, CLIENT_SECRET, config)
+}
+
 /// A correlator with its own cache against any API base.
 fn correlator_at(base: &str, id: &str, secret: &str, config: AnalyticsConfig) -> Correlator {
     let endpoints = region::resolve(None, Some(base), None).unwrap();
@@ -183,14 +192,7 @@ async fn a_429_storm_is_ridden_out_honouring_retry_after() {
 #[tokio::test]
 async fn a_401_mid_batch_refreshes_the_token_once_and_retries() {
     let sim = sim().await;
-    let c = correlator(
-        &sim,
-        CLIENT_SECRET,
-        AnalyticsConfig {
-            concurrency: 1,
-            ..fast_config()
-        },
-    );
+    let c = serial_correlator(&sim);
     let first = ids(100);
     all_found(&c.correlate(&first, Duration::from_secs(10)).await, &first);
     sim.state.fail_401.store(1, Ordering::SeqCst); // the token is revoked now
@@ -225,14 +227,7 @@ async fn server_errors_are_retried() {
     let sim = sim().await;
     sim.state.fail_5xx.store(3, Ordering::SeqCst);
     *sim.state.retry_after.lock().unwrap() = None;
-    let c = correlator(
-        &sim,
-        CLIENT_SECRET,
-        AnalyticsConfig {
-            concurrency: 1,
-            ..fast_config()
-        },
-    );
+    let c = serial_correlator(&sim);
     let all = ids(10);
     all_found(&c.correlate(&all, Duration::from_secs(10)).await, &all);
     assert_eq!(sim.state.stats.served_5xx.load(Ordering::SeqCst), 3);
@@ -257,14 +252,7 @@ async fn timeouts_are_retried() {
 async fn a_server_limit_below_the_chunk_size_is_learned_by_splitting() {
     let sim = sim().await;
     *sim.state.max_ids.lock().unwrap() = Some(30);
-    let c = correlator(
-        &sim,
-        CLIENT_SECRET,
-        AnalyticsConfig {
-            concurrency: 1,
-            ..fast_config()
-        },
-    );
+    let c = serial_correlator(&sim);
     let all = ids(300);
     all_found(&c.correlate(&all, Duration::from_secs(30)).await, &all);
     let stats = &sim.state.stats;
@@ -278,14 +266,7 @@ async fn a_server_limit_below_the_chunk_size_is_learned_by_splitting() {
 async fn garbage_bodies_are_retried_then_reported_never_a_crash() {
     let sim = sim().await;
     sim.state.garbage.store(1, Ordering::SeqCst);
-    let c = correlator(
-        &sim,
-        CLIENT_SECRET,
-        AnalyticsConfig {
-            concurrency: 1,
-            ..fast_config()
-        },
-    );
+    let c = serial_correlator(&sim);
     let all = ids(5);
     all_found(&c.correlate(&all, Duration::from_secs(10)).await, &all);
 

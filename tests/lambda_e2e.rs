@@ -173,20 +173,9 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
         .iter()
         .find(|k| k.starts_with("triage/reports/dt=") && k.ends_with(".json"))
         .unwrap();
-    let report: Value = serde_json::from_slice(
-        &s3.get_object()
-            .bucket("e2e-reports")
-            .key(*report_key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
+    let report: Value =
+        serde_json::from_slice(&support::moto::s3_object(&s3, "e2e-reports", report_key).await)
+            .unwrap();
     assert_eq!(report["summary"]["byInteractionStatus"]["found"], 16);
     assert_eq!(
         sim.state

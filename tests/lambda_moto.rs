@@ -97,17 +97,7 @@ async fn all_keys(s3: &aws_sdk_s3::Client) -> Vec<String> {
 }
 
 async fn get(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .to_vec()
+    support::moto::s3_object(s3, BUCKET, key).await
 }
 
 #[tokio::test]
