@@ -144,11 +144,46 @@ impl fmt::Display for FailureCategory {
     }
 }
 
+/// The rule that decided a classification; serialized as its camelCase name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Rule {
+    /// Rule 1: an HTTP status stated in `ERROR_MESSAGE`, under a generic `ERROR_CODE`.
+    HttpStatus,
+    /// Rule 2: a specific `ERROR_CODE` from [`ERROR_CODES`].
+    ErrorCode,
+    /// Rule 3: a keyword from [`KEYWORDS`] in `ERROR_MESSAGE`.
+    Keyword,
+    /// Rule 3, last: `ERROR_FROM_TARGET` with nothing more specific.
+    GenericErrorCode,
+    /// Rule 4: no delivery evidence, and the body is not an event.
+    BodyNotEvent,
+    /// Rule 4: no evidence at all.
+    NoEvidence,
+    /// The record could not be analysed (a panic confined to it).
+    InternalError,
+}
+
+impl Rule {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::HttpStatus => "httpStatus",
+            Rule::ErrorCode => "errorCode",
+            Rule::Keyword => "keyword",
+            Rule::GenericErrorCode => "genericErrorCode",
+            Rule::BodyNotEvent => "bodyNotEvent",
+            Rule::NoEvidence => "noEvidence",
+            Rule::InternalError => "internalError",
+        }
+    }
+}
+
 /// Which rule decided a classification, and on what text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// `httpStatus`, `errorCode`, `keyword`, `genericErrorCode`, `bodyNotEvent` or `noEvidence`.
-    pub rule: String,
+    /// The rule.
+    pub rule: Rule,
     /// The text that matched (a status phrase, the code, the keyword, the body kind).
     pub matched: String,
 }
@@ -267,7 +302,7 @@ pub fn category_for_status(status: u16) -> FailureCategory {
     }
 }
 
-/// Classifies one failure by the rules of DESIGN §3.
+/// Classifies one failure by the rules in `docs/contract.md` (in order, first match wins).
 pub fn classify(failure: &FailureContext, body: BodyKind) -> Classification {
     let code = failure
         .error_code
@@ -277,10 +312,10 @@ pub fn classify(failure: &FailureContext, body: BodyKind) -> Classification {
     let message = failure.error_message.as_deref().unwrap_or("");
     let status = find_http_status(message);
     let http_status = status.as_ref().map(|s| s.code);
-    let decided = |category, rule: &str, matched: &str| Classification {
+    let decided = |category, rule: Rule, matched: &str| Classification {
         category,
         evidence: Evidence {
-            rule: rule.to_owned(),
+            rule,
             matched: matched.to_owned(),
         },
         http_status,
@@ -293,7 +328,7 @@ pub fn classify(failure: &FailureContext, body: BodyKind) -> Classification {
 
     // Rule 1.
     if generic && let Some(s) = &status {
-        return decided(category_for_status(s.code), "httpStatus", &s.phrase);
+        return decided(category_for_status(s.code), Rule::HttpStatus, &s.phrase);
     }
     // Rule 2.
     if let Some(code) = code
@@ -301,13 +336,13 @@ pub fn classify(failure: &FailureContext, body: BodyKind) -> Classification {
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(code))
     {
-        return decided(*category, "errorCode", name);
+        return decided(*category, Rule::ErrorCode, name);
     }
     // Rule 3.
     if !message.is_empty() {
         let lower = message.to_ascii_lowercase();
         if let Some((keyword, category)) = KEYWORDS.iter().find(|(k, _)| lower.contains(k)) {
-            return decided(*category, "keyword", keyword);
+            return decided(*category, Rule::Keyword, keyword);
         }
     }
     if let Some(code) = code
@@ -315,7 +350,7 @@ pub fn classify(failure: &FailureContext, body: BodyKind) -> Classification {
     {
         return decided(
             FailureCategory::TargetError,
-            "genericErrorCode",
+            Rule::GenericErrorCode,
             "ERROR_FROM_TARGET",
         );
     }
@@ -323,7 +358,7 @@ pub fn classify(failure: &FailureContext, body: BodyKind) -> Classification {
     if !body.is_event() {
         return decided(
             FailureCategory::PayloadMalformed,
-            "bodyNotEvent",
+            Rule::BodyNotEvent,
             body.as_str(),
         );
     }
@@ -331,7 +366,7 @@ pub fn classify(failure: &FailureContext, body: BodyKind) -> Classification {
         Some(c) => format!("errorCode {c} without a matching message"),
         None => "no errorCode, no errorMessage".to_owned(),
     };
-    decided(FailureCategory::Unknown, "noEvidence", &matched)
+    decided(FailureCategory::Unknown, Rule::NoEvidence, &matched)
 }
 
 /// An HTTP status found in a message, with the phrase that stated it.
@@ -479,7 +514,7 @@ mod tests {
         assert_eq!(
             c.evidence,
             Evidence {
-                rule: "errorCode".into(),
+                rule: Rule::ErrorCode,
                 matched: "THROTTLING".into()
             }
         );
@@ -547,7 +582,7 @@ mod tests {
                 (want, Some(status)),
                 "{message}"
             );
-            assert_eq!(c.evidence.rule, "httpStatus", "{message}");
+            assert_eq!(c.evidence.rule, Rule::HttpStatus, "{message}");
         }
     }
 
@@ -641,7 +676,7 @@ mod tests {
                 BodyKind::GenesysEvent,
             );
             assert_eq!(c.category, want, "{message}");
-            assert_eq!(c.evidence.rule, "keyword", "{message}");
+            assert_eq!(c.evidence.rule, Rule::Keyword, "{message}");
         }
     }
 
@@ -660,7 +695,7 @@ mod tests {
         assert_eq!(
             c.evidence,
             Evidence {
-                rule: "keyword".into(),
+                rule: Rule::Keyword,
                 matched: "timeout".into()
             }
         );

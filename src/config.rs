@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::genesys::analytics::AnalyticsConfig;
+use crate::genesys::AnalyticsConfig;
 
 /// Every configuration problem found, one per variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,13 +189,13 @@ impl LambdaConfig {
         let genesys = GenesysSettings::read(&env);
         if let Some(region) = &genesys.region
             && genesys.api_base.is_none()
-            && let Err(e) = crate::genesys::region::domain_for(region)
+            && let Err(e) = crate::genesys::domain_for(region)
         {
             env.problem(format!("GENESYS_REGION: {e}"));
         }
         if genesys.api_base.is_some() || genesys.login_base.is_some() {
             let probe_region = genesys.region.as_deref().or(Some("us-east-1"));
-            if let Err(e) = crate::genesys::region::resolve(
+            if let Err(e) = crate::genesys::resolve_endpoints(
                 probe_region,
                 genesys.api_base.as_deref(),
                 genesys.login_base.as_deref(),

@@ -4,29 +4,62 @@
 //! conversation cache. Each invocation converts the records, picks the correlation (skipped
 //! without `GENESYS_SECRET_ID`, unavailable with a clear reason when the secret cannot be
 //! used, else the Genesys API), runs [`crate::triage::run`] against S3 with the function's
-//! deadline, emits one EMF metrics line and answers `batchItemFailures`.
+//! deadline, emits one EMF metrics line and answers `batchItemFailures`. Which records go
+//! back is decided by the pipeline alone; this module only translates.
 
-use std::collections::{HashMap, HashSet};
-use std::panic::AssertUnwindSafe;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::FutureExt;
-use lambda_runtime::LambdaEvent;
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::LambdaConfig;
-use crate::correlate::{CacheTtl, ConversationCache, Correlator, InteractionInfo};
-use crate::dlq::{DeadLetter, FailureAttributes, SystemAttributes};
-use crate::genesys::region;
+use crate::config::{ConfigError, LambdaConfig};
+use crate::correlate::{
+    CacheTtl, Correlate, ConversationCache, GenesysCorrelator, InteractionInfo, LookupFailure,
+    MemoryCorrelator,
+};
+use crate::dlq::{DeadLetter, FailureContext, SystemAttributes};
+use crate::genesys::resolve_endpoints;
 use crate::metrics::InvocationMetrics;
-use crate::report::ReplaySource;
+use crate::report::{Disposition, ReplaySource};
 use crate::secrets::{GenesysSecret, SecretCache};
-use crate::store::Layout;
-use crate::store::s3::S3Store;
-use crate::triage::{self, Correlate, SkipCorrelation, TriageOptions};
+use crate::store::{Layout, S3Store};
+use crate::triage::{self, TriageOptions, UnnamedRecords};
+
+/// Why an invocation failed as a whole. The runtime reports the variant's name as the
+/// error type (`InvalidConfiguration`, …), so CloudWatch and the invocation result say
+/// what kind of failure it was; SQS keeps every message of the batch either way.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The function's environment is wrong; every invocation fails until it is fixed.
+    #[error(transparent)]
+    InvalidConfiguration(#[from] ConfigError),
+    /// A record to be returned has no message id, so the batch is retried whole.
+    #[error(transparent)]
+    UnnamedRecords(#[from] UnnamedRecords),
+}
+
+impl HandlerError {
+    /// The error type the runtime reports.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandlerError::InvalidConfiguration(_) => "InvalidConfiguration",
+            HandlerError::UnnamedRecords(_) => "UnnamedRecords",
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(error: HandlerError) -> Diagnostic {
+        Diagnostic {
+            error_type: error.error_type().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
 
 /// Everything an invocation needs, built once per container.
 #[derive(Debug)]
@@ -36,15 +69,15 @@ pub struct Handler {
     secrets: Option<SecretCache>,
     http: reqwest::Client,
     cache: Arc<ConversationCache>,
-    correlator: Mutex<Option<(Arc<GenesysSecret>, Arc<Correlator>)>>,
+    correlator: Mutex<Option<(Arc<GenesysSecret>, Arc<GenesysCorrelator>)>>,
     function_name: String,
 }
 
-/// How this invocation correlates.
+/// How this invocation correlates: a fixed answer (skipped, or unavailable with the
+/// reason), or the Genesys API.
 enum Correlation {
-    Skip(SkipCorrelation),
-    Unavailable { error: String, transient: bool },
-    Genesys(Arc<Correlator>),
+    Fixed(MemoryCorrelator),
+    Genesys(Arc<GenesysCorrelator>),
 }
 
 impl Correlate for Correlation {
@@ -54,37 +87,10 @@ impl Correlate for Correlation {
         budget: Duration,
     ) -> HashMap<String, InteractionInfo> {
         match self {
-            Correlation::Skip(skip) => skip.correlate(ids, budget).await,
-            Correlation::Unavailable { error, transient } => ids
-                .iter()
-                .map(|id| {
-                    let info = InteractionInfo::Unavailable {
-                        error: error.clone(),
-                        transient: *transient,
-                    };
-                    (id.clone(), info)
-                })
-                .collect(),
+            Correlation::Fixed(fixed) => fixed.correlate(ids, budget).await,
             Correlation::Genesys(c) => c.correlate(ids, budget).await,
         }
     }
-}
-
-/// Whether S3 needs path-style addressing: an endpoint override is set (a local emulator
-/// on an IP address has no virtual-host DNS) or `S3_FORCE_PATH_STYLE=true`.
-pub fn path_style_from_env() -> bool {
-    let overridden = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()));
-    overridden || std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
-}
-
-/// The S3 client, path-style when asked.
-pub fn s3_client(sdk: &aws_config::SdkConfig, path_style: bool) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(path_style)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
 }
 
 impl Handler {
@@ -129,21 +135,14 @@ impl Handler {
     pub async fn handle(
         &self,
         event: LambdaEvent<SqsEvent>,
-    ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    ) -> Result<SqsBatchResponse, HandlerError> {
         let started = Instant::now();
-        let records = event.payload.records;
-        let fifo = records
-            .iter()
-            .filter_map(|r| r.event_source_arn.as_deref())
-            .any(|arn| arn.ends_with(".fifo"));
-        let letters: Vec<DeadLetter> = records
+        let letters: Vec<DeadLetter> = event
+            .payload
+            .records
             .iter()
             .enumerate()
             .map(|(i, r)| to_dead_letter(i, r))
-            .collect();
-        let batch_ids: HashSet<&str> = records
-            .iter()
-            .filter_map(|r| r.message_id.as_deref())
             .collect();
 
         let correlation = self.correlation().await;
@@ -157,56 +156,31 @@ impl Handler {
         opts.correlation_budget = self.config.correlation_budget;
         opts.correlation_max_receives = self.config.correlation_max_receives;
         opts.write_concurrency = self.config.s3_concurrency;
-        opts.fifo = fifo;
         opts.replay_endpoint = self.config.replay_endpoint.clone();
 
-        let run = AssertUnwindSafe(triage::run(&letters, &self.store, &correlation, &opts))
-            .catch_unwind()
-            .await;
-        let (returned, by_category) = match run {
-            Ok(outcome) => {
-                if let Some(e) = &outcome.report_error {
-                    tracing::error!(error = %e, "report not stored: returning every record");
-                } else if let Some((json, _)) = &outcome.report_keys {
-                    tracing::info!(report = %json, records = letters.len(), returned = outcome.returned.len(), "report stored");
-                }
-                for record in &outcome.report.records {
-                    if let crate::report::Disposition::Returned { reason } = &record.disposition {
-                        tracing::warn!(message_id = %record.message_id, %reason, "record returned to the queue");
-                    }
-                }
-                (outcome.returned, outcome.report.summary.by_category)
+        let outcome = triage::run(&letters, &self.store, &correlation, &opts).await;
+        match (&outcome.batch_error, &outcome.report_keys) {
+            (Some(e), _) => tracing::error!(error = %e, "returning every record"),
+            (None, Some((json, _))) => {
+                tracing::info!(report = %json, records = letters.len(), returned = outcome.returned.len(), "report stored")
             }
-            Err(_) => {
-                tracing::error!("the triage pipeline panicked: returning every record");
-                (
-                    letters.iter().map(|l| l.message_id.clone()).collect(),
-                    Default::default(),
-                )
-            }
-        };
-
-        // Only ids of this batch may be named; a record without one cannot be, so the
-        // whole batch must be retried rather than lose it.
-        let mut response = SqsBatchResponse::default();
-        let mut seen = HashSet::new();
-        for id in &returned {
-            if !batch_ids.contains(id.as_str()) {
-                return Err(format!("record {id} has no SQS messageId and could not be stored; failing the batch so SQS retries it").into());
-            }
-            if seen.insert(id.as_str()) {
-                response.add_failure(id.clone());
+            (None, None) => {}
+        }
+        for record in &outcome.report.records {
+            if let Disposition::Returned { reason } = &record.disposition {
+                tracing::warn!(message_id = %record.message_id, %reason, "record returned to the queue");
             }
         }
+        let failures = outcome.batch_item_failures()?;
 
         let metrics = InvocationMetrics {
             records: letters.len(),
-            acknowledged: letters.len() - seen.len().min(letters.len()),
-            returned: seen.len(),
-            by_category,
+            acknowledged: letters.len() - failures.len().min(letters.len()),
+            returned: failures.len(),
+            by_category: outcome.report.summary.by_category,
             genesys_calls: match &correlation {
                 Correlation::Genesys(c) => c.calls(),
-                _ => 0,
+                Correlation::Fixed(_) => 0,
             },
             duration_ms: started.elapsed().as_millis() as u64,
         };
@@ -218,6 +192,10 @@ impl Handler {
                 chrono::Utc::now().timestamp_millis()
             )
         );
+        let mut response = SqsBatchResponse::default();
+        for id in failures {
+            response.add_failure(id);
+        }
         Ok(response)
     }
 
@@ -225,18 +203,18 @@ impl Handler {
     /// changed (rotation) and keeping the conversation cache.
     async fn correlation(&self) -> Correlation {
         let Some(secrets) = &self.secrets else {
-            return Correlation::Skip(SkipCorrelation {
-                reason: "GENESYS_SECRET_ID is not configured".into(),
-            });
+            return Correlation::Fixed(MemoryCorrelator::skipped(
+                "GENESYS_SECRET_ID is not configured",
+            ));
         };
         let secret = match secrets.get().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "Genesys correlation unavailable");
-                return Correlation::Unavailable {
+                return Correlation::Fixed(MemoryCorrelator::unavailable(LookupFailure {
                     error: e.to_string(),
                     transient: e.transient,
-                };
+                }));
             }
         };
         let mut current = self.correlator.lock().await;
@@ -248,14 +226,14 @@ impl Handler {
         let g = &self.config.genesys;
         // Explicit endpoint overrides in the environment win; then the secret's own
         // location; then GENESYS_REGION.
-        let endpoints = region::resolve(
+        let endpoints = resolve_endpoints(
             secret.region.as_deref().or(g.region.as_deref()),
             g.api_base.as_deref().or(secret.api_base.as_deref()),
             g.login_base.as_deref().or(secret.login_base.as_deref()),
         );
         match endpoints {
             Ok(endpoints) => {
-                let correlator = Arc::new(Correlator::connect(
+                let correlator = Arc::new(GenesysCorrelator::connect(
                     self.http.clone(),
                     &endpoints,
                     secret.credentials.clone(),
@@ -265,10 +243,10 @@ impl Handler {
                 *current = Some((secret, correlator.clone()));
                 Correlation::Genesys(correlator)
             }
-            Err(e) => Correlation::Unavailable {
+            Err(e) => Correlation::Fixed(MemoryCorrelator::unavailable(LookupFailure {
                 error: format!("Genesys endpoints: {e}"),
                 transient: false,
-            },
+            })),
         }
     }
 }
@@ -306,20 +284,17 @@ fn short_id(request_id: &str) -> String {
 
 /// A Lambda SQS record as a [`DeadLetter`].
 pub fn to_dead_letter(index: usize, m: &SqsMessage) -> DeadLetter {
+    let system = |name: &str| m.attributes.get(name).map(String::as_str);
     DeadLetter::new(
-        m.message_id
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| format!("record-{index}")),
+        index,
+        m.message_id.clone(),
         m.body.clone().unwrap_or_default(),
         SystemAttributes {
-            receive_count: m
-                .attributes
-                .get("ApproximateReceiveCount")
-                .map(String::as_str),
-            sent_timestamp: m.attributes.get("SentTimestamp").map(String::as_str),
+            receive_count: system("ApproximateReceiveCount"),
+            sent_timestamp: system("SentTimestamp"),
+            message_group_id: system("MessageGroupId"),
         },
-        FailureAttributes::from_lookup(|name| {
+        FailureContext::from_lookup(|name| {
             m.message_attributes
                 .get(name)
                 .and_then(|a| a.string_value.clone())

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::genesys::auth::{ClientCredentials, Secret};
+use crate::genesys::{ClientCredentials, Secret};
 
 /// The parsed secret. Debug never shows the client secret.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,16 +1,19 @@
 //! The pipeline: a batch of dead letters and two ports (where artifacts go, how
 //! conversations are looked up) in; a report and the acknowledgement of every record out.
 //!
-//! The no-loss rules of DESIGN §6 live here, and nowhere else:
+//! Every no-loss rule lives in this file (the list, with the reasons, is in
+//! `docs/architecture.md`):
 //! - a record is acknowledged only when its payload *and* the report listing it are stored;
 //! - a transient correlation failure returns the record while its receive count is below
 //!   the budget (then it is archived as `unavailable`);
 //! - no new work starts within the safety margin of the deadline;
 //! - on a FIFO queue, the first failure returns every later record too;
-//! - a panic while handling one record fails that record only.
+//! - a panic while handling one record fails that record only; a panic of the pipeline
+//!   itself returns every record;
+//! - a returned record that has no SQS message id cannot be named to the queue, so the
+//!   whole batch must be retried ([`Outcome::batch_item_failures`]).
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
@@ -21,11 +24,11 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::classify::{self, Classification, Evidence, FailureCategory};
-use crate::correlate::InteractionInfo;
+use crate::correlate::{Correlate, InteractionInfo, LookupFailure};
 use crate::dlq::{BodyKind, DeadLetter};
-use crate::genesys::event::conversation_id;
+use crate::genesys::conversation_id;
 use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
-use crate::store::{Artifact, ArtifactStore, Layout, StoreError, safe_file_stem};
+use crate::store::{Artifact, ArtifactStore, Layout, safe_file_stem};
 
 /// What the pipeline derives from one dead letter without any I/O.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,36 +37,6 @@ pub struct Analysis {
     pub classification: Classification,
     /// The Genesys conversation id, if the event names one.
     pub interaction_id: Option<String>,
-}
-
-/// The correlation port: conversation details for a set of distinct ids.
-pub trait Correlate: Send + Sync {
-    /// Looks up `ids` (distinct, canonical) within `budget`; every id gets an answer.
-    fn correlate(
-        &self,
-        ids: &[String],
-        budget: Duration,
-    ) -> impl Future<Output = HashMap<String, InteractionInfo>> + Send;
-}
-
-/// Correlation switched off: every conversation is `skipped` with the reason given.
-#[derive(Debug, Clone)]
-pub struct SkipCorrelation {
-    /// Why (shown in the report).
-    pub reason: String,
-}
-
-impl Correlate for SkipCorrelation {
-    async fn correlate(&self, ids: &[String], _: Duration) -> HashMap<String, InteractionInfo> {
-        ids.iter()
-            .map(|id| {
-                let info = InteractionInfo::Skipped {
-                    reason: self.reason.clone(),
-                };
-                (id.clone(), info)
-            })
-            .collect()
-    }
 }
 
 /// How a run behaves.
@@ -87,8 +60,6 @@ pub struct TriageOptions {
     pub correlation_max_receives: u32,
     /// How many payload writes run at once.
     pub write_concurrency: usize,
-    /// The source is a FIFO queue: stop at the first failure.
-    pub fifo: bool,
     /// `replayEndpoint` of every record; the target ARN when unset.
     pub replay_endpoint: Option<String>,
     /// Where the Markdown's replay commands read payloads from.
@@ -112,7 +83,6 @@ impl TriageOptions {
             correlation_budget: Duration::from_secs(60),
             correlation_max_receives: 3,
             write_concurrency: 16,
-            fifo: false,
             replay_endpoint: None,
             replay_source,
         }
@@ -131,12 +101,49 @@ pub struct Outcome {
     pub report: Report,
     /// The keys of the report's JSON and Markdown, when both were stored.
     pub report_keys: Option<(String, String)>,
-    /// Why the report could not be stored, if it could not.
-    pub report_error: Option<StoreError>,
+    /// Why nothing of the batch may be acknowledged, if so: the report could not be
+    /// stored, or the pipeline itself failed.
+    pub batch_error: Option<BatchError>,
     /// Message ids to hand back to the queue, in batch order.
     pub returned: Vec<String>,
     /// How many records were acknowledged.
     pub acknowledged: usize,
+    /// How many returned records have no SQS message id (see [`Outcome::batch_item_failures`]).
+    unnamed_returned: usize,
+}
+
+/// Why a whole batch goes back to the queue.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BatchError {
+    /// The report could not be stored (or serialized), so no record is safe to delete.
+    #[error("could not write the report: {0}")]
+    ReportNotStored(String),
+    /// The pipeline panicked outside any one record.
+    #[error("the triage pipeline failed unexpectedly; every record goes back to the queue")]
+    Panicked,
+}
+
+/// A returned record cannot be named to SQS (it has no message id), so the queue must be
+/// told to retry the whole batch instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} record(s) without an SQS messageId could not be stored; failing the batch so SQS retries it")]
+pub struct UnnamedRecords(pub usize);
+
+impl Outcome {
+    /// The `batchItemFailures` to answer: each returned id once, in batch order. An error
+    /// when a returned record has no id of its own, as only ids of the batch may be named.
+    pub fn batch_item_failures(&self) -> Result<Vec<String>, UnnamedRecords> {
+        if self.unnamed_returned > 0 {
+            return Err(UnnamedRecords(self.unnamed_returned));
+        }
+        let mut seen = HashSet::new();
+        Ok(self
+            .returned
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .cloned()
+            .collect())
+    }
 }
 
 /// Why a record goes back to the queue, before any write is tried.
@@ -144,18 +151,58 @@ const REASON_DEADLINE: &str = "deadline: not started before the function's time 
 const REASON_FIFO: &str = "fifo: an earlier record of this FIFO batch failed";
 const REASON_PANIC: &str = "internal error while handling this record";
 
-/// Runs the pipeline over one batch.
+/// Runs the pipeline over one batch. It never panics: a panic inside it returns every
+/// record, with [`BatchError::Panicked`].
 pub async fn run<S: ArtifactStore, C: Correlate>(
     letters: &[DeadLetter],
     store: &S,
     correlator: &C,
     opts: &TriageOptions,
 ) -> Outcome {
-    // 1. Pure analysis, one record at a time, a panic confined to its record.
+    match AssertUnwindSafe(run_batch(letters, store, correlator, opts))
+        .catch_unwind()
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::error!("the triage pipeline panicked: returning every record");
+            let plans: Vec<Plan> = letters.iter().map(|_| Plan::failed(REASON_PANIC)).collect();
+            let records = to_records(letters, &plans, opts);
+            outcome(
+                letters,
+                &plans,
+                Report::build(opts.report_id.clone(), opts.now, records),
+                Err(BatchError::Panicked),
+            )
+        }
+    }
+}
+
+async fn run_batch<S: ArtifactStore, C: Correlate>(
+    letters: &[DeadLetter],
+    store: &S,
+    correlator: &C,
+    opts: &TriageOptions,
+) -> Outcome {
+    let analyses = analyse(letters);
+    let infos = correlate(&analyses, correlator, opts).await;
+    let mut plans = plan(letters, analyses, &infos, opts);
+    write_payloads(letters, &mut plans, store, opts).await;
+    let report = Report::build(
+        opts.report_id.clone(),
+        opts.now,
+        to_records(letters, &plans, opts),
+    );
+    let stored = store_report(&report, store, opts).await;
+    outcome(letters, &plans, report, stored)
+}
+
+/// Step 1: pure analysis, one record at a time, a panic confined to its record.
+fn analyse(letters: &[DeadLetter]) -> Vec<Option<Analysis>> {
     // A DLQ batch repeats a handful of errors thousands of times: classify each distinct
     // (code, message, body kind) once.
     let mut memo: HashMap<(Option<&str>, Option<&str>, BodyKind), Classification> = HashMap::new();
-    let analyses: Vec<Option<Analysis>> = letters
+    letters
         .iter()
         .map(|l| {
             std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -175,9 +222,15 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
             }))
             .ok()
         })
-        .collect();
+        .collect()
+}
 
-    // 2. Correlation: distinct ids, once, inside the budget.
+/// Step 2: the distinct conversation ids, looked up once, inside the budget.
+async fn correlate<C: Correlate>(
+    analyses: &[Option<Analysis>],
+    correlator: &C,
+    opts: &TriageOptions,
+) -> HashMap<String, InteractionInfo> {
     let mut ids: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
     for id in analyses
@@ -189,24 +242,30 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
             ids.push(id.clone());
         }
     }
-    let infos = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        let budget = match opts.deadline {
-            Some(d) => opts.correlation_budget.min(
-                d.saturating_duration_since(Instant::now())
-                    .saturating_sub(opts.safety_margin)
-                    / 2,
-            ),
-            None => opts.correlation_budget,
-        };
-        correlator.correlate(&ids, budget).await
+    if ids.is_empty() {
+        return HashMap::new();
+    }
+    let budget = match opts.deadline {
+        Some(d) => opts.correlation_budget.min(
+            d.saturating_duration_since(Instant::now())
+                .saturating_sub(opts.safety_margin)
+                / 2,
+        ),
+        None => opts.correlation_budget,
     };
+    correlator.correlate(&ids, budget).await
+}
 
-    // 3. Per record: its keys and whether it must go back regardless of writes.
+/// Step 3: per record, its key and whether it must go back whatever the writes do.
+fn plan(
+    letters: &[DeadLetter],
+    analyses: Vec<Option<Analysis>>,
+    infos: &HashMap<String, InteractionInfo>,
+    opts: &TriageOptions,
+) -> Vec<Plan> {
     let mut stems: HashMap<String, usize> = HashMap::new();
     let mut plans: Vec<Plan> = Vec::with_capacity(letters.len());
-    for (letter, analysis) in letters.iter().zip(&analyses) {
+    for (letter, analysis) in letters.iter().zip(analyses) {
         let stem = {
             let base = safe_file_stem(&letter.message_id);
             let n = stems.entry(base.clone()).or_insert(0);
@@ -219,17 +278,17 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
             continue;
         };
         let info = match &analysis.interaction_id {
-            Some(id) => infos
-                .get(id)
-                .cloned()
-                .unwrap_or_else(|| InteractionInfo::Unavailable {
+            Some(id) => infos.get(id).cloned().unwrap_or_else(|| {
+                InteractionInfo::Unavailable(LookupFailure {
                     error: "no answer from the correlation step".into(),
                     transient: true,
-                }),
+                })
+            }),
             None => InteractionInfo::NoConversation,
         };
         let receives = letter.receive_count.unwrap_or(1);
-        let early_return = (info.is_transient_failure() && receives < opts.correlation_max_receives)
+        let return_reason = (info.is_transient_failure()
+            && receives < opts.correlation_max_receives)
             .then(|| {
                 format!(
                     "correlation unavailable (transient); delivery {receives} of {} before archiving without it",
@@ -241,54 +300,84 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
             .layout
             .replay_key(analysis.classification.category, date, &stem);
         plans.push(Plan {
-            analysis: Some(analysis.clone()),
+            analysis: Some(analysis),
             info,
             key: Some(key),
             stored: false,
-            returned: early_return,
+            return_reason,
         });
     }
+    plans
+}
 
-    // 4. Payload writes, bounded, each started only while time remains.
-    write_payloads(letters, &mut plans, store, opts).await;
-
-    // 5. The report, then the acknowledgements it makes safe.
-    let records: Vec<TriageRecord> = letters
-        .iter()
-        .zip(&plans)
-        .map(|(l, p)| to_record(l, p, opts))
-        .collect();
-    let date = opts.now.date_naive();
-    let report = Report::build(opts.report_id.clone(), opts.now, records);
-    let (json_key, md_key) = opts.layout.report_keys(date, &opts.report_id);
+/// Step 5: the report, JSON and Markdown, side by side.
+async fn store_report<S: ArtifactStore>(
+    report: &Report,
+    store: &S,
+    opts: &TriageOptions,
+) -> Result<(String, String), BatchError> {
+    let not_stored = |e: String| BatchError::ReportNotStored(e);
+    let json = report
+        .to_json(opts.pretty_report)
+        .map_err(|e| not_stored(format!("the report could not be serialized: {e}")))?;
+    let (json_key, md_key) = opts
+        .layout
+        .report_keys(opts.now.date_naive(), &opts.report_id);
     let json = Artifact {
         key: json_key.clone(),
-        body: Bytes::from(report.to_json(opts.pretty_report)),
+        body: Bytes::from(json),
         content_type: "application/json",
         metadata: vec![("report-id", opts.report_id.clone())],
     };
     let md = Artifact {
         key: md_key.clone(),
-        body: Bytes::from(render_markdown(&report, &opts.replay_source)),
+        body: Bytes::from(render_markdown(report, &opts.replay_source)),
         content_type: "text/markdown; charset=utf-8",
         metadata: vec![("report-id", opts.report_id.clone())],
     };
     let (json_result, md_result) = tokio::join!(store.put(&json), store.put(&md));
-    let report_error = json_result.err().or(md_result.err());
+    json_result
+        .and(md_result)
+        .map_err(|e| not_stored(e.to_string()))?;
+    Ok((json_key, md_key))
+}
 
-    let returned: Vec<String> = letters
+/// Step 6: the acknowledgements the stored report makes safe.
+fn outcome(
+    letters: &[DeadLetter],
+    plans: &[Plan],
+    report: Report,
+    stored: Result<(String, String), BatchError>,
+) -> Outcome {
+    let (report_keys, batch_error) = match stored {
+        Ok(keys) => (Some(keys), None),
+        Err(e) => (None, Some(e)),
+    };
+    let returned: Vec<&DeadLetter> = letters
         .iter()
-        .zip(&plans)
-        .filter(|(_, p)| report_error.is_some() || !p.acknowledged())
-        .map(|(l, _)| l.message_id.clone())
+        .zip(plans)
+        .filter(|(_, p)| batch_error.is_some() || !p.acknowledged())
+        .map(|(l, _)| l)
         .collect();
     Outcome {
         acknowledged: letters.len() - returned.len(),
-        report_keys: report_error.is_none().then_some((json_key, md_key)),
-        report_error,
-        returned,
+        unnamed_returned: returned.iter().filter(|l| !l.has_queue_id).count(),
+        returned: returned.iter().map(|l| l.message_id.clone()).collect(),
+        report_keys,
+        batch_error,
         report,
     }
+}
+
+/// Whether order matters: the batch came from a FIFO queue.
+fn is_fifo(letters: &[DeadLetter]) -> bool {
+    letters.iter().any(|l| {
+        l.message_group_id.is_some()
+            || l
+                .source_queue_arn
+                .as_deref()
+                .is_some_and(|arn| arn.ends_with(".fifo"))
+    })
 }
 
 /// One record's plan and progress.
@@ -297,7 +386,8 @@ struct Plan {
     info: InteractionInfo,
     key: Option<String>,
     stored: bool,
-    returned: Option<String>,
+    /// Why the record goes back to the queue, once that is decided.
+    return_reason: Option<String>,
 }
 
 impl Plan {
@@ -309,15 +399,16 @@ impl Plan {
             },
             key: None,
             stored: false,
-            returned: Some(reason.to_owned()),
+            return_reason: Some(reason.to_owned()),
         }
     }
 
     fn acknowledged(&self) -> bool {
-        self.stored && self.returned.is_none()
+        self.stored && self.return_reason.is_none()
     }
 }
 
+/// Step 4: payload writes, bounded, each started only while time remains.
 async fn write_payloads<S: ArtifactStore>(
     letters: &[DeadLetter],
     plans: &mut [Plan],
@@ -370,15 +461,15 @@ async fn write_payloads<S: ArtifactStore>(
         .instrument(span)
     };
 
-    if opts.fifo {
+    if is_fifo(letters) {
         // Order matters: stop at the first failure, return the rest untouched.
         let mut failed = false;
         for (i, plan) in plans.iter_mut().enumerate() {
             if failed {
-                plan.returned.get_or_insert_with(|| REASON_FIFO.to_owned());
+                plan.return_reason.get_or_insert_with(|| REASON_FIFO.to_owned());
                 continue;
             }
-            let key = match (&plan.returned, &plan.key) {
+            let key = match (&plan.return_reason, &plan.key) {
                 (None, Some(key)) => key.clone(),
                 _ => {
                     failed = true;
@@ -389,7 +480,7 @@ async fn write_payloads<S: ArtifactStore>(
             match result {
                 Ok(()) => plan.stored = true,
                 Err(reason) => {
-                    plan.returned = Some(reason);
+                    plan.return_reason = Some(reason);
                     failed = true;
                 }
             }
@@ -411,7 +502,7 @@ async fn write_payloads<S: ArtifactStore>(
         match result {
             Ok(()) => plans[i].stored = true,
             Err(reason) => {
-                plans[i].returned.get_or_insert(reason);
+                plans[i].return_reason.get_or_insert(reason);
             }
         }
     }
@@ -434,6 +525,14 @@ fn record_date(letter: &DeadLetter, now: DateTime<Utc>) -> NaiveDate {
         .date_naive()
 }
 
+fn to_records(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) -> Vec<TriageRecord> {
+    letters
+        .iter()
+        .zip(plans)
+        .map(|(l, p)| to_record(l, p, opts))
+        .collect()
+}
+
 fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRecord {
     let event = letter.event.as_ref();
     let sent = letter
@@ -445,7 +544,7 @@ fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRe
             Classification {
                 category: FailureCategory::Unknown,
                 evidence: Evidence {
-                    rule: "internalError".into(),
+                    rule: classify::Rule::InternalError,
                     matched: REASON_PANIC.into(),
                 },
                 http_status: None,
@@ -465,13 +564,8 @@ fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRe
         interaction_id,
         failure_category: classification.category,
         evidence: classification.evidence,
-        error_code: letter.failure.error_code.clone(),
-        error_message: letter.failure.error_message.clone(),
+        failure: letter.failure.clone(),
         http_status: classification.http_status,
-        rule_arn: letter.failure.rule_arn.clone(),
-        target_arn: letter.failure.target_arn.clone(),
-        retry_attempts: letter.failure.retry_attempts,
-        exhausted_retry_condition: letter.failure.exhausted_retry_condition.clone(),
         receive_count: letter.receive_count,
         replay_payload_key: if plan.stored { plan.key.clone() } else { None },
         replay_endpoint: opts
@@ -481,7 +575,7 @@ fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRe
         interaction_info: plan.info.clone(),
         body_kind: letter.kind,
         sent_timestamp: sent,
-        disposition: match &plan.returned {
+        disposition: match &plan.return_reason {
             Some(reason) => Disposition::Returned {
                 reason: reason.clone(),
             },

@@ -1,12 +1,8 @@
 //! The Lambda entry point: tracing, configuration, SDK clients once, then the runtime.
 
-/// mimalloc: the pipeline allocates many small strings; glibc's allocator spent a third
-/// of the benchmark consolidating them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use genesys_dlq_triage::config::LambdaConfig;
-use genesys_dlq_triage::lambda::{Handler, path_style_from_env, s3_client};
+use genesys_dlq_triage::{
+    Handler, HandlerError, LambdaConfig, path_style_from_env, s3_client,
+};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -31,13 +27,13 @@ async fn main() -> Result<(), Error> {
             .await
         }
         Err(e) => {
-            // Cannot work at all: every invocation fails with the reason, so SQS keeps the
-            // messages and the error is visible in the invocation result and the logs.
+            // Cannot work at all: every invocation fails with the reason (error type
+            // `InvalidConfiguration`), so SQS keeps the messages and the error is visible
+            // in the invocation result and the logs.
             tracing::error!(error = %e, "configuration");
-            let message = e.to_string();
             lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
-                let message = message.clone();
-                async move { Err::<(), Error>(message.into()) }
+                let error = HandlerError::InvalidConfiguration(e.clone());
+                async move { Err::<(), HandlerError>(error) }
             }))
             .await
         }

@@ -1,4 +1,4 @@
-//! Conversation details from the Genesys Cloud Analytics API (reference §5).
+//! Conversation details from the Genesys Cloud Analytics API.
 //!
 //! `GET /api/v2/analytics/conversations/details?id=a,b,…` in chunks. The server's limit on
 //! ids per call is undocumented, so a chunk answered 400 (or too large to read) is split in
@@ -7,21 +7,20 @@
 //! with full jitter; 5xx, timeouts and connection errors are retried; everything stops at
 //! the caller's deadline. A bad answer is an error for the ids concerned, never a panic.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chrono::DateTime;
 use futures::StreamExt;
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::auth::{TokenSource, describe};
-use crate::correlate::ConversationSummary;
+use super::conversation::{ConversationSummary, LookupFailure, summarize};
 
 /// The path of the multi-get endpoint, relative to the API base.
 pub const DETAILS_PATH: &str = "api/v2/analytics/conversations/details";
@@ -67,12 +66,7 @@ pub enum Lookup {
     /// The API answered without it.
     NotFound,
     /// No answer.
-    Failed {
-        /// What went wrong (no secrets).
-        error: String,
-        /// Whether a later attempt may succeed.
-        transient: bool,
-    },
+    Failed(LookupFailure),
 }
 
 /// A client of the Analytics API.
@@ -156,10 +150,10 @@ impl AnalyticsClient {
                     .map(|id| {
                         (
                             id.clone(),
-                            Lookup::Failed {
+                            Lookup::Failed(LookupFailure {
                                 error: error.clone(),
                                 transient,
-                            },
+                            }),
                         )
                     })
                     .collect()
@@ -383,64 +377,4 @@ fn parse_conversations(body: &[u8], ids: &[String]) -> Option<Answers> {
             })
             .collect(),
     )
-}
-
-/// The report's view of an `AnalyticsConversationWithoutAttributes`.
-pub fn summarize(c: &Value) -> ConversationSummary {
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    let start = text(c, "conversationStart");
-    let end = text(c, "conversationEnd");
-    let duration_ms = match (&start, &end) {
-        (Some(s), Some(e)) => match (
-            DateTime::parse_from_rfc3339(s),
-            DateTime::parse_from_rfc3339(e),
-        ) {
-            (Ok(s), Ok(e)) => Some((e - s).num_milliseconds()),
-            _ => None,
-        },
-        _ => None,
-    };
-    let mut media = BTreeSet::new();
-    let mut queues = BTreeSet::new();
-    let mut purposes = BTreeSet::new();
-    let participants = c
-        .get("participants")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for p in participants {
-        purposes.extend(p.get("purpose").and_then(Value::as_str));
-        let sessions = p
-            .get("sessions")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        for s in sessions {
-            media.extend(s.get("mediaType").and_then(Value::as_str));
-            let segments = s
-                .get("segments")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            for seg in segments {
-                queues.extend(seg.get("queueId").and_then(Value::as_str));
-            }
-        }
-    }
-    let owned = |set: BTreeSet<&str>| set.into_iter().map(str::to_owned).collect();
-    ConversationSummary {
-        conversation_start: start,
-        conversation_end: end,
-        duration_ms,
-        originating_direction: text(c, "originatingDirection"),
-        media_types: owned(media),
-        division_ids: owned(
-            c.get("divisionIds")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default(),
-        ),
-        queue_ids: owned(queues),
-        participant_purposes: owned(purposes),
-    }
 }

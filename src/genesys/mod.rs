@@ -1,7 +1,13 @@
 //! Genesys Cloud: where conversation ids live in events, regions, OAuth, and the
 //! Analytics API client.
 
-pub mod analytics;
-pub mod auth;
-pub mod event;
-pub mod region;
+mod analytics;
+mod auth;
+pub(crate) mod conversation;
+mod event;
+mod region;
+
+pub use analytics::{AnalyticsClient, AnalyticsConfig, DETAILS_PATH, Lookup};
+pub use auth::{AccessToken, AuthError, ClientCredentials, DEFAULT_MARGIN, Secret, TokenSource};
+pub use event::{canonical_uuid, conversation_id};
+pub use region::{Endpoints, REGIONS, RegionError, domain_for, resolve as resolve_endpoints};

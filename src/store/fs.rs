@@ -17,11 +17,6 @@ impl FsStore {
         FsStore { root: root.into() }
     }
 
-    /// The folder artifacts go below.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// The path for a key; keys that could leave the folder are refused (defence in depth:
     /// [`super::Layout`] only builds safe keys).
     fn path_for(&self, key: &str) -> Result<PathBuf, StoreError> {

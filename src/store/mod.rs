@@ -1,9 +1,13 @@
 //! Where artifacts go: the [`ArtifactStore`] port, the key layout of DESIGN §5, and safe
 //! names for hostile message ids.
 
-pub mod fs;
-pub mod memory;
-pub mod s3;
+mod fs;
+mod memory;
+mod s3;
+
+pub use fs::FsStore;
+pub use memory::MemoryStore;
+pub use s3::{S3Store, path_style_from_env, s3_client};
 
 use std::future::Future;
 

@@ -28,10 +28,23 @@ impl S3Store {
         }
     }
 
-    /// The bucket.
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
+}
+
+/// Whether S3 needs path-style addressing: an endpoint override is set (a local emulator
+/// on an IP address has no virtual-host DNS) or `S3_FORCE_PATH_STYLE=true`.
+pub fn path_style_from_env() -> bool {
+    let overridden = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()));
+    overridden || std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The S3 client, path-style when asked.
+pub fn s3_client(sdk: &aws_config::SdkConfig, path_style: bool) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
 }
 
 /// S3 user metadata must be ASCII; anything else is replaced so the write never fails on it.

@@ -1,80 +1,5 @@
-//! Correlation of failures with Genesys Cloud conversations (DESIGN §4).
-
-use serde::{Deserialize, Serialize};
-
-/// What is known of a failure's conversation: the record's `interactionInfo`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "camelCase")]
-pub enum InteractionInfo {
-    /// The Analytics API returned the conversation.
-    Found(Box<ConversationSummary>),
-    /// The API answered, but does not know the conversation (yet).
-    NotFound,
-    /// The look-up failed.
-    Unavailable {
-        /// What failed (never a secret or token).
-        error: String,
-        /// Whether trying again later may succeed (timeouts, 429, 5xx).
-        transient: bool,
-    },
-    /// Correlation did not run (disabled, or no credentials).
-    Skipped {
-        /// Why.
-        reason: String,
-    },
-    /// The event names no conversation.
-    NoConversation,
-}
-
-impl InteractionInfo {
-    /// The `status` name.
-    pub fn status(&self) -> &'static str {
-        match self {
-            InteractionInfo::Found(_) => "found",
-            InteractionInfo::NotFound => "notFound",
-            InteractionInfo::Unavailable { .. } => "unavailable",
-            InteractionInfo::Skipped { .. } => "skipped",
-            InteractionInfo::NoConversation => "noConversation",
-        }
-    }
-
-    /// Whether this is an `unavailable` result that may succeed on a later delivery.
-    pub fn is_transient_failure(&self) -> bool {
-        matches!(
-            self,
-            InteractionInfo::Unavailable {
-                transient: true,
-                ..
-            }
-        )
-    }
-}
-
-/// A conversation as the report shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConversationSummary {
-    /// When the conversation started.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conversation_start: Option<String>,
-    /// When it ended; absent while in progress.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conversation_end: Option<String>,
-    /// End minus start, when both are known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<i64>,
-    /// `inbound` / `outbound`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub originating_direction: Option<String>,
-    /// Media types seen in its sessions (`voice`, `message`, …), sorted, distinct.
-    pub media_types: Vec<String>,
-    /// Divisions, sorted, distinct.
-    pub division_ids: Vec<String>,
-    /// Queues the conversation was routed through, sorted, distinct.
-    pub queue_ids: Vec<String>,
-    /// Participant purposes (`customer`, `agent`, `acd`, `ivr`…), sorted, distinct.
-    pub participant_purposes: Vec<String>,
-}
+//! The correlation adapter backed by the Genesys Cloud Analytics API, with a bounded
+//! per-process cache so a warm Lambda container never looks the same conversation up twice.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -82,8 +7,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::genesys::analytics::{AnalyticsClient, Lookup};
-use crate::triage::Correlate;
+use crate::genesys::{AnalyticsClient, AnalyticsConfig, Lookup};
+use super::{Correlate, InteractionInfo};
+use crate::genesys::{ClientCredentials, TokenSource};
+use crate::genesys::Endpoints;
 
 /// How long answers stay in the per-process cache.
 #[derive(Debug, Clone, Copy)]
@@ -187,32 +114,32 @@ impl ConversationCache {
 
 /// Correlation through the Genesys Cloud Analytics API, with the per-process cache.
 #[derive(Debug)]
-pub struct Correlator {
+pub struct GenesysCorrelator {
     client: AnalyticsClient,
     cache: Arc<ConversationCache>,
 }
 
-impl Correlator {
+impl GenesysCorrelator {
     /// Correlates through `client`, remembering answers in `cache` (shared across
     /// correlators, so a credential rotation keeps it).
-    pub fn new(client: AnalyticsClient, cache: Arc<ConversationCache>) -> Correlator {
-        Correlator { client, cache }
+    pub fn new(client: AnalyticsClient, cache: Arc<ConversationCache>) -> GenesysCorrelator {
+        GenesysCorrelator { client, cache }
     }
 
     /// A correlator for one OAuth client at `endpoints`.
     pub fn connect(
         http: reqwest::Client,
-        endpoints: &crate::genesys::region::Endpoints,
-        credentials: crate::genesys::auth::ClientCredentials,
-        config: crate::genesys::analytics::AnalyticsConfig,
+        endpoints: &Endpoints,
+        credentials: ClientCredentials,
+        config: AnalyticsConfig,
         cache: Arc<ConversationCache>,
-    ) -> Correlator {
-        let tokens = Arc::new(crate::genesys::auth::TokenSource::new(
+    ) -> GenesysCorrelator {
+        let tokens = Arc::new(TokenSource::new(
             http.clone(),
             &endpoints.login_base,
             credentials,
         ));
-        Correlator::new(
+        GenesysCorrelator::new(
             AnalyticsClient::new(http, &endpoints.api_base, tokens, config),
             cache,
         )
@@ -224,7 +151,7 @@ impl Correlator {
     }
 }
 
-impl Correlate for Correlator {
+impl Correlate for GenesysCorrelator {
     async fn correlate(
         &self,
         ids: &[String],
@@ -246,9 +173,7 @@ impl Correlate for Correlator {
                 let info = match lookup {
                     Lookup::Found(summary) => InteractionInfo::Found(Box::new(summary)),
                     Lookup::NotFound => InteractionInfo::NotFound,
-                    Lookup::Failed { error, transient } => {
-                        InteractionInfo::Unavailable { error, transient }
-                    }
+                    Lookup::Failed(failure) => InteractionInfo::Unavailable(failure),
                 };
                 self.cache.put(&id, &info);
                 answers.insert(id, info);
@@ -261,6 +186,7 @@ impl Correlate for Correlator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::correlate::ConversationSummary;
 
     fn found(end: Option<&str>) -> InteractionInfo {
         InteractionInfo::Found(Box::new(ConversationSummary {
@@ -285,10 +211,10 @@ mod tests {
         let cache = ConversationCache::new(10, CacheTtl::default());
         cache.put(
             "a",
-            &InteractionInfo::Unavailable {
+            &InteractionInfo::Unavailable(crate::correlate::LookupFailure {
                 error: "e".into(),
                 transient: true,
-            },
+            }),
         );
         cache.put("b", &InteractionInfo::Skipped { reason: "r".into() });
         assert!(cache.is_empty());

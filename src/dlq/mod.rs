@@ -5,12 +5,15 @@
 //! missing attribute or a `null` value all become fields of the model, so that every
 //! message of a batch yields exactly one record.
 
+mod lenient;
+
 use std::fmt;
-use std::marker::PhantomData;
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+
+use lenient::{Lenient, MaybeArray, MaybeObject};
 
 /// The message attribute names EventBridge adds to a dead-lettered event.
 pub mod attr {
@@ -26,6 +29,15 @@ pub mod attr {
     pub const EXHAUSTED_RETRY_CONDITION: &str = "EXHAUSTED_RETRY_CONDITION";
     /// Number of retries made, as a string integer.
     pub const RETRY_ATTEMPTS: &str = "RETRY_ATTEMPTS";
+    /// Every name above.
+    pub const ALL: [&str; 6] = [
+        RULE_ARN,
+        TARGET_ARN,
+        ERROR_CODE,
+        ERROR_MESSAGE,
+        EXHAUSTED_RETRY_CONDITION,
+        RETRY_ATTEMPTS,
+    ];
 }
 
 /// What kind of body a dead-lettered message carries.
@@ -68,8 +80,10 @@ impl BodyKind {
     }
 }
 
-/// The failure context EventBridge attached to the message. Every field may be missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The failure context EventBridge attached to the message (its six message attributes),
+/// trimmed, with empty values as missing. Every field may be missing. The report carries
+/// these fields flat in each record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailureContext {
     /// `RULE_ARN`.
@@ -84,6 +98,53 @@ pub struct FailureContext {
     pub exhausted_retry_condition: Option<String>,
     /// `RETRY_ATTEMPTS`, when it is a number.
     pub retry_attempts: Option<u32>,
+}
+
+impl FailureContext {
+    /// Reads EventBridge's attributes by name through `get` (an attribute map's lookup).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> FailureContext {
+        let mut context = FailureContext::default();
+        for name in attr::ALL {
+            context.set(name, get(name));
+        }
+        context
+    }
+
+    /// Sets the field of attribute `name` from its raw string value; other names are ignored.
+    fn set(&mut self, name: &str, value: Option<String>) {
+        let value = value
+            .map(|s| {
+                if s.trim().len() == s.len() {
+                    s
+                } else {
+                    s.trim().to_owned()
+                }
+            })
+            .filter(|s| !s.is_empty());
+        match name {
+            attr::RULE_ARN => self.rule_arn = value,
+            attr::TARGET_ARN => self.target_arn = value,
+            attr::ERROR_CODE => self.error_code = value,
+            attr::ERROR_MESSAGE => self.error_message = value,
+            attr::EXHAUSTED_RETRY_CONDITION => self.exhausted_retry_condition = value,
+            attr::RETRY_ATTEMPTS => self.retry_attempts = value.and_then(|s| s.parse().ok()),
+            _ => {}
+        }
+    }
+
+    /// Fills what is missing from `other` (a Custom Event Bus summary's own fields).
+    fn or(self, other: FailureContext) -> FailureContext {
+        FailureContext {
+            rule_arn: self.rule_arn.or(other.rule_arn),
+            target_arn: self.target_arn.or(other.target_arn),
+            error_code: self.error_code.or(other.error_code),
+            error_message: self.error_message.or(other.error_message),
+            exhausted_retry_condition: self
+                .exhausted_retry_condition
+                .or(other.exhausted_retry_condition),
+            retry_attempts: self.retry_attempts.or(other.retry_attempts),
+        }
+    }
 }
 
 /// The parts of an event body the triage needs; everything else stays in the raw body.
@@ -112,12 +173,17 @@ pub struct EventEnvelope {
 /// One dead-lettered message, whatever its shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
-    /// The SQS message id (the `itemIdentifier` of a batch failure).
+    /// The SQS message id (the `itemIdentifier` of a batch failure), or `record-<index>`
+    /// for a message that had none.
     pub message_id: String,
+    /// Whether `message_id` is the queue's own (it can be named in `batchItemFailures`).
+    pub has_queue_id: bool,
     /// `ApproximateReceiveCount`, when present and numeric.
     pub receive_count: Option<u32>,
     /// `SentTimestamp`: when the message entered the DLQ.
     pub sent_at: Option<DateTime<Utc>>,
+    /// `MessageGroupId`, on a FIFO queue.
+    pub message_group_id: Option<String>,
     /// The queue the message came from (`eventSourceARN`), when known.
     pub source_queue_arn: Option<String>,
     /// The body, byte for byte as SQS delivered it.
@@ -171,24 +237,38 @@ struct RawSystemAttributes {
     receive_count: Lenient,
     #[serde(rename = "SentTimestamp")]
     sent_timestamp: Lenient,
+    #[serde(rename = "MessageGroupId")]
+    message_group_id: Lenient,
 }
 
-/// EventBridge's message attributes, by name.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RawFailureAttributes {
-    #[serde(rename = "RULE_ARN")]
-    rule_arn: MaybeObject<RawAttribute>,
-    #[serde(rename = "TARGET_ARN")]
-    target_arn: MaybeObject<RawAttribute>,
-    #[serde(rename = "ERROR_CODE")]
-    error_code: MaybeObject<RawAttribute>,
-    #[serde(rename = "ERROR_MESSAGE")]
-    error_message: MaybeObject<RawAttribute>,
-    #[serde(rename = "EXHAUSTED_RETRY_CONDITION")]
-    exhausted_retry_condition: MaybeObject<RawAttribute>,
-    #[serde(rename = "RETRY_ATTEMPTS")]
-    retry_attempts: MaybeObject<RawAttribute>,
+/// EventBridge's message attributes, by name, in either spelling
+/// (`{"stringValue": …}` or `{"StringValue": …}`); other attributes are skipped.
+#[derive(Debug, Default)]
+struct RawFailureAttributes(FailureContext);
+
+impl<'de> Deserialize<'de> for RawFailureAttributes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawFailureAttributes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of message attributes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut context = FailureContext::default();
+                while let Some(name) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if attr::ALL.contains(&name.as_ref()) {
+                        let value: MaybeObject<RawAttribute> = m.next_value()?;
+                        context.set(&name, value.0.and_then(|a| a.string_value.0));
+                    } else {
+                        m.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(RawFailureAttributes(context))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -234,61 +314,18 @@ pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
 
 fn from_raw(index: usize, raw: RawMessage) -> DeadLetter {
     let system = raw.attributes.0.unwrap_or_default();
-    let attrs = raw.message_attributes.0.unwrap_or_default();
-    let value = |a: MaybeObject<RawAttribute>| a.0.and_then(|a| a.string_value.0);
-    let message_id = raw
-        .message_id
-        .0
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| format!("record-{index}"));
     DeadLetter::new(
-        message_id,
+        index,
+        raw.message_id.0,
         raw.body.0.unwrap_or_default(),
         SystemAttributes {
             receive_count: system.receive_count.0.as_deref(),
             sent_timestamp: system.sent_timestamp.0.as_deref(),
+            message_group_id: system.message_group_id.0.as_deref(),
         },
-        FailureAttributes {
-            rule_arn: value(attrs.rule_arn),
-            target_arn: value(attrs.target_arn),
-            error_code: value(attrs.error_code),
-            error_message: value(attrs.error_message),
-            exhausted_retry_condition: value(attrs.exhausted_retry_condition),
-            retry_attempts: value(attrs.retry_attempts),
-        },
+        raw.message_attributes.0.map(|a| a.0).unwrap_or_default(),
         raw.event_source_arn.0,
     )
-}
-
-/// EventBridge's message attributes as strings, before validation (each may be missing).
-#[derive(Debug, Clone, Default)]
-pub struct FailureAttributes {
-    /// `RULE_ARN`.
-    pub rule_arn: Option<String>,
-    /// `TARGET_ARN`.
-    pub target_arn: Option<String>,
-    /// `ERROR_CODE`.
-    pub error_code: Option<String>,
-    /// `ERROR_MESSAGE`.
-    pub error_message: Option<String>,
-    /// `EXHAUSTED_RETRY_CONDITION`.
-    pub exhausted_retry_condition: Option<String>,
-    /// `RETRY_ATTEMPTS`.
-    pub retry_attempts: Option<String>,
-}
-
-impl FailureAttributes {
-    /// Picks EventBridge's attributes by name through `get` (an attribute map's lookup).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> FailureAttributes {
-        FailureAttributes {
-            rule_arn: get(attr::RULE_ARN),
-            target_arn: get(attr::TARGET_ARN),
-            error_code: get(attr::ERROR_CODE),
-            error_message: get(attr::ERROR_MESSAGE),
-            exhausted_retry_condition: get(attr::EXHAUSTED_RETRY_CONDITION),
-            retry_attempts: get(attr::RETRY_ATTEMPTS),
-        }
-    }
 }
 
 /// The SQS system attributes the triage uses, as strings (both sources send strings).
@@ -298,52 +335,40 @@ pub struct SystemAttributes<'a> {
     pub receive_count: Option<&'a str>,
     /// `SentTimestamp`, epoch milliseconds.
     pub sent_timestamp: Option<&'a str>,
+    /// `MessageGroupId` (FIFO queues).
+    pub message_group_id: Option<&'a str>,
 }
 
 impl DeadLetter {
-    /// Builds the model from a message's parts; the body is parsed here.
+    /// Builds the model from a message's parts; the body is parsed here. A message without
+    /// an id (never from SQS, but possible in a hand-made file) is named `record-<index>`
+    /// after its place in the batch, so it still yields a record.
     pub fn new(
-        message_id: String,
+        index: usize,
+        message_id: Option<String>,
         body: String,
         system: SystemAttributes<'_>,
-        attributes: FailureAttributes,
+        failure: FailureContext,
         source_queue_arn: Option<String>,
     ) -> DeadLetter {
-        let clean = |v: Option<String>| {
-            v.map(|s| {
-                if s.trim().len() == s.len() {
-                    s
-                } else {
-                    s.trim().to_owned()
-                }
-            })
-            .filter(|s| !s.is_empty())
-        };
-        let mut failure = FailureContext {
-            rule_arn: clean(attributes.rule_arn),
-            target_arn: clean(attributes.target_arn),
-            error_code: clean(attributes.error_code),
-            error_message: clean(attributes.error_message),
-            exhausted_retry_condition: clean(attributes.exhausted_retry_condition),
-            retry_attempts: clean(attributes.retry_attempts).and_then(|s| s.parse().ok()),
-        };
         let parsed = parse_body(&body);
-        if let Some(summary) = parsed.custom_bus {
-            failure.target_arn = failure.target_arn.or(summary.target_arn);
-            failure.error_code = failure.error_code.or(summary.error_code);
-            failure.error_message = failure.error_message.or(summary.error_message);
-            failure.exhausted_retry_condition = failure
-                .exhausted_retry_condition
-                .or(summary.exhausted_retry_condition);
-            failure.retry_attempts = failure.retry_attempts.or(summary.retry_attempts);
-        }
+        let failure = match parsed.custom_bus {
+            Some(summary) => failure.or(summary),
+            None => failure,
+        };
+        let message_id = message_id.filter(|s| !s.is_empty());
         DeadLetter {
-            message_id,
+            has_queue_id: message_id.is_some(),
+            message_id: message_id.unwrap_or_else(|| format!("record-{index}")),
             receive_count: system.receive_count.and_then(|s| s.trim().parse().ok()),
             sent_at: system
                 .sent_timestamp
                 .and_then(|s| s.trim().parse::<i64>().ok())
                 .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+            message_group_id: system
+                .message_group_id
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned),
             source_queue_arn,
             body,
             kind: parsed.kind,
@@ -473,155 +498,6 @@ fn parse_body(body: &str) -> ParsedBody {
         kind,
         event: Some(event),
         custom_bus: None,
-    }
-}
-
-/// A scalar field read as text whatever its JSON type: strings as they are, numbers and
-/// booleans in their JSON spelling; `null`, objects and arrays become `None`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Lenient(Option<String>);
-
-impl<'de> Deserialize<'de> for Lenient {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Lenient;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Lenient, E> {
-                Ok(Lenient(Some(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Lenient, E> {
-                Ok(Lenient(Some(v)))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Lenient, E> {
-                Ok(Lenient(Some(v.to_string())))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Lenient, E> {
-                Ok(Lenient(Some(v.to_string())))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Lenient, E> {
-                Ok(Lenient(Some(v.to_string())))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Lenient, E> {
-                Ok(Lenient(Some(v.to_string())))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Lenient, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Lenient, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Lenient, D::Error> {
-                d.deserialize_any(V)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Lenient, A::Error> {
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Lenient(None))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Lenient, A::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Lenient(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Visitor methods that turn every scalar into `$value` (the "not what we wanted" case).
-macro_rules! scalars_are {
-    ($value:expr) => {
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-    };
-}
-
-/// `Some(T)` when the JSON value is an object; any other value (null, string, array,
-/// number) is skipped as `None` instead of failing the parent. `T` is itself lenient, so an
-/// object of an unexpected inner shape still deserializes.
-#[derive(Debug)]
-struct MaybeObject<T>(Option<T>);
-
-impl<T> Default for MaybeObject<T> {
-    fn default() -> Self {
-        MaybeObject(None)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for MaybeObject<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = MaybeObject<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(m))
-                    .map(|t| MaybeObject(Some(t)))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(MaybeObject(None))
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-                d.deserialize_any(self)
-            }
-            scalars_are!(MaybeObject(None));
-        }
-        d.deserialize_any(V(PhantomData))
-    }
-}
-
-/// `Some(Vec<T>)` for a JSON array, `None` for anything else.
-#[derive(Debug, Default)]
-struct MaybeArray<T>(Option<Vec<T>>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for MaybeArray<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = MaybeArray<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::with_capacity(s.size_hint().unwrap_or(0));
-                while let Some(item) = s.next_element::<T>()? {
-                    items.push(item);
-                }
-                Ok(MaybeArray(Some(items)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(MaybeArray(None))
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-                d.deserialize_any(self)
-            }
-            scalars_are!(MaybeArray(None));
-        }
-        d.deserialize_any(V(PhantomData))
     }
 }
 

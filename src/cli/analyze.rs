@@ -1,0 +1,86 @@
+//! `dlq-triage analyze`: a saved batch into a local folder.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use super::{CliConfig, CliCorrelation, Stdout};
+use crate::dlq::parse_batch;
+use crate::report::{ReplaySource, Report, headline};
+use crate::store::{FsStore, Layout};
+use crate::triage::{self, TriageOptions};
+
+/// `dlq-triage analyze [--out DIR] [--no-correlate] FILE`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Folder for report.json, report.md and replay/<CATEGORY>/<messageId>.json.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Do not look conversations up in Genesys Cloud.
+    #[arg(long)]
+    pub no_correlate: bool,
+    /// The batch file, or `-` for standard input.
+    pub file: String,
+}
+
+/// Analyses a saved batch: a Lambda SQS event (`{"Records": [...]}`) or
+/// `aws sqs receive-message` output (`{"Messages": [...]}`).
+pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String> {
+    let input = read_input(&args.file)?;
+    let letters = parse_batch(&input).map_err(|e| format!("{}: {e}", display_name(&args.file)))?;
+    let out_display = args.out.display().to_string();
+    let store = FsStore::new(&args.out);
+    let opts = TriageOptions::new(Layout::Local, ReplaySource::Folder(out_display.clone()));
+    let correlation = CliCorrelation::new(&config, args.no_correlate);
+    let outcome = triage::run(&letters, &store, &correlation, &opts).await;
+    if let Some(e) = outcome.batch_error {
+        return Err(e.to_string());
+    }
+    let mut stdout = Stdout::new();
+    print_summary(&mut stdout, &outcome.report, &out_display, outcome.returned.len());
+    if let Some(calls) = correlation.calls() {
+        let statuses: Vec<String> = outcome
+            .report
+            .summary
+            .by_interaction_status
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        stdout.line(format_args!(
+            "genesys: {calls} API calls; conversations: {}",
+            statuses.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+fn print_summary(stdout: &mut Stdout, report: &Report, out: &str, not_stored: usize) {
+    stdout.line(headline(report).replace("**", "").replace('`', ""));
+    stdout.line(format_args!("records: {}", report.total_failures));
+    for (category, count) in &report.summary.by_category {
+        stdout.line(format_args!("  {category:<24} {count}"));
+    }
+    if not_stored > 0 {
+        stdout.line(format_args!(
+            "not stored: {not_stored} (see disposition in report.json)"
+        ));
+    }
+    stdout.line(format_args!("report: {out}/report.md"));
+    stdout.line(format_args!("json:   {out}/report.json"));
+    stdout.line(format_args!("replay: {out}/replay/"));
+}
+
+fn read_input(file: &str) -> Result<Vec<u8>, String> {
+    if file == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        Ok(buf)
+    } else {
+        std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))
+    }
+}
+
+fn display_name(file: &str) -> &str {
+    if file == "-" { "standard input" } else { file }
+}

@@ -1,0 +1,301 @@
+//! The report for people: headline, pie chart, incidents, next steps, affected
+//! conversations and replay commands, in Markdown for an incident channel.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use super::schema::{NO_TARGET, ReplaySource, Report};
+use crate::classify::FailureCategory;
+use crate::correlate::InteractionInfo;
+
+/// Renders the report for an incident channel: headline, pie, incident table, next steps,
+/// affected conversations and replay commands.
+pub fn render_markdown(report: &Report, replay: &ReplaySource) -> String {
+    let s = &report.summary;
+    let mut md = String::with_capacity(4096);
+    let _ = writeln!(
+        md,
+        "# Genesys EventBridge DLQ triage — {}",
+        report.generated_at
+    );
+    md.push('\n');
+    let _ = writeln!(md, "{}", headline(report));
+    md.push('\n');
+    if report.total_failures == 0 {
+        md.push_str("The batch was empty: nothing to triage.\n");
+        return md;
+    }
+
+    md.push_str(
+        "## Failures by category\n\n```mermaid\npie showData\n    title Failures by category\n",
+    );
+    for (category, count) in &s.by_category {
+        let _ = writeln!(md, "    \"{category}\" : {count}");
+    }
+    md.push_str("```\n\n");
+
+    md.push_str("## Incidents\n\n");
+    md.push_str("| # | Category | Target | Error code | HTTP | Count | First seen | Last seen | Conversations | Sample message |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    for (i, inc) in s.incidents.iter().enumerate() {
+        let statuses: Vec<String> = inc.http_statuses.iter().map(u16::to_string).collect();
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
+            i + 1,
+            inc.category,
+            cell(
+                &inc.target_arn
+                    .as_deref()
+                    .map(short_arn)
+                    .unwrap_or_else(|| NO_TARGET.to_owned())
+            ),
+            cell(inc.error_code.as_deref().unwrap_or("—")),
+            if statuses.is_empty() {
+                "—".to_owned()
+            } else {
+                statuses.join(", ")
+            },
+            inc.count,
+            inc.first_seen.as_deref().unwrap_or("—"),
+            inc.last_seen.as_deref().unwrap_or("—"),
+            inc.conversations,
+            inc.sample_message_ids
+                .first()
+                .map(|m| format!("`{}`", cell(m)))
+                .unwrap_or_default(),
+        );
+    }
+    md.push('\n');
+
+    md.push_str("## Next steps\n\n");
+    for category in s.by_category.keys() {
+        let n = s.by_category[category];
+        let _ = writeln!(
+            md,
+            "### `{category}` ({n} {})\n",
+            plural(n, "record", "records")
+        );
+        let _ = writeln!(md, "- **What it means:** {}.", category.meaning());
+        let _ = writeln!(md, "- **Do:** {}", category.recommended_action());
+        let _ = writeln!(
+            md,
+            "- **Replay as-is after the fix:** {}.",
+            category.replay_as_is()
+        );
+        for inc in s.incidents.iter().filter(|i| i.category == *category) {
+            if let Some(m) = &inc.sample_error_message {
+                let _ = writeln!(
+                    md,
+                    "- Error from `{}`: `{}`",
+                    cell(
+                        &inc.target_arn
+                            .as_deref()
+                            .map(short_arn)
+                            .unwrap_or_else(|| NO_TARGET.to_owned())
+                    ),
+                    cell(&truncate(m, 300)).replace('`', "'")
+                );
+            }
+        }
+        md.push('\n');
+    }
+
+    render_conversations(report, &mut md);
+    render_replay(report, replay, &mut md);
+    md
+}
+
+/// One line an on-call engineer can paste as the incident's summary.
+pub fn headline(report: &Report) -> String {
+    let s = &report.summary;
+    let n = report.total_failures;
+    if n == 0 {
+        return "**0 failed deliveries.**".to_owned();
+    }
+    let targets = s.by_target.len();
+    let (top, top_n) = s
+        .by_category
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(c, n)| (*c, *n))
+        .unwrap_or((FailureCategory::Unknown, 0));
+    let window = match (&s.first_seen, &s.last_seen) {
+        (Some(a), Some(b)) if a == b => format!(" at {a}"),
+        (Some(a), Some(b)) => format!(" between {a} and {b}"),
+        _ => String::new(),
+    };
+    format!(
+        "**{n} failed {} to {targets} {}{window}; top cause `{top}` ({top_n}, {}%); {} {} affected.**",
+        plural(n, "delivery", "deliveries"),
+        plural(targets, "target", "targets"),
+        top_n * 100 / n,
+        s.conversations,
+        plural(s.conversations, "conversation", "conversations"),
+    )
+}
+
+fn render_conversations(report: &Report, md: &mut String) {
+    let s = &report.summary;
+    if s.conversations == 0 {
+        return;
+    }
+    // The first answer per conversation (all records of one conversation share it).
+    let mut info_of: HashMap<&str, &InteractionInfo> = HashMap::new();
+    for r in &report.records {
+        if let Some(id) = &r.interaction_id {
+            info_of.entry(id).or_insert(&r.interaction_info);
+        }
+    }
+    md.push_str("## Affected conversations\n\n");
+    if !s.by_interaction_status.is_empty() {
+        let statuses: Vec<String> = s
+            .by_interaction_status
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(
+            md,
+            "Correlation with Genesys Cloud — {}.\n",
+            statuses.join(", ")
+        );
+    }
+    const SHOWN: usize = 10;
+    md.push_str("| Incident | Conversation | Status | Start | End | Duration | Direction | Media | Queues | Divisions |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut more = Vec::new();
+    for (i, inc) in s
+        .incidents
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.conversations > 0)
+    {
+        for id in inc.conversation_ids.iter().take(SHOWN) {
+            let _ = write!(md, "| {} `{}` | `{id}` ", i + 1, inc.category);
+            match info_of.get(id.as_str()) {
+                Some(InteractionInfo::Found(c)) => {
+                    let _ = writeln!(
+                        md,
+                        "| found | {} | {} | {} | {} | {} | {} | {} |",
+                        c.conversation_start.as_deref().unwrap_or("—"),
+                        c.conversation_end.as_deref().unwrap_or("in progress"),
+                        c.duration_ms
+                            .map(|d| format!("{}s", d / 1000))
+                            .unwrap_or_else(|| "—".into()),
+                        c.originating_direction.as_deref().unwrap_or("—"),
+                        list(&c.media_types),
+                        list(&c.queue_ids),
+                        list(&c.division_ids),
+                    );
+                }
+                other => {
+                    let status = other.map(|i| i.status()).unwrap_or("unknown");
+                    let _ = writeln!(md, "| {status} | | | | | | | |");
+                }
+            }
+        }
+        if inc.conversations > SHOWN {
+            more.push(format!(
+                "incident {}: {} more",
+                i + 1,
+                inc.conversations - SHOWN
+            ));
+        }
+    }
+    if !more.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nNot shown ({}); every id is in the JSON report.",
+            more.join("; ")
+        );
+    }
+    md.push('\n');
+}
+
+fn render_replay(report: &Report, replay: &ReplaySource, md: &mut String) {
+    // Folder of each stored payload, per category.
+    let mut folders: BTreeMap<FailureCategory, BTreeSet<&str>> = BTreeMap::new();
+    for r in &report.records {
+        if let Some(key) = &r.replay_payload_key {
+            let dir = key.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            folders.entry(r.failure_category).or_default().insert(dir);
+        }
+    }
+    if folders.is_empty() {
+        return;
+    }
+    md.push_str("## Replay\n\n");
+    md.push_str("Each payload is the original event, byte for byte. Fix the cause first, then replay one category at a time, slowly (set `ENDPOINT` to the consumer's URL; `--data-binary` keeps the bytes exact):\n\n");
+    for (category, dirs) in &folders {
+        let _ = writeln!(
+            md,
+            "### `{category}` — replay as-is: {}\n",
+            category.replay_as_is()
+        );
+        md.push_str("```sh\n");
+        if category.replay_as_is() != "yes" {
+            let _ = writeln!(md, "# {category}: {}", category.recommended_action());
+        }
+        match replay {
+            ReplaySource::Folder(out) => {
+                for dir in dirs {
+                    let _ = writeln!(md, "for f in {}/{dir}/*.json; do", shell_path(out));
+                    md.push_str("  curl -sS --fail -X POST -H 'Content-Type: application/json' --data-binary @\"$f\" \"$ENDPOINT\" && sleep 0.2\ndone\n");
+                }
+            }
+            ReplaySource::Bucket(bucket) => {
+                for dir in dirs {
+                    let _ = writeln!(
+                        md,
+                        "aws s3 cp --recursive 's3://{bucket}/{dir}/' './{dir}/'"
+                    );
+                    let _ = writeln!(md, "for f in './{dir}'/*.json; do");
+                    md.push_str("  curl -sS --fail -X POST -H 'Content-Type: application/json' --data-binary @\"$f\" \"$ENDPOINT\" && sleep 0.2\ndone\n");
+                }
+            }
+        }
+        md.push_str("```\n\n");
+    }
+}
+
+fn shell_path(p: &str) -> String {
+    if p.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
+    {
+        p.to_owned()
+    } else {
+        format!("'{}'", p.replace('\'', r"'\''"))
+    }
+}
+
+/// The resource part of an ARN (`api-destination/crm-webhook`), which is what people name.
+pub fn short_arn(arn: &str) -> String {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or(arn);
+    // API destination ARNs end in a UUID that nobody recognises.
+    match resource.strip_prefix("api-destination/") {
+        Some(rest) => format!("api-destination/{}", rest.split('/').next().unwrap_or(rest)),
+        None => resource.to_owned(),
+    }
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "—".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}

@@ -1,0 +1,179 @@
+//! The report's wire types: the contract of `report.json` (camelCase field names that
+//! dashboards, Athena tables and `dlq-triage replay` rely on; fields are only ever added).
+//! See `docs/contract.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{Evidence, FailureCategory};
+use crate::correlate::InteractionInfo;
+use crate::dlq::{BodyKind, FailureContext};
+
+/// The report schema version.
+pub const SCHEMA_VERSION: u32 = 1;
+/// How many message ids an incident lists as samples.
+pub const SAMPLE_IDS: usize = 5;
+/// How many conversation ids an incident lists.
+pub const INCIDENT_CONVERSATION_IDS: usize = 100;
+
+/// One dead letter as the report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriageRecord {
+    /// The SQS message id.
+    pub message_id: String,
+    /// EventBridge event id.
+    pub event_id: Option<String>,
+    /// When the event happened (EventBridge `time`), else when it reached the DLQ.
+    pub timestamp: Option<String>,
+    /// `detail-type` (the topic pattern).
+    pub event_type: Option<String>,
+    /// `detail.topicName` (the concrete topic).
+    pub topic_name: Option<String>,
+    /// EventBridge `source`.
+    pub source: Option<String>,
+    /// The Genesys conversation id, a canonical UUID.
+    pub interaction_id: Option<String>,
+    /// The category.
+    pub failure_category: FailureCategory,
+    /// What decided the category.
+    pub evidence: Evidence,
+    /// EventBridge's six attributes (`ruleArn`, `targetArn`, `errorCode`, `errorMessage`,
+    /// `exhaustedRetryCondition`, `retryAttempts`), flat in the record.
+    #[serde(flatten)]
+    pub failure: FailureContext,
+    /// An HTTP status stated in the message.
+    pub http_status: Option<u16>,
+    /// `ApproximateReceiveCount`.
+    pub receive_count: Option<u32>,
+    /// Where the replay payload was stored (S3 key, or path relative to the CLI's folder);
+    /// `null` when it was not stored.
+    pub replay_payload_key: Option<String>,
+    /// Where a replay should be sent: the configured endpoint, else the failed target.
+    pub replay_endpoint: Option<String>,
+    /// What is known of the conversation.
+    pub interaction_info: InteractionInfo,
+    /// What kind of body the message carried.
+    pub body_kind: BodyKind,
+    /// When the message reached the DLQ (`SentTimestamp`).
+    pub sent_timestamp: Option<String>,
+    /// Whether the record was acknowledged or returned to the queue, and why.
+    pub disposition: Disposition,
+}
+
+/// What happened to a record in this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum Disposition {
+    /// Stored; SQS may delete it (or, in the CLI, it was written).
+    Stored,
+    /// Returned to the queue for another delivery.
+    Returned {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Unique per run; names the report objects in S3.
+    pub report_id: String,
+    /// When the report was built, RFC 3339 UTC.
+    pub generated_at: String,
+    /// The number of records.
+    pub total_failures: usize,
+    /// Aggregates.
+    pub summary: Summary,
+    /// Every record, in batch order.
+    pub records: Vec<TriageRecord>,
+}
+
+/// Aggregates over the records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Records per category.
+    pub by_category: BTreeMap<FailureCategory, usize>,
+    /// Records per target ARN (`(no target)` when the attribute is missing).
+    pub by_target: BTreeMap<String, usize>,
+    /// Records per event type (`detail-type`, or the body kind when it is not an event).
+    pub by_event_type: BTreeMap<String, usize>,
+    /// Records per correlation status.
+    pub by_interaction_status: BTreeMap<String, usize>,
+    /// Distinct conversations across the batch.
+    pub conversations: usize,
+    /// Earliest record timestamp.
+    pub first_seen: Option<String>,
+    /// Latest record timestamp.
+    pub last_seen: Option<String>,
+    /// Groups of records by (category, target, error code), largest first.
+    pub incidents: Vec<Incident>,
+}
+
+/// Records that failed the same way against the same target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Incident {
+    /// The category.
+    pub category: FailureCategory,
+    /// The target ARN.
+    pub target_arn: Option<String>,
+    /// The `ERROR_CODE`.
+    pub error_code: Option<String>,
+    /// How many records.
+    pub count: usize,
+    /// Earliest record timestamp.
+    pub first_seen: Option<String>,
+    /// Latest record timestamp.
+    pub last_seen: Option<String>,
+    /// Distinct conversations affected.
+    pub conversations: usize,
+    /// Up to [`SAMPLE_IDS`] message ids.
+    pub sample_message_ids: Vec<String>,
+    /// What to do about it (the taxonomy's typical fix).
+    pub recommended_action: String,
+    /// Whether the payloads can be replayed unchanged once fixed.
+    pub replay_as_is: String,
+    /// HTTP statuses seen, sorted.
+    pub http_statuses: Vec<u16>,
+    /// One error message, verbatim, as a sample.
+    pub sample_error_message: Option<String>,
+    /// Up to [`INCIDENT_CONVERSATION_IDS`] affected conversation ids, sorted.
+    pub conversation_ids: Vec<String>,
+}
+
+/// Label used for records without a target ARN.
+pub const NO_TARGET: &str = "(no target)";
+
+impl Report {
+    /// The report as JSON. `pretty` (the CLI's choice) indents reports of up to 1,000
+    /// records; otherwise it is one line, which Athena's JSON SerDe reads as one row and
+    /// which is half the size.
+    /// An error is never expected (plain data into memory) but is passed on, never
+    /// swallowed, so a truncated report can never be stored.
+    pub fn to_json(&self, pretty: bool) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::with_capacity(1024 + self.records.len() * 1536);
+        if pretty && self.records.len() <= 1000 {
+            serde_json::to_writer_pretty(&mut out, self)?;
+        } else {
+            serde_json::to_writer(&mut out, self)?;
+        }
+        out.push(b'\n');
+        Ok(out)
+    }
+}
+
+/// Where the replay payloads of a report are, for the commands the Markdown prints.
+#[derive(Debug, Clone)]
+pub enum ReplaySource {
+    /// A local folder (the CLI's `--out`), as the user typed it.
+    Folder(String),
+    /// An S3 bucket; record keys are full keys.
+    Bucket(String),
+}
+
