@@ -2,17 +2,10 @@
 //! build and serialize the report (JSON and Markdown). Payloads go to an in-memory store;
 //! nothing touches the disk or the network. Target: under 50 ms.
 
-/// mimalloc: the pipeline allocates many small strings; glibc's allocator spent a third
-/// of the benchmark consolidating them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use criterion::{Criterion, criterion_group, criterion_main};
-use genesys_dlq_triage::dlq::parse_batch;
-use genesys_dlq_triage::report::ReplaySource;
-use genesys_dlq_triage::store::Layout;
-use genesys_dlq_triage::store::memory::MemoryStore;
-use genesys_dlq_triage::triage::{self, SkipCorrelation, TriageOptions};
+use genesys_dlq_triage::{
+    Layout, MemoryCorrelator, MemoryStore, ReplaySource, TriageOptions, parse_batch,
+};
 use serde_json::Value;
 
 /// 10,000 records made from the bundled mixed batch, each with its own message id.
@@ -35,9 +28,7 @@ fn pipeline(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let skip = SkipCorrelation {
-        reason: "benchmark".into(),
-    };
+    let skip = MemoryCorrelator::skipped("benchmark");
     let mut group = c.benchmark_group("pipeline");
     group.sample_size(20);
     group.bench_function("parse_10k", |b| {
@@ -51,7 +42,7 @@ fn pipeline(c: &mut Criterion) {
                 Layout::prefixed("genesys-dlq/"),
                 ReplaySource::Bucket("bench".into()),
             );
-            let outcome = rt.block_on(triage::run(&letters, &store, &skip, &opts));
+            let outcome = rt.block_on(genesys_dlq_triage::run(&letters, &store, &skip, &opts));
             assert_eq!(outcome.acknowledged, 10_000);
             outcome.report.total_failures
         })

@@ -6,8 +6,7 @@
 //! Prints `listening on http://127.0.0.1:PORT` on its first line, serves until killed, and
 //! answers `GET /sim/stats` with its request counters.
 
-#[path = "../tests/support/genesys_sim.rs"]
-mod genesys_sim;
+use dlq_triage_test_support::genesys_sim;
 
 use std::time::Duration;
 

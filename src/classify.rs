@@ -711,7 +711,7 @@ mod tests {
             BodyKind::GenesysEvent,
         );
         assert_eq!(c.category, TargetError);
-        assert_eq!(c.evidence.rule, "genericErrorCode");
+        assert_eq!(c.evidence.rule, Rule::GenericErrorCode);
     }
 
     #[test]
@@ -723,7 +723,7 @@ mod tests {
         ] {
             let c = classify(&FailureContext::default(), kind);
             assert_eq!(c.category, PayloadMalformed, "{kind:?}");
-            assert_eq!(c.evidence.rule, "bodyNotEvent");
+            assert_eq!(c.evidence.rule, Rule::BodyNotEvent);
         }
     }
 
@@ -736,7 +736,7 @@ mod tests {
         ] {
             let c = classify(&FailureContext::default(), kind);
             assert_eq!(c.category, Unknown, "{kind:?}");
-            assert_eq!(c.evidence.rule, "noEvidence");
+            assert_eq!(c.evidence.rule, Rule::NoEvidence);
         }
     }
 

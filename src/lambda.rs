@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::config::{ConfigError, LambdaConfig};
 use crate::correlate::{
-    CacheTtl, Correlate, ConversationCache, GenesysCorrelator, InteractionInfo, LookupFailure,
+    CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, LookupFailure,
     MemoryCorrelator,
 };
 use crate::dlq::{DeadLetter, FailureContext, SystemAttributes};

@@ -46,8 +46,8 @@ pub use dlq::{
 pub use lambda::{Handler, HandlerError, deadline_instant, to_dead_letter};
 pub use metrics::InvocationMetrics;
 pub use report::{
-    Disposition, Incident, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, Summary,
-    TriageRecord, headline, render_markdown, short_arn,
+    Disposition, Incident, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, Summary, TriageRecord,
+    headline, render_markdown, short_arn,
 };
 pub use secrets::{GenesysSecret, SecretCache, SecretError};
 pub use store::{

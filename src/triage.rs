@@ -126,7 +126,9 @@ pub enum BatchError {
 /// A returned record cannot be named to SQS (it has no message id), so the queue must be
 /// told to retry the whole batch instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0} record(s) without an SQS messageId could not be stored; failing the batch so SQS retries it")]
+#[error(
+    "{0} record(s) without an SQS messageId could not be stored; failing the batch so SQS retries it"
+)]
 pub struct UnnamedRecords(pub usize);
 
 impl Outcome {
@@ -373,8 +375,7 @@ fn outcome(
 fn is_fifo(letters: &[DeadLetter]) -> bool {
     letters.iter().any(|l| {
         l.message_group_id.is_some()
-            || l
-                .source_queue_arn
+            || l.source_queue_arn
                 .as_deref()
                 .is_some_and(|arn| arn.ends_with(".fifo"))
     })
@@ -466,7 +467,8 @@ async fn write_payloads<S: ArtifactStore>(
         let mut failed = false;
         for (i, plan) in plans.iter_mut().enumerate() {
             if failed {
-                plan.return_reason.get_or_insert_with(|| REASON_FIFO.to_owned());
+                plan.return_reason
+                    .get_or_insert_with(|| REASON_FIFO.to_owned());
                 continue;
             }
             let key = match (&plan.return_reason, &plan.key) {

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use dlq_triage_test_support::fixtures::{check_golden, event_path};
 use serde_json::Value;
 
 fn dlq_triage(args: &[&str], stdin: Option<&[u8]>) -> Output {
@@ -28,7 +29,7 @@ fn dlq_triage(args: &[&str], stdin: Option<&[u8]>) -> Output {
 }
 
 fn events(name: &str) -> String {
-    format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))
+    event_path(name).display().to_string()
 }
 
 /// The fields of each record that classification and extraction decide.
@@ -57,24 +58,6 @@ fn golden_view(report: &Value) -> Value {
         ])).collect::<Vec<_>>(),
         "records": records,
     })
-}
-
-fn check_golden(name: &str, actual: &Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, serde_json::to_string_pretty(actual).unwrap() + "\n").unwrap();
-    }
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (run with UPDATE_GOLDEN=1 to create it, then review the diff)",
-                path.display()
-            )
-        }))
-        .unwrap();
-    assert_eq!(actual, &expected, "golden file {name} differs");
 }
 
 #[test]

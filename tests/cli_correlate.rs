@@ -1,11 +1,10 @@
 //! `dlq-triage analyze` with Genesys credentials: the real binary against the simulator.
 
-mod support;
-
 use std::process::Command;
 
+use dlq_triage_test_support::fixtures::event_path;
+use dlq_triage_test_support::genesys_sim::{Sim, SimState};
 use serde_json::Value;
-use support::genesys_sim::{Sim, SimState};
 
 async fn run_cli(sim: &Sim, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
@@ -13,10 +12,7 @@ async fn run_cli(sim: &Sim, out: &std::path::Path, extra: &[&str]) -> std::proce
         .arg("--out")
         .arg(out)
         .args(extra)
-        .arg(format!(
-            "{}/events/sqs-mixed-batch.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
+        .arg(event_path("sqs-mixed-batch.json"))
         .env("GENESYS_CLIENT_ID", "cli-client")
         .env("GENESYS_CLIENT_SECRET", "cli-secret-value")
         .env("GENESYS_API_BASE", sim.base_url())
@@ -131,10 +127,7 @@ async fn a_plain_http_remote_base_is_refused_with_a_clear_error() {
             Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
                 .args(["analyze", "--out"])
                 .arg(out)
-                .arg(format!(
-                    "{}/events/sqs-single.json",
-                    env!("CARGO_MANIFEST_DIR")
-                ))
+                .arg(event_path("sqs-single.json"))
                 .env("GENESYS_CLIENT_ID", "a")
                 .env("GENESYS_CLIENT_SECRET", "b")
                 .env("GENESYS_API_BASE", "http://api.example.com")

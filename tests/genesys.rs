@@ -1,18 +1,17 @@
 //! The Genesys Cloud client and the correlation step against the simulator, over real HTTP
 //! on 127.0.0.1.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use genesys_dlq_triage::correlate::{CacheTtl, ConversationCache, Correlator, InteractionInfo};
-use genesys_dlq_triage::genesys::analytics::AnalyticsConfig;
-use genesys_dlq_triage::genesys::auth::{ClientCredentials, Secret, TokenSource};
-use genesys_dlq_triage::genesys::region;
-use genesys_dlq_triage::triage::Correlate;
-use support::genesys_sim::{Sim, SimState};
+use dlq_triage_test_support::genesys_sim::{Sim, SimState};
+use genesys_dlq_triage::genesys::{
+    AnalyticsConfig, ClientCredentials, Secret, TokenSource, resolve_endpoints,
+};
+use genesys_dlq_triage::{
+    CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, LookupFailure,
+};
 
 const CLIENT_ID: &str = "3f9d2c1e-client";
 const CLIENT_SECRET: &str = "s3cr3t-Genesys-client-value";
@@ -32,12 +31,12 @@ fn fast_config() -> AnalyticsConfig {
     }
 }
 
-fn correlator(sim: &Sim, secret: &str, config: AnalyticsConfig) -> Correlator {
+fn correlator(sim: &Sim, secret: &str, config: AnalyticsConfig) -> GenesysCorrelator {
     correlator_at(&sim.base_url(), CLIENT_ID, secret, config)
 }
 
 /// One request at a time, so request counts are exact.
-fn serial_correlator(sim: &Sim) -> Correlator {
+fn serial_correlator(sim: &Sim) -> GenesysCorrelator {
     let config = AnalyticsConfig {
         concurrency: 1,
         ..fast_config()
@@ -46,14 +45,14 @@ fn serial_correlator(sim: &Sim) -> Correlator {
 }
 
 /// A correlator with its own cache against any API base.
-fn correlator_at(base: &str, id: &str, secret: &str, config: AnalyticsConfig) -> Correlator {
-    let endpoints = region::resolve(None, Some(base), None).unwrap();
+fn correlator_at(base: &str, id: &str, secret: &str, config: AnalyticsConfig) -> GenesysCorrelator {
+    let endpoints = resolve_endpoints(None, Some(base), None).unwrap();
     let credentials = ClientCredentials {
         client_id: id.into(),
         client_secret: Secret::new(secret),
     };
     let cache = Arc::new(ConversationCache::new(10_000, CacheTtl::default()));
-    Correlator::connect(
+    GenesysCorrelator::connect(
         reqwest::Client::new(),
         &endpoints,
         credentials,
@@ -127,7 +126,7 @@ async fn found_conversations_carry_their_details() {
     let InteractionInfo::Found(summary) = &answers[&id] else {
         panic!("{:?}", answers[&id])
     };
-    let expected = support::genesys_sim::conversation(&id);
+    let expected = dlq_triage_test_support::genesys_sim::conversation(&id);
     assert_eq!(
         summary.conversation_start.as_deref(),
         expected["conversationStart"].as_str()
@@ -213,7 +212,7 @@ async fn a_token_rejected_twice_is_a_permanent_failure() {
     let all = ids(3);
     let answers = c.correlate(&all, Duration::from_secs(10)).await;
     assert!(
-        matches!(&answers[&all[0]], InteractionInfo::Unavailable { transient: false, error } if error.contains("401"))
+        matches!(&answers[&all[0]], InteractionInfo::Unavailable(LookupFailure { transient: false, error }) if error.contains("401"))
     );
     assert_eq!(
         sim.state.stats.token_requests.load(Ordering::SeqCst),
@@ -283,7 +282,7 @@ async fn garbage_bodies_are_retried_then_reported_never_a_crash() {
     let answers = c.correlate(&more, Duration::from_secs(10)).await;
     for id in &more {
         assert!(
-            matches!(&answers[id], InteractionInfo::Unavailable { transient: true, error } if error.contains("malformed")),
+            matches!(&answers[id], InteractionInfo::Unavailable(LookupFailure { transient: true, error }) if error.contains("malformed")),
             "{:?}",
             answers[id]
         );
@@ -293,7 +292,7 @@ async fn garbage_bodies_are_retried_then_reported_never_a_crash() {
 #[tokio::test]
 async fn an_oversized_answer_is_split_and_a_single_oversized_one_is_an_error() {
     let sim = sim().await;
-    let one = support::genesys_sim::conversation(&uuid(0))
+    let one = dlq_triage_test_support::genesys_sim::conversation(&uuid(0))
         .to_string()
         .len();
     let c = correlator(
@@ -318,7 +317,7 @@ async fn an_oversized_answer_is_split_and_a_single_oversized_one_is_an_error() {
         },
     );
     let answers = c.correlate(&ids(2), Duration::from_secs(10)).await;
-    assert!(answers.values().all(|a| matches!(a, InteractionInfo::Unavailable { transient: false, error } if error.contains("exceeds"))));
+    assert!(answers.values().all(|a| matches!(a, InteractionInfo::Unavailable(LookupFailure { transient: false, error }) if error.contains("exceeds"))));
 }
 
 #[tokio::test]
@@ -345,7 +344,7 @@ async fn bad_credentials_fail_permanently_without_revealing_the_secret() {
     let c = correlator(&sim, wrong, fast_config());
     let answers = c.correlate(&ids(2), Duration::from_secs(10)).await;
     for a in answers.values() {
-        let InteractionInfo::Unavailable { error, transient } = a else {
+        let InteractionInfo::Unavailable(LookupFailure { error, transient }) = a else {
             panic!("{a:?}")
         };
         assert!(!transient);
@@ -397,14 +396,14 @@ async fn a_missing_permission_is_permanent() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let c = correlator_at(&format!("http://{addr}"), "x", "y", fast_config());
     let answers = c.correlate(&ids(1), Duration::from_secs(5)).await;
-    assert!(answers.values().all(|a| matches!(a, InteractionInfo::Unavailable { transient: false, error } if error.contains("analytics:conversationDetail:view"))));
+    assert!(answers.values().all(|a| matches!(a, InteractionInfo::Unavailable(LookupFailure { transient: false, error }) if error.contains("analytics:conversationDetail:view"))));
 }
 
 #[tokio::test]
 async fn concurrent_callers_share_one_token_fetch() {
     let sim = sim().await;
     *sim.state.latency.lock().unwrap() = Duration::from_millis(20);
-    let endpoints = region::resolve(None, Some(&sim.base_url()), None).unwrap();
+    let endpoints = resolve_endpoints(None, Some(&sim.base_url()), None).unwrap();
     let tokens = Arc::new(TokenSource::new(
         reqwest::Client::new(),
         &endpoints.login_base,

@@ -4,12 +4,10 @@
 //! function is the binary cargo built for this test run, started against the emulator's
 //! Runtime API (`--only-lambda-apis`), so no second compile happens inside the test.
 
-mod support;
-
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use dlq_triage_test_support as support;
 use serde_json::Value;
 use support::genesys_sim::{Sim, SimState};
 use support::moto::Moto;
@@ -44,11 +42,7 @@ impl Drop for Emulator {
 }
 
 async fn start_emulator(env: &[(&str, String)]) -> Emulator {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::net::free_port();
     let watch = Command::new(support::venv_tool("cargo-lambda"))
         .args([
             "lambda",
@@ -58,24 +52,14 @@ async fn start_emulator(env: &[(&str, String)]) -> Emulator {
             "127.0.0.1",
         ])
         .args(["--invoke-port", &port.to_string()])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(support::fixtures::repo_path(""))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("cargo lambda (run `make tools`)");
     // Await the emulator's port (never probe it over HTTP: unknown paths invoke the function).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "cargo lambda watch did not listen on {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::net::wait_for_port(port, Duration::from_secs(60), "cargo lambda watch").await;
     // The function, with the variables the emulator asks for and only ours besides.
     let mut function = Command::new(env!("CARGO_BIN_EXE_dlq-triage-lambda"));
     function
@@ -108,7 +92,7 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
         .await
         .unwrap();
     let sdk = moto.sdk().await;
-    let s3 = genesys_dlq_triage::lambda::s3_client(&sdk, true);
+    let s3 = genesys_dlq_triage::s3_client(&sdk, true);
     s3.create_bucket()
         .bucket("e2e-reports")
         .send()
@@ -138,11 +122,7 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
     ];
     let emulator = start_emulator(&env).await;
 
-    let event = std::fs::read(format!(
-        "{}/events/sqs-mixed-batch.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let event = support::fixtures::event_bytes("sqs-mixed-batch.json");
     let url = emulator.invocations_url();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
@@ -211,11 +191,7 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
         .send()
         .await
         .unwrap();
-    let single = std::fs::read(format!(
-        "{}/events/sqs-single.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let single = support::fixtures::event_bytes("sqs-single.json");
     let id = serde_json::from_slice::<Value>(&single).unwrap()["Records"][0]["messageId"]
         .as_str()
         .unwrap()
@@ -248,11 +224,7 @@ async fn invalid_configuration_fails_the_invocation_with_every_problem_named() {
         .timeout(Duration::from_secs(120))
         .build()
         .unwrap();
-    let event = std::fs::read(format!(
-        "{}/events/sqs-single.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let event = support::fixtures::event_bytes("sqs-single.json");
     let response = client.post(&url).body(event).send().await.unwrap();
     let text = response.text().await.unwrap();
     assert!(text.contains("REPORT_BUCKET is required"), "{text}");

@@ -1,14 +1,12 @@
 //! The Lambda handler with the real AWS SDK against moto_server (S3, Secrets Manager) and
 //! the Genesys simulator, all on 127.0.0.1.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use genesys_dlq_triage::config::LambdaConfig;
-use genesys_dlq_triage::lambda::{Handler, s3_client};
+use dlq_triage_test_support as support;
+use genesys_dlq_triage::{Handler, LambdaConfig, s3_client};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use support::genesys_sim::{Sim, SimState};
@@ -17,7 +15,7 @@ use support::moto::Moto;
 const BUCKET: &str = "dlq-reports";
 
 fn mixed_event() -> SqsEvent {
-    serde_json::from_slice(include_bytes!("../events/sqs-mixed-batch.json")).unwrap()
+    serde_json::from_slice(&support::fixtures::event_bytes("sqs-mixed-batch.json")).unwrap()
 }
 
 fn bodies(event: &SqsEvent) -> HashMap<String, String> {
@@ -374,7 +372,7 @@ async fn a_denied_key_returns_exactly_the_affected_records() {
     let h = handler_as(&moto, &access, &secret).await;
     let response = invoke(&h, mixed_event(), Context::default()).await;
     // The three PAYLOAD_MALFORMED records of the sample (golden file), nothing else.
-    let golden: Value = serde_json::from_str(include_str!("golden/sqs-mixed-batch.json")).unwrap();
+    let golden = support::fixtures::golden("sqs-mixed-batch.json");
     let expected: Vec<String> = golden["records"]
         .as_array()
         .unwrap()
@@ -400,7 +398,7 @@ async fn on_a_fifo_queue_the_first_failure_returns_every_later_record() {
         .iter()
         .map(|r| r.message_id.clone().unwrap())
         .collect();
-    let golden: Value = serde_json::from_str(include_str!("golden/sqs-mixed-batch.json")).unwrap();
+    let golden = support::fixtures::golden("sqs-mixed-batch.json");
     let first_denied = golden["records"]
         .as_array()
         .unwrap()

@@ -1,18 +1,18 @@
 //! The no-loss rules of DESIGN §6, on the pipeline with in-memory ports.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use genesys_dlq_triage::correlate::InteractionInfo;
-use genesys_dlq_triage::dlq::{DeadLetter, parse_batch};
-use genesys_dlq_triage::report::{Disposition, ReplaySource};
-use genesys_dlq_triage::store::memory::MemoryStore;
-use genesys_dlq_triage::store::{Artifact, ArtifactStore, Layout, StoreError};
-use genesys_dlq_triage::triage::{self, Correlate, SkipCorrelation, TriageOptions};
+use genesys_dlq_triage::{
+    Artifact, ArtifactStore, DeadLetter, Disposition, Layout, LookupFailure, MemoryCorrelator,
+    MemoryStore, ReplaySource, StoreError, TriageOptions, parse_batch,
+};
 use tokio::time::Instant;
 
 fn mixed_batch() -> Vec<DeadLetter> {
-    parse_batch(include_bytes!("../events/sqs-mixed-batch.json")).unwrap()
+    parse_batch(&dlq_triage_test_support::fixtures::event_bytes(
+        "sqs-mixed-batch.json",
+    ))
+    .unwrap()
 }
 
 fn options() -> TriageOptions {
@@ -22,10 +22,8 @@ fn options() -> TriageOptions {
     )
 }
 
-fn skip() -> SkipCorrelation {
-    SkipCorrelation {
-        reason: "test".into(),
-    }
+fn skip() -> MemoryCorrelator {
+    MemoryCorrelator::skipped("test")
 }
 
 fn ids(letters: &[DeadLetter]) -> Vec<String> {
@@ -36,7 +34,7 @@ fn ids(letters: &[DeadLetter]) -> Vec<String> {
 async fn everything_stored_means_everything_acknowledged() {
     let letters = mixed_batch();
     let store = MemoryStore::new();
-    let outcome = triage::run(&letters, &store, &skip(), &options()).await;
+    let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
     assert!(outcome.returned.is_empty());
     assert_eq!(outcome.acknowledged, letters.len());
     let (json_key, md_key) = outcome.report_keys.clone().unwrap();
@@ -52,11 +50,11 @@ async fn everything_stored_means_everything_acknowledged() {
 #[tokio::test]
 async fn a_failed_payload_write_returns_exactly_that_record() {
     let letters = mixed_batch();
-    let first = triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
+    let first = genesys_dlq_triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
     let victim = &first.report.records[3];
     let store = MemoryStore::new();
     store.fail_key(victim.replay_payload_key.as_deref().unwrap());
-    let outcome = triage::run(&letters, &store, &skip(), &options()).await;
+    let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
     assert_eq!(outcome.returned, vec![victim.message_id.clone()]);
     let record = &outcome.report.records[3];
     assert_eq!(record.replay_payload_key, None);
@@ -70,10 +68,10 @@ async fn a_failed_report_write_returns_every_record() {
     let letters = mixed_batch();
     let store = MemoryStore::new();
     store.fail_prefix("genesys-dlq/reports/");
-    let outcome = triage::run(&letters, &store, &skip(), &options()).await;
+    let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
     assert_eq!(outcome.returned, ids(&letters));
     assert_eq!(outcome.acknowledged, 0);
-    assert!(outcome.report_error.is_some());
+    assert!(outcome.batch_error.is_some());
 }
 
 #[tokio::test]
@@ -83,7 +81,7 @@ async fn nothing_new_starts_inside_the_safety_margin() {
     let mut opts = options();
     opts.deadline = Some(Instant::now() + Duration::from_secs(1));
     opts.safety_margin = Duration::from_secs(2);
-    let outcome = triage::run(&letters, &store, &skip(), &opts).await;
+    let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &opts).await;
     assert_eq!(outcome.returned, ids(&letters));
     // The report still says why.
     assert!(outcome.report.records.iter().all(|r| matches!(&r.disposition, Disposition::Returned { reason } if reason.starts_with("deadline"))));
@@ -93,23 +91,15 @@ async fn nothing_new_starts_inside_the_safety_margin() {
     );
 }
 
-/// A correlator that answers every id with the given result.
-struct Fixed(InteractionInfo);
-
-impl Correlate for Fixed {
-    async fn correlate(&self, ids: &[String], _: Duration) -> HashMap<String, InteractionInfo> {
-        ids.iter().map(|id| (id.clone(), self.0.clone())).collect()
-    }
-}
-
 #[tokio::test]
 async fn transient_correlation_failures_return_until_the_receive_budget_is_spent() {
     let letters = mixed_batch();
-    let transient = Fixed(InteractionInfo::Unavailable {
+    let transient = MemoryCorrelator::unavailable(LookupFailure {
         error: "HTTP 503".into(),
         transient: true,
     });
-    let outcome = triage::run(&letters, &MemoryStore::new(), &transient, &options()).await;
+    let outcome =
+        genesys_dlq_triage::run(&letters, &MemoryStore::new(), &transient, &options()).await;
     let with_conversation: Vec<String> = outcome
         .report
         .records
@@ -127,7 +117,7 @@ async fn transient_correlation_failures_return_until_the_receive_budget_is_spent
     for l in &mut late {
         l.receive_count = Some(3);
     }
-    let outcome = triage::run(&late, &MemoryStore::new(), &transient, &options()).await;
+    let outcome = genesys_dlq_triage::run(&late, &MemoryStore::new(), &transient, &options()).await;
     assert!(
         outcome.returned.is_empty(),
         "budget spent: archived as unavailable"
@@ -141,11 +131,12 @@ async fn transient_correlation_failures_return_until_the_receive_budget_is_spent
             .all(|r| r.interaction_info.status() == "unavailable")
     );
 
-    let permanent = Fixed(InteractionInfo::Unavailable {
+    let permanent = MemoryCorrelator::unavailable(LookupFailure {
         error: "HTTP 403".into(),
         transient: false,
     });
-    let outcome = triage::run(&letters, &MemoryStore::new(), &permanent, &options()).await;
+    let outcome =
+        genesys_dlq_triage::run(&letters, &MemoryStore::new(), &permanent, &options()).await;
     assert!(
         outcome.returned.is_empty(),
         "a permanent failure is archived at once"
@@ -155,7 +146,7 @@ async fn transient_correlation_failures_return_until_the_receive_budget_is_spent
 #[tokio::test]
 async fn fifo_stops_at_the_first_failure_and_returns_the_rest() {
     let letters = mixed_batch();
-    let first = triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
+    let first = genesys_dlq_triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
     let store = MemoryStore::new();
     store.fail_key(
         first.report.records[5]
@@ -163,9 +154,11 @@ async fn fifo_stops_at_the_first_failure_and_returns_the_rest() {
             .as_deref()
             .unwrap(),
     );
-    let mut opts = options();
-    opts.fifo = true;
-    let outcome = triage::run(&letters, &store, &skip(), &opts).await;
+    let mut fifo = letters.clone();
+    for l in &mut fifo {
+        l.source_queue_arn = Some("arn:aws:sqs:eu-west-1:111122223333:genesys-dlq.fifo".into());
+    }
+    let outcome = genesys_dlq_triage::run(&fifo, &store, &skip(), &options()).await;
     assert_eq!(outcome.returned, ids(&letters[5..]));
     let payloads = store
         .keys()
@@ -190,13 +183,13 @@ impl ArtifactStore for PanicOn {
 #[tokio::test]
 async fn a_panic_while_storing_one_record_fails_only_that_record() {
     let letters = mixed_batch();
-    let first = triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
+    let first = genesys_dlq_triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
     let victim = &first.report.records[7];
     let store = PanicOn(
         victim.replay_payload_key.clone().unwrap(),
         MemoryStore::new(),
     );
-    let outcome = triage::run(&letters, &store, &skip(), &options()).await;
+    let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
     assert_eq!(outcome.returned, vec![victim.message_id.clone()]);
 }
 
@@ -204,9 +197,9 @@ async fn a_panic_while_storing_one_record_fails_only_that_record() {
 async fn redelivered_records_overwrite_their_own_keys() {
     let letters = mixed_batch();
     let store = MemoryStore::new();
-    let a = triage::run(&letters, &store, &skip(), &options()).await;
-    let b = triage::run(&letters, &store, &skip(), &options()).await;
-    let keys = |o: &triage::Outcome| {
+    let a = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
+    let b = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
+    let keys = |o: &genesys_dlq_triage::Outcome| {
         o.report
             .records
             .iter()
@@ -222,7 +215,7 @@ async fn duplicate_message_ids_in_one_batch_never_share_a_file() {
     letters.truncate(2);
     letters[1].message_id = letters[0].message_id.clone();
     let store = MemoryStore::new();
-    let outcome = triage::run(&letters, &store, &skip(), &options()).await;
+    let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
     let k0 = outcome.report.records[0]
         .replay_payload_key
         .clone()

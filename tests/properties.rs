@@ -1,11 +1,9 @@
 //! Arbitrary bodies and attributes never panic and always yield exactly one record per
 //! message — through parsing, classification and the whole pipeline.
 
-use genesys_dlq_triage::dlq::parse_batch;
-use genesys_dlq_triage::report::ReplaySource;
-use genesys_dlq_triage::store::Layout;
-use genesys_dlq_triage::store::memory::MemoryStore;
-use genesys_dlq_triage::triage::{self, SkipCorrelation, TriageOptions};
+use genesys_dlq_triage::{
+    Layout, MemoryCorrelator, MemoryStore, ReplaySource, TriageOptions, parse_batch,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -107,7 +105,7 @@ proptest! {
         let store = MemoryStore::new();
         let opts = TriageOptions::new(Layout::prefixed("p/"), ReplaySource::Bucket("b".into()));
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let outcome = rt.block_on(triage::run(&letters, &store, &SkipCorrelation { reason: "test".into() }, &opts));
+        let outcome = rt.block_on(genesys_dlq_triage::run(&letters, &store, &MemoryCorrelator::skipped("test"), &opts));
         prop_assert_eq!(outcome.report.records.len(), messages.len());
         prop_assert_eq!(outcome.acknowledged, messages.len());
         // One payload per record (keys are distinct even for duplicate or hostile ids), plus the report.

@@ -36,7 +36,12 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String>
         return Err(e.to_string());
     }
     let mut stdout = Stdout::new();
-    print_summary(&mut stdout, &outcome.report, &out_display, outcome.returned.len());
+    print_summary(
+        &mut stdout,
+        &outcome.report,
+        &out_display,
+        outcome.returned.len(),
+    );
     if let Some(calls) = correlation.calls() {
         let statuses: Vec<String> = outcome
             .report

@@ -90,7 +90,10 @@ mod tests {
         ])
         .unwrap();
         let (_, endpoints) = c.genesys.unwrap();
-        assert!(endpoints.api_base.as_str().contains("mypurecloud.ie"), "{endpoints:?}");
+        assert!(
+            endpoints.api_base.as_str().contains("mypurecloud.ie"),
+            "{endpoints:?}"
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ pub(crate) enum CliCorrelation {
 impl CliCorrelation {
     pub(crate) fn new(config: &CliConfig, no_correlate: bool) -> CliCorrelation {
         match &config.genesys {
-            _ if no_correlate => CliCorrelation::Skipped(MemoryCorrelator::skipped("--no-correlate")),
+            _ if no_correlate => {
+                CliCorrelation::Skipped(MemoryCorrelator::skipped("--no-correlate"))
+            }
             None => CliCorrelation::Skipped(MemoryCorrelator::skipped(NO_CREDENTIALS)),
             Some((credentials, endpoints)) => CliCorrelation::Genesys(GenesysCorrelator::connect(
                 reqwest::Client::builder()

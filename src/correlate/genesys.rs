@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::genesys::{AnalyticsClient, AnalyticsConfig, Lookup};
 use super::{Correlate, InteractionInfo};
-use crate::genesys::{ClientCredentials, TokenSource};
 use crate::genesys::Endpoints;
+use crate::genesys::{AnalyticsClient, AnalyticsConfig, Lookup};
+use crate::genesys::{ClientCredentials, TokenSource};
 
 /// How long answers stay in the per-process cache.
 #[derive(Debug, Clone, Copy)]

@@ -176,4 +176,3 @@ pub enum ReplaySource {
     /// An S3 bucket; record keys are full keys.
     Bucket(String),
 }
-

@@ -72,7 +72,12 @@ impl Report {
         for r in &records {
             *by_category.entry(r.failure_category).or_insert(0) += 1;
             *by_target
-                .entry(r.failure.target_arn.clone().unwrap_or_else(|| NO_TARGET.to_owned()))
+                .entry(
+                    r.failure
+                        .target_arn
+                        .clone()
+                        .unwrap_or_else(|| NO_TARGET.to_owned()),
+                )
                 .or_insert(0) += 1;
             let event_type = match &r.event_type {
                 Some(t) => t.clone(),
@@ -168,5 +173,4 @@ impl Report {
             records,
         }
     }
-
 }

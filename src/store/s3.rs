@@ -27,7 +27,6 @@ impl S3Store {
             kms_key_id,
         }
     }
-
 }
 
 /// Whether S3 needs path-style addressing: an endpoint override is set (a local emulator

@@ -9,7 +9,6 @@
 //! Conversations are generated deterministically from their id. Faults are armed through
 //! [`SimState`]: latency, a maximum number of ids per call, 429 with `Retry-After`, 5xx,
 //! garbage bodies, hangs (client timeouts), 401s, unknown ids.
-#![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

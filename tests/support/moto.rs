@@ -1,11 +1,11 @@
 //! A real `moto_server` on 127.0.0.1, one per test binary or per test that needs its own.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A running moto server, killed on drop.
 pub struct Moto {
+    /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
     child: Child,
 }
@@ -13,11 +13,7 @@ pub struct Moto {
 impl Moto {
     /// Starts moto with extra environment variables and waits until it accepts connections.
     pub async fn start_with(env: &[(&str, &str)]) -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::net::free_port();
         let mut cmd = Command::new(super::venv_tool("moto_server"));
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -30,23 +26,11 @@ impl Moto {
         });
         let endpoint = format!("http://127.0.0.1:{port}");
         // Await readiness: the port accepts connections once the server is up.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        super::net::wait_for_port(port, Duration::from_secs(60), "moto_server").await;
         Moto { endpoint, child }
     }
 
+    /// Starts moto with the default environment.
     pub async fn start() -> Moto {
         Moto::start_with(&[]).await
     }
@@ -63,6 +47,7 @@ impl Moto {
             .await
     }
 
+    /// SDK configuration for this server with test credentials.
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         self.sdk_with("testing", "testing").await
     }

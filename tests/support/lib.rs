@@ -1,0 +1,21 @@
+//! Test support for genesys-dlq-triage, shared by every integration test, the benchmarks
+//! and `make demo`: the bundled fixtures and golden files, free ports on 127.0.0.1, and the
+//! local servers the tests start for real (`moto_server`, the Genesys Cloud simulator).
+//!
+//! The in-memory twins of the ports (`MemoryStore`, `MemoryCorrelator`) are part of the
+//! crate under test, beside the ports they stand in for.
+
+pub mod fixtures;
+pub mod genesys_sim;
+pub mod moto;
+pub mod net;
+
+/// A dev tool from the project's venv (`make tools`), else from PATH.
+pub fn venv_tool(name: &str) -> std::path::PathBuf {
+    let venv = fixtures::repo_path(".venv-tools/bin").join(name);
+    if venv.exists() {
+        venv
+    } else {
+        std::path::PathBuf::from(name)
+    }
+}
