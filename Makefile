@@ -11,9 +11,9 @@ BATCH       ?= events/sqs-mixed-batch.json
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.stamp: tools/requirements.txt
+$(VENV)/.stamp: tools/requirements.txt tools/constraints.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt -c tools/constraints.txt
 	touch $@
 
 .PHONY: tools
@@ -25,6 +25,10 @@ export AWS_EC2_METADATA_DISABLED := true
 .PHONY: test
 test: lint validate ## Lint (fmt, clippy, cfn-lint) and every test: unit, golden, property, simulator, moto, emulator, template
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --all-targets
+
+.PHONY: test-unit
+test-unit: ## The fast tests: no venv, no servers (unit, pipeline twins, properties, CLI golden, template)
+	cargo test --lib --bins --test pipeline --test properties --test cli_analyze --test template
 
 .PHONY: build
 build: tools ## Release build of the Lambda for arm64 (cargo-lambda + zig)

@@ -1,4 +1,4 @@
-//! Failure classification: DESIGN §3 as tables a reader can check line by line.
+//! Failure classification: the taxonomy of `docs/contract.md` as tables a reader can check line by line.
 //!
 //! Rules, in order:
 //! 1. For a generic `ERROR_CODE` (`ERROR_FROM_TARGET`, `SDK_CLIENT_ERROR`, `UNKNOWN`,
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dlq::{BodyKind, FailureContext};
 
-/// Why a delivery failed (the **contract** names of DESIGN §3).
+/// Why a delivery failed (the **contract** names of `docs/contract.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FailureCategory {
@@ -86,7 +86,7 @@ impl FailureCategory {
         self.guide().2
     }
 
-    /// (meaning, recommended action, replay as-is) — the taxonomy table of DESIGN §3.
+    /// (meaning, recommended action, replay as-is) — the taxonomy table of `docs/contract.md`.
     fn guide(self) -> (&'static str, &'static str, &'static str) {
         match self {
             FailureCategory::RateLimitExceeded => (
@@ -225,7 +225,7 @@ pub const ERROR_CODES: &[(&str, FailureCategory)] = &[
     ("FAILED_TO_ASSUME_ROLE", FailureCategory::PermissionDenied),
     ("TRANSIENT_ASSUME_ROLE", FailureCategory::PermissionDenied),
     ("NO_RESOURCE", FailureCategory::TargetNotFound),
-    // The Custom Event Bus failure summary's code (reference §1.7).
+    // The Custom Event Bus failure summary's code (`busArn` + `failedMessages[]`; see `docs/contract.md`).
     ("ACCESS_DENIED", FailureCategory::PermissionDenied),
     (
         "EVENTS_IN_BATCH_REQUEST_REJECTED",
@@ -474,7 +474,7 @@ mod tests {
 
     #[test]
     fn every_documented_error_code_has_a_category() {
-        // The AWS sample list (reference §1.4), with the category each must land in when
+        // The error codes EventBridge documents for dead-lettered events, with the category each must land in when
         // the message says nothing more.
         let expected = [
             ("CONNECTION_FAILURE", EndpointUnreachable),

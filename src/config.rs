@@ -1,4 +1,4 @@
-//! Configuration from the environment (DESIGN §7: the names are a **contract**).
+//! Configuration from the environment (the names are a **contract**: `docs/contract.md`).
 //!
 //! Every problem is collected, so one error names every missing or invalid variable.
 
@@ -127,7 +127,7 @@ pub fn analytics_config(env: &mut Env<'_>) -> AnalyticsConfig {
     }
 }
 
-/// The Lambda's configuration (DESIGN §7).
+/// The Lambda's configuration (every variable is listed in `docs/contract.md`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LambdaConfig {
     /// `REPORT_BUCKET` (required).

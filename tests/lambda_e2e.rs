@@ -229,4 +229,7 @@ async fn invalid_configuration_fails_the_invocation_with_every_problem_named() {
     let text = response.text().await.unwrap();
     assert!(text.contains("REPORT_BUCKET is required"), "{text}");
     assert!(text.contains("CORRELATION_MAX_RECEIVES"), "{text}");
+    // The runtime reports the error's type, so CloudWatch names the kind of failure.
+    let error: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(error["errorType"], "InvalidConfiguration", "{text}");
 }

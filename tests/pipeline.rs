@@ -1,4 +1,4 @@
-//! The no-loss rules of DESIGN §6, on the pipeline with in-memory ports.
+//! The no-loss rules (`docs/architecture.md`), on the pipeline with in-memory ports.
 
 use std::time::Duration;
 

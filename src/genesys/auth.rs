@@ -1,4 +1,4 @@
-//! OAuth client credentials against the Genesys Cloud login host (reference §4.1).
+//! OAuth client credentials against the Genesys Cloud login host (client-credentials grant; see `docs/contract.md`).
 //!
 //! `POST <login>/oauth/token` with HTTP Basic auth and `grant_type=client_credentials`.
 //! The token is cached until `expires_in` minus a margin; concurrent callers wait for one

@@ -1,4 +1,4 @@
-//! Conversation ids in Genesys Cloud events (DESIGN §4, reference §3.4).
+//! Conversation ids in Genesys Cloud events (the id sources are listed in `docs/contract.md`).
 //!
 //! Order: `detail.eventBody.conversationId`; for conversation topics the `{id}` segment of
 //! `detail.topicName`; for queue and user topics `detail.eventBody.id` (there the topic's

@@ -1,4 +1,4 @@
-//! Genesys Cloud regions and API endpoints (reference §4.2, DESIGN §4).
+//! Genesys Cloud regions and API endpoints (see `docs/contract.md`, "Genesys Cloud").
 //!
 //! `GENESYS_REGION` accepts a Genesys domain (`mypurecloud.ie`) or the AWS region it runs in
 //! (`eu-west-1`). `GENESYS_API_BASE` / `GENESYS_LOGIN_BASE` override both, for tests and
@@ -85,7 +85,7 @@ pub fn domain_for(region: &str) -> Result<&'static str, RegionError> {
         })
 }
 
-/// Resolves the endpoints from a region and the two overrides (DESIGN §4, **contract**).
+/// Resolves the endpoints from a region and the two overrides (a **contract**: `docs/contract.md`).
 pub fn resolve(
     region: Option<&str>,
     api_base: Option<&str>,

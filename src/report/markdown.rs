@@ -299,3 +299,116 @@ fn truncate(s: &str, max: usize) -> String {
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::record;
+    use FailureCategory::*;
+    use chrono::{DateTime, Utc};
+
+    fn build(records: Vec<crate::report::TriageRecord>) -> Report {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Report::build("r1".into(), now, records)
+    }
+
+    const API: &str = "arn:aws:events:eu-west-1:111122223333:api-destination/crm-webhook/7e08279e-244f-4443-a5f4-b9c262da4d81";
+
+    #[test]
+    fn the_headline_names_the_count_the_window_and_the_top_cause() {
+        let report = build(vec![
+            record(
+                "a",
+                RateLimitExceeded,
+                Some(API),
+                None,
+                "2026-11-28T09:00:00Z",
+            ),
+            record(
+                "b",
+                RateLimitExceeded,
+                Some(API),
+                None,
+                "2026-11-28T09:10:00Z",
+            ),
+            record("c", TargetError, None, None, "2026-11-28T09:05:00Z"),
+        ]);
+        assert_eq!(
+            headline(&report),
+            "**3 failed deliveries to 2 targets between 2026-11-28T09:00:00Z and 2026-11-28T09:10:00Z; top cause `RATE_LIMIT_EXCEEDED` (2, 66%); 0 conversations affected.**"
+        );
+    }
+
+    #[test]
+    fn an_empty_batch_says_so_and_nothing_more() {
+        let md = render_markdown(&build(vec![]), &ReplaySource::Folder("out".into()));
+        assert!(md.contains("**0 failed deliveries.**"));
+        assert!(md.contains("The batch was empty"));
+        assert!(!md.contains("## Incidents"));
+    }
+
+    #[test]
+    fn incidents_show_short_targets_and_escape_table_cells() {
+        let mut r = record(
+            "a|b",
+            PayloadMalformed,
+            Some(API),
+            Some("INVALID|JSON"),
+            "2026-11-28T09:00:00Z",
+        );
+        r.failure.error_message = Some("line one\nline | two".into());
+        let md = render_markdown(&build(vec![r]), &ReplaySource::Folder("out".into()));
+        assert!(md.contains("| api-destination/crm-webhook |"), "{md}");
+        assert!(md.contains("INVALID\\|JSON"), "{md}");
+        assert!(md.contains("`a\\|b`"), "{md}");
+        assert!(md.contains("line one line \\| two"), "{md}");
+        assert!(
+            md.contains("\"PAYLOAD_MALFORMED\" : 1"),
+            "the pie chart: {md}"
+        );
+    }
+
+    #[test]
+    fn replay_commands_point_at_each_category_folder() {
+        let report = build(vec![
+            record(
+                "a",
+                RateLimitExceeded,
+                Some(API),
+                None,
+                "2026-11-28T09:00:00Z",
+            ),
+            record(
+                "b",
+                PayloadMalformed,
+                Some(API),
+                None,
+                "2026-11-28T09:00:00Z",
+            ),
+        ]);
+        let local = render_markdown(&report, &ReplaySource::Folder("my out".into()));
+        assert!(
+            local.contains("for f in 'my out'/replay/RATE_LIMIT_EXCEEDED/*.json; do"),
+            "{local}"
+        );
+        assert!(
+            local.contains("# PAYLOAD_MALFORMED: "),
+            "a fix-first category says so: {local}"
+        );
+        let s3 = render_markdown(&report, &ReplaySource::Bucket("reports-bucket".into()));
+        assert!(
+            s3.contains("aws s3 cp --recursive 's3://reports-bucket/replay/RATE_LIMIT_EXCEEDED/'"),
+            "{s3}"
+        );
+    }
+
+    #[test]
+    fn records_not_stored_get_no_replay_command() {
+        let mut r = record("a", TargetError, Some(API), None, "2026-11-28T09:00:00Z");
+        r.replay_payload_key = None;
+        let md = render_markdown(&build(vec![r]), &ReplaySource::Folder("out".into()));
+        assert!(!md.contains("## Replay"), "{md}");
+    }
+}

@@ -9,3 +9,49 @@ pub use markdown::{headline, render_markdown, short_arn};
 pub use schema::{
     Disposition, Incident, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, Summary, TriageRecord,
 };
+
+/// Records for the aggregation and rendering tests.
+#[cfg(test)]
+mod fixtures {
+    use super::{Disposition, TriageRecord};
+    use crate::classify::{Evidence, FailureCategory, Rule};
+    use crate::correlate::InteractionInfo;
+    use crate::dlq::{BodyKind, FailureContext};
+
+    /// A stored record of `category` against `target` with `code`, at `time`.
+    pub(super) fn record(
+        id: &str,
+        category: FailureCategory,
+        target: Option<&str>,
+        code: Option<&str>,
+        time: &str,
+    ) -> TriageRecord {
+        TriageRecord {
+            message_id: id.into(),
+            event_id: None,
+            timestamp: Some(time.into()),
+            event_type: Some("v2.detail.events.conversation.{id}.customer.end".into()),
+            topic_name: None,
+            source: None,
+            interaction_id: None,
+            failure_category: category,
+            evidence: Evidence {
+                rule: Rule::ErrorCode,
+                matched: code.unwrap_or_default().into(),
+            },
+            failure: FailureContext {
+                target_arn: target.map(str::to_owned),
+                error_code: code.map(str::to_owned),
+                ..FailureContext::default()
+            },
+            http_status: None,
+            receive_count: Some(1),
+            replay_payload_key: Some(format!("replay/{category}/{id}.json")),
+            replay_endpoint: None,
+            interaction_info: InteractionInfo::NoConversation,
+            body_kind: BodyKind::GenesysEvent,
+            sent_timestamp: None,
+            disposition: Disposition::Stored,
+        }
+    }
+}

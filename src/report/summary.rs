@@ -174,3 +174,197 @@ impl Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::record;
+    use FailureCategory::*;
+
+    const API: &str = "arn:aws:events:eu-west-1:111122223333:api-destination/crm/1";
+    const FN: &str = "arn:aws:lambda:eu-west-1:111122223333:function:consumer";
+
+    fn build(records: Vec<TriageRecord>) -> Report {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Report::build("r1".into(), now, records)
+    }
+
+    #[test]
+    fn counts_by_category_target_and_event_type() {
+        let report = build(vec![
+            record(
+                "a",
+                RateLimitExceeded,
+                Some(API),
+                Some("THROTTLING"),
+                "2026-11-28T09:00:00Z",
+            ),
+            record(
+                "b",
+                RateLimitExceeded,
+                Some(API),
+                Some("THROTTLING"),
+                "2026-11-28T09:01:00Z",
+            ),
+            record("c", TargetError, None, None, "2026-11-28T09:02:00Z"),
+        ]);
+        assert_eq!(report.total_failures, 3);
+        assert_eq!(report.summary.by_category[&RateLimitExceeded], 2);
+        assert_eq!(report.summary.by_category[&TargetError], 1);
+        assert_eq!(report.summary.by_target[API], 2);
+        assert_eq!(report.summary.by_target[NO_TARGET], 1);
+        assert_eq!(
+            report.summary.by_event_type["v2.detail.events.conversation.{id}.customer.end"],
+            3
+        );
+        assert_eq!(report.summary.by_interaction_status["noConversation"], 3);
+    }
+
+    #[test]
+    fn incidents_group_by_category_target_and_code_largest_first() {
+        let report = build(vec![
+            record(
+                "a",
+                TargetError,
+                Some(FN),
+                Some("ERROR_FROM_TARGET"),
+                "2026-11-28T09:00:00Z",
+            ),
+            record(
+                "b",
+                RateLimitExceeded,
+                Some(API),
+                Some("THROTTLING"),
+                "2026-11-28T09:05:00Z",
+            ),
+            record(
+                "c",
+                RateLimitExceeded,
+                Some(API),
+                Some("THROTTLING"),
+                "2026-11-28T09:01:00Z",
+            ),
+            record(
+                "d",
+                RateLimitExceeded,
+                Some(API),
+                Some("UNKNOWN"),
+                "2026-11-28T09:02:00Z",
+            ),
+        ]);
+        let incidents = &report.summary.incidents;
+        assert_eq!(incidents.len(), 3);
+        assert_eq!(incidents[0].count, 2);
+        assert_eq!(incidents[0].category, RateLimitExceeded);
+        assert_eq!(incidents[0].error_code.as_deref(), Some("THROTTLING"));
+        assert_eq!(incidents[0].sample_message_ids, ["b", "c"]);
+        assert_eq!(
+            incidents[0].first_seen.as_deref(),
+            Some("2026-11-28T09:01:00Z")
+        );
+        assert_eq!(
+            incidents[0].last_seen.as_deref(),
+            Some("2026-11-28T09:05:00Z")
+        );
+        assert_eq!(
+            incidents[0].recommended_action,
+            RateLimitExceeded.recommended_action()
+        );
+        // Ties in a stable order: category, then target, then code.
+        assert_eq!(incidents[1].category, RateLimitExceeded);
+        assert_eq!(incidents[2].category, TargetError);
+    }
+
+    #[test]
+    fn times_in_rfc3339_and_epoch_milliseconds_both_bound_the_window() {
+        let report = build(vec![
+            record("a", Unknown, None, None, "1764320400000"), // 2025-11-28T09:00:00Z
+            record("b", Unknown, None, None, "2026-11-28T09:30:00+01:00"),
+            record("c", Unknown, None, None, "not a time"),
+        ]);
+        assert_eq!(
+            report.summary.first_seen.as_deref(),
+            Some("2025-11-28T09:00:00Z")
+        );
+        assert_eq!(
+            report.summary.last_seen.as_deref(),
+            Some("2026-11-28T08:30:00Z")
+        );
+    }
+
+    #[test]
+    fn samples_stop_at_the_limit_and_conversations_are_distinct() {
+        let mut records = Vec::new();
+        for i in 0..(SAMPLE_IDS + 3) {
+            let mut r = record(
+                &format!("m{i}"),
+                TargetError,
+                Some(FN),
+                None,
+                "2026-11-28T09:00:00Z",
+            );
+            r.interaction_id = Some(format!("c{}", i % 2));
+            records.push(r);
+        }
+        let report = build(records);
+        let incident = &report.summary.incidents[0];
+        assert_eq!(incident.sample_message_ids.len(), SAMPLE_IDS);
+        assert_eq!(incident.conversations, 2);
+        assert_eq!(incident.conversation_ids, ["c0", "c1"]);
+        assert_eq!(report.summary.conversations, 2);
+    }
+
+    #[test]
+    fn the_json_names_follow_the_contract() {
+        let report = build(vec![record(
+            "a",
+            TargetError,
+            Some(FN),
+            Some("E"),
+            "2026-11-28T09:00:00Z",
+        )]);
+        let json: serde_json::Value =
+            serde_json::from_slice(&report.to_json(false).unwrap()).unwrap();
+        for field in [
+            "schemaVersion",
+            "reportId",
+            "generatedAt",
+            "totalFailures",
+            "summary",
+            "records",
+        ] {
+            assert!(json.get(field).is_some(), "{field}");
+        }
+        let r = &json["records"][0];
+        for field in [
+            "messageId",
+            "eventId",
+            "timestamp",
+            "eventType",
+            "topicName",
+            "source",
+            "interactionId",
+            "failureCategory",
+            "evidence",
+            "errorCode",
+            "errorMessage",
+            "httpStatus",
+            "ruleArn",
+            "targetArn",
+            "retryAttempts",
+            "exhaustedRetryCondition",
+            "receiveCount",
+            "replayPayloadKey",
+            "replayEndpoint",
+            "interactionInfo",
+        ] {
+            assert!(r.get(field).is_some(), "record field {field}");
+        }
+        assert_eq!(r["targetArn"], FN);
+        assert_eq!(r["evidence"]["rule"], "errorCode");
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+    }
+}

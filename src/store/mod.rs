@@ -1,4 +1,4 @@
-//! Where artifacts go: the [`ArtifactStore`] port, the key layout of DESIGN §5, and safe
+//! Where artifacts go: the [`ArtifactStore`] port, the key layout of `docs/contract.md`, and safe
 //! names for hostile message ids.
 
 mod fs;
@@ -46,7 +46,7 @@ pub trait ArtifactStore: Send + Sync {
     fn put(&self, artifact: &Artifact) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The key layout: the CLI's folder or the Lambda's S3 prefix (DESIGN §5, **contract**).
+/// The key layout: the CLI's folder or the Lambda's S3 prefix (a **contract**: `docs/contract.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
     /// `replay/<CATEGORY>/<messageId>.json`, `report.json`, `report.md`.
