@@ -8,6 +8,16 @@ use std::time::Duration;
 
 use crate::genesys::AnalyticsConfig;
 
+/// A lookup over fixed `NAME=value` pairs, for tests and for callers that hold their
+/// configuration in memory rather than in the process environment.
+pub fn lookup_from_pairs(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
 /// Every configuration problem found, one per variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub Vec<String>);
@@ -246,14 +256,9 @@ fn valid_bucket_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<LambdaConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        LambdaConfig::from_lookup(&move |k| map.get(k).cloned())
+        LambdaConfig::from_lookup(&lookup_from_pairs(vars))
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub use classify::{
     Classification, ERROR_CODES, Evidence, FailureCategory, GENERIC_ERROR_CODES, KEYWORDS, Rule,
     category_for_status, classify, find_http_status,
 };
-pub use config::{ConfigError, Env, GenesysSettings, LambdaConfig, analytics_config};
+pub use config::{
+    ConfigError, Env, GenesysSettings, LambdaConfig, analytics_config, lookup_from_pairs,
+};
 pub use correlate::{
     CacheTtl, ConversationCache, ConversationSummary, Correlate, GenesysCorrelator,
     InteractionInfo, LookupFailure, MemoryCorrelator,

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use dlq_triage_test_support as support;
-use genesys_dlq_triage::{Handler, LambdaConfig, s3_client};
+use genesys_dlq_triage::{Handler, LambdaConfig, lookup_from_pairs, s3_client};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use support::genesys_sim::{Sim, SimState};
@@ -27,12 +27,12 @@ fn bodies(event: &SqsEvent) -> HashMap<String, String> {
 }
 
 fn config(vars: &[(&str, &str)]) -> LambdaConfig {
-    let mut map: HashMap<String, String> = [("REPORT_BUCKET", BUCKET)]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+    // Later pairs win, so a test may override the bucket.
+    let pairs: Vec<(&str, &str)> = [("REPORT_BUCKET", BUCKET)]
+        .into_iter()
+        .chain(vars.iter().copied())
         .collect();
-    map.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    LambdaConfig::from_lookup(&move |k| map.get(k).cloned()).unwrap()
+    LambdaConfig::from_lookup(&lookup_from_pairs(&pairs)).unwrap()
 }
 
 async fn handler(moto: &Moto, config: LambdaConfig) -> Handler {

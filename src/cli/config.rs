@@ -65,14 +65,10 @@ impl CliConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::config::lookup_from_pairs;
 
     fn config(vars: &[(&str, &str)]) -> Result<CliConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        CliConfig::from_lookup(&move |k| map.get(k).cloned())
+        CliConfig::from_lookup(&lookup_from_pairs(vars))
     }
 
     #[test]

@@ -303,16 +303,8 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::record;
+    use crate::report::fixtures::{record, report_of as build};
     use FailureCategory::*;
-    use chrono::{DateTime, Utc};
-
-    fn build(records: Vec<crate::report::TriageRecord>) -> Report {
-        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        Report::build("r1".into(), now, records)
-    }
 
     const API: &str = "arn:aws:events:eu-west-1:111122223333:api-destination/crm-webhook/7e08279e-244f-4443-a5f4-b9c262da4d81";
 

@@ -13,10 +13,20 @@ pub use schema::{
 /// Records for the aggregation and rendering tests.
 #[cfg(test)]
 mod fixtures {
-    use super::{Disposition, TriageRecord};
+    use chrono::{DateTime, Utc};
+
+    use super::{Disposition, Report, TriageRecord};
     use crate::classify::{Evidence, FailureCategory, Rule};
     use crate::correlate::InteractionInfo;
     use crate::dlq::{BodyKind, FailureContext};
+
+    /// A report of `records`, generated at a fixed time.
+    pub(super) fn report_of(records: Vec<TriageRecord>) -> Report {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Report::build("r1".into(), now, records)
+    }
 
     /// A stored record of `category` against `target` with `code`, at `time`.
     pub(super) fn record(

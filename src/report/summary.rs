@@ -178,18 +178,11 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::record;
+    use crate::report::fixtures::{record, report_of as build};
     use FailureCategory::*;
 
     const API: &str = "arn:aws:events:eu-west-1:111122223333:api-destination/crm/1";
     const FN: &str = "arn:aws:lambda:eu-west-1:111122223333:function:consumer";
-
-    fn build(records: Vec<TriageRecord>) -> Report {
-        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        Report::build("r1".into(), now, records)
-    }
 
     #[test]
     fn counts_by_category_target_and_event_type() {
