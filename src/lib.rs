@@ -27,6 +27,7 @@ mod lambda;
 mod metrics;
 mod report;
 mod secrets;
+pub mod source;
 mod store;
 mod triage;
 

@@ -74,7 +74,7 @@ impl TriageOptions {
         let now = Utc::now();
 
         TriageOptions {
-            pretty_report: layout == Layout::Local,
+            pretty_report: matches!(layout, Layout::Local | Layout::LocalReports),
             layout,
             report_id: report_id(now, &format!("{:08x}", fastrand::u32(..))),
             now,

@@ -19,6 +19,9 @@ enum Command {
     /// Analyse a saved batch: a Lambda SQS event ({"Records": [...]}) or
     /// `aws sqs receive-message` output ({"Messages": [...]}).
     Analyze(cli::AnalyzeArgs),
+    /// Drain a dead-letter queue directly: receive in pages, triage each page, store the
+    /// payloads and a report per page, and (with --delete) delete only what is stored.
+    Poll(cli::PollArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -35,6 +38,7 @@ async fn main() -> ExitCode {
         Err(e) => Err(e.to_string()),
         Ok(config) => match cli.command {
             Command::Analyze(args) => cli::analyze(args, config).await,
+            Command::Poll(args) => cli::poll(args, config).await,
         },
     };
     match result {

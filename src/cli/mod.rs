@@ -4,12 +4,14 @@
 
 mod analyze;
 mod config;
+mod poll;
 
 use std::io::Write;
 use std::sync::Arc;
 
 pub use analyze::{AnalyzeArgs, analyze};
 pub use config::{CliConfig, NO_CREDENTIALS};
+pub use poll::{PollArgs, poll};
 
 use crate::correlate::{
     CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, MemoryCorrelator,

@@ -49,8 +49,11 @@ pub trait ArtifactStore: Send + Sync {
 /// The key layout: the CLI's folder or the Lambda's S3 prefix (a **contract**: `docs/contract.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
-    /// `replay/<CATEGORY>/<messageId>.json`, `report.json`, `report.md`.
+    /// `replay/<CATEGORY>/<messageId>.json`, `report.json`, `report.md` (`analyze`).
     Local,
+    /// `replay/<CATEGORY>/<messageId>.json`, `reports/<reportId>.json|.md`: a folder that
+    /// holds many reports (`poll --out`, one report per page).
+    LocalReports,
     /// `<prefix>replay/dt=YYYY-MM-DD/<CATEGORY>/<messageId>.json`,
     /// `<prefix>reports/dt=YYYY-MM-DD/<reportId>.json|.md`.
     Prefixed {
@@ -77,7 +80,7 @@ impl Layout {
         file_stem: &str,
     ) -> String {
         match self {
-            Layout::Local => format!("replay/{category}/{file_stem}.json"),
+            Layout::Local | Layout::LocalReports => format!("replay/{category}/{file_stem}.json"),
             Layout::Prefixed { prefix } => {
                 format!(
                     "{prefix}replay/dt={}/{category}/{file_stem}.json",
@@ -91,6 +94,10 @@ impl Layout {
     pub fn report_keys(&self, date: NaiveDate, report_id: &str) -> (String, String) {
         match self {
             Layout::Local => ("report.json".to_owned(), "report.md".to_owned()),
+            Layout::LocalReports => {
+                let base = format!("reports/{}", safe_file_stem(report_id));
+                (format!("{base}.json"), format!("{base}.md"))
+            }
             Layout::Prefixed { prefix } => {
                 let base = format!(
                     "{prefix}reports/dt={}/{}",
@@ -210,6 +217,14 @@ mod tests {
                 "genesys-dlq/reports/dt=2026-11-28/r1.json".into(),
                 "genesys-dlq/reports/dt=2026-11-28/r1.md".into()
             )
+        );
+        assert_eq!(
+            Layout::LocalReports.report_keys(date, "r1"),
+            ("reports/r1.json".into(), "reports/r1.md".into())
+        );
+        assert_eq!(
+            Layout::LocalReports.replay_key(cat, date, "m1"),
+            "replay/RATE_LIMIT_EXCEEDED/m1.json"
         );
         assert_eq!(
             Layout::prefixed("").replay_key(cat, date, "m"),

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod genesys_sim;
 pub mod moto;
 pub mod net;
+pub mod sqs;
 
 /// A dev tool from the project's venv (`make tools`), else from PATH.
 pub fn venv_tool(name: &str) -> std::path::PathBuf {

@@ -1,0 +1,283 @@
+//! `dlq-triage poll`: drain a dead-letter queue directly, deleting only what is stored.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::timeout::TimeoutConfig;
+
+use super::{CliConfig, CliCorrelation, Stdout};
+use crate::report::ReplaySource;
+use crate::source::{DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, SqsQueue, drain};
+use crate::store::{ArtifactStore, FsStore, Layout, S3Store, path_style_from_env, s3_client};
+use crate::triage::TriageOptions;
+
+/// `dlq-triage poll --queue-url URL [--max-messages N] [--out DIR | --bucket B [--prefix P]]
+/// [--delete] [--no-correlate] [--page-size N] [--visibility-timeout SECONDS]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PollArgs {
+    /// The dead-letter queue's URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`).
+    #[arg(long)]
+    pub queue_url: String,
+    /// Stop after this many distinct messages (default: drain the queue).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_messages: Option<u64>,
+    /// Folder for reports/<reportId>.json|.md and replay/<CATEGORY>/<messageId>.json.
+    #[arg(long, default_value = "out", conflicts_with = "bucket")]
+    pub out: PathBuf,
+    /// Write to this S3 bucket instead, in the Lambda's layout.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Key prefix in the bucket.
+    #[arg(long, default_value = "genesys-dlq/", requires = "bucket")]
+    pub prefix: String,
+    /// Delete each message once its payload and its page's report are stored. Without
+    /// it, every message is made visible again when the run ends.
+    #[arg(long)]
+    pub delete: bool,
+    /// Do not look conversations up in Genesys Cloud.
+    #[arg(long)]
+    pub no_correlate: bool,
+    /// Messages per page: one report per page.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub page_size: u64,
+    /// How long received messages stay hidden from other consumers; extended while the
+    /// run works, so a crash returns them to the queue after at most this long.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=43_200))]
+    pub visibility_timeout: u64,
+    /// Long-polling wait of each receive; an empty answer after it means the queue is drained.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
+    pub wait_seconds: u64,
+}
+
+/// Drains the queue; `Err` with a one-line reason when not every received message was
+/// written (and, with `--delete`, deleted), or when the queue cannot be used.
+pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let wait = Duration::from_secs(args.wait_seconds);
+    // Every call has a deadline: a receive waits `wait` at most, anything else is quick.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(wait + Duration::from_secs(15))
+        .operation_timeout(wait * 3 + Duration::from_secs(45))
+        .build();
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .timeout_config(timeouts.clone())
+            .build(),
+    );
+    let queue = SqsQueue::new(sqs, &args.queue_url, wait);
+    let info = queue.describe().await.map_err(|e| e.to_string())?;
+    let queue = queue.with_arn(info.arn.clone());
+
+    let (layout, replay_source, place) = match &args.bucket {
+        Some(bucket) => (
+            Layout::prefixed(&args.prefix),
+            ReplaySource::Bucket(bucket.clone()),
+            format!("s3://{bucket}/{}", args.prefix.trim_start_matches('/')),
+        ),
+        None => {
+            let out = args.out.display().to_string();
+            (Layout::LocalReports, ReplaySource::Folder(out.clone()), out)
+        }
+    };
+    let mut page = TriageOptions::new(layout, replay_source);
+    page.pretty_report = args.bucket.is_none();
+    let opts = DrainOptions {
+        max_messages: args.max_messages.map(|n| n as usize),
+        page_size: args.page_size as usize,
+        visibility: Duration::from_secs(args.visibility_timeout),
+        delete: args.delete,
+        page,
+    };
+    let correlation = CliCorrelation::new(&config, args.no_correlate);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "dlq-triage: interrupted: finishing the page in hand, then releasing the rest"
+            );
+            on_signal.store(true, Ordering::SeqCst);
+        }
+    });
+    let progress = Progress::new(info.visible, args.max_messages);
+    eprintln!(
+        "dlq-triage: {}: {} messages waiting, {} in flight; {} into {place}",
+        args.queue_url,
+        info.visible,
+        info.in_flight,
+        if args.delete {
+            "draining"
+        } else {
+            "reading (nothing is deleted without --delete)"
+        },
+    );
+    let report = |p: &PageProgress| progress.update(p);
+    let summary = match &args.bucket {
+        Some(bucket) => {
+            let s3 = s3_client_with(&sdk, timeouts);
+            let store = S3Store::new(s3, bucket.clone(), None);
+            run(&queue, &store, &correlation, &opts, &stop, &report).await?
+        }
+        None => {
+            let store = FsStore::new(&args.out);
+            run(&queue, &store, &correlation, &opts, &stop, &report).await?
+        }
+    };
+    progress.finish();
+    print_summary(&summary, &args, &place, correlation.calls());
+    verdict(&summary, args.delete)
+}
+
+async fn run<S: ArtifactStore>(
+    queue: &SqsQueue,
+    store: &S,
+    correlation: &CliCorrelation,
+    opts: &DrainOptions,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(&PageProgress) + Sync),
+) -> Result<DrainSummary, String> {
+    drain(queue, store, correlation, opts, stop, progress)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn s3_client_with(sdk: &aws_config::SdkConfig, timeouts: TimeoutConfig) -> aws_sdk_s3::Client {
+    let sdk = sdk.to_builder().timeout_config(timeouts).build();
+    s3_client(&sdk, path_style_from_env())
+}
+
+/// Exit 0 only when every received message was written (and deleted, with `--delete`).
+fn verdict(summary: &DrainSummary, delete: bool) -> Result<(), String> {
+    if summary.complete(delete) {
+        return Ok(());
+    }
+    let counts = format!(
+        "received {}, written {}, deleted {}",
+        summary.received, summary.written, summary.deleted
+    );
+    Err(match &summary.stopped {
+        Some(reason) => format!("{reason} ({counts}; what was not deleted is back in the queue)"),
+        None if delete => {
+            format!("not every message was deleted ({counts}); the rest is back in the queue")
+        }
+        None => format!("not every message was written ({counts}); see the reports"),
+    })
+}
+
+fn print_summary(summary: &DrainSummary, args: &PollArgs, place: &str, calls: Option<u64>) {
+    let mut out = Stdout::new();
+    out.line(format_args!("queue:      {}", args.queue_url));
+    out.line(format_args!(
+        "at start:   {} waiting, {} in flight",
+        summary.start.visible, summary.start.in_flight
+    ));
+    out.line(format_args!(
+        "received:   {} messages ({} duplicate receipts)",
+        summary.received, summary.duplicates
+    ));
+    out.line(format_args!("written:    {} to {place}", summary.written));
+    for (category, count) in &summary.by_category {
+        out.line(format_args!("  {category:<24} {count}"));
+    }
+    out.line(format_args!("reports:    {}", summary.reports.len()));
+    for key in &summary.reports {
+        let shown = match &args.bucket {
+            Some(bucket) => format!("s3://{bucket}/{key}"),
+            None => args.out.join(key).display().to_string(),
+        };
+        out.line(format_args!("  {shown}"));
+    }
+    if args.delete {
+        out.line(format_args!("deleted:    {}", summary.deleted));
+        for (id, reason) in summary.not_deleted.iter().take(10) {
+            out.line(format_args!("  not deleted {id}: {reason}"));
+        }
+        if summary.not_deleted.len() > 10 {
+            out.line(format_args!(
+                "  … and {} more not deleted",
+                summary.not_deleted.len() - 10
+            ));
+        }
+    }
+    out.line(format_args!(
+        "released:   {} (visible again)",
+        summary.released
+    ));
+    if let Some(end) = &summary.end {
+        out.line(format_args!(
+            "at end:     {} waiting, {} in flight",
+            end.visible, end.in_flight
+        ));
+    }
+    if let Some(calls) = calls {
+        out.line(format_args!("genesys:    {calls} API calls"));
+    }
+    if summary.interrupted {
+        out.line("interrupted: the run stopped early at Ctrl-C");
+    }
+}
+
+/// Progress on standard error: a bar on a terminal, one line per page otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    pages_shown: AtomicUsize,
+}
+
+impl Progress {
+    fn new(visible: u64, max: Option<u64>) -> Progress {
+        let total = max.map_or(visible, |m| m.min(visible.max(1)));
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total.max(1));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} received · {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            started: Instant::now(),
+            pages_shown: AtomicUsize::new(0),
+        }
+    }
+
+    fn update(&self, p: &PageProgress) {
+        let rate = p.received as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        let left = p.left.map(|l| format!(" · {l} left")).unwrap_or_default();
+        let text = format!(
+            "{} written · {} deleted · {rate:.0} msg/s{left}",
+            p.written, p.deleted
+        );
+        match &self.bar {
+            Some(bar) => {
+                if p.received as u64 > bar.length().unwrap_or(0) {
+                    bar.set_length(p.received as u64);
+                }
+                bar.set_position(p.received as u64);
+                bar.set_message(text);
+            }
+            None => {
+                if self.pages_shown.swap(p.pages, Ordering::SeqCst) != p.pages {
+                    eprintln!(
+                        "dlq-triage: page {}: {} received · {text}",
+                        p.pages, p.received
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The SQS adapter of [`DeadLetterQueue`], through the AWS SDK.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName, QueueAttributeName,
+};
+
+use super::{DeadLetterQueue, HandleOutcome, QueueError, QueueInfo, Received};
+use crate::dlq::{DeadLetter, FailureContext, SystemAttributes};
+
+/// Attempts per batch entry that fails for a reason other than the caller's.
+const ENTRY_ATTEMPTS: u32 = 3;
+
+/// One SQS queue, by URL.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+    wait: Duration,
+    arn: Option<String>,
+}
+
+impl SqsQueue {
+    /// The queue at `url`; receives long-poll for `wait` (1–20 s).
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>, wait: Duration) -> SqsQueue {
+        SqsQueue {
+            client,
+            url: url.into(),
+            wait,
+            arn: None,
+        }
+    }
+
+    /// Remembers the queue's ARN, given to every received dead letter as its source.
+    pub fn with_arn(mut self, arn: impl Into<String>) -> SqsQueue {
+        self.arn = Some(arn.into());
+        self
+    }
+
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        action: &'static str,
+        e: SdkError<E, HttpResponse>,
+    ) -> QueueError {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        // SQS answers in JSON; an answer it could not parse (a proxy, an emulator speaking
+        // the older XML protocol) still carries its status and, often, a <Message>.
+        let body_message = e
+            .raw_response()
+            .and_then(|r| r.body().bytes())
+            .and_then(|b| xml_message(&String::from_utf8_lossy(b)));
+        let code = e.code().unwrap_or_default().to_owned();
+        let detail = match (e.message(), &body_message) {
+            (Some(m), _) => format!("{code}: {m}"),
+            (None, Some(m)) => m.clone(),
+            (None, None) => first_line(&DisplayErrorContext(&e).to_string()),
+        };
+        if code.contains("NonExistentQueue") || code.contains("QueueDoesNotExist") {
+            QueueError::NotFound(self.url.clone())
+        } else if code.contains("AccessDenied")
+            || code.contains("NotAuthorized")
+            || (code.is_empty() && status == Some(403))
+        {
+            QueueError::AccessDenied {
+                action,
+                queue: self.url.clone(),
+                detail,
+            }
+        } else if code.is_empty()
+            && status.is_none()
+            && detail.to_ascii_lowercase().contains("credentials")
+        {
+            let detail = detail.split(". Attempted").next().unwrap_or_default();
+            QueueError::NoCredentials(detail.trim_end_matches([':', '.']).to_owned())
+        } else {
+            QueueError::Other {
+                action,
+                queue: self.url.clone(),
+                detail: truncate(&detail, 300),
+            }
+        }
+    }
+
+    /// Runs one batch call per attempt over the handles still pending, retrying entries
+    /// that failed through no fault of the request.
+    async fn batch<F, Fut>(
+        &self,
+        handles: &[String],
+        mut call: F,
+    ) -> Result<Vec<HandleOutcome>, QueueError>
+    where
+        F: FnMut(Vec<(usize, String)>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<(usize, Option<FailedEntry>)>, QueueError>>,
+    {
+        let mut outcomes = vec![HandleOutcome::Failed("not attempted".into()); handles.len()];
+        let mut pending: Vec<usize> = (0..handles.len()).collect();
+        for attempt in 1..=ENTRY_ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 1 {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            let entries = pending.iter().map(|&i| (i, handles[i].clone())).collect();
+            let results = call(entries).await?;
+            pending.clear();
+            for (i, failed) in results {
+                outcomes[i] = match failed {
+                    None => HandleOutcome::Done,
+                    Some(f)
+                        if f.code == "ReceiptHandleIsInvalid"
+                            || f.code.contains("InvalidParameterValue")
+                                && f.message.contains("receipt handle") =>
+                    {
+                        HandleOutcome::Expired
+                    }
+                    Some(f) if !f.sender_fault && attempt < ENTRY_ATTEMPTS => {
+                        pending.push(i);
+                        HandleOutcome::Failed(f.to_string())
+                    }
+                    Some(f) => HandleOutcome::Failed(f.to_string()),
+                };
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+/// A batch entry SQS refused.
+struct FailedEntry {
+    code: String,
+    message: String,
+    sender_fault: bool,
+}
+
+impl std::fmt::Display for FailedEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// Matches a batch answer's failed entries (by the ids we gave: the handle's index) to
+/// the entries sent.
+fn batch_results(
+    sent: &[(usize, String)],
+    failed: &[aws_sdk_sqs::types::BatchResultErrorEntry],
+) -> Vec<(usize, Option<FailedEntry>)> {
+    sent.iter()
+        .map(|(i, _)| {
+            let f = failed
+                .iter()
+                .find(|f| f.id() == i.to_string())
+                .map(|f| FailedEntry {
+                    code: f.code().to_owned(),
+                    message: f.message().unwrap_or_default().to_owned(),
+                    sender_fault: f.sender_fault(),
+                });
+            (*i, f)
+        })
+        .collect()
+}
+
+impl DeadLetterQueue for SqsQueue {
+    async fn describe(&self) -> Result<QueueInfo, QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| self.error("sqs:GetQueueAttributes", e))?;
+        let get = |name: QueueAttributeName| {
+            out.attributes()
+                .and_then(|a| a.get(&name))
+                .map(String::as_str)
+        };
+        let number = |name| get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(QueueInfo {
+            arn: get(QueueAttributeName::QueueArn)
+                .unwrap_or_default()
+                .to_owned(),
+            visible: number(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        })
+    }
+
+    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Received>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(self.wait.as_secs().clamp(0, 20) as i32)
+            .visibility_timeout(visibility.as_secs().min(43_200) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| self.error("sqs:ReceiveMessage", e))?;
+        Ok(out
+            .messages()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let handle = m.receipt_handle()?.to_owned();
+                Some(Received {
+                    letter: to_dead_letter(i, m, self.arn.clone()),
+                    receipt_handle: handle,
+                })
+            })
+            .collect())
+    }
+
+    async fn delete(&self, handles: &[String]) -> Result<Vec<HandleOutcome>, QueueError> {
+        self.batch(handles, |entries| async move {
+            let mut request = self.client.delete_message_batch().queue_url(&self.url);
+            for (i, handle) in &entries {
+                request = request.entries(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(handle)
+                        .build()
+                        .map_err(|e| QueueError::Other {
+                            action: "sqs:DeleteMessageBatch",
+                            queue: self.url.clone(),
+                            detail: e.to_string(),
+                        })?,
+                );
+            }
+            let out = request
+                .send()
+                .await
+                .map_err(|e| self.error("sqs:DeleteMessage", e))?;
+            Ok(batch_results(&entries, out.failed()))
+        })
+        .await
+    }
+
+    async fn change_visibility(
+        &self,
+        handles: &[String],
+        visibility: Duration,
+    ) -> Result<Vec<HandleOutcome>, QueueError> {
+        let seconds = visibility.as_secs().min(43_200) as i32;
+        self.batch(handles, |entries| async move {
+            let mut request = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(&self.url);
+            for (i, handle) in &entries {
+                request = request.entries(
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(handle)
+                        .visibility_timeout(seconds)
+                        .build()
+                        .map_err(|e| QueueError::Other {
+                            action: "sqs:ChangeMessageVisibilityBatch",
+                            queue: self.url.clone(),
+                            detail: e.to_string(),
+                        })?,
+                );
+            }
+            let out = request
+                .send()
+                .await
+                .map_err(|e| self.error("sqs:ChangeMessageVisibility", e))?;
+            Ok(batch_results(&entries, out.failed()))
+        })
+        .await
+    }
+}
+
+/// An SQS message as a [`DeadLetter`], with EventBridge's attributes.
+pub fn to_dead_letter(index: usize, m: &Message, queue_arn: Option<String>) -> DeadLetter {
+    let system = |name: MessageSystemAttributeName| {
+        m.attributes()
+            .and_then(|a| a.get(&name))
+            .map(String::as_str)
+    };
+    DeadLetter::new(
+        index,
+        m.message_id().map(str::to_owned),
+        m.body().unwrap_or_default().to_owned(),
+        SystemAttributes {
+            receive_count: system(MessageSystemAttributeName::ApproximateReceiveCount),
+            sent_timestamp: system(MessageSystemAttributeName::SentTimestamp),
+            message_group_id: system(MessageSystemAttributeName::MessageGroupId),
+        },
+        FailureContext::from_lookup(|name| {
+            m.message_attributes()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.string_value())
+                .map(str::to_owned)
+        }),
+        queue_arn,
+    )
+}
+
+/// The `<Message>` of an XML error body.
+fn xml_message(body: &str) -> Option<String> {
+    let start = body.find("<Message>")? + "<Message>".len();
+    let end = start + body[start..].find("</Message>")?;
+    Some(body[start..end].trim().to_owned()).filter(|m| !m.is_empty())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().trim().to_owned()
+}

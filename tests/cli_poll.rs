@@ -1,0 +1,696 @@
+//! `dlq-triage poll` end to end: the real binary against `moto_server` (SQS and S3) through
+//! the real SDK, with messages that carry the attributes EventBridge sets.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Output;
+
+use dlq_triage_test_support::moto::Moto;
+use dlq_triage_test_support::sqs::{DeadLetterMessage, Queue, mixed_dead_letters};
+use serde_json::Value;
+
+/// `n` dead letters, cycling through the sample batch.
+fn dead_letters(n: usize) -> Vec<DeadLetterMessage> {
+    mixed_dead_letters().into_iter().cycle().take(n).collect()
+}
+
+async fn poll(moto: &Moto, args: &[&str]) -> Output {
+    poll_as(moto, "testing", "testing", args).await
+}
+
+/// `dlq-triage poll ARGS` against moto at `endpoint`, as the user with these keys.
+fn poll_command(
+    endpoint: &str,
+    access: &str,
+    secret: &str,
+    args: &[&str],
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
+    cmd.arg("poll")
+        .args(["--wait-seconds", "1"])
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", access)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("GENESYS_CLIENT_ID")
+        .env_remove("GENESYS_CLIENT_SECRET");
+    cmd
+}
+
+async fn poll_as(moto: &Moto, access: &str, secret: &str, args: &[&str]) -> Output {
+    let mut cmd = poll_command(&moto.endpoint, access, secret, args);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every report under `out/reports`, oldest first.
+fn reports(out: &Path) -> Vec<Value> {
+    let mut paths: Vec<_> = std::fs::read_dir(out.join("reports"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect()
+}
+
+/// Every record of every report.
+fn records(out: &Path) -> Vec<Value> {
+    reports(out)
+        .into_iter()
+        .flat_map(|r| r["records"].as_array().unwrap().clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn without_delete_every_message_stays_in_the_queue_and_visible() {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq").await;
+    queue.send(&dead_letters(25), None).await;
+    let out = tempfile::tempdir().unwrap();
+    let run = poll(
+        &moto,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--page-size",
+            "10",
+        ],
+    )
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    assert_eq!(queue.depth().await, (25, 0), "{}", text(&run));
+    assert_eq!(reports(out.path()).len(), 3, "pages of 10, 10 and 5");
+    assert_eq!(records(out.path()).len(), 25);
+}
+
+#[tokio::test]
+async fn with_delete_the_queue_ends_empty_and_every_payload_is_byte_exact() {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq").await;
+    let messages = dead_letters(25);
+    let ids = queue.send(&messages, None).await;
+    let body_of: HashMap<&str, &str> = ids
+        .iter()
+        .map(String::as_str)
+        .zip(messages.iter().map(|m| m.body.as_str()))
+        .collect();
+    let out = tempfile::tempdir().unwrap();
+    let run = poll(
+        &moto,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--delete",
+        ],
+    )
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    assert_eq!(queue.depth().await, (0, 0), "{}", text(&run));
+    let records = records(out.path());
+    assert_eq!(records.len(), 25);
+    for r in &records {
+        let id = r["messageId"].as_str().unwrap();
+        let key = r["replayPayloadKey"].as_str().unwrap();
+        let stored = std::fs::read(out.path().join(key)).unwrap();
+        assert_eq!(stored, body_of[id].as_bytes(), "payload of {id}");
+        // The attributes EventBridge set are read from the received message.
+        assert_eq!(r["disposition"]["status"], "stored");
+    }
+    let categorized = records
+        .iter()
+        .filter(|r| r["failureCategory"] != "UNKNOWN")
+        .count();
+    assert!(
+        categorized > 20,
+        "attributes were read: {categorized} of 25 categorized"
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("deleted:    25"), "{stdout}");
+}
+
+#[tokio::test]
+async fn an_unwritable_out_folder_deletes_nothing() {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq").await;
+    queue.send(&dead_letters(12), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, b"x").unwrap();
+    let run = poll(
+        &moto,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--out",
+            file.to_str().unwrap(),
+            "--delete",
+        ],
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("could not write the report"), "{stderr}");
+    assert!(stderr.contains("deleted 0"), "{stderr}");
+    assert_eq!(queue.depth().await, (12, 0), "released, none deleted");
+}
+
+#[tokio::test]
+async fn a_missing_bucket_deletes_nothing() {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq").await;
+    queue.send(&dead_letters(5), None).await;
+    let run = poll(
+        &moto,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--bucket",
+            "no-such-bucket",
+            "--delete",
+        ],
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("NoSuchBucket"),
+        "{}",
+        text(&run)
+    );
+    assert_eq!(queue.depth().await, (5, 0));
+}
+
+#[tokio::test]
+async fn with_a_bucket_the_lambda_layout_is_used() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk().await;
+    let queue = Queue::create(&sdk, "dlq").await;
+    queue.send(&dead_letters(5), None).await;
+    let s3 = genesys_dlq_triage::s3_client(&sdk, true);
+    s3.create_bucket().bucket("reports").send().await.unwrap();
+    let run = poll(
+        &moto,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--bucket",
+            "reports",
+            "--prefix",
+            "ops/",
+            "--delete",
+        ],
+    )
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    let keys: Vec<String> = s3
+        .list_objects_v2()
+        .bucket("reports")
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("ops/replay/dt="))
+            .count(),
+        5,
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("ops/reports/dt="))
+            .count(),
+        2,
+        "{keys:?}"
+    );
+    assert_eq!(queue.depth().await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_is_one_record_and_every_receipt_is_deleted() {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq").await;
+    queue.send(&dead_letters(3), None).await;
+    let out = tempfile::tempdir().unwrap();
+    // A visibility timeout of 0 makes SQS deliver every message again on the next receive.
+    let run = poll(
+        &moto,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--visibility-timeout",
+            "0",
+            "--delete",
+        ],
+    )
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        !stdout.contains("(0 duplicate receipts)"),
+        "duplicates were delivered: {stdout}"
+    );
+    let records = records(out.path());
+    assert_eq!(records.len(), 3, "one record per message");
+    assert_eq!(queue.depth().await, (0, 0), "{}", text(&run));
+}
+
+#[tokio::test]
+async fn max_messages_stops_at_n() {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq").await;
+    queue.send(&dead_letters(25), None).await;
+    let out = tempfile::tempdir().unwrap();
+    let run = poll(
+        &moto,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--max-messages",
+            "12",
+            "--delete",
+        ],
+    )
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    assert_eq!(records(out.path()).len(), 12);
+    assert_eq!(queue.depth().await, (13, 0));
+}
+
+#[tokio::test]
+async fn a_page_boundary_inside_a_receive_loses_nothing() {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq").await;
+    let ids = queue.send(&dead_letters(23), None).await;
+    let out = tempfile::tempdir().unwrap();
+    let run = poll(
+        &moto,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--page-size",
+            "7",
+            "--delete",
+        ],
+    )
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    let sizes: Vec<usize> = reports(out.path())
+        .iter()
+        .map(|r| r["records"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [7, 7, 7, 2]);
+    let mut seen: Vec<String> = records(out.path())
+        .iter()
+        .map(|r| r["messageId"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected, "every message exactly once");
+    assert_eq!(queue.depth().await, (0, 0));
+}
+
+/// FIFO messages numbered within their group, in the event id.
+fn fifo_letters(groups: &[&str]) -> Vec<DeadLetterMessage> {
+    let template = &mixed_dead_letters()[0];
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    groups
+        .iter()
+        .map(|g| {
+            let n = counts.entry(g).or_insert(0);
+            *n += 1;
+            let mut event: Value = serde_json::from_str(&template.body).unwrap();
+            event["id"] = Value::String(format!("{g}-{n}"));
+            DeadLetterMessage {
+                body: event.to_string(),
+                attributes: template.attributes.clone(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_fifo_queue_keeps_group_order_and_stops_a_group_at_its_failure() {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq.fifo").await;
+    let groups = ["a", "b", "a", "b", "a", "b", "a", "b", "a", "b"];
+    let letters = fifo_letters(&groups);
+    let ids = queue.send(&letters, Some(&groups)).await;
+    let out = tempfile::tempdir().unwrap();
+
+    // A directory where the third message of group a would be stored: its write fails.
+    let probe = tempfile::tempdir().unwrap();
+    let first = poll(
+        &moto,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--out",
+            probe.path().to_str().unwrap(),
+            "--max-messages",
+            "1",
+        ],
+    )
+    .await;
+    assert!(first.status.success(), "{}", text(&first));
+    let category = records(probe.path())[0]["failureCategory"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::create_dir_all(
+        out.path()
+            .join(format!("replay/{category}/{}.json", ids[4])),
+    )
+    .unwrap();
+
+    let run = poll(
+        &moto,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--page-size",
+            "4",
+            "--delete",
+        ],
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let stored: Vec<String> = records(out.path())
+        .iter()
+        .filter(|r| r["disposition"]["status"] == "stored")
+        .map(|r| r["eventId"].as_str().unwrap().to_owned())
+        .collect();
+    // Within each group, what was stored is a prefix of the group's order.
+    for g in ["a", "b"] {
+        let mine: Vec<&String> = stored.iter().filter(|e| e.starts_with(g)).collect();
+        let expected: Vec<String> = (1..=mine.len()).map(|n| format!("{g}-{n}")).collect();
+        assert_eq!(
+            mine,
+            expected.iter().collect::<Vec<_>>(),
+            "group {g} in order"
+        );
+    }
+    assert!(stored.iter().all(|e| e != "a-3"), "a-3 could not be stored");
+    assert!(
+        !stored.iter().any(|e| e == "a-4" || e == "a-5"),
+        "nothing after a-3 in its group"
+    );
+    // a-3 and everything after it is back in the queue; nothing was lost.
+    let (visible, in_flight) = queue.depth().await;
+    assert_eq!(
+        visible + in_flight,
+        10 - stored.len() as u64,
+        "{}",
+        text(&run)
+    );
+}
+
+/// A moto server that enforces IAM, with a queue of `n` messages and a user denied
+/// `denied`. Returns the server, the queue and that user's credentials.
+async fn queue_with_denied(denied: &str, n: usize) -> (Moto, Queue, String, String) {
+    // Exactly five unauthenticated set-up calls: queue, messages, user, policy, key.
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "5")]).await;
+    let sdk = moto.sdk().await;
+    let queue = Queue::create(&sdk, "dlq").await;
+    queue.send(&dead_letters(n), None).await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    iam.create_user().user_name("ops").send().await.unwrap();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["sqs:*"], "Resource": "*"},
+            {"Effect": "Deny", "Action": [denied], "Resource": "*"},
+        ]
+    });
+    iam.put_user_policy()
+        .user_name("ops")
+        .policy_name("p")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("ops")
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    (moto, queue, key.access_key_id, key.secret_access_key)
+}
+
+#[tokio::test]
+async fn access_denied_on_delete_reports_nothing_as_deleted() {
+    let (moto, queue, access, secret) = queue_with_denied("sqs:DeleteMessage*", 8).await;
+    let out = tempfile::tempdir().unwrap();
+    let run = poll_as(
+        &moto,
+        &access,
+        &secret,
+        &[
+            "--queue-url",
+            &queue.url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--delete",
+        ],
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("access denied: sqs:DeleteMessage"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("deleted 0"), "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("dlq-triage: access denied"))
+            .count(),
+        1
+    );
+    // Written, not deleted, released: the messages wait in the queue.
+    assert_eq!(records(out.path()).len(), 8);
+    // (moto now checks every call: look as the user, who may read the queue.)
+    let as_user = Queue {
+        client: aws_sdk_sqs::Client::new(&moto.sdk_with(&access, &secret).await),
+        url: queue.url.clone(),
+    };
+    assert_eq!(as_user.depth().await, (8, 0));
+}
+
+#[tokio::test]
+async fn access_denied_on_receive_is_a_one_line_error() {
+    let (moto, queue, access, secret) = queue_with_denied("sqs:ReceiveMessage", 3).await;
+    let run = poll_as(
+        &moto,
+        &access,
+        &secret,
+        &["--queue-url", &queue.url, "--delete"],
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("access denied: sqs:ReceiveMessage"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_queue_that_does_not_exist_is_a_one_line_error() {
+    let moto = Moto::start().await;
+    let url = format!("{}/123456789012/no-such-queue", moto.endpoint);
+    let run = poll(&moto, &["--queue-url", &url]).await;
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!("dlq-triage: queue {url} does not exist (check --queue-url and AWS_REGION)")
+    );
+}
+
+#[tokio::test]
+async fn missing_credentials_are_a_one_line_error() {
+    let moto = Moto::start().await;
+    let url = format!("{}/123456789012/dlq", moto.endpoint);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
+    cmd.args(["poll", "--queue-url", &url])
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    let run = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.starts_with("dlq-triage: no AWS credentials"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+/// Starts `dlq-triage poll` and returns it, with the rest of its standard error, once it
+/// has finished its first page.
+fn start_poll(
+    endpoint: &str,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+) {
+    use std::io::BufRead;
+    let mut child = poll_command(endpoint, "testing", "testing", args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("page 1:") {
+            break;
+        }
+    }
+    (child, lines)
+}
+
+#[tokio::test]
+async fn ctrl_c_finishes_the_page_in_hand_and_releases_the_rest() {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq").await;
+    queue.send(&dead_letters(300), None).await;
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap().to_owned();
+    let endpoint = moto.endpoint.clone();
+    let url = queue.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let (child, rest) = start_poll(
+            &endpoint,
+            &[
+                "--queue-url",
+                &url,
+                "--out",
+                &dir,
+                "--page-size",
+                "10",
+                "--delete",
+            ],
+        );
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let stderr: Vec<String> = rest.map(|l| l.unwrap()).collect();
+        (child.wait_with_output().unwrap(), stderr)
+    })
+    .await
+    .unwrap();
+    let (run, stderr) = output;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("interrupted"), "{stdout}\n{stderr:?}");
+    assert!(
+        run.status.success(),
+        "everything received was stored and deleted: {stdout}"
+    );
+    let written = records(out.path()).len() as u64;
+    assert!(written < 300, "stopped early: {written}");
+    assert_eq!(
+        queue.depth().await,
+        (300 - written, 0),
+        "the rest waits in the queue, visible"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_run_loses_nothing() {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq").await;
+    queue.send(&dead_letters(300), None).await;
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap().to_owned();
+    let endpoint = moto.endpoint.clone();
+    let url = queue.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let (mut child, _) = start_poll(
+            &endpoint,
+            &[
+                "--queue-url",
+                &url,
+                "--out",
+                &dir,
+                "--page-size",
+                "10",
+                "--visibility-timeout",
+                "2",
+                "--delete",
+            ],
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    })
+    .await
+    .unwrap();
+    // Every message not deleted comes back once its visibility timeout lapses.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (visible, in_flight) = queue.depth().await;
+        let deleted = 300 - visible - in_flight;
+        if in_flight == 0 {
+            let stored = records(out.path()).len() as u64;
+            assert!(
+                deleted <= stored,
+                "only stored messages were deleted: {deleted} > {stored}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{in_flight} still in flight"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
