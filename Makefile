@@ -42,6 +42,10 @@ build: tools ## Release build of the Lambda for arm64 (cargo-lambda + zig)
 demo: tools ## The Lambda end to end on loopback: moto, Genesys simulator, cargo-lambda emulator
 	BATCH=$(BATCH) VENV=$(VENV) tools/demo.sh
 
+.PHONY: demo-poll
+demo-poll: tools ## The README's incident walkthrough (dlq-triage poll) against moto and the Genesys simulator
+	VENV=$(VENV) tools/demo-poll.sh
+
 .PHONY: demo-cli
 demo-cli: ## The CLI: analyse the bundled batch into ./out (no correlation)
 	cargo run --quiet --bin dlq-triage -- analyze --out $(OUT) $(BATCH)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make demo-poll: the README's incident walkthrough, run as written against loopback:
+# moto_server stands in for SQS, the Genesys Cloud simulator for the Genesys API.
+# Fills a dead-letter queue with the sample batch, then runs the walkthrough's commands.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv-tools}
+PY="$VENV/bin/python"
+COUNT=${COUNT:-60}
+export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
+pids=()
+work=$(mktemp -d)
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+await_port() {
+  for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "demo-poll: nothing listens on port $1" >&2; return 1
+}
+
+cargo build --quiet --bin dlq-triage --example genesys-sim
+PATH="$PWD/target/debug:$PATH"
+
+MOTO_PORT=$(free_port)
+setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$work/moto.log" 2>&1 &
+pids+=($!)
+setsid target/debug/examples/genesys-sim --port 0 >"$work/sim.out" 2>"$work/sim.log" &
+pids+=($!)
+await_port "$MOTO_PORT"
+for _ in $(seq 1 600); do grep -q listening "$work/sim.out" && break; sleep 0.1; done
+export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
+export GENESYS_API_BASE=$(sed -n 's/^listening on //p' "$work/sim.out")
+export GENESYS_CLIENT_ID=demo-client GENESYS_CLIENT_SECRET=demo-secret
+QUEUE_URL=$("$PY" tools/fill_queue.py --endpoint "$AWS_ENDPOINT_URL" --queue genesys-eventbridge-dlq --count "$COUNT")
+cd "$work"
+
+echo "==> 2. read the queue without deleting anything"
+( set -x; dlq-triage poll --queue-url "$QUEUE_URL" --out incident --wait-seconds 1 )
+echo "==> 3. read the newest report"
+report=$(ls -t incident/reports/*.md | head -1)
+sed -n '1,/^## Next steps/p' "$report"
+echo "==> 5. drain: delete what is stored"
+( set -x; dlq-triage poll --queue-url "$QUEUE_URL" --out incident --delete --wait-seconds 1 )
