@@ -55,6 +55,10 @@ demo-cli: ## The CLI: analyse the bundled batch into ./out (no correlation)
 bench: ## Criterion benchmark of the pure pipeline over 10,000 records
 	cargo bench --bench pipeline
 
+.PHONY: bench-poll
+bench-poll: tools ## Drain 10,000 messages from moto with poll --delete vs the SQS calls alone (msg/s, peak RSS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench poll_drain
+
 .PHONY: lint
 lint: tools ## cargo fmt --check, clippy -D warnings, cfn-lint on template.yaml
 	cargo fmt --all -- --check

@@ -1,0 +1,147 @@
+//! `make bench-poll`: drain 10,000 dead letters from `moto_server` with the release
+//! `dlq-triage poll --delete`, and the same queue with nothing but the SQS calls
+//! (ReceiveMessage 10 at a time, DeleteMessageBatch), to see what the triage adds over the
+//! queue's own cost. Reports messages/s and the CLI's peak RSS; medians of RUNS runs.
+//!
+//! A benchmark, not a test: it asserts only that every message was drained. Method and
+//! figures: docs/benchmarks.md.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use dlq_triage_test_support::moto::Moto;
+use dlq_triage_test_support::sqs::{Queue, mixed_dead_letters};
+
+const MESSAGES: usize = 10_000;
+
+fn runs() -> usize {
+    std::env::var("RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// Runs `dlq-triage poll --delete` as a child process; (wall time, peak RSS in KiB).
+fn drain_with_cli(moto: &Moto, url: &str, out: &std::path::Path) -> (Duration, u64) {
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
+        .args([
+            "poll",
+            "--queue-url",
+            url,
+            "--delete",
+            "--no-correlate",
+            "--wait-seconds",
+            "1",
+        ])
+        .arg("--out")
+        .arg(out)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dlq-triage");
+    let pid = child.id() as libc::pid_t;
+    // wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux).
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    let elapsed = started.elapsed();
+    let _ = child.try_wait();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "poll failed: {status}"
+    );
+    (elapsed, usage.ru_maxrss as u64)
+}
+
+/// Receives and deletes everything with the SDK alone.
+async fn drain_with_sdk(queue: &Queue) -> Duration {
+    let started = Instant::now();
+    loop {
+        let out = queue
+            .client
+            .receive_message()
+            .queue_url(&queue.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            break;
+        }
+        let mut request = queue.client.delete_message_batch().queue_url(&queue.url);
+        for (i, m) in out.messages().iter().enumerate() {
+            request = request.entries(
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        request.send().await.unwrap();
+    }
+    started.elapsed()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not, and a 10,000-message
+    // drain has no place in the test run.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("poll_drain: skipped (run it with `make bench-poll`)");
+        return;
+    }
+    let moto = Moto::start().await;
+    let sdk = moto.sdk().await;
+    let letters: Vec<_> = mixed_dead_letters()
+        .into_iter()
+        .cycle()
+        .take(MESSAGES)
+        .collect();
+    let (mut cli_rates, mut rss, mut sdk_rates) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs() {
+        let queue = Queue::create(&sdk, &format!("bench-cli-{run}")).await;
+        queue.send(&letters, None).await;
+        let out = tempfile::tempdir().unwrap();
+        let (elapsed, peak) = drain_with_cli(&moto, &queue.url, out.path());
+        assert_eq!(queue.depth().await, (0, 0), "the CLI drained the queue");
+        cli_rates.push(MESSAGES as f64 / elapsed.as_secs_f64());
+        rss.push(peak as f64 / 1024.0);
+
+        let queue = Queue::create(&sdk, &format!("bench-sdk-{run}")).await;
+        queue.send(&letters, None).await;
+        let elapsed = drain_with_sdk(&queue).await;
+        assert_eq!(
+            queue.depth().await,
+            (0, 0),
+            "the SDK loop drained the queue"
+        );
+        sdk_rates.push(MESSAGES as f64 / elapsed.as_secs_f64());
+        println!(
+            "run {run}: poll --delete {:.0} msg/s (peak RSS {:.1} MiB); SQS calls alone {:.0} msg/s",
+            cli_rates[run], rss[run], sdk_rates[run]
+        );
+    }
+    let (cli, sdk_only) = (median(cli_rates), median(sdk_rates));
+    println!(
+        "median of {} runs, {MESSAGES} messages: poll --delete {cli:.0} msg/s, peak RSS {:.1} MiB; SQS calls alone {sdk_only:.0} msg/s; poll/SQS-alone = {:.2}",
+        runs(),
+        median(rss),
+        cli / sdk_only
+    );
+}
