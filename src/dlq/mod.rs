@@ -56,6 +56,8 @@ pub enum BodyKind {
     NotAnEvent,
     /// Not JSON at all.
     NotJson,
+    /// JSON nested deeper than the parser follows (128 levels): not an event anyone sends.
+    TooDeep,
 }
 
 impl BodyKind {
@@ -68,6 +70,7 @@ impl BodyKind {
             BodyKind::CustomBusFailure => "customBusFailure",
             BodyKind::NotAnEvent => "notAnEvent",
             BodyKind::NotJson => "notJson",
+            BodyKind::TooDeep => "tooDeep",
         }
     }
 
@@ -294,11 +297,9 @@ struct RawDocument {
 /// A record that is not an object, or has no message id, still yields a record (named
 /// `record-<index>`), so nothing is silently dropped.
 pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
-    let doc: MaybeObject<RawDocument> = sonic_rs::from_slice(input).map_err(|e| {
-        // The parser adds a multi-line excerpt; the first line says what and where.
-        let text = e.to_string();
-        BatchError::InvalidJson(text.lines().next().unwrap_or("").trim().to_owned())
-    })?;
+    // serde_json stops at 128 levels of nesting, so no document can exhaust the stack.
+    let doc: MaybeObject<RawDocument> =
+        serde_json::from_slice(input).map_err(|e| BatchError::InvalidJson(e.to_string()))?;
     let doc = doc.0.ok_or(BatchError::UnknownShape)?;
     let list = match (doc.records, doc.messages) {
         (Some(MaybeArray(Some(r))), _) => r,
@@ -441,8 +442,13 @@ fn parse_body(body: &str) -> ParsedBody {
         event: None,
         custom_bus: None,
     };
-    let raw: MaybeObject<RawBody> = match sonic_rs::from_str(body) {
+    // serde_json's recursion limit (128 levels) bounds the stack whatever the body: a body
+    // nested deeper is a record of its own kind, never a crash of the batch.
+    let raw: MaybeObject<RawBody> = match serde_json::from_str(body) {
         Ok(v) => v,
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            return not(BodyKind::TooDeep);
+        }
         Err(_) => return not(BodyKind::NotJson),
     };
     let Some(raw) = raw.0 else {
