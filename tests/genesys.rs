@@ -425,3 +425,91 @@ async fn concurrent_callers_share_one_token_fetch() {
     assert!(got.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(sim.state.stats.token_requests.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn an_absurd_token_lifetime_is_capped_not_a_panic() {
+    let mut state = SimState::new(CLIENT_ID, CLIENT_SECRET);
+    state.token_lifetime_secs = u64::MAX;
+    let sim = Sim::start(state, 0).await.unwrap();
+    let c = correlator(&sim, CLIENT_SECRET, fast_config());
+    let all = ids(3);
+    let answers = c.correlate(&all, Duration::from_secs(5)).await;
+    all_found(&answers, &all);
+}
+
+/// A listener on 127.0.0.1 that accepts connections and never answers.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_login_host_that_never_answers_cannot_outlast_the_budget() {
+    let sim = sim().await;
+    let hung_login = black_hole().await;
+    let endpoints = resolve_endpoints(None, Some(&sim.base_url()), Some(&hung_login)).unwrap();
+    let c = GenesysCorrelator::connect(
+        reqwest::Client::new(),
+        &endpoints,
+        ClientCredentials {
+            client_id: CLIENT_ID.into(),
+            client_secret: Secret::new(CLIENT_SECRET),
+        },
+        fast_config(),
+        Arc::new(ConversationCache::new(10, CacheTtl::default())),
+    );
+    let all = ids(2);
+    // The guard only keeps a regression from hanging the suite; the budget is what must hold.
+    let answers = tokio::time::timeout(
+        Duration::from_secs(60),
+        c.correlate(&all, Duration::from_secs(1)),
+    )
+    .await
+    .expect("the look-up returned");
+    assert!(
+        answers.values().all(|a| matches!(
+            a,
+            InteractionInfo::Unavailable(LookupFailure {
+                transient: true,
+                ..
+            })
+        )),
+        "{answers:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_analytics_api_that_never_answers_cannot_outlast_the_budget() {
+    let sim = sim().await;
+    let hung_api = black_hole().await;
+    let login = format!("{}/", sim.base_url().trim_end_matches('/'));
+    let endpoints = resolve_endpoints(None, Some(&hung_api), Some(&login)).unwrap();
+    let c = GenesysCorrelator::connect(
+        reqwest::Client::new(),
+        &endpoints,
+        ClientCredentials {
+            client_id: CLIENT_ID.into(),
+            client_secret: Secret::new(CLIENT_SECRET),
+        },
+        fast_config(),
+        Arc::new(ConversationCache::new(10, CacheTtl::default())),
+    );
+    let all = ids(2);
+    let answers = tokio::time::timeout(
+        Duration::from_secs(60),
+        c.correlate(&all, Duration::from_secs(1)),
+    )
+    .await
+    .expect("the look-up returned");
+    assert!(
+        answers.values().all(|a| a.is_transient_failure()),
+        "{answers:?}"
+    );
+}

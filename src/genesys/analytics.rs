@@ -19,7 +19,7 @@ use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::auth::{TokenSource, describe};
+use super::auth::{ReadError, TokenSource, describe, read_limited};
 use super::conversation::{ConversationSummary, LookupFailure, summarize};
 
 /// The path of the multi-get endpoint, relative to the API base.
@@ -236,15 +236,22 @@ impl AnalyticsClient {
     }
 
     async fn request(&self, ids: &[String], remaining: Duration) -> Attempt {
-        let token = match self.tokens.token().await {
-            Ok(t) => t,
-            Err(e) if e.is_transient() => {
+        // The token fetch gets no more than the time left either.
+        let token = match tokio::time::timeout(remaining, self.tokens.token()).await {
+            Err(_) => {
+                return Attempt::Retry {
+                    error: "the login host did not answer in time".into(),
+                    retry_after: None,
+                };
+            }
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) if e.is_transient() => {
                 return Attempt::Retry {
                     error: e.to_string(),
                     retry_after: None,
                 };
             }
-            Err(e) => return Attempt::Permanent(e.to_string()),
+            Ok(Err(e)) => return Attempt::Permanent(e.to_string()),
         };
         let mut url = self.details_url.clone();
         url.query_pairs_mut().append_pair("id", &ids.join(","));
@@ -309,35 +316,6 @@ enum Attempt {
         retry_after: Option<Duration>,
     },
     Permanent(String),
-}
-
-enum ReadError {
-    TooLarge,
-    Transport(String),
-}
-
-async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, ReadError> {
-    if response.content_length().is_some_and(|n| n > max as u64) {
-        return Err(ReadError::TooLarge);
-    }
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > max {
-                    return Err(ReadError::TooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => {
-                return Err(ReadError::Transport(format!(
-                    "Genesys Cloud response {}",
-                    describe(&e)
-                )));
-            }
-        }
-    }
 }
 
 /// `Retry-After` in seconds (the form Genesys sends); HTTP dates are left to the backoff.

@@ -146,6 +146,17 @@ impl fmt::Debug for TokenSource {
 /// Tokens are renewed this long before they expire (the Go SDK uses 60 s).
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 
+/// The longest lifetime believed: Genesys Cloud issues client-credentials tokens for a day
+/// at most; a larger `expires_in` (up to 2^64 - 1 seconds) must not overflow a deadline.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(48 * 3600);
+
+/// The token request, connection to last byte, never takes longer than this; callers with
+/// less time left give up sooner (the lock is released when they do).
+pub const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A token answer is a few hundred bytes; anything past this is not read.
+const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
 impl TokenSource {
     /// A token source for `login_base` (e.g. `https://login.mypurecloud.ie/`).
     pub fn new(
@@ -214,14 +225,16 @@ impl TokenSource {
                 "application/x-www-form-urlencoded",
             )
             .body("grant_type=client_credentials")
+            .timeout(TOKEN_REQUEST_TIMEOUT)
             .send()
             .await
             .map_err(|e| AuthError::Unavailable(describe(&e)))?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| AuthError::Unavailable(describe(&e)))?;
+        let body = match read_limited(response, MAX_TOKEN_RESPONSE_BYTES).await {
+            Ok(body) => body,
+            Err(ReadError::TooLarge) => return Err(AuthError::Malformed),
+            Err(ReadError::Transport(e)) => return Err(AuthError::Unavailable(e)),
+        };
         match status {
             200 => {
                 let parsed: TokenResponse =
@@ -230,7 +243,8 @@ impl TokenSource {
                     return Err(AuthError::Malformed);
                 }
                 // A missing lifetime is treated as short, so the token is soon renewed.
-                let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(300).max(1));
+                let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(300).max(1))
+                    .min(MAX_TOKEN_LIFETIME);
                 Ok((AccessToken(parsed.access_token.into()), lifetime))
             }
             429 | 500..=599 => Err(AuthError::Unavailable(format!("HTTP {status}"))),
@@ -255,5 +269,41 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
         "response body could not be read".into()
     } else {
         "request failed".into()
+    }
+}
+
+/// Why a response body was not read.
+pub(crate) enum ReadError {
+    /// Longer than the limit: not read further.
+    TooLarge,
+    /// The connection failed while reading.
+    Transport(String),
+}
+
+/// Reads a response body of at most `max` bytes.
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err(ReadError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(ReadError::Transport(format!(
+                    "Genesys Cloud response {}",
+                    describe(&e)
+                )));
+            }
+        }
     }
 }
