@@ -130,7 +130,7 @@ fn nonempty(s: Option<&str>) -> Option<&str> {
 fn parse_base(name: &'static str, raw: &str) -> Result<Url, RegionError> {
     let bad = |reason: &str| RegionError::BadUrl {
         name,
-        url: raw.to_owned(),
+        url: redact_url(raw),
         reason: reason.to_owned(),
     };
     let mut url = Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
@@ -156,6 +156,41 @@ fn parse_base(name: &'static str, raw: &str) -> Result<Url, RegionError> {
     Ok(url)
 }
 
+/// A URL fit for an error message or a log: user name, password and query string removed,
+/// whether or not the URL parses.
+pub fn redact_url(raw: &str) -> String {
+    if let Ok(mut url) = Url::parse(raw) {
+        let had_userinfo = !url.username().is_empty() || url.password().is_some();
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let had_query = url.query().is_some();
+        url.set_query(None);
+        let mut shown = url.to_string();
+        if had_query {
+            shown.push_str("?…");
+        }
+        return match (had_userinfo, shown.split_once("://")) {
+            (true, Some((scheme, rest))) => format!("{scheme}://***@{rest}"),
+            _ => shown,
+        };
+    }
+    // Unparseable: drop anything between the scheme and an `@` of the authority, and the query.
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("", raw));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_owned(),
+    };
+    let tail = tail.split(['?', '#']).next().unwrap_or_default();
+    let prefix = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("{prefix}{authority}{tail}")
+}
+
 fn is_loopback(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
@@ -168,6 +203,29 @@ fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejected_urls_are_never_echoed_with_their_credentials() {
+        for raw in [
+            "https://ops:pa55word@api.example.com/",
+            "http://ops:pa55word@api.example.com/",
+            "ftp://ops:pa55word@api.example.com/",
+            "https://ops:pa55word@/",
+            "ht tp://ops:pa55word@api example.com/x?token=pa55word",
+        ] {
+            let err = resolve(None, Some(raw), None).unwrap_err().to_string();
+            assert!(!err.contains("pa55word"), "{raw} -> {err}");
+            assert!(!err.contains("ops:"), "{raw} -> {err}");
+            let err = resolve(Some("mypurecloud.ie"), None, Some(raw))
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("pa55word"), "{raw} -> {err}");
+        }
+        assert_eq!(
+            redact_url("https://api.example.com/x?token=pa55word"),
+            "https://api.example.com/x?…"
+        );
+    }
 
     #[test]
     fn every_region_resolves_by_domain_and_by_aws_name() {
