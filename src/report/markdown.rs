@@ -44,13 +44,13 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource) -> String {
             "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
             i + 1,
             inc.category,
-            cell(
+            text(
                 &inc.target_arn
                     .as_deref()
                     .map(short_arn)
                     .unwrap_or_else(|| NO_TARGET.to_owned())
             ),
-            cell(inc.error_code.as_deref().unwrap_or("—")),
+            text(inc.error_code.as_deref().unwrap_or("—")),
             if statuses.is_empty() {
                 "—".to_owned()
             } else {
@@ -62,7 +62,7 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource) -> String {
             inc.conversations,
             inc.sample_message_ids
                 .first()
-                .map(|m| format!("`{}`", cell(m)))
+                .map(|m| code(m))
                 .unwrap_or_default(),
         );
     }
@@ -87,14 +87,14 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource) -> String {
             if let Some(m) = &inc.sample_error_message {
                 let _ = writeln!(
                     md,
-                    "- Error from `{}`: `{}`",
-                    cell(
+                    "- Error from {}: {}",
+                    code(
                         &inc.target_arn
                             .as_deref()
                             .map(short_arn)
                             .unwrap_or_else(|| NO_TARGET.to_owned())
                     ),
-                    cell(&truncate(m, 300)).replace('`', "'")
+                    code(&truncate(m, 300))
                 );
             }
         }
@@ -176,12 +176,12 @@ fn render_conversations(report: &Report, md: &mut String) {
                     let _ = writeln!(
                         md,
                         "| found | {} | {} | {} | {} | {} | {} | {} |",
-                        c.conversation_start.as_deref().unwrap_or("—"),
-                        c.conversation_end.as_deref().unwrap_or("in progress"),
+                        text(c.conversation_start.as_deref().unwrap_or("—")),
+                        text(c.conversation_end.as_deref().unwrap_or("in progress")),
                         c.duration_ms
                             .map(|d| format!("{}s", d / 1000))
                             .unwrap_or_else(|| "—".into()),
-                        c.originating_direction.as_deref().unwrap_or("—"),
+                        text(c.originating_direction.as_deref().unwrap_or("—")),
                         list(&c.media_types),
                         list(&c.queue_ids),
                         list(&c.division_ids),
@@ -277,15 +277,51 @@ pub fn short_arn(arn: &str) -> String {
     }
 }
 
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+/// A value from a dead letter or from Genesys Cloud as Markdown text, safe in a table cell:
+/// control characters become spaces, HTML is escaped, and the characters that would start
+/// Markdown syntax (emphasis, code, links, strike-through, a cell boundary) are escaped.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            c if c.is_control() => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A value as an inline code span that nothing inside can close: the fence is one backtick
+/// longer than the longest run of backticks in it (CommonMark), control characters become
+/// spaces, and `|` is escaped so a table cell cannot end inside it.
+fn code(s: &str) -> String {
+    let body: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .replace('|', "\\|");
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if body.starts_with('`') || body.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{body}{pad}{fence}")
 }
 
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "—".to_owned()
     } else {
-        items.join(", ")
+        text(&items.join(", "))
     }
 }
 
@@ -360,6 +396,39 @@ mod tests {
             md.contains("\"PAYLOAD_MALFORMED\" : 1"),
             "the pie chart: {md}"
         );
+    }
+
+    #[test]
+    fn hostile_values_cannot_break_out_of_their_cell_or_code_span() {
+        let target = "arn:aws:lambda:eu-west-1:1:function:x`<img src=x onerror=alert(1)>`|y";
+        let mut r = record(
+            "m`1",
+            TargetError,
+            Some(target),
+            Some("E<b>_*x*_"),
+            "2026-11-28T09:00:00Z",
+        );
+        r.failure.error_message = Some("``` fenced\u{1b}[31m red\n# heading\r<script>".into());
+        let md = render_markdown(&build(vec![r]), &ReplaySource::Folder("out".into()));
+        assert!(
+            !md.chars().any(|c| c.is_control() && c != '\n'),
+            "control characters: {md:?}"
+        );
+        // In a table cell, HTML and Markdown are escaped.
+        let row = md.lines().find(|l| l.starts_with("| 1 |")).unwrap();
+        assert!(
+            row.contains("function:x\\`&lt;img src=x onerror=alert(1)&gt;\\`\\|y"),
+            "{row}"
+        );
+        assert!(row.contains("E&lt;b&gt;\\_\\*x\\*\\_"), "{row}");
+        // In a code span (where HTML is shown as text), a longer fence keeps it one span.
+        assert!(
+            md.contains("- Error from ``function:x`<img src=x onerror=alert(1)>`\\|y``: ```` ``` fenced [31m red # heading <script> ````"),
+            "{md}"
+        );
+        // The incidents row keeps its ten cells.
+        let unescaped = row.matches('|').count() - row.matches("\\|").count();
+        assert_eq!(unescaped, 11, "{row}");
     }
 
     #[test]
