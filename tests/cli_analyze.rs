@@ -209,3 +209,27 @@ fn an_output_folder_that_cannot_be_written_is_an_error() {
     );
     assert_one_line_error(&run, "could not write the report");
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    // `dlq-triage analyze … | head -1` with the reader already gone: every write fails
+    // with EPIPE, after the report was written.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
+        .args(["analyze", "--no-correlate", "--out"])
+        .arg(out.path())
+        .arg(events("sqs-mixed-batch.json"))
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{:?}: {}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(out.path().join("report.json").exists());
+}

@@ -117,17 +117,19 @@ const MAX_SANITIZED_LEN: usize = 64;
 
 /// A file name stem for a message id, built only from `[A-Za-z0-9._~-]`.
 ///
-/// Ordinary ids (SQS ids are UUIDs) pass unchanged. Anything else — a slash, `..`, NUL, a
-/// leading dot, over 128 characters — becomes a sanitized prefix plus `~` and 16 hex digits
+/// Ordinary ids (SQS ids are lower-case UUIDs) pass unchanged. Anything else — a slash,
+/// `..`, NUL, a leading dot, an upper-case letter, over 128 characters — becomes a sanitized prefix plus `~` and 16 hex digits
 /// of the id's SHA-256. Plain names never contain `~`, so a hashed name can never equal
 /// another record's plain name; two hashed names collide only if SHA-256 prefixes do.
 pub fn safe_file_stem(id: &str) -> String {
+    // Upper case is not plain: on a case-insensitive disk (macOS, Windows) `Msg-A` and
+    // `msg-a` would share one file. SQS message ids are lower-case UUIDs.
     let plain = !id.is_empty()
         && id.len() <= MAX_PLAIN_LEN
         && !id.starts_with('.')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        });
     if plain {
         return id.to_owned();
     }
@@ -189,6 +191,16 @@ mod tests {
             assert!(stem.len() <= MAX_SANITIZED_LEN + 17, "{stem:?}");
             assert!(seen.insert(stem), "collision for {id:?}");
         }
+    }
+
+    #[test]
+    fn ids_that_differ_only_in_case_get_names_that_differ_without_case() {
+        let ids = ["msg-a", "Msg-A", "MSG-A", "mSg-a"];
+        let stems: HashSet<String> = ids
+            .iter()
+            .map(|id| safe_file_stem(id).to_ascii_lowercase())
+            .collect();
+        assert_eq!(stems.len(), ids.len(), "{stems:?}");
     }
 
     #[test]
