@@ -40,6 +40,12 @@ pub enum HandlerError {
     /// A record to be returned has no message id, so the batch is retried whole.
     #[error(transparent)]
     UnnamedRecords(#[from] UnnamedRecords),
+    /// Every record went back for a reason of the function's own (report or payloads not
+    /// stored, a panic): an error rather than a full `batchItemFailures`, so Lambda's
+    /// `Errors` metric, its alarm and the event source mapping's back-off see the outage.
+    /// SQS retries the whole batch either way.
+    #[error("nothing of the batch could be stored: {0}")]
+    BatchNotStored(String),
 }
 
 impl HandlerError {
@@ -48,6 +54,7 @@ impl HandlerError {
         match self {
             HandlerError::InvalidConfiguration(_) => "InvalidConfiguration",
             HandlerError::UnnamedRecords(_) => "UnnamedRecords",
+            HandlerError::BatchNotStored(_) => "BatchNotStored",
         }
     }
 }
@@ -177,7 +184,7 @@ impl Handler {
             records: letters.len(),
             acknowledged: letters.len() - failures.len().min(letters.len()),
             returned: failures.len(),
-            by_category: outcome.report.summary.by_category,
+            by_category: outcome.report.summary.by_category.clone(),
             genesys_calls: match &correlation {
                 Correlation::Genesys(c) => c.calls(),
                 Correlation::Fixed(_) => 0,
@@ -192,6 +199,9 @@ impl Handler {
                 chrono::Utc::now().timestamp_millis()
             )
         );
+        if let Some(reason) = outcome.outage() {
+            return Err(HandlerError::BatchNotStored(reason));
+        }
         let mut response = SqsBatchResponse::default();
         for id in failures {
             response.add_failure(id);

@@ -7,7 +7,7 @@
 //! - a transient correlation failure returns the record while its receive count is below
 //!   the budget (then it is archived as `unavailable`);
 //! - no new work starts within the safety margin of the deadline;
-//! - on a FIFO queue, the first failure returns every later record too;
+//! - on a FIFO queue, a failure returns the later records of the same message group;
 //! - a panic while handling one record fails that record only; a panic of the pipeline
 //!   itself returns every record;
 //! - a returned record that has no SQS message id cannot be named to the queue, so the
@@ -132,6 +132,26 @@ pub enum BatchError {
 pub struct UnnamedRecords(pub usize);
 
 impl Outcome {
+    /// Why the whole batch failed for a reason of the function's own, if it did: the report
+    /// could not be stored, the pipeline panicked, or not one payload could be written
+    /// (a missing bucket, a denied prefix). A deadline or a Genesys outage is not one.
+    pub fn outage(&self) -> Option<String> {
+        if let Some(e) = &self.batch_error {
+            return Some(e.to_string());
+        }
+        let records = &self.report.records;
+        let own_reason = |reason: &str| reason.starts_with(REASON_WRITE) || reason == REASON_PANIC;
+        let all_own = !records.is_empty()
+            && self.acknowledged == 0
+            && records.iter().all(|r| {
+                matches!(&r.disposition, Disposition::Returned { reason } if own_reason(reason))
+            });
+        all_own.then(|| match &records[0].disposition {
+            Disposition::Returned { reason } => format!("no record could be stored: {reason}"),
+            Disposition::Stored => String::new(),
+        })
+    }
+
     /// The `batchItemFailures` to answer: each returned id once, in batch order. An error
     /// when a returned record has no id of its own, as only ids of the batch may be named.
     pub fn batch_item_failures(&self) -> Result<Vec<String>, UnnamedRecords> {
@@ -150,8 +170,9 @@ impl Outcome {
 
 /// Why a record goes back to the queue, before any write is tried.
 const REASON_DEADLINE: &str = "deadline: not started before the function's time ran out";
-const REASON_FIFO: &str = "fifo: an earlier record of this FIFO batch failed";
+const REASON_FIFO: &str = "fifo: an earlier record of this message group failed";
 const REASON_PANIC: &str = "internal error while handling this record";
+const REASON_WRITE: &str = "write failed: ";
 
 /// Runs the pipeline over one batch. It never panics: a panic inside it returns every
 /// record, with [`BatchError::Panicked`].
@@ -450,7 +471,7 @@ async fn write_payloads<S: ArtifactStore>(
             let result = AssertUnwindSafe(store.put(&artifact)).catch_unwind().await;
             let result = match result {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(format!("write failed: {e}")),
+                Ok(Err(e)) => Err(format!("{REASON_WRITE}{e}")),
                 Err(_) => Err(REASON_PANIC.to_owned()),
             };
             match &result {
@@ -463,27 +484,28 @@ async fn write_payloads<S: ArtifactStore>(
     };
 
     if is_fifo(letters) {
-        // Order matters: stop at the first failure, return the rest untouched.
-        let mut failed = false;
+        // Order matters within a message group: once a record of a group fails, the later
+        // records of that group go back untouched; other groups go on. A record without a
+        // group id is a group of its own.
+        let mut failed_groups: HashSet<&str> = HashSet::new();
         for (i, plan) in plans.iter_mut().enumerate() {
-            if failed {
+            let group = letters[i].message_group_id.as_deref();
+            if group.is_some_and(|g| failed_groups.contains(g)) {
                 plan.return_reason
                     .get_or_insert_with(|| REASON_FIFO.to_owned());
                 continue;
             }
-            let key = match (&plan.return_reason, &plan.key) {
-                (None, Some(key)) => key.clone(),
-                _ => {
-                    failed = true;
-                    continue;
-                }
+            let result = match (&plan.return_reason, &plan.key) {
+                (None, Some(key)) => write(i, key.clone(), category_of(plan)).await.1,
+                _ => Err(String::new()),
             };
-            let (_, result) = write(i, key, category_of(plan)).await;
             match result {
                 Ok(()) => plan.stored = true,
                 Err(reason) => {
-                    plan.return_reason = Some(reason);
-                    failed = true;
+                    if !reason.is_empty() {
+                        plan.return_reason = Some(reason);
+                    }
+                    failed_groups.extend(group);
                 }
             }
         }

@@ -244,13 +244,26 @@ async fn a_secret_that_is_not_json_is_a_clear_reason_and_never_leaks() {
 }
 
 #[tokio::test]
-async fn a_missing_bucket_returns_every_record() {
+async fn a_missing_bucket_fails_the_invocation_so_the_outage_is_seen() {
     let moto = Moto::start().await;
     let h = handler(&moto, config(&[])).await;
-    let event = mixed_event();
-    let all = message_ids(&event);
-    let response = invoke(&h, event, Context::default()).await;
-    assert_eq!(failures(&response), all);
+    let error = h
+        .handle(LambdaEvent::new(mixed_event(), Context::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "BatchNotStored");
+    assert!(error.to_string().contains("NoSuchBucket"), "{error}");
+}
+
+#[tokio::test]
+async fn a_denied_payload_prefix_for_every_record_is_an_outage_too() {
+    let (moto, access, secret) = moto_with_denied_prefix("genesys-dlq/replay/*").await;
+    let h = handler_as(&moto, &access, &secret).await;
+    let error = h
+        .handle(LambdaEvent::new(mixed_event(), Context::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "BatchNotStored", "{error}");
 }
 
 #[tokio::test]
@@ -385,26 +398,32 @@ async fn a_denied_key_returns_exactly_the_affected_records() {
 }
 
 #[tokio::test]
-async fn on_a_fifo_queue_the_first_failure_returns_every_later_record() {
+async fn on_a_fifo_queue_a_failure_returns_the_later_records_of_its_group_only() {
     let (moto, access, secret) =
         moto_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
     let h = handler_as(&moto, &access, &secret).await;
     let mut event = mixed_event();
-    for r in &mut event.records {
+    let group = |i: usize| if i % 3 == 0 { "calls" } else { "chats" };
+    for (i, r) in event.records.iter_mut().enumerate() {
         r.event_source_arn = Some("arn:aws:sqs:us-east-1:111122223333:genesys-dlq.fifo".into());
+        r.attributes
+            .insert("MessageGroupId".into(), group(i).into());
     }
-    let ids: Vec<String> = event
-        .records
-        .iter()
-        .map(|r| r.message_id.clone().unwrap())
-        .collect();
+    // The PAYLOAD_MALFORMED records (golden file) cannot be stored; each holds back the
+    // later records of its own group.
     let golden = support::fixtures::golden("sqs-mixed-batch.json");
-    let first_denied = golden["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|r| r["failureCategory"] == "PAYLOAD_MALFORMED")
-        .unwrap();
+    let mut failed_groups = std::collections::HashSet::new();
+    let mut expected = Vec::new();
+    for (i, r) in golden["records"].as_array().unwrap().iter().enumerate() {
+        if failed_groups.contains(group(i)) || r["failureCategory"] == "PAYLOAD_MALFORMED" {
+            failed_groups.insert(group(i));
+            expected.push(event.records[i].message_id.clone().unwrap());
+        }
+    }
+    assert!(
+        expected.len() > 3 && expected.len() < event.records.len(),
+        "{expected:?}"
+    );
     let response = invoke(&h, event, Context::default()).await;
-    assert_eq!(failures(&response), ids[first_denied..].to_vec());
+    assert_eq!(failures(&response), expected);
 }

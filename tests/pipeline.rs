@@ -144,28 +144,45 @@ async fn transient_correlation_failures_return_until_the_receive_budget_is_spent
 }
 
 #[tokio::test]
-async fn fifo_stops_at_the_first_failure_and_returns_the_rest() {
-    let letters = mixed_batch();
+async fn on_fifo_a_failure_holds_back_only_the_later_records_of_its_group() {
+    let mut letters = mixed_batch();
+    for (i, l) in letters.iter_mut().enumerate() {
+        l.source_queue_arn = Some("arn:aws:sqs:eu-west-1:111122223333:genesys-dlq.fifo".into());
+        l.message_group_id = Some(if i % 2 == 0 { "a" } else { "b" }.into());
+    }
     let first = genesys_dlq_triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
     let store = MemoryStore::new();
+    // Record 4 is in group a.
     store.fail_key(
-        first.report.records[5]
+        first.report.records[4]
             .replay_payload_key
             .as_deref()
             .unwrap(),
     );
-    let mut fifo = letters.clone();
-    for l in &mut fifo {
-        l.source_queue_arn = Some("arn:aws:sqs:eu-west-1:111122223333:genesys-dlq.fifo".into());
-    }
-    let outcome = genesys_dlq_triage::run(&fifo, &store, &skip(), &options()).await;
-    assert_eq!(outcome.returned, ids(&letters[5..]));
-    let payloads = store
+    let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
+    let expected: Vec<String> = letters
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i >= 4 && i % 2 == 0)
+        .map(|(_, l)| l.message_id.clone())
+        .collect();
+    assert_eq!(
+        outcome.returned, expected,
+        "record 4 and the later records of group a"
+    );
+    let stored = store
         .keys()
         .iter()
         .filter(|k| k.contains("/replay/"))
         .count();
-    assert_eq!(payloads, 5, "nothing after the failure was written");
+    assert_eq!(stored, letters.len() - expected.len(), "group b went on");
+    let held_back = outcome
+        .report
+        .records
+        .iter()
+        .filter(|r| matches!(&r.disposition, Disposition::Returned { reason } if reason.starts_with("fifo")))
+        .count();
+    assert_eq!(held_back, expected.len() - 1);
 }
 
 /// A store that panics on one key.
