@@ -342,3 +342,123 @@ fn the_readme_documents_every_parameter() {
         );
     }
 }
+
+/// Evaluates the subset of CloudFormation rule functions the template uses, with `params`
+/// as parameter values (strings, as CloudFormation compares them).
+fn rule_value(v: &Value, params: &dyn Fn(&str) -> String) -> Value {
+    let Value::Tagged(tagged) = v else {
+        return v.clone();
+    };
+    let args = |i: usize| rule_value(&tagged.value.as_sequence().unwrap()[i], params);
+    let tag = tagged.tag.to_string();
+    match tag.trim_start_matches('!') {
+        "Ref" => Value::String(params(tagged.value.as_str().unwrap())),
+        "Equals" => Value::Bool(args(0) == args(1)),
+        "Not" => Value::Bool(!args(0).as_bool().unwrap()),
+        "And" => Value::Bool(
+            (0..tagged.value.as_sequence().unwrap().len()).all(|i| args(i).as_bool().unwrap()),
+        ),
+        "Contains" => Value::Bool(args(0).as_sequence().unwrap().contains(&args(1))),
+        other => panic!("rule function {other} not evaluated here"),
+    }
+}
+
+/// Whether the template's rules reject these parameter values.
+fn rules_reject(t: &Value, params: &dyn Fn(&str) -> String) -> bool {
+    get(t, &["Rules"])
+        .as_mapping()
+        .unwrap()
+        .values()
+        .any(|rule| {
+            let applies = rule
+                .get("RuleCondition")
+                .is_none_or(|c| rule_value(c, params).as_bool().unwrap());
+            applies
+                && rule["Assertions"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|a| !rule_value(&a["Assert"], params).as_bool().unwrap())
+        })
+}
+
+#[test]
+fn a_created_queue_never_quarantines_a_record_before_it_is_archived() {
+    let t = template();
+    let range = |name: &str| {
+        let p = get(&t, &["Parameters", name]);
+        p["MinValue"].as_i64().unwrap()..=p["MaxValue"].as_i64().unwrap()
+    };
+    for correlation in range("CorrelationMaxReceives") {
+        for max_receive in range("MaxReceiveCount").take(40) {
+            for existing in ["", "arn:aws:sqs:eu-west-1:111122223333:dlq"] {
+                let params = |name: &str| match name {
+                    "CorrelationMaxReceives" => correlation.to_string(),
+                    "MaxReceiveCount" => max_receive.to_string(),
+                    "ExistingQueueArn" => existing.to_string(),
+                    other => panic!("rule reads {other}"),
+                };
+                let expected = existing.is_empty() && max_receive <= correlation;
+                assert_eq!(
+                    rules_reject(&t, &params),
+                    expected,
+                    "CorrelationMaxReceives={correlation} MaxReceiveCount={max_receive} existing={existing:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn customer_keys_are_granted_only_through_their_service() {
+    let t = template();
+    let mut found = std::collections::BTreeMap::new();
+    let mut all = Vec::new();
+    statements(get(&t, &["Resources", "TriageRole"]), &mut all);
+    for s in &all {
+        let action = s["Action"].as_str().unwrap_or_default();
+        if !action.starts_with("kms:") {
+            continue;
+        }
+        let via = format!("{:?}", s["Condition"]["StringEquals"]["kms:ViaService"]);
+        found.insert(
+            action.to_owned() + " " + &format!("{:?}", s["Resource"]),
+            via,
+        );
+    }
+    let expect = [
+        ("kms:Decrypt", "QueueKmsKeyArn", "sqs."),
+        ("kms:Decrypt", "SecretKmsKeyArn", "secretsmanager."),
+        ("kms:GenerateDataKey", "ReportKmsKeyArn", "s3."),
+    ];
+    for (action, param, service) in expect {
+        let (_, via) = found
+            .iter()
+            .find(|(k, _)| k.starts_with(action) && k.contains(param))
+            .unwrap_or_else(|| panic!("{action} on {param}: {found:?}"));
+        assert!(via.contains(service), "{action} on {param} via {via}");
+    }
+    assert_eq!(found.len(), 3, "{found:?}");
+}
+
+#[test]
+fn an_alarm_watches_records_returned_to_the_queue() {
+    let t = template();
+    let alarm = get(&t, &["Resources", "ReturnedRecordsAlarm", "Properties"]);
+    assert_eq!(alarm["Namespace"], "GenesysDlqTriage");
+    assert_eq!(alarm["MetricName"], "Returned");
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+}
+
+#[test]
+fn an_existing_fifo_queue_is_accepted() {
+    let t = template();
+    let pattern = get(&t, &["Parameters", "ExistingQueueArn", "AllowedPattern"])
+        .as_str()
+        .unwrap();
+    let re = regex::Regex::new(pattern).unwrap();
+    assert!(re.is_match("arn:aws:sqs:eu-west-1:111122223333:genesys-dlq.fifo"));
+    assert!(re.is_match("arn:aws:sqs:eu-west-1:111122223333:genesys-dlq"));
+    assert!(re.is_match(""));
+    assert!(!re.is_match("arn:aws:sqs:eu-west-1:111122223333:genesys-dlq.fifo.x"));
+}
