@@ -152,13 +152,14 @@ impl Handler {
             .map(|(i, r)| to_dead_letter(i, r))
             .collect();
 
-        let correlation = self.correlation().await;
+        let deadline = deadline_instant(event.context.deadline);
+        let correlation = self.correlation(deadline).await;
         let mut opts = TriageOptions::new(
             Layout::prefixed(&self.config.report_prefix),
             ReplaySource::Bucket(self.config.report_bucket.clone()),
         );
         opts.report_id = triage::report_id(opts.now, &short_id(&event.context.request_id));
-        opts.deadline = deadline_instant(event.context.deadline);
+        opts.deadline = deadline;
         opts.safety_margin = self.config.deadline_margin;
         opts.correlation_budget = self.config.correlation_budget;
         opts.correlation_max_receives = self.config.correlation_max_receives;
@@ -211,13 +212,31 @@ impl Handler {
 
     /// Chooses this invocation's correlation, rebuilding the Genesys client when the secret
     /// changed (rotation) and keeping the conversation cache.
-    async fn correlation(&self) -> Correlation {
+    async fn correlation(&self, deadline: Option<Instant>) -> Correlation {
         let Some(secrets) = &self.secrets else {
             return Correlation::Fixed(MemoryCorrelator::skipped(
                 "GENESYS_SECRET_ID is not configured",
             ));
         };
-        let secret = match secrets.get().await {
+        // Secrets Manager gets at most SECRET_TIMEOUT, and never the time the records need.
+        let limit = deadline.map_or(SECRET_TIMEOUT, |d| {
+            SECRET_TIMEOUT.min(
+                d.saturating_duration_since(Instant::now())
+                    .saturating_sub(self.config.deadline_margin)
+                    / 4,
+            )
+        });
+        let read = match tokio::time::timeout(limit, secrets.get()).await {
+            Ok(read) => read,
+            Err(_) => {
+                tracing::error!("Secrets Manager did not answer in time: correlation unavailable");
+                return Correlation::Fixed(MemoryCorrelator::unavailable(LookupFailure {
+                    error: "Secrets Manager did not answer in time".into(),
+                    transient: true,
+                }));
+            }
+        };
+        let secret = match read {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "Genesys correlation unavailable");
@@ -260,6 +279,9 @@ impl Handler {
         }
     }
 }
+
+/// The longest wait for the Genesys secret.
+const SECRET_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Epoch milliseconds of 2001-09-09: anything smaller is not a wall-clock deadline.
 const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;

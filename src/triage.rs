@@ -14,6 +14,7 @@
 //!   whole batch must be retried ([`Outcome::batch_item_failures`]).
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use crate::correlate::{Correlate, InteractionInfo, LookupFailure};
 use crate::dlq::{BodyKind, DeadLetter};
 use crate::genesys::conversation_id;
 use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
-use crate::store::{Artifact, ArtifactStore, Layout, safe_file_stem};
+use crate::store::{Artifact, ArtifactStore, Layout, StoreError, safe_file_stem};
 
 /// What the pipeline derives from one dead letter without any I/O.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +87,34 @@ impl TriageOptions {
             replay_endpoint: None,
             replay_source,
         }
+    }
+}
+
+impl TriageOptions {
+    /// How long an operation may take so that it ends `reserve` before the deadline; `None`
+    /// without a deadline.
+    fn time_until_deadline(&self, reserve: Duration) -> Option<Duration> {
+        self.deadline.map(|d| {
+            d.saturating_duration_since(Instant::now())
+                .saturating_sub(reserve)
+        })
+    }
+}
+
+/// Runs a store operation within `limit` (none: unbounded); a hung store becomes an error.
+async fn bounded<F: Future<Output = Result<(), StoreError>>>(
+    limit: Option<Duration>,
+    key: &str,
+    put: F,
+) -> Result<(), StoreError> {
+    match limit {
+        None => put.await,
+        Some(limit) => tokio::time::timeout(limit, put).await.unwrap_or_else(|_| {
+            Err(StoreError {
+                key: key.to_owned(),
+                reason: "timed out before the function's deadline".into(),
+            })
+        }),
     }
 }
 
@@ -358,7 +387,12 @@ async fn store_report<S: ArtifactStore>(
         content_type: "text/markdown; charset=utf-8",
         metadata: vec![("report-id", opts.report_id.clone())],
     };
-    let (json_result, md_result) = tokio::join!(store.put(&json), store.put(&md));
+    // The report gets the last quarter of the safety margin; payloads end before it.
+    let limit = opts.time_until_deadline(opts.safety_margin / 4);
+    let (json_result, md_result) = tokio::join!(
+        bounded(limit, &json.key, store.put(&json)),
+        bounded(limit, &md.key, store.put(&md))
+    );
     json_result
         .and(md_result)
         .map_err(|e| not_stored(e.to_string()))?;
@@ -468,7 +502,9 @@ async fn write_payloads<S: ArtifactStore>(
                 tracing::warn!("deadline near: not started");
                 return (i, Err(REASON_DEADLINE.to_owned()));
             }
-            let result = AssertUnwindSafe(store.put(&artifact)).catch_unwind().await;
+            let limit = opts.time_until_deadline(opts.safety_margin / 2);
+            let put = bounded(limit, &artifact.key, store.put(&artifact));
+            let result = AssertUnwindSafe(put).catch_unwind().await;
             let result = match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(format!("{REASON_WRITE}{e}")),

@@ -427,3 +427,54 @@ async fn on_a_fifo_queue_a_failure_returns_the_later_records_of_its_group_only()
     let response = invoke(&h, event, Context::default()).await;
     assert_eq!(failures(&response), expected);
 }
+
+/// An endpoint on 127.0.0.1 that accepts connections and never answers.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn hung_s3_and_secrets_manager_cannot_outlast_the_deadline() {
+    let hole = black_hole().await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&hole)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "a", "b", None, None, "test",
+        ))
+        .load()
+        .await;
+    let h = Handler::new(
+        config(&[
+            ("GENESYS_SECRET_ID", "genesys/prod"),
+            ("DEADLINE_MARGIN_MS", "2000"),
+        ]),
+        s3_client(&sdk, true),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        "test-fn",
+    );
+    let mut ctx = Context::default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    ctx.deadline = (chrono::Utc::now().timestamp_millis() + 8_000) as u64;
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        h.handle(LambdaEvent::new(mixed_event(), ctx)),
+    )
+    .await
+    .expect("the invocation returned");
+    assert!(
+        std::time::Instant::now() < deadline,
+        "returned before the deadline"
+    );
+    let error = result.unwrap_err();
+    assert_eq!(error.error_type(), "BatchNotStored");
+    assert!(error.to_string().contains("timed out"), "{error}");
+}

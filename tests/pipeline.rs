@@ -244,3 +244,32 @@ async fn duplicate_message_ids_in_one_batch_never_share_a_file() {
     assert_ne!(k0, k1);
     assert_eq!(store.get(&k1).unwrap(), letters[1].body.as_bytes());
 }
+
+/// A store whose writes never finish (a bucket endpoint that accepts and never answers).
+struct Hung;
+
+impl ArtifactStore for Hung {
+    async fn put(&self, _: &Artifact) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_never_answers_cannot_outlast_the_deadline() {
+    let letters = mixed_batch();
+    let mut opts = options();
+    let started = Instant::now();
+    opts.deadline = Some(started + Duration::from_secs(30));
+    opts.safety_margin = Duration::from_secs(4);
+    let outcome = genesys_dlq_triage::run(&letters, &Hung, &skip(), &opts).await;
+    assert!(
+        Instant::now() < started + Duration::from_secs(30),
+        "returned before the deadline"
+    );
+    assert_eq!(outcome.returned, ids(&letters));
+    assert!(
+        outcome.outage().is_some_and(|o| o.contains("timed out")),
+        "{:?}",
+        outcome.outage()
+    );
+}
