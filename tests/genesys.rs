@@ -513,3 +513,23 @@ async fn an_analytics_api_that_never_answers_cannot_outlast_the_budget() {
         "{answers:?}"
     );
 }
+
+#[tokio::test]
+async fn a_learned_chunk_limit_recovers_once_the_server_takes_more_again() {
+    let sim = sim().await;
+    // One bad moment: the server refuses more than one id per call.
+    *sim.state.max_ids.lock().unwrap() = Some(1);
+    let c = serial_correlator(&sim);
+    let first = ids(4);
+    all_found(&c.correlate(&first, Duration::from_secs(30)).await, &first);
+    // Then it takes a full chunk again; within a few batches the chunk is back to 100.
+    *sim.state.max_ids.lock().unwrap() = None;
+    let mut last_calls = 0;
+    for batch in 1..=10 {
+        let more: Vec<String> = (batch * 1000..batch * 1000 + 100).map(uuid).collect();
+        let before = sim.state.stats.detail_requests.load(Ordering::SeqCst);
+        all_found(&c.correlate(&more, Duration::from_secs(30)).await, &more);
+        last_calls = sim.state.stats.detail_requests.load(Ordering::SeqCst) - before;
+    }
+    assert_eq!(last_calls, 1, "100 ids in one call again");
+}

@@ -403,7 +403,13 @@ async fn on_a_fifo_queue_a_failure_returns_the_later_records_of_its_group_only()
         moto_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
     let h = handler_as(&moto, &access, &secret).await;
     let mut event = mixed_event();
-    let group = |i: usize| if i % 3 == 0 { "calls" } else { "chats" };
+    let group = |i: usize| {
+        if i.is_multiple_of(3) {
+            "calls"
+        } else {
+            "chats"
+        }
+    };
     for (i, r) in event.records.iter_mut().enumerate() {
         r.event_source_arn = Some("arn:aws:sqs:us-east-1:111122223333:genesys-dlq.fifo".into());
         r.attributes

@@ -2,7 +2,8 @@
 //!
 //! `GET /api/v2/analytics/conversations/details?id=a,b,…` in chunks. The server's limit on
 //! ids per call is undocumented, so a chunk answered 400 (or too large to read) is split in
-//! halves and retried, and the smaller size is remembered for the chunks still to go.
+//! halves and retried, and the smaller size is remembered for the chunks still to go (and
+//! doubled again at the start of each look-up, so a limit learned in a bad moment recovers).
 //! Chunks run with bounded concurrency; 429 honours `Retry-After`, else exponential backoff
 //! with full jitter; 5xx, timeouts and connection errors are retried; everything stops at
 //! the caller's deadline. A bad answer is an error for the ids concerned, never a panic.
@@ -115,6 +116,15 @@ impl AnalyticsClient {
 
     /// Looks up distinct conversation ids; every id gets an answer by `deadline`.
     pub async fn lookup(&self, ids: &[String], deadline: Instant) -> HashMap<String, Lookup> {
+        // A learned limit may have come from a bad moment or one bad id: each look-up
+        // probes twice the learned size (up to the configured one), so the chunk recovers
+        // within a few batches, at the cost of one split when the limit is real.
+        let configured = self.config.chunk_size.max(1);
+        let _ = self
+            .learned_limit
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+                Some(l.saturating_mul(2).min(configured))
+            });
         let mut pending = ids.to_vec();
         let mut answers = HashMap::with_capacity(ids.len());
         // Chunks are cut lazily so that a limit learned from one chunk shrinks the next ones.
