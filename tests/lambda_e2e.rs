@@ -18,9 +18,16 @@ struct Emulator {
     watch: Child,
     function: Child,
     port: u16,
+    /// Everything the function wrote to standard output and error.
+    log: tempfile::NamedTempFile,
 }
 
 impl Emulator {
+    /// The function's output so far.
+    fn logs(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.log.path()).unwrap()).into_owned()
+    }
+
     fn invocations_url(&self) -> String {
         // Under --only-lambda-apis the emulator serves the function as `_`.
         format!(
@@ -71,9 +78,11 @@ async fn start_emulator(env: &[(&str, String)]) -> Emulator {
         .env("AWS_LAMBDA_FUNCTION_NAME", "_")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stdin(Stdio::null());
+    let log = tempfile::NamedTempFile::new().unwrap();
+    function
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap());
     for (k, v) in env {
         function.env(k, v);
     }
@@ -82,6 +91,7 @@ async fn start_emulator(env: &[(&str, String)]) -> Emulator {
         watch,
         function,
         port,
+        log,
     }
 }
 
@@ -119,6 +129,7 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
         ("AWS_REGION", "us-east-1".to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+        ("AWS_LAMBDA_LOG_LEVEL", "DEBUG".to_owned()),
     ];
     let emulator = start_emulator(&env).await;
 
@@ -165,7 +176,35 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
         1
     );
 
-    // A batch whose bucket is gone: every record comes back for redelivery.
+    // Neither the client secret nor any token Genesys issued appears in an object, its
+    // metadata, or anything the function wrote.
+    let mut secrets = vec!["e2e-secret".to_owned()];
+    secrets.extend(sim.state.issued_tokens());
+    assert!(secrets.len() > 1, "a token was issued");
+    for key in &keys {
+        let body = support::moto::s3_object(&s3, "e2e-reports", key).await;
+        let head = s3
+            .head_object()
+            .bucket("e2e-reports")
+            .key(*key)
+            .send()
+            .await
+            .unwrap();
+        let metadata = format!("{:?}", head.metadata());
+        for secret in &secrets {
+            assert!(
+                !String::from_utf8_lossy(&body).contains(secret.as_str()),
+                "{secret} in {key}"
+            );
+            assert!(
+                !metadata.contains(secret.as_str()),
+                "{secret} in metadata of {key}"
+            );
+        }
+    }
+
+    // A batch whose bucket is gone: nothing can be stored, so the invocation fails with
+    // BatchNotStored and SQS keeps the record for redelivery.
     s3.delete_objects()
         .bucket("e2e-reports")
         .delete(
@@ -192,10 +231,6 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
         .await
         .unwrap();
     let single = support::fixtures::event_bytes("sqs-single.json");
-    let id = serde_json::from_slice::<Value>(&single).unwrap()["Records"][0]["messageId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let body: Value = client
         .post(&url)
         .body(single)
@@ -205,10 +240,32 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        body,
-        serde_json::json!({"batchItemFailures": [{"itemIdentifier": id}]})
+    assert_eq!(body["errorType"], "BatchNotStored", "{body}");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("NoSuchBucket"),
+        "{body}"
     );
+
+    for secret in &secrets {
+        assert!(
+            !body.to_string().contains(secret.as_str()),
+            "{secret} in the error"
+        );
+    }
+    let logs = emulator.logs();
+    assert!(
+        logs.contains("report stored"),
+        "the function logged: {logs}"
+    );
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "{secret} in the function's output"
+        );
+    }
 }
 
 #[tokio::test]
