@@ -59,6 +59,10 @@ bench: ## Criterion benchmark of the pure pipeline over 10,000 records
 bench-poll: tools ## Drain 10,000 messages from moto with poll --delete vs the SQS calls alone (msg/s, peak RSS)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench poll_drain
 
+.PHONY: fuzz
+fuzz: ## A long bounded randomized run: parsing, classification and the no-loss invariant (FUZZ_CASES, default 20000 each)
+	PROPTEST_CASES=$${FUZZ_CASES:-20000} cargo test --release --test properties --test fault_matrix
+
 .PHONY: lint
 lint: tools ## cargo fmt --check, clippy -D warnings, cfn-lint on template.yaml
 	cargo fmt --all -- --check
