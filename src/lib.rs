@@ -44,7 +44,7 @@ pub use correlate::{
 };
 pub use dlq::{
     BatchError as InputError, BodyKind, DeadLetter, EventEnvelope, FailureContext,
-    SystemAttributes, attr, parse_batch,
+    SystemAttributes, attr, parse_batch, parse_batch_from_reader,
 };
 pub use lambda::{Handler, HandlerError, deadline_instant, to_dead_letter};
 pub use metrics::InvocationMetrics;

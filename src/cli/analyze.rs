@@ -1,10 +1,9 @@
 //! `dlq-triage analyze`: a saved batch into a local folder.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use super::{CliConfig, CliCorrelation, Stdout};
-use crate::dlq::parse_batch;
+use crate::dlq::parse_batch_from_reader;
 use crate::report::{ReplaySource, Report, headline};
 use crate::store::{FsStore, Layout};
 use crate::triage::{self, TriageOptions};
@@ -25,8 +24,15 @@ pub struct AnalyzeArgs {
 /// Analyses a saved batch: a Lambda SQS event (`{"Records": [...]}`) or
 /// `aws sqs receive-message` output (`{"Messages": [...]}`).
 pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String> {
-    let input = read_input(&args.file)?;
-    let letters = parse_batch(&input).map_err(|e| format!("{}: {e}", display_name(&args.file)))?;
+    // Parsed as it is read: the records own their bodies, the document is never held whole.
+    let letters = if args.file == "-" {
+        parse_batch_from_reader(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(&args.file)
+            .map_err(|e| format!("cannot read {}: {e}", args.file))?;
+        parse_batch_from_reader(file)
+    }
+    .map_err(|e| format!("{}: {e}", display_name(&args.file)))?;
     let out_display = args.out.display().to_string();
     let store = FsStore::new(&args.out);
     let opts = TriageOptions::new(Layout::Local, ReplaySource::Folder(out_display.clone()));
@@ -72,18 +78,6 @@ fn print_summary(stdout: &mut Stdout, report: &Report, out: &str, not_stored: us
     stdout.line(format_args!("report: {out}/report.md"));
     stdout.line(format_args!("json:   {out}/report.json"));
     stdout.line(format_args!("replay: {out}/replay/"));
-}
-
-fn read_input(file: &str) -> Result<Vec<u8>, String> {
-    if file == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        Ok(buf)
-    } else {
-        std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))
-    }
 }
 
 fn display_name(file: &str) -> &str {

@@ -206,6 +206,9 @@ pub enum BatchError {
     /// The document is not valid JSON.
     #[error("input is not valid JSON: {0}")]
     InvalidJson(String),
+    /// The input could not be read.
+    #[error("cannot read the input: {0}")]
+    Unreadable(String),
     /// Valid JSON, but neither shape.
     #[error(
         "input is neither a Lambda SQS event ({{\"Records\": [...]}}) nor `aws sqs receive-message` output ({{\"Messages\": [...]}})"
@@ -298,8 +301,23 @@ struct RawDocument {
 /// `record-<index>`), so nothing is silently dropped.
 pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
     // serde_json stops at 128 levels of nesting, so no document can exhaust the stack.
-    let doc: MaybeObject<RawDocument> =
-        serde_json::from_slice(input).map_err(|e| BatchError::InvalidJson(e.to_string()))?;
+    let doc = serde_json::from_slice(input).map_err(|e| BatchError::InvalidJson(e.to_string()))?;
+    from_document(doc)
+}
+
+/// [`parse_batch`] from a reader (a file, standard input), without holding the whole
+/// document in memory beside the records made from it.
+pub fn parse_batch_from_reader(input: impl std::io::Read) -> Result<Vec<DeadLetter>, BatchError> {
+    let doc = serde_json::from_reader(std::io::BufReader::with_capacity(1 << 16, input)).map_err(
+        |e| match e.classify() {
+            serde_json::error::Category::Io => BatchError::Unreadable(e.to_string()),
+            _ => BatchError::InvalidJson(e.to_string()),
+        },
+    )?;
+    from_document(doc)
+}
+
+fn from_document(doc: MaybeObject<RawDocument>) -> Result<Vec<DeadLetter>, BatchError> {
     let doc = doc.0.ok_or(BatchError::UnknownShape)?;
     let list = match (doc.records, doc.messages) {
         (Some(MaybeArray(Some(r))), _) => r,

@@ -9,12 +9,17 @@ use super::{Artifact, ArtifactStore, StoreError};
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
+    /// Folders known to exist: each is created once, not once per file.
+    folders: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 impl FsStore {
     /// A store rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> FsStore {
-        FsStore { root: root.into() }
+        FsStore {
+            root: root.into(),
+            folders: Default::default(),
+        }
     }
 
     /// The path for a key; keys that could leave the folder are refused (defence in depth:
@@ -43,10 +48,21 @@ impl ArtifactStore for FsStore {
             key: key.clone(),
             reason: reason.to_string(),
         };
+        let folders = self.folders.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             use std::io::Write;
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
+                let known = folders
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(parent);
+                if !known {
+                    std::fs::create_dir_all(parent)?;
+                    folders
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(parent.to_owned());
+                }
             }
             // Unique per key: `report.json` and `report.md` must not share a temporary name.
             let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
