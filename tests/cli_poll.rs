@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Output;
 
-use dlq_triage_test_support::moto::Moto;
+use dlq_triage_test_support::moto::{Moto, user_with_policy};
 use dlq_triage_test_support::sqs::{DeadLetterMessage, Queue, mixed_dead_letters};
 use serde_json::Value;
 
@@ -444,8 +444,6 @@ async fn queue_with_denied(denied: &str, n: usize) -> (Moto, Queue, String, Stri
     let sdk = moto.sdk().await;
     let queue = Queue::create(&sdk, "dlq").await;
     queue.send(&dead_letters(n), None).await;
-    let iam = aws_sdk_iam::Client::new(&sdk);
-    iam.create_user().user_name("ops").send().await.unwrap();
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -453,22 +451,8 @@ async fn queue_with_denied(denied: &str, n: usize) -> (Moto, Queue, String, Stri
             {"Effect": "Deny", "Action": [denied], "Resource": "*"},
         ]
     });
-    iam.put_user_policy()
-        .user_name("ops")
-        .policy_name("p")
-        .policy_document(policy.to_string())
-        .send()
-        .await
-        .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("ops")
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap();
-    (moto, queue, key.access_key_id, key.secret_access_key)
+    let (access, secret) = user_with_policy(&sdk, "ops", &policy).await;
+    (moto, queue, access, secret)
 }
 
 #[tokio::test]

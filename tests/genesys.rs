@@ -1,11 +1,13 @@
 //! The Genesys Cloud client and the correlation step against the simulator, over real HTTP
 //! on 127.0.0.1.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use dlq_triage_test_support::genesys_sim::{Sim, SimState};
+use dlq_triage_test_support::net::black_hole;
 use genesys_dlq_triage::genesys::{
     AnalyticsConfig, ClientCredentials, Secret, TokenSource, resolve_endpoints,
 };
@@ -46,7 +48,20 @@ fn serial_correlator(sim: &Sim) -> GenesysCorrelator {
 
 /// A correlator with its own cache against any API base.
 fn correlator_at(base: &str, id: &str, secret: &str, config: AnalyticsConfig) -> GenesysCorrelator {
-    let endpoints = resolve_endpoints(None, Some(base), None).unwrap();
+    connect(
+        resolve_endpoints(None, Some(base), None).unwrap(),
+        id,
+        secret,
+        config,
+    )
+}
+
+fn connect(
+    endpoints: genesys_dlq_triage::genesys::Endpoints,
+    id: &str,
+    secret: &str,
+    config: AnalyticsConfig,
+) -> GenesysCorrelator {
     let credentials = ClientCredentials {
         client_id: id.into(),
         client_secret: Secret::new(secret),
@@ -437,42 +452,23 @@ async fn an_absurd_token_lifetime_is_capped_not_a_panic() {
     all_found(&answers, &all);
 }
 
-/// A listener on 127.0.0.1 that accepts connections and never answers.
-async fn black_hole() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    format!("http://{addr}")
+/// Looks two ids up through `api` and `login` within a 1 s budget; the guard only keeps
+/// a regression from hanging the suite, the budget is what must hold.
+async fn look_up_within_a_second(api: &str, login: &str) -> HashMap<String, InteractionInfo> {
+    let endpoints = resolve_endpoints(None, Some(api), Some(login)).unwrap();
+    let c = connect(endpoints, CLIENT_ID, CLIENT_SECRET, fast_config());
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        c.correlate(&ids(2), Duration::from_secs(1)),
+    )
+    .await
+    .expect("the look-up returned")
 }
 
 #[tokio::test]
 async fn a_login_host_that_never_answers_cannot_outlast_the_budget() {
     let sim = sim().await;
-    let hung_login = black_hole().await;
-    let endpoints = resolve_endpoints(None, Some(&sim.base_url()), Some(&hung_login)).unwrap();
-    let c = GenesysCorrelator::connect(
-        reqwest::Client::new(),
-        &endpoints,
-        ClientCredentials {
-            client_id: CLIENT_ID.into(),
-            client_secret: Secret::new(CLIENT_SECRET),
-        },
-        fast_config(),
-        Arc::new(ConversationCache::new(10, CacheTtl::default())),
-    );
-    let all = ids(2);
-    // The guard only keeps a regression from hanging the suite; the budget is what must hold.
-    let answers = tokio::time::timeout(
-        Duration::from_secs(60),
-        c.correlate(&all, Duration::from_secs(1)),
-    )
-    .await
-    .expect("the look-up returned");
+    let answers = look_up_within_a_second(&sim.base_url(), &black_hole().await).await;
     assert!(
         answers.values().all(|a| matches!(
             a,
@@ -488,26 +484,7 @@ async fn a_login_host_that_never_answers_cannot_outlast_the_budget() {
 #[tokio::test]
 async fn an_analytics_api_that_never_answers_cannot_outlast_the_budget() {
     let sim = sim().await;
-    let hung_api = black_hole().await;
-    let login = format!("{}/", sim.base_url().trim_end_matches('/'));
-    let endpoints = resolve_endpoints(None, Some(&hung_api), Some(&login)).unwrap();
-    let c = GenesysCorrelator::connect(
-        reqwest::Client::new(),
-        &endpoints,
-        ClientCredentials {
-            client_id: CLIENT_ID.into(),
-            client_secret: Secret::new(CLIENT_SECRET),
-        },
-        fast_config(),
-        Arc::new(ConversationCache::new(10, CacheTtl::default())),
-    );
-    let all = ids(2);
-    let answers = tokio::time::timeout(
-        Duration::from_secs(60),
-        c.correlate(&all, Duration::from_secs(1)),
-    )
-    .await
-    .expect("the look-up returned");
+    let answers = look_up_within_a_second(&black_hole().await, &sim.base_url()).await;
     assert!(
         answers.values().all(|a| a.is_transient_failure()),
         "{answers:?}"

@@ -341,8 +341,6 @@ async fn moto_with_denied_prefix(denied: &str) -> (Moto, String, String) {
     // Exactly four unauthenticated set-up calls: bucket, user, policy, access key.
     let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")]).await;
     create_bucket(&moto).await;
-    let iam = aws_sdk_iam::Client::new(&moto.sdk().await);
-    iam.create_user().user_name("triage").send().await.unwrap();
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -350,22 +348,9 @@ async fn moto_with_denied_prefix(denied: &str) -> (Moto, String, String) {
             {"Effect": "Deny", "Action": ["s3:PutObject"], "Resource": format!("arn:aws:s3:::{BUCKET}/{denied}")},
         ]
     });
-    iam.put_user_policy()
-        .user_name("triage")
-        .policy_name("p")
-        .policy_document(policy.to_string())
-        .send()
-        .await
-        .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("triage")
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap();
-    (moto, key.access_key_id, key.secret_access_key)
+    let (access, secret) =
+        support::moto::user_with_policy(&moto.sdk().await, "triage", &policy).await;
+    (moto, access, secret)
 }
 
 async fn handler_as(moto: &Moto, access: &str, secret: &str) -> Handler {
@@ -434,22 +419,9 @@ async fn on_a_fifo_queue_a_failure_returns_the_later_records_of_its_group_only()
     assert_eq!(failures(&response), expected);
 }
 
-/// An endpoint on 127.0.0.1 that accepts connections and never answers.
-async fn black_hole() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    format!("http://{addr}")
-}
-
 #[tokio::test]
 async fn hung_s3_and_secrets_manager_cannot_outlast_the_deadline() {
-    let hole = black_hole().await;
+    let hole = support::net::black_hole().await;
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(&hole)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerates events/*.json: realistic EventBridge DLQ batches built from the shapes in
-shared/reference/eventbridge-genesys.md. Deterministic: same output every run.
+"""Regenerates events/*.json: realistic EventBridge DLQ batches built from the message shapes
+described in docs/contract.md. Deterministic: same output every run.
 
     python3 tools/gen_events.py
     python3 tools/gen_events.py --synthetic 1000 300 > /tmp/batch.json   # N records, M conversations

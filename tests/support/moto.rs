@@ -53,6 +53,34 @@ impl Moto {
     }
 }
 
+/// Creates an IAM user with one inline `policy` and an access key; returns the key's id
+/// and secret. Costs three calls: with `INITIAL_NO_AUTH_ACTION_COUNT`, count them among
+/// the unauthenticated set-up calls.
+pub async fn user_with_policy(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    policy: &serde_json::Value,
+) -> (String, String) {
+    let iam = aws_sdk_iam::Client::new(sdk);
+    iam.create_user().user_name(name).send().await.unwrap();
+    iam.put_user_policy()
+        .user_name(name)
+        .policy_name("p")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    (key.access_key_id, key.secret_access_key)
+}
+
 /// The bytes of one S3 object.
 pub async fn s3_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
     s3.get_object()

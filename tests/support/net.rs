@@ -25,3 +25,17 @@ pub async fn wait_for_port(port: u16, limit: Duration, what: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An endpoint on 127.0.0.1 that accepts connections and never answers (a hung
+/// dependency), as `http://127.0.0.1:PORT`.
+pub async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
