@@ -11,7 +11,11 @@
 //! - a panic while handling one record fails that record only; a panic of the pipeline
 //!   itself returns every record;
 //! - a returned record that has no SQS message id cannot be named to the queue, so the
-//!   whole batch must be retried ([`Outcome::batch_item_failures`]).
+//!   whole batch must be retried ([`Outcome::batch_item_failures`]);
+//! - every store call ends inside the deadline (payloads half the safety margin before it,
+//!   the report a quarter before it); one that does not answer is a failed write;
+//! - when nothing could be stored for a reason of the function's own, [`Outcome::outage`]
+//!   says so, and the Lambda fails the invocation so the outage is seen.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
