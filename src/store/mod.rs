@@ -95,14 +95,14 @@ impl Layout {
         match self {
             Layout::Local => ("report.json".to_owned(), "report.md".to_owned()),
             Layout::LocalReports => {
-                let base = format!("reports/{}", safe_file_stem(report_id));
+                let base = format!("reports/{}", report_file_stem(report_id));
                 (format!("{base}.json"), format!("{base}.md"))
             }
             Layout::Prefixed { prefix } => {
                 let base = format!(
                     "{prefix}reports/dt={}/{}",
                     date.format("%Y-%m-%d"),
-                    safe_file_stem(report_id)
+                    report_file_stem(report_id)
                 );
                 (format!("{base}.json"), format!("{base}.md"))
             }
@@ -124,12 +124,25 @@ const MAX_SANITIZED_LEN: usize = 64;
 pub fn safe_file_stem(id: &str) -> String {
     // Upper case is not plain: on a case-insensitive disk (macOS, Windows) `Msg-A` and
     // `msg-a` would share one file. SQS message ids are lower-case UUIDs.
+    stem(id, |b| b.is_ascii_lowercase())
+}
+
+/// The file stem of a report id. Report ids are ours (`20261128T100000.123Z-<unique>`,
+/// unique by time), so upper case stays plain and the key is the id itself; anything
+/// unusual is still sanitized and hashed like a message id.
+fn report_file_stem(report_id: &str) -> String {
+    stem(report_id, |b| b.is_ascii_alphabetic())
+}
+
+/// `id` unchanged when every letter passes `letter_ok` and it is otherwise plain, else a
+/// sanitized prefix, `~` and a hash.
+fn stem(id: &str, letter_ok: impl Fn(u8) -> bool) -> String {
     let plain = !id.is_empty()
         && id.len() <= MAX_PLAIN_LEN
         && !id.starts_with('.')
-        && id.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
-        });
+        && id
+            .bytes()
+            .all(|b| letter_ok(b) || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
     if plain {
         return id.to_owned();
     }
@@ -191,6 +204,26 @@ mod tests {
             assert!(stem.len() <= MAX_SANITIZED_LEN + 17, "{stem:?}");
             assert!(seen.insert(stem), "collision for {id:?}");
         }
+    }
+
+    #[test]
+    fn report_keys_are_the_report_id_itself() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        let id = "20261129T034800.549Z-9ea5d23a7b11";
+        assert_eq!(
+            Layout::prefixed("genesys-dlq/").report_keys(date, id).0,
+            format!("genesys-dlq/reports/dt=2026-11-29/{id}.json")
+        );
+        assert_eq!(
+            Layout::LocalReports.report_keys(date, id).1,
+            format!("reports/{id}.md")
+        );
+        assert!(
+            Layout::LocalReports
+                .report_keys(date, "../x")
+                .0
+                .starts_with("reports/___x~")
+        );
     }
 
     #[test]
