@@ -149,16 +149,8 @@ fn options() -> TriageOptions {
     opts
 }
 
-/// `default` cases, or `PROPTEST_CASES` (`make fuzz` runs many more).
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: dlq_triage_test_support::proptest_cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn no_record_is_ever_lost(

@@ -84,16 +84,8 @@ fn attributes() -> impl Strategy<Value = Value> {
     })
 }
 
-/// `default` cases, or `PROPTEST_CASES` (`make fuzz` runs many more).
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: dlq_triage_test_support::proptest_cases(256), ..ProptestConfig::default() })]
 
     #[test]
     fn every_message_yields_exactly_one_record(

@@ -20,3 +20,12 @@ pub fn venv_tool(name: &str) -> std::path::PathBuf {
         std::path::PathBuf::from(name)
     }
 }
+
+/// How many cases a property test runs: `default`, or `PROPTEST_CASES` (`make fuzz` runs
+/// many more).
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
