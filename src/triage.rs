@@ -301,12 +301,8 @@ async fn correlate<C: Correlate>(
     if ids.is_empty() {
         return HashMap::new();
     }
-    let budget = match opts.deadline {
-        Some(d) => opts.correlation_budget.min(
-            d.saturating_duration_since(Instant::now())
-                .saturating_sub(opts.safety_margin)
-                / 2,
-        ),
+    let budget = match opts.time_until_deadline(opts.safety_margin) {
+        Some(left) => opts.correlation_budget.min(left / 2),
         None => opts.correlation_budget,
     };
     correlator.correlate(&ids, budget).await
@@ -475,9 +471,9 @@ async fn write_payloads<S: ArtifactStore>(
     store: &S,
     opts: &TriageOptions,
 ) {
-    let time_left = || match opts.deadline {
-        Some(d) => d.saturating_duration_since(Instant::now()) > opts.safety_margin,
-        None => true,
+    let time_left = || {
+        opts.time_until_deadline(opts.safety_margin)
+            .is_none_or(|left| !left.is_zero())
     };
     let category_of = |p: &Plan| {
         p.analysis

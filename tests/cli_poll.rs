@@ -14,6 +14,14 @@ fn dead_letters(n: usize) -> Vec<DeadLetterMessage> {
     mixed_dead_letters().into_iter().cycle().take(n).collect()
 }
 
+/// A moto server with a standard queue `dlq` holding `n` dead letters; their message ids.
+async fn queue_of(n: usize) -> (Moto, Queue, Vec<String>) {
+    let moto = Moto::start().await;
+    let queue = Queue::create(&moto.sdk().await, "dlq").await;
+    let ids = queue.send(&dead_letters(n), None).await;
+    (moto, queue, ids)
+}
+
 async fn poll(moto: &Moto, args: &[&str]) -> Output {
     poll_as(moto, "testing", "testing", args).await
 }
@@ -79,9 +87,7 @@ fn records(out: &Path) -> Vec<Value> {
 
 #[tokio::test]
 async fn without_delete_every_message_stays_in_the_queue_and_visible() {
-    let moto = Moto::start().await;
-    let queue = Queue::create(&moto.sdk().await, "dlq").await;
-    queue.send(&dead_letters(25), None).await;
+    let (moto, queue, _) = queue_of(25).await;
     let out = tempfile::tempdir().unwrap();
     let run = poll(
         &moto,
@@ -150,9 +156,7 @@ async fn with_delete_the_queue_ends_empty_and_every_payload_is_byte_exact() {
 
 #[tokio::test]
 async fn an_unwritable_out_folder_deletes_nothing() {
-    let moto = Moto::start().await;
-    let queue = Queue::create(&moto.sdk().await, "dlq").await;
-    queue.send(&dead_letters(12), None).await;
+    let (moto, queue, _) = queue_of(12).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-folder");
     std::fs::write(&file, b"x").unwrap();
@@ -176,9 +180,7 @@ async fn an_unwritable_out_folder_deletes_nothing() {
 
 #[tokio::test]
 async fn a_missing_bucket_deletes_nothing() {
-    let moto = Moto::start().await;
-    let queue = Queue::create(&moto.sdk().await, "dlq").await;
-    queue.send(&dead_letters(5), None).await;
+    let (moto, queue, _) = queue_of(5).await;
     let run = poll(
         &moto,
         &[
@@ -250,9 +252,7 @@ async fn with_a_bucket_the_lambda_layout_is_used() {
 
 #[tokio::test]
 async fn a_duplicate_delivery_is_one_record_and_every_receipt_is_deleted() {
-    let moto = Moto::start().await;
-    let queue = Queue::create(&moto.sdk().await, "dlq").await;
-    queue.send(&dead_letters(3), None).await;
+    let (moto, queue, _) = queue_of(3).await;
     let out = tempfile::tempdir().unwrap();
     // A visibility timeout of 0 makes SQS deliver every message again on the next receive.
     let run = poll(
@@ -281,9 +281,7 @@ async fn a_duplicate_delivery_is_one_record_and_every_receipt_is_deleted() {
 
 #[tokio::test]
 async fn max_messages_stops_at_n() {
-    let moto = Moto::start().await;
-    let queue = Queue::create(&moto.sdk().await, "dlq").await;
-    queue.send(&dead_letters(25), None).await;
+    let (moto, queue, _) = queue_of(25).await;
     let out = tempfile::tempdir().unwrap();
     let run = poll(
         &moto,
@@ -305,9 +303,7 @@ async fn max_messages_stops_at_n() {
 
 #[tokio::test]
 async fn a_page_boundary_inside_a_receive_loses_nothing() {
-    let moto = Moto::start().await;
-    let queue = Queue::create(&moto.sdk().await, "dlq").await;
-    let ids = queue.send(&dead_letters(23), None).await;
+    let (moto, queue, ids) = queue_of(23).await;
     let out = tempfile::tempdir().unwrap();
     let run = poll(
         &moto,
@@ -583,9 +579,7 @@ fn start_poll(
 
 #[tokio::test]
 async fn ctrl_c_finishes_the_page_in_hand_and_releases_the_rest() {
-    let moto = Moto::start().await;
-    let queue = Queue::create(&moto.sdk().await, "dlq").await;
-    queue.send(&dead_letters(300), None).await;
+    let (moto, queue, _) = queue_of(300).await;
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_str().unwrap().to_owned();
     let endpoint = moto.endpoint.clone();
@@ -631,9 +625,7 @@ async fn ctrl_c_finishes_the_page_in_hand_and_releases_the_rest() {
 
 #[tokio::test]
 async fn a_killed_run_loses_nothing() {
-    let moto = Moto::start().await;
-    let queue = Queue::create(&moto.sdk().await, "dlq").await;
-    queue.send(&dead_letters(300), None).await;
+    let (moto, queue, _) = queue_of(300).await;
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_str().unwrap().to_owned();
     let endpoint = moto.endpoint.clone();

@@ -11,7 +11,7 @@ use aws_config::timeout::TimeoutConfig;
 use super::{CliConfig, CliCorrelation, Stdout};
 use crate::report::ReplaySource;
 use crate::source::{DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, SqsQueue, drain};
-use crate::store::{ArtifactStore, FsStore, Layout, S3Store, path_style_from_env, s3_client};
+use crate::store::{FsStore, Layout, S3Store, path_style_from_env, s3_client};
 use crate::triage::TriageOptions;
 
 /// `dlq-triage poll --queue-url URL [--max-messages N] [--out DIR | --bucket B [--prefix P]]
@@ -121,29 +121,16 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
         Some(bucket) => {
             let s3 = s3_client_with(&sdk, timeouts);
             let store = S3Store::new(s3, bucket.clone(), None);
-            run(&queue, &store, &correlation, &opts, &stop, &report).await?
+            drain(&queue, info, &store, &correlation, &opts, &stop, &report).await
         }
         None => {
             let store = FsStore::new(&args.out);
-            run(&queue, &store, &correlation, &opts, &stop, &report).await?
+            drain(&queue, info, &store, &correlation, &opts, &stop, &report).await
         }
     };
     progress.finish();
     print_summary(&summary, &args, &place, correlation.calls());
     verdict(&summary, args.delete)
-}
-
-async fn run<S: ArtifactStore>(
-    queue: &SqsQueue,
-    store: &S,
-    correlation: &CliCorrelation,
-    opts: &DrainOptions,
-    stop: &AtomicBool,
-    progress: &(dyn Fn(&PageProgress) + Sync),
-) -> Result<DrainSummary, String> {
-    drain(queue, store, correlation, opts, stop, progress)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 fn s3_client_with(sdk: &aws_config::SdkConfig, timeouts: TimeoutConfig) -> aws_sdk_s3::Client {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::{DeadLetterQueue, HandleOutcome, QueueError, QueueInfo, Received};
+use super::{DeadLetterQueue, HandleOutcome, QueueInfo, Received};
 use crate::classify::FailureCategory;
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
@@ -131,24 +131,24 @@ struct Held {
     deleted: bool,
 }
 
-/// Drains `queue` into `store` through the pipeline. Returns an error only when the queue
-/// cannot be used at all (it does not exist, no credentials, access denied on the first
-/// look); anything later stops the run with the reason in [`DrainSummary::stopped`], after
-/// the page in hand is finished and everything not deleted is released.
+/// Drains `queue`, as `start` found it (the caller's first look, which also tells whether
+/// the queue can be used at all), into `store` through the pipeline. Anything that fails
+/// later stops the run with the reason in [`DrainSummary::stopped`], after the page in hand
+/// is finished and everything not deleted is released.
 pub async fn drain<Q, S, C>(
     queue: &Q,
+    start: QueueInfo,
     store: &S,
     correlator: &C,
     opts: &DrainOptions,
     stop: &AtomicBool,
     progress: &(dyn Fn(&PageProgress) + Sync),
-) -> Result<DrainSummary, QueueError>
+) -> DrainSummary
 where
     Q: DeadLetterQueue,
     S: ArtifactStore,
     C: Correlate,
 {
-    let start = queue.describe().await?;
     let held: Mutex<HashMap<String, Held>> = Mutex::new(HashMap::new());
     let mut summary = DrainSummary::new(start);
     let work = run_pages(
@@ -167,7 +167,7 @@ where
     }
     summary.released = release(queue, &held).await;
     summary.end = queue.describe().await.ok();
-    Ok(summary)
+    summary
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -436,33 +436,50 @@ async fn keep_invisible<Q: DeadLetterQueue>(
     }
     loop {
         tokio::time::sleep(visibility / 2).await;
-        let handles = latest_handles(held);
-        for chunk in handles.chunks(10) {
-            if let Err(e) = queue.change_visibility(chunk, visibility).await {
-                tracing::warn!(error = %e, "could not extend the visibility of received messages");
-            }
-        }
+        set_visibility(
+            queue,
+            held,
+            visibility,
+            "could not extend the visibility of received messages",
+        )
+        .await;
     }
 }
 
 /// Makes every message not deleted visible again; returns how many.
 async fn release<Q: DeadLetterQueue>(queue: &Q, held: &Mutex<HashMap<String, Held>>) -> usize {
+    set_visibility(
+        queue,
+        held,
+        Duration::ZERO,
+        "could not release messages; they reappear after their visibility timeout",
+    )
+    .await
+}
+
+/// Sets the visibility of every message held and not deleted (its latest receipt), 10 per
+/// call; returns how many changed. A failed call is logged with `failure`: the messages
+/// then keep the visibility they had.
+async fn set_visibility<Q: DeadLetterQueue>(
+    queue: &Q,
+    held: &Mutex<HashMap<String, Held>>,
+    visibility: Duration,
+    failure: &str,
+) -> usize {
     let handles = latest_handles(held);
-    let mut released = 0;
+    let mut changed = 0;
     for chunk in handles.chunks(10) {
-        match queue.change_visibility(chunk, Duration::ZERO).await {
+        match queue.change_visibility(chunk, visibility).await {
             Ok(outcomes) => {
-                released += outcomes
+                changed += outcomes
                     .iter()
                     .filter(|o| **o == HandleOutcome::Done)
                     .count()
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not release messages; they reappear after their visibility timeout")
-            }
+            Err(e) => tracing::warn!(error = %e, "{failure}"),
         }
     }
-    released
+    changed
 }
 
 fn latest_handles(held: &Mutex<HashMap<String, Held>>) -> Vec<String> {
