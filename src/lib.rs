@@ -25,6 +25,7 @@ mod dlq;
 pub mod genesys;
 mod lambda;
 mod metrics;
+pub mod replay;
 mod report;
 mod secrets;
 pub mod source;

@@ -22,6 +22,10 @@ enum Command {
     /// Drain a dead-letter queue directly: receive in pages, triage each page, store the
     /// payloads and a report per page, and (with --delete) delete only what is stored.
     Poll(cli::PollArgs),
+    /// Send stored payloads back, once each: to a URL, a queue, a function, a bus, or the
+    /// rule's own target as EventBridge would have delivered them. A dry run unless
+    /// --execute.
+    Replay(cli::ReplayArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -34,11 +38,16 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match CliConfig::from_env() {
-        Err(e) => Err(e.to_string()),
-        Ok(config) => match cli.command {
-            Command::Analyze(args) => cli::analyze(args, config).await,
-            Command::Poll(args) => cli::poll(args, config).await,
+    let result = match cli.command {
+        // Replay needs no Genesys configuration; a bad GENESYS_* variable must not stop it.
+        Command::Replay(args) => cli::replay_reports(args).await,
+        command => match CliConfig::from_env() {
+            Err(e) => Err(e.to_string()),
+            Ok(config) => match command {
+                Command::Analyze(args) => cli::analyze(args, config).await,
+                Command::Poll(args) => cli::poll(args, config).await,
+                Command::Replay(_) => unreachable!("dispatched above"),
+            },
         },
     };
     match result {

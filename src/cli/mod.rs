@@ -5,6 +5,7 @@
 mod analyze;
 mod config;
 mod poll;
+mod replay;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 pub use analyze::{AnalyzeArgs, analyze};
 pub use config::{CliConfig, NO_CREDENTIALS};
 pub use poll::{PollArgs, poll};
+pub use replay::{ReplayArgs, headers_from_env, replay_reports};
 
 use crate::correlate::{
     CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, MemoryCorrelator,

@@ -10,4 +10,6 @@ mod region;
 pub use analytics::{AnalyticsClient, AnalyticsConfig, DETAILS_PATH, Lookup};
 pub use auth::{AccessToken, AuthError, ClientCredentials, DEFAULT_MARGIN, Secret, TokenSource};
 pub use event::{canonical_uuid, conversation_id};
-pub use region::{Endpoints, REGIONS, RegionError, domain_for, resolve as resolve_endpoints};
+pub use region::{
+    Endpoints, REGIONS, RegionError, domain_for, redact_url, resolve as resolve_endpoints,
+};

@@ -12,7 +12,7 @@ pub use schema::{
 
 /// Records for the aggregation and rendering tests.
 #[cfg(test)]
-mod fixtures {
+pub(crate) mod fixtures {
     use chrono::{DateTime, Utc};
 
     use super::{Disposition, Report, TriageRecord};
@@ -21,7 +21,7 @@ mod fixtures {
     use crate::dlq::{BodyKind, FailureContext};
 
     /// A report of `records`, generated at a fixed time.
-    pub(super) fn report_of(records: Vec<TriageRecord>) -> Report {
+    pub(crate) fn report_of(records: Vec<TriageRecord>) -> Report {
         let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
@@ -29,7 +29,7 @@ mod fixtures {
     }
 
     /// A stored record of `category` against `target` with `code`, at `time`.
-    pub(super) fn record(
+    pub(crate) fn record(
         id: &str,
         category: FailureCategory,
         target: Option<&str>,

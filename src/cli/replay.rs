@@ -1,0 +1,555 @@
+//! `dlq-triage replay`: send the stored payloads of one or more reports back — to a URL,
+//! a queue, a function, a bus, or the rule's own target as EventBridge would have sent
+//! them. A dry run unless `--execute`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+use super::Stdout;
+use crate::classify::FailureCategory;
+use crate::genesys::redact_url;
+use crate::replay::{
+    AwsCourier, AwsTargets, Filters, Fixed, FixedPlan, Journal, Location, Plan, Reader,
+    ReplayOptions, ReplayProgress, ReplaySummary, ReportArg, Selection, TargetPlan, rate_per_second,
+    replay, select,
+};
+use crate::report::Report;
+use crate::store::{path_style_from_env, s3_client};
+
+/// `dlq-triage replay REPORT… [filters] <destination> [--rate N] [--concurrency N]
+/// [--journal FILE] [--force] [--execute]`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("destination")
+        .required(true)
+        .args(["to_url", "to_queue", "to_function", "to_bus", "to_target"])
+))]
+pub struct ReplayArgs {
+    /// Reports: a report.json path, s3://bucket/key of a report, or s3://bucket/prefix/
+    /// (every report below it).
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<String>,
+    /// Only records of this category (repeatable), e.g. RATE_LIMIT_EXCEEDED.
+    #[arg(long = "category", value_name = "C")]
+    pub categories: Vec<String>,
+    /// Only records whose failed target is this ARN (repeatable).
+    #[arg(long = "target", value_name = "ARN")]
+    pub targets: Vec<String>,
+    /// Only this message (repeatable).
+    #[arg(long = "message-id", value_name = "ID")]
+    pub message_ids: Vec<String>,
+    /// Send each stored payload byte-exact to this URL.
+    #[arg(long, value_name = "URL")]
+    pub to_url: Option<String>,
+    /// HTTP method for --to-url.
+    #[arg(long, default_value = "POST", requires = "to_url")]
+    pub method: String,
+    /// A header whose value is read from an environment variable (repeatable), for
+    /// --to-url and API destinations: --header Authorization=CRM_TOKEN. Values never go
+    /// on the command line.
+    #[arg(long = "header", value_name = "NAME=ENV_VAR")]
+    pub headers: Vec<String>,
+    /// Send to this SQS queue (SendMessage; FIFO queues get a group id).
+    #[arg(long, value_name = "URL")]
+    pub to_queue: Option<String>,
+    /// Invoke this Lambda function asynchronously, as EventBridge does.
+    #[arg(long, value_name = "NAME_OR_ARN")]
+    pub to_function: Option<String>,
+    /// Put the events on this event bus (PutEvents).
+    #[arg(long, value_name = "NAME_OR_ARN")]
+    pub to_bus: Option<String>,
+    /// The Source to put events under (PutEvents refuses sources beginning with "aws.",
+    /// which Genesys partner events have).
+    #[arg(long, value_name = "S")]
+    pub source: Option<String>,
+    /// Deliver each record to its own rule's target, as EventBridge would have: the
+    /// target's Input / InputPath / InputTransformer applied, by the target's kind.
+    #[arg(long)]
+    pub to_target: bool,
+    /// Attempts per second, retries included.
+    #[arg(long, default_value_t = 10.0, value_parser = positive_rate)]
+    pub rate: f64,
+    /// Deliveries in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: u64,
+    /// Attempts per record (429, 5xx, throttling and timeouts are retried).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
+    /// Failed attempts in a row after which the run stops (circuit breaker).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub breaker: u32,
+    /// Timeout of each delivery, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=900))]
+    pub timeout_seconds: u64,
+    /// The journal (JSON Lines); default: replay-journal.jsonl beside the first local
+    /// report, or in the working folder for S3 reports.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Send again what the journal says was sent.
+    #[arg(long)]
+    pub force: bool,
+    /// Send. Without it, nothing is sent: the run prints what would be.
+    #[arg(long)]
+    pub execute: bool,
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000.0 => Ok(r),
+        _ => Err(format!("{s:?} is not a rate between 0 and 10000 per second")),
+    }
+}
+
+/// Runs the replay; `Err` with counts when not every selected record was sent.
+pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
+    let filters = filters(&args)?;
+    let headers = headers_from_env(&args.headers, &|name| std::env::var(name).ok())?;
+    if !headers.is_empty() && args.to_url.is_none() && !args.to_target {
+        return Err("--header applies to --to-url and to API destinations of --to-target".into());
+    }
+    let report_args = args
+        .reports
+        .iter()
+        .map(|a| ReportArg::parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let needs_s3 = report_args
+        .iter()
+        .any(|a| !matches!(a, ReportArg::One(Location::File(_))));
+    let needs_aws = needs_s3 || args.to_url.is_none();
+    let timeout = Duration::from_secs(args.timeout_seconds);
+    let sdk = if needs_aws {
+        let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        // The replay loop retries, paces and counts every attempt; the SDK must not.
+        Some(
+            base.to_builder()
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(timeout.min(Duration::from_secs(10)))
+                        .operation_timeout(timeout)
+                        .build(),
+                )
+                .build(),
+        )
+    } else {
+        None
+    };
+    let reader = match &sdk {
+        Some(sdk) if needs_s3 => Reader::with_s3(s3_client(sdk, path_style_from_env())),
+        _ => Reader::local(),
+    };
+
+    let (reports, report_names) = read_reports(&reader, &report_args).await?;
+    let selection = select(&reports, &filters);
+    drop(reports);
+
+    let journal_path = args.journal.clone().unwrap_or_else(|| {
+        match report_args.iter().find_map(|a| match a {
+            ReportArg::One(Location::File(p)) => Some(p.clone()),
+            _ => None,
+        }) {
+            Some(p) => p
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("replay-journal.jsonl"),
+            None => PathBuf::from("replay-journal.jsonl"),
+        }
+    });
+    // A dry run reads an existing journal (to say what was sent) and never creates one.
+    let journal = if args.execute || journal_path.exists() {
+        Some(Mutex::new(Journal::open(&journal_path)?))
+    } else {
+        None
+    };
+
+    let opts = ReplayOptions {
+        execute: args.execute,
+        force: args.force,
+        rate: args.rate,
+        concurrency: args.concurrency as usize,
+        max_attempts: args.max_attempts,
+        breaker: args.breaker,
+        ..ReplayOptions::default()
+    };
+    let destination_shown = destination_shown(&args);
+    eprintln!(
+        "dlq-triage: {} records to replay from {} report(s) ({} listed again, {} left out by the filters, {} without a payload) → {destination_shown}; {}",
+        selection.records.len(),
+        report_names,
+        selection.duplicates,
+        selection.filtered_out,
+        selection.not_replayable.len(),
+        if args.execute {
+            format!(
+                "sending at up to {}/s, {} at a time",
+                args.rate, args.concurrency
+            )
+        } else {
+            "dry run (nothing is sent without --execute)".to_owned()
+        }
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("dlq-triage: interrupted: finishing the deliveries in flight");
+            on_signal.store(true, Ordering::SeqCst);
+        }
+    });
+    let progress = Progress::new(selection.records.len(), args.execute);
+    let show = |p: ReplayProgress| progress.update(p);
+    let courier_sdk = sdk.clone().unwrap_or_else(|| aws_config::SdkConfig::builder().build());
+    let courier = AwsCourier::new(&courier_sdk, timeout);
+    let journal_ref = journal.as_ref();
+    let summary = if args.to_target {
+        let sdk = sdk.clone().unwrap_or_else(|| courier_sdk.clone());
+        let plan = TargetPlan::new(AwsTargets::new(sdk), headers, args.source.clone());
+        run(&selection, &reader, &plan, &courier, journal_ref, &opts, &stop, &show).await
+    } else {
+        let plan = FixedPlan(fixed(&args, headers)?);
+        run(&selection, &reader, &plan, &courier, journal_ref, &opts, &stop, &show).await
+    };
+    progress.finish();
+    print_summary(
+        &summary,
+        &selection,
+        &args,
+        journal.as_ref().map(|_| journal_path.as_path()),
+    );
+    verdict(&summary, &selection, args.execute)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run<P: Plan>(
+    selection: &Selection,
+    reader: &Reader,
+    plan: &P,
+    courier: &AwsCourier,
+    journal: Option<&Mutex<Journal>>,
+    opts: &ReplayOptions,
+    stop: &AtomicBool,
+    show: &(dyn Fn(ReplayProgress) + Sync),
+) -> ReplaySummary {
+    replay(
+        &selection.records,
+        reader,
+        plan,
+        courier,
+        journal,
+        opts,
+        stop,
+        show,
+    )
+    .await
+}
+
+fn filters(args: &ReplayArgs) -> Result<Filters, String> {
+    let categories = args
+        .categories
+        .iter()
+        .map(|c| {
+            FailureCategory::ALL
+                .into_iter()
+                .find(|k| k.as_str().eq_ignore_ascii_case(c))
+                .ok_or_else(|| {
+                    format!(
+                        "--category {c}: not a category; one of {}",
+                        FailureCategory::ALL.map(|k| k.as_str()).join(", ")
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Filters {
+        categories,
+        targets: args.targets.clone(),
+        message_ids: args.message_ids.clone(),
+    })
+}
+
+/// `NAME=ENV_VAR` pairs, each value read from the environment: a secret never appears
+/// on the command line (shell history, `ps`).
+pub fn headers_from_env(
+    specs: &[String],
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, String> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (name, var) = spec.split_once('=').ok_or_else(|| {
+                format!("--header {spec}: expected NAME=ENV_VAR (the value is read from the environment variable)")
+            })?;
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(format!("--header {spec}: {name:?} is not a header name"));
+            }
+            let value = get(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+                format!("--header {name}={var}: the environment variable {var} is not set")
+            })?;
+            if reqwest::header::HeaderValue::from_str(&value).is_err() {
+                return Err(format!(
+                    "--header {name}={var}: the value of {var} is not a valid header value"
+                ));
+            }
+            Ok((name.to_owned(), value))
+        })
+        .collect()
+}
+
+fn fixed(args: &ReplayArgs, headers: Vec<(String, String)>) -> Result<Fixed, String> {
+    Ok(if let Some(url) = &args.to_url {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("--to-url {}: {e}", redact_url(url)))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "--to-url {}: only http and https",
+                redact_url(url)
+            ));
+        }
+        Fixed::Url {
+            url: url.clone(),
+            method: args.method.to_ascii_uppercase(),
+            headers,
+        }
+    } else if let Some(queue_url) = &args.to_queue {
+        Fixed::Queue {
+            queue_url: queue_url.clone(),
+        }
+    } else if let Some(name) = &args.to_function {
+        Fixed::Function { name: name.clone() }
+    } else if let Some(bus) = &args.to_bus {
+        Fixed::Bus {
+            bus: bus.clone(),
+            source: args.source.clone(),
+        }
+    } else {
+        return Err("no destination".into());
+    })
+}
+
+fn destination_shown(args: &ReplayArgs) -> String {
+    if let Some(url) = &args.to_url {
+        format!("{} {}", args.method.to_ascii_uppercase(), redact_url(url))
+    } else if let Some(q) = &args.to_queue {
+        format!("queue {q}")
+    } else if let Some(f) = &args.to_function {
+        format!("function {f}")
+    } else if let Some(b) = &args.to_bus {
+        format!("bus {b}")
+    } else {
+        "each record's own rule target".to_owned()
+    }
+}
+
+/// Reads every report the arguments name, in order; returns them with how they were named.
+async fn read_reports(
+    reader: &Reader,
+    args: &[ReportArg],
+) -> Result<(Vec<(Location, Report)>, String), String> {
+    let mut locations = Vec::new();
+    for arg in args {
+        match arg {
+            ReportArg::One(l) => locations.push(l.clone()),
+            ReportArg::Prefix { bucket, prefix } => {
+                let found = reader.list_reports(bucket, prefix).await?;
+                if found.is_empty() {
+                    return Err(format!("s3://{bucket}/{prefix}: no reports below it"));
+                }
+                locations.extend(found);
+            }
+        }
+    }
+    let mut reports = Vec::with_capacity(locations.len());
+    for location in locations {
+        let bytes = reader.read(&location).await?;
+        let report: Report = serde_json::from_slice(&bytes).map_err(|e| {
+            format!("{location}: not a dlq-triage report ({e}); give report.json or reports/<id>.json")
+        })?;
+        reports.push((location, report));
+    }
+    let names = reports.len().to_string();
+    Ok((reports, names))
+}
+
+fn print_summary(
+    summary: &ReplaySummary,
+    selection: &Selection,
+    args: &ReplayArgs,
+    journal: Option<&std::path::Path>,
+) {
+    let mut out = Stdout::new();
+    let verb = if args.execute { "sent" } else { "would send" };
+    out.line(format_args!(
+        "selected:   {} records ({} listed again in other reports, sent once)",
+        summary.selected, selection.duplicates
+    ));
+    out.line(format_args!("{verb:<11} {}", summary.sent));
+    for ((category, destination), count) in &summary.by_route {
+        out.line(format_args!("  {category:<24} {count:>6} → {destination}"));
+        if let Some(ids) = summary.samples.get(&(*category, destination.clone())) {
+            out.line(format_args!("    e.g. {}", ids.join(", ")));
+        }
+    }
+    if summary.sent_before > 0 {
+        out.line(format_args!(
+            "already sent: {} (the journal says an earlier run sent them; --force sends again)",
+            summary.sent_before
+        ));
+    }
+    for note in &summary.notes {
+        out.line(format_args!("note:       {note}"));
+    }
+    list(&mut out, "failed", &summary.failed);
+    list(&mut out, "cannot send", &summary.skipped);
+    list(
+        &mut out,
+        "no payload",
+        &selection
+            .not_replayable
+            .iter()
+            .map(|(id, why)| (id.clone(), why.clone()))
+            .collect::<Vec<_>>(),
+    );
+    if summary.not_attempted > 0 {
+        out.line(format_args!(
+            "not attempted: {} (the run stopped; run again to send them)",
+            summary.not_attempted
+        ));
+    }
+    if args.execute {
+        out.line(format_args!(
+            "attempts:   {} ({} retries)",
+            summary.attempts, summary.retries
+        ));
+    }
+    if let Some(reason) = &summary.stopped {
+        out.line(format_args!("stopped:    {reason}"));
+    }
+    if let Some(path) = journal {
+        out.line(format_args!("journal:    {}", path.display()));
+    }
+    if !args.execute {
+        out.line("dry run: nothing was sent; add --execute to send");
+    }
+}
+
+fn list(out: &mut Stdout, what: &str, items: &[(String, String)]) {
+    if items.is_empty() {
+        return;
+    }
+    out.line(format_args!("{what}: {}", items.len()));
+    for (id, why) in items.iter().take(10) {
+        out.line(format_args!("  {id}: {why}"));
+    }
+    if items.len() > 10 {
+        out.line(format_args!("  … and {} more", items.len() - 10));
+    }
+}
+
+fn verdict(summary: &ReplaySummary, selection: &Selection, execute: bool) -> Result<(), String> {
+    if !execute || summary.complete() {
+        return Ok(());
+    }
+    let counts = format!(
+        "selected {}, sent {}, sent before {}, failed {}, cannot send {}, not attempted {}",
+        summary.selected,
+        summary.sent,
+        summary.sent_before,
+        summary.failed.len(),
+        summary.skipped.len(),
+        summary.not_attempted
+    );
+    let _ = selection;
+    Err(match &summary.stopped {
+        Some(reason) => format!("{reason} ({counts})"),
+        None => format!("not every record was sent ({counts}); see the journal"),
+    })
+}
+
+/// Progress on standard error: a bar with sent, failed, rate and ETA on a terminal; a
+/// line every 10 % otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    total: usize,
+    shown_tenth: std::sync::atomic::AtomicUsize,
+}
+
+impl Progress {
+    fn new(total: usize, execute: bool) -> Progress {
+        let bar = (execute && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} · {msg} · ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            started: Instant::now(),
+            total,
+            shown_tenth: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn update(&self, p: ReplayProgress) {
+        let rate = rate_per_second(p.done, self.started);
+        let text = format!("{} sent · {} failed · {rate:.1}/s", p.sent, p.failed);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(p.done as u64);
+                bar.set_message(text);
+            }
+            None => {
+                let tenth = p.done * 10 / self.total.max(1);
+                if self.shown_tenth.swap(tenth, Ordering::SeqCst) != tenth && p.done < p.total {
+                    eprintln!("dlq-triage: {}/{} · {text}", p.done, p.total);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_come_from_the_environment_only() {
+        let env = |name: &str| (name == "CRM_TOKEN").then(|| "Bearer s3cr3t".to_owned());
+        assert_eq!(
+            headers_from_env(&["Authorization=CRM_TOKEN".into()], &env).unwrap(),
+            vec![("Authorization".to_owned(), "Bearer s3cr3t".to_owned())]
+        );
+        let err = headers_from_env(&["Authorization=MISSING".into()], &env).unwrap_err();
+        assert!(err.contains("MISSING is not set"), "{err}");
+        let err = headers_from_env(&["Authorization: Bearer x".into()], &env).unwrap_err();
+        assert!(err.contains("NAME=ENV_VAR"), "{err}");
+        // A value never appears in an error.
+        let bad = |_: &str| Some("x\ny".to_owned());
+        let err = headers_from_env(&["X=V".into()], &bad).unwrap_err();
+        assert!(!err.contains("x\ny"), "{err}");
+    }
+
+    #[test]
+    fn rates_must_be_positive_and_finite() {
+        assert!(positive_rate("0").is_err());
+        assert!(positive_rate("-1").is_err());
+        assert!(positive_rate("NaN").is_err());
+        assert_eq!(positive_rate("2.5").unwrap(), 2.5);
+    }
+}

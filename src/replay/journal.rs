@@ -1,0 +1,214 @@
+//! The replay journal: one JSON line per record outcome, appended as each finishes, so a
+//! run that stops half-way (Ctrl-C, a crash, the circuit breaker) can be run again and
+//! send only what was not sent.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// How one record ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The destination accepted it.
+    Sent,
+    /// Every attempt failed.
+    Failed,
+    /// It could not be sent at all (no payload, a target kind we cannot deliver to, …).
+    Skipped,
+}
+
+/// One line of the journal (a **contract**: these field names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// The dead letter's SQS message id.
+    pub message_id: String,
+    /// Where it went (`url:…` with credentials redacted, `queue:…`, `function:…`,
+    /// `bus:…`, `target:<targetArn>`).
+    pub destination: String,
+    /// The outcome.
+    pub status: Status,
+    /// The last HTTP status, when the destination spoke HTTP.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub http_status: Option<u16>,
+    /// Why it failed or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it ended, RFC 3339 UTC.
+    pub at: String,
+}
+
+/// An open journal.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    sent: HashSet<(String, String)>,
+    unreadable_lines: usize,
+}
+
+impl Journal {
+    /// Opens (creating) the journal at `path` and reads what earlier runs sent. A line
+    /// that cannot be read (the last line of a run killed mid-write) is counted, not fatal.
+    pub fn open(path: &Path) -> Result<Journal, String> {
+        let mut sent = HashSet::new();
+        let mut unreadable_lines = 0;
+        match File::open(path) {
+            Ok(f) => {
+                for line in BufReader::new(f).lines() {
+                    let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    match serde_json::from_str::<Entry>(&line) {
+                        Ok(e) if e.status == Status::Sent => {
+                            sent.insert((e.message_id, e.destination));
+                        }
+                        Ok(_) => {}
+                        Err(_) => unreadable_lines += 1,
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read the journal {}: {e}", path.display())),
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open the journal {}: {e}", path.display()))?;
+        // A line cut short by a crash must not glue itself to the next entry.
+        if unreadable_lines > 0 {
+            file.write_all(b"\n")
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(Journal {
+            path: path.to_owned(),
+            file,
+            sent,
+            unreadable_lines,
+        })
+    }
+
+    /// Whether an earlier run sent this record to this destination.
+    pub fn was_sent(&self, message_id: &str, destination: &str) -> bool {
+        self.sent
+            .contains(&(message_id.to_owned(), destination.to_owned()))
+    }
+
+    /// How many records earlier runs sent.
+    pub fn sent_before(&self) -> usize {
+        self.sent.len()
+    }
+
+    /// Lines of earlier runs that could not be read.
+    pub fn unreadable_lines(&self) -> usize {
+        self.unreadable_lines
+    }
+
+    /// Where the journal is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one outcome and flushes it to the file, so a crash after this returns
+    /// cannot lose it.
+    pub fn record(&mut self, entry: &Entry) -> Result<(), String> {
+        let mut line = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.flush())
+            .map_err(|e| format!("cannot write the journal {}: {e}", self.path.display()))?;
+        if entry.status == Status::Sent {
+            self.sent
+                .insert((entry.message_id.clone(), entry.destination.clone()));
+        }
+        Ok(())
+    }
+
+    /// Makes every line durable (once, at the end of a run).
+    pub fn sync(&self) -> Result<(), String> {
+        self.file
+            .sync_data()
+            .map_err(|e| format!("cannot sync the journal {}: {e}", self.path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, status: Status) -> Entry {
+        Entry {
+            message_id: id.into(),
+            destination: "url:http://127.0.0.1/x".into(),
+            status,
+            http_status: Some(200),
+            error: None,
+            attempts: 1,
+            at: "2026-11-29T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_reopened_journal_knows_what_was_sent_and_only_that() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let mut j = Journal::open(&path).unwrap();
+        j.record(&entry("m1", Status::Sent)).unwrap();
+        j.record(&entry("m2", Status::Failed)).unwrap();
+        drop(j);
+        let j = Journal::open(&path).unwrap();
+        assert!(j.was_sent("m1", "url:http://127.0.0.1/x"));
+        assert!(!j.was_sent("m2", "url:http://127.0.0.1/x"));
+        assert!(!j.was_sent("m1", "queue:other"));
+        assert_eq!(j.sent_before(), 1);
+    }
+
+    #[test]
+    fn the_lines_carry_the_contract_fields() {
+        let line = serde_json::to_value(entry("m1", Status::Sent)).unwrap();
+        for field in [
+            "messageId",
+            "destination",
+            "status",
+            "httpStatus",
+            "attempts",
+            "at",
+        ] {
+            assert!(line.get(field).is_some(), "{field}: {line}");
+        }
+        assert_eq!(line["status"], "sent");
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_crash_is_counted_and_the_next_entry_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let mut j = Journal::open(&path).unwrap();
+        j.record(&entry("m1", Status::Sent)).unwrap();
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"messageId":"m2","dest"#).unwrap();
+        drop(f);
+        let mut j = Journal::open(&path).unwrap();
+        assert_eq!(j.unreadable_lines(), 1);
+        j.record(&entry("m3", Status::Sent)).unwrap();
+        drop(j);
+        let j = Journal::open(&path).unwrap();
+        assert!(j.was_sent("m1", "url:http://127.0.0.1/x"));
+        assert!(j.was_sent("m3", "url:http://127.0.0.1/x"));
+        assert_eq!(j.unreadable_lines(), 1);
+    }
+}

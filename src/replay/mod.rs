@@ -1,0 +1,571 @@
+//! `dlq-triage replay`: send stored payloads back, as the failed target would have
+//! received them.
+//!
+//! The flow: [`select`] the records the reports list with a stored payload (once each,
+//! filtered) → for each, skip it when the journal says it was sent → read its payload →
+//! [`Plan`] its delivery (the body, transformed for `--to-target`, and where it goes) → on
+//! a dry run, count it; with `--execute`, hand it to the [`Courier`] at the `--rate`, with
+//! at most `--concurrency` in flight, retrying 429/5xx/throttling with backoff that honours
+//! `Retry-After`, until the circuit breaker opens → journal the outcome.
+//!
+//! Ports: [`Plan`] (fixed destinations, or the rule's target looked up in EventBridge),
+//! [`Courier`] (HTTP, SQS, Lambda, EventBridge through [`AwsCourier`]), [`TargetDirectory`]
+//! (`ListTargetsByRule` / `DescribeApiDestination` through [`AwsTargets`]). Nothing here
+//! writes or deletes a payload or a report.
+
+mod aws;
+mod journal;
+mod plan;
+mod select;
+mod transform;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+pub use aws::{AwsCourier, AwsTargets, Reader, sdk_attempt};
+pub use journal::{Entry, Journal, Status};
+pub use plan::{
+    ApiDestination, FixedPlan, Fixed, Plan, Planned, ResolvedTarget, TargetDirectory, TargetKind,
+    TargetPlan,
+};
+pub use select::{Candidate, Filters, Location, ReportArg, Selection, is_report_key, select};
+pub use transform::{RuleContext, TargetInput, TransformError, apply, select as select_path};
+
+use crate::classify::FailureCategory;
+
+/// One record's delivery: the bytes and where they go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The body, exactly as it will be sent.
+    pub body: Vec<u8>,
+    /// Where and how.
+    pub route: Route,
+}
+
+/// Where a body goes, and with which protocol parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    /// An HTTP request (`--to-url`, or an API destination).
+    Http {
+        /// The full URL (may hold credentials; never printed as is).
+        url: String,
+        /// The method.
+        method: String,
+        /// Headers, `Content-Type` included.
+        headers: Vec<(String, String)>,
+    },
+    /// SQS `SendMessage`.
+    Queue {
+        /// The queue URL.
+        queue_url: String,
+        /// `MessageGroupId` (FIFO queues).
+        group_id: Option<String>,
+        /// `MessageDeduplicationId` (FIFO queues without content-based deduplication).
+        dedup_id: Option<String>,
+    },
+    /// Lambda `Invoke` with `InvocationType=Event`, as EventBridge invokes.
+    Function {
+        /// The function name or ARN (with its qualifier, if any).
+        name: String,
+    },
+    /// EventBridge `PutEvents`: the body is the entry's `Detail`.
+    Bus {
+        /// The bus name or ARN.
+        bus: String,
+        /// `Source`.
+        source: String,
+        /// `DetailType`.
+        detail_type: String,
+        /// `Resources`.
+        resources: Vec<String>,
+        /// `Time` (the event's own), RFC 3339.
+        time: Option<String>,
+    },
+}
+
+/// How one attempt to deliver ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// Accepted.
+    Delivered {
+        /// The HTTP status, when the destination spoke HTTP.
+        http_status: Option<u16>,
+    },
+    /// Failed in a way another attempt may fix (429, 5xx, throttling, a timeout).
+    Retry {
+        /// The HTTP status, if any.
+        http_status: Option<u16>,
+        /// What went wrong.
+        error: String,
+        /// `Retry-After` (or the service's own retry hint).
+        after: Option<Duration>,
+    },
+    /// Refused; sending the same again would be refused again.
+    Rejected {
+        /// The HTTP status, if any.
+        http_status: Option<u16>,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Sends one delivery. Implemented by [`AwsCourier`]; the engine's tests use a scripted one.
+pub trait Courier: Send + Sync {
+    /// One attempt, bounded by the courier's own timeout.
+    fn send(&self, delivery: &Delivery) -> impl Future<Output = Attempt> + Send;
+}
+
+/// The knobs of a run.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Send (`--execute`); otherwise only count what would be sent.
+    pub execute: bool,
+    /// Send again what the journal says was sent (`--force`).
+    pub force: bool,
+    /// Attempts per second, retries included (`--rate`).
+    pub rate: f64,
+    /// Deliveries in flight at once (`--concurrency`).
+    pub concurrency: usize,
+    /// Attempts per record (`--max-attempts`).
+    pub max_attempts: u32,
+    /// Failed attempts in a row that open the circuit breaker (`--breaker`).
+    pub breaker: u32,
+    /// The first retry's backoff; doubled per attempt, with jitter.
+    pub backoff: Duration,
+    /// The longest backoff, and the longest `Retry-After` honoured; a longer one fails the
+    /// record rather than hold the run.
+    pub max_wait: Duration,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            execute: false,
+            force: false,
+            rate: 10.0,
+            concurrency: 4,
+            max_attempts: 4,
+            breaker: 5,
+            backoff: Duration::from_millis(500),
+            max_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What a run did, for the summary and the exit status.
+#[derive(Debug, Default)]
+pub struct ReplaySummary {
+    /// Records selected.
+    pub selected: usize,
+    /// Sent in this run (or, on a dry run, that would be sent).
+    pub sent: usize,
+    /// Skipped because the journal says an earlier run sent them.
+    pub sent_before: usize,
+    /// Failed after every attempt: (messageId, why).
+    pub failed: Vec<(String, String)>,
+    /// Cannot be sent: (messageId, why).
+    pub skipped: Vec<(String, String)>,
+    /// Not attempted because the run stopped (circuit breaker, Ctrl-C).
+    pub not_attempted: usize,
+    /// Per (category, destination): how many sent / would be sent.
+    pub by_route: BTreeMap<(FailureCategory, String), usize>,
+    /// Up to five message ids per (category, destination).
+    pub samples: BTreeMap<(FailureCategory, String), Vec<String>>,
+    /// Notes for the operator (targets that transform their input, sources PutEvents refuses).
+    pub notes: BTreeSet<String>,
+    /// Why the run stopped early, when it did.
+    pub stopped: Option<String>,
+    /// Attempts made.
+    pub attempts: u64,
+    /// Retries made after a 429/5xx/throttling answer.
+    pub retries: u64,
+}
+
+impl ReplaySummary {
+    /// Whether every selected record was sent (now or before), which is exit status 0.
+    pub fn complete(&self) -> bool {
+        self.failed.is_empty()
+            && self.skipped.is_empty()
+            && self.not_attempted == 0
+            && self.stopped.is_none()
+    }
+}
+
+/// Live counts for the progress display.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplayProgress {
+    /// Records finished (any outcome).
+    pub done: usize,
+    /// Records in the run.
+    pub total: usize,
+    /// Sent.
+    pub sent: usize,
+    /// Failed or skipped.
+    pub failed: usize,
+}
+
+/// Paces attempts at `rate` per second, across every task.
+struct Pace {
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+    interval: Duration,
+}
+
+impl Pace {
+    fn new(rate: f64) -> Pace {
+        Pace {
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+            interval: Duration::from_secs_f64(1.0 / rate.max(0.001)),
+        }
+    }
+
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// The circuit breaker: opens after `threshold` failed attempts in a row.
+struct Breaker {
+    in_a_row: AtomicU32,
+    threshold: u32,
+    open: AtomicBool,
+}
+
+impl Breaker {
+    fn success(&self) {
+        self.in_a_row.store(0, Ordering::SeqCst);
+    }
+
+    fn failure(&self) {
+        if self.in_a_row.fetch_add(1, Ordering::SeqCst) + 1 >= self.threshold {
+            self.open.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+/// One run's shared state: each record goes through [`Run::one`].
+struct Run<'a, P, C> {
+    reader: &'a Reader,
+    plan: &'a P,
+    courier: &'a C,
+    journal: Option<&'a Mutex<Journal>>,
+    opts: &'a ReplayOptions,
+    stop: &'a AtomicBool,
+    pace: Pace,
+    breaker: Breaker,
+    attempts: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
+    /// One record, from the journal check to its last attempt.
+    async fn one(&self, c: &'a Candidate) -> (&'a Candidate, Outcome, String) {
+        if self.breaker.is_open() || self.stop.load(Ordering::SeqCst) {
+            return (c, Outcome::NotAttempted, String::new());
+        }
+        let destination = self.plan.destination(c);
+        if !self.opts.force
+            && let Some(j) = self.journal
+            && j.lock()
+                .map(|j| j.was_sent(&c.message_id, &destination))
+                .unwrap_or(false)
+        {
+            return (c, Outcome::SentBefore, destination);
+        }
+        let payload = match self.reader.read(&c.payload).await {
+            Ok(p) => p,
+            Err(e) => {
+                return (
+                    c,
+                    Outcome::Skipped(format!("payload unreadable: {e}")),
+                    destination,
+                );
+            }
+        };
+        let planned = match self.plan.plan(c, payload).await {
+            Ok(p) => p,
+            Err(why) => return (c, Outcome::Skipped(why), destination),
+        };
+        let key = (c.category, planned.label.clone());
+        if !self.opts.execute {
+            return (
+                c,
+                Outcome::Sent {
+                    key,
+                    note: planned.note,
+                    http_status: None,
+                    attempts: 0,
+                },
+                destination,
+            );
+        }
+        let mut last = (String::new(), None);
+        for attempt in 1..=self.opts.max_attempts.max(1) {
+            if self.breaker.is_open() {
+                if attempt == 1 {
+                    return (c, Outcome::NotAttempted, destination);
+                }
+                break;
+            }
+            self.pace.wait().await;
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+            match self.courier.send(&planned.delivery).await {
+                Attempt::Delivered { http_status } => {
+                    self.breaker.success();
+                    return (
+                        c,
+                        Outcome::Sent {
+                            key,
+                            note: planned.note,
+                            http_status,
+                            attempts: attempt,
+                        },
+                        destination,
+                    );
+                }
+                Attempt::Rejected { http_status, error } => {
+                    self.breaker.failure();
+                    return (
+                        c,
+                        Outcome::Failed {
+                            error,
+                            http_status,
+                            attempts: attempt,
+                        },
+                        destination,
+                    );
+                }
+                Attempt::Retry {
+                    http_status,
+                    error,
+                    after,
+                } => {
+                    self.breaker.failure();
+                    last = (error, http_status);
+                    if attempt == self.opts.max_attempts.max(1) {
+                        break;
+                    }
+                    let wait = match after {
+                        Some(after) if after > self.opts.max_wait => {
+                            last.0 = format!(
+                                "{}; Retry-After {} s is longer than the {} s this run waits",
+                                last.0,
+                                after.as_secs(),
+                                self.opts.max_wait.as_secs()
+                            );
+                            return (
+                                c,
+                                Outcome::Failed {
+                                    error: last.0,
+                                    http_status,
+                                    attempts: attempt,
+                                },
+                                destination,
+                            );
+                        }
+                        Some(after) => after,
+                        None => backoff(self.opts, attempt),
+                    };
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        (
+            c,
+            Outcome::Failed {
+                error: last.0,
+                http_status: last.1,
+                attempts: self.opts.max_attempts.max(1),
+            },
+            destination,
+        )
+    }
+}
+
+/// How one record ended.
+enum Outcome {
+    Sent {
+        key: (FailureCategory, String),
+        note: Option<String>,
+        http_status: Option<u16>,
+        attempts: u32,
+    },
+    SentBefore,
+    Failed {
+        error: String,
+        http_status: Option<u16>,
+        attempts: u32,
+    },
+    Skipped(String),
+    NotAttempted,
+}
+
+/// Replays `candidates`: dry run or `--execute`, per [`ReplayOptions`]. `journal` is
+/// consulted before and written after each record; `stop` (Ctrl-C) stops new records.
+#[allow(clippy::too_many_arguments)]
+pub async fn replay<P: Plan, C: Courier>(
+    candidates: &[Candidate],
+    reader: &Reader,
+    plan: &P,
+    courier: &C,
+    journal: Option<&Mutex<Journal>>,
+    opts: &ReplayOptions,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(ReplayProgress) + Sync),
+) -> ReplaySummary {
+    let mut summary = ReplaySummary {
+        selected: candidates.len(),
+        ..ReplaySummary::default()
+    };
+    let mut live = ReplayProgress {
+        total: candidates.len(),
+        ..ReplayProgress::default()
+    };
+
+    let run = Run {
+        reader,
+        plan,
+        courier,
+        journal,
+        opts,
+        stop,
+        pace: Pace::new(opts.rate),
+        breaker: Breaker {
+            in_a_row: AtomicU32::new(0),
+            threshold: opts.breaker.max(1),
+            open: AtomicBool::new(false),
+        },
+        attempts: AtomicU64::new(0),
+        retries: AtomicU64::new(0),
+    };
+    let mut results =
+        futures::stream::iter(candidates.iter().map(|c| run.one(c)))
+            .buffer_unordered(opts.concurrency.max(1));
+    let mut journal_error: Option<String> = None;
+    while let Some((c, outcome, destination)) = results.next().await {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let entry = |status, http_status, error, attempts| Entry {
+            message_id: c.message_id.clone(),
+            destination: destination.clone(),
+            status,
+            http_status,
+            error,
+            attempts,
+            at: at.clone(),
+        };
+        let line = match outcome {
+            Outcome::Sent {
+                key,
+                note,
+                http_status,
+                attempts,
+            } => {
+                summary.sent += 1;
+                live.sent += 1;
+                let samples = summary.samples.entry(key.clone()).or_default();
+                if samples.len() < 5 {
+                    samples.push(c.message_id.clone());
+                }
+                *summary.by_route.entry(key).or_default() += 1;
+                summary.notes.extend(note);
+                opts.execute
+                    .then(|| entry(Status::Sent, http_status, None, attempts))
+            }
+            Outcome::SentBefore => {
+                summary.sent_before += 1;
+                None
+            }
+            Outcome::Failed {
+                error,
+                http_status,
+                attempts,
+            } => {
+                live.failed += 1;
+                summary.failed.push((c.message_id.clone(), error.clone()));
+                Some(entry(Status::Failed, http_status, Some(error), attempts))
+            }
+            Outcome::Skipped(why) => {
+                live.failed += 1;
+                summary.skipped.push((c.message_id.clone(), why.clone()));
+                opts.execute
+                    .then(|| entry(Status::Skipped, None, Some(why), 0))
+            }
+            Outcome::NotAttempted => {
+                summary.not_attempted += 1;
+                None
+            }
+        };
+        if let (Some(line), Some(j)) = (line, journal)
+            && let Err(e) = j.lock().map_err(|e| e.to_string()).and_then(|mut j| j.record(&line))
+        {
+            // Stop: a run that cannot keep its journal cannot be resumed safely.
+            journal_error.get_or_insert(e);
+            stop.store(true, Ordering::SeqCst);
+        }
+        live.done += 1;
+        progress(live);
+    }
+    if let Some(j) = journal
+        && let Err(e) = j.lock().map_err(|e| e.to_string()).and_then(|j| j.sync())
+    {
+        journal_error.get_or_insert(e);
+    }
+    summary.attempts = run.attempts.load(Ordering::Relaxed);
+    summary.retries = run.retries.load(Ordering::Relaxed);
+    summary.stopped = if let Some(e) = journal_error {
+        Some(format!("the journal could not be written: {e}"))
+    } else if run.breaker.is_open() {
+        Some(format!(
+            "circuit breaker: {} failed attempts in a row; the destination is still failing, so the run stopped",
+            run.breaker.threshold
+        ))
+    } else if stop.load(Ordering::SeqCst) && summary.not_attempted > 0 {
+        Some("interrupted".to_owned())
+    } else {
+        None
+    };
+    summary
+}
+
+/// Exponential backoff with jitter: `backoff × 2^(attempt-1)`, ±25 %, capped.
+fn backoff(opts: &ReplayOptions, attempt: u32) -> Duration {
+    let base = opts
+        .backoff
+        .saturating_mul(1u32 << (attempt - 1).min(16))
+        .min(opts.max_wait);
+    base.mul_f64(0.75 + fastrand::f64() * 0.5)
+}
+
+/// Reads an HTTP `Retry-After`: delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The time a run has been going, for rates and ETAs.
+pub fn rate_per_second(done: usize, since: Instant) -> f64 {
+    done as f64 / since.elapsed().as_secs_f64().max(0.001)
+}
+
+#[cfg(test)]
+mod tests;

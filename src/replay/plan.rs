@@ -1,0 +1,588 @@
+//! Planning a record's delivery: the body and the route, for a fixed destination
+//! (`--to-url`, `--to-queue`, `--to-function`, `--to-bus`) or for the rule's own target
+//! (`--to-target`), whose input transformation and parameters are applied here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::select::Candidate;
+use super::transform::{RuleContext, TargetInput, apply, select};
+use super::{Delivery, Route};
+use crate::genesys::redact_url;
+use crate::store::safe_file_stem;
+
+/// A planned delivery, with how the summary names its destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// What is sent, and where.
+    pub delivery: Delivery,
+    /// The destination as the summary shows it (no credentials).
+    pub label: String,
+    /// Something the operator should know about it (a target that transforms its input).
+    pub note: Option<String>,
+}
+
+/// Plans deliveries: the port between selection and sending.
+pub trait Plan: Send + Sync {
+    /// The destination as the journal records it; a rerun skips a record the journal
+    /// says was sent to the same destination.
+    fn destination(&self, record: &Candidate) -> String;
+
+    /// The delivery of one record, or why it cannot be sent.
+    fn plan(
+        &self,
+        record: &Candidate,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<Planned, String>> + Send;
+}
+
+/// A destination given on the command line.
+#[derive(Debug, Clone)]
+pub enum Fixed {
+    /// `--to-url` with `--method` and `--header` values (already read from the environment).
+    Url {
+        /// The URL.
+        url: String,
+        /// The method.
+        method: String,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+    },
+    /// `--to-queue`.
+    Queue {
+        /// The queue URL.
+        queue_url: String,
+    },
+    /// `--to-function`.
+    Function {
+        /// The function name or ARN.
+        name: String,
+    },
+    /// `--to-bus` with `--source`.
+    Bus {
+        /// The bus name or ARN.
+        bus: String,
+        /// The `Source` to send under instead of the event's own.
+        source: Option<String>,
+    },
+}
+
+/// The group id of messages replayed to a FIFO queue given with `--to-queue`.
+pub const REPLAY_GROUP_ID: &str = "dlq-triage-replay";
+
+/// Plans every record to one fixed destination.
+#[derive(Debug, Clone)]
+pub struct FixedPlan(pub Fixed);
+
+impl Plan for FixedPlan {
+    fn destination(&self, _: &Candidate) -> String {
+        match &self.0 {
+            Fixed::Url { url, .. } => format!("url:{}", redact_url(url)),
+            Fixed::Queue { queue_url } => format!("queue:{queue_url}"),
+            Fixed::Function { name } => format!("function:{name}"),
+            Fixed::Bus { bus, .. } => format!("bus:{bus}"),
+        }
+    }
+
+    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, String> {
+        let label = self.destination(record);
+        let delivery = match &self.0 {
+            Fixed::Url {
+                url,
+                method,
+                headers,
+            } => Delivery {
+                body: payload,
+                route: Route::Http {
+                    url: url.clone(),
+                    method: method.clone(),
+                    headers: with_json_content_type(headers),
+                },
+            },
+            Fixed::Queue { queue_url } => {
+                let fifo = queue_url.ends_with(".fifo");
+                queue_body(&payload)?;
+                Delivery {
+                    body: payload,
+                    route: Route::Queue {
+                        queue_url: queue_url.clone(),
+                        group_id: fifo.then(|| REPLAY_GROUP_ID.to_owned()),
+                        dedup_id: fifo.then(|| dedup_id(&record.message_id)),
+                    },
+                }
+            }
+            Fixed::Function { name } => Delivery {
+                body: payload,
+                route: Route::Function { name: name.clone() },
+            },
+            Fixed::Bus { bus, source } => bus_delivery(bus, source.as_deref(), &payload)?,
+        };
+        Ok(Planned {
+            delivery,
+            label,
+            note: None,
+        })
+    }
+}
+
+fn with_json_content_type(headers: &[(String, String)]) -> Vec<(String, String)> {
+    let mut all = Vec::with_capacity(headers.len() + 1);
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        all.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    }
+    all.extend(headers.iter().cloned());
+    all
+}
+
+/// SQS carries text only: UTF-8 without the control characters its API refuses.
+fn queue_body(payload: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(payload)
+        .map_err(|_| "the payload is not UTF-8 text, which SQS cannot carry".to_owned())?;
+    if let Some(c) = text.chars().find(|&c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    }) {
+        return Err(format!(
+            "the payload holds U+{:04X}, a character SQS refuses",
+            c as u32
+        ));
+    }
+    Ok(())
+}
+
+/// A FIFO deduplication id for a message: the message id made safe, at most 128 characters.
+fn dedup_id(message_id: &str) -> String {
+    safe_file_stem(message_id).chars().take(128).collect()
+}
+
+/// A `PutEvents` entry from a stored event: its `source` (or `source_override`),
+/// `detail-type`, `detail`, `resources` and `time`.
+fn bus_delivery(
+    bus: &str,
+    source_override: Option<&str>,
+    payload: &[u8],
+) -> Result<Delivery, String> {
+    let event: Value = serde_json::from_slice(payload)
+        .map_err(|e| format!("the payload is not a JSON event ({e}); PutEvents needs one"))?;
+    let field = |name: &str| event.get(name).and_then(Value::as_str).map(str::to_owned);
+    let source = match (source_override, field("source")) {
+        (Some(s), _) => s.to_owned(),
+        (None, Some(s)) if s.starts_with("aws.") => {
+            return Err(format!(
+                "PutEvents refuses sources that begin with \"aws.\" (this event's is {s}); give --source"
+            ));
+        }
+        (None, Some(s)) => s,
+        (None, None) => return Err("the event has no source; give --source".to_owned()),
+    };
+    let detail_type = field("detail-type").ok_or("the event has no detail-type")?;
+    let detail = event.get("detail").ok_or("the event has no detail")?;
+    let resources = event
+        .get("resources")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Delivery {
+        body: detail.to_string().into_bytes(),
+        route: Route::Bus {
+            bus: bus.to_owned(),
+            source,
+            detail_type,
+            resources,
+            time: field("time"),
+        },
+    })
+}
+
+/// A rule's target as EventBridge holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedTarget {
+    /// The target's ARN.
+    pub arn: String,
+    /// How it takes its input.
+    pub input: TargetInput,
+    /// What it is, with its delivery parameters.
+    pub kind: TargetKind,
+}
+
+/// The kinds of target `--to-target` delivers to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetKind {
+    /// A Lambda function (invoked asynchronously).
+    Function,
+    /// An SQS queue, with `SqsParameters.MessageGroupId`.
+    Queue {
+        /// The queue URL.
+        url: String,
+        /// The target's message group id.
+        group_id: Option<String>,
+    },
+    /// An API destination with the target's `HttpParameters`.
+    ApiDestination(ApiDestination),
+    /// An event bus.
+    Bus,
+    /// Anything else: why it is not delivered.
+    Unsupported(String),
+}
+
+/// An API destination and the target's HTTP parameters.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApiDestination {
+    /// `InvocationEndpoint`, with `*` for each path parameter.
+    pub endpoint: String,
+    /// `HttpMethod`.
+    pub method: String,
+    /// `PathParameterValues`, in order (literal, or a JSON path into the event).
+    pub path_parameters: Vec<String>,
+    /// `HeaderParameters` (values literal or JSON paths).
+    pub headers: BTreeMap<String, String>,
+    /// `QueryStringParameters` (values literal or JSON paths).
+    pub query: BTreeMap<String, String>,
+}
+
+/// Looks a rule's target up (EventBridge's `ListTargetsByRule`, through [`super::AwsTargets`]).
+pub trait TargetDirectory: Send + Sync {
+    /// The target of `rule_arn` whose ARN is `target_arn`.
+    fn resolve(
+        &self,
+        rule_arn: &str,
+        target_arn: &str,
+    ) -> impl Future<Output = Result<ResolvedTarget, String>> + Send;
+}
+
+/// Plans each record to its own rule's target, as EventBridge would have delivered it.
+pub struct TargetPlan<D> {
+    directory: D,
+    cache: tokio::sync::Mutex<HashMap<(String, String), Result<Arc<ResolvedTarget>, String>>>,
+    auth_headers: Vec<(String, String)>,
+    bus_source: Option<String>,
+}
+
+impl<D: TargetDirectory> TargetPlan<D> {
+    /// `auth_headers` go to API destinations (whose connection secret cannot be read);
+    /// `bus_source` replaces an `aws.` source for event-bus targets.
+    pub fn new(
+        directory: D,
+        auth_headers: Vec<(String, String)>,
+        bus_source: Option<String>,
+    ) -> TargetPlan<D> {
+        TargetPlan {
+            directory,
+            cache: tokio::sync::Mutex::new(HashMap::new()),
+            auth_headers,
+            bus_source,
+        }
+    }
+
+    async fn target(&self, rule: &str, target: &str) -> Result<Arc<ResolvedTarget>, String> {
+        let mut cache = self.cache.lock().await;
+        let key = (rule.to_owned(), target.to_owned());
+        if let Some(hit) = cache.get(&key) {
+            return hit.clone();
+        }
+        let found = self.directory.resolve(rule, target).await.map(Arc::new);
+        cache.insert(key, found.clone());
+        found
+    }
+}
+
+impl<D: TargetDirectory> Plan for TargetPlan<D> {
+    fn destination(&self, record: &Candidate) -> String {
+        format!(
+            "target:{}",
+            record.target_arn.as_deref().unwrap_or("(no target)")
+        )
+    }
+
+    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, String> {
+        let (Some(rule), Some(target)) = (&record.rule_arn, &record.target_arn) else {
+            return Err(
+                "the dead letter names no RULE_ARN / TARGET_ARN, so its target is unknown; use --to-url, --to-queue, --to-function or --to-bus"
+                    .to_owned(),
+            );
+        };
+        let resolved = self.target(rule, target).await?;
+        let rule = RuleContext::from_arn(rule);
+        let (delivery, kind) = to_target(
+            &resolved,
+            &rule,
+            &payload,
+            &self.auth_headers,
+            self.bus_source.as_deref(),
+        )?;
+        let note = resolved.input.transforms().then(|| {
+            format!(
+                "{} transforms its input ({}): each body is transformed as EventBridge would before it is sent",
+                resolved.arn,
+                resolved.input.describe()
+            )
+        });
+        Ok(Planned {
+            delivery,
+            label: format!("{kind} {}", resolved.arn),
+            note,
+        })
+    }
+}
+
+/// The delivery EventBridge would have made of `payload` to `target`: a pure function of
+/// the target's settings and the event.
+pub fn to_target(
+    target: &ResolvedTarget,
+    rule: &RuleContext,
+    payload: &[u8],
+    auth_headers: &[(String, String)],
+    bus_source: Option<&str>,
+) -> Result<(Delivery, &'static str), String> {
+    if let TargetKind::Unsupported(why) = &target.kind {
+        return Err(why.clone());
+    }
+    let body = apply(&target.input, payload, rule).map_err(|e| e.to_string())?;
+    Ok(match &target.kind {
+        TargetKind::Function => (
+            Delivery {
+                body,
+                route: Route::Function {
+                    name: target.arn.clone(),
+                },
+            },
+            "lambda",
+        ),
+        TargetKind::Queue { url, group_id } => {
+            queue_body(&body)?;
+            let fifo = url.ends_with(".fifo");
+            (
+                Delivery {
+                    body,
+                    route: Route::Queue {
+                        queue_url: url.clone(),
+                        group_id: group_id.clone().filter(|_| fifo),
+                        dedup_id: None,
+                    },
+                },
+                "sqs",
+            )
+        }
+        TargetKind::ApiDestination(api) => {
+            let event: Option<Value> = serde_json::from_slice(payload).ok();
+            let url = api_url(api, event.as_ref())?;
+            let mut headers = vec![(
+                "Content-Type".to_owned(),
+                "application/json; charset=utf-8".to_owned(),
+            )];
+            for (name, value) in &api.headers {
+                headers.push((name.clone(), parameter(value, event.as_ref())?));
+            }
+            headers.extend(auth_headers.iter().cloned());
+            (
+                Delivery {
+                    body,
+                    route: Route::Http {
+                        url,
+                        method: api.method.clone(),
+                        headers,
+                    },
+                },
+                "api-destination",
+            )
+        }
+        TargetKind::Bus => (bus_delivery(&target.arn, bus_source, &body)?, "event-bus"),
+        TargetKind::Unsupported(_) => unreachable!("handled above"),
+    })
+}
+
+/// The endpoint with each `*` replaced by its path parameter, and the query string added.
+fn api_url(api: &ApiDestination, event: Option<&Value>) -> Result<String, String> {
+    let stars = api.endpoint.matches('*').count();
+    if stars != api.path_parameters.len() {
+        return Err(format!(
+            "the API destination's endpoint has {stars} path wildcards and the target gives {} path parameters",
+            api.path_parameters.len()
+        ));
+    }
+    let mut url = String::with_capacity(api.endpoint.len() + 64);
+    let mut values = api.path_parameters.iter();
+    for (i, piece) in api.endpoint.split('*').enumerate() {
+        if i > 0 {
+            let value = parameter(values.next().map_or("", String::as_str), event)?;
+            url.push_str(&percent_encode(&value));
+        }
+        url.push_str(piece);
+    }
+    let mut parsed =
+        reqwest::Url::parse(&url).map_err(|e| format!("the API destination's endpoint: {e}"))?;
+    if !api.query.is_empty() {
+        let mut pairs = parsed.query_pairs_mut();
+        for (name, value) in &api.query {
+            pairs.append_pair(name, &parameter(value, event)?);
+        }
+    }
+    Ok(parsed.to_string())
+}
+
+/// A target parameter: a JSON path into the original event (`$.…`), or a literal.
+fn parameter(value: &str, event: Option<&Value>) -> Result<String, String> {
+    if !value.starts_with('$') {
+        return Ok(value.to_owned());
+    }
+    let event = event.ok_or_else(|| {
+        format!("parameter {value} reads the event, and the payload is not a JSON event")
+    })?;
+    match select(event, value).map_err(|e| e.to_string())? {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Ok(other.to_string()),
+        None => Err(format!("parameter {value} matches nothing in the event")),
+    }
+}
+
+fn percent_encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &[u8] = br#"{"version":"0","id":"e1","detail-type":"v2.detail.events.conversation.{id}.customer.end","source":"aws.partner/genesys.com/cloud/org/x","time":"2026-11-28T10:00:00Z","resources":[],"detail":{"eventBody":{"conversationId":"c-1","queue":"sales team"}}}"#;
+
+    fn rule() -> RuleContext {
+        RuleContext::from_arn("arn:aws:events:us-east-1:1:rule/genesys/to-crm")
+    }
+
+    fn target(kind: TargetKind, input: TargetInput) -> ResolvedTarget {
+        ResolvedTarget {
+            arn: "arn:aws:events:us-east-1:1:api-destination/crm/abc".into(),
+            input,
+            kind,
+        }
+    }
+
+    #[test]
+    fn an_api_destination_gets_its_path_query_and_headers_from_the_original_event() {
+        let api = ApiDestination {
+            endpoint: "https://crm.example.com/conversations/*/events".into(),
+            method: "PUT".into(),
+            path_parameters: vec!["$.detail.eventBody.conversationId".into()],
+            headers: [("X-Queue".into(), "$.detail.eventBody.queue".into())].into(),
+            query: [("src".into(), "genesys".into())].into(),
+        };
+        let t = target(
+            TargetKind::ApiDestination(api),
+            TargetInput::Path("$.detail.eventBody".into()),
+        );
+        let auth = vec![("Authorization".to_owned(), "Bearer t".to_owned())];
+        let (d, kind) = to_target(&t, &rule(), EVENT, &auth, None).unwrap();
+        assert_eq!(kind, "api-destination");
+        assert_eq!(
+            d.body,
+            br#"{"conversationId":"c-1","queue":"sales team"}"#.to_vec()
+        );
+        let Route::Http {
+            url,
+            method,
+            headers,
+        } = d.route
+        else {
+            panic!("{:?}", d.route)
+        };
+        assert_eq!(
+            url,
+            "https://crm.example.com/conversations/c-1/events?src=genesys"
+        );
+        assert_eq!(method, "PUT");
+        assert!(headers.contains(&("X-Queue".into(), "sales team".into())));
+        assert!(headers.contains(&("Authorization".into(), "Bearer t".into())));
+    }
+
+    #[test]
+    fn a_fifo_queue_target_keeps_its_group_id() {
+        let t = target(
+            TargetKind::Queue {
+                url: "http://127.0.0.1/1/q.fifo".into(),
+                group_id: Some("g1".into()),
+            },
+            TargetInput::Event,
+        );
+        let (d, _) = to_target(&t, &rule(), EVENT, &[], None).unwrap();
+        assert_eq!(d.body, EVENT.to_vec());
+        assert!(matches!(d.route, Route::Queue { group_id: Some(ref g), .. } if g == "g1"));
+    }
+
+    #[test]
+    fn partner_sources_need_a_source_for_put_events() {
+        let t = target(TargetKind::Bus, TargetInput::Event);
+        let err = to_target(&t, &rule(), EVENT, &[], None).unwrap_err();
+        assert!(err.contains("--source"), "{err}");
+        let (d, _) = to_target(&t, &rule(), EVENT, &[], Some("replay.genesys")).unwrap();
+        let Route::Bus {
+            source,
+            detail_type,
+            time,
+            ..
+        } = d.route
+        else {
+            panic!()
+        };
+        assert_eq!(source, "replay.genesys");
+        assert_eq!(
+            detail_type,
+            "v2.detail.events.conversation.{id}.customer.end"
+        );
+        assert_eq!(time.as_deref(), Some("2026-11-28T10:00:00Z"));
+        assert_eq!(
+            d.body,
+            br#"{"eventBody":{"conversationId":"c-1","queue":"sales team"}}"#.to_vec()
+        );
+    }
+
+    #[test]
+    fn unsupported_kinds_and_bad_payloads_say_why() {
+        let t = target(
+            TargetKind::Unsupported("SNS topics are not replayed".into()),
+            TargetInput::Event,
+        );
+        assert!(
+            to_target(&t, &rule(), EVENT, &[], None)
+                .unwrap_err()
+                .contains("SNS")
+        );
+        let q = target(
+            TargetKind::Queue {
+                url: "http://127.0.0.1/1/q".into(),
+                group_id: None,
+            },
+            TargetInput::Event,
+        );
+        let err = to_target(&q, &rule(), b"{\"a\":\"\x01\"}", &[], None).unwrap_err();
+        assert!(err.contains("U+0001"), "{err}");
+    }
+
+    #[test]
+    fn wildcards_and_parameters_must_agree() {
+        let api = ApiDestination {
+            endpoint: "https://x.example.com/*/*".into(),
+            method: "POST".into(),
+            path_parameters: vec!["a".into()],
+            ..ApiDestination::default()
+        };
+        assert!(api_url(&api, None).unwrap_err().contains("2 path wildcards"));
+    }
+}

@@ -1,0 +1,387 @@
+//! Which records a replay sends: those the given reports list with a stored payload,
+//! once each (by `messageId`), narrowed by the filters. Reports and payloads are read from
+//! a local folder or from S3; nothing is ever written or deleted there.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::classify::FailureCategory;
+use crate::report::{Disposition, Report, TriageRecord};
+
+/// Where a report or a payload is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// A local file.
+    File(PathBuf),
+    /// An S3 object.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "{}", p.display()),
+            Location::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}
+
+/// A `REPORT` argument: a local `report.json`, one S3 report, or every report below an S3
+/// prefix (an argument ending in `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportArg {
+    /// One report.
+    One(Location),
+    /// `s3://bucket/prefix/`: every `.json` report below it.
+    Prefix {
+        /// The bucket.
+        bucket: String,
+        /// The prefix (may be empty).
+        prefix: String,
+    },
+}
+
+impl ReportArg {
+    /// Reads a command-line argument.
+    pub fn parse(arg: &str) -> Result<ReportArg, String> {
+        let Some(rest) = arg.strip_prefix("s3://") else {
+            return Ok(ReportArg::One(Location::File(PathBuf::from(arg))));
+        };
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("{arg}: no bucket name after s3://"));
+        }
+        if key.is_empty() || key.ends_with('/') {
+            Ok(ReportArg::Prefix {
+                bucket: bucket.to_owned(),
+                prefix: key.to_owned(),
+            })
+        } else {
+            Ok(ReportArg::One(Location::S3 {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            }))
+        }
+    }
+}
+
+/// Whether an S3 key listed below a prefix is a report (`…/reports/…/<id>.json`).
+pub fn is_report_key(key: &str) -> bool {
+    key.ends_with(".json") && (key.contains("reports/") || key.ends_with("report.json"))
+}
+
+/// The filters of a run; an empty list lets everything through.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    /// `--category`.
+    pub categories: Vec<FailureCategory>,
+    /// `--target` (a target ARN, compared exactly).
+    pub targets: Vec<String>,
+    /// `--message-id`.
+    pub message_ids: Vec<String>,
+}
+
+impl Filters {
+    fn admits(&self, r: &TriageRecord) -> bool {
+        (self.categories.is_empty() || self.categories.contains(&r.failure_category))
+            && (self.targets.is_empty()
+                || r.failure
+                    .target_arn
+                    .as_ref()
+                    .is_some_and(|t| self.targets.contains(t)))
+            && (self.message_ids.is_empty() || self.message_ids.contains(&r.message_id))
+    }
+
+    /// The filters as command-line flags (for the Markdown report's commands).
+    pub fn is_empty(&self) -> bool {
+        self.categories.is_empty() && self.targets.is_empty() && self.message_ids.is_empty()
+    }
+}
+
+/// One record to replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The SQS message id of the dead letter.
+    pub message_id: String,
+    /// Its category.
+    pub category: FailureCategory,
+    /// The rule that failed (`RULE_ARN`).
+    pub rule_arn: Option<String>,
+    /// The target that failed (`TARGET_ARN`).
+    pub target_arn: Option<String>,
+    /// The event's `source`.
+    pub source: Option<String>,
+    /// Where its payload is.
+    pub payload: Location,
+    /// The report that listed it.
+    pub report: Location,
+}
+
+/// What a set of reports gives to replay.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// What to send, in report order.
+    pub records: Vec<Candidate>,
+    /// Records the filters admit that have no payload to send: (messageId, why).
+    pub not_replayable: Vec<(String, String)>,
+    /// Records listed again by a later report (or twice in one), sent once.
+    pub duplicates: usize,
+    /// Records the filters left out.
+    pub filtered_out: usize,
+}
+
+/// Builds the selection from reports read in the order given.
+pub fn select(reports: &[(Location, Report)], filters: &Filters) -> Selection {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut selection = Selection::default();
+    for (location, report) in reports {
+        for r in &report.records {
+            if !filters.admits(r) {
+                selection.filtered_out += 1;
+                continue;
+            }
+            if !seen.insert(&r.message_id) {
+                selection.duplicates += 1;
+                continue;
+            }
+            let payload = match (&r.replay_payload_key, &r.disposition) {
+                (Some(key), Disposition::Stored) => payload_location(location, key),
+                (_, Disposition::Returned { reason }) => Err(format!(
+                    "no payload stored: returned to the queue ({reason}); it is replayed from the queue, not from this report"
+                )),
+                (None, Disposition::Stored) => Err("no payload key in the report".to_owned()),
+            };
+            match payload {
+                Ok(payload) => selection.records.push(Candidate {
+                    message_id: r.message_id.clone(),
+                    category: r.failure_category,
+                    rule_arn: r.failure.rule_arn.clone(),
+                    target_arn: r.failure.target_arn.clone(),
+                    source: r.source.clone(),
+                    payload,
+                    report: location.clone(),
+                }),
+                Err(why) => {
+                    // A later report may hold a stored copy of the same message.
+                    seen.remove(r.message_id.as_str());
+                    selection.not_replayable.push((r.message_id.clone(), why));
+                }
+            }
+        }
+    }
+    // A record first seen unstored and stored later is replayable after all.
+    let sent: HashSet<&str> = selection
+        .records
+        .iter()
+        .map(|c| c.message_id.as_str())
+        .collect();
+    let before = selection.not_replayable.len();
+    selection
+        .not_replayable
+        .retain(|(id, _)| !sent.contains(id.as_str()));
+    selection.duplicates += before - selection.not_replayable.len();
+    selection
+}
+
+/// The payload of a record: beside the report in S3 (keys are full keys there), or in the
+/// out folder a local report belongs to (the report's folder, or its parent for a report
+/// under `reports/`). A key that would leave that folder is refused.
+fn payload_location(report: &Location, key: &str) -> Result<Location, String> {
+    match report {
+        Location::S3 { bucket, .. } => Ok(Location::S3 {
+            bucket: bucket.clone(),
+            key: key.to_owned(),
+        }),
+        Location::File(path) => {
+            let relative = Path::new(key);
+            if key.is_empty()
+                || !relative
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_)))
+            {
+                return Err(format!(
+                    "payload key {key:?} leaves the report's folder; refused"
+                ));
+            }
+            let mut base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            if base.file_name().is_some_and(|n| n == "reports") {
+                base.pop();
+            }
+            Ok(Location::File(base.join(relative)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::report_of;
+
+    fn record(id: &str) -> TriageRecord {
+        crate::report::fixtures::record(
+            id,
+            FailureCategory::Unknown,
+            None,
+            None,
+            "2026-11-28T10:00:00Z",
+        )
+    }
+
+    fn local(path: &str) -> Location {
+        Location::File(PathBuf::from(path))
+    }
+
+    #[test]
+    fn arguments_name_a_file_an_object_or_a_prefix() {
+        assert_eq!(
+            ReportArg::parse("out/report.json").unwrap(),
+            ReportArg::One(local("out/report.json"))
+        );
+        assert_eq!(
+            ReportArg::parse("s3://b/genesys-dlq/reports/dt=2026-11-28/r.json").unwrap(),
+            ReportArg::One(Location::S3 {
+                bucket: "b".into(),
+                key: "genesys-dlq/reports/dt=2026-11-28/r.json".into()
+            })
+        );
+        assert_eq!(
+            ReportArg::parse("s3://b/genesys-dlq/").unwrap(),
+            ReportArg::Prefix {
+                bucket: "b".into(),
+                prefix: "genesys-dlq/".into()
+            }
+        );
+        assert_eq!(
+            ReportArg::parse("s3://b").unwrap(),
+            ReportArg::Prefix {
+                bucket: "b".into(),
+                prefix: String::new()
+            }
+        );
+        assert!(ReportArg::parse("s3:///x").is_err());
+    }
+
+    #[test]
+    fn payloads_are_found_beside_the_report_they_belong_to() {
+        let key = "replay/UNKNOWN/m1.json";
+        assert_eq!(
+            payload_location(&local("out/report.json"), key).unwrap(),
+            local("out/replay/UNKNOWN/m1.json")
+        );
+        assert_eq!(
+            payload_location(&local("out/reports/r1.json"), key).unwrap(),
+            local("out/replay/UNKNOWN/m1.json")
+        );
+        let s3 = Location::S3 {
+            bucket: "b".into(),
+            key: "p/reports/dt=2026-11-28/r.json".into(),
+        };
+        assert_eq!(
+            payload_location(&s3, "p/replay/dt=2026-11-28/UNKNOWN/m1.json").unwrap(),
+            Location::S3 {
+                bucket: "b".into(),
+                key: "p/replay/dt=2026-11-28/UNKNOWN/m1.json".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_tampered_key_never_leaves_the_folder() {
+        for key in ["../../etc/passwd", "/etc/passwd", "replay/../../x", ""] {
+            assert!(
+                payload_location(&local("out/report.json"), key).is_err(),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn overlapping_reports_give_each_record_once() {
+        let a = report_of(vec![record("m1"), record("m2")]);
+        let b = report_of(vec![record("m2"), record("m3")]);
+        let s = select(
+            &[(local("a/report.json"), a), (local("b/report.json"), b)],
+            &Filters::default(),
+        );
+        let ids: Vec<&str> = s.records.iter().map(|c| c.message_id.as_str()).collect();
+        assert_eq!(ids, ["m1", "m2", "m3"]);
+        assert_eq!(s.duplicates, 1);
+        // The copy listed first wins: its payload is beside its own report.
+        assert_eq!(s.records[1].payload, local("a/replay/UNKNOWN/m2.json"));
+    }
+
+    #[test]
+    fn returned_records_are_named_not_sent_unless_another_report_stored_them() {
+        let mut returned = record("m1");
+        returned.replay_payload_key = None;
+        returned.disposition = Disposition::Returned {
+            reason: "payload not stored: S3 timeout".into(),
+        };
+        let a = report_of(vec![returned.clone(), record("m2")]);
+        let s = select(&[(local("a/report.json"), a.clone())], &Filters::default());
+        assert_eq!(s.records.len(), 1);
+        assert_eq!(s.not_replayable.len(), 1);
+        assert!(s.not_replayable[0].1.contains("S3 timeout"), "{s:?}");
+
+        let later = report_of(vec![record("m1")]);
+        let s = select(
+            &[(local("a/report.json"), a), (local("b/report.json"), later)],
+            &Filters::default(),
+        );
+        assert_eq!(s.records.len(), 2);
+        assert!(s.not_replayable.is_empty(), "{s:?}");
+    }
+
+    #[test]
+    fn filters_narrow_by_category_target_and_id() {
+        let mut r1 = record("m1");
+        r1.failure_category = FailureCategory::RateLimitExceeded;
+        r1.failure.target_arn = Some("arn:t1".into());
+        let mut r2 = record("m2");
+        r2.failure.target_arn = Some("arn:t2".into());
+        let report = report_of(vec![r1, r2, record("m3")]);
+        let at = |filters: Filters| -> Vec<String> {
+            select(&[(local("r.json"), report.clone())], &filters)
+                .records
+                .into_iter()
+                .map(|c| c.message_id)
+                .collect()
+        };
+        assert_eq!(
+            at(Filters {
+                categories: vec![FailureCategory::RateLimitExceeded],
+                ..Filters::default()
+            }),
+            ["m1"]
+        );
+        assert_eq!(
+            at(Filters {
+                targets: vec!["arn:t2".into()],
+                ..Filters::default()
+            }),
+            ["m2"]
+        );
+        assert_eq!(
+            at(Filters {
+                message_ids: vec!["m3".into(), "m1".into()],
+                ..Filters::default()
+            }),
+            ["m1", "m3"]
+        );
+    }
+
+    #[test]
+    fn report_keys_below_a_prefix_are_recognised() {
+        assert!(is_report_key("genesys-dlq/reports/dt=2026-11-28/abc.json"));
+        assert!(!is_report_key("genesys-dlq/reports/dt=2026-11-28/abc.md"));
+        assert!(!is_report_key(
+            "genesys-dlq/replay/dt=2026-11-28/UNKNOWN/m.json"
+        ));
+    }
+}
