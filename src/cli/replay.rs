@@ -16,8 +16,8 @@ use crate::classify::FailureCategory;
 use crate::genesys::redact_url;
 use crate::replay::{
     AwsCourier, AwsTargets, Filters, Fixed, FixedPlan, Journal, Location, Plan, Reader,
-    ReplayOptions, ReplayProgress, ReplaySummary, ReportArg, Selection, TargetPlan, rate_per_second,
-    replay, select,
+    ReplayOptions, ReplayProgress, ReplaySummary, ReportArg, Selection, TargetPlan,
+    rate_per_second, replay, select,
 };
 use crate::report::Report;
 use crate::store::{path_style_from_env, s3_client};
@@ -102,7 +102,9 @@ pub struct ReplayArgs {
 fn positive_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000.0 => Ok(r),
-        _ => Err(format!("{s:?} is not a rate between 0 and 10000 per second")),
+        _ => Err(format!(
+            "{s:?} is not a rate between 0 and 10000 per second"
+        )),
     }
 }
 
@@ -205,16 +207,37 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     });
     let progress = Progress::new(selection.records.len(), args.execute);
     let show = |p: ReplayProgress| progress.update(p);
-    let courier_sdk = sdk.clone().unwrap_or_else(|| aws_config::SdkConfig::builder().build());
-    let courier = AwsCourier::new(&courier_sdk, timeout);
+    let courier = AwsCourier::new(sdk.as_ref(), timeout);
     let journal_ref = journal.as_ref();
     let summary = if args.to_target {
-        let sdk = sdk.clone().unwrap_or_else(|| courier_sdk.clone());
+        let Some(sdk) = sdk.clone() else {
+            unreachable!("--to-target always loads the AWS configuration")
+        };
         let plan = TargetPlan::new(AwsTargets::new(sdk), headers, args.source.clone());
-        run(&selection, &reader, &plan, &courier, journal_ref, &opts, &stop, &show).await
+        run(
+            &selection,
+            &reader,
+            &plan,
+            &courier,
+            journal_ref,
+            &opts,
+            &stop,
+            &show,
+        )
+        .await
     } else {
         let plan = FixedPlan(fixed(&args, headers)?);
-        run(&selection, &reader, &plan, &courier, journal_ref, &opts, &stop, &show).await
+        run(
+            &selection,
+            &reader,
+            &plan,
+            &courier,
+            journal_ref,
+            &opts,
+            &stop,
+            &show,
+        )
+        .await
     };
     progress.finish();
     print_summary(
@@ -303,13 +326,10 @@ pub fn headers_from_env(
 
 fn fixed(args: &ReplayArgs, headers: Vec<(String, String)>) -> Result<Fixed, String> {
     Ok(if let Some(url) = &args.to_url {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| format!("--to-url {}: {e}", redact_url(url)))?;
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| format!("--to-url {}: {e}", redact_url(url)))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!(
-                "--to-url {}: only http and https",
-                redact_url(url)
-            ));
+            return Err(format!("--to-url {}: only http and https", redact_url(url)));
         }
         Fixed::Url {
             url: url.clone(),
@@ -368,7 +388,9 @@ async fn read_reports(
     for location in locations {
         let bytes = reader.read(&location).await?;
         let report: Report = serde_json::from_slice(&bytes).map_err(|e| {
-            format!("{location}: not a dlq-triage report ({e}); give report.json or reports/<id>.json")
+            format!(
+                "{location}: not a dlq-triage report ({e}); give report.json or reports/<id>.json"
+            )
         })?;
         reports.push((location, report));
     }
@@ -477,6 +499,7 @@ struct Progress {
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     total: usize,
+    execute: bool,
     shown_tenth: std::sync::atomic::AtomicUsize,
 }
 
@@ -496,6 +519,7 @@ impl Progress {
             bar,
             started: Instant::now(),
             total,
+            execute,
             shown_tenth: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -508,6 +532,7 @@ impl Progress {
                 bar.set_position(p.done as u64);
                 bar.set_message(text);
             }
+            None if !self.execute => {}
             None => {
                 let tenth = p.done * 10 / self.total.max(1);
                 if self.shown_tenth.swap(tenth, Ordering::SeqCst) != tenth && p.done < p.total {

@@ -118,7 +118,10 @@ fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             format!("{location}: access denied (s3:GetObject / s3:ListBucket)")
         }
         (_, Some(403)) => format!("{location}: access denied (s3:GetObject / s3:ListBucket)"),
-        _ => format!("{location}: {}", one_line(&DisplayErrorContext(&e).to_string())),
+        _ => format!(
+            "{location}: {}",
+            one_line(&DisplayErrorContext(&e).to_string())
+        ),
     }
 }
 
@@ -178,14 +181,20 @@ fn one_line(s: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct AwsCourier {
     http: reqwest::Client,
+    aws: Option<AwsClients>,
+}
+
+#[derive(Debug, Clone)]
+struct AwsClients {
     sqs: aws_sdk_sqs::Client,
     lambda: aws_sdk_lambda::Client,
     events: aws_sdk_eventbridge::Client,
 }
 
 impl AwsCourier {
-    /// A courier over these clients; `timeout` bounds each HTTP request.
-    pub fn new(sdk: &aws_config::SdkConfig, timeout: Duration) -> AwsCourier {
+    /// A courier for HTTP and, given an SDK configuration, for SQS, Lambda and
+    /// EventBridge; `timeout` bounds each HTTP request.
+    pub fn new(sdk: Option<&aws_config::SdkConfig>, timeout: Duration) -> AwsCourier {
         let http = reqwest::Client::builder()
             .user_agent(concat!("genesys-dlq-triage/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
@@ -196,9 +205,11 @@ impl AwsCourier {
             .unwrap_or_default();
         AwsCourier {
             http,
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            lambda: aws_sdk_lambda::Client::new(sdk),
-            events: aws_sdk_eventbridge::Client::new(sdk),
+            aws: sdk.map(|sdk| AwsClients {
+                sqs: aws_sdk_sqs::Client::new(sdk),
+                lambda: aws_sdk_lambda::Client::new(sdk),
+                events: aws_sdk_eventbridge::Client::new(sdk),
+            }),
         }
     }
 
@@ -237,11 +248,7 @@ impl AwsCourier {
                     };
                 }
                 let text = response.text().await.unwrap_or_default();
-                let said: String = text
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(200)
-                    .collect();
+                let said: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
                 let error = format!("{shown} answered {status}: {said}")
                     .trim_end_matches(": ")
                     .to_owned();
@@ -280,19 +287,32 @@ impl AwsCourier {
 
 impl Courier for AwsCourier {
     async fn send(&self, delivery: &Delivery) -> Attempt {
+        let aws = match (&delivery.route, &self.aws) {
+            (
+                Route::Http {
+                    url,
+                    method,
+                    headers,
+                },
+                _,
+            ) => return self.http(url, method, headers, &delivery.body).await,
+            (_, Some(aws)) => aws,
+            (_, None) => {
+                return Attempt::Rejected {
+                    http_status: None,
+                    error: "no AWS configuration for this run".to_owned(),
+                };
+            }
+        };
         match &delivery.route {
-            Route::Http {
-                url,
-                method,
-                headers,
-            } => self.http(url, method, headers, &delivery.body).await,
+            Route::Http { .. } => unreachable!("sent above"),
             Route::Queue {
                 queue_url,
                 group_id,
                 dedup_id,
             } => {
                 let body = String::from_utf8_lossy(&delivery.body).into_owned();
-                match self
+                match aws
                     .sqs
                     .send_message()
                     .queue_url(queue_url)
@@ -307,7 +327,7 @@ impl Courier for AwsCourier {
                 }
             }
             Route::Function { name } => {
-                match self
+                match aws
                     .lambda
                     .invoke()
                     .function_name(name)
@@ -358,7 +378,7 @@ impl Courier for AwsCourier {
                         t.timestamp(),
                     ));
                 }
-                match self.events.put_events().entries(entry.build()).send().await {
+                match aws.events.put_events().entries(entry.build()).send().await {
                     Ok(out) if out.failed_entry_count() == 0 => {
                         Attempt::Delivered { http_status: None }
                     }
@@ -478,8 +498,8 @@ impl TargetDirectory for AwsTargets {
         } else {
             TargetInput::Event
         };
-        let (service, t_region, account, t_resource) = arn_parts(target_arn)
-            .ok_or_else(|| format!("{target_arn} is not an ARN"))?;
+        let (service, t_region, account, t_resource) =
+            arn_parts(target_arn).ok_or_else(|| format!("{target_arn} is not an ARN"))?;
         let kind = match service {
             "lambda" if t_resource.starts_with("function:") => TargetKind::Function,
             "sqs" => {
@@ -544,7 +564,11 @@ impl TargetDirectory for AwsTargets {
             "events" if t_resource.starts_with("event-bus/") => TargetKind::Bus,
             other => TargetKind::Unsupported(format!(
                 "the target is a{} {other} resource, which --to-target does not deliver to; use --to-url, --to-queue, --to-function or --to-bus",
-                if "aeiou".contains(other.chars().next().unwrap_or('x')) { "n" } else { "" }
+                if "aeiou".contains(other.chars().next().unwrap_or('x')) {
+                    "n"
+                } else {
+                    ""
+                }
             )),
         };
         Ok(ResolvedTarget {

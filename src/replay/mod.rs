@@ -30,7 +30,7 @@ use futures::StreamExt;
 pub use aws::{AwsCourier, AwsTargets, Reader, sdk_attempt};
 pub use journal::{Entry, Journal, Status};
 pub use plan::{
-    ApiDestination, FixedPlan, Fixed, Plan, Planned, ResolvedTarget, TargetDirectory, TargetKind,
+    ApiDestination, Fixed, FixedPlan, Plan, Planned, ResolvedTarget, TargetDirectory, TargetKind,
     TargetPlan,
 };
 pub use select::{Candidate, Filters, Location, ReportArg, Selection, is_report_key, select};
@@ -453,9 +453,8 @@ pub async fn replay<P: Plan, C: Courier>(
         attempts: AtomicU64::new(0),
         retries: AtomicU64::new(0),
     };
-    let mut results =
-        futures::stream::iter(candidates.iter().map(|c| run.one(c)))
-            .buffer_unordered(opts.concurrency.max(1));
+    let mut results = futures::stream::iter(candidates.iter().map(|c| run.one(c)))
+        .buffer_unordered(opts.concurrency.max(1));
     let mut journal_error: Option<String> = None;
     while let Some((c, outcome, destination)) = results.next().await {
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -511,7 +510,10 @@ pub async fn replay<P: Plan, C: Courier>(
             }
         };
         if let (Some(line), Some(j)) = (line, journal)
-            && let Err(e) = j.lock().map_err(|e| e.to_string()).and_then(|mut j| j.record(&line))
+            && let Err(e) = j
+                .lock()
+                .map_err(|e| e.to_string())
+                .and_then(|mut j| j.record(&line))
         {
             // Stop: a run that cannot keep its journal cannot be resumed safely.
             journal_error.get_or_insert(e);

@@ -260,10 +260,13 @@ pub trait TargetDirectory: Send + Sync {
     ) -> impl Future<Output = Result<ResolvedTarget, String>> + Send;
 }
 
+/// A cached lookup of (rule, target): the target, or why it cannot be used.
+type Lookup = Result<Arc<ResolvedTarget>, String>;
+
 /// Plans each record to its own rule's target, as EventBridge would have delivered it.
 pub struct TargetPlan<D> {
     directory: D,
-    cache: tokio::sync::Mutex<HashMap<(String, String), Result<Arc<ResolvedTarget>, String>>>,
+    cache: tokio::sync::Mutex<HashMap<(String, String), Lookup>>,
     auth_headers: Vec<(String, String)>,
     bus_source: Option<String>,
 }
@@ -583,6 +586,10 @@ mod tests {
             path_parameters: vec!["a".into()],
             ..ApiDestination::default()
         };
-        assert!(api_url(&api, None).unwrap_err().contains("2 path wildcards"));
+        assert!(
+            api_url(&api, None)
+                .unwrap_err()
+                .contains("2 path wildcards")
+        );
     }
 }

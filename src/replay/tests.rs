@@ -23,7 +23,12 @@ impl Scripted {
     }
 
     fn bodies(&self) -> Vec<Vec<u8>> {
-        self.sent.lock().unwrap().iter().map(|(b, _)| b.clone()).collect()
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(b, _)| b.clone())
+            .collect()
     }
 }
 
@@ -122,7 +127,12 @@ async fn a_dry_run_sends_nothing_and_counts_what_it_would_send() {
         FailureCategory::RateLimitExceeded,
         "url:http://***@127.0.0.1:9/hook".to_owned(),
     );
-    assert_eq!(summary.by_route.get(&key), Some(&3), "{:?}", summary.by_route);
+    assert_eq!(
+        summary.by_route.get(&key),
+        Some(&3),
+        "{:?}",
+        summary.by_route
+    );
 }
 
 #[tokio::test]
@@ -178,7 +188,13 @@ async fn the_breaker_stops_a_run_against_a_destination_that_keeps_failing() {
     assert_eq!(summary.attempts, 5, "{summary:?}");
     assert_eq!(summary.failed.len(), 3);
     assert_eq!(summary.not_attempted, 17);
-    assert!(summary.stopped.as_deref().unwrap().contains("circuit breaker"));
+    assert!(
+        summary
+            .stopped
+            .as_deref()
+            .unwrap()
+            .contains("circuit breaker")
+    );
     assert!(!summary.complete());
 }
 
@@ -277,6 +293,9 @@ fn retry_after_reads_seconds_and_http_dates() {
     assert_eq!(parse_retry_after(past), Some(Duration::ZERO));
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
     let d = parse_retry_after(&soon).unwrap();
-    assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+    assert!(
+        d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+        "{d:?}"
+    );
     assert_eq!(parse_retry_after("soon"), None);
 }

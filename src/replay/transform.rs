@@ -527,7 +527,11 @@ mod tests {
             br#"{"instance-id":"i-0123456789","state":"RUNNING"}"#.to_vec()
         );
         assert!(matches!(
-            apply(&TargetInput::Path("$.nope".into()), EC2_EVENT.as_bytes(), &doc_rule()),
+            apply(
+                &TargetInput::Path("$.nope".into()),
+                EC2_EVENT.as_bytes(),
+                &doc_rule()
+            ),
             Err(TransformError::NothingSelected(_))
         ));
         let constant = TargetInput::Constant("{\"ping\":true}".into());

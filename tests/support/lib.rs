@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod genesys_sim;
 pub mod moto;
 pub mod net;
+pub mod sink;
 pub mod sqs;
 
 /// A dev tool from the project's venv (`make tools`), else from PATH.

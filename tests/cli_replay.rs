@@ -1,0 +1,835 @@
+//! `dlq-triage replay` end to end: the real binary over reports written by `analyze`,
+//! sending to a local HTTP sink (tests/support/sink.rs), and to SQS, EventBridge and S3
+//! in `moto_server`, and to the Lambda Invoke API served by the sink.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use dlq_triage_test_support::fixtures::event_path;
+use dlq_triage_test_support::moto::Moto;
+use dlq_triage_test_support::sink::{Answer, Sink};
+use serde_json::{Value, json};
+
+/// A folder with `report.json`, `report.md` and `replay/…` from `analyze` of `batch`.
+fn analyzed(batch: &Path, out: &Path) -> Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
+        .args(["analyze", "--no-correlate", "--out"])
+        .arg(out)
+        .arg(batch)
+        .env_remove("GENESYS_CLIENT_ID")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+/// The sample batch of 20 dead letters, analysed into `dir/out`.
+fn sample(dir: &Path) -> (PathBuf, Value) {
+    let out = dir.join("out");
+    let report = analyzed(&event_path("sqs-mixed-batch.json"), &out);
+    (out.join("report.json"), report)
+}
+
+fn replay_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
+    cmd.arg("replay")
+        .args(args)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL");
+    cmd
+}
+
+async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn replay(args: &[&str]) -> Output {
+    run(replay_command(args)).await
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The ids and payload paths of the report's records of `category`.
+fn payloads(report: &Value, out: &Path, category: &str) -> Vec<(String, Vec<u8>)> {
+    report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["failureCategory"] == category)
+        .map(|r| {
+            let path = out.join(r["replayPayloadKey"].as_str().unwrap());
+            (
+                r["messageId"].as_str().unwrap().to_owned(),
+                std::fs::read(path).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn journal(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dry_run_sends_nothing_and_says_what_it_would_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, _) = sample(dir.path());
+    let sink = Sink::start(Answer::Status(200)).await;
+    let o = replay(&[report.to_str().unwrap(), "--to-url", &sink.url]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(sink.received().is_empty());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("would send  20"), "{}", text(&o));
+    assert!(stdout.contains("RATE_LIMIT_EXCEEDED"), "{stdout}");
+    assert!(stdout.contains("add --execute"), "{stdout}");
+    assert!(
+        !dir.path().join("out/replay-journal.jsonl").exists(),
+        "a dry run writes no journal"
+    );
+}
+
+#[tokio::test]
+async fn payloads_reach_the_url_byte_for_byte_with_headers_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report_path, report) = sample(dir.path());
+    let sink = Sink::start(Answer::Status(204)).await;
+    let token = "Bearer replay-secret-7f3a";
+    let mut cmd = replay_command(&[
+        report_path.to_str().unwrap(),
+        "--category",
+        "RATE_LIMIT_EXCEEDED",
+        "--to-url",
+        &format!("{}/hooks/genesys", sink.url),
+        "--header",
+        "Authorization=CRM_TOKEN",
+        "--execute",
+    ]);
+    cmd.env("CRM_TOKEN", token);
+    let o = run(cmd).await;
+    assert!(o.status.success(), "{}", text(&o));
+
+    let expected = payloads(
+        &report,
+        &report_path.with_file_name(""),
+        "RATE_LIMIT_EXCEEDED",
+    );
+    assert_eq!(expected.len(), 4);
+    let got = sink.received();
+    assert_eq!(got.len(), 4);
+    for r in &got {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.uri, "/hooks/genesys");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("authorization"), Some(token));
+        assert!(
+            expected.iter().any(|(_, body)| body == &r.body),
+            "a body that is no stored payload: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let lines = journal(&dir.path().join("out/replay-journal.jsonl"));
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["status"] == "sent" && l["httpStatus"] == 204)
+    );
+    let everything = format!(
+        "{}{}",
+        text(&o),
+        std::fs::read_to_string(dir.path().join("out/replay-journal.jsonl")).unwrap()
+    );
+    assert!(!everything.contains("replay-secret"), "{everything}");
+}
+
+#[tokio::test]
+async fn the_rate_holds_at_the_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, _) = sample(dir.path());
+    let sink = Sink::start(Answer::Status(200)).await;
+    let o = replay(&[
+        report.to_str().unwrap(),
+        "--to-url",
+        &sink.url,
+        "--rate",
+        "8",
+        "--concurrency",
+        "4",
+        "--execute",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let mut at: Vec<_> = sink.received().iter().map(|r| r.at).collect();
+    at.sort();
+    assert_eq!(at.len(), 20);
+    // 20 requests at 8/s span at least 19/8 s; measured at the sink.
+    let span = at[19] - at[0];
+    assert!(span >= Duration::from_millis(2300), "{span:?}");
+    let mut gaps: Vec<_> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort();
+    assert!(
+        gaps[gaps.len() / 2] >= Duration::from_millis(100),
+        "{gaps:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_its_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report_path, report) = sample(dir.path());
+    let id = report["records"][0]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sink = Sink::start(Answer::Status(200)).await;
+    sink.script([Answer::RetryAfter(429, "2".into())]);
+    let o = replay(&[
+        report_path.to_str().unwrap(),
+        "--message-id",
+        &id,
+        "--to-url",
+        &sink.url,
+        "--execute",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].body, got[1].body);
+    assert!(
+        got[1].at - got[0].at >= Duration::from_millis(1950),
+        "{:?}",
+        got[1].at - got[0].at
+    );
+    let lines = journal(&dir.path().join("out/replay-journal.jsonl"));
+    assert_eq!(lines[0]["attempts"], 2, "{lines:?}");
+}
+
+#[tokio::test]
+async fn a_rerun_with_the_journal_resends_only_the_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, _) = sample(dir.path());
+    let sink = Sink::start(Answer::Status(200)).await;
+    // The second request is refused outright (no retry for a 400).
+    sink.script([Answer::Status(200), Answer::Status(400)]);
+    let args = [
+        report.to_str().unwrap(),
+        "--category",
+        "ENDPOINT_UNREACHABLE",
+        "--to-url",
+        &sink.url,
+        "--concurrency",
+        "1",
+        "--execute",
+    ];
+    let first = replay(&args).await;
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    let failed_body = sink.received()[1].body.clone();
+    assert_eq!(sink.received().len(), 4);
+
+    let second = replay(&args).await;
+    assert!(second.status.success(), "{}", text(&second));
+    let got = sink.received();
+    assert_eq!(got.len(), 5, "only the failure is sent again");
+    assert_eq!(got[4].body, failed_body);
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("already sent: 3"),
+        "{}",
+        text(&second)
+    );
+}
+
+#[tokio::test]
+async fn the_circuit_breaker_stops_a_run_against_a_failing_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, _) = sample(dir.path());
+    let sink = Sink::start(Answer::Status(500)).await;
+    let o = replay(&[
+        report.to_str().unwrap(),
+        "--to-url",
+        &sink.url,
+        "--concurrency",
+        "1",
+        "--max-attempts",
+        "2",
+        "--breaker",
+        "4",
+        "--execute",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(sink.received().len(), 4);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("circuit breaker"), "{}", text(&o));
+    assert!(stdout.contains("not attempted: 18"), "{}", text(&o));
+    // What was never attempted is not in the journal: a rerun sends it.
+    assert_eq!(
+        journal(&dir.path().join("out/replay-journal.jsonl")).len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_destination_that_hangs_fails_at_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report_path, report) = sample(dir.path());
+    let id = report["records"][0]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sink = Sink::start(Answer::Hang).await;
+    let started = std::time::Instant::now();
+    let o = replay(&[
+        report_path.to_str().unwrap(),
+        "--message-id",
+        &id,
+        "--to-url",
+        &sink.url,
+        "--timeout-seconds",
+        "1",
+        "--max-attempts",
+        "1",
+        "--execute",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("timed out"),
+        "{}",
+        text(&o)
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn records_listed_by_two_reports_are_sent_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = analyzed(&event_path("sqs-mixed-batch.json"), &dir.path().join("a"));
+    analyzed(&event_path("sqs-mixed-batch.json"), &dir.path().join("b"));
+    let sink = Sink::start(Answer::Status(200)).await;
+    let o = replay(&[
+        dir.path().join("a/report.json").to_str().unwrap(),
+        dir.path().join("b/report.json").to_str().unwrap(),
+        "--to-url",
+        &sink.url,
+        "--rate",
+        "1000",
+        "--execute",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), a["totalFailures"].as_u64().unwrap() as usize);
+    let mut bodies: Vec<_> = got.iter().map(|r| r.body.clone()).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), got.len(), "no event twice");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("20 listed again"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test]
+async fn bad_arguments_get_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, _) = sample(dir.path());
+    let r = report.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec![r, "--category", "SLOW", "--to-url", "http://127.0.0.1:9"],
+            "not a category",
+        ),
+        (
+            vec![
+                r,
+                "--to-url",
+                "http://127.0.0.1:9",
+                "--header",
+                "X=UNSET_VAR_1",
+            ],
+            "UNSET_VAR_1 is not set",
+        ),
+        (
+            vec!["/nonexistent/report.json", "--to-url", "http://127.0.0.1:9"],
+            "/nonexistent/report.json",
+        ),
+        (
+            vec![r, "--to-url", "ftp://user:pw@127.0.0.1/x"],
+            "only http and https",
+        ),
+    ] {
+        let o = replay(&args).await;
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("pw@"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let not_a_report = dir.path().join("x.json");
+    std::fs::write(&not_a_report, "{\"Records\": []}").unwrap();
+    let o = replay(&[
+        not_a_report.to_str().unwrap(),
+        "--to-url",
+        "http://127.0.0.1:9",
+    ])
+    .await;
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not a dlq-triage report"),
+        "{}",
+        text(&o)
+    );
+}
+
+// ---- AWS destinations, in moto -------------------------------------------------------
+
+/// The single-record batch with its rule and target replaced.
+fn batch_for(dir: &Path, rule_arn: &str, target_arn: &str) -> PathBuf {
+    let mut batch: Value =
+        serde_json::from_slice(&std::fs::read(event_path("sqs-single.json")).unwrap()).unwrap();
+    let attrs = &mut batch["Records"][0]["messageAttributes"];
+    attrs["RULE_ARN"]["stringValue"] = json!(rule_arn);
+    attrs["TARGET_ARN"]["stringValue"] = json!(target_arn);
+    let path = dir.join("batch.json");
+    std::fs::write(&path, serde_json::to_vec(&batch).unwrap()).unwrap();
+    path
+}
+
+fn aws_replay(moto: &Moto, args: &[&str]) -> Command {
+    let mut cmd = replay_command(args);
+    cmd.env("AWS_ENDPOINT_URL", &moto.endpoint);
+    cmd
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+async fn bodies(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let got = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    got.messages()
+        .iter()
+        .map(|m| m.body().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn to_target_delivers_what_the_rules_input_transformer_makes_of_the_event() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let (url, arn) = queue(&sqs, "crm-intake").await;
+    events
+        .create_event_bus()
+        .name("genesys")
+        .send()
+        .await
+        .unwrap();
+    let rule_arn = events
+        .put_rule()
+        .name("to-crm")
+        .event_bus_name("genesys")
+        .event_pattern(r#"{"source":[{"prefix":"aws.partner/genesys.com"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .rule_arn()
+        .unwrap()
+        .to_owned();
+    let transformer = aws_sdk_eventbridge::types::InputTransformer::builder()
+        .input_paths_map("conversation", "$.detail.eventBody.conversationId")
+        .input_paths_map("said", "$.detail.eventBody.transcripts[0].alternatives[0].transcript")
+        .input_template(
+            r#"{"conversation": <conversation>, "text": "Customer said: <said>", "rule": <aws.events.rule-name>}"#,
+        )
+        .build()
+        .unwrap();
+    events
+        .put_targets()
+        .rule("to-crm")
+        .event_bus_name("genesys")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("crm")
+                .arn(&arn)
+                .input_transformer(transformer)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    analyzed(
+        &batch_for(dir.path(), &rule_arn, &arn),
+        &dir.path().join("out"),
+    );
+    let report = dir.path().join("out/report.json");
+
+    let dry = run(aws_replay(
+        &moto,
+        &[report.to_str().unwrap(), "--to-target"],
+    ))
+    .await;
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("transforms its input (InputTransformer)"),
+        "{}",
+        text(&dry)
+    );
+    assert!(
+        bodies(&sqs, &url).await.is_empty(),
+        "the dry run sent nothing"
+    );
+
+    let o = run(aws_replay(
+        &moto,
+        &[report.to_str().unwrap(), "--to-target", "--execute"],
+    ))
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = bodies(&sqs, &url).await;
+    assert_eq!(got.len(), 1, "{}", text(&o));
+    let body: Value = serde_json::from_str(&got[0]).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "conversation": "dfb001c4-5aff-4add-a4a7-1a2e6ee6b6fe",
+            "text": "Customer said: I would like to check my balance",
+            "rule": "to-crm"
+        })
+    );
+}
+
+#[tokio::test]
+async fn to_target_calls_an_api_destination_with_the_targets_http_parameters() {
+    let moto = Moto::start().await;
+    let events = aws_sdk_eventbridge::Client::new(&moto.sdk().await);
+    let sink = Sink::start(Answer::Status(200)).await;
+    let connection = events
+        .create_connection()
+        .name("crm")
+        .authorization_type(aws_sdk_eventbridge::types::ConnectionAuthorizationType::ApiKey)
+        .auth_parameters(
+            aws_sdk_eventbridge::types::CreateConnectionAuthRequestParameters::builder()
+                .api_key_auth_parameters(
+                    aws_sdk_eventbridge::types::CreateConnectionApiKeyAuthRequestParameters::builder()
+                        .api_key_name("x-api-key")
+                        .api_key_value("never-read")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let api = events
+        .create_api_destination()
+        .name("crm-webhook")
+        .connection_arn(connection.connection_arn().unwrap())
+        .invocation_endpoint(format!("{}/conversations/*/events", sink.url))
+        .http_method(aws_sdk_eventbridge::types::ApiDestinationHttpMethod::Put)
+        .send()
+        .await
+        .unwrap();
+    let api_arn = api.api_destination_arn().unwrap().to_owned();
+    let rule_arn = events
+        .put_rule()
+        .name("to-crm")
+        .event_pattern(r#"{"source":[{"prefix":"aws.partner/"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .rule_arn()
+        .unwrap()
+        .to_owned();
+    events
+        .put_targets()
+        .rule("to-crm")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("crm")
+                .arn(&api_arn)
+                .input_path("$.detail.eventBody")
+                .http_parameters(
+                    aws_sdk_eventbridge::types::HttpParameters::builder()
+                        .path_parameter_values("$.detail.eventBody.conversationId")
+                        .header_parameters("X-Genesys-Topic", "$.detail.topicName")
+                        .query_string_parameters("source", "dlq-replay")
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    analyzed(
+        &batch_for(dir.path(), &rule_arn, &api_arn),
+        &dir.path().join("out"),
+    );
+    let report = dir.path().join("out/report.json");
+    let mut cmd = aws_replay(
+        &moto,
+        &[
+            report.to_str().unwrap(),
+            "--to-target",
+            "--header",
+            "x-api-key=CRM_KEY",
+            "--execute",
+        ],
+    );
+    cmd.env("CRM_KEY", "k-123");
+    let o = run(cmd).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 1, "{}", text(&o));
+    let r = &got[0];
+    assert_eq!(r.method, "PUT");
+    assert_eq!(
+        r.uri,
+        "/conversations/dfb001c4-5aff-4add-a4a7-1a2e6ee6b6fe/events?source=dlq-replay"
+    );
+    assert_eq!(
+        r.header("x-genesys-topic"),
+        Some("v2.conversations.dfb001c4-5aff-4add-a4a7-1a2e6ee6b6fe.transcription")
+    );
+    assert_eq!(r.header("x-api-key"), Some("k-123"));
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        body["conversationId"],
+        "dfb001c4-5aff-4add-a4a7-1a2e6ee6b6fe"
+    );
+    assert!(
+        body.get("detail").is_none(),
+        "InputPath selected the eventBody"
+    );
+}
+
+#[tokio::test]
+async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let dir = tempfile::tempdir().unwrap();
+    let (report_path, report) = sample(dir.path());
+    let out = report_path.with_file_name("");
+    let r = report_path.to_str().unwrap();
+    let expected = payloads(&report, &out, "TARGET_ERROR");
+    assert_eq!(expected.len(), 2);
+
+    // --to-queue: SendMessage, the body byte for byte.
+    let (url, _) = queue(&sqs, "replayed").await;
+    let o = run(aws_replay(
+        &moto,
+        &[
+            r,
+            "--category",
+            "TARGET_ERROR",
+            "--to-queue",
+            &url,
+            "--execute",
+        ],
+    ))
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let mut got = bodies(&sqs, &url).await;
+    got.sort();
+    let mut want: Vec<String> = expected
+        .iter()
+        .map(|(_, b)| String::from_utf8(b.clone()).unwrap())
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    // --to-bus: PutEvents; a rule on the bus forwards the events to a queue.
+    let (bus_queue, bus_queue_arn) = queue(&sqs, "from-bus").await;
+    events
+        .create_event_bus()
+        .name("replay")
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_rule()
+        .name("all")
+        .event_bus_name("replay")
+        .event_pattern(r#"{"source":["replay.genesys"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("all")
+        .event_bus_name("replay")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(&bus_queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let args = [r, "--category", "TARGET_ERROR", "--to-bus", "replay"];
+    let dry = run(aws_replay(&moto, &args)).await;
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("give --source"),
+        "Genesys partner sources need --source: {}",
+        text(&dry)
+    );
+    let mut with_source = args.to_vec();
+    with_source.extend(["--source", "replay.genesys", "--execute"]);
+    let o = run(aws_replay(&moto, &with_source)).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let forwarded = bodies(&sqs, &bus_queue).await;
+    assert_eq!(forwarded.len(), 2, "{}", text(&o));
+    for event in &forwarded {
+        let event: Value = serde_json::from_str(event).unwrap();
+        assert_eq!(event["source"], "replay.genesys");
+        let original = expected
+            .iter()
+            .map(|(_, b)| serde_json::from_slice::<Value>(b).unwrap())
+            .find(|o| o["detail"] == event["detail"]);
+        let original = original.expect("the detail of a stored event");
+        assert_eq!(event["detail-type"], original["detail-type"]);
+    }
+
+    // --to-function: Lambda Invoke, InvocationType Event, served by the sink.
+    let lambda = Sink::start(Answer::Status(202)).await;
+    let mut cmd = aws_replay(
+        &moto,
+        &[
+            r,
+            "--category",
+            "TARGET_ERROR",
+            "--to-function",
+            "crm-sync",
+            "--execute",
+        ],
+    );
+    cmd.env("AWS_ENDPOINT_URL_LAMBDA", &lambda.url);
+    let o = run(cmd).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = lambda.received();
+    assert_eq!(got.len(), 2);
+    for call in &got {
+        assert_eq!(call.uri, "/2015-03-31/functions/crm-sync/invocations");
+        assert_eq!(call.header("x-amz-invocation-type"), Some("Event"));
+        assert!(expected.iter().any(|(_, b)| b == &call.body));
+    }
+}
+
+#[tokio::test]
+async fn reports_in_s3_replay_their_payloads_from_the_bucket() {
+    let moto = Moto::start().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&moto.sdk().await)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket("reports").send().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (report_path, mut report) = sample(dir.path());
+    let out = report_path.with_file_name("");
+    // The Lambda's layout: full keys under a prefix.
+    for r in report["records"].as_array_mut().unwrap() {
+        let local = r["replayPayloadKey"].as_str().unwrap().to_owned();
+        let key = format!(
+            "genesys-dlq/replay/dt=2026-11-28/{}",
+            local.trim_start_matches("replay/")
+        );
+        s3.put_object()
+            .bucket("reports")
+            .key(&key)
+            .body(std::fs::read(out.join(&local)).unwrap().into())
+            .send()
+            .await
+            .unwrap();
+        r["replayPayloadKey"] = json!(key);
+    }
+    s3.put_object()
+        .bucket("reports")
+        .key("genesys-dlq/reports/dt=2026-11-28/r1.json")
+        .body(serde_json::to_vec(&report).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let sink = Sink::start(Answer::Status(200)).await;
+    let expected = payloads(&report_with_local_keys(&out), &out, "PAYLOAD_MALFORMED");
+    let o = run(aws_replay(
+        &moto,
+        &[
+            "s3://reports/genesys-dlq/",
+            "--category",
+            "PAYLOAD_MALFORMED",
+            "--to-url",
+            &sink.url,
+            "--journal",
+            dir.path().join("j.jsonl").to_str().unwrap(),
+            "--execute",
+        ],
+    ))
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), expected.len());
+    for r in got {
+        assert!(expected.iter().any(|(_, b)| b == &r.body));
+    }
+}
+
+fn report_with_local_keys(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
