@@ -43,7 +43,7 @@ demo: tools ## The Lambda end to end on loopback: moto, Genesys simulator, cargo
 	BATCH=$(BATCH) VENV=$(VENV) tools/demo.sh
 
 .PHONY: demo-poll
-demo-poll: tools ## The README's incident walkthrough (dlq-triage poll) against moto and the Genesys simulator
+demo-poll: tools ## The README's incident walkthrough (poll, then replay) against moto, the Genesys simulator and a local sink
 	VENV=$(VENV) tools/demo-poll.sh
 
 .PHONY: demo-cli

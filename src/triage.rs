@@ -383,7 +383,7 @@ async fn store_report<S: ArtifactStore>(
     };
     let md = Artifact {
         key: md_key.clone(),
-        body: Bytes::from(render_markdown(report, &opts.replay_source)),
+        body: Bytes::from(render_markdown(report, &opts.replay_source, &json_key)),
         content_type: "text/markdown; charset=utf-8",
         metadata: vec![("report-id", opts.report_id.clone())],
     };

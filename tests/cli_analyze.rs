@@ -127,9 +127,12 @@ fn mixed_batch_writes_report_and_byte_exact_payloads() {
     assert!(md.contains("**20 failed deliveries"), "headline");
     assert!(md.contains("```mermaid\npie"));
     assert!(md.contains("| # | Category |"));
-    assert!(md.contains(&format!(
-        "for f in {out_dir}/replay/RATE_LIMIT_EXCEEDED/*.json"
-    )));
+    assert!(
+        md.contains(&format!(
+            "dlq-triage replay {out_dir}/report.json --category RATE_LIMIT_EXCEEDED"
+        )),
+        "{md}"
+    );
 }
 
 fn walk(dir: &Path) -> usize {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo-poll: the README's incident walkthrough, run as written against loopback:
 # moto_server stands in for SQS, the Genesys Cloud simulator for the Genesys API.
+# A local HTTP sink (examples/replay-sink.rs) stands in for the consumer the events replay to.
 # Fills a dead-letter queue with the sample batch, then runs the walkthrough's commands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ await_port() {
   echo "demo-poll: nothing listens on port $1" >&2; return 1
 }
 
-cargo build --quiet --bin dlq-triage --example genesys-sim
+cargo build --quiet --bin dlq-triage --example genesys-sim --example replay-sink
 PATH="$PWD/target/debug:$PATH"
 
 MOTO_PORT=$(free_port)
@@ -31,7 +32,10 @@ setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$work/moto.log" 2>
 pids+=($!)
 setsid target/debug/examples/genesys-sim --port 0 >"$work/sim.out" 2>"$work/sim.log" &
 pids+=($!)
+setsid target/debug/examples/replay-sink --port 0 >"$work/sink.out" 2>"$work/sink.log" &
+pids+=($!)
 await_port "$MOTO_PORT"
+for _ in $(seq 1 600); do grep -q listening "$work/sink.out" && break; sleep 0.1; done
 for _ in $(seq 1 600); do grep -q listening "$work/sim.out" && break; sleep 0.1; done
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 export GENESYS_API_BASE=$(sed -n 's/^listening on //p' "$work/sim.out")
@@ -46,3 +50,14 @@ report=$(ls -t incident/reports/*.md | head -1)
 sed -n '1,/^## Next steps/p' "$report"
 echo "==> 5. drain: delete what is stored"
 ( set -x; dlq-triage poll --queue-url "$QUEUE_URL" --out incident --delete --wait-seconds 1 )
+echo "==> 6. replay one category to the consumer: a dry run, then --execute"
+export ENDPOINT="$(sed -n 's/^listening on //p' "$work/sink.out")/hooks/genesys" CRM_TOKEN="Bearer demo-token"
+( set -x; dlq-triage replay incident/reports/*.json --category RATE_LIMIT_EXCEEDED \
+    --to-url "$ENDPOINT" --header Authorization=CRM_TOKEN )
+( set -x; dlq-triage replay incident/reports/*.json --category RATE_LIMIT_EXCEEDED \
+    --to-url "$ENDPOINT" --header Authorization=CRM_TOKEN --execute )
+echo "==> the consumer received $(grep -c '^POST /hooks/genesys' "$work/sink.out") requests:"
+grep '^POST' "$work/sink.out" | cut -c1-160 | head -5
+echo "==> 7. run it again: the journal sends nothing twice"
+( set -x; dlq-triage replay incident/reports/*.json --category RATE_LIMIT_EXCEEDED \
+    --to-url "$ENDPOINT" --header Authorization=CRM_TOKEN --execute )

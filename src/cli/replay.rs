@@ -532,7 +532,8 @@ impl Progress {
                 bar.set_position(p.done as u64);
                 bar.set_message(text);
             }
-            None if !self.execute => {}
+            // A short run, or a dry run, needs no progress lines; the summary says it all.
+            None if !self.execute || self.total < 100 => {}
             None => {
                 let tenth = p.done * 10 / self.total.max(1);
                 if self.shown_tenth.swap(tenth, Ordering::SeqCst) != tenth && p.done < p.total {

@@ -1,7 +1,7 @@
 //! The report for people: headline, pie chart, incidents, next steps, affected
 //! conversations and replay commands, in Markdown for an incident channel.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use super::schema::{NO_TARGET, ReplaySource, Report};
@@ -10,7 +10,9 @@ use crate::correlate::InteractionInfo;
 
 /// Renders the report for an incident channel: headline, pie, incident table, next steps,
 /// affected conversations and replay commands.
-pub fn render_markdown(report: &Report, replay: &ReplaySource) -> String {
+/// `report_key` is where this report's JSON is stored (relative to the folder, or the S3
+/// key), for the replay commands.
+pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str) -> String {
     let s = &report.summary;
     let mut md = String::with_capacity(4096);
     let _ = writeln!(
@@ -102,7 +104,7 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource) -> String {
     }
 
     render_conversations(report, &mut md);
-    render_replay(report, replay, &mut md);
+    render_replay(report, replay, report_key, &mut md);
     md
 }
 
@@ -211,59 +213,64 @@ fn render_conversations(report: &Report, md: &mut String) {
     md.push('\n');
 }
 
-fn render_replay(report: &Report, replay: &ReplaySource, md: &mut String) {
-    // Folder of each stored payload, per category.
-    let mut folders: BTreeMap<FailureCategory, BTreeSet<&str>> = BTreeMap::new();
+fn render_replay(report: &Report, replay: &ReplaySource, report_key: &str, md: &mut String) {
+    // Stored records per (category, target): one command each (`--target` is the filter
+    // replay has; incidents that differ only by error code share it).
+    let mut groups: BTreeMap<(FailureCategory, Option<&str>), usize> = BTreeMap::new();
     for r in &report.records {
-        if let Some(key) = &r.replay_payload_key {
-            let dir = key.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-            folders.entry(r.failure_category).or_default().insert(dir);
+        if r.replay_payload_key.is_some() {
+            *groups
+                .entry((r.failure_category, r.failure.target_arn.as_deref()))
+                .or_default() += 1;
         }
     }
-    if folders.is_empty() {
+    if groups.is_empty() {
         return;
     }
+    let address = shell_word(&replay.address_of(report_key));
     md.push_str("## Replay\n\n");
-    md.push_str("Each payload is the original event, byte for byte. Fix the cause first, then replay one category at a time, slowly (set `ENDPOINT` to the consumer's URL; `--data-binary` keeps the bytes exact):\n\n");
-    for (category, dirs) in &folders {
+    md.push_str("Fix the cause first, then replay one incident at a time. Each command is a dry run that lists what it would send; add `--execute` to send. `--to-target` delivers each event as the rule's target would have received it (the target's InputTransformer, InputPath or Input applied, by the target's kind); `--to-url` sends the stored event byte for byte. A journal beside the report makes a rerun send only what was not sent.\n\n");
+    for ((category, target), count) in &groups {
+        let shown = target
+            .map(short_arn)
+            .unwrap_or_else(|| NO_TARGET.to_owned());
         let _ = writeln!(
             md,
-            "### `{category}` — replay as-is: {}\n",
+            "### `{category}` → {} ({count} stored) — replay as-is: {}\n",
+            code(&shown),
             category.replay_as_is()
         );
         md.push_str("```sh\n");
         if category.replay_as_is() != "yes" {
             let _ = writeln!(md, "# {category}: {}", category.recommended_action());
         }
-        match replay {
-            ReplaySource::Folder(out) => {
-                for dir in dirs {
-                    let _ = writeln!(md, "for f in {}/{dir}/*.json; do", shell_path(out));
-                    md.push_str("  curl -sS --fail -X POST -H 'Content-Type: application/json' --data-binary @\"$f\" \"$ENDPOINT\" && sleep 0.2\ndone\n");
-                }
-            }
-            ReplaySource::Bucket(bucket) => {
-                for dir in dirs {
-                    let _ = writeln!(
-                        md,
-                        "aws s3 cp --recursive 's3://{bucket}/{dir}/' './{dir}/'"
-                    );
-                    let _ = writeln!(md, "for f in './{dir}'/*.json; do");
-                    md.push_str("  curl -sS --fail -X POST -H 'Content-Type: application/json' --data-binary @\"$f\" \"$ENDPOINT\" && sleep 0.2\ndone\n");
-                }
-            }
+        let mut filters = format!("--category {category}");
+        if let Some(t) = target {
+            let _ = write!(filters, " --target {}", shell_word(t));
         }
+        if target.is_some() {
+            let _ = writeln!(md, "dlq-triage replay {address} {filters} --to-target");
+            md.push_str("# or byte for byte to an endpoint of your choice:\n");
+        }
+        let _ = writeln!(
+            md,
+            "dlq-triage replay {address} {filters} --to-url \"$ENDPOINT\""
+        );
         md.push_str("```\n\n");
     }
 }
 
-fn shell_path(p: &str) -> String {
-    if p.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
+/// A word for a POSIX shell: plain when it is made of safe characters, else single-quoted;
+/// control characters (which could end the code block) are dropped.
+fn shell_word(s: &str) -> String {
+    let s: String = s.chars().filter(|c| !c.is_control()).collect();
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:=@+,".contains(&b))
     {
-        p.to_owned()
+        s
     } else {
-        format!("'{}'", p.replace('\'', r"'\''"))
+        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 
@@ -371,7 +378,11 @@ mod tests {
 
     #[test]
     fn an_empty_batch_says_so_and_nothing_more() {
-        let md = render_markdown(&build(vec![]), &ReplaySource::Folder("out".into()));
+        let md = render_markdown(
+            &build(vec![]),
+            &ReplaySource::Folder("out".into()),
+            "report.json",
+        );
         assert!(md.contains("**0 failed deliveries.**"));
         assert!(md.contains("The batch was empty"));
         assert!(!md.contains("## Incidents"));
@@ -387,7 +398,11 @@ mod tests {
             "2026-11-28T09:00:00Z",
         );
         r.failure.error_message = Some("line one\nline | two".into());
-        let md = render_markdown(&build(vec![r]), &ReplaySource::Folder("out".into()));
+        let md = render_markdown(
+            &build(vec![r]),
+            &ReplaySource::Folder("out".into()),
+            "report.json",
+        );
         assert!(md.contains("| api-destination/crm-webhook |"), "{md}");
         assert!(md.contains("INVALID\\|JSON"), "{md}");
         assert!(md.contains("`a\\|b`"), "{md}");
@@ -409,7 +424,11 @@ mod tests {
             "2026-11-28T09:00:00Z",
         );
         r.failure.error_message = Some("``` fenced\u{1b}[31m red\n# heading\r<script>".into());
-        let md = render_markdown(&build(vec![r]), &ReplaySource::Folder("out".into()));
+        let md = render_markdown(
+            &build(vec![r]),
+            &ReplaySource::Folder("out".into()),
+            "report.json",
+        );
         assert!(
             !md.chars().any(|c| c.is_control() && c != '\n'),
             "control characters: {md:?}"
@@ -432,7 +451,7 @@ mod tests {
     }
 
     #[test]
-    fn replay_commands_point_at_each_category_folder() {
+    fn replay_commands_name_this_report_and_each_incidents_filters() {
         let report = build(vec![
             record(
                 "a",
@@ -449,27 +468,64 @@ mod tests {
                 "2026-11-28T09:00:00Z",
             ),
         ]);
-        let local = render_markdown(&report, &ReplaySource::Folder("my out".into()));
+        let local = render_markdown(
+            &report,
+            &ReplaySource::Folder("my out".into()),
+            "report.json",
+        );
         assert!(
-            local.contains("for f in 'my out'/replay/RATE_LIMIT_EXCEEDED/*.json; do"),
+            local.contains(&format!(
+                "dlq-triage replay 'my out/report.json' --category RATE_LIMIT_EXCEEDED --target {API} --to-target"
+            )),
+            "{local}"
+        );
+        assert!(
+            local.contains("--category PAYLOAD_MALFORMED --target"),
             "{local}"
         );
         assert!(
             local.contains("# PAYLOAD_MALFORMED: "),
             "a fix-first category says so: {local}"
         );
-        let s3 = render_markdown(&report, &ReplaySource::Bucket("reports-bucket".into()));
+        let s3 = render_markdown(
+            &report,
+            &ReplaySource::Bucket("reports-bucket".into()),
+            "genesys-dlq/reports/dt=2026-11-28/r1.json",
+        );
         assert!(
-            s3.contains("aws s3 cp --recursive 's3://reports-bucket/replay/RATE_LIMIT_EXCEEDED/'"),
+            s3.contains("dlq-triage replay s3://reports-bucket/genesys-dlq/reports/dt=2026-11-28/r1.json --category RATE_LIMIT_EXCEEDED"),
             "{s3}"
         );
+    }
+
+    #[test]
+    fn a_hostile_target_arn_stays_one_quoted_shell_word() {
+        let hostile = "arn:aws:events:x:1:api-destination/a'$(rm -rf ~)`\n```\nb";
+        let report = build(vec![record(
+            "a",
+            RateLimitExceeded,
+            Some(hostile),
+            None,
+            "2026-11-28T09:00:00Z",
+        )]);
+        let md = render_markdown(&report, &ReplaySource::Folder("out".into()), "report.json");
+        assert!(
+            md.contains(r#"--target 'arn:aws:events:x:1:api-destination/a'\''$(rm -rf ~)````b'"#),
+            "{md}"
+        );
+        let fences = md.lines().filter(|l| l.starts_with("```")).count();
+        assert_eq!(fences % 2, 0, "every code block closes: {md}");
     }
 
     #[test]
     fn records_not_stored_get_no_replay_command() {
         let mut r = record("a", TargetError, Some(API), None, "2026-11-28T09:00:00Z");
         r.replay_payload_key = None;
-        let md = render_markdown(&build(vec![r]), &ReplaySource::Folder("out".into()));
+        let md = render_markdown(
+            &build(vec![r]),
+            &ReplaySource::Folder("out".into()),
+            "report.json",
+        );
         assert!(!md.contains("## Replay"), "{md}");
     }
 }

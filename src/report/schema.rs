@@ -176,3 +176,14 @@ pub enum ReplaySource {
     /// An S3 bucket; record keys are full keys.
     Bucket(String),
 }
+
+impl ReplaySource {
+    /// Where an artifact stored under `key` is, as a user would type it: a path, or an
+    /// `s3://` URL.
+    pub fn address_of(&self, key: &str) -> String {
+        match self {
+            ReplaySource::Folder(out) => std::path::Path::new(out).join(key).display().to_string(),
+            ReplaySource::Bucket(bucket) => format!("s3://{bucket}/{key}"),
+        }
+    }
+}
