@@ -24,6 +24,7 @@ use crate::correlate::{
 use crate::dlq::{DeadLetter, FailureContext, SystemAttributes};
 use crate::genesys::resolve_endpoints;
 use crate::metrics::InvocationMetrics;
+use crate::replay::{AwsTargets, TargetInputLookup};
 use crate::report::{Disposition, ReplaySource};
 use crate::secrets::{GenesysSecret, SecretCache};
 use crate::store::{Layout, S3Store};
@@ -78,7 +79,13 @@ pub struct Handler {
     cache: Arc<ConversationCache>,
     correlator: Mutex<Option<(Arc<GenesysSecret>, Arc<GenesysCorrelator>)>>,
     function_name: String,
+    target_inputs: Option<TargetInputLookup>,
 }
+
+/// The most an invocation spends looking up how failed targets take their input.
+const TARGET_LOOKUP_BUDGET: Duration = Duration::from_secs(2);
+/// How long a target's input setting is remembered.
+const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
 
 /// How this invocation correlates: a fixed answer (skipped, or unavailable with the
 /// reason), or the Genesys API.
@@ -129,8 +136,17 @@ impl Handler {
             )),
             correlator: Mutex::new(None),
             function_name: function_name.into(),
+            target_inputs: None,
             config,
         }
+    }
+
+    /// Looks up how each failed target takes its input (`events:ListTargetsByRule`), so
+    /// the report says when a replay should go through `--to-target`. Best effort: at most
+    /// two seconds per invocation, and an answer (or a refusal) is remembered ten minutes.
+    pub fn with_target_lookup(mut self, targets: AwsTargets) -> Handler {
+        self.target_inputs = Some(TargetInputLookup::new(targets, TARGET_LOOKUP_TTL));
+        self
     }
 
     /// The secret cache, if a secret is configured.
@@ -165,6 +181,15 @@ impl Handler {
         opts.correlation_max_receives = self.config.correlation_max_receives;
         opts.write_concurrency = self.config.s3_concurrency;
         opts.replay_endpoint = self.config.replay_endpoint.clone();
+        if let Some(lookup) = &self.target_inputs {
+            let left = deadline.map_or(TARGET_LOOKUP_BUDGET, |d| {
+                d.saturating_duration_since(Instant::now()) / 10
+            });
+            let pairs = letters
+                .iter()
+                .filter_map(|l| Some((l.failure.rule_arn.clone()?, l.failure.target_arn.clone()?)));
+            opts.target_inputs = lookup.describe(pairs, TARGET_LOOKUP_BUDGET.min(left)).await;
+        }
 
         let outcome = triage::run(&letters, &self.store, &correlation, &opts).await;
         match (&outcome.batch_error, &outcome.report_keys) {

@@ -17,7 +17,7 @@
 //! - when nothing could be stored for a reason of the function's own, [`Outcome::outage`]
 //!   says so, and the Lambda fails the invocation so the outage is seen.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
@@ -71,6 +71,10 @@ pub struct TriageOptions {
     pub replay_source: ReplaySource,
     /// Indent the JSON report (for people); S3 reports stay on one line for Athena.
     pub pretty_report: bool,
+    /// How failed targets take their input (target ARN → `InputTransformer`, `InputPath`,
+    /// `Input` or `none`), looked up by the adapter before the run; the report and its
+    /// replay commands say when a target transforms its input.
+    pub target_inputs: BTreeMap<String, String>,
 }
 
 impl TriageOptions {
@@ -90,6 +94,7 @@ impl TriageOptions {
             write_concurrency: 16,
             replay_endpoint: None,
             replay_source,
+            target_inputs: BTreeMap::new(),
         }
     }
 }
@@ -244,11 +249,17 @@ async fn run_batch<S: ArtifactStore, C: Correlate>(
     let infos = correlate(&analyses, correlator, opts).await;
     let mut plans = plan(letters, analyses, &infos, opts);
     write_payloads(letters, &mut plans, store, opts).await;
-    let report = Report::build(
+    let mut report = Report::build(
         opts.report_id.clone(),
         opts.now,
         to_records(letters, &plans, opts),
     );
+    report.summary.target_inputs = opts
+        .target_inputs
+        .iter()
+        .filter(|(target, _)| report.summary.by_target.contains_key(*target))
+        .map(|(t, i)| (t.clone(), i.clone()))
+        .collect();
     let stored = store_report(&report, store, opts).await;
     outcome(letters, &plans, report, stored)
 }

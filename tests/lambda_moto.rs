@@ -456,3 +456,76 @@ async fn hung_s3_and_secrets_manager_cannot_outlast_the_deadline() {
     assert_eq!(error.error_type(), "BatchNotStored");
     assert!(error.to_string().contains("timed out"), "{error}");
 }
+
+#[tokio::test]
+async fn the_report_says_when_the_failed_target_transforms_its_input() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk().await;
+    let s3 = create_bucket(&moto).await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let rule_arn = events
+        .put_rule()
+        .name("to-crm")
+        .event_pattern(r#"{"source":[{"prefix":"aws.partner/"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .rule_arn()
+        .unwrap()
+        .to_owned();
+    let target_arn = "arn:aws:sqs:us-east-1:123456789012:crm-intake";
+    events
+        .put_targets()
+        .rule("to-crm")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("crm")
+                .arn(target_arn)
+                .input_transformer(
+                    aws_sdk_eventbridge::types::InputTransformer::builder()
+                        .input_paths_map("c", "$.detail.eventBody.conversationId")
+                        .input_template(r#"{"conversation": <c>}"#)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut event: Value =
+        serde_json::from_slice(&support::fixtures::event_bytes("sqs-single.json")).unwrap();
+    let attrs = &mut event["Records"][0]["messageAttributes"];
+    attrs["RULE_ARN"]["stringValue"] = Value::from(rule_arn.as_str());
+    attrs["TARGET_ARN"]["stringValue"] = Value::from(target_arn);
+    let event: SqsEvent = serde_json::from_value(event).unwrap();
+
+    let h = handler(&moto, config(&[]))
+        .await
+        .with_target_lookup(genesys_dlq_triage::replay::AwsTargets::new(sdk.clone()));
+    let response = invoke(&h, event, Context::default()).await;
+    assert!(failures(&response).is_empty());
+
+    let keys = all_keys(&s3).await;
+    let json_key = keys
+        .iter()
+        .find(|k| k.ends_with(".json") && k.contains("/reports/"))
+        .unwrap();
+    let report: Value = serde_json::from_slice(&get(&s3, json_key).await).unwrap();
+    assert_eq!(
+        report["summary"]["targetInputs"][target_arn], "InputTransformer",
+        "{}",
+        report["summary"]
+    );
+    let md = String::from_utf8(get(&s3, &json_key.replace(".json", ".md")).await).unwrap();
+    assert!(
+        md.contains("The target transforms its input (InputTransformer)"),
+        "{md}"
+    );
+    assert!(md.contains("--to-target"), "{md}");
+
+    // Rules that cannot be read (unknown here) leave the report as it was: best effort.
+    let response = invoke(&h, mixed_event(), Context::default()).await;
+    assert!(failures(&response).is_empty());
+}

@@ -1,5 +1,6 @@
 //! The Lambda entry point: tracing, configuration, SDK clients once, then the runtime.
 
+use genesys_dlq_triage::replay::AwsTargets;
 use genesys_dlq_triage::{Handler, HandlerError, LambdaConfig, path_style_from_env, s3_client};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -17,7 +18,8 @@ async fn main() -> Result<(), Error> {
                 s3_client(&sdk, path_style_from_env()),
                 aws_sdk_secretsmanager::Client::new(&sdk),
                 function,
-            );
+            )
+            .with_target_lookup(AwsTargets::new(sdk.clone()));
             let handler = &handler;
             lambda_runtime::run(service_fn(move |event| async move {
                 handler.handle(event).await

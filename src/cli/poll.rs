@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use aws_config::timeout::TimeoutConfig;
 
 use super::{CliConfig, CliCorrelation, Stdout};
+use crate::replay::{AwsTargets, TargetInputLookup};
 use crate::report::ReplaySource;
 use crate::source::{DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, SqsQueue, drain};
 use crate::store::{FsStore, Layout, S3Store, path_style_from_env, s3_client};
@@ -91,6 +92,10 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
         visibility: Duration::from_secs(args.visibility_timeout),
         delete: args.delete,
         page,
+        target_lookup: Some(Arc::new(TargetInputLookup::new(
+            AwsTargets::new(sdk.to_builder().timeout_config(timeouts.clone()).build()),
+            Duration::from_secs(600),
+        ))),
     };
     let correlation = CliCorrelation::new(&config, args.no_correlate);
 

@@ -1,6 +1,7 @@
 //! The adapters of replay: reading reports and payloads (files, S3), looking targets up in
 //! EventBridge, and sending over HTTP, SQS, Lambda and EventBridge.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -445,8 +446,14 @@ fn arn_parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
     Some((service, region, account, resource))
 }
 
-impl TargetDirectory for AwsTargets {
-    async fn resolve(&self, rule_arn: &str, target_arn: &str) -> Result<ResolvedTarget, String> {
+impl AwsTargets {
+    /// The target of `rule_arn` whose ARN is `target_arn` (`ListTargetsByRule`, every
+    /// page); `None` when the rule has no such target.
+    async fn find_target(
+        &self,
+        rule_arn: &str,
+        target_arn: &str,
+    ) -> Result<Option<aws_sdk_eventbridge::types::Target>, String> {
         let (_, region, _, resource) = arn_parts(rule_arn)
             .filter(|(s, _, _, r)| *s == "events" && r.starts_with("rule/"))
             .ok_or_else(|| format!("{rule_arn} is not an EventBridge rule ARN"))?;
@@ -472,32 +479,57 @@ impl TargetDirectory for AwsTargets {
                     Attempt::Delivered { .. } => unreachable!("an error is never a delivery"),
                 })?;
             if let Some(t) = page.targets().iter().find(|t| t.arn() == target_arn) {
-                break t.clone();
+                break Some(t.clone());
             }
             match page.next_token() {
                 Some(token) => next = Some(token.to_owned()),
-                None => {
-                    return Err(format!(
-                        "rule {rule_arn} has no target {target_arn} any more (ListTargetsByRule); replay to it with --to-url, --to-queue, --to-function or --to-bus"
-                    ));
-                }
+                None => return Ok(None),
             }
         };
-        let input = if let Some(t) = target.input_transformer() {
-            TargetInput::Transformer {
-                paths: t
-                    .input_paths_map()
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-                template: t.input_template().to_owned(),
-            }
-        } else if let Some(path) = target.input_path() {
-            TargetInput::Path(path.to_owned())
-        } else if let Some(input) = target.input() {
-            TargetInput::Constant(input.to_owned())
-        } else {
-            TargetInput::Event
-        };
+        Ok(target)
+    }
+
+    /// How the target takes its input (`ListTargetsByRule` only): for the report, which
+    /// says when a replay should use `--to-target`.
+    pub async fn input_of(
+        &self,
+        rule_arn: &str,
+        target_arn: &str,
+    ) -> Result<Option<TargetInput>, String> {
+        Ok(self
+            .find_target(rule_arn, target_arn)
+            .await?
+            .map(|t| input_setting(&t)))
+    }
+}
+
+/// The target's `InputTransformer`, `InputPath` or `Input`.
+fn input_setting(target: &aws_sdk_eventbridge::types::Target) -> TargetInput {
+    if let Some(t) = target.input_transformer() {
+        TargetInput::Transformer {
+            paths: t
+                .input_paths_map()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            template: t.input_template().to_owned(),
+        }
+    } else if let Some(path) = target.input_path() {
+        TargetInput::Path(path.to_owned())
+    } else if let Some(input) = target.input() {
+        TargetInput::Constant(input.to_owned())
+    } else {
+        TargetInput::Event
+    }
+}
+
+impl TargetDirectory for AwsTargets {
+    async fn resolve(&self, rule_arn: &str, target_arn: &str) -> Result<ResolvedTarget, String> {
+        let target = self.find_target(rule_arn, target_arn).await?.ok_or_else(|| {
+            format!(
+                "rule {rule_arn} has no target {target_arn} any more (ListTargetsByRule); replay to it with --to-url, --to-queue, --to-function or --to-bus"
+            )
+        })?;
+        let input = input_setting(&target);
         let (service, t_region, account, t_resource) =
             arn_parts(target_arn).ok_or_else(|| format!("{target_arn} is not an ARN"))?;
         let kind = match service {
@@ -576,5 +608,84 @@ impl TargetDirectory for AwsTargets {
             input,
             kind,
         })
+    }
+}
+
+/// How failed targets take their input, for the report: one `ListTargetsByRule` per
+/// (rule, target), remembered for `ttl` — failures too (a role without
+/// `events:ListTargetsByRule` costs one call per pair per `ttl`, not one per batch).
+#[derive(Debug)]
+pub struct TargetInputLookup {
+    targets: AwsTargets,
+    ttl: Duration,
+    seen: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, Option<&'static str>)>>,
+}
+
+impl TargetInputLookup {
+    /// A lookup through `targets`, remembering answers for `ttl`.
+    pub fn new(targets: AwsTargets, ttl: Duration) -> TargetInputLookup {
+        TargetInputLookup {
+            targets,
+            ttl,
+            seen: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Target ARN → `InputTransformer`, `InputPath`, `Input` or `none`, for the (rule,
+    /// target) pairs given; what is not known within `budget` is left out.
+    pub async fn describe(
+        &self,
+        pairs: impl IntoIterator<Item = (String, String)>,
+        budget: Duration,
+    ) -> BTreeMap<String, String> {
+        let pairs: BTreeSet<(String, String)> = pairs.into_iter().collect();
+        let mut known = BTreeMap::new();
+        let mut missing = Vec::new();
+        {
+            let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            for pair in pairs {
+                match seen.get(&pair) {
+                    Some((at, answer)) if at.elapsed() < self.ttl => {
+                        if let Some(a) = answer {
+                            known.insert(pair.1.clone(), (*a).to_owned());
+                        }
+                    }
+                    _ => missing.push(pair),
+                }
+            }
+        }
+        let lookups = missing.iter().map(|(rule, target)| async move {
+            let answer = match self.targets.input_of(rule, target).await {
+                Ok(Some(input)) => Some(input_name(&input)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::info!(rule = %rule, target = %target, error = %e, "target input not looked up");
+                    None
+                }
+            };
+            ((rule.clone(), target.clone()), answer)
+        });
+        // What does not answer in time is tried again next time, not remembered.
+        if let Ok(answers) = tokio::time::timeout(budget, futures::future::join_all(lookups)).await
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            for (pair, answer) in answers {
+                if let Some(a) = answer {
+                    known.insert(pair.1.clone(), a.to_owned());
+                }
+                seen.insert(pair, (std::time::Instant::now(), answer));
+            }
+        }
+        known
+    }
+}
+
+/// The name the report gives a target's input setting.
+fn input_name(input: &TargetInput) -> &'static str {
+    match input {
+        TargetInput::Event => "none",
+        TargetInput::Constant(_) => "Input",
+        TargetInput::Path(_) => "InputPath",
+        TargetInput::Transformer { .. } => "InputTransformer",
     }
 }

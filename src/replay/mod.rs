@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-pub use aws::{AwsCourier, AwsTargets, Reader, sdk_attempt};
+pub use aws::{AwsCourier, AwsTargets, Reader, TargetInputLookup, sdk_attempt};
 pub use journal::{Entry, Journal, Status};
 pub use plan::{
     ApiDestination, Fixed, FixedPlan, Plan, Planned, ResolvedTarget, TargetDirectory, TargetKind,

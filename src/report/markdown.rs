@@ -240,6 +240,17 @@ fn render_replay(report: &Report, replay: &ReplaySource, report_key: &str, md: &
             code(&shown),
             category.replay_as_is()
         );
+        match target.and_then(|t| report.summary.target_inputs.get(t)) {
+            Some(input) if input != "none" => {
+                let _ = writeln!(
+                    md,
+                    "The target transforms its input ({}): `--to-target` sends what it would have received; `--to-url` would send the event unchanged.\n",
+                    text(input)
+                );
+            }
+            Some(_) => md.push_str("The target takes the event unchanged: `--to-target` and `--to-url` send the same body.\n\n"),
+            None => {}
+        }
         md.push_str("```sh\n");
         if category.replay_as_is() != "yes" {
             let _ = writeln!(md, "# {category}: {}", category.recommended_action());
@@ -495,6 +506,28 @@ mod tests {
         assert!(
             s3.contains("dlq-triage replay s3://reports-bucket/genesys-dlq/reports/dt=2026-11-28/r1.json --category RATE_LIMIT_EXCEEDED"),
             "{s3}"
+        );
+    }
+
+    #[test]
+    fn the_replay_section_says_when_the_target_transforms_its_input() {
+        let mut report = build(vec![record(
+            "a",
+            RateLimitExceeded,
+            Some(API),
+            None,
+            "2026-11-28T09:00:00Z",
+        )]);
+        let plain = render_markdown(&report, &ReplaySource::Folder("out".into()), "report.json");
+        assert!(!plain.contains("transforms its input"), "{plain}");
+        report
+            .summary
+            .target_inputs
+            .insert(API.to_owned(), "InputTransformer".to_owned());
+        let md = render_markdown(&report, &ReplaySource::Folder("out".into()), "report.json");
+        assert!(
+            md.contains("The target transforms its input (InputTransformer)"),
+            "{md}"
         );
     }
 

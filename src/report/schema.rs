@@ -113,6 +113,11 @@ pub struct Summary {
     pub last_seen: Option<String>,
     /// Groups of records by (category, target, error code), largest first.
     pub incidents: Vec<Incident>,
+    /// How each failed target takes its input, where the rule could be read
+    /// (`ListTargetsByRule`): `InputTransformer`, `InputPath`, `Input`, or `none` (the event
+    /// unchanged). Absent for targets that were not looked up.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_inputs: BTreeMap<String, String>,
 }
 
 /// Records that failed the same way against the same target.

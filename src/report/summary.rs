@@ -163,6 +163,7 @@ impl Report {
             first_seen: span.first(),
             last_seen: span.last(),
             incidents,
+            target_inputs: BTreeMap::new(),
         };
         Report {
             schema_version: SCHEMA_VERSION,

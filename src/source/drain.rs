@@ -18,6 +18,7 @@ use super::{DeadLetterQueue, HandleOutcome, QueueInfo, Received};
 use crate::classify::FailureCategory;
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
+use crate::replay::TargetInputLookup;
 use crate::store::ArtifactStore;
 use crate::triage::{self, TriageOptions};
 
@@ -38,7 +39,12 @@ pub struct DrainOptions {
     pub delete: bool,
     /// The pipeline's options for every page (a new report id and time per page).
     pub page: TriageOptions,
+    /// Looks up how each page's failed targets take their input, for its report.
+    pub target_lookup: Option<std::sync::Arc<TargetInputLookup>>,
 }
+
+/// The most a page spends looking up how its failed targets take their input.
+const TARGET_LOOKUP_BUDGET: Duration = Duration::from_secs(2);
 
 /// Counts while the drain works, for progress.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -297,6 +303,12 @@ async fn run_page<S: ArtifactStore, C: Correlate>(
     let mut page_opts = opts.page.clone();
     page_opts.now = Utc::now();
     page_opts.report_id = triage::report_id(page_opts.now, &format!("{:08x}", fastrand::u32(..)));
+    if let Some(lookup) = &opts.target_lookup {
+        let pairs = letters
+            .iter()
+            .filter_map(|l| Some((l.failure.rule_arn.clone()?, l.failure.target_arn.clone()?)));
+        page_opts.target_inputs = lookup.describe(pairs, TARGET_LOOKUP_BUDGET).await;
+    }
     let outcome = triage::run(letters, store, correlator, &page_opts).await;
     if let Some(e) = &outcome.batch_error {
         summary.stopped = Some(e.to_string());
