@@ -618,8 +618,11 @@ impl TargetDirectory for AwsTargets {
 pub struct TargetInputLookup {
     targets: AwsTargets,
     ttl: Duration,
-    seen: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, Option<&'static str>)>>,
+    seen: std::sync::Mutex<HashMap<(String, String), Remembered>>,
 }
+
+/// When a (rule, target) was looked up, and its input setting if it was found.
+type Remembered = (std::time::Instant, Option<&'static str>);
 
 impl TargetInputLookup {
     /// A lookup through `targets`, remembering answers for `ttl`.
