@@ -75,12 +75,12 @@ validate: tools ## sam validate --lint (offline)
 
 .PHONY: deploy
 deploy: tools ## sam build + sam deploy (--guided the first time, when samconfig.toml is absent)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --beta-features
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
 	if [ -f samconfig.toml ]; then $(VENV)/bin/sam deploy; else $(VENV)/bin/sam deploy --guided; fi
 
 .PHONY: invoke-local
 invoke-local: tools ## sam local invoke with events/sqs-single.json (needs Docker or Finch)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --beta-features
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
 	$(VENV)/bin/sam local invoke TriageFunction -e events/sqs-single.json
 
 .PHONY: logs
