@@ -138,6 +138,30 @@ impl FailureCategory {
     }
 }
 
+/// Error codes whose advice differs from their category's: the incident's
+/// `recommendedAction` and `replayAsIs` come from here when its code is listed.
+pub const CODE_ADVICE: &[(&str, &str, &str)] = &[(
+    "TRANSIENT_ASSUME_ROLE",
+    "Transient: EventBridge could not assume the rule's role for a moment. Check whether the role or its trust policy was just created or changed (IAM changes take a few seconds to reach every Region); otherwise nothing to fix. Replay as-is.",
+    "yes",
+)];
+
+impl FailureCategory {
+    /// What to do about records of this category with this `ERROR_CODE`, and whether they
+    /// can be replayed unchanged: the code's own advice when [`CODE_ADVICE`] lists it, else
+    /// the category's.
+    pub fn advice(self, error_code: Option<&str>) -> (&'static str, &'static str) {
+        error_code
+            .and_then(|code| {
+                CODE_ADVICE
+                    .iter()
+                    .find(|(c, _, _)| c.eq_ignore_ascii_case(code.trim()))
+            })
+            .map(|(_, action, as_is)| (*action, *as_is))
+            .unwrap_or((self.recommended_action(), self.replay_as_is()))
+    }
+}
+
 impl fmt::Display for FailureCategory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
@@ -499,6 +523,14 @@ mod tests {
             ("TRANSIENT_ASSUME_ROLE", PermissionDenied),
             ("UNKNOWN", Unknown),
         ];
+        // A transient role assumption keeps its category but gets its own advice.
+        let (action, as_is) = PermissionDenied.advice(Some("TRANSIENT_ASSUME_ROLE"));
+        assert!(action.starts_with("Transient"), "{action}");
+        assert_eq!(as_is, "yes");
+        assert_eq!(
+            PermissionDenied.advice(Some("NO_PERMISSIONS")).0,
+            PermissionDenied.recommended_action()
+        );
         for (code, want) in expected {
             let got = classify(
                 &failure(Some(code), Some("Something failed")),

@@ -85,6 +85,15 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str)
             "- **Replay as-is after the fix:** {}.",
             category.replay_as_is()
         );
+        let mut advised = std::collections::BTreeSet::new();
+        for inc in s.incidents.iter().filter(|i| i.category == *category) {
+            if inc.recommended_action != category.recommended_action()
+                && let Some(c) = &inc.error_code
+                && advised.insert(c.clone())
+            {
+                let _ = writeln!(md, "- **{}:** {}", code(c), inc.recommended_action);
+            }
+        }
         for inc in s.incidents.iter().filter(|i| i.category == *category) {
             if let Some(m) = &inc.sample_error_message {
                 let _ = writeln!(
@@ -527,6 +536,39 @@ mod tests {
         let md = render_markdown(&report, &ReplaySource::Folder("out".into()), "report.json");
         assert!(
             md.contains("The target transforms its input (InputTransformer)"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_transient_role_assumption_gets_its_own_advice() {
+        let report = build(vec![
+            record(
+                "a",
+                PermissionDenied,
+                Some(API),
+                Some("TRANSIENT_ASSUME_ROLE"),
+                "2026-11-28T09:00:00Z",
+            ),
+            record(
+                "b",
+                PermissionDenied,
+                Some(API),
+                Some("NO_PERMISSIONS"),
+                "2026-11-28T09:00:00Z",
+            ),
+        ]);
+        let transient = report
+            .summary
+            .incidents
+            .iter()
+            .find(|i| i.error_code.as_deref() == Some("TRANSIENT_ASSUME_ROLE"))
+            .unwrap();
+        assert!(transient.recommended_action.starts_with("Transient"));
+        assert_eq!(transient.replay_as_is, "yes");
+        let md = render_markdown(&report, &ReplaySource::Folder("out".into()), "report.json");
+        assert!(
+            md.contains("- **`TRANSIENT_ASSUME_ROLE`:** Transient"),
             "{md}"
         );
     }

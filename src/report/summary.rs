@@ -124,6 +124,7 @@ impl Report {
             .map(|key| {
                 let acc = &groups[key];
                 let (category, target, code) = *key;
+                let (action, as_is) = category.advice(code);
                 Incident {
                     category,
                     target_arn: target.map(str::to_owned),
@@ -133,8 +134,8 @@ impl Report {
                     last_seen: acc.span.last(),
                     conversations: acc.conversations.len(),
                     sample_message_ids: acc.samples.iter().map(|s| s.to_string()).collect(),
-                    recommended_action: category.recommended_action().to_owned(),
-                    replay_as_is: category.replay_as_is().to_owned(),
+                    recommended_action: action.to_owned(),
+                    replay_as_is: as_is.to_owned(),
                     http_statuses: acc.statuses.iter().copied().collect(),
                     sample_error_message: acc.message.map(str::to_owned),
                     conversation_ids: acc
