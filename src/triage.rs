@@ -632,6 +632,7 @@ fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRe
         event_type: event.and_then(|e| e.detail_type.clone()),
         topic_name: event.and_then(|e| e.topic_name.clone()),
         source: event.and_then(|e| e.source.clone()),
+        correlation_id: event.and_then(|e| e.correlation_id.clone()),
         interaction_id,
         failure_category: classification.category,
         evidence: classification.evidence,

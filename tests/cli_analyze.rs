@@ -236,3 +236,32 @@ fn a_reader_that_goes_away_is_not_an_error() {
     );
     assert!(out.path().join("report.json").exists());
 }
+
+#[test]
+fn the_genesys_correlation_id_is_carried_into_the_record_and_the_conversation_list() {
+    // events/sqs-single.json: a v2.conversations.{id}.transcription event whose
+    // detail.metadata.CorrelationId is the id Genesys Cloud support asks for.
+    let out = tempfile::tempdir().unwrap();
+    let o = dlq_triage(
+        &[
+            "analyze",
+            "--no-correlate",
+            "--out",
+            out.path().to_str().unwrap(),
+            &events("sqs-single.json"),
+        ],
+        None,
+    );
+    assert!(o.status.success());
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["records"][0]["correlationId"],
+        "604a1f1a-6d76-4f86-ade2-2a1ca16df4c2"
+    );
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("| `604a1f1a-6d76-4f86-ade2-2a1ca16df4c2` |"),
+        "{md}"
+    );
+}

@@ -171,6 +171,8 @@ pub struct EventEnvelope {
     pub body_id: Option<String>,
     /// The flat shape's top-level `interactionId`.
     pub interaction_id: Option<String>,
+    /// `detail.metadata.CorrelationId`: the id Genesys Cloud support asks for.
+    pub correlation_id: Option<String>,
 }
 
 /// One dead-lettered message, whatever its shape.
@@ -444,6 +446,14 @@ struct RawDetail {
     timestamp: Lenient,
     #[serde(rename = "eventBody")]
     event_body: MaybeObject<RawEventBody>,
+    metadata: MaybeObject<RawMetadata>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawMetadata {
+    #[serde(rename = "CorrelationId")]
+    correlation_id: Lenient,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -489,6 +499,7 @@ fn parse_body(body: &str) -> ParsedBody {
     }
     let detail = raw.detail.and_then(|d| d.0).unwrap_or_default();
     let event_body = detail.event_body.0.unwrap_or_default();
+    let metadata = detail.metadata.0.unwrap_or_default();
     let is_eventbridge = raw.detail_type.0.is_some() && (raw.source.0.is_some() || has_detail);
     let is_flat = !is_eventbridge && (raw.interaction_id.0.is_some() || raw.event_type.0.is_some());
     let kind = if is_eventbridge {
@@ -517,6 +528,7 @@ fn parse_body(body: &str) -> ParsedBody {
         body_conversation_id: event_body.conversation_id.0,
         body_id: event_body.id.0,
         interaction_id: raw.interaction_id.0,
+        correlation_id: metadata.correlation_id.0,
     };
     ParsedBody {
         kind,

@@ -1,7 +1,7 @@
 //! The report for people: headline, pie chart, incidents, next steps, affected
 //! conversations and replay commands, in Markdown for an incident channel.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use super::schema::{NO_TARGET, ReplaySource, Report};
@@ -153,11 +153,28 @@ fn render_conversations(report: &Report, md: &mut String) {
     }
     // The first answer per conversation (all records of one conversation share it).
     let mut info_of: HashMap<&str, &InteractionInfo> = HashMap::new();
+    // The Genesys CorrelationIds of each conversation's failed events (support asks for them).
+    let mut correlation_of: HashMap<&str, BTreeSet<&str>> = HashMap::new();
     for r in &report.records {
         if let Some(id) = &r.interaction_id {
             info_of.entry(id).or_insert(&r.interaction_info);
+            if let Some(c) = &r.correlation_id {
+                correlation_of.entry(id).or_default().insert(c);
+            }
         }
     }
+    let correlation = |id: &str| -> String {
+        match correlation_of.get(id) {
+            None => "—".to_owned(),
+            Some(ids) => {
+                let mut shown: Vec<String> = ids.iter().take(2).map(|c| code(c)).collect();
+                if ids.len() > 2 {
+                    shown.push(format!("+{}", ids.len() - 2));
+                }
+                shown.join(" ")
+            }
+        }
+    };
     md.push_str("## Affected conversations\n\n");
     if !s.by_interaction_status.is_empty() {
         let statuses: Vec<String> = s
@@ -172,7 +189,7 @@ fn render_conversations(report: &Report, md: &mut String) {
         );
     }
     const SHOWN: usize = 10;
-    md.push_str("| Incident | Conversation | Status | Start | End | Duration | Direction | Media | Queues | Divisions |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| Incident | Conversation | Status | Start | End | Duration | Direction | Media | Queues | Divisions | CorrelationId |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     let mut more = Vec::new();
     for (i, inc) in s
         .incidents
@@ -186,7 +203,7 @@ fn render_conversations(report: &Report, md: &mut String) {
                 Some(InteractionInfo::Found(c)) => {
                     let _ = writeln!(
                         md,
-                        "| found | {} | {} | {} | {} | {} | {} | {} |",
+                        "| found | {} | {} | {} | {} | {} | {} | {} | {} |",
                         text(c.conversation_start.as_deref().unwrap_or("—")),
                         text(c.conversation_end.as_deref().unwrap_or("in progress")),
                         c.duration_ms
@@ -196,11 +213,12 @@ fn render_conversations(report: &Report, md: &mut String) {
                         list(&c.media_types),
                         list(&c.queue_ids),
                         list(&c.division_ids),
+                        correlation(id),
                     );
                 }
                 other => {
                     let status = other.map(|i| i.status()).unwrap_or("unknown");
-                    let _ = writeln!(md, "| {status} | | | | | | | |");
+                    let _ = writeln!(md, "| {status} | | | | | | | {} |", correlation(id));
                 }
             }
         }

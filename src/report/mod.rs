@@ -44,6 +44,7 @@ pub(crate) mod fixtures {
             topic_name: None,
             source: None,
             interaction_id: None,
+            correlation_id: None,
             failure_category: category,
             evidence: Evidence {
                 rule: Rule::ErrorCode,

@@ -35,6 +35,9 @@ pub struct TriageRecord {
     pub source: Option<String>,
     /// The Genesys conversation id, a canonical UUID.
     pub interaction_id: Option<String>,
+    /// `detail.metadata.CorrelationId` of a Genesys event: what Genesys Cloud support asks
+    /// for to trace the event on their side.
+    pub correlation_id: Option<String>,
     /// The category.
     pub failure_category: FailureCategory,
     /// What decided the category.
