@@ -633,6 +633,8 @@ fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRe
         topic_name: event.and_then(|e| e.topic_name.clone()),
         source: event.and_then(|e| e.source.clone()),
         correlation_id: event.and_then(|e| e.correlation_id.clone()),
+        event_count: letter.event_count,
+        failed_event_ids: letter.failed_event_ids.clone(),
         interaction_id,
         failure_category: classification.category,
         evidence: classification.evidence,

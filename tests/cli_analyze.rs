@@ -265,3 +265,52 @@ fn the_genesys_correlation_id_is_carried_into_the_record_and_the_conversation_li
         "{md}"
     );
 }
+
+#[test]
+fn a_custom_bus_summary_is_counted_by_its_events_and_said_not_replayable() {
+    // A Custom Event Bus target's dead letter (the documented `busArn` + `failedMessages[]`
+    // shape) listing three failed events, in an `aws sqs receive-message` answer.
+    let body = serde_json::json!({
+        "version": "1.0",
+        "busArn": "arn:aws:events:us-east-1:111122223333:event-bus/contact-center",
+        "targetArn": "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/7e08",
+        "errorCode": "ACCESS_DENIED",
+        "errorMessage": "Access denied to target",
+        "retryAttempts": 4,
+        "failedMessages": [
+            {"eventId": "ev-1", "eventGroupId": null, "timestamp": "2026-11-28T09:19:00Z"},
+            {"eventId": "ev-2", "eventGroupId": null, "timestamp": "2026-11-28T09:19:01Z"},
+            {"eventId": "ev-3", "eventGroupId": null, "timestamp": "2026-11-28T09:19:02Z"}
+        ]
+    });
+    let batch = serde_json::json!({"Messages": [{
+        "MessageId": "5d5c7c4c-0000-4000-8000-000000000001",
+        "Body": body.to_string(),
+        "Attributes": {"ApproximateReceiveCount": "1"}
+    }]});
+    let out = tempfile::tempdir().unwrap();
+    let o = dlq_triage(
+        &[
+            "analyze",
+            "--no-correlate",
+            "--out",
+            out.path().to_str().unwrap(),
+            "-",
+        ],
+        Some(batch.to_string().as_bytes()),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["totalFailures"], 3);
+    assert_eq!(report["summary"]["incidents"][0]["count"], 3);
+    assert_eq!(report["records"][0]["eventCount"], 3);
+    assert_eq!(
+        report["records"][0]["failedEventIds"],
+        serde_json::json!(["ev-1", "ev-2", "ev-3"])
+    );
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("## Custom Event Bus failure summaries"), "{md}");
+    assert!(md.contains("**not replayable as-is**"), "{md}");
+    assert!(md.contains("`ev-2`"), "{md}");
+}

@@ -200,6 +200,11 @@ pub struct DeadLetter {
     /// The failure context from the message attributes (or, for a Custom Event Bus
     /// failure summary without attributes, from the summary itself).
     pub failure: FailureContext,
+    /// How many failed events this dead letter stands for: 1, or for a Custom Event Bus
+    /// summary the length of its `failedMessages[]`.
+    pub event_count: usize,
+    /// A Custom Event Bus summary's `failedMessages[].eventId`s.
+    pub failed_event_ids: Vec<String>,
 }
 
 /// Why a batch document could not be read at all.
@@ -373,6 +378,7 @@ impl DeadLetter {
         source_queue_arn: Option<String>,
     ) -> DeadLetter {
         let parsed = parse_body(&body);
+        let (event_count, failed_event_ids) = parsed.failed_events.unwrap_or((1, Vec::new()));
         let failure = match parsed.custom_bus {
             Some(summary) => failure.or(summary),
             None => failure,
@@ -395,6 +401,8 @@ impl DeadLetter {
             kind: parsed.kind,
             event: parsed.event,
             failure,
+            event_count,
+            failed_event_ids,
         }
     }
 }
@@ -404,6 +412,8 @@ struct ParsedBody {
     kind: BodyKind,
     event: Option<EventEnvelope>,
     custom_bus: Option<FailureContext>,
+    /// A Custom Event Bus summary's `failedMessages[]`: how many, and their `eventId`s.
+    failed_events: Option<(usize, Vec<String>)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -425,7 +435,7 @@ struct RawBody {
     #[serde(rename = "busArn")]
     bus_arn: Option<IgnoredAny>,
     #[serde(rename = "failedMessages")]
-    failed_messages: Option<IgnoredAny>,
+    failed_messages: Option<serde_json::Value>,
     #[serde(rename = "targetArn")]
     target_arn: Lenient,
     #[serde(rename = "errorCode")]
@@ -469,6 +479,7 @@ fn parse_body(body: &str) -> ParsedBody {
         kind,
         event: None,
         custom_bus: None,
+        failed_events: None,
     };
     // serde_json's recursion limit (128 levels) bounds the stack whatever the body: a body
     // nested deeper is a record of its own kind, never a crash of the batch.
@@ -484,8 +495,19 @@ fn parse_body(body: &str) -> ParsedBody {
     };
     let has_detail = raw.detail.is_some();
     if raw.bus_arn.is_some() && raw.failed_messages.is_some() && !has_detail {
+        // The summary stands for every event in `failedMessages[]` (at least itself).
+        let failed = match &raw.failed_messages {
+            Some(serde_json::Value::Array(items)) => items.as_slice(),
+            _ => &[],
+        };
+        let ids = failed
+            .iter()
+            .filter_map(|m| m.get("eventId").and_then(serde_json::Value::as_str))
+            .map(str::to_owned)
+            .collect();
         return ParsedBody {
             kind: BodyKind::CustomBusFailure,
+            failed_events: Some((failed.len().max(1), ids)),
             event: None,
             custom_bus: Some(FailureContext {
                 rule_arn: None,
@@ -534,6 +556,7 @@ fn parse_body(body: &str) -> ParsedBody {
         kind,
         event: Some(event),
         custom_bus: None,
+        failed_events: None,
     }
 }
 
@@ -664,6 +687,30 @@ mod tests {
         assert_eq!(l.failure.target_arn.as_deref(), Some("arn:t"));
         assert_eq!(l.failure.error_code.as_deref(), Some("ACCESS_DENIED"));
         assert_eq!(l.failure.retry_attempts, Some(4));
+        assert_eq!(
+            (l.event_count, l.failed_event_ids.clone()),
+            (1, vec!["e".to_owned()])
+        );
+    }
+
+    #[test]
+    fn a_custom_bus_summary_stands_for_every_failed_message() {
+        // The shape AWS documents for a Custom Event Bus target's dead letter.
+        let body = r#"{"version":"1.0","busArn":"arn:b","targetArn":"arn:t","errorCode":"ACCESS_DENIED","failedMessages":[{"eventId":"e1","eventGroupId":null},{"eventId":"e2"},{"noId":true}]}"#;
+        let l = one(&lambda_event(body, serde_json::json!({})));
+        assert_eq!(l.event_count, 3);
+        assert_eq!(l.failed_event_ids, ["e1", "e2"]);
+        // An empty or malformed list still stands for the summary itself.
+        for failed in ["[]", "\"x\"", "null"] {
+            let body = format!(r#"{{"busArn":"arn:b","failedMessages":{failed}}}"#);
+            let l = one(&lambda_event(&body, serde_json::json!({})));
+            assert_eq!(l.event_count, 1, "{failed}");
+        }
+        let plain = one(&lambda_event(
+            r#"{"detail-type":"x","source":"s","detail":{}}"#,
+            serde_json::json!({}),
+        ));
+        assert_eq!(plain.event_count, 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::classify::FailureCategory;
+use crate::dlq::BodyKind;
 use crate::report::{Disposition, Report, TriageRecord};
 
 /// Where a report or a payload is.
@@ -151,6 +152,15 @@ pub fn select(reports: &[(Location, Report)], filters: &Filters) -> Selection {
                 continue;
             }
             let payload = match (&r.replay_payload_key, &r.disposition) {
+                _ if r.body_kind == BodyKind::CustomBusFailure => Err(format!(
+                    "a Custom Event Bus failure summary, not an event: it stands for {} failed event(s) ({}), which must be replayed from their source or an archive",
+                    r.event_count,
+                    if r.failed_event_ids.is_empty() {
+                        "no event ids".to_owned()
+                    } else {
+                        r.failed_event_ids.join(", ")
+                    }
+                )),
                 (Some(key), Disposition::Stored) => payload_location(location, key),
                 (_, Disposition::Returned { reason }) => Err(format!(
                     "no payload stored: returned to the queue ({reason}); it is replayed from the queue, not from this report"
@@ -336,6 +346,20 @@ mod tests {
         );
         assert_eq!(s.records.len(), 2);
         assert!(s.not_replayable.is_empty(), "{s:?}");
+    }
+
+    #[test]
+    fn a_custom_bus_summary_is_named_not_replayed() {
+        let mut summary = record("m1");
+        summary.body_kind = BodyKind::CustomBusFailure;
+        summary.event_count = 2;
+        summary.failed_event_ids = vec!["e1".into(), "e2".into()];
+        let s = select(
+            &[(local("a/report.json"), report_of(vec![summary]))],
+            &Filters::default(),
+        );
+        assert!(s.records.is_empty());
+        assert!(s.not_replayable[0].1.contains("e1, e2"), "{s:?}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use super::schema::{NO_TARGET, ReplaySource, Report};
 use crate::classify::FailureCategory;
 use crate::correlate::InteractionInfo;
+use crate::dlq::BodyKind;
 
 /// Renders the report for an incident channel: headline, pie, incident table, next steps,
 /// affected conversations and replay commands.
@@ -113,6 +114,7 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str)
     }
 
     render_conversations(report, &mut md);
+    render_custom_bus(report, &mut md);
     render_replay(report, replay, report_key, &mut md);
     md
 }
@@ -235,6 +237,48 @@ fn render_conversations(report: &Report, md: &mut String) {
             md,
             "\nNot shown ({}); every id is in the JSON report.",
             more.join("; ")
+        );
+    }
+    md.push('\n');
+}
+
+/// Custom Event Bus failure summaries: how many events they stand for, and that their
+/// stored payloads are the summaries, not the events.
+fn render_custom_bus(report: &Report, md: &mut String) {
+    let summaries: Vec<_> = report
+        .records
+        .iter()
+        .filter(|r| r.body_kind == BodyKind::CustomBusFailure)
+        .collect();
+    if summaries.is_empty() {
+        return;
+    }
+    let events: usize = summaries.iter().map(|r| r.event_count.max(1)).sum();
+    let _ = writeln!(
+        md,
+        "## Custom Event Bus failure summaries\n\n{} {} {events} failed {}, counted in the totals above. A summary is what EventBridge dead-letters for a Custom Event Bus target, not the events themselves: its stored payload is **not replayable as-is**. Replay those events from their source or an archive, by `eventId`:\n",
+        summaries.len(),
+        plural(summaries.len(), "summary stands for", "summaries stand for"),
+        plural(events, "event", "events"),
+    );
+    for r in summaries.iter().take(20) {
+        let ids: Vec<String> = r
+            .failed_event_ids
+            .iter()
+            .take(10)
+            .map(|i| code(i))
+            .collect();
+        let _ = writeln!(
+            md,
+            "- {}: {} {}{}",
+            code(&r.message_id),
+            r.event_count,
+            plural(r.event_count, "event", "events"),
+            if ids.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", ids.join(", "))
+            }
         );
     }
     md.push('\n');

@@ -45,6 +45,8 @@ pub(crate) mod fixtures {
             source: None,
             interaction_id: None,
             correlation_id: None,
+            event_count: 1,
+            failed_event_ids: Vec::new(),
             failure_category: category,
             evidence: Evidence {
                 rule: Rule::ErrorCode,

@@ -63,6 +63,22 @@ pub struct TriageRecord {
     pub sent_timestamp: Option<String>,
     /// Whether the record was acknowledged or returned to the queue, and why.
     pub disposition: Disposition,
+    /// How many failed events the record stands for: 1, except for a Custom Event Bus
+    /// failure summary, which stands for every event of its `failedMessages[]` (written
+    /// only when it is not 1). Totals and incidents count events.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub event_count: usize,
+    /// A Custom Event Bus summary's `failedMessages[].eventId`s (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_event_ids: Vec<String>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// What happened to a record in this run.
@@ -88,7 +104,8 @@ pub struct Report {
     pub report_id: String,
     /// When the report was built, RFC 3339 UTC.
     pub generated_at: String,
-    /// The number of records.
+    /// The number of failed events: one per record, except a Custom Event Bus summary,
+    /// which counts every event of its `failedMessages[]`.
     pub total_failures: usize,
     /// Aggregates.
     pub summary: Summary,

@@ -70,7 +70,8 @@ impl Report {
             HashMap::new();
         let mut order = Vec::new();
         for r in &records {
-            *by_category.entry(r.failure_category).or_insert(0) += 1;
+            let n = r.event_count.max(1);
+            *by_category.entry(r.failure_category).or_insert(0) += n;
             *by_target
                 .entry(
                     r.failure
@@ -78,15 +79,15 @@ impl Report {
                         .clone()
                         .unwrap_or_else(|| NO_TARGET.to_owned()),
                 )
-                .or_insert(0) += 1;
+                .or_insert(0) += n;
             let event_type = match &r.event_type {
                 Some(t) => t.clone(),
                 None => format!("({})", r.body_kind.as_str()),
             };
-            *by_event_type.entry(event_type).or_insert(0) += 1;
+            *by_event_type.entry(event_type).or_insert(0) += n;
             *by_interaction_status
                 .entry(r.interaction_info.status().to_owned())
-                .or_insert(0) += 1;
+                .or_insert(0) += n;
             if let Some(id) = &r.interaction_id {
                 conversations.insert(id.as_str());
             }
@@ -108,7 +109,7 @@ impl Report {
                     conversations: BTreeSet::new(),
                 }
             });
-            acc.count += 1;
+            acc.count += n;
             acc.span.add(t);
             if acc.samples.len() < SAMPLE_IDS {
                 acc.samples.push(&r.message_id);
@@ -170,7 +171,7 @@ impl Report {
             schema_version: SCHEMA_VERSION,
             report_id,
             generated_at: fmt_time(generated_at),
-            total_failures: records.len(),
+            total_failures: records.iter().map(|r| r.event_count.max(1)).sum(),
             summary,
             records,
         }
@@ -215,6 +216,38 @@ mod tests {
             3
         );
         assert_eq!(report.summary.by_interaction_status["noConversation"], 3);
+    }
+
+    #[test]
+    fn a_custom_bus_summary_counts_every_event_it_stands_for() {
+        let mut summary = record(
+            "s",
+            PermissionDenied,
+            Some(API),
+            Some("ACCESS_DENIED"),
+            "2026-11-28T09:00:00Z",
+        );
+        summary.event_count = 4;
+        let report = build(vec![
+            summary,
+            record(
+                "a",
+                PermissionDenied,
+                Some(API),
+                Some("ACCESS_DENIED"),
+                "2026-11-28T09:00:00Z",
+            ),
+        ]);
+        assert_eq!(report.total_failures, 5);
+        assert_eq!(report.summary.by_category[&PermissionDenied], 5);
+        assert_eq!(report.summary.by_target[API], 5);
+        assert_eq!(report.summary.incidents[0].count, 5);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["records"][0]["eventCount"], 4);
+        assert!(
+            json["records"][1].get("eventCount").is_none(),
+            "written only when not 1"
+        );
     }
 
     #[test]
