@@ -529,7 +529,7 @@ fn parse_body(body: &str) -> ParsedBody {
             .source
             .0
             .as_deref()
-            .is_some_and(|s| s.starts_with("aws.partner/genesys.com/"));
+            .is_some_and(crate::genesys::is_genesys_source);
         if genesys {
             BodyKind::GenesysEvent
         } else {

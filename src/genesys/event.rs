@@ -1,25 +1,99 @@
 //! Conversation ids in Genesys Cloud events (the id sources are listed in `docs/contract.md`).
 //!
-//! Order: `detail.eventBody.conversationId`; for conversation topics the `{id}` segment of
-//! `detail.topicName`; for queue and user topics `detail.eventBody.id` (there the topic's
-//! `{id}` is a queue or a user, never the conversation); the original tool's flat
-//! `interactionId`. Only a canonical UUID counts.
+//! Order: `detail.eventBody.conversationId`; then the topic, by [`TOPIC_FAMILIES`] — for
+//! conversation topics the `{id}` segment that is the conversation, for queue and user
+//! conversation-object topics `detail.eventBody.id` (there the topic's `{id}` is a queue or
+//! a user, never the conversation); then the original tool's flat `interactionId`. Only a
+//! canonical UUID counts.
 
 use crate::dlq::EventEnvelope;
 
-/// Where in the topic the conversation id stands, per topic family: (prefix, segment index).
-const CONVERSATION_TOPICS: &[(&str, usize)] = &[
-    ("v2.conversations.", 2),
-    ("v2.detail.events.conversation.", 4),
-    ("v2.analytics.conversation.", 3),
+/// Where a topic family keeps its conversation id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdSource {
+    /// The topic segment at this index (0-based, split on `.`).
+    TopicSegment(usize),
+    /// `detail.eventBody.id`: the event body is a conversation object.
+    BodyId,
+}
+
+/// The media segments of conversation-object topics (`…conversations.calls`, …).
+const MEDIA: &[&str] = &[
+    "callbacks",
+    "calls",
+    "chats",
+    "cobrowseSessions",
+    "emails",
+    "messages",
+    "screenshares",
+    "socialexpressions",
+    "videos",
 ];
 
-/// Topic families whose `{id}` is not a conversation, and whose `eventBody` is a
-/// conversation object with its id in `id`: (prefix, marker after the `{id}` segment).
-const CONVERSATION_OBJECT_TOPICS: &[(&str, &str)] = &[
-    ("v2.routing.queues.", "conversations"),
-    ("v2.users.", "conversations"),
+/// Every topic family of Genesys Cloud's notification catalog that names a conversation
+/// (the topics the EventBridge integration offers, as the Genesys SDKs list them:
+/// `NotificationTopics` of MyPureCloud/platform-client-sdk-dotnet), as patterns: `{id}`
+/// is one segment holding a UUID (Genesys ids are UUIDs), `{media}` one of [`MEDIA`], a
+/// trailing `*` one or more segments.
+pub const TOPIC_FAMILIES: &[(&str, IdSource)] = &[
+    ("v2.conversations.{id}.*", IdSource::TopicSegment(2)),
+    (
+        "v2.detail.events.conversation.{id}.*",
+        IdSource::TopicSegment(4),
+    ),
+    (
+        "v2.analytics.conversation.{id}.*",
+        IdSource::TopicSegment(3),
+    ),
+    (
+        "v2.speechandtextanalytics.conversation.{id}.*",
+        IdSource::TopicSegment(3),
+    ),
+    (
+        "v2.speechandtextanalytics.conversations.{id}.*",
+        IdSource::TopicSegment(3),
+    ),
+    ("v2.bot.conversation.{id}.*", IdSource::TopicSegment(3)),
+    (
+        "v2.users.{id}.conversations.{id}.*",
+        IdSource::TopicSegment(4),
+    ),
+    ("v2.routing.queues.{id}.conversations", IdSource::BodyId),
+    (
+        "v2.routing.queues.{id}.conversations.{media}",
+        IdSource::BodyId,
+    ),
+    ("v2.users.{id}.conversations", IdSource::BodyId),
+    ("v2.users.{id}.conversations.{media}", IdSource::BodyId),
 ];
+
+/// Where `topic` keeps its conversation id, if its family names one.
+pub fn id_source(topic: &str) -> Option<IdSource> {
+    let segments: Vec<&str> = topic.split('.').collect();
+    TOPIC_FAMILIES
+        .iter()
+        .find(|(pattern, _)| matches(pattern, &segments))
+        .map(|(_, source)| *source)
+}
+
+fn matches(pattern: &str, segments: &[&str]) -> bool {
+    let parts: Vec<&str> = pattern.split('.').collect();
+    let (fixed, rest) = match parts.split_last() {
+        Some((&"*", fixed)) => (fixed, true),
+        _ => (parts.as_slice(), false),
+    };
+    let length_ok = if rest {
+        segments.len() > fixed.len()
+    } else {
+        segments.len() == fixed.len()
+    };
+    length_ok
+        && fixed.iter().zip(segments).all(|(p, s)| match *p {
+            "{id}" => canonical_uuid(s).is_some(),
+            "{media}" => MEDIA.contains(s),
+            literal => literal == *s,
+        })
+}
 
 /// The conversation id an event refers to, lower-cased, or `None`.
 pub fn conversation_id(event: &EventEnvelope) -> Option<String> {
@@ -31,25 +105,24 @@ pub fn conversation_id(event: &EventEnvelope) -> Option<String> {
         return Some(id);
     }
     if let Some(topic) = event.topic_name.as_deref() {
-        for (prefix, index) in CONVERSATION_TOPICS {
-            if topic.starts_with(prefix)
-                && let Some(id) = topic.split('.').nth(*index).and_then(canonical_uuid)
-            {
-                return Some(id);
-            }
-        }
-        let is_object_topic = CONVERSATION_OBJECT_TOPICS.iter().any(|(prefix, marker)| {
-            topic.starts_with(prefix)
-                && topic[prefix.len()..]
-                    .split('.')
-                    .nth(1)
-                    .is_some_and(|s| s.starts_with(marker))
-        });
-        if is_object_topic && let Some(id) = event.body_id.as_deref().and_then(canonical_uuid) {
-            return Some(id);
+        let found = match id_source(topic) {
+            Some(IdSource::TopicSegment(i)) => topic.split('.').nth(i).and_then(canonical_uuid),
+            Some(IdSource::BodyId) => event.body_id.as_deref().and_then(canonical_uuid),
+            None => None,
+        };
+        if found.is_some() {
+            return found;
         }
     }
     event.interaction_id.as_deref().and_then(canonical_uuid)
+}
+
+/// Whether an EventBridge `source` is Genesys Cloud's: `aws.partner/genesys.com/…`, or a
+/// Genesys variant such as its test source `aws.partner/genesys.com.test/…`.
+pub fn is_genesys_source(source: &str) -> bool {
+    source
+        .strip_prefix("aws.partner/genesys.com")
+        .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('.'))
 }
 
 /// `Some(lower-case)` when `s` is a canonical hyphenated UUID (8-4-4-4-12 hex digits).
@@ -86,19 +159,107 @@ mod tests {
         assert_eq!(conversation_id(&e).as_deref(), Some(CONV));
     }
 
+    /// One sample topic per family (and the look-alikes that are not), with where the
+    /// conversation id comes from. Topic names: the Genesys notification catalog
+    /// (`NotificationTopics` of MyPureCloud/platform-client-sdk-dotnet), `{id}` filled in.
     #[test]
-    fn conversation_topics_yield_their_id_segment() {
-        for topic in [
-            format!("v2.conversations.{CONV}.transcription"),
-            format!("v2.detail.events.conversation.{CONV}.customer.end"),
-            format!("v2.detail.events.conversation.{CONV}.acd.start"),
-            format!("v2.analytics.conversation.{CONV}.metrics"),
-        ] {
-            assert_eq!(
-                conversation_id(&event(&topic)).as_deref(),
-                Some(CONV),
-                "{topic}"
-            );
+    fn every_topic_family_names_its_conversation_source() {
+        let u = QUEUE; // a user or queue id
+        let cases: Vec<(String, Option<IdSource>)> = vec![
+            (
+                format!("v2.conversations.{CONV}.transcription"),
+                Some(IdSource::TopicSegment(2)),
+            ),
+            (
+                format!("v2.conversations.{CONV}.suggestions.knowledge.article"),
+                Some(IdSource::TopicSegment(2)),
+            ),
+            (
+                format!("v2.conversations.{CONV}.agentchecklist"),
+                Some(IdSource::TopicSegment(2)),
+            ),
+            (
+                format!("v2.detail.events.conversation.{CONV}.customer.end"),
+                Some(IdSource::TopicSegment(4)),
+            ),
+            (
+                format!("v2.detail.events.conversation.{CONV}.acd.start"),
+                Some(IdSource::TopicSegment(4)),
+            ),
+            (
+                format!("v2.detail.events.conversation.{CONV}.wrapup"),
+                Some(IdSource::TopicSegment(4)),
+            ),
+            (
+                format!("v2.analytics.conversation.{CONV}.metrics"),
+                Some(IdSource::TopicSegment(3)),
+            ),
+            (
+                format!("v2.speechandtextanalytics.conversation.{CONV}.sentiment"),
+                Some(IdSource::TopicSegment(3)),
+            ),
+            (
+                format!("v2.speechandtextanalytics.conversation.{CONV}.topics"),
+                Some(IdSource::TopicSegment(3)),
+            ),
+            (
+                format!("v2.speechandtextanalytics.conversations.{CONV}.categories"),
+                Some(IdSource::TopicSegment(3)),
+            ),
+            (
+                format!("v2.bot.conversation.{CONV}.conversations.summaries"),
+                Some(IdSource::TopicSegment(3)),
+            ),
+            (
+                format!("v2.users.{u}.conversations.{CONV}.recordings"),
+                Some(IdSource::TopicSegment(4)),
+            ),
+            (
+                format!("v2.users.{u}.conversations.{CONV}.recordings.{u}"),
+                Some(IdSource::TopicSegment(4)),
+            ),
+            (
+                format!("v2.routing.queues.{u}.conversations"),
+                Some(IdSource::BodyId),
+            ),
+            (
+                format!("v2.routing.queues.{u}.conversations.calls"),
+                Some(IdSource::BodyId),
+            ),
+            (
+                format!("v2.routing.queues.{u}.conversations.cobrowseSessions"),
+                Some(IdSource::BodyId),
+            ),
+            (
+                format!("v2.users.{u}.conversations"),
+                Some(IdSource::BodyId),
+            ),
+            (
+                format!("v2.users.{u}.conversations.messages"),
+                Some(IdSource::BodyId),
+            ),
+            // Not conversation topics, whatever their names suggest.
+            (format!("v2.users.{u}.conversationsummary"), None),
+            (format!("v2.users.{u}.conversations.summaries"), None),
+            (
+                format!("v2.users.{u}.conversations.inbound.typing.event"),
+                None,
+            ),
+            (format!("v2.users.{u}.presence"), None),
+            (format!("v2.routing.queues.{u}.users"), None),
+            (format!("v2.flows.instances.flow.{u}"), None),
+            (format!("v2.analytics.queues.{u}.observations"), None),
+            ("v2.conversations".to_owned(), None),
+        ];
+        for (topic, want) in &cases {
+            assert_eq!(id_source(topic), *want, "{topic}");
+            let mut e = event(topic);
+            e.body_id = Some(CONV.to_owned());
+            let got = conversation_id(&e);
+            match want {
+                Some(_) => assert_eq!(got.as_deref(), Some(CONV), "{topic}"),
+                None => assert_eq!(got, None, "{topic}"),
+            }
         }
     }
 
@@ -110,17 +271,20 @@ mod tests {
             format!("v2.users.{QUEUE}.conversations"),
         ] {
             assert_eq!(conversation_id(&event(&topic)), None, "{topic}");
-            let mut e = event(&topic);
-            e.body_id = Some(CONV.to_owned());
-            assert_eq!(conversation_id(&e).as_deref(), Some(CONV), "{topic}");
         }
     }
 
     #[test]
-    fn body_id_counts_only_for_conversation_object_topics() {
-        let mut e = event(&format!("v2.users.{QUEUE}.presence"));
-        e.body_id = Some(CONV.to_owned());
-        assert_eq!(conversation_id(&e), None);
+    fn genesys_sources_include_its_test_source() {
+        for source in [
+            "aws.partner/genesys.com/cloud/cf6cb7d5-d0ea-45b5-b0cf-73ad5f5b8721/prod-events",
+            "aws.partner/genesys.com.test/cloud/cf6cb7d5-d0ea-45b5-b0cf-73ad5f5b8721/test",
+        ] {
+            assert!(is_genesys_source(source), "{source}");
+        }
+        for source in ["aws.partner/genesys.community/x", "aws.ec2", "genesys.com"] {
+            assert!(!is_genesys_source(source), "{source}");
+        }
     }
 
     #[test]
