@@ -172,6 +172,9 @@ impl fmt::Display for FailureCategory {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Rule {
+    /// Rule 1: an AWS service error code named in `ERROR_MESSAGE` (`Error Code: X`,
+    /// `An error occurred (X)`, `api error X:`, `XException`), under a generic `ERROR_CODE`.
+    AwsErrorCode,
     /// Rule 1: an HTTP status stated in `ERROR_MESSAGE`, under a generic `ERROR_CODE`.
     HttpStatus,
     /// Rule 2: a specific `ERROR_CODE` from [`ERROR_CODES`].
@@ -192,6 +195,7 @@ impl Rule {
     /// The name used in reports.
     pub fn as_str(self) -> &'static str {
         match self {
+            Rule::AwsErrorCode => "awsErrorCode",
             Rule::HttpStatus => "httpStatus",
             Rule::ErrorCode => "errorCode",
             Rule::Keyword => "keyword",
@@ -289,6 +293,24 @@ pub const KEYWORDS: &[(&str, FailureCategory)] = &[
     ("timed out", FailureCategory::EndpointUnreachable),
     ("socket closed", FailureCategory::EndpointUnreachable),
     ("connection refused", FailureCategory::EndpointUnreachable),
+    (
+        "connection was refused",
+        FailureCategory::EndpointUnreachable,
+    ),
+    (
+        "refused the connection",
+        FailureCategory::EndpointUnreachable,
+    ),
+    ("econnrefused", FailureCategory::EndpointUnreachable),
+    ("unable to connect", FailureCategory::EndpointUnreachable),
+    ("could not connect", FailureCategory::EndpointUnreachable),
+    ("failed to connect", FailureCategory::EndpointUnreachable),
+    ("no route to host", FailureCategory::EndpointUnreachable),
+    (
+        "network is unreachable",
+        FailureCategory::EndpointUnreachable,
+    ),
+    ("host is unreachable", FailureCategory::EndpointUnreachable),
     ("reset", FailureCategory::EndpointUnreachable),
     ("cannot be reached", FailureCategory::EndpointUnreachable),
     ("unknownhost", FailureCategory::EndpointUnreachable),
@@ -312,6 +334,198 @@ pub const KEYWORDS: &[(&str, FailureCategory)] = &[
     ("size exceeded", FailureCategory::PayloadMalformed),
     ("too large", FailureCategory::PayloadMalformed),
 ];
+
+/// Rule 1, first: error codes of the AWS services that are EventBridge targets (Lambda,
+/// SQS, SNS, Kinesis, Data Firehose, Step Functions, API Gateway, ECS, CloudWatch Logs,
+/// EventBridge), as their API references document them. When the message names one, it
+/// decides over a bare HTTP status: a 403 with `AccessDeniedException` is the rule's role
+/// or the target's policy, not the endpoint's credentials. Matched case-insensitively;
+/// names not listed fall back to [`aws_code_category`]'s patterns.
+pub const AWS_ERROR_CODES: &[(&str, FailureCategory)] = &[
+    // Lambda Invoke.
+    ("AccessDeniedException", FailureCategory::PermissionDenied),
+    ("ResourceNotFoundException", FailureCategory::TargetNotFound),
+    (
+        "TooManyRequestsException",
+        FailureCategory::RateLimitExceeded,
+    ),
+    ("EC2ThrottledException", FailureCategory::RateLimitExceeded),
+    (
+        "RequestTooLargeException",
+        FailureCategory::PayloadMalformed,
+    ),
+    (
+        "InvalidRequestContentException",
+        FailureCategory::PayloadMalformed,
+    ),
+    (
+        "UnsupportedMediaTypeException",
+        FailureCategory::PayloadMalformed,
+    ),
+    (
+        "InvalidParameterValueException",
+        FailureCategory::PayloadMalformed,
+    ),
+    ("ServiceException", FailureCategory::TargetError),
+    ("ResourceNotReadyException", FailureCategory::TargetError),
+    ("ResourceConflictException", FailureCategory::TargetError),
+    (
+        "KMSAccessDeniedException",
+        FailureCategory::PermissionDenied,
+    ),
+    ("KMSDisabledException", FailureCategory::PermissionDenied),
+    ("KMSNotFoundException", FailureCategory::PermissionDenied),
+    ("ENILimitReachedException", FailureCategory::TargetError),
+    ("RecursiveInvocationException", FailureCategory::TargetError),
+    // SQS SendMessage.
+    (
+        "AWS.SimpleQueueService.NonExistentQueue",
+        FailureCategory::TargetNotFound,
+    ),
+    ("QueueDoesNotExist", FailureCategory::TargetNotFound),
+    ("KmsAccessDenied", FailureCategory::PermissionDenied),
+    ("KmsThrottled", FailureCategory::RateLimitExceeded),
+    ("RequestThrottled", FailureCategory::RateLimitExceeded),
+    ("InvalidMessageContents", FailureCategory::PayloadMalformed),
+    ("InvalidParameterValue", FailureCategory::PayloadMalformed),
+    ("AccessDenied", FailureCategory::PermissionDenied),
+    // SNS Publish.
+    ("AuthorizationError", FailureCategory::PermissionDenied),
+    ("KMSAccessDenied", FailureCategory::PermissionDenied),
+    ("NotFound", FailureCategory::TargetNotFound),
+    ("Throttled", FailureCategory::RateLimitExceeded),
+    ("InvalidParameter", FailureCategory::PayloadMalformed),
+    ("EndpointDisabled", FailureCategory::TargetError),
+    ("InternalError", FailureCategory::TargetError),
+    // Kinesis PutRecord.
+    (
+        "ProvisionedThroughputExceededException",
+        FailureCategory::RateLimitExceeded,
+    ),
+    ("KMSThrottlingException", FailureCategory::RateLimitExceeded),
+    ("LimitExceededException", FailureCategory::RateLimitExceeded),
+    // Data Firehose PutRecord ("ServiceUnavailableException: Slow down").
+    (
+        "ServiceUnavailableException",
+        FailureCategory::RateLimitExceeded,
+    ),
+    (
+        "InvalidArgumentException",
+        FailureCategory::PayloadMalformed,
+    ),
+    (
+        "InvalidKMSResourceException",
+        FailureCategory::PermissionDenied,
+    ),
+    // Step Functions StartExecution.
+    ("ExecutionLimitExceeded", FailureCategory::RateLimitExceeded),
+    ("StateMachineDoesNotExist", FailureCategory::TargetNotFound),
+    ("StateMachineDeleting", FailureCategory::TargetNotFound),
+    ("InvalidExecutionInput", FailureCategory::PayloadMalformed),
+    ("InvalidArn", FailureCategory::TargetNotFound),
+    ("ExecutionAlreadyExists", FailureCategory::TargetError),
+    // API Gateway.
+    ("NotFoundException", FailureCategory::TargetNotFound),
+    ("BadRequestException", FailureCategory::PayloadMalformed),
+    (
+        "UnauthorizedException",
+        FailureCategory::AuthenticationRejected,
+    ),
+    // ECS RunTask.
+    ("ClusterNotFoundException", FailureCategory::TargetNotFound),
+    (
+        "InvalidParameterException",
+        FailureCategory::PayloadMalformed,
+    ),
+    (
+        "PlatformUnknownException",
+        FailureCategory::PayloadMalformed,
+    ),
+    ("ServerException", FailureCategory::TargetError),
+    ("ClientException", FailureCategory::PayloadMalformed),
+    // CloudWatch Logs PutLogEvents.
+    ("DataAlreadyAcceptedException", FailureCategory::TargetError),
+    (
+        "InvalidSequenceTokenException",
+        FailureCategory::TargetError,
+    ),
+    // EventBridge PutEvents (bus targets), and every service.
+    ("ThrottlingException", FailureCategory::RateLimitExceeded),
+    ("Throttling", FailureCategory::RateLimitExceeded),
+    ("RequestLimitExceeded", FailureCategory::RateLimitExceeded),
+    ("SlowDown", FailureCategory::RateLimitExceeded),
+    ("InternalException", FailureCategory::TargetError),
+    ("InternalFailure", FailureCategory::TargetError),
+    ("ValidationException", FailureCategory::PayloadMalformed),
+    ("ValidationError", FailureCategory::PayloadMalformed),
+    ("SerializationException", FailureCategory::PayloadMalformed),
+    (
+        "UnrecognizedClientException",
+        FailureCategory::PermissionDenied,
+    ),
+    (
+        "InvalidSignatureException",
+        FailureCategory::PermissionDenied,
+    ),
+    ("ExpiredTokenException", FailureCategory::PermissionDenied),
+    ("UnauthorizedOperation", FailureCategory::PermissionDenied),
+];
+
+/// The category of an AWS error code: [`AWS_ERROR_CODES`], else by the words its name is
+/// made of (`…Throttl…`, `TooManyRequests…`, `…AccessDenied…`, `…NotFound…`, `…TooLarge…`).
+pub fn aws_code_category(code: &str) -> Option<FailureCategory> {
+    if let Some((_, c)) = AWS_ERROR_CODES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(code))
+    {
+        return Some(*c);
+    }
+    let lower = code.to_ascii_lowercase();
+    let has = |w: &str| lower.contains(w);
+    if has("throttl") || has("toomanyrequests") || has("limitexceeded") || has("throughputexceeded")
+    {
+        Some(FailureCategory::RateLimitExceeded)
+    } else if has("accessdenied") || has("notauthorized") || has("authorizationerror") {
+        Some(FailureCategory::PermissionDenied)
+    } else if has("notfound") || has("doesnotexist") || has("nonexistent") {
+        Some(FailureCategory::TargetNotFound)
+    } else if has("toolarge")
+        || has("validation")
+        || has("invalidparameter")
+        || has("invalidrequest")
+        || has("serialization")
+    {
+        Some(FailureCategory::PayloadMalformed)
+    } else {
+        None
+    }
+}
+
+/// The AWS error codes in the forms the AWS SDKs print them.
+static AWS_CODE_FORMS: LazyLock<[Regex; 4]> = LazyLock::new(|| {
+    [
+        // Java SDK v1: `(Service: AWSLambda; Status Code: 403; Error Code: AccessDeniedException; …)`.
+        Regex::new(r"(?i)\berror code:\s*([A-Za-z][A-Za-z0-9._]*)").expect("regex"),
+        // Boto / AWS CLI: `An error occurred (ThrottlingException) when calling the PutRecord operation`.
+        Regex::new(r"(?i)an error occurred \(([A-Za-z][A-Za-z0-9._]*)\)").expect("regex"),
+        // Go SDK v2: `operation error Lambda: Invoke, https response error StatusCode: 429, …, api error TooManyRequestsException: Rate exceeded`.
+        Regex::new(r"(?i)\bapi error ([A-Za-z][A-Za-z0-9._]*)").expect("regex"),
+        // Java SDK v2, JavaScript v3, .NET: `ResourceNotFoundException: Function not found`;
+        // SQS's dotted codes: `AWS.SimpleQueueService.NonExistentQueue`.
+        Regex::new(r"\b(AWS\.[A-Za-z]+\.[A-Za-z]+|[A-Z][A-Za-z0-9]*Exception)\b")
+            .expect("regex"),
+    ]
+});
+
+/// The first AWS error code a message names, in any of the SDKs' forms, with its category.
+pub fn find_aws_error_code(message: &str) -> Option<(String, FailureCategory)> {
+    AWS_CODE_FORMS.iter().find_map(|form| {
+        form.captures_iter(message).find_map(|c| {
+            let code = c.get(1)?.as_str();
+            aws_code_category(code).map(|category| (code.to_owned(), category))
+        })
+    })
+}
 
 /// Rule 1: the category an HTTP status stands for.
 pub fn category_for_status(status: u16) -> FailureCategory {
@@ -350,7 +564,10 @@ pub fn classify(failure: &FailureContext, body: BodyKind) -> Classification {
             .any(|g| g.eq_ignore_ascii_case(c))
     });
 
-    // Rule 1.
+    // Rule 1: an AWS error code named in the message, then a bare status.
+    if generic && let Some((aws_code, category)) = find_aws_error_code(message) {
+        return decided(category, Rule::AwsErrorCode, &aws_code);
+    }
     if generic && let Some(s) = &status {
         return decided(category_for_status(s.code), Rule::HttpStatus, &s.phrase);
     }
@@ -694,7 +911,11 @@ mod tests {
                 "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: lambda:InvokeFunction",
                 PermissionDenied,
             ),
-            ("AccessDeniedException", PermissionDenied),
+            ("access denied to the queue", PermissionDenied),
+            (
+                "the connection was refused by the host",
+                EndpointUnreachable,
+            ),
             ("Queue not found", TargetNotFound),
             ("Function does not exist", TargetNotFound),
             ("malformed input", PayloadMalformed),
@@ -710,6 +931,90 @@ mod tests {
             assert_eq!(c.category, want, "{message}");
             assert_eq!(c.evidence.rule, Rule::Keyword, "{message}");
         }
+    }
+
+    /// Every row of the AWS error-code table, in each form the AWS SDKs print an error
+    /// (Java v1 `Error Code:`, boto/CLI `An error occurred (X)`, Go v2 `api error X:`, and
+    /// the bare `XException:` of Java v2 / JavaScript v3 / .NET where the name allows).
+    #[test]
+    fn every_aws_error_code_decides_in_every_sdk_form() {
+        for (code, want) in AWS_ERROR_CODES {
+            let mut forms = vec![
+                format!(
+                    "Failed to invoke target (Service: AWSLambda; Status Code: 403; Error Code: {code}; Request ID: 5f2c-1)"
+                ),
+                format!("An error occurred ({code}) when calling the Invoke operation: refused"),
+                format!(
+                    "operation error Lambda: Invoke, https response error StatusCode: 400, RequestID: 1, api error {code}: refused"
+                ),
+            ];
+            if code.ends_with("Exception") {
+                forms.push(format!("{code}: refused by the service"));
+            }
+            for message in forms {
+                let c = classify(
+                    &failure(Some("UNKNOWN"), Some(&message)),
+                    BodyKind::GenesysEvent,
+                );
+                assert_eq!(c.category, *want, "{message}");
+                assert_eq!(c.evidence.rule, Rule::AwsErrorCode, "{message}");
+                assert!(c.evidence.matched.eq_ignore_ascii_case(code), "{message}");
+            }
+        }
+    }
+
+    /// Realistic texts. The first is the issue's own: a generic code, "Status Code: 403"
+    /// and AccessDeniedException — the rule's role or the target's policy, not the
+    /// endpoint's credentials.
+    #[test]
+    fn the_aws_error_code_decides_over_a_bare_status() {
+        let cases = [
+            (
+                "User is not allowed to invoke (Service: AWSLambda; Status Code: 403; Error Code: AccessDeniedException; Request ID: 7a1b)",
+                PermissionDenied,
+            ),
+            (
+                "An error occurred (ThrottlingException) when calling the PutEvents operation (reached max retries: 4): Rate exceeded",
+                RateLimitExceeded,
+            ),
+            (
+                "RequestEntityTooLargeException: Request must be smaller than 6291456 bytes for the InvokeFunction operation",
+                PayloadMalformed,
+            ),
+            (
+                "api error TooManyRequestsException: Rate Exceeded. StatusCode: 429",
+                RateLimitExceeded,
+            ),
+            (
+                "AWS.SimpleQueueService.NonExistentQueue: The specified queue does not exist for this wsdl version.",
+                TargetNotFound,
+            ),
+            (
+                "ProvisionedThroughputExceededException: Rate exceeded for shard shardId-000000000001 in stream genesys",
+                RateLimitExceeded,
+            ),
+            (
+                "KMSAccessDeniedException: Lambda was unable to decrypt the environment variables because KMS access was denied (Status Code: 502)",
+                PermissionDenied,
+            ),
+        ];
+        for (message, want) in cases {
+            let c = classify(
+                &failure(Some("ERROR_FROM_TARGET"), Some(message)),
+                BodyKind::GenesysEvent,
+            );
+            assert_eq!(c.category, want, "{message}");
+            assert_eq!(c.evidence.rule, Rule::AwsErrorCode, "{message}");
+        }
+        // A name that is no AWS error code leaves the status to decide.
+        let c = classify(
+            &failure(Some("UNKNOWN"), Some("MyCustomException thrown, HTTP 503")),
+            BodyKind::GenesysEvent,
+        );
+        assert_eq!(
+            (c.category, c.evidence.rule),
+            (EndpointUnreachable, Rule::HttpStatus)
+        );
     }
 
     #[test]
