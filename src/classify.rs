@@ -512,8 +512,7 @@ static AWS_CODE_FORMS: LazyLock<[Regex; 4]> = LazyLock::new(|| {
         Regex::new(r"(?i)\bapi error ([A-Za-z][A-Za-z0-9._]*)").expect("regex"),
         // Java SDK v2, JavaScript v3, .NET: `ResourceNotFoundException: Function not found`;
         // SQS's dotted codes: `AWS.SimpleQueueService.NonExistentQueue`.
-        Regex::new(r"\b(AWS\.[A-Za-z]+\.[A-Za-z]+|[A-Z][A-Za-z0-9]*Exception)\b")
-            .expect("regex"),
+        Regex::new(r"\b(AWS\.[A-Za-z]+\.[A-Za-z]+|[A-Z][A-Za-z0-9]*Exception)\b").expect("regex"),
     ]
 });
 

@@ -36,6 +36,7 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str)
         let _ = writeln!(md, "    \"{category}\" : {count}");
     }
     md.push_str("```\n\n");
+    render_timeline(report, &mut md);
 
     md.push_str("## Incidents\n\n");
     md.push_str("| # | Category | Target | Error code | HTTP | Count | First seen | Last seen | Conversations | Sample message |\n");
@@ -240,6 +241,75 @@ fn render_conversations(report: &Report, md: &mut String) {
         );
     }
     md.push('\n');
+}
+
+/// Bucket widths for the timeline, in seconds: the smallest that gives at most
+/// [`MAX_BUCKETS`] buckets over the batch's span.
+const BUCKETS: &[i64] = &[60, 300, 900, 3600, 6 * 3600, 86_400, 7 * 86_400];
+const MAX_BUCKETS: i64 = 24;
+
+/// Failures per category over the batch's time span, as a Mermaid Gantt chart (GitHub
+/// renders it): one section per category, one bar per time bucket with failures, labelled
+/// with its count.
+fn render_timeline(report: &Report, md: &mut String) {
+    let mut points: Vec<(FailureCategory, i64, usize)> = Vec::new();
+    for r in &report.records {
+        if let Some(t) = r.timestamp.as_deref().and_then(super::summary::parse_time) {
+            points.push((r.failure_category, t.timestamp(), r.event_count.max(1)));
+        }
+    }
+    let (Some(first), Some(last)) = (
+        points.iter().map(|p| p.1).min(),
+        points.iter().map(|p| p.1).max(),
+    ) else {
+        return;
+    };
+    let span = last - first;
+    let width = BUCKETS
+        .iter()
+        .copied()
+        .find(|w| span / w < MAX_BUCKETS)
+        .unwrap_or_else(|| (span / MAX_BUCKETS).max(1) + 1);
+    let start = first - first.rem_euclid(width);
+    let mut counts: BTreeMap<FailureCategory, BTreeMap<i64, usize>> = BTreeMap::new();
+    for (category, t, n) in points {
+        *counts
+            .entry(category)
+            .or_default()
+            .entry((t - start) / width)
+            .or_default() += n;
+    }
+    let at = |bucket: i64| {
+        chrono::DateTime::from_timestamp(start + bucket * width, 0)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+            .unwrap_or_default()
+    };
+    let _ = writeln!(
+        md,
+        "### Over time\n\nFailures per category, in {} buckets (UTC).\n\n```mermaid\ngantt\n    dateFormat YYYY-MM-DDTHH:mm:ss\n    axisFormat {}\n    todayMarker off",
+        bucket_name(width),
+        if span >= 2 * 86_400 {
+            "%m-%d %H:%M"
+        } else {
+            "%H:%M"
+        }
+    );
+    for (category, buckets) in &counts {
+        let _ = writeln!(md, "    section {category}");
+        for (bucket, n) in buckets {
+            let _ = writeln!(md, "    {n} failed : {}, {}", at(*bucket), at(bucket + 1));
+        }
+    }
+    md.push_str("```\n\n");
+}
+
+fn bucket_name(seconds: i64) -> String {
+    match seconds {
+        s if s % 86_400 == 0 => format!("{}-day", s / 86_400),
+        s if s % 3600 == 0 => format!("{}-hour", s / 3600),
+        s if s % 60 == 0 => format!("{}-minute", s / 60),
+        s => format!("{s}-second"),
+    }
 }
 
 /// Custom Event Bus failure summaries: how many events they stand for, and that their
@@ -633,6 +703,50 @@ mod tests {
             md.contains("- **`TRANSIENT_ASSUME_ROLE`:** Transient"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn the_timeline_buckets_failures_per_category_over_the_span() {
+        let report = build(vec![
+            record(
+                "a",
+                RateLimitExceeded,
+                Some(API),
+                None,
+                "2026-11-28T09:01:10Z",
+            ),
+            record(
+                "b",
+                RateLimitExceeded,
+                Some(API),
+                None,
+                "2026-11-28T09:03:00Z",
+            ),
+            record(
+                "c",
+                RateLimitExceeded,
+                Some(API),
+                None,
+                "2026-11-28T09:31:00Z",
+            ),
+            record("d", TargetError, Some(API), None, "2026-11-28T09:02:00Z"),
+        ]);
+        let md = render_markdown(&report, &ReplaySource::Folder("out".into()), "report.json");
+        // A 30-minute span: 5-minute buckets.
+        assert!(md.contains("in 5-minute buckets"), "{md}");
+        assert!(md.contains("```mermaid\ngantt\n"), "{md}");
+        assert!(
+            md.contains("    section RATE_LIMIT_EXCEEDED\n    2 failed : 2026-11-28T09:00:00, 2026-11-28T09:05:00\n    1 failed : 2026-11-28T09:30:00, 2026-11-28T09:35:00\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "    section TARGET_ERROR\n    1 failed : 2026-11-28T09:00:00, 2026-11-28T09:05:00\n"
+            ),
+            "{md}"
+        );
+        // Beside the pie.
+        assert!(md.find("pie showData").unwrap() < md.find("gantt").unwrap());
     }
 
     #[test]
