@@ -494,3 +494,58 @@ fn sam_build_needs_no_beta_flag_for_the_rust_builder() {
         "the pinned SAM CLI gates the Rust builder again"
     );
 }
+
+#[test]
+fn the_dashboard_shows_what_operators_watch() {
+    let t = template();
+    let dashboard = get(&t, &["Resources", "OperationsDashboard", "Properties"]);
+    let Value::Tagged(sub) = get(dashboard, &["DashboardBody"]) else {
+        panic!("DashboardBody is a !Sub");
+    };
+    let parts = sub.value.as_sequence().expect("!Sub [body, variables]");
+    let variables = parts[1].as_mapping().unwrap();
+    // Every ${Name} the body uses is a variable of the !Sub or a pseudo parameter.
+    let body = parts[0].as_str().unwrap();
+    for name in body.split("${").skip(1).map(|s| &s[..s.find('}').unwrap()]) {
+        assert!(
+            name.starts_with("AWS::") || variables.contains_key(name),
+            "${{{name}}} is not defined"
+        );
+    }
+    let filled = body
+        .split("${")
+        .enumerate()
+        .map(|(i, s)| {
+            if i == 0 {
+                s.to_owned()
+            } else {
+                format!("X{}", &s[s.find('}').unwrap() + 1..])
+            }
+        })
+        .collect::<String>();
+    let json: serde_json::Value = serde_json::from_str(&filled).expect("the body is JSON");
+    let metrics: Vec<String> = json["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["properties"]["metrics"].as_array())
+        .flatten()
+        .map(|m| m[1].as_str().unwrap().to_owned())
+        .collect();
+    for category in genesys_dlq_triage::FailureCategory::ALL {
+        assert!(
+            metrics.contains(&format!("Failures.{category}")),
+            "{category}"
+        );
+    }
+    for metric in [
+        "Acknowledged",
+        "Returned",
+        "GenesysCalls",
+        "DurationMs",
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+    ] {
+        assert!(metrics.iter().any(|m| m == metric), "{metric}");
+    }
+}
