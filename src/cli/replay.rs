@@ -181,7 +181,7 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     };
     let destination_shown = destination_shown(&args);
     eprintln!(
-        "dlq-triage: {} records to replay from {} report(s) ({} listed again, {} left out by the filters, {} without a payload) → {destination_shown}; {}",
+        "dlq-triage: {} records to replay from {} report(s) ({} listed again, {} left out by the filters, {} not replayable) → {destination_shown}; {}",
         selection.records.len(),
         report_names,
         selection.duplicates,
@@ -430,7 +430,7 @@ fn print_summary(
     list(&mut out, "cannot send", &summary.skipped);
     list(
         &mut out,
-        "no payload",
+        "not replayable",
         &selection
             .not_replayable
             .iter()

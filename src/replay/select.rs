@@ -180,7 +180,15 @@ pub fn select(reports: &[(Location, Report)], filters: &Filters) -> Selection {
                 Err(why) => {
                     // A later report may hold a stored copy of the same message.
                     seen.remove(r.message_id.as_str());
-                    selection.not_replayable.push((r.message_id.clone(), why));
+                    if selection
+                        .not_replayable
+                        .iter()
+                        .any(|(id, _)| *id == r.message_id)
+                    {
+                        selection.duplicates += 1;
+                    } else {
+                        selection.not_replayable.push((r.message_id.clone(), why));
+                    }
                 }
             }
         }
