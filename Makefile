@@ -52,8 +52,13 @@ demo-cli: ## The CLI: analyse the bundled batch into ./out (no correlation)
 	@echo "Open $(OUT)/report.md (Markdown) or $(OUT)/report.json."
 
 .PHONY: bench
-bench: ## Criterion benchmark of the pure pipeline over 10,000 records
+bench: tools ## Criterion benchmark of the pure pipeline over 10,000 records, then bench-memory
 	cargo bench --bench pipeline
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench memory
+
+.PHONY: bench-memory
+bench-memory: tools ## Peak RSS of the Lambda on a 6 MB batch (emulator + moto) and of analyze on 10,000 records, analyze's wall time vs writing the files alone
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench memory
 
 .PHONY: bench-poll
 bench-poll: tools ## Drain 10,000 messages from moto with poll --delete vs the SQS calls alone (msg/s, peak RSS)

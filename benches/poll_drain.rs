@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use dlq_triage_test_support::measure::{median, run_measured};
 use dlq_triage_test_support::moto::Moto;
 use dlq_triage_test_support::sqs::{Queue, mixed_dead_letters};
 
@@ -32,42 +33,29 @@ fn runs() -> usize {
 
 /// Runs `dlq-triage poll --delete` as a child process; (wall time, peak RSS in KiB).
 fn drain_with_cli(moto: &Moto, url: &str, out: &std::path::Path, page: usize) -> (Duration, u64) {
-    let started = Instant::now();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
-        .args([
-            "poll",
-            "--queue-url",
-            url,
-            "--delete",
-            "--no-correlate",
-            "--wait-seconds",
-            "1",
-        ])
-        .args(["--page-size", &page.to_string()])
-        .arg("--out")
-        .arg(out)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("dlq-triage");
-    let pid = child.id() as libc::pid_t;
-    // wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux).
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4");
-    let elapsed = started.elapsed();
-    let _ = child.try_wait();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "poll failed: {status}"
-    );
-    (elapsed, usage.ru_maxrss as u64)
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
+    cmd.args([
+        "poll",
+        "--queue-url",
+        url,
+        "--delete",
+        "--no-correlate",
+        "--wait-seconds",
+        "1",
+    ])
+    .args(["--page-size", &page.to_string()])
+    .arg("--out")
+    .arg(out)
+    .env("AWS_ENDPOINT_URL", &moto.endpoint)
+    .env("AWS_REGION", "us-east-1")
+    .env("AWS_ACCESS_KEY_ID", "testing")
+    .env("AWS_SECRET_ACCESS_KEY", "testing")
+    .env("AWS_EC2_METADATA_DISABLED", "true")
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let (elapsed, peak_kib, code) = run_measured(&mut cmd);
+    assert_eq!(code, 0, "poll failed");
+    (elapsed, peak_kib)
 }
 
 /// Receives and deletes everything with the SDK alone.
@@ -101,11 +89,6 @@ async fn drain_with_sdk(queue: &Queue) -> Duration {
         request.send().await.unwrap();
     }
     started.elapsed()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 #[tokio::main]

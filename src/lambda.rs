@@ -160,21 +160,26 @@ impl Handler {
         event: LambdaEvent<SqsEvent>,
     ) -> Result<SqsBatchResponse, HandlerError> {
         let started = Instant::now();
-        let letters: Vec<DeadLetter> = event
-            .payload
+        let LambdaEvent { payload, context } = event;
+        // Each body moves into its dead letter: the batch is never held twice.
+        let letters: Vec<DeadLetter> = payload
             .records
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, r)| to_dead_letter(i, r))
+            .map(|(i, mut r)| {
+                let body = r.body.take().unwrap_or_default();
+                letter_of(i, &r, body)
+            })
             .collect();
+        let count = letters.len();
 
-        let deadline = deadline_instant(event.context.deadline);
+        let deadline = deadline_instant(context.deadline);
         let correlation = self.correlation(deadline).await;
         let mut opts = TriageOptions::new(
             Layout::prefixed(&self.config.report_prefix),
             ReplaySource::Bucket(self.config.report_bucket.clone()),
         );
-        opts.report_id = triage::report_id(opts.now, &short_id(&event.context.request_id));
+        opts.report_id = triage::report_id(opts.now, &short_id(&context.request_id));
         opts.deadline = deadline;
         opts.safety_margin = self.config.deadline_margin;
         opts.correlation_budget = self.config.correlation_budget;
@@ -191,11 +196,11 @@ impl Handler {
             opts.target_inputs = lookup.describe(pairs, TARGET_LOOKUP_BUDGET.min(left)).await;
         }
 
-        let outcome = triage::run(&letters, &self.store, &correlation, &opts).await;
+        let outcome = triage::run_owned(letters, &self.store, &correlation, &opts).await;
         match (&outcome.batch_error, &outcome.report_keys) {
             (Some(e), _) => tracing::error!(error = %e, "returning every record"),
             (None, Some((json, _))) => {
-                tracing::info!(report = %json, records = letters.len(), returned = outcome.returned.len(), "report stored")
+                tracing::info!(report = %json, records = count, returned = outcome.returned.len(), "report stored")
             }
             (None, None) => {}
         }
@@ -207,8 +212,8 @@ impl Handler {
         let failures = outcome.batch_item_failures()?;
 
         let metrics = InvocationMetrics {
-            records: letters.len(),
-            acknowledged: letters.len() - failures.len().min(letters.len()),
+            records: count,
+            acknowledged: count - failures.len().min(count),
             returned: failures.len(),
             by_category: outcome.report.summary.by_category.clone(),
             genesys_calls: match &correlation {
@@ -341,11 +346,16 @@ fn short_id(request_id: &str) -> String {
 
 /// A Lambda SQS record as a [`DeadLetter`].
 pub fn to_dead_letter(index: usize, m: &SqsMessage) -> DeadLetter {
+    letter_of(index, m, m.body.clone().unwrap_or_default())
+}
+
+/// The dead letter of `m` with `body` (taken out of the message by the handler).
+fn letter_of(index: usize, m: &SqsMessage, body: String) -> DeadLetter {
     let system = |name: &str| m.attributes.get(name).map(String::as_str);
     DeadLetter::new(
         index,
         m.message_id.clone(),
-        m.body.clone().unwrap_or_default(),
+        body,
         SystemAttributes {
             receive_count: system("ApproximateReceiveCount"),
             sent_timestamp: system("SentTimestamp"),

@@ -58,4 +58,6 @@ pub use store::{
     Artifact, ArtifactStore, FsStore, Layout, MemoryStore, S3Store, StoreError,
     path_style_from_env, s3_client, safe_file_stem,
 };
-pub use triage::{Analysis, BatchError, Outcome, TriageOptions, UnnamedRecords, report_id, run};
+pub use triage::{
+    Analysis, BatchError, Outcome, TriageOptions, UnnamedRecords, report_id, run, run_owned,
+};

@@ -220,35 +220,87 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
     correlator: &C,
     opts: &TriageOptions,
 ) -> Outcome {
-    match AssertUnwindSafe(run_batch(letters, store, correlator, opts))
-        .catch_unwind()
-        .await
+    match guarded(
+        letters,
+        opts,
+        store_payloads(letters, store, correlator, opts),
+    )
+    .await
     {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            tracing::error!("the triage pipeline panicked: returning every record");
-            let plans: Vec<Plan> = letters.iter().map(|_| Plan::failed(REASON_PANIC)).collect();
-            let records = to_records(letters, &plans, opts);
-            outcome(
-                letters,
-                &plans,
-                Report::build(opts.report_id.clone(), opts.now, records),
-                Err(BatchError::Panicked),
-            )
-        }
+        Ok(plans) => guarded(letters, opts, finish(letters, plans, store, opts))
+            .await
+            .unwrap_or_else(|o| o),
+        Err(o) => o,
     }
 }
 
-async fn run_batch<S: ArtifactStore, C: Correlate>(
-    letters: &[DeadLetter],
+/// [`run`] over a batch it owns: each body is released once the payloads are written, so
+/// the report is built and serialized without the batch's bodies in memory (the largest
+/// part of a large batch).
+pub async fn run_owned<S: ArtifactStore, C: Correlate>(
+    mut letters: Vec<DeadLetter>,
     store: &S,
     correlator: &C,
     opts: &TriageOptions,
 ) -> Outcome {
+    let plans = match guarded(
+        &letters,
+        opts,
+        store_payloads(&letters, store, correlator, opts),
+    )
+    .await
+    {
+        Ok(plans) => plans,
+        Err(o) => return o,
+    };
+    for letter in &mut letters {
+        letter.body = String::new();
+    }
+    guarded(&letters, opts, finish(&letters, plans, store, opts))
+        .await
+        .unwrap_or_else(|o| o)
+}
+
+/// Runs one half of the pipeline; a panic in it returns every record.
+async fn guarded<T>(
+    letters: &[DeadLetter],
+    opts: &TriageOptions,
+    half: impl Future<Output = T>,
+) -> Result<T, Outcome> {
+    AssertUnwindSafe(half).catch_unwind().await.map_err(|_| {
+        tracing::error!("the triage pipeline panicked: returning every record");
+        let plans: Vec<Plan> = letters.iter().map(|_| Plan::failed(REASON_PANIC)).collect();
+        let records = to_records(letters, &plans, opts);
+        outcome(
+            letters,
+            &plans,
+            Report::build(opts.report_id.clone(), opts.now, records),
+            Err(BatchError::Panicked),
+        )
+    })
+}
+
+/// Steps 1–4: analyse, correlate, plan, and store the payloads.
+async fn store_payloads<S: ArtifactStore, C: Correlate>(
+    letters: &[DeadLetter],
+    store: &S,
+    correlator: &C,
+    opts: &TriageOptions,
+) -> Vec<Plan> {
     let analyses = analyse(letters);
     let infos = correlate(&analyses, correlator, opts).await;
     let mut plans = plan(letters, analyses, &infos, opts);
     write_payloads(letters, &mut plans, store, opts).await;
+    plans
+}
+
+/// Steps 5–6: the report (which needs no body), then which records may be acknowledged.
+async fn finish<S: ArtifactStore>(
+    letters: &[DeadLetter],
+    plans: Vec<Plan>,
+    store: &S,
+    opts: &TriageOptions,
+) -> Outcome {
     let mut report = Report::build(
         opts.report_id.clone(),
         opts.now,

@@ -4,95 +4,20 @@
 //! function is the binary cargo built for this test run, started against the emulator's
 //! Runtime API (`--only-lambda-apis`), so no second compile happens inside the test.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use dlq_triage_test_support as support;
 use serde_json::Value;
+use support::emulator::Emulator;
 use support::genesys_sim::{Sim, SimState};
 use support::moto::Moto;
 
-/// cargo-lambda's Runtime API emulator (`cargo lambda watch --only-lambda-apis`) and the
-/// built function binary polling it, both killed on drop.
-struct Emulator {
-    watch: Child,
-    function: Child,
-    port: u16,
-    /// Everything the function wrote to standard output and error.
-    log: tempfile::NamedTempFile,
-}
-
-impl Emulator {
-    /// The function's output so far.
-    fn logs(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(self.log.path()).unwrap()).into_owned()
-    }
-
-    fn invocations_url(&self) -> String {
-        // Under --only-lambda-apis the emulator serves the function as `_`.
-        format!(
-            "http://127.0.0.1:{}/2015-03-31/functions/_/invocations",
-            self.port
-        )
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        // Under --only-lambda-apis the emulator starts no function of its own, so killing
-        // the two processes this test started leaves nothing behind.
-        let _ = self.function.kill();
-        let _ = self.function.wait();
-        let _ = self.watch.kill();
-        let _ = self.watch.wait();
-    }
-}
-
 async fn start_emulator(env: &[(&str, String)]) -> Emulator {
-    let port = support::net::free_port();
-    let watch = Command::new(support::venv_tool("cargo-lambda"))
-        .args([
-            "lambda",
-            "watch",
-            "--only-lambda-apis",
-            "--invoke-address",
-            "127.0.0.1",
-        ])
-        .args(["--invoke-port", &port.to_string()])
-        .current_dir(support::fixtures::repo_path(""))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cargo lambda (run `make tools`)");
-    // Await the emulator's port (never probe it over HTTP: unknown paths invoke the function).
-    support::net::wait_for_port(port, Duration::from_secs(60), "cargo lambda watch").await;
-    // The function, with the variables the emulator asks for and only ours besides.
-    let mut function = Command::new(env!("CARGO_BIN_EXE_dlq-triage-lambda"));
-    function
-        .env_clear()
-        .env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{port}/.rt"),
-        )
-        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .stdin(Stdio::null());
-    let log = tempfile::NamedTempFile::new().unwrap();
-    function
-        .stdout(log.reopen().unwrap())
-        .stderr(log.reopen().unwrap());
-    for (k, v) in env {
-        function.env(k, v);
-    }
-    let function = function.spawn().unwrap();
-    Emulator {
-        watch,
-        function,
-        port,
-        log,
-    }
+    Emulator::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_dlq-triage-lambda")),
+        env,
+    )
+    .await
 }
 
 #[tokio::test]

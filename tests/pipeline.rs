@@ -273,3 +273,24 @@ async fn a_store_that_never_answers_cannot_outlast_the_deadline() {
         outcome.outage()
     );
 }
+
+#[tokio::test]
+async fn a_batch_the_pipeline_owns_gives_the_same_report_and_byte_exact_payloads() {
+    // `run_owned` releases the bodies once the payloads are written (the Lambda and
+    // `analyze` use it); nothing it reports or stores may differ from `run`'s.
+    let letters = mixed_batch();
+    let opts = options();
+    let borrowed_store = MemoryStore::new();
+    let borrowed = genesys_dlq_triage::run(&letters, &borrowed_store, &skip(), &opts).await;
+    let owned_store = MemoryStore::new();
+    let owned = genesys_dlq_triage::run_owned(letters.clone(), &owned_store, &skip(), &opts).await;
+    assert_eq!(owned.report, borrowed.report);
+    assert_eq!(owned.returned, borrowed.returned);
+    assert_eq!(owned.report_keys, borrowed.report_keys);
+    for (record, letter) in owned.report.records.iter().zip(&letters) {
+        let key = record.replay_payload_key.as_deref().unwrap();
+        assert_eq!(owned_store.get(key).unwrap(), letter.body.as_bytes());
+    }
+    let (json, _) = owned.report_keys.unwrap();
+    assert_eq!(owned_store.get(&json), borrowed_store.get(&json));
+}

@@ -5,8 +5,10 @@
 //! The in-memory twins of the ports (`MemoryStore`, `MemoryCorrelator`) are part of the
 //! crate under test, beside the ports they stand in for.
 
+pub mod emulator;
 pub mod fixtures;
 pub mod genesys_sim;
+pub mod measure;
 pub mod moto;
 pub mod net;
 pub mod sink;

@@ -1,0 +1,195 @@
+//! `make bench-memory`: peak memory and write time, the targets of the hardening work.
+//!
+//! - The Lambda on a 6 MB batch (the invocation payload maximum, ~2,600 records): the
+//!   bench-profile `dlq-triage-lambda` under cargo-lambda's Runtime API emulator, writing to
+//!   `moto_server`'s S3, correlation skipped; its peak RSS (`VmHWM`) after start-up and
+//!   after the invocation.
+//! - `dlq-triage analyze` on 10,000 records (~23 MB) into tmpfs: wall time and peak RSS
+//!   (`wait4`), beside the cost of writing the same 10,000 payload files alone (write,
+//!   fsync, rename, as the CLI's store does), measured in the same run.
+//!
+//! Batches come from `tools/gen_events.py --synthetic`. RUNS (default 3) runs; medians.
+//! A benchmark, not a test: it asserts only that the work succeeded. Method and figures:
+//! docs/benchmarks.md.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dlq_triage_test_support::emulator::Emulator;
+use dlq_triage_test_support::fixtures::repo_path;
+use dlq_triage_test_support::measure::{median, run_measured};
+use dlq_triage_test_support::moto::Moto;
+
+fn runs() -> usize {
+    std::env::var("RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// Writes `tools/gen_events.py --synthetic records conversations` to `path`.
+fn generate(path: &Path, records: usize, conversations: usize) {
+    let out = Command::new("python3")
+        .arg(repo_path("tools/gen_events.py"))
+        .args([
+            "--synthetic",
+            &records.to_string(),
+            &conversations.to_string(),
+        ])
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "gen_events.py failed");
+    std::fs::write(path, out.stdout).unwrap();
+}
+
+/// A scratch folder on tmpfs when there is one, so disk speed does not blur the figures.
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+/// The cost of writing the batch's payloads alone: one file per body in nine folders,
+/// each written to a temporary name, fsynced and renamed.
+fn write_alone(batch: &Path, out: &Path) -> Duration {
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(batch).unwrap()).unwrap();
+    let records = doc["Records"].as_array().unwrap();
+    let started = Instant::now();
+    let folders: Vec<PathBuf> = (0..9).map(|i| out.join(format!("replay/C{i}"))).collect();
+    for f in &folders {
+        std::fs::create_dir_all(f).unwrap();
+    }
+    for (i, r) in records.iter().enumerate() {
+        use std::io::Write;
+        let dir = &folders[i % folders.len()];
+        let id = r["messageId"].as_str().unwrap();
+        let tmp = dir.join(format!(".{id}.tmp"));
+        let mut f = std::fs::File::create(&tmp).unwrap();
+        f.write_all(r["body"].as_str().unwrap().as_bytes()).unwrap();
+        f.sync_all().unwrap();
+        std::fs::rename(&tmp, dir.join(format!("{id}.json"))).unwrap();
+    }
+    started.elapsed()
+}
+
+/// `dlq-triage analyze` on `batch`: (wall, peak RSS KiB).
+fn analyze(batch: &Path, out: &Path) -> (Duration, u64) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
+    cmd.args(["analyze", "--no-correlate", "--out"])
+        .arg(out)
+        .arg(batch)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let (wall, peak, code) = run_measured(&mut cmd);
+    assert_eq!(code, 0, "analyze failed");
+    (wall, peak)
+}
+
+/// The Lambda on `batch`: (peak RSS KiB after start-up, after the invocation).
+async fn lambda(batch: &[u8]) -> (u64, u64) {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk().await;
+    genesys_dlq_triage::s3_client(&sdk, true)
+        .create_bucket()
+        .bucket("bench-reports")
+        .send()
+        .await
+        .unwrap();
+    let env = [
+        ("REPORT_BUCKET", "bench-reports".to_owned()),
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_LAMBDA_LOG_LEVEL", "WARN".to_owned()),
+    ];
+    let emulator = Emulator::start(Path::new(env!("CARGO_BIN_EXE_dlq-triage-lambda")), &env).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    // A first, tiny invocation: start-up and the SDK clients' first use.
+    let warm = std::fs::read(repo_path("events/sqs-single.json")).unwrap();
+    let r = client
+        .post(emulator.invocations_url())
+        .body(warm)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let _ = r.bytes().await;
+    let idle = emulator.function_peak_rss_kib().unwrap_or(0);
+    let r = client
+        .post(emulator.invocations_url())
+        .body(batch.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(status.is_success(), "{status} {body}: {}", emulator.logs());
+    assert_eq!(body["batchItemFailures"], serde_json::json!([]), "{body}");
+    (idle, emulator.function_peak_rss_kib().unwrap_or(0))
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` builds this and must not run it.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let work = scratch();
+    let big = work.path().join("batch-10k.json");
+    generate(&big, 10_000, 3_000);
+    let lambda_batch = work.path().join("batch-6mb.json");
+    generate(&lambda_batch, 2_600, 800);
+    let lambda_bytes = std::fs::read(&lambda_batch).unwrap();
+    assert!(
+        lambda_bytes.len() <= 6 * 1024 * 1024,
+        "the Lambda batch must fit an invocation"
+    );
+
+    let (mut a_wall, mut a_rss, mut w_wall, mut l_idle, mut l_peak) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for run in 0..runs() {
+        let out = work.path().join(format!("analyze-{run}"));
+        let (wall, rss) = analyze(&big, &out);
+        a_wall.push(wall.as_secs_f64());
+        a_rss.push(rss as f64 / 1024.0);
+        let _ = std::fs::remove_dir_all(&out);
+        let alone = work.path().join(format!("alone-{run}"));
+        w_wall.push(write_alone(&big, &alone).as_secs_f64());
+        let _ = std::fs::remove_dir_all(&alone);
+        let (idle, peak) = lambda(&lambda_bytes).await;
+        l_idle.push(idle as f64 / 1024.0);
+        l_peak.push(peak as f64 / 1024.0);
+        println!(
+            "run {run}: analyze {:.2} s {:.1} MiB; files alone {:.2} s; lambda idle {:.1} MiB, peak {:.1} MiB",
+            a_wall[run], a_rss[run], w_wall[run], l_idle[run], l_peak[run]
+        );
+    }
+    let big_mb = std::fs::metadata(&big).unwrap().len() as f64 / 1e6;
+    println!(
+        "analyze 10,000 records ({big_mb:.1} MB): wall {:.2} s (median of {}), peak RSS {:.1} MiB",
+        median(a_wall.clone()),
+        runs(),
+        median(a_rss)
+    );
+    println!(
+        "writing the 10,000 payloads alone: {:.2} s; ratio analyze / alone {:.2}",
+        median(w_wall.clone()),
+        median(a_wall) / median(w_wall)
+    );
+    println!(
+        "lambda, {:.1} MB batch ({} records): peak RSS {:.1} MiB (after start-up {:.1} MiB)",
+        lambda_bytes.len() as f64 / 1e6,
+        2_600,
+        median(l_peak),
+        median(l_idle)
+    );
+}
