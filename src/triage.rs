@@ -291,6 +291,15 @@ async fn store_payloads<S: ArtifactStore, C: Correlate>(
     let infos = correlate(&analyses, correlator, opts).await;
     let mut plans = plan(letters, analyses, &infos, opts);
     write_payloads(letters, &mut plans, store, opts).await;
+    // Stored means durable: a store that flushes in one go (the CLI's folder) does it now,
+    // before the report says anything was stored.
+    let limit = opts.time_until_deadline(opts.safety_margin / 2);
+    if let Err(e) = bounded(limit, "payloads", store.sync()).await {
+        for plan in plans.iter_mut().filter(|p| p.stored) {
+            plan.stored = false;
+            plan.return_reason = Some(format!("{REASON_WRITE}{e}"));
+        }
+    }
     plans
 }
 
@@ -458,6 +467,9 @@ async fn store_report<S: ArtifactStore>(
     );
     json_result
         .and(md_result)
+        .map_err(|e| not_stored(e.to_string()))?;
+    bounded(limit, &json_key, store.sync())
+        .await
         .map_err(|e| not_stored(e.to_string()))?;
     Ok((json_key, md_key))
 }

@@ -294,3 +294,31 @@ async fn a_batch_the_pipeline_owns_gives_the_same_report_and_byte_exact_payloads
     let (json, _) = owned.report_keys.unwrap();
     assert_eq!(owned_store.get(&json), borrowed_store.get(&json));
 }
+
+#[tokio::test]
+async fn payloads_that_cannot_be_flushed_are_not_acknowledged() {
+    // The CLI's folder store makes payloads durable with one flush after writing them; if
+    // that flush fails, nothing it wrote counts as stored.
+    let letters = mixed_batch();
+    let store = MemoryStore::new();
+    store.fail_sync_after(0);
+    let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
+    assert_eq!(outcome.returned, ids(&letters));
+    assert!(
+        outcome
+            .report
+            .records
+            .iter()
+            .all(|r| r.replay_payload_key.is_none())
+    );
+}
+
+#[tokio::test]
+async fn a_report_that_cannot_be_flushed_acknowledges_nothing() {
+    let letters = mixed_batch();
+    let store = MemoryStore::new();
+    store.fail_sync_after(1);
+    let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
+    assert!(outcome.batch_error.is_some());
+    assert_eq!(outcome.returned, ids(&letters));
+}

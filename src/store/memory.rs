@@ -14,6 +14,8 @@ pub struct MemoryStore {
     objects: Mutex<BTreeMap<String, Bytes>>,
     failing: Mutex<HashSet<String>>,
     fail_prefix: Mutex<Option<String>>,
+    /// How many `sync` calls succeed before every later one fails (`None`: all succeed).
+    syncs_before_failing: Mutex<Option<usize>>,
 }
 
 impl MemoryStore {
@@ -30,6 +32,12 @@ impl MemoryStore {
     /// Makes writes to every key starting with `prefix` fail.
     pub fn fail_prefix(&self, prefix: &str) {
         *self.fail_prefix.lock().expect("lock") = Some(prefix.to_owned());
+    }
+
+    /// Makes `sync` fail after `ok` successful calls (0: the first fails), as a disk that
+    /// cannot flush would.
+    pub fn fail_sync_after(&self, ok: usize) {
+        *self.syncs_before_failing.lock().expect("lock") = Some(ok);
     }
 
     /// The stored bytes at `key`.
@@ -63,5 +71,20 @@ impl ArtifactStore for MemoryStore {
             .expect("lock")
             .insert(artifact.key.clone(), artifact.body.clone());
         Ok(())
+    }
+
+    async fn sync(&self) -> Result<(), StoreError> {
+        let mut left = self.syncs_before_failing.lock().expect("lock");
+        match left.as_mut() {
+            Some(0) => Err(StoreError {
+                key: "(sync)".into(),
+                reason: "flush refused by test".into(),
+            }),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 }

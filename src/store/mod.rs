@@ -40,10 +40,18 @@ pub struct StoreError {
     pub reason: String,
 }
 
-/// A durable place for artifacts. `put` returns only once the bytes are stored.
+/// A durable place for artifacts. What `put` stored is durable once `sync` returns (for
+/// S3, as soon as `put` returns); the pipeline syncs after the payloads and after the
+/// report, before it acknowledges anything.
 pub trait ArtifactStore: Send + Sync {
     /// Stores one artifact, overwriting an existing object at the same key.
     fn put(&self, artifact: &Artifact) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Makes everything `put` so far durable. A store whose `put` is durable by itself
+    /// (S3, memory) has nothing to do.
+    fn sync(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// The key layout: the CLI's folder or the Lambda's S3 prefix (a **contract**: `docs/contract.md`).
