@@ -6,6 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    genesys_dlq_triage::tune_allocator();
     // Honours AWS_LAMBDA_LOG_FORMAT=JSON, AWS_LAMBDA_LOG_LEVEL and RUST_LOG.
     lambda_runtime::tracing::init_default_subscriber();
     match LambdaConfig::from_env() {
