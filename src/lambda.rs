@@ -21,7 +21,7 @@ use crate::correlate::{
     CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, LookupFailure,
     MemoryCorrelator,
 };
-use crate::dlq::{DeadLetter, FailureContext, SystemAttributes};
+use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, SystemAttributes};
 use crate::genesys::resolve_endpoints;
 use crate::metrics::InvocationMetrics;
 use crate::replay::{AwsTargets, TargetInputLookup};
@@ -154,12 +154,11 @@ impl Handler {
         self.secrets.as_ref()
     }
 
-    /// Handles one SQS batch.
+    /// Handles one SQS batch given as the typed event (tests, and callers that have one).
     pub async fn handle(
         &self,
         event: LambdaEvent<SqsEvent>,
     ) -> Result<SqsBatchResponse, HandlerError> {
-        let started = Instant::now();
         let LambdaEvent { payload, context } = event;
         // Each body moves into its dead letter: the batch is never held twice.
         let letters: Vec<DeadLetter> = payload
@@ -171,6 +170,19 @@ impl Handler {
                 letter_of(i, &r, body)
             })
             .collect();
+        self.handle_batch(LambdaEvent::new(DeadLetterBatch(letters), context))
+            .await
+    }
+
+    /// Handles one SQS batch deserialized straight into dead letters (what the function
+    /// binary does: no typed event in between, and no record shape can fail the batch).
+    pub async fn handle_batch(
+        &self,
+        event: LambdaEvent<DeadLetterBatch>,
+    ) -> Result<SqsBatchResponse, HandlerError> {
+        let started = Instant::now();
+        let LambdaEvent { payload, context } = event;
+        let letters = payload.0;
         let count = letters.len();
 
         let deadline = deadline_instant(context.deadline);

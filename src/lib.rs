@@ -71,7 +71,7 @@ pub use correlate::{
     InteractionInfo, LookupFailure, MemoryCorrelator,
 };
 pub use dlq::{
-    BatchError as InputError, BodyKind, DeadLetter, EventEnvelope, FailureContext,
+    BatchError as InputError, BodyKind, DeadLetter, DeadLetterBatch, EventEnvelope, FailureContext,
     SystemAttributes, attr, parse_batch, parse_batch_from_reader,
 };
 pub use lambda::{Handler, HandlerError, deadline_instant, to_dead_letter};

@@ -215,3 +215,55 @@ async fn invalid_configuration_fails_the_invocation_with_every_problem_named() {
     let error: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert_eq!(error["errorType"], "InvalidConfiguration", "{text}");
 }
+
+#[tokio::test]
+async fn a_record_of_an_odd_shape_is_triaged_not_a_failed_invocation() {
+    // One well-formed record and one whose fields have the wrong types: a typed SQS event
+    // would refuse the whole invocation (every record redelivered until quarantine); the
+    // function reads each record leniently, stores both and acknowledges both.
+    let moto = Moto::start().await;
+    let s3 = genesys_dlq_triage::s3_client(&moto.sdk().await, true);
+    s3.create_bucket().bucket("odd").send().await.unwrap();
+    let env = [
+        ("REPORT_BUCKET", "odd".to_owned()),
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ];
+    let emulator = start_emulator(&env).await;
+    let mut event: Value =
+        serde_json::from_slice(&support::fixtures::event_bytes("sqs-single.json")).unwrap();
+    let mut odd = event["Records"][0].clone();
+    odd["messageId"] = Value::from("0b1e5c55-0000-4000-8000-0000000000dd");
+    odd["body"] = Value::from(42);
+    odd["attributes"] = Value::from("not an object");
+    odd["messageAttributes"]["RULE_ARN"] = serde_json::json!({"stringValue": ["a", "list"]});
+    event["Records"].as_array_mut().unwrap().push(odd);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let response = client
+        .post(emulator.invocations_url())
+        .body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"batchItemFailures": []}),
+        "{}",
+        emulator.logs()
+    );
+    let listed = s3.list_objects_v2().bucket("odd").send().await.unwrap();
+    let payloads = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| k.contains("/replay/"))
+        .count();
+    assert_eq!(payloads, 2);
+}

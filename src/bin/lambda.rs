@@ -23,7 +23,7 @@ async fn main() -> Result<(), Error> {
             .with_target_lookup(AwsTargets::new(sdk.clone()));
             let handler = &handler;
             lambda_runtime::run(service_fn(move |event| async move {
-                handler.handle(event).await
+                handler.handle_batch(event).await
             }))
             .await
         }

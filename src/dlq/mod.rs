@@ -312,6 +312,22 @@ pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
     from_document(doc)
 }
 
+/// A batch deserialized straight into dead letters: the Lambda's event type. Each body
+/// moves from the event into its record (the batch is never held twice), and a record of
+/// any shape yields a dead letter with the same leniency as [`parse_batch`], where a typed
+/// SQS event would fail the whole invocation on one odd field.
+#[derive(Debug)]
+pub struct DeadLetterBatch(pub Vec<DeadLetter>);
+
+impl<'de> Deserialize<'de> for DeadLetterBatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DeadLetterBatch, D::Error> {
+        let doc = MaybeObject::<RawDocument>::deserialize(d)?;
+        from_document(doc)
+            .map(DeadLetterBatch)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// [`parse_batch`] from a reader (a file, standard input), without holding the whole
 /// document in memory beside the records made from it.
 pub fn parse_batch_from_reader(input: impl std::io::Read) -> Result<Vec<DeadLetter>, BatchError> {
