@@ -1,27 +1,44 @@
 //! What the benchmarks measure of a child process: wall time and peak RSS.
+//!
+//! The peak is the child's own `VmHWM` (its resident high-water mark), read from
+//! `/proc/<pid>/status` every 2 ms until it exits, the last reading kept. Not `wait4`'s
+//! `ru_maxrss`: a child started by `posix_spawn` (vfork) inherits the parent's high-water
+//! mark at `exec`, so a large parent (a bench holding a batch) inflates it.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Runs `cmd` to completion; (wall time from spawn to exit, peak RSS in KiB from
-/// `wait4`'s `ru_maxrss`, exit status). Linux.
+/// Runs `cmd` to completion; (wall time from spawn to exit, peak RSS in KiB, exit code or
+/// -1 when killed by a signal). Linux.
 pub fn run_measured(cmd: &mut Command) -> (Duration, u64, i32) {
     let started = Instant::now();
     let mut child = cmd.spawn().expect("spawn the measured command");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `usage` is a plain C struct that wait4 fills; `pid` is our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4");
-    let elapsed = started.elapsed();
-    let _ = child.try_wait();
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Some(hwm) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| vm_hwm_kib(&s))
+        {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = child.try_wait().expect("wait for the measured command") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     };
-    (elapsed, usage.ru_maxrss as u64, code)
+    (started.elapsed(), peak, status.code().unwrap_or(-1))
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` text, in KiB.
+pub fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The median of a set of figures.
