@@ -6,6 +6,7 @@ VENV        ?= .venv-tools
 PY          := $(VENV)/bin/python
 OUT         ?= out
 BATCH       ?= events/sqs-mixed-batch.json
+CARGO_FUZZ_VERSION ?= 0.13.2
 
 .PHONY: help
 help: ## List the targets
@@ -65,8 +66,13 @@ bench-poll: tools ## Drain 10,000 messages from moto with poll --delete vs the S
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench poll_drain
 
 .PHONY: fuzz
-fuzz: ## A long bounded randomized run: parsing, classification and the no-loss invariant (FUZZ_CASES, default 20000 each)
+fuzz: ## Bounded fuzzing: proptest (FUZZ_CASES, default 20000 each), then cargo-fuzz on parsing and on the input transformation (FUZZ_SECONDS each, default 60; installs nightly and cargo-fuzz)
 	PROPTEST_CASES=$${FUZZ_CASES:-20000} cargo test --release --test properties --test fault_matrix
+	rustup toolchain install nightly --profile minimal
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
+	mkdir -p fuzz/corpus/parse_batch fuzz/corpus/input_transform
+	cargo +nightly fuzz run parse_batch fuzz/corpus/parse_batch events -- -max_total_time=$${FUZZ_SECONDS:-60} -max_len=1048576
+	cargo +nightly fuzz run input_transform fuzz/corpus/input_transform -- -max_total_time=$${FUZZ_SECONDS:-60}
 
 .PHONY: lint
 lint: tools ## cargo fmt --check, clippy -D warnings, cfn-lint on template.yaml
