@@ -26,5 +26,9 @@ fuzz_target!(|data: &[u8]| {
         event.as_bytes(),
         &rule,
     );
-    let _ = apply(&TargetInput::Path(template.to_owned()), event.as_bytes(), &rule);
+    let _ = apply(
+        &TargetInput::Path(template.to_owned()),
+        event.as_bytes(),
+        &rule,
+    );
 });
