@@ -170,8 +170,8 @@ impl Handler {
                 letter_of(i, &r, body)
             })
             .collect();
-        self.handle_batch(LambdaEvent::new(DeadLetterBatch(letters), context))
-            .await
+        // Boxed: the whole pipeline's state lives on the heap, not on the caller's stack.
+        Box::pin(self.handle_batch(LambdaEvent::new(DeadLetterBatch(letters), context))).await
     }
 
     /// Handles one SQS batch deserialized straight into dead letters (what the function
@@ -208,7 +208,9 @@ impl Handler {
             opts.target_inputs = lookup.describe(pairs, TARGET_LOOKUP_BUDGET.min(left)).await;
         }
 
-        let outcome = triage::run_owned(letters, &self.store, &correlation, &opts).await;
+        // Boxed: the pipeline's future is large (every step's state), and a runtime
+        // thread's stack is not the place for it.
+        let outcome = Box::pin(triage::run_owned(letters, &self.store, &correlation, &opts)).await;
         match (&outcome.batch_error, &outcome.report_keys) {
             (Some(e), _) => tracing::error!(error = %e, "returning every record"),
             (None, Some((json, _))) => {

@@ -37,7 +37,7 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String>
     let store = FsStore::new(&args.out);
     let opts = TriageOptions::new(Layout::Local, ReplaySource::Folder(out_display.clone()));
     let correlation = CliCorrelation::new(&config, args.no_correlate);
-    let outcome = triage::run_owned(letters, &store, &correlation, &opts).await;
+    let outcome = Box::pin(triage::run_owned(letters, &store, &correlation, &opts)).await;
     if let Some(e) = outcome.batch_error {
         return Err(e.to_string());
     }

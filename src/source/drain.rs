@@ -309,7 +309,7 @@ async fn run_page<S: ArtifactStore, C: Correlate>(
             .filter_map(|l| Some((l.failure.rule_arn.clone()?, l.failure.target_arn.clone()?)));
         page_opts.target_inputs = lookup.describe(pairs, TARGET_LOOKUP_BUDGET).await;
     }
-    let outcome = triage::run(letters, store, correlator, &page_opts).await;
+    let outcome = Box::pin(triage::run(letters, store, correlator, &page_opts)).await;
     if let Some(e) = &outcome.batch_error {
         summary.stopped = Some(e.to_string());
         return Vec::new();
