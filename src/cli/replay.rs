@@ -15,9 +15,9 @@ use super::Stdout;
 use crate::classify::FailureCategory;
 use crate::genesys::redact_url;
 use crate::replay::{
-    AwsCourier, AwsTargets, Filters, Fixed, FixedPlan, Journal, Location, Plan, Reader,
-    ReplayOptions, ReplayProgress, ReplaySummary, ReportArg, Selection, TargetPlan,
-    rate_per_second, replay, select,
+    AwsCourier, AwsTargets, Filters, Fixed, FixedPlan, Journal, Location, Reader, ReplayOptions,
+    ReplayProgress, ReplaySummary, ReportArg, Selection, TargetPlan, rate_per_second, replay,
+    select,
 };
 use crate::report::Report;
 use crate::store::{path_style_from_env, s3_client};
@@ -214,8 +214,8 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
             unreachable!("--to-target always loads the AWS configuration")
         };
         let plan = TargetPlan::new(AwsTargets::new(sdk), headers, args.source.clone());
-        run(
-            &selection,
+        replay(
+            &selection.records,
             &reader,
             &plan,
             &courier,
@@ -227,8 +227,8 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         .await
     } else {
         let plan = FixedPlan(fixed(&args, headers)?);
-        run(
-            &selection,
+        replay(
+            &selection.records,
             &reader,
             &plan,
             &courier,
@@ -246,31 +246,7 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         &args,
         journal.as_ref().map(|_| journal_path.as_path()),
     );
-    verdict(&summary, &selection, args.execute)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run<P: Plan>(
-    selection: &Selection,
-    reader: &Reader,
-    plan: &P,
-    courier: &AwsCourier,
-    journal: Option<&Mutex<Journal>>,
-    opts: &ReplayOptions,
-    stop: &AtomicBool,
-    show: &(dyn Fn(ReplayProgress) + Sync),
-) -> ReplaySummary {
-    replay(
-        &selection.records,
-        reader,
-        plan,
-        courier,
-        journal,
-        opts,
-        stop,
-        show,
-    )
-    .await
+    verdict(&summary, args.execute)
 }
 
 fn filters(args: &ReplayArgs) -> Result<Filters, String> {
@@ -473,7 +449,7 @@ fn list(out: &mut Stdout, what: &str, items: &[(String, String)]) {
     }
 }
 
-fn verdict(summary: &ReplaySummary, selection: &Selection, execute: bool) -> Result<(), String> {
+fn verdict(summary: &ReplaySummary, execute: bool) -> Result<(), String> {
     if !execute || summary.complete() {
         return Ok(());
     }
@@ -486,7 +462,6 @@ fn verdict(summary: &ReplaySummary, selection: &Selection, execute: bool) -> Res
         summary.skipped.len(),
         summary.not_attempted
     );
-    let _ = selection;
     Err(match &summary.stopped {
         Some(reason) => format!("{reason} ({counts})"),
         None => format!("not every record was sent ({counts}); see the journal"),

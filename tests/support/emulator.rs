@@ -87,13 +87,7 @@ impl Emulator {
     pub fn function_peak_rss_kib(&self) -> Option<u64> {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.function.id())).ok()?;
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
+        super::measure::vm_hwm_kib(&status)
     }
 }
 
