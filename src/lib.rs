@@ -72,7 +72,7 @@ pub use correlate::{
 };
 pub use dlq::{
     BatchError as InputError, BodyKind, DeadLetter, DeadLetterBatch, EventEnvelope, FailureContext,
-    SystemAttributes, attr, parse_batch, parse_batch_from_reader,
+    SystemAttributes, attr, parse_batch,
 };
 pub use lambda::{Handler, HandlerError, deadline_instant, to_dead_letter};
 pub use metrics::InvocationMetrics;

@@ -24,16 +24,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use tokio::time::Instant;
-use tracing::Instrument;
 
 use crate::classify::{self, Classification, Evidence, FailureCategory};
 use crate::correlate::{Correlate, InteractionInfo, LookupFailure};
 use crate::dlq::{BodyKind, DeadLetter};
 use crate::genesys::conversation_id;
 use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
-use crate::store::{Artifact, ArtifactStore, Layout, StoreError, safe_file_stem};
+use crate::store::{
+    Artifact, ArtifactStore, Layout, PutError, StoreError, WriteWindow, safe_file_stem,
+};
 
 /// What the pipeline derives from one dead letter without any I/O.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,45 +221,46 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
     correlator: &C,
     opts: &TriageOptions,
 ) -> Outcome {
-    match guarded(
-        letters,
-        opts,
-        store_payloads(letters, store, correlator, opts),
-    )
-    .await
-    {
-        Ok(plans) => guarded(letters, opts, finish(letters, plans, store, opts))
-            .await
-            .unwrap_or_else(|o| o),
-        Err(o) => o,
-    }
+    let bodies = letters.iter().map(|l| l.body.clone()).collect();
+    run_with(letters, bodies, store, correlator, opts).await
 }
 
-/// [`run`] over a batch it owns: each body is released once the payloads are written, so
-/// the report is built and serialized without the batch's bodies in memory (the largest
-/// part of a large batch).
+/// [`run`] over a batch it owns: the bodies leave the records for the payload writes and
+/// each is released once written, so the report is built and serialized without the
+/// batch's bodies in memory (the largest part of a large batch).
 pub async fn run_owned<S: ArtifactStore, C: Correlate>(
     mut letters: Vec<DeadLetter>,
     store: &S,
     correlator: &C,
     opts: &TriageOptions,
 ) -> Outcome {
-    let plans = match guarded(
-        &letters,
+    let bodies = letters
+        .iter_mut()
+        .map(|l| std::mem::take(&mut l.body))
+        .collect();
+    run_with(&letters, bodies, store, correlator, opts).await
+}
+
+/// The pipeline; `bodies[i]` is the payload of `letters[i]`.
+async fn run_with<S: ArtifactStore, C: Correlate>(
+    letters: &[DeadLetter],
+    bodies: Vec<Bytes>,
+    store: &S,
+    correlator: &C,
+    opts: &TriageOptions,
+) -> Outcome {
+    match guarded(
+        letters,
         opts,
-        store_payloads(&letters, store, correlator, opts),
+        store_payloads(letters, bodies, store, correlator, opts),
     )
     .await
     {
-        Ok(plans) => plans,
-        Err(o) => return o,
-    };
-    for letter in &mut letters {
-        letter.body = String::new();
+        Ok((plans, draft)) => guarded(letters, opts, finish(letters, plans, draft, store, opts))
+            .await
+            .unwrap_or_else(|o| o),
+        Err(o) => o,
     }
-    guarded(&letters, opts, finish(&letters, plans, store, opts))
-        .await
-        .unwrap_or_else(|o| o)
 }
 
 /// Runs one half of the pipeline; a panic in it returns every record.
@@ -280,17 +282,29 @@ async fn guarded<T>(
     })
 }
 
-/// Steps 1–4: analyse, correlate, plan, and store the payloads.
+/// Steps 1–4: analyse, correlate, plan, and store the payloads. While the payloads are
+/// being written, the report is drafted as if every write succeeds (the usual case): the
+/// CPU work of the report overlaps the I/O of the payloads. [`finish`] uses the draft only
+/// when every write went as expected.
 async fn store_payloads<S: ArtifactStore, C: Correlate>(
     letters: &[DeadLetter],
+    bodies: Vec<Bytes>,
     store: &S,
     correlator: &C,
     opts: &TriageOptions,
-) -> Vec<Plan> {
+) -> (Vec<Plan>, Draft) {
     let analyses = analyse(letters);
     let infos = correlate(&analyses, correlator, opts).await;
     let mut plans = plan(letters, analyses, &infos, opts);
-    write_payloads(letters, &mut plans, store, opts).await;
+    let expected = expected_writes(letters, &plans);
+    let ((), draft) = tokio::join!(
+        write_payloads(letters, bodies, &mut plans, store, opts),
+        async {
+            // Synchronous work: polled after the writes have started.
+            tokio::task::yield_now().await;
+            Draft::render(build_report(letters, &expected, opts), opts)
+        }
+    );
     // Stored means durable: a store that flushes in one go (the CLI's folder) does it now,
     // before the report says anything was stored.
     let limit = opts.time_until_deadline(opts.safety_margin / 2);
@@ -300,20 +314,83 @@ async fn store_payloads<S: ArtifactStore, C: Correlate>(
             plan.return_reason = Some(format!("{REASON_WRITE}{e}"));
         }
     }
+    let draft = Draft {
+        expected: expected
+            .into_iter()
+            .map(|p| (p.stored, p.return_reason))
+            .collect(),
+        ..draft
+    };
+    (plans, draft)
+}
+
+/// The plans as they will be if every payload write succeeds: what [`write_payloads`]
+/// tries is stored (on a FIFO queue, every record it reaches is tried).
+fn expected_writes(letters: &[DeadLetter], plans: &[Plan]) -> Vec<Plan> {
+    let fifo = is_fifo(letters);
     plans
+        .iter()
+        .map(|p| Plan {
+            stored: p.key.is_some() && (!fifo || p.return_reason.is_none()),
+            ..p.clone()
+        })
+        .collect()
+}
+
+/// The report rendered ahead of the payload writes' results.
+struct Draft {
+    report: Report,
+    rendered: Result<(Vec<u8>, String), String>,
+    /// (stored, return reason) of every record, as the draft assumed them.
+    expected: Vec<(bool, Option<String>)>,
+}
+
+impl Draft {
+    fn render(report: Report, opts: &TriageOptions) -> Draft {
+        let rendered = render_report(&report, opts);
+        Draft {
+            report,
+            rendered,
+            expected: Vec::new(),
+        }
+    }
+
+    /// Whether the draft says exactly what `plans` say.
+    fn holds_for(&self, plans: &[Plan]) -> bool {
+        self.expected.len() == plans.len()
+            && self
+                .expected
+                .iter()
+                .zip(plans)
+                .all(|((stored, reason), p)| *stored == p.stored && *reason == p.return_reason)
+    }
 }
 
 /// Steps 5–6: the report (which needs no body), then which records may be acknowledged.
 async fn finish<S: ArtifactStore>(
     letters: &[DeadLetter],
     plans: Vec<Plan>,
+    draft: Draft,
     store: &S,
     opts: &TriageOptions,
 ) -> Outcome {
+    let (report, rendered) = if draft.holds_for(&plans) {
+        (draft.report, draft.rendered)
+    } else {
+        let report = build_report(letters, &plans, opts);
+        let rendered = render_report(&report, opts);
+        (report, rendered)
+    };
+    let stored = store_report(rendered, store, opts).await;
+    outcome(letters, &plans, report, stored)
+}
+
+/// The report of a run whose records stand as `plans` say.
+fn build_report(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) -> Report {
     let mut report = Report::build(
         opts.report_id.clone(),
         opts.now,
-        to_records(letters, &plans, opts),
+        to_records(letters, plans, opts),
     );
     report.summary.target_inputs = opts
         .target_inputs
@@ -321,8 +398,21 @@ async fn finish<S: ArtifactStore>(
         .filter(|(target, _)| report.summary.by_target.contains_key(*target))
         .map(|(t, i)| (t.clone(), i.clone()))
         .collect();
-    let stored = store_report(&report, store, opts).await;
-    outcome(letters, &plans, report, stored)
+    report
+}
+
+/// The report's JSON and Markdown; an error when it cannot be serialized.
+fn render_report(report: &Report, opts: &TriageOptions) -> Result<(Vec<u8>, String), String> {
+    let json = report
+        .to_json(opts.pretty_report)
+        .map_err(|e| format!("the report could not be serialized: {e}"))?;
+    let (json_key, _) = opts
+        .layout
+        .report_keys(opts.now.date_naive(), &opts.report_id);
+    Ok((
+        json,
+        render_markdown(report, &opts.replay_source, &json_key),
+    ))
 }
 
 /// Step 1: pure analysis, one record at a time, a panic confined to its record.
@@ -436,14 +526,12 @@ fn plan(
 
 /// Step 5: the report, JSON and Markdown, side by side.
 async fn store_report<S: ArtifactStore>(
-    report: &Report,
+    rendered: Result<(Vec<u8>, String), String>,
     store: &S,
     opts: &TriageOptions,
 ) -> Result<(String, String), BatchError> {
     let not_stored = |e: String| BatchError::ReportNotStored(e);
-    let json = report
-        .to_json(opts.pretty_report)
-        .map_err(|e| not_stored(format!("the report could not be serialized: {e}")))?;
+    let (json, markdown) = rendered.map_err(not_stored)?;
     let (json_key, md_key) = opts
         .layout
         .report_keys(opts.now.date_naive(), &opts.report_id);
@@ -455,7 +543,7 @@ async fn store_report<S: ArtifactStore>(
     };
     let md = Artifact {
         key: md_key.clone(),
-        body: Bytes::from(render_markdown(report, &opts.replay_source, &json_key)),
+        body: Bytes::from(markdown),
         content_type: "text/markdown; charset=utf-8",
         metadata: vec![("report-id", opts.report_id.clone())],
     };
@@ -512,6 +600,7 @@ fn is_fifo(letters: &[DeadLetter]) -> bool {
 }
 
 /// One record's plan and progress.
+#[derive(Clone)]
 struct Plan {
     analysis: Option<Analysis>,
     info: InteractionInfo,
@@ -542,25 +631,32 @@ impl Plan {
 /// Step 4: payload writes, bounded, each started only while time remains.
 async fn write_payloads<S: ArtifactStore>(
     letters: &[DeadLetter],
+    mut bodies: Vec<Bytes>,
     plans: &mut [Plan],
     store: &S,
     opts: &TriageOptions,
 ) {
-    let time_left = || {
-        opts.time_until_deadline(opts.safety_margin)
-            .is_none_or(|left| !left.is_zero())
+    // No write starts within the safety margin; each ends half the margin before the deadline.
+    let window = WriteWindow {
+        start_by: opts
+            .deadline
+            .map(|d| d.checked_sub(opts.safety_margin).unwrap_or(d)),
+        end_by: opts
+            .deadline
+            .map(|d| d.checked_sub(opts.safety_margin / 2).unwrap_or(d)),
     };
-    let category_of = |p: &Plan| {
-        p.analysis
+    // Each body moves into its artifact, and is released once written.
+    let mut artifact = |i: usize, plan: &Plan| {
+        let letter = &letters[i];
+        let body = std::mem::take(&mut bodies[i]);
+        let category = plan
+            .analysis
             .as_ref()
             .map(|a| a.classification.category)
-            .unwrap_or(FailureCategory::Unknown)
-    };
-    let write = |i: usize, key: String, category: FailureCategory| {
-        let letter = &letters[i];
-        let artifact = Artifact {
+            .unwrap_or(FailureCategory::Unknown);
+        plan.key.clone().map(|key| Artifact {
             key,
-            body: Bytes::copy_from_slice(letter.body.as_bytes()),
+            body,
             content_type: "application/json",
             metadata: vec![
                 ("category", category.as_str().to_owned()),
@@ -570,28 +666,26 @@ async fn write_payloads<S: ArtifactStore>(
                 ),
                 ("message-id", letter.message_id.clone()),
             ],
-        };
-        let span = tracing::info_span!("record", message_id = %letter.message_id, category = category.as_str());
-        async move {
-            if !time_left() {
-                tracing::warn!("deadline near: not started");
-                return (i, Err(REASON_DEADLINE.to_owned()));
+        })
+    };
+    let record = |i: usize, plan: &mut Plan, result: Result<(), PutError>| {
+        let letter = &letters[i];
+        match result {
+            Ok(()) => {
+                tracing::debug!(message_id = %letter.message_id, key = plan.key.as_deref().unwrap_or_default(), "payload stored");
+                plan.stored = true;
+                None
             }
-            let limit = opts.time_until_deadline(opts.safety_margin / 2);
-            let put = bounded(limit, &artifact.key, store.put(&artifact));
-            let result = AssertUnwindSafe(put).catch_unwind().await;
-            let result = match result {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(format!("{REASON_WRITE}{e}")),
-                Err(_) => Err(REASON_PANIC.to_owned()),
-            };
-            match &result {
-                Ok(()) => tracing::debug!(key = %artifact.key, "payload stored"),
-                Err(reason) => tracing::warn!(%reason, "payload not stored"),
+            Err(e) => {
+                let reason = match e {
+                    PutError::NotStarted => REASON_DEADLINE.to_owned(),
+                    PutError::Failed(e) => format!("{REASON_WRITE}{e}"),
+                    PutError::Panicked => REASON_PANIC.to_owned(),
+                };
+                tracing::warn!(message_id = %letter.message_id, %reason, "payload not stored");
+                Some(reason)
             }
-            (i, result)
         }
-        .instrument(span)
     };
 
     if is_fifo(letters) {
@@ -606,39 +700,35 @@ async fn write_payloads<S: ArtifactStore>(
                     .get_or_insert_with(|| REASON_FIFO.to_owned());
                 continue;
             }
-            let result = match (&plan.return_reason, &plan.key) {
-                (None, Some(key)) => write(i, key.clone(), category_of(plan)).await.1,
-                _ => Err(String::new()),
-            };
-            match result {
-                Ok(()) => plan.stored = true,
-                Err(reason) => {
-                    if !reason.is_empty() {
-                        plan.return_reason = Some(reason);
-                    }
-                    failed_groups.extend(group);
+            let failure = match (&plan.return_reason, artifact(i, plan)) {
+                (None, Some(a)) => {
+                    let result = store.put_all(vec![a], window, 1).await;
+                    let result = result.into_iter().next().unwrap_or(Err(PutError::Panicked));
+                    record(i, plan, result)
                 }
+                _ => Some(String::new()),
+            };
+            if let Some(reason) = failure {
+                if !reason.is_empty() {
+                    plan.return_reason = Some(reason);
+                }
+                failed_groups.extend(group);
             }
         }
         return;
     }
 
-    let jobs: Vec<_> = plans
+    let (indices, artifacts): (Vec<usize>, Vec<Artifact>) = plans
         .iter()
         .enumerate()
-        .filter_map(|(i, p)| p.key.clone().map(|k| (i, k, category_of(p))))
-        .collect();
-    let results: Vec<(usize, Result<(), String>)> = futures::stream::iter(jobs)
-        .map(|(i, key, category)| write(i, key, category))
-        .buffer_unordered(opts.write_concurrency.max(1))
-        .collect()
+        .filter_map(|(i, p)| artifact(i, p).map(|a| (i, a)))
+        .unzip();
+    let results = store
+        .put_all(artifacts, window, opts.write_concurrency)
         .await;
-    for (i, result) in results {
-        match result {
-            Ok(()) => plans[i].stored = true,
-            Err(reason) => {
-                plans[i].return_reason.get_or_insert(reason);
-            }
+    for (i, result) in indices.into_iter().zip(results) {
+        if let Some(reason) = record(i, &mut plans[i], result) {
+            plans[i].return_reason.get_or_insert(reason);
         }
     }
 }

@@ -42,7 +42,7 @@ async fn everything_stored_means_everything_acknowledged() {
     assert!(store.get(&json_key).is_some() && store.get(&md_key).is_some());
     for (record, letter) in outcome.report.records.iter().zip(&letters) {
         let key = record.replay_payload_key.as_deref().unwrap();
-        assert_eq!(store.get(key).unwrap(), letter.body.as_bytes());
+        assert_eq!(store.get(key).unwrap(), &letter.body[..]);
         assert_eq!(record.disposition, Disposition::Stored);
     }
 }
@@ -242,7 +242,7 @@ async fn duplicate_message_ids_in_one_batch_never_share_a_file() {
         .clone()
         .unwrap();
     assert_ne!(k0, k1);
-    assert_eq!(store.get(&k1).unwrap(), letters[1].body.as_bytes());
+    assert_eq!(store.get(&k1).unwrap(), &letters[1].body[..]);
 }
 
 /// A store whose writes never finish (a bucket endpoint that accepts and never answers).
@@ -289,7 +289,7 @@ async fn a_batch_the_pipeline_owns_gives_the_same_report_and_byte_exact_payloads
     assert_eq!(owned.report_keys, borrowed.report_keys);
     for (record, letter) in owned.report.records.iter().zip(&letters) {
         let key = record.replay_payload_key.as_deref().unwrap();
-        assert_eq!(owned_store.get(key).unwrap(), letter.body.as_bytes());
+        assert_eq!(owned_store.get(key).unwrap(), &letter.body[..]);
     }
     let (json, _) = owned.report_keys.unwrap();
     assert_eq!(owned_store.get(&json), borrowed_store.get(&json));
@@ -321,4 +321,43 @@ async fn a_report_that_cannot_be_flushed_acknowledges_nothing() {
     let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
     assert!(outcome.batch_error.is_some());
     assert_eq!(outcome.returned, ids(&letters));
+}
+
+/// The report is drafted while the payloads are written, as if every write succeeds; what
+/// is stored must still say what happened when one did not.
+#[tokio::test]
+async fn the_stored_report_tells_what_happened_to_every_write() {
+    let letters = mixed_batch();
+    let first = genesys_dlq_triage::run(&letters, &MemoryStore::new(), &skip(), &options()).await;
+    let victim = first.report.records[2].replay_payload_key.clone().unwrap();
+    for fail in [None, Some(victim.as_str())] {
+        let store = MemoryStore::new();
+        if let Some(key) = fail {
+            store.fail_key(key);
+        }
+        let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
+        let (json_key, _) = outcome.report_keys.clone().unwrap();
+        let stored: serde_json::Value =
+            serde_json::from_slice(&store.get(&json_key).unwrap()).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::from_slice::<serde_json::Value>(&outcome.report.to_json(false).unwrap())
+                .unwrap(),
+            "the stored report is the outcome's"
+        );
+        let dispositions: Vec<&str> = stored["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["disposition"]["status"].as_str().unwrap_or("?"))
+            .collect();
+        for (i, d) in dispositions.iter().enumerate() {
+            let expected = if fail.is_some() && i == 2 {
+                "returned"
+            } else {
+                "stored"
+            };
+            assert_eq!(*d, expected, "record {i}");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{CliConfig, CliCorrelation, Stdout};
-use crate::dlq::parse_batch_from_reader;
+use crate::dlq::parse_batch;
 use crate::report::{ReplaySource, Report, headline};
 use crate::store::{FsStore, Layout};
 use crate::triage::{self, TriageOptions};
@@ -24,15 +24,17 @@ pub struct AnalyzeArgs {
 /// Analyses a saved batch: a Lambda SQS event (`{"Records": [...]}`) or
 /// `aws sqs receive-message` output (`{"Messages": [...]}`).
 pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String> {
-    // Parsed as it is read: the records own their bodies, the document is never held whole.
-    let letters = if args.file == "-" {
-        parse_batch_from_reader(std::io::stdin().lock())
+    // Read whole, then parsed from memory: serde_json reads a slice several times faster
+    // than a stream. The text is dropped as soon as the records own their bodies.
+    let text = if args.file == "-" {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text).map(|_| text)
     } else {
-        let file = std::fs::File::open(&args.file)
-            .map_err(|e| format!("cannot read {}: {e}", args.file))?;
-        parse_batch_from_reader(file)
+        std::fs::read(&args.file)
     }
-    .map_err(|e| format!("{}: {e}", display_name(&args.file)))?;
+    .map_err(|e| format!("cannot read {}: {e}", display_name(&args.file)))?;
+    let letters = parse_batch(&text).map_err(|e| format!("{}: {e}", display_name(&args.file)))?;
+    drop(text);
     let out_display = args.out.display().to_string();
     let store = FsStore::new(&args.out);
     let opts = TriageOptions::new(Layout::Local, ReplaySource::Folder(out_display.clone()));

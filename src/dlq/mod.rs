@@ -9,6 +9,7 @@ mod lenient;
 
 use std::fmt;
 
+use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -191,8 +192,9 @@ pub struct DeadLetter {
     pub message_group_id: Option<String>,
     /// The queue the message came from (`eventSourceARN`), when known.
     pub source_queue_arn: Option<String>,
-    /// The body, byte for byte as SQS delivered it.
-    pub body: String,
+    /// The body, byte for byte as SQS delivered it (UTF-8: SQS bodies are text). Shared,
+    /// not copied, with the payload written from it.
+    pub body: Bytes,
     /// What kind of body it is.
     pub kind: BodyKind,
     /// The parsed envelope, for event bodies.
@@ -213,9 +215,6 @@ pub enum BatchError {
     /// The document is not valid JSON.
     #[error("input is not valid JSON: {0}")]
     InvalidJson(String),
-    /// The input could not be read.
-    #[error("cannot read the input: {0}")]
-    Unreadable(String),
     /// Valid JSON, but neither shape.
     #[error(
         "input is neither a Lambda SQS event ({{\"Records\": [...]}}) nor `aws sqs receive-message` output ({{\"Messages\": [...]}})"
@@ -328,18 +327,6 @@ impl<'de> Deserialize<'de> for DeadLetterBatch {
     }
 }
 
-/// [`parse_batch`] from a reader (a file, standard input), without holding the whole
-/// document in memory beside the records made from it.
-pub fn parse_batch_from_reader(input: impl std::io::Read) -> Result<Vec<DeadLetter>, BatchError> {
-    let doc = serde_json::from_reader(std::io::BufReader::with_capacity(1 << 16, input)).map_err(
-        |e| match e.classify() {
-            serde_json::error::Category::Io => BatchError::Unreadable(e.to_string()),
-            _ => BatchError::InvalidJson(e.to_string()),
-        },
-    )?;
-    from_document(doc)
-}
-
 fn from_document(doc: MaybeObject<RawDocument>) -> Result<Vec<DeadLetter>, BatchError> {
     let doc = doc.0.ok_or(BatchError::UnknownShape)?;
     let list = match (doc.records, doc.messages) {
@@ -413,7 +400,7 @@ impl DeadLetter {
                 .filter(|g| !g.is_empty())
                 .map(str::to_owned),
             source_queue_arn,
-            body,
+            body: Bytes::from(body),
             kind: parsed.kind,
             event: parsed.event,
             failure,

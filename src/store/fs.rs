@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{Artifact, ArtifactStore, StoreError};
+use super::{Artifact, ArtifactStore, PutError, StoreError, WriteWindow};
 
 /// Writes artifacts below one folder. Each file is written to a temporary name and
 /// renamed, so a reader never sees a half-written payload; [`ArtifactStore::sync`] then
@@ -47,8 +47,8 @@ impl FsStore {
         Ok(self.root.join(rel))
     }
 
-    fn write(&self, path: &Path, body: &[u8]) -> std::io::Result<()> {
-        use std::io::Write;
+    /// Creates `path`'s folder unless this store already did.
+    fn ensure_parent(&self, path: &Path) -> std::io::Result<()> {
         if let Some(parent) = path.parent() {
             let mut folders = self.folders.lock().unwrap_or_else(|e| e.into_inner());
             if !folders.contains(parent) {
@@ -56,19 +56,156 @@ impl FsStore {
                 folders.insert(parent.to_owned());
             }
         }
-        // Unique per key: `report.json` and `report.md` must not share a temporary name.
-        let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-        tmp_name.push(".tmp~");
-        let tmp = path.with_file_name(tmp_name);
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(body)?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+
+    fn write(&self, path: &Path, body: &[u8]) -> std::io::Result<()> {
+        self.ensure_parent(path)?;
+        self.write_file(path, body)?;
         self.unsynced
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(path.to_owned());
         Ok(())
+    }
+
+    /// Writes one file whose folder exists: to a temporary name, then renamed over `path`,
+    /// so a reader sees the old file or the new one, never half of one.
+    fn write_file(&self, path: &Path, body: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        // Unique per key: `report.json` and `report.md` must not share a temporary name.
+        let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+        tmp_name.push(".tmp~");
+        let tmp = path.with_file_name(tmp_name);
+        let mut file = std::fs::File::create(&tmp)?;
+        let written = file.write_all(body);
+        drop(file);
+        // A write or rename that fails leaves no temporary file behind.
+        written
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })
+    }
+
+    /// Writes a payload: created in place when no file has that name yet (one system call
+    /// fewer than [`Self::write_file`]), else through a temporary name. Safe because a
+    /// payload is only ever read through a report, and every report is written after its
+    /// payloads: no report can name a file that did not exist before this write, so a
+    /// half-written new file is never reachable. One that fails half-way is removed.
+    fn write_payload(&self, path: &Path, body: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = match std::fs::File::create_new(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return self.write_file(path, body);
+            }
+            Err(e) => return Err(e),
+        };
+        file.write_all(body).inspect_err(|_| {
+            let _ = std::fs::remove_file(path);
+        })
+    }
+
+    /// [`ArtifactStore::put_all`] on the calling thread and up to `workers - 1` more: each
+    /// folder is created once first, then the files are shared out in runs of 32, so the
+    /// threads stay busy without a hand-off per file, and each body is released as soon
+    /// as it is written.
+    fn write_many(
+        &self,
+        artifacts: Vec<Artifact>,
+        start_by: Option<std::time::Instant>,
+        workers: usize,
+    ) -> Vec<Result<(), PutError>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const RUN: usize = 32;
+        struct Job {
+            index: usize,
+            key: String,
+            path: PathBuf,
+            body: bytes::Bytes,
+        }
+        let failed =
+            |key: String, reason: String| Err(PutError::Failed(StoreError { key, reason }));
+        // Paths first (a refused key fails alone), then every folder once.
+        let mut results: Vec<Result<(), PutError>> = vec![Ok(()); artifacts.len()];
+        let mut jobs: Vec<Job> = Vec::with_capacity(artifacts.len());
+        for (index, artifact) in artifacts.into_iter().enumerate() {
+            let path =
+                self.path_for(&artifact.key)
+                    .and_then(|path| match self.ensure_parent(&path) {
+                        Ok(()) => Ok(path),
+                        Err(e) => Err(StoreError {
+                            key: artifact.key.clone(),
+                            reason: e.to_string(),
+                        }),
+                    });
+            match path {
+                Ok(path) => {
+                    // Until a worker says otherwise: a result that never comes is a failure.
+                    results[index] = Err(PutError::Panicked);
+                    jobs.push(Job {
+                        index,
+                        key: artifact.key,
+                        path,
+                        body: artifact.body,
+                    });
+                }
+                Err(e) => results[index] = Err(PutError::Failed(e)),
+            }
+        }
+        let mut written: Vec<(usize, PathBuf)> = Vec::with_capacity(jobs.len());
+        let mut runs: Vec<Mutex<Vec<Job>>> = Vec::new();
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            runs.push(Mutex::new(jobs.by_ref().take(RUN).collect()));
+        }
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done: Vec<(usize, Result<(), PutError>, PathBuf)> = Vec::new();
+            loop {
+                let Some(run) = runs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return done;
+                };
+                let run = std::mem::take(&mut *run.lock().unwrap_or_else(|e| e.into_inner()));
+                for job in run {
+                    let result = if start_by.is_some_and(|t| std::time::Instant::now() >= t) {
+                        Err(PutError::NotStarted)
+                    } else {
+                        let write = std::panic::AssertUnwindSafe(|| {
+                            self.write_payload(&job.path, &job.body)
+                        });
+                        match std::panic::catch_unwind(write) {
+                            Ok(Ok(())) => Ok(()),
+                            Ok(Err(e)) => failed(job.key, e.to_string()),
+                            Err(_) => Err(PutError::Panicked),
+                        }
+                    };
+                    // `job.body` is dropped here: written, it is no longer needed.
+                    done.push((job.index, result, job.path));
+                }
+            }
+        };
+        let workers = workers.clamp(1, runs.len().max(1));
+        let finished = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+            let mut all = vec![work()];
+            // `work` catches the panic of any write, so a helper does not end in one.
+            all.extend(helpers.into_iter().filter_map(|h| h.join().ok()));
+            all
+        });
+        for (index, result, path) in finished.into_iter().flatten() {
+            if result.is_ok() {
+                written.push((index, path));
+            }
+            results[index] = result;
+        }
+        written.sort_unstable_by_key(|(i, _)| *i);
+        self.unsynced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(written.into_iter().map(|(_, p)| p));
+        results
     }
 }
 
@@ -112,6 +249,23 @@ impl ArtifactStore for FsStore {
                 key: artifact.key.clone(),
                 reason: reason.to_string(),
             })
+    }
+
+    /// Writes the set on worker threads (one per core, at most four), in one hand-off from
+    /// the async runtime instead of one per file.
+    async fn put_all(
+        &self,
+        artifacts: Vec<Artifact>,
+        window: WriteWindow,
+        _concurrency: usize,
+    ) -> Vec<Result<(), PutError>> {
+        let count = artifacts.len();
+        let store = self.clone();
+        let start_by = window.start_by.map(|t| t.into_std());
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        tokio::task::spawn_blocking(move || store.write_many(artifacts, start_by, workers))
+            .await
+            .unwrap_or_else(|_| vec![Err(PutError::Panicked); count])
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
@@ -184,6 +338,87 @@ mod tests {
         store.put(&artifact("replay/X/late.json")).await.unwrap();
         std::fs::remove_dir_all(dir.path().join("out")).unwrap();
         assert!(store.sync().await.is_err());
+    }
+
+    fn payload(key: &str, body: String) -> Artifact {
+        Artifact {
+            key: key.to_owned(),
+            body: Bytes::from(body),
+            content_type: "application/json",
+            metadata: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn put_all_writes_every_file_exactly_and_fails_only_what_it_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("out");
+        let store = FsStore::new(&root);
+        // An older payload of the same key is replaced whole, through a temporary name.
+        std::fs::create_dir_all(root.join("replay/A")).unwrap();
+        std::fs::write(
+            root.join("replay/A/m6.json"),
+            "old and longer than the new body",
+        )
+        .unwrap();
+        // A folder where a file must go: that one write fails, the others do not.
+        std::fs::create_dir_all(root.join("replay/B/m4.json")).unwrap();
+        let mut artifacts: Vec<Artifact> = (0..300)
+            .map(|i| {
+                let folder = ["A", "B", "C"][i % 3];
+                payload(
+                    &format!("replay/{folder}/m{i}.json"),
+                    format!("{{\"n\":{i}}}"),
+                )
+            })
+            .collect();
+        artifacts.push(payload("../escape.json", "x".into()));
+        let results = store.put_all(artifacts, WriteWindow::default(), 16).await;
+        assert_eq!(results.len(), 301);
+        for (i, result) in results.iter().enumerate().take(300) {
+            let path = root.join(format!("replay/{}/m{i}.json", ["A", "B", "C"][i % 3]));
+            if i == 4 {
+                assert!(matches!(result, Err(PutError::Failed(_))), "{result:?}");
+            } else {
+                assert!(result.is_ok(), "{i}: {result:?}");
+                assert_eq!(
+                    std::fs::read_to_string(path).unwrap(),
+                    format!("{{\"n\":{i}}}")
+                );
+            }
+        }
+        assert!(matches!(&results[300], Err(PutError::Failed(e)) if e.key == "../escape.json"));
+        assert!(!dir.path().join("escape.json").exists());
+        for folder in ["A", "B", "C"] {
+            for entry in std::fs::read_dir(root.join("replay").join(folder)).unwrap() {
+                let name = entry.unwrap().file_name();
+                assert!(
+                    !name.to_string_lossy().ends_with(".tmp~"),
+                    "{name:?} left behind"
+                );
+            }
+        }
+        // What was written is what `sync` flushes.
+        assert_eq!(store.unsynced.lock().unwrap().len(), 299);
+        store.sync().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn put_all_starts_nothing_once_the_window_has_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path());
+        let window = WriteWindow {
+            start_by: Some(tokio::time::Instant::now()),
+            end_by: None,
+        };
+        let results = store
+            .put_all(vec![payload("replay/A/m.json", "{}".into())], window, 1)
+            .await;
+        assert!(
+            matches!(results[..], [Err(PutError::NotStarted)]),
+            "{results:?}"
+        );
+        assert!(!dir.path().join("replay/A/m.json").exists());
     }
 
     #[tokio::test]

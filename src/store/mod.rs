@@ -14,6 +14,7 @@ use std::future::Future;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use crate::classify::FailureCategory;
 
@@ -40,6 +41,36 @@ pub struct StoreError {
     pub reason: String,
 }
 
+/// When a set of writes must be done by: the pipeline's deadline, less its safety margin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteWindow {
+    /// No write starts after this (`None`: no limit).
+    pub start_by: Option<Instant>,
+    /// A write still running at this moment is a failed write (`None`: no limit).
+    pub end_by: Option<Instant>,
+}
+
+impl WriteWindow {
+    /// Whether a write may still start.
+    pub fn open(&self) -> bool {
+        self.start_by.is_none_or(|t| Instant::now() < t)
+    }
+}
+
+/// Why one write of [`ArtifactStore::put_all`] did not store its artifact.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PutError {
+    /// The window had closed before the write could start; nothing was tried.
+    #[error("not started: the deadline was near")]
+    NotStarted,
+    /// The store refused or did not answer in time.
+    #[error("{0}")]
+    Failed(StoreError),
+    /// The write panicked (a bug); only this artifact is affected.
+    #[error("the write failed unexpectedly")]
+    Panicked,
+}
+
 /// A durable place for artifacts. What `put` stored is durable once `sync` returns (for
 /// S3, as soon as `put` returns); the pipeline syncs after the payloads and after the
 /// report, before it acknowledges anything.
@@ -47,11 +78,78 @@ pub trait ArtifactStore: Send + Sync {
     /// Stores one artifact, overwriting an existing object at the same key.
     fn put(&self, artifact: &Artifact) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Stores many artifacts: `result[i]` says what became of `artifacts[i]`. Each write
+    /// starts only while `window` is open, ends by its end, and a panic fails its own
+    /// artifact only. The default runs `put` for up to `concurrency` artifacts at once (S3:
+    /// the requests overlap); a store with a cheaper way to write many overrides it (the
+    /// folder store hands the whole set to worker threads at once).
+    fn put_all(
+        &self,
+        artifacts: Vec<Artifact>,
+        window: WriteWindow,
+        concurrency: usize,
+    ) -> impl Future<Output = Vec<Result<(), PutError>>> + Send
+    where
+        Self: Sized,
+    {
+        use futures::StreamExt;
+        async move {
+            let mut results: Vec<(usize, Result<(), PutError>)> =
+                futures::stream::iter(0..artifacts.len())
+                    .map(|i| put_one(self, i, &artifacts[i], window))
+                    .buffer_unordered(concurrency.max(1))
+                    .collect()
+                    .await;
+            results.sort_unstable_by_key(|(i, _)| *i);
+            results.into_iter().map(|(_, r)| r).collect()
+        }
+    }
+
     /// Makes everything `put` so far durable. A store whose `put` is durable by itself
     /// (S3, memory) has nothing to do.
     fn sync(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         async { Ok(()) }
     }
+}
+
+/// One write of the default [`ArtifactStore::put_all`].
+async fn put_one<S: ArtifactStore>(
+    store: &S,
+    index: usize,
+    artifact: &Artifact,
+    window: WriteWindow,
+) -> (usize, Result<(), PutError>) {
+    use futures::FutureExt;
+    if !window.open() {
+        return (index, Err(PutError::NotStarted));
+    }
+    let put = std::panic::AssertUnwindSafe(bounded_put(store, artifact, window.end_by))
+        .catch_unwind()
+        .await;
+    let result = match put {
+        Ok(r) => r.map_err(PutError::Failed),
+        Err(_) => Err(PutError::Panicked),
+    };
+    (index, result)
+}
+
+/// `put` ending by `end_by`; one that does not is a failed write.
+async fn bounded_put<S: ArtifactStore>(
+    store: &S,
+    artifact: &Artifact,
+    end_by: Option<Instant>,
+) -> Result<(), StoreError> {
+    let Some(end_by) = end_by else {
+        return store.put(artifact).await;
+    };
+    tokio::time::timeout_at(end_by, store.put(artifact))
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError {
+                key: artifact.key.clone(),
+                reason: "timed out before the function's deadline".into(),
+            })
+        })
 }
 
 /// The key layout: the CLI's folder or the Lambda's S3 prefix (a **contract**: `docs/contract.md`).
