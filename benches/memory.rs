@@ -5,7 +5,8 @@
 //!   `moto_server`'s S3, correlation skipped; its peak RSS (`VmHWM`) after start-up and
 //!   after the invocation.
 //! - `dlq-triage analyze` on 10,000 records (~23 MB) into tmpfs: wall time and peak RSS
-//!   (the child's own `VmHWM`), beside the cost of writing the same 10,000 payload files alone (write,
+//!   (the child's own `VmHWM`), beside the cost of writing the same 10,000 payload files
+//!   alone (write,
 //!   fsync, rename, as the CLI's store does), measured in the same run.
 //!
 //! Batches come from `tools/gen_events.py --synthetic`. RUNS (default 3) runs; medians.
