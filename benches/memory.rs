@@ -6,8 +6,8 @@
 //!   after the invocation.
 //! - `dlq-triage analyze` on 10,000 records (~23 MB) into tmpfs: wall time and peak RSS
 //!   (the child's own `VmHWM`), beside the cost of writing the same 10,000 payload files
-//!   alone (write,
-//!   fsync, rename, as the CLI's store does), measured in the same run.
+//!   alone (each written to a temporary name, fsynced and renamed), measured in the same
+//!   run.
 //!
 //! Batches come from `tools/gen_events.py --synthetic`. RUNS (default 3) runs; medians.
 //! A benchmark, not a test: it asserts only that the work succeeded. Method and figures:
