@@ -82,8 +82,8 @@ pub use report::{
 };
 pub use secrets::{GenesysSecret, SecretCache, SecretError};
 pub use store::{
-    Artifact, ArtifactStore, FsStore, Layout, MemoryStore, S3Store, StoreError,
-    path_style_from_env, s3_client, safe_file_stem,
+    Artifact, ArtifactStore, FsStore, Layout, MemoryStore, PutError, S3Store, StoreError,
+    WriteWindow, path_style_from_env, s3_client, safe_file_stem,
 };
 pub use triage::{
     Analysis, BatchError, Outcome, TriageOptions, UnnamedRecords, report_id, run, run_owned,

@@ -33,7 +33,7 @@ use crate::dlq::{BodyKind, DeadLetter};
 use crate::genesys::conversation_id;
 use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
 use crate::store::{
-    Artifact, ArtifactStore, Layout, PutError, StoreError, WriteWindow, safe_file_stem,
+    Artifact, ArtifactStore, Layout, PutError, WriteWindow, bounded, safe_file_stem,
 };
 
 /// What the pipeline derives from one dead letter without any I/O.
@@ -109,22 +109,10 @@ impl TriageOptions {
                 .saturating_sub(reserve)
         })
     }
-}
 
-/// Runs a store operation within `limit` (none: unbounded); a hung store becomes an error.
-async fn bounded<F: Future<Output = Result<(), StoreError>>>(
-    limit: Option<Duration>,
-    key: &str,
-    put: F,
-) -> Result<(), StoreError> {
-    match limit {
-        None => put.await,
-        Some(limit) => tokio::time::timeout(limit, put).await.unwrap_or_else(|_| {
-            Err(StoreError {
-                key: key.to_owned(),
-                reason: "timed out before the function's deadline".into(),
-            })
-        }),
+    /// `reserve` before the deadline; `None` without a deadline.
+    fn before_deadline(&self, reserve: Duration) -> Option<Instant> {
+        self.deadline.map(|d| d.checked_sub(reserve).unwrap_or(d))
     }
 }
 
@@ -302,25 +290,18 @@ async fn store_payloads<S: ArtifactStore, C: Correlate>(
         async {
             // Synchronous work: polled after the writes have started.
             tokio::task::yield_now().await;
-            Draft::render(build_report(letters, &expected, opts), opts)
+            Draft::new(letters, expected, opts)
         }
     );
     // Stored means durable: a store that flushes in one go (the CLI's folder) does it now,
     // before the report says anything was stored.
-    let limit = opts.time_until_deadline(opts.safety_margin / 2);
-    if let Err(e) = bounded(limit, "payloads", store.sync()).await {
+    let end_by = opts.before_deadline(opts.safety_margin / 2);
+    if let Err(e) = bounded(end_by, "payloads", store.sync()).await {
         for plan in plans.iter_mut().filter(|p| p.stored) {
             plan.stored = false;
             plan.return_reason = Some(format!("{REASON_WRITE}{e}"));
         }
     }
-    let draft = Draft {
-        expected: expected
-            .into_iter()
-            .map(|p| (p.stored, p.return_reason))
-            .collect(),
-        ..draft
-    };
     (plans, draft)
 }
 
@@ -346,12 +327,16 @@ struct Draft {
 }
 
 impl Draft {
-    fn render(report: Report, opts: &TriageOptions) -> Draft {
-        let rendered = render_report(&report, opts);
+    /// The report of `letters` if their plans end as `expected`.
+    fn new(letters: &[DeadLetter], expected: Vec<Plan>, opts: &TriageOptions) -> Draft {
+        let report = build_report(letters, &expected, opts);
         Draft {
+            rendered: render_report(&report, opts),
             report,
-            rendered,
-            expected: Vec::new(),
+            expected: expected
+                .into_iter()
+                .map(|p| (p.stored, p.return_reason))
+                .collect(),
         }
     }
 
@@ -548,15 +533,15 @@ async fn store_report<S: ArtifactStore>(
         metadata: vec![("report-id", opts.report_id.clone())],
     };
     // The report gets the last quarter of the safety margin; payloads end before it.
-    let limit = opts.time_until_deadline(opts.safety_margin / 4);
+    let end_by = opts.before_deadline(opts.safety_margin / 4);
     let (json_result, md_result) = tokio::join!(
-        bounded(limit, &json.key, store.put(&json)),
-        bounded(limit, &md.key, store.put(&md))
+        bounded(end_by, &json.key, store.put(&json)),
+        bounded(end_by, &md.key, store.put(&md))
     );
     json_result
         .and(md_result)
         .map_err(|e| not_stored(e.to_string()))?;
-    bounded(limit, &json_key, store.sync())
+    bounded(end_by, &json_key, store.sync())
         .await
         .map_err(|e| not_stored(e.to_string()))?;
     Ok((json_key, md_key))
@@ -638,12 +623,8 @@ async fn write_payloads<S: ArtifactStore>(
 ) {
     // No write starts within the safety margin; each ends half the margin before the deadline.
     let window = WriteWindow {
-        start_by: opts
-            .deadline
-            .map(|d| d.checked_sub(opts.safety_margin).unwrap_or(d)),
-        end_by: opts
-            .deadline
-            .map(|d| d.checked_sub(opts.safety_margin / 2).unwrap_or(d)),
+        start_by: opts.before_deadline(opts.safety_margin),
+        end_by: opts.before_deadline(opts.safety_margin / 2),
     };
     // Each body moves into its artifact, and is released once written.
     let mut artifact = |i: usize, plan: &Plan| {

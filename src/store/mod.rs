@@ -123,9 +123,10 @@ async fn put_one<S: ArtifactStore>(
     if !window.open() {
         return (index, Err(PutError::NotStarted));
     }
-    let put = std::panic::AssertUnwindSafe(bounded_put(store, artifact, window.end_by))
-        .catch_unwind()
-        .await;
+    let put =
+        std::panic::AssertUnwindSafe(bounded(window.end_by, &artifact.key, store.put(artifact)))
+            .catch_unwind()
+            .await;
     let result = match put {
         Ok(r) => r.map_err(PutError::Failed),
         Err(_) => Err(PutError::Panicked),
@@ -133,20 +134,21 @@ async fn put_one<S: ArtifactStore>(
     (index, result)
 }
 
-/// `put` ending by `end_by`; one that does not is a failed write.
-async fn bounded_put<S: ArtifactStore>(
-    store: &S,
-    artifact: &Artifact,
+/// Runs a store operation that must end by `end_by` (`None`: unbounded); one that does
+/// not is a failed write, never a hung caller.
+pub(crate) async fn bounded<F: Future<Output = Result<(), StoreError>>>(
     end_by: Option<Instant>,
+    key: &str,
+    op: F,
 ) -> Result<(), StoreError> {
     let Some(end_by) = end_by else {
-        return store.put(artifact).await;
+        return op.await;
     };
-    tokio::time::timeout_at(end_by, store.put(artifact))
+    tokio::time::timeout_at(end_by, op)
         .await
         .unwrap_or_else(|_| {
             Err(StoreError {
-                key: artifact.key.clone(),
+                key: key.to_owned(),
                 reason: "timed out before the function's deadline".into(),
             })
         })
