@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use dlq_triage_test_support::fixtures::event_path;
-use dlq_triage_test_support::moto::Moto;
+use dlq_triage_test_support::moto::{Moto, rule_with_target};
 use dlq_triage_test_support::sink::{Answer, Sink};
 use serde_json::{Value, json};
 
@@ -478,17 +478,6 @@ async fn to_target_delivers_what_the_rules_input_transformer_makes_of_the_event(
         .send()
         .await
         .unwrap();
-    let rule_arn = events
-        .put_rule()
-        .name("to-crm")
-        .event_bus_name("genesys")
-        .event_pattern(r#"{"source":[{"prefix":"aws.partner/genesys.com"}]}"#)
-        .send()
-        .await
-        .unwrap()
-        .rule_arn()
-        .unwrap()
-        .to_owned();
     let transformer = aws_sdk_eventbridge::types::InputTransformer::builder()
         .input_paths_map("conversation", "$.detail.eventBody.conversationId")
         .input_paths_map("said", "$.detail.eventBody.transcripts[0].alternatives[0].transcript")
@@ -497,21 +486,19 @@ async fn to_target_delivers_what_the_rules_input_transformer_makes_of_the_event(
         )
         .build()
         .unwrap();
-    events
-        .put_targets()
-        .rule("to-crm")
-        .event_bus_name("genesys")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("crm")
-                .arn(&arn)
-                .input_transformer(transformer)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let rule_arn = rule_with_target(
+        &events,
+        Some("genesys"),
+        "to-crm",
+        r#"{"source":[{"prefix":"aws.partner/genesys.com"}]}"#,
+        aws_sdk_eventbridge::types::Target::builder()
+            .id("crm")
+            .arn(&arn)
+            .input_transformer(transformer)
+            .build()
+            .unwrap(),
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     analyzed(
@@ -588,37 +575,26 @@ async fn to_target_calls_an_api_destination_with_the_targets_http_parameters() {
         .await
         .unwrap();
     let api_arn = api.api_destination_arn().unwrap().to_owned();
-    let rule_arn = events
-        .put_rule()
-        .name("to-crm")
-        .event_pattern(r#"{"source":[{"prefix":"aws.partner/"}]}"#)
-        .send()
-        .await
-        .unwrap()
-        .rule_arn()
-        .unwrap()
-        .to_owned();
-    events
-        .put_targets()
-        .rule("to-crm")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("crm")
-                .arn(&api_arn)
-                .input_path("$.detail.eventBody")
-                .http_parameters(
-                    aws_sdk_eventbridge::types::HttpParameters::builder()
-                        .path_parameter_values("$.detail.eventBody.conversationId")
-                        .header_parameters("X-Genesys-Topic", "$.detail.topicName")
-                        .query_string_parameters("source", "dlq-replay")
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let rule_arn = rule_with_target(
+        &events,
+        None,
+        "to-crm",
+        r#"{"source":[{"prefix":"aws.partner/"}]}"#,
+        aws_sdk_eventbridge::types::Target::builder()
+            .id("crm")
+            .arn(&api_arn)
+            .input_path("$.detail.eventBody")
+            .http_parameters(
+                aws_sdk_eventbridge::types::HttpParameters::builder()
+                    .path_parameter_values("$.detail.eventBody.conversationId")
+                    .header_parameters("X-Genesys-Topic", "$.detail.topicName")
+                    .query_string_parameters("source", "dlq-replay")
+                    .build(),
+            )
+            .build()
+            .unwrap(),
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     analyzed(
@@ -708,28 +684,18 @@ async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
         .send()
         .await
         .unwrap();
-    events
-        .put_rule()
-        .name("all")
-        .event_bus_name("replay")
-        .event_pattern(r#"{"source":["replay.genesys"]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule("all")
-        .event_bus_name("replay")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(&bus_queue_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    rule_with_target(
+        &events,
+        Some("replay"),
+        "all",
+        r#"{"source":["replay.genesys"]}"#,
+        aws_sdk_eventbridge::types::Target::builder()
+            .id("q")
+            .arn(&bus_queue_arn)
+            .build()
+            .unwrap(),
+    )
+    .await;
     let args = [r, "--category", "TARGET_ERROR", "--to-bus", "replay"];
     let dry = run(aws_replay(&moto, &args)).await;
     assert!(

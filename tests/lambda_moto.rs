@@ -463,37 +463,26 @@ async fn the_report_says_when_the_failed_target_transforms_its_input() {
     let sdk = moto.sdk().await;
     let s3 = create_bucket(&moto).await;
     let events = aws_sdk_eventbridge::Client::new(&sdk);
-    let rule_arn = events
-        .put_rule()
-        .name("to-crm")
-        .event_pattern(r#"{"source":[{"prefix":"aws.partner/"}]}"#)
-        .send()
-        .await
-        .unwrap()
-        .rule_arn()
-        .unwrap()
-        .to_owned();
     let target_arn = "arn:aws:sqs:us-east-1:123456789012:crm-intake";
-    events
-        .put_targets()
-        .rule("to-crm")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("crm")
-                .arn(target_arn)
-                .input_transformer(
-                    aws_sdk_eventbridge::types::InputTransformer::builder()
-                        .input_paths_map("c", "$.detail.eventBody.conversationId")
-                        .input_template(r#"{"conversation": <c>}"#)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let rule_arn = support::moto::rule_with_target(
+        &events,
+        None,
+        "to-crm",
+        r#"{"source":[{"prefix":"aws.partner/"}]}"#,
+        aws_sdk_eventbridge::types::Target::builder()
+            .id("crm")
+            .arn(target_arn)
+            .input_transformer(
+                aws_sdk_eventbridge::types::InputTransformer::builder()
+                    .input_paths_map("c", "$.detail.eventBody.conversationId")
+                    .input_template(r#"{"conversation": <c>}"#)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    )
+    .await;
     let mut event: Value =
         serde_json::from_slice(&support::fixtures::event_bytes("sqs-single.json")).unwrap();
     let attrs = &mut event["Records"][0]["messageAttributes"];

@@ -96,6 +96,34 @@ pub async fn s3_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
         .to_vec()
 }
 
+/// Puts rule `name` on `bus` (the default bus when `None`) with `pattern` and its one
+/// `target`; the rule's ARN.
+pub async fn rule_with_target(
+    events: &aws_sdk_eventbridge::Client,
+    bus: Option<&str>,
+    name: &str,
+    pattern: &str,
+    target: aws_sdk_eventbridge::types::Target,
+) -> String {
+    let rule = events
+        .put_rule()
+        .name(name)
+        .set_event_bus_name(bus.map(str::to_owned))
+        .event_pattern(pattern)
+        .send()
+        .await
+        .expect("PutRule");
+    events
+        .put_targets()
+        .rule(name)
+        .set_event_bus_name(bus.map(str::to_owned))
+        .targets(target)
+        .send()
+        .await
+        .expect("PutTargets");
+    rule.rule_arn().expect("rule ARN").to_owned()
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
