@@ -252,7 +252,9 @@ impl ArtifactStore for FsStore {
     }
 
     /// Writes the set on worker threads (one per core, at most four), in one hand-off from
-    /// the async runtime instead of one per file.
+    /// the async runtime instead of one per file. Each write starts only while the window
+    /// is open; its end is not enforced, as a local write cannot be abandoned half-way
+    /// (the CLI runs without a deadline).
     async fn put_all(
         &self,
         artifacts: Vec<Artifact>,
