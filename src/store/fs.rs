@@ -6,12 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use super::{Artifact, ArtifactStore, PutError, StoreError, WriteWindow};
 
-/// Writes artifacts below one folder. Each file is written to a temporary name and
-/// renamed, so a reader never sees a half-written payload; [`ArtifactStore::sync`] then
+/// Writes artifacts below one folder. A report, or a payload replacing an older file, is
+/// written to a temporary name and renamed, so a reader never sees half of one; a new
+/// payload is created in place (no report can name it yet). [`ArtifactStore::sync`] then
 /// makes every file durable at once (`syncfs` of the folder's file system on Linux, an
 /// `fsync` per file and folder elsewhere) — one flush for a whole batch instead of one per
-/// file. Writes are done in place, not handed to a thread per file: on the CLI's
-/// single-threaded runtime a hand-off per file cost more than the write.
+/// file. A batch of payloads ([`ArtifactStore::put_all`]) goes to worker threads in one
+/// hand-off; a single `put` is written on the caller's thread.
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
