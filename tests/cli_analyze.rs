@@ -33,6 +33,30 @@ fn events(name: &str) -> String {
 }
 
 /// The fields of each record that classification and extraction decide.
+/// `analyze --no-correlate` of `input` (`-`: `stdin`) into a new folder, which must
+/// succeed: the folder and its report.json.
+fn analyzed(input: &str, stdin: Option<&[u8]>) -> (tempfile::TempDir, Value) {
+    let out = tempfile::tempdir().unwrap();
+    let run = dlq_triage(
+        &[
+            "analyze",
+            "--no-correlate",
+            "--out",
+            out.path().to_str().unwrap(),
+            input,
+        ],
+        stdin,
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    (out, report)
+}
+
 fn golden_view(report: &Value) -> Value {
     let records: Vec<Value> = report["records"]
         .as_array()
@@ -241,20 +265,7 @@ fn a_reader_that_goes_away_is_not_an_error() {
 fn the_genesys_correlation_id_is_carried_into_the_record_and_the_conversation_list() {
     // events/sqs-single.json: a v2.conversations.{id}.transcription event whose
     // detail.metadata.CorrelationId is the id Genesys Cloud support asks for.
-    let out = tempfile::tempdir().unwrap();
-    let o = dlq_triage(
-        &[
-            "analyze",
-            "--no-correlate",
-            "--out",
-            out.path().to_str().unwrap(),
-            &events("sqs-single.json"),
-        ],
-        None,
-    );
-    assert!(o.status.success());
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    let (out, report) = analyzed(&events("sqs-single.json"), None);
     assert_eq!(
         report["records"][0]["correlationId"],
         "604a1f1a-6d76-4f86-ade2-2a1ca16df4c2"
@@ -288,20 +299,7 @@ fn a_custom_bus_summary_is_counted_by_its_events_and_said_not_replayable() {
         "Body": body.to_string(),
         "Attributes": {"ApproximateReceiveCount": "1"}
     }]});
-    let out = tempfile::tempdir().unwrap();
-    let o = dlq_triage(
-        &[
-            "analyze",
-            "--no-correlate",
-            "--out",
-            out.path().to_str().unwrap(),
-            "-",
-        ],
-        Some(batch.to_string().as_bytes()),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    let (out, report) = analyzed("-", Some(batch.to_string().as_bytes()));
     assert_eq!(report["totalFailures"], 3);
     assert_eq!(report["summary"]["incidents"][0]["count"], 3);
     assert_eq!(report["records"][0]["eventCount"], 3);
