@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use dlq_triage_test_support::emulator::Emulator;
 use dlq_triage_test_support::fixtures::repo_path;
-use dlq_triage_test_support::measure::{median, run_measured};
+use dlq_triage_test_support::measure::{Measured, median, run_measured, thread_cpu};
 use dlq_triage_test_support::moto::Moto;
 
 fn runs() -> usize {
@@ -55,11 +55,12 @@ fn scratch() -> tempfile::TempDir {
 }
 
 /// The cost of writing the batch's payloads alone: one file per body in nine folders,
-/// each written to a temporary name, fsynced and renamed.
-fn write_alone(batch: &Path, out: &Path) -> Duration {
+/// each written to a temporary name, fsynced and renamed. (wall, CPU) of the writes.
+fn write_alone(batch: &Path, out: &Path) -> (Duration, Duration) {
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(batch).unwrap()).unwrap();
     let records = doc["Records"].as_array().unwrap();
     let started = Instant::now();
+    let cpu = thread_cpu();
     let folders: Vec<PathBuf> = (0..9).map(|i| out.join(format!("replay/C{i}"))).collect();
     for f in &folders {
         std::fs::create_dir_all(f).unwrap();
@@ -74,20 +75,20 @@ fn write_alone(batch: &Path, out: &Path) -> Duration {
         f.sync_all().unwrap();
         std::fs::rename(&tmp, dir.join(format!("{id}.json"))).unwrap();
     }
-    started.elapsed()
+    (started.elapsed(), thread_cpu() - cpu)
 }
 
-/// `dlq-triage analyze` on `batch`: (wall, peak RSS KiB).
-fn analyze(batch: &Path, out: &Path) -> (Duration, u64) {
+/// `dlq-triage analyze` on `batch`.
+fn analyze(batch: &Path, out: &Path) -> Measured {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
     cmd.args(["analyze", "--no-correlate", "--out"])
         .arg(out)
         .arg(batch)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let (wall, peak, code) = run_measured(&mut cmd);
-    assert_eq!(code, 0, "analyze failed");
-    (wall, peak)
+    let run = run_measured(&mut cmd);
+    assert_eq!(run.code, 0, "analyze failed");
+    run
 }
 
 /// The Lambda on `batch`: (peak RSS KiB after start-up, after the invocation).
@@ -157,21 +158,25 @@ async fn main() {
 
     let (mut a_wall, mut a_rss, mut w_wall, mut l_idle, mut l_peak) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let (mut a_cpu, mut w_cpu) = (vec![], vec![]);
     for run in 0..runs() {
         let out = work.path().join(format!("analyze-{run}"));
-        let (wall, rss) = analyze(&big, &out);
-        a_wall.push(wall.as_secs_f64());
-        a_rss.push(rss as f64 / 1024.0);
+        let run_a = analyze(&big, &out);
+        a_wall.push(run_a.wall.as_secs_f64());
+        a_cpu.push(run_a.cpu.as_secs_f64());
+        a_rss.push(run_a.peak_kib as f64 / 1024.0);
         let _ = std::fs::remove_dir_all(&out);
         let alone = work.path().join(format!("alone-{run}"));
-        w_wall.push(write_alone(&big, &alone).as_secs_f64());
+        let (wall, cpu) = write_alone(&big, &alone);
+        w_wall.push(wall.as_secs_f64());
+        w_cpu.push(cpu.as_secs_f64());
         let _ = std::fs::remove_dir_all(&alone);
         let (idle, peak) = lambda(&lambda_bytes).await;
         l_idle.push(idle as f64 / 1024.0);
         l_peak.push(peak as f64 / 1024.0);
         println!(
-            "run {run}: analyze {:.2} s {:.1} MiB; files alone {:.2} s; lambda idle {:.1} MiB, peak {:.1} MiB",
-            a_wall[run], a_rss[run], w_wall[run], l_idle[run], l_peak[run]
+            "run {run}: analyze {:.3} s (CPU {:.3} s) {:.1} MiB; files alone {:.3} s (CPU {:.3} s); lambda idle {:.1} MiB, peak {:.1} MiB",
+            a_wall[run], a_cpu[run], a_rss[run], w_wall[run], w_cpu[run], l_idle[run], l_peak[run]
         );
     }
     let big_mb = std::fs::metadata(&big).unwrap().len() as f64 / 1e6;
@@ -185,6 +190,12 @@ async fn main() {
         "writing the 10,000 payloads alone: {:.2} s; ratio analyze / alone {:.2}",
         median(w_wall.clone()),
         median(a_wall) / median(w_wall)
+    );
+    println!(
+        "CPU (user + system): analyze {:.3} s, files alone {:.3} s; ratio {:.2}",
+        median(a_cpu.clone()),
+        median(w_cpu.clone()),
+        median(a_cpu) / median(w_cpu)
     );
     println!(
         "lambda, {:.1} MB batch ({} records): peak RSS {:.1} MiB (after start-up {:.1} MiB)",

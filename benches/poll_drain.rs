@@ -53,9 +53,9 @@ fn drain_with_cli(moto: &Moto, url: &str, out: &std::path::Path, page: usize) ->
     .env("AWS_EC2_METADATA_DISABLED", "true")
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::null());
-    let (elapsed, peak_kib, code) = run_measured(&mut cmd);
-    assert_eq!(code, 0, "poll failed");
-    (elapsed, peak_kib)
+    let run = run_measured(&mut cmd);
+    assert_eq!(run.code, 0, "poll failed");
+    (run.wall, run.peak_kib)
 }
 
 /// Receives and deletes everything with the SDK alone.
