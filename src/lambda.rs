@@ -182,7 +182,7 @@ impl Handler {
     ) -> Result<SqsBatchResponse, HandlerError> {
         let started = Instant::now();
         let LambdaEvent { payload, context } = event;
-        let letters = payload.0;
+        let mut letters = payload.0;
         let count = letters.len();
 
         let deadline = deadline_instant(context.deadline);
@@ -210,7 +210,13 @@ impl Handler {
 
         // Boxed: the pipeline's future is large (every step's state), and a runtime
         // thread's stack is not the place for it.
-        let outcome = Box::pin(triage::run_owned(letters, &self.store, &correlation, &opts)).await;
+        let outcome = Box::pin(triage::run_taking_bodies(
+            &mut letters,
+            &self.store,
+            &correlation,
+            &opts,
+        ))
+        .await;
         match (&outcome.batch_error, &outcome.report_keys) {
             (Some(e), _) => tracing::error!(error = %e, "returning every record"),
             (None, Some((json, _))) => {

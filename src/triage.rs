@@ -213,11 +213,12 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
     run_with(letters, bodies, store, correlator, opts).await
 }
 
-/// [`run`] over a batch it owns: the bodies leave the records for the payload writes and
+/// [`run`] taking each body out of its record: the bodies go to the payload writes and
 /// each is released once written, so the report is built and serialized without the
-/// batch's bodies in memory (the largest part of a large batch).
-pub async fn run_owned<S: ArtifactStore, C: Correlate>(
-    mut letters: Vec<DeadLetter>,
+/// batch's bodies in memory (the largest part of a large batch). The records, without
+/// their bodies, stay with the caller.
+pub async fn run_taking_bodies<S: ArtifactStore, C: Correlate>(
+    letters: &mut [DeadLetter],
     store: &S,
     correlator: &C,
     opts: &TriageOptions,
@@ -226,7 +227,7 @@ pub async fn run_owned<S: ArtifactStore, C: Correlate>(
         .iter_mut()
         .map(|l| std::mem::take(&mut l.body))
         .collect();
-    run_with(&letters, bodies, store, correlator, opts).await
+    run_with(letters, bodies, store, correlator, opts).await
 }
 
 /// The pipeline; `bodies[i]` is the payload of `letters[i]`.

@@ -276,14 +276,27 @@ async fn a_store_that_never_answers_cannot_outlast_the_deadline() {
 
 #[tokio::test]
 async fn a_batch_the_pipeline_owns_gives_the_same_report_and_byte_exact_payloads() {
-    // `run_owned` releases the bodies once the payloads are written (the Lambda and
-    // `analyze` use it); nothing it reports or stores may differ from `run`'s.
+    // `run_taking_bodies` releases the bodies once the payloads are written (the Lambda
+    // and `analyze` use it); nothing it reports or stores may differ from `run`'s.
     let letters = mixed_batch();
     let opts = options();
     let borrowed_store = MemoryStore::new();
     let borrowed = genesys_dlq_triage::run(&letters, &borrowed_store, &skip(), &opts).await;
     let owned_store = MemoryStore::new();
-    let owned = genesys_dlq_triage::run_owned(letters.clone(), &owned_store, &skip(), &opts).await;
+    let mut taken = letters.clone();
+    let owned =
+        genesys_dlq_triage::run_taking_bodies(&mut taken, &owned_store, &skip(), &opts).await;
+    assert!(
+        taken.iter().all(|l| l.body.is_empty()),
+        "the bodies were taken"
+    );
+    assert!(
+        taken
+            .iter()
+            .zip(&letters)
+            .all(|(t, l)| t.message_id == l.message_id),
+        "the records stay with the caller"
+    );
     assert_eq!(owned.report, borrowed.report);
     assert_eq!(owned.returned, borrowed.returned);
     assert_eq!(owned.report_keys, borrowed.report_keys);
