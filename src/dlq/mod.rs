@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use lenient::{Lenient, MaybeArray, MaybeObject};
+use lenient::{Lenient, Make, MaybeArrayOf, MaybeObject};
 
 /// The message attribute names EventBridge adds to a dead-lettered event.
 pub mod attr {
@@ -295,9 +295,16 @@ struct RawAttribute {
 #[serde(default)]
 struct RawDocument {
     #[serde(rename = "Records")]
-    records: Option<MaybeArray<MaybeObject<RawMessage>>>,
+    records: Option<MaybeArrayOf<MaybeObject<RawMessage>>>,
     #[serde(rename = "Messages")]
-    messages: Option<MaybeArray<MaybeObject<RawMessage>>>,
+    messages: Option<MaybeArrayOf<MaybeObject<RawMessage>>>,
+}
+
+impl Make for MaybeObject<RawMessage> {
+    type Made = DeadLetter;
+    fn make(self, index: usize) -> DeadLetter {
+        from_raw(index, self.0.unwrap_or_default())
+    }
 }
 
 /// Parses a Lambda SQS event (`{"Records": [...]}`) or `aws sqs receive-message` output
@@ -336,16 +343,11 @@ impl<'de> Deserialize<'de> for DeadLetterBatch {
 
 fn from_document(doc: MaybeObject<RawDocument>) -> Result<Vec<DeadLetter>, BatchError> {
     let doc = doc.0.ok_or(BatchError::UnknownShape)?;
-    let list = match (doc.records, doc.messages) {
-        (Some(MaybeArray(Some(r))), _) => r,
-        (_, Some(MaybeArray(Some(m)))) => m,
-        _ => return Err(BatchError::UnknownShape),
-    };
-    Ok(list
-        .into_iter()
-        .enumerate()
-        .map(|(i, raw)| from_raw(i, raw.0.unwrap_or_default()))
-        .collect())
+    match (doc.records, doc.messages) {
+        (Some(MaybeArrayOf(Some(r))), _) => Ok(r),
+        (_, Some(MaybeArrayOf(Some(m)))) => Ok(m),
+        _ => Err(BatchError::UnknownShape),
+    }
 }
 
 fn from_raw(index: usize, raw: RawMessage) -> DeadLetter {
@@ -762,6 +764,60 @@ mod tests {
                 String::from_utf8_lossy(&input)
             );
         }
+    }
+
+    #[test]
+    fn a_long_batch_is_made_in_order_with_each_record_at_its_index() {
+        // Long enough for several runs on the second thread and a short last one here.
+        let count = lenient::RUN * 7 + 5;
+        let records: Vec<serde_json::Value> = (0..count)
+            .map(|i| match i % 5 {
+                // No id: named after its place in the batch.
+                0 => serde_json::json!({"body": format!("b{i}")}),
+                // Not an object at all: still a record.
+                1 => serde_json::json!(i),
+                _ => serde_json::json!({"messageId": format!("m{i}"), "body": GENESYS_BODY}),
+            })
+            .collect();
+        let input = serde_json::to_vec(&serde_json::json!({"Records": records})).unwrap();
+        let letters = parse_batch(&input).unwrap();
+        assert_eq!(letters.len(), count);
+        for (i, l) in letters.iter().enumerate() {
+            match i % 5 {
+                0 => {
+                    assert_eq!(l.message_id, format!("record-{i}"));
+                    assert_eq!(l.body, format!("b{i}"));
+                }
+                1 => assert_eq!(l.message_id, format!("record-{i}")),
+                _ => {
+                    assert_eq!(l.message_id, format!("m{i}"));
+                    assert_eq!(l.kind, BodyKind::GenesysEvent);
+                }
+            }
+        }
+        // The same records one by one, each in a batch of its own, are made alike.
+        for i in [0, 2, lenient::RUN, lenient::RUN * 3 + 4, count - 1] {
+            let alone = serde_json::json!({"Records": [records[i].clone()]});
+            let mut one = parse_batch(&serde_json::to_vec(&alone).unwrap()).unwrap();
+            let mut expected = one.remove(0);
+            if expected.message_id == "record-0" {
+                expected.message_id = format!("record-{i}");
+            }
+            assert_eq!(letters[i], expected, "record {i}");
+        }
+    }
+
+    #[test]
+    fn a_long_batch_that_breaks_off_is_not_json() {
+        let records: Vec<serde_json::Value> = (0..lenient::RUN * 3)
+            .map(|i| serde_json::json!({"messageId": format!("m{i}"), "body": "x"}))
+            .collect();
+        let mut input = serde_json::to_vec(&serde_json::json!({"Records": records})).unwrap();
+        input.truncate(input.len() - 40);
+        assert!(matches!(
+            parse_batch(&input),
+            Err(BatchError::InvalidJson(_))
+        ));
     }
 
     #[test]
