@@ -146,12 +146,6 @@ pub(super) struct MaybeArrayOf<T: Make>(pub(super) Option<Vec<T::Made>>);
 /// parser's thread.
 pub(super) const RUN: usize = 128;
 
-impl<T: Make> Default for MaybeArrayOf<T> {
-    fn default() -> Self {
-        MaybeArrayOf(None)
-    }
-}
-
 impl<'de, T: Make + Deserialize<'de>> Deserialize<'de> for MaybeArrayOf<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<T>(PhantomData<T>);
