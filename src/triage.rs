@@ -31,7 +31,7 @@ use crate::classify::{self, Classification, Evidence, FailureCategory};
 use crate::correlate::{Correlate, InteractionInfo, LookupFailure};
 use crate::dlq::{BodyKind, DeadLetter};
 use crate::genesys::conversation_id;
-use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
+use crate::report::{Disposition, JsonBuffer, ReplaySource, Report, TriageRecord, render_markdown};
 use crate::store::{
     Artifact, ArtifactStore, Layout, PutError, WriteWindow, bounded, safe_file_stem,
 };
@@ -210,7 +210,15 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
     opts: &TriageOptions,
 ) -> Outcome {
     let bodies = letters.iter().map(|l| l.body.clone()).collect();
-    run_with(letters, bodies, store, correlator, opts).await
+    run_with(
+        letters,
+        bodies,
+        JsonBuffer::default(),
+        store,
+        correlator,
+        opts,
+    )
+    .await
 }
 
 /// [`run`] taking each body out of its record: the bodies go to the payload writes and
@@ -223,17 +231,31 @@ pub async fn run_taking_bodies<S: ArtifactStore, C: Correlate>(
     correlator: &C,
     opts: &TriageOptions,
 ) -> Outcome {
+    run_taking_bodies_into(letters, JsonBuffer::default(), store, correlator, opts).await
+}
+
+/// [`run_taking_bodies`] writing the report's JSON into `json`: memory the caller is done
+/// with (the CLI's batch text), instead of a new allocation.
+pub async fn run_taking_bodies_into<S: ArtifactStore, C: Correlate>(
+    letters: &mut [DeadLetter],
+    json: JsonBuffer,
+    store: &S,
+    correlator: &C,
+    opts: &TriageOptions,
+) -> Outcome {
     let bodies = letters
         .iter_mut()
         .map(|l| std::mem::take(&mut l.body))
         .collect();
-    run_with(letters, bodies, store, correlator, opts).await
+    run_with(letters, bodies, json, store, correlator, opts).await
 }
 
-/// The pipeline; `bodies[i]` is the payload of `letters[i]`.
+/// The pipeline; `bodies[i]` is the payload of `letters[i]`; the report's JSON is written
+/// into `json`.
 async fn run_with<S: ArtifactStore, C: Correlate>(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
+    json: JsonBuffer,
     store: &S,
     correlator: &C,
     opts: &TriageOptions,
@@ -241,7 +263,7 @@ async fn run_with<S: ArtifactStore, C: Correlate>(
     match guarded(
         letters,
         opts,
-        store_payloads(letters, bodies, store, correlator, opts),
+        store_payloads(letters, bodies, json, store, correlator, opts),
     )
     .await
     {
@@ -261,7 +283,7 @@ async fn guarded<T>(
     AssertUnwindSafe(half).catch_unwind().await.map_err(|_| {
         tracing::error!("the triage pipeline panicked: returning every record");
         let plans: Vec<Plan> = letters.iter().map(|_| Plan::failed(REASON_PANIC)).collect();
-        let records = to_records(letters, &plans, opts);
+        let records = to_records(letters, &plans, |p| p.stored, opts);
         outcome(
             letters,
             &plans,
@@ -278,6 +300,7 @@ async fn guarded<T>(
 async fn store_payloads<S: ArtifactStore, C: Correlate>(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
+    json: JsonBuffer,
     store: &S,
     correlator: &C,
     opts: &TriageOptions,
@@ -285,15 +308,17 @@ async fn store_payloads<S: ArtifactStore, C: Correlate>(
     let analyses = analyse(letters);
     let infos = correlate(&analyses, correlator, opts).await;
     let mut plans = plan(letters, analyses, &infos, opts);
-    let expected = expected_writes(letters, &plans);
-    let ((), draft) = tokio::join!(
-        write_payloads(letters, bodies, &mut plans, store, opts),
+    let (written, draft) = tokio::join!(
+        write_payloads(letters, bodies, &plans, store, opts),
         async {
             // Synchronous work: polled after the writes have started.
             tokio::task::yield_now().await;
-            Draft::new(letters, expected, opts)
+            Draft::new(letters, &plans, json, opts)
         }
     );
+    for (plan, written) in plans.iter_mut().zip(written) {
+        written.apply(plan);
+    }
     // Stored means durable: a store that flushes in one go (the CLI's folder) does it now,
     // before the report says anything was stored.
     let end_by = opts.before_deadline(opts.safety_margin / 2);
@@ -306,17 +331,10 @@ async fn store_payloads<S: ArtifactStore, C: Correlate>(
     (plans, draft)
 }
 
-/// The plans as they will be if every payload write succeeds: what [`write_payloads`]
-/// tries is stored (on a FIFO queue, every record it reaches is tried).
-fn expected_writes(letters: &[DeadLetter], plans: &[Plan]) -> Vec<Plan> {
-    let fifo = is_fifo(letters);
-    plans
-        .iter()
-        .map(|p| Plan {
-            stored: p.key.is_some() && (!fifo || p.return_reason.is_none()),
-            ..p.clone()
-        })
-        .collect()
+/// Whether `plan`'s payload is stored if every payload write succeeds: what
+/// [`write_payloads`] tries is stored (on a FIFO queue, every record it reaches is tried).
+fn stored_if_all_succeed(plan: &Plan, fifo: bool) -> bool {
+    plan.key.is_some() && (!fifo || plan.return_reason.is_none())
 }
 
 /// The report rendered ahead of the payload writes' results.
@@ -328,15 +346,22 @@ struct Draft {
 }
 
 impl Draft {
-    /// The report of `letters` if their plans end as `expected`.
-    fn new(letters: &[DeadLetter], expected: Vec<Plan>, opts: &TriageOptions) -> Draft {
-        let report = build_report(letters, &expected, opts);
+    /// The report of `letters` if every payload write of `plans` succeeds.
+    fn new(
+        letters: &[DeadLetter],
+        plans: &[Plan],
+        json: JsonBuffer,
+        opts: &TriageOptions,
+    ) -> Draft {
+        let fifo = is_fifo(letters);
+        let stored = |p: &Plan| stored_if_all_succeed(p, fifo);
+        let report = build_report(letters, plans, stored, opts);
         Draft {
-            rendered: render_report(&report, opts),
+            rendered: render_report(&report, json, opts),
             report,
-            expected: expected
-                .into_iter()
-                .map(|p| (p.stored, p.return_reason))
+            expected: plans
+                .iter()
+                .map(|p| (stored(p), p.return_reason.clone()))
                 .collect(),
         }
     }
@@ -363,20 +388,26 @@ async fn finish<S: ArtifactStore>(
     let (report, rendered) = if draft.holds_for(&plans) {
         (draft.report, draft.rendered)
     } else {
-        let report = build_report(letters, &plans, opts);
-        let rendered = render_report(&report, opts);
+        let report = build_report(letters, &plans, |p| p.stored, opts);
+        let rendered = render_report(&report, JsonBuffer::default(), opts);
         (report, rendered)
     };
     let stored = store_report(rendered, store, opts).await;
     outcome(letters, &plans, report, stored)
 }
 
-/// The report of a run whose records stand as `plans` say.
-fn build_report(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) -> Report {
+/// The report of a run whose records stand as `plans` say, their payloads stored where
+/// `stored` says.
+fn build_report(
+    letters: &[DeadLetter],
+    plans: &[Plan],
+    stored: impl Fn(&Plan) -> bool,
+    opts: &TriageOptions,
+) -> Report {
     let mut report = Report::build(
         opts.report_id.clone(),
         opts.now,
-        to_records(letters, plans, opts),
+        to_records(letters, plans, stored, opts),
     );
     report.summary.target_inputs = opts
         .target_inputs
@@ -387,10 +418,15 @@ fn build_report(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) ->
     report
 }
 
-/// The report's JSON and Markdown; an error when it cannot be serialized.
-fn render_report(report: &Report, opts: &TriageOptions) -> Result<(Vec<u8>, String), String> {
+/// The report's JSON (written into `json`) and Markdown; an error when it cannot be
+/// serialized.
+fn render_report(
+    report: &Report,
+    json: JsonBuffer,
+    opts: &TriageOptions,
+) -> Result<(Vec<u8>, String), String> {
     let json = report
-        .to_json(opts.pretty_report)
+        .to_json_into(opts.pretty_report, json.into_inner())
         .map_err(|e| format!("the report could not be serialized: {e}"))?;
     let (json_key, _) = opts
         .layout
@@ -463,12 +499,15 @@ fn plan(
     infos: &HashMap<String, InteractionInfo>,
     opts: &TriageOptions,
 ) -> Vec<Plan> {
-    let mut stems: HashMap<String, usize> = HashMap::new();
+    // How often each message id has been seen. Two records share a file stem exactly when
+    // they share a message id (a sanitized stem ends in a hash, which no plain one has),
+    // so the ids are counted, not their stems.
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(letters.len());
     let mut plans: Vec<Plan> = Vec::with_capacity(letters.len());
     for (letter, analysis) in letters.iter().zip(analyses) {
         let stem = {
             let base = safe_file_stem(&letter.message_id);
-            let n = stems.entry(base.clone()).or_insert(0);
+            let n = seen.entry(&letter.message_id).or_insert(0);
             *n += 1;
             // A duplicated message id in one batch must not overwrite its twin.
             if *n == 1 { base } else { format!("{base}~{n}") }
@@ -614,49 +653,81 @@ impl Plan {
     }
 }
 
-/// Step 4: payload writes, bounded, each started only while time remains.
+/// What became of one record's payload in [`write_payloads`].
+#[derive(Debug)]
+enum Written {
+    /// Not tried: the record has no key, or (FIFO) it was already going back.
+    Untried,
+    /// Stored.
+    Stored,
+    /// Not stored, for this reason; the record goes back.
+    Failed(String),
+}
+
+impl Written {
+    /// Records the write in the record's plan (a reason decided before it stays).
+    fn apply(self, plan: &mut Plan) {
+        match self {
+            Written::Untried => {}
+            Written::Stored => plan.stored = true,
+            Written::Failed(reason) => {
+                plan.return_reason.get_or_insert(reason);
+            }
+        }
+    }
+}
+
+/// Step 4: payload writes, bounded, each started only while time remains; `result[i]`
+/// says what became of record `i`'s payload. The plans are only read, so the report can be
+/// drafted from them meanwhile.
 async fn write_payloads<S: ArtifactStore>(
     letters: &[DeadLetter],
     mut bodies: Vec<Bytes>,
-    plans: &mut [Plan],
+    plans: &[Plan],
     store: &S,
     opts: &TriageOptions,
-) {
+) -> Vec<Written> {
     // No write starts within the safety margin; each ends half the margin before the deadline.
     let window = WriteWindow {
         start_by: opts.before_deadline(opts.safety_margin),
         end_by: opts.before_deadline(opts.safety_margin / 2),
     };
+    let with_metadata = store.keeps_metadata();
     // Each body moves into its artifact, and is released once written.
     let mut artifact = |i: usize, plan: &Plan| {
         let letter = &letters[i];
         let body = std::mem::take(&mut bodies[i]);
-        let category = plan
-            .analysis
-            .as_ref()
-            .map(|a| a.classification.category)
-            .unwrap_or(FailureCategory::Unknown);
-        plan.key.clone().map(|key| Artifact {
-            key,
-            body,
-            content_type: "application/json",
-            metadata: vec![
+        let key = plan.key.clone()?;
+        let metadata = if with_metadata {
+            let category = plan
+                .analysis
+                .as_ref()
+                .map(|a| a.classification.category)
+                .unwrap_or(FailureCategory::Unknown);
+            vec![
                 ("category", category.as_str().to_owned()),
                 (
                     "error-code",
                     letter.failure.error_code.clone().unwrap_or_default(),
                 ),
                 ("message-id", letter.message_id.clone()),
-            ],
+            ]
+        } else {
+            Vec::new()
+        };
+        Some(Artifact {
+            key,
+            body,
+            content_type: "application/json",
+            metadata,
         })
     };
-    let record = |i: usize, plan: &mut Plan, result: Result<(), PutError>| {
+    let written = |i: usize, plan: &Plan, result: Result<(), PutError>| {
         let letter = &letters[i];
         match result {
             Ok(()) => {
                 tracing::debug!(message_id = %letter.message_id, key = plan.key.as_deref().unwrap_or_default(), "payload stored");
-                plan.stored = true;
-                None
+                Written::Stored
             }
             Err(e) => {
                 let reason = match e {
@@ -665,7 +736,7 @@ async fn write_payloads<S: ArtifactStore>(
                     PutError::Panicked => REASON_PANIC.to_owned(),
                 };
                 tracing::warn!(message_id = %letter.message_id, %reason, "payload not stored");
-                Some(reason)
+                Written::Failed(reason)
             }
         }
     };
@@ -675,29 +746,30 @@ async fn write_payloads<S: ArtifactStore>(
         // records of that group go back untouched; other groups go on. A record without a
         // group id is a group of its own.
         let mut failed_groups: HashSet<&str> = HashSet::new();
-        for (i, plan) in plans.iter_mut().enumerate() {
+        let mut results = Vec::with_capacity(plans.len());
+        for (i, plan) in plans.iter().enumerate() {
             let group = letters[i].message_group_id.as_deref();
             if group.is_some_and(|g| failed_groups.contains(g)) {
-                plan.return_reason
-                    .get_or_insert_with(|| REASON_FIFO.to_owned());
+                results.push(match plan.return_reason {
+                    Some(_) => Written::Untried,
+                    None => Written::Failed(REASON_FIFO.to_owned()),
+                });
                 continue;
             }
-            let failure = match (&plan.return_reason, artifact(i, plan)) {
+            let result = match (&plan.return_reason, artifact(i, plan)) {
                 (None, Some(a)) => {
                     let result = store.put_all(vec![a], window, 1).await;
                     let result = result.into_iter().next().unwrap_or(Err(PutError::Panicked));
-                    record(i, plan, result)
+                    written(i, plan, result)
                 }
-                _ => Some(String::new()),
+                _ => Written::Untried,
             };
-            if let Some(reason) = failure {
-                if !reason.is_empty() {
-                    plan.return_reason = Some(reason);
-                }
+            if !matches!(result, Written::Stored) {
                 failed_groups.extend(group);
             }
+            results.push(result);
         }
-        return;
+        return results;
     }
 
     let (indices, artifacts): (Vec<usize>, Vec<Artifact>) = plans
@@ -708,11 +780,11 @@ async fn write_payloads<S: ArtifactStore>(
     let results = store
         .put_all(artifacts, window, opts.write_concurrency)
         .await;
+    let mut all: Vec<Written> = plans.iter().map(|_| Written::Untried).collect();
     for (i, result) in indices.into_iter().zip(results) {
-        if let Some(reason) = record(i, &mut plans[i], result) {
-            plans[i].return_reason.get_or_insert(reason);
-        }
+        all[i] = written(i, &plans[i], result);
     }
+    all
 }
 
 /// The date partition of a record: when it reached the DLQ (stable across redeliveries),
@@ -732,15 +804,21 @@ fn record_date(letter: &DeadLetter, now: DateTime<Utc>) -> NaiveDate {
         .date_naive()
 }
 
-fn to_records(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) -> Vec<TriageRecord> {
+fn to_records(
+    letters: &[DeadLetter],
+    plans: &[Plan],
+    stored: impl Fn(&Plan) -> bool,
+    opts: &TriageOptions,
+) -> Vec<TriageRecord> {
     letters
         .iter()
         .zip(plans)
-        .map(|(l, p)| to_record(l, p, opts))
+        .map(|(l, p)| to_record(l, p, stored(p), opts))
         .collect()
 }
 
-fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRecord {
+/// `letter`'s record; `stored`: whether its payload is.
+fn to_record(letter: &DeadLetter, plan: &Plan, stored: bool, opts: &TriageOptions) -> TriageRecord {
     let event = letter.event.as_ref();
     let sent = letter
         .sent_at
@@ -777,7 +855,7 @@ fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRe
         failure: letter.failure.clone(),
         http_status: classification.http_status,
         receive_count: letter.receive_count,
-        replay_payload_key: if plan.stored { plan.key.clone() } else { None },
+        replay_payload_key: if stored { plan.key.clone() } else { None },
         replay_endpoint: opts
             .replay_endpoint
             .clone()
@@ -789,7 +867,7 @@ fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRe
             Some(reason) => Disposition::Returned {
                 reason: reason.clone(),
             },
-            None if plan.stored => Disposition::Stored,
+            None if stored => Disposition::Stored,
             None => Disposition::Returned {
                 reason: "not stored".into(),
             },

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{CliConfig, CliCorrelation, Stdout};
 use crate::dlq::parse_batch;
-use crate::report::{ReplaySource, Report, headline};
+use crate::report::{JsonBuffer, ReplaySource, Report, headline};
 use crate::store::{FsStore, Layout};
 use crate::triage::{self, TriageOptions};
 
@@ -31,7 +31,7 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String>
     let mut spare = SpareWork::default();
     spare.run(crate::classify::prepare);
     // Read whole, then parsed from memory: serde_json reads a slice several times faster
-    // than a stream. The text is dropped as soon as the records own their bodies.
+    // than a stream. Once the records own their bodies, the text's memory holds the report.
     let text = if args.file == "-" {
         let mut text = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text).map(|_| text)
@@ -41,14 +41,16 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String>
     .map_err(|e| format!("cannot read {}: {e}", display_name(&args.file)))?;
     let mut letters =
         parse_batch(&text).map_err(|e| format!("{}: {e}", display_name(&args.file)))?;
-    // Unmapping the text (~20 MB for 10,000 records) need not hold up the triage.
-    spare.run(move || drop(text));
+    // The text's memory (~23 MB for 10,000 records), already in place, becomes the report's
+    // JSON (~14 MB) instead of being freed while as much is allocated and touched afresh.
+    let json = JsonBuffer::reuse(text, letters.len());
     let out_display = args.out.display().to_string();
     let store = FsStore::new(&args.out);
     let opts = TriageOptions::new(Layout::Local, ReplaySource::Folder(out_display.clone()));
     let correlation = CliCorrelation::new(&config, args.no_correlate);
-    let outcome = Box::pin(triage::run_taking_bodies(
+    let outcome = Box::pin(triage::run_taking_bodies_into(
         &mut letters,
+        json,
         &store,
         &correlation,
         &opts,

@@ -46,6 +46,16 @@ impl TimeRange {
     }
 }
 
+/// Adds `n` to `key`'s count; the key is copied only the first time it is seen.
+fn count(counts: &mut BTreeMap<String, usize>, key: &str, n: usize) {
+    match counts.get_mut(key) {
+        Some(c) => *c += n,
+        None => {
+            counts.insert(key.to_owned(), n);
+        }
+    }
+}
+
 impl Report {
     /// Aggregates records into a report.
     pub fn build(
@@ -73,22 +83,20 @@ impl Report {
         for r in &records {
             let n = r.event_count.max(1);
             *by_category.entry(r.failure_category).or_insert(0) += n;
-            *by_target
-                .entry(
-                    r.failure
-                        .target_arn
-                        .clone()
-                        .unwrap_or_else(|| NO_TARGET.to_owned()),
-                )
-                .or_insert(0) += n;
-            let event_type = match &r.event_type {
-                Some(t) => t.clone(),
-                None => format!("({})", r.body_kind.as_str()),
-            };
-            *by_event_type.entry(event_type).or_insert(0) += n;
-            *by_interaction_status
-                .entry(r.interaction_info.status().to_owned())
-                .or_insert(0) += n;
+            count(
+                &mut by_target,
+                r.failure.target_arn.as_deref().unwrap_or(NO_TARGET),
+                n,
+            );
+            match &r.event_type {
+                Some(t) => count(&mut by_event_type, t, n),
+                None => count(
+                    &mut by_event_type,
+                    &format!("({})", r.body_kind.as_str()),
+                    n,
+                ),
+            }
+            count(&mut by_interaction_status, r.interaction_info.status(), n);
             if let Some(id) = &r.interaction_id {
                 conversations.insert(id.as_str());
             }
@@ -182,6 +190,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::JsonBuffer;
     use crate::report::fixtures::{record, report_of as build};
     use FailureCategory::*;
 
@@ -343,6 +352,41 @@ mod tests {
         assert_eq!(incident.conversations, 2);
         assert_eq!(incident.conversation_ids, ["c0", "c1"]);
         assert_eq!(report.summary.conversations, 2);
+    }
+
+    #[test]
+    fn the_json_written_into_a_reused_buffer_is_the_same() {
+        let records: Vec<TriageRecord> = (0..40)
+            .map(|i| {
+                record(
+                    &format!("m{i}"),
+                    TargetError,
+                    Some(FN),
+                    Some("E"),
+                    "2026-11-28T09:00:00Z",
+                )
+            })
+            .collect();
+        let report = build(records);
+        let fresh = report.to_json(false).unwrap();
+        // Far larger than the report needs and full of other bytes: emptied, its pages past
+        // the report's share handed back, then written into.
+        let old = vec![b'x'; 1 << 20];
+        let reused = JsonBuffer::reuse(old, report.records.len());
+        let json = report.to_json_into(false, reused.into_inner()).unwrap();
+        assert_eq!(json, fresh);
+        // Too small a buffer grows.
+        let small = JsonBuffer::reuse(b"not json".to_vec(), 0);
+        assert_eq!(
+            report.to_json_into(false, small.into_inner()).unwrap(),
+            fresh
+        );
+        // Indented, the same as to_json's.
+        let pretty = JsonBuffer::reuse(vec![b'y'; 1 << 16], 40);
+        assert_eq!(
+            report.to_json_into(true, pretty.into_inner()).unwrap(),
+            report.to_json(true).unwrap()
+        );
     }
 
     #[test]

@@ -35,27 +35,24 @@ impl FsStore {
     /// The path for a key; keys that could leave the folder are refused (defence in depth:
     /// [`super::Layout`] only builds safe keys).
     fn path_for(&self, key: &str) -> Result<PathBuf, StoreError> {
-        let rel = Path::new(key);
-        let safe = !key.is_empty()
-            && !key.contains('\0')
-            && rel.components().all(|c| matches!(c, Component::Normal(_)));
-        if !safe {
-            return Err(StoreError {
-                key: key.escape_debug().to_string(),
-                reason: "key would leave the output folder".into(),
-            });
-        }
-        Ok(self.root.join(rel))
+        check_key(key)?;
+        Ok(self.root.join(key))
     }
 
     /// Creates `path`'s folder unless this store already did.
     fn ensure_parent(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(parent) = path.parent() {
-            let mut folders = self.folders.lock().unwrap_or_else(|e| e.into_inner());
-            if !folders.contains(parent) {
-                std::fs::create_dir_all(parent)?;
-                folders.insert(parent.to_owned());
-            }
+        match path.parent() {
+            Some(parent) => self.ensure_dir(parent),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates the folder `dir` unless this store already did.
+    fn ensure_dir(&self, dir: &Path) -> std::io::Result<()> {
+        let mut folders = self.folders.lock().unwrap_or_else(|e| e.into_inner());
+        if !folders.contains(dir) {
+            std::fs::create_dir_all(dir)?;
+            folders.insert(dir.to_owned());
         }
         Ok(())
     }
@@ -109,9 +106,9 @@ impl FsStore {
     }
 
     /// [`ArtifactStore::put_all`] on the calling thread and up to `workers - 1` more: each
-    /// folder is created once first, then the files are shared out in runs of 32, so the
-    /// threads stay busy without a hand-off per file, and each body is released as soon
-    /// as it is written.
+    /// key is checked and each folder created once first, then the files are shared out
+    /// in runs of 32 (each worker builds its files' paths), so the threads stay busy
+    /// without a hand-off per file, and each body is released as soon as it is written.
     fn write_many(
         &self,
         artifacts: Vec<Artifact>,
@@ -123,40 +120,51 @@ impl FsStore {
         struct Job {
             index: usize,
             key: String,
-            path: PathBuf,
             body: bytes::Bytes,
         }
         let failed =
             |key: String, reason: String| Err(PutError::Failed(StoreError { key, reason }));
-        // Paths first (a refused key fails alone), then every folder once.
+        // Keys first (a refused key fails alone), then every folder once: a folder this
+        // call has made is not looked up again, one that could not be made is tried again
+        // for its next file.
         let mut results: Vec<Result<(), PutError>> = vec![Ok(()); artifacts.len()];
+        let mut made: HashSet<&Path> = HashSet::new();
+        for (index, artifact) in artifacts.iter().enumerate() {
+            let checked =
+                check_key(&artifact.key).and_then(|()| match Path::new(&artifact.key).parent() {
+                    Some(folder) if !made.contains(folder) => {
+                        match self.ensure_dir(&self.root.join(folder)) {
+                            Ok(()) => {
+                                made.insert(folder);
+                                Ok(())
+                            }
+                            Err(e) => Err(StoreError {
+                                key: artifact.key.clone(),
+                                reason: e.to_string(),
+                            }),
+                        }
+                    }
+                    _ => Ok(()),
+                });
+            results[index] = match checked {
+                // Until a worker says otherwise: a result that never comes is a failure.
+                Ok(()) => Err(PutError::Panicked),
+                Err(e) => Err(PutError::Failed(e)),
+            };
+        }
+        drop(made);
         let mut jobs: Vec<Job> = Vec::with_capacity(artifacts.len());
         for (index, artifact) in artifacts.into_iter().enumerate() {
-            let path =
-                self.path_for(&artifact.key)
-                    .and_then(|path| match self.ensure_parent(&path) {
-                        Ok(()) => Ok(path),
-                        Err(e) => Err(StoreError {
-                            key: artifact.key.clone(),
-                            reason: e.to_string(),
-                        }),
-                    });
-            match path {
-                Ok(path) => {
-                    // Until a worker says otherwise: a result that never comes is a failure.
-                    results[index] = Err(PutError::Panicked);
-                    jobs.push(Job {
-                        index,
-                        key: artifact.key,
-                        path,
-                        body: artifact.body,
-                    });
-                }
-                Err(e) => results[index] = Err(PutError::Failed(e)),
+            if matches!(results[index], Err(PutError::Panicked)) {
+                jobs.push(Job {
+                    index,
+                    key: artifact.key,
+                    body: artifact.body,
+                });
             }
         }
         let mut written: Vec<(usize, PathBuf)> = Vec::with_capacity(jobs.len());
-        let mut runs: Vec<Mutex<Vec<Job>>> = Vec::new();
+        let mut runs: Vec<Mutex<Vec<Job>>> = Vec::with_capacity(jobs.len().div_ceil(RUN));
         let mut jobs = jobs.into_iter().peekable();
         while jobs.peek().is_some() {
             runs.push(Mutex::new(jobs.by_ref().take(RUN).collect()));
@@ -170,12 +178,12 @@ impl FsStore {
                 };
                 let run = std::mem::take(&mut *run.lock().unwrap_or_else(|e| e.into_inner()));
                 for job in run {
+                    let path = self.root.join(&job.key);
                     let result = if start_by.is_some_and(|t| std::time::Instant::now() >= t) {
                         Err(PutError::NotStarted)
                     } else {
-                        let write = std::panic::AssertUnwindSafe(|| {
-                            self.write_payload(&job.path, &job.body)
-                        });
+                        let write =
+                            std::panic::AssertUnwindSafe(|| self.write_payload(&path, &job.body));
                         match std::panic::catch_unwind(write) {
                             Ok(Ok(())) => Ok(()),
                             Ok(Err(e)) => failed(job.key, e.to_string()),
@@ -183,7 +191,7 @@ impl FsStore {
                         }
                     };
                     // `job.body` is dropped here: written, it is no longer needed.
-                    done.push((job.index, result, job.path));
+                    done.push((job.index, result, path));
                 }
             }
         };
@@ -207,6 +215,23 @@ impl FsStore {
             .unwrap_or_else(|e| e.into_inner())
             .extend(written.into_iter().map(|(_, p)| p));
         results
+    }
+}
+
+/// Refuses a key that could leave the store's folder.
+fn check_key(key: &str) -> Result<(), StoreError> {
+    let safe = !key.is_empty()
+        && !key.contains('\0')
+        && Path::new(key)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    if safe {
+        Ok(())
+    } else {
+        Err(StoreError {
+            key: key.escape_debug().to_string(),
+            reason: "key would leave the output folder".into(),
+        })
     }
 }
 
@@ -269,6 +294,10 @@ impl ArtifactStore for FsStore {
         tokio::task::spawn_blocking(move || store.write_many(artifacts, start_by, workers))
             .await
             .unwrap_or_else(|_| vec![Err(PutError::Panicked); count])
+    }
+
+    fn keeps_metadata(&self) -> bool {
+        false
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
