@@ -239,11 +239,19 @@ impl JsonBuffer {
 /// nothing (the buffer is empty here), and the pages read as zeros if touched again.
 #[cfg(target_os = "linux")]
 fn release_beyond(buffer: &mut Vec<u8>, keep: usize) {
-    const PAGE: usize = 4096;
+    // SAFETY: sysconf takes a plain integer and returns one.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => return,
+    };
     let start = buffer.as_mut_ptr() as usize;
-    let from = (start + keep.max(buffer.len())).next_multiple_of(PAGE);
-    let to = (start + buffer.capacity()) & !(PAGE - 1);
-    if to > from {
+    let from = start
+        .checked_add(keep.max(buffer.len()))
+        .and_then(|end| end.checked_next_multiple_of(page));
+    let to = (start + buffer.capacity()) / page * page;
+    if let Some(from) = from
+        && to > from
+    {
         // SAFETY: [from, to) lies inside the buffer's own allocation, past its length, and
         // no reference into it exists (the buffer is borrowed mutably). MADV_DONTNEED on
         // private anonymous memory only drops the pages' contents.
