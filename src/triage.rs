@@ -437,8 +437,55 @@ fn render_report(
     ))
 }
 
-/// Step 1: pure analysis, one record at a time, a panic confined to its record.
+/// Below this many records the pure steps run on one thread: a thread would cost more
+/// than it saves.
+const PARALLEL_FROM: usize = 2_048;
+
+/// `work(part of letters, same part of extra)` over contiguous parts of `letters` and
+/// `extra` (of the same length): for a long batch, one part per core (at most four), each
+/// on a thread of its own; the results in batch order. A panic in a part is this call's.
+fn in_parts<X: Send, R: Send>(
+    letters: &[DeadLetter],
+    extra: &mut [X],
+    work: impl Fn(&[DeadLetter], &mut [X]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let parts = if letters.len() < PARALLEL_FROM || extra.len() != letters.len() {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    if parts <= 1 {
+        return work(letters, extra);
+    }
+    let size = letters.len().div_ceil(parts);
+    std::thread::scope(|scope| {
+        let work = &work;
+        let mut pairs = letters.chunks(size).zip(extra.chunks_mut(size));
+        let first = pairs.next();
+        let others: Vec<_> = pairs
+            .map(|(l, x)| scope.spawn(move || work(l, x)))
+            .collect();
+        let mut all = first.map(|(l, x)| work(l, x)).unwrap_or_default();
+        for other in others {
+            all.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        all
+    })
+}
+
+/// Step 1: pure analysis, one record at a time, a panic confined to its record; a long
+/// batch in parts on every core.
 fn analyse(letters: &[DeadLetter]) -> Vec<Option<Analysis>> {
+    in_parts(letters, &mut vec![(); letters.len()], |part, _| {
+        analyse_part(part)
+    })
+}
+
+fn analyse_part(letters: &[DeadLetter]) -> Vec<Option<Analysis>> {
     // A DLQ batch repeats a handful of errors thousands of times: classify each distinct
     // (code, message, body kind) once.
     let mut memo: HashMap<(Option<&str>, Option<&str>, BodyKind), Classification> = HashMap::new();
@@ -492,61 +539,85 @@ async fn correlate<C: Correlate>(
     correlator.correlate(&ids, budget).await
 }
 
-/// Step 3: per record, its key and whether it must go back whatever the writes do.
+/// Step 3: per record, its key and whether it must go back whatever the writes do; a
+/// long batch in parts on every core.
 fn plan(
     letters: &[DeadLetter],
     analyses: Vec<Option<Analysis>>,
     infos: &HashMap<String, InteractionInfo>,
     opts: &TriageOptions,
 ) -> Vec<Plan> {
-    // How often each message id has been seen. Two records share a file stem exactly when
-    // they share a message id (a sanitized stem ends in a hash, which no plain one has),
-    // so the ids are counted, not their stems.
+    // Which occurrence of its message id each record is, in batch order. Two records share
+    // a file stem exactly when they share a message id (a sanitized stem ends in a hash,
+    // which no plain one has), so the ids are counted, not their stems.
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(letters.len());
-    let mut plans: Vec<Plan> = Vec::with_capacity(letters.len());
-    for (letter, analysis) in letters.iter().zip(analyses) {
-        let stem = {
-            let base = safe_file_stem(&letter.message_id);
+    let mut records: Vec<(usize, Option<Analysis>)> = letters
+        .iter()
+        .zip(analyses)
+        .map(|(letter, analysis)| {
             let n = seen.entry(&letter.message_id).or_insert(0);
             *n += 1;
-            // A duplicated message id in one batch must not overwrite its twin.
-            if *n == 1 { base } else { format!("{base}~{n}") }
-        };
-        let Some(analysis) = analysis else {
-            plans.push(Plan::failed(REASON_PANIC));
-            continue;
-        };
-        let info = match &analysis.interaction_id {
-            Some(id) => infos.get(id).cloned().unwrap_or_else(|| {
-                InteractionInfo::Unavailable(LookupFailure {
-                    error: "no answer from the correlation step".into(),
-                    transient: true,
-                })
-            }),
-            None => InteractionInfo::NoConversation,
-        };
-        let receives = letter.receive_count.unwrap_or(1);
-        let return_reason = (info.is_transient_failure()
-            && receives < opts.correlation_max_receives)
-            .then(|| {
-                format!(
-                    "correlation unavailable (transient); delivery {receives} of {} before archiving without it",
-                    opts.correlation_max_receives
-                )
-            });
-        let date = record_date(letter, opts.now);
-        let key = opts
-            .layout
-            .replay_key(analysis.classification.category, date, &stem);
-        plans.push(Plan {
-            analysis: Some(analysis),
-            info,
-            key: Some(key),
-            stored: false,
-            return_reason,
+            (*n, analysis)
+        })
+        .collect();
+    in_parts(letters, &mut records, |letters, records| {
+        letters
+            .iter()
+            .zip(records)
+            .map(|(letter, (n, analysis))| plan_one(letter, *n, analysis.take(), infos, opts))
+            .collect()
+    })
+}
+
+/// The plan of `letter`, the `occurrence`-th record of its message id in the batch.
+fn plan_one(
+    letter: &DeadLetter,
+    occurrence: usize,
+    analysis: Option<Analysis>,
+    infos: &HashMap<String, InteractionInfo>,
+    opts: &TriageOptions,
+) -> Plan {
+    let stem = {
+        let base = safe_file_stem(&letter.message_id);
+        // A duplicated message id in one batch must not overwrite its twin.
+        if occurrence == 1 {
+            base
+        } else {
+            format!("{base}~{occurrence}")
+        }
+    };
+    let Some(analysis) = analysis else {
+        return Plan::failed(REASON_PANIC);
+    };
+    let info = match &analysis.interaction_id {
+        Some(id) => infos.get(id).cloned().unwrap_or_else(|| {
+            InteractionInfo::Unavailable(LookupFailure {
+                error: "no answer from the correlation step".into(),
+                transient: true,
+            })
+        }),
+        None => InteractionInfo::NoConversation,
+    };
+    let receives = letter.receive_count.unwrap_or(1);
+    let return_reason = (info.is_transient_failure()
+        && receives < opts.correlation_max_receives)
+        .then(|| {
+            format!(
+                "correlation unavailable (transient); delivery {receives} of {} before archiving without it",
+                opts.correlation_max_receives
+            )
         });
+    let date = record_date(letter, opts.now);
+    let key = opts
+        .layout
+        .replay_key(analysis.classification.category, date, &stem);
+    Plan {
+        analysis: Some(analysis),
+        info,
+        key: Some(key),
+        stored: false,
+        return_reason,
     }
-    plans
 }
 
 /// Step 5: the report, JSON and Markdown, side by side.

@@ -374,3 +374,47 @@ async fn the_stored_report_tells_what_happened_to_every_write() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_long_batch_analysed_in_parts_is_planned_as_one() {
+    // Long enough for the pure steps to run in parts on every core, with each message id
+    // repeated in other parts: the copies must be numbered in batch order across parts.
+    let mixed = mixed_batch();
+    let short = genesys_dlq_triage::run(&mixed, &MemoryStore::new(), &skip(), &options()).await;
+    let distinct = 2_500;
+    let letters: Vec<DeadLetter> = (0..6_000)
+        .map(|i| {
+            let mut l = mixed[i % mixed.len()].clone();
+            l.message_id = format!("m-{:05}", i % distinct);
+            l
+        })
+        .collect();
+    let store = MemoryStore::new();
+    let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
+    assert_eq!(outcome.returned, Vec::<String>::new());
+    assert_eq!(outcome.report.records.len(), letters.len());
+    let mut keys = std::collections::HashSet::new();
+    for (i, (record, letter)) in outcome.report.records.iter().zip(&letters).enumerate() {
+        assert_eq!(
+            record.message_id, letter.message_id,
+            "record {i} in batch order"
+        );
+        let alone = &short.report.records[i % mixed.len()];
+        assert_eq!(
+            record.failure_category, alone.failure_category,
+            "record {i}"
+        );
+        assert_eq!(record.evidence, alone.evidence, "record {i}");
+        assert_eq!(record.interaction_id, alone.interaction_id, "record {i}");
+        let key = record.replay_payload_key.clone().unwrap();
+        let copy = i / distinct + 1;
+        let stem = if copy == 1 {
+            format!("{}.json", letter.message_id)
+        } else {
+            format!("{}~{copy}.json", letter.message_id)
+        };
+        assert!(key.ends_with(&format!("/{stem}")), "record {i}: {key}");
+        assert_eq!(store.get(&key).unwrap(), &letter.body[..], "record {i}");
+        assert!(keys.insert(key), "record {i} shares a key");
+    }
+}
