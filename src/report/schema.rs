@@ -195,14 +195,13 @@ impl Report {
     ) -> Result<Vec<u8>, serde_json::Error> {
         buffer.clear();
         buffer.reserve(json_size_estimate(self.records.len()));
-        let mut out = buffer;
         if pretty && self.records.len() <= 1000 {
-            serde_json::to_writer_pretty(&mut out, self)?;
+            serde_json::to_writer_pretty(&mut buffer, self)?;
         } else {
-            serde_json::to_writer(&mut out, self)?;
+            serde_json::to_writer(&mut buffer, self)?;
         }
-        out.push(b'\n');
-        Ok(out)
+        buffer.push(b'\n');
+        Ok(buffer)
     }
 }
 

@@ -124,43 +124,38 @@ impl FsStore {
         }
         let failed =
             |key: String, reason: String| Err(PutError::Failed(StoreError { key, reason }));
-        // Keys first (a refused key fails alone), then every folder once: a folder this
-        // call has made is not looked up again, one that could not be made is tried again
-        // for its next file.
+        // Each key checked (a refused key fails alone) and each folder made once: a folder
+        // this call has made is not looked up again, one that could not be made is tried
+        // again for its next file.
         let mut results: Vec<Result<(), PutError>> = vec![Ok(()); artifacts.len()];
-        let mut made: HashSet<&Path> = HashSet::new();
-        for (index, artifact) in artifacts.iter().enumerate() {
-            let checked =
-                check_key(&artifact.key).and_then(|()| match Path::new(&artifact.key).parent() {
-                    Some(folder) if !made.contains(folder) => {
-                        match self.ensure_dir(&self.root.join(folder)) {
-                            Ok(()) => {
-                                made.insert(folder);
-                                Ok(())
-                            }
-                            Err(e) => Err(StoreError {
-                                key: artifact.key.clone(),
-                                reason: e.to_string(),
-                            }),
-                        }
-                    }
-                    _ => Ok(()),
-                });
-            results[index] = match checked {
-                // Until a worker says otherwise: a result that never comes is a failure.
-                Ok(()) => Err(PutError::Panicked),
-                Err(e) => Err(PutError::Failed(e)),
-            };
-        }
-        drop(made);
+        // The folders this call has made: looked up here without the shared set's lock.
+        let mut made: HashSet<PathBuf> = HashSet::new();
         let mut jobs: Vec<Job> = Vec::with_capacity(artifacts.len());
         for (index, artifact) in artifacts.into_iter().enumerate() {
-            if matches!(results[index], Err(PutError::Panicked)) {
-                jobs.push(Job {
-                    index,
-                    key: artifact.key,
-                    body: artifact.body,
+            let checked =
+                check_key(&artifact.key).and_then(|()| match Path::new(&artifact.key).parent() {
+                    Some(folder) if !made.contains(folder) => self
+                        .ensure_dir(&self.root.join(folder))
+                        .map(|()| {
+                            made.insert(folder.to_owned());
+                        })
+                        .map_err(|e| StoreError {
+                            key: artifact.key.clone(),
+                            reason: e.to_string(),
+                        }),
+                    _ => Ok(()),
                 });
+            match checked {
+                Ok(()) => {
+                    // Until a worker says otherwise: a result that never comes is a failure.
+                    results[index] = Err(PutError::Panicked);
+                    jobs.push(Job {
+                        index,
+                        key: artifact.key,
+                        body: artifact.body,
+                    });
+                }
+                Err(e) => results[index] = Err(PutError::Failed(e)),
             }
         }
         let mut written: Vec<(usize, PathBuf)> = Vec::with_capacity(jobs.len());
