@@ -36,7 +36,7 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String>
         let mut text = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text).map(|_| text)
     } else {
-        std::fs::read(&args.file)
+        read_file(&args.file)
     }
     .map_err(|e| format!("cannot read {}: {e}", display_name(&args.file)))?;
     let mut letters =
@@ -124,6 +124,98 @@ impl Drop for SpareWork {
     }
 }
 
+/// Below this size a file is read by one thread.
+const READ_IN_HALVES_FROM: u64 = 4 << 20;
+
+/// The whole of a file. A large regular file is read in two halves at once, one on a
+/// thread of its own: much of a read's time is faulting in the pages it lands in (23 MB for
+/// 10,000 records), which then happens on both cores. A file that changes size meanwhile is
+/// read again from the start, in one go.
+fn read_file(path: &str) -> std::io::Result<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::io::{Read, Seek};
+        use std::os::unix::fs::FileExt;
+        let mut file = std::fs::File::open(path)?;
+        let meta = file.metadata()?;
+        let len = usize::try_from(meta.len()).unwrap_or(0);
+        if !meta.is_file() || meta.len() < READ_IN_HALVES_FROM || len == 0 {
+            let mut text = Vec::new();
+            file.read_to_end(&mut text)?;
+            return Ok(text);
+        }
+        let mut text = vec![0u8; len];
+        let half = len / 2;
+        let (first, second) = text.split_at_mut(half);
+        let file_ref = &file;
+        let (a, b) = std::thread::scope(|scope| {
+            let other = std::thread::Builder::new()
+                .name("read".into())
+                .spawn_scoped(scope, move || file_ref.read_exact_at(second, half as u64));
+            let a = file_ref.read_exact_at(first, 0);
+            let b = match other {
+                Ok(other) => other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => Err(std::io::ErrorKind::Other.into()),
+            };
+            (a, b)
+        });
+        if a.is_ok() && b.is_ok() {
+            // Whatever was appended since the size was taken.
+            file.seek(std::io::SeekFrom::Start(len as u64))?;
+            file.read_to_end(&mut text)?;
+            return Ok(text);
+        }
+    }
+    std::fs::read(path)
+}
+
 fn display_name(file: &str) -> &str {
     if file == "-" { "standard input" } else { file }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes that differ from one position to the next, so that a half read into the
+    /// wrong place, or twice, shows.
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_large_file_read_in_halves_is_the_file_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [
+            READ_IN_HALVES_FROM as usize,
+            READ_IN_HALVES_FROM as usize + 1,
+            5 * 1024 * 1024 + 3,
+        ] {
+            let path = dir.path().join(format!("batch-{len}.json"));
+            let bytes = pattern(len);
+            std::fs::write(&path, &bytes).unwrap();
+            let read = read_file(path.to_str().unwrap()).unwrap();
+            assert_eq!(read.len(), len);
+            assert!(read == bytes, "{len} bytes read back differently");
+        }
+    }
+
+    #[test]
+    fn small_empty_and_missing_files_read_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small.json");
+        std::fs::write(&small, b"{\"Records\": []}").unwrap();
+        assert_eq!(
+            read_file(small.to_str().unwrap()).unwrap(),
+            b"{\"Records\": []}"
+        );
+        let empty = dir.path().join("empty.json");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(read_file(empty.to_str().unwrap()).unwrap().is_empty());
+        let missing = dir.path().join("missing.json");
+        let e = read_file(missing.to_str().unwrap()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    }
 }
