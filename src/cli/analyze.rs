@@ -129,8 +129,9 @@ const READ_IN_HALVES_FROM: u64 = 4 << 20;
 
 /// The whole of a file. A large regular file is read in two halves at once, one on a
 /// thread of its own: much of a read's time is faulting in the pages it lands in (23 MB for
-/// 10,000 records), which then happens on both cores. A file that changes size meanwhile is
-/// read again from the start, in one go.
+/// 10,000 records), which then happens on both cores. What is appended meanwhile is read
+/// after the halves; a file that shrinks meanwhile (or a half that cannot be read) is read
+/// again from the start, in one go.
 fn read_file(path: &str) -> std::io::Result<Vec<u8>> {
     #[cfg(unix)]
     {
