@@ -7,7 +7,8 @@
 //! - `dlq-triage analyze` on 10,000 records (~23 MB) into tmpfs: wall time and peak RSS
 //!   (the child's own `VmHWM`), beside the cost of writing the same 10,000 payload files
 //!   alone (each written to a temporary name, fsynced and renamed), measured in the same
-//!   run.
+//!   run; and, as a second reference, the same files written by a Python script
+//!   (`tools/write_alone.py`: the same system calls, the plain way a script would).
 //!
 //! Batches come from `tools/gen_events.py --synthetic`. RUNS (default 3) runs; medians.
 //! A benchmark, not a test: it asserts only that the work succeeded. Method and figures:
@@ -76,6 +77,21 @@ fn write_alone(batch: &Path, out: &Path) -> (Duration, Duration) {
         std::fs::rename(&tmp, dir.join(format!("{id}.json"))).unwrap();
     }
     (started.elapsed(), thread_cpu() - cpu)
+}
+
+/// The same writes as [`write_alone`] done by `tools/write_alone.py`: (wall, CPU) of its
+/// write loop, as the script measures it (its start-up and its read of the batch excluded).
+fn write_alone_script(batch: &Path, out: &Path) -> (Duration, Duration) {
+    let run = Command::new("python3")
+        .arg(repo_path("tools/write_alone.py"))
+        .arg(batch)
+        .arg(out)
+        .output()
+        .expect("python3");
+    assert!(run.status.success(), "write_alone.py failed");
+    let times: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let seconds = |k: &str| Duration::from_secs_f64(times[k].as_f64().unwrap());
+    (seconds("seconds"), seconds("cpu"))
 }
 
 /// `dlq-triage analyze` on `batch`.
@@ -158,7 +174,7 @@ async fn main() {
 
     let (mut a_wall, mut a_rss, mut w_wall, mut l_idle, mut l_peak) =
         (vec![], vec![], vec![], vec![], vec![]);
-    let (mut a_cpu, mut w_cpu) = (vec![], vec![]);
+    let (mut a_cpu, mut w_cpu, mut s_wall, mut s_cpu) = (vec![], vec![], vec![], vec![]);
     for run in 0..runs() {
         let out = work.path().join(format!("analyze-{run}"));
         let run_a = analyze(&big, &out);
@@ -171,12 +187,25 @@ async fn main() {
         w_wall.push(wall.as_secs_f64());
         w_cpu.push(cpu.as_secs_f64());
         let _ = std::fs::remove_dir_all(&alone);
+        let script = work.path().join(format!("script-{run}"));
+        let (wall, cpu) = write_alone_script(&big, &script);
+        s_wall.push(wall.as_secs_f64());
+        s_cpu.push(cpu.as_secs_f64());
+        let _ = std::fs::remove_dir_all(&script);
         let (idle, peak) = lambda(&lambda_bytes).await;
         l_idle.push(idle as f64 / 1024.0);
         l_peak.push(peak as f64 / 1024.0);
         println!(
-            "run {run}: analyze {:.3} s (CPU {:.3} s) {:.1} MiB; files alone {:.3} s (CPU {:.3} s); lambda idle {:.1} MiB, peak {:.1} MiB",
-            a_wall[run], a_cpu[run], a_rss[run], w_wall[run], w_cpu[run], l_idle[run], l_peak[run]
+            "run {run}: analyze {:.3} s (CPU {:.3} s) {:.1} MiB; files alone {:.3} s (CPU {:.3} s); by a script {:.3} s (CPU {:.3} s); lambda idle {:.1} MiB, peak {:.1} MiB",
+            a_wall[run],
+            a_cpu[run],
+            a_rss[run],
+            w_wall[run],
+            w_cpu[run],
+            s_wall[run],
+            s_cpu[run],
+            l_idle[run],
+            l_peak[run]
         );
     }
     let big_mb = std::fs::metadata(&big).unwrap().len() as f64 / 1e6;
@@ -189,7 +218,13 @@ async fn main() {
     println!(
         "writing the 10,000 payloads alone: {:.2} s; ratio analyze / alone {:.2}",
         median(w_wall.clone()),
-        median(a_wall) / median(w_wall)
+        median(a_wall.clone()) / median(w_wall)
+    );
+    println!(
+        "the same files written by a Python script (tools/write_alone.py): {:.2} s (CPU {:.3} s); ratio analyze / script {:.2}",
+        median(s_wall.clone()),
+        median(s_cpu),
+        median(a_wall) / median(s_wall)
     );
     println!(
         "CPU (user + system): analyze {:.3} s, files alone {:.3} s; ratio {:.2}",
