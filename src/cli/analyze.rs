@@ -139,6 +139,7 @@ fn read_file(path: &str) -> std::io::Result<Vec<u8>> {
         use std::os::unix::fs::FileExt;
         let mut file = std::fs::File::open(path)?;
         let meta = file.metadata()?;
+        // 0 when the size does not fit in memory's address space: read the plain way.
         let len = usize::try_from(meta.len()).unwrap_or(0);
         if !meta.is_file() || meta.len() < READ_IN_HALVES_FROM || len == 0 {
             let mut text = Vec::new();
