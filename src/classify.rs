@@ -501,15 +501,6 @@ pub fn aws_code_category(code: &str) -> Option<FailureCategory> {
     }
 }
 
-/// Compiles the patterns [`classify`] uses, which otherwise compile on first use (a few
-/// milliseconds): worth calling where a core is idle before the first classification, such
-/// as while a batch is being read or a function starts up.
-pub fn prepare() {
-    LazyLock::force(&AWS_CODE_FORMS);
-    LazyLock::force(&AFTER_CUE);
-    LazyLock::force(&BEFORE_REASON);
-}
-
 /// The AWS error codes in the forms the AWS SDKs print them.
 static AWS_CODE_FORMS: LazyLock<[Regex; 4]> = LazyLock::new(|| {
     [

@@ -86,6 +86,5 @@ pub use store::{
     WriteWindow, path_style_from_env, s3_client, safe_file_stem,
 };
 pub use triage::{
-    Analysis, BatchError, Outcome, TriageOptions, UnnamedRecords, report_id, run,
-    run_taking_bodies, run_taking_bodies_into,
+    Analysis, BatchError, Outcome, TriageOptions, UnnamedRecords, report_id, run, run_taking_bodies,
 };

@@ -1,6 +1,15 @@
 //! The pipeline: a batch of dead letters and two ports (where artifacts go, how
 //! conversations are looked up) in; a report and the acknowledgement of every record out.
 //!
+//! The steps, in the order they run and appear below:
+//! 1. [`analyse`] — category, evidence and conversation id per record, no I/O;
+//! 2. [`correlate`] — the distinct conversation ids, looked up once, inside a budget;
+//! 3. [`plan`] — each record's payload key, and whether it must go back whatever happens;
+//! 4. [`write_payloads`] — the payloads, then one flush;
+//! 5. [`build_report`] — the report of every record, stored or returned;
+//! 6. [`store_report`] — its JSON and Markdown, then one flush;
+//! 7. [`outcome`] — which records may be acknowledged.
+//!
 //! Every no-loss rule lives in this file (the list, with the reasons, is in
 //! `docs/architecture.md`):
 //! - a record is acknowledged only when its payload *and* the report listing it are stored;
@@ -18,7 +27,6 @@
 //!   says so, and the Lambda fails the invocation so the outage is seen.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
@@ -31,7 +39,7 @@ use crate::classify::{self, Classification, Evidence, FailureCategory};
 use crate::correlate::{Correlate, InteractionInfo, LookupFailure};
 use crate::dlq::{BodyKind, DeadLetter};
 use crate::genesys::conversation_id;
-use crate::report::{Disposition, JsonBuffer, ReplaySource, Report, TriageRecord, render_markdown};
+use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
 use crate::store::{
     Artifact, ArtifactStore, Layout, PutError, WriteWindow, bounded, safe_file_stem,
 };
@@ -98,9 +106,7 @@ impl TriageOptions {
             target_inputs: BTreeMap::new(),
         }
     }
-}
 
-impl TriageOptions {
     /// How long an operation may take so that it ends `reserve` before the deadline; `None`
     /// without a deadline.
     fn time_until_deadline(&self, reserve: Duration) -> Option<Duration> {
@@ -210,15 +216,7 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
     opts: &TriageOptions,
 ) -> Outcome {
     let bodies = letters.iter().map(|l| l.body.clone()).collect();
-    run_with(
-        letters,
-        bodies,
-        JsonBuffer::default(),
-        store,
-        correlator,
-        opts,
-    )
-    .await
+    run_catching_panics(letters, bodies, store, correlator, opts).await
 }
 
 /// [`run`] taking each body out of its record: the bodies go to the payload writes and
@@ -231,261 +229,53 @@ pub async fn run_taking_bodies<S: ArtifactStore, C: Correlate>(
     correlator: &C,
     opts: &TriageOptions,
 ) -> Outcome {
-    run_taking_bodies_into(letters, JsonBuffer::default(), store, correlator, opts).await
-}
-
-/// [`run_taking_bodies`] writing the report's JSON into `json`: memory the caller is done
-/// with (the CLI's batch text), instead of a new allocation.
-pub async fn run_taking_bodies_into<S: ArtifactStore, C: Correlate>(
-    letters: &mut [DeadLetter],
-    json: JsonBuffer,
-    store: &S,
-    correlator: &C,
-    opts: &TriageOptions,
-) -> Outcome {
     let bodies = letters
         .iter_mut()
         .map(|l| std::mem::take(&mut l.body))
         .collect();
-    run_with(letters, bodies, json, store, correlator, opts).await
+    run_catching_panics(letters, bodies, store, correlator, opts).await
 }
 
-/// The pipeline; `bodies[i]` is the payload of `letters[i]`; the report's JSON is written
-/// into `json`.
-async fn run_with<S: ArtifactStore, C: Correlate>(
+/// [`pipeline`], with a panic of its own turned into every record returned.
+async fn run_catching_panics<S: ArtifactStore, C: Correlate>(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
-    json: JsonBuffer,
     store: &S,
     correlator: &C,
     opts: &TriageOptions,
 ) -> Outcome {
-    match guarded(
-        letters,
-        opts,
-        store_payloads(letters, bodies, json, store, correlator, opts),
-    )
-    .await
-    {
-        Ok((plans, draft)) => guarded(letters, opts, finish(letters, plans, draft, store, opts))
-            .await
-            .unwrap_or_else(|o| o),
-        Err(o) => o,
-    }
+    let run = pipeline(letters, bodies, store, correlator, opts);
+    AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!("the triage pipeline panicked: returning every record");
+            let plans: Vec<Plan> = letters.iter().map(|_| Plan::failed(REASON_PANIC)).collect();
+            let records = to_records(letters, &plans, opts);
+            let report = Report::build(opts.report_id.clone(), opts.now, records);
+            outcome(letters, &plans, report, Err(BatchError::Panicked))
+        })
 }
 
-/// Runs one half of the pipeline; a panic in it returns every record.
-async fn guarded<T>(
-    letters: &[DeadLetter],
-    opts: &TriageOptions,
-    half: impl Future<Output = T>,
-) -> Result<T, Outcome> {
-    AssertUnwindSafe(half).catch_unwind().await.map_err(|_| {
-        tracing::error!("the triage pipeline panicked: returning every record");
-        let plans: Vec<Plan> = letters.iter().map(|_| Plan::failed(REASON_PANIC)).collect();
-        let records = to_records(letters, &plans, |p| p.stored, opts);
-        outcome(
-            letters,
-            &plans,
-            Report::build(opts.report_id.clone(), opts.now, records),
-            Err(BatchError::Panicked),
-        )
-    })
-}
-
-/// Steps 1–4: analyse, correlate, plan, and store the payloads. While the payloads are
-/// being written, the report is drafted as if every write succeeds (the usual case): the
-/// CPU work of the report overlaps the I/O of the payloads. [`finish`] uses the draft only
-/// when every write went as expected.
-async fn store_payloads<S: ArtifactStore, C: Correlate>(
+/// The steps, in order; `bodies[i]` is the payload of `letters[i]`.
+async fn pipeline<S: ArtifactStore, C: Correlate>(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
-    json: JsonBuffer,
     store: &S,
     correlator: &C,
     opts: &TriageOptions,
-) -> (Vec<Plan>, Draft) {
+) -> Outcome {
     let analyses = analyse(letters);
     let infos = correlate(&analyses, correlator, opts).await;
     let mut plans = plan(letters, analyses, &infos, opts);
-    let (written, draft) = tokio::join!(
-        write_payloads(letters, bodies, &plans, store, opts),
-        async {
-            // Synchronous work: polled after the writes have started.
-            tokio::task::yield_now().await;
-            Draft::new(letters, &plans, json, opts)
-        }
-    );
-    for (plan, written) in plans.iter_mut().zip(written) {
-        written.apply(plan);
-    }
-    // Stored means durable: a store that flushes in one go (the CLI's folder) does it now,
-    // before the report says anything was stored.
-    let end_by = opts.before_deadline(opts.safety_margin / 2);
-    if let Err(e) = bounded(end_by, "payloads", store.sync()).await {
-        for plan in plans.iter_mut().filter(|p| p.stored) {
-            plan.stored = false;
-            plan.return_reason = Some(format!("{REASON_WRITE}{e}"));
-        }
-    }
-    (plans, draft)
-}
-
-/// Whether `plan`'s payload is stored if every payload write succeeds: what
-/// [`write_payloads`] tries is stored (on a FIFO queue, every record it reaches is tried).
-fn stored_if_all_succeed(plan: &Plan, fifo: bool) -> bool {
-    plan.key.is_some() && (!fifo || plan.return_reason.is_none())
-}
-
-/// The report rendered ahead of the payload writes' results.
-struct Draft {
-    report: Report,
-    rendered: Result<(Vec<u8>, String), String>,
-    /// (stored, return reason) of every record, as the draft assumed them.
-    expected: Vec<(bool, Option<String>)>,
-}
-
-impl Draft {
-    /// The report of `letters` if every payload write of `plans` succeeds.
-    fn new(
-        letters: &[DeadLetter],
-        plans: &[Plan],
-        json: JsonBuffer,
-        opts: &TriageOptions,
-    ) -> Draft {
-        let fifo = is_fifo(letters);
-        let stored = |p: &Plan| stored_if_all_succeed(p, fifo);
-        let report = build_report(letters, plans, stored, opts);
-        Draft {
-            rendered: render_report(&report, json, opts),
-            report,
-            expected: plans
-                .iter()
-                .map(|p| (stored(p), p.return_reason.clone()))
-                .collect(),
-        }
-    }
-
-    /// Whether the draft says exactly what `plans` say.
-    fn holds_for(&self, plans: &[Plan]) -> bool {
-        self.expected.len() == plans.len()
-            && self
-                .expected
-                .iter()
-                .zip(plans)
-                .all(|((stored, reason), p)| *stored == p.stored && *reason == p.return_reason)
-    }
-}
-
-/// Steps 5–6: the report (which needs no body), then which records may be acknowledged.
-async fn finish<S: ArtifactStore>(
-    letters: &[DeadLetter],
-    plans: Vec<Plan>,
-    draft: Draft,
-    store: &S,
-    opts: &TriageOptions,
-) -> Outcome {
-    let (report, rendered) = if draft.holds_for(&plans) {
-        (draft.report, draft.rendered)
-    } else {
-        let report = build_report(letters, &plans, |p| p.stored, opts);
-        let rendered = render_report(&report, JsonBuffer::default(), opts);
-        (report, rendered)
-    };
-    let stored = store_report(rendered, store, opts).await;
+    write_payloads(letters, bodies, &mut plans, store, opts).await;
+    let report = build_report(letters, &plans, opts);
+    let stored = store_report(&report, store, opts).await;
     outcome(letters, &plans, report, stored)
 }
 
-/// The report of a run whose records stand as `plans` say, their payloads stored where
-/// `stored` says.
-fn build_report(
-    letters: &[DeadLetter],
-    plans: &[Plan],
-    stored: impl Fn(&Plan) -> bool,
-    opts: &TriageOptions,
-) -> Report {
-    let mut report = Report::build(
-        opts.report_id.clone(),
-        opts.now,
-        to_records(letters, plans, stored, opts),
-    );
-    report.summary.target_inputs = opts
-        .target_inputs
-        .iter()
-        .filter(|(target, _)| report.summary.by_target.contains_key(*target))
-        .map(|(t, i)| (t.clone(), i.clone()))
-        .collect();
-    report
-}
-
-/// The report's JSON (written into `json`) and Markdown; an error when it cannot be
-/// serialized.
-fn render_report(
-    report: &Report,
-    json: JsonBuffer,
-    opts: &TriageOptions,
-) -> Result<(Vec<u8>, String), String> {
-    let json = report
-        .to_json_into(opts.pretty_report, json.into_inner())
-        .map_err(|e| format!("the report could not be serialized: {e}"))?;
-    let (json_key, _) = opts
-        .layout
-        .report_keys(opts.now.date_naive(), &opts.report_id);
-    Ok((
-        json,
-        render_markdown(report, &opts.replay_source, &json_key),
-    ))
-}
-
-/// Below this many records the pure steps run on one thread: a thread would cost more
-/// than it saves.
-const PARALLEL_FROM: usize = 2_048;
-
-/// `work(part of letters, same part of extra)` over contiguous parts of `letters` and
-/// `extra` (of the same length): for a long batch, one part per core (at most four), each
-/// on a thread of its own; the results in batch order. A panic in a part is this call's.
-fn in_parts<X: Send, R: Send>(
-    letters: &[DeadLetter],
-    extra: &mut [X],
-    work: impl Fn(&[DeadLetter], &mut [X]) -> Vec<R> + Sync,
-) -> Vec<R> {
-    let parts = if letters.len() < PARALLEL_FROM || extra.len() != letters.len() {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-    };
-    if parts <= 1 {
-        return work(letters, extra);
-    }
-    let size = letters.len().div_ceil(parts);
-    std::thread::scope(|scope| {
-        let work = &work;
-        let mut pairs = letters.chunks(size).zip(extra.chunks_mut(size));
-        let first = pairs.next();
-        let others: Vec<_> = pairs
-            .map(|(l, x)| scope.spawn(move || work(l, x)))
-            .collect();
-        let mut all = first.map(|(l, x)| work(l, x)).unwrap_or_default();
-        for other in others {
-            all.extend(
-                other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        all
-    })
-}
-
-/// Step 1: pure analysis, one record at a time, a panic confined to its record; a long
-/// batch in parts on every core.
+/// Step 1: pure analysis, one record at a time, a panic confined to its record.
 fn analyse(letters: &[DeadLetter]) -> Vec<Option<Analysis>> {
-    in_parts(letters, &mut vec![(); letters.len()], |part, _| {
-        analyse_part(part)
-    })
-}
-
-fn analyse_part(letters: &[DeadLetter]) -> Vec<Option<Analysis>> {
     // A DLQ batch repeats a handful of errors thousands of times: classify each distinct
     // (code, message, body kind) once.
     let mut memo: HashMap<(Option<&str>, Option<&str>, BodyKind), Classification> = HashMap::new();
@@ -539,55 +329,97 @@ async fn correlate<C: Correlate>(
     correlator.correlate(&ids, budget).await
 }
 
-/// Step 3: per record, its key and whether it must go back whatever the writes do; a
-/// long batch in parts on every core.
+/// One record's plan and progress.
+#[derive(Clone)]
+struct Plan {
+    analysis: Option<Analysis>,
+    info: InteractionInfo,
+    key: Option<String>,
+    stored: bool,
+    /// Why the record goes back to the queue, once that is decided.
+    return_reason: Option<String>,
+}
+
+impl Plan {
+    fn failed(reason: &str) -> Plan {
+        Plan {
+            analysis: None,
+            info: InteractionInfo::Skipped {
+                reason: "record could not be analysed".into(),
+            },
+            key: None,
+            stored: false,
+            return_reason: Some(reason.to_owned()),
+        }
+    }
+
+    fn acknowledged(&self) -> bool {
+        self.stored && self.return_reason.is_none()
+    }
+
+    fn category(&self) -> FailureCategory {
+        self.analysis
+            .as_ref()
+            .map_or(FailureCategory::Unknown, |a| a.classification.category)
+    }
+
+    /// Records what became of the payload's write (a reason decided before it stays).
+    fn written(&mut self, letter: &DeadLetter, result: Result<(), PutError>) {
+        match result {
+            Ok(()) => {
+                tracing::debug!(message_id = %letter.message_id, key = self.key.as_deref().unwrap_or_default(), "payload stored");
+                self.stored = true;
+            }
+            Err(e) => {
+                let reason = match e {
+                    PutError::NotStarted => REASON_DEADLINE.to_owned(),
+                    PutError::Failed(e) => format!("{REASON_WRITE}{e}"),
+                    PutError::Panicked => REASON_PANIC.to_owned(),
+                };
+                tracing::warn!(message_id = %letter.message_id, %reason, "payload not stored");
+                self.return_reason.get_or_insert(reason);
+            }
+        }
+    }
+}
+
+/// Step 3: per record, its key and whether it must go back whatever the writes do.
 fn plan(
     letters: &[DeadLetter],
     analyses: Vec<Option<Analysis>>,
     infos: &HashMap<String, InteractionInfo>,
     opts: &TriageOptions,
 ) -> Vec<Plan> {
-    // Which occurrence of its message id each record is, in batch order. Two records share
-    // a file stem exactly when they share a message id (a sanitized stem ends in a hash,
+    // Which copy of its message id each record is, in batch order. Two records share a
+    // file stem exactly when they share a message id (a sanitized stem ends in a hash,
     // which no plain one has), so the ids are counted, not their stems.
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(letters.len());
-    let mut records: Vec<(usize, Option<Analysis>)> = letters
+    letters
         .iter()
         .zip(analyses)
         .map(|(letter, analysis)| {
-            let n = seen.entry(&letter.message_id).or_insert(0);
-            *n += 1;
-            (*n, analysis)
+            let copy = seen.entry(&letter.message_id).or_insert(0);
+            *copy += 1;
+            plan_one(letter, *copy, analysis, infos, opts)
         })
-        .collect();
-    in_parts(letters, &mut records, |letters, records| {
-        letters
-            .iter()
-            .zip(records)
-            .map(|(letter, (n, analysis))| plan_one(letter, *n, analysis.take(), infos, opts))
-            .collect()
-    })
+        .collect()
 }
 
-/// The plan of `letter`, the `occurrence`-th record of its message id in the batch.
+/// The plan of `letter`, the `copy`-th record of its message id in the batch.
 fn plan_one(
     letter: &DeadLetter,
-    occurrence: usize,
+    copy: usize,
     analysis: Option<Analysis>,
     infos: &HashMap<String, InteractionInfo>,
     opts: &TriageOptions,
 ) -> Plan {
-    let stem = {
-        let base = safe_file_stem(&letter.message_id);
-        // A duplicated message id in one batch must not overwrite its twin.
-        if occurrence == 1 {
-            base
-        } else {
-            format!("{base}~{occurrence}")
-        }
-    };
     let Some(analysis) = analysis else {
         return Plan::failed(REASON_PANIC);
+    };
+    // A duplicated message id in one batch must not overwrite its twin.
+    let stem = match copy {
+        1 => safe_file_stem(&letter.message_id),
+        n => format!("{}~{n}", safe_file_stem(&letter.message_id)),
     };
     let info = match &analysis.interaction_id {
         Some(id) => infos.get(id).cloned().unwrap_or_else(|| {
@@ -607,10 +439,11 @@ fn plan_one(
                 opts.correlation_max_receives
             )
         });
-    let date = record_date(letter, opts.now);
-    let key = opts
-        .layout
-        .replay_key(analysis.classification.category, date, &stem);
+    let key = opts.layout.replay_key(
+        analysis.classification.category,
+        record_date(letter, opts.now),
+        &stem,
+    );
     Plan {
         analysis: Some(analysis),
         info,
@@ -620,29 +453,157 @@ fn plan_one(
     }
 }
 
-/// Step 5: the report, JSON and Markdown, side by side.
+/// Step 4: the payload writes, each started only while time remains, then one flush
+/// (stored means durable: the CLI's folder store flushes here, before the report says
+/// anything was stored). Each body is released once written.
+async fn write_payloads<S: ArtifactStore>(
+    letters: &[DeadLetter],
+    bodies: Vec<Bytes>,
+    plans: &mut [Plan],
+    store: &S,
+    opts: &TriageOptions,
+) {
+    // No write starts within the safety margin; each ends half the margin before the deadline.
+    let window = WriteWindow {
+        start_by: opts.before_deadline(opts.safety_margin),
+        end_by: opts.before_deadline(opts.safety_margin / 2),
+    };
+    if is_fifo(letters) {
+        write_in_group_order(letters, bodies, plans, store, window).await;
+    } else {
+        write_all_at_once(
+            letters,
+            bodies,
+            plans,
+            store,
+            window,
+            opts.write_concurrency,
+        )
+        .await;
+    }
+    if let Err(e) = bounded(window.end_by, "payloads", store.sync()).await {
+        for plan in plans.iter_mut().filter(|p| p.stored) {
+            plan.stored = false;
+            plan.return_reason = Some(format!("{REASON_WRITE}{e}"));
+        }
+    }
+}
+
+/// Step 4 on a standard queue: every payload to the store in one call.
+async fn write_all_at_once<S: ArtifactStore>(
+    letters: &[DeadLetter],
+    bodies: Vec<Bytes>,
+    plans: &mut [Plan],
+    store: &S,
+    window: WriteWindow,
+    concurrency: usize,
+) {
+    let (indices, artifacts): (Vec<usize>, Vec<Artifact>) = bodies
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, body)| Some((i, payload_artifact(&letters[i], &plans[i], body)?)))
+        .unzip();
+    let results = store.put_all(artifacts, window, concurrency).await;
+    for (i, result) in indices.into_iter().zip(results) {
+        plans[i].written(&letters[i], result);
+    }
+}
+
+/// Step 4 on a FIFO queue, where order matters within a message group: one payload at a
+/// time; once a record of a group fails, the later records of that group go back
+/// untouched, and other groups go on. A record without a group id is a group of its own.
+async fn write_in_group_order<S: ArtifactStore>(
+    letters: &[DeadLetter],
+    bodies: Vec<Bytes>,
+    plans: &mut [Plan],
+    store: &S,
+    window: WriteWindow,
+) {
+    let mut failed_groups: HashSet<&str> = HashSet::new();
+    for ((letter, plan), body) in letters.iter().zip(plans.iter_mut()).zip(bodies) {
+        let group = letter.message_group_id.as_deref();
+        if group.is_some_and(|g| failed_groups.contains(g)) {
+            plan.return_reason
+                .get_or_insert_with(|| REASON_FIFO.to_owned());
+            continue;
+        }
+        let artifact = match plan.return_reason {
+            None => payload_artifact(letter, plan, body),
+            Some(_) => None,
+        };
+        if let Some(artifact) = artifact {
+            let result = store.put_all(vec![artifact], window, 1).await;
+            plan.written(
+                letter,
+                result.into_iter().next().unwrap_or(Err(PutError::Panicked)),
+            );
+        }
+        if !plan.acknowledged() {
+            failed_groups.extend(group);
+        }
+    }
+}
+
+/// The payload object of a planned record, `None` when it has no key.
+fn payload_artifact(letter: &DeadLetter, plan: &Plan, body: Bytes) -> Option<Artifact> {
+    Some(Artifact {
+        key: plan.key.clone()?,
+        body,
+        content_type: "application/json",
+        metadata: vec![
+            ("category", plan.category().as_str().to_owned()),
+            (
+                "error-code",
+                letter.failure.error_code.clone().unwrap_or_default(),
+            ),
+            ("message-id", letter.message_id.clone()),
+        ],
+    })
+}
+
+/// Step 5: the report of every record, stored or going back (its `disposition` says why).
+fn build_report(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) -> Report {
+    let mut report = Report::build(
+        opts.report_id.clone(),
+        opts.now,
+        to_records(letters, plans, opts),
+    );
+    report.summary.target_inputs = opts
+        .target_inputs
+        .iter()
+        .filter(|(target, _)| report.summary.by_target.contains_key(*target))
+        .map(|(t, i)| (t.clone(), i.clone()))
+        .collect();
+    report
+}
+
+/// Step 6: the report, JSON and Markdown side by side, then flushed. A report that cannot
+/// be serialized is never stored truncated.
 async fn store_report<S: ArtifactStore>(
-    rendered: Result<(Vec<u8>, String), String>,
+    report: &Report,
     store: &S,
     opts: &TriageOptions,
 ) -> Result<(String, String), BatchError> {
     let not_stored = |e: String| BatchError::ReportNotStored(e);
-    let (json, markdown) = rendered.map_err(not_stored)?;
+    let json = report
+        .to_json(opts.pretty_report)
+        .map_err(|e| not_stored(format!("the report could not be serialized: {e}")))?;
     let (json_key, md_key) = opts
         .layout
         .report_keys(opts.now.date_naive(), &opts.report_id);
-    let json = Artifact {
-        key: json_key.clone(),
-        body: Bytes::from(json),
-        content_type: "application/json",
+    let markdown = render_markdown(report, &opts.replay_source, &json_key);
+    let artifact = |key: &str, body: Vec<u8>, content_type| Artifact {
+        key: key.to_owned(),
+        body: Bytes::from(body),
+        content_type,
         metadata: vec![("report-id", opts.report_id.clone())],
     };
-    let md = Artifact {
-        key: md_key.clone(),
-        body: Bytes::from(markdown),
-        content_type: "text/markdown; charset=utf-8",
-        metadata: vec![("report-id", opts.report_id.clone())],
-    };
+    let json = artifact(&json_key, json, "application/json");
+    let md = artifact(
+        &md_key,
+        markdown.into_bytes(),
+        "text/markdown; charset=utf-8",
+    );
     // The report gets the last quarter of the safety margin; payloads end before it.
     let end_by = opts.before_deadline(opts.safety_margin / 4);
     let (json_result, md_result) = tokio::join!(
@@ -658,7 +619,7 @@ async fn store_report<S: ArtifactStore>(
     Ok((json_key, md_key))
 }
 
-/// Step 6: the acknowledgements the stored report makes safe.
+/// Step 7: the acknowledgements the stored report makes safe.
 fn outcome(
     letters: &[DeadLetter],
     plans: &[Plan],
@@ -695,169 +656,6 @@ fn is_fifo(letters: &[DeadLetter]) -> bool {
     })
 }
 
-/// One record's plan and progress.
-#[derive(Clone)]
-struct Plan {
-    analysis: Option<Analysis>,
-    info: InteractionInfo,
-    key: Option<String>,
-    stored: bool,
-    /// Why the record goes back to the queue, once that is decided.
-    return_reason: Option<String>,
-}
-
-impl Plan {
-    fn failed(reason: &str) -> Plan {
-        Plan {
-            analysis: None,
-            info: InteractionInfo::Skipped {
-                reason: "record could not be analysed".into(),
-            },
-            key: None,
-            stored: false,
-            return_reason: Some(reason.to_owned()),
-        }
-    }
-
-    fn acknowledged(&self) -> bool {
-        self.stored && self.return_reason.is_none()
-    }
-}
-
-/// What became of one record's payload in [`write_payloads`].
-#[derive(Debug)]
-enum Written {
-    /// Not tried: the record has no key, or (FIFO) it was already going back.
-    Untried,
-    /// Stored.
-    Stored,
-    /// Not stored, for this reason; the record goes back.
-    Failed(String),
-}
-
-impl Written {
-    /// Records the write in the record's plan (a reason decided before it stays).
-    fn apply(self, plan: &mut Plan) {
-        match self {
-            Written::Untried => {}
-            Written::Stored => plan.stored = true,
-            Written::Failed(reason) => {
-                plan.return_reason.get_or_insert(reason);
-            }
-        }
-    }
-}
-
-/// Step 4: payload writes, bounded, each started only while time remains; `result[i]`
-/// says what became of record `i`'s payload. The plans are only read, so the report can be
-/// drafted from them meanwhile.
-async fn write_payloads<S: ArtifactStore>(
-    letters: &[DeadLetter],
-    mut bodies: Vec<Bytes>,
-    plans: &[Plan],
-    store: &S,
-    opts: &TriageOptions,
-) -> Vec<Written> {
-    // No write starts within the safety margin; each ends half the margin before the deadline.
-    let window = WriteWindow {
-        start_by: opts.before_deadline(opts.safety_margin),
-        end_by: opts.before_deadline(opts.safety_margin / 2),
-    };
-    let with_metadata = store.keeps_metadata();
-    // Each body moves into its artifact, and is released once written.
-    let mut artifact = |i: usize, plan: &Plan| {
-        let letter = &letters[i];
-        let body = std::mem::take(&mut bodies[i]);
-        let key = plan.key.clone()?;
-        let metadata = if with_metadata {
-            let category = plan
-                .analysis
-                .as_ref()
-                .map(|a| a.classification.category)
-                .unwrap_or(FailureCategory::Unknown);
-            vec![
-                ("category", category.as_str().to_owned()),
-                (
-                    "error-code",
-                    letter.failure.error_code.clone().unwrap_or_default(),
-                ),
-                ("message-id", letter.message_id.clone()),
-            ]
-        } else {
-            Vec::new()
-        };
-        Some(Artifact {
-            key,
-            body,
-            content_type: "application/json",
-            metadata,
-        })
-    };
-    let written = |i: usize, plan: &Plan, result: Result<(), PutError>| {
-        let letter = &letters[i];
-        match result {
-            Ok(()) => {
-                tracing::debug!(message_id = %letter.message_id, key = plan.key.as_deref().unwrap_or_default(), "payload stored");
-                Written::Stored
-            }
-            Err(e) => {
-                let reason = match e {
-                    PutError::NotStarted => REASON_DEADLINE.to_owned(),
-                    PutError::Failed(e) => format!("{REASON_WRITE}{e}"),
-                    PutError::Panicked => REASON_PANIC.to_owned(),
-                };
-                tracing::warn!(message_id = %letter.message_id, %reason, "payload not stored");
-                Written::Failed(reason)
-            }
-        }
-    };
-
-    if is_fifo(letters) {
-        // Order matters within a message group: once a record of a group fails, the later
-        // records of that group go back untouched; other groups go on. A record without a
-        // group id is a group of its own.
-        let mut failed_groups: HashSet<&str> = HashSet::new();
-        let mut results = Vec::with_capacity(plans.len());
-        for (i, plan) in plans.iter().enumerate() {
-            let group = letters[i].message_group_id.as_deref();
-            if group.is_some_and(|g| failed_groups.contains(g)) {
-                results.push(match plan.return_reason {
-                    Some(_) => Written::Untried,
-                    None => Written::Failed(REASON_FIFO.to_owned()),
-                });
-                continue;
-            }
-            let result = match (&plan.return_reason, artifact(i, plan)) {
-                (None, Some(a)) => {
-                    let result = store.put_all(vec![a], window, 1).await;
-                    let result = result.into_iter().next().unwrap_or(Err(PutError::Panicked));
-                    written(i, plan, result)
-                }
-                _ => Written::Untried,
-            };
-            if !matches!(result, Written::Stored) {
-                failed_groups.extend(group);
-            }
-            results.push(result);
-        }
-        return results;
-    }
-
-    let (indices, artifacts): (Vec<usize>, Vec<Artifact>) = plans
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| artifact(i, p).map(|a| (i, a)))
-        .unzip();
-    let results = store
-        .put_all(artifacts, window, opts.write_concurrency)
-        .await;
-    let mut all: Vec<Written> = plans.iter().map(|_| Written::Untried).collect();
-    for (i, result) in indices.into_iter().zip(results) {
-        all[i] = written(i, &plans[i], result);
-    }
-    all
-}
-
 /// The date partition of a record: when it reached the DLQ (stable across redeliveries),
 /// else when the event happened, else now.
 fn record_date(letter: &DeadLetter, now: DateTime<Utc>) -> NaiveDate {
@@ -875,21 +673,16 @@ fn record_date(letter: &DeadLetter, now: DateTime<Utc>) -> NaiveDate {
         .date_naive()
 }
 
-fn to_records(
-    letters: &[DeadLetter],
-    plans: &[Plan],
-    stored: impl Fn(&Plan) -> bool,
-    opts: &TriageOptions,
-) -> Vec<TriageRecord> {
+fn to_records(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) -> Vec<TriageRecord> {
     letters
         .iter()
         .zip(plans)
-        .map(|(l, p)| to_record(l, p, stored(p), opts))
+        .map(|(l, p)| to_record(l, p, opts))
         .collect()
 }
 
-/// `letter`'s record; `stored`: whether its payload is.
-fn to_record(letter: &DeadLetter, plan: &Plan, stored: bool, opts: &TriageOptions) -> TriageRecord {
+/// `letter`'s record in the report.
+fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRecord {
     let event = letter.event.as_ref();
     let sent = letter
         .sent_at
@@ -926,7 +719,7 @@ fn to_record(letter: &DeadLetter, plan: &Plan, stored: bool, opts: &TriageOption
         failure: letter.failure.clone(),
         http_status: classification.http_status,
         receive_count: letter.receive_count,
-        replay_payload_key: if stored { plan.key.clone() } else { None },
+        replay_payload_key: if plan.stored { plan.key.clone() } else { None },
         replay_endpoint: opts
             .replay_endpoint
             .clone()
@@ -938,7 +731,7 @@ fn to_record(letter: &DeadLetter, plan: &Plan, stored: bool, opts: &TriageOption
             Some(reason) => Disposition::Returned {
                 reason: reason.clone(),
             },
-            None if stored => Disposition::Stored,
+            None if plan.stored => Disposition::Stored,
             None => Disposition::Returned {
                 reason: "not stored".into(),
             },

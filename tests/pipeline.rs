@@ -376,9 +376,9 @@ async fn the_stored_report_tells_what_happened_to_every_write() {
 }
 
 #[tokio::test]
-async fn a_long_batch_analysed_in_parts_is_planned_as_one() {
-    // Long enough for the pure steps to run in parts on every core, with each message id
-    // repeated in other parts: the copies must be numbered in batch order across parts.
+async fn a_long_batch_with_repeated_ids_numbers_each_copy_in_batch_order() {
+    // Each message id repeated far apart in the batch: the copies are numbered in batch
+    // order, and every record keeps its own analysis and key.
     let mixed = mixed_batch();
     let short = genesys_dlq_triage::run(&mixed, &MemoryStore::new(), &skip(), &options()).await;
     let distinct = 2_500;

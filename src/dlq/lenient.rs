@@ -124,38 +124,24 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for MaybeObject<T> {
     }
 }
 
-/// An array element that is made into something else once parsed: [`MaybeArrayOf`]'s
-/// elements.
-pub(super) trait Make: Send {
-    /// What an element becomes.
-    type Made: Send;
-    /// The element at `index` of its array, made.
-    fn make(self, index: usize) -> Self::Made;
-}
-
-/// `Some` of every element made (see [`Make`]) for a JSON array, `None` for anything else.
-///
-/// A long array is made on a second thread while the parser goes on through the rest of
-/// it: elements are handed over in runs of [`RUN`], so what one element costs after it is
-/// parsed (for a dead letter, parsing its body) overlaps the parse of the next ones
-/// instead of following the whole parse.
+/// `Some` of every element for a JSON array, `None` for anything else.
 #[derive(Debug)]
-pub(super) struct MaybeArrayOf<T: Make>(pub(super) Option<Vec<T::Made>>);
+pub(super) struct MaybeArrayOf<T>(pub(super) Option<Vec<T>>);
 
-/// How many elements [`MaybeArrayOf`] hands over at a time; a shorter array stays on the
-/// parser's thread.
-pub(super) const RUN: usize = 128;
-
-impl<'de, T: Make + Deserialize<'de>> Deserialize<'de> for MaybeArrayOf<T> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MaybeArrayOf<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<T>(PhantomData<T>);
-        impl<'de, T: Make + Deserialize<'de>> Visitor<'de> for V<T> {
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
             type Value = MaybeArrayOf<T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, s: A) -> Result<Self::Value, A::Error> {
-                make_all::<T, A>(s).map(|made| MaybeArrayOf(Some(made)))
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::with_capacity(s.size_hint().unwrap_or(0));
+                while let Some(t) = s.next_element()? {
+                    all.push(t);
+                }
+                Ok(MaybeArrayOf(Some(all)))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
                 while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
@@ -168,66 +154,4 @@ impl<'de, T: Make + Deserialize<'de>> Deserialize<'de> for MaybeArrayOf<T> {
         }
         d.deserialize_any(V(PhantomData))
     }
-}
-
-/// Every element of `s`, made, in order. The first [`RUN`] elements are parsed on this
-/// thread; from then on, each full run is made by a second thread (or here, if no thread
-/// can be started) while this one parses the next.
-fn make_all<'de, T: Make + Deserialize<'de>, A: de::SeqAccess<'de>>(
-    mut s: A,
-) -> Result<Vec<T::Made>, A::Error> {
-    let make_run = |first: usize, run: Vec<T>, made: &mut Vec<T::Made>| {
-        made.extend(run.into_iter().zip(first..).map(|(t, i)| t.make(i)));
-    };
-    let mut run: Vec<T> = Vec::with_capacity(RUN);
-    while run.len() < RUN {
-        match s.next_element::<T>()? {
-            Some(t) => run.push(t),
-            None => {
-                let mut made = Vec::with_capacity(run.len());
-                make_run(0, run, &mut made);
-                return Ok(made);
-            }
-        }
-    }
-    std::thread::scope(|scope| {
-        let (runs, received) = std::sync::mpsc::channel::<(usize, Vec<T>)>();
-        let maker = std::thread::Builder::new()
-            .name("parse".into())
-            .spawn_scoped(scope, move || {
-                let mut made = Vec::new();
-                for (first, run) in received {
-                    make_run(first, run, &mut made);
-                }
-                made
-            });
-        let mut here = Vec::new();
-        let mut first = 0;
-        let parsed = loop {
-            if run.len() == RUN {
-                let full = std::mem::replace(&mut run, Vec::with_capacity(RUN));
-                // A maker that could not be started leaves the run to this thread.
-                if let Err(std::sync::mpsc::SendError((first, full))) = runs.send((first, full)) {
-                    make_run(first, full, &mut here);
-                }
-                first += RUN;
-            }
-            match s.next_element::<T>() {
-                Ok(Some(t)) => run.push(t),
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        drop(runs);
-        let mut made = match maker {
-            // The maker's panic is this parse's, as it would be on one thread.
-            Ok(maker) => maker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => Vec::new(),
-        };
-        made.append(&mut here);
-        make_run(first, run, &mut made);
-        parsed.map(|()| made)
-    })
 }

@@ -7,8 +7,7 @@ mod summary;
 
 pub use markdown::{headline, render_markdown, short_arn};
 pub use schema::{
-    Disposition, Incident, JsonBuffer, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, Summary,
-    TriageRecord,
+    Disposition, Incident, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, Summary, TriageRecord,
 };
 
 /// Records for the aggregation and rendering tests.

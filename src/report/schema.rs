@@ -182,19 +182,7 @@ impl Report {
     /// An error is never expected (plain data into memory) but is passed on, never
     /// swallowed, so a truncated report can never be stored.
     pub fn to_json(&self, pretty: bool) -> Result<Vec<u8>, serde_json::Error> {
-        self.to_json_into(pretty, Vec::new())
-    }
-
-    /// [`Report::to_json`] written into `buffer` (cleared first): memory the caller no
-    /// longer needs, whose pages are already in place (see [`JsonBuffer`]), instead of a
-    /// new allocation.
-    pub fn to_json_into(
-        &self,
-        pretty: bool,
-        mut buffer: Vec<u8>,
-    ) -> Result<Vec<u8>, serde_json::Error> {
-        buffer.clear();
-        buffer.reserve(json_size_estimate(self.records.len()));
+        let mut buffer = Vec::new();
         if pretty && self.records.len() <= 1000 {
             serde_json::to_writer_pretty(&mut buffer, self)?;
         } else {
@@ -204,64 +192,6 @@ impl Report {
         Ok(buffer)
     }
 }
-
-/// About how many bytes the JSON of a report of `records` records takes (one line).
-fn json_size_estimate(records: usize) -> usize {
-    1024 + records * 1536
-}
-
-/// Memory for a report's JSON, taken over from a buffer its owner is done with (the CLI's
-/// batch text, about 1.7 times the size of the report it becomes). Writing into memory that
-/// is already in place spares the page faults of a fresh allocation, which are the largest
-/// cost of building a large report on small virtual machines (docs/benchmarks.md).
-#[derive(Debug, Default)]
-pub struct JsonBuffer(Vec<u8>);
-
-impl JsonBuffer {
-    /// `buffer`, emptied, to hold the JSON of a report of `records` records. The pages
-    /// beyond what that report needs are handed back to the system now rather than when the
-    /// buffer is freed, so keeping the buffer costs no more memory than a new one would.
-    pub fn reuse(mut buffer: Vec<u8>, records: usize) -> JsonBuffer {
-        buffer.clear();
-        release_beyond(&mut buffer, json_size_estimate(records));
-        JsonBuffer(buffer)
-    }
-
-    /// The buffer, for [`Report::to_json_into`].
-    pub fn into_inner(self) -> Vec<u8> {
-        self.0
-    }
-}
-
-/// Hands back to the system the whole pages of `buffer`'s unused capacity past `keep`
-/// bytes. Their contents are lost, which is harmless: capacity past the length holds
-/// nothing (the buffer is empty here), and the pages read as zeros if touched again.
-#[cfg(target_os = "linux")]
-fn release_beyond(buffer: &mut Vec<u8>, keep: usize) {
-    // SAFETY: sysconf takes a plain integer and returns one.
-    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 => n as usize,
-        _ => return,
-    };
-    let start = buffer.as_mut_ptr() as usize;
-    let from = start
-        .checked_add(keep.max(buffer.len()))
-        .and_then(|end| end.checked_next_multiple_of(page));
-    let to = (start + buffer.capacity()) / page * page;
-    if let Some(from) = from
-        && to > from
-    {
-        // SAFETY: [from, to) lies inside the buffer's own allocation, past its length, and
-        // no reference into it exists (the buffer is borrowed mutably). MADV_DONTNEED on
-        // private anonymous memory only drops the pages' contents.
-        unsafe {
-            libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn release_beyond(_buffer: &mut Vec<u8>, _keep: usize) {}
 
 /// Where the replay payloads of a report are, for the commands the Markdown prints.
 #[derive(Debug, Clone)]

@@ -190,7 +190,6 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::JsonBuffer;
     use crate::report::fixtures::{record, report_of as build};
     use FailureCategory::*;
 
@@ -352,80 +351,6 @@ mod tests {
         assert_eq!(incident.conversations, 2);
         assert_eq!(incident.conversation_ids, ["c0", "c1"]);
         assert_eq!(report.summary.conversations, 2);
-    }
-
-    #[test]
-    fn the_json_written_into_a_reused_buffer_is_the_same() {
-        let records: Vec<TriageRecord> = (0..40)
-            .map(|i| {
-                record(
-                    &format!("m{i}"),
-                    TargetError,
-                    Some(FN),
-                    Some("E"),
-                    "2026-11-28T09:00:00Z",
-                )
-            })
-            .collect();
-        let report = build(records);
-        let fresh = report.to_json(false).unwrap();
-        // Far larger than the report needs and full of other bytes: emptied, its pages past
-        // the report's share handed back, then written into.
-        let old = vec![b'x'; 1 << 20];
-        let reused = JsonBuffer::reuse(old, report.records.len());
-        let json = report.to_json_into(false, reused.into_inner()).unwrap();
-        assert_eq!(json, fresh);
-        // Too small a buffer grows.
-        let small = JsonBuffer::reuse(b"not json".to_vec(), 0);
-        assert_eq!(
-            report.to_json_into(false, small.into_inner()).unwrap(),
-            fresh
-        );
-        // Indented, the same as to_json's.
-        let pretty = JsonBuffer::reuse(vec![b'y'; 1 << 16], 40);
-        assert_eq!(
-            report.to_json_into(true, pretty.into_inner()).unwrap(),
-            report.to_json(true).unwrap()
-        );
-    }
-
-    /// How many of the pages of `[ptr, ptr + len)` are resident (`mincore`).
-    #[cfg(target_os = "linux")]
-    fn resident_pages(ptr: *const u8, len: usize) -> usize {
-        // SAFETY: sysconf takes a plain integer and returns one.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-        let start = (ptr as usize).next_multiple_of(page);
-        let end = (ptr as usize + len) / page * page;
-        let mut map = vec![0u8; (end - start) / page];
-        // SAFETY: the range lies inside a live allocation of the caller's; `map` has a byte
-        // for each of its pages.
-        let rc =
-            unsafe { libc::mincore(start as *mut libc::c_void, end - start, map.as_mut_ptr()) };
-        assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
-        map.iter().filter(|b| **b & 1 == 1).count()
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_reused_buffer_hands_back_the_pages_the_report_will_not_need() {
-        let size = 8 << 20;
-        let text = vec![b'x'; size];
-        let ptr = text.as_ptr();
-        // SAFETY: sysconf takes a plain integer and returns one.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-        let pages = size / page;
-        assert!(
-            resident_pages(ptr, size) > pages * 93 / 100,
-            "the text's pages are in place"
-        );
-        // Room for 1,000 records: about 1.5 MB of the 8 MB stay (300 to 400 pages of 4 KiB).
-        let buffer = JsonBuffer::reuse(text, 1_000).into_inner();
-        assert_eq!(buffer.as_ptr(), ptr, "the same memory");
-        let resident = resident_pages(ptr, size) * page;
-        assert!(
-            (300 * 4096..=400 * 4096).contains(&resident),
-            "{resident} bytes resident of {size}"
-        );
     }
 
     #[test]

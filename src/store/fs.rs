@@ -105,110 +105,80 @@ impl FsStore {
         })
     }
 
-    /// [`ArtifactStore::put_all`] on the calling thread and up to `workers - 1` more: each
-    /// key is checked and each folder created once first, then the files are shared out
-    /// in runs of 32 (each worker builds its files' paths), so the threads stay busy
-    /// without a hand-off per file, and each body is released as soon as it is written.
+    /// [`ArtifactStore::put_all`] on `workers` threads, each writing a contiguous share of
+    /// the artifacts; each body is released as soon as it is written.
     fn write_many(
         &self,
         artifacts: Vec<Artifact>,
         start_by: Option<std::time::Instant>,
         workers: usize,
     ) -> Vec<Result<(), PutError>> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        const RUN: usize = 32;
-        struct Job {
-            index: usize,
-            key: String,
-            body: bytes::Bytes,
+        let share = artifacts.len().div_ceil(workers.max(1)).max(1);
+        let mut shares: Vec<Vec<Artifact>> = Vec::new();
+        let mut artifacts = artifacts.into_iter().peekable();
+        while artifacts.peek().is_some() {
+            shares.push(artifacts.by_ref().take(share).collect());
         }
-        let failed =
-            |key: String, reason: String| Err(PutError::Failed(StoreError { key, reason }));
-        // Each key checked (a refused key fails alone) and each folder made once: a folder
-        // this call has made is not looked up again, one that could not be made is tried
-        // again for its next file.
-        let mut results: Vec<Result<(), PutError>> = vec![Ok(()); artifacts.len()];
-        // The folders this call has made: looked up here without the shared set's lock.
-        let mut made: HashSet<PathBuf> = HashSet::new();
-        let mut jobs: Vec<Job> = Vec::with_capacity(artifacts.len());
-        for (index, artifact) in artifacts.into_iter().enumerate() {
-            let checked =
-                check_key(&artifact.key).and_then(|()| match Path::new(&artifact.key).parent() {
-                    Some(folder) if !made.contains(folder) => self
-                        .ensure_dir(&self.root.join(folder))
-                        .map(|()| {
-                            made.insert(folder.to_owned());
-                        })
-                        .map_err(|e| StoreError {
-                            key: artifact.key.clone(),
-                            reason: e.to_string(),
-                        }),
-                    _ => Ok(()),
-                });
-            match checked {
-                Ok(()) => {
-                    // Until a worker says otherwise: a result that never comes is a failure.
-                    results[index] = Err(PutError::Panicked);
-                    jobs.push(Job {
-                        index,
-                        key: artifact.key,
-                        body: artifact.body,
-                    });
-                }
-                Err(e) => results[index] = Err(PutError::Failed(e)),
-            }
-        }
-        let mut written: Vec<(usize, PathBuf)> = Vec::with_capacity(jobs.len());
-        let mut runs: Vec<Mutex<Vec<Job>>> = Vec::with_capacity(jobs.len().div_ceil(RUN));
-        let mut jobs = jobs.into_iter().peekable();
-        while jobs.peek().is_some() {
-            runs.push(Mutex::new(jobs.by_ref().take(RUN).collect()));
-        }
-        let next = AtomicUsize::new(0);
-        let work = || {
-            let mut done: Vec<(usize, Result<(), PutError>, PathBuf)> = Vec::new();
-            loop {
-                let Some(run) = runs.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    return done;
-                };
-                let run = std::mem::take(&mut *run.lock().unwrap_or_else(|e| e.into_inner()));
-                for job in run {
-                    let path = self.root.join(&job.key);
-                    let result = if start_by.is_some_and(|t| std::time::Instant::now() >= t) {
-                        Err(PutError::NotStarted)
-                    } else {
-                        let write =
-                            std::panic::AssertUnwindSafe(|| self.write_payload(&path, &job.body));
-                        match std::panic::catch_unwind(write) {
-                            Ok(Ok(())) => Ok(()),
-                            Ok(Err(e)) => failed(job.key, e.to_string()),
-                            Err(_) => Err(PutError::Panicked),
-                        }
-                    };
-                    // `job.body` is dropped here: written, it is no longer needed.
-                    done.push((job.index, result, path));
-                }
-            }
-        };
-        let workers = workers.clamp(1, runs.len().max(1));
-        let finished = std::thread::scope(|scope| {
-            let helpers: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
-            let mut all = vec![work()];
-            // `work` catches the panic of any write, so a helper does not end in one.
-            all.extend(helpers.into_iter().filter_map(|h| h.join().ok()));
-            all
+        let results: Vec<Vec<Result<(), PutError>>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = shares
+                .into_iter()
+                .map(|share| {
+                    let count = share.len();
+                    (
+                        count,
+                        scope.spawn(move || self.write_share(share, start_by)),
+                    )
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|(count, thread)| {
+                    // `write_share` catches the panic of any write, so this is not expected.
+                    thread
+                        .join()
+                        .unwrap_or_else(|_| vec![Err(PutError::Panicked); count])
+                })
+                .collect()
         });
-        for (index, result, path) in finished.into_iter().flatten() {
-            if result.is_ok() {
-                written.push((index, path));
-            }
-            results[index] = result;
-        }
-        written.sort_unstable_by_key(|(i, _)| *i);
+        results.into_iter().flatten().collect()
+    }
+
+    /// Writes `artifacts` one after the other on this thread: a result each, in order.
+    fn write_share(
+        &self,
+        artifacts: Vec<Artifact>,
+        start_by: Option<std::time::Instant>,
+    ) -> Vec<Result<(), PutError>> {
+        let mut written = Vec::with_capacity(artifacts.len());
+        let results = artifacts
+            .into_iter()
+            .map(|artifact| {
+                if start_by.is_some_and(|t| std::time::Instant::now() >= t) {
+                    return Err(PutError::NotStarted);
+                }
+                let path = self.path_for(&artifact.key).map_err(PutError::Failed)?;
+                let write = std::panic::AssertUnwindSafe(|| {
+                    self.ensure_parent(&path)?;
+                    self.write_payload(&path, &artifact.body)
+                });
+                match std::panic::catch_unwind(write) {
+                    Ok(Ok(())) => {
+                        written.push(path);
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(PutError::Failed(StoreError {
+                        key: artifact.key,
+                        reason: e.to_string(),
+                    })),
+                    Err(_) => Err(PutError::Panicked),
+                }
+                // `artifact.body` is dropped here: written, it is no longer needed.
+            })
+            .collect();
         self.unsynced
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend(written.into_iter().map(|(_, p)| p));
+            .extend(written);
         results
     }
 }
@@ -289,10 +259,6 @@ impl ArtifactStore for FsStore {
         tokio::task::spawn_blocking(move || store.write_many(artifacts, start_by, workers))
             .await
             .unwrap_or_else(|_| vec![Err(PutError::Panicked); count])
-    }
-
-    fn keeps_metadata(&self) -> bool {
-        false
     }
 
     async fn sync(&self) -> Result<(), StoreError> {

@@ -105,12 +105,6 @@ pub trait ArtifactStore: Send + Sync {
         }
     }
 
-    /// Whether the store keeps [`Artifact::metadata`]; one that ignores it (the folder
-    /// store) is handed none, so none is built for each of a batch's payloads.
-    fn keeps_metadata(&self) -> bool {
-        true
-    }
-
     /// Makes everything `put` so far durable. A store whose `put` is durable by itself
     /// (S3, memory) has nothing to do.
     fn sync(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
