@@ -7,7 +7,6 @@
 //! deadline, emits one EMF metrics line and answers `batchItemFailures`. Which records go
 //! back is decided by the pipeline alone; this module only translates.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,17 +17,16 @@ use tokio::time::Instant;
 
 use crate::config::{ConfigError, LambdaConfig};
 use crate::correlate::{
-    CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, LookupFailure,
-    MemoryCorrelator,
+    CacheTtl, ConversationCache, Correlation, GenesysCorrelator, LookupFailure, MemoryCorrelator,
 };
 use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, SystemAttributes};
 use crate::genesys::resolve_endpoints;
 use crate::metrics::InvocationMetrics;
-use crate::replay::{AwsTargets, TargetInputLookup};
 use crate::report::{Disposition, ReplaySource};
 use crate::secrets::{GenesysSecret, SecretCache};
-use crate::store::{Layout, S3Store};
-use crate::triage::{self, TriageOptions, UnnamedRecords};
+use crate::store::{ArtifactStore, Layout, S3Store};
+use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs};
+use crate::triage::{self, Outcome, TriageOptions, UnnamedRecords};
 
 /// Why an invocation failed as a whole. The runtime reports the variant's name as the
 /// error type (`InvalidConfiguration`, …), so CloudWatch and the invocation result say
@@ -69,17 +67,19 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Everything an invocation needs, built once per container.
+/// Everything an invocation needs, built once per container. Generic over where
+/// artifacts go and how target inputs are looked up, so its rules are tested on the
+/// in-memory twins; in production, S3 and EventBridge.
 #[derive(Debug)]
-pub struct Handler {
+pub struct Handler<S = S3Store, T = TargetInputLookup> {
     config: LambdaConfig,
-    store: S3Store,
+    store: S,
     secrets: Option<SecretCache>,
     http: reqwest::Client,
     cache: Arc<ConversationCache>,
     correlator: Mutex<Option<(Arc<GenesysSecret>, Arc<GenesysCorrelator>)>>,
     function_name: String,
-    target_inputs: Option<TargetInputLookup>,
+    target_inputs: Option<T>,
 }
 
 /// The most an invocation spends looking up how failed targets take their input.
@@ -87,49 +87,49 @@ const TARGET_LOOKUP_BUDGET: Duration = Duration::from_secs(2);
 /// How long a target's input setting is remembered.
 const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
 
-/// How this invocation correlates: a fixed answer (skipped, or unavailable with the
-/// reason), or the Genesys API.
-enum Correlation {
-    Fixed(MemoryCorrelator),
-    Genesys(Arc<GenesysCorrelator>),
-}
-
-impl Correlate for Correlation {
-    async fn correlate(
-        &self,
-        ids: &[String],
-        budget: Duration,
-    ) -> HashMap<String, InteractionInfo> {
-        match self {
-            Correlation::Fixed(fixed) => fixed.correlate(ids, budget).await,
-            Correlation::Genesys(c) => c.correlate(ids, budget).await,
-        }
-    }
-}
-
 impl Handler {
-    /// A handler over already-built clients.
+    /// A handler over already-built clients: artifacts to S3.
     pub fn new(
         config: LambdaConfig,
         s3: aws_sdk_s3::Client,
         secrets: aws_sdk_secretsmanager::Client,
         function_name: impl Into<String>,
     ) -> Handler {
+        let store = S3Store::new(
+            s3,
+            config.report_bucket.clone(),
+            config.sse_kms_key_id.clone(),
+        );
+        Handler::with_store(config, store, secrets, function_name)
+    }
+}
+
+impl<S> Handler<S, TargetInputLookup> {
+    /// Looks up how each failed target takes its input (`events:ListTargetsByRule`), so
+    /// the report says when a replay should go through `--to-target`. Best effort: at most
+    /// two seconds per invocation, and an answer (or a refusal) is remembered ten minutes.
+    pub fn with_target_lookup(self, targets: AwsTargets) -> Handler<S> {
+        self.with_target_inputs(TargetInputLookup::new(targets, TARGET_LOOKUP_TTL))
+    }
+}
+
+impl<S: ArtifactStore> Handler<S> {
+    /// A handler that stores artifacts in `store`; the secret is read through `secrets`
+    /// when `GENESYS_SECRET_ID` is configured.
+    pub fn with_store(
+        config: LambdaConfig,
+        store: S,
+        secrets: aws_sdk_secretsmanager::Client,
+        function_name: impl Into<String>,
+    ) -> Handler<S> {
         let secrets = config
             .genesys_secret_id
             .as_ref()
             .map(|id| SecretCache::new(secrets, id.clone(), config.secret_ttl));
         Handler {
-            store: S3Store::new(
-                s3,
-                config.report_bucket.clone(),
-                config.sse_kms_key_id.clone(),
-            ),
+            store,
             secrets,
-            http: reqwest::Client::builder()
-                .user_agent(concat!("genesys-dlq-triage/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default(),
+            http: crate::http_client(),
             cache: Arc::new(ConversationCache::new(
                 config.cache_capacity,
                 CacheTtl::default(),
@@ -140,20 +140,35 @@ impl Handler {
             config,
         }
     }
+}
 
-    /// Looks up how each failed target takes its input (`events:ListTargetsByRule`), so
-    /// the report says when a replay should go through `--to-target`. Best effort: at most
-    /// two seconds per invocation, and an answer (or a refusal) is remembered ten minutes.
-    pub fn with_target_lookup(mut self, targets: AwsTargets) -> Handler {
-        self.target_inputs = Some(TargetInputLookup::new(targets, TARGET_LOOKUP_TTL));
-        self
+impl<S, T> Handler<S, T> {
+    /// Looks up target inputs through `lookup` before each run.
+    pub fn with_target_inputs<U: TargetInputs>(self, lookup: U) -> Handler<S, U> {
+        Handler {
+            config: self.config,
+            store: self.store,
+            secrets: self.secrets,
+            http: self.http,
+            cache: self.cache,
+            correlator: self.correlator,
+            function_name: self.function_name,
+            target_inputs: Some(lookup),
+        }
+    }
+
+    /// Where artifacts go.
+    pub fn store(&self) -> &S {
+        &self.store
     }
 
     /// The secret cache, if a secret is configured.
     pub fn secrets(&self) -> Option<&SecretCache> {
         self.secrets.as_ref()
     }
+}
 
+impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
     /// Handles one SQS batch given as the typed event (tests, and callers that have one).
     pub async fn handle(
         &self,
@@ -183,15 +198,36 @@ impl Handler {
         let started = Instant::now();
         let LambdaEvent { payload, context } = event;
         let mut letters = payload.0;
-        let count = letters.len();
-
         let deadline = deadline_instant(context.deadline);
         let correlation = self.correlation(deadline).await;
+        let opts = self.options(&letters, &context.request_id, deadline).await;
+        // Boxed: the pipeline's future is large (every step's state), and a runtime
+        // thread's stack is not the place for it.
+        let outcome = Box::pin(triage::run_taking_bodies(
+            &mut letters,
+            &self.store,
+            &correlation,
+            &opts,
+        ))
+        .await;
+        log_outcome(&outcome);
+        self.emit_metrics(&outcome, &correlation, started);
+        respond(&outcome)
+    }
+
+    /// The run's options: this function's layout, deadline and settings, and the input
+    /// setting of each failed target (looked up within a tenth of the time left).
+    async fn options(
+        &self,
+        letters: &[DeadLetter],
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> TriageOptions {
         let mut opts = TriageOptions::new(
             Layout::prefixed(&self.config.report_prefix),
             ReplaySource::Bucket(self.config.report_bucket.clone()),
         );
-        opts.report_id = triage::report_id(opts.now, &short_id(&context.request_id));
+        opts.report_id = triage::report_id(opts.now, &short_id(request_id));
         opts.deadline = deadline;
         opts.safety_margin = self.config.deadline_margin;
         opts.correlation_budget = self.config.correlation_budget;
@@ -204,42 +240,25 @@ impl Handler {
             });
             let pairs = letters
                 .iter()
-                .filter_map(|l| Some((l.failure.rule_arn.clone()?, l.failure.target_arn.clone()?)));
+                .filter_map(|l| Some((l.failure.rule_arn.clone()?, l.failure.target_arn.clone()?)))
+                .collect();
             opts.target_inputs = lookup.describe(pairs, TARGET_LOOKUP_BUDGET.min(left)).await;
         }
+        opts
+    }
 
-        // Boxed: the pipeline's future is large (every step's state), and a runtime
-        // thread's stack is not the place for it.
-        let outcome = Box::pin(triage::run_taking_bodies(
-            &mut letters,
-            &self.store,
-            &correlation,
-            &opts,
-        ))
-        .await;
-        match (&outcome.batch_error, &outcome.report_keys) {
-            (Some(e), _) => tracing::error!(error = %e, "returning every record"),
-            (None, Some((json, _))) => {
-                tracing::info!(report = %json, records = count, returned = outcome.returned.len(), "report stored")
-            }
-            (None, None) => {}
-        }
-        for record in &outcome.report.records {
-            if let Disposition::Returned { reason } = &record.disposition {
-                tracing::warn!(message_id = %record.message_id, %reason, "record returned to the queue");
-            }
-        }
-        let failures = outcome.batch_item_failures()?;
-
+    /// One CloudWatch EMF line for the invocation, on standard output.
+    fn emit_metrics(&self, outcome: &Outcome, correlation: &Correlation, started: Instant) {
+        let count = outcome.report.records.len();
+        let returned = outcome
+            .batch_item_failures()
+            .map_or(count, |failures| failures.len().min(count));
         let metrics = InvocationMetrics {
             records: count,
-            acknowledged: count - failures.len().min(count),
-            returned: failures.len(),
+            acknowledged: count - returned,
+            returned,
             by_category: outcome.report.summary.by_category.clone(),
-            genesys_calls: match &correlation {
-                Correlation::Genesys(c) => c.calls(),
-                Correlation::Fixed(_) => 0,
-            },
+            genesys_calls: correlation.calls().unwrap_or(0),
             duration_ms: started.elapsed().as_millis() as u64,
         };
         println!(
@@ -250,14 +269,6 @@ impl Handler {
                 chrono::Utc::now().timestamp_millis()
             )
         );
-        if let Some(reason) = outcome.outage() {
-            return Err(HandlerError::BatchNotStored(reason));
-        }
-        let mut response = SqsBatchResponse::default();
-        for id in failures {
-            response.add_failure(id);
-        }
-        Ok(response)
     }
 
     /// Chooses this invocation's correlation, rebuilding the Genesys client when the secret
@@ -268,6 +279,12 @@ impl Handler {
                 "GENESYS_SECRET_ID is not configured",
             ));
         };
+        let unavailable = |error: String, transient| {
+            Correlation::Fixed(MemoryCorrelator::unavailable(LookupFailure {
+                error,
+                transient,
+            }))
+        };
         // Secrets Manager gets at most SECRET_TIMEOUT, and never the time the records need.
         let limit = deadline.map_or(SECRET_TIMEOUT, |d| {
             SECRET_TIMEOUT.min(
@@ -276,24 +293,15 @@ impl Handler {
                     / 4,
             )
         });
-        let read = match tokio::time::timeout(limit, secrets.get()).await {
-            Ok(read) => read,
+        let secret = match tokio::time::timeout(limit, secrets.get()).await {
+            Ok(Ok(secret)) => secret,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "Genesys correlation unavailable");
+                return unavailable(e.to_string(), e.transient);
+            }
             Err(_) => {
                 tracing::error!("Secrets Manager did not answer in time: correlation unavailable");
-                return Correlation::Fixed(MemoryCorrelator::unavailable(LookupFailure {
-                    error: "Secrets Manager did not answer in time".into(),
-                    transient: true,
-                }));
-            }
-        };
-        let secret = match read {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "Genesys correlation unavailable");
-                return Correlation::Fixed(MemoryCorrelator::unavailable(LookupFailure {
-                    error: e.to_string(),
-                    transient: e.transient,
-                }));
+                return unavailable("Secrets Manager did not answer in time".into(), true);
             }
         };
         let mut current = self.correlator.lock().await;
@@ -322,12 +330,40 @@ impl Handler {
                 *current = Some((secret, correlator.clone()));
                 Correlation::Genesys(correlator)
             }
-            Err(e) => Correlation::Fixed(MemoryCorrelator::unavailable(LookupFailure {
-                error: format!("Genesys endpoints: {e}"),
-                transient: false,
-            })),
+            Err(e) => unavailable(format!("Genesys endpoints: {e}"), false),
         }
     }
+}
+
+/// Logs where the report went and why each returned record goes back.
+fn log_outcome(outcome: &Outcome) {
+    match (&outcome.batch_error, &outcome.report_keys) {
+        (Some(e), _) => tracing::error!(error = %e, "returning every record"),
+        (None, Some((json, _))) => {
+            tracing::info!(report = %json, records = outcome.report.records.len(), returned = outcome.returned.len(), "report stored")
+        }
+        (None, None) => {}
+    }
+    for record in &outcome.report.records {
+        if let Disposition::Returned { reason } = &record.disposition {
+            tracing::warn!(message_id = %record.message_id, %reason, "record returned to the queue");
+        }
+    }
+}
+
+/// The invocation's answer to a run: the returned records as `batchItemFailures`; an
+/// error when a returned record cannot be named, or when nothing could be stored for a
+/// reason of the function's own (so the outage shows in Lambda's `Errors`).
+pub fn respond(outcome: &Outcome) -> Result<SqsBatchResponse, HandlerError> {
+    let failures = outcome.batch_item_failures()?;
+    if let Some(reason) = outcome.outage() {
+        return Err(HandlerError::BatchNotStored(reason));
+    }
+    let mut response = SqsBatchResponse::default();
+    for id in failures {
+        response.add_failure(id);
+    }
+    Ok(response)
 }
 
 /// The longest wait for the Genesys secret.
@@ -393,6 +429,111 @@ fn letter_of(index: usize, m: &SqsMessage, body: String) -> DeadLetter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    use crate::config::lookup_from_pairs;
+    use crate::store::MemoryStore;
+
+    const API: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/7e08279e-244f-4443-a5f4-b9c262da4d81";
+
+    /// A handler on the in-memory store, with no secret and no AWS call.
+    fn handler() -> Handler<MemoryStore> {
+        let config =
+            LambdaConfig::from_lookup(&lookup_from_pairs(&[("REPORT_BUCKET", "reports")])).unwrap();
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .build(),
+        );
+        Handler::with_store(config, MemoryStore::new(), secrets, "test-fn")
+    }
+
+    fn mixed_batch() -> LambdaEvent<SqsEvent> {
+        let event: SqsEvent =
+            serde_json::from_slice(include_bytes!("../events/sqs-mixed-batch.json")).unwrap();
+        LambdaEvent::new(event, lambda_runtime::Context::default())
+    }
+
+    fn failures(response: &SqsBatchResponse) -> Vec<String> {
+        let json = serde_json::to_value(response).unwrap();
+        json["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_stored_batch_is_acknowledged_whole_and_its_report_names_target_inputs() {
+        let inputs = BTreeMap::from([(API.to_owned(), "InputTransformer".to_owned())]);
+        let h = handler().with_target_inputs(inputs);
+        let response = h.handle(mixed_batch()).await.unwrap();
+        assert_eq!(failures(&response), Vec::<String>::new());
+        let keys = h.store().keys();
+        let report_key = keys
+            .iter()
+            .find(|k| k.starts_with("genesys-dlq/reports/") && k.ends_with(".json"))
+            .expect("a report");
+        let report: serde_json::Value =
+            serde_json::from_slice(&h.store().get(report_key).unwrap()).unwrap();
+        assert_eq!(report["records"].as_array().unwrap().len(), 20);
+        assert_eq!(
+            report["summary"]["targetInputs"],
+            serde_json::json!({ API: "InputTransformer" })
+        );
+        assert_eq!(
+            keys.iter()
+                .filter(|k| k.starts_with("genesys-dlq/replay/"))
+                .count(),
+            20
+        );
+    }
+
+    #[tokio::test]
+    async fn a_payload_that_cannot_be_stored_is_the_only_failure() {
+        let first = mixed_batch().payload.records[0].message_id.clone().unwrap();
+        let probe = handler();
+        probe.handle(mixed_batch()).await.unwrap();
+        let key_of_first = probe
+            .store()
+            .keys()
+            .into_iter()
+            .find(|k| k.ends_with(&format!("/{first}.json")))
+            .unwrap();
+        let h = handler();
+        h.store().fail_key(&key_of_first);
+        let response = h.handle(mixed_batch()).await.unwrap();
+        assert_eq!(failures(&response), vec![first]);
+    }
+
+    #[tokio::test]
+    async fn no_payload_stored_fails_the_invocation_instead_of_naming_every_record() {
+        let h = handler();
+        h.store().fail_prefix("genesys-dlq/replay/dt=");
+        let e = h.handle(mixed_batch()).await.unwrap_err();
+        assert_eq!(e.error_type(), "BatchNotStored");
+    }
+
+    #[tokio::test]
+    async fn a_report_that_cannot_be_stored_fails_the_invocation() {
+        let h = handler();
+        h.store().fail_prefix("genesys-dlq/reports/");
+        let e = h.handle(mixed_batch()).await.unwrap_err();
+        assert_eq!(e.error_type(), "BatchNotStored");
+        assert!(e.to_string().contains("could not write the report"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_returned_record_without_an_id_fails_the_whole_batch() {
+        let mut event = mixed_batch();
+        event.payload.records[2].message_id = None;
+        let h = handler();
+        h.store().fail_prefix("genesys-dlq/replay/dt=");
+        let e = h.handle(event).await.unwrap_err();
+        assert_eq!(e.error_type(), "UnnamedRecords");
+    }
 
     #[test]
     fn deadlines_in_epoch_ms_and_as_durations_both_work() {

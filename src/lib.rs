@@ -44,6 +44,17 @@ pub fn tune_allocator() {
     }
 }
 
+/// A builder for the crate's HTTP clients, with its User-Agent: every client starts here.
+pub(crate) fn http_client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().user_agent(concat!("genesys-dlq-triage/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The HTTP client of the Genesys Cloud calls (each request sets its own timeout).
+pub(crate) fn http_client() -> reqwest::Client {
+    http_client_builder().build().unwrap_or_default()
+}
+
+mod aws_error;
 mod classify;
 pub mod cli;
 mod config;
@@ -57,6 +68,7 @@ mod report;
 mod secrets;
 pub mod source;
 mod store;
+pub mod targets;
 mod triage;
 
 pub use classify::{
@@ -67,14 +79,14 @@ pub use config::{
     ConfigError, Env, GenesysSettings, LambdaConfig, analytics_config, lookup_from_pairs,
 };
 pub use correlate::{
-    CacheTtl, ConversationCache, ConversationSummary, Correlate, GenesysCorrelator,
+    CacheTtl, ConversationCache, ConversationSummary, Correlate, Correlation, GenesysCorrelator,
     InteractionInfo, LookupFailure, MemoryCorrelator,
 };
 pub use dlq::{
     BatchError as InputError, BodyKind, DeadLetter, DeadLetterBatch, EventEnvelope, FailureContext,
     SystemAttributes, attr, parse_batch,
 };
-pub use lambda::{Handler, HandlerError, deadline_instant, to_dead_letter};
+pub use lambda::{Handler, HandlerError, deadline_instant, respond, to_dead_letter};
 pub use metrics::InvocationMetrics;
 pub use report::{
     Disposition, Incident, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, Summary, TriageRecord,

@@ -38,7 +38,6 @@ use tokio::time::Instant;
 use crate::classify::{self, Classification, Evidence, FailureCategory};
 use crate::correlate::{Correlate, InteractionInfo, LookupFailure};
 use crate::dlq::{BodyKind, DeadLetter};
-use crate::genesys::conversation_id;
 use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
 use crate::store::{
     Artifact, ArtifactStore, Layout, PutError, WriteWindow, bounded, safe_file_stem,
@@ -294,7 +293,7 @@ fn analyse(letters: &[DeadLetter]) -> Vec<Option<Analysis>> {
                     .clone();
                 Analysis {
                     classification,
-                    interaction_id: l.event.as_ref().and_then(conversation_id),
+                    interaction_id: l.event.as_ref().and_then(|e| e.conversation_id()),
                 }
             }))
             .ok()

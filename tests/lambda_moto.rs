@@ -492,7 +492,7 @@ async fn the_report_says_when_the_failed_target_transforms_its_input() {
 
     let h = handler(&moto, config(&[]))
         .await
-        .with_target_lookup(genesys_dlq_triage::replay::AwsTargets::new(sdk.clone()));
+        .with_target_lookup(genesys_dlq_triage::targets::AwsTargets::new(sdk.clone()));
     let response = invoke(&h, event, Context::default()).await;
     assert!(failures(&response).is_empty());
 

@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         for letter in &letters {
             let _ = genesys_dlq_triage::classify(&letter.failure, letter.kind);
             if let Some(event) = &letter.event {
-                let _ = genesys_dlq_triage::genesys::conversation_id(event);
+                let _ = event.conversation_id();
             }
         }
     }

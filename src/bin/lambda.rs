@@ -1,6 +1,6 @@
 //! The Lambda entry point: tracing, configuration, SDK clients once, then the runtime.
 
-use genesys_dlq_triage::replay::AwsTargets;
+use genesys_dlq_triage::targets::AwsTargets;
 use genesys_dlq_triage::{Handler, HandlerError, LambdaConfig, path_style_from_env, s3_client};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{CliConfig, CliCorrelation, Stdout};
+use super::{CliConfig, Stdout, correlation};
 use crate::dlq::parse_batch;
 use crate::report::{ReplaySource, Report, headline};
 use crate::store::{FsStore, Layout};
@@ -39,7 +39,7 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String>
     let out_display = args.out.display().to_string();
     let store = FsStore::new(&args.out);
     let opts = TriageOptions::new(Layout::Local, ReplaySource::Folder(out_display.clone()));
-    let correlation = CliCorrelation::new(&config, args.no_correlate);
+    let correlation = correlation(&config, args.no_correlate);
     // The bodies go to the payload writes, so the report is built without them in memory.
     let outcome = Box::pin(triage::run_taking_bodies(
         &mut letters,

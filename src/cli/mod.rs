@@ -16,7 +16,7 @@ pub use poll::{PollArgs, poll};
 pub use replay::{ReplayArgs, headers_from_env, replay_reports};
 
 use crate::correlate::{
-    CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, MemoryCorrelator,
+    CacheTtl, ConversationCache, Correlation, GenesysCorrelator, MemoryCorrelator,
 };
 
 /// How many conversations a CLI run remembers.
@@ -24,49 +24,18 @@ const CACHE_CAPACITY: usize = 100_000;
 
 /// The correlation a CLI run uses: the Genesys API when credentials are set and
 /// `--no-correlate` is not, else every conversation `skipped` with the reason.
-pub(crate) enum CliCorrelation {
-    Skipped(MemoryCorrelator),
-    Genesys(GenesysCorrelator),
-}
-
-impl CliCorrelation {
-    pub(crate) fn new(config: &CliConfig, no_correlate: bool) -> CliCorrelation {
-        match &config.genesys {
-            _ if no_correlate => {
-                CliCorrelation::Skipped(MemoryCorrelator::skipped("--no-correlate"))
-            }
-            None => CliCorrelation::Skipped(MemoryCorrelator::skipped(NO_CREDENTIALS)),
-            Some((credentials, endpoints)) => CliCorrelation::Genesys(GenesysCorrelator::connect(
-                reqwest::Client::builder()
-                    .user_agent(concat!("genesys-dlq-triage/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .unwrap_or_default(),
+pub(crate) fn correlation(config: &CliConfig, no_correlate: bool) -> Correlation {
+    match &config.genesys {
+        _ if no_correlate => Correlation::Fixed(MemoryCorrelator::skipped("--no-correlate")),
+        None => Correlation::Fixed(MemoryCorrelator::skipped(NO_CREDENTIALS)),
+        Some((credentials, endpoints)) => {
+            Correlation::Genesys(Arc::new(GenesysCorrelator::connect(
+                crate::http_client(),
                 endpoints,
                 credentials.clone(),
                 config.analytics.clone(),
                 Arc::new(ConversationCache::new(CACHE_CAPACITY, CacheTtl::default())),
-            )),
-        }
-    }
-
-    /// Requests sent to Genesys Cloud, when it is used.
-    pub(crate) fn calls(&self) -> Option<u64> {
-        match self {
-            CliCorrelation::Skipped(_) => None,
-            CliCorrelation::Genesys(c) => Some(c.calls()),
-        }
-    }
-}
-
-impl Correlate for CliCorrelation {
-    async fn correlate(
-        &self,
-        ids: &[String],
-        budget: std::time::Duration,
-    ) -> std::collections::HashMap<String, InteractionInfo> {
-        match self {
-            CliCorrelation::Skipped(c) => c.correlate(ids, budget).await,
-            CliCorrelation::Genesys(c) => c.correlate(ids, budget).await,
+            )))
         }
     }
 }

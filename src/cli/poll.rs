@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use aws_config::timeout::TimeoutConfig;
 
-use super::{CliConfig, CliCorrelation, Stdout};
-use crate::replay::{AwsTargets, TargetInputLookup};
+use super::{CliConfig, Stdout, correlation};
 use crate::report::ReplaySource;
 use crate::source::{DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, SqsQueue, drain};
 use crate::store::{FsStore, Layout, S3Store, path_style_from_env, s3_client};
+use crate::targets::{AwsTargets, TargetInputLookup};
 use crate::triage::TriageOptions;
 
 /// `dlq-triage poll --queue-url URL [--max-messages N] [--out DIR | --bucket B [--prefix P]]
@@ -97,7 +97,7 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
             Duration::from_secs(600),
         ))),
     };
-    let correlation = CliCorrelation::new(&config, args.no_correlate);
+    let correlation = correlation(&config, args.no_correlate);
 
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();

@@ -15,12 +15,13 @@ use super::Stdout;
 use crate::classify::FailureCategory;
 use crate::genesys::redact_url;
 use crate::replay::{
-    AwsCourier, AwsTargets, Filters, Fixed, FixedPlan, Journal, Location, Reader, ReplayOptions,
-    ReplayProgress, ReplaySummary, ReportArg, Selection, TargetPlan, rate_per_second, replay,
-    select,
+    AnyPlan, AwsCourier, Control, Filters, Fixed, FixedPlan, Journal, Location, Ports, Reader,
+    ReplayOptions, ReplayProgress, ReplaySummary, ReportArg, Selection, TargetPlan,
+    rate_per_second, replay, select,
 };
 use crate::report::Report;
 use crate::store::{path_style_from_env, s3_client};
+use crate::targets::AwsTargets;
 
 /// `dlq-triage replay REPORT… [filters] <destination> [--rate N] [--concurrency N]
 /// [--journal FILE] [--force] [--execute]`.
@@ -123,22 +124,9 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     let needs_s3 = report_args
         .iter()
         .any(|a| !matches!(a, ReportArg::One(Location::File(_))));
-    let needs_aws = needs_s3 || args.to_url.is_none();
     let timeout = Duration::from_secs(args.timeout_seconds);
-    let sdk = if needs_aws {
-        let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        // The replay loop retries, paces and counts every attempt; the SDK must not.
-        Some(
-            base.to_builder()
-                .retry_config(RetryConfig::disabled())
-                .timeout_config(
-                    TimeoutConfig::builder()
-                        .connect_timeout(timeout.min(Duration::from_secs(10)))
-                        .operation_timeout(timeout)
-                        .build(),
-                )
-                .build(),
-        )
+    let sdk = if needs_s3 || args.to_url.is_none() {
+        Some(sdk_config(timeout).await)
     } else {
         None
     };
@@ -146,56 +134,30 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         Some(sdk) if needs_s3 => Reader::with_s3(s3_client(sdk, path_style_from_env())),
         _ => Reader::local(),
     };
+    let plan = match (args.to_target, &sdk) {
+        (true, Some(sdk)) => AnyPlan::Target(Box::new(TargetPlan::new(
+            AwsTargets::new(sdk.clone()),
+            headers,
+            args.source.clone(),
+        ))),
+        _ => AnyPlan::Fixed(FixedPlan(fixed(&args, headers)?)),
+    };
 
     let (reports, report_names) = read_reports(&reader, &report_args).await?;
     let selection = select(&reports, &filters);
     drop(reports);
 
-    let journal_path = args.journal.clone().unwrap_or_else(|| {
-        match report_args.iter().find_map(|a| match a {
-            ReportArg::One(Location::File(p)) => Some(p.clone()),
-            _ => None,
-        }) {
-            Some(p) => p
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join("replay-journal.jsonl"),
-            None => PathBuf::from("replay-journal.jsonl"),
-        }
-    });
+    let journal_path = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| default_journal(&report_args));
     // A dry run reads an existing journal (to say what was sent) and never creates one.
     let journal = if args.execute || journal_path.exists() {
         Some(Mutex::new(Journal::open(&journal_path)?))
     } else {
         None
     };
-
-    let opts = ReplayOptions {
-        execute: args.execute,
-        force: args.force,
-        rate: args.rate,
-        concurrency: args.concurrency as usize,
-        max_attempts: args.max_attempts,
-        breaker: args.breaker,
-        ..ReplayOptions::default()
-    };
-    let destination_shown = destination_shown(&args);
-    eprintln!(
-        "dlq-triage: {} records to replay from {} report(s) ({} listed again, {} left out by the filters, {} not replayable) → {destination_shown}; {}",
-        selection.records.len(),
-        report_names,
-        selection.duplicates,
-        selection.filtered_out,
-        selection.not_replayable.len(),
-        if args.execute {
-            format!(
-                "sending at up to {}/s, {} at a time",
-                args.rate, args.concurrency
-            )
-        } else {
-            "dry run (nothing is sent without --execute)".to_owned()
-        }
-    );
+    announce(&args, &selection, &report_names);
 
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();
@@ -206,39 +168,18 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         }
     });
     let progress = Progress::new(selection.records.len(), args.execute);
-    let show = |p: ReplayProgress| progress.update(p);
     let courier = AwsCourier::new(sdk.as_ref(), timeout);
-    let journal_ref = journal.as_ref();
-    let summary = if args.to_target {
-        let Some(sdk) = sdk.clone() else {
-            unreachable!("--to-target always loads the AWS configuration")
-        };
-        let plan = TargetPlan::new(AwsTargets::new(sdk), headers, args.source.clone());
-        replay(
-            &selection.records,
-            &reader,
-            &plan,
-            &courier,
-            journal_ref,
-            &opts,
-            &stop,
-            &show,
-        )
-        .await
-    } else {
-        let plan = FixedPlan(fixed(&args, headers)?);
-        replay(
-            &selection.records,
-            &reader,
-            &plan,
-            &courier,
-            journal_ref,
-            &opts,
-            &stop,
-            &show,
-        )
-        .await
+    let ports = Ports {
+        reader: &reader,
+        plan: &plan,
+        courier: &courier,
+        journal: journal.as_ref(),
     };
+    let control = Control {
+        stop: &stop,
+        progress: &|p| progress.update(p),
+    };
+    let summary = replay(&selection.records, ports, &options(&args), control).await;
     progress.finish();
     print_summary(
         &summary,
@@ -247,6 +188,69 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         journal.as_ref().map(|_| journal_path.as_path()),
     );
     verdict(&summary, args.execute)
+}
+
+/// The AWS configuration of a run: the replay loop retries, paces and counts every
+/// attempt, so the SDK must not retry; each call is bounded by `timeout`.
+async fn sdk_config(timeout: Duration) -> aws_config::SdkConfig {
+    let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    base.to_builder()
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(timeout.min(Duration::from_secs(10)))
+                .operation_timeout(timeout)
+                .build(),
+        )
+        .build()
+}
+
+/// `replay-journal.jsonl` beside the first local report, else in the working folder.
+fn default_journal(reports: &[ReportArg]) -> PathBuf {
+    let first_local = reports.iter().find_map(|a| match a {
+        ReportArg::One(Location::File(p)) => Some(p.clone()),
+        _ => None,
+    });
+    match first_local {
+        Some(p) => p
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("replay-journal.jsonl"),
+        None => PathBuf::from("replay-journal.jsonl"),
+    }
+}
+
+fn options(args: &ReplayArgs) -> ReplayOptions {
+    ReplayOptions {
+        execute: args.execute,
+        force: args.force,
+        rate: args.rate,
+        concurrency: args.concurrency as usize,
+        max_attempts: args.max_attempts,
+        breaker: args.breaker,
+        ..ReplayOptions::default()
+    }
+}
+
+/// One line on standard error before the run: what is selected, where it goes, and how.
+fn announce(args: &ReplayArgs, selection: &Selection, report_names: &str) {
+    eprintln!(
+        "dlq-triage: {} records to replay from {} report(s) ({} listed again, {} left out by the filters, {} not replayable) → {}; {}",
+        selection.records.len(),
+        report_names,
+        selection.duplicates,
+        selection.filtered_out,
+        selection.not_replayable.len(),
+        destination_shown(args),
+        if args.execute {
+            format!(
+                "sending at up to {}/s, {} at a time",
+                args.rate, args.concurrency
+            )
+        } else {
+            "dry run (nothing is sent without --execute)".to_owned()
+        }
+    );
 }
 
 fn filters(args: &ReplayArgs) -> Result<Filters, String> {

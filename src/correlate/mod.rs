@@ -8,6 +8,7 @@ mod genesys;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -106,6 +107,39 @@ impl Correlate for MemoryCorrelator {
                 (id.clone(), info)
             })
             .collect()
+    }
+}
+
+/// The correlation a run uses, chosen by its adapter (the Lambda, the CLI): a fixed answer
+/// for every conversation (skipped, or unavailable with the reason), or the Genesys API.
+#[derive(Debug)]
+pub enum Correlation {
+    /// Every conversation gets the same answer.
+    Fixed(MemoryCorrelator),
+    /// The Genesys Cloud Analytics API.
+    Genesys(Arc<GenesysCorrelator>),
+}
+
+impl Correlation {
+    /// Requests sent to Genesys Cloud, when it is used.
+    pub fn calls(&self) -> Option<u64> {
+        match self {
+            Correlation::Fixed(_) => None,
+            Correlation::Genesys(c) => Some(c.calls()),
+        }
+    }
+}
+
+impl Correlate for Correlation {
+    async fn correlate(
+        &self,
+        ids: &[String],
+        budget: Duration,
+    ) -> HashMap<String, InteractionInfo> {
+        match self {
+            Correlation::Fixed(fixed) => fixed.correlate(ids, budget).await,
+            Correlation::Genesys(c) => c.correlate(ids, budget).await,
+        }
     }
 }
 

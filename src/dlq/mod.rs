@@ -16,6 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use lenient::{Lenient, MaybeArrayOf, MaybeObject};
 
+use crate::genesys::ConversationRefs;
+
 /// The message attribute names EventBridge adds to a dead-lettered event.
 pub mod attr {
     /// ARN of the rule whose target failed.
@@ -174,6 +176,18 @@ pub struct EventEnvelope {
     pub interaction_id: Option<String>,
     /// `detail.metadata.CorrelationId`: the id Genesys Cloud support asks for.
     pub correlation_id: Option<String>,
+}
+
+impl EventEnvelope {
+    /// The Genesys conversation this event refers to, lower-cased, or `None`.
+    pub fn conversation_id(&self) -> Option<String> {
+        crate::genesys::conversation_id(ConversationRefs {
+            body_conversation_id: self.body_conversation_id.as_deref(),
+            topic_name: self.topic_name.as_deref(),
+            body_id: self.body_id.as_deref(),
+            interaction_id: self.interaction_id.as_deref(),
+        })
+    }
 }
 
 /// One dead-lettered message, whatever its shape.

@@ -6,8 +6,6 @@
 //! a user, never the conversation); then the original tool's flat `interactionId`. Only a
 //! canonical UUID counts.
 
-use crate::dlq::EventEnvelope;
-
 /// Where a topic family keeps its conversation id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdSource {
@@ -95,26 +93,36 @@ fn matches(pattern: &str, segments: &[&str]) -> bool {
         })
 }
 
+/// The fields of an event that can name its conversation, as [`conversation_id`] reads
+/// them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConversationRefs<'a> {
+    /// `detail.eventBody.conversationId`.
+    pub body_conversation_id: Option<&'a str>,
+    /// `detail.topicName`.
+    pub topic_name: Option<&'a str>,
+    /// `detail.eventBody.id`.
+    pub body_id: Option<&'a str>,
+    /// The flat shape's top-level `interactionId`.
+    pub interaction_id: Option<&'a str>,
+}
+
 /// The conversation id an event refers to, lower-cased, or `None`.
-pub fn conversation_id(event: &EventEnvelope) -> Option<String> {
-    if let Some(id) = event
-        .body_conversation_id
-        .as_deref()
-        .and_then(canonical_uuid)
-    {
+pub fn conversation_id(event: ConversationRefs<'_>) -> Option<String> {
+    if let Some(id) = event.body_conversation_id.and_then(canonical_uuid) {
         return Some(id);
     }
-    if let Some(topic) = event.topic_name.as_deref() {
+    if let Some(topic) = event.topic_name {
         let found = match id_source(topic) {
             Some(IdSource::TopicSegment(i)) => topic.split('.').nth(i).and_then(canonical_uuid),
-            Some(IdSource::BodyId) => event.body_id.as_deref().and_then(canonical_uuid),
+            Some(IdSource::BodyId) => event.body_id.and_then(canonical_uuid),
             None => None,
         };
         if found.is_some() {
             return found;
         }
     }
-    event.interaction_id.as_deref().and_then(canonical_uuid)
+    event.interaction_id.and_then(canonical_uuid)
 }
 
 /// Whether an EventBridge `source` is Genesys Cloud's: `aws.partner/genesys.com/…`, or a
@@ -141,6 +149,24 @@ pub fn canonical_uuid(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An event's conversation fields, owned.
+    #[derive(Default)]
+    struct EventEnvelope {
+        body_conversation_id: Option<String>,
+        topic_name: Option<String>,
+        body_id: Option<String>,
+        interaction_id: Option<String>,
+    }
+
+    fn conversation_id(e: &EventEnvelope) -> Option<String> {
+        super::conversation_id(ConversationRefs {
+            body_conversation_id: e.body_conversation_id.as_deref(),
+            topic_name: e.topic_name.as_deref(),
+            body_id: e.body_id.as_deref(),
+            interaction_id: e.interaction_id.as_deref(),
+        })
+    }
 
     const CONV: &str = "0f6a3c52-1b8e-4d2a-9c1e-7f00aa11bb22";
     const QUEUE: &str = "6bd25fd5-5c3c-4a44-9f6b-0b0c9e8a1d11";

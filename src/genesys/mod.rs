@@ -10,7 +10,8 @@ mod region;
 pub use analytics::{AnalyticsClient, AnalyticsConfig, DETAILS_PATH, Lookup};
 pub use auth::{AccessToken, AuthError, ClientCredentials, DEFAULT_MARGIN, Secret, TokenSource};
 pub use event::{
-    IdSource, TOPIC_FAMILIES, canonical_uuid, conversation_id, id_source, is_genesys_source,
+    ConversationRefs, IdSource, TOPIC_FAMILIES, canonical_uuid, conversation_id, id_source,
+    is_genesys_source,
 };
 pub use region::{
     Endpoints, REGIONS, RegionError, domain_for, redact_url, resolve as resolve_endpoints,

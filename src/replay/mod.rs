@@ -10,13 +10,15 @@
 //!
 //! Ports: [`Plan`] (fixed destinations, or the rule's target looked up in EventBridge),
 //! [`Courier`] (HTTP, SQS, Lambda, EventBridge through [`AwsCourier`]), [`TargetDirectory`]
-//! (`ListTargetsByRule` / `DescribeApiDestination` through [`AwsTargets`]). Nothing here
+//! (`ListTargetsByRule` / `DescribeApiDestination` through [`crate::targets::AwsTargets`]). Nothing here
 //! writes or deletes a payload or a report.
 
-mod aws;
+mod courier;
 mod journal;
 mod plan;
+mod reader;
 mod select;
+mod targets;
 mod transform;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,12 +29,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-pub use aws::{AwsCourier, AwsTargets, Reader, TargetInputLookup, sdk_attempt};
+pub use courier::{AwsCourier, sdk_attempt};
 pub use journal::{Entry, Journal, Status};
 pub use plan::{
-    ApiDestination, Fixed, FixedPlan, Plan, Planned, ResolvedTarget, TargetDirectory, TargetKind,
-    TargetPlan,
+    AnyPlan, ApiDestination, Fixed, FixedPlan, Plan, Planned, ResolvedTarget, TargetDirectory,
+    TargetKind, TargetPlan,
 };
+pub use reader::Reader;
 pub use select::{Candidate, Filters, Location, ReportArg, Selection, is_report_key, select};
 pub use transform::{RuleContext, TargetInput, TransformError, apply, select as select_path};
 
@@ -257,144 +260,35 @@ impl Breaker {
     }
 }
 
+/// What a run reads payloads from, plans deliveries with, sends through, and journals to.
+pub struct Ports<'a, P, C> {
+    /// Reads payloads.
+    pub reader: &'a Reader,
+    /// Turns a record and its payload into a delivery.
+    pub plan: &'a P,
+    /// Sends a delivery.
+    pub courier: &'a C,
+    /// Consulted before and written after each record, when given.
+    pub journal: Option<&'a Mutex<Journal>>,
+}
+
+/// How a run is watched and stopped from outside.
+pub struct Control<'a> {
+    /// Set (by Ctrl-C) to start no new record.
+    pub stop: &'a AtomicBool,
+    /// Called after each record with the live counts.
+    pub progress: &'a (dyn Fn(ReplayProgress) + Sync),
+}
+
 /// One run's shared state: each record goes through [`Run::one`].
 struct Run<'a, P, C> {
-    reader: &'a Reader,
-    plan: &'a P,
-    courier: &'a C,
-    journal: Option<&'a Mutex<Journal>>,
+    ports: Ports<'a, P, C>,
     opts: &'a ReplayOptions,
     stop: &'a AtomicBool,
     pace: Pace,
     breaker: Breaker,
     attempts: AtomicU64,
     retries: AtomicU64,
-}
-
-impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
-    /// One record, from the journal check to its last attempt.
-    async fn one(&self, c: &'a Candidate) -> (&'a Candidate, Outcome, String) {
-        if self.breaker.is_open() || self.stop.load(Ordering::SeqCst) {
-            return (c, Outcome::NotAttempted, String::new());
-        }
-        let destination = self.plan.destination(c);
-        if !self.opts.force
-            && let Some(j) = self.journal
-            && j.lock()
-                .map(|j| j.was_sent(&c.message_id, &destination))
-                .unwrap_or(false)
-        {
-            return (c, Outcome::SentBefore, destination);
-        }
-        let payload = match self.reader.read(&c.payload).await {
-            Ok(p) => p,
-            Err(e) => {
-                return (
-                    c,
-                    Outcome::Skipped(format!("payload unreadable: {e}")),
-                    destination,
-                );
-            }
-        };
-        let planned = match self.plan.plan(c, payload).await {
-            Ok(p) => p,
-            Err(why) => return (c, Outcome::Skipped(why), destination),
-        };
-        let key = (c.category, planned.label.clone());
-        if !self.opts.execute {
-            return (
-                c,
-                Outcome::Sent {
-                    key,
-                    note: planned.note,
-                    http_status: None,
-                    attempts: 0,
-                },
-                destination,
-            );
-        }
-        let mut last = (String::new(), None);
-        for attempt in 1..=self.opts.max_attempts.max(1) {
-            if self.breaker.is_open() {
-                if attempt == 1 {
-                    return (c, Outcome::NotAttempted, destination);
-                }
-                break;
-            }
-            self.pace.wait().await;
-            self.attempts.fetch_add(1, Ordering::Relaxed);
-            match self.courier.send(&planned.delivery).await {
-                Attempt::Delivered { http_status } => {
-                    self.breaker.success();
-                    return (
-                        c,
-                        Outcome::Sent {
-                            key,
-                            note: planned.note,
-                            http_status,
-                            attempts: attempt,
-                        },
-                        destination,
-                    );
-                }
-                Attempt::Rejected { http_status, error } => {
-                    self.breaker.failure();
-                    return (
-                        c,
-                        Outcome::Failed {
-                            error,
-                            http_status,
-                            attempts: attempt,
-                        },
-                        destination,
-                    );
-                }
-                Attempt::Retry {
-                    http_status,
-                    error,
-                    after,
-                } => {
-                    self.breaker.failure();
-                    last = (error, http_status);
-                    if attempt == self.opts.max_attempts.max(1) {
-                        break;
-                    }
-                    let wait = match after {
-                        Some(after) if after > self.opts.max_wait => {
-                            last.0 = format!(
-                                "{}; Retry-After {} s is longer than the {} s this run waits",
-                                last.0,
-                                after.as_secs(),
-                                self.opts.max_wait.as_secs()
-                            );
-                            return (
-                                c,
-                                Outcome::Failed {
-                                    error: last.0,
-                                    http_status,
-                                    attempts: attempt,
-                                },
-                                destination,
-                            );
-                        }
-                        Some(after) => after,
-                        None => backoff(self.opts, attempt),
-                    };
-                    self.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
-        (
-            c,
-            Outcome::Failed {
-                error: last.0,
-                http_status: last.1,
-                attempts: self.opts.max_attempts.max(1),
-            },
-            destination,
-        )
-    }
 }
 
 /// How one record ended.
@@ -415,35 +309,137 @@ enum Outcome {
     NotAttempted,
 }
 
-/// Replays `candidates`: dry run or `--execute`, per [`ReplayOptions`]. `journal` is
-/// consulted before and written after each record; `stop` (Ctrl-C) stops new records.
-#[allow(clippy::too_many_arguments)]
+impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
+    /// One record, from the journal check to its last attempt; with the destination the
+    /// journal records.
+    async fn one(&self, c: &'a Candidate) -> (&'a Candidate, Outcome, String) {
+        if self.breaker.is_open() || self.stop.load(Ordering::SeqCst) {
+            return (c, Outcome::NotAttempted, String::new());
+        }
+        let destination = self.ports.plan.destination(c);
+        let outcome = match self.prepare(c, &destination).await {
+            Err(outcome) => outcome,
+            Ok(planned) if !self.opts.execute => Outcome::Sent {
+                key: (c.category, planned.label),
+                note: planned.note,
+                http_status: None,
+                attempts: 0,
+            },
+            Ok(planned) => self.deliver(c, planned).await,
+        };
+        (c, outcome, destination)
+    }
+
+    /// The record's delivery, unless the journal says it was sent, or its payload cannot
+    /// be read or planned.
+    async fn prepare(&self, c: &Candidate, destination: &str) -> Result<Planned, Outcome> {
+        let journal = self.ports.journal;
+        if !self.opts.force
+            && let Some(j) = journal
+            && j.lock()
+                .map(|j| j.was_sent(&c.message_id, destination))
+                .unwrap_or(false)
+        {
+            return Err(Outcome::SentBefore);
+        }
+        let payload = self
+            .ports
+            .reader
+            .read(&c.payload)
+            .await
+            .map_err(|e| Outcome::Skipped(format!("payload unreadable: {e}")))?;
+        self.ports
+            .plan
+            .plan(c, payload)
+            .await
+            .map_err(Outcome::Skipped)
+    }
+
+    /// Attempts until delivered, refused, out of attempts, or the breaker opens; each
+    /// attempt paced, each retry after `Retry-After` or a backoff.
+    async fn deliver(&self, c: &Candidate, planned: Planned) -> Outcome {
+        let max_attempts = self.opts.max_attempts.max(1);
+        let mut last = (String::new(), None);
+        for attempt in 1..=max_attempts {
+            if self.breaker.is_open() {
+                if attempt == 1 {
+                    return Outcome::NotAttempted;
+                }
+                break;
+            }
+            self.pace.wait().await;
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+            let (http_status, error, after) = match self.ports.courier.send(&planned.delivery).await
+            {
+                Attempt::Delivered { http_status } => {
+                    self.breaker.success();
+                    return Outcome::Sent {
+                        key: (c.category, planned.label),
+                        note: planned.note,
+                        http_status,
+                        attempts: attempt,
+                    };
+                }
+                Attempt::Rejected { http_status, error } => {
+                    self.breaker.failure();
+                    return Outcome::Failed {
+                        error,
+                        http_status,
+                        attempts: attempt,
+                    };
+                }
+                Attempt::Retry {
+                    http_status,
+                    error,
+                    after,
+                } => (http_status, error, after),
+            };
+            self.breaker.failure();
+            if attempt == max_attempts {
+                last = (error, http_status);
+                break;
+            }
+            let wait = match after {
+                Some(after) if after > self.opts.max_wait => {
+                    return Outcome::Failed {
+                        error: format!(
+                            "{error}; Retry-After {} s is longer than the {} s this run waits",
+                            after.as_secs(),
+                            self.opts.max_wait.as_secs()
+                        ),
+                        http_status,
+                        attempts: attempt,
+                    };
+                }
+                Some(after) => after,
+                None => backoff(self.opts, attempt),
+            };
+            last = (error, http_status);
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+        Outcome::Failed {
+            error: last.0,
+            http_status: last.1,
+            attempts: max_attempts,
+        }
+    }
+}
+
+/// Replays `candidates`: dry run or `--execute`, per [`ReplayOptions`]. The journal is
+/// consulted before and written after each record; `control.stop` (Ctrl-C) stops new
+/// records.
 pub async fn replay<P: Plan, C: Courier>(
     candidates: &[Candidate],
-    reader: &Reader,
-    plan: &P,
-    courier: &C,
-    journal: Option<&Mutex<Journal>>,
+    ports: Ports<'_, P, C>,
     opts: &ReplayOptions,
-    stop: &AtomicBool,
-    progress: &(dyn Fn(ReplayProgress) + Sync),
+    control: Control<'_>,
 ) -> ReplaySummary {
-    let mut summary = ReplaySummary {
-        selected: candidates.len(),
-        ..ReplaySummary::default()
-    };
-    let mut live = ReplayProgress {
-        total: candidates.len(),
-        ..ReplayProgress::default()
-    };
-
+    let journal = ports.journal;
     let run = Run {
-        reader,
-        plan,
-        courier,
-        journal,
+        ports,
         opts,
-        stop,
+        stop: control.stop,
         pace: Pace::new(opts.rate),
         breaker: Breaker {
             in_a_row: AtomicU32::new(0),
@@ -453,62 +449,22 @@ pub async fn replay<P: Plan, C: Courier>(
         attempts: AtomicU64::new(0),
         retries: AtomicU64::new(0),
     };
+    let mut summary = ReplaySummary {
+        selected: candidates.len(),
+        ..ReplaySummary::default()
+    };
+    let mut live = ReplayProgress {
+        total: candidates.len(),
+        ..ReplayProgress::default()
+    };
     let mut results = futures::stream::iter(candidates.iter().map(|c| run.one(c)))
         .buffer_unordered(opts.concurrency.max(1));
     let mut journal_error: Option<String> = None;
     while let Some((c, outcome, destination)) = results.next().await {
-        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let entry = |status, http_status, error, attempts| Entry {
-            message_id: c.message_id.clone(),
-            destination: destination.clone(),
-            status,
-            http_status,
-            error,
-            attempts,
-            at: at.clone(),
-        };
-        let line = match outcome {
-            Outcome::Sent {
-                key,
-                note,
-                http_status,
-                attempts,
-            } => {
-                summary.sent += 1;
-                live.sent += 1;
-                let samples = summary.samples.entry(key.clone()).or_default();
-                if samples.len() < 5 {
-                    samples.push(c.message_id.clone());
-                }
-                *summary.by_route.entry(key).or_default() += 1;
-                summary.notes.extend(note);
-                opts.execute
-                    .then(|| entry(Status::Sent, http_status, None, attempts))
-            }
-            Outcome::SentBefore => {
-                summary.sent_before += 1;
-                None
-            }
-            Outcome::Failed {
-                error,
-                http_status,
-                attempts,
-            } => {
-                live.failed += 1;
-                summary.failed.push((c.message_id.clone(), error.clone()));
-                Some(entry(Status::Failed, http_status, Some(error), attempts))
-            }
-            Outcome::Skipped(why) => {
-                live.failed += 1;
-                summary.skipped.push((c.message_id.clone(), why.clone()));
-                opts.execute
-                    .then(|| entry(Status::Skipped, None, Some(why), 0))
-            }
-            Outcome::NotAttempted => {
-                summary.not_attempted += 1;
-                None
-            }
-        };
+        let line = summary.count(c, outcome, &mut live);
+        let line = line
+            .filter(|_| opts.execute)
+            .map(|line| line.entry(c, destination));
         if let (Some(line), Some(j)) = (line, journal)
             && let Err(e) = j
                 .lock()
@@ -517,10 +473,10 @@ pub async fn replay<P: Plan, C: Courier>(
         {
             // Stop: a run that cannot keep its journal cannot be resumed safely.
             journal_error.get_or_insert(e);
-            stop.store(true, Ordering::SeqCst);
+            control.stop.store(true, Ordering::SeqCst);
         }
         live.done += 1;
-        progress(live);
+        (control.progress)(live);
     }
     if let Some(j) = journal
         && let Err(e) = j.lock().map_err(|e| e.to_string()).and_then(|j| j.sync())
@@ -536,12 +492,91 @@ pub async fn replay<P: Plan, C: Courier>(
             "circuit breaker: {} failed attempts in a row; the destination is still failing, so the run stopped",
             run.breaker.threshold
         ))
-    } else if stop.load(Ordering::SeqCst) && summary.not_attempted > 0 {
+    } else if control.stop.load(Ordering::SeqCst) && summary.not_attempted > 0 {
         Some("interrupted".to_owned())
     } else {
         None
     };
     summary
+}
+
+/// What the journal records of one record's outcome.
+struct JournalLine {
+    status: Status,
+    http_status: Option<u16>,
+    error: Option<String>,
+    attempts: u32,
+}
+
+impl JournalLine {
+    fn entry(self, c: &Candidate, destination: String) -> Entry {
+        Entry {
+            message_id: c.message_id.clone(),
+            destination,
+            status: self.status,
+            http_status: self.http_status,
+            error: self.error,
+            attempts: self.attempts,
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }
+    }
+}
+
+impl ReplaySummary {
+    /// Counts one record's outcome; what the journal should say of it, if anything.
+    fn count(
+        &mut self,
+        c: &Candidate,
+        outcome: Outcome,
+        live: &mut ReplayProgress,
+    ) -> Option<JournalLine> {
+        let line = |status, http_status, error, attempts| JournalLine {
+            status,
+            http_status,
+            error,
+            attempts,
+        };
+        match outcome {
+            Outcome::Sent {
+                key,
+                note,
+                http_status,
+                attempts,
+            } => {
+                self.sent += 1;
+                live.sent += 1;
+                let samples = self.samples.entry(key.clone()).or_default();
+                if samples.len() < 5 {
+                    samples.push(c.message_id.clone());
+                }
+                *self.by_route.entry(key).or_default() += 1;
+                self.notes.extend(note);
+                Some(line(Status::Sent, http_status, None, attempts))
+            }
+            Outcome::SentBefore => {
+                self.sent_before += 1;
+                None
+            }
+            Outcome::Failed {
+                error,
+                http_status,
+                attempts,
+            } => {
+                live.failed += 1;
+                self.failed.push((c.message_id.clone(), error.clone()));
+                Some(line(Status::Failed, http_status, Some(error), attempts))
+            }
+            Outcome::Skipped(why) => {
+                live.failed += 1;
+                self.skipped.push((c.message_id.clone(), why.clone()));
+                Some(line(Status::Skipped, None, Some(why), 0))
+            }
+            Outcome::NotAttempted => {
+                self.not_attempted += 1;
+                None
+            }
+        }
+    }
 }
 
 /// Exponential backoff with jitter: `backoff × 2^(attempt-1)`, ±25 %, capped.

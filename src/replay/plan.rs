@@ -13,6 +13,7 @@ use super::transform::{RuleContext, TargetInput, apply, select};
 use super::{Delivery, Route};
 use crate::genesys::redact_url;
 use crate::store::safe_file_stem;
+use crate::targets::AwsTargets;
 
 /// A planned delivery, with how the summary names its destination.
 #[derive(Debug, Clone, PartialEq)]
@@ -250,7 +251,32 @@ pub struct ApiDestination {
     pub query: BTreeMap<String, String>,
 }
 
-/// Looks a rule's target up (EventBridge's `ListTargetsByRule`, through [`super::AwsTargets`]).
+/// The plan of a run: a destination given on the command line, or each record's own
+/// rule target (`--to-target`).
+pub enum AnyPlan {
+    /// `--to-url`, `--to-queue`, `--to-function`, `--to-bus`.
+    Fixed(FixedPlan),
+    /// `--to-target`.
+    Target(Box<TargetPlan<AwsTargets>>),
+}
+
+impl Plan for AnyPlan {
+    fn destination(&self, record: &Candidate) -> String {
+        match self {
+            AnyPlan::Fixed(p) => p.destination(record),
+            AnyPlan::Target(p) => p.destination(record),
+        }
+    }
+
+    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, String> {
+        match self {
+            AnyPlan::Fixed(p) => p.plan(record, payload).await,
+            AnyPlan::Target(p) => p.plan(record, payload).await,
+        }
+    }
+}
+
+/// Looks a rule's target up (EventBridge's `ListTargetsByRule`, through [`crate::targets::AwsTargets`]).
 pub trait TargetDirectory: Send + Sync {
     /// The target of `rule_arn` whose ARN is `target_arn`.
     fn resolve(

@@ -102,17 +102,17 @@ async fn go(
     journal: Option<&Mutex<Journal>>,
     opts: &ReplayOptions,
 ) -> ReplaySummary {
-    replay(
-        records,
-        &Reader::local(),
-        &to_url(),
+    let ports = Ports {
+        reader: &Reader::local(),
+        plan: &to_url(),
         courier,
         journal,
-        opts,
-        &AtomicBool::new(false),
-        &|_| {},
-    )
-    .await
+    };
+    let control = Control {
+        stop: &AtomicBool::new(false),
+        progress: &|_| {},
+    };
+    replay(records, ports, opts, control).await
 }
 
 #[tokio::test]

@@ -18,8 +18,8 @@ use super::{DeadLetterQueue, HandleOutcome, QueueInfo, Received};
 use crate::classify::FailureCategory;
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
-use crate::replay::TargetInputLookup;
 use crate::store::ArtifactStore;
+use crate::targets::{TargetInputLookup, TargetInputs};
 use crate::triage::{self, TriageOptions};
 
 /// Receives in a row that bring no message not already seen in this run before the queue
@@ -155,100 +155,110 @@ where
     S: ArtifactStore,
     C: Correlate,
 {
-    let held: Mutex<HashMap<String, Held>> = Mutex::new(HashMap::new());
-    let mut summary = DrainSummary::new(start);
-    let work = run_pages(
+    let drain = Drain {
         queue,
         store,
         correlator,
         opts,
         stop,
         progress,
-        &held,
-        &mut summary,
-    );
+        held: Mutex::new(HashMap::new()),
+    };
+    let mut summary = DrainSummary::new(start);
     tokio::select! {
-        () = work => {}
-        () = keep_invisible(queue, &held, opts.visibility) => {}
+        () = drain.run_pages(&mut summary) => {}
+        () = keep_invisible(queue, &drain.held, opts.visibility) => {}
     }
-    summary.released = release(queue, &held).await;
+    summary.released = release(queue, &drain.held).await;
     summary.end = queue.describe().await.ok();
     summary
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_pages<Q, S, C>(
-    queue: &Q,
-    store: &S,
-    correlator: &C,
-    opts: &DrainOptions,
-    stop: &AtomicBool,
-    progress: &(dyn Fn(&PageProgress) + Sync),
-    held: &Mutex<HashMap<String, Held>>,
-    summary: &mut DrainSummary,
-) where
-    Q: DeadLetterQueue,
-    S: ArtifactStore,
-    C: Correlate,
-{
-    let mut pages = 0;
-    let mut exhausted = false;
-    let max = opts.max_messages.unwrap_or(usize::MAX);
-    while !exhausted && summary.stopped.is_none() && summary.received < max {
-        if stop.load(Ordering::SeqCst) {
-            summary.interrupted = true;
-            break;
-        }
-        // 1. A page of messages not seen before in this run.
-        let mut page: Vec<Received> = Vec::new();
-        let mut late: Vec<(String, String)> = Vec::new();
-        let mut stale = 0;
-        while page.len() < opts.page_size && summary.received < max {
+/// One drain's queue, store, correlation and settings, and the messages it holds.
+struct Drain<'a, Q, S, C> {
+    queue: &'a Q,
+    store: &'a S,
+    correlator: &'a C,
+    opts: &'a DrainOptions,
+    stop: &'a AtomicBool,
+    progress: &'a (dyn Fn(&PageProgress) + Sync),
+    /// Every message received in this run, by message id.
+    held: Mutex<HashMap<String, Held>>,
+}
+
+impl<Q: DeadLetterQueue, S: ArtifactStore, C: Correlate> Drain<'_, Q, S, C> {
+    /// Pages until the queue is drained, `--max-messages` is reached, the run is stopped,
+    /// or something fails.
+    async fn run_pages(&self, summary: &mut DrainSummary) {
+        let Drain {
+            queue,
+            store,
+            correlator,
+            opts,
+            stop,
+            progress,
+            ..
+        } = *self;
+        let held = &self.held;
+        let mut pages = 0;
+        let mut exhausted = false;
+        let max = opts.max_messages.unwrap_or(usize::MAX);
+        while !exhausted && summary.stopped.is_none() && summary.received < max {
             if stop.load(Ordering::SeqCst) {
                 summary.interrupted = true;
                 break;
             }
-            let room = 10
-                .min(opts.page_size - page.len())
-                .min(max - summary.received);
-            let got = match queue.receive(room, opts.visibility).await {
-                Ok(got) => got,
-                Err(e) => {
-                    summary.stopped = Some(e.to_string());
+            // 1. A page of messages not seen before in this run.
+            let mut page: Vec<Received> = Vec::new();
+            let mut late: Vec<(String, String)> = Vec::new();
+            let mut stale = 0;
+            while page.len() < opts.page_size && summary.received < max {
+                if stop.load(Ordering::SeqCst) {
+                    summary.interrupted = true;
                     break;
                 }
-            };
-            if got.is_empty() {
-                exhausted = true;
-                break;
-            }
-            let fresh = admit(got, held, opts.delete, &mut page, &mut late, summary);
-            if fresh == 0 {
-                stale += 1;
-                if stale >= STALE_RECEIVES {
+                let room = 10
+                    .min(opts.page_size - page.len())
+                    .min(max - summary.received);
+                let got = match queue.receive(room, opts.visibility).await {
+                    Ok(got) => got,
+                    Err(e) => {
+                        summary.stopped = Some(e.to_string());
+                        break;
+                    }
+                };
+                if got.is_empty() {
                     exhausted = true;
                     break;
                 }
-            } else {
-                stale = 0;
+                let fresh = admit(got, held, opts.delete, &mut page, &mut late, summary);
+                if fresh == 0 {
+                    stale += 1;
+                    if stale >= STALE_RECEIVES {
+                        exhausted = true;
+                        break;
+                    }
+                } else {
+                    stale = 0;
+                }
+                progress(&summary.progress(pages, None));
             }
-            progress(&summary.progress(pages, None));
-        }
-        // 2. The pipeline, then the deletes it makes safe.
-        if !page.is_empty() {
-            let letters: Vec<DeadLetter> = page.into_iter().map(|r| r.letter).collect();
-            let stored = run_page(&letters, store, correlator, opts, held, summary).await;
-            if opts.delete && !stored.is_empty() {
-                delete_stored(queue, &stored, held, summary).await;
+            // 2. The pipeline, then the deletes it makes safe.
+            if !page.is_empty() {
+                let letters: Vec<DeadLetter> = page.into_iter().map(|r| r.letter).collect();
+                let stored = run_page(&letters, store, correlator, opts, held, summary).await;
+                if opts.delete && !stored.is_empty() {
+                    delete_stored(queue, &stored, held, summary).await;
+                }
+                pages += 1;
             }
-            pages += 1;
+            // 3. Second receipts of messages stored earlier in the run.
+            if !late.is_empty() {
+                delete_late(queue, late, held, summary).await;
+            }
+            let left = queue.describe().await.ok().map(|q| q.visible);
+            progress(&summary.progress(pages, left));
         }
-        // 3. Second receipts of messages stored earlier in the run.
-        if !late.is_empty() {
-            delete_late(queue, late, held, summary).await;
-        }
-        let left = queue.describe().await.ok().map(|q| q.visible);
-        progress(&summary.progress(pages, left));
     }
 }
 
@@ -306,7 +316,8 @@ async fn run_page<S: ArtifactStore, C: Correlate>(
     if let Some(lookup) = &opts.target_lookup {
         let pairs = letters
             .iter()
-            .filter_map(|l| Some((l.failure.rule_arn.clone()?, l.failure.target_arn.clone()?)));
+            .filter_map(|l| Some((l.failure.rule_arn.clone()?, l.failure.target_arn.clone()?)))
+            .collect();
         page_opts.target_inputs = lookup.describe(pairs, TARGET_LOOKUP_BUDGET).await;
     }
     let outcome = Box::pin(triage::run(letters, store, correlator, &page_opts)).await;

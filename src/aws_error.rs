@@ -1,0 +1,28 @@
+//! AWS SDK errors as one line an operator can act on.
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// `action: Code: message` as the service said it, or the error's first line when the
+/// service said nothing (a timeout, a connection that failed).
+pub(crate) fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    action: &str,
+    e: &SdkError<E>,
+) -> String {
+    match (e.code(), e.message()) {
+        (Some(c), Some(m)) => format!("{action}: {c}: {m}"),
+        (Some(c), None) => format!("{action}: {c}"),
+        _ => format!(
+            "{action}: {}",
+            one_line(&DisplayErrorContext(e).to_string())
+        ),
+    }
+}
+
+/// The first line of `s`, at most 300 characters.
+pub(crate) fn one_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or_default().trim();
+    match line.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_owned(),
+    }
+}

@@ -1,0 +1,299 @@
+//! [`AwsCourier`]: one delivery attempt per destination kind — HTTP (`--to-url`, API
+//! destinations), SQS `SendMessage`, Lambda `Invoke`, EventBridge `PutEvents` — and what
+//! each answer means for the replay loop ([`Attempt`]).
+
+use std::time::Duration;
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::Blob;
+
+use super::{Attempt, Courier, Delivery, Route, parse_retry_after};
+use crate::aws_error;
+use crate::genesys::redact_url;
+
+/// What an AWS SDK error means for a replay attempt: throttling, 5xx, timeouts and
+/// connection failures are worth another attempt; the rest is refused.
+pub fn sdk_attempt<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    action: &str,
+    e: &SdkError<E>,
+) -> Attempt {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.code().unwrap_or_default();
+    let error = aws_error::describe(action, e);
+    let throttled = code.contains("Throttl")
+        || code.contains("TooManyRequests")
+        || code.contains("RequestLimitExceeded")
+        || code == "ServiceUnavailable"
+        || code.contains("ServiceException")
+        || code.contains("InternalFailure")
+        || code.contains("InternalError")
+        || code.contains("ResourceNotReady");
+    let transport = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_));
+    if throttled || transport || status.is_some_and(|s| s == 429 || s >= 500) {
+        let after = e
+            .raw_response()
+            .and_then(|r| r.headers().get("retry-after"))
+            .and_then(parse_retry_after);
+        Attempt::Retry {
+            http_status: status,
+            error,
+            after,
+        }
+    } else {
+        Attempt::Rejected {
+            http_status: status,
+            error,
+        }
+    }
+}
+
+/// Sends deliveries for real. The SDK clients should be built without their own retries
+/// (the replay loop retries, counts and paces every attempt).
+#[derive(Debug, Clone)]
+pub struct AwsCourier {
+    http: reqwest::Client,
+    aws: Option<AwsClients>,
+}
+
+#[derive(Debug, Clone)]
+struct AwsClients {
+    sqs: aws_sdk_sqs::Client,
+    lambda: aws_sdk_lambda::Client,
+    events: aws_sdk_eventbridge::Client,
+}
+
+impl AwsCourier {
+    /// A courier for HTTP and, given an SDK configuration, for SQS, Lambda and
+    /// EventBridge; `timeout` bounds each HTTP request.
+    pub fn new(sdk: Option<&aws_config::SdkConfig>, timeout: Duration) -> AwsCourier {
+        let http = crate::http_client_builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            // A redirect of a POST would become a GET elsewhere: report it instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        AwsCourier {
+            http,
+            aws: sdk.map(|sdk| AwsClients {
+                sqs: aws_sdk_sqs::Client::new(sdk),
+                lambda: aws_sdk_lambda::Client::new(sdk),
+                events: aws_sdk_eventbridge::Client::new(sdk),
+            }),
+        }
+    }
+
+    /// An HTTP request; 429, 408 and 5xx are worth another attempt.
+    async fn http(
+        &self,
+        url: &str,
+        method: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Attempt {
+        let shown = redact_url(url);
+        let Ok(method) = reqwest::Method::from_bytes(method.as_bytes()) else {
+            return Attempt::Rejected {
+                http_status: None,
+                error: format!("{method:?} is not an HTTP method"),
+            };
+        };
+        let mut request = self.http.request(method, url).body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let what = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "could not be reached"
+                } else {
+                    "failed"
+                };
+                // reqwest's error text names the URL; ours is redacted.
+                return Attempt::Retry {
+                    http_status: None,
+                    error: format!("{shown} {what}"),
+                    after: None,
+                };
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Attempt::Delivered {
+                http_status: Some(status.as_u16()),
+            };
+        }
+        let after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let text = response.text().await.unwrap_or_default();
+        let said: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+        let error = format!("{shown} answered {status}: {said}")
+            .trim_end_matches(": ")
+            .to_owned();
+        let code = status.as_u16();
+        if code == 429 || code == 408 || status.is_server_error() {
+            Attempt::Retry {
+                http_status: Some(code),
+                error,
+                after,
+            }
+        } else {
+            Attempt::Rejected {
+                http_status: Some(code),
+                error,
+            }
+        }
+    }
+}
+
+impl AwsClients {
+    /// SQS `SendMessage`.
+    async fn queue(
+        &self,
+        queue_url: &str,
+        group_id: &Option<String>,
+        dedup_id: &Option<String>,
+        body: &[u8],
+    ) -> Attempt {
+        let sent = self
+            .sqs
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(String::from_utf8_lossy(body))
+            .set_message_group_id(group_id.clone())
+            .set_message_deduplication_id(dedup_id.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Attempt::Delivered { http_status: None },
+            Err(e) => sdk_attempt("SendMessage", &e),
+        }
+    }
+
+    /// Lambda `Invoke`, asynchronously, as EventBridge invokes.
+    async fn function(&self, name: &str, body: &[u8]) -> Attempt {
+        use aws_sdk_lambda::operation::invoke::InvokeError;
+        let invoked = self
+            .lambda
+            .invoke()
+            .function_name(name)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(Blob::new(body))
+            .send()
+            .await;
+        let e = match invoked {
+            Ok(out) => {
+                return Attempt::Delivered {
+                    http_status: u16::try_from(out.status_code()).ok(),
+                };
+            }
+            Err(e) => e,
+        };
+        let mut attempt = sdk_attempt("Invoke", &e);
+        // Lambda says how long to wait in the error, not in a header.
+        let hint = match e.as_service_error() {
+            Some(InvokeError::TooManyRequestsException(t)) => t.retry_after_seconds(),
+            _ => None,
+        };
+        if let (Attempt::Retry { after, .. }, Some(hint)) = (&mut attempt, hint) {
+            *after = hint.parse().ok().map(Duration::from_secs);
+        }
+        attempt
+    }
+
+    /// EventBridge `PutEvents` of one entry whose `Detail` is `body`.
+    async fn bus(
+        &self,
+        bus: &str,
+        source: &str,
+        detail_type: &str,
+        resources: &[String],
+        time: Option<&str>,
+        body: &[u8],
+    ) -> Attempt {
+        let mut entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(bus)
+            .source(source)
+            .detail_type(detail_type)
+            .detail(String::from_utf8_lossy(body))
+            .set_resources(Some(resources.to_vec()));
+        if let Some(t) = time.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()) {
+            entry = entry.time(aws_sdk_eventbridge::primitives::DateTime::from_secs(
+                t.timestamp(),
+            ));
+        }
+        let out = match self.events.put_events().entries(entry.build()).send().await {
+            Ok(out) => out,
+            Err(e) => return sdk_attempt("PutEvents", &e),
+        };
+        if out.failed_entry_count() == 0 {
+            return Attempt::Delivered { http_status: None };
+        }
+        let failed = out.entries().first();
+        let code = failed.and_then(|f| f.error_code()).unwrap_or("unknown");
+        let error = format!(
+            "PutEvents: {code}: {}",
+            failed.and_then(|f| f.error_message()).unwrap_or_default()
+        );
+        if code.contains("Throttl") || code.contains("Internal") {
+            Attempt::Retry {
+                http_status: None,
+                error,
+                after: None,
+            }
+        } else {
+            Attempt::Rejected {
+                http_status: None,
+                error,
+            }
+        }
+    }
+}
+
+impl Courier for AwsCourier {
+    async fn send(&self, delivery: &Delivery) -> Attempt {
+        let body = &delivery.body;
+        match (&delivery.route, &self.aws) {
+            (
+                Route::Http {
+                    url,
+                    method,
+                    headers,
+                },
+                _,
+            ) => self.http(url, method, headers, body).await,
+            (_, None) => Attempt::Rejected {
+                http_status: None,
+                error: "no AWS configuration for this run".to_owned(),
+            },
+            (
+                Route::Queue {
+                    queue_url,
+                    group_id,
+                    dedup_id,
+                },
+                Some(aws),
+            ) => aws.queue(queue_url, group_id, dedup_id, body).await,
+            (Route::Function { name }, Some(aws)) => aws.function(name, body).await,
+            (
+                Route::Bus {
+                    bus,
+                    source,
+                    detail_type,
+                    resources,
+                    time,
+                },
+                Some(aws),
+            ) => {
+                aws.bus(bus, source, detail_type, resources, time.as_deref(), body)
+                    .await
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! A failed event's rule target, as EventBridge holds it. `replay --to-target` resolves it
+//! to deliver there (`replay`'s `TargetDirectory`); before a triage run, the Lambda and
+//! `poll` ask only how each failed target takes its input ([`TargetInputs`]), so the
+//! report says when a replay should go through `--to-target`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_eventbridge::types::Target;
+
+use crate::aws_error;
+
+/// Looks targets up in EventBridge (`ListTargetsByRule`, `DescribeApiDestination`) and
+/// SQS (`GetQueueUrl`).
+#[derive(Debug, Clone)]
+pub struct AwsTargets {
+    sdk: aws_config::SdkConfig,
+}
+
+impl AwsTargets {
+    /// Lookups through this configuration; a rule in another region is looked up there.
+    pub fn new(sdk: aws_config::SdkConfig) -> AwsTargets {
+        AwsTargets { sdk }
+    }
+
+    /// The SDK configuration lookups go through.
+    pub(crate) fn sdk(&self) -> &aws_config::SdkConfig {
+        &self.sdk
+    }
+
+    /// An EventBridge client for `region` (the configured one when empty).
+    pub(crate) fn events(&self, region: &str) -> aws_sdk_eventbridge::Client {
+        let mut config = aws_sdk_eventbridge::config::Builder::from(&self.sdk);
+        if !region.is_empty() {
+            config = config.region(aws_config::Region::new(region.to_owned()));
+        }
+        aws_sdk_eventbridge::Client::from_conf(config.build())
+    }
+
+    /// The target of `rule_arn` whose ARN is `target_arn` (`ListTargetsByRule`, every
+    /// page); `None` when the rule has no such target.
+    pub(crate) async fn find_target(
+        &self,
+        rule_arn: &str,
+        target_arn: &str,
+    ) -> Result<Option<Target>, String> {
+        let (_, region, _, resource) = arn_parts(rule_arn)
+            .filter(|(s, _, _, r)| *s == "events" && r.starts_with("rule/"))
+            .ok_or_else(|| format!("{rule_arn} is not an EventBridge rule ARN"))?;
+        let path = &resource["rule/".len()..];
+        let (bus, rule) = match path.rsplit_once('/') {
+            Some((bus, rule)) => (Some(bus.to_owned()), rule),
+            None => (None, path),
+        };
+        let events = self.events(region);
+        let mut next: Option<String> = None;
+        loop {
+            let page = events
+                .list_targets_by_rule()
+                .rule(rule)
+                .set_event_bus_name(bus.clone())
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{} (rule {rule_arn})",
+                        aws_error::describe("ListTargetsByRule", &e)
+                    )
+                })?;
+            if let Some(t) = page.targets().iter().find(|t| t.arn() == target_arn) {
+                return Ok(Some(t.clone()));
+            }
+            match page.next_token() {
+                Some(token) => next = Some(token.to_owned()),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+/// The parts of an ARN: (service, region, account, resource).
+pub(crate) fn arn_parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, _, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    Some((service, region, account, resource))
+}
+
+/// How failed targets take their input: the port the Lambda and `poll` ask before a run.
+pub trait TargetInputs: Send + Sync {
+    /// Target ARN → `InputTransformer`, `InputPath`, `Input` or `none`, for the (rule,
+    /// target) pairs given; what is not known within `budget` is left out.
+    fn describe(
+        &self,
+        pairs: Vec<(String, String)>,
+        budget: Duration,
+    ) -> impl Future<Output = BTreeMap<String, String>> + Send;
+}
+
+/// The in-memory twin: a fixed table of target ARN → input setting.
+impl TargetInputs for BTreeMap<String, String> {
+    async fn describe(
+        &self,
+        pairs: Vec<(String, String)>,
+        _budget: Duration,
+    ) -> BTreeMap<String, String> {
+        pairs
+            .into_iter()
+            .filter_map(|(_, target)| Some((target.clone(), self.get(&target)?.clone())))
+            .collect()
+    }
+}
+
+/// [`TargetInputs`] from EventBridge: one `ListTargetsByRule` per (rule, target),
+/// remembered for `ttl` — failures too (a role without `events:ListTargetsByRule` costs
+/// one call per pair per `ttl`, not one per batch).
+#[derive(Debug)]
+pub struct TargetInputLookup {
+    targets: AwsTargets,
+    ttl: Duration,
+    seen: std::sync::Mutex<HashMap<(String, String), Remembered>>,
+}
+
+/// When a (rule, target) was looked up, and its input setting if it was found.
+type Remembered = (std::time::Instant, Option<&'static str>);
+
+impl TargetInputLookup {
+    /// A lookup through `targets`, remembering answers for `ttl`.
+    pub fn new(targets: AwsTargets, ttl: Duration) -> TargetInputLookup {
+        TargetInputLookup {
+            targets,
+            ttl,
+            seen: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The input setting of one (rule, target), `None` when it is not known.
+    async fn input_of(&self, rule: &str, target: &str) -> Option<&'static str> {
+        match self.targets.find_target(rule, target).await {
+            Ok(found) => found.as_ref().map(input_name),
+            Err(e) => {
+                tracing::info!(rule = %rule, target = %target, error = %e, "target input not looked up");
+                None
+            }
+        }
+    }
+}
+
+impl TargetInputs for TargetInputLookup {
+    async fn describe(
+        &self,
+        pairs: Vec<(String, String)>,
+        budget: Duration,
+    ) -> BTreeMap<String, String> {
+        let pairs: BTreeSet<(String, String)> = pairs.into_iter().collect();
+        let mut known = BTreeMap::new();
+        let mut missing = Vec::new();
+        {
+            let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            for pair in pairs {
+                match seen.get(&pair) {
+                    Some((at, answer)) if at.elapsed() < self.ttl => {
+                        if let Some(a) = answer {
+                            known.insert(pair.1.clone(), (*a).to_owned());
+                        }
+                    }
+                    _ => missing.push(pair),
+                }
+            }
+        }
+        let lookups = missing.into_iter().map(|(rule, target)| async move {
+            let answer = self.input_of(&rule, &target).await;
+            ((rule, target), answer)
+        });
+        // What does not answer in time is tried again next time, not remembered.
+        if let Ok(answers) = tokio::time::timeout(budget, futures::future::join_all(lookups)).await
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            for (pair, answer) in answers {
+                if let Some(a) = answer {
+                    known.insert(pair.1.clone(), a.to_owned());
+                }
+                seen.insert(pair, (std::time::Instant::now(), answer));
+            }
+        }
+        known
+    }
+}
+
+/// The name the report gives a target's input setting.
+fn input_name(target: &Target) -> &'static str {
+    if target.input_transformer().is_some() {
+        "InputTransformer"
+    } else if target.input_path().is_some() {
+        "InputPath"
+    } else if target.input().is_some() {
+        "Input"
+    } else {
+        "none"
+    }
+}
