@@ -129,7 +129,7 @@ impl<S: ArtifactStore> Handler<S> {
         Handler {
             store,
             secrets,
-            http: crate::http_client(),
+            http: crate::http::client(),
             cache: Arc::new(ConversationCache::new(
                 config.cache_capacity,
                 CacheTtl::default(),

@@ -36,23 +36,15 @@ pub fn tune_allocator() {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
     #[cfg(not(feature = "system-alloc"))]
-    {
-        /// `mi_option_purge_delay` in mimalloc's `mi_option_t` (same index in v2 and v3).
-        const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-        // SAFETY: setting an option is allowed at any time; the value is a plain integer.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    }
+    // SAFETY: setting an option is allowed at any time; both arguments are plain integers.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0)
+    };
 }
 
-/// A builder for the crate's HTTP clients, with its User-Agent: every client starts here.
-pub(crate) fn http_client_builder() -> reqwest::ClientBuilder {
-    reqwest::Client::builder().user_agent(concat!("genesys-dlq-triage/", env!("CARGO_PKG_VERSION")))
-}
-
-/// The HTTP client of the Genesys Cloud calls (each request sets its own timeout).
-pub(crate) fn http_client() -> reqwest::Client {
-    http_client_builder().build().unwrap_or_default()
-}
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (the same index in its v2 and v3),
+/// which `libmimalloc-sys` does not name; a test checks it against the linked library.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 mod aws_error;
 mod classify;
@@ -61,6 +53,7 @@ mod config;
 mod correlate;
 mod dlq;
 pub mod genesys;
+mod http;
 mod lambda;
 mod metrics;
 pub mod replay;
@@ -100,3 +93,36 @@ pub use store::{
 pub use triage::{
     Analysis, BatchError, Outcome, TriageOptions, UnnamedRecords, report_id, run, run_taking_bodies,
 };
+
+#[cfg(test)]
+mod tests {
+    /// mimalloc reads `MIMALLOC_PURGE_DELAY` into its purge-delay option: in a child
+    /// process started with that variable, the option at [`super::MI_OPTION_PURGE_DELAY`]
+    /// must hold the value. Fails if the linked mimalloc numbers its options differently.
+    #[test]
+    fn the_purge_delay_option_number_is_mimallocs() {
+        const CHILD: &str = "DLQ_TRIAGE_MI_OPTION_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            // SAFETY: reading an option is allowed at any time; the index is a plain integer.
+            let value = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+            assert_eq!(
+                value,
+                4321,
+                "option {} is not purge_delay",
+                super::MI_OPTION_PURGE_DELAY
+            );
+            return;
+        }
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tests::the_purge_delay_option_number_is_mimallocs",
+            ])
+            .env(CHILD, "1")
+            .env("MIMALLOC_PURGE_DELAY", "4321")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the child's check failed");
+    }
+}

@@ -30,7 +30,7 @@ pub(crate) fn correlation(config: &CliConfig, no_correlate: bool) -> Correlation
         None => Correlation::Fixed(MemoryCorrelator::skipped(NO_CREDENTIALS)),
         Some((credentials, endpoints)) => {
             Correlation::Genesys(Arc::new(GenesysCorrelator::connect(
-                crate::http_client(),
+                crate::http::client(),
                 endpoints,
                 credentials.clone(),
                 config.analytics.clone(),

@@ -66,7 +66,7 @@ impl AwsCourier {
     /// A courier for HTTP and, given an SDK configuration, for SQS, Lambda and
     /// EventBridge; `timeout` bounds each HTTP request.
     pub fn new(sdk: Option<&aws_config::SdkConfig>, timeout: Duration) -> AwsCourier {
-        let http = crate::http_client_builder()
+        let http = crate::http::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             // A redirect of a POST would become a GET elsewhere: report it instead.
