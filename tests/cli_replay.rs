@@ -807,3 +807,198 @@ async fn reports_in_s3_replay_their_payloads_from_the_bucket() {
 fn report_with_local_keys(out: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
 }
+
+// ---- one event, many dead letters -----------------------------------------------------
+
+/// The sample batch with every message id suffixed: the same events, dead-lettered again.
+fn copies_of_sample(dir: &Path, suffixes: &[&str]) -> PathBuf {
+    let sample: Value =
+        serde_json::from_slice(&std::fs::read(event_path("sqs-mixed-batch.json")).unwrap())
+            .unwrap();
+    let records: Vec<Value> = suffixes
+        .iter()
+        .flat_map(|suffix| {
+            sample["Records"].as_array().unwrap().iter().map(move |r| {
+                let mut r = r.clone();
+                r["messageId"] = json!(format!("{}{suffix}", r["messageId"].as_str().unwrap()));
+                r
+            })
+        })
+        .collect();
+    let path = dir.join("copies.json");
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&json!({ "Records": records })).unwrap(),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn an_event_dead_lettered_three_times_reaches_the_consumer_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = analyzed(&event_path("sqs-mixed-batch.json"), &dir.path().join("a"));
+    analyzed(
+        &copies_of_sample(dir.path(), &["-again", "-third"]),
+        &dir.path().join("b"),
+    );
+    let a = dir.path().join("a/report.json");
+    let b = dir.path().join("b/report.json");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let rate_limited: Vec<&Value> = first["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["failureCategory"] == "RATE_LIMIT_EXCEEDED")
+        .collect();
+    let events: Vec<&str> = rate_limited
+        .iter()
+        .filter_map(|r| r["eventId"].as_str())
+        .collect();
+    // Three events with an id, and one body without (the flat shape): each of its dead
+    // letters counts as an event of its own.
+    assert_eq!((rate_limited.len(), events.len()), (4, 3));
+    let sink = Sink::start(Answer::Status(200)).await;
+    let journal_path = dir.path().join("journal.jsonl");
+    let journal_arg = journal_path.to_str().unwrap();
+    let args = |reports: &[&str], extra: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = reports.iter().map(|r| r.to_string()).collect();
+        all.extend(
+            [
+                "--category",
+                "RATE_LIMIT_EXCEEDED",
+                "--to-url",
+                &sink.url,
+                "--rate",
+                "1000",
+                "--journal",
+                journal_arg,
+            ]
+            .map(String::from),
+        );
+        all.extend(extra.iter().map(|e| e.to_string()));
+        all
+    };
+    let go = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        replay(&args).await
+    };
+
+    // The dry run says which dead letters are copies, and of which event.
+    let dry = go(args(&[a, b], &[])).await;
+    assert!(dry.status.success(), "{}", text(&dry));
+    let stdout = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(stdout.contains("would send  6"), "{}", text(&dry));
+    assert!(stdout.contains("a copy of an event sent once"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("duplicate of event {}", events[0])),
+        "{stdout}"
+    );
+
+    let o = go(args(&[a, b], &["--execute"])).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got: Vec<Value> = sink
+        .received()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(got.len(), 6, "one request per event: {}", text(&o));
+    let mut ids: Vec<&str> = got.iter().filter_map(|e| e["id"].as_str()).collect();
+    ids.sort();
+    let mut expected = events.clone();
+    expected.sort();
+    assert_eq!(ids, expected, "each event with an id once");
+    let lines = journal(&journal_path);
+    let sent: Vec<&Value> = lines.iter().filter(|l| l["status"] == "sent").collect();
+    let copies: Vec<&Value> = lines.iter().filter(|l| l["status"] == "skipped").collect();
+    assert_eq!((sent.len(), copies.len()), (6, 6), "{lines:?}");
+    assert!(copies.iter().all(|l| {
+        l["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("duplicate of event ")
+            && events.contains(&l["eventId"].as_str().unwrap())
+    }));
+
+    // A rerun, and a run over the copies alone, send nothing: the journal knows the events.
+    for reports in [&[a, b][..], &[b][..]] {
+        let again = go(args(reports, &["--execute"])).await;
+        assert!(again.status.success(), "{}", text(&again));
+        assert_eq!(sink.received().len(), 6, "{}", text(&again));
+    }
+    // --force sends the sent records again, never their copies.
+    let forced = go(args(&[a, b], &["--execute", "--force"])).await;
+    assert!(forced.status.success(), "{}", text(&forced));
+    assert_eq!(sink.received().len(), 12, "{}", text(&forced));
+    // --per-message sends every copy not sent yet: two more dead letters per event.
+    let every = go(args(&[a, b], &["--execute", "--per-message"])).await;
+    assert!(every.status.success(), "{}", text(&every));
+    assert_eq!(sink.received().len(), 18, "{}", text(&every));
+}
+
+#[tokio::test]
+async fn to_target_sends_one_event_once_to_each_rules_target() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let mut rules = Vec::new();
+    for name in ["crm", "wfm"] {
+        let (url, arn) = queue(&sqs, name).await;
+        let rule = rule_with_target(
+            &events,
+            None,
+            &format!("to-{name}"),
+            r#"{"source":[{"prefix":"aws.partner/genesys.com"}]}"#,
+            aws_sdk_eventbridge::types::Target::builder()
+                .id(name)
+                .arn(&arn)
+                .build()
+                .unwrap(),
+        )
+        .await;
+        rules.push((url, arn, rule));
+    }
+    // The same event, dead-lettered twice by each rule.
+    let mut batch: Value =
+        serde_json::from_slice(&std::fs::read(event_path("sqs-single.json")).unwrap()).unwrap();
+    let one = batch["Records"][0].clone();
+    let records: Vec<Value> = (0..4)
+        .map(|i| {
+            let (_, arn, rule) = &rules[i % 2];
+            let mut r = one.clone();
+            r["messageId"] = json!(format!("dead-letter-{i}"));
+            r["messageAttributes"]["RULE_ARN"]["stringValue"] = json!(rule);
+            r["messageAttributes"]["TARGET_ARN"]["stringValue"] = json!(arn);
+            r
+        })
+        .collect();
+    batch["Records"] = json!(records);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.json");
+    std::fs::write(&path, serde_json::to_vec(&batch).unwrap()).unwrap();
+    analyzed(&path, &dir.path().join("out"));
+    let report = dir.path().join("out/report.json");
+
+    let o = run(aws_replay(
+        &moto,
+        &[report.to_str().unwrap(), "--to-target", "--execute"],
+    ))
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let event_id = serde_json::from_str::<Value>(one["body"].as_str().unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (url, _, _) in &rules {
+        let got = bodies(&sqs, url).await;
+        assert_eq!(got.len(), 1, "{url}: {}", text(&o));
+        let body: Value = serde_json::from_str(&got[0]).unwrap();
+        assert_eq!(body["id"], json!(event_id));
+    }
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("sends every copy): 2"),
+        "{}",
+        text(&o)
+    );
+}

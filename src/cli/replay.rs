@@ -95,6 +95,11 @@ pub struct ReplayArgs {
     /// Send again what the journal says was sent.
     #[arg(long)]
     pub force: bool,
+    /// Send every dead letter, also several copies of one event to one destination (for
+    /// consumers that want every copy). Without it, each event goes to each destination
+    /// once, however many dead letters carry it.
+    #[arg(long)]
+    pub per_message: bool,
     /// Send. Without it, nothing is sent: the run prints what would be.
     #[arg(long)]
     pub execute: bool,
@@ -224,6 +229,7 @@ fn options(args: &ReplayArgs) -> ReplayOptions {
     ReplayOptions {
         execute: args.execute,
         force: args.force,
+        per_message: args.per_message,
         rate: args.rate,
         concurrency: args.concurrency as usize,
         max_attempts: args.max_attempts,
@@ -406,6 +412,11 @@ fn print_summary(
     for note in &summary.notes {
         out.line(format_args!("note:       {note}"));
     }
+    list(
+        &mut out,
+        "not sent, a copy of an event sent once to the same destination (--per-message sends every copy)",
+        &summary.duplicates,
+    );
     list(&mut out, "failed", &summary.failed);
     list(&mut out, "cannot send", &summary.skipped);
     list(

@@ -27,6 +27,9 @@ pub enum Status {
 pub struct Entry {
     /// The dead letter's SQS message id.
     pub message_id: String,
+    /// The EventBridge event's `id`, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub event_id: Option<String>,
     /// Where it went (`url:…` with credentials redacted, `queue:…`, `function:…`,
     /// `bus:…`, `target:<targetArn>`).
     pub destination: String,
@@ -50,6 +53,8 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     sent: HashSet<(String, String)>,
+    /// (event id, destination) of every event sent.
+    sent_events: HashSet<(String, String)>,
     unreadable_lines: usize,
 }
 
@@ -58,6 +63,7 @@ impl Journal {
     /// that cannot be read (the last line of a run killed mid-write) is counted, not fatal.
     pub fn open(path: &Path) -> Result<Journal, String> {
         let mut sent = HashSet::new();
+        let mut sent_events = HashSet::new();
         let mut unreadable_lines = 0;
         match File::open(path) {
             Ok(f) => {
@@ -68,6 +74,9 @@ impl Journal {
                     }
                     match serde_json::from_str::<Entry>(&line) {
                         Ok(e) if e.status == Status::Sent => {
+                            if let Some(event) = e.event_id {
+                                sent_events.insert((event, e.destination.clone()));
+                            }
                             sent.insert((e.message_id, e.destination));
                         }
                         Ok(_) => {}
@@ -96,6 +105,7 @@ impl Journal {
             path: path.to_owned(),
             file,
             sent,
+            sent_events,
             unreadable_lines,
         })
     }
@@ -104,6 +114,12 @@ impl Journal {
     pub fn was_sent(&self, message_id: &str, destination: &str) -> bool {
         self.sent
             .contains(&(message_id.to_owned(), destination.to_owned()))
+    }
+
+    /// Whether an earlier run sent this event (under any message id) to this destination.
+    pub fn event_was_sent(&self, event_id: &str, destination: &str) -> bool {
+        self.sent_events
+            .contains(&(event_id.to_owned(), destination.to_owned()))
     }
 
     /// How many records earlier runs sent.
@@ -131,6 +147,10 @@ impl Journal {
             .and_then(|()| self.file.flush())
             .map_err(|e| format!("cannot write the journal {}: {e}", self.path.display()))?;
         if entry.status == Status::Sent {
+            if let Some(event) = &entry.event_id {
+                self.sent_events
+                    .insert((event.clone(), entry.destination.clone()));
+            }
             self.sent
                 .insert((entry.message_id.clone(), entry.destination.clone()));
         }
@@ -152,6 +172,7 @@ mod tests {
     fn entry(id: &str, status: Status) -> Entry {
         Entry {
             message_id: id.into(),
+            event_id: None,
             destination: "url:http://127.0.0.1/x".into(),
             status,
             http_status: Some(200),

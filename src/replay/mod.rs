@@ -21,7 +21,7 @@ mod select;
 mod targets;
 mod transform;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -130,6 +130,9 @@ pub struct ReplayOptions {
     pub execute: bool,
     /// Send again what the journal says was sent (`--force`).
     pub force: bool,
+    /// Send every dead letter, even several copies of one event to one destination
+    /// (`--per-message`); otherwise each (event id, destination) is sent once.
+    pub per_message: bool,
     /// Attempts per second, retries included (`--rate`).
     pub rate: f64,
     /// Deliveries in flight at once (`--concurrency`).
@@ -150,6 +153,7 @@ impl Default for ReplayOptions {
         ReplayOptions {
             execute: false,
             force: false,
+            per_message: false,
             rate: 10.0,
             concurrency: 4,
             max_attempts: 4,
@@ -173,6 +177,9 @@ pub struct ReplaySummary {
     pub failed: Vec<(String, String)>,
     /// Cannot be sent: (messageId, why).
     pub skipped: Vec<(String, String)>,
+    /// Not sent because another dead letter carries the same event to the same
+    /// destination: (messageId, "duplicate of event …").
+    pub duplicates: Vec<(String, String)>,
     /// Not attempted because the run stopped (circuit breaker, Ctrl-C).
     pub not_attempted: usize,
     /// Per (category, destination): how many sent / would be sent.
@@ -306,17 +313,31 @@ enum Outcome {
         attempts: u32,
     },
     Skipped(String),
+    /// Another dead letter carries the same event to the same destination; why.
+    Duplicate(String),
     NotAttempted,
 }
 
 impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
     /// One record, from the journal check to its last attempt; with the destination the
     /// journal records.
-    async fn one(&self, c: &'a Candidate) -> (&'a Candidate, Outcome, String) {
+    async fn one(
+        &self,
+        c: &'a Candidate,
+        earlier: Option<&Candidate>,
+    ) -> (&'a Candidate, Outcome, String) {
+        let destination = self.ports.plan.destination(c);
+        if let Some(first) = earlier {
+            let why = format!(
+                "duplicate of event {} (sent as message {})",
+                c.event_id.as_deref().unwrap_or_default(),
+                first.message_id
+            );
+            return (c, Outcome::Duplicate(why), destination);
+        }
         if self.breaker.is_open() || self.stop.load(Ordering::SeqCst) {
             return (c, Outcome::NotAttempted, String::new());
         }
-        let destination = self.ports.plan.destination(c);
         let outcome = match self.prepare(c, &destination).await {
             Err(outcome) => outcome,
             Ok(planned) if !self.opts.execute => Outcome::Sent {
@@ -330,17 +351,30 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
         (c, outcome, destination)
     }
 
-    /// The record's delivery, unless the journal says it was sent, or its payload cannot
-    /// be read or planned.
+    /// The record's delivery, unless the journal says it (or, under another message id,
+    /// its event) was sent, or its payload cannot be read or planned.
     async fn prepare(&self, c: &Candidate, destination: &str) -> Result<Planned, Outcome> {
-        let journal = self.ports.journal;
-        if !self.opts.force
-            && let Some(j) = journal
-            && j.lock()
-                .map(|j| j.was_sent(&c.message_id, destination))
-                .unwrap_or(false)
-        {
-            return Err(Outcome::SentBefore);
+        if let Some(j) = self.ports.journal {
+            let (this_sent, event_sent) = j
+                .lock()
+                .map(|j| {
+                    let event_sent = c
+                        .event_id
+                        .as_deref()
+                        .is_some_and(|e| j.event_was_sent(e, destination));
+                    (j.was_sent(&c.message_id, destination), event_sent)
+                })
+                .unwrap_or((false, false));
+            if this_sent && !self.opts.force {
+                return Err(Outcome::SentBefore);
+            }
+            // Sent before under another message id: a copy, which --force does not resend.
+            if event_sent && !this_sent && !self.opts.per_message {
+                return Err(Outcome::Duplicate(format!(
+                    "duplicate of event {}, which an earlier run sent to this destination",
+                    c.event_id.as_deref().unwrap_or_default()
+                )));
+            }
         }
         let payload = self
             .ports
@@ -457,8 +491,14 @@ pub async fn replay<P: Plan, C: Courier>(
         total: candidates.len(),
         ..ReplayProgress::default()
     };
-    let mut results = futures::stream::iter(candidates.iter().map(|c| run.one(c)))
-        .buffer_unordered(opts.concurrency.max(1));
+    let earlier = earlier_copies(candidates, run.ports.plan, opts.per_message);
+    let mut results = futures::stream::iter(
+        candidates
+            .iter()
+            .zip(earlier)
+            .map(|(c, earlier)| run.one(c, earlier)),
+    )
+    .buffer_unordered(opts.concurrency.max(1));
     let mut journal_error: Option<String> = None;
     while let Some((c, outcome, destination)) = results.next().await {
         let line = summary.count(c, outcome, &mut live);
@@ -500,6 +540,30 @@ pub async fn replay<P: Plan, C: Courier>(
     summary
 }
 
+/// For each candidate, the first one before it that carries the same event (its `id`; a
+/// body without one counts as its own event) to the same destination, if any: that copy is
+/// sent, this one is not. Nothing is a copy with `per_message`.
+fn earlier_copies<'c, P: Plan>(
+    candidates: &'c [Candidate],
+    plan: &P,
+    per_message: bool,
+) -> Vec<Option<&'c Candidate>> {
+    let mut first: HashMap<(&str, String), &Candidate> = HashMap::new();
+    candidates
+        .iter()
+        .map(|c| {
+            let event = c.event_id.as_deref().filter(|_| !per_message)?;
+            match first.entry((event, plan.destination(c))) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(c);
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 /// What the journal records of one record's outcome.
 struct JournalLine {
     status: Status,
@@ -512,6 +576,7 @@ impl JournalLine {
     fn entry(self, c: &Candidate, destination: String) -> Entry {
         Entry {
             message_id: c.message_id.clone(),
+            event_id: c.event_id.clone(),
             destination,
             status: self.status,
             http_status: self.http_status,
@@ -571,6 +636,10 @@ impl ReplaySummary {
                 self.skipped.push((c.message_id.clone(), why.clone()));
                 Some(line(Status::Skipped, None, Some(why), 0))
             }
+            Outcome::Duplicate(why) => {
+                self.duplicates.push((c.message_id.clone(), why.clone()));
+                Some(line(Status::Skipped, None, Some(why), 0))
+            }
             Outcome::NotAttempted => {
                 self.not_attempted += 1;
                 None
@@ -599,7 +668,8 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
-/// The time a run has been going, for rates and ETAs.
+/// How many per second `done` things since `since` are (the elapsed time counted as at
+/// least 1 ms), for the progress line's rate.
 pub fn rate_per_second(done: usize, since: Instant) -> f64 {
     done as f64 / since.elapsed().as_secs_f64().max(0.001)
 }

@@ -110,6 +110,9 @@ impl Filters {
 pub struct Candidate {
     /// The SQS message id of the dead letter.
     pub message_id: String,
+    /// The EventBridge event's `id`, when its body has one: copies of one event (dead
+    /// letters of the same event) share it.
+    pub event_id: Option<String>,
     /// Its category.
     pub category: FailureCategory,
     /// The rule that failed (`RULE_ARN`).
@@ -170,6 +173,7 @@ pub fn select(reports: &[(Location, Report)], filters: &Filters) -> Selection {
             match payload {
                 Ok(payload) => selection.records.push(Candidate {
                     message_id: r.message_id.clone(),
+                    event_id: r.event_id.clone(),
                     category: r.failure_category,
                     rule_arn: r.failure.rule_arn.clone(),
                     target_arn: r.failure.target_arn.clone(),

@@ -68,6 +68,7 @@ fn candidates(dir: &Path, n: usize) -> Vec<Candidate> {
             std::fs::write(&path, format!("{{\"n\":{i}}}")).unwrap();
             Candidate {
                 message_id: format!("m{i}"),
+                event_id: Some(format!("e{i}")),
                 category: FailureCategory::RateLimitExceeded,
                 rule_arn: None,
                 target_arn: None,
@@ -298,4 +299,45 @@ fn retry_after_reads_seconds_and_http_dates() {
         "{d:?}"
     );
     assert_eq!(parse_retry_after("soon"), None);
+}
+
+#[tokio::test]
+async fn copies_of_one_event_are_sent_once_unless_per_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = candidates(dir.path(), 6);
+    // m0, m2, m4 carry event e0; m1 and m3 carry e1; m5 has no event id.
+    for (i, r) in records.iter_mut().enumerate() {
+        r.event_id = match i {
+            5 => None,
+            i => Some(format!("e{}", i % 2)),
+        };
+    }
+    let courier = Scripted::new(vec![ok()]);
+    let summary = go(&records, &courier, None, &execute()).await;
+    assert_eq!(summary.sent, 3, "e0, e1 and the record without an id");
+    let mut copies: Vec<_> = summary
+        .duplicates
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    copies.sort();
+    assert_eq!(copies, ["m2", "m3", "m4"]);
+    assert!(
+        summary
+            .duplicates
+            .iter()
+            .any(|(id, why)| id == "m4" && why == "duplicate of event e0 (sent as message m0)"),
+        "{:?}",
+        summary.duplicates
+    );
+    assert!(summary.complete(), "copies are not failures");
+
+    let courier = Scripted::new(vec![ok()]);
+    let every = ReplayOptions {
+        per_message: true,
+        ..execute()
+    };
+    let summary = go(&records, &courier, None, &every).await;
+    assert_eq!((summary.sent, summary.duplicates.len()), (6, 0));
+    assert_eq!(courier.bodies().len(), 6);
 }
