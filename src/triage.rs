@@ -6,8 +6,10 @@
 //! 2. [`correlate`] — the distinct conversation ids, looked up once, inside a budget;
 //! 3. [`plan`] — each record's payload key, and whether it must go back whatever happens;
 //! 4. [`write_payloads`] — the payloads, then one flush;
-//! 5. [`build_report`] — the report of every record, stored or returned;
-//! 6. [`store_report`] — its JSON and Markdown, then one flush;
+//! 5. [`build_report`] — the report of every record, stored or returned, with its JSON and
+//!    Markdown; built while step 4 runs, as if every write succeeds, and built again only
+//!    when one did not ([`Draft`]);
+//! 6. [`store_report`] — the report's JSON and Markdown, then one flush;
 //! 7. [`outcome`] — which records may be acknowledged.
 //!
 //! Every no-loss rule lives in this file (the list, with the reasons, is in
@@ -250,7 +252,11 @@ async fn run_catching_panics<S: ArtifactStore, C: Correlate>(
         .unwrap_or_else(|_| {
             tracing::error!("the triage pipeline panicked: returning every record");
             let plans: Vec<Plan> = letters.iter().map(|_| Plan::failed(REASON_PANIC)).collect();
-            let records = to_records(letters, &plans, opts);
+            let records = letters
+                .iter()
+                .zip(&plans)
+                .map(|(l, p)| to_record(l, p, false, opts))
+                .collect();
             let report = Report::build(opts.report_id.clone(), opts.now, records);
             outcome(letters, &plans, report, Err(BatchError::Panicked))
         })
@@ -267,9 +273,24 @@ async fn pipeline<S: ArtifactStore, C: Correlate>(
     let analyses = analyse(letters);
     let infos = correlate(&analyses, correlator, opts).await;
     let mut plans = plan(letters, analyses, &infos, opts);
-    write_payloads(letters, bodies, &mut plans, store, opts).await;
-    let report = build_report(letters, &plans, opts);
-    let stored = store_report(&report, store, opts).await;
+    // The report's CPU work overlaps the payloads' I/O (docs/benchmarks.md: 13 % of
+    // `analyze`'s time); the draft is kept only if every write went as it assumed.
+    let (written, draft) = tokio::join!(
+        write_payloads(letters, bodies, &plans, store, opts),
+        async {
+            // Synchronous work: polled once the writes have started.
+            tokio::task::yield_now().await;
+            Draft::new(letters, &plans, opts)
+        }
+    );
+    for (plan, written) in plans.iter_mut().zip(written) {
+        plan.apply(written);
+    }
+    let (report, rendered) = match draft.holds_for(&plans) {
+        true => (draft.report, draft.rendered),
+        false => build_report(letters, &plans, |p| p.stored, opts),
+    };
+    let stored = store_report(rendered, store, opts).await;
     outcome(letters, &plans, report, stored)
 }
 
@@ -363,12 +384,33 @@ impl Plan {
     }
 
     /// Records what became of the payload's write (a reason decided before it stays).
-    fn written(&mut self, letter: &DeadLetter, result: Result<(), PutError>) {
-        match result {
-            Ok(()) => {
-                tracing::debug!(message_id = %letter.message_id, key = self.key.as_deref().unwrap_or_default(), "payload stored");
-                self.stored = true;
+    fn apply(&mut self, written: Written) {
+        match written {
+            Written::Untried => {}
+            Written::Stored => self.stored = true,
+            Written::Failed(reason) => {
+                self.return_reason.get_or_insert(reason);
             }
+        }
+    }
+}
+
+/// What became of one record's payload in [`write_payloads`].
+#[derive(Debug)]
+enum Written {
+    /// Not tried: the record has no key, or (FIFO) it was already going back.
+    Untried,
+    /// Stored.
+    Stored,
+    /// Not stored, for this reason; the record goes back.
+    Failed(String),
+}
+
+impl Written {
+    /// The result of `letter`'s write.
+    fn of(letter: &DeadLetter, result: Result<(), PutError>) -> Written {
+        match result {
+            Ok(()) => Written::Stored,
             Err(e) => {
                 let reason = match e {
                     PutError::NotStarted => REASON_DEADLINE.to_owned(),
@@ -376,7 +418,7 @@ impl Plan {
                     PutError::Panicked => REASON_PANIC.to_owned(),
                 };
                 tracing::warn!(message_id = %letter.message_id, %reason, "payload not stored");
-                self.return_reason.get_or_insert(reason);
+                Written::Failed(reason)
             }
         }
     }
@@ -454,21 +496,23 @@ fn plan_one(
 
 /// Step 4: the payload writes, each started only while time remains, then one flush
 /// (stored means durable: the CLI's folder store flushes here, before the report says
-/// anything was stored). Each body is released once written.
+/// anything was stored). Each body is released once written. `result[i]` says what became
+/// of record `i`'s payload; the plans are only read, so the report is drafted from them
+/// meanwhile.
 async fn write_payloads<S: ArtifactStore>(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
-    plans: &mut [Plan],
+    plans: &[Plan],
     store: &S,
     opts: &TriageOptions,
-) {
+) -> Vec<Written> {
     // No write starts within the safety margin; each ends half the margin before the deadline.
     let window = WriteWindow {
         start_by: opts.before_deadline(opts.safety_margin),
         end_by: opts.before_deadline(opts.safety_margin / 2),
     };
-    if is_fifo(letters) {
-        write_in_group_order(letters, bodies, plans, store, window).await;
+    let mut written = if is_fifo(letters) {
+        write_in_group_order(letters, bodies, plans, store, window).await
     } else {
         write_all_at_once(
             letters,
@@ -478,34 +522,36 @@ async fn write_payloads<S: ArtifactStore>(
             window,
             opts.write_concurrency,
         )
-        .await;
-    }
+        .await
+    };
     if let Err(e) = bounded(window.end_by, "payloads", store.sync()).await {
-        for plan in plans.iter_mut().filter(|p| p.stored) {
-            plan.stored = false;
-            plan.return_reason = Some(format!("{REASON_WRITE}{e}"));
+        for w in written.iter_mut().filter(|w| matches!(w, Written::Stored)) {
+            *w = Written::Failed(format!("{REASON_WRITE}{e}"));
         }
     }
+    written
 }
 
 /// Step 4 on a standard queue: every payload to the store in one call.
 async fn write_all_at_once<S: ArtifactStore>(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
-    plans: &mut [Plan],
+    plans: &[Plan],
     store: &S,
     window: WriteWindow,
     concurrency: usize,
-) {
+) -> Vec<Written> {
     let (indices, artifacts): (Vec<usize>, Vec<Artifact>) = bodies
         .into_iter()
         .enumerate()
         .filter_map(|(i, body)| Some((i, payload_artifact(&letters[i], &plans[i], body)?)))
         .unzip();
     let results = store.put_all(artifacts, window, concurrency).await;
+    let mut written: Vec<Written> = plans.iter().map(|_| Written::Untried).collect();
     for (i, result) in indices.into_iter().zip(results) {
-        plans[i].written(&letters[i], result);
+        written[i] = Written::of(&letters[i], result);
     }
+    written
 }
 
 /// Step 4 on a FIFO queue, where order matters within a message group: one payload at a
@@ -514,33 +560,35 @@ async fn write_all_at_once<S: ArtifactStore>(
 async fn write_in_group_order<S: ArtifactStore>(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
-    plans: &mut [Plan],
+    plans: &[Plan],
     store: &S,
     window: WriteWindow,
-) {
+) -> Vec<Written> {
     let mut failed_groups: HashSet<&str> = HashSet::new();
-    for ((letter, plan), body) in letters.iter().zip(plans.iter_mut()).zip(bodies) {
+    let mut all = Vec::with_capacity(plans.len());
+    for ((letter, plan), body) in letters.iter().zip(plans).zip(bodies) {
         let group = letter.message_group_id.as_deref();
-        if group.is_some_and(|g| failed_groups.contains(g)) {
-            plan.return_reason
-                .get_or_insert_with(|| REASON_FIFO.to_owned());
-            continue;
-        }
-        let artifact = match plan.return_reason {
-            None => payload_artifact(letter, plan, body),
-            Some(_) => None,
+        let written = if group.is_some_and(|g| failed_groups.contains(g)) {
+            match plan.return_reason {
+                Some(_) => Written::Untried,
+                None => Written::Failed(REASON_FIFO.to_owned()),
+            }
+        } else {
+            match (&plan.return_reason, payload_artifact(letter, plan, body)) {
+                (None, Some(artifact)) => {
+                    let result = store.put_all(vec![artifact], window, 1).await;
+                    let result = result.into_iter().next().unwrap_or(Err(PutError::Panicked));
+                    Written::of(letter, result)
+                }
+                _ => Written::Untried,
+            }
         };
-        if let Some(artifact) = artifact {
-            let result = store.put_all(vec![artifact], window, 1).await;
-            plan.written(
-                letter,
-                result.into_iter().next().unwrap_or(Err(PutError::Panicked)),
-            );
-        }
-        if !plan.acknowledged() {
+        if !matches!(written, Written::Stored) {
             failed_groups.extend(group);
         }
+        all.push(written);
     }
+    all
 }
 
 /// The payload object of a planned record, `None` when it has no key.
@@ -560,37 +608,87 @@ fn payload_artifact(letter: &DeadLetter, plan: &Plan, body: Bytes) -> Option<Art
     })
 }
 
-/// Step 5: the report of every record, stored or going back (its `disposition` says why).
-fn build_report(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) -> Report {
-    let mut report = Report::build(
-        opts.report_id.clone(),
-        opts.now,
-        to_records(letters, plans, opts),
-    );
+/// The report drafted while the payloads are written, as if every write succeeds (the
+/// usual case), with its JSON and Markdown.
+struct Draft {
+    /// Whether each record's payload is stored, as the draft assumed.
+    stored: Vec<bool>,
+    report: Report,
+    rendered: Rendered,
+}
+
+impl Draft {
+    fn new(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) -> Draft {
+        // What `write_payloads` tries is stored if it succeeds; on a FIFO queue it does not
+        // try a record already going back.
+        let fifo = is_fifo(letters);
+        let hoped = |p: &Plan| p.key.is_some() && (!fifo || p.return_reason.is_none());
+        let (report, rendered) = build_report(letters, plans, hoped, opts);
+        Draft {
+            stored: plans.iter().map(hoped).collect(),
+            report,
+            rendered,
+        }
+    }
+
+    /// Whether the draft says what the plans now say. A write that did not store its
+    /// payload (or a FIFO record held back) is the only way a plan changes after the
+    /// draft, and it always turns `stored` false where the draft assumed true.
+    fn holds_for(&self, plans: &[Plan]) -> bool {
+        self.stored.iter().zip(plans).all(|(s, p)| *s == p.stored)
+    }
+}
+
+/// A report's JSON and Markdown, or why it cannot be serialized.
+type Rendered = Result<(Vec<u8>, String), String>;
+
+/// Step 5: the report of every record, stored (where `stored` says) or going back (its
+/// `disposition` says why), and its JSON and Markdown.
+fn build_report(
+    letters: &[DeadLetter],
+    plans: &[Plan],
+    stored: impl Fn(&Plan) -> bool,
+    opts: &TriageOptions,
+) -> (Report, Rendered) {
+    let records = letters
+        .iter()
+        .zip(plans)
+        .map(|(l, p)| to_record(l, p, stored(p), opts))
+        .collect();
+    let mut report = Report::build(opts.report_id.clone(), opts.now, records);
     report.summary.target_inputs = opts
         .target_inputs
         .iter()
         .filter(|(target, _)| report.summary.by_target.contains_key(*target))
         .map(|(t, i)| (t.clone(), i.clone()))
         .collect();
-    report
+    let rendered = report
+        .to_json(opts.pretty_report)
+        .map_err(|e| format!("the report could not be serialized: {e}"))
+        .map(|json| {
+            let (json_key, _) = opts
+                .layout
+                .report_keys(opts.now.date_naive(), &opts.report_id);
+            (
+                json,
+                render_markdown(&report, &opts.replay_source, &json_key),
+            )
+        });
+    (report, rendered)
 }
 
 /// Step 6: the report, JSON and Markdown side by side, then flushed. A report that cannot
 /// be serialized is never stored truncated.
 async fn store_report<S: ArtifactStore>(
-    report: &Report,
+    rendered: Rendered,
     store: &S,
     opts: &TriageOptions,
 ) -> Result<(String, String), BatchError> {
     let not_stored = |e: String| BatchError::ReportNotStored(e);
-    let json = report
-        .to_json(opts.pretty_report)
-        .map_err(|e| not_stored(format!("the report could not be serialized: {e}")))?;
+    let (json, markdown) = rendered.map_err(not_stored)?;
     let (json_key, md_key) = opts
         .layout
         .report_keys(opts.now.date_naive(), &opts.report_id);
-    let markdown = render_markdown(report, &opts.replay_source, &json_key);
     let artifact = |key: &str, body: Vec<u8>, content_type| Artifact {
         key: key.to_owned(),
         body: Bytes::from(body),
@@ -672,16 +770,8 @@ fn record_date(letter: &DeadLetter, now: DateTime<Utc>) -> NaiveDate {
         .date_naive()
 }
 
-fn to_records(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) -> Vec<TriageRecord> {
-    letters
-        .iter()
-        .zip(plans)
-        .map(|(l, p)| to_record(l, p, opts))
-        .collect()
-}
-
-/// `letter`'s record in the report.
-fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRecord {
+/// `letter`'s record in the report; `stored`: whether its payload is.
+fn to_record(letter: &DeadLetter, plan: &Plan, stored: bool, opts: &TriageOptions) -> TriageRecord {
     let event = letter.event.as_ref();
     let sent = letter
         .sent_at
@@ -718,7 +808,7 @@ fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRe
         failure: letter.failure.clone(),
         http_status: classification.http_status,
         receive_count: letter.receive_count,
-        replay_payload_key: if plan.stored { plan.key.clone() } else { None },
+        replay_payload_key: if stored { plan.key.clone() } else { None },
         replay_endpoint: opts
             .replay_endpoint
             .clone()
@@ -730,7 +820,7 @@ fn to_record(letter: &DeadLetter, plan: &Plan, opts: &TriageOptions) -> TriageRe
             Some(reason) => Disposition::Returned {
                 reason: reason.clone(),
             },
-            None if plan.stored => Disposition::Stored,
+            None if stored => Disposition::Stored,
             None => Disposition::Returned {
                 reason: "not stored".into(),
             },
