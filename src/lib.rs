@@ -61,6 +61,7 @@ mod report;
 mod secrets;
 pub mod source;
 mod store;
+pub mod summarize;
 pub mod targets;
 mod triage;
 

@@ -25,7 +25,11 @@ enum Command {
     /// Send stored payloads back, once each: to a URL, a queue, a function, a bus, or the
     /// rule's own target as EventBridge would have delivered them. A dry run unless
     /// --execute.
-    Replay(cli::ReplayArgs),
+    Replay(Box<cli::ReplayArgs>),
+    /// One answer for the whole incident across many reports (files, folders, or an S3
+    /// prefix): incidents by category and target, since when, whether ongoing, the
+    /// conversations affected, and the replay command for each.
+    Summarize(cli::SummarizeArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -40,14 +44,16 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        // Replay needs no Genesys configuration; a bad GENESYS_* variable must not stop it.
-        Command::Replay(args) => cli::replay_reports(args).await,
+        // Replay and summarize need no Genesys configuration; a bad GENESYS_* variable
+        // must not stop them.
+        Command::Replay(args) => cli::replay_reports(*args).await,
+        Command::Summarize(args) => cli::summarize(args).await,
         command => match CliConfig::from_env() {
             Err(e) => Err(e.to_string()),
             Ok(config) => match command {
                 Command::Analyze(args) => cli::analyze(args, config).await,
                 Command::Poll(args) => cli::poll(args, config).await,
-                Command::Replay(_) => unreachable!("dispatched above"),
+                Command::Replay(_) | Command::Summarize(_) => unreachable!("dispatched above"),
             },
         },
     };

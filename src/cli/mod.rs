@@ -6,6 +6,7 @@ mod analyze;
 mod config;
 mod poll;
 mod replay;
+mod summarize;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ pub use analyze::{AnalyzeArgs, analyze};
 pub use config::{CliConfig, NO_CREDENTIALS};
 pub use poll::{PollArgs, poll};
 pub use replay::{ReplayArgs, headers_from_env, replay_reports};
+pub use summarize::{SummarizeArgs, summarize};
 
 use crate::correlate::{
     CacheTtl, ConversationCache, Correlation, GenesysCorrelator, MemoryCorrelator,

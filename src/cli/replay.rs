@@ -21,6 +21,7 @@ use crate::replay::{
 };
 use crate::report::Report;
 use crate::store::{path_style_from_env, s3_client};
+use crate::summarize::{Window, parse_when};
 use crate::targets::AwsTargets;
 
 /// `dlq-triage replay REPORT… [filters] <destination> [--rate N] [--concurrency N]
@@ -32,8 +33,8 @@ use crate::targets::AwsTargets;
         .args(["to_url", "to_queue", "to_function", "to_bus", "to_target"])
 ))]
 pub struct ReplayArgs {
-    /// Reports: a report.json path, s3://bucket/key of a report, or s3://bucket/prefix/
-    /// (every report below it).
+    /// Reports: a report.json path, a folder (every report below it), s3://bucket/key of
+    /// a report, or s3://bucket/prefix/ (every report below it).
     #[arg(required = true, value_name = "REPORT")]
     pub reports: Vec<String>,
     /// Only records of this category (repeatable), e.g. RATE_LIMIT_EXCEEDED.
@@ -45,6 +46,13 @@ pub struct ReplayArgs {
     /// Only this message (repeatable).
     #[arg(long = "message-id", value_name = "ID")]
     pub message_ids: Vec<String>,
+    /// Only records dead-lettered at or after this time: RFC 3339, or a duration back
+    /// from now (90m, 6h, 7d).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Only records dead-lettered at or before this time (same forms as --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
     /// Send each stored payload byte-exact to this URL.
     #[arg(long, value_name = "URL")]
     pub to_url: Option<String>,
@@ -128,7 +136,7 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()?;
     let needs_s3 = report_args
         .iter()
-        .any(|a| !matches!(a, ReportArg::One(Location::File(_))));
+        .any(|a| !matches!(a, ReportArg::One(Location::File(_)) | ReportArg::Folder(_)));
     let timeout = Duration::from_secs(args.timeout_seconds);
     let sdk = if needs_s3 || args.to_url.is_none() {
         Some(sdk_config(timeout).await)
@@ -148,7 +156,8 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         _ => AnyPlan::Fixed(FixedPlan(fixed(&args, headers)?)),
     };
 
-    let (reports, report_names) = read_reports(&reader, &report_args).await?;
+    let since = filters.window.since.map(|t| t.date_naive());
+    let (reports, report_names) = read_reports(&reader, &report_args, since).await?;
     let selection = select(&reports, &filters);
     drop(reports);
 
@@ -210,19 +219,17 @@ async fn sdk_config(timeout: Duration) -> aws_config::SdkConfig {
         .build()
 }
 
-/// `replay-journal.jsonl` beside the first local report, else in the working folder.
+/// `replay-journal.jsonl` beside the first local report (in the first local folder), else
+/// in the working folder.
 fn default_journal(reports: &[ReportArg]) -> PathBuf {
-    let first_local = reports.iter().find_map(|a| match a {
-        ReportArg::One(Location::File(p)) => Some(p.clone()),
+    let folder = reports.iter().find_map(|a| match a {
+        ReportArg::One(Location::File(p)) => {
+            Some(p.parent().unwrap_or(std::path::Path::new(".")).to_owned())
+        }
+        ReportArg::Folder(dir) => Some(dir.clone()),
         _ => None,
     });
-    match first_local {
-        Some(p) => p
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join("replay-journal.jsonl"),
-        None => PathBuf::from("replay-journal.jsonl"),
-    }
+    folder.unwrap_or_default().join("replay-journal.jsonl")
 }
 
 fn options(args: &ReplayArgs) -> ReplayOptions {
@@ -275,10 +282,27 @@ fn filters(args: &ReplayArgs) -> Result<Filters, String> {
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let now = chrono::Utc::now();
+    let when = |flag: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| parse_when(v, now).map_err(|e| format!("{flag} {e}")))
+            .transpose()
+    };
+    let window = Window {
+        since: when("--since", &args.since)?,
+        until: when("--until", &args.until)?,
+    };
+    if let (Some(since), Some(until)) = (window.since, window.until)
+        && since > until
+    {
+        return Err("--since is later than --until".into());
+    }
     Ok(Filters {
         categories,
         targets: args.targets.clone(),
         message_ids: args.message_ids.clone(),
+        window,
     })
 }
 
@@ -356,20 +380,9 @@ fn destination_shown(args: &ReplayArgs) -> String {
 async fn read_reports(
     reader: &Reader,
     args: &[ReportArg],
+    since: Option<chrono::NaiveDate>,
 ) -> Result<(Vec<(Location, Report)>, String), String> {
-    let mut locations = Vec::new();
-    for arg in args {
-        match arg {
-            ReportArg::One(l) => locations.push(l.clone()),
-            ReportArg::Prefix { bucket, prefix } => {
-                let found = reader.list_reports(bucket, prefix).await?;
-                if found.is_empty() {
-                    return Err(format!("s3://{bucket}/{prefix}: no reports below it"));
-                }
-                locations.extend(found);
-            }
-        }
-    }
+    let locations = reader.locate(args, since).await?;
     let mut reports = Vec::with_capacity(locations.len());
     for location in locations {
         let bytes = reader.read(&location).await?;

@@ -2,7 +2,11 @@
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use super::select::{Location, is_report_key};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use super::select::{Location, ReportArg, is_report_key};
 use crate::aws_error::one_line;
 
 /// The largest report or payload read (a payload is at most 1 MiB; a report of a
@@ -61,12 +65,24 @@ impl Reader {
 
     /// Every report below `s3://bucket/prefix`, in key order (which is date order).
     pub async fn list_reports(&self, bucket: &str, prefix: &str) -> Result<Vec<Location>, String> {
+        self.list_reports_after(bucket, prefix, None).await
+    }
+
+    /// [`Reader::list_reports`] from the first key after `start_after`: S3 lists in key
+    /// order, so a day partition (`reports/dt=YYYY-MM-DD/`) before it is never listed.
+    pub async fn list_reports_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<String>,
+    ) -> Result<Vec<Location>, String> {
         let s3 = self.s3()?;
         let mut found = Vec::new();
         let mut pages = s3
             .list_objects_v2()
             .bucket(bucket)
             .prefix(prefix)
+            .set_start_after(start_after)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -90,6 +106,67 @@ impl Reader {
         }
         found.sort_by_key(|l| l.to_string());
         Ok(found)
+    }
+
+    /// Where the reports the arguments name are, in order: S3 prefixes listed (from the
+    /// day partition of `since` on, when given), local folders walked.
+    pub async fn locate(
+        &self,
+        args: &[ReportArg],
+        since: Option<NaiveDate>,
+    ) -> Result<Vec<Location>, String> {
+        let mut locations = Vec::new();
+        for arg in args {
+            match arg {
+                ReportArg::One(l) => locations.push(l.clone()),
+                ReportArg::Folder(dir) => {
+                    let found = reports_below(dir)?;
+                    if found.is_empty() {
+                        return Err(format!("{}: no reports below it", dir.display()));
+                    }
+                    locations.extend(found.into_iter().map(Location::File));
+                }
+                ReportArg::Prefix { bucket, prefix } => {
+                    let found = self.list_by_day(bucket, prefix, since).await?;
+                    if found.is_empty() {
+                        return Err(format!("s3://{bucket}/{prefix}: no reports below it"));
+                    }
+                    locations.extend(found);
+                }
+            }
+        }
+        Ok(locations)
+    }
+
+    /// The reports below a prefix. With `since`, the Lambda's layout is listed from that
+    /// day's partition on: the prefix's own `reports/` folder (or the prefix, when it is
+    /// one), from `dt=<since>`; when that folder holds no report, the whole prefix.
+    async fn list_by_day(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        since: Option<NaiveDate>,
+    ) -> Result<Vec<Location>, String> {
+        let Some(day) = since else {
+            return self.list_reports(bucket, prefix).await;
+        };
+        let reports = if prefix.is_empty() || prefix.ends_with('/') {
+            if prefix.ends_with("reports/") {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}reports/")
+            }
+        } else {
+            return self.list_reports(bucket, prefix).await;
+        };
+        let from_day = format!("{reports}dt={day}");
+        let found = self
+            .list_reports_after(bucket, &reports, Some(from_day))
+            .await?;
+        if !found.is_empty() || reports == prefix {
+            return Ok(found);
+        }
+        self.list_reports(bucket, prefix).await
     }
 
     fn s3(&self) -> Result<&aws_sdk_s3::Client, String> {
@@ -116,4 +193,35 @@ fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             one_line(&DisplayErrorContext(&e).to_string())
         ),
     }
+}
+
+/// The reports below a local folder (`report.json`, `reports/…/*.json`), in path order.
+fn reports_below(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut found = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries =
+            std::fs::read_dir(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", folder.display()))?;
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if kind.is_dir() {
+                folders.push(path);
+            } else if kind.is_file() {
+                let relative = path.strip_prefix(dir).unwrap_or(&path);
+                let key: Vec<String> = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                if is_report_key(&key.join("/")) && !key.iter().any(|c| c == "replay") {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }

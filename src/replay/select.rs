@@ -8,7 +8,8 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::classify::FailureCategory;
 use crate::dlq::BodyKind;
-use crate::report::{Disposition, Report, TriageRecord};
+use crate::report::{Disposition, Report, TriageRecord, parse_time};
+use crate::summarize::Window;
 
 /// Where a report or a payload is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -33,12 +34,14 @@ impl fmt::Display for Location {
     }
 }
 
-/// A `REPORT` argument: a local `report.json`, one S3 report, or every report below an S3
-/// prefix (an argument ending in `/`).
+/// A `REPORT` argument: a local `report.json`, every report below a local folder, one S3
+/// report, or every report below an S3 prefix (an argument ending in `/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportArg {
     /// One report.
     One(Location),
+    /// A local folder: every report below it (`report.json`, `reports/…/*.json`).
+    Folder(PathBuf),
     /// `s3://bucket/prefix/`: every `.json` report below it.
     Prefix {
         /// The bucket.
@@ -52,7 +55,12 @@ impl ReportArg {
     /// Reads a command-line argument.
     pub fn parse(arg: &str) -> Result<ReportArg, String> {
         let Some(rest) = arg.strip_prefix("s3://") else {
-            return Ok(ReportArg::One(Location::File(PathBuf::from(arg))));
+            let path = PathBuf::from(arg);
+            return Ok(if path.is_dir() {
+                ReportArg::Folder(path)
+            } else {
+                ReportArg::One(Location::File(path))
+            });
         };
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
@@ -86,11 +94,20 @@ pub struct Filters {
     pub targets: Vec<String>,
     /// `--message-id`.
     pub message_ids: Vec<String>,
+    /// `--since` / `--until`, on each record's dead-letter time (`sentTimestamp`, else
+    /// `timestamp`).
+    pub window: Window,
 }
 
 impl Filters {
     fn admits(&self, r: &TriageRecord) -> bool {
-        (self.categories.is_empty() || self.categories.contains(&r.failure_category))
+        let at = r
+            .sent_timestamp
+            .as_deref()
+            .or(r.timestamp.as_deref())
+            .and_then(parse_time);
+        self.window.contains(at)
+            && (self.categories.is_empty() || self.categories.contains(&r.failure_category))
             && (self.targets.is_empty()
                 || r.failure
                     .target_arn
@@ -101,7 +118,10 @@ impl Filters {
 
     /// The filters as command-line flags (for the Markdown report's commands).
     pub fn is_empty(&self) -> bool {
-        self.categories.is_empty() && self.targets.is_empty() && self.message_ids.is_empty()
+        self.categories.is_empty()
+            && self.targets.is_empty()
+            && self.message_ids.is_empty()
+            && self.window == Window::default()
     }
 }
 

@@ -265,11 +265,7 @@ fn render_timeline(report: &Report, md: &mut String) {
         return;
     };
     let span = last - first;
-    let width = BUCKETS
-        .iter()
-        .copied()
-        .find(|w| span / w < MAX_BUCKETS)
-        .unwrap_or_else(|| (span / MAX_BUCKETS).max(1) + 1);
+    let width = bucket_width(span);
     let start = first - first.rem_euclid(width);
     let mut counts: BTreeMap<FailureCategory, BTreeMap<i64, usize>> = BTreeMap::new();
     for (category, t, n) in points {
@@ -303,7 +299,17 @@ fn render_timeline(report: &Report, md: &mut String) {
     md.push_str("```\n\n");
 }
 
-fn bucket_name(seconds: i64) -> String {
+/// The width of a time bucket, in seconds, for a span of `span` seconds: the first of
+/// [`BUCKETS`] that cuts it into fewer than [`MAX_BUCKETS`] buckets.
+pub(crate) fn bucket_width(span: i64) -> i64 {
+    BUCKETS
+        .iter()
+        .copied()
+        .find(|w| span / w < MAX_BUCKETS)
+        .unwrap_or_else(|| (span / MAX_BUCKETS).max(1) + 1)
+}
+
+pub(crate) fn bucket_name(seconds: i64) -> String {
     match seconds {
         s if s % 86_400 == 0 => format!("{}-day", s / 86_400),
         s if s % 3600 == 0 => format!("{}-hour", s / 3600),
@@ -414,7 +420,7 @@ fn render_replay(report: &Report, replay: &ReplaySource, report_key: &str, md: &
 
 /// A word for a POSIX shell: plain when it is made of safe characters, else single-quoted;
 /// control characters (which could end the code block) are dropped.
-fn shell_word(s: &str) -> String {
+pub(crate) fn shell_word(s: &str) -> String {
     let s: String = s.chars().filter(|c| !c.is_control()).collect();
     if !s.is_empty()
         && s.bytes()
@@ -439,7 +445,7 @@ pub fn short_arn(arn: &str) -> String {
 /// A value from a dead letter or from Genesys Cloud as Markdown text, safe in a table cell:
 /// control characters become spaces, HTML is escaped, and the characters that would start
 /// Markdown syntax (emphasis, code, links, strike-through, a cell boundary) are escaped.
-fn text(s: &str) -> String {
+pub(crate) fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
@@ -460,7 +466,7 @@ fn text(s: &str) -> String {
 /// A value as an inline code span that nothing inside can close: the fence is one backtick
 /// longer than the longest run of backticks in it (CommonMark), control characters become
 /// spaces, and `|` is escaped so a table cell cannot end inside it.
-fn code(s: &str) -> String {
+pub(crate) fn code(s: &str) -> String {
     let body: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -484,7 +490,7 @@ fn list(items: &[String]) -> String {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),

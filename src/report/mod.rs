@@ -5,10 +5,12 @@ mod markdown;
 mod schema;
 mod summary;
 
+pub(crate) use markdown::{bucket_name, bucket_width, code, shell_word, text, truncate};
 pub use markdown::{headline, render_markdown, short_arn};
 pub use schema::{
     Disposition, Incident, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, Summary, TriageRecord,
 };
+pub(crate) use summary::parse_time;
 
 /// Records for the aggregation and rendering tests.
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::classify::FailureCategory;
 
 /// Parses a record timestamp for ordering; both RFC 3339 strings and epoch milliseconds.
 /// A record timestamp: RFC 3339, or epoch milliseconds.
-pub(super) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }

@@ -1,0 +1,195 @@
+//! `dlq-triage summarize`: one answer for the whole incident, across every report found
+//! below the sources.
+
+use std::path::PathBuf;
+
+use futures::StreamExt;
+
+use super::Stdout;
+use crate::classify::FailureCategory;
+use crate::replay::{Reader, ReportArg};
+use crate::store::{path_style_from_env, s3_client};
+use crate::summarize::{
+    Only, ReportDigest, Summarizer, Summary, Window, headline, parse_when, render_summary,
+};
+
+/// `dlq-triage summarize SOURCE… [--since T] [--until T] [--category C]… [--target ARN]…
+/// [--out DIR] [--json]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SummarizeArgs {
+    /// Reports: report files, folders (every report below them), or s3://bucket/prefix/
+    /// (every report object below it).
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<String>,
+    /// Only failures dead-lettered at or after this time: RFC 3339, or a duration back
+    /// from now (90m, 6h, 7d).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Only failures dead-lettered at or before this time (same forms as --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Only this category (repeatable).
+    #[arg(long = "category", value_name = "C")]
+    pub categories: Vec<String>,
+    /// Only this failed target ARN (repeatable).
+    #[arg(long = "target", value_name = "ARN")]
+    pub targets: Vec<String>,
+    /// Folder for summary.md and summary.json.
+    #[arg(long, default_value = "summary")]
+    pub out: PathBuf,
+    /// Print summary.json to standard output instead of writing the folder.
+    #[arg(long)]
+    pub json: bool,
+    /// Reports read at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub concurrency: u64,
+}
+
+/// Summarizes every report below the sources; `Err` with one line when nothing could be
+/// read or the output cannot be written.
+pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
+    let now = chrono::Utc::now();
+    let when = |flag: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| parse_when(v, now).map_err(|e| format!("{flag} {e}")))
+            .transpose()
+    };
+    let window = Window {
+        since: when("--since", &args.since)?,
+        until: when("--until", &args.until)?,
+    };
+    let only = Only {
+        categories: categories(&args.categories)?,
+        targets: args.targets.clone(),
+    };
+    let sources = args
+        .sources
+        .iter()
+        .map(|s| ReportArg::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let reader = if sources.iter().any(|s| {
+        !matches!(
+            s,
+            ReportArg::One(crate::replay::Location::File(_)) | ReportArg::Folder(_)
+        )
+    }) {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Reader::with_s3(s3_client(&sdk, path_style_from_env()))
+    } else {
+        Reader::local()
+    };
+    let locations = reader
+        .locate(&sources, window.since.map(|t| t.date_naive()))
+        .await?;
+    let mut summarizer = Summarizer::new(window, only);
+    // Read several at once, each parsed into what the summary needs and then dropped.
+    let mut reads = futures::stream::iter(locations.iter().map(|location| {
+        let reader = &reader;
+        async move {
+            let read = reader.read(location).await;
+            (location, read.and_then(|bytes| ReportDigest::parse(&bytes)))
+        }
+    }))
+    .buffer_unordered(args.concurrency as usize);
+    while let Some((location, digest)) = reads.next().await {
+        match digest {
+            Ok(report) => summarizer.add(report),
+            Err(reason) => {
+                let reason = reason
+                    .strip_prefix(&format!("{location}: "))
+                    .unwrap_or(&reason)
+                    .to_owned();
+                summarizer.unreadable(location.to_string(), reason);
+            }
+        }
+    }
+    if summarizer.reports() == 0 {
+        return Err(format!(
+            "no report could be read ({} found, none readable; first: {})",
+            locations.len(),
+            locations
+                .first()
+                .map_or("none".to_owned(), |l| l.to_string())
+        ));
+    }
+    let summary = summarizer.finish(now, &args.sources);
+    write(&summary, &args)
+}
+
+fn categories(names: &[String]) -> Result<Vec<FailureCategory>, String> {
+    names
+        .iter()
+        .map(|c| {
+            FailureCategory::ALL
+                .into_iter()
+                .find(|k| k.as_str().eq_ignore_ascii_case(c))
+                .ok_or_else(|| {
+                    format!(
+                        "--category {c}: not a category; one of {}",
+                        FailureCategory::ALL.map(|k| k.as_str()).join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
+/// `summary.json` to standard output (`--json`), or `summary.md` and `summary.json` into
+/// the folder with the headline and the incident table on standard output.
+fn write(summary: &Summary, args: &SummarizeArgs) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(summary).map_err(|e| e.to_string())?;
+    let mut out = Stdout::new();
+    if args.json {
+        out.line(String::from_utf8_lossy(&json));
+        return Ok(());
+    }
+    let dir = &args.out;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (name, body) in [
+        ("summary.json", json),
+        ("summary.md", render_summary(summary).into_bytes()),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    out.line(headline(summary));
+    if !summary.unreadable.is_empty() {
+        out.line(format_args!(
+            "unreadable: {} source(s), named in summary.md",
+            summary.unreadable.len()
+        ));
+    }
+    out.line(format_args!(
+        "{:<22} {:<40} {:>8}  {:<20}  {:<20}  ongoing",
+        "category", "target", "failed", "first", "last"
+    ));
+    for i in &summary.incidents {
+        let target = i
+            .target_arn
+            .as_deref()
+            .map(crate::report::short_arn)
+            .unwrap_or_else(|| "(no target)".into());
+        let target: String = target
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(40)
+            .collect();
+        out.line(format_args!(
+            "{:<22} {target:<40} {:>8}  {:<20}  {:<20}  {}",
+            i.category.as_str(),
+            i.count,
+            i.first_seen.as_deref().unwrap_or("-"),
+            i.last_seen.as_deref().unwrap_or("-"),
+            if i.ongoing { "yes" } else { "no" }
+        ));
+    }
+    out.line(format_args!(
+        "summary: {}",
+        dir.join("summary.md").display()
+    ));
+    out.line(format_args!(
+        "json:    {}",
+        dir.join("summary.json").display()
+    ));
+    Ok(())
+}
