@@ -65,6 +65,10 @@ bench-memory: tools ## Peak RSS of the Lambda on a 6 MB batch (emulator + moto) 
 bench-poll: tools ## Drain 10,000 messages from moto with poll --delete vs the SQS calls alone (msg/s, peak RSS)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench poll_drain
 
+.PHONY: bench-summarize
+bench-summarize: tools ## summarize over 1,000 reports of 1,000 records (tmpfs) beside DuckDB's read_json; 100 of them from moto's S3 (wall time, peak RSS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BENCH_PYTHON="$(CURDIR)/$(PY)" cargo bench --bench summarize
+
 .PHONY: fuzz
 fuzz: ## Bounded fuzzing: proptest (FUZZ_CASES, default 20000 each), then cargo-fuzz on parsing and on the input transformation (FUZZ_SECONDS each, default 60; installs nightly and cargo-fuzz)
 	PROPTEST_CASES=$${FUZZ_CASES:-20000} cargo test --release --test properties --test fault_matrix

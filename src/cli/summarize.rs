@@ -83,12 +83,18 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
         .locate(&sources, window.since.map(|t| t.date_naive()))
         .await?;
     let mut summarizer = Summarizer::new(window, only);
-    // Read several at once, each parsed into what the summary needs and then dropped.
+    // Read several at once, each parsed on a blocking thread (reports are independent, so
+    // they parse on every core) into what the summary needs; the text is then dropped.
     let mut reads = futures::stream::iter(locations.iter().map(|location| {
         let reader = &reader;
         async move {
-            let read = reader.read(location).await;
-            (location, read.and_then(|bytes| ReportDigest::parse(&bytes)))
+            let digest = match reader.read(location).await {
+                Ok(bytes) => tokio::task::spawn_blocking(move || ReportDigest::parse(&bytes))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("could not be parsed: {e}"))),
+                Err(e) => Err(e),
+            };
+            (location, digest)
         }
     }))
     .buffer_unordered(args.concurrency as usize);

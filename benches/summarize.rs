@@ -1,0 +1,242 @@
+//! `make bench-summarize`: `dlq-triage summarize` over many reports, beside DuckDB.
+//!
+//! - `REPORTS` (default 1,000) reports of `RECORDS` (default 1,000) records each, in the
+//!   Lambda's layout (`reports/dt=YYYY-MM-DD/<id>.json`) on tmpfs: records made from the
+//!   20 records `analyze` writes for the sample batch, each with its own message id
+//!   (10 % of them repeating a record of the previous report, as a redelivery does), a
+//!   dead-letter time spread over a day, and one of 3,000 conversations.
+//! - The bench-profile `dlq-triage summarize DIR --json` as a child process: wall time
+//!   and peak RSS (`VmHWM`); then `tools/duckdb_summary.py DIR` (DuckDB's `read_json`,
+//!   the same aggregation over distinct message ids): its process wall time and peak RSS,
+//!   and its own query time.
+//! - The same `summarize` over `S3_REPORTS` (default 100) of the reports in `moto_server`'s
+//!   S3 (`s3://bench/genesys-dlq/`), beside DuckDB on the same 100 files locally.
+//!
+//! `RUNS` (default 3) runs; medians. A benchmark, not a test: it asserts only that every
+//! run saw every distinct record. Method and figures: docs/benchmarks.md.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use dlq_triage_test_support::fixtures::{event_path, repo_path};
+use dlq_triage_test_support::measure::{Measured, median, run_measured};
+use dlq_triage_test_support::moto::Moto;
+use serde_json::{Value, json};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The 20 records `analyze` writes for the sample batch.
+fn templates(scratch: &Path) -> Vec<Value> {
+    let out = scratch.join("template");
+    let o = Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
+        .args(["analyze", "--no-correlate", "--out"])
+        .arg(&out)
+        .arg(event_path("sqs-mixed-batch.json"))
+        .env_remove("GENESYS_CLIENT_ID")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "analyze failed");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    report["records"].as_array().unwrap().clone()
+}
+
+/// Writes the reports below `root`; returns the number of distinct message ids.
+fn generate(root: &Path, templates: &[Value], reports: usize, records: usize) -> usize {
+    let dir = root.join("genesys-dlq/reports/dt=2026-11-28");
+    std::fs::create_dir_all(&dir).unwrap();
+    let start_ms: i64 = 1_795_824_000_000; // 2026-11-28T00:00:00Z
+    let step_ms = 86_400_000 / (reports * records) as i64;
+    for k in 0..reports {
+        let list: Vec<Value> = (0..records)
+            .map(|i| {
+                let mut r = templates[i % templates.len()].clone();
+                let (report, n) = if i % 10 == 0 && k > 0 {
+                    (k - 1, i)
+                } else {
+                    (k, i)
+                };
+                let seq = (report * records + n) as i64;
+                let at = chrono::DateTime::from_timestamp_millis(start_ms + seq * step_ms)
+                    .unwrap()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                r["messageId"] = json!(format!("m-{report:04}-{n:04}"));
+                r["sentTimestamp"] = json!(at);
+                r["timestamp"] = json!(at);
+                if !r["interactionId"].is_null() {
+                    r["interactionId"] = json!(format!(
+                        "0000{:04x}-0000-4000-8000-000000000000",
+                        seq % 3000
+                    ));
+                }
+                r
+            })
+            .collect();
+        let generated = chrono::DateTime::from_timestamp(1_795_824_000 + 60 * k as i64, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let report = json!({
+            "schemaVersion": 1,
+            "reportId": format!("r{k:04}"),
+            "generatedAt": generated,
+            "totalFailures": records,
+            "summary": {},
+            "records": list,
+        });
+        let file = std::fs::File::create(dir.join(format!("r{k:04}.json"))).unwrap();
+        serde_json::to_writer(std::io::BufWriter::new(file), &report).unwrap();
+    }
+    reports * records - (reports - 1) * records.div_ceil(10)
+}
+
+/// `dlq-triage summarize SOURCE --json`, its output checked for `distinct` dead letters.
+fn summarize(source: &str, endpoint: Option<&str>, distinct: usize) -> Measured {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
+    cmd.args(["summarize", source, "--json"])
+        .stdout(out.reopen().unwrap())
+        .stderr(Stdio::null())
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    if let Some(e) = endpoint {
+        cmd.env("AWS_ENDPOINT_URL", e);
+    }
+    let run = run_measured(&mut cmd);
+    assert_eq!(run.code, 0, "summarize failed");
+    let summary: Value = serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
+    assert_eq!(
+        summary["deadLetters"], distinct,
+        "summarize saw every record"
+    );
+    run
+}
+
+/// `tools/duckdb_summary.py DIR`: its measure, and its own query time in seconds.
+fn duckdb(dir: &Path, distinct: usize) -> (Measured, f64) {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut cmd = Command::new(python);
+    cmd.arg(repo_path("tools/duckdb_summary.py"))
+        .arg(dir)
+        .stdout(out.reopen().unwrap());
+    let run = run_measured(&mut cmd);
+    assert_eq!(
+        run.code, 0,
+        "duckdb_summary.py failed (is duckdb in the dev-tools venv?)"
+    );
+    let said: Value = serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
+    assert_eq!(said["deadLetters"], distinct, "DuckDB saw every record");
+    (run, said["seconds"].as_f64().unwrap())
+}
+
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+#[tokio::main]
+async fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let (reports, records, runs) = (
+        env_or("REPORTS", 1000),
+        env_or("RECORDS", 1000),
+        env_or("RUNS", 3),
+    );
+    let work = scratch();
+    let templates = templates(work.path());
+    let local = work.path().join("local");
+    let distinct = generate(&local, &templates, reports, records);
+    let bytes: u64 = std::fs::read_dir(local.join("genesys-dlq/reports/dt=2026-11-28"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    println!(
+        "{reports} reports of {records} records: {:.2} GB of report JSON, {distinct} distinct dead letters",
+        bytes as f64 / 1e9
+    );
+    let (mut ours, mut theirs, mut query) = (vec![], vec![], vec![]);
+    let (mut our_rss, mut their_rss) = (vec![], vec![]);
+    for run in 0..runs {
+        let a = summarize(local.to_str().unwrap(), None, distinct);
+        let (b, q) = duckdb(&local, distinct);
+        println!(
+            "run {run}: summarize {:.2} s, {:.0} MiB; DuckDB {:.2} s (query {q:.2} s), {:.0} MiB",
+            a.wall.as_secs_f64(),
+            mib(a.peak_kib),
+            b.wall.as_secs_f64(),
+            mib(b.peak_kib)
+        );
+        ours.push(a.wall.as_secs_f64());
+        our_rss.push(mib(a.peak_kib));
+        theirs.push(b.wall.as_secs_f64());
+        their_rss.push(mib(b.peak_kib));
+        query.push(q);
+    }
+    println!(
+        "summarize: {:.2} s, peak RSS {:.0} MiB; DuckDB: {:.2} s (query {:.2} s), peak RSS {:.0} MiB; ratio summarize / DuckDB {:.2} (medians of {runs})",
+        median(ours.clone()),
+        median(our_rss),
+        median(theirs.clone()),
+        median(query),
+        median(their_rss),
+        median(ours) / median(theirs)
+    );
+
+    // The same from S3: a share of the reports in moto.
+    let in_s3 = env_or("S3_REPORTS", 100).min(reports);
+    let moto = Moto::start().await;
+    let s3 = genesys_dlq_triage::s3_client(&moto.sdk().await, true);
+    s3.create_bucket().bucket("bench").send().await.unwrap();
+    let subset = work.path().join("subset");
+    let subset_dir = subset.join("genesys-dlq/reports/dt=2026-11-28");
+    std::fs::create_dir_all(&subset_dir).unwrap();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(local.join("genesys-dlq/reports/dt=2026-11-28"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+    files.sort();
+    for file in files.iter().take(in_s3) {
+        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+        std::fs::copy(file, subset_dir.join(&name)).unwrap();
+        s3.put_object()
+            .bucket("bench")
+            .key(format!("genesys-dlq/reports/dt=2026-11-28/{name}"))
+            .body(std::fs::read(file).unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let distinct_s3 = in_s3 * records - in_s3.saturating_sub(1) * records.div_ceil(10);
+    let (mut s3_wall, mut s3_rss, mut local_duck) = (vec![], vec![], vec![]);
+    for _ in 0..runs {
+        let a = summarize("s3://bench/genesys-dlq/", Some(&moto.endpoint), distinct_s3);
+        let (b, _) = duckdb(&subset, distinct_s3);
+        s3_wall.push(a.wall.as_secs_f64());
+        s3_rss.push(mib(a.peak_kib));
+        local_duck.push(b.wall.as_secs_f64());
+    }
+    println!(
+        "{in_s3} reports from moto's S3: summarize {:.2} s, peak RSS {:.0} MiB; DuckDB on the same files locally {:.2} s",
+        median(s3_wall),
+        median(s3_rss),
+        median(local_duck)
+    );
+}
