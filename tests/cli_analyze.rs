@@ -77,7 +77,7 @@ fn golden_view(report: &Value) -> Value {
         "totalFailures": report["totalFailures"],
         "byCategory": report["summary"]["byCategory"],
         "incidents": report["summary"]["incidents"].as_array().unwrap().iter().map(|i| serde_json::json!([
-            i["category"], i["targetArn"], i["errorCode"], i["count"], i["conversations"]
+            i["category"], i["targetArn"], i["errorCode"], i["errorCodes"], i["count"], i["conversations"]
         ])).collect::<Vec<_>>(),
         "records": records,
     })

@@ -39,7 +39,7 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str)
     render_timeline(report, &mut md);
 
     md.push_str("## Incidents\n\n");
-    md.push_str("| # | Category | Target | Error code | HTTP | Count | First seen | Last seen | Conversations | Sample message |\n");
+    md.push_str("| # | Category | Target | Error codes | HTTP | Count | First seen | Last seen | Conversations | Sample message |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for (i, inc) in s.incidents.iter().enumerate() {
         let statuses: Vec<String> = inc.http_statuses.iter().map(u16::to_string).collect();
@@ -54,7 +54,17 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str)
                     .map(short_arn)
                     .unwrap_or_else(|| NO_TARGET.to_owned())
             ),
-            text(inc.error_code.as_deref().unwrap_or("—")),
+            if inc.error_codes.is_empty() {
+                "—".to_owned()
+            } else {
+                text(
+                    &inc.error_codes
+                        .iter()
+                        .map(|(c, n)| format!("{c} ×{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            },
             if statuses.is_empty() {
                 "—".to_owned()
             } else {
@@ -89,11 +99,11 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str)
         );
         let mut advised = std::collections::BTreeSet::new();
         for inc in s.incidents.iter().filter(|i| i.category == *category) {
-            if inc.recommended_action != category.recommended_action()
-                && let Some(c) = &inc.error_code
-                && advised.insert(c.clone())
-            {
-                let _ = writeln!(md, "- **{}:** {}", code(c), inc.recommended_action);
+            for c in inc.error_codes.keys() {
+                let (action, _) = category.advice(Some(c));
+                if action != category.recommended_action() && advised.insert(c.clone()) {
+                    let _ = writeln!(md, "- **{}:** {}", code(c), action);
+                }
             }
         }
         for inc in s.incidents.iter().filter(|i| i.category == *category) {
@@ -696,14 +706,14 @@ mod tests {
                 "2026-11-28T09:00:00Z",
             ),
         ]);
-        let transient = report
-            .summary
-            .incidents
-            .iter()
-            .find(|i| i.error_code.as_deref() == Some("TRANSIENT_ASSUME_ROLE"))
-            .unwrap();
-        assert!(transient.recommended_action.starts_with("Transient"));
-        assert_eq!(transient.replay_as_is, "yes");
+        let incident = &report.summary.incidents[0];
+        assert_eq!(
+            incident.error_codes.keys().collect::<Vec<_>>(),
+            ["NO_PERMISSIONS", "TRANSIENT_ASSUME_ROLE"]
+        );
+        let (transient, as_is) = PermissionDenied.advice(Some("TRANSIENT_ASSUME_ROLE"));
+        assert!(transient.starts_with("Transient"));
+        assert_eq!(as_is, "yes");
         let md = render_markdown(&report, &ReplaySource::Folder("out".into()), "report.json");
         assert!(
             md.contains("- **`TRANSIENT_ASSUME_ROLE`:** Transient"),

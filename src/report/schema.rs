@@ -131,7 +131,7 @@ pub struct Summary {
     pub first_seen: Option<String>,
     /// Latest record timestamp.
     pub last_seen: Option<String>,
-    /// Groups of records by (category, target, error code), largest first.
+    /// Groups of records by (category, target), largest first.
     pub incidents: Vec<Incident>,
     /// How each failed target takes its input, where the rule could be read
     /// (`ListTargetsByRule`): `InputTransformer`, `InputPath`, `Input`, or `none` (the event
@@ -140,7 +140,7 @@ pub struct Summary {
     pub target_inputs: BTreeMap<String, String>,
 }
 
-/// Records that failed the same way against the same target.
+/// Records of one category against one target, with the error codes among them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Incident {
@@ -148,8 +148,11 @@ pub struct Incident {
     pub category: FailureCategory,
     /// The target ARN.
     pub target_arn: Option<String>,
-    /// The `ERROR_CODE`.
+    /// The `ERROR_CODE` seen most among its records (the first by name on a tie).
     pub error_code: Option<String>,
+    /// Every `ERROR_CODE` among its records, with how many failed events each.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_codes: BTreeMap<String, usize>,
     /// How many records.
     pub count: usize,
     /// Earliest record timestamp.

@@ -67,6 +67,7 @@ impl Report {
             count: usize,
             span: TimeRange,
             samples: Vec<&'a str>,
+            codes: BTreeMap<&'a str, usize>,
             statuses: BTreeSet<u16>,
             message: Option<&'a str>,
             conversations: BTreeSet<&'a str>,
@@ -77,8 +78,7 @@ impl Report {
         let mut by_interaction_status = BTreeMap::new();
         let mut conversations = BTreeSet::new();
         let mut span = TimeRange::default();
-        let mut groups: HashMap<(FailureCategory, Option<&str>, Option<&str>), Acc> =
-            HashMap::new();
+        let mut groups: HashMap<(FailureCategory, Option<&str>), Acc> = HashMap::new();
         let mut order = Vec::new();
         for r in &records {
             let n = r.event_count.max(1);
@@ -102,17 +102,14 @@ impl Report {
             }
             let t = r.timestamp.as_deref().and_then(parse_time);
             span.add(t);
-            let key = (
-                r.failure_category,
-                r.failure.target_arn.as_deref(),
-                r.failure.error_code.as_deref(),
-            );
+            let key = (r.failure_category, r.failure.target_arn.as_deref());
             let acc = groups.entry(key).or_insert_with(|| {
                 order.push(key);
                 Acc {
                     count: 0,
                     span: TimeRange::default(),
                     samples: Vec::new(),
+                    codes: BTreeMap::new(),
                     statuses: BTreeSet::new(),
                     message: None,
                     conversations: BTreeSet::new(),
@@ -122,6 +119,9 @@ impl Report {
             acc.span.add(t);
             if acc.samples.len() < SAMPLE_IDS {
                 acc.samples.push(&r.message_id);
+            }
+            if let Some(code) = r.failure.error_code.as_deref() {
+                *acc.codes.entry(code).or_default() += n;
             }
             acc.statuses.extend(r.http_status);
             acc.message = acc.message.or(r.failure.error_message.as_deref());
@@ -133,12 +133,20 @@ impl Report {
             .iter()
             .map(|key| {
                 let acc = &groups[key];
-                let (category, target, code) = *key;
+                let (category, target) = *key;
+                // The code seen most (the first by name on a tie) names the incident and
+                // gives its advice; every code is listed with its count.
+                let code = acc
+                    .codes
+                    .iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                    .map(|(c, _)| *c);
                 let (action, as_is) = category.advice(code);
                 Incident {
                     category,
                     target_arn: target.map(str::to_owned),
                     error_code: code.map(str::to_owned),
+                    error_codes: acc.codes.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
                     count: acc.count,
                     first_seen: acc.span.first(),
                     last_seen: acc.span.last(),
@@ -163,7 +171,6 @@ impl Report {
                 .cmp(&a.count)
                 .then(a.category.cmp(&b.category))
                 .then(a.target_arn.cmp(&b.target_arn))
-                .then(a.error_code.cmp(&b.error_code))
         });
         let summary = Summary {
             by_category,
@@ -260,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn incidents_group_by_category_target_and_code_largest_first() {
+    fn incidents_group_by_category_and_target_with_their_codes_largest_first() {
         let report = build(vec![
             record(
                 "a",
@@ -292,11 +299,15 @@ mod tests {
             ),
         ]);
         let incidents = &report.summary.incidents;
-        assert_eq!(incidents.len(), 3);
-        assert_eq!(incidents[0].count, 2);
+        assert_eq!(incidents.len(), 2);
+        assert_eq!(incidents[0].count, 3);
         assert_eq!(incidents[0].category, RateLimitExceeded);
         assert_eq!(incidents[0].error_code.as_deref(), Some("THROTTLING"));
-        assert_eq!(incidents[0].sample_message_ids, ["b", "c"]);
+        assert_eq!(
+            incidents[0].error_codes,
+            BTreeMap::from([("THROTTLING".to_owned(), 2), ("UNKNOWN".to_owned(), 1)])
+        );
+        assert_eq!(incidents[0].sample_message_ids, ["b", "c", "d"]);
         assert_eq!(
             incidents[0].first_seen.as_deref(),
             Some("2026-11-28T09:01:00Z")
@@ -309,9 +320,7 @@ mod tests {
             incidents[0].recommended_action,
             RateLimitExceeded.recommended_action()
         );
-        // Ties in a stable order: category, then target, then code.
-        assert_eq!(incidents[1].category, RateLimitExceeded);
-        assert_eq!(incidents[2].category, TargetError);
+        assert_eq!(incidents[1].category, TargetError);
     }
 
     #[test]
