@@ -1002,3 +1002,68 @@ async fn to_target_sends_one_event_once_to_each_rules_target() {
         text(&o)
     );
 }
+
+#[tokio::test]
+async fn id_header_carries_each_events_id_to_the_consumer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report_path, report) = sample(dir.path());
+    let sink = Sink::start(Answer::Status(200)).await;
+    let o = replay(&[
+        report_path.to_str().unwrap(),
+        "--category",
+        "RATE_LIMIT_EXCEEDED",
+        "--to-url",
+        &sink.url,
+        "--id-header",
+        "Idempotency-Key",
+        "--rate",
+        "1000",
+        "--execute",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 4, "{}", text(&o));
+    // The key is the event's id, else (a body without one) its dead letter's message id.
+    let mut expected: Vec<String> = report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["failureCategory"] == "RATE_LIMIT_EXCEEDED")
+        .map(|r| {
+            r["eventId"]
+                .as_str()
+                .or(r["messageId"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let mut keys: Vec<String> = got
+        .iter()
+        .map(|r| r.header("idempotency-key").unwrap().to_owned())
+        .collect();
+    expected.sort();
+    keys.sort();
+    assert_eq!(keys, expected);
+    for r in &got {
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        if let Some(id) = body["id"].as_str() {
+            assert_eq!(r.header("idempotency-key"), Some(id));
+        }
+    }
+
+    let bad = replay(&[
+        report_path.to_str().unwrap(),
+        "--to-url",
+        &sink.url,
+        "--id-header",
+        "Bad Header",
+    ])
+    .await;
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--id-header"),
+        "{}",
+        text(&bad)
+    );
+}

@@ -64,6 +64,11 @@ pub struct ReplayArgs {
     /// on the command line.
     #[arg(long = "header", value_name = "NAME=ENV_VAR")]
     pub headers: Vec<String>,
+    /// Set this header to the event's id on HTTP deliveries (--to-url, API destinations),
+    /// so a consumer that deduplicates can tell a replay from a new event:
+    /// --id-header Idempotency-Key.
+    #[arg(long, value_name = "NAME")]
+    pub id_header: Option<String>,
     /// Send to this SQS queue (SendMessage; FIFO queues get a group id).
     #[arg(long, value_name = "URL")]
     pub to_queue: Option<String>,
@@ -128,6 +133,16 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     let headers = headers_from_env(&args.headers, &|name| std::env::var(name).ok())?;
     if !headers.is_empty() && args.to_url.is_none() && !args.to_target {
         return Err("--header applies to --to-url and to API destinations of --to-target".into());
+    }
+    if let Some(name) = &args.id_header {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("--id-header {name:?}: not a header name"));
+        }
+        if args.to_url.is_none() && !args.to_target {
+            return Err(
+                "--id-header applies to --to-url and to API destinations of --to-target".into(),
+            );
+        }
     }
     let report_args = args
         .reports
@@ -237,6 +252,7 @@ fn options(args: &ReplayArgs) -> ReplayOptions {
         execute: args.execute,
         force: args.force,
         per_message: args.per_message,
+        id_header: args.id_header.clone(),
         rate: args.rate,
         concurrency: args.concurrency as usize,
         max_attempts: args.max_attempts,

@@ -133,6 +133,10 @@ pub struct ReplayOptions {
     /// Send every dead letter, even several copies of one event to one destination
     /// (`--per-message`); otherwise each (event id, destination) is sent once.
     pub per_message: bool,
+    /// A header set to the event's `id` (its message id when it has none) on every HTTP
+    /// delivery (`--id-header`), so a consumer that deduplicates can tell a replay from a
+    /// new event.
+    pub id_header: Option<String>,
     /// Attempts per second, retries included (`--rate`).
     pub rate: f64,
     /// Deliveries in flight at once (`--concurrency`).
@@ -154,6 +158,7 @@ impl Default for ReplayOptions {
             execute: false,
             force: false,
             per_message: false,
+            id_header: None,
             rate: 10.0,
             concurrency: 4,
             max_attempts: 4,
@@ -382,11 +387,20 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
             .read(&c.payload)
             .await
             .map_err(|e| Outcome::Skipped(format!("payload unreadable: {e}")))?;
-        self.ports
+        let mut planned = self
+            .ports
             .plan
             .plan(c, payload)
             .await
-            .map_err(Outcome::Skipped)
+            .map_err(Outcome::Skipped)?;
+        if let (Some(name), Route::Http { headers, .. }) =
+            (&self.opts.id_header, &mut planned.delivery.route)
+        {
+            let id = c.event_id.as_deref().unwrap_or(&c.message_id);
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            headers.push((name.clone(), id.to_owned()));
+        }
+        Ok(planned)
     }
 
     /// Attempts until delivered, refused, out of attempts, or the breaker opens; each
