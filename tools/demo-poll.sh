@@ -56,7 +56,7 @@ export ENDPOINT="$(sed -n 's/^listening on //p' "$work/sink.out")/hooks/genesys"
     --to-url "$ENDPOINT" --header Authorization=CRM_TOKEN )
 ( set -x; dlq-triage replay incident/reports/*.json --category RATE_LIMIT_EXCEEDED \
     --to-url "$ENDPOINT" --header Authorization=CRM_TOKEN --execute )
-echo "==> the consumer received $(grep -c '^POST /hooks/genesys' "$work/sink.out") requests, one per event (each event is dead-lettered $((COUNT / 20)) times):"
+echo "==> the consumer received $(grep -c "^POST /hooks/genesys" "$work/sink.out") requests, one per event (each event is dead-lettered $((COUNT / 20)) times; a body without an event id counts as an event of its own):"
 grep '^POST' "$work/sink.out" | cut -c1-160 | head -5
 echo "==> 7. run it again: the journal sends nothing twice"
 ( set -x; dlq-triage replay incident/reports/*.json --category RATE_LIMIT_EXCEEDED \
