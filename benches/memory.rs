@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dlq_triage_test_support::emulator::Emulator;
-use dlq_triage_test_support::fixtures::repo_path;
+use dlq_triage_test_support::fixtures::{repo_path, scratch};
 use dlq_triage_test_support::measure::{Measured, median, run_measured, thread_cpu};
 use dlq_triage_test_support::moto::Moto;
 
@@ -43,16 +43,6 @@ fn generate(path: &Path, records: usize, conversations: usize) {
         .expect("python3");
     assert!(out.status.success(), "gen_events.py failed");
     std::fs::write(path, out.stdout).unwrap();
-}
-
-/// A scratch folder on tmpfs when there is one, so disk speed does not blur the figures.
-fn scratch() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        tempfile::tempdir_in(shm).unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
 }
 
 /// The cost of writing the batch's payloads alone: one file per body in nine folders,

@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use dlq_triage_test_support::fixtures::{event_path, repo_path};
+use dlq_triage_test_support::fixtures::{event_path, repo_path, scratch};
 use dlq_triage_test_support::measure::{Measured, median, run_measured};
 use dlq_triage_test_support::moto::Moto;
 use serde_json::{Value, json};
@@ -139,15 +139,6 @@ fn duckdb(dir: &Path, distinct: usize) -> (Measured, f64) {
     let said: Value = serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
     assert_eq!(said["deadLetters"], distinct, "DuckDB saw every record");
     (run, said["seconds"].as_f64().unwrap())
-}
-
-fn scratch() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        tempfile::tempdir_in(shm).unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
 }
 
 fn mib(kib: u64) -> f64 {

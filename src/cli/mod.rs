@@ -17,9 +17,11 @@ pub use poll::{PollArgs, poll};
 pub use replay::{ReplayArgs, headers_from_env, replay_reports};
 pub use summarize::{SummarizeArgs, summarize};
 
+use crate::classify::FailureCategory;
 use crate::correlate::{
     CacheTtl, ConversationCache, Correlation, GenesysCorrelator, MemoryCorrelator,
 };
+use crate::summarize::{Window, parse_when};
 
 /// How many conversations a CLI run remembers.
 const CACHE_CAPACITY: usize = 100_000;
@@ -40,6 +42,49 @@ pub(crate) fn correlation(config: &CliConfig, no_correlate: bool) -> Correlation
             )))
         }
     }
+}
+
+/// `--category` values as categories (any letter case); one line naming the valid ones
+/// for a value that is not.
+pub(crate) fn categories(names: &[String]) -> Result<Vec<FailureCategory>, String> {
+    names
+        .iter()
+        .map(|c| {
+            FailureCategory::ALL
+                .into_iter()
+                .find(|k| k.as_str().eq_ignore_ascii_case(c))
+                .ok_or_else(|| {
+                    format!(
+                        "--category {c}: not a category; one of {}",
+                        FailureCategory::ALL.map(|k| k.as_str()).join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
+/// `--since` / `--until` as a window (RFC 3339, or a duration back from `now`).
+pub(crate) fn window(
+    since: &Option<String>,
+    until: &Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Window, String> {
+    let when = |flag: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| parse_when(v, now).map_err(|e| format!("{flag} {e}")))
+            .transpose()
+    };
+    let window = Window {
+        since: when("--since", since)?,
+        until: when("--until", until)?,
+    };
+    if let (Some(since), Some(until)) = (window.since, window.until)
+        && since > until
+    {
+        return Err("--since is later than --until".into());
+    }
+    Ok(window)
 }
 
 /// Writes lines to standard output. A reader that went away (`| head`) is not an error:

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-use super::Stdout;
-use crate::classify::FailureCategory;
+use super::{Stdout, categories, window};
 use crate::genesys::redact_url;
 use crate::replay::{
     AnyPlan, AwsCourier, Control, Filters, Fixed, FixedPlan, Journal, Location, Ports, Reader,
@@ -21,7 +20,6 @@ use crate::replay::{
 };
 use crate::report::Report;
 use crate::store::{path_style_from_env, s3_client};
-use crate::summarize::{Window, parse_when};
 use crate::targets::AwsTargets;
 
 /// `dlq-triage replay REPORT… [filters] <destination> [--rate N] [--concurrency N]
@@ -283,42 +281,11 @@ fn announce(args: &ReplayArgs, selection: &Selection, report_names: &str) {
 }
 
 fn filters(args: &ReplayArgs) -> Result<Filters, String> {
-    let categories = args
-        .categories
-        .iter()
-        .map(|c| {
-            FailureCategory::ALL
-                .into_iter()
-                .find(|k| k.as_str().eq_ignore_ascii_case(c))
-                .ok_or_else(|| {
-                    format!(
-                        "--category {c}: not a category; one of {}",
-                        FailureCategory::ALL.map(|k| k.as_str()).join(", ")
-                    )
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let now = chrono::Utc::now();
-    let when = |flag: &str, value: &Option<String>| {
-        value
-            .as_deref()
-            .map(|v| parse_when(v, now).map_err(|e| format!("{flag} {e}")))
-            .transpose()
-    };
-    let window = Window {
-        since: when("--since", &args.since)?,
-        until: when("--until", &args.until)?,
-    };
-    if let (Some(since), Some(until)) = (window.since, window.until)
-        && since > until
-    {
-        return Err("--since is later than --until".into());
-    }
     Ok(Filters {
-        categories,
+        categories: categories(&args.categories)?,
         targets: args.targets.clone(),
         message_ids: args.message_ids.clone(),
-        window,
+        window: window(&args.since, &args.until, chrono::Utc::now())?,
     })
 }
 

@@ -5,13 +5,10 @@ use std::path::PathBuf;
 
 use futures::StreamExt;
 
-use super::Stdout;
-use crate::classify::FailureCategory;
+use super::{Stdout, categories, window};
 use crate::replay::{Reader, ReportArg};
 use crate::store::{path_style_from_env, s3_client};
-use crate::summarize::{
-    Only, ReportDigest, Summarizer, Summary, Window, headline, parse_when, render_summary,
-};
+use crate::summarize::{Only, ReportDigest, Summarizer, Summary, headline, render_summary};
 
 /// `dlq-triage summarize SOURCE… [--since T] [--until T] [--category C]… [--target ARN]…
 /// [--out DIR] [--json]`.
@@ -49,16 +46,7 @@ pub struct SummarizeArgs {
 /// read or the output cannot be written.
 pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
     let now = chrono::Utc::now();
-    let when = |flag: &str, value: &Option<String>| {
-        value
-            .as_deref()
-            .map(|v| parse_when(v, now).map_err(|e| format!("{flag} {e}")))
-            .transpose()
-    };
-    let window = Window {
-        since: when("--since", &args.since)?,
-        until: when("--until", &args.until)?,
-    };
+    let window = window(&args.since, &args.until, now)?;
     let only = Only {
         categories: categories(&args.categories)?,
         targets: args.targets.clone(),
@@ -121,23 +109,6 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
     }
     let summary = summarizer.finish(now, &args.sources);
     write(&summary, &args)
-}
-
-fn categories(names: &[String]) -> Result<Vec<FailureCategory>, String> {
-    names
-        .iter()
-        .map(|c| {
-            FailureCategory::ALL
-                .into_iter()
-                .find(|k| k.as_str().eq_ignore_ascii_case(c))
-                .ok_or_else(|| {
-                    format!(
-                        "--category {c}: not a category; one of {}",
-                        FailureCategory::ALL.map(|k| k.as_str()).join(", ")
-                    )
-                })
-        })
-        .collect()
 }
 
 /// `summary.json` to standard output (`--json`), or `summary.md` and `summary.json` into

@@ -38,3 +38,14 @@ pub fn check_golden(name: &str, actual: &serde_json::Value) {
     }
     assert_eq!(actual, &golden(name), "golden file {name} differs");
 }
+
+/// A scratch folder on tmpfs when there is one (`/dev/shm`), so disk speed does not blur a
+/// benchmark's figures.
+pub fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
