@@ -168,6 +168,8 @@ pub struct LambdaConfig {
     pub replay_endpoint: Option<String>,
     /// `SSE_KMS_KEY_ID`: encrypt with this KMS key instead of SSE-S3.
     pub sse_kms_key_id: Option<String>,
+    /// `NOTIFY_EVENT_BUS`: put one event per stored report on this bus (name or ARN).
+    pub notify_event_bus: Option<String>,
 }
 
 impl LambdaConfig {
@@ -238,6 +240,7 @@ impl LambdaConfig {
                 .unwrap_or_else(|| "GenesysDlqTriage".to_owned()),
             replay_endpoint: env.optional("REPLAY_ENDPOINT"),
             sse_kms_key_id: env.optional("SSE_KMS_KEY_ID"),
+            notify_event_bus: env.optional("NOTIFY_EVENT_BUS"),
         };
         env.finish().map(|()| config)
     }

@@ -22,6 +22,7 @@ use crate::correlate::{
 use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, SystemAttributes};
 use crate::genesys::resolve_endpoints;
 use crate::metrics::InvocationMetrics;
+use crate::notify::{self, Notifier};
 use crate::report::{Disposition, ReplaySource};
 use crate::secrets::{GenesysSecret, SecretCache};
 use crate::store::{ArtifactStore, Layout, S3Store};
@@ -80,12 +81,15 @@ pub struct Handler<S = S3Store, T = TargetInputLookup> {
     correlator: Mutex<Option<(Arc<GenesysSecret>, Arc<GenesysCorrelator>)>>,
     function_name: String,
     target_inputs: Option<T>,
+    notifier: Option<Notifier>,
 }
 
 /// The most an invocation spends looking up how failed targets take their input.
 const TARGET_LOOKUP_BUDGET: Duration = Duration::from_secs(2);
 /// How long a target's input setting is remembered.
 const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
+/// The most an invocation waits for the notification bus.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Handler {
     /// A handler over already-built clients: artifacts to S3.
@@ -137,8 +141,20 @@ impl<S: ArtifactStore> Handler<S> {
             correlator: Mutex::new(None),
             function_name: function_name.into(),
             target_inputs: None,
+            notifier: None,
             config,
         }
+    }
+
+    /// Puts one event per stored report on `NOTIFY_EVENT_BUS` through `events`; nothing
+    /// when that variable is not set.
+    pub fn with_notifier(mut self, events: aws_sdk_eventbridge::Client) -> Self {
+        self.notifier = self
+            .config
+            .notify_event_bus
+            .clone()
+            .map(|bus| Notifier::new(events, bus));
+        self
     }
 }
 
@@ -154,6 +170,7 @@ impl<S, T> Handler<S, T> {
             correlator: self.correlator,
             function_name: self.function_name,
             target_inputs: Some(lookup),
+            notifier: self.notifier,
         }
     }
 
@@ -211,8 +228,32 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
         ))
         .await;
         log_outcome(&outcome);
-        self.emit_metrics(&outcome, &correlation, started);
+        let notified = self.notify(&outcome, deadline).await;
+        self.emit_metrics(&outcome, &correlation, started, notified);
         respond(&outcome)
+    }
+
+    /// The report's event on the notification bus, when one is configured and the report
+    /// was stored: best effort, within two seconds and before the deadline's margin. A
+    /// failure is logged and counted; what is acknowledged does not depend on it.
+    /// Whether it failed.
+    async fn notify(&self, outcome: &Outcome, deadline: Option<Instant>) -> bool {
+        let (Some(notifier), Some(keys)) = (&self.notifier, &outcome.report_keys) else {
+            return false;
+        };
+        let left = deadline.map_or(NOTIFY_TIMEOUT, |d| {
+            d.saturating_duration_since(Instant::now())
+                .saturating_sub(self.config.deadline_margin / 2)
+        });
+        let region = std::env::var("AWS_REGION").unwrap_or_default();
+        let detail = notify::detail(&outcome.report, &self.config.report_bucket, keys, &region);
+        match notifier.notify(&detail, NOTIFY_TIMEOUT.min(left)).await {
+            Ok(()) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "the report's event was not put on the notification bus");
+                true
+            }
+        }
     }
 
     /// The run's options: this function's layout, deadline and settings, and the input
@@ -248,7 +289,13 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
     }
 
     /// One CloudWatch EMF line for the invocation, on standard output.
-    fn emit_metrics(&self, outcome: &Outcome, correlation: &Correlation, started: Instant) {
+    fn emit_metrics(
+        &self,
+        outcome: &Outcome,
+        correlation: &Correlation,
+        started: Instant,
+        notify_failed: bool,
+    ) {
         let count = outcome.report.records.len();
         let returned = outcome
             .batch_item_failures()
@@ -260,6 +307,7 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
             by_category: outcome.report.summary.by_category.clone(),
             genesys_calls: correlation.calls().unwrap_or(0),
             duration_ms: started.elapsed().as_millis() as u64,
+            notify_failed: usize::from(notify_failed),
         };
         println!(
             "{}",

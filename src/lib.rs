@@ -56,6 +56,7 @@ pub mod genesys;
 mod http;
 mod lambda;
 mod metrics;
+pub mod notify;
 pub mod replay;
 mod report;
 mod secrets;

@@ -25,6 +25,8 @@ pub struct InvocationMetrics {
     pub genesys_calls: u64,
     /// Wall time of the invocation.
     pub duration_ms: u64,
+    /// Report events that could not be put on the notification bus (0 or 1).
+    pub notify_failed: usize,
 }
 
 impl InvocationMetrics {
@@ -36,6 +38,7 @@ impl InvocationMetrics {
             json!({"Name": "Returned", "Unit": "Count"}),
             json!({"Name": "GenesysCalls", "Unit": "Count"}),
             json!({"Name": "DurationMs", "Unit": "Milliseconds"}),
+            json!({"Name": "NotifyFailed", "Unit": "Count"}),
         ];
         let mut doc = Map::new();
         doc.insert("FunctionName".into(), json!(function_name));
@@ -44,6 +47,7 @@ impl InvocationMetrics {
         doc.insert("Returned".into(), json!(self.returned));
         doc.insert("GenesysCalls".into(), json!(self.genesys_calls));
         doc.insert("DurationMs".into(), json!(self.duration_ms));
+        doc.insert("NotifyFailed".into(), json!(self.notify_failed));
         for category in FailureCategory::ALL {
             let name = format!("Failures.{category}");
             metrics.push(json!({"Name": name, "Unit": "Count"}));
@@ -80,12 +84,14 @@ mod tests {
             by_category: [(FailureCategory::RateLimitExceeded, 3)].into(),
             genesys_calls: 2,
             duration_ms: 40,
+            notify_failed: 1,
         };
         let doc = m.to_emf("Ns", "fn", 1);
         let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .unwrap();
-        assert_eq!(declared.len(), 5 + 9);
+        assert_eq!(declared.len(), 6 + 9);
+        assert_eq!(doc["NotifyFailed"], 1);
         for metric in declared {
             let name = metric["Name"].as_str().unwrap();
             assert!(doc[name].is_number(), "{name}");

@@ -518,3 +518,104 @@ async fn the_report_says_when_the_failed_target_transforms_its_input() {
     let response = invoke(&h, mixed_event(), Context::default()).await;
     assert!(failures(&response).is_empty());
 }
+
+/// A bus `triage-notices` whose rule forwards the tool's report events to a queue; the
+/// queue's URL.
+async fn notices_to_queue(sdk: &aws_config::SdkConfig) -> String {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    events
+        .create_event_bus()
+        .name("triage-notices")
+        .send()
+        .await
+        .unwrap();
+    let url = sqs
+        .create_queue()
+        .queue_name("incident-channel")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    support::moto::rule_with_target(
+        &events,
+        Some("triage-notices"),
+        "to-the-channel",
+        r#"{"source": ["genesys-dlq-triage"], "detail-type": ["DLQ Triage Report"]}"#,
+        aws_sdk_eventbridge::types::Target::builder()
+            .id("channel")
+            .arn(arn)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    url
+}
+
+#[tokio::test]
+async fn a_stored_report_is_announced_on_the_notification_bus() {
+    let moto = Moto::start().await;
+    let s3 = create_bucket(&moto).await;
+    let sdk = moto.sdk().await;
+    let queue = notices_to_queue(&sdk).await;
+    let h = handler(&moto, config(&[("NOTIFY_EVENT_BUS", "triage-notices")]))
+        .await
+        .with_notifier(aws_sdk_eventbridge::Client::new(&sdk));
+    let response = invoke(&h, mixed_event(), Context::default()).await;
+    assert!(failures(&response).is_empty());
+
+    let got = aws_sdk_sqs::Client::new(&sdk)
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let messages = got.messages();
+    assert_eq!(messages.len(), 1, "one event per report");
+    let event: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(event["source"], "genesys-dlq-triage");
+    assert_eq!(event["detail-type"], "DLQ Triage Report");
+    let detail = &event["detail"];
+    assert_eq!(detail["totalFailures"], 20);
+    assert_eq!(detail["byCategory"]["RATE_LIMIT_EXCEEDED"], 4);
+    assert_eq!(detail["topIncidents"][0]["category"], "RATE_LIMIT_EXCEEDED");
+    let json_uri = detail["report"]["json"].as_str().unwrap();
+    let key = json_uri
+        .strip_prefix(&format!("s3://{BUCKET}/"))
+        .expect("the report's S3 URI");
+    assert!(all_keys(&s3).await.contains(&key.to_owned()), "{key}");
+}
+
+#[tokio::test]
+async fn a_refused_notification_acknowledges_the_same_records() {
+    let (moto, access, secret) =
+        moto_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
+    let without = handler_as(&moto, &access, &secret).await;
+    let expected = failures(&invoke(&without, mixed_event(), Context::default()).await);
+    assert!(!expected.is_empty(), "the denied prefix returns records");
+    // The same user, with a bus to notify that it may not put events on (and that does
+    // not exist): the report is stored and the same records go back.
+    let sdk = moto.sdk_with(&access, &secret).await;
+    let with = Handler::new(
+        config(&[("NOTIFY_EVENT_BUS", "triage-notices")]),
+        s3_client(&sdk, true),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        "test-fn",
+    )
+    .with_notifier(aws_sdk_eventbridge::Client::new(&sdk));
+    let got = failures(&invoke(&with, mixed_event(), Context::default()).await);
+    assert_eq!(got, expected);
+}

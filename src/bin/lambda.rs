@@ -20,7 +20,8 @@ async fn main() -> Result<(), Error> {
                 aws_sdk_secretsmanager::Client::new(&sdk),
                 function,
             )
-            .with_target_lookup(AwsTargets::new(sdk.clone()));
+            .with_target_lookup(AwsTargets::new(sdk.clone()))
+            .with_notifier(aws_sdk_eventbridge::Client::new(&sdk));
             let handler = &handler;
             lambda_runtime::run(service_fn(move |event| async move {
                 handler.handle_batch(event).await

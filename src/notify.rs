@@ -1,0 +1,147 @@
+//! Telling the incident channel: one EventBridge event per stored report
+//! (`NOTIFY_EVENT_BUS`). Users route it with a rule (SNS, chat, a pager) and filter on its
+//! categories. Best effort: bounded in time, and it never changes what is acknowledged.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::report::{Report, headline};
+
+/// The event's `source`.
+pub const SOURCE: &str = "genesys-dlq-triage";
+/// The event's `detail-type`.
+pub const DETAIL_TYPE: &str = "DLQ Triage Report";
+/// How many incidents the event lists, largest first.
+const TOP_INCIDENTS: usize = 5;
+
+/// The event's `detail`: the headline, counts per category, the top incidents, and where
+/// the report is (S3 URIs and console links).
+pub fn detail(report: &Report, bucket: &str, keys: &(String, String), region: &str) -> Value {
+    let console = |key: &str| {
+        format!("https://console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}")
+    };
+    let incidents: Vec<Value> = report
+        .summary
+        .incidents
+        .iter()
+        .take(TOP_INCIDENTS)
+        .map(|i| {
+            json!({
+                "category": i.category,
+                "targetArn": i.target_arn,
+                "count": i.count,
+                "firstSeen": i.first_seen,
+                "lastSeen": i.last_seen,
+                "recommendedAction": i.recommended_action,
+            })
+        })
+        .collect();
+    json!({
+        "headline": headline(report).replace("**", "").replace('`', ""),
+        "reportId": report.report_id,
+        "totalFailures": report.total_failures,
+        "byCategory": report.summary.by_category,
+        "categories": report.summary.by_category.keys().collect::<Vec<_>>(),
+        "topIncidents": incidents,
+        "report": {
+            "json": format!("s3://{bucket}/{}", keys.0),
+            "markdown": format!("s3://{bucket}/{}", keys.1),
+        },
+        "consoleLinks": {
+            "json": console(&keys.0),
+            "markdown": console(&keys.1),
+        },
+    })
+}
+
+/// Puts report events on one bus.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    events: aws_sdk_eventbridge::Client,
+    bus: String,
+}
+
+impl Notifier {
+    /// A notifier to `bus` (a name or ARN).
+    pub fn new(events: aws_sdk_eventbridge::Client, bus: String) -> Notifier {
+        Notifier { events, bus }
+    }
+
+    /// Puts one event with `detail`, within `timeout`; why not, when it was not accepted.
+    pub async fn notify(&self, detail: &Value, timeout: Duration) -> Result<(), String> {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(SOURCE)
+            .detail_type(DETAIL_TYPE)
+            .detail(detail.to_string())
+            .build();
+        let put = self.events.put_events().entries(entry).send();
+        match tokio::time::timeout(timeout, put).await {
+            Err(_) => Err(format!("PutEvents did not answer within {timeout:?}")),
+            Ok(Err(e)) => Err(crate::aws_error::describe("PutEvents", &e)),
+            Ok(Ok(out)) if out.failed_entry_count() > 0 => {
+                let failed = out.entries().first();
+                Err(format!(
+                    "PutEvents: {}: {}",
+                    failed.and_then(|f| f.error_code()).unwrap_or("unknown"),
+                    failed.and_then(|f| f.error_message()).unwrap_or_default()
+                ))
+            }
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::FailureCategory;
+    use crate::report::fixtures::{record, report_of};
+
+    #[test]
+    fn the_detail_names_the_report_its_counts_and_its_top_incidents() {
+        let target = "arn:aws:events:us-east-1:1:api-destination/crm/1";
+        let records = (0..8)
+            .map(|i| {
+                let category = if i < 6 {
+                    FailureCategory::RateLimitExceeded
+                } else {
+                    FailureCategory::TargetError
+                };
+                record(
+                    &format!("m{i}"),
+                    category,
+                    Some(target),
+                    Some("E"),
+                    "2026-11-28T09:00:00Z",
+                )
+            })
+            .collect();
+        let report = report_of(records);
+        let keys = (
+            "p/reports/dt=2026-11-28/r1.json".to_owned(),
+            "p/reports/dt=2026-11-28/r1.md".to_owned(),
+        );
+        let d = detail(&report, "bucket", &keys, "eu-west-1");
+        assert_eq!(d["totalFailures"], 8);
+        assert_eq!(d["byCategory"]["RATE_LIMIT_EXCEEDED"], 6);
+        assert_eq!(
+            d["categories"],
+            json!(["RATE_LIMIT_EXCEEDED", "TARGET_ERROR"])
+        );
+        assert_eq!(d["topIncidents"][0]["count"], 6);
+        assert_eq!(d["topIncidents"][0]["targetArn"], target);
+        assert_eq!(
+            d["report"]["json"],
+            "s3://bucket/p/reports/dt=2026-11-28/r1.json"
+        );
+        assert!(
+            d["consoleLinks"]["markdown"]
+                .as_str()
+                .unwrap()
+                .ends_with("bucket?region=eu-west-1&prefix=p/reports/dt=2026-11-28/r1.md")
+        );
+        assert!(!d["headline"].as_str().unwrap().contains("**"));
+    }
+}
