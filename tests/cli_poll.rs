@@ -678,3 +678,94 @@ async fn a_killed_run_loses_nothing() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn with_a_bucket_each_page_report_is_announced_on_the_notification_bus() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk().await;
+    let queue = Queue::create(&sdk, "dlq").await;
+    queue.send(&dead_letters(5), None).await;
+    genesys_dlq_triage::s3_client(&sdk, true)
+        .create_bucket()
+        .bucket("reports")
+        .send()
+        .await
+        .unwrap();
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    events
+        .create_event_bus()
+        .name("notices")
+        .send()
+        .await
+        .unwrap();
+    let channel = Queue::create(&sdk, "channel").await;
+    let channel_arn = aws_sdk_sqs::Client::new(&sdk)
+        .get_queue_attributes()
+        .queue_url(&channel.url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    dlq_triage_test_support::moto::rule_with_target(
+        &events,
+        Some("notices"),
+        "reports",
+        r#"{"source": ["genesys-dlq-triage"]}"#,
+        aws_sdk_eventbridge::types::Target::builder()
+            .id("channel")
+            .arn(channel_arn)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let mut cmd = poll_command(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &[
+            "--queue-url",
+            &queue.url,
+            "--bucket",
+            "reports",
+            "--page-size",
+            "3",
+            "--delete",
+        ],
+    );
+    cmd.env("NOTIFY_EVENT_BUS", "notices");
+    let run = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+    let got = aws_sdk_sqs::Client::new(&sdk)
+        .receive_message()
+        .queue_url(&channel.url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let details: Vec<serde_json::Value> = got
+        .messages()
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<serde_json::Value>(m.body().unwrap()).unwrap()["detail"].clone()
+        })
+        .collect();
+    // Two pages (3 + 2 messages), one event each.
+    assert_eq!(details.len(), 2, "{}", text(&run));
+    let mut counts: Vec<u64> = details
+        .iter()
+        .map(|d| d["totalFailures"].as_u64().unwrap())
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [2, 3]);
+    assert!(details.iter().all(|d| {
+        d["report"]["json"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://reports/genesys-dlq/reports/dt=")
+    }));
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use aws_config::timeout::TimeoutConfig;
 
 use super::{CliConfig, Stdout, correlation};
+use crate::notify::Notifier;
 use crate::report::ReplaySource;
 use crate::source::{DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, SqsQueue, drain};
 use crate::store::{FsStore, Layout, S3Store, path_style_from_env, s3_client};
@@ -96,6 +97,18 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
             AwsTargets::new(sdk.to_builder().timeout_config(timeouts.clone()).build()),
             Duration::from_secs(600),
         ))),
+        // As the Lambda does, each page report stored in S3 is announced on the bus.
+        notify: args.bucket.clone().and_then(|bucket| {
+            let bus = std::env::var("NOTIFY_EVENT_BUS")
+                .ok()
+                .filter(|b| !b.is_empty())?;
+            let events = aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::config::Builder::from(&sdk)
+                    .timeout_config(timeouts.clone())
+                    .build(),
+            );
+            Some((Notifier::new(events, bus), bucket))
+        }),
     };
     let correlation = correlation(&config, args.no_correlate);
 
@@ -183,6 +196,12 @@ fn print_summary(summary: &DrainSummary, args: &PollArgs, place: &str, calls: Op
             None => args.out.join(key).display().to_string(),
         };
         out.line(format_args!("  {shown}"));
+    }
+    if summary.notify_failed > 0 {
+        out.line(format_args!(
+            "report events not put on NOTIFY_EVENT_BUS: {} (see the log with RUST_LOG=warn)",
+            summary.notify_failed
+        ));
     }
     if args.delete {
         out.line(format_args!("deleted:    {}", summary.deleted));

@@ -18,6 +18,7 @@ use super::{DeadLetterQueue, HandleOutcome, QueueInfo, Received};
 use crate::classify::FailureCategory;
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
+use crate::notify::Notifier;
 use crate::store::ArtifactStore;
 use crate::targets::{TargetInputLookup, TargetInputs};
 use crate::triage::{self, TriageOptions};
@@ -41,7 +42,13 @@ pub struct DrainOptions {
     pub page: TriageOptions,
     /// Looks up how each page's failed targets take their input, for its report.
     pub target_lookup: Option<std::sync::Arc<TargetInputLookup>>,
+    /// Announces each stored page report on a bus (`NOTIFY_EVENT_BUS`): the notifier and
+    /// the bucket the reports are in.
+    pub notify: Option<(Notifier, String)>,
 }
+
+/// The most a page waits for the notification bus.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The most a page spends looking up how its failed targets take their input.
 const TARGET_LOOKUP_BUDGET: Duration = Duration::from_secs(2);
@@ -90,6 +97,8 @@ pub struct DrainSummary {
     pub stopped: Option<String>,
     /// Whether the run was interrupted (Ctrl-C).
     pub interrupted: bool,
+    /// Page reports whose event could not be put on the notification bus.
+    pub notify_failed: usize,
 }
 
 impl DrainSummary {
@@ -107,6 +116,7 @@ impl DrainSummary {
             by_category: BTreeMap::new(),
             stopped: None,
             interrupted: false,
+            notify_failed: 0,
         }
     }
 
@@ -325,8 +335,16 @@ async fn run_page<S: ArtifactStore, C: Correlate>(
         summary.stopped = Some(e.to_string());
         return Vec::new();
     }
-    if let Some((json, _)) = &outcome.report_keys {
-        summary.reports.push(json.clone());
+    if let Some(keys) = &outcome.report_keys {
+        summary.reports.push(keys.0.clone());
+        if let Some((notifier, bucket)) = &opts.notify {
+            let region = std::env::var("AWS_REGION").unwrap_or_default();
+            let detail = crate::notify::detail(&outcome.report, bucket, keys, &region);
+            if let Err(e) = notifier.notify(&detail, NOTIFY_TIMEOUT).await {
+                tracing::warn!(error = %e, "the page report's event was not put on the notification bus");
+                summary.notify_failed += 1;
+            }
+        }
     }
     let returned: HashSet<&str> = outcome.returned.iter().map(String::as_str).collect();
     let stored: Vec<String> = letters
