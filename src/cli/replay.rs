@@ -128,20 +128,7 @@ fn positive_rate(s: &str) -> Result<f64, String> {
 /// Runs the replay; `Err` with counts when not every selected record was sent.
 pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     let filters = filters(&args)?;
-    let headers = headers_from_env(&args.headers, &|name| std::env::var(name).ok())?;
-    if !headers.is_empty() && args.to_url.is_none() && !args.to_target {
-        return Err("--header applies to --to-url and to API destinations of --to-target".into());
-    }
-    if let Some(name) = &args.id_header {
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(format!("--id-header {name:?}: not a header name"));
-        }
-        if args.to_url.is_none() && !args.to_target {
-            return Err(
-                "--id-header applies to --to-url and to API destinations of --to-target".into(),
-            );
-        }
-    }
+    let headers = http_headers(&args)?;
     let report_args = args
         .reports
         .iter()
@@ -287,6 +274,27 @@ fn filters(args: &ReplayArgs) -> Result<Filters, String> {
         message_ids: args.message_ids.clone(),
         window: window(&args.since, &args.until, chrono::Utc::now())?,
     })
+}
+
+/// The `--header` values (from the environment), once `--header` and `--id-header` are
+/// known to apply: only HTTP destinations take headers.
+fn http_headers(args: &ReplayArgs) -> Result<Vec<(String, String)>, String> {
+    let headers = headers_from_env(&args.headers, &|name| std::env::var(name).ok())?;
+    let http = args.to_url.is_some() || args.to_target;
+    if !headers.is_empty() && !http {
+        return Err("--header applies to --to-url and to API destinations of --to-target".into());
+    }
+    if let Some(name) = &args.id_header {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("--id-header {name:?}: not a header name"));
+        }
+        if !http {
+            return Err(
+                "--id-header applies to --to-url and to API destinations of --to-target".into(),
+            );
+        }
+    }
+    Ok(headers)
 }
 
 /// `NAME=ENV_VAR` pairs, each value read from the environment: a secret never appears
