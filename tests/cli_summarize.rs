@@ -305,3 +305,41 @@ async fn replay_since_until_sends_only_the_windows_records_once() {
     expected.sort();
     assert_eq!(sent, expected);
 }
+
+#[tokio::test]
+async fn hostile_text_in_the_reports_is_escaped_in_summary_md() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sample: Value =
+        serde_json::from_slice(&std::fs::read(event_path("sqs-single.json")).unwrap()).unwrap();
+    let attrs = &mut sample["Records"][0]["messageAttributes"];
+    attrs["ERROR_MESSAGE"]["stringValue"] =
+        json!("<img src=x onerror=alert(1)> | **bold** `code`\n# heading");
+    attrs["TARGET_ARN"]["stringValue"] =
+        json!("arn:aws:lambda:us-east-1:111122223333:function:x|<b>y</b>");
+    let path = dir.path().join("hostile.json");
+    std::fs::write(&path, serde_json::to_vec(&sample).unwrap()).unwrap();
+    analyzed(&path, &dir.path().join("out"));
+    let summary = dir.path().join("summary");
+    let o = run(dlq_triage(&[
+        "summarize",
+        dir.path().join("out").to_str().unwrap(),
+        "--out",
+        summary.to_str().unwrap(),
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(summary.join("summary.md")).unwrap();
+    assert!(!md.contains("<img"), "{md}");
+    assert!(md.contains("&lt;img"), "{md}");
+    assert!(!md.contains("\n# heading"), "{md}");
+    // The incident's row keeps its nine cells.
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| ") && l.contains("function:x"))
+        .unwrap();
+    let boundaries = row
+        .char_indices()
+        .filter(|(i, c)| *c == '|' && !row[..*i].ends_with('\\'))
+        .count();
+    assert_eq!(boundaries, 10, "{row}");
+}
