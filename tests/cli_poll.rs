@@ -699,16 +699,7 @@ async fn with_a_bucket_each_page_report_is_announced_on_the_notification_bus() {
         .await
         .unwrap();
     let channel = Queue::create(&sdk, "channel").await;
-    let channel_arn = aws_sdk_sqs::Client::new(&sdk)
-        .get_queue_attributes()
-        .queue_url(&channel.url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
+    let channel_arn = channel.arn().await;
     dlq_triage_test_support::moto::rule_with_target(
         &events,
         Some("notices"),
@@ -740,19 +731,11 @@ async fn with_a_bucket_each_page_report_is_announced_on_the_notification_bus() {
         .await
         .unwrap();
     assert!(run.status.success(), "{}", text(&run));
-    let got = aws_sdk_sqs::Client::new(&sdk)
-        .receive_message()
-        .queue_url(&channel.url)
-        .max_number_of_messages(10)
-        .send()
+    let details: Vec<serde_json::Value> = channel
+        .bodies()
         .await
-        .unwrap();
-    let details: Vec<serde_json::Value> = got
-        .messages()
         .iter()
-        .map(|m| {
-            serde_json::from_str::<serde_json::Value>(m.body().unwrap()).unwrap()["detail"].clone()
-        })
+        .map(|b| serde_json::from_str::<serde_json::Value>(b).unwrap()["detail"].clone())
         .collect();
     // Two pages (3 + 2 messages), one event each.
     assert_eq!(details.len(), 2, "{}", text(&run));

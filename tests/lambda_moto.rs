@@ -520,35 +520,17 @@ async fn the_report_says_when_the_failed_target_transforms_its_input() {
 }
 
 /// A bus `triage-notices` whose rule forwards the tool's report events to a queue; the
-/// queue's URL.
-async fn notices_to_queue(sdk: &aws_config::SdkConfig) -> String {
+/// queue.
+async fn notices_to_queue(sdk: &aws_config::SdkConfig) -> support::sqs::Queue {
     let events = aws_sdk_eventbridge::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
     events
         .create_event_bus()
         .name("triage-notices")
         .send()
         .await
         .unwrap();
-    let url = sqs
-        .create_queue()
-        .queue_name("incident-channel")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
+    let queue = support::sqs::Queue::create(sdk, "incident-channel").await;
+    let arn = queue.arn().await;
     support::moto::rule_with_target(
         &events,
         Some("triage-notices"),
@@ -561,7 +543,7 @@ async fn notices_to_queue(sdk: &aws_config::SdkConfig) -> String {
             .unwrap(),
     )
     .await;
-    url
+    queue
 }
 
 #[tokio::test]
@@ -576,16 +558,9 @@ async fn a_stored_report_is_announced_on_the_notification_bus() {
     let response = invoke(&h, mixed_event(), Context::default()).await;
     assert!(failures(&response).is_empty());
 
-    let got = aws_sdk_sqs::Client::new(&sdk)
-        .receive_message()
-        .queue_url(&queue)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let messages = got.messages();
+    let messages = queue.bodies().await;
     assert_eq!(messages.len(), 1, "one event per report");
-    let event: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    let event: Value = serde_json::from_str(&messages[0]).unwrap();
     assert_eq!(event["source"], "genesys-dlq-triage");
     assert_eq!(event["detail-type"], "DLQ Triage Report");
     let detail = &event["detail"];

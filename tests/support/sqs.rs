@@ -95,6 +95,37 @@ impl Queue {
     }
 
     /// (`ApproximateNumberOfMessages`, `ApproximateNumberOfMessagesNotVisible`).
+    /// The queue's ARN.
+    pub async fn arn(&self) -> String {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("GetQueueAttributes")
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("the queue's ARN")
+            .clone()
+    }
+
+    /// The bodies of up to ten messages received now.
+    pub async fn bodies(&self) -> Vec<String> {
+        let got = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        got.messages()
+            .iter()
+            .map(|m| m.body().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     pub async fn depth(&self) -> (u64, u64) {
         let out = self
             .client
