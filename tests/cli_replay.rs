@@ -1067,3 +1067,146 @@ async fn id_header_carries_each_events_id_to_the_consumer() {
         text(&bad)
     );
 }
+
+#[tokio::test]
+async fn edit_repairs_payloads_before_they_are_sent_and_never_touches_the_stored_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report_path, report) = sample(dir.path());
+    let report_arg = report_path.to_str().unwrap();
+    let stored = payloads(&report, &dir.path().join("out"), "RATE_LIMIT_EXCEEDED");
+    let sink = Sink::start(Answer::Status(200)).await;
+    let program = r#"if has("id") then .detail.replayed = true else . end"#;
+    let args = |extra: &[&str]| {
+        let mut all = vec![
+            report_arg,
+            "--category",
+            "RATE_LIMIT_EXCEEDED",
+            "--to-url",
+            &sink.url,
+            "--rate",
+            "1000",
+        ];
+        all.extend_from_slice(extra);
+        all.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let go = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        replay(&args).await
+    };
+
+    // The dry run shows what the program does.
+    let dry = go(args(&["--edit", program])).await;
+    assert!(dry.status.success(), "{}", text(&dry));
+    let stdout = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(
+        stdout.contains("--edit:     3 changed, 1 unchanged, 0 dropped"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("diff of ") && stdout.contains("+    \"replayed\": true"),
+        "{stdout}"
+    );
+    assert!(sink.received().is_empty());
+
+    let o = go(args(&["--edit", program, "--execute"])).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 4);
+    let journal = journal(&dir.path().join("out/replay-journal.jsonl"));
+    for (id, original) in &stored {
+        // The stored payload is untouched.
+        let path = report["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["messageId"] == id.as_str())
+            .unwrap()["replayPayloadKey"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            &std::fs::read(dir.path().join("out").join(path)).unwrap(),
+            original
+        );
+        let line = journal
+            .iter()
+            .find(|l| l["messageId"] == id.as_str())
+            .unwrap();
+        let value: Value = serde_json::from_slice(original).unwrap_or(Value::Null);
+        if value.get("id").is_some() {
+            // Changed: what was sent is kept beside the journal and recorded in it.
+            let kept =
+                std::fs::read(dir.path().join(format!("out/replay-edits/{id}.json"))).unwrap();
+            assert!(got.iter().any(|r| r.body == kept), "{id}");
+            let sent: Value = serde_json::from_slice(&kept).unwrap();
+            assert_eq!(sent["detail"]["replayed"], true);
+            assert_eq!(line["edited"], true, "{line}");
+            assert_eq!(line["originalSha256"].as_str().unwrap().len(), 64);
+            assert_ne!(line["originalSha256"], line["sentSha256"]);
+        } else {
+            // Unchanged: the stored bytes, byte for byte.
+            assert!(got.iter().any(|r| &r.body == original), "{id}");
+            assert!(line.get("edited").is_none(), "{line}");
+        }
+    }
+
+    // A program that fails on one record: that record is named and not sent, exit 1.
+    let failing = format!(
+        r#"if .id == "{}" then error("cannot repair this one") else . end"#,
+        report["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["failureCategory"] == "RATE_LIMIT_EXCEEDED")
+            .unwrap()["eventId"]
+            .as_str()
+            .unwrap()
+    );
+    let o = go(args(&[
+        "--edit",
+        &failing,
+        "--journal",
+        dir.path().join("j2.jsonl").to_str().unwrap(),
+        "--execute",
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("cannot repair this one"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(sink.received().len(), 4 + 3);
+
+    // `select` drops what it does not let through: counted, not sent, not a failure.
+    let o = go(args(&[
+        "--edit",
+        r#"select(has("id"))"#,
+        "--journal",
+        dir.path().join("j3.jsonl").to_str().unwrap(),
+        "--execute",
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 dropped"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(sink.received().len(), 4 + 3 + 3);
+}
+
+#[tokio::test]
+async fn an_edit_program_that_does_not_compile_stops_before_anything_is_read() {
+    let o = replay(&[
+        "/nonexistent/report.json",
+        "--to-url",
+        "http://127.0.0.1:9/",
+        "--edit",
+        ".detail |",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--edit program does not parse"), "{stderr}");
+}

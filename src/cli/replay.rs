@@ -14,8 +14,8 @@ use aws_config::timeout::TimeoutConfig;
 use super::{Stdout, categories, window};
 use crate::genesys::redact_url;
 use crate::replay::{
-    AnyPlan, AwsCourier, Control, Filters, Fixed, FixedPlan, Journal, Location, Ports, Reader,
-    ReplayOptions, ReplayProgress, ReplaySummary, ReportArg, Selection, TargetPlan,
+    AnyPlan, AwsCourier, Control, Edit, Filters, Fixed, FixedPlan, Journal, Location, Ports,
+    Reader, ReplayOptions, ReplayProgress, ReplaySummary, ReportArg, Selection, TargetPlan,
     rate_per_second, replay, select,
 };
 use crate::report::Report;
@@ -106,6 +106,13 @@ pub struct ReplayArgs {
     /// Send again what the journal says was sent.
     #[arg(long)]
     pub force: bool,
+    /// Repair each payload with this jq program before it is planned and sent (the stored
+    /// payload is never changed): --edit 'del(.detail.eventBody.extra)'.
+    #[arg(long, value_name = "PROGRAM", conflicts_with = "edit_file")]
+    pub edit: Option<String>,
+    /// --edit with the program read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub edit_file: Option<PathBuf>,
     /// Send every dead letter, also several copies of one event to one destination (for
     /// consumers that want every copy). Without it, each event goes to each destination
     /// once, however many dead letters carry it.
@@ -129,6 +136,8 @@ fn positive_rate(s: &str) -> Result<f64, String> {
 pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     let filters = filters(&args)?;
     let headers = http_headers(&args)?;
+    // A program that does not compile stops the run before anything is read.
+    let edit = edit_program(&args)?;
     let report_args = args
         .reports
         .iter()
@@ -193,7 +202,15 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         stop: &stop,
         progress: &|p| progress.update(p),
     };
-    let summary = replay(&selection.records, ports, &options(&args), control).await;
+    let mut opts = options(&args);
+    opts.edit = edit;
+    opts.edits_dir = Some(
+        journal_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("replay-edits"),
+    );
+    let summary = replay(&selection.records, ports, &opts, control).await;
     progress.finish();
     print_summary(
         &summary,
@@ -274,6 +291,17 @@ fn filters(args: &ReplayArgs) -> Result<Filters, String> {
         message_ids: args.message_ids.clone(),
         window: window(&args.since, &args.until, chrono::Utc::now())?,
     })
+}
+
+/// The compiled `--edit` / `--edit-file` program, if any.
+fn edit_program(args: &ReplayArgs) -> Result<Option<Arc<Edit>>, String> {
+    let code = match (&args.edit, &args.edit_file) {
+        (Some(code), _) => code.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .map_err(|e| format!("--edit-file {}: {e}", file.display()))?,
+        (None, None) => return Ok(None),
+    };
+    Edit::compile(&code).map(|e| Some(Arc::new(e)))
 }
 
 /// The `--header` values (from the environment), once `--header` and `--id-header` are
@@ -421,6 +449,21 @@ fn print_summary(
         "not sent, a copy of an event sent once to the same destination (--per-message sends every copy)",
         &summary.duplicates,
     );
+    if args.edit.is_some() || args.edit_file.is_some() {
+        out.line(format_args!(
+            "--edit:     {} changed, {} unchanged, {} dropped (not sent)",
+            summary.edited,
+            summary.unedited,
+            summary.dropped.len()
+        ));
+        for id in summary.dropped.iter().take(10) {
+            out.line(format_args!("  dropped {id}"));
+        }
+        for (id, diff) in &summary.diffs {
+            out.line(format_args!("diff of {id}:"));
+            out.line(diff.trim_end());
+        }
+    }
     list(&mut out, "failed", &summary.failed);
     list(&mut out, "cannot send", &summary.skipped);
     list(

@@ -30,6 +30,15 @@ pub struct Entry {
     /// The EventBridge event's `id`, when it has one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub event_id: Option<String>,
+    /// Whether `--edit` changed the payload (what was sent is in `replay-edits/`).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub edited: bool,
+    /// sha256 of the stored payload, when it was edited.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub original_sha256: Option<String>,
+    /// sha256 of what was sent, when it was edited.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sent_sha256: Option<String>,
     /// Where it went (`url:…` with credentials redacted, `queue:…`, `function:…`,
     /// `bus:…`, `target:<targetArn>`).
     pub destination: String,
@@ -173,6 +182,9 @@ mod tests {
         Entry {
             message_id: id.into(),
             event_id: None,
+            edited: false,
+            original_sha256: None,
+            sent_sha256: None,
             destination: "url:http://127.0.0.1/x".into(),
             status,
             http_status: Some(200),

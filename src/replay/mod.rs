@@ -14,6 +14,7 @@
 //! writes or deletes a payload or a report.
 
 mod courier;
+mod edit;
 mod journal;
 mod plan;
 mod reader;
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 pub use courier::{AwsCourier, sdk_attempt};
+pub use edit::{Edit, Edited, diff};
 pub use journal::{Entry, Journal, Status};
 pub use plan::{
     AnyPlan, ApiDestination, Fixed, FixedPlan, Plan, Planned, ResolvedTarget, TargetDirectory,
@@ -137,6 +139,11 @@ pub struct ReplayOptions {
     /// delivery (`--id-header`), so a consumer that deduplicates can tell a replay from a
     /// new event.
     pub id_header: Option<String>,
+    /// A jq program applied to each payload before it is planned (`--edit`).
+    pub edit: Option<std::sync::Arc<Edit>>,
+    /// Where edited payloads are written as they are sent (`replay-edits/` beside the
+    /// journal).
+    pub edits_dir: Option<std::path::PathBuf>,
     /// Attempts per second, retries included (`--rate`).
     pub rate: f64,
     /// Deliveries in flight at once (`--concurrency`).
@@ -159,6 +166,8 @@ impl Default for ReplayOptions {
             force: false,
             per_message: false,
             id_header: None,
+            edit: None,
+            edits_dir: None,
             rate: 10.0,
             concurrency: 4,
             max_attempts: 4,
@@ -185,6 +194,14 @@ pub struct ReplaySummary {
     /// Not sent because another dead letter carries the same event to the same
     /// destination: (messageId, "duplicate of event …").
     pub duplicates: Vec<(String, String)>,
+    /// Payloads `--edit` changed.
+    pub edited: usize,
+    /// Payloads `--edit` left as they were.
+    pub unedited: usize,
+    /// Records `--edit` dropped (its program yields nothing for them): not sent.
+    pub dropped: Vec<String>,
+    /// For the first few changed payloads: (messageId, unified diff stored → edited).
+    pub diffs: Vec<(String, String)>,
     /// Not attempted because the run stopped (circuit breaker, Ctrl-C).
     pub not_attempted: usize,
     /// Per (category, destination): how many sent / would be sent.
@@ -301,6 +318,8 @@ struct Run<'a, P, C> {
     breaker: Breaker,
     attempts: AtomicU64,
     retries: AtomicU64,
+    /// Changed payloads seen, for the dry run's diffs.
+    diffs: std::sync::atomic::AtomicUsize,
 }
 
 /// How one record ended.
@@ -320,7 +339,27 @@ enum Outcome {
     Skipped(String),
     /// Another dead letter carries the same event to the same destination; why.
     Duplicate(String),
+    /// `--edit` yields nothing for it.
+    Dropped,
     NotAttempted,
+}
+
+/// What `--edit` did to a record's payload.
+struct EditInfo {
+    /// Whether the payload changed.
+    changed: bool,
+    /// sha256 of the stored payload and of what is sent.
+    hashes: (String, String),
+    /// The diff stored → edited, for the dry run's first few.
+    diff: Option<String>,
+}
+
+/// How many changed payloads a dry run shows as diffs.
+const DIFFS_SHOWN: usize = 3;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
@@ -330,7 +369,7 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
         &self,
         c: &'a Candidate,
         earlier: Option<&Candidate>,
-    ) -> (&'a Candidate, Outcome, String) {
+    ) -> (&'a Candidate, Outcome, String, Option<EditInfo>) {
         let destination = self.ports.plan.destination(c);
         if let Some(first) = earlier {
             let why = format!(
@@ -338,27 +377,34 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
                 c.event_id.as_deref().unwrap_or_default(),
                 first.message_id
             );
-            return (c, Outcome::Duplicate(why), destination);
+            return (c, Outcome::Duplicate(why), destination, None);
         }
         if self.breaker.is_open() || self.stop.load(Ordering::SeqCst) {
-            return (c, Outcome::NotAttempted, String::new());
+            return (c, Outcome::NotAttempted, String::new(), None);
         }
-        let outcome = match self.prepare(c, &destination).await {
-            Err(outcome) => outcome,
-            Ok(planned) if !self.opts.execute => Outcome::Sent {
-                key: (c.category, planned.label),
-                note: planned.note,
-                http_status: None,
-                attempts: 0,
-            },
-            Ok(planned) => self.deliver(c, planned).await,
+        let (outcome, edit) = match self.prepare(c, &destination).await {
+            Err(outcome) => (outcome, None),
+            Ok((planned, edit)) if !self.opts.execute => {
+                let sent = Outcome::Sent {
+                    key: (c.category, planned.label),
+                    note: planned.note,
+                    http_status: None,
+                    attempts: 0,
+                };
+                (sent, edit)
+            }
+            Ok((planned, edit)) => (self.deliver(c, planned).await, edit),
         };
-        (c, outcome, destination)
+        (c, outcome, destination, edit)
     }
 
     /// The record's delivery, unless the journal says it (or, under another message id,
     /// its event) was sent, or its payload cannot be read or planned.
-    async fn prepare(&self, c: &Candidate, destination: &str) -> Result<Planned, Outcome> {
+    async fn prepare(
+        &self,
+        c: &Candidate,
+        destination: &str,
+    ) -> Result<(Planned, Option<EditInfo>), Outcome> {
         if let Some(j) = self.ports.journal {
             let (this_sent, event_sent) = j
                 .lock()
@@ -387,6 +433,7 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
             .read(&c.payload)
             .await
             .map_err(|e| Outcome::Skipped(format!("payload unreadable: {e}")))?;
+        let (payload, edit) = self.edit(c, payload)?;
         let mut planned = self
             .ports
             .plan
@@ -400,7 +447,56 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
             headers.push((name.clone(), id.to_owned()));
         }
-        Ok(planned)
+        Ok((planned, edit))
+    }
+
+    /// `--edit` applied to a payload: what to send, and what the edit did. A changed
+    /// payload is written to `replay-edits/` before it is sent (with `--execute`).
+    fn edit(
+        &self,
+        c: &Candidate,
+        payload: Vec<u8>,
+    ) -> Result<(Vec<u8>, Option<EditInfo>), Outcome> {
+        let Some(edit) = &self.opts.edit else {
+            return Ok((payload, None));
+        };
+        let edited = match edit.apply(&payload) {
+            Edited::Dropped => return Err(Outcome::Dropped),
+            Edited::Failed(why) => return Err(Outcome::Skipped(format!("--edit: {why}"))),
+            Edited::Unchanged => {
+                let hash = sha256_hex(&payload);
+                let info = EditInfo {
+                    changed: false,
+                    hashes: (hash.clone(), hash),
+                    diff: None,
+                };
+                return Ok((payload, Some(info)));
+            }
+            Edited::Changed(edited) => edited,
+        };
+        if self.opts.execute
+            && let Some(dir) = &self.opts.edits_dir
+        {
+            let path = dir.join(format!(
+                "{}.json",
+                crate::store::safe_file_stem(&c.message_id)
+            ));
+            std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&path, &edited))
+                .map_err(|e| {
+                    Outcome::Skipped(format!(
+                        "the edited payload could not be kept in {}: {e}",
+                        path.display()
+                    ))
+                })?;
+        }
+        let shown = !self.opts.execute && self.diffs.fetch_add(1, Ordering::Relaxed) < DIFFS_SHOWN;
+        let info = EditInfo {
+            changed: true,
+            hashes: (sha256_hex(&payload), sha256_hex(&edited)),
+            diff: shown.then(|| diff(&payload, &edited)),
+        };
+        Ok((edited, Some(info)))
     }
 
     /// Attempts until delivered, refused, out of attempts, or the breaker opens; each
@@ -496,6 +592,7 @@ pub async fn replay<P: Plan, C: Courier>(
         },
         attempts: AtomicU64::new(0),
         retries: AtomicU64::new(0),
+        diffs: std::sync::atomic::AtomicUsize::new(0),
     };
     let mut summary = ReplaySummary {
         selected: candidates.len(),
@@ -514,11 +611,12 @@ pub async fn replay<P: Plan, C: Courier>(
     )
     .buffer_unordered(opts.concurrency.max(1));
     let mut journal_error: Option<String> = None;
-    while let Some((c, outcome, destination)) = results.next().await {
+    while let Some((c, outcome, destination, edit)) = results.next().await {
         let line = summary.count(c, outcome, &mut live);
+        let edit = edit.map(|e| summary.count_edit(c, e));
         let line = line
             .filter(|_| opts.execute)
-            .map(|line| line.entry(c, destination));
+            .map(|line| line.entry(c, destination, edit));
         if let (Some(line), Some(j)) = (line, journal)
             && let Err(e) = j
                 .lock()
@@ -587,10 +685,21 @@ struct JournalLine {
 }
 
 impl JournalLine {
-    fn entry(self, c: &Candidate, destination: String) -> Entry {
+    /// The journal line; `edit`: the stored and sent payloads' hashes when `--edit`
+    /// changed the payload.
+    fn entry(
+        self,
+        c: &Candidate,
+        destination: String,
+        edit: Option<Option<(String, String)>>,
+    ) -> Entry {
+        let hashes = edit.flatten();
         Entry {
             message_id: c.message_id.clone(),
             event_id: c.event_id.clone(),
+            edited: hashes.is_some(),
+            original_sha256: hashes.as_ref().map(|h| h.0.clone()),
+            sent_sha256: hashes.map(|h| h.1),
             destination,
             status: self.status,
             http_status: self.http_status,
@@ -602,6 +711,20 @@ impl JournalLine {
 }
 
 impl ReplaySummary {
+    /// Counts what `--edit` did to a record's payload; the hashes the journal records when
+    /// it changed.
+    fn count_edit(&mut self, c: &Candidate, edit: EditInfo) -> Option<(String, String)> {
+        if !edit.changed {
+            self.unedited += 1;
+            return None;
+        }
+        self.edited += 1;
+        if let Some(d) = edit.diff {
+            self.diffs.push((c.message_id.clone(), d));
+        }
+        Some(edit.hashes)
+    }
+
     /// Counts one record's outcome; what the journal should say of it, if anything.
     fn count(
         &mut self,
@@ -652,6 +775,11 @@ impl ReplaySummary {
             }
             Outcome::Duplicate(why) => {
                 self.duplicates.push((c.message_id.clone(), why.clone()));
+                Some(line(Status::Skipped, None, Some(why), 0))
+            }
+            Outcome::Dropped => {
+                self.dropped.push(c.message_id.clone());
+                let why = "dropped by --edit (its program yields nothing)".to_owned();
                 Some(line(Status::Skipped, None, Some(why), 0))
             }
             Outcome::NotAttempted => {
