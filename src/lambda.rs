@@ -22,11 +22,11 @@ use crate::correlate::{
 use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, SystemAttributes};
 use crate::genesys::resolve_endpoints;
 use crate::metrics::InvocationMetrics;
-use crate::notify::{self, Notifier};
+use crate::notify::Notifier;
 use crate::report::{Disposition, ReplaySource};
 use crate::secrets::{GenesysSecret, SecretCache};
 use crate::store::{ArtifactStore, Layout, S3Store};
-use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs};
+use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs, failed_targets};
 use crate::triage::{self, Outcome, TriageOptions, UnnamedRecords};
 
 /// Why an invocation failed as a whole. The runtime reports the variant's name as the
@@ -245,9 +245,11 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
             d.saturating_duration_since(Instant::now())
                 .saturating_sub(self.config.deadline_margin / 2)
         });
-        let region = std::env::var("AWS_REGION").unwrap_or_default();
-        let detail = notify::detail(&outcome.report, &self.config.report_bucket, keys, &region);
-        match notifier.notify(&detail, NOTIFY_TIMEOUT.min(left)).await {
+        let bucket = &self.config.report_bucket;
+        match notifier
+            .announce(&outcome.report, bucket, keys, NOTIFY_TIMEOUT.min(left))
+            .await
+        {
             Ok(()) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "the report's event was not put on the notification bus");
@@ -279,10 +281,7 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
             let left = deadline.map_or(TARGET_LOOKUP_BUDGET, |d| {
                 d.saturating_duration_since(Instant::now()) / 10
             });
-            let pairs = letters
-                .iter()
-                .filter_map(|l| Some((l.failure.rule_arn.clone()?, l.failure.target_arn.clone()?)))
-                .collect();
+            let pairs = failed_targets(letters);
             opts.target_inputs = lookup.describe(pairs, TARGET_LOOKUP_BUDGET.min(left)).await;
         }
         opts

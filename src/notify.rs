@@ -68,8 +68,22 @@ impl Notifier {
         Notifier { events, bus }
     }
 
-    /// Puts one event with `detail`, within `timeout`; why not, when it was not accepted.
-    pub async fn notify(&self, detail: &Value, timeout: Duration) -> Result<(), String> {
+    /// Announces `report`, stored in `bucket` under `keys`, within `timeout`; why not, when
+    /// the event was not accepted. The console links name the client's region.
+    pub async fn announce(
+        &self,
+        report: &Report,
+        bucket: &str,
+        keys: &(String, String),
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let region = self.events.config().region().map(|r| r.to_string());
+        let detail = detail(report, bucket, keys, region.as_deref().unwrap_or_default());
+        self.put(&detail, timeout).await
+    }
+
+    /// Puts one event with `detail`, within `timeout`.
+    async fn put(&self, detail: &Value, timeout: Duration) -> Result<(), String> {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(SOURCE)

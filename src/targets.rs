@@ -10,6 +10,7 @@ use std::time::Duration;
 use aws_sdk_eventbridge::types::Target;
 
 use crate::aws_error;
+use crate::dlq::DeadLetter;
 
 /// Looks targets up in EventBridge (`ListTargetsByRule`, `DescribeApiDestination`) and
 /// SQS (`GetQueueUrl`).
@@ -92,6 +93,15 @@ pub(crate) fn arn_parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
         parts.next()?,
     );
     Some((service, region, account, resource))
+}
+
+/// The (rule, target) pairs of the dead letters that name both: what [`TargetInputs`] is
+/// asked about.
+pub(crate) fn failed_targets(letters: &[DeadLetter]) -> Vec<(String, String)> {
+    letters
+        .iter()
+        .filter_map(|l| Some((l.failure.rule_arn.clone()?, l.failure.target_arn.clone()?)))
+        .collect()
 }
 
 /// How failed targets take their input: the port the Lambda and `poll` ask before a run.

@@ -143,9 +143,7 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         .iter()
         .map(|a| ReportArg::parse(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let needs_s3 = report_args
-        .iter()
-        .any(|a| !matches!(a, ReportArg::One(Location::File(_)) | ReportArg::Folder(_)));
+    let needs_s3 = !report_args.iter().all(ReportArg::is_local);
     let timeout = Duration::from_secs(args.timeout_seconds);
     let sdk = if needs_s3 || args.to_url.is_none() {
         Some(sdk_config(timeout).await)

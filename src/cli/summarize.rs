@@ -56,12 +56,7 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
         .iter()
         .map(|s| ReportArg::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let reader = if sources.iter().any(|s| {
-        !matches!(
-            s,
-            ReportArg::One(crate::replay::Location::File(_)) | ReportArg::Folder(_)
-        )
-    }) {
+    let reader = if !sources.iter().all(ReportArg::is_local) {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Reader::with_s3(s3_client(&sdk, path_style_from_env()))
     } else {

@@ -52,6 +52,14 @@ pub enum ReportArg {
 }
 
 impl ReportArg {
+    /// Whether it names local files only (no S3 client is needed for it).
+    pub fn is_local(&self) -> bool {
+        matches!(
+            self,
+            ReportArg::One(Location::File(_)) | ReportArg::Folder(_)
+        )
+    }
+
     /// Reads a command-line argument.
     pub fn parse(arg: &str) -> Result<ReportArg, String> {
         let Some(rest) = arg.strip_prefix("s3://") else {

@@ -20,7 +20,7 @@ use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
 use crate::notify::Notifier;
 use crate::store::ArtifactStore;
-use crate::targets::{TargetInputLookup, TargetInputs};
+use crate::targets::{TargetInputLookup, TargetInputs, failed_targets};
 use crate::triage::{self, TriageOptions};
 
 /// Receives in a row that bring no message not already seen in this run before the queue
@@ -324,11 +324,9 @@ async fn run_page<S: ArtifactStore, C: Correlate>(
     page_opts.now = Utc::now();
     page_opts.report_id = triage::report_id(page_opts.now, &format!("{:08x}", fastrand::u32(..)));
     if let Some(lookup) = &opts.target_lookup {
-        let pairs = letters
-            .iter()
-            .filter_map(|l| Some((l.failure.rule_arn.clone()?, l.failure.target_arn.clone()?)))
-            .collect();
-        page_opts.target_inputs = lookup.describe(pairs, TARGET_LOOKUP_BUDGET).await;
+        page_opts.target_inputs = lookup
+            .describe(failed_targets(letters), TARGET_LOOKUP_BUDGET)
+            .await;
     }
     let outcome = Box::pin(triage::run(letters, store, correlator, &page_opts)).await;
     if let Some(e) = &outcome.batch_error {
@@ -338,9 +336,10 @@ async fn run_page<S: ArtifactStore, C: Correlate>(
     if let Some(keys) = &outcome.report_keys {
         summary.reports.push(keys.0.clone());
         if let Some((notifier, bucket)) = &opts.notify {
-            let region = std::env::var("AWS_REGION").unwrap_or_default();
-            let detail = crate::notify::detail(&outcome.report, bucket, keys, &region);
-            if let Err(e) = notifier.notify(&detail, NOTIFY_TIMEOUT).await {
+            let announced = notifier
+                .announce(&outcome.report, bucket, keys, NOTIFY_TIMEOUT)
+                .await;
+            if let Err(e) = announced {
                 tracing::warn!(error = %e, "the page report's event was not put on the notification bus");
                 summary.notify_failed += 1;
             }
