@@ -13,6 +13,7 @@ pub mod moto;
 pub mod net;
 pub mod sink;
 pub mod sqs;
+pub mod sqs_standin;
 
 /// A dev tool from the project's venv (`make tools`), else from PATH.
 pub fn venv_tool(name: &str) -> std::path::PathBuf {
