@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use super::{CliConfig, Stdout, correlation};
@@ -52,7 +53,15 @@ pub struct PollArgs {
     /// Long-polling wait of each receive; an empty answer after it means the queue is drained.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
     pub wait_seconds: u64,
+    /// Receive loops, and delete calls in flight at once. A FIFO queue is received by one
+    /// loop, whatever is asked, to keep each message group in order.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: u64,
 }
+
+/// Attempts per SQS call: throttling and dropped connections are retried with the SDK's
+/// backoff. A receive, delete or visibility change that still fails stops the run.
+const SQS_ATTEMPTS: u32 = 8;
 
 /// Drains the queue; `Err` with a one-line reason when not every received message was
 /// written (and, with `--delete`, deleted), or when the queue cannot be used.
@@ -65,11 +74,10 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
         .operation_attempt_timeout(wait + Duration::from_secs(15))
         .operation_timeout(wait * 3 + Duration::from_secs(45))
         .build();
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&sdk)
-            .timeout_config(timeouts.clone())
-            .build(),
-    );
+    let sqs = aws_sdk_sqs::config::Builder::from(&sdk)
+        .timeout_config(timeouts.clone())
+        .retry_config(RetryConfig::standard().with_max_attempts(SQS_ATTEMPTS))
+        .build();
     let queue = SqsQueue::new(sqs, &args.queue_url, wait);
     let info = queue.describe().await.map_err(|e| e.to_string())?;
     let queue = queue.with_arn(info.arn.clone());
@@ -90,6 +98,7 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
     let opts = DrainOptions {
         max_messages: args.max_messages.map(|n| n as usize),
         page_size: args.page_size as usize,
+        concurrency: args.concurrency as usize,
         visibility: Duration::from_secs(args.visibility_timeout),
         delete: args.delete,
         page,
@@ -147,7 +156,13 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
         }
     };
     progress.finish();
-    print_summary(&summary, &args, &place, correlation.calls());
+    print_summary(
+        &summary,
+        &args,
+        &place,
+        correlation.calls(),
+        queue.retries(),
+    );
     verdict(&summary, args.delete)
 }
 
@@ -174,7 +189,13 @@ fn verdict(summary: &DrainSummary, delete: bool) -> Result<(), String> {
     })
 }
 
-fn print_summary(summary: &DrainSummary, args: &PollArgs, place: &str, calls: Option<u64>) {
+fn print_summary(
+    summary: &DrainSummary,
+    args: &PollArgs,
+    place: &str,
+    calls: Option<u64>,
+    sqs_retries: u64,
+) {
     let mut out = Stdout::new();
     out.line(format_args!("queue:      {}", args.queue_url));
     out.line(format_args!(
@@ -223,6 +244,11 @@ fn print_summary(summary: &DrainSummary, args: &PollArgs, place: &str, calls: Op
         out.line(format_args!(
             "at end:     {} waiting, {} in flight",
             end.visible, end.in_flight
+        ));
+    }
+    if sqs_retries > 0 {
+        out.line(format_args!(
+            "sqs:        {sqs_retries} calls retried (throttling or lost connections)"
         ));
     }
     if let Some(calls) = calls {

@@ -1,18 +1,36 @@
-//! Draining a dead-letter queue page by page: receive a page, run the pipeline on it,
-//! delete what the pipeline stored, and release everything else when the run ends.
+//! Draining a dead-letter queue: `concurrency` receive loops fill pages; one page at a
+//! time runs through the pipeline while the next is being received; what a page stored is
+//! deleted in batches of 10, several batches in flight; everything received and not
+//! deleted is made visible again when the run ends.
+//!
+//! ```text
+//!  receive loop ×N ──pages (1 waiting)──▶ pipeline, page by page ──receipts──▶ deletes ×N
+//!        │                                                                    ▲
+//!        └────────── second receipts of messages already stored ──────────────┘
+//! ```
 //!
 //! Every message received stays invisible until the run ends (the visibility timeout is
 //! extended while the run works), and is then deleted (stored, with `--delete`) or made
 //! visible again. Releasing earlier, at the end of each page, would hand the same messages
-//! straight back to the next page's receives (SQS returns them first), so a run without
+//! straight back to the next receives (SQS returns them first), so a run without
 //! `--delete` could never get past its first page.
+//!
+//! Memory is bounded by the pages in flight (the page being written, one waiting, the one
+//! being filled): a deleted message leaves only a 16-byte digest of its id behind, kept to
+//! recognise a second delivery. Without `--delete` every receipt is held until the end.
+//!
+//! A FIFO queue is received by one loop, and no receive spans two pages: SQS gives out
+//! no more of a message group while one of its messages is in flight, so a message a page
+//! could not store holds back the rest of its group, in order.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::StreamExt;
+use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{DeadLetterQueue, HandleOutcome, QueueInfo, Received};
 use crate::classify::FailureCategory;
@@ -34,6 +52,9 @@ pub struct DrainOptions {
     pub max_messages: Option<usize>,
     /// Messages per page: one pipeline run and one report each.
     pub page_size: usize,
+    /// Receive loops, and delete or visibility calls in flight at once (1 for a FIFO
+    /// queue, whatever is asked).
+    pub concurrency: usize,
     /// How long received messages stay invisible; extended while the run works.
     pub visibility: Duration,
     /// Delete the messages that were stored.
@@ -126,31 +147,55 @@ impl DrainSummary {
             && self.written == self.received
             && (!delete || self.deleted == self.received)
     }
-
-    fn progress(&self, pages: usize, left: Option<u64>) -> PageProgress {
-        PageProgress {
-            pages,
-            received: self.received,
-            written: self.written,
-            deleted: self.deleted,
-            left,
-        }
-    }
 }
 
-/// One message received in this run.
+/// One message received in this run and not deleted.
 #[derive(Debug, Default)]
 struct Held {
     /// Every receipt handle, oldest first; the last one is the one SQS honours.
     handles: Vec<String>,
     stored: bool,
-    deleted: bool,
 }
+
+/// What the run knows, shared by its loops.
+struct State {
+    summary: DrainSummary,
+    /// Messages received and not deleted, by message id.
+    held: HashMap<String, Held>,
+    /// Digests of the ids of messages deleted in this run.
+    deleted: HashSet<u128>,
+    /// Received messages not yet in a page, in order.
+    pending: Vec<Received>,
+    /// Messages asked for by receives in flight (they count against `--max-messages`).
+    asked: usize,
+    /// Receives in a row that brought nothing new.
+    stale: u32,
+    /// The queue answered empty, or only with messages already seen.
+    exhausted: bool,
+    pages: usize,
+    left: Option<u64>,
+}
+
+/// The digest a deleted message's id is remembered by.
+fn digest(id: &str) -> u128 {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&hash[..16]);
+    u128::from_le_bytes(first)
+}
+
+/// A batch of (message id, receipt handle) to delete.
+type Receipts = Vec<(String, String)>;
+
+/// On a FIFO queue, a page's turn: the next page is not received until the turn is
+/// dropped, once the page is written and its deletes are done. `None` elsewhere.
+type Turn<'a> = Option<Arc<tokio::sync::SemaphorePermit<'a>>>;
 
 /// Drains `queue`, as `start` found it (the caller's first look, which also tells whether
 /// the queue can be used at all), into `store` through the pipeline. Anything that fails
-/// later stops the run with the reason in [`DrainSummary::stopped`], after the page in hand
-/// is finished and everything not deleted is released.
+/// later stops the run with the reason in [`DrainSummary::stopped`], after the pages in
+/// hand are finished and everything not deleted is released.
 pub async fn drain<Q, S, C>(
     queue: &Q,
     start: QueueInfo,
@@ -165,368 +210,448 @@ where
     S: ArtifactStore,
     C: Correlate,
 {
+    let fifo = start.is_fifo();
+    let concurrency = if fifo { 1 } else { opts.concurrency.max(1) };
     let drain = Drain {
         queue,
         store,
         correlator,
         opts,
+        concurrency,
+        fifo,
         stop,
         progress,
-        held: Mutex::new(HashMap::new()),
+        state: Mutex::new(State {
+            summary: DrainSummary::new(start),
+            held: HashMap::new(),
+            deleted: HashSet::new(),
+            pending: Vec::new(),
+            asked: 0,
+            stale: 0,
+            exhausted: false,
+            pages: 0,
+            left: None,
+        }),
+        delete_failed: AtomicBool::new(false),
+        fifo_turn: tokio::sync::Semaphore::new(1),
     };
-    let mut summary = DrainSummary::new(start);
+    // One page waits while one is written; a receive loop with the next one waits too.
+    let (pages_tx, pages_rx) = tokio::sync::mpsc::channel(1);
+    let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(4);
+    let work = async {
+        tokio::join!(
+            drain.receive(pages_tx, receipts_tx.clone()),
+            drain.write(pages_rx, receipts_tx),
+            drain.delete(receipts_rx),
+        )
+    };
     tokio::select! {
-        () = drain.run_pages(&mut summary) => {}
-        () = keep_invisible(queue, &drain.held, opts.visibility) => {}
+        _ = work => {}
+        () = drain.keep_invisible() => {}
+        () = drain.watch_depth() => {}
     }
-    summary.released = release(queue, &drain.held).await;
+    let released = drain.set_visibility(
+        Duration::ZERO,
+        "could not release messages; they reappear after their visibility timeout",
+    );
+    let released = released.await;
+    let mut summary = drain
+        .state
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .summary;
+    summary.released = released;
     summary.end = queue.describe().await.ok();
     summary
 }
 
-/// One drain's queue, store, correlation and settings, and the messages it holds.
+/// One drain's queue, store, correlation and settings, and what it knows.
 struct Drain<'a, Q, S, C> {
     queue: &'a Q,
     store: &'a S,
     correlator: &'a C,
     opts: &'a DrainOptions,
+    /// Receive loops, and delete or visibility calls in flight.
+    concurrency: usize,
+    /// A FIFO queue: one receive loop, and receives that end at a page's end.
+    fifo: bool,
     stop: &'a AtomicBool,
     progress: &'a (dyn Fn(&PageProgress) + Sync),
-    /// Every message received in this run, by message id.
-    held: Mutex<HashMap<String, Held>>,
+    state: Mutex<State>,
+    /// A delete call failed as a whole: no more are attempted.
+    delete_failed: AtomicBool,
+    /// One page at a time on a FIFO queue (see [`Turn`]).
+    fifo_turn: tokio::sync::Semaphore,
 }
 
 impl<Q: DeadLetterQueue, S: ArtifactStore, C: Correlate> Drain<'_, Q, S, C> {
-    /// Pages until the queue is drained, `--max-messages` is reached, the run is stopped,
-    /// or something fails.
-    async fn run_pages(&self, summary: &mut DrainSummary) {
-        let Drain {
-            queue,
-            store,
-            correlator,
-            opts,
-            stop,
-            progress,
-            ..
-        } = *self;
-        let held = &self.held;
-        let mut pages = 0;
-        let mut exhausted = false;
-        let max = opts.max_messages.unwrap_or(usize::MAX);
-        while !exhausted && summary.stopped.is_none() && summary.received < max {
-            if stop.load(Ordering::SeqCst) {
-                summary.interrupted = true;
-                break;
-            }
-            // 1. A page of messages not seen before in this run.
-            let mut page: Vec<Received> = Vec::new();
-            let mut late: Vec<(String, String)> = Vec::new();
-            let mut stale = 0;
-            while page.len() < opts.page_size && summary.received < max {
-                if stop.load(Ordering::SeqCst) {
-                    summary.interrupted = true;
-                    break;
-                }
-                let room = 10
-                    .min(opts.page_size - page.len())
-                    .min(max - summary.received);
-                let got = match queue.receive(room, opts.visibility).await {
-                    Ok(got) => got,
-                    Err(e) => {
-                        summary.stopped = Some(e.to_string());
-                        break;
-                    }
-                };
-                if got.is_empty() {
-                    exhausted = true;
-                    break;
-                }
-                let fresh = admit(got, held, opts.delete, &mut page, &mut late, summary);
-                if fresh == 0 {
-                    stale += 1;
-                    if stale >= STALE_RECEIVES {
-                        exhausted = true;
-                        break;
-                    }
-                } else {
-                    stale = 0;
-                }
-                progress(&summary.progress(pages, None));
-            }
-            // 2. The pipeline, then the deletes it makes safe.
-            if !page.is_empty() {
-                let letters: Vec<DeadLetter> = page.into_iter().map(|r| r.letter).collect();
-                let stored = run_page(&letters, store, correlator, opts, held, summary).await;
-                if opts.delete && !stored.is_empty() {
-                    delete_stored(queue, &stored, held, summary).await;
-                }
-                pages += 1;
-            }
-            // 3. Second receipts of messages stored earlier in the run.
-            if !late.is_empty() {
-                delete_late(queue, late, held, summary).await;
-            }
-            let left = queue.describe().await.ok().map(|q| q.visible);
-            progress(&summary.progress(pages, left));
-        }
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-/// Adds received messages to the page, or, for messages already seen in this run, their
-/// new receipt handle to the message. Returns how many were new. A new receipt of a
-/// message already stored goes to `late` for deletion when deleting.
-fn admit(
-    got: Vec<Received>,
-    held: &Mutex<HashMap<String, Held>>,
-    delete: bool,
-    page: &mut Vec<Received>,
-    late: &mut Vec<(String, String)>,
-    summary: &mut DrainSummary,
-) -> usize {
-    let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
-    let mut fresh = 0;
-    for r in got {
-        match held.get_mut(&r.letter.message_id) {
-            Some(known) => {
-                summary.duplicates += 1;
-                known.handles.push(r.receipt_handle.clone());
-                if delete && known.stored {
-                    late.push((r.letter.message_id.clone(), r.receipt_handle));
-                }
-            }
-            None => {
-                fresh += 1;
-                summary.received += 1;
-                held.insert(
-                    r.letter.message_id.clone(),
-                    Held {
-                        handles: vec![r.receipt_handle.clone()],
-                        ..Held::default()
-                    },
-                );
-                page.push(r);
-            }
-        }
-    }
-    fresh
-}
-
-/// Runs the pipeline over one page; returns the ids it stored.
-async fn run_page<S: ArtifactStore, C: Correlate>(
-    letters: &[DeadLetter],
-    store: &S,
-    correlator: &C,
-    opts: &DrainOptions,
-    held: &Mutex<HashMap<String, Held>>,
-    summary: &mut DrainSummary,
-) -> Vec<String> {
-    let mut page_opts = opts.page.clone();
-    page_opts.now = Utc::now();
-    page_opts.report_id = triage::report_id(page_opts.now, &format!("{:08x}", fastrand::u32(..)));
-    if let Some(lookup) = &opts.target_lookup {
-        page_opts.target_inputs = lookup
-            .describe(failed_targets(letters), TARGET_LOOKUP_BUDGET)
-            .await;
-    }
-    let outcome = Box::pin(triage::run(letters, store, correlator, &page_opts)).await;
-    if let Some(e) = &outcome.batch_error {
-        summary.stopped = Some(e.to_string());
-        return Vec::new();
-    }
-    if let Some(keys) = &outcome.report_keys {
-        summary.reports.push(keys.0.clone());
-        if let Some((notifier, bucket)) = &opts.notify {
-            let announced = notifier
-                .announce(&outcome.report, bucket, keys, NOTIFY_TIMEOUT)
-                .await;
-            if let Err(e) = announced {
-                tracing::warn!(error = %e, "the page report's event was not put on the notification bus");
-                summary.notify_failed += 1;
-            }
-        }
-    }
-    let returned: HashSet<&str> = outcome.returned.iter().map(String::as_str).collect();
-    let stored: Vec<String> = letters
-        .iter()
-        .map(|l| l.message_id.clone())
-        .filter(|id| !returned.contains(id.as_str()))
-        .collect();
-    for record in &outcome.report.records {
-        if !returned.contains(record.message_id.as_str()) {
-            *summary
-                .by_category
-                .entry(record.failure_category)
-                .or_insert(0) += 1;
-        }
-    }
-    let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
-    for id in &stored {
-        if let Some(h) = held.get_mut(id) {
-            h.stored = true;
-        }
-    }
-    summary.written += stored.len();
-    stored
-}
-
-/// Deletes every receipt of the stored messages; a message counts as deleted when its
-/// latest receipt was.
-async fn delete_stored<Q: DeadLetterQueue>(
-    queue: &Q,
-    stored: &[String],
-    held: &Mutex<HashMap<String, Held>>,
-    summary: &mut DrainSummary,
-) {
-    let receipts: Vec<(String, String)> = {
-        let held = held.lock().unwrap_or_else(|e| e.into_inner());
-        stored
-            .iter()
-            .filter_map(|id| held.get(id).map(|h| (id, h)))
-            .flat_map(|(id, h)| {
-                h.handles
-                    .iter()
-                    .map(move |handle| (id.clone(), handle.clone()))
-            })
-            .collect()
-    };
-    delete_receipts(queue, receipts, held, summary).await;
-}
-
-/// Deletes new receipts of messages stored earlier in the run.
-async fn delete_late<Q: DeadLetterQueue>(
-    queue: &Q,
-    late: Vec<(String, String)>,
-    held: &Mutex<HashMap<String, Held>>,
-    summary: &mut DrainSummary,
-) {
-    // A message whose earlier delete failed is counted again below if this one works.
-    summary
-        .not_deleted
-        .retain(|(id, _)| !late.iter().any(|(l, _)| l == id));
-    delete_receipts(queue, late, held, summary).await;
-}
-
-async fn delete_receipts<Q: DeadLetterQueue>(
-    queue: &Q,
-    receipts: Vec<(String, String)>,
-    held: &Mutex<HashMap<String, Held>>,
-    summary: &mut DrainSummary,
-) {
-    let mut outcome_of: HashMap<&str, (&str, HandleOutcome)> = HashMap::new();
-    for chunk in receipts.chunks(10) {
-        let handles: Vec<String> = chunk.iter().map(|(_, h)| h.clone()).collect();
-        let outcomes = match queue.delete(&handles).await {
-            Ok(o) => o,
-            Err(e) => {
-                // Nothing of this chunk, or after it, is reported as deleted.
-                summary.stopped = Some(e.to_string());
-                vec![HandleOutcome::Failed(e.to_string()); handles.len()]
+    fn report(&self) {
+        let progress = {
+            let s = self.state();
+            PageProgress {
+                pages: s.pages,
+                received: s.summary.received,
+                written: s.summary.written,
+                deleted: s.summary.deleted,
+                left: s.left,
             }
         };
-        for ((id, handle), outcome) in chunk.iter().zip(outcomes) {
-            outcome_of.insert(handle, (id, outcome));
-        }
-        if summary.stopped.is_some() {
-            break;
-        }
+        (self.progress)(&progress);
     }
-    let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
-    let ids: Vec<&str> = {
-        let mut seen = HashSet::new();
-        receipts
-            .iter()
-            .map(|(id, _)| id.as_str())
-            .filter(|id| seen.insert(*id))
-            .collect()
-    };
-    for id in ids {
-        let Some(h) = held.get_mut(id) else { continue };
-        if h.deleted {
-            continue;
-        }
-        let latest = h.handles.last().map(String::as_str).unwrap_or_default();
-        match outcome_of.get(latest).map(|(_, o)| o) {
-            Some(HandleOutcome::Done) => {
-                h.deleted = true;
-                summary.deleted += 1;
-            }
-            Some(HandleOutcome::Expired) => summary.not_deleted.push((
-                id.to_owned(),
-                "receipt handle expired: the message will be received again".into(),
-            )),
-            Some(HandleOutcome::Failed(reason)) => {
-                summary.not_deleted.push((id.to_owned(), reason.clone()))
-            }
-            None => summary
-                .not_deleted
-                .push((id.to_owned(), "delete not attempted".into())),
-        }
-    }
-}
 
-/// Keeps every message held by the run invisible, extending its visibility at half the
-/// timeout. Never returns.
-async fn keep_invisible<Q: DeadLetterQueue>(
-    queue: &Q,
-    held: &Mutex<HashMap<String, Held>>,
-    visibility: Duration,
-) {
-    if visibility < Duration::from_secs(2) {
-        return std::future::pending().await;
+    /// Runs the receive loops until the queue is drained, `--max-messages` is reached,
+    /// the run is stopped, or something fails; then hands the last, partial page on.
+    async fn receive<'s>(
+        &'s self,
+        pages: Sender<(Vec<Received>, Turn<'s>)>,
+        late: Sender<(Receipts, Turn<'s>)>,
+    ) {
+        let loops = (0..self.concurrency).map(|_| self.receive_loop(&pages, &late));
+        let turns = futures::future::join_all(loops).await;
+        let rest = std::mem::take(&mut self.state().pending);
+        if !rest.is_empty() {
+            let _ = pages.send((rest, turns.into_iter().flatten().next())).await;
+        }
     }
-    loop {
-        tokio::time::sleep(visibility / 2).await;
-        set_visibility(
-            queue,
-            held,
-            visibility,
-            "could not extend the visibility of received messages",
-        )
+
+    /// One receive loop; returns the turn of the page it was filling (FIFO).
+    async fn receive_loop<'s>(
+        &'s self,
+        pages: &Sender<(Vec<Received>, Turn<'s>)>,
+        late: &Sender<(Receipts, Turn<'s>)>,
+    ) -> Turn<'s> {
+        let mut turn = None;
+        loop {
+            if self.fifo && turn.is_none() {
+                turn = self.fifo_turn.acquire().await.ok().map(Arc::new);
+            }
+            let Some(room) = self.ask() else {
+                return turn;
+            };
+            let got = self.queue.receive(room, self.opts.visibility).await;
+            let (full, seen_again) = {
+                let mut s = self.state();
+                s.asked -= room;
+                match got {
+                    Ok(got) => admit(&mut s, got, self.opts),
+                    Err(e) => {
+                        s.summary.stopped.get_or_insert(e.to_string());
+                        (Vec::new(), Vec::new())
+                    }
+                }
+            };
+            self.report();
+            if !seen_again.is_empty() && late.send((seen_again, None)).await.is_err() {
+                return None;
+            }
+            for page in full {
+                if pages.send((page, turn.take())).await.is_err() {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// How many messages the next receive asks for; `None` when receiving is over.
+    fn ask(&self) -> Option<usize> {
+        let mut s = self.state();
+        if self.stop.load(Ordering::SeqCst) {
+            s.summary.interrupted = true;
+            return None;
+        }
+        if s.exhausted || s.summary.stopped.is_some() {
+            return None;
+        }
+        let max = self.opts.max_messages.unwrap_or(usize::MAX);
+        let mut room = 10.min(max.saturating_sub(s.summary.received + s.asked));
+        if self.fifo {
+            // A receive never spans two pages: a group whose message a page could not
+            // store gets nothing more from SQS while that message is held, but messages
+            // received with it would be stored by the next page.
+            room = room.min(self.opts.page_size - s.pending.len());
+        }
+        s.asked += room;
+        (room > 0).then_some(room)
+    }
+
+    /// Runs the pipeline on each page in turn and passes what it stored on for deletion.
+    /// After a page fails to be stored, later pages are not written (they are released).
+    async fn write<'s>(
+        &'s self,
+        mut pages: Receiver<(Vec<Received>, Turn<'s>)>,
+        deletes: Sender<(Receipts, Turn<'s>)>,
+    ) {
+        let mut failed = false;
+        while let Some((page, turn)) = pages.recv().await {
+            if failed {
+                continue;
+            }
+            let letters: Vec<DeadLetter> = page.into_iter().map(|r| r.letter).collect();
+            let stored = match self.run_page(&letters).await {
+                Ok(stored) => stored,
+                Err(e) => {
+                    failed = true;
+                    self.state().summary.stopped.get_or_insert(e);
+                    continue;
+                }
+            };
+            let receipts: Receipts = {
+                let mut s = self.state();
+                s.pages += 1;
+                s.summary.written += stored.len();
+                let mut receipts = Vec::new();
+                for id in stored {
+                    if let Some(h) = s.held.get_mut(&id) {
+                        h.stored = true;
+                        receipts.extend(h.handles.iter().map(|r| (id.clone(), r.clone())));
+                    }
+                }
+                receipts
+            };
+            self.report();
+            if self.opts.delete
+                && !receipts.is_empty()
+                && deletes.send((receipts, turn)).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Runs the pipeline over one page; the ids it stored, or why the page failed.
+    async fn run_page(&self, letters: &[DeadLetter]) -> Result<Vec<String>, String> {
+        let opts = self.opts;
+        let mut page_opts = opts.page.clone();
+        page_opts.now = Utc::now();
+        page_opts.report_id =
+            triage::report_id(page_opts.now, &format!("{:08x}", fastrand::u32(..)));
+        if let Some(lookup) = &opts.target_lookup {
+            page_opts.target_inputs = lookup
+                .describe(failed_targets(letters), TARGET_LOOKUP_BUDGET)
+                .await;
+        }
+        let outcome = Box::pin(triage::run(
+            letters,
+            self.store,
+            self.correlator,
+            &page_opts,
+        ))
         .await;
-    }
-}
-
-/// Makes every message not deleted visible again; returns how many.
-async fn release<Q: DeadLetterQueue>(queue: &Q, held: &Mutex<HashMap<String, Held>>) -> usize {
-    set_visibility(
-        queue,
-        held,
-        Duration::ZERO,
-        "could not release messages; they reappear after their visibility timeout",
-    )
-    .await
-}
-
-/// Sets the visibility of every message held and not deleted (its latest receipt), 10 per
-/// call; returns how many changed. A failed call is logged with `failure`: the messages
-/// then keep the visibility they had.
-async fn set_visibility<Q: DeadLetterQueue>(
-    queue: &Q,
-    held: &Mutex<HashMap<String, Held>>,
-    visibility: Duration,
-    failure: &str,
-) -> usize {
-    let handles = latest_handles(held);
-    let mut changed = 0;
-    for chunk in handles.chunks(10) {
-        match queue.change_visibility(chunk, visibility).await {
-            Ok(outcomes) => {
-                changed += outcomes
-                    .iter()
-                    .filter(|o| **o == HandleOutcome::Done)
-                    .count()
+        if let Some(e) = &outcome.batch_error {
+            return Err(e.to_string());
+        }
+        let mut notify_failed = false;
+        if let Some(keys) = &outcome.report_keys
+            && let Some((notifier, bucket)) = &opts.notify
+            && let Err(e) = notifier
+                .announce(&outcome.report, bucket, keys, NOTIFY_TIMEOUT)
+                .await
+        {
+            tracing::warn!(error = %e, "the page report's event was not put on the notification bus");
+            notify_failed = true;
+        }
+        let returned: HashSet<&str> = outcome.returned.iter().map(String::as_str).collect();
+        let mut s = self.state();
+        let summary = &mut s.summary;
+        if let Some(keys) = &outcome.report_keys {
+            summary.reports.push(keys.0.clone());
+        }
+        summary.notify_failed += usize::from(notify_failed);
+        for record in &outcome.report.records {
+            if !returned.contains(record.message_id.as_str()) {
+                *summary
+                    .by_category
+                    .entry(record.failure_category)
+                    .or_insert(0) += 1;
             }
-            Err(e) => tracing::warn!(error = %e, "{failure}"),
+        }
+        Ok(letters
+            .iter()
+            .map(|l| l.message_id.clone())
+            .filter(|id| !returned.contains(id.as_str()))
+            .collect())
+    }
+
+    /// Deletes the receipts it is given, 10 per call, `concurrency` calls in flight.
+    /// A page's turn (FIFO) ends when the last of its batches is done.
+    async fn delete<'s>(&'s self, receipts: Receiver<(Receipts, Turn<'s>)>) {
+        let batches = futures::stream::unfold(receipts, |mut rx| async move {
+            rx.recv().await.map(|r| (r, rx))
+        })
+        .flat_map(|(receipts, turn)| {
+            let chunks: Vec<(Receipts, Turn<'s>)> = receipts
+                .chunks(10)
+                .map(|c| (c.to_vec(), turn.clone()))
+                .collect();
+            futures::stream::iter(chunks)
+        });
+        batches
+            .map(|(chunk, _turn)| self.delete_batch(chunk))
+            .buffer_unordered(self.concurrency)
+            .for_each(|()| async {})
+            .await;
+    }
+
+    async fn delete_batch(&self, chunk: Receipts) {
+        let handles: Vec<String> = chunk.iter().map(|(_, h)| h.clone()).collect();
+        let outcomes = if self.delete_failed.load(Ordering::SeqCst) {
+            vec![HandleOutcome::Failed("delete not attempted".into()); handles.len()]
+        } else {
+            match self.queue.delete(&handles).await {
+                Ok(outcomes) => outcomes,
+                Err(e) => {
+                    // Nothing of this batch, or after it, is reported as deleted.
+                    self.delete_failed.store(true, Ordering::SeqCst);
+                    self.state().summary.stopped.get_or_insert(e.to_string());
+                    vec![HandleOutcome::Failed(e.to_string()); handles.len()]
+                }
+            }
+        };
+        {
+            let mut s = self.state();
+            for ((id, handle), outcome) in chunk.into_iter().zip(outcomes) {
+                settle(&mut s, id, &handle, outcome);
+            }
+        }
+        self.report();
+    }
+
+    /// Keeps every message held by the run invisible, extending its visibility at half the
+    /// timeout. Never returns.
+    async fn keep_invisible(&self) {
+        let visibility = self.opts.visibility;
+        if visibility < Duration::from_secs(2) {
+            return std::future::pending().await;
+        }
+        loop {
+            tokio::time::sleep(visibility / 2).await;
+            self.set_visibility(
+                visibility,
+                "could not extend the visibility of received messages",
+            )
+            .await;
         }
     }
-    changed
+
+    /// Looks at the queue's depth every few seconds, for progress. Never returns.
+    async fn watch_depth(&self) {
+        loop {
+            tokio::time::sleep(DEPTH_EVERY).await;
+            if let Ok(info) = self.queue.describe().await {
+                self.state().left = Some(info.visible);
+                self.report();
+            }
+        }
+    }
+
+    /// Sets the visibility of every message held (its latest receipt), 10 per call,
+    /// `concurrency` calls in flight; returns how many changed. A failed call is logged
+    /// with `failure`: its messages keep the visibility they had.
+    async fn set_visibility(&self, visibility: Duration, failure: &str) -> usize {
+        let handles: Vec<String> = self
+            .state()
+            .held
+            .values()
+            .filter_map(|h| h.handles.last().cloned())
+            .collect();
+        futures::stream::iter(handles.chunks(10))
+            .map(|chunk| async move {
+                match self.queue.change_visibility(chunk, visibility).await {
+                    Ok(outcomes) => outcomes
+                        .iter()
+                        .filter(|o| **o == HandleOutcome::Done)
+                        .count(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "{failure}");
+                        0
+                    }
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .fold(0, |total, changed| async move { total + changed })
+            .await
+    }
 }
 
-fn latest_handles(held: &Mutex<HashMap<String, Held>>) -> Vec<String> {
-    held.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .filter(|h| !h.deleted)
-        .filter_map(|h| h.handles.last().cloned())
-        .collect()
+/// How often the queue's depth is read for progress.
+const DEPTH_EVERY: Duration = Duration::from_secs(2);
+
+/// Takes received messages in: a new one joins the pending page, a known one adds its
+/// receipt handle. Returns the pages now full, and the receipts to delete of messages
+/// stored (or deleted) earlier in the run.
+fn admit(s: &mut State, got: Vec<Received>, opts: &DrainOptions) -> (Vec<Vec<Received>>, Receipts) {
+    if got.is_empty() {
+        s.exhausted = true;
+        return (Vec::new(), Vec::new());
+    }
+    let mut fresh = 0;
+    let mut late = Vec::new();
+    for r in got {
+        let id = &r.letter.message_id;
+        if let Some(known) = s.held.get_mut(id) {
+            s.summary.duplicates += 1;
+            known.handles.push(r.receipt_handle.clone());
+            if opts.delete && known.stored {
+                late.push((id.clone(), r.receipt_handle));
+            }
+        } else if s.deleted.contains(&digest(id)) {
+            s.summary.duplicates += 1;
+            late.push((id.clone(), r.receipt_handle));
+        } else {
+            fresh += 1;
+            s.summary.received += 1;
+            s.held.insert(
+                id.clone(),
+                Held {
+                    handles: vec![r.receipt_handle.clone()],
+                    stored: false,
+                },
+            );
+            s.pending.push(r);
+        }
+    }
+    if fresh == 0 {
+        s.stale += 1;
+        s.exhausted |= s.stale >= STALE_RECEIVES;
+    } else {
+        s.stale = 0;
+    }
+    let mut full = Vec::new();
+    while s.pending.len() >= opts.page_size {
+        let rest = s.pending.split_off(opts.page_size);
+        full.push(std::mem::replace(&mut s.pending, rest));
+    }
+    (full, late)
+}
+
+/// Records what a delete did to one receipt. Only a message's latest receipt decides
+/// whether it is deleted; a deleted message is forgotten but for its id's digest.
+fn settle(s: &mut State, id: String, handle: &str, outcome: HandleOutcome) {
+    let Some(held) = s.held.get(&id) else {
+        // Deleted already (this is another receipt of it).
+        return;
+    };
+    if held.handles.last().map(String::as_str) != Some(handle) {
+        return;
+    }
+    let summary = &mut s.summary;
+    match outcome {
+        HandleOutcome::Done => {
+            s.held.remove(&id);
+            s.deleted.insert(digest(&id));
+            summary.deleted += 1;
+            if !summary.not_deleted.is_empty() {
+                summary.not_deleted.retain(|(other, _)| *other != id);
+            }
+        }
+        HandleOutcome::Expired => summary.not_deleted.push((
+            id,
+            "receipt handle expired: the message will be received again".into(),
+        )),
+        HandleOutcome::Failed(reason) => summary.not_deleted.push((id, reason)),
+    }
 }

@@ -1,8 +1,14 @@
 //! The SQS adapter of [`DeadLetterQueue`], through the AWS SDK.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
@@ -22,17 +28,35 @@ pub struct SqsQueue {
     url: String,
     wait: Duration,
     arn: Option<String>,
+    attempts: Arc<Attempts>,
 }
 
 impl SqsQueue {
-    /// The queue at `url`; receives long-poll for `wait` (1–20 s).
-    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>, wait: Duration) -> SqsQueue {
+    /// The queue at `url`, through a client with this configuration (its retries are
+    /// counted); receives long-poll for `wait` (1–20 s).
+    pub fn new(config: aws_sdk_sqs::Config, url: impl Into<String>, wait: Duration) -> SqsQueue {
+        let attempts = Arc::new(Attempts::default());
+        let config = config
+            .to_builder()
+            .interceptor(CountAttempts(attempts.clone()))
+            .build();
         SqsQueue {
-            client,
+            client: aws_sdk_sqs::Client::from_conf(config),
             url: url.into(),
             wait,
             arn: None,
+            attempts,
         }
+    }
+
+    /// Calls the SDK made again after an attempt failed (throttling, a lost connection,
+    /// a timeout), so far.
+    pub fn retries(&self) -> u64 {
+        let calls = self.attempts.calls.load(Ordering::Relaxed);
+        self.attempts
+            .attempts
+            .load(Ordering::Relaxed)
+            .saturating_sub(calls)
     }
 
     /// Remembers the queue's ARN, given to every received dead letter as its source.
@@ -129,6 +153,44 @@ impl SqsQueue {
         Ok(outcomes)
     }
 }
+
+/// Calls and attempts made through a client.
+#[derive(Debug, Default)]
+struct Attempts {
+    calls: AtomicU64,
+    attempts: AtomicU64,
+}
+
+/// Counts every call and every attempt of it.
+#[derive(Debug)]
+struct CountAttempts(Arc<Attempts>);
+
+impl Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "CountAttempts"
+    }
+
+    fn read_before_execution(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.calls.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A batch entry SQS refused.
 struct FailedEntry {
