@@ -1,5 +1,6 @@
 //! `dlq-triage poll` end to end: the real binary against `moto_server` (SQS and S3) through
-//! the real SDK, with messages that carry the attributes EventBridge sets.
+//! the real SDK, with messages that carry the attributes EventBridge sets; concurrent drains
+//! of thousands of messages, and injected faults, against the SQS stand-in.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,6 +8,7 @@ use std::process::Output;
 
 use dlq_triage_test_support::moto::{Moto, user_with_policy};
 use dlq_triage_test_support::sqs::{DeadLetterMessage, Queue, mixed_dead_letters};
+use dlq_triage_test_support::sqs_standin::{Counters, Faults, SqsStandIn};
 use serde_json::Value;
 
 /// `n` dead letters, cycling through the sample batch.
@@ -751,4 +753,238 @@ async fn with_a_bucket_each_page_report_is_announced_on_the_notification_bus() {
             .unwrap()
             .starts_with("s3://reports/genesys-dlq/reports/dt=")
     }));
+}
+
+// ---- Concurrent drains, against the SQS stand-in (moto is too slow to drain thousands).
+
+/// A stand-in with a queue of `n` dead letters; their bodies by message id.
+async fn standin_queue(n: usize, latency_ms: u64) -> (SqsStandIn, String, HashMap<String, String>) {
+    let sqs = SqsStandIn::start(std::time::Duration::from_millis(latency_ms)).await;
+    let url = sqs.create_queue("dlq");
+    let letters = dead_letters(n);
+    let messages: Vec<(String, Vec<(String, String)>)> = letters
+        .iter()
+        .map(|m| (m.body.clone(), m.attributes.clone()))
+        .collect();
+    let ids = sqs.fill(&url, &messages);
+    let bodies = ids
+        .into_iter()
+        .zip(messages.into_iter().map(|m| m.0))
+        .collect();
+    (sqs, url, bodies)
+}
+
+async fn poll_standin(sqs: &SqsStandIn, args: &[&str]) -> Output {
+    let mut cmd = poll_command(&sqs.endpoint, "testing", "testing", args);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Every stored record's payload is its message's body, byte for byte; the ids stored.
+fn assert_byte_exact(out: &Path, bodies: &HashMap<String, String>) -> Vec<String> {
+    records(out)
+        .iter()
+        .map(|r| {
+            let id = r["messageId"].as_str().unwrap();
+            let key = r["replayPayloadKey"].as_str().unwrap();
+            let stored = std::fs::read(out.join(key)).unwrap();
+            assert_eq!(stored, bodies[id].as_bytes(), "payload of {id}");
+            id.to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn concurrency_8_drains_every_message_once_byte_exact() {
+    let (sqs, url, bodies) = standin_queue(2_000, 5).await;
+    let out = tempfile::tempdir().unwrap();
+    let run = poll_standin(
+        &sqs,
+        &[
+            "--queue-url",
+            &url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--page-size",
+            "250",
+            "--concurrency",
+            "8",
+            "--delete",
+            "--no-correlate",
+        ],
+    )
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    let mut stored = assert_byte_exact(out.path(), &bodies);
+    assert_eq!(stored.len(), 2_000, "one record per message");
+    stored.sort();
+    stored.dedup();
+    assert_eq!(stored.len(), 2_000, "no message twice");
+    assert!(sqs.remaining(&url).is_empty(), "every message deleted");
+    assert!(
+        sqs.receive_counts(&url).values().all(|&n| n == 1),
+        "each received once"
+    );
+    assert_eq!(reports(out.path()).len(), 8, "pages of 250");
+    // Eight loops were at work, with deletes beside them.
+    let most = Counters::get(&sqs.counters().most_in_flight);
+    assert!(most >= 8, "at most {most} calls at once");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("deleted:    2000"), "{stdout}");
+}
+
+#[tokio::test]
+async fn throttling_and_failed_batch_entries_are_retried_and_nothing_is_lost() {
+    let (sqs, url, bodies) = standin_queue(1_000, 2).await;
+    sqs.set_faults(Faults {
+        throttle: 0.1,
+        failed_entry: 0.05,
+        ..Faults::default()
+    });
+    let out = tempfile::tempdir().unwrap();
+    let run = poll_standin(
+        &sqs,
+        &[
+            "--queue-url",
+            &url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--page-size",
+            "200",
+            "--delete",
+            "--no-correlate",
+        ],
+    )
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    let c = sqs.counters();
+    assert!(Counters::get(&c.throttled) > 0, "throttling was injected");
+    assert!(Counters::get(&c.failed_entries) > 0, "failed entries too");
+    assert!(sqs.remaining(&url).is_empty(), "{}", text(&run));
+    assert_eq!(assert_byte_exact(out.path(), &bodies).len(), 1_000);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("calls retried"), "{stdout}");
+}
+
+#[tokio::test]
+async fn lost_answers_lose_nothing() {
+    let (sqs, url, bodies) = standin_queue(600, 2).await;
+    // Calls carried out whose answer never arrives: the SDK retries them; a receive's
+    // messages stay hidden for the visibility timeout, then come back.
+    sqs.set_faults(Faults {
+        drop: 0.05,
+        ..Faults::default()
+    });
+    let out = tempfile::tempdir().unwrap();
+    let run = poll_standin(
+        &sqs,
+        &[
+            "--queue-url",
+            &url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--page-size",
+            "100",
+            "--visibility-timeout",
+            "2",
+            "--delete",
+            "--no-correlate",
+        ],
+    )
+    .await;
+    assert!(Counters::get(&sqs.counters().dropped) > 0);
+    let stored = assert_byte_exact(out.path(), &bodies);
+    let remaining = sqs.remaining(&url);
+    for (id, body) in &bodies {
+        assert!(
+            stored.contains(id) || remaining.get(id) == Some(body),
+            "{id} neither stored nor in the queue: {}",
+            text(&run)
+        );
+    }
+    for id in bodies.keys().filter(|id| !remaining.contains_key(*id)) {
+        assert!(stored.contains(id), "{id} deleted without being stored");
+    }
+}
+
+#[tokio::test]
+async fn duplicates_across_receive_loops_are_one_record_and_every_receipt_is_deleted() {
+    let (sqs, url, bodies) = standin_queue(300, 2).await;
+    let out = tempfile::tempdir().unwrap();
+    // A visibility timeout of 0: every receive loop is handed messages other loops hold.
+    let run = poll_standin(
+        &sqs,
+        &[
+            "--queue-url",
+            &url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--page-size",
+            "50",
+            "--visibility-timeout",
+            "0",
+            "--concurrency",
+            "8",
+            "--delete",
+            "--no-correlate",
+        ],
+    )
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(
+        sqs.receive_counts(&url).values().any(|&n| n > 1),
+        "messages were delivered more than once"
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(!stdout.contains("(0 duplicate receipts)"), "{stdout}");
+    let mut stored = assert_byte_exact(out.path(), &bodies);
+    assert_eq!(stored.len(), 300, "one record per message: {stdout}");
+    stored.sort();
+    stored.dedup();
+    assert_eq!(stored.len(), 300);
+    assert!(sqs.remaining(&url).is_empty(), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_concurrent_run_killed_mid_drain_loses_nothing() {
+    let (sqs, url, bodies) = standin_queue(3_000, 5).await;
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap().to_owned();
+    let endpoint = sqs.endpoint.clone();
+    let queue_url = url.clone();
+    tokio::task::spawn_blocking(move || {
+        let (mut child, _) = start_poll(
+            &endpoint,
+            &[
+                "--queue-url",
+                &queue_url,
+                "--out",
+                &dir,
+                "--page-size",
+                "200",
+                "--visibility-timeout",
+                "2",
+                "--delete",
+                "--no-correlate",
+            ],
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    })
+    .await
+    .unwrap();
+    let stored = assert_byte_exact(out.path(), &bodies);
+    let remaining = sqs.remaining(&url);
+    assert!(!remaining.is_empty(), "killed before the end");
+    for id in bodies.keys().filter(|id| !remaining.contains_key(*id)) {
+        assert!(stored.contains(id), "{id} deleted without being stored");
+    }
+    // What was not deleted comes back once its visibility timeout lapses.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sqs.depth(&url).1 > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "still in flight");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(sqs.depth(&url).0 as usize, remaining.len());
 }

@@ -73,6 +73,10 @@ pub struct Counters {
     pub failed_entries: AtomicU64,
     /// Calls whose answer was dropped.
     pub dropped: AtomicU64,
+    /// Calls being answered now.
+    pub in_flight: AtomicU64,
+    /// The most calls ever answered at once.
+    pub most_in_flight: AtomicU64,
 }
 
 impl Counters {
@@ -352,6 +356,11 @@ async fn serve_connection(mut socket: TcpStream, state: Arc<State>) {
         let body: Vec<u8> = buffer[head_end..head_end + content_length].to_vec();
         buffer.drain(..head_end + content_length);
 
+        let now = state.counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        state
+            .counters
+            .most_in_flight
+            .fetch_max(now, Ordering::Relaxed);
         let latency = Duration::from_micros(state.latency_us.load(Ordering::Relaxed));
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
@@ -376,6 +385,7 @@ async fn serve_connection(mut socket: TcpStream, state: Arc<State>) {
                 ),
             }
         };
+        state.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
         if fastrand::f64() < faults.drop {
             Counters::bump(&state.counters.dropped, 1);
             return;
