@@ -62,8 +62,12 @@ bench-memory: tools ## Peak RSS of the Lambda on a 6 MB batch (emulator + moto) 
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench memory
 
 .PHONY: bench-poll
-bench-poll: tools ## Drain 10,000 messages from moto with poll --delete vs the SQS calls alone (msg/s, peak RSS)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench poll_drain
+bench-poll: ## Drain 100,000 messages from the SQS stand-in (20 ms a call) with poll --delete --concurrency 8 vs the bare SQS calls, then with 5 % of calls throttled (msg/s, peak RSS, retries)
+	cargo bench --bench poll_drain
+
+.PHONY: bench-replay
+bench-replay: ## replay --rate 1000 --concurrency 64 of 20,000 events to a local sink: the rate held, and the most it could go (peak RSS)
+	cargo bench --bench replay_rate
 
 .PHONY: bench-summarize
 bench-summarize: tools ## summarize over 1,000 reports of 1,000 records (tmpfs) beside DuckDB's read_json; 100 of them from moto's S3 (wall time, peak RSS)

@@ -1,82 +1,157 @@
-//! `make bench-poll`: drain 10,000 dead letters from `moto_server` with the release
-//! `dlq-triage poll --delete`, and the same messages with nothing but the SQS calls
-//! (ReceiveMessage 10 at a time, DeleteMessageBatch), to see what the triage adds over the
-//! queue's own cost. Reports messages/s and the CLI's peak RSS; medians of RUNS runs.
+//! `make bench-poll`: drain MESSAGES dead letters (default 100,000) from the SQS stand-in
+//! of tests/support, answering every call after LATENCY_MS (default 20, SQS's own
+//! 10–30 ms), with the release `dlq-triage poll --delete --concurrency CONCURRENCY`
+//! (default 8) — and the same messages drained by nothing but the SQS calls, CONCURRENCY
+//! loops of ReceiveMessage (10) then DeleteMessageBatch: the floor a drain at that
+//! concurrency pays to the queue. Then both again with throttling injected on THROTTLE
+//! (default 5 %) of calls.
 //!
-//! moto scans the whole queue on every SendMessage and ReceiveMessage (it recomputes the
-//! queue's counters), so one queue of 10,000 takes half an hour to fill and its drain is
-//! dominated by that scan. The 10,000 messages are therefore spread over QUEUES queues
-//! (default 10 of 1,000), drained one after the other, each in pages of PAGE (default 250).
+//! Reports messages/s, the ratio to the floor, the CLI's peak RSS and the calls it
+//! retried; medians of RUNS runs (default 3). Asserts what must hold whatever the speed:
+//! every message stored byte-exact and deleted, nothing deleted that was not stored.
+//! Payloads go to /dev/shm when it exists, so the disk is not what is measured.
 //!
-//! A benchmark, not a test: it asserts only that every message was drained. Method and
-//! figures: docs/benchmarks.md.
+//! A benchmark, not a test. Method and figures: docs/benchmarks.md.
 
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use aws_sdk_sqs::config::retry::RetryConfig;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use dlq_triage_test_support::fixtures::scratch;
 use dlq_triage_test_support::measure::{median, run_measured};
-use dlq_triage_test_support::moto::Moto;
-use dlq_triage_test_support::sqs::{Queue, mixed_dead_letters};
+use dlq_triage_test_support::sqs::mixed_dead_letters;
+use dlq_triage_test_support::sqs_standin::{Counters, Faults, SqsStandIn};
 
-const MESSAGES: usize = 10_000;
-
-fn setting(name: &str, default: usize) -> usize {
+fn setting(name: &str, default: f64) -> f64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
 
-fn runs() -> usize {
-    setting("RUNS", 3)
+struct Bench {
+    messages: usize,
+    concurrency: usize,
+    page: usize,
+    latency: Duration,
+    letters: Vec<(String, Vec<(String, String)>)>,
 }
 
-/// Runs `dlq-triage poll --delete` as a child process; (wall time, peak RSS in KiB).
-fn drain_with_cli(moto: &Moto, url: &str, out: &std::path::Path, page: usize) -> (Duration, u64) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-    cmd.args([
-        "poll",
-        "--queue-url",
-        url,
-        "--delete",
-        "--no-correlate",
-        "--wait-seconds",
-        "1",
-    ])
-    .args(["--page-size", &page.to_string()])
-    .arg("--out")
-    .arg(out)
-    .env("AWS_ENDPOINT_URL", &moto.endpoint)
-    .env("AWS_REGION", "us-east-1")
-    .env("AWS_ACCESS_KEY_ID", "testing")
-    .env("AWS_SECRET_ACCESS_KEY", "testing")
-    .env("AWS_EC2_METADATA_DISABLED", "true")
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
-    let run = run_measured(&mut cmd);
-    assert_eq!(run.code, 0, "poll failed");
-    (run.wall, run.peak_kib)
+/// One drain by the CLI.
+struct CliRun {
+    rate: f64,
+    peak_mib: f64,
+    retried: u64,
+    throttled: u64,
 }
 
-/// Receives and deletes everything with the SDK alone.
-async fn drain_with_sdk(queue: &Queue) -> Duration {
-    let started = Instant::now();
+impl Bench {
+    /// A stand-in with the bench's queue, filled, injecting `faults` from now on.
+    async fn queue(&self, faults: Faults) -> (SqsStandIn, String) {
+        let sqs = SqsStandIn::start(self.latency).await;
+        let url = sqs.create_queue("dlq");
+        sqs.fill(&url, &self.letters);
+        sqs.set_faults(faults);
+        (sqs, url)
+    }
+
+    async fn cli(&self, faults: Faults) -> CliRun {
+        let (sqs, url) = self.queue(faults).await;
+        let scratch = scratch();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
+        cmd.args(["poll", "--queue-url", &url, "--delete", "--no-correlate"])
+            .args(["--wait-seconds", "1"])
+            .args(["--concurrency", &self.concurrency.to_string()])
+            .args(["--page-size", &self.page.to_string()])
+            .arg("--out")
+            .arg(scratch.path())
+            .env("AWS_ENDPOINT_URL", &sqs.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stderr(std::process::Stdio::null());
+        let stdout = scratch.path().join("stdout.txt");
+        cmd.stdout(std::fs::File::create(&stdout).unwrap());
+        let run = tokio::task::spawn_blocking(move || run_measured(&mut cmd))
+            .await
+            .unwrap();
+        let summary = std::fs::read_to_string(&stdout).unwrap_or_default();
+        assert_eq!(run.code, 0, "poll failed:\n{summary}");
+
+        // Every message was deleted, and only what was stored: the payload files are
+        // named by message id.
+        let remaining = sqs.remaining(&url);
+        assert!(remaining.is_empty(), "{} left:\n{summary}", remaining.len());
+        let stored = stored_ids(&scratch.path().join("replay"));
+        assert_eq!(stored.len(), self.messages, "every message stored once");
+        let retried = summary
+            .lines()
+            .find_map(|l| l.strip_prefix("sqs:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        CliRun {
+            rate: self.messages as f64 / run.wall.as_secs_f64(),
+            peak_mib: run.peak_kib as f64 / 1024.0,
+            retried,
+            throttled: Counters::get(&sqs.counters().throttled),
+        }
+    }
+
+    /// The floor: CONCURRENCY loops of the two calls, through the same SDK, with the same
+    /// retry settings as the CLI. Messages/s.
+    async fn bare_calls(&self, faults: Faults) -> f64 {
+        let (sqs, url) = self.queue(faults).await;
+        let config = aws_sdk_sqs::config::Builder::from(&sqs.sdk().await)
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(8)
+                    .with_initial_backoff(Duration::from_millis(100)),
+            )
+            .build();
+        let client = aws_sdk_sqs::Client::from_conf(config);
+        let url = Arc::new(url);
+        let started = Instant::now();
+        let loops: Vec<_> = (0..self.concurrency)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move { drain_loop(&client, &url).await })
+            })
+            .collect();
+        let mut drained = 0;
+        for l in loops {
+            drained += l.await.unwrap();
+        }
+        let elapsed = started.elapsed();
+        assert_eq!(drained, self.messages, "the bare loops drained the queue");
+        assert!(sqs.remaining(&url).is_empty());
+        self.messages as f64 / elapsed.as_secs_f64()
+    }
+}
+
+/// Receives and deletes until the queue answers empty; how many it deleted.
+async fn drain_loop(client: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let mut drained = 0;
     loop {
-        let out = queue
-            .client
+        let out = client
             .receive_message()
-            .queue_url(&queue.url)
+            .queue_url(url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .visibility_timeout(300)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
             .await
             .unwrap();
         if out.messages().is_empty() {
-            break;
+            return drained;
         }
-        let mut request = queue.client.delete_message_batch().queue_url(&queue.url);
+        let mut request = client.delete_message_batch().queue_url(url);
         for (i, m) in out.messages().iter().enumerate() {
             request = request.entries(
                 DeleteMessageBatchRequestEntry::builder()
@@ -86,64 +161,86 @@ async fn drain_with_sdk(queue: &Queue) -> Duration {
                     .unwrap(),
             );
         }
-        request.send().await.unwrap();
+        let deleted = request.send().await.unwrap();
+        assert!(deleted.failed().is_empty());
+        drained += out.messages().len();
     }
-    started.elapsed()
+}
+
+/// The message ids of the payloads under `replay/<CATEGORY>/<id>.json`.
+fn stored_ids(replay: &Path) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    for category in std::fs::read_dir(replay).unwrap() {
+        for file in std::fs::read_dir(category.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let id = path.file_stem().unwrap().to_string_lossy().into_owned();
+            assert!(ids.insert(id), "{} twice", path.display());
+        }
+    }
+    ids
 }
 
 #[tokio::main]
 async fn main() {
-    // `cargo bench` passes --bench; `cargo test --all-targets` does not, and a 10,000-message
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not, and a 100,000-message
     // drain has no place in the test run.
     if !std::env::args().any(|a| a == "--bench") {
         println!("poll_drain: skipped (run it with `make bench-poll`)");
         return;
     }
-    let moto = Moto::start().await;
-    let sdk = moto.sdk().await;
-    let queues = setting("QUEUES", 10);
-    let page = setting("PAGE", 250);
-    let per_queue = MESSAGES / queues;
-    let letters: Vec<_> = mixed_dead_letters()
-        .into_iter()
-        .cycle()
-        .take(per_queue)
-        .collect();
-    let (mut cli_rates, mut rss, mut sdk_rates) = (Vec::new(), Vec::new(), Vec::new());
-    for run in 0..runs() {
-        let (mut cli_time, mut sdk_time, mut peak) = (Duration::ZERO, Duration::ZERO, 0u64);
-        for q in 0..queues {
-            let queue = Queue::create(&sdk, &format!("bench-cli-{run}-{q}")).await;
-            queue.send(&letters, None).await;
-            let out = tempfile::tempdir().unwrap();
-            let (elapsed, max_rss) = drain_with_cli(&moto, &queue.url, out.path(), page);
-            assert_eq!(queue.depth().await, (0, 0), "the CLI drained the queue");
-            cli_time += elapsed;
-            peak = peak.max(max_rss);
-
-            let queue = Queue::create(&sdk, &format!("bench-sdk-{run}-{q}")).await;
-            queue.send(&letters, None).await;
-            sdk_time += drain_with_sdk(&queue).await;
-            assert_eq!(
-                queue.depth().await,
-                (0, 0),
-                "the SDK loop drained the queue"
+    let messages = setting("MESSAGES", 100_000.0) as usize;
+    let runs = setting("RUNS", 3.0) as usize;
+    let throttle = setting("THROTTLE", 0.05);
+    let bench = Bench {
+        messages,
+        concurrency: setting("CONCURRENCY", 8.0) as usize,
+        page: setting("PAGE", 1000.0) as usize,
+        latency: Duration::from_millis(setting("LATENCY_MS", 20.0) as u64),
+        letters: mixed_dead_letters()
+            .into_iter()
+            .cycle()
+            .take(messages)
+            .map(|m| (m.body, m.attributes))
+            .collect(),
+    };
+    println!(
+        "{messages} messages, {:?} per call, concurrency {}, pages of {}, {runs} runs",
+        bench.latency, bench.concurrency, bench.page
+    );
+    for (name, faults) in [
+        ("no faults", Faults::default()),
+        (
+            "throttled",
+            Faults {
+                throttle,
+                ..Faults::default()
+            },
+        ),
+    ] {
+        let (mut rates, mut floors, mut rss, mut retried) = (vec![], vec![], vec![], vec![]);
+        for run in 0..runs {
+            let cli = bench.cli(faults).await;
+            let floor = bench.bare_calls(faults).await;
+            println!(
+                "{name}, run {run}: poll {:.0} msg/s, peak RSS {:.1} MiB, {} calls retried ({} throttled); bare calls {floor:.0} msg/s; ratio {:.2}",
+                cli.rate,
+                cli.peak_mib,
+                cli.retried,
+                cli.throttled,
+                cli.rate / floor
             );
+            rates.push(cli.rate);
+            floors.push(floor);
+            rss.push(cli.peak_mib);
+            retried.push(cli.retried as f64);
         }
-        let drained = (per_queue * queues) as f64;
-        cli_rates.push(drained / cli_time.as_secs_f64());
-        sdk_rates.push(drained / sdk_time.as_secs_f64());
-        rss.push(peak as f64 / 1024.0);
+        let (rate, floor) = (median(rates), median(floors));
         println!(
-            "run {run}: poll --delete {:.0} msg/s (peak RSS {:.1} MiB); SQS calls alone {:.0} msg/s",
-            cli_rates[run], rss[run], sdk_rates[run]
+            "{name} ({:.0} % of calls throttled): poll --delete {rate:.0} msg/s, peak RSS {:.1} MiB, {:.0} calls retried; bare calls {floor:.0} msg/s; poll/bare = {:.2} (medians)",
+            faults.throttle * 100.0,
+            median(rss),
+            median(retried),
+            rate / floor
         );
     }
-    let (cli, sdk_only) = (median(cli_rates), median(sdk_rates));
-    println!(
-        "median of {} runs, {MESSAGES} messages in {queues} queues, pages of {page}: poll --delete {cli:.0} msg/s, peak RSS {:.1} MiB; SQS calls alone {sdk_only:.0} msg/s; poll/SQS-alone = {:.2}",
-        runs(),
-        median(rss),
-        cli / sdk_only
-    );
 }

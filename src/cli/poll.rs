@@ -60,8 +60,13 @@ pub struct PollArgs {
 }
 
 /// Attempts per SQS call: throttling and dropped connections are retried with the SDK's
-/// backoff. A receive, delete or visibility change that still fails stops the run.
+/// exponential backoff and jitter. A receive, delete or visibility change that still fails
+/// stops the run.
 const SQS_ATTEMPTS: u32 = 8;
+
+/// The first backoff (the SDK's is 1 s for throttling). SQS throttles briefly; a receive
+/// loop asleep for a second is throughput lost, and the backoff still doubles each time.
+const SQS_FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Drains the queue; `Err` with a one-line reason when not every received message was
 /// written (and, with `--delete`, deleted), or when the queue cannot be used.
@@ -76,7 +81,11 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
         .build();
     let sqs = aws_sdk_sqs::config::Builder::from(&sdk)
         .timeout_config(timeouts.clone())
-        .retry_config(RetryConfig::standard().with_max_attempts(SQS_ATTEMPTS))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(SQS_ATTEMPTS)
+                .with_initial_backoff(SQS_FIRST_BACKOFF),
+        )
         .build();
     let queue = SqsQueue::new(sqs, &args.queue_url, wait);
     let info = queue.describe().await.map_err(|e| e.to_string())?;
@@ -126,7 +135,7 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!(
-                "dlq-triage: interrupted: finishing the page in hand, then releasing the rest"
+                "dlq-triage: interrupted: finishing the pages in hand, then releasing the rest"
             );
             on_signal.store(true, Ordering::SeqCst);
         }

@@ -15,8 +15,8 @@ use super::{Stdout, categories, window};
 use crate::genesys::redact_url;
 use crate::replay::{
     AnyPlan, AwsCourier, Control, Edit, Filters, Fixed, FixedPlan, Journal, Location, Ports,
-    Reader, ReplayOptions, ReplayProgress, ReplaySummary, ReportArg, Selection, TargetPlan,
-    rate_per_second, replay, select,
+    Reader, ReplayOptions, ReplayProgress, ReplaySummary, ReportArg, Selection, Selector,
+    TargetPlan, rate_per_second, replay,
 };
 use crate::report::Report;
 use crate::store::{path_style_from_env, s3_client};
@@ -164,9 +164,7 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     };
 
     let since = filters.window.since.map(|t| t.date_naive());
-    let (reports, report_names) = read_reports(&reader, &report_args, since).await?;
-    let selection = select(&reports, &filters);
-    drop(reports);
+    let (selection, report_names) = read_reports(&reader, &report_args, since, &filters).await?;
 
     let journal_path = args
         .journal
@@ -393,25 +391,27 @@ fn destination_shown(args: &ReplayArgs) -> String {
     }
 }
 
-/// Reads every report the arguments name, in order; returns them with how they were named.
+/// Reads every report the arguments name, in order, one at a time, into the selection;
+/// returns it with how many reports were read.
 async fn read_reports(
     reader: &Reader,
     args: &[ReportArg],
     since: Option<chrono::NaiveDate>,
-) -> Result<(Vec<(Location, Report)>, String), String> {
+    filters: &Filters,
+) -> Result<(Selection, String), String> {
     let locations = reader.locate(args, since).await?;
-    let mut reports = Vec::with_capacity(locations.len());
-    for location in locations {
-        let bytes = reader.read(&location).await?;
+    let mut selector = Selector::new(filters);
+    for location in &locations {
+        let bytes = reader.read(location).await?;
         let report: Report = serde_json::from_slice(&bytes).map_err(|e| {
             format!(
                 "{location}: not a dlq-triage report ({e}); give report.json or reports/<id>.json"
             )
         })?;
-        reports.push((location, report));
+        drop(bytes);
+        selector.add(location, &report);
     }
-    let names = reports.len().to_string();
-    Ok((reports, names))
+    Ok((selector.finish(), locations.len().to_string()))
 }
 
 fn print_summary(

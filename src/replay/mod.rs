@@ -38,7 +38,9 @@ pub use plan::{
     TargetKind, TargetPlan,
 };
 pub use reader::Reader;
-pub use select::{Candidate, Filters, Location, ReportArg, Selection, is_report_key, select};
+pub use select::{
+    Candidate, Filters, Location, ReportArg, Selection, Selector, is_report_key, select,
+};
 pub use transform::{RuleContext, TargetInput, TransformError, apply, select as select_path};
 
 use crate::classify::FailureCategory;

@@ -147,12 +147,8 @@ pub struct Candidate {
     pub rule_arn: Option<String>,
     /// The target that failed (`TARGET_ARN`).
     pub target_arn: Option<String>,
-    /// The event's `source`.
-    pub source: Option<String>,
     /// Where its payload is.
     pub payload: Location,
-    /// The report that listed it.
-    pub report: Location,
 }
 
 /// What a set of reports gives to replay.
@@ -170,15 +166,45 @@ pub struct Selection {
 
 /// Builds the selection from reports read in the order given.
 pub fn select(reports: &[(Location, Report)], filters: &Filters) -> Selection {
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut selection = Selection::default();
+    let mut selector = Selector::new(filters);
     for (location, report) in reports {
+        selector.add(location, report);
+    }
+    selector.finish()
+}
+
+/// Builds a selection one report at a time, so a run holds one report and the candidates,
+/// never every report at once.
+#[derive(Debug)]
+pub struct Selector<'f> {
+    filters: &'f Filters,
+    selection: Selection,
+    /// Message ids selected so far.
+    seen: HashSet<String>,
+    /// Message ids named not replayable so far.
+    unsendable: HashSet<String>,
+}
+
+impl<'f> Selector<'f> {
+    /// An empty selection under `filters`.
+    pub fn new(filters: &'f Filters) -> Selector<'f> {
+        Selector {
+            filters,
+            selection: Selection::default(),
+            seen: HashSet::new(),
+            unsendable: HashSet::new(),
+        }
+    }
+
+    /// Adds the records of the next report.
+    pub fn add(&mut self, location: &Location, report: &Report) {
+        let selection = &mut self.selection;
         for r in &report.records {
-            if !filters.admits(r) {
+            if !self.filters.admits(r) {
                 selection.filtered_out += 1;
                 continue;
             }
-            if !seen.insert(&r.message_id) {
+            if self.seen.contains(&r.message_id) {
                 selection.duplicates += 1;
                 continue;
             }
@@ -199,44 +225,38 @@ pub fn select(reports: &[(Location, Report)], filters: &Filters) -> Selection {
                 (None, Disposition::Stored) => Err("no payload key in the report".to_owned()),
             };
             match payload {
-                Ok(payload) => selection.records.push(Candidate {
-                    message_id: r.message_id.clone(),
-                    event_id: r.event_id.clone(),
-                    category: r.failure_category,
-                    rule_arn: r.failure.rule_arn.clone(),
-                    target_arn: r.failure.target_arn.clone(),
-                    source: r.source.clone(),
-                    payload,
-                    report: location.clone(),
-                }),
+                Ok(payload) => {
+                    self.seen.insert(r.message_id.clone());
+                    selection.records.push(Candidate {
+                        message_id: r.message_id.clone(),
+                        event_id: r.event_id.clone(),
+                        category: r.failure_category,
+                        rule_arn: r.failure.rule_arn.clone(),
+                        target_arn: r.failure.target_arn.clone(),
+                        payload,
+                    })
+                }
+                // A later report may hold a stored copy of the same message.
+                Err(_) if self.unsendable.contains(&r.message_id) => selection.duplicates += 1,
                 Err(why) => {
-                    // A later report may hold a stored copy of the same message.
-                    seen.remove(r.message_id.as_str());
-                    if selection
-                        .not_replayable
-                        .iter()
-                        .any(|(id, _)| *id == r.message_id)
-                    {
-                        selection.duplicates += 1;
-                    } else {
-                        selection.not_replayable.push((r.message_id.clone(), why));
-                    }
+                    self.unsendable.insert(r.message_id.clone());
+                    selection.not_replayable.push((r.message_id.clone(), why));
                 }
             }
         }
     }
-    // A record first seen unstored and stored later is replayable after all.
-    let sent: HashSet<&str> = selection
-        .records
-        .iter()
-        .map(|c| c.message_id.as_str())
-        .collect();
-    let before = selection.not_replayable.len();
-    selection
-        .not_replayable
-        .retain(|(id, _)| !sent.contains(id.as_str()));
-    selection.duplicates += before - selection.not_replayable.len();
-    selection
+
+    /// The selection of every report added.
+    pub fn finish(self) -> Selection {
+        let mut selection = self.selection;
+        // A record first seen unstored and stored later is replayable after all.
+        let before = selection.not_replayable.len();
+        selection
+            .not_replayable
+            .retain(|(id, _)| !self.seen.contains(id));
+        selection.duplicates += before - selection.not_replayable.len();
+        selection
+    }
 }
 
 /// The payload of a record: beside the report in S3 (keys are full keys there), or in the

@@ -72,9 +72,7 @@ fn candidates(dir: &Path, n: usize) -> Vec<Candidate> {
                 category: FailureCategory::RateLimitExceeded,
                 rule_arn: None,
                 target_arn: None,
-                source: None,
                 payload: Location::File(path),
-                report: Location::File(dir.join("report.json")),
             }
         })
         .collect()

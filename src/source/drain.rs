@@ -114,7 +114,7 @@ pub struct DrainSummary {
     pub reports: Vec<String>,
     /// Stored records per category.
     pub by_category: BTreeMap<FailureCategory, usize>,
-    /// Why the run stopped early, if it did (the page in hand was finished).
+    /// Why the run stopped early, if it did (the pages in hand were finished).
     pub stopped: Option<String>,
     /// Whether the run was interrupted (Ctrl-C).
     pub interrupted: bool,
