@@ -632,7 +632,10 @@ fn admit(s: &mut State, got: Vec<Received>, opts: &DrainOptions) -> (Vec<Vec<Rec
 /// whether it is deleted; a deleted message is forgotten but for its id's digest.
 fn settle(s: &mut State, id: String, handle: &str, outcome: HandleOutcome) {
     let Some(held) = s.held.get(&id) else {
-        // Deleted already (this is another receipt of it).
+        // Deleted already: this is another receipt of it, delivered again.
+        if outcome != HandleOutcome::Done {
+            tracing::warn!(message_id = %id, ?outcome, "a second delivery of a deleted message could not be deleted; it will be received again");
+        }
         return;
     };
     if held.handles.last().map(String::as_str) != Some(handle) {
