@@ -774,8 +774,12 @@ async fn standin_queue(n: usize, latency_ms: u64) -> (SqsStandIn, String, HashMa
     (sqs, url, bodies)
 }
 
-async fn poll_standin(sqs: &SqsStandIn, args: &[&str]) -> Output {
+/// `dlq-triage poll --delete --no-correlate` of the stand-in's queue `url` into `out`,
+/// with `args` besides.
+async fn drain_standin(sqs: &SqsStandIn, url: &str, out: &Path, args: &[&str]) -> Output {
     let mut cmd = poll_command(&sqs.endpoint, "testing", "testing", args);
+    cmd.args(["--queue-url", url, "--delete", "--no-correlate", "--out"])
+        .arg(out);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap()
@@ -799,20 +803,11 @@ fn assert_byte_exact(out: &Path, bodies: &HashMap<String, String>) -> Vec<String
 async fn concurrency_8_drains_every_message_once_byte_exact() {
     let (sqs, url, bodies) = standin_queue(2_000, 5).await;
     let out = tempfile::tempdir().unwrap();
-    let run = poll_standin(
+    let run = drain_standin(
         &sqs,
-        &[
-            "--queue-url",
-            &url,
-            "--out",
-            out.path().to_str().unwrap(),
-            "--page-size",
-            "250",
-            "--concurrency",
-            "8",
-            "--delete",
-            "--no-correlate",
-        ],
+        &url,
+        out.path(),
+        &["--page-size", "250", "--concurrency", "8"],
     )
     .await;
     assert!(run.status.success(), "{}", text(&run));
@@ -843,20 +838,7 @@ async fn throttling_and_failed_batch_entries_are_retried_and_nothing_is_lost() {
         ..Faults::default()
     });
     let out = tempfile::tempdir().unwrap();
-    let run = poll_standin(
-        &sqs,
-        &[
-            "--queue-url",
-            &url,
-            "--out",
-            out.path().to_str().unwrap(),
-            "--page-size",
-            "200",
-            "--delete",
-            "--no-correlate",
-        ],
-    )
-    .await;
+    let run = drain_standin(&sqs, &url, out.path(), &["--page-size", "200"]).await;
     assert!(run.status.success(), "{}", text(&run));
     let c = sqs.counters();
     assert!(Counters::get(&c.throttled) > 0, "throttling was injected");
@@ -877,20 +859,11 @@ async fn lost_answers_lose_nothing() {
         ..Faults::default()
     });
     let out = tempfile::tempdir().unwrap();
-    let run = poll_standin(
+    let run = drain_standin(
         &sqs,
-        &[
-            "--queue-url",
-            &url,
-            "--out",
-            out.path().to_str().unwrap(),
-            "--page-size",
-            "100",
-            "--visibility-timeout",
-            "2",
-            "--delete",
-            "--no-correlate",
-        ],
+        &url,
+        out.path(),
+        &["--page-size", "100", "--visibility-timeout", "2"],
     )
     .await;
     assert!(Counters::get(&sqs.counters().dropped) > 0);
@@ -913,21 +886,17 @@ async fn duplicates_across_receive_loops_are_one_record_and_every_receipt_is_del
     let (sqs, url, bodies) = standin_queue(300, 2).await;
     let out = tempfile::tempdir().unwrap();
     // A visibility timeout of 0: every receive loop is handed messages other loops hold.
-    let run = poll_standin(
+    let run = drain_standin(
         &sqs,
+        &url,
+        out.path(),
         &[
-            "--queue-url",
-            &url,
-            "--out",
-            out.path().to_str().unwrap(),
             "--page-size",
             "50",
             "--visibility-timeout",
             "0",
             "--concurrency",
             "8",
-            "--delete",
-            "--no-correlate",
         ],
     )
     .await;

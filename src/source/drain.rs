@@ -490,7 +490,11 @@ impl<Q: DeadLetterQueue, S: ArtifactStore, C: Correlate> Drain<'_, Q, S, C> {
             futures::stream::iter(chunks)
         });
         batches
-            .map(|(chunk, _turn)| self.delete_batch(chunk))
+            .map(|(chunk, turn)| async move {
+                self.delete_batch(chunk).await;
+                // The turn ends here, once the batch is done, not when it is started.
+                drop(turn);
+            })
             .buffer_unordered(self.concurrency)
             .for_each(|()| async {})
             .await;
@@ -656,5 +660,166 @@ fn settle(s: &mut State, id: String, handle: &str, outcome: HandleOutcome) {
             "receipt handle expired: the message will be received again".into(),
         )),
         HandleOutcome::Failed(reason) => summary.not_deleted.push((id, reason)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::correlate::MemoryCorrelator;
+    use crate::dlq::{FailureContext, SystemAttributes};
+    use crate::report::ReplaySource;
+    use crate::store::{Layout, MemoryStore};
+
+    /// A FIFO queue as SQS keeps one: a group with a message in flight gives out nothing
+    /// more; deletes take a while, so a receive can overtake them.
+    struct FifoTwin {
+        /// (message id, group), in order; in flight; deleted.
+        messages: Vec<(String, String)>,
+        in_flight: Mutex<HashSet<String>>,
+        deleted: Mutex<HashSet<String>>,
+    }
+
+    impl FifoTwin {
+        fn new(groups: &[&str]) -> FifoTwin {
+            FifoTwin {
+                messages: groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| (format!("m{i:02}"), (*g).to_owned()))
+                    .collect(),
+                in_flight: Mutex::new(HashSet::new()),
+                deleted: Mutex::new(HashSet::new()),
+            }
+        }
+
+        fn info(&self) -> QueueInfo {
+            QueueInfo {
+                arn: "arn:aws:sqs:us-east-1:123456789012:dlq.fifo".into(),
+                visible: 0,
+                in_flight: 0,
+            }
+        }
+    }
+
+    fn letter(index: usize, id: &str, group: &str) -> DeadLetter {
+        DeadLetter::new(
+            index,
+            Some(id.to_owned()),
+            format!(r#"{{"id":"{id}","source":"test","detail":{{}}}}"#),
+            SystemAttributes {
+                receive_count: Some("1"),
+                sent_timestamp: Some("1764547200000"),
+                message_group_id: Some(group),
+            },
+            FailureContext::from_lookup(|_| None),
+            None,
+        )
+    }
+
+    impl DeadLetterQueue for FifoTwin {
+        async fn describe(&self) -> Result<QueueInfo, super::super::QueueError> {
+            Ok(self.info())
+        }
+
+        async fn receive(
+            &self,
+            max: usize,
+            _: Duration,
+        ) -> Result<Vec<Received>, super::super::QueueError> {
+            let deleted = self.deleted.lock().unwrap().clone();
+            let mut in_flight = self.in_flight.lock().unwrap();
+            // Groups with a message in flight; within a batch a group's messages come in
+            // order.
+            let locked: HashSet<String> = self
+                .messages
+                .iter()
+                .filter(|(id, _)| in_flight.contains(id))
+                .map(|(_, g)| g.clone())
+                .collect();
+            let mut got = Vec::new();
+            for (i, (id, group)) in self.messages.iter().enumerate() {
+                if got.len() == max {
+                    break;
+                }
+                if deleted.contains(id) || in_flight.contains(id) {
+                    continue;
+                }
+                if locked.contains(group) {
+                    continue;
+                }
+                in_flight.insert(id.clone());
+                got.push(Received {
+                    letter: letter(i, id, group),
+                    receipt_handle: format!("h-{id}"),
+                });
+            }
+            Ok(got)
+        }
+
+        async fn delete(
+            &self,
+            handles: &[String],
+        ) -> Result<Vec<HandleOutcome>, super::super::QueueError> {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            for h in handles {
+                let id = h.trim_start_matches("h-").to_owned();
+                self.in_flight.lock().unwrap().remove(&id);
+                self.deleted.lock().unwrap().insert(id);
+            }
+            Ok(vec![HandleOutcome::Done; handles.len()])
+        }
+
+        async fn change_visibility(
+            &self,
+            handles: &[String],
+            _: Duration,
+        ) -> Result<Vec<HandleOutcome>, super::super::QueueError> {
+            for h in handles {
+                self.in_flight
+                    .lock()
+                    .unwrap()
+                    .remove(h.trim_start_matches("h-"));
+            }
+            Ok(vec![HandleOutcome::Done; handles.len()])
+        }
+    }
+
+    fn options(page_size: usize, concurrency: usize) -> DrainOptions {
+        DrainOptions {
+            max_messages: None,
+            page_size,
+            concurrency,
+            visibility: Duration::from_secs(300),
+            delete: true,
+            page: TriageOptions::new(Layout::LocalReports, ReplaySource::Folder("out".into())),
+            target_lookup: None,
+            notify: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fifo_page_is_received_only_after_the_one_before_is_deleted() {
+        let queue = FifoTwin::new(&["a", "b", "a", "b", "a", "b", "a", "b", "a", "b"]);
+        let store = MemoryStore::new();
+        let summary = drain(
+            &queue,
+            queue.info(),
+            &store,
+            &MemoryCorrelator::skipped("test"),
+            // Concurrency is asked for and not used: a FIFO queue has one loop.
+            &options(4, 8),
+            &AtomicBool::new(false),
+            &|_| {},
+        )
+        .await;
+        // Had the second page been received while the first's deletes were in flight,
+        // both groups would have been locked, the answer empty, and the run over at 4.
+        assert_eq!(summary.received, 10, "{summary:?}");
+        assert_eq!(summary.deleted, 10);
+        assert_eq!(summary.reports.len(), 3, "pages of 4, 4 and 2");
+        assert!(summary.complete(true));
     }
 }

@@ -619,36 +619,42 @@ fn invalid_handle(handle: &str) -> EntryResult {
     ))
 }
 
-fn delete(state: &State, queue: &mut Queue, handle: &str) -> EntryResult {
-    let Some((id, generation)) = parse_handle(handle) else {
-        return invalid_handle(handle);
-    };
-    let Some(m) = queue.messages.get_mut(id) else {
-        return invalid_handle(handle);
-    };
-    if generation == 0 || generation > m.generation {
-        return invalid_handle(handle);
+/// The id and message a handle was issued for, and the receive it names; the entry's
+/// failure when this server never issued it.
+fn issued<'h, 'q>(
+    queue: &'q mut Queue,
+    handle: &'h str,
+) -> Result<(&'h str, u64, &'q mut Message), EntryResult> {
+    let (id, generation) = parse_handle(handle).ok_or_else(|| invalid_handle(handle))?;
+    match queue.messages.get_mut(id) {
+        Some(m) if generation > 0 && generation <= m.generation => Ok((id, generation, m)),
+        _ => Err(invalid_handle(handle)),
     }
-    match m.deleted_by {
-        Some(_) => None,
+}
+
+fn delete(state: &State, queue: &mut Queue, handle: &str) -> EntryResult {
+    let (id, generation, m) = match issued(queue, handle) {
+        Ok(found) => found,
+        Err(failed) => return failed,
+    };
+    if m.deleted_by.is_some() {
+        return None;
+    }
+    if generation < m.generation {
         // SQS: with a handle from an earlier receive "the request succeeds, but the
         // message will not be deleted".
-        None if generation < m.generation => {
-            Counters::bump(&state.counters.stale_deletes, 1);
-            None
-        }
-        None => {
-            m.deleted_by = Some(generation);
-            if m.hidden_until.take().is_some() {
-                queue.in_flight -= 1;
-            } else {
-                queue.visible.retain(|v| v != id);
-            }
-            m.body = String::new();
-            Counters::bump(&state.counters.deleted, 1);
-            None
-        }
+        Counters::bump(&state.counters.stale_deletes, 1);
+        return None;
     }
+    m.deleted_by = Some(generation);
+    m.body = String::new();
+    if m.hidden_until.take().is_some() {
+        queue.in_flight -= 1;
+    } else {
+        queue.visible.retain(|v| v != id);
+    }
+    Counters::bump(&state.counters.deleted, 1);
+    None
 }
 
 fn change_visibility(
@@ -657,15 +663,10 @@ fn change_visibility(
     visibility: Duration,
     now: Instant,
 ) -> EntryResult {
-    let Some((id, generation)) = parse_handle(handle) else {
-        return invalid_handle(handle);
+    let (id, generation, m) = match issued(queue, handle) {
+        Ok(found) => found,
+        Err(failed) => return failed,
     };
-    let Some(m) = queue.messages.get_mut(id) else {
-        return invalid_handle(handle);
-    };
-    if generation == 0 || generation > m.generation {
-        return invalid_handle(handle);
-    }
     if m.deleted_by.is_some() || generation < m.generation {
         return Some((
             "InvalidParameterValue",
@@ -688,8 +689,7 @@ fn change_visibility(
         queue.in_flight -= 1;
         queue.visible.push_back(id.to_owned());
     } else {
-        let id = id.to_owned();
-        queue.hide(&id, now + visibility);
+        queue.hide(id, now + visibility);
     }
     None
 }
