@@ -15,9 +15,11 @@
 //! straight back to the next receives (SQS returns them first), so a run without
 //! `--delete` could never get past its first page.
 //!
-//! Memory is bounded by the pages in flight (the page being written, one waiting, the one
-//! being filled): a deleted message leaves only a 16-byte digest of its id behind, kept to
-//! recognise a second delivery. Without `--delete` every receipt is held until the end.
+//! Memory is bounded by the pages in flight, at most four: the page being written, one
+//! waiting for the writer, one waiting to be handed over (while it waits, no loop
+//! receives), and one filling from the receives that were in flight. A deleted message
+//! leaves only a 16-byte digest of its id behind, kept to recognise a second delivery.
+//! Without `--delete` every receipt is held until the end.
 //!
 //! A FIFO queue is received by one loop, and no receive spans two pages: SQS gives out
 //! no more of a message group while one of its messages is in flight, so a message a page
@@ -234,8 +236,10 @@ where
         }),
         delete_failed: AtomicBool::new(false),
         fifo_turn: tokio::sync::Semaphore::new(1),
+        handing_over: tokio::sync::Mutex::new(()),
     };
-    // One page waits while one is written; a receive loop with the next one waits too.
+    // One page is written, one waits in the channel, one waits to be handed over (and
+    // the receive loops with it), one fills from the receives that were in flight.
     let (pages_tx, pages_rx) = tokio::sync::mpsc::channel(1);
     let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(4);
     let work = async {
@@ -250,11 +254,12 @@ where
         () = drain.keep_invisible() => {}
         () = drain.watch_depth() => {}
     }
-    let released = drain.set_visibility(
-        Duration::ZERO,
-        "could not release messages; they reappear after their visibility timeout",
-    );
-    let released = released.await;
+    let released = drain
+        .set_visibility(
+            Duration::ZERO,
+            "could not release messages; they reappear after their visibility timeout",
+        )
+        .await;
     let mut summary = drain
         .state
         .into_inner()
@@ -282,6 +287,8 @@ struct Drain<'a, Q, S, C> {
     delete_failed: AtomicBool,
     /// One page at a time on a FIFO queue (see [`Turn`]).
     fifo_turn: tokio::sync::Semaphore,
+    /// Held by a receive loop handing a full page over to the writer.
+    handing_over: tokio::sync::Mutex<()>,
 }
 
 impl<Q: DeadLetterQueue, S: ArtifactStore, C: Correlate> Drain<'_, Q, S, C> {
@@ -329,6 +336,8 @@ impl<Q: DeadLetterQueue, S: ArtifactStore, C: Correlate> Drain<'_, Q, S, C> {
             if self.fifo && turn.is_none() {
                 turn = self.fifo_turn.acquire().await.ok().map(Arc::new);
             }
+            // While a full page waits to be handed over, no loop receives more.
+            drop(self.handing_over.lock().await);
             let Some(room) = self.ask() else {
                 return turn;
             };
@@ -349,6 +358,7 @@ impl<Q: DeadLetterQueue, S: ArtifactStore, C: Correlate> Drain<'_, Q, S, C> {
                 return None;
             }
             for page in full {
+                let _handing_over = self.handing_over.lock().await;
                 if pages.send((page, turn.take())).await.is_err() {
                     return None;
                 }
