@@ -21,16 +21,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use dlq_triage_test_support::fixtures::scratch;
-use dlq_triage_test_support::measure::{median, run_measured};
+use dlq_triage_test_support::measure::{median, run_measured, setting};
 use dlq_triage_test_support::sqs::mixed_dead_letters;
 use dlq_triage_test_support::sqs_standin::{Counters, Faults, SqsStandIn};
-
-fn setting(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Bench {
     messages: usize,

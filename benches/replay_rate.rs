@@ -20,15 +20,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use dlq_triage_test_support::fixtures::{repo_path, scratch};
-use dlq_triage_test_support::measure::{median, run_measured};
+use dlq_triage_test_support::measure::{median, run_measured, setting};
 use dlq_triage_test_support::sink::{Answer, Sink};
-
-fn setting(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One replay run: the rate held, the slowest and fastest whole second, peak RSS (MiB).
 struct Run {

@@ -568,6 +568,18 @@ fn parse_handle(handle: &str) -> Option<(&str, u64)> {
 /// What one batch entry came to: `None` done, or (code, message, sender's fault).
 type EntryResult = Option<(&'static str, String, bool)>;
 
+/// A batch request's entries; SQS refuses a batch of none or of more than 10.
+fn entries(request: &Value) -> Result<Vec<Value>, Answer> {
+    match request["Entries"].as_array() {
+        Some(entries) if (1..=10).contains(&entries.len()) => Ok(entries.clone()),
+        _ => Err(error(
+            "TooManyEntriesInBatchRequest",
+            "a batch has 1 to 10 entries",
+            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest;Sender",
+        )),
+    }
+}
+
 fn batch(
     state: &State,
     queue: &mut Queue,
@@ -575,14 +587,10 @@ fn batch(
     faults: Faults,
     mut each: impl FnMut(&mut Queue, &Value, &str) -> EntryResult,
 ) -> Answer {
-    let entries = request["Entries"].as_array().cloned().unwrap_or_default();
-    if entries.is_empty() || entries.len() > 10 {
-        return error(
-            "TooManyEntriesInBatchRequest",
-            "a batch has 1 to 10 entries",
-            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest;Sender",
-        );
-    }
+    let entries = match entries(request) {
+        Ok(entries) => entries,
+        Err(refused) => return refused,
+    };
     let (mut successful, mut failed) = (Vec::new(), Vec::new());
     for entry in &entries {
         let id = entry["Id"].clone();
@@ -695,14 +703,10 @@ fn change_visibility(
 }
 
 fn send(queue: &mut Queue, request: &Value) -> Answer {
-    let entries = request["Entries"].as_array().cloned().unwrap_or_default();
-    if entries.is_empty() || entries.len() > 10 {
-        return error(
-            "TooManyEntriesInBatchRequest",
-            "a batch has 1 to 10 entries",
-            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest;Sender",
-        );
-    }
+    let entries = match entries(request) {
+        Ok(entries) => entries,
+        Err(refused) => return refused,
+    };
     let successful: Vec<Value> = entries
         .iter()
         .map(|e| {
