@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Output;
 
+use dlq_triage_test_support::cli::{output, text};
 use dlq_triage_test_support::moto::{Moto, user_with_policy};
 use dlq_triage_test_support::sqs::{DeadLetterMessage, Queue, mixed_dead_letters};
 use dlq_triage_test_support::sqs_standin::{Counters, Faults, SqsStandIn};
@@ -51,19 +52,7 @@ fn poll_command(
 }
 
 async fn poll_as(moto: &Moto, access: &str, secret: &str, args: &[&str]) -> Output {
-    let mut cmd = poll_command(&moto.endpoint, access, secret, args);
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    output(poll_command(&moto.endpoint, access, secret, args)).await
 }
 
 /// Every report under `out/reports`, oldest first.
@@ -543,9 +532,7 @@ async fn missing_credentials_are_a_one_line_error() {
         .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
         .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
         .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    let run = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let run = output(cmd).await;
     assert_eq!(run.status.code(), Some(1), "{}", text(&run));
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
@@ -729,9 +716,7 @@ async fn with_a_bucket_each_page_report_is_announced_on_the_notification_bus() {
         ],
     );
     cmd.env("NOTIFY_EVENT_BUS", "notices");
-    let run = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let run = output(cmd).await;
     assert!(run.status.success(), "{}", text(&run));
     let details: Vec<serde_json::Value> = channel
         .bodies()
@@ -780,9 +765,7 @@ async fn drain_standin(sqs: &SqsStandIn, url: &str, out: &Path, args: &[&str]) -
     let mut cmd = poll_command(&sqs.endpoint, "testing", "testing", args);
     cmd.args(["--queue-url", url, "--delete", "--no-correlate", "--out"])
         .arg(out);
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    output(cmd).await
 }
 
 /// Every stored record's payload is its message's body, byte for byte; the ids stored.

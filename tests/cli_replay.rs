@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use dlq_triage_test_support::cli::{output, text};
 use dlq_triage_test_support::fixtures::event_path;
 use dlq_triage_test_support::moto::{Moto, rule_with_target};
 use dlq_triage_test_support::sink::{Answer, Sink};
@@ -44,23 +45,8 @@ fn replay_command(args: &[&str]) -> Command {
     cmd
 }
 
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
 async fn replay(args: &[&str]) -> Output {
-    run(replay_command(args)).await
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    output(replay_command(args)).await
 }
 
 /// The ids and payload paths of the report's records of `category`.
@@ -130,7 +116,7 @@ async fn payloads_reach_the_url_byte_for_byte_with_headers_from_the_environment(
         "--execute",
     ]);
     cmd.env("CRM_TOKEN", token);
-    let o = run(cmd).await;
+    let o = output(cmd).await;
     assert!(o.status.success(), "{}", text(&o));
 
     let expected = payloads(
@@ -507,7 +493,7 @@ async fn to_target_delivers_what_the_rules_input_transformer_makes_of_the_event(
     );
     let report = dir.path().join("out/report.json");
 
-    let dry = run(aws_replay(
+    let dry = output(aws_replay(
         &moto,
         &[report.to_str().unwrap(), "--to-target"],
     ))
@@ -523,7 +509,7 @@ async fn to_target_delivers_what_the_rules_input_transformer_makes_of_the_event(
         "the dry run sent nothing"
     );
 
-    let o = run(aws_replay(
+    let o = output(aws_replay(
         &moto,
         &[report.to_str().unwrap(), "--to-target", "--execute"],
     ))
@@ -613,7 +599,7 @@ async fn to_target_calls_an_api_destination_with_the_targets_http_parameters() {
         ],
     );
     cmd.env("CRM_KEY", "k-123");
-    let o = run(cmd).await;
+    let o = output(cmd).await;
     assert!(o.status.success(), "{}", text(&o));
     let got = sink.received();
     assert_eq!(got.len(), 1, "{}", text(&o));
@@ -654,7 +640,7 @@ async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
 
     // --to-queue: SendMessage, the body byte for byte.
     let (url, _) = queue(&sqs, "replayed").await;
-    let o = run(aws_replay(
+    let o = output(aws_replay(
         &moto,
         &[
             r,
@@ -697,7 +683,7 @@ async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
     )
     .await;
     let args = [r, "--category", "TARGET_ERROR", "--to-bus", "replay"];
-    let dry = run(aws_replay(&moto, &args)).await;
+    let dry = output(aws_replay(&moto, &args)).await;
     assert!(
         String::from_utf8_lossy(&dry.stdout).contains("give --source"),
         "Genesys partner sources need --source: {}",
@@ -705,7 +691,7 @@ async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
     );
     let mut with_source = args.to_vec();
     with_source.extend(["--source", "replay.genesys", "--execute"]);
-    let o = run(aws_replay(&moto, &with_source)).await;
+    let o = output(aws_replay(&moto, &with_source)).await;
     assert!(o.status.success(), "{}", text(&o));
     let forwarded = bodies(&sqs, &bus_queue).await;
     assert_eq!(forwarded.len(), 2, "{}", text(&o));
@@ -734,7 +720,7 @@ async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
         ],
     );
     cmd.env("AWS_ENDPOINT_URL_LAMBDA", &lambda.url);
-    let o = run(cmd).await;
+    let o = output(cmd).await;
     assert!(o.status.success(), "{}", text(&o));
     let got = lambda.received();
     assert_eq!(got.len(), 2);
@@ -782,7 +768,7 @@ async fn reports_in_s3_replay_their_payloads_from_the_bucket() {
         .unwrap();
     let sink = Sink::start(Answer::Status(200)).await;
     let expected = payloads(&report_with_local_keys(&out), &out, "PAYLOAD_MALFORMED");
-    let o = run(aws_replay(
+    let o = output(aws_replay(
         &moto,
         &[
             "s3://reports/genesys-dlq/",
@@ -980,7 +966,7 @@ async fn to_target_sends_one_event_once_to_each_rules_target() {
     analyzed(&path, &dir.path().join("out"));
     let report = dir.path().join("out/report.json");
 
-    let o = run(aws_replay(
+    let o = output(aws_replay(
         &moto,
         &[report.to_str().unwrap(), "--to-target", "--execute"],
     ))

@@ -3,8 +3,9 @@
 //! --since/--until` over the same sources.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use dlq_triage_test_support::cli::{output, text};
 use dlq_triage_test_support::fixtures::event_path;
 use dlq_triage_test_support::moto::Moto;
 use dlq_triage_test_support::sink::{Answer, Sink};
@@ -21,21 +22,6 @@ fn dlq_triage(args: &[&str]) -> Command {
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("GENESYS_CLIENT_ID");
     cmd
-}
-
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `analyze` of `batch` into `out`; the report.
@@ -83,7 +69,7 @@ async fn a_folder_of_reports_becomes_one_summary_with_each_dead_letter_once() {
     std::fs::create_dir_all(root.join("d/reports")).unwrap();
     std::fs::write(root.join("d/reports/broken.json"), "{not json").unwrap();
     let out = dir.path().join("summary");
-    let o = run(dlq_triage(&[
+    let o = output(dlq_triage(&[
         "summarize",
         root.to_str().unwrap(),
         "--out",
@@ -133,7 +119,7 @@ async fn a_folder_of_reports_becomes_one_summary_with_each_dead_letter_once() {
     assert!(md.contains("broken.json"), "{md}");
 
     // A window of the later hour only, as JSON on standard output.
-    let o = run(dlq_triage(&[
+    let o = output(dlq_triage(&[
         "summarize",
         root.to_str().unwrap(),
         "--since",
@@ -152,12 +138,12 @@ async fn nothing_readable_is_one_line_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("report.json");
     std::fs::write(&bad, "[]").unwrap();
-    let o = run(dlq_triage(&["summarize", bad.to_str().unwrap(), "--json"])).await;
+    let o = output(dlq_triage(&["summarize", bad.to_str().unwrap(), "--json"])).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no report could be read"), "{stderr}");
-    let o = run(dlq_triage(&[
+    let o = output(dlq_triage(&[
         "summarize",
         bad.to_str().unwrap(),
         "--since",
@@ -228,7 +214,7 @@ async fn reports_in_s3_day_partitions_are_summarized_and_earlier_days_never_read
         "--json",
     ]);
     cmd.env("AWS_ENDPOINT_URL", &moto.endpoint);
-    let o = run(cmd).await;
+    let o = output(cmd).await;
     assert!(o.status.success(), "{}", text(&o));
     let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["reports"], 2);
@@ -247,7 +233,7 @@ async fn reports_in_s3_day_partitions_are_summarized_and_earlier_days_never_read
     // Without a window, the earlier day is listed and read too.
     let mut cmd = dlq_triage(&["summarize", "s3://reports/genesys-dlq/", "--json"]);
     cmd.env("AWS_ENDPOINT_URL", &moto.endpoint);
-    let o = run(cmd).await;
+    let o = output(cmd).await;
     assert!(o.status.success(), "{}", text(&o));
     let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["unreadable"].as_array().unwrap().len(), 2);
@@ -265,7 +251,7 @@ async fn replay_since_until_sends_only_the_windows_records_once() {
         &root.join("c"),
     );
     let sink = Sink::start(Answer::Status(200)).await;
-    let o = run(dlq_triage(&[
+    let o = output(dlq_triage(&[
         "replay",
         root.to_str().unwrap(),
         "--since",
@@ -320,7 +306,7 @@ async fn hostile_text_in_the_reports_is_escaped_in_summary_md() {
     std::fs::write(&path, serde_json::to_vec(&sample).unwrap()).unwrap();
     analyzed(&path, &dir.path().join("out"));
     let summary = dir.path().join("summary");
-    let o = run(dlq_triage(&[
+    let o = output(dlq_triage(&[
         "summarize",
         dir.path().join("out").to_str().unwrap(),
         "--out",

@@ -5,6 +5,7 @@
 //! The in-memory twins of the ports (`MemoryStore`, `MemoryCorrelator`) are part of the
 //! crate under test, beside the ports they stand in for.
 
+pub mod cli;
 pub mod emulator;
 pub mod fixtures;
 pub mod genesys_sim;
