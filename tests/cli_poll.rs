@@ -838,7 +838,7 @@ async fn lost_answers_lose_nothing() {
     // Calls carried out whose answer never arrives: the SDK retries them; a receive's
     // messages stay hidden for the visibility timeout, then come back.
     sqs.set_faults(Faults {
-        drop: 0.05,
+        drop: 0.1,
         ..Faults::default()
     });
     let out = tempfile::tempdir().unwrap();
