@@ -183,6 +183,28 @@ async fn a_failed_entry_and_throttling_name_their_codes() {
     assert_eq!(out.failed()[0].code(), "InternalError");
     assert!(!out.failed()[0].sender_fault());
     assert_eq!(sqs.remaining(&queue.url).len(), 5, "nothing deleted");
+    let again = delete(&queue, &handles[..2]).await;
+    assert!(
+        again.failed().is_empty(),
+        "a failed entry's fault is transient"
+    );
+    assert_eq!(
+        sqs.remaining(&queue.url).len(),
+        3,
+        "the retried two deleted"
+    );
+
+    sqs.set_faults(Faults {
+        failed_entry: 1.0,
+        entries_keep_failing: true,
+        ..Faults::default()
+    });
+    for _ in 0..2 {
+        assert_eq!(delete(&queue, &handles[2..]).await.failed().len(), 3);
+    }
+    sqs.set_faults(Faults::default());
+    assert!(delete(&queue, &handles[2..]).await.failed().is_empty());
+    assert!(sqs.remaining(&queue.url).is_empty());
 
     sqs.set_faults(Faults {
         throttle: 1.0,

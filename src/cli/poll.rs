@@ -189,11 +189,16 @@ fn verdict(summary: &DrainSummary, delete: bool) -> Result<(), String> {
         "received {}, written {}, deleted {}",
         summary.received, summary.written, summary.deleted
     );
+    let rest = match summary.unreleased {
+        0 => "the rest is back in the queue".to_owned(),
+        n => format!(
+            "the rest is back in the queue, but {n} could not be released and come back \
+             when their visibility timeout lapses"
+        ),
+    };
     Err(match &summary.stopped {
-        Some(reason) => format!("{reason} ({counts}; what was not deleted is back in the queue)"),
-        None if delete => {
-            format!("not every message was deleted ({counts}); the rest is back in the queue")
-        }
+        Some(reason) => format!("{reason} ({counts}); {rest}"),
+        None if delete => format!("not every message was deleted ({counts}); {rest}"),
         None => format!("not every message was written ({counts}); see the reports"),
     })
 }
@@ -249,6 +254,12 @@ fn print_summary(
         "released:   {} (visible again)",
         summary.released
     ));
+    if summary.unreleased > 0 {
+        out.line(format_args!(
+            "unreleased: {} (visible again when their visibility timeout lapses)",
+            summary.unreleased
+        ));
+    }
     if let Some(end) = &summary.end {
         out.line(format_args!(
             "at end:     {} waiting, {} in flight",

@@ -112,6 +112,9 @@ pub struct DrainSummary {
     pub not_deleted: Vec<(String, String)>,
     /// Messages made visible again at the end.
     pub released: usize,
+    /// Messages held at the end that could not be made visible again: they come back
+    /// when their visibility timeout lapses.
+    pub unreleased: usize,
     /// The report keys (JSON), one per page.
     pub reports: Vec<String>,
     /// Stored records per category.
@@ -135,6 +138,7 @@ impl DrainSummary {
             deleted: 0,
             not_deleted: Vec::new(),
             released: 0,
+            unreleased: 0,
             reports: Vec::new(),
             by_category: BTreeMap::new(),
             stopped: None,
@@ -254,6 +258,7 @@ where
         () = drain.keep_invisible() => {}
         () = drain.watch_depth() => {}
     }
+    let held = drain.state().held.len();
     let released = drain
         .set_visibility(
             Duration::ZERO,
@@ -266,6 +271,7 @@ where
         .unwrap_or_else(|e| e.into_inner())
         .summary;
     summary.released = released;
+    summary.unreleased = held.saturating_sub(released);
     summary.end = queue.describe().await.ok();
     summary
 }

@@ -30,7 +30,7 @@
 //!
 //! Standard queues only: FIFO's message groups are not modelled (the FIFO tests use moto).
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,8 +48,12 @@ pub struct Faults {
     /// Calls answered `RequestThrottled` (HTTP 400) without being carried out.
     pub throttle: f64,
     /// Entries of a delete or visibility batch that fail with `InternalError`
-    /// (`SenderFault: false`) without being carried out.
+    /// (`SenderFault: false`) without being carried out. The fault is transient, as
+    /// SQS's are: the next entry with the same receipt handle is carried out (unless
+    /// `entries_keep_failing`).
     pub failed_entry: f64,
+    /// A receipt handle whose entry failed fails in every later batch too.
+    pub entries_keep_failing: bool,
     /// Calls carried out whose connection is then closed without an answer.
     pub drop: f64,
 }
@@ -156,6 +160,8 @@ struct State {
     queues: Mutex<HashMap<String, Queue>>,
     latency_us: AtomicU64,
     faults: Mutex<Faults>,
+    /// Receipt handles whose last entry failed with `InternalError`.
+    failed_handles: Mutex<HashSet<String>>,
     counters: Counters,
 }
 
@@ -183,6 +189,7 @@ impl SqsStandIn {
             queues: Mutex::new(HashMap::new()),
             latency_us: AtomicU64::new(latency.as_micros() as u64),
             faults: Mutex::new(Faults::default()),
+            failed_handles: Mutex::new(HashSet::new()),
             counters: Counters::default(),
         });
         let serving = state.clone();
@@ -595,7 +602,7 @@ fn batch(
     for entry in &entries {
         let id = entry["Id"].clone();
         let handle = entry["ReceiptHandle"].as_str().unwrap_or_default();
-        let result = if fastrand::f64() < faults.failed_entry {
+        let result = if entry_fails(state, handle, faults) {
             Counters::bump(&state.counters.failed_entries, 1);
             Some((
                 "InternalError",
@@ -617,6 +624,23 @@ fn batch(
         json!({ "Successful": successful, "Failed": failed }),
         None,
     )
+}
+
+/// Whether the entry for `handle` fails with `InternalError` this time: a handle that
+/// failed before fails again only with `entries_keep_failing`; another fails by chance.
+fn entry_fails(state: &State, handle: &str, faults: Faults) -> bool {
+    let mut failed = state.failed_handles.lock().unwrap();
+    if failed.remove(handle) {
+        if faults.entries_keep_failing {
+            failed.insert(handle.to_owned());
+        }
+        return faults.entries_keep_failing;
+    }
+    let fails = fastrand::f64() < faults.failed_entry;
+    if fails {
+        failed.insert(handle.to_owned());
+    }
+    fails
 }
 
 fn invalid_handle(handle: &str) -> EntryResult {
