@@ -734,11 +734,21 @@ async fn standin_queue(n: usize, latency_ms: u64) -> (SqsStandIn, String, HashMa
 
 /// `dlq-triage poll --delete --no-correlate` of the stand-in's queue `url` into `out`,
 /// with `args` besides.
-async fn drain_standin(sqs: &SqsStandIn, url: &str, out: &Path, args: &[&str]) -> Output {
+fn standin_command(
+    sqs: &SqsStandIn,
+    url: &str,
+    out: &Path,
+    args: &[&str],
+) -> std::process::Command {
     let mut cmd = poll_command(&sqs.endpoint, "testing", "testing", args);
     cmd.args(["--queue-url", url, "--delete", "--no-correlate", "--out"])
         .arg(out);
-    output(cmd).await
+    cmd
+}
+
+/// [`standin_command`], run to its end.
+async fn drain_standin(sqs: &SqsStandIn, url: &str, out: &Path, args: &[&str]) -> Output {
+    output(standin_command(sqs, url, out, args)).await
 }
 
 /// Every stored record's payload is its message's body, byte for byte; the ids stored.
@@ -875,27 +885,14 @@ async fn duplicates_across_receive_loops_are_one_record_and_every_receipt_is_del
 async fn a_concurrent_run_killed_mid_drain_loses_nothing() {
     let (sqs, url, bodies) = standin_queue(3_000, 5).await;
     let out = tempfile::tempdir().unwrap();
-    let dir = out.path().to_str().unwrap().to_owned();
-    let endpoint = sqs.endpoint.clone();
-    let queue_url = url.clone();
+    let cmd = standin_command(
+        &sqs,
+        &url,
+        out.path(),
+        &["--page-size", "200", "--visibility-timeout", "2"],
+    );
     tokio::task::spawn_blocking(move || {
-        let (mut child, _) = start_poll(poll_command(
-            &endpoint,
-            "testing",
-            "testing",
-            &[
-                "--queue-url",
-                &queue_url,
-                "--out",
-                &dir,
-                "--page-size",
-                "200",
-                "--visibility-timeout",
-                "2",
-                "--delete",
-                "--no-correlate",
-            ],
-        ));
+        let (mut child, _) = start_poll(cmd);
         child.kill().unwrap();
         child.wait().unwrap();
     })
@@ -920,26 +917,10 @@ async fn a_concurrent_run_killed_mid_drain_loses_nothing() {
 async fn ctrl_c_finishes_the_pages_in_hand_and_releases_the_rest() {
     let (sqs, url, bodies) = standin_queue(3_000, 5).await;
     let out = tempfile::tempdir().unwrap();
-    let dir = out.path().to_str().unwrap().to_owned();
-    let endpoint = sqs.endpoint.clone();
-    let queue_url = url.clone();
     // Eight receive loops (the default) and deletes in flight when Ctrl-C comes.
+    let cmd = standin_command(&sqs, &url, out.path(), &["--page-size", "100"]);
     let (run, stderr) = tokio::task::spawn_blocking(move || {
-        let (child, rest) = start_poll(poll_command(
-            &endpoint,
-            "testing",
-            "testing",
-            &[
-                "--queue-url",
-                &queue_url,
-                "--out",
-                &dir,
-                "--page-size",
-                "100",
-                "--delete",
-                "--no-correlate",
-            ],
-        ));
+        let (child, rest) = start_poll(cmd);
         let status = std::process::Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
