@@ -587,26 +587,24 @@ fn start_poll(
 async fn a_killed_run_loses_nothing() {
     let (moto, queue, _) = queue_of(300).await;
     let out = tempfile::tempdir().unwrap();
-    let dir = out.path().to_str().unwrap().to_owned();
-    let endpoint = moto.endpoint.clone();
-    let url = queue.url.clone();
+    let cmd = moto_poll_command(
+        &moto.endpoint,
+        "testing",
+        "testing",
+        &[
+            "--queue-url",
+            &queue.url,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--page-size",
+            "10",
+            "--visibility-timeout",
+            "2",
+            "--delete",
+        ],
+    );
     tokio::task::spawn_blocking(move || {
-        let (mut child, _) = start_poll(moto_poll_command(
-            &endpoint,
-            "testing",
-            "testing",
-            &[
-                "--queue-url",
-                &url,
-                "--out",
-                &dir,
-                "--page-size",
-                "10",
-                "--visibility-timeout",
-                "2",
-                "--delete",
-            ],
-        ));
+        let (mut child, _) = start_poll(cmd);
         child.kill().unwrap();
         child.wait().unwrap();
     })

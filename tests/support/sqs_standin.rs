@@ -627,18 +627,18 @@ fn batch(
 }
 
 /// Whether the entry for `handle` fails with `InternalError` this time: a handle that
-/// failed before fails again only with `entries_keep_failing`; another fails by chance.
+/// failed last time fails again only with `entries_keep_failing`; another fails by chance.
 fn entry_fails(state: &State, handle: &str, faults: Faults) -> bool {
     let mut failed = state.failed_handles.lock().unwrap();
-    if failed.remove(handle) {
-        if faults.entries_keep_failing {
-            failed.insert(handle.to_owned());
-        }
-        return faults.entries_keep_failing;
-    }
-    let fails = fastrand::f64() < faults.failed_entry;
+    let fails = if failed.contains(handle) {
+        faults.entries_keep_failing
+    } else {
+        fastrand::f64() < faults.failed_entry
+    };
     if fails {
         failed.insert(handle.to_owned());
+    } else {
+        failed.remove(handle);
     }
     fails
 }
