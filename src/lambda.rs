@@ -17,16 +17,17 @@ use tokio::time::Instant;
 
 use crate::config::{ConfigError, LambdaConfig};
 use crate::correlate::{
-    CacheTtl, ConversationCache, Correlation, GenesysCorrelator, LookupFailure, MemoryCorrelator,
+    Connector, Correlation, GenesysCorrelator, LookupFailure, MemoryCorrelator,
 };
 use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, SystemAttributes};
 use crate::genesys::resolve_endpoints;
 use crate::metrics::InvocationMetrics;
-use crate::notify::Notifier;
-use crate::report::{Disposition, ReplaySource};
-use crate::secrets::{GenesysSecret, SecretCache};
-use crate::store::{ArtifactStore, Layout, S3Store};
-use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs, failed_targets};
+use crate::notify::{Announce, Notifier};
+use crate::report::ReplaySource;
+use crate::secrets::{GenesysSecret, SecretCache, SecretSource};
+use crate::service::{TARGET_LOOKUP_TTL, TriageService};
+use crate::store::{ArtifactStore, Layout, S3Store, s3_client};
+use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs};
 use crate::triage::{self, Outcome, TriageOptions, UnnamedRecords};
 
 /// Why an invocation failed as a whole. The runtime reports the variant's name as the
@@ -68,124 +69,92 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Everything an invocation needs, built once per container. Generic over where
-/// artifacts go and how target inputs are looked up, so its rules are tested on the
-/// in-memory twins; in production, S3 and EventBridge.
+/// Everything an invocation needs, built once per container: the triage service over its
+/// ports, where the Genesys secret comes from, and the correlators built from it. Generic
+/// over every port, so its rules are tested on the in-memory twins; in production, S3,
+/// EventBridge and Secrets Manager ([`Handler::from_sdk`]).
 #[derive(Debug)]
-pub struct Handler<S = S3Store, T = TargetInputLookup> {
+pub struct Handler<S = S3Store, T = TargetInputLookup, N = Notifier, P = SecretCache> {
     config: LambdaConfig,
-    store: S,
-    secrets: Option<SecretCache>,
-    http: reqwest::Client,
-    cache: Arc<ConversationCache>,
+    service: TriageService<S, T, N>,
+    secrets: Option<P>,
+    connector: Connector,
     correlator: Mutex<Option<(Arc<GenesysSecret>, Arc<GenesysCorrelator>)>>,
     function_name: String,
-    target_inputs: Option<T>,
-    notifier: Option<Notifier>,
 }
 
-/// The most an invocation spends looking up how failed targets take their input.
-const TARGET_LOOKUP_BUDGET: Duration = Duration::from_secs(2);
-/// How long a target's input setting is remembered.
-const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
-/// The most an invocation waits for the notification bus.
-const NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest wait for the Genesys secret.
+const SECRET_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Handler {
-    /// A handler over already-built clients: artifacts to S3.
-    pub fn new(
+    /// The production handler from one SDK configuration: artifacts to S3 (path-style
+    /// addressing with `path_style`), the secret from Secrets Manager when
+    /// `GENESYS_SECRET_ID` is set, target inputs from EventBridge (`ListTargetsByRule`,
+    /// best effort), and each stored report announced on `NOTIFY_EVENT_BUS` when set.
+    pub fn from_sdk(
         config: LambdaConfig,
-        s3: aws_sdk_s3::Client,
-        secrets: aws_sdk_secretsmanager::Client,
+        sdk: &aws_config::SdkConfig,
+        path_style: bool,
         function_name: impl Into<String>,
     ) -> Handler {
+        let bucket = config.report_bucket.clone();
         let store = S3Store::new(
-            s3,
-            config.report_bucket.clone(),
+            s3_client(sdk, path_style),
+            bucket.clone(),
             config.sse_kms_key_id.clone(),
         );
-        Handler::with_store(config, store, secrets, function_name)
-    }
-}
-
-impl<S> Handler<S, TargetInputLookup> {
-    /// Looks up how each failed target takes its input (`events:ListTargetsByRule`), so
-    /// the report says when a replay should go through `--to-target`. Best effort: at most
-    /// two seconds per invocation, and an answer (or a refusal) is remembered ten minutes.
-    pub fn with_target_lookup(self, targets: AwsTargets) -> Handler<S> {
-        self.with_target_inputs(TargetInputLookup::new(targets, TARGET_LOOKUP_TTL))
-    }
-}
-
-impl<S: ArtifactStore> Handler<S> {
-    /// A handler that stores artifacts in `store`; the secret is read through `secrets`
-    /// when `GENESYS_SECRET_ID` is configured.
-    pub fn with_store(
-        config: LambdaConfig,
-        store: S,
-        secrets: aws_sdk_secretsmanager::Client,
-        function_name: impl Into<String>,
-    ) -> Handler<S> {
-        let secrets = config
-            .genesys_secret_id
-            .as_ref()
-            .map(|id| SecretCache::new(secrets, id.clone(), config.secret_ttl));
-        Handler {
-            store,
-            secrets,
-            http: crate::http::client(),
-            cache: Arc::new(ConversationCache::new(
-                config.cache_capacity,
-                CacheTtl::default(),
-            )),
-            correlator: Mutex::new(None),
-            function_name: function_name.into(),
-            target_inputs: None,
-            notifier: None,
-            config,
-        }
-    }
-
-    /// Puts one event per stored report on `NOTIFY_EVENT_BUS` through `events`; nothing
-    /// when that variable is not set.
-    pub fn with_notifier(mut self, events: aws_sdk_eventbridge::Client) -> Self {
-        self.notifier = self
-            .config
+        let announcer = config
             .notify_event_bus
             .clone()
-            .map(|bus| Notifier::new(events, bus));
-        self
+            .map(|bus| Notifier::new(aws_sdk_eventbridge::Client::new(sdk), bus, bucket));
+        let service = TriageService::new(store)
+            .with_target_inputs(TargetInputLookup::new(
+                AwsTargets::new(sdk.clone()),
+                TARGET_LOOKUP_TTL,
+            ))
+            .with_announcer(announcer);
+        let secrets = config.genesys_secret_id.as_ref().map(|id| {
+            SecretCache::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                id.clone(),
+                config.secret_ttl,
+            )
+        });
+        Handler::new(config, service, secrets, function_name)
     }
 }
 
-impl<S, T> Handler<S, T> {
-    /// Looks up target inputs through `lookup` before each run.
-    pub fn with_target_inputs<U: TargetInputs>(self, lookup: U) -> Handler<S, U> {
+impl<S, T, N, P> Handler<S, T, N, P> {
+    /// A handler over `service`, reading the Genesys secret through `secrets` (`None`:
+    /// correlation is skipped).
+    pub fn new(
+        config: LambdaConfig,
+        service: TriageService<S, T, N>,
+        secrets: Option<P>,
+        function_name: impl Into<String>,
+    ) -> Handler<S, T, N, P> {
         Handler {
-            config: self.config,
-            store: self.store,
-            secrets: self.secrets,
-            http: self.http,
-            cache: self.cache,
-            correlator: self.correlator,
-            function_name: self.function_name,
-            target_inputs: Some(lookup),
-            notifier: self.notifier,
+            connector: Connector::new(config.analytics.clone(), config.cache_capacity),
+            service,
+            secrets,
+            correlator: Mutex::new(None),
+            function_name: function_name.into(),
+            config,
         }
     }
 
     /// Where artifacts go.
     pub fn store(&self) -> &S {
-        &self.store
+        self.service.store()
     }
 
-    /// The secret cache, if a secret is configured.
-    pub fn secrets(&self) -> Option<&SecretCache> {
+    /// Where the secret comes from, if a secret is configured.
+    pub fn secrets(&self) -> Option<&P> {
         self.secrets.as_ref()
     }
 }
 
-impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
+impl<S: ArtifactStore, T: TargetInputs, N: Announce, P: SecretSource> Handler<S, T, N, P> {
     /// Handles one SQS batch given as the typed event (tests, and callers that have one).
     pub async fn handle(
         &self,
@@ -217,55 +186,14 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
         let mut letters = payload.0;
         let deadline = deadline_instant(context.deadline);
         let correlation = self.correlation(deadline).await;
-        let opts = self.options(&letters, &context.request_id, deadline).await;
-        // Boxed: the pipeline's future is large (every step's state), and a runtime
-        // thread's stack is not the place for it.
-        let outcome = Box::pin(triage::run_taking_bodies(
-            &mut letters,
-            &self.store,
-            &correlation,
-            &opts,
-        ))
-        .await;
-        log_outcome(&outcome);
-        let notified = self.notify(&outcome, deadline).await;
-        self.emit_metrics(&outcome, &correlation, started, notified);
-        respond(&outcome)
+        let opts = self.options(&context.request_id, deadline);
+        let done = self.service.triage(&mut letters, &correlation, opts).await;
+        self.emit_metrics(&done.outcome, &correlation, started, done.announce_failed);
+        respond(&done.outcome)
     }
 
-    /// The report's event on the notification bus, when one is configured and the report
-    /// was stored: best effort, within two seconds and before the deadline's margin. A
-    /// failure is logged and counted; what is acknowledged does not depend on it.
-    /// Whether it failed.
-    async fn notify(&self, outcome: &Outcome, deadline: Option<Instant>) -> bool {
-        let (Some(notifier), Some(keys)) = (&self.notifier, &outcome.report_keys) else {
-            return false;
-        };
-        let left = deadline.map_or(NOTIFY_TIMEOUT, |d| {
-            d.saturating_duration_since(Instant::now())
-                .saturating_sub(self.config.deadline_margin / 2)
-        });
-        let bucket = &self.config.report_bucket;
-        match notifier
-            .announce(&outcome.report, bucket, keys, NOTIFY_TIMEOUT.min(left))
-            .await
-        {
-            Ok(()) => false,
-            Err(e) => {
-                tracing::warn!(error = %e, "the report's event was not put on the notification bus");
-                true
-            }
-        }
-    }
-
-    /// The run's options: this function's layout, deadline and settings, and the input
-    /// setting of each failed target (looked up within a tenth of the time left).
-    async fn options(
-        &self,
-        letters: &[DeadLetter],
-        request_id: &str,
-        deadline: Option<Instant>,
-    ) -> TriageOptions {
+    /// The run's options: this function's layout, deadline and settings.
+    fn options(&self, request_id: &str, deadline: Option<Instant>) -> TriageOptions {
         let mut opts = TriageOptions::new(
             Layout::prefixed(&self.config.report_prefix),
             ReplaySource::Bucket(self.config.report_bucket.clone()),
@@ -277,13 +205,6 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
         opts.correlation_max_receives = self.config.correlation_max_receives;
         opts.write_concurrency = self.config.s3_concurrency;
         opts.replay_endpoint = self.config.replay_endpoint.clone();
-        if let Some(lookup) = &self.target_inputs {
-            let left = deadline.map_or(TARGET_LOOKUP_BUDGET, |d| {
-                d.saturating_duration_since(Instant::now()) / 10
-            });
-            let pairs = failed_targets(letters);
-            opts.target_inputs = lookup.describe(pairs, TARGET_LOOKUP_BUDGET.min(left)).await;
-        }
         opts
     }
 
@@ -318,8 +239,9 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
         );
     }
 
-    /// Chooses this invocation's correlation, rebuilding the Genesys client when the secret
-    /// changed (rotation) and keeping the conversation cache.
+    /// Chooses this invocation's correlation: skipped without a secret, unavailable (with
+    /// the reason) when it cannot be read in time, else the Genesys API, through a
+    /// correlator rebuilt only when the secret changed (rotation).
     async fn correlation(&self, deadline: Option<Instant>) -> Correlation {
         let Some(secrets) = &self.secrets else {
             return Correlation::Fixed(MemoryCorrelator::skipped(
@@ -340,7 +262,7 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
                     / 4,
             )
         });
-        let secret = match tokio::time::timeout(limit, secrets.get()).await {
+        let secret = match tokio::time::timeout(limit, secrets.secret()).await {
             Ok(Ok(secret)) => secret,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "Genesys correlation unavailable");
@@ -351,11 +273,22 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
                 return unavailable("Secrets Manager did not answer in time".into(), true);
             }
         };
+        match self.correlator_for(secret).await {
+            Ok(correlator) => Correlation::Genesys(correlator),
+            Err(e) => unavailable(format!("Genesys endpoints: {e}"), false),
+        }
+    }
+
+    /// The correlator for `secret`: the current one, or a new one when the secret changed.
+    async fn correlator_for(
+        &self,
+        secret: Arc<GenesysSecret>,
+    ) -> Result<Arc<GenesysCorrelator>, String> {
         let mut current = self.correlator.lock().await;
         if let Some((known, correlator)) = current.as_ref()
             && **known == *secret
         {
-            return Correlation::Genesys(correlator.clone());
+            return Ok(correlator.clone());
         }
         let g = &self.config.genesys;
         // Explicit endpoint overrides in the environment win; then the secret's own
@@ -364,37 +297,13 @@ impl<S: ArtifactStore, T: TargetInputs> Handler<S, T> {
             secret.region.as_deref().or(g.region.as_deref()),
             g.api_base.as_deref().or(secret.api_base.as_deref()),
             g.login_base.as_deref().or(secret.login_base.as_deref()),
-        );
-        match endpoints {
-            Ok(endpoints) => {
-                let correlator = Arc::new(GenesysCorrelator::connect(
-                    self.http.clone(),
-                    &endpoints,
-                    secret.credentials.clone(),
-                    self.config.analytics.clone(),
-                    self.cache.clone(),
-                ));
-                *current = Some((secret, correlator.clone()));
-                Correlation::Genesys(correlator)
-            }
-            Err(e) => unavailable(format!("Genesys endpoints: {e}"), false),
-        }
-    }
-}
-
-/// Logs where the report went and why each returned record goes back.
-fn log_outcome(outcome: &Outcome) {
-    match (&outcome.batch_error, &outcome.report_keys) {
-        (Some(e), _) => tracing::error!(error = %e, "returning every record"),
-        (None, Some((json, _))) => {
-            tracing::info!(report = %json, records = outcome.report.records.len(), returned = outcome.returned.len(), "report stored")
-        }
-        (None, None) => {}
-    }
-    for record in &outcome.report.records {
-        if let Disposition::Returned { reason } = &record.disposition {
-            tracing::warn!(message_id = %record.message_id, %reason, "record returned to the queue");
-        }
+        )
+        .map_err(|e| e.to_string())?;
+        let correlator = self
+            .connector
+            .connect(&endpoints, secret.credentials.clone());
+        *current = Some((secret, correlator.clone()));
+        Ok(correlator)
     }
 }
 
@@ -412,9 +321,6 @@ pub fn respond(outcome: &Outcome) -> Result<SqsBatchResponse, HandlerError> {
     }
     Ok(response)
 }
-
-/// The longest wait for the Genesys secret.
-const SECRET_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Epoch milliseconds of 2001-09-09: anything smaller is not a wall-clock deadline.
 const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
@@ -447,11 +353,6 @@ fn short_id(request_id: &str) -> String {
     }
 }
 
-/// A Lambda SQS record as a [`DeadLetter`].
-pub fn to_dead_letter(index: usize, m: &SqsMessage) -> DeadLetter {
-    letter_of(index, m, m.body.clone().unwrap_or_default())
-}
-
 /// The dead letter of `m` with `body` (taken out of the message by the handler).
 fn letter_of(index: usize, m: &SqsMessage, body: String) -> DeadLetter {
     let system = |name: &str| m.attributes.get(name).map(String::as_str);
@@ -479,21 +380,34 @@ mod tests {
     use std::collections::BTreeMap;
 
     use crate::config::lookup_from_pairs;
+    use crate::notify::MemoryAnnouncer;
+    use crate::secrets::SecretError;
     use crate::store::MemoryStore;
 
     const API: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/7e08279e-244f-4443-a5f4-b9c262da4d81";
 
-    /// A handler on the in-memory store, with no secret and no AWS call.
-    fn handler() -> Handler<MemoryStore> {
+    type Twins = Handler<
+        MemoryStore,
+        BTreeMap<String, String>,
+        MemoryAnnouncer,
+        Result<GenesysSecret, SecretError>,
+    >;
+
+    /// A handler on the in-memory twins: no secret, no AWS call.
+    fn handler() -> Twins {
+        handler_with(BTreeMap::new(), None)
+    }
+
+    fn handler_with(
+        inputs: BTreeMap<String, String>,
+        secret: Option<Result<GenesysSecret, SecretError>>,
+    ) -> Twins {
         let config =
             LambdaConfig::from_lookup(&lookup_from_pairs(&[("REPORT_BUCKET", "reports")])).unwrap();
-        let secrets = aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::Config::builder()
-                .behavior_version(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .build(),
-        );
-        Handler::with_store(config, MemoryStore::new(), secrets, "test-fn")
+        let service = TriageService::new(MemoryStore::new())
+            .with_target_inputs(inputs)
+            .with_announcer(Some(MemoryAnnouncer::default()));
+        Handler::new(config, service, secret, "test-fn")
     }
 
     fn mixed_batch() -> LambdaEvent<SqsEvent> {
@@ -515,7 +429,7 @@ mod tests {
     #[tokio::test]
     async fn a_stored_batch_is_acknowledged_whole_and_its_report_names_target_inputs() {
         let inputs = BTreeMap::from([(API.to_owned(), "InputTransformer".to_owned())]);
-        let h = handler().with_target_inputs(inputs);
+        let h = handler_with(inputs, None);
         let response = h.handle(mixed_batch()).await.unwrap();
         assert_eq!(failures(&response), Vec::<String>::new());
         let keys = h.store().keys();
@@ -580,6 +494,38 @@ mod tests {
         h.store().fail_prefix("genesys-dlq/replay/dt=");
         let e = h.handle(event).await.unwrap_err();
         assert_eq!(e.error_type(), "UnnamedRecords");
+    }
+
+    /// A secret that cannot be used makes correlation unavailable, never a failed batch: a
+    /// configuration problem archives the records without it; a transient one returns
+    /// the records that name a conversation, for another try.
+    #[tokio::test]
+    async fn a_secret_that_cannot_be_read_makes_correlation_unavailable() {
+        let refused = |transient| SecretError {
+            secret_id: "genesys/prod".into(),
+            message: "the function's role lacks secretsmanager:GetSecretValue on it".into(),
+            transient,
+        };
+        let h = handler_with(BTreeMap::new(), Some(Err(refused(false))));
+        let response = h.handle(mixed_batch()).await.unwrap();
+        assert_eq!(failures(&response), Vec::<String>::new());
+
+        let h = handler_with(BTreeMap::new(), Some(Err(refused(true))));
+        let returned = failures(&h.handle(mixed_batch()).await.unwrap());
+        let with_conversation = mixed_batch()
+            .payload
+            .records
+            .iter()
+            .filter(|r| {
+                let letter = letter_of(0, r, r.body.clone().unwrap_or_default());
+                letter
+                    .event
+                    .as_ref()
+                    .is_some_and(|e| e.conversation_id().is_some())
+            })
+            .count();
+        assert!(with_conversation > 0);
+        assert_eq!(returned.len(), with_conversation);
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub mod notify;
 pub mod replay;
 mod report;
 mod secrets;
+mod service;
 pub mod source;
 mod store;
 pub mod summarize;
@@ -81,7 +82,7 @@ pub use dlq::{
     BatchError as InputError, BodyKind, DeadLetter, DeadLetterBatch, EventEnvelope, FailureContext,
     SystemAttributes, attr, parse_batch,
 };
-pub use lambda::{Handler, HandlerError, deadline_instant, respond, to_dead_letter};
+pub use lambda::{Handler, HandlerError, deadline_instant, respond};
 pub use metrics::InvocationMetrics;
 pub use report::{
     Disposition, Incident, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, Summary, TriageRecord,

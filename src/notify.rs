@@ -2,6 +2,7 @@
 //! (`NOTIFY_EVENT_BUS`). Users route it with a rule (SNS, chat, a pager) and filter on its
 //! categories. Best effort: bounded in time, and it never changes what is acknowledged.
 
+use std::future::Future;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -55,31 +56,34 @@ pub fn detail(report: &Report, bucket: &str, keys: &(String, String), region: &s
     })
 }
 
-/// Puts report events on one bus.
+/// Who hears of a stored report: the port the triage service announces through.
+pub trait Announce: Send + Sync {
+    /// Announces `report`, stored under `keys` (JSON, Markdown), within `timeout`; why
+    /// not, when it was not accepted.
+    fn announce(
+        &self,
+        report: &Report,
+        keys: &(String, String),
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Puts report events on one bus, naming the bucket the reports are in.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     events: aws_sdk_eventbridge::Client,
     bus: String,
+    bucket: String,
 }
 
 impl Notifier {
-    /// A notifier to `bus` (a name or ARN).
-    pub fn new(events: aws_sdk_eventbridge::Client, bus: String) -> Notifier {
-        Notifier { events, bus }
-    }
-
-    /// Announces `report`, stored in `bucket` under `keys`, within `timeout`; why not, when
-    /// the event was not accepted. The console links name the client's region.
-    pub async fn announce(
-        &self,
-        report: &Report,
-        bucket: &str,
-        keys: &(String, String),
-        timeout: Duration,
-    ) -> Result<(), String> {
-        let region = self.events.config().region().map(|r| r.to_string());
-        let detail = detail(report, bucket, keys, region.as_deref().unwrap_or_default());
-        self.put(&detail, timeout).await
+    /// A notifier to `bus` (a name or ARN) for reports stored in `bucket`.
+    pub fn new(events: aws_sdk_eventbridge::Client, bus: String, bucket: String) -> Notifier {
+        Notifier {
+            events,
+            bus,
+            bucket,
+        }
     }
 
     /// Puts one event with `detail`, within `timeout`.
@@ -104,6 +108,62 @@ impl Notifier {
             }
             Ok(Ok(_)) => Ok(()),
         }
+    }
+}
+
+impl Announce for Notifier {
+    /// The console links name the client's region.
+    async fn announce(
+        &self,
+        report: &Report,
+        keys: &(String, String),
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let region = self.events.config().region().map(|r| r.to_string());
+        let detail = detail(
+            report,
+            &self.bucket,
+            keys,
+            region.as_deref().unwrap_or_default(),
+        );
+        self.put(&detail, timeout).await
+    }
+}
+
+/// The in-memory twin: remembers the JSON key of each report announced, or refuses.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct MemoryAnnouncer {
+    announced: std::sync::Mutex<Vec<String>>,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(test)]
+impl MemoryAnnouncer {
+    /// The JSON keys announced, in order.
+    pub(crate) fn announced(&self) -> Vec<String> {
+        self.announced.lock().unwrap().clone()
+    }
+
+    /// Every later announcement is refused.
+    pub(crate) fn refuse(&self) {
+        self.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+impl Announce for MemoryAnnouncer {
+    async fn announce(
+        &self,
+        _report: &Report,
+        keys: &(String, String),
+        _timeout: Duration,
+    ) -> Result<(), String> {
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("refused".into());
+        }
+        self.announced.lock().unwrap().push(keys.0.clone());
+        Ok(())
     }
 }
 

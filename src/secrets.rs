@@ -3,6 +3,7 @@
 //!
 //! The secret is JSON: `{"clientId", "clientSecret", "region"?, "apiBase"?, "loginBase"?}`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +84,20 @@ impl GenesysSecret {
     }
 }
 
+/// Where the Genesys secret comes from: the port the Lambda reads it through.
+pub trait SecretSource: Send + Sync {
+    /// The current secret.
+    fn secret(&self) -> impl Future<Output = Result<Arc<GenesysSecret>, SecretError>> + Send;
+}
+
+/// The in-memory twin: one fixed answer.
+#[cfg(test)]
+impl SecretSource for Result<GenesysSecret, SecretError> {
+    async fn secret(&self) -> Result<Arc<GenesysSecret>, SecretError> {
+        self.clone().map(Arc::new)
+    }
+}
+
 /// Reads the secret at most once per TTL.
 #[derive(Debug)]
 pub struct SecretCache {
@@ -113,9 +128,11 @@ impl SecretCache {
     pub fn reads(&self) -> u64 {
         self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
+}
 
+impl SecretSource for SecretCache {
     /// The secret: cached while fresh, else read again. Failures are not cached.
-    pub async fn get(&self) -> Result<Arc<GenesysSecret>, SecretError> {
+    async fn secret(&self) -> Result<Arc<GenesysSecret>, SecretError> {
         let mut cached = self.cached.lock().await;
         if let Some((secret, read_at)) = cached.as_ref()
             && read_at.elapsed() < self.ttl
@@ -126,7 +143,9 @@ impl SecretCache {
         *cached = Some((secret.clone(), Instant::now()));
         Ok(secret)
     }
+}
 
+impl SecretCache {
     async fn read(&self) -> Result<GenesysSecret, SecretError> {
         self.reads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -203,6 +203,25 @@ fn invalid_json_is_a_one_line_error() {
     assert!(!out.path().join("report.json").exists());
 }
 
+/// `aws sqs receive-message` prints nothing for an empty queue: saved to a file or piped,
+/// that is said in words, with its own exit status, and no report is written.
+#[test]
+fn empty_input_says_so_with_its_own_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("batch.json");
+    std::fs::write(&empty, b"").unwrap();
+    let out = dir.path().join("out");
+    for (input, stdin) in [(empty.to_str().unwrap(), None), ("-", Some(&b" \n"[..]))] {
+        let run = dlq_triage(&["analyze", "--out", out.to_str().unwrap(), input], stdin);
+        assert_eq!(run.status.code(), Some(3), "{input}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("input is empty"), "{stderr}");
+        assert!(stderr.contains("the queue is empty"), "{stderr}");
+        assert!(!out.join("report.json").exists());
+    }
+}
+
 #[test]
 fn a_document_of_neither_shape_is_a_one_line_error() {
     let run = dlq_triage(&["analyze", "-"], Some(br#"{"Items": []}"#));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use dlq_triage_test_support::genesys_sim::{Sim, SimState};
 use dlq_triage_test_support::net::black_hole;
 use genesys_dlq_triage::genesys::{
-    AnalyticsConfig, ClientCredentials, Secret, TokenSource, resolve_endpoints,
+    AnalyticsClient, AnalyticsConfig, ClientCredentials, Secret, TokenSource, resolve_endpoints,
 };
 use genesys_dlq_triage::{
     CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, LookupFailure,
@@ -67,11 +67,13 @@ fn connect(
         client_secret: Secret::new(secret),
     };
     let cache = Arc::new(ConversationCache::new(10_000, CacheTtl::default()));
-    GenesysCorrelator::connect(
+    let tokens = Arc::new(TokenSource::new(
         reqwest::Client::new(),
-        &endpoints,
+        &endpoints.login_base,
         credentials,
-        config,
+    ));
+    GenesysCorrelator::new(
+        AnalyticsClient::new(reqwest::Client::new(), &endpoints.api_base, tokens, config),
         cache,
     )
 }

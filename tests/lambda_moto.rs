@@ -37,12 +37,7 @@ fn config(vars: &[(&str, &str)]) -> LambdaConfig {
 
 async fn handler(moto: &Moto, config: LambdaConfig) -> Handler {
     let sdk = moto.sdk().await;
-    Handler::new(
-        config,
-        s3_client(&sdk, true),
-        aws_sdk_secretsmanager::Client::new(&sdk),
-        "test-fn",
-    )
+    Handler::from_sdk(config, &sdk, true, "test-fn")
 }
 
 async fn invoke(h: &Handler, event: SqsEvent, ctx: Context) -> SqsBatchResponse {
@@ -355,12 +350,7 @@ async fn moto_with_denied_prefix(denied: &str) -> (Moto, String, String) {
 
 async fn handler_as(moto: &Moto, access: &str, secret: &str) -> Handler {
     let sdk = moto.sdk_with(access, secret).await;
-    Handler::new(
-        config(&[]),
-        s3_client(&sdk, true),
-        aws_sdk_secretsmanager::Client::new(&sdk),
-        "test-fn",
-    )
+    Handler::from_sdk(config(&[]), &sdk, true, "test-fn")
 }
 
 #[tokio::test]
@@ -430,13 +420,13 @@ async fn hung_s3_and_secrets_manager_cannot_outlast_the_deadline() {
         ))
         .load()
         .await;
-    let h = Handler::new(
+    let h = Handler::from_sdk(
         config(&[
             ("GENESYS_SECRET_ID", "genesys/prod"),
             ("DEADLINE_MARGIN_MS", "2000"),
         ]),
-        s3_client(&sdk, true),
-        aws_sdk_secretsmanager::Client::new(&sdk),
+        &sdk,
+        true,
         "test-fn",
     );
     let mut ctx = Context::default();
@@ -490,9 +480,7 @@ async fn the_report_says_when_the_failed_target_transforms_its_input() {
     attrs["TARGET_ARN"]["stringValue"] = Value::from(target_arn);
     let event: SqsEvent = serde_json::from_value(event).unwrap();
 
-    let h = handler(&moto, config(&[]))
-        .await
-        .with_target_lookup(genesys_dlq_triage::targets::AwsTargets::new(sdk.clone()));
+    let h = handler(&moto, config(&[])).await;
     let response = invoke(&h, event, Context::default()).await;
     assert!(failures(&response).is_empty());
 
@@ -552,9 +540,7 @@ async fn a_stored_report_is_announced_on_the_notification_bus() {
     let s3 = create_bucket(&moto).await;
     let sdk = moto.sdk().await;
     let queue = notices_to_queue(&sdk).await;
-    let h = handler(&moto, config(&[("NOTIFY_EVENT_BUS", "triage-notices")]))
-        .await
-        .with_notifier(aws_sdk_eventbridge::Client::new(&sdk));
+    let h = handler(&moto, config(&[("NOTIFY_EVENT_BUS", "triage-notices")])).await;
     let response = invoke(&h, mixed_event(), Context::default()).await;
     assert!(failures(&response).is_empty());
 
@@ -584,13 +570,12 @@ async fn a_refused_notification_acknowledges_the_same_records() {
     // The same user, with a bus to notify that it may not put events on (and that does
     // not exist): the report is stored and the same records go back.
     let sdk = moto.sdk_with(&access, &secret).await;
-    let with = Handler::new(
+    let with = Handler::from_sdk(
         config(&[("NOTIFY_EVENT_BUS", "triage-notices")]),
-        s3_client(&sdk, true),
-        aws_sdk_secretsmanager::Client::new(&sdk),
+        &sdk,
+        true,
         "test-fn",
-    )
-    .with_notifier(aws_sdk_eventbridge::Client::new(&sdk));
+    );
     let got = failures(&invoke(&with, mixed_event(), Context::default()).await);
     assert_eq!(got, expected);
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use genesys_dlq_triage::cli::{self, CliConfig};
+use genesys_dlq_triage::cli::{self, CliConfig, Failure};
 
 /// Triage Amazon EventBridge dead-letter messages carrying Genesys Cloud events.
 #[derive(Debug, Parser)]
@@ -43,25 +43,25 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result: Result<(), Failure> = match cli.command {
         // Replay and summarize need no Genesys configuration; a bad GENESYS_* variable
         // must not stop them.
-        Command::Replay(args) => cli::replay_reports(*args).await,
-        Command::Summarize(args) => cli::summarize(args).await,
+        Command::Replay(args) => cli::replay_reports(*args).await.map_err(Failure::from),
+        Command::Summarize(args) => cli::summarize(args).await.map_err(Failure::from),
         command => match CliConfig::from_env() {
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Failure::from(e.to_string())),
             Ok(config) => match command {
                 Command::Analyze(args) => cli::analyze(args, config).await,
-                Command::Poll(args) => cli::poll(args, config).await,
+                Command::Poll(args) => cli::poll(args, config).await.map_err(Failure::from),
                 Command::Replay(_) | Command::Summarize(_) => unreachable!("dispatched above"),
             },
         },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure { message, status }) => {
             eprintln!("dlq-triage: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(status)
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The Lambda entry point: tracing, configuration, SDK clients once, then the runtime.
 
-use genesys_dlq_triage::targets::AwsTargets;
-use genesys_dlq_triage::{Handler, HandlerError, LambdaConfig, path_style_from_env, s3_client};
+use genesys_dlq_triage::{Handler, HandlerError, LambdaConfig, path_style_from_env};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -14,14 +13,7 @@ async fn main() -> Result<(), Error> {
             let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|_| "genesys-dlq-triage".into());
-            let handler = Handler::new(
-                config,
-                s3_client(&sdk, path_style_from_env()),
-                aws_sdk_secretsmanager::Client::new(&sdk),
-                function,
-            )
-            .with_target_lookup(AwsTargets::new(sdk.clone()))
-            .with_notifier(aws_sdk_eventbridge::Client::new(&sdk));
+            let handler = Handler::from_sdk(config, &sdk, path_style_from_env(), function);
             let handler = &handler;
             lambda_runtime::run(service_fn(move |event| async move {
                 handler.handle_batch(event).await

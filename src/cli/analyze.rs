@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::{CliConfig, Stdout, correlation};
-use crate::dlq::parse_batch;
+use super::{CliConfig, EXIT_EMPTY_INPUT, Failure, Stdout, correlation};
+use crate::dlq::{BatchError, parse_batch};
 use crate::report::{ReplaySource, Report, headline};
 use crate::store::{FsStore, Layout};
 use crate::triage::{self, TriageOptions};
@@ -23,7 +23,8 @@ pub struct AnalyzeArgs {
 
 /// Analyses a saved batch: a Lambda SQS event (`{"Records": [...]}`) or
 /// `aws sqs receive-message` output (`{"Messages": [...]}`).
-pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String> {
+/// Empty input is its own exit status ([`EXIT_EMPTY_INPUT`]).
+pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), Failure> {
     // Read whole, then parsed from memory: serde_json reads a slice several times faster
     // than a stream.
     let text = if args.file == "-" {
@@ -33,8 +34,13 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String>
         std::fs::read(&args.file)
     }
     .map_err(|e| format!("cannot read {}: {e}", display_name(&args.file)))?;
-    let mut letters =
-        parse_batch(&text).map_err(|e| format!("{}: {e}", display_name(&args.file)))?;
+    let mut letters = parse_batch(&text).map_err(|e| Failure {
+        status: match e {
+            BatchError::Empty => EXIT_EMPTY_INPUT,
+            _ => 1,
+        },
+        message: format!("{}: {e}", display_name(&args.file)),
+    })?;
     drop(text);
     let out_display = args.out.display().to_string();
     let store = FsStore::new(&args.out);
@@ -49,7 +55,7 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), String>
     ))
     .await;
     if let Some(e) = outcome.batch_error {
-        return Err(e.to_string());
+        return Err(e.to_string().into());
     }
     let mut stdout = Stdout::new();
     print_summary(

@@ -13,6 +13,9 @@ pub struct CliConfig {
     pub genesys: Option<(ClientCredentials, Endpoints)>,
     /// `GENESYS_CHUNK_SIZE`, `GENESYS_CONCURRENCY`, `GENESYS_REQUEST_TIMEOUT_MS`.
     pub analytics: AnalyticsConfig,
+    /// `NOTIFY_EVENT_BUS`: where `poll --bucket` announces each stored report, as the
+    /// Lambda does.
+    pub notify_event_bus: Option<String>,
 }
 
 /// Why correlation is skipped when credentials are absent.
@@ -31,6 +34,7 @@ impl CliConfig {
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<CliConfig, ConfigError> {
         let mut env = Env::new(get);
         let analytics = analytics_config(&mut env);
+        let notify_event_bus = env.optional("NOTIFY_EVENT_BUS");
         let credentials = match (
             env.optional("GENESYS_CLIENT_ID"),
             env.optional("GENESYS_CLIENT_SECRET"),
@@ -58,7 +62,11 @@ impl CliConfig {
             }
             None => None,
         };
-        env.finish().map(|()| CliConfig { genesys, analytics })
+        env.finish().map(|()| CliConfig {
+            genesys,
+            analytics,
+            notify_event_bus,
+        })
     }
 }
 

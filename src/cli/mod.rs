@@ -9,7 +9,6 @@ mod replay;
 mod summarize;
 
 use std::io::Write;
-use std::sync::Arc;
 
 pub use analyze::{AnalyzeArgs, analyze};
 pub use config::{CliConfig, NO_CREDENTIALS};
@@ -18,10 +17,27 @@ pub use replay::{ReplayArgs, headers_from_env, replay_reports};
 pub use summarize::{SummarizeArgs, summarize};
 
 use crate::classify::FailureCategory;
-use crate::correlate::{
-    CacheTtl, ConversationCache, Correlation, GenesysCorrelator, MemoryCorrelator,
-};
+use crate::correlate::{Connector, Correlation, MemoryCorrelator};
 use crate::summarize::{Window, parse_when};
+
+/// Why a subcommand failed: the one line the binary prints, and its exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// One line naming the problem.
+    pub message: String,
+    /// The exit status: 1, or [`EXIT_EMPTY_INPUT`].
+    pub status: u8,
+}
+
+/// `analyze`'s exit status when its input is empty (what `aws sqs receive-message` prints
+/// for an empty queue): nothing was analysed, and nothing failed.
+pub const EXIT_EMPTY_INPUT: u8 = 3;
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure { message, status: 1 }
+    }
+}
 
 /// How many conversations a CLI run remembers.
 const CACHE_CAPACITY: usize = 100_000;
@@ -32,15 +48,10 @@ pub(crate) fn correlation(config: &CliConfig, no_correlate: bool) -> Correlation
     match &config.genesys {
         _ if no_correlate => Correlation::Fixed(MemoryCorrelator::skipped("--no-correlate")),
         None => Correlation::Fixed(MemoryCorrelator::skipped(NO_CREDENTIALS)),
-        Some((credentials, endpoints)) => {
-            Correlation::Genesys(Arc::new(GenesysCorrelator::connect(
-                crate::http::client(),
-                endpoints,
-                credentials.clone(),
-                config.analytics.clone(),
-                Arc::new(ConversationCache::new(CACHE_CAPACITY, CacheTtl::default())),
-            )))
-        }
+        Some((credentials, endpoints)) => Correlation::Genesys(
+            Connector::new(config.analytics.clone(), CACHE_CAPACITY)
+                .connect(endpoints, credentials.clone()),
+        ),
     }
 }
 

@@ -12,6 +12,7 @@ use aws_config::timeout::TimeoutConfig;
 use super::{CliConfig, Stdout, correlation};
 use crate::notify::Notifier;
 use crate::report::ReplaySource;
+use crate::service::{TARGET_LOOKUP_TTL, TriageService};
 use crate::source::{DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, SqsQueue, drain};
 use crate::store::{FsStore, Layout, S3Store, path_style_from_env, s3_client};
 use crate::targets::{AwsTargets, TargetInputLookup};
@@ -111,23 +112,11 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
         visibility: Duration::from_secs(args.visibility_timeout),
         delete: args.delete,
         page,
-        target_lookup: Some(Arc::new(TargetInputLookup::new(
-            AwsTargets::new(sdk.to_builder().timeout_config(timeouts.clone()).build()),
-            Duration::from_secs(600),
-        ))),
-        // As the Lambda does, each page report stored in S3 is announced on the bus.
-        notify: args.bucket.clone().and_then(|bucket| {
-            let bus = std::env::var("NOTIFY_EVENT_BUS")
-                .ok()
-                .filter(|b| !b.is_empty())?;
-            let events = aws_sdk_eventbridge::Client::from_conf(
-                aws_sdk_eventbridge::config::Builder::from(&sdk)
-                    .timeout_config(timeouts.clone())
-                    .build(),
-            );
-            Some((Notifier::new(events, bus), bucket))
-        }),
     };
+    let lookup = TargetInputLookup::new(
+        AwsTargets::new(sdk.to_builder().timeout_config(timeouts.clone()).build()),
+        TARGET_LOOKUP_TTL,
+    );
     let correlation = correlation(&config, args.no_correlate);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -155,13 +144,26 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
     let report = |p: &PageProgress| progress.update(p);
     let summary = match &args.bucket {
         Some(bucket) => {
-            let s3 = s3_client_with(&sdk, timeouts);
-            let store = S3Store::new(s3, bucket.clone(), None);
-            drain(&queue, info, &store, &correlation, &opts, &stop, &report).await
+            let s3 = s3_client_with(&sdk, timeouts.clone());
+            // As the Lambda does, each page report stored in S3 is announced on the bus.
+            let announcer = config.notify_event_bus.clone().map(|bus| {
+                let events = aws_sdk_eventbridge::Client::from_conf(
+                    aws_sdk_eventbridge::config::Builder::from(&sdk)
+                        .timeout_config(timeouts)
+                        .build(),
+                );
+                Notifier::new(events, bus, bucket.clone())
+            });
+            let service = TriageService::new(S3Store::new(s3, bucket.clone(), None))
+                .with_target_inputs(lookup)
+                .with_announcer(announcer);
+            drain(&queue, info, &service, &correlation, &opts, &stop, &report).await
         }
         None => {
-            let store = FsStore::new(&args.out);
-            drain(&queue, info, &store, &correlation, &opts, &stop, &report).await
+            let service = TriageService::new(FsStore::new(&args.out))
+                .with_target_inputs(lookup)
+                .with_announcer(None::<Notifier>);
+            drain(&queue, info, &service, &correlation, &opts, &stop, &report).await
         }
     };
     progress.finish();

@@ -112,6 +112,48 @@ impl ConversationCache {
     }
 }
 
+/// Builds Genesys correlators that share one HTTP client and one conversation cache: the
+/// Lambda one per secret it reads (a rotated secret gets a new one, the cache stays), the
+/// CLI one per run.
+#[derive(Debug)]
+pub struct Connector {
+    http: reqwest::Client,
+    analytics: AnalyticsConfig,
+    cache: Arc<ConversationCache>,
+}
+
+impl Connector {
+    /// Correlators with `analytics`'s tuning, remembering up to `cache_capacity`
+    /// conversations between them.
+    pub fn new(analytics: AnalyticsConfig, cache_capacity: usize) -> Connector {
+        Connector {
+            http: crate::http::client(),
+            analytics,
+            cache: Arc::new(ConversationCache::new(cache_capacity, CacheTtl::default())),
+        }
+    }
+
+    /// A correlator for one OAuth client at `endpoints`.
+    pub fn connect(
+        &self,
+        endpoints: &Endpoints,
+        credentials: ClientCredentials,
+    ) -> Arc<GenesysCorrelator> {
+        let tokens = Arc::new(TokenSource::new(
+            self.http.clone(),
+            &endpoints.login_base,
+            credentials,
+        ));
+        let client = AnalyticsClient::new(
+            self.http.clone(),
+            &endpoints.api_base,
+            tokens,
+            self.analytics.clone(),
+        );
+        Arc::new(GenesysCorrelator::new(client, self.cache.clone()))
+    }
+}
+
 /// Correlation through the Genesys Cloud Analytics API, with the per-process cache.
 #[derive(Debug)]
 pub struct GenesysCorrelator {
@@ -124,25 +166,6 @@ impl GenesysCorrelator {
     /// correlators, so a credential rotation keeps it).
     pub fn new(client: AnalyticsClient, cache: Arc<ConversationCache>) -> GenesysCorrelator {
         GenesysCorrelator { client, cache }
-    }
-
-    /// A correlator for one OAuth client at `endpoints`.
-    pub fn connect(
-        http: reqwest::Client,
-        endpoints: &Endpoints,
-        credentials: ClientCredentials,
-        config: AnalyticsConfig,
-        cache: Arc<ConversationCache>,
-    ) -> GenesysCorrelator {
-        let tokens = Arc::new(TokenSource::new(
-            http.clone(),
-            &endpoints.login_base,
-            credentials,
-        ));
-        GenesysCorrelator::new(
-            AnalyticsClient::new(http, &endpoints.api_base, tokens, config),
-            cache,
-        )
     }
 
     /// Requests sent to Genesys Cloud so far: tokens plus detail look-ups.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::genesys::{CacheTtl, ConversationCache, GenesysCorrelator};
+pub use self::genesys::{CacheTtl, Connector, ConversationCache, GenesysCorrelator};
 pub use crate::genesys::conversation::{ConversationSummary, LookupFailure};
 
 /// What is known of a failure's conversation: the record's `interactionInfo`.

@@ -226,6 +226,11 @@ pub struct DeadLetter {
 /// Why a batch document could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
+    /// Nothing but whitespace: what `aws sqs receive-message` prints for an empty queue.
+    #[error(
+        "input is empty: nothing to analyse (`aws sqs receive-message` prints nothing when the queue is empty)"
+    )]
+    Empty,
     /// The document is not valid JSON.
     #[error("input is not valid JSON: {0}")]
     InvalidJson(String),
@@ -320,6 +325,9 @@ struct RawDocument {
 /// A record that is not an object, or has no message id, still yields a record (named
 /// `record-<index>`), so nothing is silently dropped.
 pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
+    if input.iter().all(u8::is_ascii_whitespace) {
+        return Err(BatchError::Empty);
+    }
     // serde_json stops at 128 levels of nesting, so no document can exhaust the stack.
     // Validated as UTF-8 once, the document is parsed as text: serde_json then skips the
     // check of every string it decodes (a fifth of the parse). Bytes that are not UTF-8
@@ -838,6 +846,17 @@ mod tests {
         let ids: Vec<&str> = all.iter().map(|l| l.message_id.as_str()).collect();
         assert_eq!(ids, ["record-0", "record-1", "record-2", "record-3"]);
         assert_eq!(all[3].body, "12");
+    }
+
+    #[test]
+    fn empty_or_blank_input_is_its_own_error() {
+        for input in [&b""[..], b"\n", b" \r\n\t"] {
+            assert!(matches!(parse_batch(input), Err(BatchError::Empty)));
+        }
+        assert!(matches!(
+            parse_batch(b" x"),
+            Err(BatchError::InvalidJson(_))
+        ));
     }
 
     #[test]

@@ -38,9 +38,10 @@ use super::{DeadLetterQueue, HandleOutcome, QueueInfo, Received};
 use crate::classify::FailureCategory;
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
-use crate::notify::Notifier;
+use crate::notify::Announce;
+use crate::service::TriageService;
 use crate::store::ArtifactStore;
-use crate::targets::{TargetInputLookup, TargetInputs, failed_targets};
+use crate::targets::TargetInputs;
 use crate::triage::{self, TriageOptions};
 
 /// Receives in a row that bring no message not already seen in this run before the queue
@@ -63,18 +64,7 @@ pub struct DrainOptions {
     pub delete: bool,
     /// The pipeline's options for every page (a new report id and time per page).
     pub page: TriageOptions,
-    /// Looks up how each page's failed targets take their input, for its report.
-    pub target_lookup: Option<std::sync::Arc<TargetInputLookup>>,
-    /// Announces each stored page report on a bus (`NOTIFY_EVENT_BUS`): the notifier and
-    /// the bucket the reports are in.
-    pub notify: Option<(Notifier, String)>,
 }
-
-/// The most a page waits for the notification bus.
-const NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The most a page spends looking up how its failed targets take their input.
-const TARGET_LOOKUP_BUDGET: Duration = Duration::from_secs(2);
 
 /// Counts while the drain works, for progress.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -199,13 +189,13 @@ type Receipts = Vec<(String, String)>;
 type Turn<'a> = Option<Arc<tokio::sync::SemaphorePermit<'a>>>;
 
 /// Drains `queue`, as `start` found it (the caller's first look, which also tells whether
-/// the queue can be used at all), into `store` through the pipeline. Anything that fails
+/// the queue can be used at all), through the triage `service`, page by page. Anything that fails
 /// later stops the run with the reason in [`DrainSummary::stopped`], after the pages in
 /// hand are finished and everything not deleted is released.
-pub async fn drain<Q, S, C>(
+pub async fn drain<Q, S, T, N, C>(
     queue: &Q,
     start: QueueInfo,
-    store: &S,
+    service: &TriageService<S, T, N>,
     correlator: &C,
     opts: &DrainOptions,
     stop: &AtomicBool,
@@ -214,13 +204,15 @@ pub async fn drain<Q, S, C>(
 where
     Q: DeadLetterQueue,
     S: ArtifactStore,
+    T: TargetInputs,
+    N: Announce,
     C: Correlate,
 {
     let fifo = start.is_fifo();
     let concurrency = if fifo { 1 } else { opts.concurrency.max(1) };
     let drain = Drain {
         queue,
-        store,
+        service,
         correlator,
         opts,
         concurrency,
@@ -276,10 +268,10 @@ where
     summary
 }
 
-/// One drain's queue, store, correlation and settings, and what it knows.
-struct Drain<'a, Q, S, C> {
+/// One drain's queue, service, correlation and settings, and what it knows.
+struct Drain<'a, Q, S, T, N, C> {
     queue: &'a Q,
-    store: &'a S,
+    service: &'a TriageService<S, T, N>,
     correlator: &'a C,
     opts: &'a DrainOptions,
     /// Receive loops, and delete or visibility calls in flight.
@@ -297,7 +289,14 @@ struct Drain<'a, Q, S, C> {
     handing_over: tokio::sync::Mutex<()>,
 }
 
-impl<Q: DeadLetterQueue, S: ArtifactStore, C: Correlate> Drain<'_, Q, S, C> {
+impl<Q, S, T, N, C> Drain<'_, Q, S, T, N, C>
+where
+    Q: DeadLetterQueue,
+    S: ArtifactStore,
+    T: TargetInputs,
+    N: Announce,
+    C: Correlate,
+{
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -407,7 +406,7 @@ impl<Q: DeadLetterQueue, S: ArtifactStore, C: Correlate> Drain<'_, Q, S, C> {
                 continue;
             }
             let letters: Vec<DeadLetter> = page.into_iter().map(|r| r.letter).collect();
-            let stored = match self.run_page(&letters).await {
+            let stored = match self.run_page(letters).await {
                 Ok(stored) => stored,
                 Err(e) => {
                     failed = true;
@@ -438,37 +437,19 @@ impl<Q: DeadLetterQueue, S: ArtifactStore, C: Correlate> Drain<'_, Q, S, C> {
         }
     }
 
-    /// Runs the pipeline over one page; the ids it stored, or why the page failed.
-    async fn run_page(&self, letters: &[DeadLetter]) -> Result<Vec<String>, String> {
-        let opts = self.opts;
-        let mut page_opts = opts.page.clone();
+    /// Runs the triage service over one page; the ids it stored, or why the page failed.
+    async fn run_page(&self, mut letters: Vec<DeadLetter>) -> Result<Vec<String>, String> {
+        let mut page_opts = self.opts.page.clone();
         page_opts.now = Utc::now();
         page_opts.report_id =
             triage::report_id(page_opts.now, &format!("{:08x}", fastrand::u32(..)));
-        if let Some(lookup) = &opts.target_lookup {
-            page_opts.target_inputs = lookup
-                .describe(failed_targets(letters), TARGET_LOOKUP_BUDGET)
-                .await;
-        }
-        let outcome = Box::pin(triage::run(
-            letters,
-            self.store,
-            self.correlator,
-            &page_opts,
-        ))
-        .await;
+        let done = self
+            .service
+            .triage(&mut letters, self.correlator, page_opts)
+            .await;
+        let outcome = done.outcome;
         if let Some(e) = &outcome.batch_error {
             return Err(e.to_string());
-        }
-        let mut notify_failed = false;
-        if let Some(keys) = &outcome.report_keys
-            && let Some((notifier, bucket)) = &opts.notify
-            && let Err(e) = notifier
-                .announce(&outcome.report, bucket, keys, NOTIFY_TIMEOUT)
-                .await
-        {
-            tracing::warn!(error = %e, "the page report's event was not put on the notification bus");
-            notify_failed = true;
         }
         let returned: HashSet<&str> = outcome.returned.iter().map(String::as_str).collect();
         let mut s = self.state();
@@ -476,7 +457,7 @@ impl<Q: DeadLetterQueue, S: ArtifactStore, C: Correlate> Drain<'_, Q, S, C> {
         if let Some(keys) = &outcome.report_keys {
             summary.reports.push(keys.0.clone());
         }
-        summary.notify_failed += usize::from(notify_failed);
+        summary.notify_failed += usize::from(done.announce_failed);
         for record in &outcome.report.records {
             if !returned.contains(record.message_id.as_str()) {
                 *summary
@@ -811,19 +792,19 @@ mod tests {
             visibility: Duration::from_secs(300),
             delete: true,
             page: TriageOptions::new(Layout::LocalReports, ReplaySource::Folder("out".into())),
-            target_lookup: None,
-            notify: None,
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_fifo_page_is_received_only_after_the_one_before_is_deleted() {
         let queue = FifoTwin::new(&["a", "b", "a", "b", "a", "b", "a", "b", "a", "b"]);
-        let store = MemoryStore::new();
+        let service = TriageService::new(MemoryStore::new())
+            .with_target_inputs(std::collections::BTreeMap::new())
+            .with_announcer(None::<crate::notify::Notifier>);
         let summary = drain(
             &queue,
             queue.info(),
-            &store,
+            &service,
             &MemoryCorrelator::skipped("test"),
             // Concurrency is asked for and not used: a FIFO queue has one loop.
             &options(4, 8),
