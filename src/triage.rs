@@ -144,6 +144,8 @@ pub struct Outcome {
     pub acknowledged: usize,
     /// How many returned records have no SQS message id (see [`Outcome::batch_item_failures`]).
     unnamed_returned: usize,
+    /// Every record went back for a reason of the function's own: the first one's reason.
+    own_failure: Option<ReturnReason>,
 }
 
 /// Why a whole batch goes back to the queue.
@@ -173,17 +175,9 @@ impl Outcome {
         if let Some(e) = &self.batch_error {
             return Some(e.to_string());
         }
-        let records = &self.report.records;
-        let own_reason = |reason: &str| reason.starts_with(REASON_WRITE) || reason == REASON_PANIC;
-        let all_own = !records.is_empty()
-            && self.acknowledged == 0
-            && records.iter().all(|r| {
-                matches!(&r.disposition, Disposition::Returned { reason } if own_reason(reason))
-            });
-        all_own.then(|| match &records[0].disposition {
-            Disposition::Returned { reason } => format!("no record could be stored: {reason}"),
-            Disposition::Stored => String::new(),
-        })
+        self.own_failure
+            .as_ref()
+            .map(|reason| format!("no record could be stored: {reason}"))
     }
 
     /// The `batchItemFailures` to answer: each returned id once, in batch order. An error
@@ -202,11 +196,60 @@ impl Outcome {
     }
 }
 
-/// Why a record goes back to the queue, before any write is tried.
-const REASON_DEADLINE: &str = "deadline: not started before the function's time ran out";
-const REASON_FIFO: &str = "fifo: an earlier record of this message group failed";
-const REASON_PANIC: &str = "internal error while handling this record";
-const REASON_WRITE: &str = "write failed: ";
+/// Why a record goes back to the queue. Its text is the report's `disposition.reason`,
+/// which operators read and filter on (docs/contract.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ReturnReason {
+    /// No write was started before the function's time ran out.
+    Deadline,
+    /// FIFO: an earlier record of its message group failed, so it waits its turn.
+    FifoGroupHeld,
+    /// A panic while handling this record.
+    Panicked,
+    /// Its payload could not be stored.
+    WriteFailed(String),
+    /// Correlation failed transiently on this delivery, and later deliveries may succeed.
+    CorrelationTransient {
+        /// This delivery's `ApproximateReceiveCount`.
+        receives: u32,
+        /// `CORRELATION_MAX_RECEIVES`.
+        max: u32,
+    },
+    /// Its payload was not stored, and nothing else was said.
+    NotStored,
+}
+
+impl ReturnReason {
+    /// A failure of the function's own (storage, a bug), as opposed to the deadline, a
+    /// FIFO group waiting, or Genesys: when every record of a batch goes back for one of
+    /// these, the outage is reported as such.
+    fn is_own_failure(&self) -> bool {
+        matches!(self, ReturnReason::WriteFailed(_) | ReturnReason::Panicked)
+    }
+}
+
+impl std::fmt::Display for ReturnReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReturnReason::Deadline => {
+                f.write_str("deadline: not started before the function's time ran out")
+            }
+            ReturnReason::FifoGroupHeld => {
+                f.write_str("fifo: an earlier record of this message group failed")
+            }
+            ReturnReason::Panicked => f.write_str(PANIC_TEXT),
+            ReturnReason::WriteFailed(e) => write!(f, "write failed: {e}"),
+            ReturnReason::CorrelationTransient { receives, max } => write!(
+                f,
+                "correlation unavailable (transient); delivery {receives} of {max} before archiving without it"
+            ),
+            ReturnReason::NotStored => f.write_str("not stored"),
+        }
+    }
+}
+
+/// What a record that panicked says, as its reason and as its classification's evidence.
+const PANIC_TEXT: &str = "internal error while handling this record";
 
 /// Runs the pipeline over one batch. It never panics: a panic inside it returns every
 /// record, with [`BatchError::Panicked`].
@@ -251,7 +294,7 @@ async fn run_catching_panics<S: ArtifactStore, C: Correlate>(
         .await
         .unwrap_or_else(|_| {
             tracing::error!("the triage pipeline panicked: returning every record");
-            let plans: Vec<Plan> = letters.iter().map(|_| Plan::failed(REASON_PANIC)).collect();
+            let plans: Vec<Plan> = letters.iter().map(|_| Plan::panicked()).collect();
             let records = letters
                 .iter()
                 .zip(&plans)
@@ -357,11 +400,12 @@ struct Plan {
     key: Option<String>,
     stored: bool,
     /// Why the record goes back to the queue, once that is decided.
-    return_reason: Option<String>,
+    return_reason: Option<ReturnReason>,
 }
 
 impl Plan {
-    fn failed(reason: &str) -> Plan {
+    /// The plan of a record whose analysis panicked.
+    fn panicked() -> Plan {
         Plan {
             analysis: None,
             info: InteractionInfo::Skipped {
@@ -369,7 +413,7 @@ impl Plan {
             },
             key: None,
             stored: false,
-            return_reason: Some(reason.to_owned()),
+            return_reason: Some(ReturnReason::Panicked),
         }
     }
 
@@ -403,7 +447,7 @@ enum Written {
     /// Stored.
     Stored,
     /// Not stored, for this reason; the record goes back.
-    Failed(String),
+    Failed(ReturnReason),
 }
 
 impl Written {
@@ -413,9 +457,9 @@ impl Written {
             Ok(()) => Written::Stored,
             Err(e) => {
                 let reason = match e {
-                    PutError::NotStarted => REASON_DEADLINE.to_owned(),
-                    PutError::Failed(e) => format!("{REASON_WRITE}{e}"),
-                    PutError::Panicked => REASON_PANIC.to_owned(),
+                    PutError::NotStarted => ReturnReason::Deadline,
+                    PutError::Failed(e) => ReturnReason::WriteFailed(e.to_string()),
+                    PutError::Panicked => ReturnReason::Panicked,
                 };
                 tracing::warn!(message_id = %letter.message_id, %reason, "payload not stored");
                 Written::Failed(reason)
@@ -455,7 +499,7 @@ fn plan_one(
     opts: &TriageOptions,
 ) -> Plan {
     let Some(analysis) = analysis else {
-        return Plan::failed(REASON_PANIC);
+        return Plan::panicked();
     };
     // A duplicated message id in one batch must not overwrite its twin.
     let stem = match copy {
@@ -472,13 +516,10 @@ fn plan_one(
         None => InteractionInfo::NoConversation,
     };
     let receives = letter.receive_count.unwrap_or(1);
-    let return_reason = (info.is_transient_failure()
-        && receives < opts.correlation_max_receives)
-        .then(|| {
-            format!(
-                "correlation unavailable (transient); delivery {receives} of {} before archiving without it",
-                opts.correlation_max_receives
-            )
+    let return_reason = (info.is_transient_failure() && receives < opts.correlation_max_receives)
+        .then_some(ReturnReason::CorrelationTransient {
+            receives,
+            max: opts.correlation_max_receives,
         });
     let key = opts.layout.replay_key(
         analysis.classification.category,
@@ -526,7 +567,7 @@ async fn write_payloads<S: ArtifactStore>(
     };
     if let Err(e) = bounded(window.end_by, "payloads", store.sync()).await {
         for w in written.iter_mut().filter(|w| matches!(w, Written::Stored)) {
-            *w = Written::Failed(format!("{REASON_WRITE}{e}"));
+            *w = Written::Failed(ReturnReason::WriteFailed(e.to_string()));
         }
     }
     written
@@ -571,7 +612,7 @@ async fn write_in_group_order<S: ArtifactStore>(
         let written = if group.is_some_and(|g| failed_groups.contains(g)) {
             match plan.return_reason {
                 Some(_) => Written::Untried,
-                None => Written::Failed(REASON_FIFO.to_owned()),
+                None => Written::Failed(ReturnReason::FifoGroupHeld),
             }
         } else {
             match (&plan.return_reason, payload_artifact(letter, plan, body)) {
@@ -733,7 +774,13 @@ fn outcome(
         .filter(|(_, p)| batch_error.is_some() || !p.acknowledged())
         .map(|(l, _)| l)
         .collect();
+    let own_failure = plans
+        .iter()
+        .map(|p| p.return_reason.as_ref().filter(|r| r.is_own_failure()))
+        .collect::<Option<Vec<_>>>()
+        .and_then(|own| own.first().cloned().cloned());
     Outcome {
+        own_failure,
         acknowledged: letters.len() - returned.len(),
         unnamed_returned: returned.iter().filter(|l| !l.has_queue_id).count(),
         returned: returned.iter().map(|l| l.message_id.clone()).collect(),
@@ -783,7 +830,7 @@ fn to_record(letter: &DeadLetter, plan: &Plan, stored: bool, opts: &TriageOption
                 category: FailureCategory::Unknown,
                 evidence: Evidence {
                     rule: classify::Rule::InternalError,
-                    matched: REASON_PANIC.into(),
+                    matched: PANIC_TEXT.into(),
                 },
                 http_status: None,
             },
@@ -818,12 +865,53 @@ fn to_record(letter: &DeadLetter, plan: &Plan, stored: bool, opts: &TriageOption
         sent_timestamp: sent,
         disposition: match &plan.return_reason {
             Some(reason) => Disposition::Returned {
-                reason: reason.clone(),
+                reason: reason.to_string(),
             },
             None if stored => Disposition::Stored,
             None => Disposition::Returned {
-                reason: "not stored".into(),
+                reason: ReturnReason::NotStored.to_string(),
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReturnReason;
+
+    /// The reasons' texts are contract (docs/contract.md): operators filter on them.
+    #[test]
+    fn each_return_reason_says_its_contract_text() {
+        let said = [
+            ReturnReason::Deadline,
+            ReturnReason::FifoGroupHeld,
+            ReturnReason::Panicked,
+            ReturnReason::WriteFailed("AccessDenied".into()),
+            ReturnReason::CorrelationTransient {
+                receives: 1,
+                max: 3,
+            },
+            ReturnReason::NotStored,
+        ]
+        .map(|r| (r.to_string(), r.is_own_failure()));
+        let expected = [
+            (
+                "deadline: not started before the function's time ran out",
+                false,
+            ),
+            (
+                "fifo: an earlier record of this message group failed",
+                false,
+            ),
+            ("internal error while handling this record", true),
+            ("write failed: AccessDenied", true),
+            (
+                "correlation unavailable (transient); delivery 1 of 3 before archiving without it",
+                false,
+            ),
+            ("not stored", false),
+        ]
+        .map(|(text, own)| (text.to_owned(), own));
+        assert_eq!(said, expected);
     }
 }
