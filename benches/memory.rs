@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use dlq_triage_test_support::cli::dlq_triage;
 use dlq_triage_test_support::emulator::Emulator;
 use dlq_triage_test_support::fixtures::{repo_path, scratch};
 use dlq_triage_test_support::measure::{Measured, median, run_measured, thread_cpu};
@@ -86,9 +87,8 @@ fn write_alone_script(batch: &Path, out: &Path) -> (Duration, Duration) {
 
 /// `dlq-triage analyze` on `batch`.
 fn analyze(batch: &Path, out: &Path) -> Measured {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-    cmd.args(["analyze", "--no-correlate", "--out"])
-        .arg(out)
+    let mut cmd = dlq_triage(&["analyze", "--no-correlate", "--out"]);
+    cmd.arg(out)
         .arg(batch)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use dlq_triage_test_support::cli::dlq_triage;
 use dlq_triage_test_support::fixtures::scratch;
 use dlq_triage_test_support::measure::{median, run_measured, setting};
 use dlq_triage_test_support::sqs::mixed_dead_letters;
@@ -54,18 +55,13 @@ impl Bench {
     async fn cli(&self, faults: Faults) -> CliRun {
         let (sqs, url) = self.queue(faults).await;
         let scratch = scratch();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-        cmd.args(["poll", "--queue-url", &url, "--delete", "--no-correlate"])
-            .args(["--wait-seconds", "1"])
+        let mut cmd = dlq_triage(&["poll", "--queue-url", &url, "--delete", "--no-correlate"]);
+        cmd.args(["--wait-seconds", "1"])
             .args(["--concurrency", &self.concurrency.to_string()])
             .args(["--page-size", &self.page.to_string()])
             .arg("--out")
             .arg(scratch.path())
             .env("AWS_ENDPOINT_URL", &sqs.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .stderr(std::process::Stdio::null());
         let stdout = scratch.path().join("stdout.txt");
         cmd.stdout(std::fs::File::create(&stdout).unwrap());

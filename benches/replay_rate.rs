@@ -19,6 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use dlq_triage_test_support::cli::dlq_triage;
 use dlq_triage_test_support::fixtures::{repo_path, scratch};
 use dlq_triage_test_support::measure::{median, run_measured, setting};
 use dlq_triage_test_support::sink::{Answer, Sink};
@@ -34,9 +35,8 @@ struct Run {
 async fn replay(report: &Path, events: usize, rate: f64, concurrency: usize) -> Run {
     let sink = Sink::start(Answer::Status(200)).await;
     let journal = scratch();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-    cmd.arg("replay")
-        .arg(report)
+    let mut cmd = dlq_triage(&["replay"]);
+    cmd.arg(report)
         .args(["--to-url", &format!("{}/ingest", sink.url)])
         .args(["--rate", &rate.to_string()])
         .args(["--concurrency", &concurrency.to_string()])
@@ -106,8 +106,7 @@ async fn main() {
     {
         let path = dir.path().join("batch.json");
         std::fs::write(&path, serde_json::json!({ "Records": records }).to_string()).unwrap();
-        let analyzed = Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
-            .args(["analyze", "--out"])
+        let analyzed = dlq_triage(&["analyze", "--out"])
             .arg(dir.path().join(format!("out/{i:05}")))
             .arg(&path)
             .output()

@@ -18,6 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use dlq_triage_test_support::cli::{analyzed, dlq_triage};
 use dlq_triage_test_support::fixtures::{event_path, repo_path, scratch};
 use dlq_triage_test_support::measure::{Measured, median, run_measured};
 use dlq_triage_test_support::moto::Moto;
@@ -33,16 +34,7 @@ fn env_or(name: &str, default: usize) -> usize {
 /// The 20 records `analyze` writes for the sample batch.
 fn templates(scratch: &Path) -> Vec<Value> {
     let out = scratch.join("template");
-    let o = Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
-        .args(["analyze", "--no-correlate", "--out"])
-        .arg(&out)
-        .arg(event_path("sqs-mixed-batch.json"))
-        .env_remove("GENESYS_CLIENT_ID")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "analyze failed");
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let report = analyzed(&event_path("sqs-mixed-batch.json"), &out);
     report["records"].as_array().unwrap().clone()
 }
 
@@ -102,14 +94,8 @@ fn generate(root: &Path, templates: &[Value], reports: usize, records: usize) ->
 /// `dlq-triage summarize SOURCE --json`, its output checked for `distinct` dead letters.
 fn summarize(source: &str, endpoint: Option<&str>, distinct: usize) -> Measured {
     let out = tempfile::NamedTempFile::new().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-    cmd.args(["summarize", source, "--json"])
-        .stdout(out.reopen().unwrap())
-        .stderr(Stdio::null())
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut cmd = dlq_triage(&["summarize", source, "--json"]);
+    cmd.stdout(out.reopen().unwrap()).stderr(Stdio::null());
     if let Some(e) = endpoint {
         cmd.env("AWS_ENDPOINT_URL", e);
     }

@@ -2,29 +2,20 @@
 //! expectations for every record's classification.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use dlq_triage_test_support::cli::with_stdin;
 use dlq_triage_test_support::fixtures::{check_golden, event_path};
 use serde_json::Value;
 
 fn dlq_triage(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-    cmd.args(args)
-        .env_remove("GENESYS_CLIENT_ID")
-        .env_remove("GENESYS_CLIENT_SECRET");
+    let cmd = dlq_triage_test_support::cli::dlq_triage(args);
     match stdin {
-        None => cmd.output().expect("run dlq-triage"),
-        Some(input) => {
-            use std::io::Write;
-            let mut child = cmd
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn");
-            child.stdin.take().unwrap().write_all(input).unwrap();
-            child.wait_with_output().expect("wait")
+        None => {
+            let mut cmd = cmd;
+            cmd.output().expect("run dlq-triage")
         }
+        Some(input) => with_stdin(cmd, input),
     }
 }
 
@@ -252,8 +243,7 @@ fn a_reader_that_goes_away_is_not_an_error() {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let out = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
-        .args(["analyze", "--no-correlate", "--out"])
+    let run = dlq_triage_test_support::cli::dlq_triage(&["analyze", "--no-correlate", "--out"])
         .arg(out.path())
         .arg(events("sqs-mixed-batch.json"))
         .stdout(writer)

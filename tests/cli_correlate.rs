@@ -1,15 +1,14 @@
 //! `dlq-triage analyze` with Genesys credentials: the real binary against the simulator.
 
-use std::process::Command;
+use dlq_triage_test_support::cli::dlq_triage;
 
 use dlq_triage_test_support::fixtures::event_path;
 use dlq_triage_test_support::genesys_sim::{Sim, SimState};
 use serde_json::Value;
 
 async fn run_cli(sim: &Sim, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-    cmd.arg("analyze")
-        .arg("--out")
+    let mut cmd = dlq_triage(&["analyze"]);
+    cmd.arg("--out")
         .arg(out)
         .args(extra)
         .arg(event_path("sqs-mixed-batch.json"))
@@ -124,8 +123,7 @@ async fn a_plain_http_remote_base_is_refused_with_a_clear_error() {
     let run = tokio::task::spawn_blocking({
         let out = out.path().to_owned();
         move || {
-            Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
-                .args(["analyze", "--out"])
+            dlq_triage(&["analyze", "--out"])
                 .arg(out)
                 .arg(event_path("sqs-single.json"))
                 .env("GENESYS_CLIENT_ID", "a")

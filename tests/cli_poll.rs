@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Output;
 
-use dlq_triage_test_support::cli::{output, text};
+use dlq_triage_test_support::cli::{dlq_triage, output, text};
 use dlq_triage_test_support::moto::{Moto, user_with_policy};
 use dlq_triage_test_support::sqs::{DeadLetterMessage, Queue, mixed_dead_letters};
 use dlq_triage_test_support::sqs_standin::{Counters, Faults, SqsStandIn};
@@ -36,18 +36,11 @@ fn poll_command(
     secret: &str,
     args: &[&str],
 ) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-    cmd.arg("poll")
-        .args(["--wait-seconds", "1"])
-        .args(args)
+    let mut cmd = dlq_triage(&["poll", "--wait-seconds", "1"]);
+    cmd.args(args)
         .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", access)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("GENESYS_CLIENT_ID")
-        .env_remove("GENESYS_CLIENT_SECRET");
+        .env("AWS_SECRET_ACCESS_KEY", secret);
     cmd
 }
 
@@ -536,11 +529,8 @@ async fn a_queue_that_does_not_exist_is_a_one_line_error() {
 async fn missing_credentials_are_a_one_line_error() {
     let moto = Moto::start().await;
     let url = format!("{}/123456789012/dlq", moto.endpoint);
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-    cmd.args(["poll", "--queue-url", &url])
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    let mut cmd = dlq_triage(&["poll", "--queue-url", &url]);
+    cmd.env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .env_remove("AWS_ACCESS_KEY_ID")

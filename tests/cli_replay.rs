@@ -6,24 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use dlq_triage_test_support::cli::{output, text};
+use dlq_triage_test_support::cli::{analyzed, dlq_triage, output, text};
 use dlq_triage_test_support::fixtures::event_path;
 use dlq_triage_test_support::moto::{Moto, rule_with_target};
 use dlq_triage_test_support::sink::{Answer, Sink};
+use dlq_triage_test_support::sqs::Queue;
 use serde_json::{Value, json};
-
-/// A folder with `report.json`, `report.md` and `replay/…` from `analyze` of `batch`.
-fn analyzed(batch: &Path, out: &Path) -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
-        .args(["analyze", "--no-correlate", "--out"])
-        .arg(out)
-        .arg(batch)
-        .env_remove("GENESYS_CLIENT_ID")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
-}
 
 /// The sample batch of 20 dead letters, analysed into `dir/out`.
 fn sample(dir: &Path) -> (PathBuf, Value) {
@@ -33,15 +21,8 @@ fn sample(dir: &Path) -> (PathBuf, Value) {
 }
 
 fn replay_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-    cmd.arg("replay")
-        .args(args)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL");
+    let mut cmd = dlq_triage(&["replay"]);
+    cmd.args(args);
     cmd
 }
 
@@ -414,50 +395,13 @@ fn aws_replay(moto: &Moto, args: &[&str]) -> Command {
     cmd
 }
 
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    (url, arn)
-}
-
-async fn bodies(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
-    let got = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    got.messages()
-        .iter()
-        .map(|m| m.body().unwrap_or_default().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn to_target_delivers_what_the_rules_input_transformer_makes_of_the_event() {
     let moto = Moto::start().await;
     let sdk = moto.sdk().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let events = aws_sdk_eventbridge::Client::new(&sdk);
-    let (url, arn) = queue(&sqs, "crm-intake").await;
+    let crm = Queue::create(&sdk, "crm-intake").await;
+    let arn = crm.arn().await;
     events
         .create_event_bus()
         .name("genesys")
@@ -505,7 +449,7 @@ async fn to_target_delivers_what_the_rules_input_transformer_makes_of_the_event(
         text(&dry)
     );
     assert!(
-        bodies(&sqs, &url).await.is_empty(),
+        crm.bodies().await.is_empty(),
         "the dry run sent nothing"
     );
 
@@ -515,7 +459,7 @@ async fn to_target_delivers_what_the_rules_input_transformer_makes_of_the_event(
     ))
     .await;
     assert!(o.status.success(), "{}", text(&o));
-    let got = bodies(&sqs, &url).await;
+    let got = crm.bodies().await;
     assert_eq!(got.len(), 1, "{}", text(&o));
     let body: Value = serde_json::from_str(&got[0]).unwrap();
     assert_eq!(
@@ -629,7 +573,6 @@ async fn to_target_calls_an_api_destination_with_the_targets_http_parameters() {
 async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
     let moto = Moto::start().await;
     let sdk = moto.sdk().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let dir = tempfile::tempdir().unwrap();
     let (report_path, report) = sample(dir.path());
@@ -639,7 +582,8 @@ async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
     assert_eq!(expected.len(), 2);
 
     // --to-queue: SendMessage, the body byte for byte.
-    let (url, _) = queue(&sqs, "replayed").await;
+    let replayed = Queue::create(&sdk, "replayed").await;
+    let url = replayed.url.clone();
     let o = output(aws_replay(
         &moto,
         &[
@@ -653,7 +597,7 @@ async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
     ))
     .await;
     assert!(o.status.success(), "{}", text(&o));
-    let mut got = bodies(&sqs, &url).await;
+    let mut got = replayed.bodies().await;
     got.sort();
     let mut want: Vec<String> = expected
         .iter()
@@ -663,7 +607,8 @@ async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
     assert_eq!(got, want);
 
     // --to-bus: PutEvents; a rule on the bus forwards the events to a queue.
-    let (bus_queue, bus_queue_arn) = queue(&sqs, "from-bus").await;
+    let from_bus = Queue::create(&sdk, "from-bus").await;
+    let bus_queue_arn = from_bus.arn().await;
     events
         .create_event_bus()
         .name("replay")
@@ -693,7 +638,7 @@ async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
     with_source.extend(["--source", "replay.genesys", "--execute"]);
     let o = output(aws_replay(&moto, &with_source)).await;
     assert!(o.status.success(), "{}", text(&o));
-    let forwarded = bodies(&sqs, &bus_queue).await;
+    let forwarded = from_bus.bodies().await;
     assert_eq!(forwarded.len(), 2, "{}", text(&o));
     for event in &forwarded {
         let event: Value = serde_json::from_str(event).unwrap();
@@ -926,11 +871,11 @@ async fn an_event_dead_lettered_three_times_reaches_the_consumer_once() {
 async fn to_target_sends_one_event_once_to_each_rules_target() {
     let moto = Moto::start().await;
     let sdk = moto.sdk().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let mut rules = Vec::new();
     for name in ["crm", "wfm"] {
-        let (url, arn) = queue(&sqs, name).await;
+        let q = Queue::create(&sdk, name).await;
+        let arn = q.arn().await;
         let rule = rule_with_target(
             &events,
             None,
@@ -943,7 +888,7 @@ async fn to_target_sends_one_event_once_to_each_rules_target() {
                 .unwrap(),
         )
         .await;
-        rules.push((url, arn, rule));
+        rules.push((q, arn, rule));
     }
     // The same event, dead-lettered twice by each rule.
     let mut batch: Value =
@@ -976,9 +921,9 @@ async fn to_target_sends_one_event_once_to_each_rules_target() {
         .as_str()
         .unwrap()
         .to_owned();
-    for (url, _, _) in &rules {
-        let got = bodies(&sqs, url).await;
-        assert_eq!(got.len(), 1, "{url}: {}", text(&o));
+    for (q, _, _) in &rules {
+        let got = q.bodies().await;
+        assert_eq!(got.len(), 1, "{}: {}", q.url, text(&o));
         let body: Value = serde_json::from_str(&got[0]).unwrap();
         assert_eq!(body["id"], json!(event_id));
     }

@@ -3,37 +3,12 @@
 //! --since/--until` over the same sources.
 
 use std::path::Path;
-use std::process::Command;
 
-use dlq_triage_test_support::cli::{output, text};
+use dlq_triage_test_support::cli::{analyzed, dlq_triage, output, text};
 use dlq_triage_test_support::fixtures::event_path;
 use dlq_triage_test_support::moto::Moto;
 use dlq_triage_test_support::sink::{Answer, Sink};
 use serde_json::{Value, json};
-
-fn dlq_triage(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlq-triage"));
-    cmd.args(args)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("GENESYS_CLIENT_ID");
-    cmd
-}
-
-/// `analyze` of `batch` into `out`; the report.
-fn analyzed(batch: &Path, out: &Path) -> Value {
-    let o = dlq_triage(&["analyze", "--no-correlate", "--out"])
-        .arg(out)
-        .arg(batch)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
-}
 
 /// The sample batch with each message id suffixed and each `SentTimestamp` set to `sent`
 /// (epoch ms), so that a test controls when its dead letters happened.

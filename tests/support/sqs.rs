@@ -94,7 +94,6 @@ impl Queue {
         ids
     }
 
-    /// (`ApproximateNumberOfMessages`, `ApproximateNumberOfMessagesNotVisible`).
     /// The queue's ARN.
     pub async fn arn(&self) -> String {
         self.client
@@ -126,6 +125,7 @@ impl Queue {
             .collect()
     }
 
+    /// (`ApproximateNumberOfMessages`, `ApproximateNumberOfMessagesNotVisible`).
     pub async fn depth(&self) -> (u64, u64) {
         let out = self
             .client
