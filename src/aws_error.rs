@@ -20,9 +20,5 @@ pub(crate) fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
 
 /// The first line of `s`, at most 300 characters.
 pub(crate) fn one_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or_default().trim();
-    match line.char_indices().nth(300) {
-        Some((i, _)) => format!("{}…", &line[..i]),
-        None => line.to_owned(),
-    }
+    crate::text::truncate(crate::text::first_line(s), 300)
 }

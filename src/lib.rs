@@ -63,8 +63,10 @@ mod secrets;
 mod service;
 pub mod source;
 mod store;
+pub mod stored;
 pub mod summarize;
 pub mod targets;
+mod text;
 mod triage;
 
 pub use classify::{

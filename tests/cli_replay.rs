@@ -448,10 +448,7 @@ async fn to_target_delivers_what_the_rules_input_transformer_makes_of_the_event(
         "{}",
         text(&dry)
     );
-    assert!(
-        crm.bodies().await.is_empty(),
-        "the dry run sent nothing"
-    );
+    assert!(crm.bodies().await.is_empty(), "the dry run sent nothing");
 
     let o = output(aws_replay(
         &moto,

@@ -18,7 +18,7 @@ pub use summarize::{SummarizeArgs, summarize};
 
 use crate::classify::FailureCategory;
 use crate::correlate::{Connector, Correlation, MemoryCorrelator};
-use crate::summarize::{Window, parse_when};
+use crate::stored::{Window, parse_when};
 
 /// Why a subcommand failed: the one line the binary prints, and its exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,12 +14,12 @@ use aws_config::timeout::TimeoutConfig;
 use super::{Stdout, categories, window};
 use crate::genesys::redact_url;
 use crate::replay::{
-    AnyPlan, AwsCourier, Control, Edit, Filters, Fixed, FixedPlan, Journal, Location, Ports,
-    Reader, ReplayOptions, ReplayProgress, ReplaySummary, ReportArg, Selection, Selector,
-    TargetPlan, rate_per_second, replay,
+    AnyPlan, AwsCourier, Control, Edit, Fixed, FixedPlan, Journal, Ports, ReplayOptions,
+    ReplayProgress, ReplaySummary, Selection, Selector, TargetPlan, rate_per_second, replay,
 };
 use crate::report::Report;
 use crate::store::{path_style_from_env, s3_client};
+use crate::stored::{Filter, Location, Reader, ReportArg};
 use crate::targets::AwsTargets;
 
 /// `dlq-triage replay REPORT… [filters] <destination> [--rate N] [--concurrency N]
@@ -280,8 +280,8 @@ fn announce(args: &ReplayArgs, selection: &Selection, report_names: &str) {
     );
 }
 
-fn filters(args: &ReplayArgs) -> Result<Filters, String> {
-    Ok(Filters {
+fn filters(args: &ReplayArgs) -> Result<Filter, String> {
+    Ok(Filter {
         categories: categories(&args.categories)?,
         targets: args.targets.clone(),
         message_ids: args.message_ids.clone(),
@@ -397,7 +397,7 @@ async fn read_reports(
     reader: &Reader,
     args: &[ReportArg],
     since: Option<chrono::NaiveDate>,
-    filters: &Filters,
+    filters: &Filter,
 ) -> Result<(Selection, String), String> {
     let locations = reader.locate(args, since).await?;
     let mut selector = Selector::new(filters);

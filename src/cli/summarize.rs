@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use futures::StreamExt;
 
 use super::{Stdout, categories, window};
-use crate::replay::{Reader, ReportArg};
+use crate::report::Summary;
 use crate::store::{path_style_from_env, s3_client};
-use crate::summarize::{Only, ReportDigest, Summarizer, Summary, headline, render_summary};
+use crate::stored::{Filter, Reader, ReportArg, ReportDigest};
+use crate::summarize::{Summarizer, render_summary, summary_headline};
 
 /// `dlq-triage summarize SOURCE… [--since T] [--until T] [--category C]… [--target ARN]…
 /// [--out DIR] [--json]`.
@@ -47,9 +48,11 @@ pub struct SummarizeArgs {
 pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
     let now = chrono::Utc::now();
     let window = window(&args.since, &args.until, now)?;
-    let only = Only {
+    let filter = Filter {
         categories: categories(&args.categories)?,
         targets: args.targets.clone(),
+        message_ids: Vec::new(),
+        window,
     };
     let sources = args
         .sources
@@ -65,7 +68,7 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
     let locations = reader
         .locate(&sources, window.since.map(|t| t.date_naive()))
         .await?;
-    let mut summarizer = Summarizer::new(window, only);
+    let mut summarizer = Summarizer::new(filter);
     // Read several at once, each parsed on a blocking thread (reports are independent, so
     // they parse on every core) into what the summary needs; the text is then dropped.
     let mut reads = futures::stream::iter(locations.iter().map(|location| {
@@ -124,7 +127,7 @@ fn write(summary: &Summary, args: &SummarizeArgs) -> Result<(), String> {
         let path = dir.join(name);
         std::fs::write(&path, body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    out.line(headline(summary));
+    out.line(summary_headline(summary));
     if !summary.unreadable.is_empty() {
         out.line(format_args!(
             "unreadable: {} source(s), named in summary.md",

@@ -17,7 +17,6 @@ mod courier;
 mod edit;
 mod journal;
 mod plan;
-mod reader;
 mod select;
 mod targets;
 mod transform;
@@ -37,13 +36,11 @@ pub use plan::{
     AnyPlan, ApiDestination, Fixed, FixedPlan, Plan, Planned, ResolvedTarget, TargetDirectory,
     TargetKind, TargetPlan,
 };
-pub use reader::Reader;
-pub use select::{
-    Candidate, Filters, Location, ReportArg, Selection, Selector, is_report_key, select,
-};
+pub use select::{Candidate, Selection, Selector, select};
 pub use transform::{RuleContext, TargetInput, TransformError, apply, select as select_path};
 
 use crate::classify::FailureCategory;
+use crate::stored::Reader;
 
 /// One record's delivery: the bytes and where they go.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,135 +3,12 @@
 //! a local folder or from S3; nothing is ever written or deleted there.
 
 use std::collections::HashSet;
-use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use crate::classify::FailureCategory;
 use crate::dlq::BodyKind;
-use crate::report::{Disposition, Report, TriageRecord, parse_time};
-use crate::summarize::Window;
-
-/// Where a report or a payload is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Location {
-    /// A local file.
-    File(PathBuf),
-    /// An S3 object.
-    S3 {
-        /// The bucket.
-        bucket: String,
-        /// The key.
-        key: String,
-    },
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Location::File(p) => write!(f, "{}", p.display()),
-            Location::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
-        }
-    }
-}
-
-/// A `REPORT` argument: a local `report.json`, every report below a local folder, one S3
-/// report, or every report below an S3 prefix (an argument ending in `/`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReportArg {
-    /// One report.
-    One(Location),
-    /// A local folder: every report below it (`report.json`, `reports/…/*.json`).
-    Folder(PathBuf),
-    /// `s3://bucket/prefix/`: every `.json` report below it.
-    Prefix {
-        /// The bucket.
-        bucket: String,
-        /// The prefix (may be empty).
-        prefix: String,
-    },
-}
-
-impl ReportArg {
-    /// Whether it names local files only (no S3 client is needed for it).
-    pub fn is_local(&self) -> bool {
-        matches!(
-            self,
-            ReportArg::One(Location::File(_)) | ReportArg::Folder(_)
-        )
-    }
-
-    /// Reads a command-line argument.
-    pub fn parse(arg: &str) -> Result<ReportArg, String> {
-        let Some(rest) = arg.strip_prefix("s3://") else {
-            let path = PathBuf::from(arg);
-            return Ok(if path.is_dir() {
-                ReportArg::Folder(path)
-            } else {
-                ReportArg::One(Location::File(path))
-            });
-        };
-        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(format!("{arg}: no bucket name after s3://"));
-        }
-        if key.is_empty() || key.ends_with('/') {
-            Ok(ReportArg::Prefix {
-                bucket: bucket.to_owned(),
-                prefix: key.to_owned(),
-            })
-        } else {
-            Ok(ReportArg::One(Location::S3 {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-            }))
-        }
-    }
-}
-
-/// Whether an S3 key listed below a prefix is a report (`…/reports/…/<id>.json`).
-pub fn is_report_key(key: &str) -> bool {
-    key.ends_with(".json") && (key.contains("reports/") || key.ends_with("report.json"))
-}
-
-/// The filters of a run; an empty list lets everything through.
-#[derive(Debug, Clone, Default)]
-pub struct Filters {
-    /// `--category`.
-    pub categories: Vec<FailureCategory>,
-    /// `--target` (a target ARN, compared exactly).
-    pub targets: Vec<String>,
-    /// `--message-id`.
-    pub message_ids: Vec<String>,
-    /// `--since` / `--until`, on each record's dead-letter time (`sentTimestamp`, else
-    /// `timestamp`).
-    pub window: Window,
-}
-
-impl Filters {
-    fn admits(&self, r: &TriageRecord) -> bool {
-        let at = r
-            .sent_timestamp
-            .as_deref()
-            .or(r.timestamp.as_deref())
-            .and_then(parse_time);
-        self.window.contains(at)
-            && (self.categories.is_empty() || self.categories.contains(&r.failure_category))
-            && (self.targets.is_empty()
-                || r.failure
-                    .target_arn
-                    .as_ref()
-                    .is_some_and(|t| self.targets.contains(t)))
-            && (self.message_ids.is_empty() || self.message_ids.contains(&r.message_id))
-    }
-
-    /// The filters as command-line flags (for the Markdown report's commands).
-    pub fn is_empty(&self) -> bool {
-        self.categories.is_empty()
-            && self.targets.is_empty()
-            && self.message_ids.is_empty()
-            && self.window == Window::default()
-    }
-}
+use crate::report::{Disposition, Report};
+use crate::stored::{Filter, Location, dead_lettered_at};
 
 /// One record to replay.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,8 +42,8 @@ pub struct Selection {
 }
 
 /// Builds the selection from reports read in the order given.
-pub fn select(reports: &[(Location, Report)], filters: &Filters) -> Selection {
-    let mut selector = Selector::new(filters);
+pub fn select(reports: &[(Location, Report)], filter: &Filter) -> Selection {
+    let mut selector = Selector::new(filter);
     for (location, report) in reports {
         selector.add(location, report);
     }
@@ -177,7 +54,7 @@ pub fn select(reports: &[(Location, Report)], filters: &Filters) -> Selection {
 /// never every report at once.
 #[derive(Debug)]
 pub struct Selector<'f> {
-    filters: &'f Filters,
+    filter: &'f Filter,
     selection: Selection,
     /// Message ids selected so far.
     seen: HashSet<String>,
@@ -186,10 +63,10 @@ pub struct Selector<'f> {
 }
 
 impl<'f> Selector<'f> {
-    /// An empty selection under `filters`.
-    pub fn new(filters: &'f Filters) -> Selector<'f> {
+    /// An empty selection under `filter`.
+    pub fn new(filter: &'f Filter) -> Selector<'f> {
         Selector {
-            filters,
+            filter,
             selection: Selection::default(),
             seen: HashSet::new(),
             unsendable: HashSet::new(),
@@ -200,7 +77,12 @@ impl<'f> Selector<'f> {
     pub fn add(&mut self, location: &Location, report: &Report) {
         let selection = &mut self.selection;
         for r in &report.records {
-            if !self.filters.admits(r) {
+            let at = dead_lettered_at(r.sent_timestamp.as_deref(), r.timestamp.as_deref());
+            let target = r.failure.target_arn.as_deref();
+            if !self
+                .filter
+                .admits(&r.message_id, r.failure_category, target, at)
+            {
                 selection.filtered_out += 1;
                 continue;
             }
@@ -290,7 +172,10 @@ fn payload_location(report: &Location, key: &str) -> Result<Location, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+    use crate::report::TriageRecord;
     use crate::report::fixtures::report_of;
 
     fn record(id: &str) -> TriageRecord {
@@ -305,36 +190,6 @@ mod tests {
 
     fn local(path: &str) -> Location {
         Location::File(PathBuf::from(path))
-    }
-
-    #[test]
-    fn arguments_name_a_file_an_object_or_a_prefix() {
-        assert_eq!(
-            ReportArg::parse("out/report.json").unwrap(),
-            ReportArg::One(local("out/report.json"))
-        );
-        assert_eq!(
-            ReportArg::parse("s3://b/genesys-dlq/reports/dt=2026-11-28/r.json").unwrap(),
-            ReportArg::One(Location::S3 {
-                bucket: "b".into(),
-                key: "genesys-dlq/reports/dt=2026-11-28/r.json".into()
-            })
-        );
-        assert_eq!(
-            ReportArg::parse("s3://b/genesys-dlq/").unwrap(),
-            ReportArg::Prefix {
-                bucket: "b".into(),
-                prefix: "genesys-dlq/".into()
-            }
-        );
-        assert_eq!(
-            ReportArg::parse("s3://b").unwrap(),
-            ReportArg::Prefix {
-                bucket: "b".into(),
-                prefix: String::new()
-            }
-        );
-        assert!(ReportArg::parse("s3:///x").is_err());
     }
 
     #[test]
@@ -377,7 +232,7 @@ mod tests {
         let b = report_of(vec![record("m2"), record("m3")]);
         let s = select(
             &[(local("a/report.json"), a), (local("b/report.json"), b)],
-            &Filters::default(),
+            &Filter::default(),
         );
         let ids: Vec<&str> = s.records.iter().map(|c| c.message_id.as_str()).collect();
         assert_eq!(ids, ["m1", "m2", "m3"]);
@@ -394,7 +249,7 @@ mod tests {
             reason: "payload not stored: S3 timeout".into(),
         };
         let a = report_of(vec![returned.clone(), record("m2")]);
-        let s = select(&[(local("a/report.json"), a.clone())], &Filters::default());
+        let s = select(&[(local("a/report.json"), a.clone())], &Filter::default());
         assert_eq!(s.records.len(), 1);
         assert_eq!(s.not_replayable.len(), 1);
         assert!(s.not_replayable[0].1.contains("S3 timeout"), "{s:?}");
@@ -402,7 +257,7 @@ mod tests {
         let later = report_of(vec![record("m1")]);
         let s = select(
             &[(local("a/report.json"), a), (local("b/report.json"), later)],
-            &Filters::default(),
+            &Filter::default(),
         );
         assert_eq!(s.records.len(), 2);
         assert!(s.not_replayable.is_empty(), "{s:?}");
@@ -416,7 +271,7 @@ mod tests {
         summary.failed_event_ids = vec!["e1".into(), "e2".into()];
         let s = select(
             &[(local("a/report.json"), report_of(vec![summary]))],
-            &Filters::default(),
+            &Filter::default(),
         );
         assert!(s.records.is_empty());
         assert!(s.not_replayable[0].1.contains("e1, e2"), "{s:?}");
@@ -430,7 +285,7 @@ mod tests {
         let mut r2 = record("m2");
         r2.failure.target_arn = Some("arn:t2".into());
         let report = report_of(vec![r1, r2, record("m3")]);
-        let at = |filters: Filters| -> Vec<String> {
+        let at = |filters: Filter| -> Vec<String> {
             select(&[(local("r.json"), report.clone())], &filters)
                 .records
                 .into_iter()
@@ -438,34 +293,25 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            at(Filters {
+            at(Filter {
                 categories: vec![FailureCategory::RateLimitExceeded],
-                ..Filters::default()
+                ..Filter::default()
             }),
             ["m1"]
         );
         assert_eq!(
-            at(Filters {
+            at(Filter {
                 targets: vec!["arn:t2".into()],
-                ..Filters::default()
+                ..Filter::default()
             }),
             ["m2"]
         );
         assert_eq!(
-            at(Filters {
+            at(Filter {
                 message_ids: vec!["m3".into(), "m1".into()],
-                ..Filters::default()
+                ..Filter::default()
             }),
             ["m1", "m3"]
         );
-    }
-
-    #[test]
-    fn report_keys_below_a_prefix_are_recognised() {
-        assert!(is_report_key("genesys-dlq/reports/dt=2026-11-28/abc.json"));
-        assert!(!is_report_key("genesys-dlq/reports/dt=2026-11-28/abc.md"));
-        assert!(!is_report_key(
-            "genesys-dlq/replay/dt=2026-11-28/UNKNOWN/m.json"
-        ));
     }
 }

@@ -8,6 +8,7 @@ use super::schema::{NO_TARGET, ReplaySource, Report};
 use crate::classify::FailureCategory;
 use crate::correlate::InteractionInfo;
 use crate::dlq::BodyKind;
+use crate::text::truncate;
 
 /// Renders the report for an incident channel: headline, pie, incident table, next steps,
 /// affected conversations and replay commands.
@@ -264,7 +265,7 @@ const MAX_BUCKETS: i64 = 24;
 fn render_timeline(report: &Report, md: &mut String) {
     let mut points: Vec<(FailureCategory, i64, usize)> = Vec::new();
     for r in &report.records {
-        if let Some(t) = r.timestamp.as_deref().and_then(super::summary::parse_time) {
+        if let Some(t) = r.timestamp.as_deref().and_then(super::parse_time) {
             points.push((r.failure_category, t.timestamp(), r.event_count.max(1)));
         }
     }
@@ -497,13 +498,6 @@ fn list(items: &[String]) -> String {
         "—".to_owned()
     } else {
         text(&items.join(", "))
-    }
-}
-
-pub(crate) fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
     }
 }
 

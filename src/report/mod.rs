@@ -1,16 +1,25 @@
-//! The root-cause report: its contract types ([`schema`]), the aggregation that builds it
-//! from records ([`summary`]), and its Markdown rendering ([`markdown`]).
+//! The root-cause report: its contract types ([`schema`]), the report built from records
+//! ([`build`]) with the aggregation it shares with `summarize` ([`aggregate`]), and its
+//! Markdown rendering ([`markdown`]).
 
+mod aggregate;
+mod build;
 mod markdown;
 mod schema;
-mod summary;
+mod summary_schema;
 
-pub(crate) use markdown::{bucket_name, bucket_width, code, shell_word, text, truncate};
+pub(crate) use aggregate::{Failure, Incidents, Tally, fmt_time, parse_time};
+pub(crate) use markdown::{bucket_name, bucket_width, code, shell_word, text};
 pub use markdown::{headline, render_markdown, short_arn};
+pub(crate) use schema::one;
 pub use schema::{
-    Disposition, Incident, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, Summary, TriageRecord,
+    BatchIncident, BatchSummary, Disposition, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION,
+    TriageRecord,
 };
-pub(crate) use summary::parse_time;
+pub use summary_schema::{
+    AffectedConversation, Bucket, Incident, SUMMARY_SCHEMA_VERSION, Summary, Timeline, Unreadable,
+    WindowOut,
+};
 
 /// Records for the aggregation and rendering tests.
 #[cfg(test)]

@@ -12,8 +12,6 @@ use crate::dlq::{BodyKind, FailureContext};
 
 /// The report schema version.
 pub const SCHEMA_VERSION: u32 = 1;
-/// How many message ids an incident lists as samples.
-pub const SAMPLE_IDS: usize = 5;
 /// How many conversation ids an incident lists.
 pub const INCIDENT_CONVERSATION_IDS: usize = 100;
 
@@ -73,7 +71,8 @@ pub struct TriageRecord {
     pub failed_event_ids: Vec<String>,
 }
 
-fn one() -> usize {
+/// `1`: serde's default of an `eventCount` that is absent.
+pub(crate) fn one() -> usize {
     1
 }
 
@@ -108,7 +107,7 @@ pub struct Report {
     /// which counts every event of its `failedMessages[]`.
     pub total_failures: usize,
     /// Aggregates.
-    pub summary: Summary,
+    pub summary: BatchSummary,
     /// Every record, in batch order.
     pub records: Vec<TriageRecord>,
 }
@@ -116,7 +115,7 @@ pub struct Report {
 /// Aggregates over the records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Summary {
+pub struct BatchSummary {
     /// Records per category.
     pub by_category: BTreeMap<FailureCategory, usize>,
     /// Records per target ARN (`(no target)` when the attribute is missing).
@@ -132,7 +131,7 @@ pub struct Summary {
     /// Latest record timestamp.
     pub last_seen: Option<String>,
     /// Groups of records by (category, target), largest first.
-    pub incidents: Vec<Incident>,
+    pub incidents: Vec<BatchIncident>,
     /// How each failed target takes its input, where the rule could be read
     /// (`ListTargetsByRule`): `InputTransformer`, `InputPath`, `Input`, or `none` (the event
     /// unchanged). Absent for targets that were not looked up.
@@ -143,7 +142,7 @@ pub struct Summary {
 /// Records of one category against one target, with the error codes among them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Incident {
+pub struct BatchIncident {
     /// The category.
     pub category: FailureCategory,
     /// The target ARN.
@@ -161,7 +160,7 @@ pub struct Incident {
     pub last_seen: Option<String>,
     /// Distinct conversations affected.
     pub conversations: usize,
-    /// Up to [`SAMPLE_IDS`] message ids.
+    /// Up to five message ids.
     pub sample_message_ids: Vec<String>,
     /// What to do about it (the taxonomy's typical fix).
     pub recommended_action: String,

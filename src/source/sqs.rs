@@ -17,6 +17,7 @@ use aws_sdk_sqs::types::{
 
 use super::{DeadLetterQueue, HandleOutcome, QueueError, QueueInfo, Received};
 use crate::dlq::{DeadLetter, FailureContext, SystemAttributes};
+use crate::text::{first_line, truncate};
 
 /// Attempts per batch entry that fails for a reason other than the caller's.
 const ENTRY_ATTEMPTS: u32 = 3;
@@ -81,7 +82,7 @@ impl SqsQueue {
         let detail = match (e.message(), &body_message) {
             (Some(m), _) => format!("{code}: {m}"),
             (None, Some(m)) => m.clone(),
-            (None, None) => first_line(&DisplayErrorContext(&e).to_string()),
+            (None, None) => first_line(&DisplayErrorContext(&e).to_string()).to_owned(),
         };
         if code.contains("NonExistentQueue") || code.contains("QueueDoesNotExist") {
             QueueError::NotFound(self.url.clone())
@@ -371,15 +372,4 @@ fn xml_message(body: &str) -> Option<String> {
     let start = body.find("<Message>")? + "<Message>".len();
     let end = start + body[start..].find("</Message>")?;
     Some(body[start..end].trim().to_owned()).filter(|m| !m.is_empty())
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().trim().to_owned()
 }

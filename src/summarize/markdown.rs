@@ -3,15 +3,16 @@
 
 use std::fmt::Write;
 
-use super::Summary;
-use crate::report::{bucket_name, code, short_arn, text, truncate};
+use crate::report::Summary;
+use crate::report::{bucket_name, code, short_arn, text};
+use crate::text::truncate;
 
 /// How many affected conversations the Markdown lists (the JSON has them all).
 const CONVERSATIONS_SHOWN: usize = 50;
 
 /// The one-line answer: how many, against how many targets, since when, and whether it
 /// goes on.
-pub fn headline(s: &Summary) -> String {
+pub fn summary_headline(s: &Summary) -> String {
     let span = match (&s.first_seen, &s.last_seen) {
         (Some(a), Some(b)) => format!(" from {a} to {b}"),
         _ => String::new(),
@@ -43,7 +44,11 @@ pub fn headline(s: &Summary) -> String {
 /// The summary as Markdown.
 pub fn render_summary(s: &Summary) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# Dead-letter summary\n\n**{}**\n", text(&headline(s)));
+    let _ = writeln!(
+        md,
+        "# Dead-letter summary\n\n**{}**\n",
+        text(&summary_headline(s))
+    );
     let _ = writeln!(
         md,
         "Read {} report(s); {} record(s) listed by more than one report were counted once.",

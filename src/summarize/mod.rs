@@ -9,129 +9,21 @@ mod markdown;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::classify::FailureCategory;
 use crate::correlate::InteractionInfo;
-use crate::report::{Disposition, NO_TARGET, SCHEMA_VERSION, bucket_width, parse_time};
+use crate::report::{
+    AffectedConversation, Bucket, Disposition, Failure, Incident, Incidents, NO_TARGET,
+    SUMMARY_SCHEMA_VERSION, Summary, Tally, Timeline, Unreadable, WindowOut, bucket_width,
+    fmt_time,
+};
+use crate::stored::{Filter, ReportDigest, Window};
 
-pub use markdown::{headline, render_summary};
+pub use markdown::{render_summary, summary_headline};
 
 /// A failure within this long before the end of the window makes its incident ongoing.
 pub const ONGOING_WITHIN_MINUTES: i64 = 15;
-/// How many message ids, and distinct error texts, an incident shows.
-const SAMPLES: usize = 5;
-
-/// `--since` / `--until`: which dead-letter times count, both ends included.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Window {
-    /// The earliest time that counts.
-    pub since: Option<DateTime<Utc>>,
-    /// The latest time that counts.
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl Window {
-    /// Whether a record at `at` counts. With a window, a record without a time does not.
-    pub fn contains(&self, at: Option<DateTime<Utc>>) -> bool {
-        match at {
-            Some(t) => self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u),
-            None => self.since.is_none() && self.until.is_none(),
-        }
-    }
-}
-
-/// A `--since` / `--until` value: RFC 3339 (`2026-12-04T09:00:00Z`), or a duration back
-/// from `now` in seconds, minutes, hours or days (`30s`, `90m`, `6h`, `7d`).
-pub fn parse_when(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    let value = value.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let unit = value.chars().last().unwrap_or(' ');
-    let amount: Option<i64> = value[..value.len() - unit.len_utf8().min(value.len())]
-        .parse()
-        .ok()
-        .filter(|n| *n >= 0);
-    let back = match (amount, unit) {
-        (Some(n), 's') => Duration::try_seconds(n),
-        (Some(n), 'm') => Duration::try_minutes(n),
-        (Some(n), 'h') => Duration::try_hours(n),
-        (Some(n), 'd') => Duration::try_days(n),
-        _ => None,
-    };
-    back.and_then(|d| now.checked_sub_signed(d)).ok_or_else(|| {
-        format!("{value:?} is neither an RFC 3339 time (2026-12-04T09:00:00Z) nor a duration back from now (90m, 6h, 7d)")
-    })
-}
-
-/// The part of a report `summarize` reads; the rest of the report is skipped unparsed.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReportDigest {
-    /// Must be [`SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// When the report was built: the later of two reports says what became of a record.
-    pub generated_at: String,
-    /// Its records.
-    pub records: Vec<RecordDigest>,
-}
-
-impl ReportDigest {
-    /// A report's JSON, or why it is not one this version reads.
-    pub fn parse(bytes: &[u8]) -> Result<ReportDigest, String> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Version {
-            schema_version: Option<u32>,
-        }
-        let version: Version =
-            serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-        match version.schema_version {
-            Some(SCHEMA_VERSION) => {
-                serde_json::from_slice(bytes).map_err(|e| format!("not a dlq-triage report: {e}"))
-            }
-            Some(v) => Err(format!(
-                "report schema version {v}; this dlq-triage reads version {SCHEMA_VERSION}"
-            )),
-            None => Err("not a dlq-triage report: no schemaVersion".into()),
-        }
-    }
-}
-
-/// The part of a report record `summarize` reads.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordDigest {
-    message_id: String,
-    timestamp: Option<String>,
-    sent_timestamp: Option<String>,
-    interaction_id: Option<String>,
-    failure_category: FailureCategory,
-    target_arn: Option<String>,
-    error_code: Option<String>,
-    error_message: Option<String>,
-    http_status: Option<u16>,
-    interaction_info: Option<InteractionInfo>,
-    disposition: Disposition,
-    #[serde(default = "one")]
-    event_count: usize,
-}
-
-fn one() -> usize {
-    1
-}
-
-impl RecordDigest {
-    /// When the message was dead-lettered (`sentTimestamp`), else the event's time.
-    fn at(&self) -> Option<DateTime<Utc>> {
-        self.sent_timestamp
-            .as_deref()
-            .or(self.timestamp.as_deref())
-            .and_then(parse_time)
-    }
-}
 
 /// What is kept of one distinct record: the latest report's view of it.
 #[derive(Debug)]
@@ -157,20 +49,10 @@ struct ConversationSeen {
     divisions: BTreeSet<String>,
 }
 
-/// Filters besides the window.
-#[derive(Debug, Clone, Default)]
-pub struct Only {
-    /// `--category`.
-    pub categories: Vec<FailureCategory>,
-    /// `--target`.
-    pub targets: Vec<String>,
-}
-
 /// Reports in, one [`Summary`] out.
 #[derive(Debug, Default)]
 pub struct Summarizer {
-    window: Window,
-    only: Only,
+    filter: Filter,
     /// One copy of each repeated text (targets, codes, errors, times, ids).
     texts: HashSet<Arc<str>>,
     records: HashMap<Box<str>, Kept>,
@@ -181,11 +63,10 @@ pub struct Summarizer {
 }
 
 impl Summarizer {
-    /// A summarizer of the records in `window` that `only` lets through.
-    pub fn new(window: Window, only: Only) -> Summarizer {
+    /// A summarizer of the records `filter` lets through (its message ids unused).
+    pub fn new(filter: Filter) -> Summarizer {
         Summarizer {
-            window,
-            only,
+            filter,
             ..Summarizer::default()
         }
     }
@@ -208,13 +89,11 @@ impl Summarizer {
         let seen_in = self.text(&report.generated_at);
         for r in report.records {
             let at = r.at();
-            let target_ok = self.only.targets.is_empty()
-                || r.target_arn
-                    .as_ref()
-                    .is_some_and(|t| self.only.targets.contains(t));
-            let category_ok = self.only.categories.is_empty()
-                || self.only.categories.contains(&r.failure_category);
-            if !self.window.contains(at) || !target_ok || !category_ok {
+            let target = r.target_arn.as_deref();
+            if !self
+                .filter
+                .admits(&r.message_id, r.failure_category, target, at)
+            {
                 continue;
             }
             if let Some(kept) = self.records.get(r.message_id.as_str()) {
@@ -261,55 +140,22 @@ impl Summarizer {
     /// The summary; `now` is when it is made, `sources` how the reports were named (for
     /// the replay commands).
     pub fn finish(mut self, now: DateTime<Utc>, sources: &[String]) -> Summary {
-        let mut incidents: HashMap<(FailureCategory, Option<Arc<str>>), IncidentAcc> =
-            HashMap::new();
-        let mut by_category: BTreeMap<FailureCategory, usize> = BTreeMap::new();
-        let mut by_target: BTreeMap<String, usize> = BTreeMap::new();
-        let mut conversations: HashMap<Arc<str>, (Option<DateTime<Utc>>, usize)> = HashMap::new();
-        let (mut first, mut last) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
-        let (mut total, mut stored) = (0, 0);
         let mut ids: Vec<(&str, &Kept)> = self.records.iter().map(|(k, v)| (&**k, v)).collect();
         // Samples in time order, then by id: the same summary from the same reports.
         ids.sort_by(|a, b| a.1.at.cmp(&b.1.at).then(a.0.cmp(b.0)));
-        for (id, r) in &ids {
-            total += r.events;
-            stored += usize::from(r.stored);
-            *by_category.entry(r.category).or_default() += r.events;
-            *by_target
-                .entry(r.target.as_deref().unwrap_or(NO_TARGET).to_owned())
-                .or_default() += r.events;
-            if let Some(t) = r.at {
-                first = Some(first.map_or(t, |f| f.min(t)));
-                last = Some(last.map_or(t, |l| l.max(t)));
-            }
-            if let Some(c) = &r.conversation {
-                let entry = conversations.entry(c.clone()).or_insert((r.at, 0));
-                entry.1 += 1;
-            }
-            incidents
-                .entry((r.category, r.target.clone()))
-                .or_default()
-                .add(id, r);
-        }
-        let end = self.window.until.unwrap_or(now);
-        let window = WindowOut {
-            since: self.window.since.map(fmt_time),
-            until: self.window.until.map(fmt_time),
-        };
-        let mut incidents: Vec<Incident> = incidents
+        let counted = Counted::of(&ids);
+        let window = self.filter.window;
+        let end = window.until.unwrap_or(now);
+        let incidents: Vec<Incident> = counted
+            .incidents
+            .sorted()
             .into_iter()
-            .map(|((category, target), acc)| {
-                acc.finish(category, target.as_deref(), end, sources, &self.window)
+            .map(|(category, target, tally)| {
+                incident(category, target.as_deref(), tally, end, sources, &window)
             })
             .collect();
-        incidents.sort_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then(a.category.cmp(&b.category))
-                .then(a.target_arn.cmp(&b.target_arn))
-        });
-        let timeline = timeline(&ids);
-        let mut affected: Vec<AffectedConversation> = conversations
+        let mut affected: Vec<AffectedConversation> = counted
+            .conversations
             .into_iter()
             .map(|(id, (first_failure, failures))| {
                 let seen = self.conversations.remove(&id).unwrap_or_default();
@@ -327,103 +173,118 @@ impl Summarizer {
         Summary {
             schema_version: SUMMARY_SCHEMA_VERSION,
             generated_at: fmt_time(now),
-            window,
+            window: WindowOut {
+                since: window.since.map(fmt_time),
+                until: window.until.map(fmt_time),
+            },
             reports: self.reports,
             unreadable: self.unreadable,
-            total_failures: total,
+            total_failures: counted.total,
             dead_letters: ids.len(),
-            stored,
+            stored: counted.stored,
             listed_again: self.listed_again,
-            first_seen: first.map(fmt_time),
-            last_seen: last.map(fmt_time),
+            first_seen: counted.first.map(fmt_time),
+            last_seen: counted.last.map(fmt_time),
             ongoing: incidents.iter().any(|i| i.ongoing),
-            by_category,
-            by_target,
+            by_category: counted.by_category,
+            by_target: counted.by_target,
             incidents,
-            timeline,
+            timeline: timeline(&ids),
             conversations: affected,
         }
     }
 }
 
-/// An incident's figures while the records are counted.
-#[derive(Default)]
-struct IncidentAcc {
-    count: usize,
+/// The distinct records, counted.
+struct Counted {
+    total: usize,
+    stored: usize,
+    by_category: BTreeMap<FailureCategory, usize>,
+    by_target: BTreeMap<String, usize>,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
-    per_minute: HashMap<i64, usize>,
-    codes: BTreeMap<String, usize>,
-    statuses: BTreeSet<u16>,
-    conversations: HashSet<Arc<str>>,
-    samples: Vec<String>,
-    errors: Vec<Arc<str>>,
+    /// Conversation → (its first failure, dead letters naming it).
+    conversations: HashMap<Arc<str>, (Option<DateTime<Utc>>, usize)>,
+    incidents: Incidents<Arc<str>>,
 }
 
-impl IncidentAcc {
-    fn add(&mut self, id: &str, r: &Kept) {
-        self.count += r.events;
-        if let Some(t) = r.at {
-            self.first = Some(self.first.map_or(t, |f| f.min(t)));
-            self.last = Some(self.last.map_or(t, |l| l.max(t)));
-            *self
-                .per_minute
-                .entry(t.timestamp().div_euclid(60))
+impl Counted {
+    /// Counts `ids` (in time order, which the samples follow).
+    fn of(ids: &[(&str, &Kept)]) -> Counted {
+        let mut c = Counted {
+            total: 0,
+            stored: 0,
+            by_category: BTreeMap::new(),
+            by_target: BTreeMap::new(),
+            first: None,
+            last: None,
+            conversations: HashMap::new(),
+            incidents: Incidents::default(),
+        };
+        for (id, r) in ids {
+            c.total += r.events;
+            c.stored += usize::from(r.stored);
+            *c.by_category.entry(r.category).or_default() += r.events;
+            *c.by_target
+                .entry(r.target.as_deref().unwrap_or(NO_TARGET).to_owned())
                 .or_default() += r.events;
+            if let Some(t) = r.at {
+                c.first = Some(c.first.map_or(t, |f| f.min(t)));
+                c.last = Some(c.last.map_or(t, |l| l.max(t)));
+            }
+            if let Some(conversation) = &r.conversation {
+                let entry = c
+                    .conversations
+                    .entry(conversation.clone())
+                    .or_insert((r.at, 0));
+                entry.1 += 1;
+            }
+            let failure = Failure {
+                id,
+                at: r.at,
+                events: r.events,
+                code: r.code.clone(),
+                http_status: r.http_status,
+                conversation: r.conversation.clone(),
+                error: r.error.clone(),
+            };
+            c.incidents.add(r.category, r.target.clone(), failure);
         }
-        if let Some(code) = &r.code {
-            *self.codes.entry(code.to_string()).or_default() += r.events;
-        }
-        self.statuses.extend(r.http_status);
-        self.conversations.extend(r.conversation.clone());
-        if self.samples.len() < SAMPLES {
-            self.samples.push(id.to_owned());
-        }
-        if let Some(e) = &r.error
-            && self.errors.len() < SAMPLES
-            && !self.errors.contains(e)
-        {
-            self.errors.push(e.clone());
-        }
+        c
     }
+}
 
-    fn finish(
-        self,
-        category: FailureCategory,
-        target: Option<&str>,
-        end: DateTime<Utc>,
-        sources: &[String],
-        window: &Window,
-    ) -> Incident {
-        // The advice of the code seen most, as the per-batch report gives it per code.
-        let top_code = self
-            .codes
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-            .map(|(c, _)| c.as_str());
-        let (action, as_is) = category.advice(top_code);
-        let ongoing = self
-            .last
-            .is_some_and(|l| l > end - Duration::minutes(ONGOING_WITHIN_MINUTES));
-        Incident {
-            category,
-            target_arn: target.map(str::to_owned),
-            count: self.count,
-            first_seen: self.first.map(fmt_time),
-            last_seen: self.last.map(fmt_time),
-            peak_per_minute: self.per_minute.values().copied().max().unwrap_or(0),
-            ongoing,
-            conversations: self.conversations.len(),
-            error_codes: self.codes,
-            http_statuses: self.statuses.into_iter().collect(),
-            sample_message_ids: self.samples,
-            sample_errors: self.errors.iter().map(|e| e.to_string()).collect(),
-            recommended_action: action.to_owned(),
-            replay_as_is: as_is.to_owned(),
-            replay_command: replay_command(
-                sources, category, target, window, self.first, self.last,
-            ),
-        }
+/// One incident of the summary; ongoing when it failed within
+/// [`ONGOING_WITHIN_MINUTES`] of `end`.
+fn incident(
+    category: FailureCategory,
+    target: Option<&str>,
+    tally: Tally<Arc<str>>,
+    end: DateTime<Utc>,
+    sources: &[String],
+    window: &Window,
+) -> Incident {
+    // The advice of the code seen most, as the per-batch report gives it.
+    let (action, as_is) = category.advice(tally.top_code());
+    let ongoing = tally
+        .last
+        .is_some_and(|l| l > end - Duration::minutes(ONGOING_WITHIN_MINUTES));
+    Incident {
+        category,
+        target_arn: target.map(str::to_owned),
+        count: tally.count,
+        first_seen: tally.first.map(fmt_time),
+        last_seen: tally.last.map(fmt_time),
+        peak_per_minute: tally.peak_per_minute(),
+        ongoing,
+        conversations: tally.conversations.len(),
+        error_codes: tally.error_codes(),
+        http_statuses: tally.statuses.iter().copied().collect(),
+        sample_errors: tally.errors.iter().map(|e| e.to_string()).collect(),
+        recommended_action: action.to_owned(),
+        replay_as_is: as_is.to_owned(),
+        replay_command: replay_command(sources, category, target, window, tally.first, tally.last),
+        sample_message_ids: tally.samples,
     }
 }
 
@@ -490,147 +351,6 @@ fn timeline(records: &[(&str, &Kept)]) -> Timeline {
             })
             .collect(),
     }
-}
-
-fn fmt_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// The version of `summary.json`'s schema.
-pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
-
-/// `summary.json`: the whole incident across the reports read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    /// Always [`SUMMARY_SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// When the summary was made.
-    pub generated_at: String,
-    /// The window asked for.
-    pub window: WindowOut,
-    /// Reports read.
-    pub reports: usize,
-    /// Sources that could not be read as reports, and why.
-    pub unreadable: Vec<Unreadable>,
-    /// Failed events: one per dead letter, except Custom Event Bus summaries, which count
-    /// their events.
-    pub total_failures: usize,
-    /// Distinct dead letters (SQS message ids).
-    pub dead_letters: usize,
-    /// Of those, how many the latest report stored.
-    pub stored: usize,
-    /// Records listed again by another report (counted once).
-    pub listed_again: usize,
-    /// The earliest failure.
-    pub first_seen: Option<String>,
-    /// The latest failure.
-    pub last_seen: Option<String>,
-    /// Whether any incident is ongoing.
-    pub ongoing: bool,
-    /// Failed events per category.
-    pub by_category: BTreeMap<FailureCategory, usize>,
-    /// Failed events per target ARN.
-    pub by_target: BTreeMap<String, usize>,
-    /// Incidents by (category, target), largest first.
-    pub incidents: Vec<Incident>,
-    /// Failures over time.
-    pub timeline: Timeline,
-    /// The conversations affected, by first failure.
-    pub conversations: Vec<AffectedConversation>,
-}
-
-/// The window of a summary, as asked for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WindowOut {
-    /// `--since`, resolved.
-    pub since: Option<String>,
-    /// `--until`, resolved.
-    pub until: Option<String>,
-}
-
-/// A source that is not a readable report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Unreadable {
-    /// The file or `s3://` object.
-    pub source: String,
-    /// Why.
-    pub reason: String,
-}
-
-/// Failures of one category against one target across the reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Incident {
-    /// The category.
-    pub category: FailureCategory,
-    /// The target ARN.
-    pub target_arn: Option<String>,
-    /// Failed events.
-    pub count: usize,
-    /// The first failure.
-    pub first_seen: Option<String>,
-    /// The last failure.
-    pub last_seen: Option<String>,
-    /// The most failures in one minute.
-    pub peak_per_minute: usize,
-    /// A failure within the last 15 minutes of the window (of now without `--until`).
-    pub ongoing: bool,
-    /// Distinct conversations affected.
-    pub conversations: usize,
-    /// Failed events per `ERROR_CODE`.
-    pub error_codes: BTreeMap<String, usize>,
-    /// HTTP statuses seen.
-    pub http_statuses: Vec<u16>,
-    /// Up to five message ids, earliest first.
-    pub sample_message_ids: Vec<String>,
-    /// Up to five distinct error messages, verbatim.
-    pub sample_errors: Vec<String>,
-    /// What to do about it.
-    pub recommended_action: String,
-    /// Whether the payloads can be replayed unchanged once fixed.
-    pub replay_as_is: String,
-    /// The replay of exactly this incident.
-    pub replay_command: String,
-}
-
-/// Failures per category over time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Timeline {
-    /// The width of a bucket (0 when no record has a time).
-    pub bucket_seconds: i64,
-    /// Buckets with failures, in time order.
-    pub buckets: Vec<Bucket>,
-}
-
-/// One bucket of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Bucket {
-    /// Its start.
-    pub start: String,
-    /// Failed events per category.
-    pub by_category: BTreeMap<FailureCategory, usize>,
-}
-
-/// A conversation with failed events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AffectedConversation {
-    /// The conversation id.
-    pub id: String,
-    /// Media types, as Genesys Cloud reported them.
-    pub media_types: Vec<String>,
-    /// Queues.
-    pub queue_ids: Vec<String>,
-    /// Divisions.
-    pub division_ids: Vec<String>,
-    /// Its first failure.
-    pub first_failure: Option<String>,
-    /// Dead letters naming it.
-    pub failures: usize,
 }
 
 #[cfg(test)]

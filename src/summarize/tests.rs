@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::stored::parse_when;
 
 const API: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm/1";
 const FN: &str = "arn:aws:lambda:us-east-1:111122223333:function:consumer";
@@ -40,7 +41,10 @@ fn report(generated_at: &str, records: Vec<Value>) -> ReportDigest {
 }
 
 fn summary(reports: Vec<ReportDigest>, window: Window, now: &str) -> Summary {
-    let mut s = Summarizer::new(window, Only::default());
+    let mut s = Summarizer::new(Filter {
+        window,
+        ..Filter::default()
+    });
     for r in reports {
         s.add(r);
     }

@@ -1,50 +1,16 @@
-//! Aggregation: records in, the report's summary and incidents out.
+//! The per-batch report from its records: totals by category, target, event type and
+//! correlation status, and the incidents (the aggregation shared with `summarize`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
+use super::aggregate::{Failure, Incidents, Tally, fmt_time, parse_time};
 use super::schema::{
-    INCIDENT_CONVERSATION_IDS, Incident, NO_TARGET, Report, SAMPLE_IDS, SCHEMA_VERSION, Summary,
+    BatchIncident, BatchSummary, INCIDENT_CONVERSATION_IDS, NO_TARGET, Report, SCHEMA_VERSION,
     TriageRecord,
 };
 use crate::classify::FailureCategory;
-
-/// Parses a record timestamp for ordering; both RFC 3339 strings and epoch milliseconds.
-/// A record timestamp: RFC 3339, or epoch milliseconds.
-pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    s.parse::<i64>()
-        .ok()
-        .and_then(DateTime::from_timestamp_millis)
-}
-
-fn fmt_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// The earliest and latest of a set of timestamps.
-#[derive(Default)]
-struct TimeRange(Option<(DateTime<Utc>, DateTime<Utc>)>);
-
-impl TimeRange {
-    fn add(&mut self, t: Option<DateTime<Utc>>) {
-        if let Some(t) = t {
-            self.0 = Some(match self.0 {
-                None => (t, t),
-                Some((a, b)) => (a.min(t), b.max(t)),
-            });
-        }
-    }
-    fn first(&self) -> Option<String> {
-        self.0.map(|(a, _)| fmt_time(a))
-    }
-    fn last(&self) -> Option<String> {
-        self.0.map(|(_, b)| fmt_time(b))
-    }
-}
 
 /// Adds `n` to `key`'s count; the key is copied only the first time it is seen.
 fn count(counts: &mut BTreeMap<String, usize>, key: &str, n: usize) {
@@ -63,126 +29,7 @@ impl Report {
         generated_at: DateTime<Utc>,
         records: Vec<TriageRecord>,
     ) -> Report {
-        struct Acc<'a> {
-            count: usize,
-            span: TimeRange,
-            samples: Vec<&'a str>,
-            codes: BTreeMap<&'a str, usize>,
-            statuses: BTreeSet<u16>,
-            message: Option<&'a str>,
-            conversations: BTreeSet<&'a str>,
-        }
-        let mut by_category = BTreeMap::new();
-        let mut by_target = BTreeMap::new();
-        let mut by_event_type = BTreeMap::new();
-        let mut by_interaction_status = BTreeMap::new();
-        let mut conversations = BTreeSet::new();
-        let mut span = TimeRange::default();
-        let mut groups: HashMap<(FailureCategory, Option<&str>), Acc> = HashMap::new();
-        let mut order = Vec::new();
-        for r in &records {
-            let n = r.event_count.max(1);
-            *by_category.entry(r.failure_category).or_insert(0) += n;
-            count(
-                &mut by_target,
-                r.failure.target_arn.as_deref().unwrap_or(NO_TARGET),
-                n,
-            );
-            match &r.event_type {
-                Some(t) => count(&mut by_event_type, t, n),
-                None => count(
-                    &mut by_event_type,
-                    &format!("({})", r.body_kind.as_str()),
-                    n,
-                ),
-            }
-            count(&mut by_interaction_status, r.interaction_info.status(), n);
-            if let Some(id) = &r.interaction_id {
-                conversations.insert(id.as_str());
-            }
-            let t = r.timestamp.as_deref().and_then(parse_time);
-            span.add(t);
-            let key = (r.failure_category, r.failure.target_arn.as_deref());
-            let acc = groups.entry(key).or_insert_with(|| {
-                order.push(key);
-                Acc {
-                    count: 0,
-                    span: TimeRange::default(),
-                    samples: Vec::new(),
-                    codes: BTreeMap::new(),
-                    statuses: BTreeSet::new(),
-                    message: None,
-                    conversations: BTreeSet::new(),
-                }
-            });
-            acc.count += n;
-            acc.span.add(t);
-            if acc.samples.len() < SAMPLE_IDS {
-                acc.samples.push(&r.message_id);
-            }
-            if let Some(code) = r.failure.error_code.as_deref() {
-                *acc.codes.entry(code).or_default() += n;
-            }
-            acc.statuses.extend(r.http_status);
-            acc.message = acc.message.or(r.failure.error_message.as_deref());
-            if let Some(id) = &r.interaction_id {
-                acc.conversations.insert(id);
-            }
-        }
-        let mut incidents: Vec<Incident> = order
-            .iter()
-            .map(|key| {
-                let acc = &groups[key];
-                let (category, target) = *key;
-                // The code seen most (the first by name on a tie) names the incident and
-                // gives its advice; every code is listed with its count.
-                let code = acc
-                    .codes
-                    .iter()
-                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-                    .map(|(c, _)| *c);
-                let (action, as_is) = category.advice(code);
-                Incident {
-                    category,
-                    target_arn: target.map(str::to_owned),
-                    error_code: code.map(str::to_owned),
-                    error_codes: acc.codes.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
-                    count: acc.count,
-                    first_seen: acc.span.first(),
-                    last_seen: acc.span.last(),
-                    conversations: acc.conversations.len(),
-                    sample_message_ids: acc.samples.iter().map(|s| s.to_string()).collect(),
-                    recommended_action: action.to_owned(),
-                    replay_as_is: as_is.to_owned(),
-                    http_statuses: acc.statuses.iter().copied().collect(),
-                    sample_error_message: acc.message.map(str::to_owned),
-                    conversation_ids: acc
-                        .conversations
-                        .iter()
-                        .take(INCIDENT_CONVERSATION_IDS)
-                        .map(|s| s.to_string())
-                        .collect(),
-                }
-            })
-            .collect();
-        // Largest first; ties in a stable, readable order.
-        incidents.sort_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then(a.category.cmp(&b.category))
-                .then(a.target_arn.cmp(&b.target_arn))
-        });
-        let summary = Summary {
-            by_category,
-            by_target,
-            by_event_type,
-            by_interaction_status,
-            conversations: conversations.len(),
-            first_seen: span.first(),
-            last_seen: span.last(),
-            incidents,
-            target_inputs: BTreeMap::new(),
-        };
+        let summary = summarize(&records);
         Report {
             schema_version: SCHEMA_VERSION,
             report_id,
@@ -194,9 +41,101 @@ impl Report {
     }
 }
 
+/// The report's summary of `records`.
+fn summarize(records: &[TriageRecord]) -> BatchSummary {
+    let mut summary = BatchSummary {
+        by_category: BTreeMap::new(),
+        by_target: BTreeMap::new(),
+        by_event_type: BTreeMap::new(),
+        by_interaction_status: BTreeMap::new(),
+        conversations: 0,
+        first_seen: None,
+        last_seen: None,
+        incidents: Vec::new(),
+        target_inputs: BTreeMap::new(),
+    };
+    let mut conversations = BTreeSet::new();
+    let mut span: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+    let mut incidents = Incidents::default();
+    for r in records {
+        let n = r.event_count.max(1);
+        count_totals(&mut summary, r, n);
+        conversations.extend(r.interaction_id.as_deref());
+        let at = r.timestamp.as_deref().and_then(parse_time);
+        if let Some(t) = at {
+            span = Some(span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
+        }
+        let failure = Failure {
+            id: &r.message_id,
+            at,
+            events: n,
+            code: r.failure.error_code.as_deref(),
+            http_status: r.http_status,
+            conversation: r.interaction_id.as_deref(),
+            error: r.failure.error_message.as_deref(),
+        };
+        incidents.add(r.failure_category, r.failure.target_arn.as_deref(), failure);
+    }
+    summary.conversations = conversations.len();
+    summary.first_seen = span.map(|(a, _)| fmt_time(a));
+    summary.last_seen = span.map(|(_, b)| fmt_time(b));
+    summary.incidents = incidents
+        .sorted()
+        .into_iter()
+        .map(|(category, target, tally)| incident(category, target, tally))
+        .collect();
+    summary
+}
+
+/// Counts record `r`, standing for `n` failed events, into the totals.
+fn count_totals(summary: &mut BatchSummary, r: &TriageRecord, n: usize) {
+    *summary.by_category.entry(r.failure_category).or_insert(0) += n;
+    let target = r.failure.target_arn.as_deref().unwrap_or(NO_TARGET);
+    count(&mut summary.by_target, target, n);
+    match &r.event_type {
+        Some(t) => count(&mut summary.by_event_type, t, n),
+        None => count(
+            &mut summary.by_event_type,
+            &format!("({})", r.body_kind.as_str()),
+            n,
+        ),
+    }
+    count(
+        &mut summary.by_interaction_status,
+        r.interaction_info.status(),
+        n,
+    );
+}
+
+/// One incident of the report.
+fn incident(category: FailureCategory, target: Option<&str>, tally: Tally<&str>) -> BatchIncident {
+    let code = tally.top_code();
+    let (action, as_is) = category.advice(code);
+    let mut conversation_ids: Vec<&str> = tally.conversations.iter().copied().collect();
+    conversation_ids.sort_unstable();
+    conversation_ids.truncate(INCIDENT_CONVERSATION_IDS);
+    BatchIncident {
+        category,
+        target_arn: target.map(str::to_owned),
+        error_code: code.map(str::to_owned),
+        error_codes: tally.error_codes(),
+        count: tally.count,
+        first_seen: tally.first.map(fmt_time),
+        last_seen: tally.last.map(fmt_time),
+        conversations: tally.conversations.len(),
+        recommended_action: action.to_owned(),
+        replay_as_is: as_is.to_owned(),
+        http_statuses: tally.statuses.iter().copied().collect(),
+        sample_error_message: tally.errors.first().map(|e| e.to_string()),
+        conversation_ids: conversation_ids.into_iter().map(str::to_owned).collect(),
+        sample_message_ids: tally.samples,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::aggregate::SAMPLES;
     use crate::report::fixtures::{record, report_of as build};
     use FailureCategory::*;
 
@@ -343,7 +282,7 @@ mod tests {
     #[test]
     fn samples_stop_at_the_limit_and_conversations_are_distinct() {
         let mut records = Vec::new();
-        for i in 0..(SAMPLE_IDS + 3) {
+        for i in 0..(SAMPLES + 3) {
             let mut r = record(
                 &format!("m{i}"),
                 TargetError,
@@ -356,7 +295,7 @@ mod tests {
         }
         let report = build(records);
         let incident = &report.summary.incidents[0];
-        assert_eq!(incident.sample_message_ids.len(), SAMPLE_IDS);
+        assert_eq!(incident.sample_message_ids.len(), SAMPLES);
         assert_eq!(incident.conversations, 2);
         assert_eq!(incident.conversation_ids, ["c0", "c1"]);
         assert_eq!(report.summary.conversations, 2);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use super::select::{Location, ReportArg, is_report_key};
+use super::{Location, ReportArg, is_report_key};
 use crate::aws_error::one_line;
 
 /// The largest report or payload read (a payload is at most 1 MiB; a report of a

@@ -1,0 +1,145 @@
+//! The summary's wire types: the contract of `summary.json` (camelCase field names; fields
+//! are only ever added), beside the report's in [`super::schema`]. See `docs/contract.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::FailureCategory;
+
+/// The version of `summary.json`'s schema.
+pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+
+/// `summary.json`: the whole incident across the reports read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Always [`SUMMARY_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// When the summary was made.
+    pub generated_at: String,
+    /// The window asked for.
+    pub window: WindowOut,
+    /// Reports read.
+    pub reports: usize,
+    /// Sources that could not be read as reports, and why.
+    pub unreadable: Vec<Unreadable>,
+    /// Failed events: one per dead letter, except Custom Event Bus summaries, which count
+    /// their events.
+    pub total_failures: usize,
+    /// Distinct dead letters (SQS message ids).
+    pub dead_letters: usize,
+    /// Of those, how many the latest report stored.
+    pub stored: usize,
+    /// Records listed again by another report (counted once).
+    pub listed_again: usize,
+    /// The earliest failure.
+    pub first_seen: Option<String>,
+    /// The latest failure.
+    pub last_seen: Option<String>,
+    /// Whether any incident is ongoing.
+    pub ongoing: bool,
+    /// Failed events per category.
+    pub by_category: BTreeMap<FailureCategory, usize>,
+    /// Failed events per target ARN.
+    pub by_target: BTreeMap<String, usize>,
+    /// Incidents by (category, target), largest first.
+    pub incidents: Vec<Incident>,
+    /// Failures over time.
+    pub timeline: Timeline,
+    /// The conversations affected, by first failure.
+    pub conversations: Vec<AffectedConversation>,
+}
+
+/// The window of a summary, as asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowOut {
+    /// `--since`, resolved.
+    pub since: Option<String>,
+    /// `--until`, resolved.
+    pub until: Option<String>,
+}
+
+/// A source that is not a readable report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unreadable {
+    /// The file or `s3://` object.
+    pub source: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Failures of one category against one target across the reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Incident {
+    /// The category.
+    pub category: FailureCategory,
+    /// The target ARN.
+    pub target_arn: Option<String>,
+    /// Failed events.
+    pub count: usize,
+    /// The first failure.
+    pub first_seen: Option<String>,
+    /// The last failure.
+    pub last_seen: Option<String>,
+    /// The most failures in one minute.
+    pub peak_per_minute: usize,
+    /// A failure within the last 15 minutes of the window (of now without `--until`).
+    pub ongoing: bool,
+    /// Distinct conversations affected.
+    pub conversations: usize,
+    /// Failed events per `ERROR_CODE`.
+    pub error_codes: BTreeMap<String, usize>,
+    /// HTTP statuses seen.
+    pub http_statuses: Vec<u16>,
+    /// Up to five message ids, earliest first.
+    pub sample_message_ids: Vec<String>,
+    /// Up to five distinct error messages, verbatim.
+    pub sample_errors: Vec<String>,
+    /// What to do about it.
+    pub recommended_action: String,
+    /// Whether the payloads can be replayed unchanged once fixed.
+    pub replay_as_is: String,
+    /// The replay of exactly this incident.
+    pub replay_command: String,
+}
+
+/// Failures per category over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeline {
+    /// The width of a bucket (0 when no record has a time).
+    pub bucket_seconds: i64,
+    /// Buckets with failures, in time order.
+    pub buckets: Vec<Bucket>,
+}
+
+/// One bucket of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bucket {
+    /// Its start.
+    pub start: String,
+    /// Failed events per category.
+    pub by_category: BTreeMap<FailureCategory, usize>,
+}
+
+/// A conversation with failed events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AffectedConversation {
+    /// The conversation id.
+    pub id: String,
+    /// Media types, as Genesys Cloud reported them.
+    pub media_types: Vec<String>,
+    /// Queues.
+    pub queue_ids: Vec<String>,
+    /// Divisions.
+    pub division_ids: Vec<String>,
+    /// Its first failure.
+    pub first_failure: Option<String>,
+    /// Dead letters naming it.
+    pub failures: usize,
+}

@@ -1,0 +1,94 @@
+//! The one filter `replay` and `summarize` apply to stored records: `--category`,
+//! `--target`, `--message-id`, `--since` / `--until`.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::classify::FailureCategory;
+use crate::report::parse_time;
+
+/// `--since` / `--until`: which dead-letter times count, both ends included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    /// The earliest time that counts.
+    pub since: Option<DateTime<Utc>>,
+    /// The latest time that counts.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// Whether a record at `at` counts. With a window, a record without a time does not.
+    pub fn contains(&self, at: Option<DateTime<Utc>>) -> bool {
+        match at {
+            Some(t) => self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u),
+            None => self.since.is_none() && self.until.is_none(),
+        }
+    }
+}
+
+/// A `--since` / `--until` value: RFC 3339 (`2026-12-04T09:00:00Z`), or a duration back
+/// from `now` in seconds, minutes, hours or days (`30s`, `90m`, `6h`, `7d`).
+pub fn parse_when(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let value = value.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let unit = value.chars().last().unwrap_or(' ');
+    let amount: Option<i64> = value[..value.len() - unit.len_utf8().min(value.len())]
+        .parse()
+        .ok()
+        .filter(|n| *n >= 0);
+    let back = match (amount, unit) {
+        (Some(n), 's') => Duration::try_seconds(n),
+        (Some(n), 'm') => Duration::try_minutes(n),
+        (Some(n), 'h') => Duration::try_hours(n),
+        (Some(n), 'd') => Duration::try_days(n),
+        _ => None,
+    };
+    back.and_then(|d| now.checked_sub_signed(d)).ok_or_else(|| {
+        format!("{value:?} is neither an RFC 3339 time (2026-12-04T09:00:00Z) nor a duration back from now (90m, 6h, 7d)")
+    })
+}
+
+/// When a record was dead-lettered: its `sentTimestamp`, else its event's `timestamp`.
+pub fn dead_lettered_at(sent: Option<&str>, timestamp: Option<&str>) -> Option<DateTime<Utc>> {
+    sent.or(timestamp).and_then(parse_time)
+}
+
+/// Which records count; an empty list lets everything through.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// `--category`.
+    pub categories: Vec<FailureCategory>,
+    /// `--target` (a target ARN, compared exactly).
+    pub targets: Vec<String>,
+    /// `--message-id`.
+    pub message_ids: Vec<String>,
+    /// `--since` / `--until`, on each record's dead-letter time ([`dead_lettered_at`]).
+    pub window: Window,
+}
+
+impl Filter {
+    /// Whether the record `message_id` of `category` against `target`, dead-lettered
+    /// `at`, counts.
+    pub fn admits(
+        &self,
+        message_id: &str,
+        category: FailureCategory,
+        target: Option<&str>,
+        at: Option<DateTime<Utc>>,
+    ) -> bool {
+        self.window.contains(at)
+            && (self.categories.is_empty() || self.categories.contains(&category))
+            && (self.targets.is_empty()
+                || target.is_some_and(|t| self.targets.iter().any(|x| x == t)))
+            && (self.message_ids.is_empty() || self.message_ids.iter().any(|m| m == message_id))
+    }
+
+    /// Whether it lets everything through.
+    pub fn is_empty(&self) -> bool {
+        self.categories.is_empty()
+            && self.targets.is_empty()
+            && self.message_ids.is_empty()
+            && self.window == Window::default()
+    }
+}

@@ -1,0 +1,144 @@
+//! Stored reports: where they are (a file, a folder, an S3 object or prefix), reading them
+//! ([`Reader`]), parsing them (whole for `replay`, only what a summary needs for
+//! `summarize`: [`ReportDigest`]), and the one [`Filter`] both apply to their records.
+
+mod digest;
+mod filter;
+mod reader;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use digest::{RecordDigest, ReportDigest};
+pub use filter::{Filter, Window, dead_lettered_at, parse_when};
+pub use reader::Reader;
+
+/// Where a report or a payload is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// A local file.
+    File(PathBuf),
+    /// An S3 object.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "{}", p.display()),
+            Location::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}
+
+/// A `REPORT` argument: a local `report.json`, every report below a local folder, one S3
+/// report, or every report below an S3 prefix (an argument ending in `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportArg {
+    /// One report.
+    One(Location),
+    /// A local folder: every report below it (`report.json`, `reports/…/*.json`).
+    Folder(PathBuf),
+    /// `s3://bucket/prefix/`: every `.json` report below it.
+    Prefix {
+        /// The bucket.
+        bucket: String,
+        /// The prefix (may be empty).
+        prefix: String,
+    },
+}
+
+impl ReportArg {
+    /// Whether it names local files only (no S3 client is needed for it).
+    pub fn is_local(&self) -> bool {
+        matches!(
+            self,
+            ReportArg::One(Location::File(_)) | ReportArg::Folder(_)
+        )
+    }
+
+    /// Reads a command-line argument.
+    pub fn parse(arg: &str) -> Result<ReportArg, String> {
+        let Some(rest) = arg.strip_prefix("s3://") else {
+            let path = PathBuf::from(arg);
+            return Ok(if path.is_dir() {
+                ReportArg::Folder(path)
+            } else {
+                ReportArg::One(Location::File(path))
+            });
+        };
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("{arg}: no bucket name after s3://"));
+        }
+        if key.is_empty() || key.ends_with('/') {
+            Ok(ReportArg::Prefix {
+                bucket: bucket.to_owned(),
+                prefix: key.to_owned(),
+            })
+        } else {
+            Ok(ReportArg::One(Location::S3 {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            }))
+        }
+    }
+}
+
+/// Whether an S3 key listed below a prefix is a report (`…/reports/…/<id>.json`).
+pub fn is_report_key(key: &str) -> bool {
+    key.ends_with(".json") && (key.contains("reports/") || key.ends_with("report.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(path: &str) -> Location {
+        Location::File(PathBuf::from(path))
+    }
+
+    #[test]
+    fn arguments_name_a_file_an_object_or_a_prefix() {
+        assert_eq!(
+            ReportArg::parse("out/report.json").unwrap(),
+            ReportArg::One(local("out/report.json"))
+        );
+        assert_eq!(
+            ReportArg::parse("s3://b/genesys-dlq/reports/dt=2026-11-28/r.json").unwrap(),
+            ReportArg::One(Location::S3 {
+                bucket: "b".into(),
+                key: "genesys-dlq/reports/dt=2026-11-28/r.json".into()
+            })
+        );
+        assert_eq!(
+            ReportArg::parse("s3://b/genesys-dlq/").unwrap(),
+            ReportArg::Prefix {
+                bucket: "b".into(),
+                prefix: "genesys-dlq/".into()
+            }
+        );
+        assert_eq!(
+            ReportArg::parse("s3://b").unwrap(),
+            ReportArg::Prefix {
+                bucket: "b".into(),
+                prefix: String::new()
+            }
+        );
+        assert!(ReportArg::parse("s3:///x").is_err());
+    }
+
+    #[test]
+    fn report_keys_below_a_prefix_are_recognised() {
+        assert!(is_report_key("genesys-dlq/reports/dt=2026-11-28/abc.json"));
+        assert!(!is_report_key("genesys-dlq/reports/dt=2026-11-28/abc.md"));
+        assert!(!is_report_key(
+            "genesys-dlq/replay/dt=2026-11-28/UNKNOWN/m.json"
+        ));
+    }
+}
