@@ -6,9 +6,10 @@
 //! The pipeline ([`run`]) is free of AWS and HTTP types: it takes the batch
 //! ([`parse_batch`], a Lambda `SqsEvent`, or messages received from SQS), an
 //! [`ArtifactStore`] and a [`Correlate`] port, and returns the report plus which records may
-//! be acknowledged. The Lambda ([`Handler`]) and the CLI ([`cli`]) are thin adapters around
-//! it. `docs/architecture.md` walks through the flow and every no-loss rule;
-//! `docs/contract.md` is the contract operators rely on.
+//! be acknowledged. The Lambda ([`Handler`]) and `dlq-triage poll` run it through one triage
+//! service; the CLI ([`cli`]) holds the subcommands. The library exports only what the two
+//! binaries, the tests and the benchmarks use. `docs/architecture.md` walks through the
+//! flow and every no-loss rule; `docs/contract.md` is the contract operators rely on.
 
 #![deny(missing_docs)]
 
@@ -56,48 +57,35 @@ pub mod genesys;
 mod http;
 mod lambda;
 mod metrics;
-pub mod notify;
-pub mod replay;
+mod notify;
+mod replay;
 mod report;
 mod secrets;
 mod service;
-pub mod source;
+mod source;
 mod store;
-pub mod stored;
-pub mod summarize;
-pub mod targets;
+mod stored;
+mod summarize;
+mod targets;
 mod text;
 mod triage;
 
-pub use classify::{
-    Classification, ERROR_CODES, Evidence, FailureCategory, GENERIC_ERROR_CODES, KEYWORDS, Rule,
-    category_for_status, classify, find_http_status,
-};
-pub use config::{
-    ConfigError, Env, GenesysSettings, LambdaConfig, analytics_config, lookup_from_pairs,
-};
+// What the two binaries, the tests, the benchmarks and the fuzz targets use; everything
+// else stays inside the crate.
+pub use classify::{FailureCategory, classify};
+pub use config::{LambdaConfig, lookup_from_pairs};
 pub use correlate::{
-    CacheTtl, ConversationCache, ConversationSummary, Correlate, Correlation, GenesysCorrelator,
-    InteractionInfo, LookupFailure, MemoryCorrelator,
+    CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, LookupFailure,
+    MemoryCorrelator,
 };
-pub use dlq::{
-    BatchError as InputError, BodyKind, DeadLetter, DeadLetterBatch, EventEnvelope, FailureContext,
-    SystemAttributes, attr, parse_batch,
-};
-pub use lambda::{Handler, HandlerError, deadline_instant, respond};
-pub use metrics::InvocationMetrics;
-pub use report::{
-    Disposition, Incident, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, Summary, TriageRecord,
-    headline, render_markdown, short_arn,
-};
-pub use secrets::{GenesysSecret, SecretCache, SecretError};
+pub use dlq::{DeadLetter, FailureContext, SystemAttributes, parse_batch};
+pub use lambda::{Handler, HandlerError};
+pub use replay::{RuleContext, TargetInput, apply as apply_input_transformation};
+pub use report::{Disposition, ReplaySource};
 pub use store::{
-    Artifact, ArtifactStore, FsStore, Layout, MemoryStore, PutError, S3Store, StoreError,
-    WriteWindow, path_style_from_env, s3_client, safe_file_stem,
+    Artifact, ArtifactStore, Layout, MemoryStore, StoreError, path_style_from_env, s3_client,
 };
-pub use triage::{
-    Analysis, BatchError, Outcome, TriageOptions, UnnamedRecords, report_id, run, run_taking_bodies,
-};
+pub use triage::{Outcome, TriageOptions, run, run_taking_bodies};
 
 #[cfg(test)]
 mod tests {

@@ -294,7 +294,7 @@ async fn run_catching_panics<S: ArtifactStore, C: Correlate>(
         .await
         .unwrap_or_else(|_| {
             tracing::error!("the triage pipeline panicked: returning every record");
-            let plans: Vec<Plan> = letters.iter().map(|_| Plan::panicked()).collect();
+            let plans: Vec<RecordPlan> = letters.iter().map(|_| RecordPlan::panicked()).collect();
             let records = letters
                 .iter()
                 .zip(&plans)
@@ -394,7 +394,7 @@ async fn correlate<C: Correlate>(
 
 /// One record's plan and progress.
 #[derive(Clone)]
-struct Plan {
+struct RecordPlan {
     analysis: Option<Analysis>,
     info: InteractionInfo,
     key: Option<String>,
@@ -403,10 +403,10 @@ struct Plan {
     return_reason: Option<ReturnReason>,
 }
 
-impl Plan {
+impl RecordPlan {
     /// The plan of a record whose analysis panicked.
-    fn panicked() -> Plan {
-        Plan {
+    fn panicked() -> RecordPlan {
+        RecordPlan {
             analysis: None,
             info: InteractionInfo::Skipped {
                 reason: "record could not be analysed".into(),
@@ -474,7 +474,7 @@ fn plan(
     analyses: Vec<Option<Analysis>>,
     infos: &HashMap<String, InteractionInfo>,
     opts: &TriageOptions,
-) -> Vec<Plan> {
+) -> Vec<RecordPlan> {
     // Which copy of its message id each record is, in batch order. Two records share a
     // file stem exactly when they share a message id (a sanitized stem ends in a hash,
     // which no plain one has), so the ids are counted, not their stems.
@@ -497,9 +497,9 @@ fn plan_one(
     analysis: Option<Analysis>,
     infos: &HashMap<String, InteractionInfo>,
     opts: &TriageOptions,
-) -> Plan {
+) -> RecordPlan {
     let Some(analysis) = analysis else {
-        return Plan::panicked();
+        return RecordPlan::panicked();
     };
     // A duplicated message id in one batch must not overwrite its twin.
     let stem = match copy {
@@ -526,7 +526,7 @@ fn plan_one(
         record_date(letter, opts.now),
         &stem,
     );
-    Plan {
+    RecordPlan {
         analysis: Some(analysis),
         info,
         key: Some(key),
@@ -543,7 +543,7 @@ fn plan_one(
 async fn write_payloads<S: ArtifactStore>(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
-    plans: &[Plan],
+    plans: &[RecordPlan],
     store: &S,
     opts: &TriageOptions,
 ) -> Vec<Written> {
@@ -577,7 +577,7 @@ async fn write_payloads<S: ArtifactStore>(
 async fn write_all_at_once<S: ArtifactStore>(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
-    plans: &[Plan],
+    plans: &[RecordPlan],
     store: &S,
     window: WriteWindow,
     concurrency: usize,
@@ -601,7 +601,7 @@ async fn write_all_at_once<S: ArtifactStore>(
 async fn write_in_group_order<S: ArtifactStore>(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
-    plans: &[Plan],
+    plans: &[RecordPlan],
     store: &S,
     window: WriteWindow,
 ) -> Vec<Written> {
@@ -633,7 +633,7 @@ async fn write_in_group_order<S: ArtifactStore>(
 }
 
 /// The payload object of a planned record, `None` when it has no key.
-fn payload_artifact(letter: &DeadLetter, plan: &Plan, body: Bytes) -> Option<Artifact> {
+fn payload_artifact(letter: &DeadLetter, plan: &RecordPlan, body: Bytes) -> Option<Artifact> {
     Some(Artifact {
         key: plan.key.clone()?,
         body,
@@ -659,11 +659,11 @@ struct Draft {
 }
 
 impl Draft {
-    fn new(letters: &[DeadLetter], plans: &[Plan], opts: &TriageOptions) -> Draft {
+    fn new(letters: &[DeadLetter], plans: &[RecordPlan], opts: &TriageOptions) -> Draft {
         // What `write_payloads` tries is stored if it succeeds; on a FIFO queue it does not
         // try a record already going back.
         let fifo = is_fifo(letters);
-        let hoped = |p: &Plan| p.key.is_some() && (!fifo || p.return_reason.is_none());
+        let hoped = |p: &RecordPlan| p.key.is_some() && (!fifo || p.return_reason.is_none());
         let (report, rendered) = build_report(letters, plans, hoped, opts);
         Draft {
             stored: plans.iter().map(hoped).collect(),
@@ -675,7 +675,7 @@ impl Draft {
     /// Whether the draft says what the plans now say. A write that did not store its
     /// payload (or a FIFO record held back) is the only way a plan changes after the
     /// draft, and it always turns `stored` false where the draft assumed true.
-    fn holds_for(&self, plans: &[Plan]) -> bool {
+    fn holds_for(&self, plans: &[RecordPlan]) -> bool {
         self.stored.iter().zip(plans).all(|(s, p)| *s == p.stored)
     }
 }
@@ -687,8 +687,8 @@ type Rendered = Result<(Vec<u8>, String), String>;
 /// `disposition` says why), and its JSON and Markdown.
 fn build_report(
     letters: &[DeadLetter],
-    plans: &[Plan],
-    stored: impl Fn(&Plan) -> bool,
+    plans: &[RecordPlan],
+    stored: impl Fn(&RecordPlan) -> bool,
     opts: &TriageOptions,
 ) -> (Report, Rendered) {
     let records = letters
@@ -760,7 +760,7 @@ async fn store_report<S: ArtifactStore>(
 /// Step 7: the acknowledgements the stored report makes safe.
 fn outcome(
     letters: &[DeadLetter],
-    plans: &[Plan],
+    plans: &[RecordPlan],
     report: Report,
     stored: Result<(String, String), BatchError>,
 ) -> Outcome {
@@ -818,7 +818,12 @@ fn record_date(letter: &DeadLetter, now: DateTime<Utc>) -> NaiveDate {
 }
 
 /// `letter`'s record in the report; `stored`: whether its payload is.
-fn to_record(letter: &DeadLetter, plan: &Plan, stored: bool, opts: &TriageOptions) -> TriageRecord {
+fn to_record(
+    letter: &DeadLetter,
+    plan: &RecordPlan,
+    stored: bool,
+    opts: &TriageOptions,
+) -> TriageRecord {
     let event = letter.event.as_ref();
     let sent = letter
         .sent_at

@@ -2,7 +2,7 @@
 //! line is the template, the rest the event. Never a panic, whatever either holds.
 #![no_main]
 
-use genesys_dlq_triage::replay::{RuleContext, TargetInput, apply};
+use genesys_dlq_triage::{RuleContext, TargetInput, apply_input_transformation as apply};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

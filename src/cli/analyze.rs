@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{CliConfig, EXIT_EMPTY_INPUT, Failure, Stdout, correlation};
-use crate::dlq::{BatchError, parse_batch};
+use crate::dlq::{InputError, parse_batch};
 use crate::report::{ReplaySource, Report, headline};
 use crate::store::{FsStore, Layout};
 use crate::triage::{self, TriageOptions};
@@ -36,7 +36,7 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), Failure
     .map_err(|e| format!("cannot read {}: {e}", display_name(&args.file)))?;
     let mut letters = parse_batch(&text).map_err(|e| Failure {
         status: match e {
-            BatchError::Empty => EXIT_EMPTY_INPUT,
+            InputError::Empty => EXIT_EMPTY_INPUT,
             _ => 1,
         },
         message: format!("{}: {e}", display_name(&args.file)),

@@ -172,7 +172,15 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         .unwrap_or_else(|| default_journal(&report_args));
     // A dry run reads an existing journal (to say what was sent) and never creates one.
     let journal = if args.execute || journal_path.exists() {
-        Some(Mutex::new(Journal::open(&journal_path)?))
+        let journal = Journal::open(&journal_path)?;
+        if journal.unreadable_lines() > 0 {
+            eprintln!(
+                "dlq-triage: {}: {} line(s) could not be read (cut short by a crash?) and are ignored",
+                journal_path.display(),
+                journal.unreadable_lines()
+            );
+        }
+        Some(Mutex::new(journal))
     } else {
         None
     };

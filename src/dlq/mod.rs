@@ -225,7 +225,7 @@ pub struct DeadLetter {
 
 /// Why a batch document could not be read at all.
 #[derive(Debug, thiserror::Error)]
-pub enum BatchError {
+pub enum InputError {
     /// Nothing but whitespace: what `aws sqs receive-message` prints for an empty queue.
     #[error(
         "input is empty: nothing to analyse (`aws sqs receive-message` prints nothing when the queue is empty)"
@@ -324,9 +324,9 @@ struct RawDocument {
 ///
 /// A record that is not an object, or has no message id, still yields a record (named
 /// `record-<index>`), so nothing is silently dropped.
-pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
+pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, InputError> {
     if input.iter().all(u8::is_ascii_whitespace) {
-        return Err(BatchError::Empty);
+        return Err(InputError::Empty);
     }
     // serde_json stops at 128 levels of nesting, so no document can exhaust the stack.
     // Validated as UTF-8 once, the document is parsed as text: serde_json then skips the
@@ -336,7 +336,7 @@ pub fn parse_batch(input: &[u8]) -> Result<Vec<DeadLetter>, BatchError> {
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(input),
     }
-    .map_err(|e| BatchError::InvalidJson(e.to_string()))?;
+    .map_err(|e| InputError::InvalidJson(e.to_string()))?;
     from_document(doc)
 }
 
@@ -356,12 +356,12 @@ impl<'de> Deserialize<'de> for DeadLetterBatch {
     }
 }
 
-fn from_document(doc: MaybeObject<RawDocument>) -> Result<Vec<DeadLetter>, BatchError> {
-    let doc = doc.0.ok_or(BatchError::UnknownShape)?;
+fn from_document(doc: MaybeObject<RawDocument>) -> Result<Vec<DeadLetter>, InputError> {
+    let doc = doc.0.ok_or(InputError::UnknownShape)?;
     let messages = match (doc.records, doc.messages) {
         (Some(MaybeArrayOf(Some(r))), _) => r,
         (_, Some(MaybeArrayOf(Some(m)))) => m,
-        _ => return Err(BatchError::UnknownShape),
+        _ => return Err(InputError::UnknownShape),
     };
     Ok(messages
         .into_iter()
@@ -748,7 +748,7 @@ mod tests {
     /// The batch as serde_json reads bytes, checking each string as UTF-8 on its own.
     fn parsed_as_bytes(input: &[u8]) -> Result<Vec<DeadLetter>, String> {
         serde_json::from_slice(input)
-            .map_err(|e| BatchError::InvalidJson(e.to_string()))
+            .map_err(|e| InputError::InvalidJson(e.to_string()))
             .and_then(from_document)
             .map_err(|e| e.to_string())
     }
@@ -835,7 +835,7 @@ mod tests {
         input.truncate(input.len() - 40);
         assert!(matches!(
             parse_batch(&input),
-            Err(BatchError::InvalidJson(_))
+            Err(InputError::InvalidJson(_))
         ));
     }
 
@@ -851,11 +851,11 @@ mod tests {
     #[test]
     fn empty_or_blank_input_is_its_own_error() {
         for input in [&b""[..], b"\n", b" \r\n\t"] {
-            assert!(matches!(parse_batch(input), Err(BatchError::Empty)));
+            assert!(matches!(parse_batch(input), Err(InputError::Empty)));
         }
         assert!(matches!(
             parse_batch(b" x"),
-            Err(BatchError::InvalidJson(_))
+            Err(InputError::InvalidJson(_))
         ));
     }
 
@@ -863,16 +863,16 @@ mod tests {
     fn documents_of_neither_shape_are_errors() {
         assert!(matches!(
             parse_batch(b"{nope"),
-            Err(BatchError::InvalidJson(_))
+            Err(InputError::InvalidJson(_))
         ));
-        assert!(matches!(parse_batch(b"[]"), Err(BatchError::UnknownShape)));
+        assert!(matches!(parse_batch(b"[]"), Err(InputError::UnknownShape)));
         assert!(matches!(
             parse_batch(br#"{"Items": []}"#),
-            Err(BatchError::UnknownShape)
+            Err(InputError::UnknownShape)
         ));
         assert!(matches!(
             parse_batch(br#"{"Records": "x"}"#),
-            Err(BatchError::UnknownShape)
+            Err(InputError::UnknownShape)
         ));
         assert_eq!(parse_batch(br#"{"Records": []}"#).unwrap().len(), 0);
     }

@@ -132,18 +132,14 @@ impl Journal {
     }
 
     /// How many records earlier runs sent.
-    pub fn sent_before(&self) -> usize {
+    #[cfg(test)]
+    fn sent_before(&self) -> usize {
         self.sent.len()
     }
 
     /// Lines of earlier runs that could not be read.
     pub fn unreadable_lines(&self) -> usize {
         self.unreadable_lines
-    }
-
-    /// Where the journal is.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Appends one outcome and flushes it to the file, so a crash after this returns

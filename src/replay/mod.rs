@@ -17,8 +17,8 @@ mod courier;
 mod edit;
 mod journal;
 mod plan;
+mod resolve;
 mod select;
-mod targets;
 mod transform;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,15 +29,12 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-pub use courier::{AwsCourier, sdk_attempt};
+pub use courier::AwsCourier;
 pub use edit::{Edit, Edited, diff};
 pub use journal::{Entry, Journal, Status};
-pub use plan::{
-    AnyPlan, ApiDestination, Fixed, FixedPlan, Plan, Planned, ResolvedTarget, TargetDirectory,
-    TargetKind, TargetPlan,
-};
-pub use select::{Candidate, Selection, Selector, select};
-pub use transform::{RuleContext, TargetInput, TransformError, apply, select as select_path};
+pub use plan::{AnyPlan, Fixed, FixedPlan, Plan, Planned, TargetPlan};
+pub use select::{Candidate, Selection, Selector};
+pub use transform::{RuleContext, TargetInput, apply};
 
 use crate::classify::FailureCategory;
 use crate::stored::Reader;

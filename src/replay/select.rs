@@ -41,15 +41,6 @@ pub struct Selection {
     pub filtered_out: usize,
 }
 
-/// Builds the selection from reports read in the order given.
-pub fn select(reports: &[(Location, Report)], filter: &Filter) -> Selection {
-    let mut selector = Selector::new(filter);
-    for (location, report) in reports {
-        selector.add(location, report);
-    }
-    selector.finish()
-}
-
 /// Builds a selection one report at a time, so a run holds one report and the candidates,
 /// never every report at once.
 #[derive(Debug)]
@@ -177,6 +168,15 @@ mod tests {
     use super::*;
     use crate::report::TriageRecord;
     use crate::report::fixtures::report_of;
+
+    /// Builds the selection from reports read in the order given.
+    fn select(reports: &[(Location, Report)], filter: &Filter) -> Selection {
+        let mut selector = Selector::new(filter);
+        for (location, report) in reports {
+            selector.add(location, report);
+        }
+        selector.finish()
+    }
 
     fn record(id: &str) -> TriageRecord {
         crate::report::fixtures::record(

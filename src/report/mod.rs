@@ -12,10 +12,7 @@ pub(crate) use aggregate::{Failure, Incidents, Tally, fmt_time, parse_time};
 pub(crate) use markdown::{bucket_name, bucket_width, code, shell_word, text};
 pub use markdown::{headline, render_markdown, short_arn};
 pub(crate) use schema::one;
-pub use schema::{
-    BatchIncident, BatchSummary, Disposition, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION,
-    TriageRecord,
-};
+pub use schema::{Disposition, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, TriageRecord};
 pub use summary_schema::{
     AffectedConversation, Bucket, Incident, SUMMARY_SCHEMA_VERSION, Summary, Timeline, Unreadable,
     WindowOut,

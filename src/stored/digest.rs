@@ -12,8 +12,6 @@ use crate::report::{Disposition, SCHEMA_VERSION};
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportDigest {
-    /// Must be [`SCHEMA_VERSION`].
-    pub schema_version: u32,
     /// When the report was built: the later of two reports says what became of a record.
     pub generated_at: String,
     /// Its records.

@@ -83,12 +83,4 @@ impl Filter {
                 || target.is_some_and(|t| self.targets.iter().any(|x| x == t)))
             && (self.message_ids.is_empty() || self.message_ids.iter().any(|m| m == message_id))
     }
-
-    /// Whether it lets everything through.
-    pub fn is_empty(&self) -> bool {
-        self.categories.is_empty()
-            && self.targets.is_empty()
-            && self.message_ids.is_empty()
-            && self.window == Window::default()
-    }
 }

@@ -9,7 +9,7 @@ mod reader;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use digest::{RecordDigest, ReportDigest};
+pub use digest::ReportDigest;
 pub use filter::{Filter, Window, dead_lettered_at, parse_when};
 pub use reader::Reader;
 
