@@ -11,9 +11,10 @@ mod summarize;
 use std::io::Write;
 
 pub use analyze::{AnalyzeArgs, analyze};
-pub use config::{CliConfig, NO_CREDENTIALS};
+pub use config::CliConfig;
+use config::NO_CREDENTIALS;
 pub use poll::{PollArgs, poll};
-pub use replay::{ReplayArgs, headers_from_env, replay_reports};
+pub use replay::{ReplayArgs, replay_reports};
 pub use summarize::{SummarizeArgs, summarize};
 
 use crate::classify::FailureCategory;

@@ -25,11 +25,6 @@ use crate::targets::AwsTargets;
 /// `dlq-triage replay REPORT… [filters] <destination> [--rate N] [--concurrency N]
 /// [--journal FILE] [--force] [--execute]`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(group(
-    clap::ArgGroup::new("destination")
-        .required(true)
-        .args(["to_url", "to_queue", "to_function", "to_bus", "to_target"])
-))]
 pub struct ReplayArgs {
     /// Reports: a report.json path, a folder (every report below it), s3://bucket/key of
     /// a report, or s3://bucket/prefix/ (every report below it).
@@ -51,9 +46,9 @@ pub struct ReplayArgs {
     /// Only records dead-lettered at or before this time (same forms as --since).
     #[arg(long, value_name = "T")]
     pub until: Option<String>,
-    /// Send each stored payload byte-exact to this URL.
-    #[arg(long, value_name = "URL")]
-    pub to_url: Option<String>,
+    /// Where the records go: exactly one destination.
+    #[command(flatten)]
+    pub destination: DestinationArgs,
     /// HTTP method for --to-url.
     #[arg(long, default_value = "POST", requires = "to_url")]
     pub method: String,
@@ -67,23 +62,10 @@ pub struct ReplayArgs {
     /// --id-header Idempotency-Key.
     #[arg(long, value_name = "NAME")]
     pub id_header: Option<String>,
-    /// Send to this SQS queue (SendMessage; FIFO queues get a group id).
-    #[arg(long, value_name = "URL")]
-    pub to_queue: Option<String>,
-    /// Invoke this Lambda function asynchronously, as EventBridge does.
-    #[arg(long, value_name = "NAME_OR_ARN")]
-    pub to_function: Option<String>,
-    /// Put the events on this event bus (PutEvents).
-    #[arg(long, value_name = "NAME_OR_ARN")]
-    pub to_bus: Option<String>,
     /// The Source to put events under (PutEvents refuses sources beginning with "aws.",
     /// which Genesys partner events have).
     #[arg(long, value_name = "S")]
     pub source: Option<String>,
-    /// Deliver each record to its own rule's target, as EventBridge would have: the
-    /// target's Input / InputPath / InputTransformer applied, by the target's kind.
-    #[arg(long)]
-    pub to_target: bool,
     /// Attempts per second, retries included.
     #[arg(long, default_value_t = 10.0, value_parser = positive_rate)]
     pub rate: f64,
@@ -123,6 +105,60 @@ pub struct ReplayArgs {
     pub execute: bool,
 }
 
+/// The destinations, one flag each; clap lets exactly one be given.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct DestinationArgs {
+    /// Send each stored payload byte-exact to this URL.
+    #[arg(long, value_name = "URL")]
+    pub to_url: Option<String>,
+    /// Send to this SQS queue (SendMessage; FIFO queues get a group id).
+    #[arg(long, value_name = "URL")]
+    pub to_queue: Option<String>,
+    /// Invoke this Lambda function asynchronously, as EventBridge does.
+    #[arg(long, value_name = "NAME_OR_ARN")]
+    pub to_function: Option<String>,
+    /// Put the events on this event bus (PutEvents).
+    #[arg(long, value_name = "NAME_OR_ARN")]
+    pub to_bus: Option<String>,
+    /// Deliver each record to its own rule's target, as EventBridge would have: the
+    /// target's Input / InputPath / InputTransformer applied, by the target's kind.
+    #[arg(long)]
+    pub to_target: bool,
+}
+
+impl DestinationArgs {
+    /// The fixed destination given, validated (`--method` and `--source` apply to the
+    /// ones that take them); `None` for `--to-target`.
+    fn fixed(&self, method: &str, source: Option<&str>) -> Result<Option<Fixed>, String> {
+        Ok(Some(if let Some(url) = &self.to_url {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| format!("--to-url {}: {e}", redact_url(url)))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(format!("--to-url {}: only http and https", redact_url(url)));
+            }
+            Fixed::Url {
+                url: url.clone(),
+                method: method.to_ascii_uppercase(),
+                headers: Vec::new(),
+            }
+        } else if let Some(queue_url) = &self.to_queue {
+            Fixed::Queue {
+                queue_url: queue_url.clone(),
+            }
+        } else if let Some(name) = &self.to_function {
+            Fixed::Function { name: name.clone() }
+        } else if let Some(bus) = &self.to_bus {
+            Fixed::Bus {
+                bus: bus.clone(),
+                source: source.map(str::to_owned),
+            }
+        } else {
+            return Ok(None);
+        }))
+    }
+}
+
 fn positive_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000.0 => Ok(r),
@@ -135,7 +171,12 @@ fn positive_rate(s: &str) -> Result<f64, String> {
 /// Runs the replay; `Err` with counts when not every selected record was sent.
 pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     let filters = filters(&args)?;
-    let headers = http_headers(&args)?;
+    let fixed = args
+        .destination
+        .fixed(&args.method, args.source.as_deref())?;
+    // --to-target may reach API destinations, which take headers.
+    let takes_headers = fixed.as_ref().is_none_or(Fixed::takes_headers);
+    let headers = http_headers(&args, takes_headers)?;
     // A program that does not compile stops the run before anything is read.
     let edit = edit_program(&args)?;
     let report_args = args
@@ -145,7 +186,7 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()?;
     let needs_s3 = !report_args.iter().all(ReportArg::is_local);
     let timeout = Duration::from_secs(args.timeout_seconds);
-    let sdk = if needs_s3 || args.to_url.is_none() {
+    let sdk = if needs_s3 || fixed.as_ref().is_none_or(Fixed::needs_aws) {
         Some(sdk_config(timeout).await)
     } else {
         None
@@ -154,13 +195,18 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         Some(sdk) if needs_s3 => Reader::with_s3(s3_client(sdk, path_style_from_env())),
         _ => Reader::local(),
     };
-    let plan = match (args.to_target, &sdk) {
-        (true, Some(sdk)) => AnyPlan::Target(Box::new(TargetPlan::new(
+    let shown = fixed.as_ref().map_or_else(
+        || "each record's own rule target".to_owned(),
+        Fixed::shown,
+    );
+    let plan = match (fixed, &sdk) {
+        (Some(fixed), _) => AnyPlan::Fixed(FixedPlan(fixed.with_headers(headers))),
+        (None, Some(sdk)) => AnyPlan::Target(Box::new(TargetPlan::new(
             AwsTargets::new(sdk.clone()),
             headers,
             args.source.clone(),
         ))),
-        _ => AnyPlan::Fixed(FixedPlan(fixed(&args, headers)?)),
+        (None, None) => return Err("--to-target needs the AWS configuration".into()),
     };
 
     let since = filters.window.since.map(|t| t.date_naive());
@@ -184,7 +230,7 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     } else {
         None
     };
-    announce(&args, &selection, &report_names);
+    announce(&args, &shown, &selection, &report_names);
 
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();
@@ -268,7 +314,7 @@ fn options(args: &ReplayArgs) -> ReplayOptions {
 }
 
 /// One line on standard error before the run: what is selected, where it goes, and how.
-fn announce(args: &ReplayArgs, selection: &Selection, report_names: &str) {
+fn announce(args: &ReplayArgs, shown: &str, selection: &Selection, report_names: &str) {
     eprintln!(
         "dlq-triage: {} records to replay from {} report(s) ({} listed again, {} left out by the filters, {} not replayable) → {}; {}",
         selection.records.len(),
@@ -276,7 +322,7 @@ fn announce(args: &ReplayArgs, selection: &Selection, report_names: &str) {
         selection.duplicates,
         selection.filtered_out,
         selection.not_replayable.len(),
-        destination_shown(args),
+        shown,
         if args.execute {
             format!(
                 "sending at up to {}/s, {} at a time",
@@ -310,9 +356,8 @@ fn edit_program(args: &ReplayArgs) -> Result<Option<Arc<Edit>>, String> {
 
 /// The `--header` values (from the environment), once `--header` and `--id-header` are
 /// known to apply: only HTTP destinations take headers.
-fn http_headers(args: &ReplayArgs) -> Result<Vec<(String, String)>, String> {
+fn http_headers(args: &ReplayArgs, http: bool) -> Result<Vec<(String, String)>, String> {
     let headers = headers_from_env(&args.headers, &|name| std::env::var(name).ok())?;
-    let http = args.to_url.is_some() || args.to_target;
     if !headers.is_empty() && !http {
         return Err("--header applies to --to-url and to API destinations of --to-target".into());
     }
@@ -331,7 +376,7 @@ fn http_headers(args: &ReplayArgs) -> Result<Vec<(String, String)>, String> {
 
 /// `NAME=ENV_VAR` pairs, each value read from the environment: a secret never appears
 /// on the command line (shell history, `ps`).
-pub fn headers_from_env(
+fn headers_from_env(
     specs: &[String],
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, String> {
@@ -355,48 +400,6 @@ pub fn headers_from_env(
             Ok((name.to_owned(), value))
         })
         .collect()
-}
-
-fn fixed(args: &ReplayArgs, headers: Vec<(String, String)>) -> Result<Fixed, String> {
-    Ok(if let Some(url) = &args.to_url {
-        let parsed =
-            reqwest::Url::parse(url).map_err(|e| format!("--to-url {}: {e}", redact_url(url)))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("--to-url {}: only http and https", redact_url(url)));
-        }
-        Fixed::Url {
-            url: url.clone(),
-            method: args.method.to_ascii_uppercase(),
-            headers,
-        }
-    } else if let Some(queue_url) = &args.to_queue {
-        Fixed::Queue {
-            queue_url: queue_url.clone(),
-        }
-    } else if let Some(name) = &args.to_function {
-        Fixed::Function { name: name.clone() }
-    } else if let Some(bus) = &args.to_bus {
-        Fixed::Bus {
-            bus: bus.clone(),
-            source: args.source.clone(),
-        }
-    } else {
-        return Err("no destination".into());
-    })
-}
-
-fn destination_shown(args: &ReplayArgs) -> String {
-    if let Some(url) = &args.to_url {
-        format!("{} {}", args.method.to_ascii_uppercase(), redact_url(url))
-    } else if let Some(q) = &args.to_queue {
-        format!("queue {q}")
-    } else if let Some(f) = &args.to_function {
-        format!("function {f}")
-    } else if let Some(b) = &args.to_bus {
-        format!("bus {b}")
-    } else {
-        "each record's own rule target".to_owned()
-    }
 }
 
 /// Reads every report the arguments name, in order, one at a time, into the selection;

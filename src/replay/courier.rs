@@ -7,9 +7,50 @@ use std::time::Duration;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::Blob;
 
-use super::{Attempt, Courier, Delivery, Route, parse_retry_after};
+use super::{Attempt, Courier, Delivery, parse_retry_after};
 use crate::aws_error;
 use crate::genesys::redact_url;
+
+/// Where a body goes, and with which protocol parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    /// An HTTP request (`--to-url`, or an API destination).
+    Http {
+        /// The full URL (may hold credentials; never printed as is).
+        url: String,
+        /// The method.
+        method: String,
+        /// Headers, `Content-Type` included.
+        headers: Vec<(String, String)>,
+    },
+    /// SQS `SendMessage`.
+    Queue {
+        /// The queue URL.
+        queue_url: String,
+        /// `MessageGroupId` (FIFO queues).
+        group_id: Option<String>,
+        /// `MessageDeduplicationId` (FIFO queues without content-based deduplication).
+        dedup_id: Option<String>,
+    },
+    /// Lambda `Invoke` with `InvocationType=Event`, as EventBridge invokes.
+    Function {
+        /// The function name or ARN (with its qualifier, if any).
+        name: String,
+    },
+    /// EventBridge `PutEvents`: the body is the entry's `Detail`.
+    Bus {
+        /// The bus name or ARN.
+        bus: String,
+        /// `Source`.
+        source: String,
+        /// `DetailType`.
+        detail_type: String,
+        /// `Resources`.
+        resources: Vec<String>,
+        /// `Time` (the event's own), RFC 3339.
+        time: Option<String>,
+    },
+}
 
 /// What an AWS SDK error means for a replay attempt: throttling, 5xx, timeouts and
 /// connection failures are worth another attempt; the rest is refused.

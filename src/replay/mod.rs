@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-pub use courier::AwsCourier;
+pub use courier::{AwsCourier, Route};
 pub use edit::{Edit, Edited, diff};
 pub use journal::{Entry, Journal, Status};
 pub use plan::{AnyPlan, Fixed, FixedPlan, Plan, Planned, TargetPlan};
@@ -46,47 +46,6 @@ pub struct Delivery {
     pub body: Vec<u8>,
     /// Where and how.
     pub route: Route,
-}
-
-/// Where a body goes, and with which protocol parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Route {
-    /// An HTTP request (`--to-url`, or an API destination).
-    Http {
-        /// The full URL (may hold credentials; never printed as is).
-        url: String,
-        /// The method.
-        method: String,
-        /// Headers, `Content-Type` included.
-        headers: Vec<(String, String)>,
-    },
-    /// SQS `SendMessage`.
-    Queue {
-        /// The queue URL.
-        queue_url: String,
-        /// `MessageGroupId` (FIFO queues).
-        group_id: Option<String>,
-        /// `MessageDeduplicationId` (FIFO queues without content-based deduplication).
-        dedup_id: Option<String>,
-    },
-    /// Lambda `Invoke` with `InvocationType=Event`, as EventBridge invokes.
-    Function {
-        /// The function name or ARN (with its qualifier, if any).
-        name: String,
-    },
-    /// EventBridge `PutEvents`: the body is the entry's `Detail`.
-    Bus {
-        /// The bus name or ARN.
-        bus: String,
-        /// `Source`.
-        source: String,
-        /// `DetailType`.
-        detail_type: String,
-        /// `Resources`.
-        resources: Vec<String>,
-        /// `Time` (the event's own), RFC 3339.
-        time: Option<String>,
-    },
 }
 
 /// How one attempt to deliver ended.

@@ -71,6 +71,41 @@ pub enum Fixed {
     },
 }
 
+impl Fixed {
+    /// The destination as the announcement and the summary show it (credentials and
+    /// query strings redacted).
+    pub fn shown(&self) -> String {
+        match self {
+            Fixed::Url { url, method, .. } => format!("{method} {}", redact_url(url)),
+            Fixed::Queue { queue_url } => format!("queue {queue_url}"),
+            Fixed::Function { name } => format!("function {name}"),
+            Fixed::Bus { bus, .. } => format!("bus {bus}"),
+        }
+    }
+
+    /// Whether it takes `--header` and `--id-header` (it speaks HTTP).
+    pub fn takes_headers(&self) -> bool {
+        matches!(self, Fixed::Url { .. })
+    }
+
+    /// Whether sending there needs AWS credentials and a region.
+    pub fn needs_aws(&self) -> bool {
+        !matches!(self, Fixed::Url { .. })
+    }
+
+    /// The destination with the `--header` values it sends (those that take headers).
+    pub fn with_headers(self, extra: Vec<(String, String)>) -> Fixed {
+        match self {
+            Fixed::Url { url, method, .. } => Fixed::Url {
+                url,
+                method,
+                headers: extra,
+            },
+            other => other,
+        }
+    }
+}
+
 /// The group id of messages replayed to a FIFO queue given with `--to-queue`.
 pub const REPLAY_GROUP_ID: &str = "dlq-triage-replay";
 
