@@ -13,7 +13,9 @@ use super::{CliConfig, Stdout, correlation};
 use crate::notify::Notifier;
 use crate::report::ReplaySource;
 use crate::service::{TARGET_LOOKUP_TTL, TriageService};
-use crate::source::{DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, SqsQueue, drain};
+use crate::source::{
+    DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, QueueInfo, SqsQueue, drain,
+};
 use crate::store::{FsStore, Layout, S3Store, path_style_from_env, s3_client};
 use crate::targets::{AwsTargets, TargetInputLookup};
 use crate::triage::TriageOptions;
@@ -72,26 +74,83 @@ const SQS_FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Drains the queue; `Err` with a one-line reason when not every received message was
 /// written (and, with `--delete`, deleted), or when the queue cannot be used.
 pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Every call has a deadline: a receive waits `--wait-seconds` at most, anything else
+    // is quick. The SDK configuration carries them to every client built from it.
     let wait = Duration::from_secs(args.wait_seconds);
-    // Every call has a deadline: a receive waits `wait` at most, anything else is quick.
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(10))
         .operation_attempt_timeout(wait + Duration::from_secs(15))
         .operation_timeout(wait * 3 + Duration::from_secs(45))
         .build();
-    let sqs = aws_sdk_sqs::config::Builder::from(&sdk)
-        .timeout_config(timeouts.clone())
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+        .await
+        .to_builder()
+        .timeout_config(timeouts)
+        .build();
+    let (queue, info) = open_queue(&sdk, &args.queue_url, wait).await?;
+    let (opts, place) = drain_options(&args);
+    let correlation = correlation(&config, args.no_correlate);
+    let stop = stop_on_ctrl_c();
+    let progress = Progress::new(info.visible, args.max_messages);
+    eprintln!(
+        "dlq-triage: {}: {} messages waiting, {} in flight; {} into {place}",
+        args.queue_url,
+        info.visible,
+        info.in_flight,
+        if args.delete {
+            "draining"
+        } else {
+            "reading (nothing is deleted without --delete)"
+        },
+    );
+    let report = |p: &PageProgress| progress.update(p);
+    let lookup = TargetInputLookup::new(AwsTargets::new(sdk.clone()), TARGET_LOOKUP_TTL);
+    let summary = match &args.bucket {
+        Some(bucket) => {
+            let store = S3Store::new(s3_client(&sdk, path_style_from_env()), bucket.clone(), None);
+            // As the Lambda does, each page report stored in S3 is announced on the bus.
+            let announcer = config.notify_event_bus.clone().map(|bus| {
+                Notifier::new(aws_sdk_eventbridge::Client::new(&sdk), bus, bucket.clone())
+            });
+            let service = TriageService::new(store)
+                .with_target_inputs(lookup)
+                .with_announcer(announcer);
+            drain(&queue, info, &service, &correlation, &opts, &stop, &report).await
+        }
+        None => {
+            let service = TriageService::new(FsStore::new(&args.out))
+                .with_target_inputs(lookup)
+                .with_announcer(None::<Notifier>);
+            drain(&queue, info, &service, &correlation, &opts, &stop, &report).await
+        }
+    };
+    progress.finish();
+    let retries = queue.retries();
+    print_summary(&summary, &args, &place, correlation.calls(), retries);
+    verdict(&summary, args.delete)
+}
+
+/// The queue, retried as [`SQS_ATTEMPTS`] says, and its first look (which also tells
+/// whether it can be used at all).
+async fn open_queue(
+    sdk: &aws_config::SdkConfig,
+    url: &str,
+    wait: Duration,
+) -> Result<(SqsQueue, QueueInfo), String> {
+    let sqs = aws_sdk_sqs::config::Builder::from(sdk)
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(SQS_ATTEMPTS)
                 .with_initial_backoff(SQS_FIRST_BACKOFF),
         )
         .build();
-    let queue = SqsQueue::new(sqs, &args.queue_url, wait);
+    let queue = SqsQueue::new(sqs, url, wait);
     let info = queue.describe().await.map_err(|e| e.to_string())?;
-    let queue = queue.with_arn(info.arn.clone());
+    Ok((queue.with_arn(info.arn.clone()), info))
+}
 
+/// How the drain runs, and where its output goes as the summary names it.
+fn drain_options(args: &PollArgs) -> (DrainOptions, String) {
     let (layout, replay_source, place) = match &args.bucket {
         Some(bucket) => (
             Layout::prefixed(&args.prefix),
@@ -113,12 +172,12 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
         delete: args.delete,
         page,
     };
-    let lookup = TargetInputLookup::new(
-        AwsTargets::new(sdk.to_builder().timeout_config(timeouts.clone()).build()),
-        TARGET_LOOKUP_TTL,
-    );
-    let correlation = correlation(&config, args.no_correlate);
+    (opts, place)
+}
 
+/// A flag Ctrl-C sets: the drain stops receiving, finishes the pages in hand and releases
+/// the rest.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();
     tokio::spawn(async move {
@@ -129,57 +188,7 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
             on_signal.store(true, Ordering::SeqCst);
         }
     });
-    let progress = Progress::new(info.visible, args.max_messages);
-    eprintln!(
-        "dlq-triage: {}: {} messages waiting, {} in flight; {} into {place}",
-        args.queue_url,
-        info.visible,
-        info.in_flight,
-        if args.delete {
-            "draining"
-        } else {
-            "reading (nothing is deleted without --delete)"
-        },
-    );
-    let report = |p: &PageProgress| progress.update(p);
-    let summary = match &args.bucket {
-        Some(bucket) => {
-            let s3 = s3_client_with(&sdk, timeouts.clone());
-            // As the Lambda does, each page report stored in S3 is announced on the bus.
-            let announcer = config.notify_event_bus.clone().map(|bus| {
-                let events = aws_sdk_eventbridge::Client::from_conf(
-                    aws_sdk_eventbridge::config::Builder::from(&sdk)
-                        .timeout_config(timeouts)
-                        .build(),
-                );
-                Notifier::new(events, bus, bucket.clone())
-            });
-            let service = TriageService::new(S3Store::new(s3, bucket.clone(), None))
-                .with_target_inputs(lookup)
-                .with_announcer(announcer);
-            drain(&queue, info, &service, &correlation, &opts, &stop, &report).await
-        }
-        None => {
-            let service = TriageService::new(FsStore::new(&args.out))
-                .with_target_inputs(lookup)
-                .with_announcer(None::<Notifier>);
-            drain(&queue, info, &service, &correlation, &opts, &stop, &report).await
-        }
-    };
-    progress.finish();
-    print_summary(
-        &summary,
-        &args,
-        &place,
-        correlation.calls(),
-        queue.retries(),
-    );
-    verdict(&summary, args.delete)
-}
-
-fn s3_client_with(sdk: &aws_config::SdkConfig, timeouts: TimeoutConfig) -> aws_sdk_s3::Client {
-    let sdk = sdk.to_builder().timeout_config(timeouts).build();
-    s3_client(&sdk, path_style_from_env())
+    stop
 }
 
 /// Exit 0 only when every received message was written (and deleted, with `--delete`).

@@ -195,19 +195,10 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         Some(sdk) if needs_s3 => Reader::with_s3(s3_client(sdk, path_style_from_env())),
         _ => Reader::local(),
     };
-    let shown = fixed.as_ref().map_or_else(
-        || "each record's own rule target".to_owned(),
-        Fixed::shown,
-    );
-    let plan = match (fixed, &sdk) {
-        (Some(fixed), _) => AnyPlan::Fixed(FixedPlan(fixed.with_headers(headers))),
-        (None, Some(sdk)) => AnyPlan::Target(Box::new(TargetPlan::new(
-            AwsTargets::new(sdk.clone()),
-            headers,
-            args.source.clone(),
-        ))),
-        (None, None) => return Err("--to-target needs the AWS configuration".into()),
-    };
+    let shown = fixed
+        .as_ref()
+        .map_or_else(|| "each record's own rule target".to_owned(), Fixed::shown);
+    let plan = plan(fixed, headers, sdk.as_ref(), args.source.clone())?;
 
     let since = filters.window.since.map(|t| t.date_naive());
     let (selection, report_names) = read_reports(&reader, &report_args, since, &filters).await?;
@@ -216,30 +207,10 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(&report_args));
-    // A dry run reads an existing journal (to say what was sent) and never creates one.
-    let journal = if args.execute || journal_path.exists() {
-        let journal = Journal::open(&journal_path)?;
-        if journal.unreadable_lines() > 0 {
-            eprintln!(
-                "dlq-triage: {}: {} line(s) could not be read (cut short by a crash?) and are ignored",
-                journal_path.display(),
-                journal.unreadable_lines()
-            );
-        }
-        Some(Mutex::new(journal))
-    } else {
-        None
-    };
+    let journal = open_journal(&journal_path, args.execute)?;
     announce(&args, &shown, &selection, &report_names);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let on_signal = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("dlq-triage: interrupted: finishing the deliveries in flight");
-            on_signal.store(true, Ordering::SeqCst);
-        }
-    });
+    let stop = stop_on_ctrl_c();
     let progress = Progress::new(selection.records.len(), args.execute);
     let courier = AwsCourier::new(sdk.as_ref(), timeout);
     let ports = Ports {
@@ -269,6 +240,55 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
         journal.as_ref().map(|_| journal_path.as_path()),
     );
     verdict(&summary, args.execute)
+}
+
+/// Every record to `fixed`, or (`--to-target`, no fixed destination) to its own rule's
+/// target, looked up through `sdk`.
+fn plan(
+    fixed: Option<Fixed>,
+    headers: Vec<(String, String)>,
+    sdk: Option<&aws_config::SdkConfig>,
+    source: Option<String>,
+) -> Result<AnyPlan, String> {
+    Ok(match (fixed, sdk) {
+        (Some(fixed), _) => AnyPlan::Fixed(FixedPlan(fixed.with_headers(headers))),
+        (None, Some(sdk)) => AnyPlan::Target(Box::new(TargetPlan::new(
+            AwsTargets::new(sdk.clone()),
+            headers,
+            source,
+        ))),
+        (None, None) => return Err("--to-target needs the AWS configuration".into()),
+    })
+}
+
+/// The journal at `path`: a dry run reads an existing one (to say what was sent) and never
+/// creates one.
+fn open_journal(path: &std::path::Path, execute: bool) -> Result<Option<Mutex<Journal>>, String> {
+    if !execute && !path.exists() {
+        return Ok(None);
+    }
+    let journal = Journal::open(path)?;
+    if journal.unreadable_lines() > 0 {
+        eprintln!(
+            "dlq-triage: {}: {} line(s) could not be read (cut short by a crash?) and are ignored",
+            path.display(),
+            journal.unreadable_lines()
+        );
+    }
+    Ok(Some(Mutex::new(journal)))
+}
+
+/// A flag Ctrl-C sets: the run finishes the deliveries in flight and sends no more.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("dlq-triage: interrupted: finishing the deliveries in flight");
+            on_signal.store(true, Ordering::SeqCst);
+        }
+    });
+    stop
 }
 
 /// The AWS configuration of a run: the replay loop retries, paces and counts every
@@ -459,19 +479,7 @@ fn print_summary(
         &summary.duplicates,
     );
     if args.edit.is_some() || args.edit_file.is_some() {
-        out.line(format_args!(
-            "--edit:     {} changed, {} unchanged, {} dropped (not sent)",
-            summary.edited,
-            summary.unedited,
-            summary.dropped.len()
-        ));
-        for id in summary.dropped.iter().take(10) {
-            out.line(format_args!("  dropped {id}"));
-        }
-        for (id, diff) in &summary.diffs {
-            out.line(format_args!("diff of {id}:"));
-            out.line(diff.trim_end());
-        }
+        print_edits(&mut out, summary);
     }
     list(&mut out, "failed", &summary.failed);
     list(&mut out, "cannot send", &summary.skipped);
@@ -504,6 +512,23 @@ fn print_summary(
     }
     if !args.execute {
         out.line("dry run: nothing was sent; add --execute to send");
+    }
+}
+
+/// What `--edit` did: counts, the dropped records, the diffs shown.
+fn print_edits(out: &mut Stdout, summary: &ReplaySummary) {
+    out.line(format_args!(
+        "--edit:     {} changed, {} unchanged, {} dropped (not sent)",
+        summary.edited,
+        summary.unedited,
+        summary.dropped.len()
+    ));
+    for id in summary.dropped.iter().take(10) {
+        out.line(format_args!("  dropped {id}"));
+    }
+    for (id, diff) in &summary.diffs {
+        out.line(format_args!("diff of {id}:"));
+        out.line(diff.trim_end());
     }
 }
 

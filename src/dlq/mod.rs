@@ -506,6 +506,35 @@ struct RawEventBody {
     id: Lenient,
 }
 
+/// A Custom Event Bus failure summary: it stands for every event in its
+/// `failedMessages[]` (at least itself), and carries the failure's attributes in its body.
+fn custom_bus_failure(raw: RawBody) -> ParsedBody {
+    let failed = match &raw.failed_messages {
+        Some(serde_json::Value::Array(items)) => items.as_slice(),
+        _ => &[],
+    };
+    let ids = failed
+        .iter()
+        .filter_map(|m| m.get("eventId").and_then(serde_json::Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    ParsedBody {
+        kind: BodyKind::CustomBusFailure,
+        failed_events: Some((failed.len().max(1), ids)),
+        event: None,
+        custom_bus: Some(FailureContext {
+            rule_arn: None,
+            target_arn: raw.target_arn.0,
+            error_code: raw.error_code.0,
+            error_message: raw.error_message.0,
+            exhausted_retry_condition: raw.exhausted_retry_condition.0,
+            retry_attempts: raw.retry_attempts.0.and_then(|s| s.parse().ok()),
+        }),
+    }
+}
+
+/// What a message body is, and the event in it when it is one. Never fails: a body of any
+/// shape is a kind.
 fn parse_body(body: &str) -> ParsedBody {
     let not = |kind| ParsedBody {
         kind,
@@ -527,29 +556,7 @@ fn parse_body(body: &str) -> ParsedBody {
     };
     let has_detail = raw.detail.is_some();
     if raw.bus_arn.is_some() && raw.failed_messages.is_some() && !has_detail {
-        // The summary stands for every event in `failedMessages[]` (at least itself).
-        let failed = match &raw.failed_messages {
-            Some(serde_json::Value::Array(items)) => items.as_slice(),
-            _ => &[],
-        };
-        let ids = failed
-            .iter()
-            .filter_map(|m| m.get("eventId").and_then(serde_json::Value::as_str))
-            .map(str::to_owned)
-            .collect();
-        return ParsedBody {
-            kind: BodyKind::CustomBusFailure,
-            failed_events: Some((failed.len().max(1), ids)),
-            event: None,
-            custom_bus: Some(FailureContext {
-                rule_arn: None,
-                target_arn: raw.target_arn.0,
-                error_code: raw.error_code.0,
-                error_message: raw.error_message.0,
-                exhausted_retry_condition: raw.exhausted_retry_condition.0,
-                retry_attempts: raw.retry_attempts.0.and_then(|s| s.parse().ok()),
-            }),
-        };
+        return custom_bus_failure(raw);
     }
     let detail = raw.detail.and_then(|d| d.0).unwrap_or_default();
     let event_body = detail.event_body.0.unwrap_or_default();

@@ -149,25 +149,15 @@ impl AnalyticsClient {
         answers
     }
 
+    /// Looks one chunk up: retried with backoff while the deadline allows, split when
+    /// refused as too large, one token refresh on 401; what cannot be answered fails with
+    /// the reason.
     fn fetch_chunk(
         &self,
         ids: Vec<String>,
         deadline: Instant,
     ) -> Pin<Box<dyn Future<Output = Answers> + Send + '_>> {
         Box::pin(async move {
-            let fail = |ids: &[String], error: String, transient: bool| -> Answers {
-                ids.iter()
-                    .map(|id| {
-                        (
-                            id.clone(),
-                            Lookup::Failed(LookupFailure {
-                                error: error.clone(),
-                                transient,
-                            }),
-                        )
-                    })
-                    .collect()
-            };
             let mut attempt: u32 = 0;
             let mut refreshed = false;
             loop {
@@ -182,25 +172,7 @@ impl AnalyticsClient {
                 let outcome = self.request(&ids, remaining).await;
                 let (error, retry_after) = match outcome {
                     Attempt::Done(answers) => return answers,
-                    Attempt::Split => {
-                        // Remember the smaller size, then go through this chunk in pieces of
-                        // the size learned so far (a piece may shrink it further).
-                        self.learned_limit
-                            .fetch_min((ids.len() / 2).max(1), Ordering::Relaxed);
-                        let mut answers = Vec::with_capacity(ids.len());
-                        let mut rest = ids;
-                        while !rest.is_empty() {
-                            let size = self
-                                .learned_limit
-                                .load(Ordering::Relaxed)
-                                .max(1)
-                                .min(rest.len());
-                            let tail = rest.split_off(size);
-                            answers.extend(self.fetch_chunk(rest, deadline).await);
-                            rest = tail;
-                        }
-                        return answers;
-                    }
+                    Attempt::Split => return self.fetch_in_pieces(ids, deadline).await,
                     Attempt::Unauthorized(token) if !refreshed => {
                         // One refresh per chunk: the token may have been revoked or expired early.
                         refreshed = true;
@@ -233,6 +205,26 @@ impl AnalyticsClient {
                 tokio::time::sleep(wait).await;
             }
         })
+    }
+
+    /// A chunk Genesys Cloud refused as too large: the smaller size remembered, then the
+    /// chunk looked up in pieces of the size learned so far (a piece may shrink it further).
+    async fn fetch_in_pieces(&self, ids: Vec<String>, deadline: Instant) -> Answers {
+        self.learned_limit
+            .fetch_min((ids.len() / 2).max(1), Ordering::Relaxed);
+        let mut answers = Vec::with_capacity(ids.len());
+        let mut rest = ids;
+        while !rest.is_empty() {
+            let size = self
+                .learned_limit
+                .load(Ordering::Relaxed)
+                .max(1)
+                .min(rest.len());
+            let tail = rest.split_off(size);
+            answers.extend(self.fetch_chunk(rest, deadline).await);
+            rest = tail;
+        }
+        answers
     }
 
     /// Exponential backoff with full jitter: uniform in [0, min(max, base · 2^attempt)].
@@ -365,4 +357,18 @@ fn parse_conversations(body: &[u8], ids: &[String]) -> Option<Answers> {
             })
             .collect(),
     )
+}
+/// Every id of `ids` failed with `error`.
+fn fail(ids: &[String], error: String, transient: bool) -> Answers {
+    ids.iter()
+        .map(|id| {
+            (
+                id.clone(),
+                Lookup::Failed(LookupFailure {
+                    error: error.clone(),
+                    transient,
+                }),
+            )
+        })
+        .collect()
 }

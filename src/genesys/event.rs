@@ -190,94 +190,75 @@ mod tests {
     /// (`NotificationTopics` of MyPureCloud/platform-client-sdk-dotnet), `{id}` filled in.
     #[test]
     fn every_topic_family_names_its_conversation_source() {
-        let u = QUEUE; // a user or queue id
-        let cases: Vec<(String, Option<IdSource>)> = vec![
+        use IdSource::{BodyId, TopicSegment};
+        // `{c}` is the conversation id, `{u}` a user or queue id.
+        let cases: &[(&str, Option<IdSource>)] = &[
+            ("v2.conversations.{c}.transcription", Some(TopicSegment(2))),
             (
-                format!("v2.conversations.{CONV}.transcription"),
-                Some(IdSource::TopicSegment(2)),
+                "v2.conversations.{c}.suggestions.knowledge.article",
+                Some(TopicSegment(2)),
+            ),
+            ("v2.conversations.{c}.agentchecklist", Some(TopicSegment(2))),
+            (
+                "v2.detail.events.conversation.{c}.customer.end",
+                Some(TopicSegment(4)),
             ),
             (
-                format!("v2.conversations.{CONV}.suggestions.knowledge.article"),
-                Some(IdSource::TopicSegment(2)),
+                "v2.detail.events.conversation.{c}.acd.start",
+                Some(TopicSegment(4)),
             ),
             (
-                format!("v2.conversations.{CONV}.agentchecklist"),
-                Some(IdSource::TopicSegment(2)),
+                "v2.detail.events.conversation.{c}.wrapup",
+                Some(TopicSegment(4)),
             ),
             (
-                format!("v2.detail.events.conversation.{CONV}.customer.end"),
-                Some(IdSource::TopicSegment(4)),
+                "v2.analytics.conversation.{c}.metrics",
+                Some(TopicSegment(3)),
             ),
             (
-                format!("v2.detail.events.conversation.{CONV}.acd.start"),
-                Some(IdSource::TopicSegment(4)),
+                "v2.speechandtextanalytics.conversation.{c}.sentiment",
+                Some(TopicSegment(3)),
             ),
             (
-                format!("v2.detail.events.conversation.{CONV}.wrapup"),
-                Some(IdSource::TopicSegment(4)),
+                "v2.speechandtextanalytics.conversation.{c}.topics",
+                Some(TopicSegment(3)),
             ),
             (
-                format!("v2.analytics.conversation.{CONV}.metrics"),
-                Some(IdSource::TopicSegment(3)),
+                "v2.speechandtextanalytics.conversations.{c}.categories",
+                Some(TopicSegment(3)),
             ),
             (
-                format!("v2.speechandtextanalytics.conversation.{CONV}.sentiment"),
-                Some(IdSource::TopicSegment(3)),
+                "v2.bot.conversation.{c}.conversations.summaries",
+                Some(TopicSegment(3)),
             ),
             (
-                format!("v2.speechandtextanalytics.conversation.{CONV}.topics"),
-                Some(IdSource::TopicSegment(3)),
+                "v2.users.{u}.conversations.{c}.recordings",
+                Some(TopicSegment(4)),
             ),
             (
-                format!("v2.speechandtextanalytics.conversations.{CONV}.categories"),
-                Some(IdSource::TopicSegment(3)),
+                "v2.users.{u}.conversations.{c}.recordings.{u}",
+                Some(TopicSegment(4)),
             ),
+            ("v2.routing.queues.{u}.conversations", Some(BodyId)),
+            ("v2.routing.queues.{u}.conversations.calls", Some(BodyId)),
             (
-                format!("v2.bot.conversation.{CONV}.conversations.summaries"),
-                Some(IdSource::TopicSegment(3)),
+                "v2.routing.queues.{u}.conversations.cobrowseSessions",
+                Some(BodyId),
             ),
-            (
-                format!("v2.users.{u}.conversations.{CONV}.recordings"),
-                Some(IdSource::TopicSegment(4)),
-            ),
-            (
-                format!("v2.users.{u}.conversations.{CONV}.recordings.{u}"),
-                Some(IdSource::TopicSegment(4)),
-            ),
-            (
-                format!("v2.routing.queues.{u}.conversations"),
-                Some(IdSource::BodyId),
-            ),
-            (
-                format!("v2.routing.queues.{u}.conversations.calls"),
-                Some(IdSource::BodyId),
-            ),
-            (
-                format!("v2.routing.queues.{u}.conversations.cobrowseSessions"),
-                Some(IdSource::BodyId),
-            ),
-            (
-                format!("v2.users.{u}.conversations"),
-                Some(IdSource::BodyId),
-            ),
-            (
-                format!("v2.users.{u}.conversations.messages"),
-                Some(IdSource::BodyId),
-            ),
+            ("v2.users.{u}.conversations", Some(BodyId)),
+            ("v2.users.{u}.conversations.messages", Some(BodyId)),
             // Not conversation topics, whatever their names suggest.
-            (format!("v2.users.{u}.conversationsummary"), None),
-            (format!("v2.users.{u}.conversations.summaries"), None),
-            (
-                format!("v2.users.{u}.conversations.inbound.typing.event"),
-                None,
-            ),
-            (format!("v2.users.{u}.presence"), None),
-            (format!("v2.routing.queues.{u}.users"), None),
-            (format!("v2.flows.instances.flow.{u}"), None),
-            (format!("v2.analytics.queues.{u}.observations"), None),
-            ("v2.conversations".to_owned(), None),
+            ("v2.users.{u}.conversationsummary", None),
+            ("v2.users.{u}.conversations.summaries", None),
+            ("v2.users.{u}.conversations.inbound.typing.event", None),
+            ("v2.users.{u}.presence", None),
+            ("v2.routing.queues.{u}.users", None),
+            ("v2.flows.instances.flow.{u}", None),
+            ("v2.analytics.queues.{u}.observations", None),
+            ("v2.conversations", None),
         ];
-        for (topic, want) in &cases {
+        for (template, want) in cases {
+            let topic = &template.replace("{c}", CONV).replace("{u}", QUEUE);
             assert_eq!(id_source(topic), *want, "{topic}");
             let mut e = event(topic);
             e.body_id = Some(CONV.to_owned());

@@ -15,7 +15,6 @@ use crate::text::truncate;
 /// `report_key` is where this report's JSON is stored (relative to the folder, or the S3
 /// key), for the replay commands.
 pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str) -> String {
-    let s = &report.summary;
     let mut md = String::with_capacity(4096);
     let _ = writeln!(
         md,
@@ -30,6 +29,19 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str)
         return md;
     }
 
+    render_pie(report, &mut md);
+    render_timeline(report, &mut md);
+    render_incidents(report, &mut md);
+    render_next_steps(report, &mut md);
+    render_conversations(report, &mut md);
+    render_custom_bus(report, &mut md);
+    render_replay(report, replay, report_key, &mut md);
+    md
+}
+
+/// The failures by category, as a Mermaid pie.
+fn render_pie(report: &Report, md: &mut String) {
+    let s = &report.summary;
     md.push_str(
         "## Failures by category\n\n```mermaid\npie showData\n    title Failures by category\n",
     );
@@ -37,35 +49,28 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str)
         let _ = writeln!(md, "    \"{category}\" : {count}");
     }
     md.push_str("```\n\n");
-    render_timeline(report, &mut md);
+}
 
+/// The incident table.
+fn render_incidents(report: &Report, md: &mut String) {
+    let s = &report.summary;
     md.push_str("## Incidents\n\n");
     md.push_str("| # | Category | Target | Error codes | HTTP | Count | First seen | Last seen | Conversations | Sample message |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for (i, inc) in s.incidents.iter().enumerate() {
         let statuses: Vec<String> = inc.http_statuses.iter().map(u16::to_string).collect();
+        let codes: Vec<String> = inc
+            .error_codes
+            .iter()
+            .map(|(c, n)| format!("{c} ×{n}"))
+            .collect();
         let _ = writeln!(
             md,
             "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
             i + 1,
             inc.category,
-            text(
-                &inc.target_arn
-                    .as_deref()
-                    .map(short_arn)
-                    .unwrap_or_else(|| NO_TARGET.to_owned())
-            ),
-            if inc.error_codes.is_empty() {
-                "—".to_owned()
-            } else {
-                text(
-                    &inc.error_codes
-                        .iter()
-                        .map(|(c, n)| format!("{c} ×{n}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )
-            },
+            text(&target_shown(inc.target_arn.as_deref())),
+            list(&codes),
             if statuses.is_empty() {
                 "—".to_owned()
             } else {
@@ -82,7 +87,12 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str)
         );
     }
     md.push('\n');
+}
 
+/// What to do, per category: its meaning, the fix, the advice of each error code, and
+/// a sample error per incident.
+fn render_next_steps(report: &Report, md: &mut String) {
+    let s = &report.summary;
     md.push_str("## Next steps\n\n");
     for category in s.by_category.keys() {
         let n = s.by_category[category];
@@ -112,23 +122,20 @@ pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str)
                 let _ = writeln!(
                     md,
                     "- Error from {}: {}",
-                    code(
-                        &inc.target_arn
-                            .as_deref()
-                            .map(short_arn)
-                            .unwrap_or_else(|| NO_TARGET.to_owned())
-                    ),
+                    code(&target_shown(inc.target_arn.as_deref())),
                     code(&truncate(m, 300))
                 );
             }
         }
         md.push('\n');
     }
+}
 
-    render_conversations(report, &mut md);
-    render_custom_bus(report, &mut md);
-    render_replay(report, replay, report_key, &mut md);
-    md
+/// A target ARN as the tables show it (its short form), or the no-target label.
+fn target_shown(target: Option<&str>) -> String {
+    target
+        .map(short_arn)
+        .unwrap_or_else(|| NO_TARGET.to_owned())
 }
 
 /// One line an on-call engineer can paste as the incident's summary.
@@ -202,7 +209,6 @@ fn render_conversations(report: &Report, md: &mut String) {
             statuses.join(", ")
         );
     }
-    const SHOWN: usize = 10;
     md.push_str("| Incident | Conversation | Status | Start | End | Duration | Direction | Media | Queues | Divisions | CorrelationId |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     let mut more = Vec::new();
     for (i, inc) in s
@@ -211,36 +217,15 @@ fn render_conversations(report: &Report, md: &mut String) {
         .enumerate()
         .filter(|(_, i)| i.conversations > 0)
     {
-        for id in inc.conversation_ids.iter().take(SHOWN) {
+        for id in inc.conversation_ids.iter().take(CONVERSATIONS_SHOWN) {
             let _ = write!(md, "| {} `{}` | `{id}` ", i + 1, inc.category);
-            match info_of.get(id.as_str()) {
-                Some(InteractionInfo::Found(c)) => {
-                    let _ = writeln!(
-                        md,
-                        "| found | {} | {} | {} | {} | {} | {} | {} | {} |",
-                        text(c.conversation_start.as_deref().unwrap_or("—")),
-                        text(c.conversation_end.as_deref().unwrap_or("in progress")),
-                        c.duration_ms
-                            .map(|d| format!("{}s", d / 1000))
-                            .unwrap_or_else(|| "—".into()),
-                        text(c.originating_direction.as_deref().unwrap_or("—")),
-                        list(&c.media_types),
-                        list(&c.queue_ids),
-                        list(&c.division_ids),
-                        correlation(id),
-                    );
-                }
-                other => {
-                    let status = other.map(|i| i.status()).unwrap_or("unknown");
-                    let _ = writeln!(md, "| {status} | | | | | | | {} |", correlation(id));
-                }
-            }
+            conversation_row(md, info_of.get(id.as_str()).copied(), &correlation(id));
         }
-        if inc.conversations > SHOWN {
+        if inc.conversations > CONVERSATIONS_SHOWN {
             more.push(format!(
                 "incident {}: {} more",
                 i + 1,
-                inc.conversations - SHOWN
+                inc.conversations - CONVERSATIONS_SHOWN
             ));
         }
     }
@@ -252,6 +237,35 @@ fn render_conversations(report: &Report, md: &mut String) {
         );
     }
     md.push('\n');
+}
+
+/// Conversations listed per incident; the rest are counted, and all are in the JSON.
+const CONVERSATIONS_SHOWN: usize = 10;
+
+/// The rest of a conversation's row: what Genesys Cloud said of it, and its events'
+/// CorrelationIds.
+fn conversation_row(md: &mut String, info: Option<&InteractionInfo>, correlation: &str) {
+    match info {
+        Some(InteractionInfo::Found(c)) => {
+            let _ = writeln!(
+                md,
+                "| found | {} | {} | {} | {} | {} | {} | {} | {correlation} |",
+                text(c.conversation_start.as_deref().unwrap_or("—")),
+                text(c.conversation_end.as_deref().unwrap_or("in progress")),
+                c.duration_ms
+                    .map(|d| format!("{}s", d / 1000))
+                    .unwrap_or_else(|| "—".into()),
+                text(c.originating_direction.as_deref().unwrap_or("—")),
+                list(&c.media_types),
+                list(&c.queue_ids),
+                list(&c.division_ids),
+            );
+        }
+        other => {
+            let status = other.map(|i| i.status()).unwrap_or("unknown");
+            let _ = writeln!(md, "| {status} | | | | | | | {correlation} |");
+        }
+    }
 }
 
 /// Bucket widths for the timeline, in seconds: the smallest that gives at most

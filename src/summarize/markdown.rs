@@ -77,6 +77,14 @@ pub fn render_summary(s: &Summary) -> String {
             );
         }
     }
+    render_incidents(s, &mut md);
+    render_timeline(s, &mut md);
+    render_conversations(s, &mut md);
+    md
+}
+
+/// The incident table, then each incident's advice, samples and replay command.
+fn render_incidents(s: &Summary, md: &mut String) {
     md.push_str("\n## Incidents\n\n");
     md.push_str("| category | target | failed | first | last | peak/min | ongoing | conversations | codes, statuses |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|\n");
@@ -123,9 +131,6 @@ pub fn render_summary(s: &Summary) -> String {
         let fence = "`".repeat(longest.max(2) + 1);
         let _ = writeln!(md, "\n{fence}sh\n{command}\n{fence}");
     }
-    render_timeline(s, &mut md);
-    render_conversations(s, &mut md);
-    md
 }
 
 fn render_timeline(s: &Summary, md: &mut String) {
