@@ -29,7 +29,7 @@ test: lint validate ## Lint (fmt, clippy, cfn-lint) and every test: unit, golden
 
 .PHONY: test-unit
 test-unit: ## The fast tests: no venv, no servers (unit, pipeline twins, properties, CLI golden, template)
-	cargo test --lib --bins --test pipeline --test properties --test fault_matrix --test hostile --test cli_analyze --test template
+	cargo test --lib --bins --test pipeline --test properties --test fault_matrix --test hostile --test cli_analyze --test template --test architecture
 
 .PHONY: build
 build: tools ## Release build of the Lambda for arm64 (cargo-lambda + zig)

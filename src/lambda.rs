@@ -1,9 +1,10 @@
 //! The Lambda handler: an SQS batch in, S3 artifacts out, partial batch failures back.
 //!
-//! Built once per container ([`Handler::new`]): the SDK clients, the secret cache, the
-//! conversation cache. Each invocation converts the records, picks the correlation (skipped
-//! without `GENESYS_SECRET_ID`, unavailable with a clear reason when the secret cannot be
-//! used, else the Genesys API), runs [`crate::triage::run`] against S3 with the function's
+//! Built once per container ([`Handler::from_sdk`]): the triage service over S3, the secret
+//! source, the Genesys connector and its conversation cache. Each invocation converts the
+//! records, picks the correlation (skipped without `GENESYS_SECRET_ID`, unavailable with a
+//! clear reason when the secret cannot be used, else the Genesys API), hands the batch to
+//! the triage service ([`crate::service::TriageService::triage`]) with the function's
 //! deadline, emits one EMF metrics line and answers `batchItemFailures`. Which records go
 //! back is decided by the pipeline alone; this module only translates.
 

@@ -143,10 +143,7 @@ fn the_documented_module_graph_is_the_codes() {
         "docs/architecture.md's module graph disagrees with the code:\n{}\n\nThe code's graph:\n{}",
         wrong.join("\n"),
         code.iter()
-            .map(|(m, i)| format!(
-                "{m} → {}",
-                i.iter().cloned().collect::<Vec<_>>().join(" ")
-            ))
+            .map(|(m, i)| format!("{m} → {}", i.iter().cloned().collect::<Vec<_>>().join(" ")))
             .collect::<Vec<_>>()
             .join("\n")
     );

@@ -9,7 +9,7 @@
 //! `Retry-After`, until the circuit breaker opens → journal the outcome.
 //!
 //! Ports: [`Plan`] (fixed destinations, or the rule's target looked up in EventBridge),
-//! [`Courier`] (HTTP, SQS, Lambda, EventBridge through [`AwsCourier`]), [`TargetDirectory`]
+//! [`Courier`] (HTTP, SQS, Lambda, EventBridge through [`AwsCourier`]), [`plan::TargetDirectory`]
 //! (`ListTargetsByRule` / `DescribeApiDestination` through [`crate::targets::AwsTargets`]). Nothing here
 //! writes or deletes a payload or a report.
 
