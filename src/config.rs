@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::genesys::AnalyticsConfig;
+use crate::incidents::IncidentSettings;
 
 /// A lookup over fixed `NAME=value` pairs, for tests and for callers that hold their
 /// configuration in memory rather than in the process environment.
@@ -170,6 +171,10 @@ pub struct LambdaConfig {
     pub sse_kms_key_id: Option<String>,
     /// `NOTIFY_EVENT_BUS`: put one event per stored report on this bus (name or ARN).
     pub notify_event_bus: Option<String>,
+    /// `INCIDENT_TABLE`: keep incidents in this DynamoDB table; unset, none are kept.
+    pub incident_table: Option<String>,
+    /// `INCIDENT_QUIET_MINUTES`, `INCIDENT_UPDATE_MINUTES`, `INCIDENT_RETENTION_DAYS`.
+    pub incidents: IncidentSettings,
 }
 
 impl LambdaConfig {
@@ -241,8 +246,20 @@ impl LambdaConfig {
             replay_endpoint: env.optional("REPLAY_ENDPOINT"),
             sse_kms_key_id: env.optional("SSE_KMS_KEY_ID"),
             notify_event_bus: env.optional("NOTIFY_EVENT_BUS"),
+            incident_table: env.optional("INCIDENT_TABLE"),
+            incidents: incident_settings(&mut env),
         };
         env.finish().map(|()| config)
+    }
+}
+
+/// `INCIDENT_QUIET_MINUTES` (15), `INCIDENT_UPDATE_MINUTES` (30),
+/// `INCIDENT_RETENTION_DAYS` (30): read by the Lambda and by the CLI alike.
+pub fn incident_settings(env: &mut Env) -> IncidentSettings {
+    IncidentSettings {
+        quiet: chrono::Duration::minutes(env.number("INCIDENT_QUIET_MINUTES", 15, 1..=1440)),
+        update: chrono::Duration::minutes(env.number("INCIDENT_UPDATE_MINUTES", 30, 1..=1440)),
+        retention: chrono::Duration::days(env.number("INCIDENT_RETENTION_DAYS", 30, 1..=3650)),
     }
 }
 

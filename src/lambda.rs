@@ -16,17 +16,20 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use chrono::{DateTime, Utc};
+
 use crate::config::{ConfigError, LambdaConfig};
 use crate::correlate::{
     Connector, Correlation, GenesysCorrelator, LookupFailure, MemoryCorrelator,
 };
-use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, SystemAttributes};
+use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, Invocation, SystemAttributes};
 use crate::genesys::resolve_endpoints;
+use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker};
 use crate::metrics::InvocationMetrics;
 use crate::notify::{Announce, Notifier};
 use crate::report::ReplaySource;
 use crate::secrets::{GenesysSecret, SecretCache, SecretSource};
-use crate::service::{TARGET_LOOKUP_TTL, TriageService};
+use crate::service::{TARGET_LOOKUP_TTL, TriageService, Triaged};
 use crate::store::{ArtifactStore, Layout, S3Store, s3_client};
 use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs};
 use crate::triage::{self, Outcome, TriageOptions, UnnamedRecords};
@@ -74,14 +77,45 @@ impl From<HandlerError> for Diagnostic {
 /// ports, where the Genesys secret comes from, and the correlators built from it. Generic
 /// over every port, so its rules are tested on the in-memory twins; in production, S3,
 /// EventBridge and Secrets Manager ([`Handler::from_sdk`]).
-#[derive(Debug)]
-pub struct Handler<S = S3Store, T = TargetInputLookup, N = Notifier, P = SecretCache> {
+pub struct Handler<
+    S = S3Store,
+    T = TargetInputLookup,
+    N = Notifier,
+    P = SecretCache,
+    I = DynamoTable,
+> {
     config: LambdaConfig,
-    service: TriageService<S, T, N>,
+    service: TriageService<S, T, N, I>,
     secrets: Option<P>,
     connector: Connector,
     correlator: Mutex<Option<(Arc<GenesysSecret>, Arc<GenesysCorrelator>)>>,
     function_name: String,
+    /// What time it is (the tests' storm runs on a clock of its own).
+    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+impl<S, T, N, P, I> std::fmt::Debug for Handler<S, T, N, P, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field("function_name", &self.function_name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an invocation answers: the batch's `batchItemFailures`, or what a sweep did.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// For an SQS batch.
+    Batch(SqsBatchResponse),
+    /// For the scheduled sweep.
+    Sweep {
+        /// Incidents resolved.
+        resolved: usize,
+        /// Resolutions the table did not take.
+        failed: usize,
+    },
 }
 
 /// The longest wait for the Genesys secret.
@@ -104,16 +138,21 @@ impl Handler {
             bucket.clone(),
             config.sse_kms_key_id.clone(),
         );
-        let announcer = config
-            .notify_event_bus
-            .clone()
-            .map(|bus| Notifier::new(aws_sdk_eventbridge::Client::new(sdk), bus, bucket));
+        let announcer = config.notify_event_bus.clone().map(|bus| {
+            let events = aws_sdk_eventbridge::Client::new(sdk);
+            Notifier::new(events, bus, bucket, &config.report_prefix)
+        });
+        let incidents = config.incident_table.as_ref().map(|table| {
+            let client = aws_sdk_dynamodb::Client::new(sdk);
+            IncidentTracker::new(DynamoTable::new(client, table), config.incidents)
+        });
         let service = TriageService::new(store)
             .with_target_inputs(TargetInputLookup::new(
                 AwsTargets::new(sdk.clone()),
                 TARGET_LOOKUP_TTL,
             ))
-            .with_announcer(announcer);
+            .with_announcer(announcer)
+            .with_incidents(incidents);
         let secrets = config.genesys_secret_id.as_ref().map(|id| {
             SecretCache::new(
                 aws_sdk_secretsmanager::Client::new(sdk),
@@ -125,15 +164,15 @@ impl Handler {
     }
 }
 
-impl<S, T, N, P> Handler<S, T, N, P> {
+impl<S, T, N, P, I> Handler<S, T, N, P, I> {
     /// A handler over `service`, reading the Genesys secret through `secrets` (`None`:
     /// correlation is skipped).
     pub fn new(
         config: LambdaConfig,
-        service: TriageService<S, T, N>,
+        service: TriageService<S, T, N, I>,
         secrets: Option<P>,
         function_name: impl Into<String>,
-    ) -> Handler<S, T, N, P> {
+    ) -> Handler<S, T, N, P, I> {
         Handler {
             connector: Connector::new(config.analytics.clone(), config.cache_capacity),
             service,
@@ -141,7 +180,15 @@ impl<S, T, N, P> Handler<S, T, N, P> {
             correlator: Mutex::new(None),
             function_name: function_name.into(),
             config,
+            clock: Arc::new(Utc::now),
         }
+    }
+
+    /// Tells the time by `clock` instead of the system's: the report's time, and the
+    /// incidents' update interval and quiet period.
+    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
     }
 
     /// Where artifacts go.
@@ -155,7 +202,53 @@ impl<S, T, N, P> Handler<S, T, N, P> {
     }
 }
 
-impl<S: ArtifactStore, T: TargetInputs, N: Announce, P: SecretSource> Handler<S, T, N, P> {
+impl<S, T, N, P, I> Handler<S, T, N, P, I>
+where
+    S: ArtifactStore,
+    T: TargetInputs,
+    N: Announce,
+    P: SecretSource,
+    I: IncidentTable,
+{
+    /// Handles one invocation as the function binary receives it: an SQS batch, or the
+    /// scheduled sweep of quiet incidents.
+    pub async fn handle_invocation(
+        &self,
+        event: LambdaEvent<Invocation>,
+    ) -> Result<Response, HandlerError> {
+        let LambdaEvent { payload, context } = event;
+        match payload {
+            Invocation::Batch(batch) => {
+                Box::pin(self.handle_batch(LambdaEvent::new(batch, context)))
+                    .await
+                    .map(Response::Batch)
+            }
+            Invocation::Scheduled => Ok(self.sweep(deadline_instant(context.deadline)).await),
+        }
+    }
+
+    /// Resolves the incidents that have gone quiet, announcing each.
+    pub async fn sweep(&self, deadline: Option<Instant>) -> Response {
+        let opts = self.options("sweep", deadline);
+        let swept = self.service.sweep(opts.now, &opts).await;
+        tracing::info!(
+            resolved = swept.resolved,
+            failed = swept.failed,
+            "incident sweep"
+        );
+        let metrics = InvocationMetrics {
+            notify_failed: swept.announce_failed,
+            incident_update_failed: swept.failed,
+            incident_events: swept.resolved,
+            ..InvocationMetrics::default()
+        };
+        self.print_metrics(&metrics);
+        Response::Sweep {
+            resolved: swept.resolved,
+            failed: swept.failed,
+        }
+    }
+
     /// Handles one SQS batch given as the typed event (tests, and callers that have one).
     pub async fn handle(
         &self,
@@ -189,7 +282,7 @@ impl<S: ArtifactStore, T: TargetInputs, N: Announce, P: SecretSource> Handler<S,
         let correlation = self.correlation(deadline).await;
         let opts = self.options(&context.request_id, deadline);
         let done = self.service.triage(&mut letters, &correlation, opts).await;
-        self.emit_metrics(&done.outcome, &correlation, started, done.announce_failed);
+        self.emit_metrics(&done, &correlation, started);
         respond(&done.outcome)
     }
 
@@ -199,6 +292,7 @@ impl<S: ArtifactStore, T: TargetInputs, N: Announce, P: SecretSource> Handler<S,
             Layout::prefixed(&self.config.report_prefix),
             ReplaySource::Bucket(self.config.report_bucket.clone()),
         );
+        opts.now = (self.clock)();
         opts.report_id = triage::report_id(opts.now, &short_id(request_id));
         opts.deadline = deadline;
         opts.safety_margin = self.config.deadline_margin;
@@ -210,13 +304,8 @@ impl<S: ArtifactStore, T: TargetInputs, N: Announce, P: SecretSource> Handler<S,
     }
 
     /// One CloudWatch EMF line for the invocation, on standard output.
-    fn emit_metrics(
-        &self,
-        outcome: &Outcome,
-        correlation: &Correlation,
-        started: Instant,
-        notify_failed: bool,
-    ) {
+    fn emit_metrics(&self, done: &Triaged, correlation: &Correlation, started: Instant) {
+        let outcome = &done.outcome;
         let count = outcome.report.records.len();
         let returned = outcome
             .batch_item_failures()
@@ -228,8 +317,14 @@ impl<S: ArtifactStore, T: TargetInputs, N: Announce, P: SecretSource> Handler<S,
             by_category: outcome.report.summary.by_category.clone(),
             genesys_calls: correlation.calls().unwrap_or(0),
             duration_ms: started.elapsed().as_millis() as u64,
-            notify_failed: usize::from(notify_failed),
+            notify_failed: done.announce_failed,
+            incident_update_failed: done.incident_update_failed,
+            incident_events: done.incident_events,
         };
+        self.print_metrics(&metrics);
+    }
+
+    fn print_metrics(&self, metrics: &InvocationMetrics) {
         println!(
             "{}",
             metrics.to_emf(
@@ -381,6 +476,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use crate::config::lookup_from_pairs;
+    use crate::incidents::MemoryTable;
     use crate::notify::MemoryAnnouncer;
     use crate::secrets::SecretError;
     use crate::store::MemoryStore;
@@ -392,6 +488,7 @@ mod tests {
         BTreeMap<String, String>,
         MemoryAnnouncer,
         Result<GenesysSecret, SecretError>,
+        MemoryTable,
     >;
 
     /// A handler on the in-memory twins: no secret, no AWS call.
@@ -407,7 +504,8 @@ mod tests {
             LambdaConfig::from_lookup(&lookup_from_pairs(&[("REPORT_BUCKET", "reports")])).unwrap();
         let service = TriageService::new(MemoryStore::new())
             .with_target_inputs(inputs)
-            .with_announcer(Some(MemoryAnnouncer::default()));
+            .with_announcer(Some(MemoryAnnouncer::default()))
+            .with_incidents(None::<IncidentTracker<MemoryTable>>);
         Handler::new(config, service, secret, "test-fn")
     }
 

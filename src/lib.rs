@@ -55,6 +55,7 @@ mod correlate;
 mod dlq;
 pub mod genesys;
 mod http;
+mod incidents;
 mod lambda;
 mod metrics;
 mod notify;
@@ -79,7 +80,7 @@ pub use correlate::{
     MemoryCorrelator,
 };
 pub use dlq::{DeadLetter, FailureContext, SystemAttributes, parse_batch};
-pub use lambda::{Handler, HandlerError};
+pub use lambda::{Handler, HandlerError, Response};
 pub use replay::{RuleContext, TargetInput, apply as apply_input_transformation};
 pub use report::{Disposition, ReplaySource};
 pub use store::{

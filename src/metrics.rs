@@ -25,8 +25,12 @@ pub struct InvocationMetrics {
     pub genesys_calls: u64,
     /// Wall time of the invocation.
     pub duration_ms: u64,
-    /// Report events that could not be put on the notification bus (0 or 1).
+    /// Report and incident events that could not be put on the notification bus.
     pub notify_failed: usize,
+    /// Incidents of the batch the incident table did not take (`INCIDENT_TABLE`).
+    pub incident_update_failed: usize,
+    /// Incident transitions announced (`DLQ Triage Incident` events put).
+    pub incident_events: usize,
 }
 
 impl InvocationMetrics {
@@ -39,6 +43,8 @@ impl InvocationMetrics {
             json!({"Name": "GenesysCalls", "Unit": "Count"}),
             json!({"Name": "DurationMs", "Unit": "Milliseconds"}),
             json!({"Name": "NotifyFailed", "Unit": "Count"}),
+            json!({"Name": "IncidentUpdateFailed", "Unit": "Count"}),
+            json!({"Name": "IncidentEvents", "Unit": "Count"}),
         ];
         let mut doc = Map::new();
         doc.insert("FunctionName".into(), json!(function_name));
@@ -48,6 +54,11 @@ impl InvocationMetrics {
         doc.insert("GenesysCalls".into(), json!(self.genesys_calls));
         doc.insert("DurationMs".into(), json!(self.duration_ms));
         doc.insert("NotifyFailed".into(), json!(self.notify_failed));
+        doc.insert(
+            "IncidentUpdateFailed".into(),
+            json!(self.incident_update_failed),
+        );
+        doc.insert("IncidentEvents".into(), json!(self.incident_events));
         for category in FailureCategory::ALL {
             let name = format!("Failures.{category}");
             metrics.push(json!({"Name": name, "Unit": "Count"}));
@@ -85,13 +96,16 @@ mod tests {
             genesys_calls: 2,
             duration_ms: 40,
             notify_failed: 1,
+            incident_update_failed: 2,
+            incident_events: 1,
         };
         let doc = m.to_emf("Ns", "fn", 1);
         let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .unwrap();
-        assert_eq!(declared.len(), 6 + 9);
+        assert_eq!(declared.len(), 8 + 9);
         assert_eq!(doc["NotifyFailed"], 1);
+        assert_eq!(doc["IncidentUpdateFailed"], 2);
         for metric in declared {
             let name = metric["Name"].as_str().unwrap();
             assert!(doc[name].is_number(), "{name}");

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::incidents::{self, Change, EventContext};
 use crate::report::{Report, headline};
 
 /// The event's `source`.
@@ -56,7 +57,8 @@ pub fn detail(report: &Report, bucket: &str, keys: &(String, String), region: &s
     })
 }
 
-/// Who hears of a stored report: the port the triage service announces through.
+/// Who hears of a stored report and of an incident's transitions: the port the triage
+/// service announces through.
 pub trait Announce: Send + Sync {
     /// Announces `report`, stored under `keys` (JSON, Markdown), within `timeout`; why
     /// not, when it was not accepted.
@@ -66,32 +68,59 @@ pub trait Announce: Send + Sync {
         keys: &(String, String),
         timeout: Duration,
     ) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Announces one incident transition within `timeout`.
+    fn incident(
+        &self,
+        change: &Change,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
-/// Puts report events on one bus, naming the bucket the reports are in.
+/// Puts report and incident events on one bus, naming where the reports are.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     events: aws_sdk_eventbridge::Client,
     bus: String,
     bucket: String,
+    prefix: String,
 }
 
 impl Notifier {
-    /// A notifier to `bus` (a name or ARN) for reports stored in `bucket`.
-    pub fn new(events: aws_sdk_eventbridge::Client, bus: String, bucket: String) -> Notifier {
+    /// A notifier to `bus` (a name or ARN) for reports stored in `bucket` below `prefix`.
+    pub fn new(
+        events: aws_sdk_eventbridge::Client,
+        bus: String,
+        bucket: String,
+        prefix: &str,
+    ) -> Notifier {
         Notifier {
             events,
             bus,
             bucket,
+            prefix: prefix.trim_start_matches('/').to_owned(),
         }
     }
 
-    /// Puts one event with `detail`, within `timeout`.
-    async fn put(&self, detail: &Value, timeout: Duration) -> Result<(), String> {
+    fn region(&self) -> String {
+        self.events
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Puts one event of `detail_type` with `detail`, within `timeout`.
+    async fn put(
+        &self,
+        detail_type: &str,
+        detail: &Value,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(SOURCE)
-            .detail_type(DETAIL_TYPE)
+            .detail_type(detail_type)
             .detail(detail.to_string())
             .build();
         let put = self.events.put_events().entries(entry).send();
@@ -119,22 +148,27 @@ impl Announce for Notifier {
         keys: &(String, String),
         timeout: Duration,
     ) -> Result<(), String> {
-        let region = self.events.config().region().map(|r| r.to_string());
-        let detail = detail(
-            report,
-            &self.bucket,
-            keys,
-            region.as_deref().unwrap_or_default(),
-        );
-        self.put(&detail, timeout).await
+        let detail = detail(report, &self.bucket, keys, &self.region());
+        self.put(DETAIL_TYPE, &detail, timeout).await
+    }
+
+    async fn incident(&self, change: &Change, timeout: Duration) -> Result<(), String> {
+        let context = EventContext {
+            reports: format!("s3://{}/{}", self.bucket, self.prefix),
+            region: self.region(),
+        };
+        let detail = incidents::detail(change, &context);
+        self.put(incidents::DETAIL_TYPE, &detail, timeout).await
     }
 }
 
-/// The in-memory twin: remembers the JSON key of each report announced, or refuses.
+/// The in-memory twin: remembers the JSON key of each report announced and each incident
+/// transition, or refuses.
 #[cfg(test)]
 #[derive(Debug, Default)]
 pub(crate) struct MemoryAnnouncer {
     announced: std::sync::Mutex<Vec<String>>,
+    incidents: std::sync::Mutex<Vec<Change>>,
     refuse: std::sync::atomic::AtomicBool,
 }
 
@@ -143,6 +177,11 @@ impl MemoryAnnouncer {
     /// The JSON keys announced, in order.
     pub(crate) fn announced(&self) -> Vec<String> {
         self.announced.lock().unwrap().clone()
+    }
+
+    /// The incident transitions announced, in order.
+    pub(crate) fn incidents(&self) -> Vec<Change> {
+        self.incidents.lock().unwrap().clone()
     }
 
     /// Every later announcement is refused.
@@ -163,6 +202,14 @@ impl Announce for MemoryAnnouncer {
             return Err("refused".into());
         }
         self.announced.lock().unwrap().push(keys.0.clone());
+        Ok(())
+    }
+
+    async fn incident(&self, change: &Change, _timeout: Duration) -> Result<(), String> {
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("refused".into());
+        }
+        self.incidents.lock().unwrap().push(change.clone());
         Ok(())
     }
 }

@@ -5,15 +5,23 @@
 //! correlation, metrics, deleting from the queue) stays with them.
 //!
 //! Built once from its ports: where artifacts go ([`ArtifactStore`]), how target inputs are
-//! known ([`TargetInputs`]), who hears of a stored report ([`Announce`]). Each has an
-//! in-memory twin, so the service's rules are tested without AWS.
+//! known ([`TargetInputs`]), who hears of a stored report and of incidents ([`Announce`]),
+//! and where incidents are kept ([`IncidentTable`], optional). Each has an in-memory twin,
+//! so the service's rules are tested without AWS. After the report is stored, each
+//! incident of the batch is counted into the incident table and each transition won is
+//! announced; none of that changes what is acknowledged.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use chrono::{DateTime, Utc};
+
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
+use crate::incidents::{
+    Change, DynamoTable, IncidentTable, IncidentTracker, Tracked, observations,
+};
 use crate::notify::{Announce, Notifier};
 use crate::report::Disposition;
 use crate::store::ArtifactStore;
@@ -28,53 +36,94 @@ pub const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
 /// The most a batch waits for the notification bus (and never past half the safety
 /// margin before the deadline).
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most a batch (or a sweep) waits for the incident table, likewise bounded.
+const INCIDENT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A batch's outcome, and what the best-effort steps after it did.
+/// A batch's outcome, and what the best-effort steps after it did. None of them changes
+/// what is acknowledged.
 #[derive(Debug)]
 pub struct Triaged {
     /// What the pipeline stored and which records may be acknowledged.
     pub outcome: Outcome,
-    /// The stored report's announcement was refused or timed out (it never changes what
-    /// is acknowledged).
-    pub announce_failed: bool,
+    /// Events (the report's, incidents') refused by the bus or timed out.
+    pub announce_failed: usize,
+    /// Incidents of the batch the incident table did not take.
+    pub incident_update_failed: usize,
+    /// Incident transitions announced.
+    pub incident_events: usize,
+}
+
+/// What a sweep of quiet incidents did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    /// Incidents resolved (and announced, when there is a bus).
+    pub resolved: usize,
+    /// Resolutions the table did not take.
+    pub failed: usize,
+    /// `resolved` events refused by the bus or timed out.
+    pub announce_failed: usize,
 }
 
 /// The service, over its ports.
 #[derive(Debug)]
-pub struct TriageService<S, T = TargetInputLookup, N = Notifier> {
+pub struct TriageService<S, T = TargetInputLookup, N = Notifier, I = DynamoTable> {
     store: S,
     target_inputs: Option<T>,
     announcer: Option<N>,
+    incidents: Option<IncidentTracker<I>>,
 }
 
 impl<S> TriageService<S> {
-    /// A service storing into `store`, with no target look-up and no announcement.
+    /// A service storing into `store`, with no target look-up, no announcement and no
+    /// incident table.
     pub fn new(store: S) -> TriageService<S> {
         TriageService {
             store,
             target_inputs: None,
             announcer: None,
+            incidents: None,
         }
     }
 }
 
-impl<S, T, N> TriageService<S, T, N> {
+impl<S, T, N, I> TriageService<S, T, N, I> {
     /// Looks target inputs up through `lookup` before each batch.
-    pub fn with_target_inputs<U: TargetInputs>(self, lookup: U) -> TriageService<S, U, N> {
+    pub fn with_target_inputs<U: TargetInputs>(self, lookup: U) -> TriageService<S, U, N, I> {
         TriageService {
             store: self.store,
             target_inputs: Some(lookup),
             announcer: self.announcer,
+            incidents: self.incidents,
         }
     }
 
-    /// Announces each stored report through `announcer`; `None` announces nothing.
-    pub fn with_announcer<M: Announce>(self, announcer: Option<M>) -> TriageService<S, T, M> {
+    /// Announces each stored report and incident transition through `announcer`; `None`
+    /// announces nothing.
+    pub fn with_announcer<M: Announce>(self, announcer: Option<M>) -> TriageService<S, T, M, I> {
         TriageService {
             store: self.store,
             target_inputs: self.target_inputs,
             announcer,
+            incidents: self.incidents,
         }
+    }
+
+    /// Keeps incidents through `tracker`; `None` keeps none.
+    pub fn with_incidents<J: IncidentTable>(
+        self,
+        tracker: Option<IncidentTracker<J>>,
+    ) -> TriageService<S, T, N, J> {
+        TriageService {
+            store: self.store,
+            target_inputs: self.target_inputs,
+            announcer: self.announcer,
+            incidents: tracker,
+        }
+    }
+
+    /// The incident tracker, when incidents are kept.
+    pub fn incidents(&self) -> Option<&IncidentTracker<I>> {
+        self.incidents.as_ref()
     }
 
     /// Where artifacts go.
@@ -83,7 +132,13 @@ impl<S, T, N> TriageService<S, T, N> {
     }
 }
 
-impl<S: ArtifactStore, T: TargetInputs, N: Announce> TriageService<S, T, N> {
+impl<S, T, N, I> TriageService<S, T, N, I>
+where
+    S: ArtifactStore,
+    T: TargetInputs,
+    N: Announce,
+    I: IncidentTable,
+{
     /// Takes `letters` to an outcome under `opts` (whose deadline and safety margin bound
     /// every step): the target-input look-up, the pipeline (each body moves into its
     /// payload write, so the batch is not held twice), then the announcement of the stored
@@ -110,11 +165,87 @@ impl<S: ArtifactStore, T: TargetInputs, N: Announce> TriageService<S, T, N> {
         ))
         .await;
         log_outcome(&outcome);
-        let announce_failed = self.announce(&outcome, &opts).await;
+        let mut announce_failed = usize::from(self.announce(&outcome, &opts).await);
+        let tracked = self.track(&outcome, &opts).await;
+        announce_failed += self.announce_changes(&tracked.changes, &opts).await;
         Triaged {
             outcome,
             announce_failed,
+            incident_update_failed: tracked.failed.len(),
+            incident_events: tracked.changes.len(),
         }
+    }
+
+    /// Resolves the incidents quiet for longer than the quiet period at `now`, and
+    /// announces each (the scheduled sweep).
+    pub async fn sweep(&self, now: DateTime<Utc>, opts: &TriageOptions) -> Swept {
+        let Some(tracker) = &self.incidents else {
+            return Swept::default();
+        };
+        let timeout = bounded(INCIDENT_TIMEOUT, opts);
+        let tracked = match tokio::time::timeout(timeout, tracker.sweep(now)).await {
+            Ok(tracked) => tracked,
+            Err(_) => Tracked {
+                changes: Vec::new(),
+                failed: vec![format!(
+                    "the incident table did not answer within {timeout:?}"
+                )],
+            },
+        };
+        for failure in &tracked.failed {
+            tracing::warn!(error = %failure, "incident sweep");
+        }
+        Swept {
+            resolved: tracked.changes.len(),
+            failed: tracked.failed.len(),
+            announce_failed: self.announce_changes(&tracked.changes, opts).await,
+        }
+    }
+
+    /// Counts the stored records of the batch into their incidents, within the incident
+    /// table's time.
+    async fn track(&self, outcome: &Outcome, opts: &TriageOptions) -> Tracked {
+        let (Some(tracker), Some((json, md))) = (&self.incidents, &outcome.report_keys) else {
+            return Tracked::default();
+        };
+        let uris = (
+            opts.replay_source.address_of(json),
+            opts.replay_source.address_of(md),
+        );
+        let seen = observations(&outcome.report, Some(uris), opts.now);
+        let incidents = seen.len();
+        let timeout = bounded(INCIDENT_TIMEOUT, opts);
+        let tracked = match tokio::time::timeout(timeout, tracker.observe(seen, opts.now)).await {
+            Ok(tracked) => tracked,
+            Err(_) => Tracked {
+                changes: Vec::new(),
+                failed: vec![
+                    format!("the incident table did not answer within {timeout:?}");
+                    incidents
+                ],
+            },
+        };
+        for failure in &tracked.failed {
+            tracing::warn!(error = %failure, "incident not updated; the report holds the batch");
+        }
+        tracked
+    }
+
+    /// Announces each transition; how many were not accepted.
+    async fn announce_changes(&self, changes: &[Change], opts: &TriageOptions) -> usize {
+        let Some(announcer) = &self.announcer else {
+            return 0;
+        };
+        let timeout = bounded(ANNOUNCE_TIMEOUT, opts);
+        let puts = changes.iter().map(|c| announcer.incident(c, timeout));
+        let mut failed = 0;
+        for (change, result) in changes.iter().zip(futures::future::join_all(puts).await) {
+            if let Err(e) = result {
+                tracing::warn!(incident = %change.item.key, transition = change.transition.as_str(), error = %e, "the incident's event was not put on the notification bus");
+                failed += 1;
+            }
+        }
+        failed
     }
 
     /// The stored report's announcement, when there is an announcer; whether it failed.
@@ -122,12 +253,7 @@ impl<S: ArtifactStore, T: TargetInputs, N: Announce> TriageService<S, T, N> {
         let (Some(announcer), Some(keys)) = (&self.announcer, &outcome.report_keys) else {
             return false;
         };
-        let timeout = opts.deadline.map_or(ANNOUNCE_TIMEOUT, |d| {
-            ANNOUNCE_TIMEOUT.min(
-                d.saturating_duration_since(Instant::now())
-                    .saturating_sub(opts.safety_margin / 2),
-            )
-        });
+        let timeout = bounded(ANNOUNCE_TIMEOUT, opts);
         match announcer.announce(&outcome.report, keys, timeout).await {
             Ok(()) => false,
             Err(e) => {
@@ -136,6 +262,16 @@ impl<S: ArtifactStore, T: TargetInputs, N: Announce> TriageService<S, T, N> {
             }
         }
     }
+}
+
+/// `limit`, and never past half the safety margin before the deadline.
+fn bounded(limit: Duration, opts: &TriageOptions) -> Duration {
+    opts.deadline.map_or(limit, |d| {
+        limit.min(
+            d.saturating_duration_since(Instant::now())
+                .saturating_sub(opts.safety_margin / 2),
+        )
+    })
 }
 
 /// Logs where the report went and why each returned record goes back.
@@ -161,6 +297,7 @@ mod tests {
     use super::*;
     use crate::correlate::MemoryCorrelator;
     use crate::dlq::parse_batch;
+    use crate::incidents::{IncidentSettings, MemoryTable, Transition};
     use crate::notify::MemoryAnnouncer;
     use crate::report::ReplaySource;
     use crate::store::{Layout, MemoryStore};
@@ -178,13 +315,19 @@ mod tests {
         )
     }
 
-    fn service() -> TriageService<MemoryStore, BTreeMap<String, String>, MemoryAnnouncer> {
+    type Twins = TriageService<MemoryStore, BTreeMap<String, String>, MemoryAnnouncer, MemoryTable>;
+
+    fn service() -> Twins {
         TriageService::new(MemoryStore::new())
             .with_target_inputs(BTreeMap::from([(
                 API.to_owned(),
                 "InputTransformer".to_owned(),
             )]))
             .with_announcer(Some(MemoryAnnouncer::default()))
+            .with_incidents(Some(IncidentTracker::new(
+                MemoryTable::new(),
+                IncidentSettings::default(),
+            )))
     }
 
     #[tokio::test]
@@ -195,7 +338,7 @@ mod tests {
             .triage(&mut letters, &MemoryCorrelator::skipped("test"), opts())
             .await;
         assert_eq!(done.outcome.acknowledged, 20);
-        assert!(!done.announce_failed);
+        assert_eq!(done.announce_failed, 0);
         assert_eq!(
             done.outcome.report.summary.target_inputs,
             BTreeMap::from([(API.to_owned(), "InputTransformer".to_owned())])
@@ -224,8 +367,58 @@ mod tests {
         let done = service
             .triage(&mut letters, &MemoryCorrelator::skipped("test"), opts())
             .await;
-        assert!(done.announce_failed);
+        // The report's event, and each incident's.
+        assert_eq!(done.announce_failed, 1 + done.incident_events);
         assert_eq!(done.outcome.acknowledged, 20);
         assert!(done.outcome.report_keys.is_some());
+    }
+
+    /// The sample batch holds incidents of several (category, target) pairs: each opens
+    /// once, with one table write each; the next batch opens none.
+    #[tokio::test]
+    async fn each_incident_of_a_stored_batch_opens_once_with_one_write_each() {
+        let service = service();
+        let done = service
+            .triage(&mut batch(), &MemoryCorrelator::skipped("test"), opts())
+            .await;
+        let incidents = done.outcome.report.summary.incidents.len();
+        assert!(incidents > 1);
+        assert_eq!(done.incident_events, incidents);
+        assert_eq!(done.incident_update_failed, 0);
+        let table = service.incidents().unwrap().table();
+        assert_eq!(table.calls(), incidents as u64);
+        let announced = service.announcer.as_ref().unwrap().incidents();
+        assert!(announced.iter().all(|c| c.transition == Transition::Opened));
+        let uri = announced[0].item.report.clone().unwrap().0;
+        assert_eq!(
+            uri,
+            format!("s3://reports/{}", done.outcome.report_keys.unwrap().0)
+        );
+
+        let again = service
+            .triage(&mut batch(), &MemoryCorrelator::skipped("test"), opts())
+            .await;
+        assert_eq!(again.incident_events, 0);
+        assert_eq!(table.calls(), 2 * incidents as u64);
+    }
+
+    /// A table that refuses every write changes nothing acknowledged: it is counted.
+    #[tokio::test]
+    async fn a_failing_incident_table_is_counted_and_acknowledges_the_same() {
+        let service = service();
+        service
+            .incidents()
+            .unwrap()
+            .table()
+            .fail(Some("ResourceNotFoundException"));
+        let done = service
+            .triage(&mut batch(), &MemoryCorrelator::skipped("test"), opts())
+            .await;
+        assert_eq!(done.outcome.acknowledged, 20);
+        assert_eq!(
+            done.incident_update_failed,
+            done.outcome.report.summary.incidents.len()
+        );
+        assert_eq!(done.incident_events, 0);
     }
 }

@@ -30,6 +30,9 @@ enum Command {
     /// prefix): incidents by category and target, since when, whether ongoing, the
     /// conversations affected, and the replay command for each.
     Summarize(cli::SummarizeArgs),
+    /// The incidents the function and poll keep in INCIDENT_TABLE (open by default), or
+    /// `incidents resolve KEY` to close one by hand.
+    Incidents(cli::IncidentsArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -53,6 +56,9 @@ async fn main() -> ExitCode {
             Ok(config) => match command {
                 Command::Analyze(args) => cli::analyze(args, config).await,
                 Command::Poll(args) => cli::poll(args, config).await.map_err(Failure::from),
+                Command::Incidents(args) => {
+                    cli::incidents(args, config).await.map_err(Failure::from)
+                }
                 Command::Replay(_) | Command::Summarize(_) => unreachable!("dispatched above"),
             },
         },

@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
             let handler = Handler::from_sdk(config, &sdk, path_style_from_env(), function);
             let handler = &handler;
             lambda_runtime::run(service_fn(move |event| async move {
-                handler.handle_batch(event).await
+                // Boxed: the invocation's future is deep; the runtime's task holds a pointer to it.
+                Box::pin(handler.handle_invocation(event)).await
             }))
             .await
         }

@@ -2,8 +2,9 @@
 //! look-up tuning, read like the Lambda's ([`crate::LambdaConfig`]), one error naming
 //! every problem.
 
-use crate::config::{ConfigError, Env, GenesysSettings, analytics_config};
+use crate::config::{ConfigError, Env, GenesysSettings, analytics_config, incident_settings};
 use crate::genesys::{AnalyticsConfig, ClientCredentials, Endpoints, Secret, resolve_endpoints};
+use crate::incidents::IncidentSettings;
 
 /// What the CLI reads from its environment.
 #[derive(Debug, Clone)]
@@ -16,6 +17,10 @@ pub struct CliConfig {
     /// `NOTIFY_EVENT_BUS`: where `poll --bucket` announces each stored report, as the
     /// Lambda does.
     pub notify_event_bus: Option<String>,
+    /// `INCIDENT_TABLE`: the incident table `poll` keeps and `incidents` reads.
+    pub incident_table: Option<String>,
+    /// `INCIDENT_QUIET_MINUTES`, `INCIDENT_UPDATE_MINUTES`, `INCIDENT_RETENTION_DAYS`.
+    pub incidents: IncidentSettings,
 }
 
 /// Why correlation is skipped when credentials are absent.
@@ -35,6 +40,8 @@ impl CliConfig {
         let mut env = Env::new(get);
         let analytics = analytics_config(&mut env);
         let notify_event_bus = env.optional("NOTIFY_EVENT_BUS");
+        let incident_table = env.optional("INCIDENT_TABLE");
+        let incidents = incident_settings(&mut env);
         let credentials = match (
             env.optional("GENESYS_CLIENT_ID"),
             env.optional("GENESYS_CLIENT_SECRET"),
@@ -66,6 +73,8 @@ impl CliConfig {
             genesys,
             analytics,
             notify_event_bus,
+            incident_table,
+            incidents,
         })
     }
 }

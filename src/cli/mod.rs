@@ -4,6 +4,7 @@
 
 mod analyze;
 mod config;
+mod incidents;
 mod poll;
 mod replay;
 mod summarize;
@@ -13,6 +14,7 @@ use std::io::Write;
 pub use analyze::{AnalyzeArgs, analyze};
 pub use config::CliConfig;
 use config::NO_CREDENTIALS;
+pub use incidents::{IncidentsArgs, incidents};
 pub use poll::{PollArgs, poll};
 pub use replay::{ReplayArgs, replay_reports};
 pub use summarize::{SummarizeArgs, summarize};

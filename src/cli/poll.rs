@@ -10,6 +10,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use super::{CliConfig, Stdout, correlation};
+use crate::incidents::{DynamoTable, IncidentTracker};
 use crate::notify::Notifier;
 use crate::report::ReplaySource;
 use crate::service::{TARGET_LOOKUP_TTL, TriageService};
@@ -105,22 +106,30 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
     );
     let report = |p: &PageProgress| progress.update(p);
     let lookup = TargetInputLookup::new(AwsTargets::new(sdk.clone()), TARGET_LOOKUP_TTL);
+    // As the Lambda does: the incidents of each stored page are kept in INCIDENT_TABLE.
+    let incidents = config.incident_table.as_ref().map(|table| {
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        IncidentTracker::new(DynamoTable::new(client, table), config.incidents)
+    });
     let summary = match &args.bucket {
         Some(bucket) => {
             let store = S3Store::new(s3_client(&sdk, path_style_from_env()), bucket.clone(), None);
             // As the Lambda does, each page report stored in S3 is announced on the bus.
             let announcer = config.notify_event_bus.clone().map(|bus| {
-                Notifier::new(aws_sdk_eventbridge::Client::new(&sdk), bus, bucket.clone())
+                let events = aws_sdk_eventbridge::Client::new(&sdk);
+                Notifier::new(events, bus, bucket.clone(), &args.prefix)
             });
             let service = TriageService::new(store)
                 .with_target_inputs(lookup)
-                .with_announcer(announcer);
+                .with_announcer(announcer)
+                .with_incidents(incidents);
             drain(&queue, info, &service, &correlation, &opts, &stop, &report).await
         }
         None => {
             let service = TriageService::new(FsStore::new(&args.out))
                 .with_target_inputs(lookup)
-                .with_announcer(None::<Notifier>);
+                .with_announcer(None::<Notifier>)
+                .with_incidents(incidents);
             drain(&queue, info, &service, &correlation, &opts, &stop, &report).await
         }
     };
@@ -245,8 +254,20 @@ fn print_summary(
     }
     if summary.notify_failed > 0 {
         out.line(format_args!(
-            "report events not put on NOTIFY_EVENT_BUS: {} (see the log with RUST_LOG=warn)",
+            "events not put on NOTIFY_EVENT_BUS: {} (see the log with RUST_LOG=warn)",
             summary.notify_failed
+        ));
+    }
+    if summary.incident_events > 0 {
+        out.line(format_args!(
+            "incidents:  {} transition(s) announced",
+            summary.incident_events
+        ));
+    }
+    if summary.incident_update_failed > 0 {
+        out.line(format_args!(
+            "incidents not updated in INCIDENT_TABLE: {} (the reports hold them; see the log with RUST_LOG=warn)",
+            summary.incident_update_failed
         ));
     }
     if args.delete {

@@ -317,6 +317,10 @@ struct RawDocument {
     records: Option<MaybeArrayOf<MaybeObject<RawMessage>>>,
     #[serde(rename = "Messages")]
     messages: Option<MaybeArrayOf<MaybeObject<RawMessage>>>,
+    /// An EventBridge event's (the scheduled sweep's).
+    source: Lenient,
+    #[serde(rename = "detail-type")]
+    detail_type: Lenient,
 }
 
 /// Parses a Lambda SQS event (`{"Records": [...]}`) or `aws sqs receive-message` output
@@ -352,6 +356,35 @@ impl<'de> Deserialize<'de> for DeadLetterBatch {
         let doc = MaybeObject::<RawDocument>::deserialize(d)?;
         from_document(doc)
             .map(DeadLetterBatch)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the function is invoked with: a batch of dead letters from the SQS event source
+/// mapping, or EventBridge's scheduled event (`"source": "aws.events"`, `"detail-type":
+/// "Scheduled Event"`), which asks it to resolve the incidents that have gone quiet.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Dead letters.
+    Batch(DeadLetterBatch),
+    /// The schedule.
+    Scheduled,
+}
+
+impl<'de> Deserialize<'de> for Invocation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Invocation, D::Error> {
+        let doc = MaybeObject::<RawDocument>::deserialize(d)?;
+        let scheduled = doc.0.as_ref().is_some_and(|doc| {
+            doc.records.is_none()
+                && doc.messages.is_none()
+                && doc.source.0.as_deref() == Some("aws.events")
+                && doc.detail_type.0.as_deref() == Some("Scheduled Event")
+        });
+        if scheduled {
+            return Ok(Invocation::Scheduled);
+        }
+        from_document(doc)
+            .map(|letters| Invocation::Batch(DeadLetterBatch(letters)))
             .map_err(serde::de::Error::custom)
     }
 }

@@ -47,6 +47,8 @@ pub(crate) struct Failure<'r, T> {
     pub conversation: Option<T>,
     /// `ERROR_MESSAGE`.
     pub error: Option<T>,
+    /// `RULE_ARN`.
+    pub rule: Option<T>,
 }
 
 /// One incident's figures.
@@ -58,7 +60,7 @@ pub(crate) struct Tally<T> {
     pub first: Option<DateTime<Utc>>,
     pub last: Option<DateTime<Utc>>,
     /// Failed events per minute since the epoch.
-    per_minute: HashMap<i64, usize>,
+    pub per_minute: HashMap<i64, usize>,
     /// Failed events per `ERROR_CODE`.
     pub codes: BTreeMap<T, usize>,
     /// HTTP statuses seen.
@@ -69,6 +71,8 @@ pub(crate) struct Tally<T> {
     pub samples: Vec<String>,
     /// The first [`SAMPLES`] distinct error texts, in the order counted.
     pub errors: Vec<T>,
+    /// The rules whose target failed.
+    pub rules: BTreeSet<T>,
 }
 
 impl<T> Default for Tally<T> {
@@ -83,6 +87,7 @@ impl<T> Default for Tally<T> {
             conversations: HashSet::new(),
             samples: Vec::new(),
             errors: Vec::new(),
+            rules: BTreeSet::new(),
         }
     }
 }
@@ -103,6 +108,7 @@ impl<T: Borrow<str> + Ord + Hash + Clone> Tally<T> {
         }
         self.statuses.extend(f.http_status);
         self.conversations.extend(f.conversation);
+        self.rules.extend(f.rule);
         if self.samples.len() < SAMPLES {
             self.samples.push(f.id.to_owned());
         }
@@ -196,6 +202,7 @@ mod tests {
             http_status: Some(429),
             conversation: Some("c1"),
             error: Some(error),
+            rule: None,
         }
     }
 

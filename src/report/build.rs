@@ -73,6 +73,7 @@ fn summarize(records: &[TriageRecord]) -> BatchSummary {
             http_status: r.http_status,
             conversation: r.interaction_id.as_deref(),
             error: r.failure.error_message.as_deref(),
+            rule: None,
         };
         incidents.add(r.failure_category, r.failure.target_arn.as_deref(), failure);
     }

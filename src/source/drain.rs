@@ -38,6 +38,7 @@ use super::{DeadLetterQueue, HandleOutcome, QueueInfo, Received};
 use crate::classify::FailureCategory;
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
+use crate::incidents::IncidentTable;
 use crate::notify::Announce;
 use crate::service::TriageService;
 use crate::store::ArtifactStore;
@@ -113,8 +114,12 @@ pub struct DrainSummary {
     pub stopped: Option<String>,
     /// Whether the run was interrupted (Ctrl-C).
     pub interrupted: bool,
-    /// Page reports whose event could not be put on the notification bus.
+    /// Events (page reports', incidents') that could not be put on the notification bus.
     pub notify_failed: usize,
+    /// Incidents of a page the incident table did not take (`INCIDENT_TABLE`).
+    pub incident_update_failed: usize,
+    /// Incident transitions announced.
+    pub incident_events: usize,
 }
 
 impl DrainSummary {
@@ -134,6 +139,8 @@ impl DrainSummary {
             stopped: None,
             interrupted: false,
             notify_failed: 0,
+            incident_update_failed: 0,
+            incident_events: 0,
         }
     }
 
@@ -192,10 +199,10 @@ type Turn<'a> = Option<Arc<tokio::sync::SemaphorePermit<'a>>>;
 /// the queue can be used at all), through the triage `service`, page by page. Anything that fails
 /// later stops the run with the reason in [`DrainSummary::stopped`], after the pages in
 /// hand are finished and everything not deleted is released.
-pub async fn drain<Q, S, T, N, C>(
+pub async fn drain<Q, S, T, N, I, C>(
     queue: &Q,
     start: QueueInfo,
-    service: &TriageService<S, T, N>,
+    service: &TriageService<S, T, N, I>,
     correlator: &C,
     opts: &DrainOptions,
     stop: &AtomicBool,
@@ -206,6 +213,7 @@ where
     S: ArtifactStore,
     T: TargetInputs,
     N: Announce,
+    I: IncidentTable,
     C: Correlate,
 {
     let fifo = start.is_fifo();
@@ -269,9 +277,9 @@ where
 }
 
 /// One drain's queue, service, correlation and settings, and what it knows.
-struct Drain<'a, Q, S, T, N, C> {
+struct Drain<'a, Q, S, T, N, I, C> {
     queue: &'a Q,
-    service: &'a TriageService<S, T, N>,
+    service: &'a TriageService<S, T, N, I>,
     correlator: &'a C,
     opts: &'a DrainOptions,
     /// Receive loops, and delete or visibility calls in flight.
@@ -289,12 +297,13 @@ struct Drain<'a, Q, S, T, N, C> {
     handing_over: tokio::sync::Mutex<()>,
 }
 
-impl<Q, S, T, N, C> Drain<'_, Q, S, T, N, C>
+impl<Q, S, T, N, I, C> Drain<'_, Q, S, T, N, I, C>
 where
     Q: DeadLetterQueue,
     S: ArtifactStore,
     T: TargetInputs,
     N: Announce,
+    I: IncidentTable,
     C: Correlate,
 {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -457,7 +466,9 @@ where
         if let Some(keys) = &outcome.report_keys {
             summary.reports.push(keys.0.clone());
         }
-        summary.notify_failed += usize::from(done.announce_failed);
+        summary.notify_failed += done.announce_failed;
+        summary.incident_update_failed += done.incident_update_failed;
+        summary.incident_events += done.incident_events;
         for record in &outcome.report.records {
             if !returned.contains(record.message_id.as_str()) {
                 *summary
@@ -800,7 +811,10 @@ mod tests {
         let queue = FifoTwin::new(&["a", "b", "a", "b", "a", "b", "a", "b", "a", "b"]);
         let service = TriageService::new(MemoryStore::new())
             .with_target_inputs(std::collections::BTreeMap::new())
-            .with_announcer(None::<crate::notify::Notifier>);
+            .with_announcer(None::<crate::notify::Notifier>)
+            .with_incidents(
+                None::<crate::incidents::IncidentTracker<crate::incidents::MemoryTable>>,
+            );
         let summary = drain(
             &queue,
             queue.info(),

@@ -247,6 +247,7 @@ impl Counted {
                 http_status: r.http_status,
                 conversation: r.conversation.clone(),
                 error: r.error.clone(),
+                rule: None,
             };
             c.incidents.add(r.category, r.target.clone(), failure);
         }

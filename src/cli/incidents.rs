@@ -1,0 +1,239 @@
+//! `dlq-triage incidents`: the incident table, as the function and `poll` keep it; and
+//! `dlq-triage incidents resolve KEY`, which closes one by hand.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{CliConfig, Stdout};
+use crate::incidents::{
+    DynamoTable, IncidentItem, IncidentTable, IncidentTracker, State, TableError,
+};
+use crate::notify::{Announce, Notifier};
+use crate::report::{shell_word, short_arn};
+use crate::stored::parse_when;
+
+/// `dlq-triage incidents [--table T] [--state open|resolved|all] [--since T] [--json]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IncidentsArgs {
+    /// `resolve KEY`: close an open incident by hand.
+    #[command(subcommand)]
+    pub action: Option<IncidentsAction>,
+    /// The incident table (default: INCIDENT_TABLE).
+    #[arg(long, global = true)]
+    pub table: Option<String>,
+    /// Which incidents to list.
+    #[arg(long, value_enum, default_value = "open")]
+    pub state: StateArg,
+    /// Only incidents that failed at or after this time: RFC 3339, or a duration back from
+    /// now (90m, 6h, 7d).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// JSON on standard output instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What to do with one incident.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum IncidentsAction {
+    /// Resolve the open incident KEY by hand, and put its `resolved` event on
+    /// NOTIFY_EVENT_BUS (saying it was resolved by hand).
+    Resolve {
+        /// The incident's key (`incidentKey`).
+        key: String,
+    },
+}
+
+/// `--state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateArg {
+    /// Open incidents.
+    Open,
+    /// Resolved incidents.
+    Resolved,
+    /// Every incident.
+    All,
+}
+
+/// Each call to the table is bounded.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Lists the table, or resolves one incident; `Err` with one line when the table cannot
+/// be used.
+pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), String> {
+    let table = args
+        .table
+        .clone()
+        .or_else(|| config.incident_table.clone())
+        .ok_or("no incident table: give --table or set INCIDENT_TABLE")?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+        .await
+        .to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_timeout(CALL_TIMEOUT)
+                .build(),
+        )
+        .build();
+    let tracker = IncidentTracker::new(
+        DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
+        config.incidents,
+    );
+    match &args.action {
+        Some(IncidentsAction::Resolve { key }) => {
+            let bus = config.notify_event_bus.clone();
+            let notifier = bus.map(|bus| {
+                Notifier::new(
+                    aws_sdk_eventbridge::Client::new(&sdk),
+                    bus,
+                    String::new(),
+                    "",
+                )
+            });
+            resolve(&tracker, key, notifier.as_ref()).await
+        }
+        None => list(&tracker, &args).await,
+    }
+}
+
+async fn resolve(
+    tracker: &IncidentTracker<DynamoTable>,
+    key: &str,
+    notifier: Option<&Notifier>,
+) -> Result<(), String> {
+    let change = tracker
+        .resolve(key, Utc::now())
+        .await
+        .map_err(|e| described(tracker, e))?
+        .ok_or_else(|| format!("incident {key} is not open (or not in the table)"))?;
+    let mut out = Stdout::new();
+    out.line(format_args!(
+        "resolved:   {key} ({} failed events from {} to {})",
+        change.item.count,
+        time(change.item.first_seen),
+        time(change.item.last_seen)
+    ));
+    match notifier {
+        None => out.line("event:      none (NOTIFY_EVENT_BUS is not set)"),
+        Some(n) => match n.incident(&change, Duration::from_secs(10)).await {
+            Ok(()) => out.line(
+                "event:      DLQ Triage Incident (resolved, by hand) put on NOTIFY_EVENT_BUS",
+            ),
+            Err(e) => return Err(format!("resolved {key}, but its event was not put: {e}")),
+        },
+    }
+    Ok(())
+}
+
+async fn list(tracker: &IncidentTracker<DynamoTable>, args: &IncidentsArgs) -> Result<(), String> {
+    let now = Utc::now();
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_when(s, now).map_err(|e| format!("--since {e}")))
+        .transpose()?;
+    let state = match args.state {
+        StateArg::Open => Some(State::Open),
+        StateArg::Resolved => Some(State::Resolved),
+        StateArg::All => None,
+    };
+    let mut items = tracker
+        .table()
+        .list(state)
+        .await
+        .map_err(|e| described(tracker, e))?;
+    items.retain(|i| since.is_none_or(|s| i.last_seen >= s.timestamp_millis()));
+    items.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.key.cmp(&b.key)));
+    let mut out = Stdout::new();
+    if args.json {
+        let all: Vec<_> = items.iter().map(as_json).collect();
+        out.line(serde_json::to_string_pretty(&all).unwrap_or_default());
+        return Ok(());
+    }
+    if items.is_empty() {
+        out.line("no incidents");
+        return Ok(());
+    }
+    for item in &items {
+        out.line(format_args!(
+            "{}  {:<8} {:<24} {:<40} {:>8}  {} → {} ({})",
+            item.key,
+            item.state.as_str(),
+            item.category,
+            item.target_arn
+                .as_deref()
+                .map(short_arn)
+                .unwrap_or_else(|| "(no target)".into()),
+            item.count,
+            time(item.first_seen),
+            time(item.last_seen),
+            duration(item),
+        ));
+        out.line(format_args!("    {}", replay_command(item)));
+    }
+    Ok(())
+}
+
+fn described(tracker: &IncidentTracker<DynamoTable>, e: TableError) -> String {
+    format!("incident table {}: {e}", tracker.table().name())
+}
+
+fn time(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// From first to last failure, in whole minutes.
+fn duration(item: &IncidentItem) -> String {
+    let minutes = (item.last_seen - item.first_seen).max(0) / 60_000;
+    match minutes {
+        0..60 => format!("{minutes} min"),
+        _ => format!("{}h{:02}", minutes / 60, minutes % 60),
+    }
+}
+
+/// The replay of exactly this incident's failures, from the reports its latest report
+/// sits among.
+fn replay_command(item: &IncidentItem) -> String {
+    let source = item
+        .report
+        .as_ref()
+        .and_then(|(json, _)| json.rfind("reports/").map(|i| json[..i].to_owned()))
+        .unwrap_or_else(|| "REPORTS".into());
+    let mut words = vec![
+        "dlq-triage replay".to_owned(),
+        shell_word(&source),
+        format!("--category {}", item.category),
+    ];
+    if let Some(t) = &item.target_arn {
+        words.push(format!("--target {}", shell_word(t)));
+    }
+    words.push(format!("--since {}", time(item.first_seen)));
+    words.push(format!("--until {}", time(item.last_seen)));
+    words.push("--to-target".into());
+    words.join(" ")
+}
+
+fn as_json(item: &IncidentItem) -> serde_json::Value {
+    json!({
+        "incidentKey": item.key,
+        "state": item.state.as_str(),
+        "category": item.category,
+        "targetArn": item.target_arn,
+        "count": item.count,
+        "firstSeen": time(item.first_seen),
+        "lastSeen": time(item.last_seen),
+        "durationSeconds": (item.last_seen - item.first_seen).max(0) / 1000,
+        "rules": item.rules,
+        "errorCodes": item.codes,
+        "sampleErrors": item.sample_errors,
+        "seq": item.seq,
+        "report": item.report.as_ref().map(|(j, m)| json!({"json": j, "markdown": m})),
+        "replayCommand": replay_command(item),
+    })
+}

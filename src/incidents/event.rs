@@ -1,0 +1,157 @@
+//! The `DLQ Triage Incident` event: what a pager and a chat message need about one
+//! transition, without another look-up. Its fields are contract (docs/contract.md).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use super::{Change, Transition};
+use crate::report::{shell_word, short_arn};
+
+/// The event's `detail-type`.
+pub const DETAIL_TYPE: &str = "DLQ Triage Incident";
+
+/// The longest `summary`, in characters.
+const SUMMARY_MAX: usize = 1024;
+
+/// Where the event points: the reports (for the commands) and the console's region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventContext {
+    /// Where `summarize` and `replay` find the reports (`s3://bucket/prefix/`, or a
+    /// folder) when the incident names no report of its own.
+    pub reports: String,
+    /// The AWS region of the console links.
+    pub region: String,
+}
+
+/// The folder or prefix that holds the reports, from one report's address:
+/// `s3://b/genesys-dlq/reports/dt=…/x.json` → `s3://b/genesys-dlq/`.
+fn reports_root(report: &str) -> Option<&str> {
+    report.rfind("reports/").map(|i| &report[..i])
+}
+
+fn rfc3339(ms: i64) -> Option<String> {
+    DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// The S3 console's page of an `s3://bucket/key` URI.
+fn console_link(uri: &str, region: &str) -> Option<String> {
+    let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;
+    Some(format!(
+        "https://console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}"
+    ))
+}
+
+/// The event's `detail` for `change`.
+pub fn detail(change: &Change, ctx: &EventContext) -> Value {
+    let item = &change.item;
+    let (first, last) = (rfc3339(item.first_seen), rfc3339(item.last_seen));
+    let commands = commands(change, ctx, first.as_deref(), last.as_deref());
+    let report = item.report.as_ref().map(|(json, md)| {
+        json!({
+            "json": json,
+            "markdown": md,
+            "consoleLinks": {
+                "json": console_link(json, &ctx.region),
+                "markdown": console_link(md, &ctx.region),
+            },
+        })
+    });
+    let mut detail = json!({
+        "incidentKey": item.key,
+        "transition": change.transition.as_str(),
+        "state": item.state.as_str(),
+        "seq": item.seq,
+        "category": item.category,
+        "targetArn": item.target_arn,
+        "rules": item.rules,
+        "firstSeen": first,
+        "lastSeen": last,
+        "count": item.count,
+        "countSinceLastEvent": change.since_last,
+        "peakPerMinute": item.peak(),
+        "errorCodes": item.codes,
+        "sampleErrors": item.sample_errors,
+        "conversations": item.conversations,
+        "report": report,
+        "commands": commands,
+        "summary": summary(change),
+    });
+    if change.transition == Transition::Resolved {
+        detail["durationSeconds"] = json!((item.last_seen - item.first_seen).max(0) / 1000);
+        detail["total"] = json!(item.count);
+        detail["resolvedBy"] = json!(if change.by_hand {
+            "hand"
+        } else {
+            "quiet period"
+        });
+        detail["resolvedAt"] = json!(item.resolved_at.and_then(rfc3339));
+    }
+    if change.rewritten {
+        detail["rewritten"] = json!(true);
+    }
+    detail
+}
+
+/// `summarize` and `replay` of exactly this incident's window.
+fn commands(change: &Change, ctx: &EventContext, first: Option<&str>, last: Option<&str>) -> Value {
+    let item = &change.item;
+    let mut filters = vec![format!("--category {}", item.category)];
+    if let Some(t) = &item.target_arn {
+        filters.push(format!("--target {}", shell_word(t)));
+    }
+    if let Some(first) = first {
+        filters.push(format!("--since {first}"));
+    }
+    if let Some(last) = last {
+        filters.push(format!("--until {last}"));
+    }
+    let root = item
+        .report
+        .as_ref()
+        .and_then(|(json, _)| reports_root(json))
+        .unwrap_or(&ctx.reports);
+    let source = shell_word(root);
+    let filters = filters.join(" ");
+    json!({
+        "summarize": format!("dlq-triage summarize {source} {filters}"),
+        "replay": format!("dlq-triage replay {source} {filters} --to-target"),
+    })
+}
+
+/// One line for a pager or a chat message, at most [`SUMMARY_MAX`] characters.
+fn summary(change: &Change) -> String {
+    let item = &change.item;
+    let target = item
+        .target_arn
+        .as_deref()
+        .map(short_arn)
+        .unwrap_or_else(|| "(no target)".to_owned());
+    let when = match (rfc3339(item.first_seen), rfc3339(item.last_seen)) {
+        (Some(a), Some(b)) => format!(" from {a} to {b}"),
+        _ => String::new(),
+    };
+    let what = match change.transition {
+        Transition::Opened => "Opened",
+        Transition::Reopened => "Reopened",
+        Transition::Updated => "Still failing",
+        Transition::Resolved if change.by_hand => "Resolved by hand",
+        Transition::Resolved => "Resolved (quiet)",
+    };
+    let mut line = format!(
+        "{what}: {} against {target}: {} failed events{when} ({} since the last event, peak {}/min)",
+        item.category,
+        item.count,
+        change.since_last,
+        item.peak()
+    );
+    if let Some(e) = item.sample_errors.first() {
+        line.push_str("; e.g. ");
+        line.push_str(e);
+    }
+    // One line: control characters (newlines in an error message) become spaces.
+    let line: String = line
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    crate::text::truncate(&line, SUMMARY_MAX - 1)
+}
