@@ -17,8 +17,15 @@ $(VENV)/.stamp: tools/requirements.txt tools/constraints.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt -c tools/constraints.txt
 	touch $@
 
+DYNALITE    := tools/dynalite/node_modules/.stamp
+
+# dynalite (DynamoDB for the incident tests), at the version package-lock.json pins.
+$(DYNALITE): tools/dynalite/package.json tools/dynalite/package-lock.json
+	cd tools/dynalite && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 .PHONY: tools
-tools: $(VENV)/.stamp ## Create the dev-tools venv (moto, cargo-lambda, cfn-lint, SAM CLI)
+tools: $(VENV)/.stamp $(DYNALITE) ## Create the dev-tools venv (moto, cargo-lambda, cfn-lint, SAM CLI) and install dynalite
 
 export SAM_CLI_TELEMETRY := 0
 export AWS_EC2_METADATA_DISABLED := true

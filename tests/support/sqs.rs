@@ -125,6 +125,34 @@ impl Queue {
             .collect()
     }
 
+    /// Every message's body, received and deleted until the queue answers empty.
+    pub async fn drain_bodies(&self) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let got = self
+                .client
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            if got.messages().is_empty() {
+                return bodies;
+            }
+            for m in got.messages() {
+                bodies.push(m.body().unwrap_or_default().to_owned());
+                self.client
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("DeleteMessage");
+            }
+        }
+    }
+
     /// (`ApproximateNumberOfMessages`, `ApproximateNumberOfMessagesNotVisible`).
     pub async fn depth(&self) -> (u64, u64) {
         let out = self

@@ -1,0 +1,237 @@
+//! DynamoDB for the incident tests: a real `dynalite` (tools/dynalite, installed by
+//! `make tools`) on 127.0.0.1, which serialises conditional writes as DynamoDB does (moto's
+//! DynamoDB lets two of 16 concurrent conditional writes through now and then, so it is no
+//! judge of a race). In front of it, a proxy that counts each call by operation and can
+//! answer throttling instead, for the cost and failure tests.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+
+/// What the proxy saw and does.
+#[derive(Default)]
+struct Proxy {
+    /// Calls per operation (`UpdateItem`, `Query`, …).
+    calls: Mutex<BTreeMap<String, usize>>,
+    /// Answer every call with `ProvisionedThroughputExceededException`.
+    throttle: AtomicBool,
+}
+
+/// A running dynalite behind a counting proxy, both killed (or stopped) on drop.
+pub struct Dynalite {
+    /// The proxy, `http://127.0.0.1:PORT`: give it as `AWS_ENDPOINT_URL_DYNAMODB`.
+    pub endpoint: String,
+    child: Child,
+    proxy: Arc<Proxy>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Dynalite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.server.abort();
+    }
+}
+
+impl Dynalite {
+    /// Starts dynalite in memory and the proxy in front of it.
+    pub async fn start() -> Dynalite {
+        let port = super::net::free_port();
+        let script = super::fixtures::repo_path("tools/dynalite/node_modules/dynalite/cli.js");
+        let child = Command::new("node")
+            .arg(&script)
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start dynalite ({e}); run `make tools`"));
+        super::net::wait_for_port(port, Duration::from_secs(30), "dynalite").await;
+        let proxy = Arc::new(Proxy::default());
+        let (endpoint, server) = serve_proxy(format!("http://127.0.0.1:{port}"), proxy.clone()).await;
+        Dynalite {
+            endpoint,
+            child,
+            proxy,
+            server,
+        }
+    }
+
+    /// SDK configuration that sends DynamoDB here (test credentials, us-east-1).
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await
+    }
+
+    /// Creates an incident table `name` as template.yaml declares it: key `incidentKey`,
+    /// the sparse index `open-by-last-seen` (`openState`, `lastSeen`), TTL on `expiresAt`.
+    pub async fn create_incident_table(&self, name: &str) {
+        let db = aws_sdk_dynamodb::Client::new(&self.sdk().await);
+        let attribute = |name: &str, kind| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+                .unwrap()
+        };
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .unwrap()
+        };
+        db.create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("incidentKey", ScalarAttributeType::S))
+            .attribute_definitions(attribute("openState", ScalarAttributeType::S))
+            .attribute_definitions(attribute("lastSeen", ScalarAttributeType::N))
+            .key_schema(key("incidentKey", KeyType::Hash))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name("open-by-last-seen")
+                    .key_schema(key("openState", KeyType::Hash))
+                    .key_schema(key("lastSeen", KeyType::Range))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        // dynalite creates tables asynchronously: wait until it is ACTIVE.
+        loop {
+            let table = db.describe_table().table_name(name).send().await.unwrap();
+            let status = table.table().and_then(|t| t.table_status().cloned());
+            if status == Some(aws_sdk_dynamodb::types::TableStatus::Active) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // dynalite does not expire items, but it accepts the setting as DynamoDB does.
+        let _ = db
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expiresAt")
+                    .enabled(true)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await;
+        self.reset_calls();
+    }
+
+    /// Calls per operation since the last reset.
+    pub fn calls(&self) -> BTreeMap<String, usize> {
+        self.proxy.calls.lock().unwrap().clone()
+    }
+
+    /// Forgets the calls counted so far.
+    pub fn reset_calls(&self) {
+        self.proxy.calls.lock().unwrap().clear();
+    }
+
+    /// From now on every call is throttled (`true`) or passed on (`false`).
+    pub fn throttle(&self, on: bool) {
+        self.proxy.throttle.store(on, Ordering::SeqCst);
+    }
+}
+
+/// The proxy: forwards each request to `upstream` as it came, counting it by its
+/// `X-Amz-Target`.
+async fn serve_proxy(upstream: String, proxy: Arc<Proxy>) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    let client = reqwest::Client::new();
+    let handler = move |headers: HeaderMap, body: Bytes| {
+        let (client, upstream, proxy) = (client.clone(), upstream.clone(), proxy.clone());
+        async move {
+            let target = headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+            *proxy.calls.lock().unwrap().entry(operation).or_default() += 1;
+            if proxy.throttle.load(Ordering::SeqCst) {
+                let error = serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                    "message": "The level of configured provisioned throughput for the table was exceeded.",
+                });
+                return (StatusCode::BAD_REQUEST, HeaderMap::new(), error.to_string().into_bytes());
+            }
+            let mut request = client.post(&upstream).body(body.to_vec());
+            for (name, value) in &headers {
+                if name != "host" && name != "content-length" {
+                    request = request.header(name.as_str(), value.as_bytes());
+                }
+            }
+            let answer = request.send().await.expect("dynalite answers");
+            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            let mut out = HeaderMap::new();
+            for (name, value) in answer.headers() {
+                if name != "content-length" && name != "transfer-encoding" {
+                    if let (Ok(n), Ok(v)) = (
+                        axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                        axum::http::HeaderValue::from_bytes(value.as_bytes()),
+                    ) {
+                        out.insert(n, v);
+                    }
+                }
+            }
+            let body = answer.bytes().await.expect("dynalite's body").to_vec();
+            (status, out, body)
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (endpoint, server)
+}
+
+/// SDK configuration with one endpoint per service (`("s3", url)`, `("dynamodb", url)`, …)
+/// through the shared config file's `services` section: the mechanism
+/// `AWS_ENDPOINT_URL_<SERVICE>` also feeds, so S3, SQS and EventBridge can stay on moto
+/// while DynamoDB goes to dynalite. Test credentials, us-east-1.
+pub async fn sdk_with_endpoints(services: &[(&str, &str)]) -> aws_config::SdkConfig {
+    use aws_runtime::env_config::file::{EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles};
+    let mut config = String::from("[default]\nregion = us-east-1\nservices = local\n\n[services local]\n");
+    for (service, url) in services {
+        config.push_str(&format!("{service} =\n  endpoint_url = {url}\n"));
+    }
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .profile_files(
+            ProfileFiles::builder()
+                .with_contents(ProfileFileKind::Config, config)
+                .build(),
+        )
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await
+}
