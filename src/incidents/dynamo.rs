@@ -211,9 +211,11 @@ fn ss(v: &std::collections::BTreeSet<String>) -> Option<AttributeValue> {
 /// The expressions of `write`; `None` for a `Rewrite` (a `PutItem`). Only the names and
 /// values the expressions use are passed (DynamoDB refuses the others).
 fn expression(write: &Write) -> Option<Update> {
+    // `state`, `count` and `rules` are reserved words in DynamoDB's expressions.
     let mut names = HashMap::from([
         ("#state".to_owned(), "state".to_owned()),
         ("#count".to_owned(), "count".to_owned()),
+        ("#rules".to_owned(), "rules".to_owned()),
     ]);
     let mut values: Item = HashMap::from([(":one".to_owned(), n(1))]);
     let (update, condition) = match write {
@@ -231,13 +233,16 @@ fn expression(write: &Write) -> Option<Update> {
             if seen.report.is_none() {
                 remove.extend(["reportJson", "reportMarkdown"]);
             }
-            for (attr, v) in [("rules", &seen.rules), ("codes", &seen.codes)] {
+            for (attr, name, v) in [
+                ("rules", "#rules", &seen.rules),
+                ("codes", "codes", &seen.codes),
+            ] {
                 match ss(v) {
                     Some(v) => {
                         values.insert(format!(":{attr}"), v);
-                        set.push(format!("{attr} = :{attr}"));
+                        set.push(format!("{name} = :{attr}"));
                     }
-                    None => remove.push(attr),
+                    None => remove.push(name),
                 }
             }
             (
@@ -401,10 +406,13 @@ fn merge_parts(
         "#count :n".to_owned(),
         "conversations :conversations".to_owned(),
     ];
-    for (attr, v) in [("rules", &seen.rules), ("codes", &seen.codes)] {
+    for (attr, name, v) in [
+        ("rules", "#rules", &seen.rules),
+        ("codes", "codes", &seen.codes),
+    ] {
         if let Some(v) = ss(v) {
             values.insert(format!(":{attr}"), v);
-            add.push(format!("{attr} :{attr}"));
+            add.push(format!("{name} :{attr}"));
         }
     }
     let set = seen
@@ -669,6 +677,10 @@ mod tests {
                 if token.starts_with('#') {
                     assert!(u.names.contains_key(*token), "{write:?}: {token}");
                 }
+            }
+            // Attribute names DynamoDB reserves go through `#` names (it refuses them bare).
+            for reserved in ["state", "count", "rules"] {
+                assert!(!tokens.contains(reserved), "{write:?}: bare {reserved}");
             }
             // DynamoDB refuses names and values an expression does not use.
             for given in u.names.keys().chain(u.values.keys()) {

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
 /// What the proxy saw and does.
@@ -55,7 +55,8 @@ impl Dynalite {
             .unwrap_or_else(|e| panic!("cannot start dynalite ({e}); run `make tools`"));
         super::net::wait_for_port(port, Duration::from_secs(30), "dynalite").await;
         let proxy = Arc::new(Proxy::default());
-        let (endpoint, server) = serve_proxy(format!("http://127.0.0.1:{port}"), proxy.clone()).await;
+        let (endpoint, server) =
+            serve_proxy(format!("http://127.0.0.1:{port}"), proxy.clone()).await;
         Dynalite {
             endpoint,
             child,
@@ -178,7 +179,11 @@ async fn serve_proxy(upstream: String, proxy: Arc<Proxy>) -> (String, tokio::tas
                     "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
                     "message": "The level of configured provisioned throughput for the table was exceeded.",
                 });
-                return (StatusCode::BAD_REQUEST, HeaderMap::new(), error.to_string().into_bytes());
+                return (
+                    StatusCode::BAD_REQUEST,
+                    HeaderMap::new(),
+                    error.to_string().into_bytes(),
+                );
             }
             let mut request = client.post(&upstream).body(body.to_vec());
             for (name, value) in &headers {
@@ -217,8 +222,11 @@ async fn serve_proxy(upstream: String, proxy: Arc<Proxy>) -> (String, tokio::tas
 /// `AWS_ENDPOINT_URL_<SERVICE>` also feeds, so S3, SQS and EventBridge can stay on moto
 /// while DynamoDB goes to dynalite. Test credentials, us-east-1.
 pub async fn sdk_with_endpoints(services: &[(&str, &str)]) -> aws_config::SdkConfig {
-    use aws_runtime::env_config::file::{EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles};
-    let mut config = String::from("[default]\nregion = us-east-1\nservices = local\n\n[services local]\n");
+    use aws_runtime::env_config::file::{
+        EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles,
+    };
+    let mut config =
+        String::from("[default]\nregion = us-east-1\nservices = local\n\n[services local]\n");
     for (service, url) in services {
         config.push_str(&format!("{service} =\n  endpoint_url = {url}\n"));
     }

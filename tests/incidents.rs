@@ -1,0 +1,610 @@
+//! Incidents on real components: the function's handler (and the CLI) with S3, SQS and
+//! EventBridge on moto and DynamoDB on dynalite, which serialises conditional writes as
+//! DynamoDB does (the race tests need that; moto's DynamoDB is no judge of them). The
+//! events are captured by a real EventBridge rule sending them to an SQS queue on moto.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use dlq_triage_test_support as support;
+use genesys_dlq_triage::{
+    Handler, LambdaConfig, Response, RuleContext, TargetInput, apply_input_transformation,
+    lookup_from_pairs,
+};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use support::cli::{dlq_triage, output, text};
+use support::dynalite::{Dynalite, sdk_with_endpoints};
+use support::moto::Moto;
+use support::sqs::Queue;
+
+const BUCKET: &str = "triage-reports";
+const BUS: &str = "triage-notices";
+const TABLE: &str = "incidents";
+const API: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/7e08279e";
+
+/// moto for S3, SQS and EventBridge, dynalite for DynamoDB, a bus whose rule forwards
+/// every event of the tool to a queue.
+struct World {
+    moto: Moto,
+    dynalite: Dynalite,
+    sdk: aws_config::SdkConfig,
+    channel: Queue,
+}
+
+impl World {
+    async fn start() -> World {
+        let moto = Moto::start().await;
+        let dynalite = Dynalite::start().await;
+        dynalite.create_incident_table(TABLE).await;
+        let sdk = sdk_with_endpoints(&[
+            ("s3", &moto.endpoint),
+            ("sqs", &moto.endpoint),
+            ("eventbridge", &moto.endpoint),
+            ("secrets_manager", &moto.endpoint),
+            ("dynamodb", &dynalite.endpoint),
+        ])
+        .await;
+        let s3 = genesys_dlq_triage::s3_client(&sdk, true);
+        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        events.create_event_bus().name(BUS).send().await.unwrap();
+        let channel = Queue::create(&sdk, "incident-channel").await;
+        support::moto::rule_with_target(
+            &events,
+            Some(BUS),
+            "to-the-channel",
+            r#"{"source": ["genesys-dlq-triage"], "detail-type": ["DLQ Triage Incident"]}"#,
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("channel")
+                .arn(channel.arn().await)
+                .build()
+                .unwrap(),
+        )
+        .await;
+        World {
+            moto,
+            dynalite,
+            sdk,
+            channel,
+        }
+    }
+
+    fn config(&self, vars: &[(&str, &str)]) -> LambdaConfig {
+        let pairs: Vec<(&str, &str)> = [
+            ("REPORT_BUCKET", BUCKET),
+            ("NOTIFY_EVENT_BUS", BUS),
+            ("INCIDENT_TABLE", TABLE),
+        ]
+        .into_iter()
+        .chain(vars.iter().copied())
+        .collect();
+        LambdaConfig::from_lookup(&lookup_from_pairs(&pairs)).unwrap()
+    }
+
+    /// A function container, telling the time by `clock` (epoch ms).
+    fn handler(&self, clock: &Arc<AtomicI64>, vars: &[(&str, &str)]) -> Handler {
+        let clock = clock.clone();
+        Handler::from_sdk(self.config(vars), &self.sdk, true, "triage").with_clock(move || {
+            DateTime::from_timestamp_millis(clock.load(Ordering::SeqCst)).unwrap()
+        })
+    }
+
+    /// The incident events the rule forwarded so far, in seq order per incident.
+    async fn events(&self) -> Vec<Value> {
+        let mut events: Vec<Value> = self
+            .channel
+            .drain_bodies()
+            .await
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect();
+        events.sort_by_key(|e| {
+            (
+                e["detail"]["incidentKey"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                e["detail"]["seq"].as_u64(),
+            )
+        });
+        events
+    }
+}
+
+fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 5, 9, 0, 0).unwrap()
+}
+
+fn clock_at(t: DateTime<Utc>) -> Arc<AtomicI64> {
+    Arc::new(AtomicI64::new(t.timestamp_millis()))
+}
+
+/// `n` dead letters against `target`, dead-lettered at `at`, with ids `<tag>-<i>`.
+fn batch(tag: &str, n: usize, target: &str, at: DateTime<Utc>) -> SqsEvent {
+    let template: Value =
+        serde_json::from_slice(&support::fixtures::event_bytes("sqs-single.json")).unwrap();
+    let one = &template["Records"][0];
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut r = one.clone();
+            r["messageId"] = json!(format!("{tag}-{i}"));
+            r["attributes"]["SentTimestamp"] = json!(at.timestamp_millis().to_string());
+            r["messageAttributes"]["TARGET_ARN"]["stringValue"] = json!(target);
+            r
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+async fn invoke(h: &Handler, event: SqsEvent) -> SqsBatchResponse {
+    h.handle(LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap()
+}
+
+fn failures(r: &SqsBatchResponse) -> usize {
+    serde_json::to_value(r).unwrap()["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+async fn sweep(h: &Handler) -> (usize, usize) {
+    let scheduled: Value =
+        serde_json::from_slice(&support::fixtures::event_bytes("scheduled-sweep.json")).unwrap();
+    let event = serde_json::from_value(scheduled).expect("the scheduled event is an invocation");
+    match h
+        .handle_invocation(LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap()
+    {
+        Response::Sweep { resolved, failed } => (resolved, failed),
+        other => panic!("not a sweep: {other:?}"),
+    }
+}
+
+fn transitions(events: &[Value]) -> Vec<(String, u64)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["detail"]["transition"].as_str().unwrap().to_owned(),
+                e["detail"]["seq"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sixteen_invocations_meeting_a_new_incident_at_once_open_it_once() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    // Three new incidents, one after the other, each met by 16 containers at once.
+    for round in 0..3 {
+        let target = format!("{API}-{round}");
+        let handlers: Vec<Handler> = (0..16).map(|_| world.handler(&clock, &[])).collect();
+        let invocations = handlers.iter().enumerate().map(|(i, h)| {
+            invoke(
+                h,
+                batch(&format!("r{round}-h{i}"), 2, &target, start_time()),
+            )
+        });
+        for response in futures::future::join_all(invocations).await {
+            assert_eq!(failures(&response), 0);
+        }
+        let events = world.events().await;
+        assert_eq!(
+            transitions(&events),
+            [("opened".to_owned(), 1)],
+            "round {round}"
+        );
+        assert_eq!(events[0]["detail"]["targetArn"], json!(target));
+    }
+    // The table holds every batch's count.
+    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let items = db.scan().table_name(TABLE).send().await.unwrap();
+    for item in items.items() {
+        assert_eq!(item["count"].as_n().unwrap(), "32");
+    }
+}
+
+#[tokio::test]
+async fn two_sweeps_at_once_resolve_an_incident_once() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    let h = world.handler(&clock, &[]);
+    invoke(&h, batch("a", 3, API, start_time())).await;
+    assert_eq!(transitions(&world.events().await), [("opened".into(), 1)]);
+    clock.store(
+        (start_time() + Duration::minutes(16)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    let (a, b) = (world.handler(&clock, &[]), world.handler(&clock, &[]));
+    let (x, y) = tokio::join!(sweep(&a), sweep(&b));
+    assert_eq!(x.0 + y.0, 1, "{x:?} {y:?}");
+    let events = world.events().await;
+    assert_eq!(transitions(&events), [("resolved".into(), 2)]);
+    assert_eq!(events[0]["detail"]["resolvedBy"], "quiet period");
+}
+
+/// 60 batches of one incident over two simulated hours: one `opened`, at most four
+/// `updated`, then after the quiet period one `resolved`; a failure after that reopens it
+/// with the next seq. The routing examples of template.yaml turn these events into the
+/// PagerDuty bodies they promise.
+#[tokio::test]
+async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    let h = world.handler(&clock, &[]);
+    for i in 0..60 {
+        let at = start_time() + Duration::minutes(2 * i);
+        clock.store(at.timestamp_millis(), Ordering::SeqCst);
+        let response = invoke(&h, batch(&format!("storm-{i}"), 5, API, at)).await;
+        assert_eq!(failures(&response), 0);
+    }
+    let storm = world.events().await;
+    let kinds: Vec<String> = transitions(&storm).into_iter().map(|t| t.0).collect();
+    let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
+    assert_eq!(count("opened"), 1, "{kinds:?}");
+    // At most one per 30 minutes of the clock: at minutes 30, 60 and 90 of the 118.
+    assert_eq!(count("updated"), 3, "{kinds:?}");
+    assert_eq!(kinds.len(), 1 + count("updated"));
+    let last = storm.last().unwrap()["detail"].clone();
+    assert!(last["countSinceLastEvent"].as_u64().unwrap() > 0);
+
+    // Quiet: the sweep before the quiet period resolves nothing, after it one.
+    let end = start_time() + Duration::minutes(118);
+    clock.store(
+        (end + Duration::minutes(10)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    assert_eq!(sweep(&h).await, (0, 0));
+    clock.store(
+        (end + Duration::minutes(16)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    assert_eq!(sweep(&h).await, (1, 0));
+    let resolved = world.events().await;
+    assert_eq!(resolved.len(), 1);
+    let d = &resolved[0]["detail"];
+    assert_eq!(d["transition"], "resolved");
+    assert_eq!(d["count"], 300);
+    assert_eq!(d["total"], 300);
+    assert_eq!(d["durationSeconds"], 118 * 60);
+    assert_eq!(d["peakPerMinute"], 5);
+    let seq = d["seq"].as_u64().unwrap();
+    assert_eq!(seq as usize, storm.len() + 1);
+
+    let after = end + Duration::minutes(40);
+    clock.store(after.timestamp_millis(), Ordering::SeqCst);
+    invoke(&h, batch("again", 2, API, after)).await;
+    let again = world.events().await;
+    assert_eq!(transitions(&again), [("reopened".into(), seq + 1)]);
+
+    check_routing_examples(&storm[0], &resolved[0]);
+}
+
+/// The event detail a pager and a chat message need, and its limits.
+#[tokio::test]
+async fn the_opened_event_carries_what_a_pager_needs() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    let h = world.handler(&clock, &[]);
+    invoke(&h, batch("p", 4, API, start_time())).await;
+    let events = world.events().await;
+    let d = &events[0]["detail"];
+    assert_eq!(events[0]["source"], "genesys-dlq-triage");
+    assert_eq!(events[0]["detail-type"], "DLQ Triage Incident");
+    assert!(
+        d["incidentKey"]
+            .as_str()
+            .unwrap()
+            .starts_with("ENDPOINT_UNREACHABLE-")
+    );
+    assert_eq!(d["state"], "open");
+    assert_eq!(d["category"], "ENDPOINT_UNREACHABLE");
+    assert_eq!(d["count"], 4);
+    assert_eq!(d["countSinceLastEvent"], 4);
+    assert_eq!(d["firstSeen"], "2026-12-05T09:00:00Z");
+    assert_eq!(d["rules"].as_array().unwrap().len(), 1);
+    assert_eq!(d["errorCodes"], json!(["UNKNOWN"]));
+    assert!(d["sampleErrors"][0].as_str().unwrap().contains("Timeout"));
+    let json_uri = d["report"]["json"].as_str().unwrap();
+    assert!(json_uri.starts_with(&format!("s3://{BUCKET}/genesys-dlq/reports/")));
+    assert!(
+        d["report"]["consoleLinks"]["json"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://console.aws.amazon.com/s3/object/")
+    );
+    let replay = d["commands"]["replay"].as_str().unwrap();
+    assert!(replay.starts_with(&format!("dlq-triage replay s3://{BUCKET}/genesys-dlq/")));
+    assert!(replay.contains("--category ENDPOINT_UNREACHABLE"));
+    assert!(replay.contains("--since 2026-12-05T09:00:00Z"));
+    let summary = d["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("Opened: ENDPOINT_UNREACHABLE against"),
+        "{summary}"
+    );
+    assert!(summary.chars().count() <= 1024 && !summary.contains('\n'));
+}
+
+/// The incident table missing, throttled or hung: every record is stored and acknowledged
+/// as without the table.
+#[tokio::test]
+async fn a_table_that_is_missing_throttled_or_hung_changes_nothing_acknowledged() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    let without = Handler::from_sdk(
+        LambdaConfig::from_lookup(&lookup_from_pairs(&[("REPORT_BUCKET", BUCKET)])).unwrap(),
+        &world.sdk,
+        true,
+        "triage",
+    );
+    let expected = failures(&invoke(&without, batch("w", 5, API, start_time())).await);
+
+    let missing = world.handler(&clock, &[("INCIDENT_TABLE", "no-such-table")]);
+    assert_eq!(
+        failures(&invoke(&missing, batch("m", 5, API, start_time())).await),
+        expected
+    );
+
+    world.dynalite.throttle(true);
+    let throttled = world.handler(&clock, &[]);
+    assert_eq!(
+        failures(&invoke(&throttled, batch("t", 5, API, start_time())).await),
+        expected
+    );
+    world.dynalite.throttle(false);
+
+    let hole = support::net::black_hole().await;
+    let hung_sdk = sdk_with_endpoints(&[
+        ("s3", &world.moto.endpoint),
+        ("sqs", &world.moto.endpoint),
+        ("eventbridge", &world.moto.endpoint),
+        ("dynamodb", &hole),
+    ])
+    .await;
+    let hung = Handler::from_sdk(world.config(&[]), &hung_sdk, true, "triage");
+    let started = std::time::Instant::now();
+    assert_eq!(
+        failures(&invoke(&hung, batch("h", 5, API, start_time())).await),
+        expected
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    assert!(world.events().await.is_empty(), "no transition was won");
+}
+
+/// One conditional write per incident of a batch, not per record: a 10,000-record batch
+/// of three incidents costs three calls (they open, which needs no other), the next batch
+/// three more.
+#[tokio::test]
+async fn a_batch_costs_one_call_per_incident() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    let h = world.handler(&clock, &[]);
+    let mut records = Vec::new();
+    for (i, target) in ["a", "b", "c"].iter().enumerate() {
+        let part = batch(
+            &format!("big{i}"),
+            3334,
+            &format!("{API}-{target}"),
+            start_time(),
+        );
+        records.extend(part.records);
+    }
+    records.truncate(10_000);
+    let mut event = batch("x", 0, API, start_time());
+    event.records = records;
+    world.dynalite.reset_calls();
+    assert_eq!(failures(&invoke(&h, event.clone()).await), 0);
+    assert_eq!(
+        world.dynalite.calls(),
+        [("UpdateItem".to_owned(), 3)].into()
+    );
+    assert_eq!(world.events().await.len(), 3);
+    world.dynalite.reset_calls();
+    for r in &mut event.records {
+        r.message_id = r.message_id.as_ref().map(|id| format!("{id}-again"));
+    }
+    assert_eq!(failures(&invoke(&h, event).await), 0);
+    assert_eq!(
+        world.dynalite.calls(),
+        [("UpdateItem".to_owned(), 3)].into()
+    );
+}
+
+/// An item edited by hand (a count that is text) is rewritten from the batch and named in
+/// the log; the batch is acknowledged.
+#[tokio::test]
+async fn an_item_that_cannot_be_read_is_rewritten_not_a_failed_batch() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    let h = world.handler(&clock, &[]);
+    invoke(&h, batch("first", 1, API, start_time())).await;
+    let key = world.events().await[0]["detail"]["incidentKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    db.update_item()
+        .table_name(TABLE)
+        .key(
+            "incidentKey",
+            aws_sdk_dynamodb::types::AttributeValue::S(key.clone()),
+        )
+        .update_expression("SET #c = :many")
+        .expression_attribute_names("#c", "count")
+        .expression_attribute_values(
+            ":many",
+            aws_sdk_dynamodb::types::AttributeValue::S("many".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let fresh = world.handler(&clock, &[]);
+    let later = start_time() + Duration::minutes(1);
+    assert_eq!(
+        failures(&invoke(&fresh, batch("second", 2, API, later)).await),
+        0
+    );
+    let events = world.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail"]["rewritten"], true);
+    assert_eq!(events[0]["detail"]["count"], 2);
+}
+
+/// `dlq-triage incidents` lists the table and resolves one by hand, through
+/// `AWS_ENDPOINT_URL_DYNAMODB` while EventBridge stays on moto.
+#[tokio::test]
+async fn the_cli_lists_incidents_and_resolves_one_by_hand() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    let h = world.handler(&clock, &[]);
+    invoke(&h, batch("one", 3, API, start_time())).await;
+    invoke(&h, batch("two", 1, &format!("{API}-other"), start_time())).await;
+    let opened = world.events().await;
+    let key = opened[0]["detail"]["incidentKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cli = |args: &[&str]| {
+        let mut cmd = dlq_triage(args);
+        cmd.env("AWS_ENDPOINT_URL", &world.moto.endpoint)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &world.dynalite.endpoint)
+            .env("NOTIFY_EVENT_BUS", BUS);
+        cmd
+    };
+    let listed = output(cli(&["incidents", "--table", TABLE, "--json"])).await;
+    assert!(listed.status.success(), "{}", text(&listed));
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        listed[0]["replayCommand"]
+            .as_str()
+            .unwrap()
+            .contains("--to-target")
+    );
+
+    let resolved = output(cli(&["incidents", "resolve", &key, "--table", TABLE])).await;
+    assert!(resolved.status.success(), "{}", text(&resolved));
+    let events = world.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail"]["transition"], "resolved");
+    assert_eq!(events[0]["detail"]["resolvedBy"], "hand");
+    let again = output(cli(&["incidents", "resolve", &key, "--table", TABLE])).await;
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not open"));
+
+    let open = output(cli(&["incidents", "--table", TABLE])).await;
+    let open = String::from_utf8_lossy(&open.stdout).into_owned();
+    assert_eq!(
+        open.lines().filter(|l| l.contains(" open ")).count(),
+        1,
+        "{open}"
+    );
+}
+
+/// The commented routing examples of template.yaml, applied by the project's own input
+/// transformation to real incident events: the PagerDuty bodies field by field, and the
+/// chat message.
+fn check_routing_examples(opened: &Value, resolved: &Value) {
+    let examples = routing_examples();
+    let body = |rule: &str, event: &Value| -> Value {
+        let target = &examples[rule]["Properties"]["Targets"][0];
+        let transformer = &target["InputTransformer"];
+        let paths = transformer["InputPathsMap"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let template = transformer["InputTemplate"]
+            .as_str()
+            .unwrap()
+            .replace("${PagerDutyRoutingKey}", "R0UTING");
+        let input = TargetInput::Transformer { paths, template };
+        let rule_ctx = RuleContext::from_arn("arn:aws:events:us-east-1:1:rule/triage-notices/x");
+        let out = apply_input_transformation(&input, event.to_string().as_bytes(), &rule_ctx)
+            .unwrap_or_else(|e| panic!("{rule}: {e:?}"));
+        serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("{rule}: not JSON ({e}): {}", String::from_utf8_lossy(&out)))
+    };
+    let d = &opened["detail"];
+    let trigger = body("IncidentTriggersToPagerDuty", opened);
+    assert_eq!(trigger["routing_key"], "R0UTING");
+    assert_eq!(trigger["event_action"], "trigger");
+    assert_eq!(trigger["dedup_key"], d["incidentKey"]);
+    assert_eq!(trigger["payload"]["summary"], d["summary"]);
+    assert_eq!(trigger["payload"]["source"], "genesys-dlq-triage");
+    assert_eq!(trigger["payload"]["severity"], "error");
+    assert_eq!(trigger["payload"]["timestamp"], d["firstSeen"]);
+    assert_eq!(trigger["payload"]["class"], d["category"]);
+    assert_eq!(trigger["payload"]["component"], d["targetArn"]);
+    assert_eq!(
+        trigger["payload"]["custom_details"]["failed_events"],
+        d["count"]
+    );
+    assert_eq!(
+        trigger["payload"]["custom_details"]["report"],
+        d["report"]["consoleLinks"]["markdown"]
+    );
+    assert_eq!(
+        trigger["payload"]["custom_details"]["replay"],
+        d["commands"]["replay"]
+    );
+    let resolve = body("IncidentResolutionsToPagerDuty", resolved);
+    assert_eq!(
+        resolve,
+        json!({"routing_key": "R0UTING", "event_action": "resolve", "dedup_key": resolved["detail"]["incidentKey"]})
+    );
+    assert_eq!(
+        resolve["dedup_key"], trigger["dedup_key"],
+        "one PagerDuty incident"
+    );
+    let chat = body("IncidentsToChat", resolved);
+    let text = chat.as_str().unwrap();
+    assert!(text.starts_with("Resolved (quiet): "), "{text}");
+    assert!(text.ends_with(&format!(
+        "(incident {})",
+        resolved["detail"]["incidentKey"].as_str().unwrap()
+    )));
+}
+
+/// The commented resources between the markers of template.yaml, uncommented, as JSON.
+fn routing_examples() -> Value {
+    let template = std::fs::read_to_string(support::fixtures::repo_path("template.yaml")).unwrap();
+    let start = template
+        .find("# --- incident routing examples")
+        .expect("the examples' start marker");
+    let end = template
+        .find("# --- end of incident routing examples")
+        .unwrap();
+    let yaml: String = template[start..end]
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("# "))
+        .skip_while(|l| !l.starts_with("PagerDutyConnection:"))
+        .take_while(|l| !l.starts_with("(PagerDutyInvokeRole"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let parsed: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
+    serde_json::to_value(strip_tags(parsed)).unwrap()
+}
+
+/// `!Sub`, `!GetAtt` and `!Ref` as their plain values (the tests substitute by hand).
+fn strip_tags(v: serde_norway::Value) -> serde_norway::Value {
+    use serde_norway::Value as Y;
+    match v {
+        Y::Tagged(t) => strip_tags(t.value),
+        Y::Mapping(m) => Y::Mapping(m.into_iter().map(|(k, v)| (k, strip_tags(v))).collect()),
+        Y::Sequence(s) => Y::Sequence(s.into_iter().map(strip_tags).collect()),
+        other => other,
+    }
+}
