@@ -267,3 +267,61 @@ async fn a_record_of_an_odd_shape_is_triaged_not_a_failed_invocation() {
         .count();
     assert_eq!(payloads, 2);
 }
+
+/// The built function keeps incidents in DynamoDB through `AWS_ENDPOINT_URL_DYNAMODB`
+/// (dynalite) while S3 and EventBridge stay on moto (`AWS_ENDPOINT_URL`), and answers
+/// EventBridge's scheduled event with a sweep: the sample batch's dead letters are days
+/// old, so the backlog's incidents open and the next sweep resolves them.
+#[tokio::test]
+async fn the_function_opens_incidents_and_its_schedule_resolves_them() {
+    let moto = Moto::start().await;
+    let dynalite = support::dynalite::Dynalite::start().await;
+    dynalite.create_incident_table("incidents").await;
+    let sdk = moto.sdk().await;
+    genesys_dlq_triage::s3_client(&sdk, true)
+        .create_bucket()
+        .bucket("e2e-reports")
+        .send()
+        .await
+        .unwrap();
+    let env = [
+        ("REPORT_BUCKET", "e2e-reports".to_owned()),
+        ("INCIDENT_TABLE", "incidents".to_owned()),
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynalite.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ];
+    let emulator = start_emulator(&env).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let invoke = |event: Vec<u8>| {
+        let request = client.post(emulator.invocations_url()).body(event);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            assert!(status.is_success(), "{status} {body}");
+            body
+        }
+    };
+    let batch = invoke(support::fixtures::event_bytes("sqs-mixed-batch.json")).await;
+    assert_eq!(
+        batch,
+        serde_json::json!({"batchItemFailures": []}),
+        "{}",
+        emulator.logs()
+    );
+    let calls = dynalite.calls();
+    let writes = calls.get("UpdateItem").copied().unwrap_or(0);
+    assert!(writes > 1, "one write per incident: {calls:?}");
+    let swept = invoke(support::fixtures::event_bytes("scheduled-sweep.json")).await;
+    assert_eq!(swept["failed"], 0, "{swept}");
+    assert_eq!(swept["resolved"].as_u64(), Some(writes as u64), "{swept}");
+    let again = invoke(support::fixtures::event_bytes("scheduled-sweep.json")).await;
+    assert_eq!(again, serde_json::json!({"resolved": 0, "failed": 0}));
+}

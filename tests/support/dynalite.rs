@@ -195,13 +195,14 @@ async fn serve_proxy(upstream: String, proxy: Arc<Proxy>) -> (String, tokio::tas
             let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
             let mut out = HeaderMap::new();
             for (name, value) in answer.headers() {
-                if name != "content-length" && name != "transfer-encoding" {
-                    if let (Ok(n), Ok(v)) = (
-                        axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
-                        axum::http::HeaderValue::from_bytes(value.as_bytes()),
-                    ) {
-                        out.insert(n, v);
-                    }
+                if name == "content-length" || name == "transfer-encoding" {
+                    continue;
+                }
+                if let (Ok(n), Ok(v)) = (
+                    axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                    axum::http::HeaderValue::from_bytes(value.as_bytes()),
+                ) {
+                    out.insert(n, v);
                 }
             }
             let body = answer.bytes().await.expect("dynalite's body").to_vec();
