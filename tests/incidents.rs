@@ -608,3 +608,66 @@ fn strip_tags(v: serde_norway::Value) -> serde_norway::Value {
         other => other,
     }
 }
+
+/// `poll --bucket` keeps the incidents of each page it stores, as the function does, and
+/// says so in its summary; with a table it cannot use, it stores and deletes the same and
+/// counts the incidents not updated. `incidents sweep` resolves nothing that is not quiet.
+#[tokio::test]
+async fn poll_keeps_incidents_and_counts_what_the_table_did_not_take() {
+    let world = World::start().await;
+    let poll = |table: &str| {
+        let mut cmd = dlq_triage(&["poll", "--wait-seconds", "1", "--concurrency", "1"]);
+        cmd.env("AWS_ENDPOINT_URL", &world.moto.endpoint)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &world.dynalite.endpoint)
+            .env("NOTIFY_EVENT_BUS", BUS)
+            .env("INCIDENT_TABLE", table)
+            .args(["--bucket", BUCKET, "--delete", "--no-correlate"]);
+        cmd
+    };
+    let queue = Queue::create(&world.sdk, "dlq").await;
+    queue.send(&support::sqs::mixed_dead_letters(), None).await;
+    let run = output({
+        let mut c = poll(TABLE);
+        c.args(["--queue-url", &queue.url]);
+        c
+    })
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    let opened = world.events().await;
+    assert!(!opened.is_empty());
+    assert!(opened.iter().all(|e| e["detail"]["transition"] == "opened"));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "incidents:  {} transition(s) announced",
+            opened.len()
+        )),
+        "{stdout}"
+    );
+
+    queue.send(&support::sqs::mixed_dead_letters(), None).await;
+    let missing = output({
+        let mut c = poll("no-such-table");
+        c.args(["--queue-url", &queue.url]);
+        c
+    })
+    .await;
+    assert!(missing.status.success(), "{}", text(&missing));
+    let stdout = String::from_utf8_lossy(&missing.stdout);
+    assert!(stdout.contains("deleted:    20"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "incidents not updated in INCIDENT_TABLE: {}",
+            opened.len()
+        )),
+        "{stdout}"
+    );
+
+    let mut sweep = dlq_triage(&["incidents", "sweep", "--table", TABLE]);
+    sweep
+        .env("AWS_ENDPOINT_URL", &world.moto.endpoint)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &world.dynalite.endpoint);
+    let swept = output(sweep).await;
+    assert!(swept.status.success(), "{}", text(&swept));
+    assert!(String::from_utf8_lossy(&swept.stdout).contains("resolved 0 incident(s)"));
+}

@@ -45,6 +45,10 @@ pub enum IncidentsAction {
         /// The incident's key (`incidentKey`).
         key: String,
     },
+    /// Resolve every open incident quiet for longer than INCIDENT_QUIET_MINUTES, and put
+    /// each `resolved` event on NOTIFY_EVENT_BUS: what the function does every 5 minutes,
+    /// for a deployment that drains with `poll` alone (run it from a scheduler).
+    Sweep,
 }
 
 /// `--state`.
@@ -83,20 +87,50 @@ pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), Str
         DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
         config.incidents,
     );
+    let notifier = config.notify_event_bus.clone().map(|bus| {
+        Notifier::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            bus,
+            String::new(),
+            "",
+        )
+    });
     match &args.action {
-        Some(IncidentsAction::Resolve { key }) => {
-            let bus = config.notify_event_bus.clone();
-            let notifier = bus.map(|bus| {
-                Notifier::new(
-                    aws_sdk_eventbridge::Client::new(&sdk),
-                    bus,
-                    String::new(),
-                    "",
-                )
-            });
-            resolve(&tracker, key, notifier.as_ref()).await
-        }
+        Some(IncidentsAction::Resolve { key }) => resolve(&tracker, key, notifier.as_ref()).await,
+        Some(IncidentsAction::Sweep) => sweep(&tracker, notifier.as_ref()).await,
         None => list(&tracker, &args).await,
+    }
+}
+
+async fn sweep(
+    tracker: &IncidentTracker<DynamoTable>,
+    notifier: Option<&Notifier>,
+) -> Result<(), String> {
+    let swept = tracker.sweep(Utc::now()).await;
+    let mut out = Stdout::new();
+    let mut not_put = 0;
+    for change in &swept.changes {
+        out.line(format_args!(
+            "resolved:   {} ({} failed events, quiet since {})",
+            change.item.key,
+            change.item.count,
+            time(change.item.last_seen)
+        ));
+        if let Some(n) = notifier
+            && let Err(e) = n.incident(change, Duration::from_secs(10)).await
+        {
+            eprintln!(
+                "dlq-triage: {}: its event was not put: {e}",
+                change.item.key
+            );
+            not_put += 1;
+        }
+    }
+    out.line(format_args!("resolved {} incident(s)", swept.changes.len()));
+    match (swept.failed.first(), not_put) {
+        (Some(e), _) => Err(format!("incident table {}: {e}", tracker.table().name())),
+        (None, 0) => Ok(()),
+        (None, n) => Err(format!("{n} resolved event(s) not put on NOTIFY_EVENT_BUS")),
     }
 }
 
