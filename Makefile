@@ -54,6 +54,10 @@ demo: tools ## The Lambda end to end on loopback: moto, Genesys simulator, cargo
 demo-poll: tools ## The README's incident walkthrough (poll, then replay) against moto, the Genesys simulator and a local sink
 	VENV=$(VENV) tools/demo-poll.sh
 
+.PHONY: demo-incidents
+demo-incidents: tools ## Incidents opened, updated and resolved once, on loopback (moto and dynalite; about two minutes)
+	VENV=$(VENV) tools/demo-incidents.sh
+
 .PHONY: demo-cli
 demo-cli: ## The CLI: analyse the bundled batch into ./out (no correlation)
 	cargo run --quiet --bin dlq-triage -- analyze --out $(OUT) $(BATCH)
