@@ -549,3 +549,96 @@ fn the_dashboard_shows_what_operators_watch() {
         assert!(metrics.iter().any(|m| m == metric), "{metric}");
     }
 }
+
+/// The function may write the incident table and query its state index, and nothing else
+/// of DynamoDB: every statement naming a `dynamodb:` action is on the table (writes) or
+/// its `open-by-last-seen` index (the sweep's query).
+#[test]
+fn the_policy_grants_the_incident_table_and_its_index_only() {
+    let t = template();
+    let mut all = Vec::new();
+    statements(get(&t, &["Resources", "TriageRole"]), &mut all);
+    let dynamo: Vec<&Value> = all
+        .iter()
+        .filter(|s| {
+            serde_norway::to_string(&s["Action"])
+                .unwrap()
+                .contains("dynamodb:")
+        })
+        .collect();
+    assert_eq!(dynamo.len(), 2, "{dynamo:?}");
+    for s in dynamo {
+        let actions = serde_norway::to_string(&s["Action"]).unwrap();
+        let resource = serde_norway::to_string(&s["Resource"]).unwrap();
+        assert!(
+            !actions.contains('*') && !resource.contains('*'),
+            "{actions} on {resource}"
+        );
+        if actions.contains("dynamodb:Query") {
+            assert!(!actions.contains("Item"), "{actions}");
+            assert!(
+                resource.contains("${IncidentTable.Arn}/index/open-by-last-seen"),
+                "{resource}"
+            );
+        } else {
+            let mut granted: Vec<String> = str_list(&s["Action"]);
+            granted.sort();
+            assert_eq!(granted, ["dynamodb:PutItem", "dynamodb:UpdateItem"]);
+            assert!(
+                resource.contains("IncidentTable.Arn") && !resource.contains("index"),
+                "{resource}"
+            );
+        }
+    }
+    // The table as the function expects it: its key, the sparse state index, TTL.
+    let table = get(&t, &["Resources", "IncidentTable", "Properties"]);
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        table["SSESpecification"]["SSEEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        table["KeySchema"][0]["AttributeName"].as_str(),
+        Some("incidentKey")
+    );
+    let index = &table["GlobalSecondaryIndexes"][0];
+    assert_eq!(index["IndexName"].as_str(), Some("open-by-last-seen"));
+    assert_eq!(
+        index["KeySchema"][0]["AttributeName"].as_str(),
+        Some("openState")
+    );
+    assert_eq!(
+        index["KeySchema"][1]["AttributeName"].as_str(),
+        Some("lastSeen")
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("expiresAt")
+    );
+    // The sweep's schedule invokes the function every 5 minutes, with its permission.
+    let rule = get(&t, &["Resources", "IncidentSweepSchedule", "Properties"]);
+    assert_eq!(rule["ScheduleExpression"].as_str(), Some("rate(5 minutes)"));
+    let permission = get(&t, &["Resources", "IncidentSweepPermission", "Properties"]);
+    assert_eq!(
+        permission["Principal"].as_str(),
+        Some("events.amazonaws.com")
+    );
+    let env = get(
+        &t,
+        &[
+            "Resources",
+            "TriageFunction",
+            "Properties",
+            "Environment",
+            "Variables",
+        ],
+    );
+    for name in [
+        "INCIDENT_TABLE",
+        "INCIDENT_QUIET_MINUTES",
+        "INCIDENT_UPDATE_MINUTES",
+        "INCIDENT_RETENTION_DAYS",
+    ] {
+        assert!(env.get(name).is_some(), "{name}");
+    }
+}
