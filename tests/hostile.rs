@@ -1,16 +1,30 @@
 //! Hostile input through the real CLI: bodies and batches crafted to crash a parser or lose
 //! a record. Every message must come out as exactly one categorized record.
 
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
-use dlq_triage_test_support::cli::{dlq_triage, with_stdin};
 use serde_json::{Value, json};
 
 fn analyze(batch: &[u8]) -> (Output, tempfile::TempDir) {
+    use std::io::Write;
     let out = tempfile::tempdir().unwrap();
-    let mut cmd = dlq_triage(&["analyze", "--no-correlate", "--out"]);
-    cmd.arg(out.path()).arg("-");
-    (with_stdin(cmd, batch), out)
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dlq-triage"))
+        .args(["analyze", "--no-correlate", "--out"])
+        .arg(out.path())
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = batch.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (output, out)
 }
 
 fn record(id: &str, body: &str) -> Value {

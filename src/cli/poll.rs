@@ -252,24 +252,7 @@ fn print_summary(
         };
         out.line(format_args!("  {shown}"));
     }
-    if summary.notify_failed > 0 {
-        out.line(format_args!(
-            "events not put on NOTIFY_EVENT_BUS: {} (see the log with RUST_LOG=warn)",
-            summary.notify_failed
-        ));
-    }
-    if summary.incident_events > 0 {
-        out.line(format_args!(
-            "incidents:  {} transition(s) announced",
-            summary.incident_events
-        ));
-    }
-    if summary.incident_update_failed > 0 {
-        out.line(format_args!(
-            "incidents not updated in INCIDENT_TABLE: {} (the reports hold them; see the log with RUST_LOG=warn)",
-            summary.incident_update_failed
-        ));
-    }
+    print_announcements(&mut out, summary);
     if args.delete {
         out.line(format_args!("deleted:    {}", summary.deleted));
         for (id, reason) in summary.not_deleted.iter().take(10) {
@@ -308,6 +291,28 @@ fn print_summary(
     }
     if summary.interrupted {
         out.line("interrupted: the run stopped early at Ctrl-C");
+    }
+}
+
+/// What the notification bus and the incident table did, when they did anything.
+fn print_announcements(out: &mut Stdout, summary: &DrainSummary) {
+    if summary.notify_failed > 0 {
+        out.line(format_args!(
+            "events not put on NOTIFY_EVENT_BUS: {} (see the log with RUST_LOG=warn)",
+            summary.notify_failed
+        ));
+    }
+    if summary.incident_events > 0 {
+        out.line(format_args!(
+            "incidents:  {} transition(s) announced",
+            summary.incident_events
+        ));
+    }
+    if summary.incident_update_failed > 0 {
+        out.line(format_args!(
+            "incidents not updated in INCIDENT_TABLE: {} (the reports hold them; see the log with RUST_LOG=warn)",
+            summary.incident_update_failed
+        ));
     }
 }
 

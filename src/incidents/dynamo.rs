@@ -208,136 +208,45 @@ fn ss(v: &std::collections::BTreeSet<String>) -> Option<AttributeValue> {
     (!v.is_empty()).then(|| AttributeValue::Ss(v.iter().cloned().collect()))
 }
 
+/// Attribute names and values of one `UpdateItem`'s expressions.
+struct Names {
+    names: HashMap<String, String>,
+    values: Item,
+}
+
 /// The expressions of `write`; `None` for a `Rewrite` (a `PutItem`). Only the names and
 /// values the expressions use are passed (DynamoDB refuses the others).
 fn expression(write: &Write) -> Option<Update> {
     // `state`, `count` and `rules` are reserved words in DynamoDB's expressions.
-    let mut names = HashMap::from([
-        ("#state".to_owned(), "state".to_owned()),
-        ("#count".to_owned(), "count".to_owned()),
-        ("#rules".to_owned(), "rules".to_owned()),
-    ]);
-    let mut values: Item = HashMap::from([(":one".to_owned(), n(1))]);
+    let mut x = Names {
+        names: HashMap::from([
+            ("#state".to_owned(), "state".to_owned()),
+            ("#count".to_owned(), "count".to_owned()),
+            ("#rules".to_owned(), "rules".to_owned()),
+        ]),
+        values: HashMap::from([(":one".to_owned(), n(1))]),
+    };
     let (update, condition) = match write {
-        Write::Open { seen, now } => {
-            values.insert(":resolved".into(), s("resolved"));
-            values.insert(":zero".into(), n(0));
-            values.insert(":now".into(), n(now));
-            let mut set = fresh_sets(seen, &mut values);
-            set.push("lastAnnounced = :now".into());
-            set.push("seq = if_not_exists(seq, :zero) + :one".into());
-            let mut remove = vec!["resolvedAt", "expiresAt"];
-            if seen.target_arn.is_none() {
-                remove.push("targetArn");
-            }
-            if seen.report.is_none() {
-                remove.extend(["reportJson", "reportMarkdown"]);
-            }
-            for (attr, name, v) in [
-                ("rules", "#rules", &seen.rules),
-                ("codes", "codes", &seen.codes),
-            ] {
-                match ss(v) {
-                    Some(v) => {
-                        values.insert(format!(":{attr}"), v);
-                        set.push(format!("{name} = :{attr}"));
-                    }
-                    None => remove.push(name),
-                }
-            }
-            (
-                format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")),
-                "attribute_not_exists(incidentKey) OR (#state = :resolved AND lastSeen < :last)"
-                    .to_owned(),
-            )
-        }
-        Write::Merge { seen, advance } => {
-            values.insert(":open".into(), s("open"));
-            let (mut set, add) = merge_parts(seen, &mut names, &mut values);
-            set.push("firstSeen = if_not_exists(firstSeen, :first)".into());
-            set.push("sampleErrors = if_not_exists(sampleErrors, :errors)".into());
-            values.insert(":first".into(), n(seen.first_seen));
-            values.insert(":errors".into(), strings(&seen.sample_errors));
-            let mut condition = "#state = :open".to_owned();
-            if *advance {
-                values.insert(":last".into(), n(seen.last_seen));
-                set.push("lastSeen = :last".into());
-                condition.push_str(" AND lastSeen <= :last");
-            }
-            if let Some((json, md)) = &seen.report {
-                values.insert(":reportJson".into(), s(json));
-                values.insert(":reportMarkdown".into(), s(md));
-                set.push("reportJson = :reportJson, reportMarkdown = :reportMarkdown".into());
-            }
-            (
-                format!("SET {} ADD {}", set.join(", "), add.join(", ")),
-                condition,
-            )
-        }
-        Write::MergeResolved { seen } => {
-            values.insert(":resolved".into(), s("resolved"));
-            let (set, add) = merge_parts(seen, &mut names, &mut values);
-            let set = match set.is_empty() {
-                true => String::new(),
-                false => format!("SET {} ", set.join(", ")),
-            };
-            (
-                format!("{set}ADD {}", add.join(", ")),
-                "#state = :resolved".to_owned(),
-            )
-        }
+        Write::Open { seen, now } => open_expression(&mut x, seen, *now),
+        Write::Merge { seen, advance } => merge_expression(&mut x, seen, *advance),
+        Write::MergeResolved { seen } => merge_resolved_expression(&mut x, seen),
         Write::ClaimUpdate {
             last_announced,
             now,
             peak,
             drop_minutes,
-        } => {
-            values.insert(":open".into(), s("open"));
-            values.insert(":seen".into(), n(last_announced));
-            values.insert(":now".into(), n(now));
-            values.insert(":peak".into(), n(peak));
-            let mut update = "SET lastAnnounced = :now, announcedCount = #count, \
-                              peakPerMinute = :peak, seq = seq + :one"
-                .to_owned();
-            let dropped: Vec<String> = drop_minutes
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    names.insert(format!("#d{i}"), m.to_string());
-                    format!("perMinute.#d{i}")
-                })
-                .collect();
-            if !dropped.is_empty() {
-                update.push_str(&format!(" REMOVE {}", dropped.join(", ")));
-            }
-            (
-                update,
-                "#state = :open AND lastAnnounced = :seen".to_owned(),
-            )
-        }
+        } => claim_expression(&mut x, *last_announced, *now, *peak, drop_minutes),
         Write::Resolve {
             quiet_before,
             now,
             expires_at,
-        } => {
-            values.insert(":open".into(), s("open"));
-            values.insert(":resolved".into(), s("resolved"));
-            values.insert(":now".into(), n(now));
-            values.insert(":expires".into(), n(expires_at));
-            let mut condition = "#state = :open".to_owned();
-            if let Some(q) = quiet_before {
-                values.insert(":quiet".into(), n(q));
-                condition.push_str(" AND lastSeen < :quiet");
-            }
-            (
-                "SET #state = :resolved, resolvedAt = :now, expiresAt = :expires, \
-                 lastAnnounced = :now, seq = seq + :one REMOVE openState"
-                    .to_owned(),
-                condition,
-            )
-        }
+        } => resolve_expression(&mut x, *quiet_before, *now, *expires_at),
         Write::Rewrite { .. } => return None,
     };
+    let Names {
+        mut names,
+        mut values,
+    } = x;
     let used: std::collections::HashSet<&str> = update
         .split(|c: char| !(c.is_alphanumeric() || c == ':' || c == '#'))
         .chain(condition.split(|c: char| !(c.is_alphanumeric() || c == ':' || c == '#')))
@@ -350,6 +259,139 @@ fn expression(write: &Write) -> Option<Update> {
         names,
         values,
     })
+}
+
+/// A new episode: when there is no item, or it is resolved and the batch is newer.
+fn open_expression(x: &mut Names, seen: &Observation, now: i64) -> (String, String) {
+    let values = &mut x.values;
+    values.insert(":resolved".into(), s("resolved"));
+    values.insert(":zero".into(), n(0));
+    values.insert(":now".into(), n(now));
+    let mut set = fresh_sets(seen, values);
+    set.push("lastAnnounced = :now".into());
+    set.push("seq = if_not_exists(seq, :zero) + :one".into());
+    let mut remove = vec!["resolvedAt", "expiresAt"];
+    if seen.target_arn.is_none() {
+        remove.push("targetArn");
+    }
+    if seen.report.is_none() {
+        remove.extend(["reportJson", "reportMarkdown"]);
+    }
+    for (attr, name, v) in [
+        ("rules", "#rules", &seen.rules),
+        ("codes", "codes", &seen.codes),
+    ] {
+        match ss(v) {
+            Some(v) => {
+                values.insert(format!(":{attr}"), v);
+                set.push(format!("{name} = :{attr}"));
+            }
+            None => remove.push(name),
+        }
+    }
+    (
+        format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")),
+        "attribute_not_exists(incidentKey) OR (#state = :resolved AND lastSeen < :last)".to_owned(),
+    )
+}
+
+/// Counts a batch into an open incident; with `advance`, only when it is not older.
+fn merge_expression(x: &mut Names, seen: &Observation, advance: bool) -> (String, String) {
+    let (names, values) = (&mut x.names, &mut x.values);
+    values.insert(":open".into(), s("open"));
+    let (mut set, add) = merge_parts(seen, names, values);
+    set.push("firstSeen = if_not_exists(firstSeen, :first)".into());
+    set.push("sampleErrors = if_not_exists(sampleErrors, :errors)".into());
+    values.insert(":first".into(), n(seen.first_seen));
+    values.insert(":errors".into(), strings(&seen.sample_errors));
+    let mut condition = "#state = :open".to_owned();
+    if advance {
+        values.insert(":last".into(), n(seen.last_seen));
+        set.push("lastSeen = :last".into());
+        condition.push_str(" AND lastSeen <= :last");
+    }
+    if let Some((json, md)) = &seen.report {
+        values.insert(":reportJson".into(), s(json));
+        values.insert(":reportMarkdown".into(), s(md));
+        set.push("reportJson = :reportJson, reportMarkdown = :reportMarkdown".into());
+    }
+    (
+        format!("SET {} ADD {}", set.join(", "), add.join(", ")),
+        condition,
+    )
+}
+
+/// Counts a late batch into a resolved incident.
+fn merge_resolved_expression(x: &mut Names, seen: &Observation) -> (String, String) {
+    let (names, values) = (&mut x.names, &mut x.values);
+    values.insert(":resolved".into(), s("resolved"));
+    let (set, add) = merge_parts(seen, names, values);
+    let set = match set.is_empty() {
+        true => String::new(),
+        false => format!("SET {} ", set.join(", ")),
+    };
+    (
+        format!("{set}ADD {}", add.join(", ")),
+        "#state = :resolved".to_owned(),
+    )
+}
+
+/// Claims the `updated` announcement, folding the dropped minutes into the peak.
+fn claim_expression(
+    x: &mut Names,
+    last_announced: i64,
+    now: i64,
+    peak: u64,
+    drop_minutes: &[i64],
+) -> (String, String) {
+    let (names, values) = (&mut x.names, &mut x.values);
+    values.insert(":open".into(), s("open"));
+    values.insert(":seen".into(), n(last_announced));
+    values.insert(":now".into(), n(now));
+    values.insert(":peak".into(), n(peak));
+    let mut update = "SET lastAnnounced = :now, announcedCount = #count, \
+                      peakPerMinute = :peak, seq = seq + :one"
+        .to_owned();
+    let dropped: Vec<String> = drop_minutes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            names.insert(format!("#d{i}"), m.to_string());
+            format!("perMinute.#d{i}")
+        })
+        .collect();
+    if !dropped.is_empty() {
+        update.push_str(&format!(" REMOVE {}", dropped.join(", ")));
+    }
+    (
+        update,
+        "#state = :open AND lastAnnounced = :seen".to_owned(),
+    )
+}
+
+/// Resolves an open incident (quiet since before `quiet_before`, or any, by hand).
+fn resolve_expression(
+    x: &mut Names,
+    quiet_before: Option<i64>,
+    now: i64,
+    expires_at: i64,
+) -> (String, String) {
+    let values = &mut x.values;
+    values.insert(":open".into(), s("open"));
+    values.insert(":resolved".into(), s("resolved"));
+    values.insert(":now".into(), n(now));
+    values.insert(":expires".into(), n(expires_at));
+    let mut condition = "#state = :open".to_owned();
+    if let Some(q) = quiet_before {
+        values.insert(":quiet".into(), n(q));
+        condition.push_str(" AND lastSeen < :quiet");
+    }
+    (
+        "SET #state = :resolved, resolvedAt = :now, expiresAt = :expires, \
+         lastAnnounced = :now, seq = seq + :one REMOVE openState"
+            .to_owned(),
+        condition,
+    )
 }
 
 /// The `SET` clauses of a new episode (everything an observation holds but the sets).
@@ -478,17 +520,20 @@ fn to_item(i: &IncidentItem) -> Item {
     item
 }
 
-/// An item as this version reads it, or what is wrong with it.
-fn parse(item: &Item) -> Result<IncidentItem, String> {
-    let text = |name: &str| -> Result<String, String> {
-        match item.get(name) {
+/// The attributes of an item, read by type.
+struct Attrs<'a>(&'a Item);
+
+impl Attrs<'_> {
+    fn text(&self, name: &str) -> Result<String, String> {
+        match self.0.get(name) {
             Some(AttributeValue::S(v)) => Ok(v.clone()),
             Some(_) => Err(format!("{name} is not a string")),
             None => Err(format!("{name} is missing")),
         }
-    };
-    let number = |name: &str| -> Result<Option<i64>, String> {
-        match item.get(name) {
+    }
+
+    fn number(&self, name: &str) -> Result<Option<i64>, String> {
+        match self.0.get(name) {
             Some(AttributeValue::N(v)) => v
                 .parse()
                 .map(Some)
@@ -496,71 +541,92 @@ fn parse(item: &Item) -> Result<IncidentItem, String> {
             Some(_) => Err(format!("{name} is not a number")),
             None => Ok(None),
         }
-    };
-    let required = |name: &str| number(name)?.ok_or_else(|| format!("{name} is missing"));
-    let set = |name: &str| match item.get(name) {
-        Some(AttributeValue::Ss(v)) => Ok(v.iter().cloned().collect()),
-        None => Ok(Default::default()),
-        Some(_) => Err(format!("{name} is not a string set")),
-    };
-    if let Some(v) = number("itemVersion")?
+    }
+
+    fn required(&self, name: &str) -> Result<i64, String> {
+        self.number(name)?
+            .ok_or_else(|| format!("{name} is missing"))
+    }
+
+    fn count(&self, name: &str) -> Result<u64, String> {
+        u64::try_from(self.required(name)?).map_err(|_| format!("{name} is negative"))
+    }
+
+    fn set(&self, name: &str) -> Result<std::collections::BTreeSet<String>, String> {
+        match self.0.get(name) {
+            Some(AttributeValue::Ss(v)) => Ok(v.iter().cloned().collect()),
+            None => Ok(Default::default()),
+            Some(_) => Err(format!("{name} is not a string set")),
+        }
+    }
+
+    fn strings(&self, name: &str) -> Result<Vec<String>, String> {
+        match self.0.get(name) {
+            Some(AttributeValue::L(v)) => {
+                Ok(v.iter().filter_map(|e| e.as_s().ok().cloned()).collect())
+            }
+            None => Ok(Vec::new()),
+            Some(_) => Err(format!("{name} is not a list")),
+        }
+    }
+
+    fn minutes(&self, name: &str) -> Result<std::collections::BTreeMap<i64, u64>, String> {
+        match self.0.get(name) {
+            Some(AttributeValue::M(v)) => v
+                .iter()
+                .map(|(m, c)| {
+                    let minute = m.parse().map_err(|_| format!("{name} key {m:?}"))?;
+                    let count = c
+                        .as_n()
+                        .ok()
+                        .and_then(|c| c.parse().ok())
+                        .ok_or_else(|| format!("{name}.{m} is not a count"))?;
+                    Ok((minute, count))
+                })
+                .collect(),
+            None => Ok(Default::default()),
+            Some(_) => Err(format!("{name} is not a map")),
+        }
+    }
+}
+
+/// An item as this version reads it, or what is wrong with it.
+fn parse(item: &Item) -> Result<IncidentItem, String> {
+    let a = Attrs(item);
+    if let Some(v) = a.number("itemVersion")?
         && v > ITEM_VERSION as i64
     {
         return Err(format!("itemVersion {v}: written by a newer version"));
     }
-    let state = match text("state")?.as_str() {
+    let state = match a.text("state")?.as_str() {
         "open" => State::Open,
         "resolved" => State::Resolved,
         other => return Err(format!("state {other:?} is neither open nor resolved")),
     };
-    let sample_errors = match item.get("sampleErrors") {
-        Some(AttributeValue::L(v)) => v.iter().filter_map(|e| e.as_s().ok().cloned()).collect(),
-        None => Vec::new(),
-        Some(_) => return Err("sampleErrors is not a list".into()),
-    };
-    let per_minute = match item.get("perMinute") {
-        Some(AttributeValue::M(v)) => v
-            .iter()
-            .map(|(m, c)| {
-                let minute = m.parse().map_err(|_| format!("perMinute key {m:?}"))?;
-                let count = c
-                    .as_n()
-                    .ok()
-                    .and_then(|c| c.parse().ok())
-                    .ok_or_else(|| format!("perMinute.{m} is not a count"))?;
-                Ok((minute, count))
-            })
-            .collect::<Result<_, String>>()?,
-        None => Default::default(),
-        Some(_) => return Err("perMinute is not a map".into()),
-    };
-    let report = match (text("reportJson"), text("reportMarkdown")) {
+    let report = match (a.text("reportJson"), a.text("reportMarkdown")) {
         (Ok(j), Ok(m)) => Some((j, m)),
         _ => None,
     };
-    let count = |name: &str| -> Result<u64, String> {
-        u64::try_from(required(name)?).map_err(|_| format!("{name} is negative"))
-    };
     Ok(IncidentItem {
-        key: text("incidentKey")?,
+        key: a.text("incidentKey")?,
         state,
-        category: text("category")?,
-        target_arn: text("targetArn").ok(),
-        first_seen: required("firstSeen")?,
-        last_seen: required("lastSeen")?,
-        count: count("count")?,
-        announced_count: count("announcedCount")?,
-        rules: set("rules")?,
-        codes: set("codes")?,
-        sample_errors,
-        conversations: count("conversations").unwrap_or(0),
-        per_minute,
-        peak_per_minute: count("peakPerMinute").unwrap_or(0),
+        category: a.text("category")?,
+        target_arn: a.text("targetArn").ok(),
+        first_seen: a.required("firstSeen")?,
+        last_seen: a.required("lastSeen")?,
+        count: a.count("count")?,
+        announced_count: a.count("announcedCount")?,
+        rules: a.set("rules")?,
+        codes: a.set("codes")?,
+        sample_errors: a.strings("sampleErrors")?,
+        conversations: a.count("conversations").unwrap_or(0),
+        per_minute: a.minutes("perMinute")?,
+        peak_per_minute: a.count("peakPerMinute").unwrap_or(0),
         report,
-        seq: count("seq")?,
-        last_announced: required("lastAnnounced")?,
-        resolved_at: number("resolvedAt")?,
-        expires_at: number("expiresAt")?,
+        seq: a.count("seq")?,
+        last_announced: a.required("lastAnnounced")?,
+        resolved_at: a.number("resolvedAt")?,
+        expires_at: a.number("expiresAt")?,
     })
 }
 
