@@ -8,9 +8,14 @@ pub(crate) fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
     action: &str,
     e: &SdkError<E>,
 ) -> String {
+    let status = e.raw_response().map(|r| r.status().as_u16());
     match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{action}: {c}: {m}"),
         (Some(c), None) => format!("{action}: {c}"),
+        // An answer without an error the SDK could read (a proxy's, a load balancer's).
+        (None, _) if let Some(status) = status.filter(|s| *s >= 400) => {
+            format!("{action}: HTTP {status} (no error code in the answer)")
+        }
         _ => format!(
             "{action}: {}",
             one_line(&DisplayErrorContext(e).to_string())

@@ -54,6 +54,7 @@ mod config;
 mod correlate;
 mod dlq;
 pub mod genesys;
+mod health;
 mod http;
 mod incidents;
 mod lambda;

@@ -1,12 +1,14 @@
 //! `dlq-triage summarize`: one answer for the whole incident, across every report found
 //! below the sources.
 
+use std::time::Duration;
+
 use std::path::PathBuf;
 
 use futures::StreamExt;
 
 use super::{Stdout, categories, window};
-use crate::report::Summary;
+use crate::report::{Health, Summary};
 use crate::store::{path_style_from_env, s3_client};
 use crate::stored::{Filter, Reader, ReportArg, ReportDigest};
 use crate::summarize::{Summarizer, render_summary, summary_headline};
@@ -41,7 +43,13 @@ pub struct SummarizeArgs {
     /// Reports read at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub concurrency: u64,
+    /// Do not look EventBridge's metrics and the API destinations' limits up.
+    #[arg(long)]
+    pub no_health: bool,
 }
+
+/// The most each health look-up waits.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Summarizes every report below the sources; `Err` with one line when nothing could be
 /// read or the output cannot be written.
@@ -105,7 +113,21 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
                 .map_or("none".to_owned(), |l| l.to_string())
         ));
     }
-    let summary = summarizer.finish(now, &args.sources);
+    let mut summary = summarizer.finish(now, &args.sources);
+    if !args.no_health && summary.incidents.iter().any(|i| !i.rules.is_empty()) {
+        // Best effort, one attempt each: the health is beside the summary, never instead.
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+            .await
+            .to_builder()
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(HEALTH_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        summary.health = Some(crate::health::look_up(&sdk, &summary, HEALTH_TIMEOUT).await);
+    }
     write(&summary, &args)
 }
 
@@ -158,6 +180,9 @@ fn write(summary: &Summary, args: &SummarizeArgs) -> Result<(), String> {
             if i.ongoing { "yes" } else { "no" }
         ));
     }
+    if let Some(health) = &summary.health {
+        print_health(&mut out, health);
+    }
     out.line(format_args!(
         "summary: {}",
         dir.join("summary.md").display()
@@ -167,4 +192,46 @@ fn write(summary: &Summary, args: &SummarizeArgs) -> Result<(), String> {
         dir.join("summary.json").display()
     ));
     Ok(())
+}
+
+/// The health table: per rule, EventBridge's own counts; per API destination, its limit
+/// beside the invoked peak; then what could not be looked up.
+fn print_health(out: &mut Stdout, health: &Health) {
+    if health.lost_beyond_dlq > 0 {
+        out.line(format_args!(
+            "LOST: {} event(s) could not be put in the dead-letter queue either (InvocationsFailedToBeSentToDlq)",
+            health.lost_beyond_dlq
+        ));
+    }
+    out.line("health (EventBridge's metrics per rule, all of its targets; the split by target is the dead letters'):");
+    for r in &health.rules {
+        let m = |name: &str| r.metrics.get(name).copied().unwrap_or(0.0);
+        out.line(format_args!(
+            "  rule {:<32} invocations {:>8}  sent to DLQ {:>6} ({})  lost {:>4}  retries {:>6}  throttled {:>4}",
+            r.rule_name,
+            m("Invocations"),
+            m("InvocationsSentToDlq"),
+            r.failure_ratio
+                .map_or("-".to_owned(), |f| format!("{:.2} %", f * 100.0)),
+            m("InvocationsFailedToBeSentToDlq"),
+            m("RetryInvocationAttempts"),
+            m("ThrottledRules"),
+        ));
+    }
+    for d in &health.api_destinations {
+        out.line(format_args!(
+            "  api-destination {:<21} limit {}  invoked peak {:.1}/s  rate-limited peak {}/min",
+            d.name,
+            d.invocation_rate_limit_per_second
+                .map_or("unknown".to_owned(), |l| format!("{l}/s")),
+            d.peak_invoked_per_second,
+            d.peak_rate_limited_per_minute
+        ));
+        if let Some(advice) = &d.advice {
+            out.line(format_args!("    advice: {advice}"));
+        }
+    }
+    for line in &health.unavailable {
+        out.line(format_args!("  unavailable: {line}"));
+    }
 }

@@ -49,10 +49,72 @@ pub struct Summary {
     pub timeline: Timeline,
     /// The conversations affected, by first failure.
     pub conversations: Vec<AffectedConversation>,
+    /// How the failed rules and targets fared beside the dead letters (absent with
+    /// `--no-health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// EventBridge's own view of the rules and targets of the incidents, in the window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// Where the figures come from and what they cannot tell.
+    pub window: WindowOut,
+    /// One per rule of the incidents.
+    pub rules: Vec<RuleHealth>,
+    /// One per API destination among the incidents' targets.
+    pub api_destinations: Vec<ApiDestinationHealth>,
+    /// Events EventBridge could not even put in the dead-letter queue, all rules.
+    pub lost_beyond_dlq: u64,
+    /// Look-ups that failed or were denied, one line each.
+    pub unavailable: Vec<String>,
+}
+
+/// One rule's EventBridge metrics (namespace `AWS/Events`) summed over the window. A
+/// metric EventBridge did not emit counts as zero. The metrics have no target dimension:
+/// a rule's figures cover all its targets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleHealth {
+    /// The rule's ARN.
+    pub rule_arn: String,
+    /// Its name and bus, as the metrics' dimensions name them.
+    pub rule_name: String,
+    /// `None` for the default bus.
+    pub event_bus_name: Option<String>,
+    /// Metric name → sum over the window (`Invocations`, `FailedInvocations`,
+    /// `InvocationsSentToDlq`, `InvocationsFailedToBeSentToDlq`,
+    /// `SuccessfulInvocationAttempts`, `InvocationAttempts`, `RetryInvocationAttempts`,
+    /// `ThrottledRules`).
+    pub metrics: BTreeMap<String, f64>,
+    /// `InvocationsSentToDlq` ÷ `Invocations`, when there were invocations.
+    pub failure_ratio: Option<f64>,
+    /// The most `Invocations` in one minute.
+    pub peak_invocations_per_minute: f64,
+}
+
+/// An API destination's configured rate beside the rate it was asked to take.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiDestinationHealth {
+    /// The API destination's ARN (the failed target).
+    pub arn: String,
+    /// Its name.
+    pub name: String,
+    /// `InvocationRateLimitPerSecond`, when it could be read.
+    pub invocation_rate_limit_per_second: Option<u32>,
+    /// The peak rate, per second, at which EventBridge invoked the rules targeting it
+    /// (their `Invocations` per minute ÷ 60).
+    pub peak_invoked_per_second: f64,
+    /// The most `RATE_LIMIT_EXCEEDED` dead letters against it in one minute.
+    pub peak_rate_limited_per_minute: usize,
+    /// What to change, when the invoked peak exceeds the limit.
+    pub advice: Option<String>,
 }
 
 /// The window of a summary, as asked for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WindowOut {
     /// `--since`, resolved.
@@ -78,6 +140,9 @@ pub struct Incident {
     pub category: FailureCategory,
     /// The target ARN.
     pub target_arn: Option<String>,
+    /// The rules whose target failed (`ruleArn`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
     /// Failed events.
     pub count: usize,
     /// The first failure.

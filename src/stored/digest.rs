@@ -50,6 +50,7 @@ pub struct RecordDigest {
     pub(crate) interaction_id: Option<String>,
     pub(crate) failure_category: FailureCategory,
     pub(crate) target_arn: Option<String>,
+    pub(crate) rule_arn: Option<String>,
     pub(crate) error_code: Option<String>,
     pub(crate) error_message: Option<String>,
     pub(crate) http_status: Option<u16>,

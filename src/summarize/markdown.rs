@@ -78,9 +78,59 @@ pub fn render_summary(s: &Summary) -> String {
         }
     }
     render_incidents(s, &mut md);
+    if let Some(health) = &s.health {
+        render_health(health, &mut md);
+    }
     render_timeline(s, &mut md);
     render_conversations(s, &mut md);
     md
+}
+
+/// EventBridge's own counts per rule and each API destination's limit, and what could not
+/// be looked up.
+fn render_health(h: &crate::report::Health, md: &mut String) {
+    md.push_str("\n## Target health\n\n");
+    if h.lost_beyond_dlq > 0 {
+        let _ = writeln!(
+            md,
+            "**{} event(s) could not be put in the dead-letter queue either** (`InvocationsFailedToBeSentToDlq`): no report holds them.\n",
+            h.lost_beyond_dlq
+        );
+    }
+    md.push_str("EventBridge's metrics (`AWS/Events`) per rule over the window; they have no target dimension, so a rule's figures cover all its targets and the split by target is the dead letters'.\n\n");
+    md.push_str("| rule | invocations | sent to DLQ | failure ratio | lost beyond DLQ | retries | throttled |\n|---|---|---|---|---|---|---|\n");
+    for r in &h.rules {
+        let m = |name: &str| r.metrics.get(name).copied().unwrap_or(0.0);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            code(&r.rule_name),
+            m("Invocations"),
+            m("InvocationsSentToDlq"),
+            r.failure_ratio
+                .map_or("—".to_owned(), |f| format!("{:.2} %", f * 100.0)),
+            m("InvocationsFailedToBeSentToDlq"),
+            m("RetryInvocationAttempts"),
+            m("ThrottledRules"),
+        );
+    }
+    for d in &h.api_destinations {
+        let _ = writeln!(
+            md,
+            "\n- API destination {}: limit {}, invoked at up to {:.1}/s, rate-limited up to {}/min.{}",
+            code(&d.name),
+            d.invocation_rate_limit_per_second
+                .map_or("unknown".to_owned(), |l| format!("{l}/s")),
+            d.peak_invoked_per_second,
+            d.peak_rate_limited_per_minute,
+            d.advice
+                .as_deref()
+                .map_or(String::new(), |a| format!(" **{}**", text(a)))
+        );
+    }
+    for line in &h.unavailable {
+        let _ = writeln!(md, "\n- Not looked up: {}", text(line));
+    }
 }
 
 /// The incident table, then each incident's advice, samples and replay command.

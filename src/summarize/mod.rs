@@ -32,6 +32,7 @@ struct Kept {
     seen_in: Arc<str>,
     category: FailureCategory,
     target: Option<Arc<str>>,
+    rule: Option<Arc<str>>,
     code: Option<Arc<str>>,
     error: Option<Arc<str>>,
     http_status: Option<u16>,
@@ -115,6 +116,7 @@ impl Summarizer {
                 seen_in: seen_in.clone(),
                 category: r.failure_category,
                 target: r.target_arn.as_deref().map(|t| self.text(t)),
+                rule: r.rule_arn.as_deref().map(|t| self.text(t)),
                 code: r.error_code.as_deref().map(|c| self.text(c)),
                 error: r.error_message.as_deref().map(|e| self.text(e)),
                 http_status: r.http_status,
@@ -191,6 +193,7 @@ impl Summarizer {
             incidents,
             timeline: timeline(&ids),
             conversations: affected,
+            health: None,
         }
     }
 }
@@ -247,7 +250,7 @@ impl Counted {
                 http_status: r.http_status,
                 conversation: r.conversation.clone(),
                 error: r.error.clone(),
-                rule: None,
+                rule: r.rule.clone(),
             };
             c.incidents.add(r.category, r.target.clone(), failure);
         }
@@ -273,6 +276,7 @@ fn incident(
     Incident {
         category,
         target_arn: target.map(str::to_owned),
+        rules: tally.rules.iter().map(|r| r.to_string()).collect(),
         count: tally.count,
         first_seen: tally.first.map(fmt_time),
         last_seen: tally.last.map(fmt_time),

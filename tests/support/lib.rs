@@ -6,6 +6,7 @@
 //! crate under test, beside the ports they stand in for.
 
 pub mod cli;
+pub mod cloudwatch;
 pub mod dynalite;
 pub mod emulator;
 pub mod fixtures;
