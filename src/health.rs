@@ -14,7 +14,10 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use chrono::{DateTime, Utc};
 
 use crate::classify::FailureCategory;
-use crate::report::{ApiDestinationHealth, Health, RuleHealth, Summary, WindowOut, parse_time};
+use crate::genesys::{ClientCredentials, Endpoints, TokenSource, eventbridge_integrations};
+use crate::report::{
+    ApiDestinationHealth, EventSourceHealth, Health, RuleHealth, Summary, WindowOut, parse_time,
+};
 use crate::targets::{AwsTargets, arn_parts};
 
 /// EventBridge's rule metrics read for each rule.
@@ -74,9 +77,15 @@ impl Rule {
     }
 }
 
-/// Looks the health of `summary`'s rules and API destinations up through `sdk`, each call
-/// bounded by `timeout`.
-pub async fn look_up(sdk: &aws_config::SdkConfig, summary: &Summary, timeout: Duration) -> Health {
+/// Looks the health of `summary`'s rules, API destinations and partner event sources up
+/// through `sdk`, and the Genesys Cloud integrations through `genesys` when given; each
+/// call bounded by `timeout`.
+pub async fn look_up(
+    sdk: &aws_config::SdkConfig,
+    genesys: Option<&(ClientCredentials, Endpoints)>,
+    summary: &Summary,
+    timeout: Duration,
+) -> Health {
     let mut health = Health::default();
     let Some((start, end)) = window(summary) else {
         health
@@ -110,6 +119,18 @@ pub async fn look_up(sdk: &aws_config::SdkConfig, summary: &Summary, timeout: Du
         .map(|r| r.metrics["InvocationsFailedToBeSentToDlq"] as u64)
         .sum();
     let targets = AwsTargets::new(sdk.clone());
+    event_sources(&targets, &rules, timeout, &mut health).await;
+    if let Some((credentials, endpoints)) = genesys {
+        let http = crate::http::client();
+        let tokens = TokenSource::new(http.clone(), &endpoints.login_base, credentials.clone());
+        let read = eventbridge_integrations(&http, endpoints, &tokens, timeout);
+        match bounded(timeout, read).await {
+            Ok(found) => health.genesys_integrations = found,
+            Err(e) => health
+                .unavailable
+                .push(format!("Genesys Cloud integrations: {e}")),
+        }
+    }
     for (arn, name) in api_destinations(summary) {
         let limit = match bounded(timeout, describe_limit(&targets, &arn, &name)).await {
             Ok(limit) => limit,
@@ -123,6 +144,43 @@ pub async fn look_up(sdk: &aws_config::SdkConfig, summary: &Summary, timeout: Du
             .push(api_destination(summary, &health.rules, arn, name, limit));
     }
     health
+}
+
+/// The state of each partner event source that feeds a rule's bus (a partner bus has the
+/// source's name).
+async fn event_sources(
+    targets: &AwsTargets,
+    rules: &BTreeSet<Rule>,
+    timeout: Duration,
+    health: &mut Health,
+) {
+    let sources: BTreeSet<(&str, &str)> = rules
+        .iter()
+        .filter_map(|r| Some((r.region.as_str(), r.bus.as_deref()?)))
+        .filter(|(_, bus)| bus.starts_with("aws.partner/"))
+        .collect();
+    for (region, name) in sources {
+        let events = targets.events(region);
+        let describe = async {
+            events
+                .describe_event_source()
+                .name(name)
+                .send()
+                .await
+                .map_err(|e| crate::aws_error::describe("DescribeEventSource", &e))
+        };
+        match bounded(timeout, describe).await {
+            Ok(out) => health.event_sources.push(EventSourceHealth {
+                name: name.to_owned(),
+                state: out
+                    .state()
+                    .map_or("UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
+            }),
+            Err(e) => health
+                .unavailable
+                .push(format!("EventBridge {e} (event source {name})")),
+        }
+    }
 }
 
 /// The window the metrics are read in: the one asked for, else the dead letters' first

@@ -11,7 +11,9 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use dlq_triage_test_support as support;
 use support::cli::{analyzed, dlq_triage, output, text};
 use support::cloudwatch::CloudWatch;
+use support::eventbridge::EventSources;
 use support::fixtures::event_path;
+use support::genesys_sim::{Sim, SimState, eventbridge_integration};
 use support::moto::Moto;
 
 const BUS: &str = "aws.partner/genesys.com/cloud/cf6cb7d5-d0ea-45b5-b0cf-73ad5f5b8721/prod-events";
@@ -39,9 +41,15 @@ async fn put(cw: &aws_sdk_cloudwatch::Client, rule: &str, metric: &str, minute: 
 /// moto with the crm-webhook API destination limited to 10/s, and metrics: `to-crm`
 /// invoked at 1,800 a minute (30/s) with 1 % to the DLQ and 3 events lost beyond it;
 /// `to-wfm` healthy apart from its dead letters.
-async fn moto_with_metrics() -> (Moto, CloudWatch) {
+/// moto, the CloudWatch stand-in, and the event-source stand-in in front of moto (the
+/// Genesys partner source `ACTIVE`).
+struct World(Moto, CloudWatch, EventSources);
+
+async fn moto_with_metrics() -> World {
     let moto = Moto::start().await;
     let cloudwatch = CloudWatch::start().await;
+    let sources = EventSources::start(&moto.endpoint).await;
+    sources.set(BUS, "ACTIVE");
     let sdk = moto.sdk().await;
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let connection = events
@@ -94,16 +102,17 @@ async fn moto_with_metrics() -> (Moto, CloudWatch) {
     }
     put(&cw, "to-crm", "InvocationsFailedToBeSentToDlq", 2, 3.0).await;
     put(&cw, "to-crm", "ThrottledRules", 1, 7.0).await;
-    (moto, cloudwatch)
+    World(moto, cloudwatch, sources)
 }
 
-fn summarize(world: &(Moto, CloudWatch), reports: &Path, out: &Path) -> Command {
+fn summarize(world: &World, reports: &Path, out: &Path) -> Command {
     let mut cmd = dlq_triage(&["summarize"]);
     cmd.arg(reports)
         .arg("--out")
         .arg(out)
         .env("AWS_ENDPOINT_URL", &world.0.endpoint)
-        .env("AWS_ENDPOINT_URL_CLOUDWATCH", &world.1.endpoint);
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", &world.1.endpoint)
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", &world.2.endpoint);
     cmd
 }
 
@@ -216,4 +225,61 @@ async fn a_denied_or_hung_look_up_is_one_line_and_the_summary_is_still_written()
     assert!(line.contains("HTTP 403"), "{line}");
     assert!(!line.contains("not-a-secret"));
     assert!(out.join("summary.md").exists());
+}
+
+/// The Genesys side: an integration in ERROR, and a partner event source still PENDING,
+/// head the health: no dead letter can show events that were never sent.
+#[tokio::test]
+async fn an_integration_in_error_or_a_pending_source_is_the_headline() {
+    let world = moto_with_metrics().await;
+    world.2.set(BUS, "PENDING");
+    let sim = Sim::start(SimState::new("health-client", "health-secret"), 0)
+        .await
+        .unwrap();
+    sim.state.integrations.lock().unwrap().extend([
+        eventbridge_integration(
+            "prod-events",
+            "ERROR",
+            "The AWS account could not be reached",
+        ),
+        eventbridge_integration("test-events", "ACTIVE", ""),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    analyzed(
+        &event_path("sqs-mixed-batch.json"),
+        &dir.path().join("reports"),
+    );
+    let out = dir.path().join("summary");
+    let mut cmd = summarize(&world, &dir.path().join("reports"), &out);
+    cmd.env("GENESYS_CLIENT_ID", "health-client")
+        .env("GENESYS_CLIENT_SECRET", "health-secret")
+        .env("GENESYS_API_BASE", sim.base_url());
+    let run = output(cmd).await;
+    assert!(run.status.success(), "{}", text(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let health = lines
+        .iter()
+        .position(|l| l.starts_with("NOT SENDING"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        lines[health].contains(&format!("partner event source {BUS} is PENDING")),
+        "{stdout}"
+    );
+    assert!(
+        lines[health + 1].contains("integration \"Amazon EventBridge Source prod-events\" is ERROR (The AWS account could not be reached)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("test-events\" is"),
+        "an active integration is no headline"
+    );
+    assert!(
+        stdout.contains("genesys integration \"Amazon EventBridge Source test-events\": ACTIVE")
+    );
+    assert!(!stdout.contains("health-secret") && !stdout.contains("sim-token"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["health"]["eventSources"][0]["state"], "PENDING");
+    assert_eq!(json["health"]["genesysIntegrations"][0]["code"], "ERROR");
 }

@@ -126,7 +126,10 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
                     .build(),
             )
             .build();
-        summary.health = Some(crate::health::look_up(&sdk, &summary, HEALTH_TIMEOUT).await);
+        // Genesys Cloud is asked only when its credentials are set (and valid).
+        let genesys = super::CliConfig::from_env().ok().and_then(|c| c.genesys);
+        let health = crate::health::look_up(&sdk, genesys.as_ref(), &summary, HEALTH_TIMEOUT).await;
+        summary.health = Some(health);
     }
     write(&summary, &args)
 }
@@ -197,6 +200,24 @@ fn write(summary: &Summary, args: &SummarizeArgs) -> Result<(), String> {
 /// The health table: per rule, EventBridge's own counts; per API destination, its limit
 /// beside the invoked peak; then what could not be looked up.
 fn print_health(out: &mut Stdout, health: &Health) {
+    for source in health.event_sources.iter().filter(|s| s.state != "ACTIVE") {
+        out.line(format_args!(
+            "NOT SENDING: partner event source {} is {}: Genesys Cloud's events do not reach the bus, and no dead letter can show them",
+            source.name, source.state
+        ));
+    }
+    for i in health
+        .genesys_integrations
+        .iter()
+        .filter(|i| i.code != "ACTIVE")
+    {
+        out.line(format_args!(
+            "NOT SENDING: Genesys Cloud integration {:?} is {}{}: no dead letter can show events that were never sent",
+            i.name,
+            i.code,
+            i.detail.as_deref().map_or(String::new(), |d| format!(" ({d})"))
+        ));
+    }
     if health.lost_beyond_dlq > 0 {
         out.line(format_args!(
             "LOST: {} event(s) could not be put in the dead-letter queue either (InvocationsFailedToBeSentToDlq)",
@@ -230,6 +251,21 @@ fn print_health(out: &mut Stdout, health: &Health) {
         if let Some(advice) = &d.advice {
             out.line(format_args!("    advice: {advice}"));
         }
+    }
+    for source in &health.event_sources {
+        out.line(format_args!(
+            "  event source {}: {}",
+            source.name, source.state
+        ));
+    }
+    for i in &health.genesys_integrations {
+        out.line(format_args!(
+            "  genesys integration {:?}: {} (suffix {}, reported {})",
+            i.name,
+            i.code,
+            i.event_source_suffix.as_deref().unwrap_or("?"),
+            i.last_updated.as_deref().unwrap_or("?")
+        ));
     }
     for line in &health.unavailable {
         out.line(format_args!("  unavailable: {line}"));

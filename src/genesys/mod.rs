@@ -5,6 +5,7 @@ mod analytics;
 mod auth;
 pub(crate) mod conversation;
 mod event;
+mod integrations;
 mod region;
 
 pub use analytics::{AnalyticsClient, AnalyticsConfig, DETAILS_PATH, Lookup};
@@ -13,6 +14,7 @@ pub use event::{
     ConversationRefs, IdSource, TOPIC_FAMILIES, canonical_uuid, conversation_id, id_source,
     is_genesys_source,
 };
+pub use integrations::{EVENTBRIDGE_INTEGRATION, IntegrationState, eventbridge_integrations};
 pub use region::{
     Endpoints, REGIONS, RegionError, domain_for, redact_url, resolve as resolve_endpoints,
 };

@@ -14,8 +14,8 @@ pub use markdown::{headline, render_markdown, short_arn};
 pub(crate) use schema::one;
 pub use schema::{Disposition, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, TriageRecord};
 pub use summary_schema::{
-    AffectedConversation, ApiDestinationHealth, Bucket, Health, Incident, RuleHealth,
-    SUMMARY_SCHEMA_VERSION, Summary, Timeline, Unreadable, WindowOut,
+    AffectedConversation, ApiDestinationHealth, Bucket, EventSourceHealth, Health, Incident,
+    RuleHealth, SUMMARY_SCHEMA_VERSION, Summary, Timeline, Unreadable, WindowOut,
 };
 
 /// Records for the aggregation and rendering tests.

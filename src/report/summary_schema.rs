@@ -67,6 +67,13 @@ pub struct Health {
     pub api_destinations: Vec<ApiDestinationHealth>,
     /// Events EventBridge could not even put in the dead-letter queue, all rules.
     pub lost_beyond_dlq: u64,
+    /// The partner event sources the rules' buses are fed by (`DescribeEventSource`).
+    #[serde(default)]
+    pub event_sources: Vec<EventSourceHealth>,
+    /// The org's Amazon EventBridge Source integrations, as Genesys Cloud reports them
+    /// (when Genesys credentials are configured).
+    #[serde(default)]
+    pub genesys_integrations: Vec<crate::genesys::IntegrationState>,
     /// Look-ups that failed or were denied, one line each.
     pub unavailable: Vec<String>,
 }
@@ -92,6 +99,17 @@ pub struct RuleHealth {
     pub failure_ratio: Option<f64>,
     /// The most `Invocations` in one minute.
     pub peak_invocations_per_minute: f64,
+}
+
+/// A partner event source's state: `ACTIVE`, `PENDING` (not associated with a bus yet) or
+/// `DELETED`. Only an active source delivers events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSourceHealth {
+    /// Its name (`aws.partner/genesys.com/cloud/<org>/<suffix>`), the partner bus's too.
+    pub name: String,
+    /// `State`.
+    pub state: String,
 }
 
 /// An API destination's configured rate beside the rate it was asked to take.

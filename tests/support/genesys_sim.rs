@@ -84,6 +84,8 @@ pub struct SimState {
     pub fail_401: AtomicU64,
     /// Ids the simulated org does not know.
     pub unknown: Mutex<HashSet<String>>,
+    /// The org's integrations, as `GET /api/v2/integrations` lists them (its `entities`).
+    pub integrations: Mutex<Vec<Value>>,
     tokens: Mutex<HashSet<String>>,
     issued: Mutex<Vec<String>>,
     pub stats: SimStats,
@@ -105,6 +107,7 @@ impl SimState {
             hang_for: Mutex::new(Duration::from_secs(5)),
             fail_401: AtomicU64::new(0),
             unknown: Mutex::new(HashSet::new()),
+            integrations: Mutex::new(Vec::new()),
             tokens: Mutex::new(HashSet::new()),
             issued: Mutex::new(Vec::new()),
             stats: SimStats::default(),
@@ -164,8 +167,48 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/api/v2/analytics/conversations/{id}/details",
             get(single_get),
         )
+        .route("/api/v2/integrations", get(integrations))
         .route("/sim/stats", get(stats))
         .with_state(state)
+}
+
+/// An Amazon EventBridge Source integration of the simulated org, as the Integrations API
+/// shows it (`expand=config.current`), with its reported state `code` (`ACTIVE`,
+/// `ACTIVATING`, `INACTIVE`, `DEACTIVATING` or `ERROR`) and `detail` message.
+pub fn eventbridge_integration(suffix: &str, code: &str, detail: &str) -> Value {
+    json!({
+        "id": format!("integration-{suffix}"),
+        "name": format!("Amazon EventBridge Source {suffix}"),
+        "integrationType": {"id": "amazon-eventbridge-source", "name": "Amazon EventBridge Source"},
+        "intendedState": "ENABLED",
+        "reportedState": {
+            "code": code,
+            "effective": code,
+            "detail": {"localizableMessageCode": "", "message": detail},
+            "lastUpdated": "2026-11-28T09:00:00Z"
+        },
+        "config": {"current": {"properties": {
+            "eventSourceSuffix": suffix,
+            "awsAccountId": "111122223333",
+            "awsAccountRegion": "us-east-1"
+        }}}
+    })
+}
+
+/// `GET /api/v2/integrations`: one page holding every integration.
+async fn integrations(State(s): State<Arc<SimState>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = gate(&s, &headers).await {
+        return refused;
+    }
+    let all = s.integrations.lock().unwrap().clone();
+    Json(json!({
+        "entities": all,
+        "pageSize": 100,
+        "pageNumber": 1,
+        "total": all.len(),
+        "pageCount": 1
+    }))
+    .into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

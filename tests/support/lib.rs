@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cloudwatch;
 pub mod dynalite;
 pub mod emulator;
+pub mod eventbridge;
 pub mod fixtures;
 pub mod genesys_sim;
 pub mod measure;
