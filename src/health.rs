@@ -77,17 +77,85 @@ impl Rule {
     }
 }
 
-/// Looks the health of `summary`'s rules, API destinations and partner event sources up
+/// What to look up: the failed targets with the rules that failed on them, over a window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthQuery {
+    /// Target ARN → (the rules whose dead letters name it, the most `RATE_LIMIT_EXCEEDED`
+    /// dead letters against it in one minute).
+    targets: BTreeMap<String, (BTreeSet<String>, usize)>,
+    /// Rules whose dead letters name no target.
+    other_rules: BTreeSet<String>,
+    /// The window, `None` when no dead letter has a time.
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl HealthQuery {
+    /// The incidents of a summary, over its window.
+    pub fn of_summary(summary: &Summary) -> HealthQuery {
+        let mut query = HealthQuery {
+            window: window(summary),
+            ..HealthQuery::default()
+        };
+        for i in &summary.incidents {
+            let rate_limited = match i.category {
+                FailureCategory::RateLimitExceeded => i.peak_per_minute,
+                _ => 0,
+            };
+            query.add(i.target_arn.as_deref(), &i.rules, rate_limited);
+        }
+        query
+    }
+
+    /// One incident of the incident table, over its first to last failure.
+    pub fn of_incident(item: &crate::incidents::IncidentItem) -> HealthQuery {
+        let time = |ms| DateTime::<Utc>::from_timestamp_millis(ms).and_then(|t| whole_minute(t));
+        let mut query = HealthQuery {
+            window: time(item.first_seen)
+                .zip(time(item.last_seen))
+                .map(|(a, b)| (a, b + chrono::Duration::minutes(1))),
+            ..HealthQuery::default()
+        };
+        let rate_limited = match item.category.as_str() {
+            "RATE_LIMIT_EXCEEDED" => item.peak() as usize,
+            _ => 0,
+        };
+        let rules: Vec<String> = item.rules.iter().cloned().collect();
+        query.add(item.target_arn.as_deref(), &rules, rate_limited);
+        query
+    }
+
+    fn add(&mut self, target: Option<&str>, rules: &[String], rate_limited: usize) {
+        match target {
+            Some(t) => {
+                let entry = self.targets.entry(t.to_owned()).or_default();
+                entry.0.extend(rules.iter().cloned());
+                entry.1 = entry.1.max(rate_limited);
+            }
+            None => self.other_rules.extend(rules.iter().cloned()),
+        }
+    }
+
+    fn rules(&self) -> BTreeSet<Rule> {
+        self.targets
+            .values()
+            .flat_map(|(rules, _)| rules)
+            .chain(&self.other_rules)
+            .filter_map(|arn| Rule::parse(arn))
+            .collect()
+    }
+}
+
+/// Looks the health of the query's rules, API destinations and partner event sources up
 /// through `sdk`, and the Genesys Cloud integrations through `genesys` when given; each
 /// call bounded by `timeout`.
 pub async fn look_up(
     sdk: &aws_config::SdkConfig,
     genesys: Option<&(ClientCredentials, Endpoints)>,
-    summary: &Summary,
+    query: &HealthQuery,
     timeout: Duration,
 ) -> Health {
     let mut health = Health::default();
-    let Some((start, end)) = window(summary) else {
+    let Some((start, end)) = query.window else {
         health
             .unavailable
             .push("no dead letter has a time: no window to read metrics in".into());
@@ -97,12 +165,7 @@ pub async fn look_up(
         since: Some(start.to_rfc3339()),
         until: Some(end.to_rfc3339()),
     };
-    let rules: BTreeSet<Rule> = summary
-        .incidents
-        .iter()
-        .flat_map(|i| &i.rules)
-        .filter_map(|arn| Rule::parse(arn))
-        .collect();
+    let rules = query.rules();
     let mut by_region: BTreeMap<&str, Vec<&Rule>> = BTreeMap::new();
     for rule in &rules {
         by_region.entry(&rule.region).or_default().push(rule);
@@ -131,7 +194,7 @@ pub async fn look_up(
                 .push(format!("Genesys Cloud integrations: {e}")),
         }
     }
-    for (arn, name) in api_destinations(summary) {
+    for (arn, name) in api_destinations(query) {
         let limit = match bounded(timeout, describe_limit(&targets, &arn, &name)).await {
             Ok(limit) => limit,
             Err(e) => {
@@ -139,9 +202,10 @@ pub async fn look_up(
                 None
             }
         };
-        health
-            .api_destinations
-            .push(api_destination(summary, &health.rules, arn, name, limit));
+        let (its_rules, rate_limited) = &query.targets[&arn];
+        let destination =
+            api_destination(&health.rules, its_rules, *rate_limited, arn, name, limit);
+        health.api_destinations.push(destination);
     }
     health
 }
@@ -191,10 +255,15 @@ fn window(summary: &Summary) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     };
     let start = time(&summary.window.since, &summary.first_seen)?;
     let end = time(&summary.window.until, &summary.last_seen)?;
-    let minute = |t: DateTime<Utc>| {
-        DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(60), 0)
-    };
-    Some((minute(start)?, minute(end)? + chrono::Duration::minutes(1)))
+    Some((
+        whole_minute(start)?,
+        whole_minute(end)? + chrono::Duration::minutes(1),
+    ))
+}
+
+/// The start of `t`'s minute.
+fn whole_minute(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(60), 0)
 }
 
 async fn bounded<T>(
@@ -319,12 +388,11 @@ async fn get_metric_data(
     }
 }
 
-/// The API destinations among the incidents' targets: (ARN, name).
-fn api_destinations(summary: &Summary) -> BTreeSet<(String, String)> {
-    summary
-        .incidents
-        .iter()
-        .filter_map(|i| i.target_arn.as_deref())
+/// The API destinations among the query's targets: (ARN, name).
+fn api_destinations(query: &HealthQuery) -> BTreeSet<(String, String)> {
+    query
+        .targets
+        .keys()
         .filter_map(|arn| {
             let (service, _, _, resource) = arn_parts(arn)?;
             let name = resource
@@ -362,24 +430,13 @@ async fn describe_limit(
 
 /// One API destination's limit beside the peak its rules were invoked at.
 fn api_destination(
-    summary: &Summary,
     rules: &[RuleHealth],
+    its_rules: &BTreeSet<String>,
+    rate_limited: usize,
     arn: String,
     name: String,
     limit: Option<u32>,
 ) -> ApiDestinationHealth {
-    let incidents = summary
-        .incidents
-        .iter()
-        .filter(|i| i.target_arn.as_deref() == Some(arn.as_str()));
-    let mut its_rules = BTreeSet::new();
-    let mut rate_limited = 0;
-    for i in incidents {
-        its_rules.extend(i.rules.iter().cloned());
-        if i.category == FailureCategory::RateLimitExceeded {
-            rate_limited = rate_limited.max(i.peak_per_minute);
-        }
-    }
     let invoked = rules
         .iter()
         .filter(|r| its_rules.contains(&r.rule_arn))

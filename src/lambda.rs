@@ -140,7 +140,7 @@ impl Handler {
         );
         let announcer = config.notify_event_bus.clone().map(|bus| {
             let events = aws_sdk_eventbridge::Client::new(sdk);
-            Notifier::new(events, bus, bucket, &config.report_prefix)
+            Notifier::new(events, bus, bucket, &config.report_prefix).with_health(sdk.clone())
         });
         let incidents = config.incident_table.as_ref().map(|table| {
             let client = aws_sdk_dynamodb::Client::new(sdk);

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::incidents::{self, Change, EventContext};
+use crate::health::HealthQuery;
+use crate::incidents::{self, Change, EventContext, Transition};
 use crate::report::{Report, headline};
 
 /// The event's `source`.
@@ -84,6 +85,8 @@ pub struct Notifier {
     bus: String,
     bucket: String,
     prefix: String,
+    /// Looks the target's health up for `resolved` events, through this configuration.
+    health: Option<aws_config::SdkConfig>,
 }
 
 impl Notifier {
@@ -99,7 +102,16 @@ impl Notifier {
             bus,
             bucket,
             prefix: prefix.trim_start_matches('/').to_owned(),
+            health: None,
         }
+    }
+
+    /// Adds the target's health over the incident (EventBridge's metrics for its rules,
+    /// its API destination's limit, the partner source's state) to each `resolved` event,
+    /// looked up through `sdk`.
+    pub fn with_health(mut self, sdk: aws_config::SdkConfig) -> Notifier {
+        self.health = Some(sdk);
+        self
     }
 
     fn region(&self) -> String {
@@ -157,8 +169,16 @@ impl Announce for Notifier {
             reports: format!("s3://{}/{}", self.bucket, self.prefix),
             region: self.region(),
         };
-        let detail = incidents::detail(change, &context);
-        self.put(incidents::DETAIL_TYPE, &detail, timeout).await
+        let started = std::time::Instant::now();
+        let mut detail = incidents::detail(change, &context);
+        if let (Some(sdk), Transition::Resolved) = (&self.health, change.transition) {
+            // Three calls at most, each a quarter of the time; the event is put anyway.
+            let query = HealthQuery::of_incident(&change.item);
+            let health = crate::health::look_up(sdk, None, &query, timeout / 4).await;
+            detail["health"] = serde_json::to_value(health).unwrap_or_default();
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        self.put(incidents::DETAIL_TYPE, &detail, left).await
     }
 }
 

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
 use crate::incidents::{
-    Change, DynamoTable, IncidentTable, IncidentTracker, Tracked, observations,
+    Change, DynamoTable, IncidentTable, IncidentTracker, Tracked, Transition, observations,
 };
 use crate::notify::{Announce, Notifier};
 use crate::report::Disposition;
@@ -38,6 +38,8 @@ pub const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most a batch (or a sweep) waits for the incident table, likewise bounded.
 const INCIDENT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The most a `resolved` event waits, the target's health looked up with it.
+const RESOLVED_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// A batch's outcome, and what the best-effort steps after it did. None of them changes
 /// what is acknowledged.
@@ -236,8 +238,13 @@ where
         let Some(announcer) = &self.announcer else {
             return 0;
         };
-        let timeout = bounded(ANNOUNCE_TIMEOUT, opts);
-        let puts = changes.iter().map(|c| announcer.incident(c, timeout));
+        let puts = changes.iter().map(|c| {
+            let limit = match c.transition {
+                Transition::Resolved => RESOLVED_TIMEOUT,
+                _ => ANNOUNCE_TIMEOUT,
+            };
+            announcer.incident(c, bounded(limit, opts))
+        });
         let mut failed = 0;
         for (change, result) in changes.iter().zip(futures::future::join_all(puts).await) {
             if let Err(e) = result {
@@ -297,7 +304,7 @@ mod tests {
     use super::*;
     use crate::correlate::MemoryCorrelator;
     use crate::dlq::parse_batch;
-    use crate::incidents::{IncidentSettings, MemoryTable, Transition};
+    use crate::incidents::{IncidentSettings, MemoryTable};
     use crate::notify::MemoryAnnouncer;
     use crate::report::ReplaySource;
     use crate::store::{Layout, MemoryStore};

@@ -16,6 +16,7 @@ use genesys_dlq_triage::{
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use support::cli::{dlq_triage, output, text};
+use support::cloudwatch::CloudWatch;
 use support::dynalite::{Dynalite, sdk_with_endpoints};
 use support::moto::Moto;
 use support::sqs::Queue;
@@ -24,6 +25,9 @@ const BUCKET: &str = "triage-reports";
 const BUS: &str = "triage-notices";
 const TABLE: &str = "incidents";
 const API: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/7e08279e";
+/// The partner bus of the sample's rule (`to-crm`).
+const PARTNER_BUS: &str =
+    "aws.partner/genesys.com/cloud/cf6cb7d5-d0ea-45b5-b0cf-73ad5f5b8721/prod-events";
 
 /// moto for S3, SQS and EventBridge, dynalite for DynamoDB, a bus whose rule forwards
 /// every event of the tool to a queue.
@@ -32,6 +36,8 @@ struct World {
     dynalite: Dynalite,
     sdk: aws_config::SdkConfig,
     channel: Queue,
+    /// CloudWatch (the stand-in: moto's server does not speak the SDK's CBOR protocol).
+    _cloudwatch: CloudWatch,
 }
 
 impl World {
@@ -39,7 +45,9 @@ impl World {
         let moto = Moto::start().await;
         let dynalite = Dynalite::start().await;
         dynalite.create_incident_table(TABLE).await;
+        let cloudwatch = CloudWatch::start().await;
         let sdk = sdk_with_endpoints(&[
+            ("cloudwatch", &cloudwatch.endpoint),
             ("s3", &moto.endpoint),
             ("sqs", &moto.endpoint),
             ("eventbridge", &moto.endpoint),
@@ -69,6 +77,7 @@ impl World {
             dynalite,
             sdk,
             channel,
+            _cloudwatch: cloudwatch,
         }
     }
 
@@ -239,6 +248,36 @@ async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens
     let world = World::start().await;
     let clock = clock_at(start_time());
     let h = world.handler(&clock, &[]);
+    // EventBridge's own count for the rule: 600 invocations a minute through the storm.
+    let cw = aws_sdk_cloudwatch::Client::new(&world.sdk);
+    for minute in (0..120).step_by(10) {
+        cw.put_metric_data()
+            .namespace("AWS/Events")
+            .metric_data(
+                aws_sdk_cloudwatch::types::MetricDatum::builder()
+                    .metric_name("Invocations")
+                    .dimensions(
+                        aws_sdk_cloudwatch::types::Dimension::builder()
+                            .name("EventBusName")
+                            .value(PARTNER_BUS)
+                            .build(),
+                    )
+                    .dimensions(
+                        aws_sdk_cloudwatch::types::Dimension::builder()
+                            .name("RuleName")
+                            .value("to-crm")
+                            .build(),
+                    )
+                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                        (start_time() + Duration::minutes(minute)).timestamp(),
+                    ))
+                    .value(600.0)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
     for i in 0..60 {
         let at = start_time() + Duration::minutes(2 * i);
         clock.store(at.timestamp_millis(), Ordering::SeqCst);
@@ -275,6 +314,11 @@ async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens
     assert_eq!(d["total"], 300);
     assert_eq!(d["durationSeconds"], 118 * 60);
     assert_eq!(d["peakPerMinute"], 5);
+    // The target's health over the incident rides along.
+    let health = &d["health"];
+    assert_eq!(health["rules"][0]["ruleName"], "to-crm");
+    assert_eq!(health["rules"][0]["metrics"]["Invocations"], 7200.0);
+    assert_eq!(health["rules"][0]["metrics"]["InvocationsSentToDlq"], 0.0);
     let seq = d["seq"].as_u64().unwrap();
     assert_eq!(seq as usize, storm.len() + 1);
 

@@ -128,7 +128,8 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
             .build();
         // Genesys Cloud is asked only when its credentials are set (and valid).
         let genesys = super::CliConfig::from_env().ok().and_then(|c| c.genesys);
-        let health = crate::health::look_up(&sdk, genesys.as_ref(), &summary, HEALTH_TIMEOUT).await;
+        let query = crate::health::HealthQuery::of_summary(&summary);
+        let health = crate::health::look_up(&sdk, genesys.as_ref(), &query, HEALTH_TIMEOUT).await;
         summary.health = Some(health);
     }
     write(&summary, &args)
