@@ -108,7 +108,7 @@ impl HealthQuery {
 
     /// One incident of the incident table, over its first to last failure.
     pub fn of_incident(item: &crate::incidents::IncidentItem) -> HealthQuery {
-        let time = |ms| DateTime::<Utc>::from_timestamp_millis(ms).and_then(|t| whole_minute(t));
+        let time = |ms| DateTime::<Utc>::from_timestamp_millis(ms).and_then(whole_minute);
         let mut query = HealthQuery {
             window: time(item.first_seen)
                 .zip(time(item.last_seen))
