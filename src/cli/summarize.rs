@@ -115,24 +115,28 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
     }
     let mut summary = summarizer.finish(now, &args.sources);
     if !args.no_health && summary.incidents.iter().any(|i| !i.rules.is_empty()) {
-        // Best effort, one attempt each: the health is beside the summary, never instead.
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-            .await
-            .to_builder()
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(HEALTH_TIMEOUT)
-                    .build(),
-            )
-            .build();
-        // Genesys Cloud is asked only when its credentials are set (and valid).
-        let genesys = super::CliConfig::from_env().ok().and_then(|c| c.genesys);
-        let query = crate::health::HealthQuery::of_summary(&summary);
-        let health = crate::health::look_up(&sdk, genesys.as_ref(), &query, HEALTH_TIMEOUT).await;
-        summary.health = Some(health);
+        summary.health = Some(health(&summary).await);
     }
     write(&summary, &args)
+}
+
+/// The health beside the summary: best effort, one attempt of at most
+/// [`HEALTH_TIMEOUT`] each, never instead of the summary.
+async fn health(summary: &Summary) -> Health {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+        .await
+        .to_builder()
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(HEALTH_TIMEOUT)
+                .build(),
+        )
+        .build();
+    // Genesys Cloud is asked only when its credentials are set (and valid).
+    let genesys = super::CliConfig::from_env().ok().and_then(|c| c.genesys);
+    let query = crate::health::HealthQuery::of_summary(summary);
+    crate::health::look_up(&sdk, genesys.as_ref(), &query, HEALTH_TIMEOUT).await
 }
 
 /// `summary.json` to standard output (`--json`), or `summary.md` and `summary.json` into
