@@ -24,7 +24,7 @@ await_port() {
   echo "demo-poll: nothing listens on port $1" >&2; return 1
 }
 
-cargo build --quiet --bin dlq-triage --example genesys-sim --example replay-sink
+cargo build --quiet --bin dlq-triage --example genesys-sim --example replay-sink --example cloudwatch-standin
 PATH="$PWD/target/debug:$PATH"
 
 MOTO_PORT=$(free_port)
@@ -34,13 +34,28 @@ setsid target/debug/examples/genesys-sim --port 0 >"$work/sim.out" 2>"$work/sim.
 pids+=($!)
 setsid target/debug/examples/replay-sink --port 0 >"$work/sink.out" 2>"$work/sink.log" &
 pids+=($!)
+# CloudWatch as EventBridge fills it for the sample's rules (moto's server does not speak
+# the SDK's CloudWatch protocol), for summarize's health table.
+setsid target/debug/examples/cloudwatch-standin --port 0 --sample-metrics 20 >"$work/cw.out" 2>"$work/cw.log" &
+pids+=($!)
 await_port "$MOTO_PORT"
 for _ in $(seq 1 600); do grep -q listening "$work/sink.out" && break; sleep 0.1; done
 for _ in $(seq 1 600); do grep -q listening "$work/sim.out" && break; sleep 0.1; done
+for _ in $(seq 1 600); do grep -q listening "$work/cw.out" && break; sleep 0.1; done
+export AWS_ENDPOINT_URL_CLOUDWATCH=$(sed -n 's/^listening on //p' "$work/cw.out")
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 export GENESYS_API_BASE=$(sed -n 's/^listening on //p' "$work/sim.out")
 export GENESYS_CLIENT_ID=demo-client GENESYS_CLIENT_SECRET=demo-secret
 QUEUE_URL=$("$PY" tools/fill_queue.py --endpoint "$AWS_ENDPOINT_URL" --queue genesys-eventbridge-dlq --count "$COUNT")
+# The API destination the sample's rule to-crm delivers to, limited to 10 calls a second.
+AWS_DEFAULT_REGION=us-east-1 "$PY" - <<'PYEOF'
+import os, boto3
+events = boto3.client("events", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+arn = events.create_connection(Name="crm", AuthorizationType="API_KEY", AuthParameters={
+    "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "demo"}})["ConnectionArn"]
+events.create_api_destination(Name="crm-webhook", ConnectionArn=arn, HttpMethod="POST",
+    InvocationEndpoint="https://crm.example.com/hooks/genesys", InvocationRateLimitPerSecond=10)
+PYEOF
 cd "$work"
 
 echo "==> 2. read the queue without deleting anything"
@@ -48,6 +63,8 @@ echo "==> 2. read the queue without deleting anything"
 echo "==> 3. read the newest report"
 report=$(ls -t incident/reports/*.md | head -1)
 sed -n '1,/^## Next steps/p' "$report"
+echo "==> 4. one answer for the incident, with the targets' health beside it"
+( set -x; dlq-triage summarize incident --out incident/summary | sed -n '/^health/,/^summary:/p' )
 echo "==> 5. drain: delete what is stored"
 ( set -x; dlq-triage poll --queue-url "$QUEUE_URL" --out incident --delete --wait-seconds 1 )
 echo "==> 6. replay one category to the consumer: a dry run, then --execute"

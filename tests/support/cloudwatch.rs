@@ -38,8 +38,13 @@ impl Drop for CloudWatch {
 }
 
 impl CloudWatch {
-    /// Starts the stand-in on 127.0.0.1.
+    /// Starts the stand-in on 127.0.0.1, on a free port.
     pub async fn start() -> CloudWatch {
+        CloudWatch::start_on(0).await
+    }
+
+    /// Starts the stand-in on 127.0.0.1:`port` (0: a free one).
+    pub async fn start_on(port: u16) -> CloudWatch {
         let store: Store = Arc::default();
         let app = axum::Router::new()
             .route(
@@ -47,7 +52,9 @@ impl CloudWatch {
                 axum::routing::post(operation),
             )
             .with_state(store);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
