@@ -20,6 +20,9 @@ use crate::report::{
 };
 use crate::targets::{AwsTargets, arn_parts};
 
+/// A Genesys Cloud OAuth client and where to reach Genesys Cloud.
+pub type GenesysAccess = (ClientCredentials, Endpoints);
+
 /// EventBridge's rule metrics read for each rule.
 pub const METRICS: [&str; 8] = [
     "Invocations",
@@ -150,7 +153,7 @@ impl HealthQuery {
 /// call bounded by `timeout`.
 pub async fn look_up(
     sdk: &aws_config::SdkConfig,
-    genesys: Option<&(ClientCredentials, Endpoints)>,
+    genesys: Option<&GenesysAccess>,
     query: &HealthQuery,
     timeout: Duration,
 ) -> Health {

@@ -23,7 +23,8 @@ use crate::correlate::{
     Connector, Correlation, GenesysCorrelator, LookupFailure, MemoryCorrelator,
 };
 use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, Invocation, SystemAttributes};
-use crate::genesys::resolve_endpoints;
+use crate::genesys::{Endpoints, resolve_endpoints};
+use crate::health::GenesysAccess;
 use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker};
 use crate::metrics::InvocationMetrics;
 use crate::notify::{Announce, Notifier};
@@ -230,7 +231,8 @@ where
     /// Resolves the incidents that have gone quiet, announcing each.
     pub async fn sweep(&self, deadline: Option<Instant>) -> Response {
         let opts = self.options("sweep", deadline);
-        let swept = self.service.sweep(opts.now, &opts).await;
+        let genesys = self.genesys_access(deadline).await;
+        let swept = self.service.sweep(opts.now, &opts, genesys.as_ref()).await;
         tracing::info!(
             resolved = swept.resolved,
             failed = swept.failed,
@@ -350,7 +352,26 @@ where
                 transient,
             }))
         };
-        // Secrets Manager gets at most SECRET_TIMEOUT, and never the time the records need.
+        let secret = match self.secret(secrets, deadline).await {
+            Ok(secret) => secret,
+            Err((error, transient)) => {
+                tracing::error!(%error, "Genesys correlation unavailable");
+                return unavailable(error, transient);
+            }
+        };
+        match self.correlator_for(secret).await {
+            Ok(correlator) => Correlation::Genesys(correlator),
+            Err(e) => unavailable(format!("Genesys endpoints: {e}"), false),
+        }
+    }
+
+    /// The Genesys secret, within [`SECRET_TIMEOUT`] and never the time the records need;
+    /// why not (and whether it may work later).
+    async fn secret(
+        &self,
+        secrets: &P,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<GenesysSecret>, (String, bool)> {
         let limit = deadline.map_or(SECRET_TIMEOUT, |d| {
             SECRET_TIMEOUT.min(
                 d.saturating_duration_since(Instant::now())
@@ -358,21 +379,31 @@ where
                     / 4,
             )
         });
-        let secret = match tokio::time::timeout(limit, secrets.secret()).await {
-            Ok(Ok(secret)) => secret,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "Genesys correlation unavailable");
-                return unavailable(e.to_string(), e.transient);
-            }
-            Err(_) => {
-                tracing::error!("Secrets Manager did not answer in time: correlation unavailable");
-                return unavailable("Secrets Manager did not answer in time".into(), true);
-            }
-        };
-        match self.correlator_for(secret).await {
-            Ok(correlator) => Correlation::Genesys(correlator),
-            Err(e) => unavailable(format!("Genesys endpoints: {e}"), false),
+        match tokio::time::timeout(limit, secrets.secret()).await {
+            Ok(Ok(secret)) => Ok(secret),
+            Ok(Err(e)) => Err((e.to_string(), e.transient)),
+            Err(_) => Err(("Secrets Manager did not answer in time".into(), true)),
         }
+    }
+
+    /// The Genesys OAuth client and its endpoints, for the sweep's `resolved` events to say
+    /// the integration's state; `None` without a usable secret.
+    async fn genesys_access(&self, deadline: Option<Instant>) -> Option<GenesysAccess> {
+        let secret = self.secret(self.secrets.as_ref()?, deadline).await.ok()?;
+        let endpoints = self.endpoints_for(&secret).ok()?;
+        Some((secret.credentials.clone(), endpoints))
+    }
+
+    /// Where Genesys Cloud is for `secret`: explicit endpoint overrides in the environment
+    /// win; then the secret's own location; then `GENESYS_REGION`.
+    fn endpoints_for(&self, secret: &GenesysSecret) -> Result<Endpoints, String> {
+        let g = &self.config.genesys;
+        resolve_endpoints(
+            secret.region.as_deref().or(g.region.as_deref()),
+            g.api_base.as_deref().or(secret.api_base.as_deref()),
+            g.login_base.as_deref().or(secret.login_base.as_deref()),
+        )
+        .map_err(|e| e.to_string())
     }
 
     /// The correlator for `secret`: the current one, or a new one when the secret changed.
@@ -386,15 +417,7 @@ where
         {
             return Ok(correlator.clone());
         }
-        let g = &self.config.genesys;
-        // Explicit endpoint overrides in the environment win; then the secret's own
-        // location; then GENESYS_REGION.
-        let endpoints = resolve_endpoints(
-            secret.region.as_deref().or(g.region.as_deref()),
-            g.api_base.as_deref().or(secret.api_base.as_deref()),
-            g.login_base.as_deref().or(secret.login_base.as_deref()),
-        )
-        .map_err(|e| e.to_string())?;
+        let endpoints = self.endpoints_for(&secret)?;
         let correlator = self
             .connector
             .connect(&endpoints, secret.credentials.clone());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::health::HealthQuery;
+use crate::health::{GenesysAccess, HealthQuery};
 use crate::incidents::{self, Change, EventContext, Transition};
 use crate::report::{Report, headline};
 
@@ -70,10 +70,12 @@ pub trait Announce: Send + Sync {
         timeout: Duration,
     ) -> impl Future<Output = Result<(), String>> + Send;
 
-    /// Announces one incident transition within `timeout`.
+    /// Announces one incident transition within `timeout`; a `resolved` one with the
+    /// target's health, and the Genesys side's through `genesys` when given.
     fn incident(
         &self,
         change: &Change,
+        genesys: Option<&GenesysAccess>,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), String>> + Send;
 }
@@ -164,7 +166,12 @@ impl Announce for Notifier {
         self.put(DETAIL_TYPE, &detail, timeout).await
     }
 
-    async fn incident(&self, change: &Change, timeout: Duration) -> Result<(), String> {
+    async fn incident(
+        &self,
+        change: &Change,
+        genesys: Option<&GenesysAccess>,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let context = EventContext {
             reports: format!("s3://{}/{}", self.bucket, self.prefix),
             region: self.region(),
@@ -172,9 +179,9 @@ impl Announce for Notifier {
         let started = std::time::Instant::now();
         let mut detail = incidents::detail(change, &context);
         if let (Some(sdk), Transition::Resolved) = (&self.health, change.transition) {
-            // Three calls at most, each a quarter of the time; the event is put anyway.
+            // Four calls at most, each a fifth of the time; the event is put anyway.
             let query = HealthQuery::of_incident(&change.item);
-            let health = crate::health::look_up(sdk, None, &query, timeout / 4).await;
+            let health = crate::health::look_up(sdk, genesys, &query, timeout / 5).await;
             detail["health"] = serde_json::to_value(health).unwrap_or_default();
         }
         let left = timeout.saturating_sub(started.elapsed());
@@ -225,7 +232,12 @@ impl Announce for MemoryAnnouncer {
         Ok(())
     }
 
-    async fn incident(&self, change: &Change, _timeout: Duration) -> Result<(), String> {
+    async fn incident(
+        &self,
+        change: &Change,
+        _genesys: Option<&GenesysAccess>,
+        _timeout: Duration,
+    ) -> Result<(), String> {
         if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("refused".into());
         }

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
+use crate::health::GenesysAccess;
 use crate::incidents::{
     Change, DynamoTable, IncidentTable, IncidentTracker, Tracked, Transition, observations,
 };
@@ -169,7 +170,7 @@ where
         log_outcome(&outcome);
         let mut announce_failed = usize::from(self.announce(&outcome, &opts).await);
         let tracked = self.track(&outcome, &opts).await;
-        announce_failed += self.announce_changes(&tracked.changes, &opts).await;
+        announce_failed += self.announce_changes(&tracked.changes, &opts, None).await;
         Triaged {
             outcome,
             announce_failed,
@@ -180,7 +181,13 @@ where
 
     /// Resolves the incidents quiet for longer than the quiet period at `now`, and
     /// announces each (the scheduled sweep).
-    pub async fn sweep(&self, now: DateTime<Utc>, opts: &TriageOptions) -> Swept {
+    /// `genesys` lets the `resolved` events say the Genesys side's state too.
+    pub async fn sweep(
+        &self,
+        now: DateTime<Utc>,
+        opts: &TriageOptions,
+        genesys: Option<&GenesysAccess>,
+    ) -> Swept {
         let Some(tracker) = &self.incidents else {
             return Swept::default();
         };
@@ -200,7 +207,7 @@ where
         Swept {
             resolved: tracked.changes.len(),
             failed: tracked.failed.len(),
-            announce_failed: self.announce_changes(&tracked.changes, opts).await,
+            announce_failed: self.announce_changes(&tracked.changes, opts, genesys).await,
         }
     }
 
@@ -234,7 +241,12 @@ where
     }
 
     /// Announces each transition; how many were not accepted.
-    async fn announce_changes(&self, changes: &[Change], opts: &TriageOptions) -> usize {
+    async fn announce_changes(
+        &self,
+        changes: &[Change],
+        opts: &TriageOptions,
+        genesys: Option<&GenesysAccess>,
+    ) -> usize {
         let Some(announcer) = &self.announcer else {
             return 0;
         };
@@ -243,7 +255,7 @@ where
                 Transition::Resolved => RESOLVED_TIMEOUT,
                 _ => ANNOUNCE_TIMEOUT,
             };
-            announcer.incident(c, bounded(limit, opts))
+            announcer.incident(c, genesys, bounded(limit, opts))
         });
         let mut failed = 0;
         for (change, result) in changes.iter().zip(futures::future::join_all(puts).await) {

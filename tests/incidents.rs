@@ -51,7 +51,7 @@ impl World {
             ("s3", &moto.endpoint),
             ("sqs", &moto.endpoint),
             ("eventbridge", &moto.endpoint),
-            ("secrets_manager", &moto.endpoint),
+            ("secrets-manager", &moto.endpoint),
             ("dynamodb", &dynalite.endpoint),
         ])
         .await;
@@ -714,4 +714,56 @@ async fn poll_keeps_incidents_and_counts_what_the_table_did_not_take() {
     let swept = output(sweep).await;
     assert!(swept.status.success(), "{}", text(&swept));
     assert!(String::from_utf8_lossy(&swept.stdout).contains("resolved 0 incident(s)"));
+}
+
+/// With the Genesys secret configured, the sweep's `resolved` event also says how the
+/// Genesys side is: here its integration reports ERROR.
+#[tokio::test]
+async fn a_resolved_event_says_the_genesys_integrations_state() {
+    let world = World::start().await;
+    let sim = support::genesys_sim::Sim::start(
+        support::genesys_sim::SimState::new("sweep-client", "sweep-secret"),
+        0,
+    )
+    .await
+    .unwrap();
+    sim.state
+        .integrations
+        .lock()
+        .unwrap()
+        .push(support::genesys_sim::eventbridge_integration(
+            "prod-events",
+            "ERROR",
+            "Access denied to the partner event source",
+        ));
+    aws_sdk_secretsmanager::Client::new(&world.sdk)
+        .create_secret()
+        .name("genesys/sweep")
+        .secret_string(format!(
+            r#"{{"clientId":"sweep-client","clientSecret":"sweep-secret","apiBase":"{}"}}"#,
+            sim.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let clock = clock_at(start_time());
+    let h = world.handler(&clock, &[("GENESYS_SECRET_ID", "genesys/sweep")]);
+    invoke(&h, batch("g", 2, API, start_time())).await;
+    world.events().await;
+    clock.store(
+        (start_time() + Duration::minutes(20)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    assert_eq!(sweep(&h).await, (1, 0));
+    let resolved = world.events().await;
+    let genesys = &resolved[0]["detail"]["health"]["genesysIntegrations"];
+    assert_eq!(
+        genesys[0]["code"], "ERROR",
+        "{}",
+        resolved[0]["detail"]["health"]
+    );
+    assert_eq!(
+        genesys[0]["detail"],
+        "Access denied to the partner event source"
+    );
 }

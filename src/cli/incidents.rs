@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{CliConfig, Stdout};
+use crate::health::GenesysAccess;
 use crate::incidents::{
     DynamoTable, IncidentItem, IncidentTable, IncidentTracker, State, TableError,
 };
@@ -96,8 +97,12 @@ pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), Str
         )
     });
     match &args.action {
-        Some(IncidentsAction::Resolve { key }) => resolve(&tracker, key, notifier.as_ref()).await,
-        Some(IncidentsAction::Sweep) => sweep(&tracker, notifier.as_ref()).await,
+        Some(IncidentsAction::Resolve { key }) => {
+            resolve(&tracker, key, notifier.as_ref(), config.genesys.as_ref()).await
+        }
+        Some(IncidentsAction::Sweep) => {
+            sweep(&tracker, notifier.as_ref(), config.genesys.as_ref()).await
+        }
         None => list(&tracker, &args).await,
     }
 }
@@ -105,6 +110,7 @@ pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), Str
 async fn sweep(
     tracker: &IncidentTracker<DynamoTable>,
     notifier: Option<&Notifier>,
+    genesys: Option<&GenesysAccess>,
 ) -> Result<(), String> {
     let swept = tracker.sweep(Utc::now()).await;
     let mut out = Stdout::new();
@@ -117,7 +123,7 @@ async fn sweep(
             time(change.item.last_seen)
         ));
         if let Some(n) = notifier
-            && let Err(e) = n.incident(change, Duration::from_secs(10)).await
+            && let Err(e) = n.incident(change, genesys, Duration::from_secs(10)).await
         {
             eprintln!(
                 "dlq-triage: {}: its event was not put: {e}",
@@ -138,6 +144,7 @@ async fn resolve(
     tracker: &IncidentTracker<DynamoTable>,
     key: &str,
     notifier: Option<&Notifier>,
+    genesys: Option<&GenesysAccess>,
 ) -> Result<(), String> {
     let change = tracker
         .resolve(key, Utc::now())
@@ -153,7 +160,7 @@ async fn resolve(
     ));
     match notifier {
         None => out.line("event:      none (NOTIFY_EVENT_BUS is not set)"),
-        Some(n) => match n.incident(&change, Duration::from_secs(10)).await {
+        Some(n) => match n.incident(&change, genesys, Duration::from_secs(10)).await {
             Ok(()) => out.line(
                 "event:      DLQ Triage Incident (resolved, by hand) put on NOTIFY_EVENT_BUS",
             ),

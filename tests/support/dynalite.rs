@@ -218,7 +218,8 @@ async fn serve_proxy(upstream: String, proxy: Arc<Proxy>) -> (String, tokio::tas
     (endpoint, server)
 }
 
-/// SDK configuration with one endpoint per service (`("s3", url)`, `("dynamodb", url)`, …)
+/// SDK configuration with one endpoint per service (`("s3", url)`, `("dynamodb", url)`,
+/// `("secrets-manager", url)`: the service id in lower case, spaces as hyphens)
 /// through the shared config file's `services` section: the mechanism
 /// `AWS_ENDPOINT_URL_<SERVICE>` also feeds, so S3, SQS and EventBridge can stay on moto
 /// while DynamoDB goes to dynalite. Test credentials, us-east-1.
