@@ -474,28 +474,11 @@ async fn to_target_calls_an_api_destination_with_the_targets_http_parameters() {
     let moto = Moto::start().await;
     let events = aws_sdk_eventbridge::Client::new(&moto.sdk().await);
     let sink = Sink::start(Answer::Status(200)).await;
-    let connection = events
-        .create_connection()
-        .name("crm")
-        .authorization_type(aws_sdk_eventbridge::types::ConnectionAuthorizationType::ApiKey)
-        .auth_parameters(
-            aws_sdk_eventbridge::types::CreateConnectionAuthRequestParameters::builder()
-                .api_key_auth_parameters(
-                    aws_sdk_eventbridge::types::CreateConnectionApiKeyAuthRequestParameters::builder()
-                        .api_key_name("x-api-key")
-                        .api_key_value("never-read")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let connection = dlq_triage_test_support::moto::api_key_connection(&events, "crm").await;
     let api = events
         .create_api_destination()
         .name("crm-webhook")
-        .connection_arn(connection.connection_arn().unwrap())
+        .connection_arn(&connection)
         .invocation_endpoint(format!("{}/conversations/*/events", sink.url))
         .http_method(aws_sdk_eventbridge::types::ApiDestinationHttpMethod::Put)
         .send()

@@ -52,28 +52,11 @@ async fn moto_with_metrics() -> World {
     sources.set(BUS, "ACTIVE");
     let sdk = moto.sdk().await;
     let events = aws_sdk_eventbridge::Client::new(&sdk);
-    let connection = events
-        .create_connection()
-        .name("crm")
-        .authorization_type(aws_sdk_eventbridge::types::ConnectionAuthorizationType::ApiKey)
-        .auth_parameters(
-            aws_sdk_eventbridge::types::CreateConnectionAuthRequestParameters::builder()
-                .api_key_auth_parameters(
-                    aws_sdk_eventbridge::types::CreateConnectionApiKeyAuthRequestParameters::builder()
-                        .api_key_name("x-api-key")
-                        .api_key_value("not-a-secret")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let connection = support::moto::api_key_connection(&events, "crm").await;
     events
         .create_api_destination()
         .name("crm-webhook")
-        .connection_arn(connection.connection_arn().unwrap())
+        .connection_arn(&connection)
         .invocation_endpoint("https://crm.example.com/hooks/genesys")
         .http_method(aws_sdk_eventbridge::types::ApiDestinationHttpMethod::Post)
         .invocation_rate_limit_per_second(10)
@@ -83,7 +66,7 @@ async fn moto_with_metrics() -> World {
     events
         .create_api_destination()
         .name("wfm-ingest")
-        .connection_arn(connection.connection_arn().unwrap())
+        .connection_arn(&connection)
         .invocation_endpoint("https://wfm.example.com/ingest")
         .http_method(aws_sdk_eventbridge::types::ApiDestinationHttpMethod::Post)
         .invocation_rate_limit_per_second(100)

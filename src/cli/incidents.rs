@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::json;
 
 use super::{CliConfig, Stdout};
@@ -224,9 +224,7 @@ fn described(tracker: &IncidentTracker<DynamoTable>, e: TableError) -> String {
 }
 
 fn time(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| "—".into())
+    crate::incidents::rfc3339(ms).unwrap_or_else(|| "—".into())
 }
 
 /// From first to last failure, in whole minutes.

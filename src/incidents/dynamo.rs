@@ -662,31 +662,20 @@ mod tests {
         }
     }
 
+    /// The item a new episode of `observation()` makes.
+    fn opened() -> IncidentItem {
+        super::super::table::fresh("K", &observation(), 5, 1)
+    }
+
     #[test]
     fn an_item_written_whole_reads_back_the_same() {
-        let item = super::super::table::apply(
-            None,
-            "K",
-            &Write::Open {
-                seen: observation(),
-                now: 5,
-            },
-        )
-        .unwrap();
+        let item = opened();
         assert_eq!(parse(&to_item(&item)).unwrap(), item);
     }
 
     #[test]
     fn an_item_of_another_shape_or_a_newer_version_is_named_unreadable() {
-        let item = super::super::table::apply(
-            None,
-            "K",
-            &Write::Open {
-                seen: observation(),
-                now: 5,
-            },
-        )
-        .unwrap();
+        let item = opened();
         let mut edited = to_item(&item);
         edited.insert("count".into(), s("many"));
         assert_eq!(parse(&edited).unwrap_err(), "count is not a number");

@@ -29,7 +29,8 @@ fn reports_root(report: &str) -> Option<&str> {
     report.rfind("reports/").map(|i| &report[..i])
 }
 
-fn rfc3339(ms: i64) -> Option<String> {
+/// Epoch milliseconds as RFC 3339 to the second.
+pub(crate) fn rfc3339(ms: i64) -> Option<String> {
     DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 

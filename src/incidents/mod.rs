@@ -27,6 +27,7 @@ use crate::report::{Disposition, Failure, Incidents, Report};
 use crate::stored::dead_lettered_at;
 
 pub use dynamo::DynamoTable;
+pub(crate) use event::rfc3339;
 pub use event::{DETAIL_TYPE, EventContext, detail};
 #[cfg(test)]
 pub use table::MemoryTable;

@@ -130,3 +130,32 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// An EventBridge connection `name` with an API key (the value is a placeholder), for API
+/// destinations; its ARN.
+pub async fn api_key_connection(events: &aws_sdk_eventbridge::Client, name: &str) -> String {
+    use aws_sdk_eventbridge::types::{
+        ConnectionAuthorizationType, CreateConnectionApiKeyAuthRequestParameters,
+        CreateConnectionAuthRequestParameters,
+    };
+    let key = CreateConnectionApiKeyAuthRequestParameters::builder()
+        .api_key_name("x-api-key")
+        .api_key_value("not-a-secret")
+        .build()
+        .unwrap();
+    events
+        .create_connection()
+        .name(name)
+        .authorization_type(ConnectionAuthorizationType::ApiKey)
+        .auth_parameters(
+            CreateConnectionAuthRequestParameters::builder()
+                .api_key_auth_parameters(key)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .connection_arn()
+        .unwrap()
+        .to_owned()
+}
