@@ -18,7 +18,7 @@ use crate::genesys::{ClientCredentials, Endpoints, TokenSource, eventbridge_inte
 use crate::report::{
     ApiDestinationHealth, EventSourceHealth, Health, RuleHealth, Summary, WindowOut, parse_time,
 };
-use crate::targets::{AwsTargets, arn_parts};
+use crate::targets::{AwsTargets, RuleArn as Rule, arn_parts};
 
 /// A Genesys Cloud OAuth client and where to reach Genesys Cloud.
 pub type GenesysAccess = (ClientCredentials, Endpoints);
@@ -38,46 +38,16 @@ pub const METRICS: [&str; 8] = [
 /// `GetMetricData` takes at most this many queries per call.
 const QUERIES_PER_CALL: usize = 500;
 
-/// A rule as its ARN names it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Rule {
-    arn: String,
-    region: String,
-    /// `None` on the default bus.
-    bus: Option<String>,
-    name: String,
-}
-
-impl Rule {
-    /// From `arn:aws:events:REGION:ACCOUNT:rule/[BUS/]NAME` (a partner bus's name holds
-    /// slashes); `None` for anything else.
-    fn parse(arn: &str) -> Option<Rule> {
-        let (service, region, _, resource) = arn_parts(arn)?;
-        let path = resource
-            .strip_prefix("rule/")
-            .filter(|_| service == "events")?;
-        let (bus, name) = match path.rsplit_once('/') {
-            Some((bus, name)) => (Some(bus.to_owned()), name),
-            None => (None, path),
-        };
-        Some(Rule {
-            arn: arn.to_owned(),
-            region: region.to_owned(),
-            bus,
-            name: name.to_owned(),
-        })
+/// A rule's dimensions in `AWS/Events`: `RuleName`, and `EventBusName` off the default
+/// bus.
+fn dimensions(rule: &Rule) -> Vec<Dimension> {
+    let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+    let mut dims = Vec::new();
+    if let Some(bus) = &rule.bus {
+        dims.push(dimension("EventBusName", bus));
     }
-
-    fn dimensions(&self) -> Vec<Dimension> {
-        let dimension =
-            |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
-        let mut dims = Vec::new();
-        if let Some(bus) = &self.bus {
-            dims.push(dimension("EventBusName", bus));
-        }
-        dims.push(dimension("RuleName", &self.name));
-        dims
-    }
+    dims.push(dimension("RuleName", &rule.name));
+    dims
 }
 
 /// What to look up: the failed targets with the rules that failed on them, over a window.
@@ -118,9 +88,10 @@ impl HealthQuery {
                 .map(|(a, b)| (a, b + chrono::Duration::minutes(1))),
             ..HealthQuery::default()
         };
-        let rate_limited = match item.category.as_str() {
-            "RATE_LIMIT_EXCEEDED" => item.peak() as usize,
-            _ => 0,
+        let rate_limited = if item.category == FailureCategory::RateLimitExceeded.as_str() {
+            item.peak() as usize
+        } else {
+            0
         };
         let rules: Vec<String> = item.rules.iter().cloned().collect();
         query.add(item.target_arn.as_deref(), &rules, rate_limited);
@@ -302,7 +273,7 @@ async fn rule_metrics(
                         Metric::builder()
                             .namespace("AWS/Events")
                             .metric_name(*metric)
-                            .set_dimensions(Some(rule.dimensions()))
+                            .set_dimensions(Some(dimensions(rule)))
                             .build(),
                     )
                     .period(60)
@@ -477,7 +448,7 @@ mod tests {
             partner.bus.as_deref(),
             Some("aws.partner/genesys.com/cloud/org/prod")
         );
-        assert_eq!(partner.dimensions().len(), 2);
+        assert_eq!(dimensions(&partner).len(), 2);
         assert!(Rule::parse("arn:aws:sqs:us-east-1:1:queue").is_none());
     }
 }

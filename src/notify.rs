@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::health::{GenesysAccess, HealthQuery};
 use crate::incidents::{self, Change, EventContext, Transition};
-use crate::report::{Report, headline};
+use crate::report::{Report, headline, s3_console_link};
 
 /// The event's `source`.
 pub const SOURCE: &str = "genesys-dlq-triage";
@@ -21,9 +21,7 @@ const TOP_INCIDENTS: usize = 5;
 /// The event's `detail`: the headline, counts per category, the top incidents, and where
 /// the report is (S3 URIs and console links).
 pub fn detail(report: &Report, bucket: &str, keys: &(String, String), region: &str) -> Value {
-    let console = |key: &str| {
-        format!("https://console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}")
-    };
+    let console = |key: &str| s3_console_link(bucket, key, region);
     let incidents: Vec<Value> = report
         .summary
         .incidents

@@ -46,20 +46,19 @@ impl AwsTargets {
         rule_arn: &str,
         target_arn: &str,
     ) -> Result<Option<Target>, String> {
-        let (_, region, _, resource) = arn_parts(rule_arn)
-            .filter(|(s, _, _, r)| *s == "events" && r.starts_with("rule/"))
+        let RuleArn {
+            region,
+            bus,
+            name: rule,
+            ..
+        } = RuleArn::parse(rule_arn)
             .ok_or_else(|| format!("{rule_arn} is not an EventBridge rule ARN"))?;
-        let path = &resource["rule/".len()..];
-        let (bus, rule) = match path.rsplit_once('/') {
-            Some((bus, rule)) => (Some(bus.to_owned()), rule),
-            None => (None, path),
-        };
-        let events = self.events(region);
+        let events = self.events(&region);
         let mut next: Option<String> = None;
         loop {
             let page = events
                 .list_targets_by_rule()
-                .rule(rule)
+                .rule(&rule)
                 .set_event_bus_name(bus.clone())
                 .set_next_token(next.take())
                 .send()
@@ -78,6 +77,38 @@ impl AwsTargets {
                 None => return Ok(None),
             }
         }
+    }
+}
+
+/// An EventBridge rule as its ARN names it: `arn:aws:events:REGION:ACCOUNT:rule/[BUS/]NAME`
+/// (a partner bus's name holds slashes).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RuleArn {
+    /// The whole ARN.
+    pub(crate) arn: String,
+    pub(crate) region: String,
+    /// `None` on the default bus.
+    pub(crate) bus: Option<String>,
+    pub(crate) name: String,
+}
+
+impl RuleArn {
+    /// The rule `arn` names; `None` when it is not an EventBridge rule ARN.
+    pub(crate) fn parse(arn: &str) -> Option<RuleArn> {
+        let (service, region, _, resource) = arn_parts(arn)?;
+        let path = resource
+            .strip_prefix("rule/")
+            .filter(|_| service == "events")?;
+        let (bus, name) = match path.rsplit_once('/') {
+            Some((bus, name)) => (Some(bus.to_owned()), name),
+            None => (None, path),
+        };
+        Some(RuleArn {
+            arn: arn.to_owned(),
+            region: region.to_owned(),
+            bus,
+            name: name.to_owned(),
+        })
     }
 }
 

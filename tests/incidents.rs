@@ -736,16 +736,15 @@ async fn a_resolved_event_says_the_genesys_integrations_state() {
             "ERROR",
             "Access denied to the partner event source",
         ));
-    aws_sdk_secretsmanager::Client::new(&world.sdk)
-        .create_secret()
-        .name("genesys/sweep")
-        .secret_string(format!(
+    support::moto::put_secret(
+        &world.sdk,
+        "genesys/sweep",
+        &format!(
             r#"{{"clientId":"sweep-client","clientSecret":"sweep-secret","apiBase":"{}"}}"#,
             sim.base_url()
-        ))
-        .send()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     let clock = clock_at(start_time());
     let h = world.handler(&clock, &[("GENESYS_SECRET_ID", "genesys/sweep")]);
     invoke(&h, batch("g", 2, API, start_time())).await;

@@ -33,16 +33,15 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
         .send()
         .await
         .unwrap();
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name("genesys/e2e")
-        .secret_string(format!(
+    support::moto::put_secret(
+        &sdk,
+        "genesys/e2e",
+        &format!(
             r#"{{"clientId":"e2e-client","clientSecret":"e2e-secret","apiBase":"{}"}}"#,
             sim.base_url()
-        ))
-        .send()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
 
     let env = [
         ("REPORT_BUCKET", "e2e-reports".to_owned()),

@@ -66,13 +66,7 @@ async fn create_bucket(moto: &Moto) -> aws_sdk_s3::Client {
 }
 
 async fn put_secret(moto: &Moto, name: &str, value: &str) {
-    let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk().await);
-    sm.create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap();
+    support::moto::put_secret(&moto.sdk().await, name, value).await;
 }
 
 async fn all_keys(s3: &aws_sdk_s3::Client) -> Vec<String> {

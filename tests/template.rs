@@ -18,6 +18,20 @@ fn get<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
     })
 }
 
+/// The function's environment variables.
+fn function_env(t: &Value) -> &Value {
+    get(
+        t,
+        &[
+            "Resources",
+            "TriageFunction",
+            "Properties",
+            "Environment",
+            "Variables",
+        ],
+    )
+}
+
 fn param_default(t: &Value, name: &str) -> i64 {
     get(t, &["Parameters", name, "Default"])
         .as_i64()
@@ -303,18 +317,7 @@ fn every_reference_resolves() {
 #[test]
 fn the_environment_uses_only_the_configuration_contract_names() {
     let t = template();
-    let vars = get(
-        &t,
-        &[
-            "Resources",
-            "TriageFunction",
-            "Properties",
-            "Environment",
-            "Variables",
-        ],
-    )
-    .as_mapping()
-    .unwrap();
+    let vars = function_env(&t).as_mapping().unwrap();
     let config =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs")).unwrap();
     for name in vars.keys().map(|k| k.as_str().unwrap()) {
@@ -623,16 +626,7 @@ fn the_policy_grants_the_incident_table_and_its_index_only() {
         permission["Principal"].as_str(),
         Some("events.amazonaws.com")
     );
-    let env = get(
-        &t,
-        &[
-            "Resources",
-            "TriageFunction",
-            "Properties",
-            "Environment",
-            "Variables",
-        ],
-    );
+    let env = function_env(&t);
     for name in [
         "INCIDENT_TABLE",
         "INCIDENT_QUIET_MINUTES",

@@ -13,18 +13,7 @@ export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AW
 export INCIDENT_TABLE=incidents NOTIFY_EVENT_BUS=triage-notices
 export INCIDENT_UPDATE_MINUTES=1 INCIDENT_QUIET_MINUTES=1
 
-pids=()
-work=$(mktemp -d)
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-await_port() {
-  for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "demo-incidents: nothing listens on port $1" >&2; return 1
-}
+. tools/demo-common.sh
 
 cargo build --quiet --bin dlq-triage
 PATH="$PWD/target/debug:$PATH"

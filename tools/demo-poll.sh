@@ -11,18 +11,7 @@ PY="$VENV/bin/python"
 COUNT=${COUNT:-60}
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-pids=()
-work=$(mktemp -d)
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-await_port() {
-  for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "demo-poll: nothing listens on port $1" >&2; return 1
-}
+. tools/demo-common.sh
 
 cargo build --quiet --bin dlq-triage --example genesys-sim --example replay-sink --example cloudwatch-standin
 PATH="$PWD/target/debug:$PATH"

@@ -15,19 +15,7 @@ BUCKET=demo-reports
 PY="$VENV/bin/python"
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-work=$(mktemp -d)
-trap cleanup EXIT
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-await_port() {
-  for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "demo: nothing listens on port $1" >&2; return 1
-}
+. tools/demo-common.sh
 
 echo "==> building the function and the Genesys simulator"
 cargo build --quiet --bin dlq-triage-lambda --example genesys-sim

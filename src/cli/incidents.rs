@@ -10,10 +10,10 @@ use serde_json::json;
 use super::{CliConfig, Stdout};
 use crate::health::GenesysAccess;
 use crate::incidents::{
-    DynamoTable, IncidentItem, IncidentTable, IncidentTracker, State, TableError,
+    DynamoTable, IncidentItem, IncidentTable, IncidentTracker, State, TableError, commands,
 };
 use crate::notify::{Announce, Notifier};
-use crate::report::{shell_word, short_arn};
+use crate::report::short_arn;
 use crate::stored::parse_when;
 
 /// `dlq-triage incidents [--table T] [--state open|resolved|all] [--since T] [--json]`.
@@ -214,7 +214,7 @@ async fn list(tracker: &IncidentTracker<DynamoTable>, args: &IncidentsArgs) -> R
             time(item.last_seen),
             duration(item),
         ));
-        out.line(format_args!("    {}", replay_command(item)));
+        out.line(format_args!("    {}", commands(item, "REPORTS").1));
     }
     Ok(())
 }
@@ -236,28 +236,6 @@ fn duration(item: &IncidentItem) -> String {
     }
 }
 
-/// The replay of exactly this incident's failures, from the reports its latest report
-/// sits among.
-fn replay_command(item: &IncidentItem) -> String {
-    let source = item
-        .report
-        .as_ref()
-        .and_then(|(json, _)| json.rfind("reports/").map(|i| json[..i].to_owned()))
-        .unwrap_or_else(|| "REPORTS".into());
-    let mut words = vec![
-        "dlq-triage replay".to_owned(),
-        shell_word(&source),
-        format!("--category {}", item.category),
-    ];
-    if let Some(t) = &item.target_arn {
-        words.push(format!("--target {}", shell_word(t)));
-    }
-    words.push(format!("--since {}", time(item.first_seen)));
-    words.push(format!("--until {}", time(item.last_seen)));
-    words.push("--to-target".into());
-    words.join(" ")
-}
-
 fn as_json(item: &IncidentItem) -> serde_json::Value {
     json!({
         "incidentKey": item.key,
@@ -273,6 +251,6 @@ fn as_json(item: &IncidentItem) -> serde_json::Value {
         "sampleErrors": item.sample_errors,
         "seq": item.seq,
         "report": item.report.as_ref().map(|(j, m)| json!({"json": j, "markdown": m})),
-        "replayCommand": replay_command(item),
+        "replayCommand": commands(item, "REPORTS").1,
     })
 }

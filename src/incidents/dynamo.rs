@@ -70,27 +70,22 @@ impl DynamoTable {
             condition.push_str(" AND lastSeen < :before");
             values.insert(":before".into(), n(before));
         }
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(OPEN_INDEX)
+            .key_condition_expression(&condition)
+            .set_expression_attribute_values(Some(values))
+            .into_paginator()
+            .send();
         let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
+        while let Some(page) = pages.next().await {
             self.count_call();
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(OPEN_INDEX)
-                .key_condition_expression(&condition)
-                .set_expression_attribute_values(Some(values.clone()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| failed("Query", &self.table, e))?;
+            let page = page.map_err(|e| failed("Query", &self.table, e))?;
             found.extend(page.items().iter().filter_map(readable));
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(found),
-            }
         }
+        Ok(found)
     }
 }
 
@@ -146,29 +141,24 @@ impl IncidentTable for DynamoTable {
         if state == Some(State::Open) {
             return self.query_open(None).await;
         }
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .into_paginator()
+            .send();
         let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
+        while let Some(page) = pages.next().await {
             self.count_call();
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| failed("Scan", &self.table, e))?;
+            let page = page.map_err(|e| failed("Scan", &self.table, e))?;
             found.extend(
                 page.items()
                     .iter()
                     .filter_map(readable)
                     .filter(|i| state.is_none_or(|s| i.state == s)),
             );
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(found),
-            }
         }
+        Ok(found)
     }
 
     fn calls(&self) -> u64 {

@@ -1,11 +1,11 @@
 //! The `DLQ Triage Incident` event: what a pager and a chat message need about one
 //! transition, without another look-up. Its fields are contract (docs/contract.md).
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{Change, Transition};
-use crate::report::{shell_word, short_arn};
+use super::{Change, IncidentItem, Transition};
+use crate::report::{fmt_time, s3_console_link, shell_word, short_arn};
 
 /// The event's `detail-type`.
 pub const DETAIL_TYPE: &str = "DLQ Triage Incident";
@@ -31,22 +31,20 @@ fn reports_root(report: &str) -> Option<&str> {
 
 /// Epoch milliseconds as RFC 3339 to the second.
 pub(crate) fn rfc3339(ms: i64) -> Option<String> {
-    DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    DateTime::<Utc>::from_timestamp_millis(ms).map(fmt_time)
 }
 
 /// The S3 console's page of an `s3://bucket/key` URI.
 fn console_link(uri: &str, region: &str) -> Option<String> {
     let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;
-    Some(format!(
-        "https://console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}"
-    ))
+    Some(s3_console_link(bucket, key, region))
 }
 
 /// The event's `detail` for `change`.
 pub fn detail(change: &Change, ctx: &EventContext) -> Value {
     let item = &change.item;
     let (first, last) = (rfc3339(item.first_seen), rfc3339(item.last_seen));
-    let commands = commands(change, ctx, first.as_deref(), last.as_deref());
+    let (summarize, replay) = commands(item, &ctx.reports);
     let report = item.report.as_ref().map(|(json, md)| {
         json!({
             "json": json,
@@ -74,7 +72,7 @@ pub fn detail(change: &Change, ctx: &EventContext) -> Value {
         "sampleErrors": item.sample_errors,
         "conversations": item.conversations,
         "report": report,
-        "commands": commands,
+        "commands": {"summarize": summarize, "replay": replay},
         "summary": summary(change),
     });
     if change.transition == Transition::Resolved {
@@ -94,29 +92,31 @@ pub fn detail(change: &Change, ctx: &EventContext) -> Value {
 }
 
 /// `summarize` and `replay` of exactly this incident's window.
-fn commands(change: &Change, ctx: &EventContext, first: Option<&str>, last: Option<&str>) -> Value {
-    let item = &change.item;
+/// `dlq-triage summarize` and `dlq-triage replay` of exactly `item`'s failures: its
+/// category, target and first to last failure, over the reports its latest report sits
+/// among (else `reports`).
+pub(crate) fn commands(item: &IncidentItem, reports: &str) -> (String, String) {
     let mut filters = vec![format!("--category {}", item.category)];
     if let Some(t) = &item.target_arn {
         filters.push(format!("--target {}", shell_word(t)));
     }
-    if let Some(first) = first {
+    if let Some(first) = rfc3339(item.first_seen) {
         filters.push(format!("--since {first}"));
     }
-    if let Some(last) = last {
+    if let Some(last) = rfc3339(item.last_seen) {
         filters.push(format!("--until {last}"));
     }
     let root = item
         .report
         .as_ref()
         .and_then(|(json, _)| reports_root(json))
-        .unwrap_or(&ctx.reports);
+        .unwrap_or(reports);
     let source = shell_word(root);
     let filters = filters.join(" ");
-    json!({
-        "summarize": format!("dlq-triage summarize {source} {filters}"),
-        "replay": format!("dlq-triage replay {source} {filters} --to-target"),
-    })
+    (
+        format!("dlq-triage summarize {source} {filters}"),
+        format!("dlq-triage replay {source} {filters} --to-target"),
+    )
 }
 
 /// One line for a pager or a chat message, at most [`SUMMARY_MAX`] characters.

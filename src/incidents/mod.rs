@@ -27,8 +27,8 @@ use crate::report::{Disposition, Failure, Incidents, Report};
 use crate::stored::dead_lettered_at;
 
 pub use dynamo::DynamoTable;
-pub(crate) use event::rfc3339;
 pub use event::{DETAIL_TYPE, EventContext, detail};
+pub(crate) use event::{commands, rfc3339};
 #[cfg(test)]
 pub use table::MemoryTable;
 pub use table::{IncidentItem, IncidentTable, Observation, State, TableError, Write, Written};

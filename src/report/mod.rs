@@ -18,6 +18,11 @@ pub use summary_schema::{
     RuleHealth, SUMMARY_SCHEMA_VERSION, Summary, Timeline, Unreadable, WindowOut,
 };
 
+/// The S3 console's page of the object `key` in `bucket`, in `region`.
+pub(crate) fn s3_console_link(bucket: &str, key: &str, region: &str) -> String {
+    format!("https://console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}")
+}
+
 /// Records for the aggregation and rendering tests.
 #[cfg(test)]
 pub(crate) mod fixtures {

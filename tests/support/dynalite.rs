@@ -67,14 +67,7 @@ impl Dynalite {
 
     /// SDK configuration that sends DynamoDB here (test credentials, us-east-1).
     pub async fn sdk(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await
+        crate::local_sdk(&self.endpoint, "testing", "testing").await
     }
 
     /// Creates an incident table `name` as template.yaml declares it: key `incidentKey`,
@@ -159,63 +152,26 @@ impl Dynalite {
     }
 }
 
-/// The proxy: forwards each request to `upstream` as it came, counting it by its
-/// `X-Amz-Target`.
+/// The proxy: counts each request by its `X-Amz-Target` and forwards it to `upstream`,
+/// or answers throttling while that is on.
 async fn serve_proxy(upstream: String, proxy: Arc<Proxy>) -> (String, tokio::task::JoinHandle<()>) {
-    use axum::body::Bytes;
     use axum::http::{HeaderMap, StatusCode};
-    let client = reqwest::Client::new();
-    let handler = move |headers: HeaderMap, body: Bytes| {
-        let (client, upstream, proxy) = (client.clone(), upstream.clone(), proxy.clone());
-        async move {
-            let target = headers
-                .get("x-amz-target")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
-            *proxy.calls.lock().unwrap().entry(operation).or_default() += 1;
-            if proxy.throttle.load(Ordering::SeqCst) {
-                let error = serde_json::json!({
-                    "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-                    "message": "The level of configured provisioned throughput for the table was exceeded.",
-                });
-                return (
-                    StatusCode::BAD_REQUEST,
-                    HeaderMap::new(),
-                    error.to_string().into_bytes(),
-                );
-            }
-            let mut request = client.post(&upstream).body(body.to_vec());
-            for (name, value) in &headers {
-                if name != "host" && name != "content-length" {
-                    request = request.header(name.as_str(), value.as_bytes());
-                }
-            }
-            let answer = request.send().await.expect("dynalite answers");
-            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
-            let mut out = HeaderMap::new();
-            for (name, value) in answer.headers() {
-                if name == "content-length" || name == "transfer-encoding" {
-                    continue;
-                }
-                if let (Ok(n), Ok(v)) = (
-                    axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
-                    axum::http::HeaderValue::from_bytes(value.as_bytes()),
-                ) {
-                    out.insert(n, v);
-                }
-            }
-            let body = answer.bytes().await.expect("dynalite's body").to_vec();
-            (status, out, body)
-        }
-    };
-    let app = axum::Router::new().fallback(handler);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (endpoint, server)
+    super::net::amz_json_proxy(&upstream, move |target, _body| {
+        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+        *proxy.calls.lock().unwrap().entry(operation).or_default() += 1;
+        proxy.throttle.load(Ordering::SeqCst).then(|| {
+            let error = serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "message": "The level of configured provisioned throughput for the table was exceeded.",
+            });
+            (
+                StatusCode::BAD_REQUEST,
+                HeaderMap::new(),
+                error.to_string().into_bytes(),
+            )
+        })
+    })
+    .await
 }
 
 /// SDK configuration with one endpoint per service (`("s3", url)`, `("dynamodb", url)`,

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 
 type Sources = Arc<Mutex<HashMap<String, String>>>;
@@ -29,43 +28,11 @@ impl EventSources {
     /// Starts the stand-in in front of moto at `moto`.
     pub async fn start(moto: &str) -> EventSources {
         let sources: Sources = Arc::default();
-        let client = reqwest::Client::new();
-        let (upstream, table) = (moto.to_owned(), sources.clone());
-        let handler = move |headers: HeaderMap, body: Bytes| {
-            let (client, upstream, table) = (client.clone(), upstream.clone(), table.clone());
-            async move {
-                let target = headers
-                    .get("x-amz-target")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                if target == "AWSEvents.DescribeEventSource" {
-                    return describe(&table, &body);
-                }
-                let mut request = client.post(&upstream).body(body.to_vec());
-                for (name, value) in &headers {
-                    if name != "host" && name != "content-length" {
-                        request = request.header(name.as_str(), value.as_bytes());
-                    }
-                }
-                let answer = request.send().await.expect("moto answers");
-                let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
-                let mut out = HeaderMap::new();
-                if let Some(v) = answer.headers().get("content-type") {
-                    out.insert(
-                        "content-type",
-                        HeaderValue::from_bytes(v.as_bytes()).unwrap(),
-                    );
-                }
-                (status, out, answer.bytes().await.unwrap().to_vec())
-            }
-        };
-        let app = axum::Router::new().fallback(handler);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let table = sources.clone();
+        let (endpoint, server) = super::net::amz_json_proxy(moto, move |target, body| {
+            (target == "AWSEvents.DescribeEventSource").then(|| describe(&table, body))
+        })
+        .await;
         EventSources {
             endpoint,
             sources,
@@ -82,7 +49,7 @@ impl EventSources {
     }
 }
 
-fn describe(table: &Sources, body: &[u8]) -> (StatusCode, HeaderMap, Vec<u8>) {
+fn describe(table: &Sources, body: &[u8]) -> super::net::Answer {
     let mut headers = HeaderMap::new();
     headers.insert(
         "content-type",

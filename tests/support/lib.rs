@@ -29,6 +29,23 @@ pub fn venv_tool(name: &str) -> std::path::PathBuf {
     }
 }
 
+/// SDK configuration for a local AWS stand-in at `endpoint` (us-east-1) with the given
+/// credentials.
+pub async fn local_sdk(
+    endpoint: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            access_key, secret_key, None, None, "test",
+        ))
+        .load()
+        .await
+}
+
 /// How many cases a property test runs: `default`, or `PROPTEST_CASES` (`make fuzz` runs
 /// many more).
 pub fn proptest_cases(default: u32) -> u32 {

@@ -37,20 +37,24 @@ impl Moto {
 
     /// SDK configuration for this server with the given credentials.
     pub async fn sdk_with(&self, access_key: &str, secret_key: &str) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                access_key, secret_key, None, None, "test",
-            ))
-            .load()
-            .await
+        crate::local_sdk(&self.endpoint, access_key, secret_key).await
     }
 
     /// SDK configuration for this server with test credentials.
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         self.sdk_with("testing", "testing").await
     }
+}
+
+/// Stores the secret `name` with `value` (a Genesys OAuth client as JSON, for one).
+pub async fn put_secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("CreateSecret");
 }
 
 /// Creates an IAM user with one inline `policy` and an access key; returns the key's id

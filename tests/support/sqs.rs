@@ -109,17 +109,23 @@ impl Queue {
             .clone()
     }
 
-    /// The bodies of up to ten messages received now.
-    pub async fn bodies(&self) -> Vec<String> {
-        let got = self
-            .client
+    /// Up to ten messages received now.
+    async fn receive(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        self.client
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(10)
             .send()
             .await
-            .expect("ReceiveMessage");
-        got.messages()
+            .expect("ReceiveMessage")
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// The bodies of up to ten messages received now.
+    pub async fn bodies(&self) -> Vec<String> {
+        self.receive()
+            .await
             .iter()
             .map(|m| m.body().unwrap_or_default().to_owned())
             .collect()
@@ -129,18 +135,11 @@ impl Queue {
     pub async fn drain_bodies(&self) -> Vec<String> {
         let mut bodies = Vec::new();
         loop {
-            let got = self
-                .client
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("ReceiveMessage");
-            if got.messages().is_empty() {
+            let got = self.receive().await;
+            if got.is_empty() {
                 return bodies;
             }
-            for m in got.messages() {
+            for m in &got {
                 bodies.push(m.body().unwrap_or_default().to_owned());
                 self.client
                     .delete_message()

@@ -218,14 +218,7 @@ impl SqsStandIn {
 
     /// SDK configuration for this server with test credentials.
     pub async fn sdk(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await
+        crate::local_sdk(&self.endpoint, "testing", "testing").await
     }
 
     /// A queue created here, with a client for it (fill it with [`crate::sqs::Queue::send`]).
