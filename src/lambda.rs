@@ -302,6 +302,12 @@ where
         opts.correlation_max_receives = self.config.correlation_max_receives;
         opts.write_concurrency = self.config.s3_concurrency;
         opts.replay_endpoint = self.config.replay_endpoint.clone();
+        opts.genesys_domain = self
+            .config
+            .genesys
+            .region
+            .as_deref()
+            .and_then(|r| crate::genesys::domain_for(r).ok());
         opts
     }
 
@@ -322,6 +328,7 @@ where
             notify_failed: done.announce_failed,
             incident_update_failed: done.incident_update_failed,
             incident_events: done.incident_events,
+            page_not_stored: usize::from(done.page_not_stored()),
         };
         self.print_metrics(&metrics);
     }

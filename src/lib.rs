@@ -60,6 +60,7 @@ mod incidents;
 mod lambda;
 mod metrics;
 mod notify;
+mod page;
 mod replay;
 mod report;
 mod secrets;
@@ -85,7 +86,8 @@ pub use lambda::{Handler, HandlerError, Response};
 pub use replay::{RuleContext, TargetInput, apply as apply_input_transformation};
 pub use report::{Disposition, ReplaySource};
 pub use store::{
-    Artifact, ArtifactStore, Layout, MemoryStore, StoreError, path_style_from_env, s3_client,
+    Artifact, ArtifactStore, Layout, MemoryStore, ReportKeys, StoreError, path_style_from_env,
+    s3_client,
 };
 pub use triage::{Outcome, TriageOptions, run, run_taking_bodies};
 

@@ -31,6 +31,8 @@ pub struct InvocationMetrics {
     pub incident_update_failed: usize,
     /// Incident transitions announced (`DLQ Triage Incident` events put).
     pub incident_events: usize,
+    /// Reports stored without their page (`report.html`).
+    pub page_not_stored: usize,
 }
 
 impl InvocationMetrics {
@@ -45,6 +47,7 @@ impl InvocationMetrics {
             json!({"Name": "NotifyFailed", "Unit": "Count"}),
             json!({"Name": "IncidentUpdateFailed", "Unit": "Count"}),
             json!({"Name": "IncidentEvents", "Unit": "Count"}),
+            json!({"Name": "PageNotStored", "Unit": "Count"}),
         ];
         let mut doc = Map::new();
         doc.insert("FunctionName".into(), json!(function_name));
@@ -59,6 +62,7 @@ impl InvocationMetrics {
             json!(self.incident_update_failed),
         );
         doc.insert("IncidentEvents".into(), json!(self.incident_events));
+        doc.insert("PageNotStored".into(), json!(self.page_not_stored));
         for category in FailureCategory::ALL {
             let name = format!("Failures.{category}");
             metrics.push(json!({"Name": name, "Unit": "Count"}));
@@ -98,13 +102,15 @@ mod tests {
             notify_failed: 1,
             incident_update_failed: 2,
             incident_events: 1,
+            page_not_stored: 1,
         };
         let doc = m.to_emf("Ns", "fn", 1);
         let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .unwrap();
-        assert_eq!(declared.len(), 8 + 9);
+        assert_eq!(declared.len(), 9 + 9);
         assert_eq!(doc["NotifyFailed"], 1);
+        assert_eq!(doc["PageNotStored"], 1);
         assert_eq!(doc["IncidentUpdateFailed"], 2);
         for metric in declared {
             let name = metric["Name"].as_str().unwrap();

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::health::{GenesysAccess, HealthQuery};
 use crate::incidents::{self, Change, EventContext, Transition};
 use crate::report::{Report, headline, s3_console_link};
+use crate::store::ReportKeys;
 
 /// The event's `source`.
 pub const SOURCE: &str = "genesys-dlq-triage";
@@ -20,7 +21,7 @@ const TOP_INCIDENTS: usize = 5;
 
 /// The event's `detail`: the headline, counts per category, the top incidents, and where
 /// the report is (S3 URIs and console links).
-pub fn detail(report: &Report, bucket: &str, keys: &(String, String), region: &str) -> Value {
+pub fn detail(report: &Report, bucket: &str, keys: &ReportKeys, region: &str) -> Value {
     let console = |key: &str| s3_console_link(bucket, key, region);
     let incidents: Vec<Value> = report
         .summary
@@ -38,7 +39,7 @@ pub fn detail(report: &Report, bucket: &str, keys: &(String, String), region: &s
             })
         })
         .collect();
-    json!({
+    let mut detail = json!({
         "headline": headline(report).replace("**", "").replace('`', ""),
         "reportId": report.report_id,
         "totalFailures": report.total_failures,
@@ -46,25 +47,30 @@ pub fn detail(report: &Report, bucket: &str, keys: &(String, String), region: &s
         "categories": report.summary.by_category.keys().collect::<Vec<_>>(),
         "topIncidents": incidents,
         "report": {
-            "json": format!("s3://{bucket}/{}", keys.0),
-            "markdown": format!("s3://{bucket}/{}", keys.1),
+            "json": format!("s3://{bucket}/{}", keys.json),
+            "markdown": format!("s3://{bucket}/{}", keys.markdown),
         },
         "consoleLinks": {
-            "json": console(&keys.0),
-            "markdown": console(&keys.1),
+            "json": console(&keys.json),
+            "markdown": console(&keys.markdown),
         },
-    })
+    });
+    if let Some(html) = &keys.html {
+        detail["report"]["html"] = json!(format!("s3://{bucket}/{html}"));
+        detail["consoleLinks"]["html"] = json!(console(html));
+    }
+    detail
 }
 
 /// Who hears of a stored report and of an incident's transitions: the port the triage
 /// service announces through.
 pub trait Announce: Send + Sync {
-    /// Announces `report`, stored under `keys` (JSON, Markdown), within `timeout`; why
+    /// Announces `report`, stored under `keys`, within `timeout`; why
     /// not, when it was not accepted.
     fn announce(
         &self,
         report: &Report,
-        keys: &(String, String),
+        keys: &ReportKeys,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), String>> + Send;
 
@@ -157,7 +163,7 @@ impl Announce for Notifier {
     async fn announce(
         &self,
         report: &Report,
-        keys: &(String, String),
+        keys: &ReportKeys,
         timeout: Duration,
     ) -> Result<(), String> {
         let detail = detail(report, &self.bucket, keys, &self.region());
@@ -220,13 +226,13 @@ impl Announce for MemoryAnnouncer {
     async fn announce(
         &self,
         _report: &Report,
-        keys: &(String, String),
+        keys: &ReportKeys,
         _timeout: Duration,
     ) -> Result<(), String> {
         if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("refused".into());
         }
-        self.announced.lock().unwrap().push(keys.0.clone());
+        self.announced.lock().unwrap().push(keys.json.clone());
         Ok(())
     }
 
@@ -270,10 +276,11 @@ mod tests {
             })
             .collect();
         let report = report_of(records);
-        let keys = (
-            "p/reports/dt=2026-11-28/r1.json".to_owned(),
-            "p/reports/dt=2026-11-28/r1.md".to_owned(),
-        );
+        let keys = ReportKeys {
+            json: "p/reports/dt=2026-11-28/r1.json".to_owned(),
+            markdown: "p/reports/dt=2026-11-28/r1.md".to_owned(),
+            html: Some("p/reports/dt=2026-11-28/r1.html".to_owned()),
+        };
         let d = detail(&report, "bucket", &keys, "eu-west-1");
         assert_eq!(d["totalFailures"], 8);
         assert_eq!(d["byCategory"]["RATE_LIMIT_EXCEEDED"], 6);
@@ -294,5 +301,16 @@ mod tests {
                 .ends_with("bucket?region=eu-west-1&prefix=p/reports/dt=2026-11-28/r1.md")
         );
         assert!(!d["headline"].as_str().unwrap().contains("**"));
+        assert_eq!(
+            d["report"]["html"],
+            "s3://bucket/p/reports/dt=2026-11-28/r1.html"
+        );
+        let without_page = ReportKeys {
+            html: None,
+            ..keys
+        };
+        let d = detail(&report, "bucket", &without_page, "eu-west-1");
+        assert!(d["report"].get("html").is_none());
+        assert!(d["consoleLinks"].get("html").is_none());
     }
 }

@@ -56,6 +56,16 @@ pub struct Triaged {
     pub incident_events: usize,
 }
 
+impl Triaged {
+    /// Whether the report was stored without its page.
+    pub fn page_not_stored(&self) -> bool {
+        self.outcome
+            .report_keys
+            .as_ref()
+            .is_some_and(|k| k.html.is_none())
+    }
+}
+
 /// What a sweep of quiet incidents did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Swept {
@@ -214,12 +224,12 @@ where
     /// Counts the stored records of the batch into their incidents, within the incident
     /// table's time.
     async fn track(&self, outcome: &Outcome, opts: &TriageOptions) -> Tracked {
-        let (Some(tracker), Some((json, md))) = (&self.incidents, &outcome.report_keys) else {
+        let (Some(tracker), Some(keys)) = (&self.incidents, &outcome.report_keys) else {
             return Tracked::default();
         };
         let uris = (
-            opts.replay_source.address_of(json),
-            opts.replay_source.address_of(md),
+            opts.replay_source.address_of(&keys.json),
+            opts.replay_source.address_of(&keys.markdown),
         );
         let seen = observations(&outcome.report, Some(uris), opts.now);
         let incidents = seen.len();
@@ -297,8 +307,8 @@ fn bounded(limit: Duration, opts: &TriageOptions) -> Duration {
 fn log_outcome(outcome: &Outcome) {
     match (&outcome.batch_error, &outcome.report_keys) {
         (Some(e), _) => tracing::error!(error = %e, "returning every record"),
-        (None, Some((json, _))) => {
-            tracing::info!(report = %json, records = outcome.report.records.len(), returned = outcome.returned.len(), "report stored")
+        (None, Some(keys)) => {
+            tracing::info!(report = %keys.json, page = keys.html.as_deref().unwrap_or("not stored"), records = outcome.report.records.len(), returned = outcome.returned.len(), "report stored")
         }
         (None, None) => {}
     }
@@ -363,7 +373,7 @@ mod tests {
             BTreeMap::from([(API.to_owned(), "InputTransformer".to_owned())])
         );
         let announced = service.announcer.as_ref().unwrap().announced();
-        assert_eq!(announced, vec![done.outcome.report_keys.clone().unwrap().0]);
+        assert_eq!(announced, vec![done.outcome.report_keys.clone().unwrap().json]);
     }
 
     #[tokio::test]
@@ -411,7 +421,7 @@ mod tests {
         let uri = announced[0].item.report.clone().unwrap().0;
         assert_eq!(
             uri,
-            format!("s3://reports/{}", done.outcome.report_keys.unwrap().0)
+            format!("s3://reports/{}", done.outcome.report_keys.unwrap().json)
         );
 
         let again = service

@@ -42,7 +42,7 @@ use crate::correlate::{Correlate, InteractionInfo, LookupFailure};
 use crate::dlq::{BodyKind, DeadLetter};
 use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
 use crate::store::{
-    Artifact, ArtifactStore, Layout, PutError, WriteWindow, bounded, safe_file_stem,
+    Artifact, ArtifactStore, Layout, PutError, ReportKeys, WriteWindow, bounded, safe_file_stem,
 };
 
 /// What the pipeline derives from one dead letter without any I/O.
@@ -85,6 +85,8 @@ pub struct TriageOptions {
     /// `Input` or `none`), looked up by the adapter before the run; the report and its
     /// replay commands say when a target transforms its input.
     pub target_inputs: BTreeMap<String, String>,
+    /// The Genesys Cloud domain (`mypurecloud.ie`) the page links conversations to.
+    pub genesys_domain: Option<&'static str>,
 }
 
 impl TriageOptions {
@@ -105,6 +107,7 @@ impl TriageOptions {
             replay_endpoint: None,
             replay_source,
             target_inputs: BTreeMap::new(),
+            genesys_domain: None,
         }
     }
 
@@ -133,8 +136,9 @@ pub fn report_id(now: DateTime<Utc>, unique: &str) -> String {
 pub struct Outcome {
     /// The report (also when it could not be stored).
     pub report: Report,
-    /// The keys of the report's JSON and Markdown, when both were stored.
-    pub report_keys: Option<(String, String)>,
+    /// Where the report is, when its JSON and Markdown were stored (its page too, unless
+    /// `html` is `None`).
+    pub report_keys: Option<ReportKeys>,
     /// Why nothing of the batch may be acknowledged, if so: the report could not be
     /// stored, or the pipeline itself failed.
     pub batch_error: Option<BatchError>,
@@ -316,6 +320,7 @@ async fn pipeline<S: ArtifactStore, C: Correlate>(
     let analyses = analyse(letters);
     let infos = correlate(&analyses, correlator, opts).await;
     let mut plans = plan(letters, analyses, &infos, opts);
+    let samples = sample_bodies(letters, &plans, &bodies);
     // The report's CPU work overlaps the payloads' I/O (docs/benchmarks.md: 13 % of
     // `analyze`'s time); the draft is kept only if every write went as it assumed.
     let (written, draft) = tokio::join!(
@@ -323,7 +328,7 @@ async fn pipeline<S: ArtifactStore, C: Correlate>(
         async {
             // Synchronous work: polled once the writes have started.
             tokio::task::yield_now().await;
-            Draft::new(letters, &plans, opts)
+            Draft::new(letters, &plans, &samples, opts)
         }
     );
     for (plan, written) in plans.iter_mut().zip(written) {
@@ -331,7 +336,7 @@ async fn pipeline<S: ArtifactStore, C: Correlate>(
     }
     let (report, rendered) = match draft.holds_for(&plans) {
         true => (draft.report, draft.rendered),
-        false => build_report(letters, &plans, |p| p.stored, opts),
+        false => build_report(letters, &plans, |p| p.stored, &samples, opts),
     };
     let stored = store_report(rendered, store, opts).await;
     outcome(letters, &plans, report, stored)
@@ -659,12 +664,17 @@ struct Draft {
 }
 
 impl Draft {
-    fn new(letters: &[DeadLetter], plans: &[RecordPlan], opts: &TriageOptions) -> Draft {
+    fn new(
+        letters: &[DeadLetter],
+        plans: &[RecordPlan],
+        samples: &Samples,
+        opts: &TriageOptions,
+    ) -> Draft {
         // What `write_payloads` tries is stored if it succeeds; on a FIFO queue it does not
         // try a record already going back.
         let fifo = is_fifo(letters);
         let hoped = |p: &RecordPlan| p.key.is_some() && (!fifo || p.return_reason.is_none());
-        let (report, rendered) = build_report(letters, plans, hoped, opts);
+        let (report, rendered) = build_report(letters, plans, hoped, samples, opts);
         Draft {
             stored: plans.iter().map(hoped).collect(),
             report,
@@ -680,15 +690,67 @@ impl Draft {
     }
 }
 
-/// A report's JSON and Markdown, or why it cannot be serialized.
-type Rendered = Result<(Vec<u8>, String), String>;
+/// A record's `timestamp` (the event's time, else when it was dead-lettered) and
+/// `sentTimestamp`.
+fn record_times(letter: &DeadLetter) -> (Option<String>, Option<String>) {
+    let sent = letter
+        .sent_at
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let timestamp = letter
+        .event
+        .as_ref()
+        .and_then(|e| e.time.clone().or_else(|| e.detail_timestamp.clone()))
+        .or_else(|| sent.clone());
+    (timestamp, sent)
+}
+
+/// A report's JSON, Markdown and page, or why it cannot be serialized.
+type Rendered = Result<Rendering, String>;
+
+/// A report as stored.
+struct Rendering {
+    json: Vec<u8>,
+    markdown: String,
+    html: String,
+}
+
+/// A few payloads of each incident, by message id, for the report's page.
+type Samples = BTreeMap<String, Bytes>;
+
+/// The bodies the page shows: per (category, target), the first
+/// [`crate::page::PAYLOADS_PER_INCIDENT`] dead letters in the order the report's incidents
+/// list their samples (time, then message id). Taken before the payload writes release
+/// the bodies; a clone of `Bytes` shares the body.
+fn sample_bodies(letters: &[DeadLetter], plans: &[RecordPlan], bodies: &[Bytes]) -> Samples {
+    type Group<'a> = Vec<(Option<DateTime<Utc>>, &'a str, usize)>;
+    let mut groups: HashMap<(FailureCategory, Option<&str>), Group> = HashMap::new();
+    for (n, (letter, plan)) in letters.iter().zip(plans).enumerate() {
+        let (timestamp, sent) = record_times(letter);
+        let at = crate::stored::dead_lettered_at(sent.as_deref(), timestamp.as_deref());
+        groups
+            .entry((plan.category(), letter.failure.target_arn.as_deref()))
+            .or_default()
+            .push((at, &letter.message_id, n));
+    }
+    let mut samples = Samples::new();
+    for mut group in groups.into_values() {
+        group.sort_unstable();
+        for (_, id, n) in group.into_iter().take(crate::page::PAYLOADS_PER_INCIDENT) {
+            if let Some(body) = bodies.get(n).filter(|b| !b.is_empty()) {
+                samples.insert(id.to_owned(), body.clone());
+            }
+        }
+    }
+    samples
+}
 
 /// Step 5: the report of every record, stored (where `stored` says) or going back (its
-/// `disposition` says why), and its JSON and Markdown.
+/// `disposition` says why), and its JSON, Markdown and page.
 fn build_report(
     letters: &[DeadLetter],
     plans: &[RecordPlan],
     stored: impl Fn(&RecordPlan) -> bool,
+    samples: &Samples,
     opts: &TriageOptions,
 ) -> (Report, Rendered) {
     let records = letters
@@ -707,27 +769,30 @@ fn build_report(
         .to_json(opts.pretty_report)
         .map_err(|e| format!("the report could not be serialized: {e}"))
         .map(|json| {
-            let (json_key, _) = opts
+            let keys = opts
                 .layout
                 .report_keys(opts.now.date_naive(), &opts.report_id);
-            (
+            let address = opts.replay_source.address_of(&keys.json);
+            Rendering {
                 json,
-                render_markdown(&report, &opts.replay_source, &json_key),
-            )
+                markdown: render_markdown(&report, &opts.replay_source, &keys.json),
+                html: crate::page::render_report(&report, &address, samples, opts.genesys_domain),
+            }
         });
     (report, rendered)
 }
 
-/// Step 6: the report, JSON and Markdown side by side, then flushed. A report that cannot
-/// be serialized is never stored truncated.
+/// Step 6: the report, JSON, Markdown and page side by side, then flushed. A report that
+/// cannot be serialized is never stored truncated. The page is for people: one that
+/// cannot be stored is logged and left out, and holds no record back.
 async fn store_report<S: ArtifactStore>(
     rendered: Rendered,
     store: &S,
     opts: &TriageOptions,
-) -> Result<(String, String), BatchError> {
+) -> Result<ReportKeys, BatchError> {
     let not_stored = |e: String| BatchError::ReportNotStored(e);
-    let (json, markdown) = rendered.map_err(not_stored)?;
-    let (json_key, md_key) = opts
+    let rendering = rendered.map_err(not_stored)?;
+    let mut keys = opts
         .layout
         .report_keys(opts.now.date_naive(), &opts.report_id);
     let artifact = |key: &str, body: Vec<u8>, content_type| Artifact {
@@ -736,25 +801,40 @@ async fn store_report<S: ArtifactStore>(
         content_type,
         metadata: vec![("report-id", opts.report_id.clone())],
     };
-    let json = artifact(&json_key, json, "application/json");
+    let json = artifact(&keys.json, rendering.json, "application/json");
     let md = artifact(
-        &md_key,
-        markdown.into_bytes(),
+        &keys.markdown,
+        rendering.markdown.into_bytes(),
         "text/markdown; charset=utf-8",
     );
+    let html = keys
+        .html
+        .as_deref()
+        .map(|key| artifact(key, rendering.html.into_bytes(), "text/html; charset=utf-8"));
     // The report gets the last quarter of the safety margin; payloads end before it.
     let end_by = opts.before_deadline(opts.safety_margin / 4);
-    let (json_result, md_result) = tokio::join!(
+    let page = async {
+        match &html {
+            Some(html) => bounded(end_by, &html.key, store.put(html)).await,
+            None => Ok(()),
+        }
+    };
+    let (json_result, md_result, page_result) = tokio::join!(
         bounded(end_by, &json.key, store.put(&json)),
-        bounded(end_by, &md.key, store.put(&md))
+        bounded(end_by, &md.key, store.put(&md)),
+        page
     );
     json_result
         .and(md_result)
         .map_err(|e| not_stored(e.to_string()))?;
-    bounded(end_by, &json_key, store.sync())
+    bounded(end_by, &keys.json, store.sync())
         .await
         .map_err(|e| not_stored(e.to_string()))?;
-    Ok((json_key, md_key))
+    if let Err(e) = page_result {
+        tracing::warn!(error = %e, "the report's page was not stored; the JSON and Markdown were");
+        keys.html = None;
+    }
+    Ok(keys)
 }
 
 /// Step 7: the acknowledgements the stored report makes safe.
@@ -762,7 +842,7 @@ fn outcome(
     letters: &[DeadLetter],
     plans: &[RecordPlan],
     report: Report,
-    stored: Result<(String, String), BatchError>,
+    stored: Result<ReportKeys, BatchError>,
 ) -> Outcome {
     let (report_keys, batch_error) = match stored {
         Ok(keys) => (Some(keys), None),
@@ -825,9 +905,7 @@ fn to_record(
     opts: &TriageOptions,
 ) -> TriageRecord {
     let event = letter.event.as_ref();
-    let sent = letter
-        .sent_at
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let (timestamp, sent) = record_times(letter);
     let (classification, interaction_id) = match &plan.analysis {
         Some(a) => (a.classification.clone(), a.interaction_id.clone()),
         None => (
@@ -845,9 +923,7 @@ fn to_record(
     TriageRecord {
         message_id: letter.message_id.clone(),
         event_id: event.and_then(|e| e.id.clone()),
-        timestamp: event
-            .and_then(|e| e.time.clone().or_else(|| e.detail_timestamp.clone()))
-            .or_else(|| sent.clone()),
+        timestamp,
         event_type: event.and_then(|e| e.detail_type.clone()),
         topic_name: event.and_then(|e| e.topic_name.clone()),
         source: event.and_then(|e| e.source.clone()),

@@ -44,7 +44,8 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), Failure
     drop(text);
     let out_display = args.out.display().to_string();
     let store = FsStore::new(&args.out);
-    let opts = TriageOptions::new(Layout::Local, ReplaySource::Folder(out_display.clone()));
+    let mut opts = TriageOptions::new(Layout::Local, ReplaySource::Folder(out_display.clone()));
+    opts.genesys_domain = super::genesys_ui_domain();
     let correlation = correlation(&config, args.no_correlate);
     // The bodies go to the payload writes, so the report is built without them in memory.
     let outcome = Box::pin(triage::run_taking_bodies(
@@ -64,6 +65,10 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), Failure
         &out_display,
         outcome.returned.len(),
     );
+    match outcome.report_keys.as_ref().and_then(|k| k.html.as_ref()) {
+        Some(html) => stdout.line(format_args!("page:   {out_display}/{html}")),
+        None => stdout.line("page:   not written (see the log with RUST_LOG=warn)"),
+    }
     if let Some(calls) = correlation.calls() {
         let statuses: Vec<String> = outcome
             .report

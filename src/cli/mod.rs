@@ -60,6 +60,13 @@ pub(crate) fn correlation(config: &CliConfig, no_correlate: bool) -> Correlation
 
 /// `--category` values as categories (any letter case); one line naming the valid ones
 /// for a value that is not.
+/// The Genesys Cloud domain of `GENESYS_REGION`, which pages link conversations to.
+pub(crate) fn genesys_ui_domain() -> Option<&'static str> {
+    std::env::var("GENESYS_REGION")
+        .ok()
+        .and_then(|r| crate::genesys::domain_for(&r).ok())
+}
+
 pub(crate) fn categories(names: &[String]) -> Result<Vec<FailureCategory>, String> {
     names
         .iter()

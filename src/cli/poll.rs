@@ -172,6 +172,7 @@ fn drain_options(args: &PollArgs) -> (DrainOptions, String) {
         }
     };
     let mut page = TriageOptions::new(layout, replay_source);
+    page.genesys_domain = super::genesys_ui_domain();
     page.pretty_report = args.bucket.is_none();
     let opts = DrainOptions {
         max_messages: args.max_messages.map(|n| n as usize),
@@ -300,6 +301,12 @@ fn print_announcements(out: &mut Stdout, summary: &DrainSummary) {
         out.line(format_args!(
             "events not put on NOTIFY_EVENT_BUS: {} (see the log with RUST_LOG=warn)",
             summary.notify_failed
+        ));
+    }
+    if summary.pages_not_stored > 0 {
+        out.line(format_args!(
+            "pages not stored: {} (the reports' JSON and Markdown were; see the log with RUST_LOG=warn)",
+            summary.pages_not_stored
         ));
     }
     if summary.incident_events > 0 {

@@ -1,17 +1,18 @@
 //! `dlq-triage summarize`: one answer for the whole incident, across every report found
 //! below the sources.
 
-use std::time::Duration;
-
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use futures::StreamExt;
 
 use super::{Stdout, categories, window};
 use crate::report::{Health, Summary};
 use crate::store::{path_style_from_env, s3_client};
-use crate::stored::{Filter, Reader, ReportArg, ReportDigest};
-use crate::summarize::{Summarizer, render_summary, summary_headline};
+use crate::page::{Detail, Kind, Page};
+use crate::stored::{Filter, Location, Reader, ReportArg, ReportDigest};
+use crate::summarize::{Finished, Summarizer, render_summary, summary_headline};
 
 /// `dlq-triage summarize SOURCE… [--since T] [--until T] [--category C]… [--target ARN]…
 /// [--out DIR] [--json]`.
@@ -34,7 +35,7 @@ pub struct SummarizeArgs {
     /// Only this failed target ARN (repeatable).
     #[arg(long = "target", value_name = "ARN")]
     pub targets: Vec<String>,
-    /// Folder for summary.md and summary.json.
+    /// Folder for summary.md, summary.json and summary.html.
     #[arg(long, default_value = "summary")]
     pub out: PathBuf,
     /// Print summary.json to standard output instead of writing the folder.
@@ -79,7 +80,7 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
     let mut summarizer = Summarizer::new(filter);
     // Read several at once, each parsed on a blocking thread (reports are independent, so
     // they parse on every core) into what the summary needs; the text is then dropped.
-    let mut reads = futures::stream::iter(locations.iter().map(|location| {
+    let mut reads = futures::stream::iter(locations.iter().enumerate().map(|(n, location)| {
         let reader = &reader;
         async move {
             let digest = match reader.read(location).await {
@@ -88,13 +89,13 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
                     .unwrap_or_else(|e| Err(format!("could not be parsed: {e}"))),
                 Err(e) => Err(e),
             };
-            (location, digest)
+            (n, location, digest)
         }
     }))
     .buffer_unordered(args.concurrency as usize);
-    while let Some((location, digest)) = reads.next().await {
+    while let Some((n, location, digest)) = reads.next().await {
         match digest {
-            Ok(report) => summarizer.add(report),
+            Ok(report) => summarizer.add_from(report, n),
             Err(reason) => {
                 let reason = reason
                     .strip_prefix(&format!("{location}: "))
@@ -113,11 +114,75 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
                 .map_or("none".to_owned(), |l| l.to_string())
         ));
     }
-    let mut summary = summarizer.finish(now, &args.sources);
+    drop(reads);
+    let Finished {
+        mut summary,
+        mut detail,
+        payload_sources,
+    } = summarizer.finish_detailed(now, &args.sources);
     if !args.no_health && summary.incidents.iter().any(|i| !i.rules.is_empty()) {
         summary.health = Some(health(&summary).await);
     }
-    write(&summary, &args)
+    if !args.json {
+        detail.payloads = sample_payloads(&reader, &locations, payload_sources, args.concurrency).await;
+    }
+    write(&summary, &detail, &args)
+}
+
+/// The page's sample payloads: each report that lists some is read again for their keys,
+/// then the payloads themselves. Best effort: a payload that cannot be read is left out.
+async fn sample_payloads(
+    reader: &Reader,
+    locations: &[Location],
+    wanted: BTreeMap<String, usize>,
+    concurrency: u64,
+) -> BTreeMap<String, bytes::Bytes> {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        records: Vec<Key>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Key {
+        message_id: String,
+        replay_payload_key: Option<String>,
+    }
+    let mut by_source: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (id, source) in wanted {
+        by_source.entry(source).or_default().push(id);
+    }
+    let payloads = by_source.into_iter().filter_map(|(source, ids)| {
+        let report = locations.get(source)?;
+        Some(async move {
+            let Ok(bytes) = reader.read(report).await else {
+                return Vec::new();
+            };
+            let Ok(keys) = serde_json::from_slice::<Keys>(&bytes) else {
+                return Vec::new();
+            };
+            let mut found = Vec::new();
+            for k in keys.records {
+                if !ids.contains(&k.message_id) {
+                    continue;
+                }
+                let Some(payload) = k.replay_payload_key.and_then(|key| report.payload(&key).ok())
+                else {
+                    continue;
+                };
+                if let Ok(body) = reader.read(&payload).await {
+                    found.push((k.message_id, bytes::Bytes::from(body)));
+                }
+            }
+            found
+        })
+    });
+    futures::stream::iter(payloads)
+        .buffer_unordered(concurrency as usize)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The health beside the summary: best effort, one attempt of at most
@@ -141,7 +206,7 @@ async fn health(summary: &Summary) -> Health {
 
 /// `summary.json` to standard output (`--json`), or `summary.md` and `summary.json` into
 /// the folder with the headline and the incident table on standard output.
-fn write(summary: &Summary, args: &SummarizeArgs) -> Result<(), String> {
+fn write(summary: &Summary, detail: &Detail, args: &SummarizeArgs) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(summary).map_err(|e| e.to_string())?;
     let mut out = Stdout::new();
     if args.json {
@@ -153,6 +218,7 @@ fn write(summary: &Summary, args: &SummarizeArgs) -> Result<(), String> {
     for (name, body) in [
         ("summary.json", json),
         ("summary.md", render_summary(summary).into_bytes()),
+        ("summary.html", summary_page(summary, detail).into_bytes()),
     ] {
         let path = dir.join(name);
         std::fs::write(&path, body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -196,10 +262,27 @@ fn write(summary: &Summary, args: &SummarizeArgs) -> Result<(), String> {
         dir.join("summary.md").display()
     ));
     out.line(format_args!(
+        "page:    {}",
+        dir.join("summary.html").display()
+    ));
+    out.line(format_args!(
         "json:    {}",
         dir.join("summary.json").display()
     ));
     Ok(())
+}
+
+/// `summary.html`.
+fn summary_page(summary: &Summary, detail: &Detail) -> String {
+    let headline = summary_headline(summary);
+    crate::page::render(&Page {
+        kind: Kind::Summary,
+        summary,
+        headline: &headline,
+        detail,
+        data: "summary.json",
+        genesys_domain: super::genesys_ui_domain(),
+    })
 }
 
 /// The health table: per rule, EventBridge's own counts; per API destination, its limit

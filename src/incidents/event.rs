@@ -46,12 +46,16 @@ pub fn detail(change: &Change, ctx: &EventContext) -> Value {
     let (first, last) = (rfc3339(item.first_seen), rfc3339(item.last_seen));
     let (summarize, replay) = commands(item, &ctx.reports);
     let report = item.report.as_ref().map(|(json, md)| {
+        // The page is stored beside the JSON (unless it could not be: it is best effort).
+        let html = json.strip_suffix(".json").map(|base| format!("{base}.html"));
         json!({
             "json": json,
             "markdown": md,
+            "html": html,
             "consoleLinks": {
                 "json": console_link(json, &ctx.region),
                 "markdown": console_link(md, &ctx.region),
+                "html": html.as_deref().and_then(|h| console_link(h, &ctx.region)),
             },
         })
     });

@@ -3,7 +3,6 @@
 //! a local folder or from S3; nothing is ever written or deleted there.
 
 use std::collections::HashSet;
-use std::path::{Component, Path};
 
 use crate::classify::FailureCategory;
 use crate::dlq::BodyKind;
@@ -91,7 +90,7 @@ impl<'f> Selector<'f> {
                         r.failed_event_ids.join(", ")
                     }
                 )),
-                (Some(key), Disposition::Stored) => payload_location(location, key),
+                (Some(key), Disposition::Stored) => location.payload(key),
                 (_, Disposition::Returned { reason }) => Err(format!(
                     "no payload stored: returned to the queue ({reason}); it is replayed from the queue, not from this report"
                 )),
@@ -132,35 +131,6 @@ impl<'f> Selector<'f> {
     }
 }
 
-/// The payload of a record: beside the report in S3 (keys are full keys there), or in the
-/// out folder a local report belongs to (the report's folder, or its parent for a report
-/// under `reports/`). A key that would leave that folder is refused.
-fn payload_location(report: &Location, key: &str) -> Result<Location, String> {
-    match report {
-        Location::S3 { bucket, .. } => Ok(Location::S3 {
-            bucket: bucket.clone(),
-            key: key.to_owned(),
-        }),
-        Location::File(path) => {
-            let relative = Path::new(key);
-            if key.is_empty()
-                || !relative
-                    .components()
-                    .all(|c| matches!(c, Component::Normal(_)))
-            {
-                return Err(format!(
-                    "payload key {key:?} leaves the report's folder; refused"
-                ));
-            }
-            let mut base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-            if base.file_name().is_some_and(|n| n == "reports") {
-                base.pop();
-            }
-            Ok(Location::File(base.join(relative)))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -190,40 +160,6 @@ mod tests {
 
     fn local(path: &str) -> Location {
         Location::File(PathBuf::from(path))
-    }
-
-    #[test]
-    fn payloads_are_found_beside_the_report_they_belong_to() {
-        let key = "replay/UNKNOWN/m1.json";
-        assert_eq!(
-            payload_location(&local("out/report.json"), key).unwrap(),
-            local("out/replay/UNKNOWN/m1.json")
-        );
-        assert_eq!(
-            payload_location(&local("out/reports/r1.json"), key).unwrap(),
-            local("out/replay/UNKNOWN/m1.json")
-        );
-        let s3 = Location::S3 {
-            bucket: "b".into(),
-            key: "p/reports/dt=2026-11-28/r.json".into(),
-        };
-        assert_eq!(
-            payload_location(&s3, "p/replay/dt=2026-11-28/UNKNOWN/m1.json").unwrap(),
-            Location::S3 {
-                bucket: "b".into(),
-                key: "p/replay/dt=2026-11-28/UNKNOWN/m1.json".into()
-            }
-        );
-    }
-
-    #[test]
-    fn a_tampered_key_never_leaves_the_folder() {
-        for key in ["../../etc/passwd", "/etc/passwd", "replay/../../x", ""] {
-            assert!(
-                payload_location(&local("out/report.json"), key).is_err(),
-                "{key}"
-            );
-        }
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub struct DrainSummary {
     pub incident_update_failed: usize,
     /// Incident transitions announced.
     pub incident_events: usize,
+    /// Page reports stored without their page (`report.html`).
+    pub pages_not_stored: usize,
 }
 
 impl DrainSummary {
@@ -141,6 +143,7 @@ impl DrainSummary {
             notify_failed: 0,
             incident_update_failed: 0,
             incident_events: 0,
+            pages_not_stored: 0,
         }
     }
 
@@ -456,6 +459,7 @@ where
             .service
             .triage(&mut letters, self.correlator, page_opts)
             .await;
+        let page_not_stored = done.page_not_stored();
         let outcome = done.outcome;
         if let Some(e) = &outcome.batch_error {
             return Err(e.to_string());
@@ -464,11 +468,12 @@ where
         let mut s = self.state();
         let summary = &mut s.summary;
         if let Some(keys) = &outcome.report_keys {
-            summary.reports.push(keys.0.clone());
+            summary.reports.push(keys.json.clone());
         }
         summary.notify_failed += done.announce_failed;
         summary.incident_update_failed += done.incident_update_failed;
         summary.incident_events += done.incident_events;
+        summary.pages_not_stored += usize::from(page_not_stored);
         for record in &outcome.report.records {
             if !returned.contains(record.message_id.as_str()) {
                 *summary

@@ -198,24 +198,34 @@ impl Layout {
         }
     }
 
-    /// The keys of the report: (JSON, Markdown).
-    pub fn report_keys(&self, date: NaiveDate, report_id: &str) -> (String, String) {
-        match self {
-            Layout::Local => ("report.json".to_owned(), "report.md".to_owned()),
-            Layout::LocalReports => {
-                let base = format!("reports/{}", report_file_stem(report_id));
-                (format!("{base}.json"), format!("{base}.md"))
-            }
-            Layout::Prefixed { prefix } => {
-                let base = format!(
-                    "{prefix}reports/dt={}/{}",
-                    date.format("%Y-%m-%d"),
-                    report_file_stem(report_id)
-                );
-                (format!("{base}.json"), format!("{base}.md"))
-            }
+    /// The keys of the report's JSON, Markdown and page.
+    pub fn report_keys(&self, date: NaiveDate, report_id: &str) -> ReportKeys {
+        let base = match self {
+            Layout::Local => "report".to_owned(),
+            Layout::LocalReports => format!("reports/{}", report_file_stem(report_id)),
+            Layout::Prefixed { prefix } => format!(
+                "{prefix}reports/dt={}/{}",
+                date.format("%Y-%m-%d"),
+                report_file_stem(report_id)
+            ),
+        };
+        ReportKeys {
+            json: format!("{base}.json"),
+            markdown: format!("{base}.md"),
+            html: Some(format!("{base}.html")),
         }
     }
+}
+
+/// Where a report is stored: its JSON (the record), its Markdown, and its page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportKeys {
+    /// `report.json`, the report of record.
+    pub json: String,
+    /// `report.md`.
+    pub markdown: String,
+    /// `report.html`; `None` when the page was not stored (it never holds a record back).
+    pub html: Option<String>,
 }
 
 /// The longest message id used as a file name unchanged.
@@ -319,18 +329,22 @@ mod tests {
         let date = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         let id = "20261129T034800.549Z-9ea5d23a7b11";
         assert_eq!(
-            Layout::prefixed("genesys-dlq/").report_keys(date, id).0,
+            Layout::prefixed("genesys-dlq/").report_keys(date, id).json,
             format!("genesys-dlq/reports/dt=2026-11-29/{id}.json")
         );
         assert_eq!(
-            Layout::LocalReports.report_keys(date, id).1,
+            Layout::LocalReports.report_keys(date, id).markdown,
             format!("reports/{id}.md")
         );
         assert!(
             Layout::LocalReports
                 .report_keys(date, "../x")
-                .0
+                .json
                 .starts_with("reports/___x~")
+        );
+        assert_eq!(
+            Layout::Local.report_keys(date, id).html.as_deref(),
+            Some("report.html")
         );
     }
 
@@ -366,14 +380,19 @@ mod tests {
         );
         assert_eq!(
             Layout::prefixed("genesys-dlq/").report_keys(date, "r1"),
-            (
-                "genesys-dlq/reports/dt=2026-11-28/r1.json".into(),
-                "genesys-dlq/reports/dt=2026-11-28/r1.md".into()
-            )
+            ReportKeys {
+                json: "genesys-dlq/reports/dt=2026-11-28/r1.json".into(),
+                markdown: "genesys-dlq/reports/dt=2026-11-28/r1.md".into(),
+                html: Some("genesys-dlq/reports/dt=2026-11-28/r1.html".into()),
+            }
         );
         assert_eq!(
             Layout::LocalReports.report_keys(date, "r1"),
-            ("reports/r1.json".into(), "reports/r1.md".into())
+            ReportKeys {
+                json: "reports/r1.json".into(),
+                markdown: "reports/r1.md".into(),
+                html: Some("reports/r1.html".into()),
+            }
         );
         assert_eq!(
             Layout::LocalReports.replay_key(cat, date, "m1"),

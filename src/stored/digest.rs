@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::dead_lettered_at;
 use crate::classify::FailureCategory;
 use crate::correlate::InteractionInfo;
-use crate::report::{Disposition, SCHEMA_VERSION};
+use crate::report::{Disposition, Report, SCHEMA_VERSION};
 
 /// The part of a report `summarize` reads; the rest of the report is skipped unparsed.
 #[derive(Debug, Deserialize)]
@@ -19,6 +19,32 @@ pub struct ReportDigest {
 }
 
 impl ReportDigest {
+    /// The digest of a report in hand (the page of a report just built).
+    pub fn of(report: &Report) -> ReportDigest {
+        ReportDigest {
+            generated_at: report.generated_at.clone(),
+            records: report
+                .records
+                .iter()
+                .map(|r| RecordDigest {
+                    message_id: r.message_id.clone(),
+                    timestamp: r.timestamp.clone(),
+                    sent_timestamp: r.sent_timestamp.clone(),
+                    interaction_id: r.interaction_id.clone(),
+                    failure_category: r.failure_category,
+                    target_arn: r.failure.target_arn.clone(),
+                    rule_arn: r.failure.rule_arn.clone(),
+                    error_code: r.failure.error_code.clone(),
+                    error_message: r.failure.error_message.clone(),
+                    http_status: r.http_status,
+                    interaction_info: Some(r.interaction_info.clone()),
+                    disposition: r.disposition.clone(),
+                    event_count: r.event_count,
+                })
+                .collect(),
+        }
+    }
+
     /// A report's JSON, or why it is not one this version reads.
     pub fn parse(bytes: &[u8]) -> Result<ReportDigest, String> {
         #[derive(Deserialize)]

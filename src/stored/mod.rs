@@ -7,7 +7,7 @@ mod filter;
 mod reader;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 pub use digest::ReportDigest;
 pub use filter::{Filter, Window, dead_lettered_at, parse_when};
@@ -25,6 +25,38 @@ pub enum Location {
         /// The key.
         key: String,
     },
+}
+
+impl Location {
+    /// The payload of a record of the report here: beside the report in S3 (keys are full
+    /// keys there), or in the out folder a local report belongs to (the report's folder,
+    /// or its parent for a report under `reports/`). A key that would leave that folder is
+    /// refused.
+    pub fn payload(&self, key: &str) -> Result<Location, String> {
+        match self {
+            Location::S3 { bucket, .. } => Ok(Location::S3 {
+                bucket: bucket.clone(),
+                key: key.to_owned(),
+            }),
+            Location::File(path) => {
+                let relative = Path::new(key);
+                if key.is_empty()
+                    || !relative
+                        .components()
+                        .all(|c| matches!(c, Component::Normal(_)))
+                {
+                    return Err(format!(
+                        "payload key {key:?} leaves the report's folder; refused"
+                    ));
+                }
+                let mut base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                if base.file_name().is_some_and(|n| n == "reports") {
+                    base.pop();
+                }
+                Ok(Location::File(base.join(relative)))
+            }
+        }
+    }
 }
 
 impl fmt::Display for Location {
@@ -131,6 +163,40 @@ mod tests {
             }
         );
         assert!(ReportArg::parse("s3:///x").is_err());
+    }
+
+    #[test]
+    fn payloads_are_found_beside_the_report_they_belong_to() {
+        let key = "replay/UNKNOWN/m1.json";
+        assert_eq!(
+            local("out/report.json").payload(key).unwrap(),
+            local("out/replay/UNKNOWN/m1.json")
+        );
+        assert_eq!(
+            local("out/reports/r1.json").payload(key).unwrap(),
+            local("out/replay/UNKNOWN/m1.json")
+        );
+        let s3 = Location::S3 {
+            bucket: "b".into(),
+            key: "p/reports/dt=2026-11-28/r.json".into(),
+        };
+        assert_eq!(
+            s3.payload("p/replay/dt=2026-11-28/UNKNOWN/m1.json").unwrap(),
+            Location::S3 {
+                bucket: "b".into(),
+                key: "p/replay/dt=2026-11-28/UNKNOWN/m1.json".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_tampered_key_never_leaves_the_folder() {
+        for key in ["../../etc/passwd", "/etc/passwd", "replay/../../x", ""] {
+            assert!(
+                local("out/report.json").payload(key).is_err(),
+                "{key}"
+            );
+        }
     }
 
     #[test]

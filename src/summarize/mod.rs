@@ -14,10 +14,11 @@ use chrono::{DateTime, Duration, Utc};
 use crate::classify::FailureCategory;
 use crate::correlate::InteractionInfo;
 use crate::report::{
-    AffectedConversation, Bucket, Disposition, Failure, Incident, Incidents, NO_TARGET,
+    AffectedConversation, Bucket, Disposition, Failure, Incident, Incidents, NO_TARGET, Report,
     SUMMARY_SCHEMA_VERSION, Summary, Tally, Timeline, Unreadable, WindowOut, bucket_width,
     fmt_time,
 };
+use crate::page::{CONVERSATIONS_SHOWN, Detail};
 use crate::stored::{Filter, ReportDigest, Window};
 
 pub use markdown::{render_summary, summary_headline};
@@ -40,6 +41,8 @@ struct Kept {
     events: usize,
     conversation: Option<Arc<str>>,
     stored: bool,
+    /// The index of the source it was read from ([`Summarizer::add_from`]).
+    source: u32,
 }
 
 /// What is known of a conversation from the reports that name it.
@@ -48,7 +51,25 @@ struct ConversationSeen {
     media: BTreeSet<String>,
     queues: BTreeSet<String>,
     divisions: BTreeSet<String>,
+    /// Its start and end, as the latest report naming them says.
+    start: Option<String>,
+    end: Option<String>,
 }
+
+/// A finished summary with what its page shows beyond it.
+#[derive(Debug)]
+pub struct Finished {
+    /// The summary.
+    pub summary: Summary,
+    /// Each incident's failures per minute and the affected conversations' times.
+    pub detail: Detail,
+    /// Where the page's sample payloads are: message id → the index of the source whose
+    /// report lists it ([`Summarizer::add_from`]).
+    pub payload_sources: BTreeMap<String, usize>,
+}
+
+/// The index [`Summarizer::add`] gives a report of no named source.
+const NO_SOURCE: u32 = u32::MAX;
 
 /// Reports in, one [`Summary`] out.
 #[derive(Debug, Default)]
@@ -85,7 +106,18 @@ impl Summarizer {
 
     /// Adds one report's records. A message id seen before keeps the view of the report
     /// generated later (its latest disposition).
+    #[cfg(test)]
     pub fn add(&mut self, report: ReportDigest) {
+        self.add_tagged(report, NO_SOURCE);
+    }
+
+    /// [`Summarizer::add`], remembering that the report is the caller's source number
+    /// `source` (where the page's sample payloads are found).
+    pub fn add_from(&mut self, report: ReportDigest, source: usize) {
+        self.add_tagged(report, u32::try_from(source).unwrap_or(NO_SOURCE));
+    }
+
+    fn add_tagged(&mut self, report: ReportDigest, source: u32) {
         self.reports += 1;
         let seen_in = self.text(&report.generated_at);
         for r in report.records {
@@ -111,6 +143,12 @@ impl Summarizer {
                 seen.media.extend(found.media_types.iter().cloned());
                 seen.queues.extend(found.queue_ids.iter().cloned());
                 seen.divisions.extend(found.division_ids.iter().cloned());
+                if found.conversation_start.is_some() {
+                    seen.start.clone_from(&found.conversation_start);
+                }
+                if found.conversation_end.is_some() {
+                    seen.end.clone_from(&found.conversation_end);
+                }
             }
             let kept = Kept {
                 seen_in: seen_in.clone(),
@@ -124,6 +162,7 @@ impl Summarizer {
                 events: r.event_count.max(1),
                 conversation,
                 stored: matches!(r.disposition, Disposition::Stored),
+                source,
             };
             self.records.insert(r.message_id.into_boxed_str(), kept);
         }
@@ -141,38 +180,58 @@ impl Summarizer {
 
     /// The summary; `now` is when it is made, `sources` how the reports were named (for
     /// the replay commands).
-    pub fn finish(mut self, now: DateTime<Utc>, sources: &[String]) -> Summary {
+    #[cfg(test)]
+    pub fn finish(self, now: DateTime<Utc>, sources: &[String]) -> Summary {
+        self.finish_detailed(now, sources).summary
+    }
+
+    /// [`Summarizer::finish`], with what the summary's page shows beyond it.
+    pub fn finish_detailed(mut self, now: DateTime<Utc>, sources: &[String]) -> Finished {
         let mut ids: Vec<(&str, &Kept)> = self.records.iter().map(|(k, v)| (&**k, v)).collect();
         // Samples in time order, then by id: the same summary from the same reports.
         ids.sort_by(|a, b| a.1.at.cmp(&b.1.at).then(a.0.cmp(b.0)));
         let counted = Counted::of(&ids);
         let window = self.filter.window;
         let end = window.until.unwrap_or(now);
+        let mut per_minute = Vec::new();
         let incidents: Vec<Incident> = counted
             .incidents
             .sorted()
             .into_iter()
             .map(|(category, target, tally)| {
+                let mut minutes: Vec<(i64, usize)> =
+                    tally.per_minute.iter().map(|(m, n)| (*m, *n)).collect();
+                minutes.sort_unstable();
+                per_minute.push(minutes);
                 incident(category, target.as_deref(), tally, end, sources, &window)
             })
             .collect();
-        let mut affected: Vec<AffectedConversation> = counted
+        let mut affected: Vec<(AffectedConversation, (Option<String>, Option<String>))> = counted
             .conversations
             .into_iter()
             .map(|(id, (first_failure, failures))| {
                 let seen = self.conversations.remove(&id).unwrap_or_default();
-                AffectedConversation {
+                let conversation = AffectedConversation {
                     id: id.to_string(),
                     media_types: seen.media.into_iter().collect(),
                     queue_ids: seen.queues.into_iter().collect(),
                     division_ids: seen.divisions.into_iter().collect(),
                     first_failure: first_failure.map(fmt_time),
                     failures,
-                }
+                };
+                (conversation, (seen.start, seen.end))
             })
             .collect();
-        affected.sort_by(|a, b| a.first_failure.cmp(&b.first_failure).then(a.id.cmp(&b.id)));
-        Summary {
+        affected.sort_by(|(a, _), (b, _)| {
+            a.first_failure.cmp(&b.first_failure).then(a.id.cmp(&b.id))
+        });
+        let conversation_times = affected
+            .iter_mut()
+            .take(CONVERSATIONS_SHOWN)
+            .map(|(_, times)| std::mem::take(times))
+            .collect();
+        let affected: Vec<AffectedConversation> = affected.into_iter().map(|(c, _)| c).collect();
+        let summary = Summary {
             schema_version: SUMMARY_SCHEMA_VERSION,
             generated_at: fmt_time(now),
             window: WindowOut {
@@ -194,6 +253,22 @@ impl Summarizer {
             timeline: timeline(&ids),
             conversations: affected,
             health: None,
+        };
+        let payload_sources = Detail::wanted_payloads(&summary)
+            .into_iter()
+            .filter_map(|id| {
+                let source = self.records.get(id.as_str())?.source;
+                (source != NO_SOURCE).then_some((id, source as usize))
+            })
+            .collect();
+        Finished {
+            summary,
+            detail: Detail {
+                per_minute,
+                conversation_times,
+                payloads: BTreeMap::new(),
+            },
+            payload_sources,
         }
     }
 }
@@ -356,6 +431,15 @@ fn timeline(records: &[(&str, &Kept)]) -> Timeline {
             })
             .collect(),
     }
+}
+
+/// A report's page: the summary of that one report (named `address` in its replay
+/// commands), as of when it was generated.
+pub fn of_report(report: &Report, address: &str) -> Finished {
+    let mut summarizer = Summarizer::new(Filter::default());
+    summarizer.add_from(ReportDigest::of(report), 0);
+    let now = crate::report::parse_time(&report.generated_at).unwrap_or_else(Utc::now);
+    summarizer.finish_detailed(now, &[address.to_owned()])
 }
 
 #[cfg(test)]

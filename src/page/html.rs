@@ -1,0 +1,80 @@
+//! Text from dead letters and from Genesys Cloud as HTML: escaped, with control and bidi
+//! characters shown by name so they can neither hide nor reorder what surrounds them.
+
+use std::fmt::Write;
+
+/// Appends `s` escaped for element content and quoted attribute values.
+pub(super) fn esc_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\t' => out.push(c),
+            c if is_hidden(c) => {
+                let _ = write!(out, "\u{27e8}U+{:04X}\u{27e9}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// `s` escaped (see [`esc_into`]).
+pub(super) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    esc_into(&mut out, s);
+    out
+}
+
+/// Characters that would be invisible or change the direction of the text around them.
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+/// At most `max` characters of `s`, and how many were left out.
+pub(super) fn capped(s: &str, max: usize) -> (&str, usize) {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => (&s[..at], s[at..].chars().count()),
+        None => (s, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_and_quotes_are_escaped() {
+        assert_eq!(
+            esc(r#""><img src=x onerror=alert(1)>'"#),
+            "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;&#39;"
+        );
+        assert_eq!(esc("a & b"), "a &amp; b");
+    }
+
+    #[test]
+    fn bidi_and_control_characters_are_shown_by_name() {
+        assert_eq!(
+            esc("abc\u{202E}txt.exe\u{0007}"),
+            "abc\u{27e8}U+202E\u{27e9}txt.exe\u{27e8}U+0007\u{27e9}"
+        );
+        assert_eq!(esc("line\nnext"), "line\nnext");
+    }
+
+    #[test]
+    fn capping_counts_characters_not_bytes() {
+        assert_eq!(capped("ééé", 2), ("éé", 1));
+        assert_eq!(capped("ab", 5), ("ab", 0));
+    }
+}
