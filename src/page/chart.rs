@@ -12,9 +12,11 @@ use crate::report::{Summary, parse_time, short_arn};
 use crate::summarize::ONGOING_WITHIN_MINUTES;
 
 /// How many incidents get a line of their own.
-pub(super) const SERIES: usize = 10;
+pub(super) const SERIES: usize = 12;
 /// The most points a line has: longer windows take the peak minute of each step.
 const COLUMNS: i64 = 240;
+/// A line with at most this many points above zero has them marked.
+const MARKED_POINTS: usize = 60;
 /// A window that ends this long after the last failure is drawn to the last failure only.
 const QUIET_TAIL_MINUTES: i64 = 24 * 60;
 
@@ -131,6 +133,17 @@ pub(super) fn render(s: &Summary, per_minute: &[Vec<(i64, usize)>], out: &mut St
             points.join(" "),
             esc(&series_name(s, k))
         );
+        // A few failures are easy to miss on a line alone: their points are marked.
+        if line.iter().filter(|v| **v > 0).count() <= MARKED_POINTS {
+            for (col, v) in line.iter().enumerate().filter(|(_, v)| **v > 0) {
+                let _ = writeln!(
+                    out,
+                    "<circle class=\"s{k}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\"/>",
+                    x(col as f64),
+                    y(*v)
+                );
+            }
+        }
     }
     out.push_str("</svg>\n<ul class=\"legend\">\n");
     for k in 0..lines.len() {

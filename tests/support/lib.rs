@@ -1,10 +1,12 @@
 //! Test support for genesys-dlq-triage, shared by every integration test, the benchmarks
 //! and `make demo`: the bundled fixtures and golden files, free ports on 127.0.0.1, and the
-//! local servers the tests start for real (`moto_server`, the Genesys Cloud simulator).
+//! local servers the tests start for real (`moto_server`, the Genesys Cloud simulator), and
+//! a real browser for the pages.
 //!
 //! The in-memory twins of the ports (`MemoryStore`, `MemoryCorrelator`) are part of the
 //! crate under test, beside the ports they stand in for.
 
+pub mod browser;
 pub mod cli;
 pub mod cloudwatch;
 pub mod dynalite;
