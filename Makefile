@@ -24,8 +24,18 @@ $(DYNALITE): tools/dynalite/package.json tools/dynalite/package-lock.json
 	cd tools/dynalite && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# A real browser for the page tests: Debian's chromium, installed when it is absent (as root,
+# or through sudo).
+.PHONY: browser
+browser: ## Install Debian's chromium (headless) for the page tests, unless present
+	@command -v $${CHROMIUM:-chromium} >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium >/dev/null; }
+	@$${CHROMIUM:-chromium} --version 2>/dev/null
+
 .PHONY: tools
-tools: $(VENV)/.stamp $(DYNALITE) ## Create the dev-tools venv (moto, cargo-lambda, cfn-lint, SAM CLI) and install dynalite
+tools: $(VENV)/.stamp $(DYNALITE) browser ## Create the dev-tools venv (moto, cargo-lambda, cfn-lint, SAM CLI), install dynalite and chromium
 
 export SAM_CLI_TELEMETRY := 0
 export AWS_EC2_METADATA_DISABLED := true

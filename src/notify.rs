@@ -305,10 +305,7 @@ mod tests {
             d["report"]["html"],
             "s3://bucket/p/reports/dt=2026-11-28/r1.html"
         );
-        let without_page = ReportKeys {
-            html: None,
-            ..keys
-        };
+        let without_page = ReportKeys { html: None, ..keys };
         let d = detail(&report, "bucket", &without_page, "eu-west-1");
         assert!(d["report"].get("html").is_none());
         assert!(d["consoleLinks"].get("html").is_none());

@@ -373,7 +373,10 @@ mod tests {
             BTreeMap::from([(API.to_owned(), "InputTransformer".to_owned())])
         );
         let announced = service.announcer.as_ref().unwrap().announced();
-        assert_eq!(announced, vec![done.outcome.report_keys.clone().unwrap().json]);
+        assert_eq!(
+            announced,
+            vec![done.outcome.report_keys.clone().unwrap().json]
+        );
     }
 
     #[tokio::test]
@@ -386,6 +389,47 @@ mod tests {
             .await;
         assert!(done.outcome.batch_error.is_some());
         assert!(service.announcer.as_ref().unwrap().announced().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_page_not_stored_holds_nothing_back_and_is_counted() {
+        let service = service();
+        let opts = opts();
+        let keys = opts
+            .layout
+            .report_keys(opts.now.date_naive(), &opts.report_id);
+        service.store().fail_key(keys.html.as_deref().unwrap());
+        let mut letters = batch();
+        let done = service
+            .triage(&mut letters, &MemoryCorrelator::skipped("test"), opts)
+            .await;
+        assert!(done.outcome.batch_error.is_none());
+        assert_eq!(done.outcome.acknowledged, 20);
+        assert!(done.page_not_stored());
+        let stored = done.outcome.report_keys.clone().unwrap();
+        assert_eq!(stored.html, None);
+        assert!(service.store().get(&stored.json).is_some());
+        assert!(service.store().get(&stored.markdown).is_some());
+        // The report is still announced, without a page to link.
+        assert_eq!(
+            service.announcer.as_ref().unwrap().announced(),
+            vec![stored.json]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stored_page_sits_beside_the_report_as_html() {
+        let service = service();
+        let mut letters = batch();
+        let done = service
+            .triage(&mut letters, &MemoryCorrelator::skipped("test"), opts())
+            .await;
+        assert!(!done.page_not_stored());
+        let keys = done.outcome.report_keys.unwrap();
+        let html = keys.html.unwrap();
+        assert_eq!(html, keys.json.replace(".json", ".html"));
+        let page = service.store().get(&html).unwrap();
+        assert!(page.starts_with(b"<!DOCTYPE html>"));
     }
 
     #[tokio::test]

@@ -76,6 +76,8 @@ struct Faults {
     panicking_payload: Option<usize>,
     fail_json: bool,
     fail_markdown: bool,
+    /// The report's page: it must never change what is acknowledged.
+    fail_page: bool,
     correlation: Vec<Correlation>,
     deadline_passed: bool,
 }
@@ -86,17 +88,19 @@ fn faults() -> impl Strategy<Value = Faults> {
         prop::option::weighted(0.2, 0..40usize),
         prop::bool::weighted(0.1),
         prop::bool::weighted(0.1),
+        prop::bool::weighted(0.2),
         prop::collection::vec(
             prop_oneof![2 => Just(Correlation::Found), 1 => Just(Correlation::Transient), 1 => Just(Correlation::Permanent)],
             3,
         ),
         prop::bool::weighted(0.05),
     )
-        .prop_map(|(failing_payloads, panicking_payload, fail_json, fail_markdown, correlation, deadline_passed)| Faults {
+        .prop_map(|(failing_payloads, panicking_payload, fail_json, fail_markdown, fail_page, correlation, deadline_passed)| Faults {
             failing_payloads,
             panicking_payload,
             fail_json,
             fail_markdown,
+            fail_page,
             correlation,
             deadline_passed,
         })
@@ -174,7 +178,8 @@ proptest! {
         // The keys a fault-free run uses, to aim the faults.
         let clean = rt.block_on(genesys_dlq_triage::run(&letters, &MemoryStore::new(), &correlator, &options()));
         let keys: Vec<String> = clean.report.records.iter().filter_map(|r| r.replay_payload_key.clone()).collect();
-        let (json_key, md_key) = clean.report_keys.clone().unwrap();
+        let stored = clean.report_keys.clone().unwrap();
+        let (json_key, md_key, page_key) = (stored.json, stored.markdown, stored.html.unwrap());
 
         let store = Store {
             inner: MemoryStore::new(),
@@ -185,6 +190,7 @@ proptest! {
         }
         if faults.fail_json { store.inner.fail_key(&json_key); }
         if faults.fail_markdown { store.inner.fail_key(&md_key); }
+        if faults.fail_page { store.inner.fail_key(&page_key); }
         let mut opts = options();
         if faults.deadline_passed {
             opts.deadline = Some(tokio::time::Instant::now());
@@ -196,6 +202,9 @@ proptest! {
         prop_assert_eq!(outcome.report.records.len(), letters.len());
         let report_stored = store.inner.get(&json_key).is_some() && store.inner.get(&md_key).is_some();
         prop_assert_eq!(outcome.batch_error.is_none(), report_stored);
+        if let Some(keys) = &outcome.report_keys {
+            prop_assert_eq!(keys.html.is_some(), !faults.fail_page);
+        }
         let mut expected_returned = Vec::new();
         let mut acknowledged = 0;
         let mut returned_groups: HashSet<&str> = HashSet::new();

@@ -120,7 +120,7 @@ async fn a_batch_lands_in_s3_byte_exact_and_correlated() {
         .filter(|k| k.starts_with("genesys-dlq/reports/dt="))
         .collect();
     assert_eq!(replay.len(), 20, "{keys:?}");
-    assert_eq!(reports.len(), 2, "{keys:?}");
+    assert_eq!(reports.len(), 3, "JSON, Markdown and page: {keys:?}");
 
     let json_key = reports.iter().find(|k| k.ends_with(".json")).unwrap();
     let report: Value = serde_json::from_slice(&get(&s3, json_key).await).unwrap();
@@ -162,6 +162,17 @@ async fn a_batch_lands_in_s3_byte_exact_and_correlated() {
         .await
         .unwrap();
     assert_eq!(md.content_type(), Some("text/markdown; charset=utf-8"));
+    let page_key = json_key.replace(".json", ".html");
+    let page = s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(&page_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.content_type(), Some("text/html; charset=utf-8"));
+    let page = String::from_utf8(get(&s3, &page_key).await).unwrap();
+    assert!(page.contains(&format!("s3://{BUCKET}/{json_key}")));
 
     // The same batch again: the secret and the conversations come from the caches.
     let response = invoke(&h, event, Context::default()).await;
@@ -171,7 +182,7 @@ async fn a_batch_lands_in_s3_byte_exact_and_correlated() {
     assert_eq!(sim.state.stats.token_requests.load(Ordering::SeqCst), 1);
     assert_eq!(
         all_keys(&s3).await.len(),
-        20 + 4,
+        20 + 6,
         "payload keys are deterministic; a second report"
     );
 }

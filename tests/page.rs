@@ -61,7 +61,11 @@ fn copied_commands(tab: &mut Tab) -> Vec<String> {
 
 /// Nothing was fetched and the policy was never violated.
 fn assert_nothing_loaded(tab: &Tab) {
-    assert_eq!(tab.requests(), Vec::<String>::new(), "the page fetched something");
+    assert_eq!(
+        tab.requests(),
+        Vec::<String>::new(),
+        "the page fetched something"
+    );
     let violations: Vec<String> = tab
         .messages()
         .into_iter()
@@ -117,9 +121,8 @@ fn a_summary_page_shows_each_incident_its_line_and_its_replay_command() {
     assert_eq!(copied_commands(&mut tab), expected);
 
     // Sorting: by failed events, largest first, then smallest first.
-    let counts = |tab: &mut Tab| -> Vec<u64> {
-        column(tab, 2).iter().map(|v| v.parse().unwrap()).collect()
-    };
+    let counts =
+        |tab: &mut Tab| -> Vec<u64> { column(tab, 2).iter().map(|v| v.parse().unwrap()).collect() };
     tab.eval("document.querySelectorAll('#incidents thead button')[2].click()");
     let down = counts(&mut tab);
     assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
@@ -147,11 +150,7 @@ fn a_summary_page_shows_each_incident_its_line_and_its_replay_command() {
         .count();
     let shown = set(&mut tab, "f-category", "e.value = 'PAYLOAD_MALFORMED'");
     assert_eq!(shown, format!("{malformed} of {} shown", incidents.len()));
-    assert!(
-        column(&mut tab, 0)
-            .iter()
-            .all(|c| c == "PAYLOAD_MALFORMED")
-    );
+    assert!(column(&mut tab, 0).iter().all(|c| c == "PAYLOAD_MALFORMED"));
     set(&mut tab, "f-category", "e.value = ''");
     let shown = set(&mut tab, "f-ongoing", "e.checked = true");
     assert_eq!(shown, format!("{ongoing} of {} shown", incidents.len()));
@@ -173,11 +172,13 @@ fn a_summary_page_shows_each_incident_its_line_and_its_replay_command() {
     assert_eq!(shown, format!("{same_target} of {} shown", incidents.len()));
 
     // Conversations link to the org's Genesys Cloud.
-    let links = tab.eval(
-        "Array.from(document.querySelectorAll('#conversation-table a')).map(a => a.href)",
-    );
+    let links =
+        tab.eval("Array.from(document.querySelectorAll('#conversation-table a')).map(a => a.href)");
     let links = links.as_array().unwrap();
-    assert_eq!(links.len(), summary["conversations"].as_array().unwrap().len());
+    assert_eq!(
+        links.len(),
+        summary["conversations"].as_array().unwrap().len()
+    );
     let first = summary["conversations"][0]["id"].as_str().unwrap();
     assert_eq!(
         links[0],
@@ -199,7 +200,10 @@ fn a_report_page_shows_the_batch_with_sample_payloads_and_works_without_scripts(
     let title = tab.eval("document.title");
     assert_eq!(
         title,
-        format!("Dead-letter report {}", report["reportId"].as_str().unwrap())
+        format!(
+            "Dead-letter report {}",
+            report["reportId"].as_str().unwrap()
+        )
     );
     assert_eq!(
         tab.eval("document.querySelectorAll('#incidents tbody tr').length"),
@@ -292,8 +296,9 @@ fn hostile_batch(dir: &Path, server: &str) -> PathBuf {
     ));
     let mut body: Value = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
     body["detail"]["eventBody"]["conversationId"] = json!("javascript:document.title='pwned'");
-    body["detail"]["eventBody"]["note"] =
-        json!(format!("{script}{img} <iframe src=\"{server}/frame\"></iframe> \u{2066}x"));
+    body["detail"]["eventBody"]["note"] = json!(format!(
+        "{script}{img} <iframe src=\"{server}/frame\"></iframe> \u{2066}x"
+    ));
     record["body"] = json!(body.to_string());
     let mut second = record.clone();
     second["messageId"] = json!("5e1f0c8a-0000-4000-8000-000000000002");
@@ -322,7 +327,11 @@ fn hostile_text_stays_text_and_nothing_runs_or_loads() {
             shown_title.as_str().unwrap().starts_with(title),
             "{shown_title}"
         );
-        assert_eq!(tab.eval("document.scripts.length"), 1, "only the page's own");
+        assert_eq!(
+            tab.eval("document.scripts.length"),
+            1,
+            "only the page's own"
+        );
         assert_eq!(
             tab.eval(
                 "document.querySelectorAll('img, iframe, object, embed, link, body style, a[href^=\"javascript\"]').length"
@@ -331,7 +340,10 @@ fn hostile_text_stays_text_and_nothing_runs_or_loads() {
         );
         let text = tab.eval("document.body.innerText");
         let text = text.as_str().unwrap();
-        assert!(text.contains("<script>document.title='pwned'</script>"), "{page:?}");
+        assert!(
+            text.contains("<script>document.title='pwned'</script>"),
+            "{page:?}"
+        );
         assert!(text.contains("onerror="), "{page:?}");
         // Bidi controls are shown by name, never applied.
         assert!(text.contains("U+202E"), "{page:?}");

@@ -37,7 +37,8 @@ async fn everything_stored_means_everything_acknowledged() {
     let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
     assert!(outcome.returned.is_empty());
     assert_eq!(outcome.acknowledged, letters.len());
-    let (json_key, md_key) = outcome.report_keys.clone().unwrap();
+    let keys = outcome.report_keys.clone().unwrap();
+    let (json_key, md_key) = (keys.json, keys.markdown);
     assert!(json_key.starts_with("genesys-dlq/reports/dt="));
     assert!(store.get(&json_key).is_some() && store.get(&md_key).is_some());
     for (record, letter) in outcome.report.records.iter().zip(&letters) {
@@ -304,7 +305,7 @@ async fn a_batch_the_pipeline_owns_gives_the_same_report_and_byte_exact_payloads
         let key = record.replay_payload_key.as_deref().unwrap();
         assert_eq!(owned_store.get(key).unwrap(), &letter.body[..]);
     }
-    let (json, _) = owned.report_keys.unwrap();
+    let json = owned.report_keys.unwrap().json;
     assert_eq!(owned_store.get(&json), borrowed_store.get(&json));
 }
 
@@ -349,7 +350,7 @@ async fn the_stored_report_tells_what_happened_to_every_write() {
             store.fail_key(key);
         }
         let outcome = genesys_dlq_triage::run(&letters, &store, &skip(), &options()).await;
-        let (json_key, _) = outcome.report_keys.clone().unwrap();
+        let json_key = outcome.report_keys.clone().unwrap().json;
         let stored: serde_json::Value =
             serde_json::from_slice(&store.get(&json_key).unwrap()).unwrap();
         assert_eq!(

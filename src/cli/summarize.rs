@@ -8,11 +8,11 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::{Stdout, categories, window};
+use crate::page::{Kind, Page};
 use crate::report::{Health, Summary};
 use crate::store::{path_style_from_env, s3_client};
-use crate::page::{Detail, Kind, Page};
 use crate::stored::{Filter, Location, Reader, ReportArg, ReportDigest};
-use crate::summarize::{Finished, Summarizer, render_summary, summary_headline};
+use crate::summarize::{Detail, Finished, Summarizer, render_summary, summary_headline};
 
 /// `dlq-triage summarize SOURCE… [--since T] [--until T] [--category C]… [--target ARN]…
 /// [--out DIR] [--json]`.
@@ -124,7 +124,8 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
         summary.health = Some(health(&summary).await);
     }
     if !args.json {
-        detail.payloads = sample_payloads(&reader, &locations, payload_sources, args.concurrency).await;
+        detail.payloads =
+            sample_payloads(&reader, &locations, payload_sources, args.concurrency).await;
     }
     write(&summary, &detail, &args)
 }
@@ -165,7 +166,9 @@ async fn sample_payloads(
                 if !ids.contains(&k.message_id) {
                     continue;
                 }
-                let Some(payload) = k.replay_payload_key.and_then(|key| report.payload(&key).ok())
+                let Some(payload) = k
+                    .replay_payload_key
+                    .and_then(|key| report.payload(&key).ok())
                 else {
                     continue;
                 };

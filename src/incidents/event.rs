@@ -47,7 +47,9 @@ pub fn detail(change: &Change, ctx: &EventContext) -> Value {
     let (summarize, replay) = commands(item, &ctx.reports);
     let report = item.report.as_ref().map(|(json, md)| {
         // The page is stored beside the JSON (unless it could not be: it is best effort).
-        let html = json.strip_suffix(".json").map(|base| format!("{base}.html"));
+        let html = json
+            .strip_suffix(".json")
+            .map(|base| format!("{base}.html"));
         json!({
             "json": json,
             "markdown": md,

@@ -103,7 +103,11 @@ pub(super) fn render(s: &Summary, per_minute: &[Vec<(i64, usize)>], out: &mut St
             y(v) + 4.0
         );
     }
-    for (col, anchor) in [(0, "start"), ((columns - 1) / 2, "middle"), (columns - 1, "end")] {
+    for (col, anchor) in [
+        (0, "start"),
+        ((columns - 1) / 2, "middle"),
+        (columns - 1, "end"),
+    ] {
         let _ = writeln!(
             out,
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>",
@@ -179,8 +183,17 @@ fn label(minute: i64, with_date: bool) -> String {
 
 /// Each line's points: the busiest minute of each step. Incidents beyond [`SERIES`] are
 /// added up minute by minute into one line.
-fn lines(per_minute: &[Vec<(i64, usize)>], from: i64, step: i64, columns: usize) -> Vec<Vec<usize>> {
-    let column = |m: i64| usize::try_from((m - from) / step).ok().filter(|c| *c < columns);
+pub(super) fn lines(
+    per_minute: &[Vec<(i64, usize)>],
+    from: i64,
+    step: i64,
+    columns: usize,
+) -> Vec<Vec<usize>> {
+    let column = |m: i64| {
+        usize::try_from((m - from) / step)
+            .ok()
+            .filter(|c| *c < columns)
+    };
     let mut lines: Vec<Vec<usize>> = Vec::new();
     for minutes in per_minute.iter().take(SERIES) {
         let mut line = vec![0; columns];
@@ -218,7 +231,10 @@ fn series_name(s: &Summary, k: usize) -> String {
                 .map(short_arn)
                 .unwrap_or_else(|| "(no target)".into())
         ),
-        _ => format!("other incidents ({})", s.incidents.len().saturating_sub(SERIES)),
+        _ => format!(
+            "other incidents ({})",
+            s.incidents.len().saturating_sub(SERIES)
+        ),
     }
 }
 

@@ -17,16 +17,11 @@ use sha2::{Digest, Sha256};
 use bytes::Bytes;
 
 use crate::report::{Health, Incident, Report, Summary, short_arn};
+use crate::summarize::{CONVERSATIONS_SHOWN, Detail, INCIDENT_SECTIONS, PAYLOADS_PER_INCIDENT};
 use html::{capped, esc, esc_into};
 
 /// Rows of the incident table; the JSON has them all.
 pub const INCIDENT_ROWS: usize = 200;
-/// Incidents shown with their advice, samples and replay command.
-pub const INCIDENT_SECTIONS: usize = 50;
-/// Affected conversations listed.
-pub const CONVERSATIONS_SHOWN: usize = 500;
-/// Sample payloads shown per incident.
-pub const PAYLOADS_PER_INCIDENT: usize = 3;
 /// The longest payload shown, in characters (pretty-printed).
 const PAYLOAD_CHARS: usize = 4096;
 /// The longest sample error shown, in characters.
@@ -44,33 +39,6 @@ static CSP: LazyLock<String> = LazyLock::new(|| {
         hash(STYLE)
     )
 });
-
-/// What a page shows beyond the summary itself.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Detail {
-    /// Per incident, in the summary's order: failed events per minute since the epoch, in
-    /// time order.
-    pub per_minute: Vec<Vec<(i64, usize)>>,
-    /// Start and end of the first [`CONVERSATIONS_SHOWN`] affected conversations, in the
-    /// summary's order, as Genesys Cloud reported them.
-    pub conversation_times: Vec<(Option<String>, Option<String>)>,
-    /// A few payloads by message id (see [`Detail::wanted_payloads`]).
-    pub payloads: BTreeMap<String, Bytes>,
-}
-
-impl Detail {
-    /// The message ids whose payloads the page shows: the first
-    /// [`PAYLOADS_PER_INCIDENT`] samples of each incident it details.
-    pub fn wanted_payloads(summary: &Summary) -> BTreeSet<String> {
-        summary
-            .incidents
-            .iter()
-            .take(INCIDENT_SECTIONS)
-            .flat_map(|i| i.sample_message_ids.iter().take(PAYLOADS_PER_INCIDENT))
-            .cloned()
-            .collect()
-    }
-}
 
 /// Which page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +80,9 @@ pub fn render_report(
         .into_iter()
         .filter_map(|id| Some((id.clone(), payloads.get(&id)?.clone())))
         .collect();
-    let headline = crate::report::headline(report).replace("**", "").replace('`', "");
+    let headline = crate::report::headline(report)
+        .replace("**", "")
+        .replace('`', "");
     render(&Page {
         kind: Kind::Report(report.report_id.clone()),
         summary: &finished.summary,
@@ -219,10 +189,7 @@ fn header(page: &Page, title: &str, out: &mut String) {
         ("stored for replay", s.stored.to_string()),
         ("incidents", s.incidents.len().to_string()),
         ("conversations", s.conversations.len().to_string()),
-        (
-            "ongoing",
-            if s.ongoing { "yes" } else { "no" }.to_owned(),
-        ),
+        ("ongoing", if s.ongoing { "yes" } else { "no" }.to_owned()),
     ] {
         let _ = writeln!(out, "<div class=\"card\"><b>{value}</b>{name}</div>");
     }
@@ -276,14 +243,11 @@ fn incident_table(s: &Summary, out: &mut String, data: &str) {
     for c in &categories {
         let _ = write!(out, "<option>{}</option>", esc(c));
     }
-    out.push_str("</select></label>\n<label>Target <select id=\"f-target\"><option value=\"\">all</option>");
+    out.push_str(
+        "</select></label>\n<label>Target <select id=\"f-target\"><option value=\"\">all</option>",
+    );
     for (arn, name) in &targets {
-        let _ = write!(
-            out,
-            "<option value=\"{}\">{}</option>",
-            esc(arn),
-            esc(name)
-        );
+        let _ = write!(out, "<option value=\"{}\">{}</option>", esc(arn), esc(name));
     }
     out.push_str("</select></label>\n<label><input type=\"checkbox\" id=\"f-ongoing\"> ongoing only</label> <span id=\"f-shown\" class=\"note\"></span>\n</div>\n");
     out.push_str("<div class=\"wide\"><table id=\"incidents\">\n<thead><tr><th><button>category</button></th><th><button>target</button></th><th class=\"n\"><button>failed</button></th><th><button>first</button></th><th><button>last</button></th><th class=\"n\"><button>peak/min</button></th><th class=\"n\"><button>conversations</button></th><th>codes, statuses</th><th><button>ongoing</button></th></tr></thead>\n<tbody>\n");
@@ -339,7 +303,11 @@ fn incident_sections(page: &Page, out: &mut String) {
             "<section class=\"incident\" id=\"incident-{n}\">\n<h3>{} against <code>{}</code>{}</h3>",
             i.category,
             esc(i.target_arn.as_deref().unwrap_or("(no target)")),
-            if i.ongoing { " <span class=\"yes\">ongoing</span>" } else { "" }
+            if i.ongoing {
+                " <span class=\"yes\">ongoing</span>"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(
             out,
@@ -350,7 +318,12 @@ fn incident_sections(page: &Page, out: &mut String) {
         if !i.rules.is_empty() {
             out.push_str("<p><b>Rules:</b> ");
             for (k, r) in i.rules.iter().enumerate() {
-                let _ = write!(out, "{}<code>{}</code>", if k > 0 { ", " } else { "" }, esc(r));
+                let _ = write!(
+                    out,
+                    "{}<code>{}</code>",
+                    if k > 0 { ", " } else { "" },
+                    esc(r)
+                );
             }
             out.push_str("</p>\n");
         }
@@ -449,7 +422,11 @@ fn health(h: &Health, out: &mut String) {
         let _ = writeln!(
             out,
             "<p{}>Genesys Cloud integration <code>{}</code>: {}{}{}</p>",
-            if g.code == "ACTIVE" { "" } else { " class=\"lost\"" },
+            if g.code == "ACTIVE" {
+                ""
+            } else {
+                " class=\"lost\""
+            },
             esc(&g.name),
             esc(&g.code),
             g.detail
@@ -495,7 +472,10 @@ fn conversations(page: &Page, out: &mut String) {
             .get(n)
             .cloned()
             .unwrap_or_default();
-        let id = match page.genesys_domain.and_then(|d| conversation_link(d, &c.id)) {
+        let id = match page
+            .genesys_domain
+            .and_then(|d| conversation_link(d, &c.id))
+        {
             Some(url) => format!(
                 "<a href=\"{url}\" rel=\"noreferrer noopener\" target=\"_blank\"><code>{}</code></a>",
                 esc(&c.id)

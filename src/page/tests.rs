@@ -1,0 +1,112 @@
+use super::*;
+use crate::classify::FailureCategory;
+use crate::report::fixtures::{record, report_of};
+
+/// A report of `incidents` incidents (one target each) and `conversations` conversations,
+/// every record with its own minute.
+fn report(incidents: usize, conversations: usize) -> Report {
+    let records = (0..incidents.max(conversations))
+        .map(|n| {
+            let mut r = record(
+                &format!("m{n:06}"),
+                FailureCategory::TargetError,
+                Some(&format!(
+                    "arn:aws:lambda:us-east-1:111122223333:function:f{:04}",
+                    n % incidents
+                )),
+                Some("ERROR_FROM_TARGET"),
+                &format!("2026-11-28T{:02}:{:02}:00Z", (n / 60) % 24, n % 60),
+            );
+            if n < conversations {
+                r.interaction_id = Some(format!("c0a8{n:04}-0000-4000-8000-000000000000"));
+            }
+            r
+        })
+        .collect();
+    report_of(records)
+}
+
+fn page_of(report: &Report, domain: Option<&str>) -> String {
+    render_report(report, "out/report.json", &BTreeMap::new(), domain)
+}
+
+#[test]
+fn the_policy_allows_only_the_pages_own_script_and_style() {
+    let html = page_of(&report(3, 3), None);
+    let hash = |s: &str| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s));
+    assert!(html.contains(&format!("script-src 'sha256-{}'", hash(SCRIPT))));
+    assert!(html.contains(&format!("style-src 'sha256-{}'", hash(STYLE))));
+    assert!(html.contains("default-src 'none'"));
+    assert!(html.contains(&format!("<script>{SCRIPT}</script>")));
+    assert!(html.contains(&format!("<style>{STYLE}</style>")));
+    assert_eq!(html.matches("<script").count(), 1);
+    assert_eq!(html.matches("<style").count(), 1);
+    // An inline style attribute would be refused by the policy.
+    assert!(!html.contains("style=\""));
+    // The policy comes before anything it governs.
+    assert!(html.find("Content-Security-Policy").unwrap() < html.find("<style>").unwrap());
+}
+
+#[test]
+fn large_summaries_are_capped_with_a_pointer_to_the_json() {
+    let html = page_of(&report(INCIDENT_ROWS + 50, CONVERSATIONS_SHOWN + 100), None);
+    assert_eq!(html.matches("<tr data-category=").count(), INCIDENT_ROWS);
+    assert!(html.contains("… and 50 more incidents in <code>out/report.json</code>"));
+    assert_eq!(
+        html.matches("<section class=\"incident\"").count(),
+        INCIDENT_SECTIONS
+    );
+    assert_eq!(
+        html.matches("<polyline class=\"series").count(),
+        chart::SERIES + 1,
+        "the largest incidents, then the others as one line"
+    );
+    assert!(html.contains(&format!(
+        "other incidents ({})",
+        INCIDENT_ROWS + 50 - chart::SERIES
+    )));
+    assert!(html.contains("… and 100 more in <code>out/report.json</code>"));
+}
+
+#[test]
+fn conversations_link_to_genesys_cloud_only_with_a_plain_id_and_a_known_region() {
+    let mut r = report(1, 2);
+    r.records[1].interaction_id = Some("javascript:alert(1)".into());
+    let r = Report::build("r1".into(), chrono::Utc::now(), r.records);
+    let html = page_of(&r, Some("mypurecloud.ie"));
+    assert!(html.contains(
+        "href=\"https://apps.mypurecloud.ie/directory/#/analytics/interactions/c0a80000-0000-4000-8000-000000000000/admin\""
+    ));
+    assert!(!html.contains("href=\"javascript"));
+    assert!(!html.contains("interactions/javascript"));
+    let without = page_of(&r, None);
+    assert!(!without.contains("apps.mypurecloud"));
+    assert!(without.contains("Set GENESYS_REGION"));
+}
+
+#[test]
+fn sample_payloads_are_pretty_printed_and_capped() {
+    let r = report(1, 0);
+    let id = r.summary.incidents[0].sample_message_ids[0].clone();
+    let long = format!("{{\"a\":\"{}\",\"b\":[1,2]}}", "x".repeat(PAYLOAD_CHARS));
+    let payloads = BTreeMap::from([(id.clone(), Bytes::from(long))]);
+    let html = render_report(&r, "out/report.json", &payloads, None);
+    assert!(html.contains(&format!("Payload of <code>{id}</code>")));
+    assert!(html.contains("{\n  &quot;a&quot;: &quot;xxx"));
+    assert!(html.contains("more characters in the stored payload)"));
+    let not_json = BTreeMap::from([(id, Bytes::from_static(b"<b>plain</b>"))]);
+    let html = render_report(&r, "out/report.json", &not_json, None);
+    assert!(html.contains("&lt;b&gt;plain&lt;/b&gt;"));
+}
+
+#[test]
+fn the_chart_draws_the_busiest_minute_of_each_step_and_marks_the_ongoing_cut() {
+    let per_minute = vec![vec![(10, 3), (11, 5), (500, 1)], vec![(12, 2)]];
+    let lines = chart::lines(&per_minute, 10, 2, 300);
+    assert_eq!(&lines[0][..2], &[5, 0]);
+    assert_eq!(lines[0][245], 1);
+    assert_eq!(lines[1][1], 2);
+    // A report generated right after its failures: the cut is on the chart.
+    let html = page_of(&report(2, 0), None);
+    assert!(html.contains("class=\"cut\""), "the ongoing cut is drawn");
+}

@@ -181,7 +181,8 @@ mod tests {
             key: "p/reports/dt=2026-11-28/r.json".into(),
         };
         assert_eq!(
-            s3.payload("p/replay/dt=2026-11-28/UNKNOWN/m1.json").unwrap(),
+            s3.payload("p/replay/dt=2026-11-28/UNKNOWN/m1.json")
+                .unwrap(),
             Location::S3 {
                 bucket: "b".into(),
                 key: "p/replay/dt=2026-11-28/UNKNOWN/m1.json".into()
@@ -192,10 +193,7 @@ mod tests {
     #[test]
     fn a_tampered_key_never_leaves_the_folder() {
         for key in ["../../etc/passwd", "/etc/passwd", "replay/../../x", ""] {
-            assert!(
-                local("out/report.json").payload(key).is_err(),
-                "{key}"
-            );
+            assert!(local("out/report.json").payload(key).is_err(), "{key}");
         }
     }
 

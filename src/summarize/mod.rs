@@ -18,13 +18,48 @@ use crate::report::{
     SUMMARY_SCHEMA_VERSION, Summary, Tally, Timeline, Unreadable, WindowOut, bucket_width,
     fmt_time,
 };
-use crate::page::{CONVERSATIONS_SHOWN, Detail};
 use crate::stored::{Filter, ReportDigest, Window};
 
 pub use markdown::{render_summary, summary_headline};
 
 /// A failure within this long before the end of the window makes its incident ongoing.
 pub const ONGOING_WITHIN_MINUTES: i64 = 15;
+/// Incidents a page shows with their advice, samples and replay command.
+pub const INCIDENT_SECTIONS: usize = 50;
+/// Affected conversations a page lists (with their start and end).
+pub const CONVERSATIONS_SHOWN: usize = 500;
+/// Sample payloads a page shows per incident.
+pub const PAYLOADS_PER_INCIDENT: usize = 3;
+
+/// A conversation's start and end, as Genesys Cloud reported them.
+pub type ConversationTimes = (Option<String>, Option<String>);
+
+/// What a page shows beyond the summary itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Detail {
+    /// Per incident, in the summary's order: failed events per minute since the epoch, in
+    /// time order.
+    pub per_minute: Vec<Vec<(i64, usize)>>,
+    /// Start and end of the first [`CONVERSATIONS_SHOWN`] affected conversations, in the
+    /// summary's order, as Genesys Cloud reported them.
+    pub conversation_times: Vec<ConversationTimes>,
+    /// A few payloads by message id (see [`Detail::wanted_payloads`]).
+    pub payloads: BTreeMap<String, bytes::Bytes>,
+}
+
+impl Detail {
+    /// The message ids whose payloads the page shows: the first
+    /// [`PAYLOADS_PER_INCIDENT`] samples of each incident it details.
+    pub fn wanted_payloads(summary: &Summary) -> BTreeSet<String> {
+        summary
+            .incidents
+            .iter()
+            .take(INCIDENT_SECTIONS)
+            .flat_map(|i| i.sample_message_ids.iter().take(PAYLOADS_PER_INCIDENT))
+            .cloned()
+            .collect()
+    }
+}
 
 /// What is kept of one distinct record: the latest report's view of it.
 #[derive(Debug)]
@@ -206,7 +241,7 @@ impl Summarizer {
                 incident(category, target.as_deref(), tally, end, sources, &window)
             })
             .collect();
-        let mut affected: Vec<(AffectedConversation, (Option<String>, Option<String>))> = counted
+        let mut affected: Vec<(AffectedConversation, ConversationTimes)> = counted
             .conversations
             .into_iter()
             .map(|(id, (first_failure, failures))| {
@@ -222,9 +257,8 @@ impl Summarizer {
                 (conversation, (seen.start, seen.end))
             })
             .collect();
-        affected.sort_by(|(a, _), (b, _)| {
-            a.first_failure.cmp(&b.first_failure).then(a.id.cmp(&b.id))
-        });
+        affected
+            .sort_by(|(a, _), (b, _)| a.first_failure.cmp(&b.first_failure).then(a.id.cmp(&b.id)));
         let conversation_times = affected
             .iter_mut()
             .take(CONVERSATIONS_SHOWN)

@@ -140,8 +140,16 @@ impl Browser {
             "Target.attachToTarget",
             json!({"targetId": target["targetId"], "flatten": true}),
         );
-        let session = attached["sessionId"].as_str().expect("a session").to_owned();
-        for domain in ["Page.enable", "Network.enable", "Log.enable", "Runtime.enable"] {
+        let session = attached["sessionId"]
+            .as_str()
+            .expect("a session")
+            .to_owned();
+        for domain in [
+            "Page.enable",
+            "Network.enable",
+            "Log.enable",
+            "Runtime.enable",
+        ] {
             self.call(Some(&session), domain, json!({}));
         }
         self.call(
