@@ -34,6 +34,11 @@ browser: ## Install Debian's chromium (headless) for the page tests, unless pres
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium >/dev/null; }
 	@$${CHROMIUM:-chromium} --version 2>/dev/null
 
+.PHONY: screenshot
+screenshot: browser ## Re-take docs/summary-page.png: the page test's 1280x800 screenshot of the sample batch's summary.html
+	cargo test --test page a_summary_page_shows_each_incident
+	cp target/page-screenshots/summary.png docs/summary-page.png
+
 .PHONY: tools
 tools: $(VENV)/.stamp $(DYNALITE) browser ## Create the dev-tools venv (moto, cargo-lambda, cfn-lint, SAM CLI), install dynalite and chromium
 

@@ -172,6 +172,7 @@ async fn main() {
         their_rss.push(mib(b.peak_kib));
         query.push(q);
     }
+    let json_only = median(ours.clone());
     println!(
         "summarize: {:.2} s, peak RSS {:.0} MiB; DuckDB: {:.2} s (query {:.2} s), peak RSS {:.0} MiB; ratio summarize / DuckDB {:.2} (medians of {runs})",
         median(ours.clone()),
@@ -180,6 +181,25 @@ async fn main() {
         median(query),
         median(their_rss),
         median(ours) / median(theirs)
+    );
+
+    // The pages: the same summary written as files (summary.json, .md and .html, with the
+    // page's sample payloads read back) against `--json` alone.
+    let (mut written, mut page_bytes) = (vec![], 0);
+    for _ in 0..runs {
+        let out = work.path().join("summary-out");
+        let mut cmd = dlq_triage(&["summarize", local.to_str().unwrap(), "--no-health", "--out"]);
+        cmd.arg(&out).stdout(Stdio::null()).stderr(Stdio::null());
+        let run = run_measured(&mut cmd);
+        assert_eq!(run.code, 0, "summarize --out failed");
+        written.push(run.wall.as_secs_f64());
+        page_bytes = std::fs::metadata(out.join("summary.html")).unwrap().len();
+    }
+    println!(
+        "summary.html of {distinct} dead letters: {:.0} KB; summarize --out {:.2} s, {:.2} s beyond --json (medians of {runs})",
+        page_bytes as f64 / 1e3,
+        median(written.clone()),
+        median(written) - json_only
     );
 
     // The same from S3: a share of the reports in moto.

@@ -246,8 +246,8 @@ async fn with_a_bucket_the_lambda_layout_is_used() {
         keys.iter()
             .filter(|k| k.starts_with("ops/reports/dt="))
             .count(),
-        2,
-        "{keys:?}"
+        3,
+        "the report's JSON, Markdown and page: {keys:?}"
     );
     assert_eq!(queue.depth().await, (0, 0));
 }

@@ -194,7 +194,11 @@ async fn without_a_secret_id_correlation_is_skipped_and_everything_archived() {
     let h = handler(&moto, config(&[])).await;
     let response = invoke(&h, mixed_event(), Context::default()).await;
     assert!(failures(&response).is_empty());
-    assert_eq!(all_keys(&s3).await.len(), 22);
+    assert_eq!(
+        all_keys(&s3).await.len(),
+        23,
+        "20 payloads, the report's JSON, Markdown and page"
+    );
 }
 
 async fn report_of(s3: &aws_sdk_s3::Client) -> Value {

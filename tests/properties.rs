@@ -108,8 +108,9 @@ proptest! {
         let outcome = rt.block_on(genesys_dlq_triage::run(&letters, &store, &MemoryCorrelator::skipped("test"), &opts));
         prop_assert_eq!(outcome.report.records.len(), messages.len());
         prop_assert_eq!(outcome.acknowledged, messages.len());
-        // One payload per record (keys are distinct even for duplicate or hostile ids), plus the report.
-        prop_assert_eq!(store.keys().len(), messages.len() + 2);
+        // One payload per record (keys are distinct even for duplicate or hostile ids), plus
+        // the report's JSON, Markdown and page.
+        prop_assert_eq!(store.keys().len(), messages.len() + 3);
         for record in &outcome.report.records {
             let key = record.replay_payload_key.as_deref().unwrap();
             prop_assert!(key.starts_with("p/replay/dt="));

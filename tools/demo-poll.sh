@@ -53,7 +53,7 @@ echo "==> 3. read the newest report"
 report=$(ls -t incident/reports/*.md | head -1)
 sed -n '1,/^## Next steps/p' "$report"
 echo "==> 4. one answer for the incident, with the targets' health beside it"
-( set -x; dlq-triage summarize incident --out incident/summary | sed -n '/^health/,/^summary:/p' )
+( set -x; dlq-triage summarize incident --out incident/summary | sed -n '/^health/,/^page:/p' )
 echo "==> 5. drain: delete what is stored"
 ( set -x; dlq-triage poll --queue-url "$QUEUE_URL" --out incident --delete --wait-seconds 1 )
 echo "==> 6. replay one category to the consumer: a dry run, then --execute"

@@ -21,7 +21,7 @@ const MARKED_POINTS: usize = 60;
 const QUIET_TAIL_MINUTES: i64 = 24 * 60;
 
 const WIDTH: f64 = 1000.0;
-const HEIGHT: f64 = 300.0;
+const HEIGHT: f64 = 304.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 990.0;
 const TOP: f64 = 16.0;
@@ -120,9 +120,9 @@ pub(super) fn render(s: &Summary, per_minute: &[Vec<(i64, usize)>], out: &mut St
         let cx = x((cut - from) as f64 / step as f64);
         let _ = writeln!(
             out,
-            "<line class=\"cut\" x1=\"{cx:.1}\" x2=\"{cx:.1}\" y1=\"{TOP}\" y2=\"{BOTTOM}\"/><text class=\"cut-label\" x=\"{:.1}\" y=\"{}\" text-anchor=\"end\">ongoing cut: failures after this line make an incident ongoing</text>",
+            "<line class=\"cut\" x1=\"{cx:.1}\" x2=\"{cx:.1}\" y1=\"{TOP}\" y2=\"{BOTTOM}\"/><text class=\"cut-label\" x=\"{:.1}\" y=\"{}\" text-anchor=\"end\">ongoing cut: a failure after this line makes its incident ongoing</text>",
             cx - 4.0,
-            TOP + 10.0
+            BOTTOM + 32.0
         );
     }
     for (k, line) in lines.iter().enumerate() {
