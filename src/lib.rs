@@ -36,11 +36,19 @@ pub fn tune_allocator() {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
+    purge_freed_memory_after(0);
+}
+
+/// How long mimalloc keeps memory freed before returning it to the system, in
+/// milliseconds (`tune_allocator` makes it 0). A no-op with the `system-alloc` feature.
+pub(crate) fn purge_freed_memory_after(ms: i64) {
     #[cfg(not(feature = "system-alloc"))]
     // SAFETY: setting an option is allowed at any time; both arguments are plain integers.
     unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0)
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms as std::ffi::c_long)
     };
+    #[cfg(feature = "system-alloc")]
+    let _ = ms;
 }
 
 /// `mi_option_purge_delay` in mimalloc's `mi_option_t` (the same index in its v2 and v3),

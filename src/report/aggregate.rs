@@ -11,6 +11,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::classify::FailureCategory;
 
+/// A hash map with a fast hasher: its keys are minutes and the reports' own texts.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Set<T> = HashSet<T, foldhash::fast::RandomState>;
+
 /// How many message ids, and distinct error texts, an incident keeps as samples.
 pub const SAMPLES: usize = 5;
 
@@ -60,13 +64,13 @@ pub(crate) struct Tally<T> {
     pub first: Option<DateTime<Utc>>,
     pub last: Option<DateTime<Utc>>,
     /// Failed events per minute since the epoch.
-    pub per_minute: HashMap<i64, usize>,
+    pub per_minute: Map<i64, usize>,
     /// Failed events per `ERROR_CODE`.
     pub codes: BTreeMap<T, usize>,
     /// HTTP statuses seen.
     pub statuses: BTreeSet<u16>,
     /// Distinct conversations.
-    pub conversations: HashSet<T>,
+    pub conversations: Set<T>,
     /// The first [`SAMPLES`] message ids, in the order counted.
     pub samples: Vec<String>,
     /// The first [`SAMPLES`] distinct error texts, in the order counted.
@@ -81,10 +85,10 @@ impl<T> Default for Tally<T> {
             count: 0,
             first: None,
             last: None,
-            per_minute: HashMap::new(),
+            per_minute: Map::default(),
             codes: BTreeMap::new(),
             statuses: BTreeSet::new(),
-            conversations: HashSet::new(),
+            conversations: Set::default(),
             samples: Vec::new(),
             errors: Vec::new(),
             rules: BTreeSet::new(),
@@ -146,13 +150,13 @@ impl<T: Borrow<str> + Ord + Hash + Clone> Tally<T> {
 /// Dead letters grouped into incidents by (category, target ARN).
 #[derive(Debug)]
 pub(crate) struct Incidents<T> {
-    groups: HashMap<(FailureCategory, Option<T>), Tally<T>>,
+    groups: Map<(FailureCategory, Option<T>), Tally<T>>,
 }
 
 impl<T> Default for Incidents<T> {
     fn default() -> Self {
         Incidents {
-            groups: HashMap::new(),
+            groups: Map::default(),
         }
     }
 }

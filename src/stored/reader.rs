@@ -63,21 +63,19 @@ impl Reader {
         }
     }
 
-    /// Every report below `s3://bucket/prefix`, in key order (which is date order).
-    pub async fn list_reports(&self, bucket: &str, prefix: &str) -> Result<Vec<Location>, String> {
-        self.list_reports_after(bucket, prefix, None).await
-    }
-
-    /// [`Reader::list_reports`] from the first key after `start_after`: S3 lists in key
-    /// order, so a day partition (`reports/dt=YYYY-MM-DD/`) before it is never listed.
-    pub async fn list_reports_after(
+    /// Every report below `s3://bucket/prefix` from the first key after `start_after`,
+    /// each handed to `found` as its page of the listing arrives, in key order (which is
+    /// date order); how many. S3 lists in key order, so a day partition
+    /// (`reports/dt=YYYY-MM-DD/`) before `start_after` is never listed.
+    async fn list_each(
         &self,
         bucket: &str,
         prefix: &str,
         start_after: Option<String>,
-    ) -> Result<Vec<Location>, String> {
+        found: &mut impl FnMut(Location),
+    ) -> Result<usize, String> {
         let s3 = self.s3()?;
-        let mut found = Vec::new();
+        let mut count = 0;
         let mut pages = s3
             .list_objects_v2()
             .bucket(bucket)
@@ -97,15 +95,15 @@ impl Reader {
             })?;
             for object in page.contents() {
                 if let Some(key) = object.key().filter(|k| is_report_key(k)) {
-                    found.push(Location::S3 {
+                    count += 1;
+                    found(Location::S3 {
                         bucket: bucket.to_owned(),
                         key: key.to_owned(),
                     });
                 }
             }
         }
-        found.sort_by_key(|l| l.to_string());
-        Ok(found)
+        Ok(count)
     }
 
     /// Where the reports the arguments name are, in order: S3 prefixes listed (from the
@@ -116,39 +114,51 @@ impl Reader {
         since: Option<NaiveDate>,
     ) -> Result<Vec<Location>, String> {
         let mut locations = Vec::new();
-        for arg in args {
-            match arg {
-                ReportArg::One(l) => locations.push(l.clone()),
-                ReportArg::Folder(dir) => {
-                    let found = reports_below(dir)?;
-                    if found.is_empty() {
-                        return Err(format!("{}: no reports below it", dir.display()));
-                    }
-                    locations.extend(found.into_iter().map(Location::File));
-                }
-                ReportArg::Prefix { bucket, prefix } => {
-                    let found = self.list_by_day(bucket, prefix, since).await?;
-                    if found.is_empty() {
-                        return Err(format!("s3://{bucket}/{prefix}: no reports below it"));
-                    }
-                    locations.extend(found);
-                }
-            }
-        }
+        self.locate_each(args, since, |l| locations.push(l)).await?;
         Ok(locations)
     }
 
-    /// The reports below a prefix. With `since`, the Lambda's layout is listed from that
-    /// day's partition on: the prefix's own `reports/` folder (or the prefix, when it is
-    /// one), from `dt=<since>`; when that folder holds no report, the whole prefix.
+    /// [`Reader::locate`], handing each report to `found` as soon as it is known (an S3
+    /// listing's page at a time), so reading can start before the listing ends.
+    pub async fn locate_each(
+        &self,
+        args: &[ReportArg],
+        since: Option<NaiveDate>,
+        mut found: impl FnMut(Location),
+    ) -> Result<(), String> {
+        for arg in args {
+            match arg {
+                ReportArg::One(l) => found(l.clone()),
+                ReportArg::Folder(dir) => {
+                    let below = reports_below(dir)?;
+                    if below.is_empty() {
+                        return Err(format!("{}: no reports below it", dir.display()));
+                    }
+                    below.into_iter().map(Location::File).for_each(&mut found);
+                }
+                ReportArg::Prefix { bucket, prefix } => {
+                    if self.list_by_day(bucket, prefix, since, &mut found).await? == 0 {
+                        return Err(format!("s3://{bucket}/{prefix}: no reports below it"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The reports below a prefix, handed to `found`; how many. With `since`, the
+    /// Lambda's layout is listed from that day's partition on: the prefix's own
+    /// `reports/` folder (or the prefix, when it is one), from `dt=<since>`; when that
+    /// folder holds no report, the whole prefix.
     async fn list_by_day(
         &self,
         bucket: &str,
         prefix: &str,
         since: Option<NaiveDate>,
-    ) -> Result<Vec<Location>, String> {
+        found: &mut impl FnMut(Location),
+    ) -> Result<usize, String> {
         let Some(day) = since else {
-            return self.list_reports(bucket, prefix).await;
+            return self.list_each(bucket, prefix, None, found).await;
         };
         let reports = if prefix.is_empty() || prefix.ends_with('/') {
             if prefix.ends_with("reports/") {
@@ -157,16 +167,16 @@ impl Reader {
                 format!("{prefix}reports/")
             }
         } else {
-            return self.list_reports(bucket, prefix).await;
+            return self.list_each(bucket, prefix, None, found).await;
         };
         let from_day = format!("{reports}dt={day}");
-        let found = self
-            .list_reports_after(bucket, &reports, Some(from_day))
+        let count = self
+            .list_each(bucket, &reports, Some(from_day), found)
             .await?;
-        if !found.is_empty() || reports == prefix {
-            return Ok(found);
+        if count > 0 || reports == prefix {
+            return Ok(count);
         }
-        self.list_reports(bucket, prefix).await
+        self.list_each(bucket, prefix, None, found).await
     }
 
     fn s3(&self) -> Result<&aws_sdk_s3::Client, String> {

@@ -6,15 +6,15 @@
 
 mod markdown;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::classify::FailureCategory;
-use crate::correlate::InteractionInfo;
 use crate::report::{
-    AffectedConversation, Bucket, Disposition, Failure, Incident, Incidents, NO_TARGET, Report,
+    AffectedConversation, Bucket, Failure, Incident, Incidents, NO_TARGET, Report,
     SUMMARY_SCHEMA_VERSION, Summary, Tally, Timeline, Unreadable, WindowOut, bucket_width,
     fmt_time,
 };
@@ -61,24 +61,61 @@ impl Detail {
     }
 }
 
-/// What is kept of one distinct record: the latest report's view of it.
+/// What is kept of one distinct record: the latest report's view of it. A million of
+/// these are held at once, so texts are [`TextId`]s and the record is 56 bytes.
 #[derive(Debug)]
 struct Kept {
-    /// `generatedAt` of the report it comes from.
-    seen_in: Arc<str>,
-    category: FailureCategory,
-    target: Option<Arc<str>>,
-    rule: Option<Arc<str>>,
-    code: Option<Arc<str>>,
-    error: Option<Arc<str>>,
-    http_status: Option<u16>,
+    /// The report it comes from: an index into [`Summarizer::generated`].
+    seen_in: u32,
     at: Option<DateTime<Utc>>,
-    events: usize,
-    conversation: Option<Arc<str>>,
-    stored: bool,
+    target: Option<TextId>,
+    rule: Option<TextId>,
+    code: Option<TextId>,
+    error: Option<TextId>,
+    conversation: Option<TextId>,
+    events: u32,
     /// The index of the source it was read from ([`Summarizer::add_from`]).
     source: u32,
+    http_status: Option<u16>,
+    category: FailureCategory,
+    stored: bool,
 }
+
+/// A text held once by the summarizer (a target, rule, code, error or conversation id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct TextId(std::num::NonZeroU32);
+
+/// Every distinct text, each once, by [`TextId`].
+#[derive(Debug, Default)]
+struct Texts {
+    ids: Map<Arc<str>, TextId>,
+    all: Vec<Arc<str>>,
+}
+
+impl Texts {
+    fn intern(&mut self, s: &str) -> TextId {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        let text: Arc<str> = Arc::from(s);
+        self.all.push(text.clone());
+        let id = TextId(
+            std::num::NonZeroU32::new(
+                u32::try_from(self.all.len()).expect("fewer than 2^32 texts"),
+            )
+            .expect("at least one"),
+        );
+        self.ids.insert(text, id);
+        id
+    }
+
+    fn get(&self, id: TextId) -> &str {
+        &self.all[id.0.get() as usize - 1]
+    }
+}
+
+/// A hash map with a fast hasher: its keys are the reports' own ids and texts.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What is known of a conversation from the reports that name it.
 #[derive(Debug, Default)]
@@ -110,10 +147,12 @@ const NO_SOURCE: u32 = u32::MAX;
 #[derive(Debug, Default)]
 pub struct Summarizer {
     filter: Filter,
-    /// One copy of each repeated text (targets, codes, errors, times, ids).
-    texts: HashSet<Arc<str>>,
-    records: HashMap<Box<str>, Kept>,
-    conversations: HashMap<Arc<str>, ConversationSeen>,
+    /// One copy of each repeated text (targets, rules, codes, errors, conversation ids).
+    texts: Texts,
+    /// `generatedAt` of each report read, in the order read.
+    generated: Vec<Arc<str>>,
+    records: Map<Box<str>, Kept>,
+    conversations: Map<TextId, ConversationSeen>,
     reports: usize,
     listed_again: usize,
     unreadable: Vec<Unreadable>,
@@ -125,17 +164,6 @@ impl Summarizer {
         Summarizer {
             filter,
             ..Summarizer::default()
-        }
-    }
-
-    fn text(&mut self, s: &str) -> Arc<str> {
-        match self.texts.get(s) {
-            Some(t) => t.clone(),
-            None => {
-                let t: Arc<str> = Arc::from(s);
-                self.texts.insert(t.clone());
-                t
-            }
         }
     }
 
@@ -154,52 +182,62 @@ impl Summarizer {
 
     fn add_tagged(&mut self, report: ReportDigest, source: u32) {
         self.reports += 1;
-        let seen_in = self.text(&report.generated_at);
+        let seen_in = u32::try_from(self.generated.len()).expect("fewer than 2^32 reports");
+        self.generated.push(Arc::from(report.generated_at));
+        // Each distinct text of the report once into the shared ones; records name them.
+        let ids: Vec<TextId> = report.texts.iter().map(|t| self.texts.intern(t)).collect();
+        let id = |i: Option<u32>| i.map(|i| ids[i as usize]);
         for r in report.records {
-            let at = r.at();
-            let target = r.target_arn.as_deref();
+            let target = r.target_arn.map(|i| &*report.texts[i as usize]);
             if !self
                 .filter
-                .admits(&r.message_id, r.failure_category, target, at)
+                .admits(&r.message_id, r.failure_category, target, r.at)
             {
                 continue;
             }
-            if let Some(kept) = self.records.get(r.message_id.as_str()) {
-                self.listed_again += 1;
-                if *kept.seen_in > *seen_in {
+            let conversation = id(r.interaction_id);
+            let kept = Kept {
+                seen_in,
+                at: r.at,
+                target: id(r.target_arn),
+                rule: id(r.rule_arn),
+                code: id(r.error_code),
+                error: id(r.error_message),
+                conversation,
+                events: u32::try_from(r.event_count.max(1)).unwrap_or(u32::MAX),
+                source,
+                http_status: r.http_status,
+                category: r.failure_category,
+                stored: r.stored,
+            };
+            let generated = &self.generated;
+            match self.records.entry(r.message_id) {
+                Entry::Occupied(o)
+                    if *generated[o.get().seen_in as usize] > *generated[seen_in as usize] =>
+                {
+                    self.listed_again += 1;
                     continue;
                 }
+                Entry::Occupied(mut o) => {
+                    self.listed_again += 1;
+                    o.insert(kept);
+                }
+                Entry::Vacant(v) => {
+                    v.insert(kept);
+                }
             }
-            let conversation = r.interaction_id.as_deref().map(|c| self.text(c));
-            if let (Some(c), Some(InteractionInfo::Found(found))) =
-                (&conversation, &r.interaction_info)
-            {
-                let seen = self.conversations.entry(c.clone()).or_default();
-                seen.media.extend(found.media_types.iter().cloned());
-                seen.queues.extend(found.queue_ids.iter().cloned());
-                seen.divisions.extend(found.division_ids.iter().cloned());
+            if let (Some(c), Some(found)) = (conversation, r.found) {
+                let seen = self.conversations.entry(c).or_default();
+                seen.media.extend(found.media_types);
+                seen.queues.extend(found.queue_ids);
+                seen.divisions.extend(found.division_ids);
                 if found.conversation_start.is_some() {
-                    seen.start.clone_from(&found.conversation_start);
+                    seen.start = found.conversation_start;
                 }
                 if found.conversation_end.is_some() {
-                    seen.end.clone_from(&found.conversation_end);
+                    seen.end = found.conversation_end;
                 }
             }
-            let kept = Kept {
-                seen_in: seen_in.clone(),
-                category: r.failure_category,
-                target: r.target_arn.as_deref().map(|t| self.text(t)),
-                rule: r.rule_arn.as_deref().map(|t| self.text(t)),
-                code: r.error_code.as_deref().map(|c| self.text(c)),
-                error: r.error_message.as_deref().map(|e| self.text(e)),
-                http_status: r.http_status,
-                at,
-                events: r.event_count.max(1),
-                conversation,
-                stored: matches!(r.disposition, Disposition::Stored),
-                source,
-            };
-            self.records.insert(r.message_id.into_boxed_str(), kept);
         }
     }
 
@@ -223,9 +261,11 @@ impl Summarizer {
     /// [`Summarizer::finish`], with what the summary's page shows beyond it.
     pub fn finish_detailed(mut self, now: DateTime<Utc>, sources: &[String]) -> Finished {
         let mut ids: Vec<(&str, &Kept)> = self.records.iter().map(|(k, v)| (&**k, v)).collect();
-        // Samples in time order, then by id: the same summary from the same reports.
-        ids.sort_by(|a, b| a.1.at.cmp(&b.1.at).then(a.0.cmp(b.0)));
-        let counted = Counted::of(&ids);
+        // Samples in time order, then by id (ids are distinct): the same summary from the
+        // same reports.
+        ids.sort_unstable_by(|a, b| a.1.at.cmp(&b.1.at).then_with(|| a.0.cmp(b.0)));
+        let texts = &self.texts;
+        let counted = Counted::of(&ids, texts);
         let window = self.filter.window;
         let end = window.until.unwrap_or(now);
         let mut per_minute = Vec::new();
@@ -238,7 +278,7 @@ impl Summarizer {
                     tally.per_minute.iter().map(|(m, n)| (*m, *n)).collect();
                 minutes.sort_unstable();
                 per_minute.push(minutes);
-                incident(category, target.as_deref(), tally, end, sources, &window)
+                incident(category, target, tally, end, sources, &window)
             })
             .collect();
         let mut affected: Vec<(AffectedConversation, ConversationTimes)> = counted
@@ -247,7 +287,7 @@ impl Summarizer {
             .map(|(id, (first_failure, failures))| {
                 let seen = self.conversations.remove(&id).unwrap_or_default();
                 let conversation = AffectedConversation {
-                    id: id.to_string(),
+                    id: texts.get(id).to_owned(),
                     media_types: seen.media.into_iter().collect(),
                     queue_ids: seen.queues.into_iter().collect(),
                     division_ids: seen.divisions.into_iter().collect(),
@@ -308,7 +348,7 @@ impl Summarizer {
 }
 
 /// The distinct records, counted.
-struct Counted {
+struct Counted<'t> {
     total: usize,
     stored: usize,
     by_category: BTreeMap<FailureCategory, usize>,
@@ -316,13 +356,15 @@ struct Counted {
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
     /// Conversation → (its first failure, dead letters naming it).
-    conversations: HashMap<Arc<str>, (Option<DateTime<Utc>>, usize)>,
-    incidents: Incidents<Arc<str>>,
+    conversations: Map<TextId, (Option<DateTime<Utc>>, usize)>,
+    incidents: Incidents<&'t str>,
 }
 
-impl Counted {
+impl<'t> Counted<'t> {
     /// Counts `ids` (in time order, which the samples follow).
-    fn of(ids: &[(&str, &Kept)]) -> Counted {
+    fn of(ids: &[(&'t str, &Kept)], texts: &'t Texts) -> Counted<'t> {
+        let text = |id: Option<TextId>| id.map(|i| texts.get(i));
+        let mut by_target: Map<Option<TextId>, usize> = Map::default();
         let mut c = Counted {
             total: 0,
             stored: 0,
@@ -330,38 +372,39 @@ impl Counted {
             by_target: BTreeMap::new(),
             first: None,
             last: None,
-            conversations: HashMap::new(),
+            conversations: Map::default(),
             incidents: Incidents::default(),
         };
         for (id, r) in ids {
-            c.total += r.events;
+            let events = r.events as usize;
+            c.total += events;
             c.stored += usize::from(r.stored);
-            *c.by_category.entry(r.category).or_default() += r.events;
-            *c.by_target
-                .entry(r.target.as_deref().unwrap_or(NO_TARGET).to_owned())
-                .or_default() += r.events;
+            *c.by_category.entry(r.category).or_default() += events;
+            *by_target.entry(r.target).or_default() += events;
             if let Some(t) = r.at {
                 c.first = Some(c.first.map_or(t, |f| f.min(t)));
                 c.last = Some(c.last.map_or(t, |l| l.max(t)));
             }
-            if let Some(conversation) = &r.conversation {
-                let entry = c
-                    .conversations
-                    .entry(conversation.clone())
-                    .or_insert((r.at, 0));
+            if let Some(conversation) = r.conversation {
+                let entry = c.conversations.entry(conversation).or_insert((r.at, 0));
                 entry.1 += 1;
             }
             let failure = Failure {
                 id,
                 at: r.at,
-                events: r.events,
-                code: r.code.clone(),
+                events,
+                code: text(r.code),
                 http_status: r.http_status,
-                conversation: r.conversation.clone(),
-                error: r.error.clone(),
-                rule: r.rule.clone(),
+                conversation: text(r.conversation),
+                error: text(r.error),
+                rule: text(r.rule),
             };
-            c.incidents.add(r.category, r.target.clone(), failure);
+            c.incidents.add(r.category, text(r.target), failure);
+        }
+        for (target, n) in by_target {
+            *c.by_target
+                .entry(text(target).unwrap_or(NO_TARGET).to_owned())
+                .or_default() += n;
         }
         c
     }
@@ -372,7 +415,7 @@ impl Counted {
 fn incident(
     category: FailureCategory,
     target: Option<&str>,
-    tally: Tally<Arc<str>>,
+    tally: Tally<&str>,
     end: DateTime<Utc>,
     sources: &[String],
     window: &Window,
@@ -432,7 +475,7 @@ fn replay_command(
 fn timeline(records: &[(&str, &Kept)]) -> Timeline {
     let times: Vec<(FailureCategory, i64, usize)> = records
         .iter()
-        .filter_map(|(_, r)| Some((r.category, r.at?.timestamp(), r.events)))
+        .filter_map(|(_, r)| Some((r.category, r.at?.timestamp(), r.events as usize)))
         .collect();
     let (Some(first), Some(last)) = (
         times.iter().map(|t| t.1).min(),

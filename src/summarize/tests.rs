@@ -417,3 +417,42 @@ fn the_markdown_escapes_what_the_reports_carry() {
         .count();
     assert_eq!(boundaries, 10, "{row}");
 }
+
+#[test]
+fn a_report_of_another_version_is_named_by_its_version_whatever_its_shape() {
+    let v2 = br#"{"schemaVersion": 2, "generatedAt": "x", "records": {"moved": true}}"#;
+    assert!(
+        ReportDigest::parse(v2)
+            .unwrap_err()
+            .contains("schema version 2")
+    );
+    let unknown = serde_json::to_vec(&json!({
+        "schemaVersion": 1, "generatedAt": "x",
+        "records": [{"messageId": "m", "failureCategory": "UNKNOWN", "disposition": {"status": "lost"}}],
+    }))
+    .unwrap();
+    assert!(
+        ReportDigest::parse(&unknown)
+            .unwrap_err()
+            .contains("unknown disposition status \"lost\"")
+    );
+}
+
+#[test]
+fn escaped_texts_are_read_as_the_text_they_stand_for() {
+    let t = "2026-12-04T09:00:00Z";
+    let target = "arn:aws:lambda:us-east-1:1:function:caf\u{e9}\"quoted\"";
+    let mut r = record("m\u{e9}1", "TARGET_ERROR", target, "E", t, true);
+    r["errorMessage"] = json!("line\nbreak");
+    // serde_json writes the quotes escaped; the \u form is written by hand.
+    let doc = serde_json::to_string(&json!({
+        "schemaVersion": 1, "generatedAt": t, "records": [r],
+    }))
+    .unwrap()
+    .replace('\u{e9}', "\\u00e9");
+    let digest = ReportDigest::parse(doc.as_bytes()).unwrap();
+    let s = summary(vec![digest], Window::default(), "2026-12-04T10:00:00Z");
+    assert_eq!(s.by_target.keys().collect::<Vec<_>>(), [target]);
+    assert_eq!(s.incidents[0].sample_message_ids, ["m\u{e9}1"]);
+    assert_eq!(s.incidents[0].sample_errors, ["line\nbreak"]);
+}
