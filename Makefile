@@ -96,7 +96,7 @@ bench-replay: ## replay --rate 1000 --concurrency 64 of 20,000 events to a local
 	cargo bench --bench replay_rate
 
 .PHONY: bench-summarize
-bench-summarize: tools ## summarize over 1,000 reports of 1,000 records (tmpfs) beside DuckDB's read_json; 100 of them from moto's S3 (wall time, peak RSS)
+bench-summarize: tools ## summarize over 1,000 reports of 1,000 records (tmpfs) beside DuckDB's read_json and the read/parse floors; the page's cost; the same from S3 at 20 ms a request (wall time, peak RSS)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BENCH_PYTHON="$(CURDIR)/$(PY)" cargo bench --bench summarize
 
 .PHONY: fuzz

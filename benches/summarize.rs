@@ -9,8 +9,13 @@
 //!   and peak RSS (`VmHWM`); then `tools/duckdb_summary.py DIR` (DuckDB's `read_json`,
 //!   the same aggregation over distinct message ids): its process wall time and peak RSS,
 //!   and its own query time.
-//! - The same `summarize` over `S3_REPORTS` (default 100) of the reports in `moto_server`'s
-//!   S3 (`s3://bench/genesys-dlq/`), beside DuckDB on the same 100 files locally.
+//! - `summarize --out` (summary.json, .md and .html) against `--json` alone: the page's cost.
+//! - The floors: the same files read and discarded, then read and parsed
+//!   (`ReportDigest::parse`) on every core with nothing summarized.
+//! - The same `summarize` over `S3_REPORTS` (default: all) of the reports from S3
+//!   (`s3://bench/genesys-dlq/`, the S3 stand-in of `tests/support`: moto serves too slowly
+//!   to measure this), each request held `S3_DELAY_MS` (default 20), beside the same
+//!   reports from tmpfs and the same listing and GETs alone.
 //!
 //! `RUNS` (default 3) runs; medians. A benchmark, not a test: it asserts only that every
 //! run saw every distinct record. Method and figures: docs/benchmarks.md.
@@ -21,7 +26,8 @@ use std::process::{Command, Stdio};
 use dlq_triage_test_support::cli::{analyzed, dlq_triage};
 use dlq_triage_test_support::fixtures::{event_path, repo_path, scratch};
 use dlq_triage_test_support::measure::{Measured, median, run_measured};
-use dlq_triage_test_support::moto::Moto;
+use dlq_triage_test_support::s3_standin::S3Standin;
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -202,48 +208,130 @@ async fn main() {
         median(written) - json_only
     );
 
-    // The same from S3: a share of the reports in moto.
-    let in_s3 = env_or("S3_REPORTS", 100).min(reports);
-    let moto = Moto::start().await;
-    let s3 = genesys_dlq_triage::s3_client(&moto.sdk().await, true);
-    s3.create_bucket().bucket("bench").send().await.unwrap();
-    let subset = work.path().join("subset");
-    let subset_dir = subset.join("genesys-dlq/reports/dt=2026-11-28");
-    std::fs::create_dir_all(&subset_dir).unwrap();
+    floors(&local, runs, json_only);
+
+    // The same from S3, as far away as `S3_DELAY_MS` (default 20) per request: the
+    // reports served by the S3 stand-in, which holds each request that long.
+    let in_s3 = env_or("S3_REPORTS", reports).min(reports);
+    let delay = std::time::Duration::from_millis(env_or("S3_DELAY_MS", 20) as u64);
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(local.join("genesys-dlq/reports/dt=2026-11-28"))
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
     files.sort();
-    for file in files.iter().take(in_s3) {
-        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
-        std::fs::copy(file, subset_dir.join(&name)).unwrap();
-        s3.put_object()
-            .bucket("bench")
-            .key(format!("genesys-dlq/reports/dt=2026-11-28/{name}"))
-            .body(std::fs::read(file).unwrap().into())
-            .send()
-            .await
-            .unwrap();
-    }
+    let objects = files
+        .iter()
+        .take(in_s3)
+        .map(|file| {
+            let name = file.file_name().unwrap().to_str().unwrap();
+            (
+                format!("genesys-dlq/reports/dt=2026-11-28/{name}"),
+                std::fs::read(file).unwrap().into(),
+            )
+        })
+        .collect();
+    let far = S3Standin::start("bench", objects, delay).await;
     let distinct_s3 = in_s3 * records
         - in_s3.saturating_sub(1)
             * (0..records)
                 .filter(|i| i % 10 == 0 && i + 1 < records)
                 .count();
-    let (mut s3_wall, mut s3_rss, mut local_duck) = (vec![], vec![], vec![]);
+    let (mut s3_wall, mut s3_rss, mut bare) = (vec![], vec![], vec![]);
     for _ in 0..runs {
-        let a = summarize("s3://bench/genesys-dlq/", Some(&moto.endpoint), distinct_s3);
-        let (b, _) = duckdb(&subset, distinct_s3);
+        let a = summarize("s3://bench/genesys-dlq/", Some(&far.endpoint), distinct_s3);
         s3_wall.push(a.wall.as_secs_f64());
         s3_rss.push(mib(a.peak_kib));
-        local_duck.push(b.wall.as_secs_f64());
+        // The floor: the same listing and GETs, 16 at a time as summarize makes them,
+        // bodies discarded.
+        bare.push(get_all(&far.endpoint, in_s3).await);
     }
+    let s3_wall = median(s3_wall);
     println!(
-        "{in_s3} reports from moto's S3: summarize {:.2} s, peak RSS {:.0} MiB; DuckDB on the same files locally {:.2} s",
-        median(s3_wall),
+        "{in_s3} reports from S3 at {} ms a request: summarize {s3_wall:.2} s, peak RSS {:.0} MiB; {:.2} s beyond the same reports from tmpfs; the same listing and GETs alone {:.2} s",
+        delay.as_millis(),
         median(s3_rss),
-        median(local_duck)
+        s3_wall - json_only,
+        median(bare)
+    );
+}
+
+/// Lists `s3://bench/genesys-dlq/` at `endpoint` and GETs every object, 16 at a time,
+/// discarding the bodies: seconds.
+async fn get_all(endpoint: &str, expected: usize) -> f64 {
+    let sdk = dlq_triage_test_support::local_sdk(endpoint, "testing", "testing").await;
+    let s3 = genesys_dlq_triage::s3_client(&sdk, true);
+    let started = std::time::Instant::now();
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket("bench")
+        .prefix("genesys-dlq/")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        keys.extend(
+            page.unwrap()
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    let gets = keys.into_iter().map(|key| {
+        let s3 = s3.clone();
+        async move {
+            let out = s3
+                .get_object()
+                .bucket("bench")
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            out.body.collect().await.unwrap().into_bytes().len()
+        }
+    });
+    let got: Vec<usize> = futures::stream::iter(gets)
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert_eq!(got.len(), expected);
+    started.elapsed().as_secs_f64()
+}
+
+/// What the hardware allows: the same files read and discarded, then read and parsed
+/// into what the summary needs (`ReportDigest::parse`, the reader `summarize` uses), on
+/// every core, nothing summarized; beside `summarize`'s median `ours`.
+fn floors(local: &Path, runs: usize, ours: f64) {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(local.join("genesys-dlq/reports/dt=2026-11-28"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+    files.sort();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let over_cores = |parse: bool| {
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            for chunk in files.chunks(files.len().div_ceil(cores)) {
+                scope.spawn(move || {
+                    for file in chunk {
+                        let bytes = std::fs::read(file).unwrap();
+                        if parse {
+                            let digest = genesys_dlq_triage::ReportDigest::parse(&bytes).unwrap();
+                            std::hint::black_box(digest);
+                        }
+                        std::hint::black_box(bytes);
+                    }
+                });
+            }
+        });
+        started.elapsed().as_secs_f64()
+    };
+    let read: Vec<f64> = (0..runs).map(|_| over_cores(false)).collect();
+    let parsed: Vec<f64> = (0..runs).map(|_| over_cores(true)).collect();
+    let (read, parsed) = (median(read), median(parsed));
+    println!(
+        "floors on {cores} cores: read and discard {read:.2} s; read and parse {parsed:.2} s; summarize {ours:.2} s runs at {:.0} % of the parse floor's speed",
+        parsed / ours * 100.0
     );
 }

@@ -97,6 +97,7 @@ pub use store::{
     Artifact, ArtifactStore, Layout, MemoryStore, ReportKeys, StoreError, path_style_from_env,
     s3_client,
 };
+pub use stored::ReportDigest;
 pub use triage::{Outcome, TriageOptions, run, run_taking_bodies};
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod genesys_sim;
 pub mod measure;
 pub mod moto;
 pub mod net;
+pub mod s3_standin;
 pub mod sink;
 pub mod sqs;
 pub mod sqs_standin;

@@ -69,7 +69,7 @@ where
                 .unwrap_or_default();
             match intercept(target, &body) {
                 Some(answer) => answer,
-                None => forward(&client, &upstream, &headers, &body).await,
+                None => forward(&client, "POST", &upstream, &headers, &body).await,
             }
         }
     };
@@ -82,16 +82,18 @@ where
     (endpoint, server)
 }
 
-/// Passes one request on to `upstream` as it came (method POST, its headers but `host`
-/// and `content-length`, its body) and answers what `upstream` answered.
+/// Passes one request on to `url` as it came (its method, its headers but `host` and
+/// `content-length`, its body) and answers what the upstream answered.
 async fn forward(
     client: &reqwest::Client,
-    upstream: &str,
+    method: &str,
+    url: &str,
     headers: &axum::http::HeaderMap,
     body: &[u8],
 ) -> Answer {
     use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-    let mut request = client.post(upstream).body(body.to_vec());
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut request = client.request(method, url).body(body.to_vec());
     for (name, value) in headers {
         if name != "host" && name != "content-length" {
             request = request.header(name.as_str(), value.as_bytes());
