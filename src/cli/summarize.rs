@@ -62,7 +62,7 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
     // little before it goes back to the system, so the next report reuses it instead of
     // faulting fresh pages in (docs/benchmarks.md: 17 % of the run; peak RSS stays well
     // inside the target).
-    crate::purge_freed_memory_after(SUMMARIZE_PURGE_DELAY_MS);
+    crate::memory::purge_freed_memory_after(SUMMARIZE_PURGE_DELAY_MS);
     let now = chrono::Utc::now();
     let window = window(&args.since, &args.until, now)?;
     let filter = Filter {

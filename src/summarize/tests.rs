@@ -456,3 +456,10 @@ fn escaped_texts_are_read_as_the_text_they_stand_for() {
     assert_eq!(s.incidents[0].sample_message_ids, ["m\u{e9}1"]);
     assert_eq!(s.incidents[0].sample_errors, ["line\nbreak"]);
 }
+
+/// A million of them are held at once (docs/benchmarks.md).
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn a_kept_record_is_56_bytes() {
+    assert_eq!(std::mem::size_of::<Kept>(), 56);
+}
