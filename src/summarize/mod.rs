@@ -62,7 +62,7 @@ impl Detail {
 }
 
 /// What is kept of one distinct record: the latest report's view of it. A million of
-/// these are held at once, so texts are [`TextId`]s and the record is 56 bytes.
+/// these are held at once, so texts are [`TextId`]s and the record is 52 bytes.
 #[derive(Debug)]
 struct Kept {
     /// The report it comes from: an index into [`Summarizer::generated`].
