@@ -214,12 +214,7 @@ async fn main() {
     // reports served by the S3 stand-in, which holds each request that long.
     let in_s3 = env_or("S3_REPORTS", reports).min(reports);
     let delay = std::time::Duration::from_millis(env_or("S3_DELAY_MS", 20) as u64);
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(local.join("genesys-dlq/reports/dt=2026-11-28"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-    files.sort();
+    let files = report_files(&local);
     let objects = files
         .iter()
         .take(in_s3)
@@ -298,16 +293,22 @@ async fn get_all(endpoint: &str, expected: usize) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-/// What the hardware allows: the same files read and discarded, then read and parsed
-/// into what the summary needs (`ReportDigest::parse`, the reader `summarize` uses), on
-/// every core, nothing summarized; beside `summarize`'s median `ours`.
-fn floors(local: &Path, runs: usize, ours: f64) {
+/// The report files below `local`, in name order.
+fn report_files(local: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(local.join("genesys-dlq/reports/dt=2026-11-28"))
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
     files.sort();
+    files
+}
+
+/// What the hardware allows: the same files read and discarded, then read and parsed
+/// into what the summary needs (`ReportDigest::parse`, the reader `summarize` uses), on
+/// every core, nothing summarized; beside `summarize`'s median `ours`.
+fn floors(local: &Path, runs: usize, ours: f64) {
+    let files = report_files(local);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let over_cores = |parse: bool| {
         let started = std::time::Instant::now();

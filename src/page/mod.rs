@@ -387,20 +387,16 @@ fn health(h: &Health, out: &mut String) {
     if !h.rules.is_empty() {
         out.push_str("<table id=\"health-rules\">\n<thead><tr><th>rule</th><th class=\"n\">invocations</th><th class=\"n\">sent to DLQ</th><th class=\"n\">failure ratio</th><th class=\"n\">lost beyond DLQ</th><th class=\"n\">retries</th><th class=\"n\">throttled</th></tr></thead>\n<tbody>\n");
         for r in &h.rules {
-            let m = |name: &str| r.metrics.get(name).copied().unwrap_or(0.0);
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                "<tr><td title=\"{}\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr><td title=\"{}\">{}</td>",
                 esc(&r.rule_arn),
-                esc(&r.rule_name),
-                m("Invocations"),
-                m("InvocationsSentToDlq"),
-                r.failure_ratio
-                    .map_or("—".to_owned(), |f| format!("{:.2} %", f * 100.0)),
-                m("InvocationsFailedToBeSentToDlq"),
-                m("RetryInvocationAttempts"),
-                m("ThrottledRules"),
+                esc(&r.rule_name)
             );
+            for figure in r.figures() {
+                let _ = write!(out, "<td class=\"n\">{figure}</td>");
+            }
+            out.push_str("</tr>\n");
         }
         out.push_str("</tbody>\n</table>\n");
     }

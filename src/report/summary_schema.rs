@@ -101,6 +101,23 @@ pub struct RuleHealth {
     pub peak_invocations_per_minute: f64,
 }
 
+impl RuleHealth {
+    /// The figures every rendering shows, in order: invocations, sent to the DLQ, the
+    /// failure ratio (`—` without invocations), lost beyond the DLQ, retries, throttled.
+    pub fn figures(&self) -> [String; 6] {
+        let m = |name: &str| self.metrics.get(name).copied().unwrap_or(0.0).to_string();
+        [
+            m("Invocations"),
+            m("InvocationsSentToDlq"),
+            self.failure_ratio
+                .map_or("—".to_owned(), |f| format!("{:.2} %", f * 100.0)),
+            m("InvocationsFailedToBeSentToDlq"),
+            m("RetryInvocationAttempts"),
+            m("ThrottledRules"),
+        ]
+    }
+}
+
 /// A partner event source's state: `ACTIVE`, `PENDING` (not associated with a bus yet) or
 /// `DELETED`. Only an active source delivers events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
