@@ -358,6 +358,14 @@ async fn the_opened_event_carries_what_a_pager_needs() {
     assert!(d["sampleErrors"][0].as_str().unwrap().contains("Timeout"));
     let json_uri = d["report"]["json"].as_str().unwrap();
     assert!(json_uri.starts_with(&format!("s3://{BUCKET}/genesys-dlq/reports/")));
+    // The page beside it: the pager's link opens the report in a browser.
+    assert_eq!(d["report"]["html"], json_uri.replace(".json", ".html"));
+    assert!(
+        d["report"]["consoleLinks"]["html"]
+            .as_str()
+            .unwrap()
+            .ends_with(".html")
+    );
     assert!(
         d["report"]["consoleLinks"]["json"]
             .as_str()
