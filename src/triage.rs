@@ -690,20 +690,6 @@ impl Draft {
     }
 }
 
-/// A record's `timestamp` (the event's time, else when it was dead-lettered) and
-/// `sentTimestamp`.
-fn record_times(letter: &DeadLetter) -> (Option<String>, Option<String>) {
-    let sent = letter
-        .sent_at
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    let timestamp = letter
-        .event
-        .as_ref()
-        .and_then(|e| e.time.clone().or_else(|| e.detail_timestamp.clone()))
-        .or_else(|| sent.clone());
-    (timestamp, sent)
-}
-
 /// A report's JSON, Markdown and page, or why it cannot be serialized.
 type Rendered = Result<Rendering, String>;
 
@@ -725,8 +711,14 @@ fn sample_bodies(letters: &[DeadLetter], plans: &[RecordPlan], bodies: &[Bytes])
     type Group<'a> = Vec<(Option<DateTime<Utc>>, &'a str, usize)>;
     let mut groups: HashMap<(FailureCategory, Option<&str>), Group> = HashMap::new();
     for (n, (letter, plan)) in letters.iter().zip(plans).enumerate() {
-        let (timestamp, sent) = record_times(letter);
-        let at = crate::stored::dead_lettered_at(sent.as_deref(), timestamp.as_deref());
+        // The record's time as the summary reads it back: `sentTimestamp` (whole
+        // milliseconds, as SQS gives it), else the event's own time.
+        let event = letter.event.as_ref();
+        let at = letter.sent_at.or_else(|| {
+            event
+                .and_then(|e| e.time.as_deref().or(e.detail_timestamp.as_deref()))
+                .and_then(crate::report::parse_time)
+        });
         groups
             .entry((plan.category(), letter.failure.target_arn.as_deref()))
             .or_default()
@@ -908,7 +900,9 @@ fn to_record(
     opts: &TriageOptions,
 ) -> TriageRecord {
     let event = letter.event.as_ref();
-    let (timestamp, sent) = record_times(letter);
+    let sent = letter
+        .sent_at
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     let (classification, interaction_id) = match &plan.analysis {
         Some(a) => (a.classification.clone(), a.interaction_id.clone()),
         None => (
@@ -926,7 +920,9 @@ fn to_record(
     TriageRecord {
         message_id: letter.message_id.clone(),
         event_id: event.and_then(|e| e.id.clone()),
-        timestamp,
+        timestamp: event
+            .and_then(|e| e.time.clone().or_else(|| e.detail_timestamp.clone()))
+            .or_else(|| sent.clone()),
         event_type: event.and_then(|e| e.detail_type.clone()),
         topic_name: event.and_then(|e| e.topic_name.clone()),
         source: event.and_then(|e| e.source.clone()),

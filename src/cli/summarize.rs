@@ -99,12 +99,14 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
     let (found, listed) = tokio::sync::mpsc::unbounded_channel();
     let listing = async {
         let since = window.since.map(|t| t.date_naive());
-        reader
+        let listed = reader
             .locate_each(&sources, since, |l| {
                 let _ = found.send(l);
             })
-            .await
-            .inspect(|_| drop(found))
+            .await;
+        // The reads end when the listing does, whether it found everything or failed.
+        drop(found);
+        listed
     };
     let mut locations = Vec::new();
     let reading = read_all(

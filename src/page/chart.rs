@@ -72,14 +72,14 @@ pub(super) fn render(s: &Summary, per_minute: &[Vec<(i64, usize)>], out: &mut St
     let x = |col: f64| LEFT + (RIGHT - LEFT) * col / (columns - 1) as f64;
     let y = |v: usize| BOTTOM - (BOTTOM - TOP) * v as f64 / top as f64;
     let what = if step == 1 {
-        "failed events per minute".to_owned()
+        "Failed events per minute".to_owned()
     } else {
-        format!("the busiest minute of each {step}-minute step")
+        format!("The busiest minute of each {step}-minute step")
     };
     let _ = writeln!(
         out,
         "<p class=\"note\">{}, UTC; one line per incident{}.</p>",
-        esc(&capitalized(&what)),
+        esc(&what),
         if per_minute.len() > SERIES {
             format!(
                 " (the {SERIES} largest; the other {} as one line)",
@@ -236,11 +236,4 @@ fn series_name(s: &Summary, k: usize) -> String {
             s.incidents.len().saturating_sub(SERIES)
         ),
     }
-}
-
-fn capitalized(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }

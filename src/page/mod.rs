@@ -403,12 +403,9 @@ fn health(h: &Health, out: &mut String) {
     for d in &h.api_destinations {
         let _ = writeln!(
             out,
-            "<p>API destination <code>{}</code>: limit {}, invoked at up to {:.1}/s, rate-limited up to {}/min.{}</p>",
+            "<p>API destination <code>{}</code>: {}{}</p>",
             esc(&d.name),
-            d.invocation_rate_limit_per_second
-                .map_or("unknown".to_owned(), |l| format!("{l}/s")),
-            d.peak_invoked_per_second,
-            d.peak_rate_limited_per_minute,
+            d.rates(),
             d.advice
                 .as_deref()
                 .map_or(String::new(), |a| format!(" <b>{}</b>", esc(a)))

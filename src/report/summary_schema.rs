@@ -118,6 +118,20 @@ impl RuleHealth {
     }
 }
 
+impl ApiDestinationHealth {
+    /// Its limit beside the rates it was asked to take, as one sentence:
+    /// `limit 10/s, invoked at up to 30.0/s, rate-limited up to 1/min.`
+    pub fn rates(&self) -> String {
+        format!(
+            "limit {}, invoked at up to {:.1}/s, rate-limited up to {}/min.",
+            self.invocation_rate_limit_per_second
+                .map_or("unknown".to_owned(), |l| format!("{l}/s")),
+            self.peak_invoked_per_second,
+            self.peak_rate_limited_per_minute
+        )
+    }
+}
+
 /// A partner event source's state: `ACTIVE`, `PENDING` (not associated with a bus yet) or
 /// `DELETED`. Only an active source delivers events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -110,12 +110,9 @@ fn render_health(h: &crate::report::Health, md: &mut String) {
     for d in &h.api_destinations {
         let _ = writeln!(
             md,
-            "\n- API destination {}: limit {}, invoked at up to {:.1}/s, rate-limited up to {}/min.{}",
+            "\n- API destination {}: {}{}",
             code(&d.name),
-            d.invocation_rate_limit_per_second
-                .map_or("unknown".to_owned(), |l| format!("{l}/s")),
-            d.peak_invoked_per_second,
-            d.peak_rate_limited_per_minute,
+            d.rates(),
             d.advice
                 .as_deref()
                 .map_or(String::new(), |a| format!(" **{}**", text(a)))
