@@ -100,13 +100,16 @@ bench-summarize: tools ## summarize over 1,000 reports of 1,000 records (tmpfs) 
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BENCH_PYTHON="$(CURDIR)/$(PY)" cargo bench --bench summarize
 
 .PHONY: fuzz
-fuzz: ## Bounded fuzzing: proptest (FUZZ_CASES, default 20000 each), then cargo-fuzz on parsing and on the input transformation (FUZZ_SECONDS each, default 60; installs nightly and cargo-fuzz)
+fuzz: ## Bounded fuzzing: proptest (FUZZ_CASES, default 20000 each), then cargo-fuzz on parsing, on the input transformation and on the stored-report parse against serde_json (FUZZ_SECONDS each, default 60; installs nightly and cargo-fuzz)
 	PROPTEST_CASES=$${FUZZ_CASES:-20000} cargo test --release --test properties --test fault_matrix
 	rustup toolchain install nightly --profile minimal
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
-	mkdir -p fuzz/corpus/parse_batch fuzz/corpus/input_transform
+	mkdir -p fuzz/corpus/parse_batch fuzz/corpus/input_transform fuzz/corpus/report_digest
 	cargo +nightly fuzz run parse_batch fuzz/corpus/parse_batch events -- -max_total_time=$${FUZZ_SECONDS:-60} -max_len=1048576
 	cargo +nightly fuzz run input_transform fuzz/corpus/input_transform -- -max_total_time=$${FUZZ_SECONDS:-60}
+	cargo run --quiet --bin dlq-triage -- analyze --no-correlate --out target/fuzz-seed $(BATCH) >/dev/null
+	cp target/fuzz-seed/report.json fuzz/corpus/report_digest/seed-report.json
+	cargo +nightly fuzz run report_digest fuzz/corpus/report_digest -- -max_total_time=$${FUZZ_SECONDS:-60} -max_len=262144
 
 .PHONY: lint
 lint: tools ## cargo fmt --check, clippy -D warnings, cfn-lint on template.yaml
