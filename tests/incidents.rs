@@ -774,3 +774,44 @@ async fn a_resolved_event_says_the_genesys_integrations_state() {
         "Access denied to the partner event source"
     );
 }
+
+/// The proxy keeps DynamoDB's 4 KB limit on expression strings, which dynalite does not.
+#[tokio::test]
+async fn the_test_dynamodb_refuses_an_expression_over_4_kb_as_dynamodb_does() {
+    let world = World::start().await;
+    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let key = aws_sdk_dynamodb::types::AttributeValue::S("k".into());
+    let clauses: Vec<String> = (0..500).map(|i| format!("a{i} = :one")).collect();
+    let wide = db
+        .update_item()
+        .table_name(TABLE)
+        .key("incidentKey", key.clone())
+        .update_expression(format!("SET {}", clauses.join(", ")))
+        .expression_attribute_values(
+            ":one",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    assert_eq!(wide.code(), Some("ValidationException"));
+    assert!(
+        wide.message().unwrap().starts_with(
+            "Invalid UpdateExpression: Expression size has exceeded the maximum allowed size"
+        ),
+        "{wide:?}"
+    );
+    // Within the limit it goes through.
+    db.update_item()
+        .table_name(TABLE)
+        .key("incidentKey", key)
+        .update_expression(format!("SET {}", clauses[..100].join(", ")))
+        .expression_attribute_values(
+            ":one",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
