@@ -316,8 +316,10 @@ async fn the_function_opens_incidents_and_its_schedule_resolves_them() {
         emulator.logs()
     );
     let calls = dynalite.calls();
-    let writes = calls.get("UpdateItem").copied().unwrap_or(0);
+    // A read and a conditional write per new incident.
+    let writes = calls.get("PutItem").copied().unwrap_or(0);
     assert!(writes > 1, "one write per incident: {calls:?}");
+    assert_eq!(calls.get("GetItem").copied(), Some(writes), "{calls:?}");
     let swept = invoke(support::fixtures::event_bytes("scheduled-sweep.json")).await;
     assert_eq!(swept["failed"], 0, "{swept}");
     assert_eq!(swept["resolved"].as_u64(), Some(writes as u64), "{swept}");

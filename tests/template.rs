@@ -454,6 +454,31 @@ fn an_alarm_watches_records_returned_to_the_queue() {
     assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
 }
 
+/// Pages that are not going out, and a sweep that keeps failing, each trip an alarm: on
+/// the EMF metrics the function writes (`IncidentUnannounced` from each sweep, the
+/// transitions in an outbox for over ten minutes; `IncidentSweepFailed`), only with
+/// incidents kept.
+#[test]
+fn alarms_watch_unannounced_incident_transitions_and_failing_sweeps() {
+    let t = template();
+    for (name, metric, statistic) in [
+        ("IncidentUnannouncedAlarm", "IncidentUnannounced", "Maximum"),
+        ("IncidentSweepFailedAlarm", "IncidentSweepFailed", "Sum"),
+    ] {
+        let resource = get(&t, &["Resources", name]);
+        assert_eq!(resource["Condition"], "KeepIncidents", "{name}");
+        let alarm = &resource["Properties"];
+        assert_eq!(alarm["Namespace"], "GenesysDlqTriage", "{name}");
+        assert_eq!(alarm["MetricName"], metric, "{name}");
+        assert_eq!(alarm["Statistic"], statistic, "{name}");
+        assert_eq!(alarm["Threshold"].as_f64(), Some(0.0), "{name}");
+        assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+        assert_eq!(alarm["Dimensions"][0]["Name"], "FunctionName");
+        // The metric is written every five minutes (the sweep's schedule).
+        assert_eq!(alarm["Period"].as_u64(), Some(300), "{name}");
+    }
+}
+
 #[test]
 fn an_existing_fifo_queue_is_accepted() {
     let t = template();
@@ -586,7 +611,7 @@ fn the_policy_grants_the_incident_table_and_its_index_only() {
         } else {
             let mut granted: Vec<String> = str_list(&s["Action"]);
             granted.sort();
-            assert_eq!(granted, ["dynamodb:PutItem", "dynamodb:UpdateItem"]);
+            assert_eq!(granted, ["dynamodb:GetItem", "dynamodb:PutItem"]);
             assert!(
                 resource.contains("IncidentTable.Arn") && !resource.contains("index"),
                 "{resource}"

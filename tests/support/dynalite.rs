@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ struct Proxy {
     calls: Mutex<BTreeMap<String, usize>>,
     /// Answer every call with `ProvisionedThroughputExceededException`.
     throttle: AtomicBool,
+    /// The largest item put so far, in DynamoDB's bytes.
+    largest_item: AtomicUsize,
 }
 
 /// A running dynalite behind a counting proxy, both killed (or stopped) on drop.
@@ -148,6 +150,11 @@ impl Dynalite {
         self.proxy.calls.lock().unwrap().clear();
     }
 
+    /// The largest item put (`PutItem`) so far, in the bytes DynamoDB counts.
+    pub fn largest_item(&self) -> usize {
+        self.proxy.largest_item.load(Ordering::SeqCst)
+    }
+
     /// From now on every call is throttled (`true`) or passed on (`false`).
     pub fn throttle(&self, on: bool) {
         self.proxy.throttle.store(on, Ordering::SeqCst);
@@ -174,6 +181,9 @@ async fn serve_proxy(upstream: String, proxy: Arc<Proxy>) -> (String, tokio::tas
                 "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
                 "The level of configured provisioned throughput for the table was exceeded.".into(),
             ));
+        }
+        if let Some(size) = item_size(body) {
+            proxy.largest_item.fetch_max(size, Ordering::SeqCst);
         }
         beyond_limits(body)
             .map(|message| refuse("com.amazon.coral.validate#ValidationException", message))
@@ -207,12 +217,19 @@ pub fn beyond_limits(body: &[u8]) -> Option<String> {
             ));
         }
     }
-    let item = request["Item"].as_object()?;
-    let size: usize = item
-        .iter()
-        .map(|(name, value)| name.len() + value_size(value))
-        .sum();
+    let size = item_size(body)?;
     (size > ITEM_MAX).then(|| "Item size has exceeded the maximum allowed size".to_owned())
+}
+
+/// The size DynamoDB counts for the item of a `PutItem` request, if it is one.
+fn item_size(body: &[u8]) -> Option<usize> {
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let item = request["Item"].as_object()?;
+    Some(
+        item.iter()
+            .map(|(name, value)| name.len() + value_size(value))
+            .sum(),
+    )
 }
 
 /// The size DynamoDB counts for one attribute value in its JSON form: strings and binary
