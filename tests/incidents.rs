@@ -922,6 +922,9 @@ async fn two_batches_of_200_distinct_minutes_open_once_and_count_all() {
         item["firstSeen"].as_n().unwrap(),
         &start_time().timestamp_millis().to_string()
     );
+    let largest = world.dynalite.largest_item();
+    eprintln!("largest item put for 400 distinct minutes: {largest} bytes");
+    assert!(largest < 16 * 1024, "{largest}");
 }
 
 /// A bus that refuses events while an incident opens: the `opened` event stays in the
