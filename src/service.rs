@@ -38,8 +38,9 @@ pub const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
 /// margin before the deadline).
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most a batch (or a sweep) waits for the incident table for each incident,
-/// likewise bounded.
-const INCIDENT_TIMEOUT: Duration = Duration::from_secs(3);
+/// likewise bounded: room for the rounds of conditional writes when many invocations meet
+/// the same incident at once.
+const INCIDENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most a `resolved` event waits, the target's health looked up with it.
 const RESOLVED_TIMEOUT: Duration = Duration::from_secs(8);
 

@@ -785,6 +785,27 @@ async fn poll_keeps_incidents_and_counts_what_the_table_did_not_take() {
     let swept = output(sweep).await;
     assert!(swept.status.success(), "{}", text(&swept));
     assert!(String::from_utf8_lossy(&swept.stdout).contains("resolved 0 incident(s)"));
+
+    // A table and no bus: nothing claims to be announced, and `poll` says where they wait.
+    world.dynalite.create_incident_table("no-bus").await;
+    queue.send(&support::sqs::mixed_dead_letters(), None).await;
+    let no_bus = output({
+        let mut c = poll("no-bus");
+        c.env_remove("NOTIFY_EVENT_BUS")
+            .args(["--queue-url", &queue.url]);
+        c
+    })
+    .await;
+    assert!(no_bus.status.success(), "{}", text(&no_bus));
+    let stdout = String::from_utf8_lossy(&no_bus.stdout);
+    assert!(!stdout.contains("announced\n"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "incidents:  {} transition(s) recorded, not announced",
+            opened.len()
+        )),
+        "{stdout}"
+    );
 }
 
 /// With the Genesys secret configured, the sweep's `resolved` event also says how the

@@ -462,7 +462,7 @@ impl<T: IncidentTable> IncidentTracker<T> {
             }
             self.forget(key);
             // Others are writing it: a moment's pause, random so that they spread out.
-            let pause = fastrand::u64(1..=(2u64 << round.min(5)));
+            let pause = fastrand::u64(1..=(2u64 << round.min(3)));
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
         Err(TableError::Failed(format!(
