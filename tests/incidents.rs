@@ -1185,3 +1185,62 @@ mod on_dynamodb {
         }
     }
 }
+
+/// Through the function: a backlog of failures drained two hours late, one batch a minute
+/// for 20 minutes with the scheduled sweep every 5 minutes, opens once and resolves once
+/// after the drain (never while batches still come, though every failure is hours old);
+/// the same dead letters redelivered after the resolution do not reopen it; a fresh
+/// failure does, once.
+#[tokio::test]
+async fn a_backlog_drained_two_hours_late_pages_once_and_old_redeliveries_never_reopen() {
+    let world = World::start().await;
+    let late = Duration::hours(2);
+    let clock = clock_at(start_time() + late);
+    let h = world.handler(&clock, &[]);
+    let set = |t: DateTime<Utc>| clock.store(t.timestamp_millis(), Ordering::SeqCst);
+    for minute in 0..20 {
+        set(start_time() + late + Duration::minutes(minute));
+        let failed_at = start_time() + Duration::minutes(minute);
+        invoke(&h, batch(&format!("b{minute}"), 2, API, failed_at)).await;
+        if minute % 5 == 4 {
+            assert_eq!(sweep(&h).await, (0, 0), "resolved while draining: {minute}");
+        }
+    }
+    let drain_end = start_time() + late + Duration::minutes(19);
+    set(drain_end + Duration::minutes(14));
+    assert_eq!(sweep(&h).await, (0, 0));
+    set(drain_end + Duration::minutes(16));
+    assert_eq!(sweep(&h).await, (1, 0));
+    let events = world.events().await;
+    assert_eq!(
+        transitions(&events),
+        [("opened".to_owned(), 1), ("resolved".to_owned(), 2)]
+    );
+    assert_eq!(events[1]["detail"]["count"], 40);
+    // Redelivered (after the visibility timeout): the same failures, hours old.
+    for minute in 0..3 {
+        set(drain_end + Duration::minutes(20 + minute));
+        let failed_at = start_time() + Duration::minutes(minute);
+        invoke(&h, batch(&format!("again{minute}"), 2, API, failed_at)).await;
+    }
+    assert!(world.events().await.is_empty(), "no reopening");
+    // A fresh failure, after the resolution's cut-off: reopened once.
+    for minute in 0..2 {
+        let now = drain_end + Duration::minutes(30 + minute);
+        set(now);
+        invoke(&h, batch(&format!("fresh{minute}"), 1, API, now)).await;
+    }
+    let events = world.events().await;
+    assert_eq!(transitions(&events), [("reopened".to_owned(), 3)]);
+    assert_eq!(
+        events[0]["detail"]["count"], 1,
+        "a new episode counts from its own first"
+    );
+    assert_ne!(
+        events[0]["detail"]["dedupKey"],
+        format!(
+            "{}-e1",
+            events[0]["detail"]["incidentKey"].as_str().unwrap()
+        )
+    );
+}
