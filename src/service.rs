@@ -273,6 +273,9 @@ where
             ..Put::default()
         };
         let mut by_key: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+        for (key, seqs) in &tracked.passed_over {
+            by_key.entry(key).or_default().extend(seqs);
+        }
         for (change, result) in changes.iter().zip(futures::future::join_all(puts).await) {
             match result {
                 Ok(()) => {

@@ -60,7 +60,8 @@ pub enum IncidentsAction {
         key: String,
     },
     /// Silence the incident KEY: it is still counted, but nothing of it is announced until
-    /// the silence ends (then what was held is put).
+    /// the silence ends; then what the pager still needs is put (an episode that began
+    /// and ended within the silence is passed over).
     Silence {
         /// The incident's key (`incidentKey`).
         key: String,
@@ -178,6 +179,14 @@ async fn sweep(
             }
         }
     }
+    if notifier.is_some() {
+        // Held by a silence that has ended, with nothing left to say: out of the outbox.
+        for (key, seqs) in &swept.passed_over {
+            if let Err(e) = tracker.announced(key, seqs).await {
+                eprintln!("dlq-triage: {key}: passed over, but still in its outbox: {e}");
+            }
+        }
+    }
     out.line(format_args!("resolved {} incident(s)", swept.made));
     if notifier.is_none() && !swept.changes.is_empty() {
         out.line(format_args!(
@@ -262,7 +271,8 @@ async fn silence(
     until: Option<&str>,
 ) -> Result<(), String> {
     let now = Utc::now();
-    let until = silence_end(now, duration, until)?;
+    // A time past ends the silence now, so that what it held stays what it held.
+    let until = silence_end(now, duration, until)?.max(now);
     let item = tracker
         .silence(key, until)
         .await

@@ -194,15 +194,20 @@ impl Change {
 /// What a round of writes did.
 #[derive(Debug, Default)]
 pub struct Tracked {
-    /// Transitions to put on the bus now: those made here, and those older than
-    /// [`OUTBOX_GRACE`] left by others (none while an incident is silenced).
+    /// Transitions to put on the bus now, each incident's in `seq` order: those made
+    /// here, those older than [`OUTBOX_GRACE`] left by others, and those a silence held
+    /// once it has ended (none while an incident is silenced).
     pub changes: Vec<Change>,
     /// Transitions made here.
     pub made: usize,
     /// Transitions made here and held in the outbox (silenced).
     pub held: usize,
-    /// Transitions in the outbox for longer than [`OUTBOX_OVERDUE`] (the sweep's alarm).
+    /// Transitions due for longer than [`OUTBOX_OVERDUE`] (the sweep's alarm); what a
+    /// silence holds is due only when it ends.
     pub overdue: usize,
+    /// Per incident, the held transitions that a silence which has ended leaves nothing
+    /// to say ([`table::passed_over`]): taken out of the outbox with those put, never put.
+    pub passed_over: Vec<(String, Vec<u64>)>,
     /// Incidents the table could not take, and why (logged and counted).
     pub failed: Vec<String>,
 }
@@ -498,16 +503,25 @@ impl Tracked {
     /// here): what to put now, what is held by a silence, what is overdue.
     fn take(&mut self, item: &IncidentItem, made: Option<u64>, now: i64) {
         self.made += usize::from(made.is_some());
-        for p in &item.outbox {
+        if item.silenced(now) {
+            // Held: neither put nor overdue until the silence ends.
+            self.held += usize::from(made.is_some_and(|m| item.outbox.iter().any(|p| p.seq == m)));
+            return;
+        }
+        let passed_over = table::passed_over(item);
+        for p in item.outbox.iter().filter(|p| !passed_over.contains(&p.seq)) {
             let mine = made == Some(p.seq);
-            if now - p.at >= OUTBOX_OVERDUE.num_milliseconds() {
+            let due = now - table::due_since(item, p);
+            if due >= OUTBOX_OVERDUE.num_milliseconds() {
                 self.overdue += 1;
             }
-            if item.silenced(now) {
-                self.held += usize::from(mine);
-            } else if mine || now - p.at >= OUTBOX_GRACE.num_milliseconds() {
+            // Held by a silence that has ended: nobody else puts it, so at once.
+            if mine || table::held(item, p) || due >= OUTBOX_GRACE.num_milliseconds() {
                 self.changes.push(Change::of(item, p));
             }
+        }
+        if !passed_over.is_empty() {
+            self.passed_over.push((item.key.clone(), passed_over));
         }
     }
 }

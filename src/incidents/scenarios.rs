@@ -69,6 +69,9 @@ async fn announce<T: IncidentTable>(
     tracked: Tracked,
 ) -> Vec<(Transition, u64)> {
     assert!(tracked.failed.is_empty(), "{:?}", tracked.failed);
+    for (key, seqs) in &tracked.passed_over {
+        t.announced(key, seqs).await.unwrap();
+    }
     let mut made = Vec::new();
     for c in &tracked.changes {
         t.announced(&c.item.key, &[c.seq]).await.unwrap();
@@ -299,7 +302,9 @@ pub async fn ack_and_silence_round_trip<T: IncidentTable>(table: Arc<T>) {
     let item = item(&table).await;
     assert_eq!((item.count, item.outbox.len()), (8, 2));
     let after = announce(&t, t.sweep(clock(121), BUDGET).await).await;
-    assert_eq!(after, [(Transition::Updated, 2), (Transition::Resolved, 3)]);
+    // The held update is passed over: the resolution says the counts since.
+    assert_eq!(after, [(Transition::Resolved, 3)]);
+    assert!(item_of(&table).await.outbox.is_empty());
     // A new episode is not acknowledged; resolved incidents cannot be.
     assert!(t.acknowledge(KEY, clock(122)).await.unwrap().is_none());
     assert!(
@@ -326,4 +331,46 @@ pub async fn resolved_by_hand_only_when_open<T: IncidentTable>(table: Arc<T>) {
         Some(clock(1).timestamp_millis())
     );
     assert!(t.resolve(KEY, clock(2)).await.unwrap().is_none());
+}
+
+/// A silence is quiet and its end is not a flood: while it holds, nothing is put and
+/// nothing counts as overdue (the unannounced alarm stays quiet); when it ends, an episode
+/// that began and ended inside it is passed over (never paged), and an episode still open
+/// is put once, its `reopened` alone.
+pub async fn a_silence_ends_without_a_flood<T: IncidentTable>(table: Arc<T>) {
+    let t = tracker(&table);
+    // The failure-clock minute of processing minute `m`: a failure as it happens.
+    let now_failing = |m: i64| (clock(m) - clock(0)).num_minutes() + 180;
+    announce(&t, t.observe(vec![batch(0, 1, 1)], clock(0), BUDGET).await).await;
+    let resolved = announce(&t, t.sweep(clock(16), BUDGET).await).await;
+    assert_eq!(resolved, [(Transition::Resolved, 2)]);
+    t.silence(KEY, clock(200)).await.unwrap().unwrap();
+    // Episode 3 within the silence: reopened, updated, resolved; all held.
+    let reopened = t
+        .observe(vec![batch(now_failing(20), 1, 1)], clock(20), BUDGET)
+        .await;
+    assert_eq!((reopened.made, reopened.held), (1, 1));
+    assert!(reopened.changes.is_empty(), "{:?}", reopened.changes);
+    let updated = t
+        .observe(vec![batch(now_failing(50), 1, 1)], clock(50), BUDGET)
+        .await;
+    assert_eq!((updated.made, updated.held), (1, 1));
+    let quiet = t.sweep(clock(70), BUDGET).await;
+    assert_eq!(quiet.made, 1);
+    assert!(quiet.changes.is_empty(), "{:?}", quiet.changes);
+    let later = t.sweep(clock(100), BUDGET).await;
+    assert!(later.changes.is_empty(), "{:?}", later.changes);
+    assert_eq!(later.overdue, 0, "held, not overdue");
+    // Episode 6 begins in the silence and is still open when it ends.
+    t.observe(vec![batch(now_failing(190), 1, 1)], clock(190), BUDGET)
+        .await;
+    assert_eq!(item_of(&table).await.outbox.len(), 4);
+    let after = t.sweep(clock(201), BUDGET).await;
+    assert_eq!(after.overdue, 0, "due since the silence ended");
+    assert_eq!(announce(&t, after).await, [(Transition::Reopened, 6)]);
+    let item = item_of(&table).await;
+    assert_eq!((item.state, item.episode), (State::Open, 6));
+    assert!(item.outbox.is_empty(), "{:?}", item.outbox);
+    assert_eq!(item.announced_seq, 6);
+    assert!(t.sweep(clock(202), BUDGET).await.changes.is_empty());
 }

@@ -119,7 +119,7 @@ pub struct IncidentItem {
     pub seq: u64,
     /// The `seq` of this episode's `opened`/`reopened`.
     pub episode: u64,
-    /// The highest `seq` put on the bus.
+    /// The highest `seq` put on the bus (or passed over after a silence).
     pub announced_seq: u64,
     /// Transitions not yet put on the bus.
     pub outbox: Vec<Pending>,
@@ -507,12 +507,57 @@ pub fn resolve(
     Some(item)
 }
 
-/// The item with the transitions `seqs` put on the bus.
+/// The item with the transitions `seqs` put on the bus (or passed over).
 pub fn mark_announced(old: &IncidentItem, seqs: &[u64]) -> IncidentItem {
     let mut item = old.clone();
     item.outbox.retain(|p| !seqs.contains(&p.seq));
     item.announced_seq = seqs.iter().copied().fold(item.announced_seq, u64::max);
     item
+}
+
+/// Whether `p` was held by a silence: made (or still unput) before the end of the
+/// item's latest silence.
+pub fn held(item: &IncidentItem, p: &Pending) -> bool {
+    item.silenced_until.is_some_and(|until| p.at < until)
+}
+
+/// Since when `p` has been due to be put (epoch ms): when it was made, or, when a silence
+/// held it, when that silence ends.
+pub fn due_since(item: &IncidentItem, p: &Pending) -> i64 {
+    match item.silenced_until {
+        Some(until) if p.at < until => until,
+        _ => p.at,
+    }
+}
+
+/// The `seq`s of the held transitions that a silence which has ended leaves nothing to
+/// say, so that its end does not flood the pager with what it held: every transition of
+/// an episode that began and ended while held (the pager never heard of it, and it is
+/// over), and every held `updated` whose episode has a later transition, or its opening,
+/// in the outbox (each event carries the incident's current counts).
+pub fn passed_over(item: &IncidentItem) -> Vec<u64> {
+    let held: Vec<&Pending> = item.outbox.iter().filter(|p| held(item, p)).collect();
+    let over = |episode: u64| {
+        let began = held.iter().any(|p| {
+            p.episode == episode
+                && matches!(p.transition, Transition::Opened | Transition::Reopened)
+        });
+        let ended = held
+            .iter()
+            .any(|p| p.episode == episode && p.transition == Transition::Resolved);
+        began && ended
+    };
+    held.iter()
+        .filter(|p| {
+            over(p.episode)
+                || (p.transition == Transition::Updated
+                    && item
+                        .outbox
+                        .iter()
+                        .any(|o| o.episode == p.episode && (o.seq > p.seq || o.seq == p.episode)))
+        })
+        .map(|p| p.seq)
+        .collect()
 }
 
 /// Acknowledges the open episode at `now`; `None` when it is not open.

@@ -30,6 +30,7 @@ on_the_twin!(
     an_eight_hour_incident_keeps_its_item_bounded,
     an_unannounced_transition_is_put_later_exactly_once,
     ack_and_silence_round_trip,
+    a_silence_ends_without_a_flood,
     resolved_by_hand_only_when_open,
 );
 
@@ -171,4 +172,35 @@ fn observations_count_stored_records_at_their_dead_letter_time() {
     assert_eq!(seen[0].first_seen, at(0).timestamp_millis());
     assert_eq!(seen[0].last_seen, at(2).timestamp_millis());
     assert_eq!(seen[0].rules.len(), 1);
+}
+
+/// After a silence, of the held `updated` of an episode the pager knows only the latest is
+/// put; an episode the silence held from opening to resolution is passed over whole; what
+/// was made after the silence is never passed over.
+#[test]
+fn a_silence_passes_over_only_what_a_later_event_says() {
+    let mut item = table::fresh(&seen(0, 1), 0, 1);
+    let pending = |seq: u64, transition, episode, at| Pending {
+        seq,
+        transition,
+        episode,
+        at,
+        since_last: 0,
+        by_hand: false,
+        rewritten: false,
+    };
+    item.silenced_until = Some(100);
+    item.outbox = vec![
+        pending(2, Transition::Updated, 1, 10),
+        pending(3, Transition::Updated, 1, 20),
+    ];
+    assert_eq!(table::passed_over(&item), [2]);
+    item.outbox.extend([
+        pending(4, Transition::Resolved, 1, 30),
+        pending(5, Transition::Reopened, 5, 40),
+        pending(6, Transition::Resolved, 5, 50),
+        pending(7, Transition::Reopened, 7, 150),
+        pending(8, Transition::Resolved, 7, 160),
+    ]);
+    assert_eq!(table::passed_over(&item), [2, 3, 5, 6]);
 }
