@@ -37,9 +37,9 @@ pub const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
 /// The most a batch waits for the notification bus (and never past half the safety
 /// margin before the deadline).
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(2);
-/// The most a batch (or a sweep) waits for the incident table for each incident,
-/// likewise bounded: room for the rounds of conditional writes when many invocations meet
-/// the same incident at once.
+/// The most a batch waits for the incident table for each incident (a sweep, for all
+/// of its table work), likewise bounded: room for the rounds of conditional writes when
+/// many invocations meet the same incident at once.
 const INCIDENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most a `resolved` event waits, the target's health looked up with it.
 const RESOLVED_TIMEOUT: Duration = Duration::from_secs(8);

@@ -285,13 +285,19 @@ impl<T: IncidentTable> IncidentTracker<T> {
     }
 
     /// Resolves every open incident quiet on both clocks at `now`, and gathers the
-    /// transitions left unannounced, each incident within `budget`.
+    /// transitions left unannounced, all within `budget` (the listings and each
+    /// incident's resolution end by the same time: what completed is kept).
     pub async fn sweep(&self, now: DateTime<Utc>, budget: std::time::Duration) -> Tracked {
         let now = now.timestamp_millis();
+        let end = tokio::time::Instant::now() + budget;
         let mut tracked = Tracked::default();
         let mut items = Vec::new();
-        for index_state in ["open", "unannounced"] {
-            match tokio::time::timeout(budget, self.table.indexed(index_state)).await {
+        let listings = ["open", "unannounced"].map(|index_state| async move {
+            let listed = tokio::time::timeout_at(end, self.table.indexed(index_state)).await;
+            (index_state, listed)
+        });
+        for (index_state, listed) in futures::future::join_all(listings).await {
+            match listed {
                 Ok(Ok(found)) => items.extend(found),
                 Ok(Err(e)) => tracked.failed.push(e.to_string()),
                 Err(_) => tracked.failed.push(format!(
@@ -307,7 +313,7 @@ impl<T: IncidentTable> IncidentTracker<T> {
             }
             self.remember(&item);
             let resolved = self.resolve_one(&key, now, false);
-            match tokio::time::timeout(budget, resolved).await {
+            match tokio::time::timeout_at(end, resolved).await {
                 Ok(Ok(Some((item, made)))) => Ok((item, Some(made.seq))),
                 // Resolved (or reopened) by another meanwhile: its outbox is theirs.
                 Ok(Ok(None)) => Ok((item, None)),

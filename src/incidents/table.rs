@@ -585,6 +585,8 @@ pub struct MemoryTable {
     calls: std::sync::atomic::AtomicU64,
     /// While set, every call fails with this reason.
     failing: std::sync::Mutex<Option<String>>,
+    /// While set, every call takes this long.
+    delay: std::sync::Mutex<Option<std::time::Duration>>,
 }
 
 #[cfg(test)]
@@ -599,6 +601,11 @@ impl MemoryTable {
         *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(str::to_owned);
     }
 
+    /// Every later call takes `delay` (`None`: they answer at once).
+    pub fn slow(&self, delay: Option<std::time::Duration>) {
+        *self.delay.lock().unwrap_or_else(|e| e.into_inner()) = delay;
+    }
+
     /// Replaces the item of `key` with one that cannot be read (edited by hand).
     pub fn spoil(&self, key: &str, why: &str, salvage: Salvage) {
         self.items.lock().unwrap_or_else(|e| e.into_inner()).insert(
@@ -610,8 +617,12 @@ impl MemoryTable {
         );
     }
 
-    fn call(&self) -> Result<(), TableError> {
+    async fn call(&self) -> Result<(), TableError> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let delay = *self.delay.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         match &*self.failing.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(reason) => Err(TableError::Failed(reason.clone())),
             None => Ok(()),
@@ -633,7 +644,7 @@ impl MemoryTable {
 #[cfg(test)]
 impl IncidentTable for MemoryTable {
     async fn get(&self, key: &str) -> Result<Option<Stored>, TableError> {
-        self.call()?;
+        self.call().await?;
         Ok(self
             .items
             .lock()
@@ -643,7 +654,7 @@ impl IncidentTable for MemoryTable {
     }
 
     async fn put(&self, item: &IncidentItem, expect: Expect) -> Result<bool, TableError> {
-        self.call()?;
+        self.call().await?;
         let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
         let holds = match (items.get(&item.key), expect) {
             (None, Expect::Absent) => true,
@@ -660,7 +671,7 @@ impl IncidentTable for MemoryTable {
     }
 
     async fn indexed(&self, index_state: &str) -> Result<Vec<IncidentItem>, TableError> {
-        self.call()?;
+        self.call().await?;
         Ok(self
             .readable()
             .into_iter()
@@ -669,7 +680,7 @@ impl IncidentTable for MemoryTable {
     }
 
     async fn list(&self, state: Option<State>) -> Result<Vec<IncidentItem>, TableError> {
-        self.call()?;
+        self.call().await?;
         Ok(self
             .readable()
             .into_iter()

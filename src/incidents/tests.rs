@@ -204,3 +204,41 @@ fn a_silence_passes_over_only_what_a_later_event_says() {
     ]);
     assert_eq!(table::passed_over(&item), [2, 3, 5, 6]);
 }
+
+/// A sweep's table work ends within its budget, however slow the table: the listings and
+/// the resolutions share one end (inside the function's deadline), and what completed by
+/// then is kept.
+#[tokio::test(start_paused = true)]
+async fn a_sweep_ends_within_its_budget_on_a_slow_table() {
+    let table = Arc::new(MemoryTable::new());
+    let t = IncidentTracker::new(table.clone(), IncidentSettings::default());
+    let opened = t.observe(vec![seen(0, 1)], at(0), BUDGET).await;
+    assert_eq!(opened.made, 1);
+    let budget = std::time::Duration::from_secs(10);
+    // Each call 4 s: both listings and the resolution's write fit in 10 s.
+    table.slow(Some(std::time::Duration::from_secs(4)));
+    let started = tokio::time::Instant::now();
+    let swept = t.sweep(at(20), budget).await;
+    assert!(started.elapsed() <= budget, "{:?}", started.elapsed());
+    assert_eq!(
+        (swept.made, swept.failed.len()),
+        (1, 0),
+        "{:?}",
+        swept.failed
+    );
+    // Each call 7 s: the listings fit, the resolution does not; the sweep still ends on
+    // time, and says what failed.
+    let t = IncidentTracker::new(table.clone(), IncidentSettings::default());
+    table.slow(None);
+    t.observe(vec![seen(30, 1)], at(30), BUDGET).await;
+    table.slow(Some(std::time::Duration::from_secs(7)));
+    let started = tokio::time::Instant::now();
+    let swept = t.sweep(at(60), budget).await;
+    assert!(started.elapsed() <= budget, "{:?}", started.elapsed());
+    assert_eq!(
+        (swept.made, swept.failed.len()),
+        (0, 1),
+        "{:?}",
+        swept.failed
+    );
+}
