@@ -461,12 +461,22 @@ fn an_alarm_watches_records_returned_to_the_queue() {
 #[test]
 fn alarms_watch_unannounced_incident_transitions_and_failing_sweeps() {
     let t = template();
-    for (name, metric, statistic) in [
-        ("IncidentUnannouncedAlarm", "IncidentUnannounced", "Maximum"),
-        ("IncidentSweepFailedAlarm", "IncidentSweepFailed", "Sum"),
+    for (name, metric, statistic, condition) in [
+        (
+            "IncidentUnannouncedAlarm",
+            "IncidentUnannounced",
+            "Maximum",
+            "AnnounceIncidents",
+        ),
+        (
+            "IncidentSweepFailedAlarm",
+            "IncidentSweepFailed",
+            "Sum",
+            "KeepIncidents",
+        ),
     ] {
         let resource = get(&t, &["Resources", name]);
-        assert_eq!(resource["Condition"], "KeepIncidents", "{name}");
+        assert_eq!(resource["Condition"], condition, "{name}");
         let alarm = &resource["Properties"];
         assert_eq!(alarm["Namespace"], "GenesysDlqTriage", "{name}");
         assert_eq!(alarm["MetricName"], metric, "{name}");
@@ -477,6 +487,23 @@ fn alarms_watch_unannounced_incident_transitions_and_failing_sweeps() {
         // The metric is written every five minutes (the sweep's schedule).
         assert_eq!(alarm["Period"].as_u64(), Some(300), "{name}");
     }
+    // Without a bus every transition waits in its outbox by design (the default
+    // deployment): the unannounced alarm exists only with incidents kept and a bus.
+    let Value::Tagged(and) = get(&t, &["Conditions", "AnnounceIncidents"]) else {
+        panic!("AnnounceIncidents is not an intrinsic");
+    };
+    assert_eq!(and.tag.to_string(), "!And");
+    let parts: Vec<String> = and
+        .value
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| match c {
+            Value::Tagged(c) if c.tag == "!Condition" => c.value.as_str().unwrap().to_owned(),
+            other => panic!("not a !Condition: {other:?}"),
+        })
+        .collect();
+    assert_eq!(parts, ["KeepIncidents", "HasNotificationBus"]);
 }
 
 #[test]
