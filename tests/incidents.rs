@@ -529,6 +529,56 @@ async fn a_stale_binarys_write_to_a_newer_item_fails_without_rewriting_it() {
     assert!(world.events().await.is_empty());
 }
 
+/// An incident the previous layout (`itemVersion` 1: no `rev`, episodes or outbox) left
+/// open when this version is deployed goes on: a batch counts into it without a second
+/// page, and the sweep resolves it with the dedup key its page had (the incident's key),
+/// so that PagerDuty closes it.
+#[tokio::test]
+async fn an_incident_the_previous_layout_left_open_goes_on_and_resolves_its_page() {
+    let world = World::start().await;
+    let clock = clock_at(start_time() + Duration::hours(2));
+    let h = world.handler(&clock, &[]);
+    invoke(&h, batch("first", 1, API, start_time())).await;
+    let key = world.events().await[0]["detail"]["incidentKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // As the previous version wrote it.
+    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    db.update_item()
+        .table_name(TABLE)
+        .key("incidentKey", AttributeValue::S(key.clone()))
+        .update_expression(
+            "SET itemVersion = :one REMOVE rev, episode, announcedSeq, outbox, lastCounted, perHour",
+        )
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    // A new container meets it: counted in, no page.
+    let h = world.handler(&clock, &[]);
+    let later = start_time() + Duration::minutes(10);
+    assert_eq!(
+        failures(&invoke(&h, batch("later", 2, API, later)).await),
+        0
+    );
+    assert!(world.events().await.is_empty());
+    let item = raw_item(&world, &key).await;
+    assert_eq!(item["count"].as_n().unwrap(), "3");
+    assert_eq!(item["itemVersion"].as_n().unwrap(), "2");
+    assert_eq!(item["rev"].as_n().unwrap(), "1");
+    // Quiet on both clocks: resolved once, on the page's own dedup key.
+    clock.store(
+        (start_time() + Duration::hours(2) + Duration::minutes(16)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    assert_eq!(sweep(&world.handler(&clock, &[])).await, (1, 0));
+    let events = world.events().await;
+    assert_eq!(transitions(&events), [("resolved".to_owned(), 2)]);
+    assert_eq!(events[0]["detail"]["dedupKey"], key.as_str());
+    assert_eq!(events[0]["detail"]["episode"], 0);
+}
+
 async fn set_attribute(world: &World, key: &str, name: &str, value: AttributeValue) {
     let db = aws_sdk_dynamodb::Client::new(&world.sdk);
     db.update_item()

@@ -71,7 +71,7 @@ impl IncidentTable for DynamoTable {
                 version,
             });
         }
-        Ok(Some(match parse(item) {
+        Ok(Some(match parse(&upgraded(item)) {
             Ok(i) => Stored::Item(Box::new(i)),
             Err(why) => Stored::Unreadable {
                 why,
@@ -85,6 +85,11 @@ impl IncidentTable for DynamoTable {
         let fence = "(attribute_not_exists(itemVersion) OR itemVersion <= :version)";
         let condition = match expect {
             Expect::Absent => "attribute_not_exists(incidentKey)".to_owned(),
+            // Rev 0 is never written: it is an item of layout 1, which has no `rev`.
+            Expect::Rev(0) => {
+                values.insert(":version".to_owned(), n(ITEM_VERSION));
+                format!("attribute_exists(incidentKey) AND attribute_not_exists(#rev) AND {fence}")
+            }
             Expect::Rev(rev) | Expect::Unreadable(Some(rev)) => {
                 values.insert(":rev".to_owned(), n(rev));
                 values.insert(":version".to_owned(), n(ITEM_VERSION));
@@ -173,7 +178,7 @@ impl IncidentTable for DynamoTable {
 fn readable(item: &Item) -> Option<IncidentItem> {
     let why = match newer(item) {
         Some(v) => format!("itemVersion {v}: written by a newer version"),
-        None => match parse(item) {
+        None => match parse(&upgraded(item)) {
             Ok(i) => return Some(i),
             Err(why) => why,
         },
@@ -187,6 +192,32 @@ fn readable(item: &Item) -> Option<IncidentItem> {
 fn newer(item: &Item) -> Option<u64> {
     let v: u64 = item.get("itemVersion")?.as_n().ok()?.parse().ok()?;
     (v > ITEM_VERSION).then_some(v)
+}
+
+/// An item of layout 1 (`itemVersion` 1: before episodes, the outbox and `rev`) in this
+/// layout's terms, so that the incidents open when this version is deployed go on and
+/// resolve: its episode is 0 (whose dedup key is the incident's key, as its pages had),
+/// everything up to its `seq` was announced, its last batch was counted at its latest
+/// transition, a resolution's cut-off is its last failure, and its `rev` is 0 (the next
+/// write's condition: no `rev` yet). Any other item is as it is.
+fn upgraded(item: &Item) -> std::borrow::Cow<'_, Item> {
+    if Attrs(item).number("itemVersion") != Ok(Some(1)) {
+        return std::borrow::Cow::Borrowed(item);
+    }
+    let mut up = item.clone();
+    let copy = |up: &mut Item, to: &str, from: &str| {
+        if let Some(v) = item.get(from) {
+            up.entry(to.to_owned()).or_insert_with(|| v.clone());
+        }
+    };
+    copy(&mut up, "lastCounted", "lastAnnounced");
+    copy(&mut up, "announcedSeq", "seq");
+    if item.contains_key("resolvedAt") {
+        copy(&mut up, "resolvedCutoff", "lastSeen");
+    }
+    up.entry("episode".to_owned()).or_insert_with(|| n(0));
+    up.entry("rev".to_owned()).or_insert_with(|| n(0));
+    std::borrow::Cow::Owned(up)
 }
 
 /// What can be read of an item that does not parse.

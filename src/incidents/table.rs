@@ -153,9 +153,14 @@ impl IncidentItem {
             .max(self.peak_per_minute)
     }
 
-    /// The pager's dedup key of `episode`: the incident's key and the episode's number.
+    /// The pager's dedup key of `episode`: the incident's key and the episode's number;
+    /// episode 0 (begun by layout 1, whose pages were keyed on the incident's key alone)
+    /// the incident's key, so that its pages still resolve.
     pub fn dedup_key(&self, episode: u64) -> String {
-        format!("{}-e{episode}", self.key)
+        match episode {
+            0 => self.key.clone(),
+            _ => format!("{}-e{episode}", self.key),
+        }
     }
 
     /// Whether a silence holds at `now`.
