@@ -52,6 +52,15 @@ pub enum HandlerError {
     /// SQS retries the whole batch either way.
     #[error("nothing of the batch could be stored: {0}")]
     BatchNotStored(String),
+    /// The scheduled sweep could not use the incident table for some incidents (or at
+    /// all): an error, so Lambda's `Errors` metric and its alarm see a sweep that fails.
+    #[error("incident sweep: {failed} incident(s) or listing(s) failed ({resolved} resolved)")]
+    SweepFailed {
+        /// Incidents resolved.
+        resolved: usize,
+        /// What failed.
+        failed: usize,
+    },
 }
 
 impl HandlerError {
@@ -61,6 +70,7 @@ impl HandlerError {
             HandlerError::InvalidConfiguration(_) => "InvalidConfiguration",
             HandlerError::UnnamedRecords(_) => "UnnamedRecords",
             HandlerError::BatchNotStored(_) => "BatchNotStored",
+            HandlerError::SweepFailed { .. } => "SweepFailed",
         }
     }
 }
@@ -224,24 +234,34 @@ where
                     .await
                     .map(Response::Batch)
             }
-            Invocation::Scheduled => Ok(self.sweep(deadline_instant(context.deadline)).await),
+            Invocation::Scheduled => match self.sweep(deadline_instant(context.deadline)).await {
+                Response::Sweep { resolved, failed } if failed > 0 => {
+                    Err(HandlerError::SweepFailed { resolved, failed })
+                }
+                response => Ok(response),
+            },
         }
     }
 
-    /// Resolves the incidents that have gone quiet, announcing each.
+    /// Resolves the incidents that have gone quiet and puts the transitions left
+    /// unannounced; what it did (`failed` > 0: the invocation answers an error).
     pub async fn sweep(&self, deadline: Option<Instant>) -> Response {
         let opts = self.options("sweep", deadline);
         let genesys = self.genesys_access(deadline).await;
         let swept = self.service.sweep(opts.now, &opts, genesys.as_ref()).await;
         tracing::info!(
             resolved = swept.resolved,
+            announced = swept.announced,
             failed = swept.failed,
+            overdue = swept.overdue,
             "incident sweep"
         );
         let metrics = InvocationMetrics {
             notify_failed: swept.announce_failed,
             incident_update_failed: swept.failed,
-            incident_events: swept.resolved,
+            incident_events: swept.announced,
+            incident_unannounced: swept.overdue,
+            incident_sweep_failed: usize::from(swept.failed > 0),
             ..InvocationMetrics::default()
         };
         self.print_metrics(&metrics);
@@ -329,6 +349,7 @@ where
             incident_update_failed: done.incident_update_failed,
             incident_events: done.incident_events,
             page_not_stored: usize::from(done.page_not_stored()),
+            ..InvocationMetrics::default()
         };
         self.print_metrics(&metrics);
     }

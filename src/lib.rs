@@ -30,7 +30,7 @@ mod dlq;
 pub mod genesys;
 mod health;
 mod http;
-mod incidents;
+pub mod incidents;
 mod lambda;
 mod memory;
 mod metrics;

@@ -33,6 +33,11 @@ pub struct InvocationMetrics {
     pub incident_events: usize,
     /// Reports stored without their page (`report.html`).
     pub page_not_stored: usize,
+    /// Incident transitions unannounced for longer than ten minutes, as the sweep found
+    /// them (`IncidentUnannounced`; 0 from a batch).
+    pub incident_unannounced: usize,
+    /// 1 when the incident sweep failed (`IncidentSweepFailed`).
+    pub incident_sweep_failed: usize,
 }
 
 impl InvocationMetrics {
@@ -48,6 +53,8 @@ impl InvocationMetrics {
             json!({"Name": "IncidentUpdateFailed", "Unit": "Count"}),
             json!({"Name": "IncidentEvents", "Unit": "Count"}),
             json!({"Name": "PageNotStored", "Unit": "Count"}),
+            json!({"Name": "IncidentUnannounced", "Unit": "Count"}),
+            json!({"Name": "IncidentSweepFailed", "Unit": "Count"}),
         ];
         let mut doc = Map::new();
         doc.insert("FunctionName".into(), json!(function_name));
@@ -63,6 +70,14 @@ impl InvocationMetrics {
         );
         doc.insert("IncidentEvents".into(), json!(self.incident_events));
         doc.insert("PageNotStored".into(), json!(self.page_not_stored));
+        doc.insert(
+            "IncidentUnannounced".into(),
+            json!(self.incident_unannounced),
+        );
+        doc.insert(
+            "IncidentSweepFailed".into(),
+            json!(self.incident_sweep_failed),
+        );
         for category in FailureCategory::ALL {
             let name = format!("Failures.{category}");
             metrics.push(json!({"Name": name, "Unit": "Count"}));
@@ -103,12 +118,14 @@ mod tests {
             incident_update_failed: 2,
             incident_events: 1,
             page_not_stored: 1,
+            incident_unannounced: 1,
+            incident_sweep_failed: 1,
         };
         let doc = m.to_emf("Ns", "fn", 1);
         let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .unwrap();
-        assert_eq!(declared.len(), 9 + 9);
+        assert_eq!(declared.len(), 11 + 9);
         assert_eq!(doc["NotifyFailed"], 1);
         assert_eq!(doc["PageNotStored"], 1);
         assert_eq!(doc["IncidentUpdateFailed"], 2);

@@ -215,9 +215,9 @@ impl MemoryAnnouncer {
         self.incidents.lock().unwrap().clone()
     }
 
-    /// Every later announcement is refused.
-    pub(crate) fn refuse(&self) {
-        self.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    /// Every later announcement is refused (`true`), or taken again.
+    pub(crate) fn refuse(&self, on: bool) {
+        self.refuse.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

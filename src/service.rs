@@ -21,7 +21,7 @@ use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
 use crate::health::GenesysAccess;
 use crate::incidents::{
-    Change, DynamoTable, IncidentTable, IncidentTracker, Tracked, Transition, observations,
+    DynamoTable, IncidentTable, IncidentTracker, ReportRef, Tracked, Transition, observations,
 };
 use crate::notify::{Announce, Notifier};
 use crate::report::Disposition;
@@ -37,8 +37,10 @@ pub const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
 /// The most a batch waits for the notification bus (and never past half the safety
 /// margin before the deadline).
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(2);
-/// The most a batch (or a sweep) waits for the incident table, likewise bounded.
-const INCIDENT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The most a batch waits for the incident table for each incident (a sweep, for all
+/// of its table work), likewise bounded: room for the rounds of conditional writes when
+/// many invocations meet the same incident at once.
+const INCIDENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most a `resolved` event waits, the target's health looked up with it.
 const RESOLVED_TIMEOUT: Duration = Duration::from_secs(8);
 
@@ -54,6 +56,9 @@ pub struct Triaged {
     pub incident_update_failed: usize,
     /// Incident transitions announced.
     pub incident_events: usize,
+    /// Incident transitions recorded in their item's outbox and not put (no bus, refused,
+    /// silenced): a later invocation or sweep puts them.
+    pub incident_unannounced: usize,
 }
 
 impl Triaged {
@@ -69,12 +74,16 @@ impl Triaged {
 /// What a sweep of quiet incidents did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Swept {
-    /// Incidents resolved (and announced, when there is a bus).
+    /// Incidents resolved.
     pub resolved: usize,
-    /// Resolutions the table did not take.
+    /// Incidents (or listings) the table did not take.
     pub failed: usize,
-    /// `resolved` events refused by the bus or timed out.
+    /// Transitions put on the bus (the resolutions, and those left unannounced before).
+    pub announced: usize,
+    /// Events refused by the bus or timed out.
     pub announce_failed: usize,
+    /// Transitions left in an outbox for longer than ten minutes, as found.
+    pub overdue: usize,
 }
 
 /// The service, over its ports.
@@ -180,18 +189,20 @@ where
         log_outcome(&outcome);
         let mut announce_failed = usize::from(self.announce(&outcome, &opts).await);
         let tracked = self.track(&outcome, &opts).await;
-        announce_failed += self.announce_changes(&tracked.changes, &opts, None).await;
+        let put = self.put_changes(&tracked, &opts, None).await;
+        announce_failed += put.failed;
         Triaged {
             outcome,
             announce_failed,
             incident_update_failed: tracked.failed.len(),
-            incident_events: tracked.changes.len(),
+            incident_events: put.put,
+            incident_unannounced: put.unannounced,
         }
     }
 
-    /// Resolves the incidents quiet for longer than the quiet period at `now`, and
-    /// announces each (the scheduled sweep).
-    /// `genesys` lets the `resolved` events say the Genesys side's state too.
+    /// Resolves the incidents quiet on both clocks at `now`, puts each transition left
+    /// unannounced and each resolution (the scheduled sweep). `genesys` lets the
+    /// `resolved` events say the Genesys side's state too.
     pub async fn sweep(
         &self,
         now: DateTime<Utc>,
@@ -201,64 +212,54 @@ where
         let Some(tracker) = &self.incidents else {
             return Swept::default();
         };
-        let timeout = bounded(INCIDENT_TIMEOUT, opts);
-        let tracked = match tokio::time::timeout(timeout, tracker.sweep(now)).await {
-            Ok(tracked) => tracked,
-            Err(_) => Tracked {
-                changes: Vec::new(),
-                failed: vec![format!(
-                    "the incident table did not answer within {timeout:?}"
-                )],
-            },
-        };
+        let tracked = tracker.sweep(now, bounded(INCIDENT_TIMEOUT, opts)).await;
         for failure in &tracked.failed {
             tracing::warn!(error = %failure, "incident sweep");
         }
+        let put = self.put_changes(&tracked, opts, genesys).await;
         Swept {
-            resolved: tracked.changes.len(),
+            resolved: tracked.made,
             failed: tracked.failed.len(),
-            announce_failed: self.announce_changes(&tracked.changes, opts, genesys).await,
+            announced: put.put,
+            announce_failed: put.failed,
+            overdue: tracked.overdue,
         }
     }
 
-    /// Counts the stored records of the batch into their incidents, within the incident
-    /// table's time.
+    /// Counts the stored records of the batch into their incidents, each incident within
+    /// the incident table's time.
     async fn track(&self, outcome: &Outcome, opts: &TriageOptions) -> Tracked {
         let (Some(tracker), Some(keys)) = (&self.incidents, &outcome.report_keys) else {
             return Tracked::default();
         };
-        let uris = (
-            opts.replay_source.address_of(&keys.json),
-            opts.replay_source.address_of(&keys.markdown),
-        );
-        let seen = observations(&outcome.report, Some(uris), opts.now);
-        let incidents = seen.len();
-        let timeout = bounded(INCIDENT_TIMEOUT, opts);
-        let tracked = match tokio::time::timeout(timeout, tracker.observe(seen, opts.now)).await {
-            Ok(tracked) => tracked,
-            Err(_) => Tracked {
-                changes: Vec::new(),
-                failed: vec![
-                    format!("the incident table did not answer within {timeout:?}");
-                    incidents
-                ],
-            },
+        let uris = ReportRef {
+            json: opts.replay_source.address_of(&keys.json),
+            markdown: opts.replay_source.address_of(&keys.markdown),
+            html: keys.html.as_ref().map(|h| opts.replay_source.address_of(h)),
         };
+        let seen = observations(&outcome.report, Some(uris), opts.now);
+        let timeout = bounded(INCIDENT_TIMEOUT, opts);
+        let tracked = tracker.observe(seen, opts.now, timeout).await;
         for failure in &tracked.failed {
             tracing::warn!(error = %failure, "incident not updated; the report holds the batch");
         }
         tracked
     }
 
-    /// Announces each transition; how many were not accepted.
-    async fn announce_changes(
+    /// Puts each transition of `tracked` on the bus and takes the ones put out of their
+    /// outboxes; what was put, refused, and left unannounced.
+    async fn put_changes(
         &self,
-        changes: &[Change],
+        tracked: &Tracked,
         opts: &TriageOptions,
         genesys: Option<&GenesysAccess>,
-    ) -> usize {
-        let Some(announcer) = &self.announcer else {
-            return 0;
+    ) -> Put {
+        let changes = &tracked.changes;
+        let (Some(announcer), Some(tracker)) = (&self.announcer, &self.incidents) else {
+            return Put {
+                unannounced: changes.len() + tracked.held,
+                ..Put::default()
+            };
         };
         let puts = changes.iter().map(|c| {
             let limit = match c.transition {
@@ -267,14 +268,44 @@ where
             };
             announcer.incident(c, genesys, bounded(limit, opts))
         });
-        let mut failed = 0;
+        let mut done = Put {
+            unannounced: tracked.held,
+            ..Put::default()
+        };
+        let mut by_key: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+        for (key, seqs) in &tracked.passed_over {
+            by_key.entry(key).or_default().extend(seqs);
+        }
         for (change, result) in changes.iter().zip(futures::future::join_all(puts).await) {
-            if let Err(e) = result {
-                tracing::warn!(incident = %change.item.key, transition = change.transition.as_str(), error = %e, "the incident's event was not put on the notification bus");
-                failed += 1;
+            match result {
+                Ok(()) => {
+                    done.put += 1;
+                    by_key.entry(&change.item.key).or_default().push(change.seq);
+                }
+                Err(e) => {
+                    tracing::warn!(incident = %change.item.key, transition = change.transition.as_str(), error = %e, "the incident's event was not put on the notification bus; it stays in the item's outbox");
+                    done.failed += 1;
+                    done.unannounced += 1;
+                }
             }
         }
-        failed
+        // Each incident's outbox on its own time: one that runs out keeps its transitions
+        // to be put again (at least once), the others are done.
+        let timeout = bounded(INCIDENT_TIMEOUT, opts);
+        let marks = by_key.iter().map(|(key, seqs)| async move {
+            let mark = tracker.announced(key, seqs);
+            match tokio::time::timeout(timeout, mark).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(incident = %key, error = %e, "put on the bus, but still in the item's outbox: it may be put again")
+                }
+                Err(_) => {
+                    tracing::warn!(incident = %key, "put on the bus, but the table did not answer in time: it may be put again")
+                }
+            }
+        });
+        futures::future::join_all(marks).await;
+        done
     }
 
     /// The stored report's announcement, when there is an announcer; whether it failed.
@@ -291,6 +322,17 @@ where
             }
         }
     }
+}
+
+/// What putting a round of transitions did.
+#[derive(Debug, Default)]
+struct Put {
+    /// Put on the bus.
+    put: usize,
+    /// Refused by the bus or timed out.
+    failed: usize,
+    /// Left in their outbox.
+    unannounced: usize,
 }
 
 /// `limit`, and never past half the safety margin before the deadline.
@@ -432,24 +474,54 @@ mod tests {
         assert!(page.starts_with(b"<!DOCTYPE html>"));
     }
 
+    /// A bus that refuses: nothing changes what is acknowledged; each transition stays in
+    /// its item's outbox, and a batch a minute later puts it, once.
     #[tokio::test]
-    async fn a_refused_announcement_changes_nothing_acknowledged() {
+    async fn a_refused_announcement_changes_nothing_acknowledged_and_is_put_later() {
         let service = service();
-        service.announcer.as_ref().unwrap().refuse();
+        let announcer = service.announcer.as_ref().unwrap();
+        announcer.refuse(true);
         let mut letters = batch();
         let done = service
             .triage(&mut letters, &MemoryCorrelator::skipped("test"), opts())
             .await;
+        let incidents = done.outcome.report.summary.incidents.len();
         // The report's event, and each incident's.
-        assert_eq!(done.announce_failed, 1 + done.incident_events);
+        assert_eq!(done.announce_failed, 1 + incidents);
+        assert_eq!(
+            (done.incident_events, done.incident_unannounced),
+            (0, incidents)
+        );
         assert_eq!(done.outcome.acknowledged, 20);
         assert!(done.outcome.report_keys.is_some());
+        announcer.refuse(false);
+        let mut later = opts();
+        later.now += chrono::Duration::minutes(2);
+        let again = service
+            .triage(
+                &mut batch(),
+                &MemoryCorrelator::skipped("test"),
+                later.clone(),
+            )
+            .await;
+        assert_eq!(
+            (again.incident_events, again.incident_unannounced),
+            (incidents, 0)
+        );
+        let third = service
+            .triage(&mut batch(), &MemoryCorrelator::skipped("test"), later)
+            .await;
+        assert_eq!(third.incident_events, 0);
+        let put = announcer.incidents();
+        assert_eq!(put.len(), incidents);
+        assert!(put.iter().all(|c| c.transition == Transition::Opened));
     }
 
     /// The sample batch holds incidents of several (category, target) pairs: each opens
-    /// once, with one table write each; the next batch opens none.
+    /// once (a read, the write, and the write that empties its outbox once the event is
+    /// put); the next batch writes each once and opens none.
     #[tokio::test]
-    async fn each_incident_of_a_stored_batch_opens_once_with_one_write_each() {
+    async fn each_incident_of_a_stored_batch_opens_once_and_costs_one_write_after() {
         let service = service();
         let done = service
             .triage(&mut batch(), &MemoryCorrelator::skipped("test"), opts())
@@ -459,20 +531,22 @@ mod tests {
         assert_eq!(done.incident_events, incidents);
         assert_eq!(done.incident_update_failed, 0);
         let table = service.incidents().unwrap().table();
-        assert_eq!(table.calls(), incidents as u64);
+        assert_eq!(table.calls(), 3 * incidents as u64);
         let announced = service.announcer.as_ref().unwrap().incidents();
         assert!(announced.iter().all(|c| c.transition == Transition::Opened));
-        let uri = announced[0].item.report.clone().unwrap().0;
+        let keys = done.outcome.report_keys.unwrap();
+        let report = announced[0].item.report.clone().unwrap();
+        assert_eq!(report.json, format!("s3://reports/{}", keys.json));
         assert_eq!(
-            uri,
-            format!("s3://reports/{}", done.outcome.report_keys.unwrap().json)
+            report.html,
+            Some(format!("s3://reports/{}", keys.html.unwrap()))
         );
 
         let again = service
             .triage(&mut batch(), &MemoryCorrelator::skipped("test"), opts())
             .await;
         assert_eq!(again.incident_events, 0);
-        assert_eq!(table.calls(), 2 * incidents as u64);
+        assert_eq!(table.calls(), 4 * incidents as u64);
     }
 
     /// A table that refuses every write changes nothing acknowledged: it is counted.

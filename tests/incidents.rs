@@ -21,6 +21,14 @@ use support::dynalite::{Dynalite, sdk_with_endpoints};
 use support::moto::Moto;
 use support::sqs::Queue;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use genesys_dlq_triage::incidents::*;
+
+/// The incident stories, written once for every `IncidentTable` (run on DynamoDB below,
+/// on the in-memory twin by the unit tests).
+#[path = "../src/incidents/scenarios.rs"]
+mod scenarios;
+
 const BUCKET: &str = "triage-reports";
 const BUS: &str = "triage-notices";
 const TABLE: &str = "incidents";
@@ -327,8 +335,9 @@ async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens
     invoke(&h, batch("again", 2, API, after)).await;
     let again = world.events().await;
     assert_eq!(transitions(&again), [("reopened".into(), seq + 1)]);
+    assert_eq!(again[0]["detail"]["episode"], seq + 1);
 
-    check_routing_examples(&storm[0], &resolved[0]);
+    check_routing_examples(&storm[0], &resolved[0], &again[0]);
 }
 
 /// The event detail a pager and a chat message need, and its limits.
@@ -435,12 +444,12 @@ async fn a_table_that_is_missing_throttled_or_hung_changes_nothing_acknowledged(
 }
 
 /// One conditional write per incident of a batch, not per record: a 10,000-record batch
-/// of three incidents costs three calls (they open, which needs no other), the next batch
-/// three more.
+/// of three new incidents costs a read and a write each, and a write each once its event
+/// is put (emptying the outbox); the next batch one write each.
 #[tokio::test]
-async fn a_batch_costs_one_call_per_incident() {
+async fn a_batch_costs_one_write_per_incident() {
     let world = World::start().await;
-    let clock = clock_at(start_time());
+    let clock = clock_at(start_time() + Duration::hours(3));
     let h = world.handler(&clock, &[]);
     let mut records = Vec::new();
     for (i, target) in ["a", "b", "c"].iter().enumerate() {
@@ -459,7 +468,7 @@ async fn a_batch_costs_one_call_per_incident() {
     assert_eq!(failures(&invoke(&h, event.clone()).await), 0);
     assert_eq!(
         world.dynalite.calls(),
-        [("UpdateItem".to_owned(), 3)].into()
+        [("GetItem".to_owned(), 3), ("PutItem".to_owned(), 6)].into()
     );
     assert_eq!(world.events().await.len(), 3);
     world.dynalite.reset_calls();
@@ -467,50 +476,134 @@ async fn a_batch_costs_one_call_per_incident() {
         r.message_id = r.message_id.as_ref().map(|id| format!("{id}-again"));
     }
     assert_eq!(failures(&invoke(&h, event).await), 0);
-    assert_eq!(
-        world.dynalite.calls(),
-        [("UpdateItem".to_owned(), 3)].into()
-    );
+    assert_eq!(world.dynalite.calls(), [("PutItem".to_owned(), 3)].into());
 }
 
-/// An item edited by hand (a count that is text) is rewritten from the batch and named in
-/// the log; the batch is acknowledged.
+/// An item edited by hand (a count that is text) while its episode is open is rewritten
+/// from the batch, on the condition that it is still the item read, and named in the log;
+/// the batch is acknowledged and no second `opened` is announced.
 #[tokio::test]
-async fn an_item_that_cannot_be_read_is_rewritten_not_a_failed_batch() {
+async fn an_item_that_cannot_be_read_is_rewritten_without_a_second_page() {
     let world = World::start().await;
-    let clock = clock_at(start_time());
+    let clock = clock_at(start_time() + Duration::hours(2));
     let h = world.handler(&clock, &[]);
     invoke(&h, batch("first", 1, API, start_time())).await;
     let key = world.events().await[0]["detail"]["incidentKey"]
         .as_str()
         .unwrap()
         .to_owned();
-    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
-    db.update_item()
-        .table_name(TABLE)
-        .key(
-            "incidentKey",
-            aws_sdk_dynamodb::types::AttributeValue::S(key.clone()),
-        )
-        .update_expression("SET #c = :many")
-        .expression_attribute_names("#c", "count")
-        .expression_attribute_values(
-            ":many",
-            aws_sdk_dynamodb::types::AttributeValue::S("many".into()),
-        )
-        .send()
-        .await
-        .unwrap();
+    set_attribute(&world, &key, "count", AttributeValue::S("many".into())).await;
     let fresh = world.handler(&clock, &[]);
     let later = start_time() + Duration::minutes(1);
     assert_eq!(
         failures(&invoke(&fresh, batch("second", 2, API, later)).await),
         0
     );
+    assert!(world.events().await.is_empty(), "no second page");
+    let item = raw_item(&world, &key).await;
+    assert_eq!(item["count"].as_n().unwrap(), "2");
+    assert_eq!(item["seq"].as_n().unwrap(), "1");
+    assert_eq!(item["episode"].as_n().unwrap(), "1");
+}
+
+/// A stale binary meets an item a newer version wrote (`itemVersion` above its own): its
+/// write fails, named, and the item is left as it was; the batch is acknowledged.
+#[tokio::test]
+async fn a_stale_binarys_write_to_a_newer_item_fails_without_rewriting_it() {
+    let world = World::start().await;
+    let clock = clock_at(start_time() + Duration::hours(2));
+    let h = world.handler(&clock, &[]);
+    invoke(&h, batch("first", 1, API, start_time())).await;
+    let key = world.events().await[0]["detail"]["incidentKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    set_attribute(&world, &key, "itemVersion", AttributeValue::N("3".into())).await;
+    let before = raw_item(&world, &key).await;
+    // The process that knew the item, and one that did not.
+    for (h, tag) in [(&h, "known"), (&world.handler(&clock, &[]), "new")] {
+        let later = start_time() + Duration::minutes(40);
+        assert_eq!(failures(&invoke(h, batch(tag, 2, API, later)).await), 0);
+    }
+    assert_eq!(raw_item(&world, &key).await, before, "left as it was");
+    assert!(world.events().await.is_empty());
+}
+
+/// An incident the previous layout (`itemVersion` 1: no `rev`, episodes or outbox) left
+/// open when this version is deployed goes on: a batch counts into it without a second
+/// page, and the sweep resolves it with the dedup key its page had (the incident's key),
+/// so that PagerDuty closes it.
+#[tokio::test]
+async fn an_incident_the_previous_layout_left_open_goes_on_and_resolves_its_page() {
+    let world = World::start().await;
+    let clock = clock_at(start_time() + Duration::hours(2));
+    let h = world.handler(&clock, &[]);
+    invoke(&h, batch("first", 1, API, start_time())).await;
+    let key = world.events().await[0]["detail"]["incidentKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // As the previous version wrote it.
+    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    db.update_item()
+        .table_name(TABLE)
+        .key("incidentKey", AttributeValue::S(key.clone()))
+        .update_expression(
+            "SET itemVersion = :one REMOVE rev, episode, announcedSeq, outbox, lastCounted, perHour",
+        )
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    // A new container meets it: counted in, no page.
+    let h = world.handler(&clock, &[]);
+    let later = start_time() + Duration::minutes(10);
+    assert_eq!(
+        failures(&invoke(&h, batch("later", 2, API, later)).await),
+        0
+    );
+    assert!(world.events().await.is_empty());
+    let item = raw_item(&world, &key).await;
+    assert_eq!(item["count"].as_n().unwrap(), "3");
+    assert_eq!(item["itemVersion"].as_n().unwrap(), "2");
+    assert_eq!(item["rev"].as_n().unwrap(), "1");
+    // Quiet on both clocks: resolved once, on the page's own dedup key.
+    clock.store(
+        (start_time() + Duration::hours(2) + Duration::minutes(16)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    assert_eq!(sweep(&world.handler(&clock, &[])).await, (1, 0));
     let events = world.events().await;
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0]["detail"]["rewritten"], true);
-    assert_eq!(events[0]["detail"]["count"], 2);
+    assert_eq!(transitions(&events), [("resolved".to_owned(), 2)]);
+    assert_eq!(events[0]["detail"]["dedupKey"], key.as_str());
+    assert_eq!(events[0]["detail"]["episode"], 0);
+}
+
+async fn set_attribute(world: &World, key: &str, name: &str, value: AttributeValue) {
+    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    db.update_item()
+        .table_name(TABLE)
+        .key("incidentKey", AttributeValue::S(key.to_owned()))
+        .update_expression("SET #a = :v")
+        .expression_attribute_names("#a", name)
+        .expression_attribute_values(":v", value)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn raw_item(world: &World, key: &str) -> std::collections::HashMap<String, AttributeValue> {
+    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    db.get_item()
+        .table_name(TABLE)
+        .key("incidentKey", AttributeValue::S(key.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .cloned()
+        .unwrap()
 }
 
 /// `dlq-triage incidents` lists the table and resolves one by hand, through
@@ -565,10 +658,18 @@ async fn the_cli_lists_incidents_and_resolves_one_by_hand() {
 }
 
 /// The commented routing examples of template.yaml, applied by the project's own input
-/// transformation to real incident events: the PagerDuty bodies field by field, and the
-/// chat message.
-fn check_routing_examples(opened: &Value, resolved: &Value) {
+/// transformation to real incident events: the PagerDuty bodies field by field (the
+/// routing key added by the connection as EventBridge adds a body parameter), and the chat
+/// message. A `resolve` carries its own episode's dedup key, so the resolution of one
+/// episode cannot close the next one's PagerDuty incident.
+fn check_routing_examples(opened: &Value, resolved: &Value, reopened: &Value) {
     let examples = routing_examples();
+    // The routing key is a secret body parameter of the connection, never in a target.
+    let params = &examples["PagerDutyConnection"]["Properties"]["AuthParameters"]["InvocationHttpParameters"]
+        ["BodyParameters"];
+    assert_eq!(params[0]["Key"], "routing_key");
+    assert_eq!(params[0]["IsValueSecret"], true);
+    assert_eq!(params[0]["Value"], "PagerDutyRoutingKey");
     let body = |rule: &str, event: &Value| -> Value {
         let target = &examples[rule]["Properties"]["Targets"][0];
         let transformer = &target["InputTransformer"];
@@ -578,56 +679,68 @@ fn check_routing_examples(opened: &Value, resolved: &Value) {
             .iter()
             .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
             .collect();
-        let template = transformer["InputTemplate"]
-            .as_str()
-            .unwrap()
-            .replace("${PagerDutyRoutingKey}", "R0UTING");
+        let template = transformer["InputTemplate"].as_str().unwrap().to_owned();
+        assert!(!template.contains("routing_key"), "{rule}: {template}");
         let input = TargetInput::Transformer { paths, template };
         let rule_ctx = RuleContext::from_arn("arn:aws:events:us-east-1:1:rule/triage-notices/x");
         let out = apply_input_transformation(&input, event.to_string().as_bytes(), &rule_ctx)
             .unwrap_or_else(|e| panic!("{rule}: {e:?}"));
-        serde_json::from_slice(&out)
-            .unwrap_or_else(|e| panic!("{rule}: not JSON ({e}): {}", String::from_utf8_lossy(&out)))
+        let mut body: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
+            panic!("{rule}: not JSON ({e}): {}", String::from_utf8_lossy(&out))
+        });
+        if rule.contains("PagerDuty") {
+            // What EventBridge does with the connection's body parameters.
+            body["routing_key"] = json!("R0UTING");
+        }
+        body
     };
     let d = &opened["detail"];
     let trigger = body("IncidentTriggersToPagerDuty", opened);
     assert_eq!(trigger["routing_key"], "R0UTING");
     assert_eq!(trigger["event_action"], "trigger");
-    assert_eq!(trigger["dedup_key"], d["incidentKey"]);
+    assert_eq!(trigger["dedup_key"], d["dedupKey"]);
+    assert_eq!(
+        trigger["dedup_key"],
+        format!("{}-e1", d["incidentKey"].as_str().unwrap())
+    );
     assert_eq!(trigger["payload"]["summary"], d["summary"]);
     assert_eq!(trigger["payload"]["source"], "genesys-dlq-triage");
     assert_eq!(trigger["payload"]["severity"], "error");
+    assert_eq!(trigger["payload"]["severity"], d["severity"]);
     assert_eq!(trigger["payload"]["timestamp"], d["firstSeen"]);
     assert_eq!(trigger["payload"]["class"], d["category"]);
     assert_eq!(trigger["payload"]["component"], d["targetArn"]);
-    assert_eq!(
-        trigger["payload"]["custom_details"]["failed_events"],
-        d["count"]
-    );
-    assert_eq!(
-        trigger["payload"]["custom_details"]["report"],
-        d["report"]["consoleLinks"]["markdown"]
-    );
-    assert_eq!(
-        trigger["payload"]["custom_details"]["replay"],
-        d["commands"]["replay"]
-    );
+    let details = &trigger["payload"]["custom_details"];
+    assert_eq!(details["failed_events"], d["count"]);
+    assert_eq!(details["report"], d["report"]["consoleLinks"]["markdown"]);
+    assert_eq!(details["replay"], d["commands"]["replay"]);
+    assert_eq!(details["recommended_action"], d["recommendedAction"]);
     let resolve = body("IncidentResolutionsToPagerDuty", resolved);
     assert_eq!(
         resolve,
-        json!({"routing_key": "R0UTING", "event_action": "resolve", "dedup_key": resolved["detail"]["incidentKey"]})
+        json!({"routing_key": "R0UTING", "event_action": "resolve", "dedup_key": resolved["detail"]["dedupKey"]})
     );
     assert_eq!(
         resolve["dedup_key"], trigger["dedup_key"],
-        "one PagerDuty incident"
+        "one PagerDuty incident per episode"
+    );
+    // The next episode pages anew; the first one's resolve (late, retried) cannot close it.
+    let retrigger = body("IncidentTriggersToPagerDuty", reopened);
+    assert_eq!(retrigger["dedup_key"], reopened["detail"]["dedupKey"]);
+    assert_ne!(retrigger["dedup_key"], resolve["dedup_key"]);
+    assert_eq!(
+        reopened["detail"]["incidentKey"], resolved["detail"]["incidentKey"],
+        "the same incident"
     );
     let chat = body("IncidentsToChat", resolved);
-    let text = chat.as_str().unwrap();
+    let text = chat["text"].as_str().unwrap();
     assert!(text.starts_with("Resolved (quiet): "), "{text}");
-    assert!(text.ends_with(&format!(
-        "(incident {})",
-        resolved["detail"]["incidentKey"].as_str().unwrap()
-    )));
+    assert_eq!(chat["incident"], resolved["detail"]["dedupKey"]);
+    // An error message with quotes in the summary: still one JSON body, the text as it was.
+    let mut quoted = resolved.clone();
+    quoted["detail"]["summary"] = json!(r#"Opened: e.g. {"message": "no \"route\""}"#);
+    let chat = body("IncidentsToChat", &quoted);
+    assert_eq!(chat["text"], quoted["detail"]["summary"]);
 }
 
 /// The commented resources between the markers of template.yaml, uncommented, as JSON.
@@ -722,6 +835,27 @@ async fn poll_keeps_incidents_and_counts_what_the_table_did_not_take() {
     let swept = output(sweep).await;
     assert!(swept.status.success(), "{}", text(&swept));
     assert!(String::from_utf8_lossy(&swept.stdout).contains("resolved 0 incident(s)"));
+
+    // A table and no bus: nothing claims to be announced, and `poll` says where they wait.
+    world.dynalite.create_incident_table("no-bus").await;
+    queue.send(&support::sqs::mixed_dead_letters(), None).await;
+    let no_bus = output({
+        let mut c = poll("no-bus");
+        c.env_remove("NOTIFY_EVENT_BUS")
+            .args(["--queue-url", &queue.url]);
+        c
+    })
+    .await;
+    assert!(no_bus.status.success(), "{}", text(&no_bus));
+    let stdout = String::from_utf8_lossy(&no_bus.stdout);
+    assert!(!stdout.contains("announced\n"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "incidents:  {} transition(s) recorded, not announced",
+            opened.len()
+        )),
+        "{stdout}"
+    );
 }
 
 /// With the Genesys secret configured, the sweep's `resolved` event also says how the
@@ -772,5 +906,397 @@ async fn a_resolved_event_says_the_genesys_integrations_state() {
     assert_eq!(
         genesys[0]["detail"],
         "Access denied to the partner event source"
+    );
+}
+
+/// The proxy keeps DynamoDB's 4 KB limit on expression strings, which dynalite does not.
+#[tokio::test]
+async fn the_test_dynamodb_refuses_an_expression_over_4_kb_as_dynamodb_does() {
+    let world = World::start().await;
+    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let key = aws_sdk_dynamodb::types::AttributeValue::S("k".into());
+    let clauses: Vec<String> = (0..500).map(|i| format!("a{i} = :one")).collect();
+    let wide = db
+        .update_item()
+        .table_name(TABLE)
+        .key("incidentKey", key.clone())
+        .update_expression(format!("SET {}", clauses.join(", ")))
+        .expression_attribute_values(
+            ":one",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    assert_eq!(wide.code(), Some("ValidationException"));
+    assert!(
+        wide.message().unwrap().starts_with(
+            "Invalid UpdateExpression: Expression size has exceeded the maximum allowed size"
+        ),
+        "{wide:?}"
+    );
+    // Within the limit it goes through.
+    db.update_item()
+        .table_name(TABLE)
+        .key("incidentKey", key)
+        .update_expression(format!("SET {}", clauses[..100].join(", ")))
+        .expression_attribute_values(
+            ":one",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// One dead letter a minute against `target`, from `from` on, `n` of them: a batch as wide
+/// as it gets (each record its own minute).
+fn spread(tag: &str, n: usize, target: &str, from: DateTime<Utc>) -> SqsEvent {
+    let mut event = batch(tag, n, target, from);
+    for (i, r) in event.records.iter_mut().enumerate() {
+        let at = from + Duration::minutes(i as i64);
+        r.attributes
+            .insert("SentTimestamp".into(), at.timestamp_millis().to_string());
+    }
+    event
+}
+
+/// Two batches of 200 distinct minutes each (a backlog drained hours late), through the
+/// function: one `opened`, the item counts every failure of both, and every write stays
+/// within DynamoDB's limits (the proxy refuses an expression over 4 KB as DynamoDB does).
+#[tokio::test]
+async fn two_batches_of_200_distinct_minutes_open_once_and_count_all() {
+    let world = World::start().await;
+    let clock = clock_at(start_time() + Duration::hours(8));
+    let h = world.handler(&clock, &[]);
+    assert_eq!(
+        failures(&invoke(&h, spread("w1", 200, API, start_time())).await),
+        0
+    );
+    clock.store(
+        (start_time() + Duration::hours(8) + Duration::minutes(1)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    let second = start_time() + Duration::minutes(200);
+    assert_eq!(
+        failures(&invoke(&h, spread("w2", 200, API, second)).await),
+        0
+    );
+    let events = world.events().await;
+    let kinds: Vec<String> = transitions(&events).into_iter().map(|t| t.0).collect();
+    assert_eq!(kinds, ["opened"], "{events:?}");
+    let key = events[0]["detail"]["incidentKey"].as_str().unwrap();
+    let item = raw_item(&world, key).await;
+    assert_eq!(item["count"].as_n().unwrap(), "400");
+    assert_eq!(
+        item["firstSeen"].as_n().unwrap(),
+        &start_time().timestamp_millis().to_string()
+    );
+    let largest = world.dynalite.largest_item();
+    eprintln!("largest item put for 400 distinct minutes: {largest} bytes");
+    assert!(largest < 16 * 1024, "{largest}");
+}
+
+/// A bus that refuses events while an incident opens: the `opened` event stays in the
+/// item's outbox, and a later invocation puts it, exactly once (the sweep after finds
+/// nothing left to put).
+#[tokio::test]
+async fn an_opened_event_the_bus_refused_is_put_later_exactly_once() {
+    let world = World::start().await;
+    let clock = clock_at(start_time() + Duration::hours(2));
+    let refusing = world.handler(&clock, &[("NOTIFY_EVENT_BUS", "no-such-bus")]);
+    assert_eq!(
+        failures(&invoke(&refusing, batch("a", 3, API, start_time())).await),
+        0
+    );
+    assert!(world.events().await.is_empty());
+    // Another container, a bus that takes events, two minutes on.
+    clock.store(
+        (start_time() + Duration::hours(2) + Duration::minutes(2)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    let h = world.handler(&clock, &[]);
+    let later = start_time() + Duration::minutes(1);
+    assert_eq!(failures(&invoke(&h, batch("b", 1, API, later)).await), 0);
+    let events = world.events().await;
+    assert_eq!(transitions(&events), [("opened".to_owned(), 1)]);
+    assert_eq!(events[0]["detail"]["count"], 4);
+    assert_eq!(sweep(&h).await, (0, 0));
+    invoke(&h, batch("c", 1, API, later)).await;
+    assert!(world.events().await.is_empty(), "put once");
+}
+
+/// With a table and no bus, nothing claims to be announced: the transitions wait in the
+/// outbox, and the function's sweep puts them once a bus is configured.
+#[tokio::test]
+async fn without_a_bus_transitions_wait_in_the_outbox_for_the_sweep() {
+    let world = World::start().await;
+    let clock = clock_at(start_time() + Duration::hours(2));
+    let config = LambdaConfig::from_lookup(&lookup_from_pairs(&[
+        ("REPORT_BUCKET", BUCKET),
+        ("INCIDENT_TABLE", TABLE),
+    ]))
+    .unwrap();
+    let c = clock.clone();
+    let no_bus = Handler::from_sdk(config, &world.sdk, true, "triage")
+        .with_clock(move || DateTime::from_timestamp_millis(c.load(Ordering::SeqCst)).unwrap());
+    invoke(&no_bus, batch("a", 2, API, start_time())).await;
+    clock.store(
+        (start_time() + Duration::hours(2) + Duration::minutes(5)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    let h = world.handler(&clock, &[]);
+    assert_eq!(sweep(&h).await, (0, 0));
+    assert_eq!(
+        transitions(&world.events().await),
+        [("opened".to_owned(), 1)]
+    );
+    assert_eq!(sweep(&h).await, (0, 0));
+    assert!(world.events().await.is_empty());
+}
+
+/// A sweep that cannot use the table answers an error (Lambda counts it in `Errors`).
+#[tokio::test]
+async fn a_sweep_that_fails_answers_an_error() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    let h = world.handler(&clock, &[("INCIDENT_TABLE", "no-such-table")]);
+    let scheduled: Value =
+        serde_json::from_slice(&support::fixtures::event_bytes("scheduled-sweep.json")).unwrap();
+    let event = serde_json::from_value(scheduled).unwrap();
+    let answer = h
+        .handle_invocation(LambdaEvent::new(event, Context::default()))
+        .await;
+    let error = answer.expect_err("a failed sweep is an error");
+    assert_eq!(error.error_type(), "SweepFailed");
+}
+
+/// `incidents ack` and `incidents silence` through the CLI: stored in the item, carried by
+/// the events; a silenced incident is counted and announces nothing until the silence
+/// ends, then the sweep puts what was held.
+#[tokio::test]
+async fn ack_and_silence_round_trip_through_the_cli() {
+    let world = World::start().await;
+    let now = Utc::now();
+    let clock = clock_at(now);
+    let h = world.handler(&clock, &[]);
+    invoke(&h, batch("a", 2, API, now - Duration::hours(2))).await;
+    let key = world.events().await[0]["detail"]["incidentKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cli = |args: &[&str]| {
+        let mut cmd = dlq_triage(args);
+        cmd.env("AWS_ENDPOINT_URL", &world.moto.endpoint)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &world.dynalite.endpoint)
+            .env("NOTIFY_EVENT_BUS", BUS)
+            .env("INCIDENT_TABLE", TABLE);
+        cmd
+    };
+    let acked = output(cli(&["incidents", "ack", &key])).await;
+    assert!(acked.status.success(), "{}", text(&acked));
+    let silenced = output(cli(&["incidents", "silence", &key, "--for", "2h"])).await;
+    assert!(silenced.status.success(), "{}", text(&silenced));
+    let listed = output(cli(&["incidents", "--json"])).await;
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["acknowledged"], true);
+    assert!(listed[0]["silencedUntil"].is_string(), "{listed}");
+    // Still failing 40 minutes on: counted, the `updated` held.
+    clock.store(
+        (now + Duration::minutes(40)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    invoke(&h, batch("b", 3, API, now + Duration::minutes(39))).await;
+    assert!(world.events().await.is_empty(), "silenced");
+    // The silence ended by hand (`--until` a time past); the sweep puts what was held.
+    let ended = output(cli(&[
+        "incidents",
+        "silence",
+        &key,
+        "--until",
+        "2020-01-01T00:00:00Z",
+    ]))
+    .await;
+    assert!(ended.status.success(), "{}", text(&ended));
+    clock.store(
+        (now + Duration::minutes(42)).timestamp_millis(),
+        Ordering::SeqCst,
+    );
+    assert_eq!(sweep(&h).await, (0, 0));
+    let events = world.events().await;
+    assert_eq!(transitions(&events), [("updated".to_owned(), 2)]);
+    let d = &events[0]["detail"];
+    assert_eq!(d["count"], 5);
+    assert_eq!(d["acknowledged"], true);
+    // A time past ends the silence when the command runs.
+    let ended_at: DateTime<Utc> = d["silencedUntil"].as_str().unwrap().parse().unwrap();
+    assert!(
+        ended_at >= now - Duration::seconds(1) && ended_at < now + Duration::minutes(5),
+        "{ended_at}"
+    );
+    assert_eq!(d["severity"], "error");
+    assert!(d["recommendedAction"].as_str().unwrap().len() > 10);
+    let nothing = output(cli(&["incidents", "ack", "NO-SUCH-KEY"])).await;
+    assert_eq!(nothing.status.code(), Some(1), "{}", text(&nothing));
+}
+
+/// The incident stories of src/incidents/scenarios.rs, on DynamoDB (dynalite behind the
+/// proxy that keeps DynamoDB's limits): the same stories the in-memory twin passes.
+mod on_dynamodb {
+    use super::*;
+
+    /// dynalite and a table of its own for one story.
+    async fn table() -> (Dynalite, Arc<DynamoTable>) {
+        let dynalite = Dynalite::start().await;
+        dynalite.create_incident_table(TABLE).await;
+        let sdk = dynalite.sdk().await;
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE);
+        (dynalite, Arc::new(table))
+    }
+
+    macro_rules! on_dynamodb {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (_dynalite, table) = table().await;
+                    super::scenarios::$name(table).await;
+                }
+            )*
+        };
+    }
+
+    on_dynamodb!(
+        opens_once_and_counts_in_the_next_batches,
+        sixteen_at_once_open_once,
+        a_backlog_drained_two_hours_late_opens_once_and_resolves_once,
+        old_redeliveries_do_not_reopen_a_fresh_failure_reopens_once,
+        two_batches_of_200_minutes_open_once_and_count_all,
+        an_unannounced_transition_is_put_later_exactly_once,
+        ack_and_silence_round_trip,
+        a_silence_ends_without_a_flood,
+        resolved_by_hand_only_when_open,
+    );
+
+    /// Eight hours of one batch a minute: the item DynamoDB is given stays under 16 KB.
+    #[tokio::test]
+    async fn an_eight_hour_incident_keeps_its_item_under_16_kb() {
+        let (dynalite, table) = table().await;
+        super::scenarios::an_eight_hour_incident_keeps_its_item_bounded(table).await;
+        let largest = dynalite.largest_item();
+        eprintln!("largest item put over 8 hours: {largest} bytes");
+        assert!(largest > 1000 && largest < 16 * 1024, "{largest}");
+    }
+
+    /// DynamoDB calls per batch, by kind: a new incident (read, write, and the write once
+    /// its event is put), a normal batch, a late one and a 200-minute-wide one (one write
+    /// each, the item already held).
+    #[tokio::test]
+    async fn calls_per_batch() {
+        let (dynalite, table) = table().await;
+        let t = IncidentTracker::new(table.clone(), IncidentSettings::default());
+        let now = Utc::now();
+        let budget = std::time::Duration::from_secs(10);
+        let seen = |minutes_ago: i64, width: i64| {
+            let first = (now - Duration::minutes(minutes_ago)).timestamp_millis();
+            Observation {
+                key: "K".into(),
+                category: "TARGET_ERROR".into(),
+                target_arn: None,
+                first_seen: first,
+                last_seen: first + (width - 1) * 60_000,
+                count: width as u64,
+                rules: Default::default(),
+                codes: Default::default(),
+                sample_errors: vec![],
+                conversations: 0,
+                per_minute: (0..width).map(|i| (first / 60_000 + i, 1)).collect(),
+                report: None,
+            }
+        };
+        let mut measured = Vec::new();
+        for (kind, minutes_ago, width) in [
+            ("new", 120, 1),
+            ("normal", 119, 1),
+            ("late", 400, 1),
+            ("wide", 360, 200),
+        ] {
+            dynalite.reset_calls();
+            let tracked = t.observe(vec![seen(minutes_ago, width)], now, budget).await;
+            assert!(tracked.failed.is_empty(), "{:?}", tracked.failed);
+            for c in &tracked.changes {
+                t.announced("K", &[c.seq]).await.unwrap();
+            }
+            measured.push((kind, dynalite.calls()));
+        }
+        eprintln!("DynamoDB calls per batch: {measured:?}");
+        let put = |n| [("PutItem".to_owned(), n)].into();
+        assert_eq!(
+            measured[0].1,
+            [("GetItem".to_owned(), 1), ("PutItem".to_owned(), 2)].into()
+        );
+        for (kind, calls) in &measured[1..] {
+            assert_eq!(calls, &put(1), "{kind}");
+        }
+    }
+}
+
+/// Through the function: a backlog of failures drained two hours late, one batch a minute
+/// for 20 minutes with the scheduled sweep every 5 minutes, opens once and resolves once
+/// after the drain (never while batches still come, though every failure is hours old);
+/// the same dead letters redelivered after the resolution do not reopen it; a fresh
+/// failure does, once.
+#[tokio::test]
+async fn a_backlog_drained_two_hours_late_pages_once_and_old_redeliveries_never_reopen() {
+    let world = World::start().await;
+    let late = Duration::hours(2);
+    let clock = clock_at(start_time() + late);
+    let h = world.handler(&clock, &[]);
+    let set = |t: DateTime<Utc>| clock.store(t.timestamp_millis(), Ordering::SeqCst);
+    for minute in 0..20 {
+        set(start_time() + late + Duration::minutes(minute));
+        let failed_at = start_time() + Duration::minutes(minute);
+        invoke(&h, batch(&format!("b{minute}"), 2, API, failed_at)).await;
+        if minute % 5 == 4 {
+            assert_eq!(sweep(&h).await, (0, 0), "resolved while draining: {minute}");
+        }
+    }
+    let drain_end = start_time() + late + Duration::minutes(19);
+    set(drain_end + Duration::minutes(14));
+    assert_eq!(sweep(&h).await, (0, 0));
+    set(drain_end + Duration::minutes(16));
+    assert_eq!(sweep(&h).await, (1, 0));
+    let events = world.events().await;
+    assert_eq!(
+        transitions(&events),
+        [("opened".to_owned(), 1), ("resolved".to_owned(), 2)]
+    );
+    assert_eq!(events[1]["detail"]["count"], 40);
+    // Redelivered (after the visibility timeout): the same failures, hours old.
+    for minute in 0..3 {
+        set(drain_end + Duration::minutes(20 + minute));
+        let failed_at = start_time() + Duration::minutes(minute);
+        invoke(&h, batch(&format!("again{minute}"), 2, API, failed_at)).await;
+    }
+    assert!(world.events().await.is_empty(), "no reopening");
+    // A fresh failure, after the resolution's cut-off: reopened once.
+    for minute in 0..2 {
+        let now = drain_end + Duration::minutes(30 + minute);
+        set(now);
+        invoke(&h, batch(&format!("fresh{minute}"), 1, API, now)).await;
+    }
+    let events = world.events().await;
+    assert_eq!(transitions(&events), [("reopened".to_owned(), 3)]);
+    assert_eq!(
+        events[0]["detail"]["count"], 1,
+        "a new episode counts from its own first"
+    );
+    assert_ne!(
+        events[0]["detail"]["dedupKey"],
+        format!(
+            "{}-e1",
+            events[0]["detail"]["incidentKey"].as_str().unwrap()
+        )
     );
 }

@@ -270,7 +270,8 @@ async fn a_record_of_an_odd_shape_is_triaged_not_a_failed_invocation() {
 /// The built function keeps incidents in DynamoDB through `AWS_ENDPOINT_URL_DYNAMODB`
 /// (dynalite) while S3 and EventBridge stay on moto (`AWS_ENDPOINT_URL`), and answers
 /// EventBridge's scheduled event with a sweep: the sample batch's dead letters are days
-/// old, so the backlog's incidents open and the next sweep resolves them.
+/// old, so the backlog's incidents open; the sweep right after resolves none of them, as
+/// they were counted a moment ago (quiet is measured on both clocks).
 #[tokio::test]
 async fn the_function_opens_incidents_and_its_schedule_resolves_them() {
     let moto = Moto::start().await;
@@ -316,11 +317,12 @@ async fn the_function_opens_incidents_and_its_schedule_resolves_them() {
         emulator.logs()
     );
     let calls = dynalite.calls();
-    let writes = calls.get("UpdateItem").copied().unwrap_or(0);
+    // A read and a conditional write per new incident.
+    let writes = calls.get("PutItem").copied().unwrap_or(0);
     assert!(writes > 1, "one write per incident: {calls:?}");
+    assert_eq!(calls.get("GetItem").copied(), Some(writes), "{calls:?}");
     let swept = invoke(support::fixtures::event_bytes("scheduled-sweep.json")).await;
-    assert_eq!(swept["failed"], 0, "{swept}");
-    assert_eq!(swept["resolved"].as_u64(), Some(writes as u64), "{swept}");
-    let again = invoke(support::fixtures::event_bytes("scheduled-sweep.json")).await;
-    assert_eq!(again, serde_json::json!({"resolved": 0, "failed": 0}));
+    assert_eq!(swept, serde_json::json!({"resolved": 0, "failed": 0}));
+    // It read every open incident on the state index.
+    assert!(dynalite.calls().get("Query").copied().unwrap_or(0) >= 2);
 }

@@ -454,6 +454,58 @@ fn an_alarm_watches_records_returned_to_the_queue() {
     assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
 }
 
+/// Pages that are not going out, and a sweep that keeps failing, each trip an alarm: on
+/// the EMF metrics the function writes (`IncidentUnannounced` from each sweep, the
+/// transitions in an outbox for over ten minutes; `IncidentSweepFailed`), only with
+/// incidents kept.
+#[test]
+fn alarms_watch_unannounced_incident_transitions_and_failing_sweeps() {
+    let t = template();
+    for (name, metric, statistic, condition) in [
+        (
+            "IncidentUnannouncedAlarm",
+            "IncidentUnannounced",
+            "Maximum",
+            "AnnounceIncidents",
+        ),
+        (
+            "IncidentSweepFailedAlarm",
+            "IncidentSweepFailed",
+            "Sum",
+            "KeepIncidents",
+        ),
+    ] {
+        let resource = get(&t, &["Resources", name]);
+        assert_eq!(resource["Condition"], condition, "{name}");
+        let alarm = &resource["Properties"];
+        assert_eq!(alarm["Namespace"], "GenesysDlqTriage", "{name}");
+        assert_eq!(alarm["MetricName"], metric, "{name}");
+        assert_eq!(alarm["Statistic"], statistic, "{name}");
+        assert_eq!(alarm["Threshold"].as_f64(), Some(0.0), "{name}");
+        assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+        assert_eq!(alarm["Dimensions"][0]["Name"], "FunctionName");
+        // The metric is written every five minutes (the sweep's schedule).
+        assert_eq!(alarm["Period"].as_u64(), Some(300), "{name}");
+    }
+    // Without a bus every transition waits in its outbox by design (the default
+    // deployment): the unannounced alarm exists only with incidents kept and a bus.
+    let Value::Tagged(and) = get(&t, &["Conditions", "AnnounceIncidents"]) else {
+        panic!("AnnounceIncidents is not an intrinsic");
+    };
+    assert_eq!(and.tag.to_string(), "!And");
+    let parts: Vec<String> = and
+        .value
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| match c {
+            Value::Tagged(c) if c.tag == "!Condition" => c.value.as_str().unwrap().to_owned(),
+            other => panic!("not a !Condition: {other:?}"),
+        })
+        .collect();
+    assert_eq!(parts, ["KeepIncidents", "HasNotificationBus"]);
+}
+
 #[test]
 fn an_existing_fifo_queue_is_accepted() {
     let t = template();
@@ -586,7 +638,7 @@ fn the_policy_grants_the_incident_table_and_its_index_only() {
         } else {
             let mut granted: Vec<String> = str_list(&s["Action"]);
             granted.sort();
-            assert_eq!(granted, ["dynamodb:PutItem", "dynamodb:UpdateItem"]);
+            assert_eq!(granted, ["dynamodb:GetItem", "dynamodb:PutItem"]);
             assert!(
                 resource.contains("IncidentTable.Arn") && !resource.contains("index"),
                 "{resource}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make demo-incidents: incidents that open, update and resolve once, on loopback: moto for
+# make demo-incidents: incidents that open, update and resolve once (each transition put
+# through the item's outbox), acknowledged and silenced by hand, on loopback: moto for
 # S3, SQS and EventBridge, dynalite for DynamoDB (AWS_ENDPOINT_URL_DYNAMODB). A rule on
 # the notification bus forwards the incident events to a queue, which the demo prints.
 # With INCIDENT_UPDATE_MINUTES=1 and INCIDENT_QUIET_MINUTES=1 it takes about two minutes:
@@ -42,9 +43,14 @@ sleep 61
 "$PY" tools/fill_queue.py --endpoint "$AWS_ENDPOINT_URL" --queue genesys-eventbridge-dlq --count 20 >/dev/null
 ( set -x; dlq-triage poll --queue-url "$QUEUE_URL" --bucket demo-reports --delete --no-correlate --wait-seconds 1 | tail -3 )
 show_events
-echo "==> 3. the table"
+echo "==> 3. the table; the first incident acknowledged, the second silenced for an hour"
 ( set -x; dlq-triage incidents )
-echo "==> 4. quiet for a minute: the sweep (what the function's schedule runs) resolves them"
+KEYS=$(dlq-triage incidents --json | "$PY" -c 'import json,sys; print(" ".join(i["incidentKey"] for i in json.load(sys.stdin)[:2]))')
+read -r FIRST SECOND <<<"$KEYS"
+( set -x; dlq-triage incidents ack "$FIRST"; dlq-triage incidents silence "$SECOND" --for 1h )
+echo "==> 4. quiet for a minute: the sweep (what the function's schedule runs) resolves them;"
+echo "    the silenced one's resolution is held in its outbox"
 sleep 61
 ( set -x; dlq-triage incidents sweep | tail -1 )
 show_events
+( set -x; dlq-triage incidents --state all --json | "$PY" -c 'import json,sys; [print(i["incidentKey"], i["state"], "acknowledged" if i["acknowledged"] else "", "silenced until " + i["silencedUntil"] if i["silencedUntil"] else "", "unannounced:", i["unannounced"]) for i in json.load(sys.stdin)]' )

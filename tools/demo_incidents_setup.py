@@ -61,7 +61,7 @@ def show(url):
             return
         for m in got:
             d = json.loads(m["Body"])["detail"]
-            print(f"    event: {d['transition']:<9} seq {d['seq']}  {d['summary'][:150]}")
+            print(f"    event: {d['transition']:<9} seq {d['seq']}  {d['dedupKey']}  {d['severity']:<8} {d['summary'][:110]}")
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 

@@ -1,5 +1,6 @@
-//! `dlq-triage incidents`: the incident table, as the function and `poll` keep it; and
-//! `dlq-triage incidents resolve KEY`, which closes one by hand.
+//! `dlq-triage incidents`: the incident table, as the function and `poll` keep it;
+//! `resolve KEY` closes one by hand, `ack KEY` acknowledges it, `silence KEY` holds its
+//! announcements for a while, and `sweep` does what the scheduled sweep does.
 
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use serde_json::json;
 use super::{CliConfig, Stdout};
 use crate::health::GenesysAccess;
 use crate::incidents::{
-    DynamoTable, IncidentItem, IncidentTable, IncidentTracker, State, TableError, commands,
+    DynamoTable, IncidentItem, IncidentTable, IncidentTracker, State, TableError, Transition,
+    commands,
 };
 use crate::notify::{Announce, Notifier};
 use crate::report::short_arn;
@@ -46,10 +48,30 @@ pub enum IncidentsAction {
         /// The incident's key (`incidentKey`).
         key: String,
     },
-    /// Resolve every open incident quiet for longer than INCIDENT_QUIET_MINUTES, and put
-    /// each `resolved` event on NOTIFY_EVENT_BUS: what the function does every 5 minutes,
-    /// for a deployment that drains with `poll` alone (run it from a scheduler).
+    /// Resolve every open incident quiet for longer than INCIDENT_QUIET_MINUTES (no
+    /// failure and no batch counted), and put each `resolved` event and each transition
+    /// left unannounced on NOTIFY_EVENT_BUS: what the function does every 5 minutes, for a
+    /// deployment that drains with `poll` alone (run it from a scheduler).
     Sweep,
+    /// Acknowledge the open incident KEY: its events say `acknowledged: true` until its
+    /// episode ends.
+    Ack {
+        /// The incident's key (`incidentKey`).
+        key: String,
+    },
+    /// Silence the incident KEY: it is still counted, but nothing of it is announced until
+    /// the silence ends; then what the pager still needs is put (an episode that began
+    /// and ended within the silence is passed over).
+    Silence {
+        /// The incident's key (`incidentKey`).
+        key: String,
+        /// For how long from now: 30m, 4h, 2d.
+        #[arg(long = "for", value_name = "DURATION", conflicts_with = "until")]
+        duration: Option<String>,
+        /// Until when (RFC 3339); a time in the past ends a silence.
+        #[arg(long, value_name = "T", required_unless_present = "duration")]
+        until: Option<String>,
+    },
 }
 
 /// `--state`.
@@ -103,6 +125,12 @@ pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), Str
         Some(IncidentsAction::Sweep) => {
             sweep(&tracker, notifier.as_ref(), config.genesys.as_ref()).await
         }
+        Some(IncidentsAction::Ack { key }) => acknowledge(&tracker, key).await,
+        Some(IncidentsAction::Silence {
+            key,
+            duration,
+            until,
+        }) => silence(&tracker, key, duration.as_deref(), until.as_deref()).await,
         None => list(&tracker, &args).await,
     }
 }
@@ -112,31 +140,64 @@ async fn sweep(
     notifier: Option<&Notifier>,
     genesys: Option<&GenesysAccess>,
 ) -> Result<(), String> {
-    let swept = tracker.sweep(Utc::now()).await;
+    let swept = tracker.sweep(Utc::now(), CALL_TIMEOUT).await;
     let mut out = Stdout::new();
     let mut not_put = 0;
     for change in &swept.changes {
-        out.line(format_args!(
-            "resolved:   {} ({} failed events, quiet since {})",
-            change.item.key,
-            change.item.count,
-            time(change.item.last_seen)
-        ));
-        if let Some(n) = notifier
-            && let Err(e) = n.incident(change, genesys, Duration::from_secs(10)).await
-        {
-            eprintln!(
-                "dlq-triage: {}: its event was not put: {e}",
-                change.item.key
-            );
-            not_put += 1;
+        if change.transition == Transition::Resolved {
+            out.line(format_args!(
+                "resolved:   {} ({} failed events, quiet since {})",
+                change.item.key,
+                change.item.count,
+                time(change.item.last_seen)
+            ));
+        }
+        if let Some(n) = notifier {
+            match n.incident(change, genesys, Duration::from_secs(10)).await {
+                Ok(()) => {
+                    out.line(format_args!(
+                        "announced:  {} {} (seq {})",
+                        change.item.key,
+                        change.transition.as_str(),
+                        change.seq
+                    ));
+                    if let Err(e) = tracker.announced(&change.item.key, &[change.seq]).await {
+                        eprintln!(
+                            "dlq-triage: {}: put, but still in its outbox: {e}",
+                            change.item.key
+                        );
+                    }
+                }
+                Err(e) => {
+                    eprintln!(
+                        "dlq-triage: {}: its {} event was not put: {e}",
+                        change.item.key,
+                        change.transition.as_str()
+                    );
+                    not_put += 1;
+                }
+            }
         }
     }
-    out.line(format_args!("resolved {} incident(s)", swept.changes.len()));
+    if notifier.is_some() {
+        // Held by a silence that has ended, with nothing left to say: out of the outbox.
+        for (key, seqs) in &swept.passed_over {
+            if let Err(e) = tracker.announced(key, seqs).await {
+                eprintln!("dlq-triage: {key}: passed over, but still in its outbox: {e}");
+            }
+        }
+    }
+    out.line(format_args!("resolved {} incident(s)", swept.made));
+    if notifier.is_none() && !swept.changes.is_empty() {
+        out.line(format_args!(
+            "unannounced: {} transition(s) stay in the table's outbox (NOTIFY_EVENT_BUS is not set)",
+            swept.changes.len()
+        ));
+    }
     match (swept.failed.first(), not_put) {
         (Some(e), _) => Err(format!("incident table {}: {e}", tracker.table().name())),
         (None, 0) => Ok(()),
-        (None, n) => Err(format!("{n} resolved event(s) not put on NOTIFY_EVENT_BUS")),
+        (None, n) => Err(format!("{n} event(s) not put on NOTIFY_EVENT_BUS")),
     }
 }
 
@@ -146,8 +207,9 @@ async fn resolve(
     notifier: Option<&Notifier>,
     genesys: Option<&GenesysAccess>,
 ) -> Result<(), String> {
+    let now = Utc::now();
     let change = tracker
-        .resolve(key, Utc::now())
+        .resolve(key, now)
         .await
         .map_err(|e| described(tracker, e))?
         .ok_or_else(|| format!("incident {key} is not open (or not in the table)"))?;
@@ -158,16 +220,96 @@ async fn resolve(
         time(change.item.first_seen),
         time(change.item.last_seen)
     ));
+    if change.item.silenced(now.timestamp_millis()) {
+        out.line(format_args!(
+            "event:      held: silenced until {}",
+            time(change.item.silenced_until.unwrap_or_default())
+        ));
+        return Ok(());
+    }
     match notifier {
-        None => out.line("event:      none (NOTIFY_EVENT_BUS is not set)"),
+        None => out.line(
+            "event:      not announced (NOTIFY_EVENT_BUS is not set): it stays in the table's outbox",
+        ),
         Some(n) => match n.incident(&change, genesys, Duration::from_secs(10)).await {
-            Ok(()) => out.line(
-                "event:      DLQ Triage Incident (resolved, by hand) put on NOTIFY_EVENT_BUS",
-            ),
-            Err(e) => return Err(format!("resolved {key}, but its event was not put: {e}")),
+            Ok(()) => {
+                out.line(
+                    "event:      DLQ Triage Incident (resolved, by hand) put on NOTIFY_EVENT_BUS",
+                );
+                tracker
+                    .announced(key, &[change.seq])
+                    .await
+                    .map_err(|e| described(tracker, e))?;
+            }
+            Err(e) => {
+                return Err(format!(
+                    "resolved {key}, but its event was not put (it stays in the table's outbox): {e}"
+                ));
+            }
         },
     }
     Ok(())
+}
+
+async fn acknowledge(tracker: &IncidentTracker<DynamoTable>, key: &str) -> Result<(), String> {
+    let item = tracker
+        .acknowledge(key, Utc::now())
+        .await
+        .map_err(|e| described(tracker, e))?
+        .ok_or_else(|| format!("incident {key} is not open (or not in the table)"))?;
+    Stdout::new().line(format_args!(
+        "acknowledged: {key} (episode {}, {} failed events so far)",
+        item.episode, item.count
+    ));
+    Ok(())
+}
+
+async fn silence(
+    tracker: &IncidentTracker<DynamoTable>,
+    key: &str,
+    duration: Option<&str>,
+    until: Option<&str>,
+) -> Result<(), String> {
+    let now = Utc::now();
+    // A time past ends the silence now, so that what it held stays what it held.
+    let until = silence_end(now, duration, until)?.max(now);
+    let item = tracker
+        .silence(key, until)
+        .await
+        .map_err(|e| described(tracker, e))?
+        .ok_or_else(|| format!("incident {key} is not in the table"))?;
+    let mut out = Stdout::new();
+    match item.silenced(now.timestamp_millis()) {
+        true => out.line(format_args!(
+            "silenced:   {key} until {} (counted, announced after)",
+            time(until.timestamp_millis())
+        )),
+        false => out.line(format_args!("silence ended: {key}")),
+    }
+    Ok(())
+}
+
+/// When a silence ends: `--for` a duration from `now`, or `--until` a time.
+fn silence_end(
+    now: chrono::DateTime<Utc>,
+    duration: Option<&str>,
+    until: Option<&str>,
+) -> Result<chrono::DateTime<Utc>, String> {
+    match (duration, until) {
+        (Some(d), _) => {
+            if chrono::DateTime::parse_from_rfc3339(d.trim()).is_ok() {
+                return Err(format!(
+                    "--for {d:?}: a duration (30m, 4h, 2d); for a time, --until"
+                ));
+            }
+            let back = parse_when(d, now).map_err(|e| format!("--for {e}"))?;
+            Ok(now + (now - back))
+        }
+        (None, Some(t)) => chrono::DateTime::parse_from_rfc3339(t.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| format!("--until {t:?}: not an RFC 3339 time ({e})")),
+        (None, None) => Err("give --for DURATION or --until T".into()),
+    }
 }
 
 async fn list(tracker: &IncidentTracker<DynamoTable>, args: &IncidentsArgs) -> Result<(), String> {
@@ -250,7 +392,12 @@ fn as_json(item: &IncidentItem) -> serde_json::Value {
         "errorCodes": item.codes,
         "sampleErrors": item.sample_errors,
         "seq": item.seq,
-        "report": item.report.as_ref().map(|(j, m)| json!({"json": j, "markdown": m})),
+        "episode": item.episode,
+        "dedupKey": item.dedup_key(item.episode),
+        "acknowledged": item.acknowledged_at.is_some(),
+        "silencedUntil": item.silenced_until.map(time),
+        "unannounced": item.outbox.len(),
+        "report": item.report.as_ref().map(|r| json!({"json": r.json, "markdown": r.markdown, "html": r.html})),
         "replayCommand": commands(item, "REPORTS").1,
     })
 }

@@ -315,6 +315,12 @@ fn print_announcements(out: &mut Stdout, summary: &DrainSummary) {
             summary.incident_events
         ));
     }
+    if summary.incident_unannounced > 0 {
+        out.line(format_args!(
+            "incidents:  {} transition(s) recorded, not announced (no NOTIFY_EVENT_BUS, refused or silenced; kept in the table's outbox for `dlq-triage incidents sweep` or the function)",
+            summary.incident_unannounced
+        ));
+    }
     if summary.incident_update_failed > 0 {
         out.line(format_args!(
             "incidents not updated in INCIDENT_TABLE: {} (the reports hold them; see the log with RUST_LOG=warn)",

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{Change, IncidentItem, Transition};
+use crate::classify::FailureCategory;
 use crate::report::{fmt_time, s3_console_link, shell_word, short_arn};
 
 /// The event's `detail-type`.
@@ -45,27 +46,33 @@ pub fn detail(change: &Change, ctx: &EventContext) -> Value {
     let item = &change.item;
     let (first, last) = (rfc3339(item.first_seen), rfc3339(item.last_seen));
     let (summarize, replay) = commands(item, &ctx.reports);
-    let report = item.report.as_ref().map(|(json, md)| {
-        // The page is stored beside the JSON (unless it could not be: it is best effort).
-        let html = json
-            .strip_suffix(".json")
-            .map(|base| format!("{base}.html"));
+    let report = item.report.as_ref().map(|r| {
         json!({
-            "json": json,
-            "markdown": md,
-            "html": html,
+            "json": r.json,
+            "markdown": r.markdown,
+            "html": r.html,
             "consoleLinks": {
-                "json": console_link(json, &ctx.region),
-                "markdown": console_link(md, &ctx.region),
-                "html": html.as_deref().and_then(|h| console_link(h, &ctx.region)),
+                "json": console_link(&r.json, &ctx.region),
+                "markdown": console_link(&r.markdown, &ctx.region),
+                "html": r.html.as_deref().and_then(|h| console_link(h, &ctx.region)),
             },
         })
     });
+    let category = FailureCategory::ALL
+        .into_iter()
+        .find(|c| c.as_str() == item.category);
+    let state = match change.transition {
+        Transition::Resolved => "resolved",
+        _ => "open",
+    };
     let mut detail = json!({
         "incidentKey": item.key,
         "transition": change.transition.as_str(),
-        "state": item.state.as_str(),
-        "seq": item.seq,
+        "state": state,
+        "seq": change.seq,
+        "episode": change.episode,
+        "dedupKey": item.dedup_key(change.episode),
+        "severity": severity(category),
         "category": item.category,
         "targetArn": item.target_arn,
         "rules": item.rules,
@@ -77,6 +84,9 @@ pub fn detail(change: &Change, ctx: &EventContext) -> Value {
         "errorCodes": item.codes,
         "sampleErrors": item.sample_errors,
         "conversations": item.conversations,
+        "recommendedAction": category.map(FailureCategory::recommended_action),
+        "acknowledged": item.acknowledged_at.is_some() && item.episode == change.episode,
+        "silencedUntil": item.silenced_until.and_then(rfc3339),
         "report": report,
         "commands": {"summarize": summarize, "replay": replay},
         "summary": summary(change),
@@ -97,7 +107,29 @@ pub fn detail(change: &Change, ctx: &EventContext) -> Value {
     detail
 }
 
-/// `summarize` and `replay` of exactly this incident's window.
+/// The severity a pager routes on, by category (`None`: a category this version does
+/// not know): the documented table of docs/contract.md.
+pub fn severity(category: Option<FailureCategory>) -> &'static str {
+    match category {
+        // Nothing gets through until someone fixes access or the target.
+        Some(
+            FailureCategory::PermissionDenied
+            | FailureCategory::AuthenticationRejected
+            | FailureCategory::TargetNotFound,
+        ) => "critical",
+        // Throttling passes by itself; the events wait in the queue.
+        Some(FailureCategory::RateLimitExceeded) => "warning",
+        Some(
+            FailureCategory::EndpointUnreachable
+            | FailureCategory::TargetError
+            | FailureCategory::PayloadMalformed
+            | FailureCategory::RoutingRejected
+            | FailureCategory::Unknown,
+        ) => "error",
+        None => "info",
+    }
+}
+
 /// `dlq-triage summarize` and `dlq-triage replay` of exactly `item`'s failures: its
 /// category, target and first to last failure, over the reports its latest report sits
 /// among (else `reports`).
@@ -109,13 +141,15 @@ pub(crate) fn commands(item: &IncidentItem, reports: &str) -> (String, String) {
     if let Some(first) = rfc3339(item.first_seen) {
         filters.push(format!("--since {first}"));
     }
-    if let Some(last) = rfc3339(item.last_seen) {
+    // Up to the second after the last failure: the filter takes whole seconds, the dead
+    // letters' times have milliseconds.
+    if let Some(last) = rfc3339((item.last_seen + 999).div_euclid(1000) * 1000) {
         filters.push(format!("--until {last}"));
     }
     let root = item
         .report
         .as_ref()
-        .and_then(|(json, _)| reports_root(json))
+        .and_then(|r| reports_root(&r.json))
         .unwrap_or(reports);
     let source = shell_word(root);
     let filters = filters.join(" ");

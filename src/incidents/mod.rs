@@ -3,12 +3,14 @@
 //! kept as one item in a table ([`IncidentTable`]; DynamoDB in production) by every
 //! invocation and by `poll`, after each batch's report is stored.
 //!
-//! Each batch is one conditional write per incident it holds, not per record. The table's
-//! conditions decide which invocation announces a transition (`opened`, `reopened`,
-//! `updated` at most once per update interval, `resolved` after the quiet period), so each
-//! is announced once however many invocations meet the incident at the same moment.
-//! Times are the dead letters' own (when EventBridge gave up: `SentTimestamp`); only the
-//! update interval is measured on the clock, as it paces the announcements.
+//! Each batch is one conditional write per incident it holds, not per record (and a read
+//! when this process does not hold the item already). The write's condition decides which
+//! invocation made a transition (`opened`, `reopened`, `updated` at most once per update
+//! interval, `resolved` after the quiet period). A transition is recorded in the item's
+//! outbox with the write that makes it and leaves it only when its event was put, so it is
+//! announced at least once (by its maker, or by a later invocation or sweep), and once in
+//! the normal case. Failure times are the dead letters' own (`SentTimestamp`); quiet is
+//! measured on both clocks (no failure and no batch counted for the quiet period).
 //!
 //! Best effort: a table that fails is logged and counted, and never changes what is
 //! acknowledged; the reports stay the record (`summarize` is exact without the table).
@@ -17,7 +19,7 @@ mod dynamo;
 mod event;
 mod table;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
@@ -31,7 +33,10 @@ pub use event::{DETAIL_TYPE, EventContext, detail};
 pub(crate) use event::{commands, rfc3339};
 #[cfg(test)]
 pub use table::MemoryTable;
-pub use table::{IncidentItem, IncidentTable, Observation, State, TableError, Write, Written};
+pub use table::{
+    Expect, HOURS_KEPT, IncidentItem, IncidentTable, MINUTES_KEPT, Observation, Pending, ReportRef,
+    SAMPLE_CHARS, Salvage, State, Stored, TableError,
+};
 
 /// How incidents are kept: `INCIDENT_QUIET_MINUTES`, `INCIDENT_UPDATE_MINUTES`,
 /// `INCIDENT_RETENTION_DAYS`.
@@ -67,10 +72,10 @@ pub fn incident_key(category: FailureCategory, target: Option<&str>) -> String {
 }
 
 /// What the stored records of `report` say about each incident, with the report's
-/// `uris` (JSON, Markdown). A record without a time counts at `now`.
+/// addresses. A record without a time counts at `now`.
 pub fn observations(
     report: &Report,
-    uris: Option<(String, String)>,
+    uris: Option<ReportRef>,
     now: DateTime<Utc>,
 ) -> Vec<Observation> {
     let mut incidents = Incidents::default();
@@ -123,7 +128,7 @@ pub enum Transition {
     Opened,
     /// Failures again after it was resolved.
     Reopened,
-    /// Still failing, one update interval after the last announcement.
+    /// Still failing, one update interval after the last transition.
     Updated,
     /// Quiet for the quiet period, or closed by hand.
     Resolved,
@@ -139,42 +144,99 @@ impl Transition {
             Transition::Resolved => "resolved",
         }
     }
+
+    /// From the table's spelling.
+    pub fn parse(s: &str) -> Option<Transition> {
+        [
+            Transition::Opened,
+            Transition::Reopened,
+            Transition::Updated,
+            Transition::Resolved,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
 }
 
-/// A transition this invocation won, to be announced.
+/// A transition to put on the bus: one entry of an item's outbox, with the item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     /// Which.
     pub transition: Transition,
-    /// The incident after it.
+    /// Its number.
+    pub seq: u64,
+    /// The episode it belongs to (the pager's dedup key is made of it).
+    pub episode: u64,
+    /// The incident as the table holds it now.
     pub item: IncidentItem,
-    /// Failed events since the previous announcement.
+    /// Failed events since the previous transition.
     pub since_last: u64,
     /// Resolved by hand (`dlq-triage incidents resolve`).
     pub by_hand: bool,
-    /// The item could not be read and was rewritten from the batch.
+    /// Made over an item that could not be read.
     pub rewritten: bool,
+}
+
+impl Change {
+    fn of(item: &IncidentItem, p: &Pending) -> Change {
+        Change {
+            transition: p.transition,
+            seq: p.seq,
+            episode: p.episode,
+            item: item.clone(),
+            since_last: p.since_last,
+            by_hand: p.by_hand,
+            rewritten: p.rewritten,
+        }
+    }
 }
 
 /// What a round of writes did.
 #[derive(Debug, Default)]
 pub struct Tracked {
-    /// The transitions won, to announce.
+    /// Transitions to put on the bus now, each incident's in `seq` order: those made
+    /// here, those older than [`OUTBOX_GRACE`] left by others, and those a silence held
+    /// once it has ended (none while an incident is silenced).
     pub changes: Vec<Change>,
+    /// Transitions made here.
+    pub made: usize,
+    /// Transitions made here and held in the outbox (silenced).
+    pub held: usize,
+    /// Transitions due for longer than [`OUTBOX_OVERDUE`] (the sweep's alarm); what a
+    /// silence holds is due only when it ends.
+    pub overdue: usize,
+    /// Per incident, the held transitions that a silence which has ended leaves nothing
+    /// to say ([`table::passed_over`]): taken out of the outbox with those put, never put.
+    pub passed_over: Vec<(String, Vec<u64>)>,
     /// Incidents the table could not take, and why (logged and counted).
     pub failed: Vec<String>,
 }
 
-/// Rounds of writes an incident gets when other invocations keep changing it meanwhile.
-const ROUNDS: usize = 3;
+/// How long a transition stays its maker's to put: after it, any invocation or sweep
+/// that meets it puts it.
+pub const OUTBOX_GRACE: Duration = Duration::minutes(1);
+/// A transition unannounced for this long is counted (EMF `IncidentUnannounced`).
+pub const OUTBOX_OVERDUE: Duration = Duration::minutes(10);
+
+/// Reads and conditional writes an incident gets when others keep changing it meanwhile.
+const ROUNDS: u32 = 32;
+
+/// What a change of an item found there.
+#[derive(Debug, Clone, Copy)]
+enum Current<'a> {
+    Absent,
+    Item(&'a IncidentItem),
+    Unreadable(&'a str, &'a Salvage),
+}
 
 /// Keeps incidents in a table.
 #[derive(Debug)]
 pub struct IncidentTracker<T> {
     table: T,
     settings: IncidentSettings,
-    /// Incidents this process saw open: their next batch tries the merge first.
-    known_open: Mutex<HashSet<String>>,
+    /// The items this process wrote or read last: the next write tries them first, without
+    /// a read (its condition tells when another wrote since).
+    known: Mutex<HashMap<String, IncidentItem>>,
 }
 
 impl<T: IncidentTable> IncidentTracker<T> {
@@ -183,7 +245,7 @@ impl<T: IncidentTable> IncidentTracker<T> {
         IncidentTracker {
             table,
             settings,
-            known_open: Mutex::new(HashSet::new()),
+            known: Mutex::new(HashMap::new()),
         }
     }
 
@@ -192,40 +254,78 @@ impl<T: IncidentTable> IncidentTracker<T> {
         &self.table
     }
 
-    /// Counts a batch's observations in, all incidents at once, at `now`.
-    pub async fn observe(&self, seen: Vec<Observation>, now: DateTime<Utc>) -> Tracked {
+    /// Counts a batch's observations in at `now`, each incident within `budget`: an
+    /// incident that ran out of time is a failure, and the others' transitions are kept.
+    pub async fn observe(
+        &self,
+        seen: Vec<Observation>,
+        now: DateTime<Utc>,
+        budget: std::time::Duration,
+    ) -> Tracked {
         let now = now.timestamp_millis();
-        let results =
-            futures::future::join_all(seen.into_iter().map(|s| self.observe_one(s, now))).await;
+        let all = seen.into_iter().map(|s| {
+            let key = s.key.clone();
+            async move {
+                match tokio::time::timeout(budget, self.observe_one(s, now)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(TableError::Failed(format!(
+                        "incident {key}: the table did not answer within {budget:?}"
+                    ))),
+                }
+            }
+        });
         let mut tracked = Tracked::default();
-        for result in results {
+        for result in futures::future::join_all(all).await {
             match result {
-                Ok(changes) => tracked.changes.extend(changes),
+                Ok((item, made)) => tracked.take(&item, made, now),
                 Err(e) => tracked.failed.push(e.to_string()),
             }
         }
         tracked
     }
 
-    /// Resolves every open incident quiet for longer than the quiet period at `now`.
-    pub async fn sweep(&self, now: DateTime<Utc>) -> Tracked {
-        let cutoff = (now - self.settings.quiet).timestamp_millis();
-        let quiet = match self.table.quiet(cutoff).await {
-            Ok(quiet) => quiet,
-            Err(e) => {
-                return Tracked {
-                    changes: Vec::new(),
-                    failed: vec![e.to_string()],
-                };
-            }
-        };
-        let resolves = quiet
-            .iter()
-            .map(|item| self.resolve_item(&item.key, Some(cutoff), now, false));
+    /// Resolves every open incident quiet on both clocks at `now`, and gathers the
+    /// transitions left unannounced, all within `budget` (the listings and each
+    /// incident's resolution end by the same time: what completed is kept).
+    pub async fn sweep(&self, now: DateTime<Utc>, budget: std::time::Duration) -> Tracked {
+        let now = now.timestamp_millis();
+        let end = tokio::time::Instant::now() + budget;
         let mut tracked = Tracked::default();
-        for result in futures::future::join_all(resolves).await {
+        let mut items = Vec::new();
+        let listings = ["open", "unannounced"].map(|index_state| async move {
+            let listed = tokio::time::timeout_at(end, self.table.indexed(index_state)).await;
+            (index_state, listed)
+        });
+        for (index_state, listed) in futures::future::join_all(listings).await {
+            match listed {
+                Ok(Ok(found)) => items.extend(found),
+                Ok(Err(e)) => tracked.failed.push(e.to_string()),
+                Err(_) => tracked.failed.push(format!(
+                    "the incident table did not list the {index_state} incidents within {budget:?}"
+                )),
+            }
+        }
+        let all = items.into_iter().map(|item| async move {
+            let key = item.key.clone();
+            let quiet = table::resolve(&item, now, &self.settings, false).is_some();
+            if !quiet {
+                return Ok((item, None));
+            }
+            self.remember(&item);
+            let resolved = self.resolve_one(&key, now, false);
+            match tokio::time::timeout_at(end, resolved).await {
+                Ok(Ok(Some((item, made)))) => Ok((item, Some(made.seq))),
+                // Resolved (or reopened) by another meanwhile: its outbox is theirs.
+                Ok(Ok(None)) => Ok((item, None)),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(TableError::Failed(format!(
+                    "incident {key}: the table did not answer within {budget:?}"
+                ))),
+            }
+        });
+        for result in futures::future::join_all(all).await {
             match result {
-                Ok(change) => tracked.changes.extend(change),
+                Ok((item, made)) => tracked.take(&item, made, now),
                 Err(e) => tracked.failed.push(e.to_string()),
             }
         }
@@ -238,189 +338,202 @@ impl<T: IncidentTable> IncidentTracker<T> {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Change>, TableError> {
-        self.resolve_item(key, None, now, true).await
+        let now = now.timestamp_millis();
+        Ok(self
+            .resolve_one(key, now, true)
+            .await?
+            .map(|(item, p)| Change::of(&item, &p)))
     }
 
-    async fn resolve_item(
+    /// Acknowledges the open incident `key`; the item after it, `None` when it is not open.
+    pub async fn acknowledge(
         &self,
         key: &str,
-        quiet_before: Option<i64>,
         now: DateTime<Utc>,
-        by_hand: bool,
-    ) -> Result<Option<Change>, TableError> {
-        let write = Write::Resolve {
-            quiet_before,
-            now: now.timestamp_millis(),
-            expires_at: (now + self.settings.retention).timestamp(),
-        };
-        self.forget(key);
-        Ok(match self.table.write(key, &write).await? {
-            Written::Done(after) => Some(Change {
-                transition: Transition::Resolved,
-                since_last: after.count.saturating_sub(after.announced_count),
-                item: *after,
-                by_hand,
-                rewritten: false,
-            }),
-            Written::Conflict => None,
-        })
+    ) -> Result<Option<IncidentItem>, TableError> {
+        let now = now.timestamp_millis();
+        let done = self
+            .update(key, |current| match current {
+                Current::Item(old) => Ok(table::acknowledge(old, now).map(|i| (i, ()))),
+                Current::Absent => Ok(None),
+                Current::Unreadable(why, _) => Err(unreadable(key, why)),
+            })
+            .await?;
+        Ok(done.map(|(item, ())| item))
     }
 
-    /// One incident of a batch: the writes tried in turn until one's condition holds.
-    async fn observe_one(&self, seen: Observation, now: i64) -> Result<Vec<Change>, TableError> {
-        let key = seen.key.clone();
-        let open = Write::Open {
-            seen: seen.clone(),
-            now,
-        };
-        let merge = Write::Merge {
-            seen: seen.clone(),
-            advance: true,
-        };
-        let late = Write::Merge {
-            seen: seen.clone(),
-            advance: false,
-        };
-        let resolved = Write::MergeResolved { seen: seen.clone() };
-        for _ in 0..ROUNDS {
-            let first = if self.is_known_open(&key) {
-                [&merge, &open]
-            } else {
-                [&open, &merge]
-            };
-            for write in first.into_iter().chain([&late, &resolved]) {
-                match self.table.write(&key, write).await {
-                    Ok(Written::Done(after)) => return self.after(write, *after, now).await,
-                    Ok(Written::Conflict) => {}
-                    Err(TableError::Unreadable { key, why }) => {
-                        tracing::warn!(incident = %key, %why, "incident item unreadable: rewritten from this batch");
-                        return self.rewrite(&seen, now).await;
-                    }
-                    Err(e) => return Err(e),
-                }
+    /// Silences the incident `key` until `until`; the item after it, `None` when the table
+    /// has no such incident.
+    pub async fn silence(
+        &self,
+        key: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Option<IncidentItem>, TableError> {
+        let until = until.timestamp_millis();
+        let done = self
+            .update(key, |current| match current {
+                Current::Item(old) => Ok(Some((table::silence(old, until), ()))),
+                Current::Absent => Ok(None),
+                Current::Unreadable(why, _) => Err(unreadable(key, why)),
+            })
+            .await?;
+        Ok(done.map(|(item, ())| item))
+    }
+
+    /// Takes the transitions `seqs` of `key` out of its outbox: their events were put.
+    pub async fn announced(&self, key: &str, seqs: &[u64]) -> Result<(), TableError> {
+        self.update(key, |current| match current {
+            Current::Item(old) if old.outbox.iter().any(|p| seqs.contains(&p.seq)) => {
+                Ok(Some((table::mark_announced(old, seqs), ())))
             }
+            _ => Ok(None),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Resolves `key`: the item after it and the `resolved` transition, `None` when it
+    /// does not resolve (not open; by the sweep, not quiet).
+    async fn resolve_one(
+        &self,
+        key: &str,
+        now: i64,
+        by_hand: bool,
+    ) -> Result<Option<(IncidentItem, Pending)>, TableError> {
+        let settings = self.settings;
+        self.update(key, |current| match current {
+            Current::Item(old) => Ok(table::resolve(old, now, &settings, by_hand).and_then(|i| {
+                let made = i.outbox.iter().find(|p| p.seq == i.seq).cloned()?;
+                Some((i, made))
+            })),
+            Current::Absent => Ok(None),
+            Current::Unreadable(why, _) => Err(unreadable(key, why)),
+        })
+        .await
+    }
+
+    /// One incident of a batch: the item after it, and the `seq` of the transition made.
+    async fn observe_one(
+        &self,
+        seen: Observation,
+        now: i64,
+    ) -> Result<(IncidentItem, Option<u64>), TableError> {
+        let settings = self.settings;
+        let key = seen.key.clone();
+        let done = self
+            .update(&key, |current| {
+                let (item, made) = match current {
+                    Current::Absent => table::count_in(None, &seen, now, &settings),
+                    Current::Item(old) => table::count_in(Some(old), &seen, now, &settings),
+                    Current::Unreadable(why, salvage) => {
+                        tracing::warn!(incident = %key, %why, "incident item unreadable: rewritten from this batch");
+                        table::rewrite(salvage, &seen, now)
+                    }
+                };
+                let seq = item.seq;
+                Ok(Some((item, made.map(|_| seq))))
+            })
+            .await?;
+        done.ok_or_else(|| TableError::Failed(format!("incident {key}: nothing written")))
+    }
+
+    /// Reads `key` (or takes the item this process knows), lets `decide` say what it
+    /// becomes, and writes that on the condition that nobody wrote it since; again from a
+    /// fresh read when somebody did. `None` when `decide` writes nothing.
+    async fn update<R>(
+        &self,
+        key: &str,
+        mut decide: impl FnMut(Current<'_>) -> Result<Option<(IncidentItem, R)>, TableError>,
+    ) -> Result<Option<(IncidentItem, R)>, TableError> {
+        let mut known = self.known(key);
+        for round in 0..ROUNDS {
+            let stored = match known.take() {
+                Some(item) => Some(Stored::Item(Box::new(item))),
+                None => self.table.get(key).await?,
+            };
+            let (current, expect, rev) = match &stored {
+                None => (Current::Absent, Expect::Absent, 0),
+                Some(Stored::Item(item)) => (Current::Item(item), Expect::Rev(item.rev), item.rev),
+                Some(Stored::Unreadable { why, salvage }) => (
+                    Current::Unreadable(why, salvage),
+                    Expect::Unreadable(salvage.rev),
+                    salvage.rev.unwrap_or(0),
+                ),
+            };
+            let Some((mut item, r)) = decide(current)? else {
+                if let Some(Stored::Item(item)) = stored {
+                    self.remember(&item);
+                }
+                return Ok(None);
+            };
+            item.rev = rev + 1;
+            if self.table.put(&item, expect).await? {
+                self.remember(&item);
+                return Ok(Some((item, r)));
+            }
+            self.forget(key);
+            // Others are writing it: a moment's pause, random so that they spread out.
+            let pause = fastrand::u64(1..=(2u64 << round.min(3)));
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
         Err(TableError::Failed(format!(
-            "incident {key}: changed by others at every one of {ROUNDS} rounds of writes"
+            "incident {key}: changed by others at every one of {ROUNDS} conditional writes"
         )))
     }
 
-    /// What a write that held means: a transition to announce, and for a merge, the
-    /// `updated` announcement when one is due.
-    async fn after(
-        &self,
-        write: &Write,
-        after: IncidentItem,
-        now: i64,
-    ) -> Result<Vec<Change>, TableError> {
-        match write {
-            Write::Open { .. } => {
-                self.remember(&after.key);
-                // The first episode of the key is announced as its first transition.
-                let transition = match after.seq {
-                    1 => Transition::Opened,
-                    _ => Transition::Reopened,
-                };
-                Ok(vec![Change {
-                    transition,
-                    since_last: after.count,
-                    item: after,
-                    by_hand: false,
-                    rewritten: false,
-                }])
-            }
-            Write::Merge { .. } => {
-                self.remember(&after.key);
-                Ok(self.claim_update(after, now).await?.into_iter().collect())
-            }
-            _ => Ok(Vec::new()),
-        }
-    }
-
-    /// The `updated` announcement of an open incident, when the update interval has passed
-    /// since the last one and no other invocation claims it first.
-    async fn claim_update(
-        &self,
-        item: IncidentItem,
-        now: i64,
-    ) -> Result<Option<Change>, TableError> {
-        if now - item.last_announced < self.settings.update.num_milliseconds() {
-            return Ok(None);
-        }
-        // Minutes older than an update interval before the last failure are counted into
-        // the peak and dropped, so the item does not grow with the incident's length.
-        let keep_from_minute =
-            (item.last_seen - self.settings.update.num_milliseconds()).div_euclid(60_000);
-        let drop_minutes: Vec<i64> = item
-            .per_minute
-            .keys()
-            .copied()
-            .filter(|m| *m < keep_from_minute)
-            .collect();
-        let peak = drop_minutes
-            .iter()
-            .map(|m| item.per_minute[m])
-            .fold(item.peak_per_minute, u64::max);
-        let claim = Write::ClaimUpdate {
-            last_announced: item.last_announced,
-            now,
-            peak,
-            drop_minutes,
-        };
-        Ok(match self.table.write(&item.key, &claim).await? {
-            Written::Done(after) => Some(Change {
-                transition: Transition::Updated,
-                since_last: after.count - item.announced_count,
-                item: *after,
-                by_hand: false,
-                rewritten: false,
-            }),
-            Written::Conflict => None,
-        })
-    }
-
-    /// A new episode from the batch over an item this version cannot read, announced as
-    /// `opened` (a pager deduplicates on the key if it was already open).
-    async fn rewrite(&self, seen: &Observation, now: i64) -> Result<Vec<Change>, TableError> {
-        let write = Write::Rewrite {
-            seen: seen.clone(),
-            now,
-        };
-        match self.table.write(&seen.key, &write).await? {
-            Written::Done(after) => {
-                self.remember(&after.key);
-                Ok(vec![Change {
-                    transition: Transition::Opened,
-                    since_last: after.count,
-                    item: *after,
-                    by_hand: false,
-                    rewritten: true,
-                }])
-            }
-            Written::Conflict => Ok(Vec::new()),
-        }
-    }
-
-    fn is_known_open(&self, key: &str) -> bool {
-        self.known_open
+    fn known(&self, key: &str) -> Option<IncidentItem> {
+        self.known
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(key)
+            .get(key)
+            .cloned()
     }
 
-    fn remember(&self, key: &str) {
-        self.known_open
+    fn remember(&self, item: &IncidentItem) {
+        self.known
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_owned());
+            .insert(item.key.clone(), item.clone());
     }
 
     fn forget(&self, key: &str) {
-        self.known_open
+        self.known
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
     }
+}
+
+impl Tracked {
+    /// The outbox of `item` after a write (`made`: the `seq` of the transition made
+    /// here): what to put now, what is held by a silence, what is overdue.
+    fn take(&mut self, item: &IncidentItem, made: Option<u64>, now: i64) {
+        self.made += usize::from(made.is_some());
+        if item.silenced(now) {
+            // Held: neither put nor overdue until the silence ends.
+            self.held += usize::from(made.is_some_and(|m| item.outbox.iter().any(|p| p.seq == m)));
+            return;
+        }
+        let passed_over = table::passed_over(item);
+        for p in item.outbox.iter().filter(|p| !passed_over.contains(&p.seq)) {
+            let mine = made == Some(p.seq);
+            let due = now - table::due_since(item, p);
+            if due >= OUTBOX_OVERDUE.num_milliseconds() {
+                self.overdue += 1;
+            }
+            // Held by a silence that has ended: nobody else puts it, so at once.
+            if mine || table::held(item, p) || due >= OUTBOX_GRACE.num_milliseconds() {
+                self.changes.push(Change::of(item, p));
+            }
+        }
+        if !passed_over.is_empty() {
+            self.passed_over.push((item.key.clone(), passed_over));
+        }
+    }
+}
+
+fn unreadable(key: &str, why: &str) -> TableError {
+    TableError::Failed(format!("incident {key}: the item cannot be read: {why}"))
 }
 
 #[cfg(test)]

@@ -1,13 +1,32 @@
-//! The incident table's port: one item per incident, changed only by conditional writes
-//! ([`Write`]), so that when several invocations meet the same incident at once, the table
-//! decides which of them announces a transition. [`MemoryTable`] is its in-memory twin;
-//! `DynamoTable` (in `dynamo.rs`) the production adapter.
+//! The incident table's port and the one model of an incident. An item is read, changed
+//! in Rust by the functions of this module ([`count_in`], [`resolve`], [`mark_announced`],
+//! [`acknowledge`], [`silence`]) and written back on the condition that nobody wrote it
+//! meanwhile (`rev`, a write counter), so the rules live here once and every adapter only
+//! stores and loads: [`MemoryTable`] is the in-memory twin, `DynamoTable` (in `dynamo.rs`)
+//! the production adapter. When several invocations meet the same incident at once, the
+//! conditional write decides which of them made each transition.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
-/// The version of the item's layout this code writes and reads.
-pub const ITEM_VERSION: u64 = 1;
+use super::{IncidentSettings, Transition};
+
+/// The version of the item's layout this code writes and reads; an item of a higher one
+/// is never written by this code (its conditions say so).
+pub const ITEM_VERSION: u64 = 2;
+
+/// The most minutes kept one by one; older ones are folded into hours.
+pub const MINUTES_KEPT: usize = 60;
+/// The most hours kept; older ones are only in `count`.
+pub const HOURS_KEPT: usize = 48;
+/// The most rule ARNs and error codes kept (each).
+pub const NAMES_KEPT: usize = 20;
+/// The most sample error messages.
+pub const SAMPLES_KEPT: usize = 5;
+/// The most characters of each sample error message.
+pub const SAMPLE_CHARS: usize = 300;
+/// The most transitions the outbox holds; past it the oldest `updated` go first.
+pub const OUTBOX_KEPT: usize = 8;
 
 /// Whether an incident is going on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +47,36 @@ impl State {
     }
 }
 
+/// Where the report of a batch is: JSON, Markdown and the page when it was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRef {
+    /// `report.json` (S3 URI or path).
+    pub json: String,
+    /// `report.md`.
+    pub markdown: String,
+    /// `report.html`, only when it was stored (never guessed).
+    pub html: Option<String>,
+}
+
+/// A transition made but not yet put on the bus (the item's outbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Its number.
+    pub seq: u64,
+    /// Which.
+    pub transition: Transition,
+    /// The episode it belongs to.
+    pub episode: u64,
+    /// When it was made (processing clock, epoch ms).
+    pub at: i64,
+    /// Failed events since the previous transition.
+    pub since_last: u64,
+    /// Resolved by hand.
+    pub by_hand: bool,
+    /// Made over an item that could not be read.
+    pub rewritten: bool,
+}
+
 /// One incident as the table holds it. Times are epoch milliseconds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncidentItem {
@@ -43,37 +92,58 @@ pub struct IncidentItem {
     pub first_seen: i64,
     /// When its latest failure was dead-lettered.
     pub last_seen: i64,
+    /// When a batch was last counted in (processing clock).
+    pub last_counted: i64,
     /// Failed events in this episode.
     pub count: u64,
-    /// `count` when the last event was announced.
+    /// `count` at the last `opened`/`reopened`/`updated`.
     pub announced_count: u64,
-    /// Rule ARNs seen.
+    /// Rule ARNs seen (at most [`NAMES_KEPT`]).
     pub rules: BTreeSet<String>,
-    /// `ERROR_CODE`s seen.
+    /// `ERROR_CODE`s seen (at most [`NAMES_KEPT`]).
     pub codes: BTreeSet<String>,
-    /// Up to five distinct error messages (those of the episode's first batch).
+    /// Up to five distinct error messages, each cut to [`SAMPLE_CHARS`].
     pub sample_errors: Vec<String>,
     /// Conversations affected, counted per batch (a conversation in two batches counts
     /// twice): an upper bound; `summarize` gives the exact number.
     pub conversations: u64,
-    /// Failed events per minute (epoch minutes) since the last announcement.
+    /// Failed events per epoch minute: the latest [`MINUTES_KEPT`] minutes.
     pub per_minute: BTreeMap<i64, u64>,
-    /// The most failed events in one minute, up to the last announcement.
+    /// Failed events per epoch hour of the minutes folded away: the latest [`HOURS_KEPT`].
+    pub per_hour: BTreeMap<i64, u64>,
+    /// The most failed events in one minute among the minutes folded away.
     pub peak_per_minute: u64,
-    /// The latest report's JSON and Markdown (S3 URIs or paths).
-    pub report: Option<(String, String)>,
-    /// Transitions announced so far (the first is 1).
+    /// The latest report.
+    pub report: Option<ReportRef>,
+    /// The number of the latest transition (the first is 1).
     pub seq: u64,
-    /// When the last transition was announced (processing time).
+    /// The `seq` of this episode's `opened`/`reopened`.
+    pub episode: u64,
+    /// The highest `seq` put on the bus (or passed over after a silence).
+    pub announced_seq: u64,
+    /// Transitions not yet put on the bus.
+    pub outbox: Vec<Pending>,
+    /// When the latest transition was made (processing clock).
     pub last_announced: i64,
-    /// When it was resolved.
+    /// When it was resolved (processing clock).
     pub resolved_at: Option<i64>,
+    /// The resolution's cut-off (failure clock): an older failure counts into the resolved
+    /// episode, a newer one reopens it.
+    pub resolved_cutoff: Option<i64>,
+    /// Resolved by hand.
+    pub resolved_by_hand: bool,
     /// When DynamoDB's TTL removes a resolved incident (epoch seconds).
     pub expires_at: Option<i64>,
+    /// When someone acknowledged this episode (`incidents ack`).
+    pub acknowledged_at: Option<i64>,
+    /// Nothing is announced before this (`incidents silence`).
+    pub silenced_until: Option<i64>,
+    /// Writes so far: the condition of the next one.
+    pub rev: u64,
 }
 
 impl IncidentItem {
-    /// The most failed events in one minute: the peak kept, and the minutes since.
+    /// The most failed events in one minute: the peak folded away, and the minutes kept.
     pub fn peak(&self) -> u64 {
         self.per_minute
             .values()
@@ -81,6 +151,31 @@ impl IncidentItem {
             .max()
             .unwrap_or(0)
             .max(self.peak_per_minute)
+    }
+
+    /// The pager's dedup key of `episode`: the incident's key and the episode's number;
+    /// episode 0 (begun by layout 1, whose pages were keyed on the incident's key alone)
+    /// the incident's key, so that its pages still resolve.
+    pub fn dedup_key(&self, episode: u64) -> String {
+        match episode {
+            0 => self.key.clone(),
+            _ => format!("{}-e{episode}", self.key),
+        }
+    }
+
+    /// Whether a silence holds at `now`.
+    pub fn silenced(&self, now: i64) -> bool {
+        self.silenced_until.is_some_and(|u| now < u)
+    }
+
+    /// What the state index holds it under: `open` while open, `unannounced` while
+    /// resolved with transitions in its outbox, nothing otherwise.
+    pub fn index_state(&self) -> Option<&'static str> {
+        match (self.state, self.outbox.is_empty()) {
+            (State::Open, _) => Some("open"),
+            (State::Resolved, false) => Some("unannounced"),
+            (State::Resolved, true) => None,
+        }
     }
 }
 
@@ -93,75 +188,83 @@ pub struct Observation {
     pub category: String,
     /// The target ARN.
     pub target_arn: Option<String>,
-    /// The batch's first and last dead-letter time for it.
+    /// The batch's first dead-letter time for it.
     pub first_seen: i64,
+    /// The batch's last dead-letter time for it.
     pub last_seen: i64,
     /// Failed events.
     pub count: u64,
-    /// Rules, codes and up to five distinct error messages.
+    /// Rules seen.
     pub rules: BTreeSet<String>,
+    /// Codes seen.
     pub codes: BTreeSet<String>,
+    /// Up to five distinct error messages.
     pub sample_errors: Vec<String>,
     /// Distinct conversations in the batch.
     pub conversations: u64,
     /// Failed events per epoch minute.
     pub per_minute: BTreeMap<i64, u64>,
     /// The report that lists the batch.
-    pub report: Option<(String, String)>,
+    pub report: Option<ReportRef>,
 }
 
-/// One conditional write. Each names the state it expects; a write whose condition does
-/// not hold changes nothing and answers [`Written::Conflict`].
+/// An item as read.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Write {
-    /// A new episode: when there is no item, or it is resolved and the batch failed after
-    /// its last failure. Everything is set from the observation; `seq` goes up by one.
-    Open { seen: Observation, now: i64 },
-    /// Counts an open incident's batch in. With `advance`, only when the batch's last
-    /// failure is not older than the item's, which it then becomes.
-    Merge { seen: Observation, advance: bool },
-    /// Counts a late batch into a resolved incident (it failed before the resolution).
-    MergeResolved { seen: Observation },
-    /// Claims the `updated` announcement: only while open and while the last announcement
-    /// is still the one this invocation read. The minutes counted into `peak` (the peak so
-    /// far) are dropped from the per-minute counts.
-    ClaimUpdate {
-        last_announced: i64,
-        now: i64,
-        peak: u64,
-        drop_minutes: Vec<i64>,
+pub enum Stored {
+    /// One this version reads.
+    Item(Box<IncidentItem>),
+    /// One it cannot (edited by hand): what is wrong, and what could be read of it.
+    Unreadable {
+        /// What is wrong.
+        why: String,
+        /// Its state, `seq`, episode and `rev`, as far as they read.
+        salvage: Salvage,
     },
-    /// Resolves an open incident: quiet since before `quiet_before` (the sweep), or any
-    /// open one (`None`: by hand).
-    Resolve {
-        quiet_before: Option<i64>,
-        now: i64,
-        expires_at: i64,
-    },
-    /// Replaces an item this version cannot read with a new episode from the batch
-    /// (`seq` 1), whatever was there.
-    Rewrite { seen: Observation, now: i64 },
 }
 
-/// What a write did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Written {
-    /// The condition held: the item as the write left it.
-    Done(Box<IncidentItem>),
-    /// The condition did not hold; nothing changed.
-    Conflict,
+/// What could be read of an unreadable item.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Salvage {
+    /// `state`, when it reads.
+    pub state: Option<State>,
+    /// `seq` (0 when it does not read).
+    pub seq: u64,
+    /// `episode` (0 when it does not read).
+    pub episode: u64,
+    /// `rev`, when it reads (the rewrite's condition).
+    pub rev: Option<u64>,
+}
+
+/// What a write expects to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// No item.
+    Absent,
+    /// The item of this `rev`, of this version or older.
+    Rev(u64),
+    /// The unreadable item read, by its `rev` (`None`: it had none).
+    Unreadable(Option<u64>),
 }
 
 /// Why the table could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TableError {
-    /// The item is not one this version can read or update (edited by hand, written by a
-    /// newer version): what is wrong with it.
-    #[error("incident {key}: the item cannot be read: {why}")]
-    Unreadable {
+    /// The item was written by a newer version of this tool: left as it is.
+    #[error(
+        "incident {key}: the item is of itemVersion {version}, newer than this version's {ITEM_VERSION}; left as it is"
+    )]
+    Newer {
         /// The incident.
         key: String,
-        /// What is wrong.
+        /// Its `itemVersion`.
+        version: u64,
+    },
+    /// The table refused the request as invalid (DynamoDB's `ValidationException`).
+    #[error("incident {key}: the table refused the write as invalid (ValidationException): {why}")]
+    Invalid {
+        /// The incident.
+        key: String,
+        /// What the table said.
         why: String,
     },
     /// The table refused or did not answer.
@@ -171,17 +274,21 @@ pub enum TableError {
 
 /// The incident table.
 pub trait IncidentTable: Send + Sync {
-    /// Applies one conditional write to the incident `key`.
-    fn write(
-        &self,
-        key: &str,
-        write: &Write,
-    ) -> impl Future<Output = Result<Written, TableError>> + Send;
+    /// The item of `key` (a consistent read), if any.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Stored>, TableError>> + Send;
 
-    /// Open incidents whose last failure is before `before` (from the state index).
-    fn quiet(
+    /// Writes `item` whole when the table holds what `expect` says; `false` (nothing
+    /// written) when it does not.
+    fn put(
         &self,
-        before: i64,
+        item: &IncidentItem,
+        expect: Expect,
+    ) -> impl Future<Output = Result<bool, TableError>> + Send;
+
+    /// The items the state index holds under `index_state` (`open`, `unannounced`).
+    fn indexed(
+        &self,
+        index_state: &str,
     ) -> impl Future<Output = Result<Vec<IncidentItem>, TableError>> + Send;
 
     /// Every incident, each in the state asked for (`None`: all).
@@ -194,120 +301,297 @@ pub trait IncidentTable: Send + Sync {
     fn calls(&self) -> u64;
 }
 
-/// Applies `write` to `item` when its condition holds: what the item becomes, or `None`
-/// when the condition does not hold. The semantics every adapter implements: the twin uses
-/// it as is; the DynamoDB adapter's expressions say the same, and tests/incidents.rs holds
-/// them to it against dynalite.
-#[cfg(test)]
-pub fn apply(item: Option<&IncidentItem>, key: &str, write: &Write) -> Option<IncidentItem> {
-    match (write, item) {
-        (Write::Open { seen, now }, None) => Some(fresh(key, seen, *now, 1)),
-        (Write::Open { seen, now }, Some(old))
-            if old.state == State::Resolved && old.last_seen < seen.last_seen =>
-        {
-            Some(fresh(key, seen, *now, old.seq + 1))
-        }
-        (Write::Rewrite { seen, now }, _) => Some(fresh(key, seen, *now, 1)),
-        (Write::Merge { seen, advance }, Some(old))
-            if old.state == State::Open && (!advance || old.last_seen <= seen.last_seen) =>
-        {
-            let mut new = merged(old, seen);
-            if *advance {
-                new.last_seen = seen.last_seen;
-            }
-            new.report = seen.report.clone().or(new.report);
-            Some(new)
-        }
-        (Write::MergeResolved { seen }, Some(old)) if old.state == State::Resolved => {
-            Some(merged(old, seen))
-        }
-        (
-            Write::ClaimUpdate {
-                last_announced,
-                now,
-                peak,
-                drop_minutes,
-            },
-            Some(old),
-        ) if old.state == State::Open && old.last_announced == *last_announced => {
-            let mut new = old.clone();
-            new.peak_per_minute = *peak;
-            for minute in drop_minutes {
-                new.per_minute.remove(minute);
-            }
-            new.last_announced = *now;
-            new.announced_count = old.count;
-            new.seq = old.seq + 1;
-            Some(new)
-        }
-        (
-            Write::Resolve {
-                quiet_before,
-                now,
-                expires_at,
-            },
-            Some(old),
-        ) if old.state == State::Open && quiet_before.is_none_or(|q| old.last_seen < q) => {
-            let mut new = old.clone();
-            new.state = State::Resolved;
-            new.resolved_at = Some(*now);
-            new.expires_at = Some(*expires_at);
-            new.last_announced = *now;
-            new.seq = old.seq + 1;
-            Some(new)
-        }
-        _ => None,
-    }
-}
-
-/// A new open episode from `seen`.
-pub(super) fn fresh(key: &str, seen: &Observation, now: i64, seq: u64) -> IncidentItem {
-    IncidentItem {
-        key: key.to_owned(),
+/// A new open episode from `seen`, numbered `seq` (its episode), made at `now`.
+pub fn fresh(seen: &Observation, now: i64, seq: u64) -> IncidentItem {
+    let mut item = IncidentItem {
+        key: seen.key.clone(),
         state: State::Open,
         category: seen.category.clone(),
         target_arn: seen.target_arn.clone(),
         first_seen: seen.first_seen,
         last_seen: seen.last_seen,
-        count: seen.count,
-        announced_count: seen.count,
-        rules: seen.rules.clone(),
-        codes: seen.codes.clone(),
-        sample_errors: seen.sample_errors.clone(),
-        conversations: seen.conversations,
-        per_minute: seen.per_minute.clone(),
+        last_counted: now,
+        count: 0,
+        announced_count: 0,
+        rules: BTreeSet::new(),
+        codes: BTreeSet::new(),
+        sample_errors: Vec::new(),
+        conversations: 0,
+        per_minute: BTreeMap::new(),
+        per_hour: BTreeMap::new(),
         peak_per_minute: 0,
-        report: seen.report.clone(),
+        report: None,
         seq,
+        episode: seq,
+        announced_seq: seq.saturating_sub(1),
+        outbox: Vec::new(),
         last_announced: now,
         resolved_at: None,
+        resolved_cutoff: None,
+        resolved_by_hand: false,
         expires_at: None,
+        acknowledged_at: None,
+        silenced_until: None,
+        rev: 0,
+    };
+    add(&mut item, seen, now);
+    item.announced_count = item.count;
+    item
+}
+
+/// `seen` counted into `item` at `now`: counts, times (the first one lowered by a late
+/// batch), names and samples (bounded), the minutes (the oldest folded into hours).
+fn add(item: &mut IncidentItem, seen: &Observation, now: i64) {
+    item.count += seen.count;
+    item.conversations += seen.conversations;
+    item.first_seen = item.first_seen.min(seen.first_seen);
+    item.last_seen = item.last_seen.max(seen.last_seen);
+    item.last_counted = item.last_counted.max(now);
+    for (kept, new) in [
+        (&mut item.rules, &seen.rules),
+        (&mut item.codes, &seen.codes),
+    ] {
+        for name in new {
+            if kept.len() >= NAMES_KEPT {
+                break;
+            }
+            kept.insert(name.clone());
+        }
+    }
+    for e in &seen.sample_errors {
+        let e = crate::text::truncate(e, SAMPLE_CHARS);
+        if item.sample_errors.len() < SAMPLES_KEPT && !item.sample_errors.contains(&e) {
+            item.sample_errors.push(e);
+        }
+    }
+    for (minute, n) in &seen.per_minute {
+        *item.per_minute.entry(*minute).or_default() += n;
+    }
+    while item.per_minute.len() > MINUTES_KEPT {
+        let Some((minute, n)) = item.per_minute.pop_first() else {
+            break;
+        };
+        item.peak_per_minute = item.peak_per_minute.max(n);
+        *item.per_hour.entry(minute.div_euclid(60)).or_default() += n;
+    }
+    while item.per_hour.len() > HOURS_KEPT {
+        item.per_hour.pop_first();
+    }
+    if seen.report.is_some() {
+        item.report = seen.report.clone();
     }
 }
 
-/// `old` with `seen` counted in (the times, the samples and the state as they were).
-#[cfg(test)]
-fn merged(old: &IncidentItem, seen: &Observation) -> IncidentItem {
-    let mut new = old.clone();
-    new.count += seen.count;
-    new.conversations += seen.conversations;
-    new.rules.extend(seen.rules.iter().cloned());
-    new.codes.extend(seen.codes.iter().cloned());
-    for (minute, n) in &seen.per_minute {
-        *new.per_minute.entry(*minute).or_default() += n;
+/// Records `transition` as the item's next `seq`, in its outbox.
+fn record(
+    item: &mut IncidentItem,
+    transition: Transition,
+    now: i64,
+    since_last: u64,
+    rewritten: bool,
+) {
+    item.seq += 1;
+    if matches!(transition, Transition::Opened | Transition::Reopened) {
+        item.episode = item.seq;
     }
-    new
+    item.last_announced = now;
+    item.outbox.push(Pending {
+        seq: item.seq,
+        transition,
+        episode: item.episode,
+        at: now,
+        since_last,
+        by_hand: item.resolved_by_hand && transition == Transition::Resolved,
+        rewritten,
+    });
+    while item.outbox.len() > OUTBOX_KEPT {
+        let drop = item
+            .outbox
+            .iter()
+            .position(|p| p.transition == Transition::Updated)
+            .unwrap_or(0);
+        item.outbox.remove(drop);
+    }
+}
+
+/// What counting a batch in does to an incident (`None`: the table has none), at `now`:
+/// the item after it, and the transition it made, if any.
+///
+/// - none yet: `opened`;
+/// - open: counted in; `updated` when the update interval has passed (processing clock)
+///   since the latest transition;
+/// - resolved: a batch with a failure after the resolution's cut-off starts a new
+///   episode (`reopened`); an older one counts into the resolved episode.
+pub fn count_in(
+    old: Option<&IncidentItem>,
+    seen: &Observation,
+    now: i64,
+    settings: &IncidentSettings,
+) -> (IncidentItem, Option<Transition>) {
+    let Some(old) = old else {
+        let mut item = fresh(seen, now, 0);
+        record(&mut item, Transition::Opened, now, seen.count, false);
+        return (item, Some(Transition::Opened));
+    };
+    let mut item = old.clone();
+    match old.state {
+        State::Open => {
+            add(&mut item, seen, now);
+            if now - old.last_announced >= settings.update.num_milliseconds() {
+                let since = item.count - old.announced_count;
+                item.announced_count = item.count;
+                record(&mut item, Transition::Updated, now, since, false);
+                return (item, Some(Transition::Updated));
+            }
+            (item, None)
+        }
+        State::Resolved if old.resolved_cutoff.is_none_or(|c| seen.last_seen > c) => {
+            let mut item = fresh(seen, now, old.seq);
+            item.announced_seq = old.announced_seq;
+            item.outbox = old.outbox.clone();
+            item.silenced_until = old.silenced_until;
+            item.rev = old.rev;
+            record(&mut item, Transition::Reopened, now, seen.count, false);
+            (item, Some(Transition::Reopened))
+        }
+        State::Resolved => {
+            add(&mut item, seen, now);
+            (item, None)
+        }
+    }
+}
+
+/// A new episode over an item that could not be read: announced (`opened`/`reopened`,
+/// marked rewritten) only when the item was not open, so an episode that was open is
+/// never announced again; when it was, the batch continues it silently.
+pub fn rewrite(
+    salvage: &Salvage,
+    seen: &Observation,
+    now: i64,
+) -> (IncidentItem, Option<Transition>) {
+    let mut item = fresh(seen, now, salvage.seq);
+    item.rev = salvage.rev.unwrap_or(0);
+    if salvage.state != Some(State::Resolved) && salvage.seq > 0 {
+        // It was open (or its state does not read): the episode goes on, unannounced.
+        item.seq = salvage.seq;
+        item.episode = salvage.episode.max(1).min(salvage.seq);
+        item.announced_seq = salvage.seq;
+        return (item, None);
+    }
+    let transition = match salvage.seq {
+        0 => Transition::Opened,
+        _ => Transition::Reopened,
+    };
+    record(&mut item, transition, now, seen.count, true);
+    (item, Some(transition))
+}
+
+/// Resolves an open incident at `now`: by hand, or when quiet on both clocks (no failure
+/// and no batch counted for the quiet period). `None` when it does not resolve.
+pub fn resolve(
+    old: &IncidentItem,
+    now: i64,
+    settings: &IncidentSettings,
+    by_hand: bool,
+) -> Option<IncidentItem> {
+    let quiet_since = now - settings.quiet.num_milliseconds();
+    let quiet = old.last_seen < quiet_since && old.last_counted < quiet_since;
+    if old.state != State::Open || !(by_hand || quiet) {
+        return None;
+    }
+    let mut item = old.clone();
+    item.state = State::Resolved;
+    item.resolved_at = Some(now);
+    // By hand, everything that failed before now belongs to this episode; by the
+    // sweep, everything before the quiet period it waited out.
+    item.resolved_cutoff = Some(if by_hand { now } else { quiet_since });
+    item.resolved_by_hand = by_hand;
+    item.expires_at = Some((now + settings.retention.num_milliseconds()).div_euclid(1000));
+    let since = item.count.saturating_sub(item.announced_count);
+    record(&mut item, Transition::Resolved, now, since, false);
+    Some(item)
+}
+
+/// The item with the transitions `seqs` put on the bus (or passed over).
+pub fn mark_announced(old: &IncidentItem, seqs: &[u64]) -> IncidentItem {
+    let mut item = old.clone();
+    item.outbox.retain(|p| !seqs.contains(&p.seq));
+    item.announced_seq = seqs.iter().copied().fold(item.announced_seq, u64::max);
+    item
+}
+
+/// Whether `p` was held by a silence: made (or still unput) before the end of the
+/// item's latest silence.
+pub fn held(item: &IncidentItem, p: &Pending) -> bool {
+    item.silenced_until.is_some_and(|until| p.at < until)
+}
+
+/// Since when `p` has been due to be put (epoch ms): when it was made, or, when a silence
+/// held it, when that silence ends.
+pub fn due_since(item: &IncidentItem, p: &Pending) -> i64 {
+    match item.silenced_until {
+        Some(until) if p.at < until => until,
+        _ => p.at,
+    }
+}
+
+/// The `seq`s of the held transitions that a silence which has ended leaves nothing to
+/// say, so that its end does not flood the pager with what it held: every transition of
+/// an episode that began and ended while held (the pager never heard of it, and it is
+/// over), and every held `updated` whose episode has a later transition, or its opening,
+/// in the outbox (each event carries the incident's current counts).
+pub fn passed_over(item: &IncidentItem) -> Vec<u64> {
+    let held: Vec<&Pending> = item.outbox.iter().filter(|p| held(item, p)).collect();
+    let over = |episode: u64| {
+        let began = held.iter().any(|p| {
+            p.episode == episode
+                && matches!(p.transition, Transition::Opened | Transition::Reopened)
+        });
+        let ended = held
+            .iter()
+            .any(|p| p.episode == episode && p.transition == Transition::Resolved);
+        began && ended
+    };
+    held.iter()
+        .filter(|p| {
+            over(p.episode)
+                || (p.transition == Transition::Updated
+                    && item
+                        .outbox
+                        .iter()
+                        .any(|o| o.episode == p.episode && (o.seq > p.seq || o.seq == p.episode)))
+        })
+        .map(|p| p.seq)
+        .collect()
+}
+
+/// Acknowledges the open episode at `now`; `None` when it is not open.
+pub fn acknowledge(old: &IncidentItem, now: i64) -> Option<IncidentItem> {
+    (old.state == State::Open).then(|| {
+        let mut item = old.clone();
+        item.acknowledged_at = Some(now);
+        item
+    })
+}
+
+/// Silences the incident until `until` (epoch ms).
+pub fn silence(old: &IncidentItem, until: i64) -> IncidentItem {
+    let mut item = old.clone();
+    item.silenced_until = Some(until);
+    item
 }
 
 /// The in-memory twin: every write under one lock, as DynamoDB serialises the writes to
-/// one item.
+/// one item; it keeps what it is given, as the DynamoDB adapter does.
 #[cfg(test)]
 #[derive(Debug, Default)]
 pub struct MemoryTable {
-    items: std::sync::Mutex<std::collections::HashMap<String, IncidentItem>>,
+    items: std::sync::Mutex<std::collections::HashMap<String, Stored>>,
     calls: std::sync::atomic::AtomicU64,
     /// While set, every call fails with this reason.
     failing: std::sync::Mutex<Option<String>>,
+    /// While set, every call takes this long.
+    delay: std::sync::Mutex<Option<std::time::Duration>>,
 }
 
 #[cfg(test)]
@@ -322,55 +606,90 @@ impl MemoryTable {
         *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(str::to_owned);
     }
 
-    /// The item of `key`, if any.
-    pub fn get(&self, key: &str) -> Option<IncidentItem> {
-        self.items
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+    /// Every later call takes `delay` (`None`: they answer at once).
+    pub fn slow(&self, delay: Option<std::time::Duration>) {
+        *self.delay.lock().unwrap_or_else(|e| e.into_inner()) = delay;
     }
 
-    fn call(&self) -> Result<(), TableError> {
+    /// Replaces the item of `key` with one that cannot be read (edited by hand).
+    pub fn spoil(&self, key: &str, why: &str, salvage: Salvage) {
+        self.items.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            key.to_owned(),
+            Stored::Unreadable {
+                why: why.to_owned(),
+                salvage,
+            },
+        );
+    }
+
+    async fn call(&self) -> Result<(), TableError> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let delay = *self.delay.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         match &*self.failing.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(reason) => Err(TableError::Failed(reason.clone())),
             None => Ok(()),
         }
     }
+
+    fn readable(&self) -> Vec<IncidentItem> {
+        let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        items
+            .values()
+            .filter_map(|s| match s {
+                Stored::Item(i) => Some((**i).clone()),
+                Stored::Unreadable { .. } => None,
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
 impl IncidentTable for MemoryTable {
-    async fn write(&self, key: &str, write: &Write) -> Result<Written, TableError> {
-        self.call()?;
-        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(match apply(items.get(key), key, write) {
-            Some(after) => {
-                items.insert(key.to_owned(), after.clone());
-                Written::Done(Box::new(after))
-            }
-            None => Written::Conflict,
-        })
+    async fn get(&self, key: &str) -> Result<Option<Stored>, TableError> {
+        self.call().await?;
+        Ok(self
+            .items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned())
     }
 
-    async fn quiet(&self, before: i64) -> Result<Vec<IncidentItem>, TableError> {
-        self.call()?;
-        let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(items
-            .values()
-            .filter(|i| i.state == State::Open && i.last_seen < before)
-            .cloned()
+    async fn put(&self, item: &IncidentItem, expect: Expect) -> Result<bool, TableError> {
+        self.call().await?;
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let holds = match (items.get(&item.key), expect) {
+            (None, Expect::Absent) => true,
+            (Some(Stored::Item(old)), Expect::Rev(rev)) => old.rev == rev,
+            (Some(Stored::Unreadable { salvage, .. }), Expect::Unreadable(rev)) => {
+                salvage.rev == rev
+            }
+            _ => false,
+        };
+        if holds {
+            items.insert(item.key.clone(), Stored::Item(Box::new(item.clone())));
+        }
+        Ok(holds)
+    }
+
+    async fn indexed(&self, index_state: &str) -> Result<Vec<IncidentItem>, TableError> {
+        self.call().await?;
+        Ok(self
+            .readable()
+            .into_iter()
+            .filter(|i| i.index_state() == Some(index_state))
             .collect())
     }
 
     async fn list(&self, state: Option<State>) -> Result<Vec<IncidentItem>, TableError> {
-        self.call()?;
-        let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(items
-            .values()
+        self.call().await?;
+        Ok(self
+            .readable()
+            .into_iter()
             .filter(|i| state.is_none_or(|s| i.state == s))
-            .cloned()
             .collect())
     }
 
@@ -381,12 +700,16 @@ impl IncidentTable for MemoryTable {
 
 /// A table shared by several trackers (the tests' invocations at once).
 impl<T: IncidentTable> IncidentTable for std::sync::Arc<T> {
-    async fn write(&self, key: &str, write: &Write) -> Result<Written, TableError> {
-        (**self).write(key, write).await
+    async fn get(&self, key: &str) -> Result<Option<Stored>, TableError> {
+        (**self).get(key).await
     }
 
-    async fn quiet(&self, before: i64) -> Result<Vec<IncidentItem>, TableError> {
-        (**self).quiet(before).await
+    async fn put(&self, item: &IncidentItem, expect: Expect) -> Result<bool, TableError> {
+        (**self).put(item, expect).await
+    }
+
+    async fn indexed(&self, index_state: &str) -> Result<Vec<IncidentItem>, TableError> {
+        (**self).indexed(index_state).await
     }
 
     async fn list(&self, state: Option<State>) -> Result<Vec<IncidentItem>, TableError> {

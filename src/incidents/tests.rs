@@ -1,20 +1,46 @@
-//! The incident rules on the in-memory table (the DynamoDB adapter is held to the same
-//! rules against dynalite in tests/incidents.rs).
+//! The incident stories on the in-memory twin (the same stories run on DynamoDB in
+//! tests/incidents.rs), and what only the twin can stage.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
 
+#[path = "scenarios.rs"]
+mod scenarios;
+
+macro_rules! on_the_twin {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                scenarios::$name(Arc::new(MemoryTable::new())).await;
+            }
+        )*
+    };
+}
+
+on_the_twin!(
+    opens_once_and_counts_in_the_next_batches,
+    sixteen_at_once_open_once,
+    a_backlog_drained_two_hours_late_opens_once_and_resolves_once,
+    old_redeliveries_do_not_reopen_a_fresh_failure_reopens_once,
+    two_batches_of_200_minutes_open_once_and_count_all,
+    an_eight_hour_incident_keeps_its_item_bounded,
+    an_unannounced_transition_is_put_later_exactly_once,
+    ack_and_silence_round_trip,
+    a_silence_ends_without_a_flood,
+    resolved_by_hand_only_when_open,
+);
+
 const TARGET: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm/1";
+const BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn at(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 5, 9, 0, 0).unwrap() + Duration::minutes(minutes)
 }
 
-/// A batch of `count` failures of one incident, all at minute `minute`.
 fn seen(minute: i64, count: u64) -> Observation {
     let t = at(minute).timestamp_millis();
     Observation {
@@ -24,199 +50,69 @@ fn seen(minute: i64, count: u64) -> Observation {
         first_seen: t,
         last_seen: t,
         count,
-        rules: ["arn:aws:events:us-east-1:111122223333:rule/to-crm".to_owned()].into(),
-        codes: ["THROTTLING".to_owned()].into(),
-        sample_errors: vec!["429 Too Many Requests".into()],
+        rules: Default::default(),
+        codes: Default::default(),
+        sample_errors: vec![],
         conversations: 1,
-        per_minute: BTreeMap::from([(t.div_euclid(60_000), count)]),
-        report: Some(("s3://b/r.json".into(), "s3://b/r.md".into())),
+        per_minute: [(t.div_euclid(60_000), count)].into(),
+        report: None,
     }
-}
-
-fn tracker(table: Arc<MemoryTable>) -> IncidentTracker<Arc<MemoryTable>> {
-    IncidentTracker::new(table, IncidentSettings::default())
-}
-
-fn transitions(t: &Tracked) -> Vec<(Transition, u64)> {
-    t.changes
-        .iter()
-        .map(|c| (c.transition, c.item.seq))
-        .collect()
-}
-
-#[tokio::test]
-async fn a_new_incident_opens_once_and_its_next_batches_are_counted_in_silently() {
-    let table = Arc::new(MemoryTable::new());
-    let t = tracker(table.clone());
-    let first = t.observe(vec![seen(0, 10)], at(0)).await;
-    assert_eq!(transitions(&first), [(Transition::Opened, 1)]);
-    assert_eq!(first.changes[0].since_last, 10);
-    let calls = table.calls();
-    let second = t.observe(vec![seen(1, 5)], at(1)).await;
-    assert!(second.changes.is_empty(), "{:?}", second.changes);
-    assert_eq!(table.calls() - calls, 1, "one write per incident per batch");
-    let item = table.get(&seen(0, 0).key).unwrap();
-    assert_eq!(item.count, 15);
-    assert_eq!(item.last_seen, at(1).timestamp_millis());
-    assert_eq!(item.first_seen, at(0).timestamp_millis());
-}
-
-#[tokio::test]
-async fn sixteen_invocations_meeting_a_new_incident_at_once_open_it_once() {
-    let table = Arc::new(MemoryTable::new());
-    let trackers: Vec<_> = (0..16).map(|_| tracker(table.clone())).collect();
-    let all =
-        futures::future::join_all(trackers.iter().map(|t| t.observe(vec![seen(0, 1)], at(0))))
-            .await;
-    let opened: usize = all
-        .iter()
-        .map(|t| {
-            t.changes
-                .iter()
-                .filter(|c| c.transition == Transition::Opened)
-                .count()
-        })
-        .sum();
-    assert_eq!(opened, 1);
-    assert_eq!(table.get(&seen(0, 0).key).unwrap().count, 16);
-}
-
-#[tokio::test]
-async fn a_two_hour_storm_opens_once_updates_at_most_four_times_then_resolves_and_reopens() {
-    let table = Arc::new(MemoryTable::new());
-    let t = tracker(table.clone());
-    let mut all = Vec::new();
-    // 60 batches, one every two minutes.
-    for i in 0..60 {
-        let minute = i * 2;
-        all.extend(transitions(
-            &t.observe(vec![seen(minute, 100)], at(minute)).await,
-        ));
-    }
-    let count = |tr: Transition| all.iter().filter(|(x, _)| *x == tr).count();
-    assert_eq!(count(Transition::Opened), 1);
-    assert!((1..=4).contains(&count(Transition::Updated)), "{all:?}");
-    // Quiet for less than the quiet period: nothing to resolve.
-    assert!(t.sweep(at(118 + 14)).await.changes.is_empty());
-    let resolved = t.sweep(at(118 + 16)).await;
-    assert_eq!(resolved.changes.len(), 1);
-    let change = &resolved.changes[0];
-    assert_eq!(change.transition, Transition::Resolved);
-    assert_eq!(change.item.count, 6000);
-    assert_eq!(change.item.peak(), 100);
-    let seq = change.item.seq;
-    assert_eq!(seq as usize, all.len() + 1, "one seq per announcement");
-    // A second sweep finds nothing.
-    assert!(t.sweep(at(140)).await.changes.is_empty());
-    let again = t.observe(vec![seen(150, 3)], at(150)).await;
-    assert_eq!(transitions(&again), [(Transition::Reopened, seq + 1)]);
-    assert_eq!(
-        again.changes[0].item.count, 3,
-        "a new episode counts from its own first"
-    );
-}
-
-#[tokio::test]
-async fn an_update_reports_the_count_since_the_last_event() {
-    let table = Arc::new(MemoryTable::new());
-    let t = tracker(table);
-    t.observe(vec![seen(0, 10)], at(0)).await;
-    t.observe(vec![seen(10, 5)], at(10)).await;
-    let update = t.observe(vec![seen(31, 7)], at(31)).await;
-    assert_eq!(update.changes.len(), 1);
-    assert_eq!(update.changes[0].transition, Transition::Updated);
-    assert_eq!(update.changes[0].since_last, 12);
-    assert_eq!(update.changes[0].item.count, 22);
-}
-
-#[tokio::test]
-async fn two_sweeps_at_once_resolve_once() {
-    let table = Arc::new(MemoryTable::new());
-    tracker(table.clone())
-        .observe(vec![seen(0, 1)], at(0))
-        .await;
-    let (a, b) = (tracker(table.clone()), tracker(table.clone()));
-    let (x, y) = tokio::join!(a.sweep(at(20)), b.sweep(at(20)));
-    assert_eq!(x.changes.len() + y.changes.len(), 1);
-}
-
-#[tokio::test]
-async fn a_late_batch_from_before_the_resolution_does_not_reopen() {
-    let table = Arc::new(MemoryTable::new());
-    let t = tracker(table.clone());
-    t.observe(vec![seen(10, 1)], at(10)).await;
-    t.sweep(at(30)).await;
-    let late = t.observe(vec![seen(5, 4)], at(31)).await;
-    assert!(late.changes.is_empty(), "{:?}", late.changes);
-    let item = table.get(&seen(0, 0).key).unwrap();
-    assert_eq!(item.state, State::Resolved);
-    assert_eq!(item.count, 5);
-}
-
-#[tokio::test]
-async fn an_incident_resolved_by_hand_says_so_and_only_when_open() {
-    let table = Arc::new(MemoryTable::new());
-    let t = tracker(table);
-    let key = seen(0, 0).key;
-    t.observe(vec![seen(0, 2)], at(0)).await;
-    let change = t.resolve(&key, at(1)).await.unwrap().unwrap();
-    assert!(change.by_hand);
-    assert_eq!(change.item.state, State::Resolved);
-    assert!(t.resolve(&key, at(2)).await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn a_table_that_fails_is_counted_not_raised() {
     let table = Arc::new(MemoryTable::new());
     table.fail(Some("ProvisionedThroughputExceededException"));
-    let t = tracker(table);
-    let tracked = t.observe(vec![seen(0, 1)], at(0)).await;
+    let t = IncidentTracker::new(table, IncidentSettings::default());
+    let tracked = t.observe(vec![seen(0, 1)], at(0), BUDGET).await;
     assert!(tracked.changes.is_empty());
     assert_eq!(tracked.failed.len(), 1);
     assert!(tracked.failed[0].contains("ProvisionedThroughput"));
 }
 
-/// Answers `Unreadable` for the first write, as DynamoDB does for an item edited by hand.
-struct EditedByHand {
-    table: MemoryTable,
-    refused: std::sync::atomic::AtomicBool,
-}
-
-impl IncidentTable for EditedByHand {
-    async fn write(&self, key: &str, write: &Write) -> Result<Written, TableError> {
-        if !self.refused.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return Err(TableError::Unreadable {
-                key: key.into(),
-                why: "count is not a number".into(),
-            });
-        }
-        self.table.write(key, write).await
-    }
-    async fn quiet(&self, before: i64) -> Result<Vec<IncidentItem>, TableError> {
-        self.table.quiet(before).await
-    }
-    async fn list(&self, state: Option<State>) -> Result<Vec<IncidentItem>, TableError> {
-        self.table.list(state).await
-    }
-    fn calls(&self) -> u64 {
-        self.table.calls()
-    }
-}
-
+/// An item edited by hand while its episode was open: rewritten from the batch, on the
+/// condition that it is still the item read, and no second `opened` is announced.
 #[tokio::test]
-async fn an_item_that_cannot_be_read_is_rewritten_from_the_batch() {
-    let t = IncidentTracker::new(
-        EditedByHand {
-            table: MemoryTable::new(),
-            refused: Default::default(),
+async fn an_unreadable_open_item_is_rewritten_without_a_second_opened() {
+    let table = Arc::new(MemoryTable::new());
+    let t = IncidentTracker::new(table.clone(), IncidentSettings::default());
+    let key = seen(0, 0).key;
+    table.spoil(
+        &key,
+        "count is not a number",
+        Salvage {
+            state: Some(State::Open),
+            seq: 3,
+            episode: 2,
+            rev: Some(9),
         },
-        IncidentSettings::default(),
     );
-    let tracked = t.observe(vec![seen(0, 4)], at(0)).await;
-    assert!(tracked.failed.is_empty());
+    let tracked = t.observe(vec![seen(1, 4)], at(1), BUDGET).await;
+    assert!(tracked.failed.is_empty(), "{:?}", tracked.failed);
+    assert!(tracked.changes.is_empty(), "{:?}", tracked.changes);
+    let Some(Stored::Item(item)) = table.get(&key).await.unwrap() else {
+        panic!("not rewritten");
+    };
+    assert_eq!(
+        (item.count, item.seq, item.episode, item.rev),
+        (4, 3, 2, 10)
+    );
+    // A resolved one that cannot be read: a new episode, announced as rewritten.
+    table.spoil(
+        &key,
+        "edited",
+        Salvage {
+            state: Some(State::Resolved),
+            seq: 5,
+            episode: 4,
+            rev: None,
+        },
+    );
+    let tracked = t.observe(vec![seen(2, 1)], at(2), BUDGET).await;
     assert_eq!(tracked.changes.len(), 1);
     assert!(tracked.changes[0].rewritten);
-    assert_eq!(tracked.changes[0].item.count, 4);
+    assert_eq!(tracked.changes[0].transition, Transition::Reopened);
+    assert_eq!(tracked.changes[0].episode, 6);
 }
 
 #[test]
@@ -229,6 +125,21 @@ fn the_key_is_stable_and_tells_incidents_apart() {
     assert!(a.starts_with("RATE_LIMIT_EXCEEDED-"));
     assert_ne!(a, incident_key(FailureCategory::TargetError, Some(TARGET)));
     assert_ne!(a, incident_key(FailureCategory::RateLimitExceeded, None));
+}
+
+#[test]
+fn the_commands_window_keeps_the_last_failures_milliseconds() {
+    let mut item = table::fresh(&seen(0, 1), 0, 1);
+    item.last_seen += 250;
+    let (summarize, _) = commands(&item, "s3://b/p/");
+    assert!(
+        summarize.contains("--since 2026-12-05T09:00:00Z"),
+        "{summarize}"
+    );
+    assert!(
+        summarize.contains("--until 2026-12-05T09:00:01Z"),
+        "{summarize}"
+    );
 }
 
 #[test]
@@ -261,4 +172,73 @@ fn observations_count_stored_records_at_their_dead_letter_time() {
     assert_eq!(seen[0].first_seen, at(0).timestamp_millis());
     assert_eq!(seen[0].last_seen, at(2).timestamp_millis());
     assert_eq!(seen[0].rules.len(), 1);
+}
+
+/// After a silence, of the held `updated` of an episode the pager knows only the latest is
+/// put; an episode the silence held from opening to resolution is passed over whole; what
+/// was made after the silence is never passed over.
+#[test]
+fn a_silence_passes_over_only_what_a_later_event_says() {
+    let mut item = table::fresh(&seen(0, 1), 0, 1);
+    let pending = |seq: u64, transition, episode, at| Pending {
+        seq,
+        transition,
+        episode,
+        at,
+        since_last: 0,
+        by_hand: false,
+        rewritten: false,
+    };
+    item.silenced_until = Some(100);
+    item.outbox = vec![
+        pending(2, Transition::Updated, 1, 10),
+        pending(3, Transition::Updated, 1, 20),
+    ];
+    assert_eq!(table::passed_over(&item), [2]);
+    item.outbox.extend([
+        pending(4, Transition::Resolved, 1, 30),
+        pending(5, Transition::Reopened, 5, 40),
+        pending(6, Transition::Resolved, 5, 50),
+        pending(7, Transition::Reopened, 7, 150),
+        pending(8, Transition::Resolved, 7, 160),
+    ]);
+    assert_eq!(table::passed_over(&item), [2, 3, 5, 6]);
+}
+
+/// A sweep's table work ends within its budget, however slow the table: the listings and
+/// the resolutions share one end (inside the function's deadline), and what completed by
+/// then is kept.
+#[tokio::test(start_paused = true)]
+async fn a_sweep_ends_within_its_budget_on_a_slow_table() {
+    let table = Arc::new(MemoryTable::new());
+    let t = IncidentTracker::new(table.clone(), IncidentSettings::default());
+    let opened = t.observe(vec![seen(0, 1)], at(0), BUDGET).await;
+    assert_eq!(opened.made, 1);
+    let budget = std::time::Duration::from_secs(10);
+    // Each call 4 s: both listings and the resolution's write fit in 10 s.
+    table.slow(Some(std::time::Duration::from_secs(4)));
+    let started = tokio::time::Instant::now();
+    let swept = t.sweep(at(20), budget).await;
+    assert!(started.elapsed() <= budget, "{:?}", started.elapsed());
+    assert_eq!(
+        (swept.made, swept.failed.len()),
+        (1, 0),
+        "{:?}",
+        swept.failed
+    );
+    // Each call 7 s: the listings fit, the resolution does not; the sweep still ends on
+    // time, and says what failed.
+    let t = IncidentTracker::new(table.clone(), IncidentSettings::default());
+    table.slow(None);
+    t.observe(vec![seen(30, 1)], at(30), BUDGET).await;
+    table.slow(Some(std::time::Duration::from_secs(7)));
+    let started = tokio::time::Instant::now();
+    let swept = t.sweep(at(60), budget).await;
+    assert!(started.elapsed() <= budget, "{:?}", started.elapsed());
+    assert_eq!(
+        (swept.made, swept.failed.len()),
+        (0, 1),
+        "{:?}",
+        swept.failed
+    );
 }

@@ -120,6 +120,9 @@ pub struct DrainSummary {
     pub incident_update_failed: usize,
     /// Incident transitions announced.
     pub incident_events: usize,
+    /// Incident transitions recorded and not put (no bus, refused, silenced): in their
+    /// items' outboxes for a later run, the function or `incidents sweep`.
+    pub incident_unannounced: usize,
     /// Page reports stored without their page (`report.html`).
     pub pages_not_stored: usize,
 }
@@ -143,6 +146,7 @@ impl DrainSummary {
             notify_failed: 0,
             incident_update_failed: 0,
             incident_events: 0,
+            incident_unannounced: 0,
             pages_not_stored: 0,
         }
     }
@@ -473,6 +477,7 @@ where
         summary.notify_failed += done.announce_failed;
         summary.incident_update_failed += done.incident_update_failed;
         summary.incident_events += done.incident_events;
+        summary.incident_unannounced += done.incident_unannounced;
         summary.pages_not_stored += usize::from(page_not_stored);
         for record in &outcome.report.records {
             if !returned.contains(record.message_id.as_str()) {

@@ -1,12 +1,14 @@
 //! DynamoDB for the incident tests: a real `dynalite` (tools/dynalite, installed by
 //! `make tools`) on 127.0.0.1, which serialises conditional writes as DynamoDB does (moto's
 //! DynamoDB lets two of 16 concurrent conditional writes through now and then, so it is no
-//! judge of a race). In front of it, a proxy that counts each call by operation and can
-//! answer throttling instead, for the cost and failure tests.
+//! judge of a race). In front of it, a proxy that counts each call by operation, can
+//! answer throttling instead (the cost and failure tests), and keeps the limits of
+//! DynamoDB that dynalite does not: no expression string over 4 KB, no item over 400 KB,
+//! each refused with DynamoDB's `ValidationException`.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ struct Proxy {
     calls: Mutex<BTreeMap<String, usize>>,
     /// Answer every call with `ProvisionedThroughputExceededException`.
     throttle: AtomicBool,
+    /// The largest item put so far, in DynamoDB's bytes.
+    largest_item: AtomicUsize,
 }
 
 /// A running dynalite behind a counting proxy, both killed (or stopped) on drop.
@@ -146,6 +150,11 @@ impl Dynalite {
         self.proxy.calls.lock().unwrap().clear();
     }
 
+    /// The largest item put (`PutItem`) so far, in the bytes DynamoDB counts.
+    pub fn largest_item(&self) -> usize {
+        self.proxy.largest_item.load(Ordering::SeqCst)
+    }
+
     /// From now on every call is throttled (`true`) or passed on (`false`).
     pub fn throttle(&self, on: bool) {
         self.proxy.throttle.store(on, Ordering::SeqCst);
@@ -156,22 +165,98 @@ impl Dynalite {
 /// or answers throttling while that is on.
 async fn serve_proxy(upstream: String, proxy: Arc<Proxy>) -> (String, tokio::task::JoinHandle<()>) {
     use axum::http::{HeaderMap, StatusCode};
-    super::net::amz_json_proxy(&upstream, move |target, _body| {
+    super::net::amz_json_proxy(&upstream, move |target, body| {
         let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
         *proxy.calls.lock().unwrap().entry(operation).or_default() += 1;
-        proxy.throttle.load(Ordering::SeqCst).then(|| {
-            let error = serde_json::json!({
-                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-                "message": "The level of configured provisioned throughput for the table was exceeded.",
-            });
+        let refuse = |kind: &str, message: String| {
+            let error = serde_json::json!({ "__type": kind, "message": message });
             (
                 StatusCode::BAD_REQUEST,
                 HeaderMap::new(),
                 error.to_string().into_bytes(),
             )
-        })
+        };
+        if proxy.throttle.load(Ordering::SeqCst) {
+            return Some(refuse(
+                "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "The level of configured provisioned throughput for the table was exceeded.".into(),
+            ));
+        }
+        if let Some(size) = item_size(body) {
+            proxy.largest_item.fetch_max(size, Ordering::SeqCst);
+        }
+        beyond_limits(body)
+            .map(|message| refuse("com.amazon.coral.validate#ValidationException", message))
     })
     .await
+}
+
+/// DynamoDB's most bytes in one expression string.
+const EXPRESSION_MAX: usize = 4096;
+/// DynamoDB's most bytes in one item (names and values).
+const ITEM_MAX: usize = 400 * 1024;
+
+/// What DynamoDB says about a request beyond its limits (as it words it), if it is: an
+/// expression string over 4 KB, or an item to put over 400 KB.
+pub fn beyond_limits(body: &[u8]) -> Option<String> {
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    for name in [
+        "UpdateExpression",
+        "ConditionExpression",
+        "ProjectionExpression",
+        "KeyConditionExpression",
+        "FilterExpression",
+    ] {
+        if let Some(text) = request[name].as_str()
+            && text.len() > EXPRESSION_MAX
+        {
+            return Some(format!(
+                "Invalid {name}: Expression size has exceeded the maximum allowed size; \
+                 expression size: {}",
+                text.len()
+            ));
+        }
+    }
+    let size = item_size(body)?;
+    (size > ITEM_MAX).then(|| "Item size has exceeded the maximum allowed size".to_owned())
+}
+
+/// The size DynamoDB counts for the item of a `PutItem` request, if it is one.
+fn item_size(body: &[u8]) -> Option<usize> {
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let item = request["Item"].as_object()?;
+    Some(
+        item.iter()
+            .map(|(name, value)| name.len() + value_size(value))
+            .sum(),
+    )
+}
+
+/// The size DynamoDB counts for one attribute value in its JSON form: strings and binary
+/// by their bytes, numbers by their digits, sets, lists and maps by their members plus a
+/// byte or three of overhead each.
+fn value_size(value: &serde_json::Value) -> usize {
+    let Some((kind, v)) = value.as_object().and_then(|o| o.iter().next()) else {
+        return 0;
+    };
+    match (kind.as_str(), v) {
+        ("S" | "B", serde_json::Value::String(s)) => s.len(),
+        ("N", serde_json::Value::String(n)) => n.len().div_ceil(2) + 1,
+        ("BOOL" | "NULL", _) => 1,
+        ("SS" | "NS" | "BS", serde_json::Value::Array(members)) => {
+            members.iter().map(|m| m.as_str().map_or(0, str::len)).sum()
+        }
+        ("L", serde_json::Value::Array(members)) => {
+            3 + members.iter().map(|m| 1 + value_size(m)).sum::<usize>()
+        }
+        ("M", serde_json::Value::Object(members)) => {
+            3 + members
+                .iter()
+                .map(|(k, m)| 1 + k.len() + value_size(m))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
 }
 
 /// SDK configuration with one endpoint per service (`("s3", url)`, `("dynamodb", url)`,
