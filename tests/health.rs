@@ -281,10 +281,15 @@ async fn windows_3_days_and_22_days_old_both_find_their_figures() {
         assert!(crm.contains("sent to DLQ     90 (1.00 %)"), "{age}: {crm}");
         assert_eq!(json["health"]["lostBeyondDlq"], 3, "{age}");
         assert_eq!(json["health"]["peakPeriodSeconds"], peak_period, "{age}");
-        let peak = rule_json(&json, "to-crm")["peakInvocationsPerMinute"].clone();
-        // The busiest 5 minutes hold all 9,000: 1,800 a minute on average.
-        assert_eq!(peak, 1800.0, "{age}");
-        if peak_period == 300 {
+        let peak = rule_json(&json, "to-crm")["peakInvocationsPerMinute"]
+            .as_f64()
+            .unwrap();
+        if peak_period == 60 {
+            assert_eq!(peak, 1800.0, "{age}");
+        } else {
+            // The five minutes of 1,800 fall in one or two 5-minute periods: the busiest
+            // holds at least three of them, as a per-minute average.
+            assert!((1080.0..=1800.0).contains(&peak), "{age}: {peak}");
             assert!(stdout.contains("peaks per 5 minutes"), "{stdout}");
         }
     }

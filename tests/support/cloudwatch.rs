@@ -52,6 +52,9 @@ struct Inner {
 
 type Store = Arc<Mutex<Inner>>;
 
+/// A metric as `ListMetrics` names it: namespace, name, dimensions.
+type Listed = (String, String, Vec<(String, String)>);
+
 const DAY: i64 = 86_400;
 /// `GetMetricData` takes at most this many queries per call.
 const MAX_QUERIES: usize = 500;
@@ -399,7 +402,7 @@ fn list_metrics(store: &Store, input: &Value) -> (StatusCode, HeaderMap, Vec<u8>
     let from: usize = text(get(input, "NextToken")).parse().unwrap_or(0);
     let recent = now() - 14 * DAY;
     let inner = store.lock().unwrap();
-    let listed: BTreeSet<(String, String, Vec<(String, String)>)> = inner
+    let listed: BTreeSet<Listed> = inner
         .data
         .iter()
         .filter(|d| {
