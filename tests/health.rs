@@ -580,3 +580,54 @@ async fn an_integration_in_error_or_a_pending_source_is_the_headline() {
     assert_eq!(prod["code"], "ERROR");
     assert_eq!(prod["feedsRules"], true);
 }
+
+/// Forty rules take more than one `GetMetricData` call of 500 queries; the call holding
+/// `rule-39` fails: the other rules keep their figures, and the failed part is named.
+#[tokio::test]
+async fn a_failed_call_costs_only_its_own_rules_figures() {
+    let world = World::start(2 * HOUR, all).await;
+    let path = world.reports().join("report.json");
+    let mut report: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let template = report["records"][0].clone();
+    let records: Vec<Value> = (0..40)
+        .map(|n| {
+            let mut r = template.clone();
+            r["messageId"] = format!("m-{n}").into();
+            r["ruleArn"] =
+                format!("arn:aws:events:us-east-1:111122223333:rule/{BUS}/rule-{n:02}").into();
+            r
+        })
+        .collect();
+    report["records"] = records.into();
+    std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
+    for n in 0..40 {
+        let rule = format!("rule-{n:02}");
+        world.put(&on_bus(&rule), "Invocations", 0, 100.0).await;
+        world
+            .put(&rule_only(&rule), "InvocationsSentToDlq", 0, 1.0)
+            .await;
+    }
+    world.cloudwatch.fail_calls_naming("rule-39");
+    let (stdout, json) = world.run("summary").await;
+    assert!(world.cloudwatch.calls("GetMetricData") >= 2);
+    assert!(world.cloudwatch.most_queries_per_call() <= 500);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("unavailable: CloudWatch GetMetricData (us-east-1)"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("rule-39"), "{line}");
+    assert!(!line.contains("rule-00"), "{line}");
+    let first = rule_line(&stdout, "rule-00");
+    assert!(first.contains("invocations      100"), "{first}");
+    assert!(
+        rule_line(&stdout, "rule-39")
+            .contains("no metrics found for rule rule-39 (CloudWatch GetMetricData failed")
+    );
+    let found = json["health"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["noMetrics"].is_null())
+        .count();
+    assert!((20..40).contains(&found), "{found}");
+}

@@ -234,18 +234,14 @@ pub async fn read(
     out
 }
 
-/// Up to ten names, then how many more.
+/// Up to ten names: the first eight, then the last, when there are more.
 fn shortened(names: &[&str]) -> String {
-    let mut s = names
-        .iter()
-        .take(10)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > 10 {
-        s.push_str(&format!(" and {} more", names.len() - 10));
+    match names {
+        [first @ .., last] if names.len() > 10 => {
+            format!("{}, …, {last}", first[..8].join(", "))
+        }
+        _ => names.join(", "),
     }
-    s
 }
 
 /// The query id of rule `i`'s metric `j` under set `k`, total (`t`) or peak (`p`).

@@ -48,6 +48,8 @@ struct Inner {
     calls: BTreeMap<String, usize>,
     /// The most queries one `GetMetricData` call carried.
     most_queries: usize,
+    /// `GetMetricData` calls with a query of this rule fail (HTTP 500).
+    failing: Option<String>,
 }
 
 type Store = Arc<Mutex<Inner>>;
@@ -112,6 +114,12 @@ impl CloudWatch {
             .unwrap()
             .forced
             .insert(rule.to_owned(), (status.to_owned(), message.to_owned()));
+    }
+
+    /// Every `GetMetricData` call carrying a query of rule `rule` fails with HTTP 500
+    /// (`InternalServiceFault`); the others answer.
+    pub fn fail_calls_naming(&self, rule: &str) {
+        self.store.lock().unwrap().failing = Some(rule.to_owned());
     }
 
     /// Holds every answer `latency` before giving it.
@@ -290,6 +298,27 @@ fn get_metric_data(store: &Store, input: &Value) -> (StatusCode, HeaderMap, Vec<
     }
     let mut inner = store.lock().unwrap();
     inner.most_queries = inner.most_queries.max(queries.len());
+    let rule_of = |q: &Value| {
+        let metric = get(q, "MetricStat").and_then(|s| get(s, "Metric"));
+        metric
+            .map(dimensions)
+            .unwrap_or_default()
+            .remove("RuleName")
+    };
+    if let Some(failing) = &inner.failing
+        && queries.iter().any(|q| rule_of(q).as_ref() == Some(failing))
+    {
+        return cbor(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Value::Map(vec![
+                field(
+                    "__type",
+                    Value::Text("com.amazonaws.cloudwatch#InternalServiceFault".into()),
+                ),
+                field("message", Value::Text("Internal service error".into())),
+            ]),
+        );
+    }
     let results = queries
         .iter()
         .map(|q| answer(q, &inner, start, end))
