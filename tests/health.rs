@@ -631,3 +631,63 @@ async fn a_failed_call_costs_only_its_own_rules_figures() {
         .count();
     assert!((20..40).contains(&found), "{found}");
 }
+
+/// Genesys Cloud's integrations come a page at a time, each naming the next (`nextUri`);
+/// a 429 or a 5xx is said to be one, not blamed on the OAuth client's permission.
+#[tokio::test]
+async fn integrations_are_paged_by_next_uri_and_a_429_or_5xx_is_named() {
+    let world = World::start(2 * HOUR, all).await;
+    let sim = Sim::start(SimState::new("health-client", "health-secret"), 0)
+        .await
+        .unwrap();
+    {
+        let mut integrations = sim.state.integrations.lock().unwrap();
+        for n in 0..129 {
+            integrations.push(eventbridge_integration(
+                &format!("other-{n}"),
+                "INACTIVE",
+                "",
+            ));
+        }
+        // On the second page.
+        integrations.push(eventbridge_integration(
+            "prod-events",
+            "ERROR",
+            "Access denied",
+        ));
+    }
+    let run = |name: &str| {
+        let mut cmd = world.summarize(&world.out(name));
+        cmd.env("GENESYS_CLIENT_ID", "health-client")
+            .env("GENESYS_CLIENT_SECRET", "health-secret")
+            .env("GENESYS_API_BASE", sim.base_url());
+        async move {
+            let run = output(cmd).await;
+            assert!(run.status.success(), "{}", text(&run));
+            String::from_utf8_lossy(&run.stdout).into_owned()
+        }
+    };
+    let stdout = run("paged").await;
+    assert!(
+        stdout.contains("NOT SENDING: Genesys Cloud integration \"Amazon EventBridge Source prod-events\" is ERROR"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("NOT SENDING").count(), 1, "{stdout}");
+    assert_eq!(stdout.matches("genesys integration \"").count(), 130);
+
+    for (status, said) in [(429, "rate-limiting"), (503, "failed to answer")] {
+        *sim.state.integrations_status.lock().unwrap() = status;
+        sim.state
+            .integrations_fail
+            .store(1, std::sync::atomic::Ordering::SeqCst);
+        let stdout = run(&format!("failed-{status}")).await;
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("unavailable: Genesys Cloud integrations"))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.contains(&format!("HTTP {status}")), "{line}");
+        assert!(line.contains(said), "{line}");
+        assert!(line.contains("not a permission problem"), "{line}");
+        assert!(!line.contains("integrations:integration:view"), "{line}");
+    }
+}
