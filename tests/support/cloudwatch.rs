@@ -27,20 +27,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use ciborium::Value;
 
-/// One stored data point.
-#[derive(Debug, Clone)]
-struct Datum {
-    namespace: String,
-    name: String,
-    dimensions: BTreeMap<String, String>,
-    at: i64,
-    value: f64,
-}
+/// A metric: namespace, name, its exact dimensions.
+type Key = (String, String, BTreeMap<String, String>);
 
 /// What the stand-in holds.
 #[derive(Debug, Default)]
 struct Inner {
-    data: Vec<Datum>,
+    /// Each metric's data points: (epoch seconds, value).
+    data: BTreeMap<Key, Vec<(i64, f64)>>,
     /// Rule name → (status code, message) its queries answer with.
     forced: BTreeMap<String, (String, String)>,
     latency: Duration,
@@ -151,16 +145,15 @@ impl CloudWatch {
     ) {
         let mut inner = self.store.lock().unwrap();
         for (namespace, name, dims, at, value) in points {
-            inner.data.push(Datum {
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
-                dimensions: dims
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-                at,
-                value,
-            });
+            let dims = dims
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            inner
+                .data
+                .entry((namespace.to_owned(), name.to_owned(), dims))
+                .or_default()
+                .push((at, value));
         }
     }
 }
@@ -250,13 +243,12 @@ async fn operation(
                 .into_iter()
                 .flatten()
             {
-                inner.data.push(Datum {
-                    namespace: namespace.clone(),
-                    name: text(get(d, "MetricName")),
-                    dimensions: dimensions(d),
-                    at: number(get(d, "Timestamp")) as i64,
-                    value: number(get(d, "Value")),
-                });
+                let key = (namespace.clone(), text(get(d, "MetricName")), dimensions(d));
+                inner
+                    .data
+                    .entry(key)
+                    .or_default()
+                    .push((number(get(d, "Timestamp")) as i64, number(get(d, "Value"))));
             }
             cbor(StatusCode::OK, Value::Map(vec![]))
         }
@@ -356,19 +348,17 @@ fn answer(query: &Value, inner: &Inner, start: i64, end: i64) -> Value {
     let wanted = metric.map(dimensions).unwrap_or_default();
     let kept = period > 0 && required_multiple(start).is_some_and(|m| period % m == 0);
     let mut sums: BTreeMap<i64, f64> = BTreeMap::new();
-    if kept {
-        for d in &inner.data {
-            if d.namespace == namespace
-                && d.name == name
-                && d.dimensions == wanted
-                && (start..end).contains(&d.at)
-            {
+    let key = (namespace, name.clone(), wanted);
+    if kept && let Some(points) = inner.data.get(&key) {
+        for (at, value) in points {
+            if (start..end).contains(at) {
                 *sums
-                    .entry(start + (d.at - start) / period * period)
-                    .or_default() += d.value;
+                    .entry(start + (at - start) / period * period)
+                    .or_default() += value;
             }
         }
     }
+    let wanted = key.2;
     let forced = wanted.get("RuleName").and_then(|r| inner.forced.get(r));
     let (status, messages) = match forced {
         Some((status, message)) => {
@@ -434,23 +424,20 @@ fn list_metrics(store: &Store, input: &Value) -> (StatusCode, HeaderMap, Vec<u8>
     let listed: BTreeSet<Listed> = inner
         .data
         .iter()
-        .filter(|d| {
-            d.at >= recent
-                && (namespace.is_empty() || d.namespace == namespace)
-                && (name.is_empty() || d.name == name)
+        .filter(|((ns, n, dims), points)| {
+            points.iter().any(|(at, _)| *at >= recent)
+                && (namespace.is_empty() || *ns == namespace)
+                && (name.is_empty() || *n == name)
                 && filters.iter().all(|(k, v)| match v {
-                    Some(v) => d.dimensions.get(k) == Some(v),
-                    None => d.dimensions.contains_key(k),
+                    Some(v) => dims.get(k) == Some(v),
+                    None => dims.contains_key(k),
                 })
         })
-        .map(|d| {
+        .map(|((ns, n, dims), _)| {
             (
-                d.namespace.clone(),
-                d.name.clone(),
-                d.dimensions
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                ns.clone(),
+                n.clone(),
+                dims.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             )
         })
         .collect();
