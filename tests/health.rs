@@ -691,3 +691,33 @@ async fn integrations_are_paged_by_next_uri_and_a_429_or_5xx_is_named() {
         assert!(!line.contains("integrations:integration:view"), "{line}");
     }
 }
+
+/// EventBridge deauthorizes a connection after the endpoint answers 401 or 407, and every
+/// event through it then fails as AUTHENTICATION_REJECTED: the state is named, and so is
+/// the fix.
+#[tokio::test]
+async fn a_deauthorized_connection_explains_an_authentication_rejected_flood() {
+    let world = World::start(2 * HOUR, all).await;
+    world.crm_metrics(&on_bus("to-crm")).await;
+    world.sources.set_connection_state("crm", "DEAUTHORIZED");
+    let (stdout, json) = world.run("summary").await;
+    let lines: Vec<&str> = stdout.lines().collect();
+    let wfm = lines
+        .iter()
+        .position(|l| l.contains("api-destination wfm-ingest"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(lines[wfm].contains("connection DEAUTHORIZED"), "{stdout}");
+    assert!(
+        lines[wfm + 1].contains("its connection is DEAUTHORIZED")
+            && lines[wfm + 1].contains("AUTHENTICATION_REJECTED (2 here)")
+            && lines[wfm + 1].contains("update the connection's credentials"),
+        "{stdout}"
+    );
+    let wfm = json["health"]["apiDestinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "wfm-ingest")
+        .unwrap();
+    assert_eq!(wfm["connectionState"], "DEAUTHORIZED");
+}
