@@ -311,6 +311,30 @@ async fn dead_letter_metrics_under_rule_name_only_for_a_partner_bus_rule_are_fou
     assert_eq!(crm["foundUnder"]["Invocations"], "EventBusName,RuleName");
 }
 
+/// `{RuleName}` alone is the default bus's rule of that name: a partner-bus rule's own
+/// `{EventBusName, RuleName}` figures stand even when a default-bus rule of the same name
+/// has more under `{RuleName}`; the other set is read only for a metric its own lacks.
+#[tokio::test]
+async fn a_same_named_default_bus_rule_never_lends_its_figures() {
+    let world = World::start(2 * HOUR, all).await;
+    world.crm_metrics(&rule_only("to-crm")).await;
+    // The default bus's own to-crm, busier.
+    for minute in 0..5 {
+        world
+            .put(&rule_only("to-crm"), "Invocations", minute, 5000.0)
+            .await;
+    }
+    let (stdout, json) = world.run("summary").await;
+    let crm = rule_line(&stdout, "to-crm");
+    assert!(crm.contains("invocations     9000"), "{crm}");
+    let crm = rule_json(&json, "to-crm");
+    assert_eq!(crm["metrics"]["Invocations"], 9000.0);
+    assert_eq!(crm["foundUnder"]["Invocations"], "EventBusName,RuleName");
+    // The dead-letter metrics, under {RuleName} alone, are still found.
+    assert_eq!(crm["metrics"]["InvocationsSentToDlq"], 90.0);
+    assert_eq!(crm["foundUnder"]["InvocationsSentToDlq"], "RuleName");
+}
+
 /// A rule whose metrics are under neither set (here: under the bus alone) has no
 /// figures: "no metrics found", and summary.json says so instead of zeros.
 #[tokio::test]

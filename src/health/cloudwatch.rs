@@ -8,8 +8,9 @@
 //!   its start's age requires), peaks with the finest period allowed.
 //! - **Every dimension set.** Each metric is queried under both `{RuleName}` and
 //!   `{EventBusName, RuleName}` (a metric matches only on its exact set; EventBridge's
-//!   guide lists the dead-letter metrics under `RuleName` alone); the set with data is
-//!   taken, and named.
+//!   guide lists the dead-letter metrics under `RuleName` alone); the rule's own set
+//!   (`{RuleName}` on the default bus, `{EventBusName, RuleName}` on another) is taken
+//!   when it has data, else the other, and the one taken is named.
 //! - **Found or said to be missing.** A rule with no data under either set, or a result
 //!   that is not `Complete`, has no figures and says why.
 //! - **Bounded per call.** Rules are packed whole into calls of at most 500 queries, a few
@@ -75,6 +76,15 @@ impl DimensionSet {
         match self {
             DimensionSet::Rule => "RuleName",
             DimensionSet::BusAndRule => "EventBusName,RuleName",
+        }
+    }
+
+    /// The rule's own set first: `{RuleName}` on the default bus, `{EventBusName,
+    /// RuleName}` on a custom or partner bus (as EventBridge's guide assigns them).
+    fn own_first(rule: &Rule) -> [DimensionSet; 2] {
+        match rule.bus.as_deref() {
+            None | Some("default") => [DimensionSet::Rule, DimensionSet::BusAndRule],
+            Some(_) => [DimensionSet::BusAndRule, DimensionSet::Rule],
         }
     }
 
@@ -347,9 +357,14 @@ async fn read_rules(
 fn figures_of(i: usize, rule: &Rule, found: &HashMap<String, Answer>) -> RuleFigures {
     let mut figures = RuleFigures::default();
     let mut not_complete = Vec::new();
+    let order = DimensionSet::own_first(rule);
     let mut pick = |kind: char, j: usize, metric: &str, reduce: fn(&[f64]) -> f64| {
         let mut best: Option<(DimensionSet, f64)> = None;
-        for (k, set) in DimensionSet::BOTH.into_iter().enumerate() {
+        for set in order {
+            let k = DimensionSet::BOTH
+                .iter()
+                .position(|s| *s == set)
+                .unwrap_or(0);
             let Some(a) = found.get(&id(kind, i, k, j)) else {
                 continue;
             };
@@ -368,10 +383,11 @@ fn figures_of(i: usize, rule: &Rule, found: &HashMap<String, Answer>) -> RuleFig
             if a.values.is_empty() {
                 continue;
             }
-            let v = reduce(&a.values);
-            // The same events under both sets would be counted twice: the larger stands.
-            if best.is_none_or(|(_, b)| v > b) {
-                best = Some((set, v));
+            // The rule's own set stands when it has data; the other only when it alone has
+            // (never the two added, never the larger: `{RuleName}` alone is the default
+            // bus's rule of that name, another rule than one on a custom or partner bus).
+            if best.is_none() {
+                best = Some((set, reduce(&a.values)));
             }
         }
         best
