@@ -56,6 +56,9 @@ const SUMMARIZE_PURGE_DELAY_MS: i64 = 10;
 /// The most each health look-up waits.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most the whole health look-up takes (many calls, a few at once).
+const HEALTH_TOTAL: Duration = Duration::from_secs(120);
+
 /// Summarizes every report below the sources; `Err` with one line when nothing could be
 /// read or the output cannot be written.
 pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
@@ -263,12 +266,16 @@ async fn health_sdk() -> aws_config::SdkConfig {
 }
 
 /// The health beside the summary, through `port`: best effort, one attempt of at most
-/// [`HEALTH_TIMEOUT`] each, never instead of the summary.
+/// [`HEALTH_TIMEOUT`] each, all within [`HEALTH_TOTAL`], never instead of the summary.
 async fn health(summary: &Summary, port: &dyn TargetHealth) -> Health {
     // Genesys Cloud is asked only when its credentials are set (and valid).
     let genesys = super::CliConfig::from_env().ok().and_then(|c| c.genesys);
     let query = crate::health::HealthQuery::of_summary(summary);
-    port.look_up(&query, genesys.as_ref(), HEALTH_TIMEOUT).await
+    let bounds = crate::health::Bounds {
+        per_call: HEALTH_TIMEOUT,
+        total: HEALTH_TOTAL,
+    };
+    port.look_up(&query, genesys.as_ref(), bounds).await
 }
 
 /// `summary.json` to standard output (`--json`), or `summary.md` and `summary.json` into

@@ -20,12 +20,11 @@
 //!   `InvocationsFailedToBeSentToDlq` series (it lists metrics with data in the last 14
 //!   days), and those not already read are read in the window.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Duration;
-
 use aws_sdk_cloudwatch::types::{Dimension, DimensionFilter, Metric, MetricDataQuery, MetricStat};
 use futures::StreamExt;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::Limit;
 use crate::targets::RuleArn as Rule;
 
 /// EventBridge's rule metrics read as totals for each rule.
@@ -186,7 +185,7 @@ pub struct RegionFigures {
 
 /// Reads the figures of `rules` (all in `region`; peaks for those in `with_peaks`) in
 /// `periods`, and looks for the region's other rules that lost events; each call bounded
-/// by `timeout`.
+/// by `limit`.
 pub async fn read(
     client: &aws_sdk_cloudwatch::Client,
     region: &str,
@@ -194,13 +193,13 @@ pub async fn read(
     with_peaks: &BTreeSet<String>,
     periods: Periods,
     now: i64,
-    timeout: Duration,
+    limit: Limit,
 ) -> RegionFigures {
     let asked: BTreeSet<&str> = rules.iter().map(|r| r.name.as_str()).collect();
     let (read, lost) = tokio::join!(
-        read_rules(client, rules, with_peaks, periods, timeout),
-        // The listing and the reads after it within one bound, beside the rules' reads.
-        bounded(timeout, lost_elsewhere(client, &asked, periods, timeout)),
+        read_rules(client, rules, with_peaks, periods, limit),
+        // Beside the rules' reads.
+        lost_elsewhere(client, &asked, periods, limit),
     );
     let (figures, failed) = read;
     let mut out = RegionFigures {
@@ -300,7 +299,7 @@ async fn read_rules(
     rules: &[&Rule],
     with_peaks: &BTreeSet<String>,
     periods: Periods,
-    timeout: Duration,
+    limit: Limit,
 ) -> (Vec<RuleFigures>, Vec<(String, Vec<String>)>) {
     // Whole rules per call, up to 500 queries.
     let mut calls: Vec<(Vec<usize>, Vec<MetricDataQuery>)> = vec![(Vec::new(), Vec::new())];
@@ -316,7 +315,7 @@ async fn read_rules(
     }
     calls.retain(|(held, _)| !held.is_empty());
     let answers = futures::stream::iter(calls.into_iter().map(|(held, queries)| async move {
-        let answer = get_metric_data(client, &queries, periods.start, periods.end, timeout).await;
+        let answer = get_metric_data(client, &queries, periods.start, periods.end, limit).await;
         (held, answer)
     }))
     .buffer_unordered(CALLS_AT_ONCE)
@@ -422,23 +421,14 @@ fn aws_time(t: i64) -> aws_sdk_cloudwatch::primitives::DateTime {
     aws_sdk_cloudwatch::primitives::DateTime::from_secs(t)
 }
 
-async fn bounded<T>(
-    timeout: Duration,
-    call: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
-    tokio::time::timeout(timeout, call)
-        .await
-        .unwrap_or_else(|_| Err(format!("did not answer within {timeout:?}")))
-}
-
 /// Every value of every query, by query id, over every page; each page bounded by
-/// `timeout`.
+/// `limit`.
 async fn get_metric_data(
     client: &aws_sdk_cloudwatch::Client,
     queries: &[MetricDataQuery],
     start: i64,
     end: i64,
-    timeout: Duration,
+    limit: Limit,
 ) -> Result<HashMap<String, Answer>, String> {
     let mut found: HashMap<String, Answer> = HashMap::new();
     let mut next: Option<String> = None;
@@ -454,7 +444,7 @@ async fn get_metric_data(
                 .await
                 .map_err(|e| crate::aws_error::describe("GetMetricData", &e))
         };
-        let page = bounded(timeout, call).await?;
+        let page = limit.run(call).await?;
         for result in page.metric_data_results() {
             let answer = found
                 .entry(result.id().unwrap_or_default().to_owned())
@@ -490,7 +480,7 @@ async fn lost_elsewhere(
     client: &aws_sdk_cloudwatch::Client,
     asked: &BTreeSet<&str>,
     periods: Periods,
-    timeout: Duration,
+    limit: Limit,
 ) -> Result<Vec<(String, Option<String>, f64)>, String> {
     let mut series: Vec<Vec<Dimension>> = Vec::new();
     let mut next: Option<String> = None;
@@ -506,7 +496,7 @@ async fn lost_elsewhere(
                 .await
                 .map_err(|e| crate::aws_error::describe("ListMetrics", &e))
         };
-        let page = bounded(timeout, call).await?;
+        let page = limit.run(call).await?;
         for metric in page.metrics() {
             let dims = metric.dimensions().to_vec();
             let rule = dims
@@ -546,8 +536,7 @@ async fn lost_elsewhere(
                     .build()
             })
             .collect();
-        let answers =
-            get_metric_data(client, &queries, periods.start, periods.end, timeout).await?;
+        let answers = get_metric_data(client, &queries, periods.start, periods.end, limit).await?;
         for (n, dims) in chunk.iter().enumerate() {
             let sum: f64 = answers
                 .get(&format!("l{n}"))

@@ -172,12 +172,13 @@ impl HealthQuery {
 /// The health look-up: the port the Notifier and `summarize` ask through.
 pub trait TargetHealth: Send + Sync + std::fmt::Debug {
     /// The health of the query's rules and targets, and the Genesys side's through
-    /// `genesys` when given; each call bounded by `timeout`.
+    /// `genesys` when given; each call within `bounds.per_call`, all within
+    /// `bounds.total`.
     fn look_up<'a>(
         &'a self,
         query: &'a HealthQuery,
         genesys: Option<&'a GenesysAccess>,
-        timeout: Duration,
+        bounds: Bounds,
     ) -> BoxFuture<'a, Health>;
 }
 
@@ -199,9 +200,14 @@ impl TargetHealth for AwsHealth {
         &'a self,
         query: &'a HealthQuery,
         genesys: Option<&'a GenesysAccess>,
-        timeout: Duration,
+        bounds: Bounds,
     ) -> BoxFuture<'a, Health> {
-        Box::pin(look_up(&self.sdk, genesys, query, timeout))
+        Box::pin(look_up(
+            &self.sdk,
+            genesys,
+            query,
+            Limit::starting_now(bounds),
+        ))
     }
 }
 
@@ -235,7 +241,7 @@ impl TargetHealth for MemoryHealth {
         &'a self,
         query: &'a HealthQuery,
         _genesys: Option<&'a GenesysAccess>,
-        _timeout: Duration,
+        _bounds: Bounds,
     ) -> BoxFuture<'a, Health> {
         self.asked.lock().expect("not poisoned").push(query.clone());
         let answer = self.answer.clone();
@@ -245,12 +251,12 @@ impl TargetHealth for MemoryHealth {
 
 /// Looks the health of the query's rules, API destinations and partner event sources up
 /// through `sdk`, and the Genesys Cloud integrations through `genesys` when given; each
-/// call bounded by `timeout`.
+/// call bounded by `limit`.
 async fn look_up(
     sdk: &aws_config::SdkConfig,
     genesys: Option<&GenesysAccess>,
     query: &HealthQuery,
-    timeout: Duration,
+    limit: Limit,
 ) -> Health {
     let mut health = Health::default();
     let Some((start, end)) = query.window else {
@@ -277,7 +283,7 @@ async fn look_up(
                 &with_peaks,
                 periods,
                 now,
-                timeout,
+                limit,
                 &mut health,
             )
             .await;
@@ -304,12 +310,12 @@ async fn look_up(
     });
     health.lost_beyond_dlq = health.rules.iter().map(|r| r.lost() as u64).sum();
     let targets = AwsTargets::new(sdk.clone());
-    event_sources(&targets, &rules, timeout, &mut health).await;
+    event_sources(&targets, &rules, limit, &mut health).await;
     if let Some((credentials, endpoints)) = genesys {
         let http = crate::http::client();
         let tokens = TokenSource::new(http.clone(), &endpoints.login_base, credentials.clone());
-        let read = eventbridge_integrations(&http, endpoints, &tokens, timeout);
-        match bounded(timeout, read).await {
+        let read = eventbridge_integrations(&http, endpoints, &tokens, limit.per_call());
+        match limit.run(read).await {
             Ok(found) => health.genesys_integrations = feeding(found, &rules),
             Err(e) => health
                 .unavailable
@@ -318,7 +324,7 @@ async fn look_up(
     }
     let peak_period = health.peak_period_seconds.unwrap_or(60);
     for (arn, name) in api_destinations(query) {
-        let described = match bounded(timeout, describe(&targets, &arn, &name, timeout)).await {
+        let described = match limit.run(describe(&targets, &arn, &name, limit)).await {
             Ok(d) => d,
             Err(e) => {
                 health.unavailable.push(e);
@@ -343,7 +349,7 @@ async fn rule_health(
     with_peaks: &BTreeSet<String>,
     periods: cloudwatch::Periods,
     now: i64,
-    timeout: Duration,
+    limit: Limit,
     health: &mut Health,
 ) {
     let mut by_region: BTreeMap<&str, Vec<&Rule>> = BTreeMap::new();
@@ -356,8 +362,7 @@ async fn rule_health(
                 .region(aws_config::Region::new(region.to_owned()))
                 .build(),
         );
-        let read =
-            cloudwatch::read(&client, region, &rules, with_peaks, periods, now, timeout).await;
+        let read = cloudwatch::read(&client, region, &rules, with_peaks, periods, now, limit).await;
         let per_minute = |v: f64| v * 60.0 / f64::from(periods.peak);
         for (rule, figures) in rules.iter().zip(read.rules) {
             let dead_letters = query.dead_letters.get(&rule.arn).copied().unwrap_or(0);
@@ -450,7 +455,7 @@ fn feeding(mut found: Vec<IntegrationState>, rules: &BTreeSet<Rule>) -> Vec<Inte
 async fn event_sources(
     targets: &AwsTargets,
     rules: &BTreeSet<Rule>,
-    timeout: Duration,
+    limit: Limit,
     health: &mut Health,
 ) {
     let sources: BTreeSet<(&str, &str)> = rules
@@ -468,7 +473,7 @@ async fn event_sources(
                 .await
                 .map_err(|e| crate::aws_error::describe("DescribeEventSource", &e))
         };
-        match bounded(timeout, describe).await {
+        match limit.run(describe).await {
             Ok(out) => health.event_sources.push(EventSourceHealth {
                 name: name.to_owned(),
                 state: out
@@ -501,13 +506,62 @@ fn whole_minute(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(60), 0)
 }
 
-async fn bounded<T>(
-    timeout: Duration,
-    call: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
-    tokio::time::timeout(timeout, call)
-        .await
-        .unwrap_or_else(|_| Err(format!("did not answer within {timeout:?}")))
+/// How long a health look-up may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Each call at most this long.
+    pub per_call: Duration,
+    /// The whole look-up within this: a call made late gets only what is left, one made
+    /// after it is over fails at once, and what was found stands.
+    pub total: Duration,
+}
+
+/// Each call's bound within one look-up: `per_call`, cut to what is left before `until`.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    per_call: Duration,
+    total: Duration,
+    until: tokio::time::Instant,
+}
+
+impl Limit {
+    fn starting_now(bounds: Bounds) -> Limit {
+        Limit {
+            per_call: bounds.per_call,
+            total: bounds.total,
+            until: tokio::time::Instant::now() + bounds.total,
+        }
+    }
+
+    /// The time a call made now may take.
+    fn per_call(&self) -> Duration {
+        self.per_call.min(
+            self.until
+                .saturating_duration_since(tokio::time::Instant::now()),
+        )
+    }
+
+    /// `call`, bounded by what a call made now may take.
+    async fn run<T>(
+        self,
+        call: impl std::future::Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        let by_call = tokio::time::Instant::now() + self.per_call;
+        let (until, why) = if by_call <= self.until {
+            (
+                by_call,
+                format!("did not answer within {:?}", self.per_call),
+            )
+        } else {
+            (
+                self.until,
+                format!("not done within the look-up's {:?}", self.total),
+            )
+        };
+        tokio::time::timeout_at(until, call)
+            .await
+            .unwrap_or_else(|_| Err(why))
+    }
 }
 
 /// The API destinations among the query's targets: (ARN, name).
@@ -540,7 +594,7 @@ async fn describe(
     targets: &AwsTargets,
     arn: &str,
     name: &str,
-    timeout: Duration,
+    limit: Limit,
 ) -> Result<Described, String> {
     let region = arn_parts(arn).map(|(_, r, _, _)| r).unwrap_or_default();
     let events = targets.events(region);
@@ -577,7 +631,7 @@ async fn describe(
                 .map_err(|e| crate::aws_error::describe("DescribeConnection", &e))
         };
         // The limit stands without the connection's state.
-        if let Ok(c) = bounded(timeout, call).await {
+        if let Ok(c) = limit.run(call).await {
             described.connection_state = c.connection_state().map(|s| s.as_str().to_owned());
         }
     }
@@ -749,6 +803,65 @@ mod tests {
         assert_eq!(d(evidence(0, 0)), "");
     }
 
+    /// Every AWS call hangs; the look-up still ends within its total, however many
+    /// calls it has to make (three regions: three metric reads, three event sources,
+    /// three API destinations), and names what it could not read.
+    #[tokio::test]
+    async fn a_look_up_of_many_hung_calls_ends_within_its_total() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hole = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&hole)
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::for_tests(),
+                ),
+            )
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let mut query = HealthQuery {
+            window: Some((
+                Utc::now() - chrono::Duration::hours(3),
+                Utc::now() - chrono::Duration::hours(2),
+            )),
+            ..HealthQuery::default()
+        };
+        for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
+            let rule = format!(
+                "arn:aws:events:{region}:111:rule/aws.partner/genesys.com/cloud/org/prod/to-crm"
+            );
+            let target = format!("arn:aws:events:{region}:111:api-destination/crm/1");
+            let evidence = TargetEvidence {
+                eventbridge_throttled: 1,
+                ..TargetEvidence::default()
+            };
+            query.add(Some(&target), &[rule], 1, evidence);
+        }
+        let bounds = Bounds {
+            per_call: Duration::from_millis(300),
+            total: Duration::from_millis(1000),
+        };
+        let started = std::time::Instant::now();
+        let health = AwsHealth::new(sdk).look_up(&query, None, bounds).await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        assert_eq!(health.rules.len(), 3);
+        let unavailable = health.unavailable.join("\n");
+        assert!(
+            unavailable.contains("not done within the look-up's 1s"),
+            "{unavailable}"
+        );
+        assert_eq!(health.api_destinations.len(), 3);
+    }
+
     #[tokio::test]
     async fn the_twin_answers_and_remembers_the_query() {
         let twin = MemoryHealth::answering(Health {
@@ -757,7 +870,11 @@ mod tests {
         });
         let port: &dyn TargetHealth = &twin;
         let query = HealthQuery::default();
-        let health = port.look_up(&query, None, Duration::from_secs(1)).await;
+        let bounds = Bounds {
+            per_call: Duration::from_secs(1),
+            total: Duration::from_secs(1),
+        };
+        let health = port.look_up(&query, None, bounds).await;
         assert_eq!(health.lost_beyond_dlq, 7);
         assert_eq!(twin.asked(), [query]);
     }
