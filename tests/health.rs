@@ -410,6 +410,53 @@ async fn a_rule_no_dead_letter_names_that_lost_7_events_is_named_lost() {
     assert_eq!(json["health"]["rules"][0]["ruleName"], "to-billing");
 }
 
+/// 600 rules no dead letter names lost events: `ListMetrics` lists them over two pages and
+/// they take two `GetMetricData` calls; the call holding `lost-599` fails. The 500 of the
+/// call that answered are still named LOST, and the failed part is named.
+#[tokio::test]
+async fn lost_rules_over_two_listing_pages_keep_their_figures_when_one_read_fails() {
+    let world = World::start(2 * HOUR, all).await;
+    world.crm_metrics(&on_bus("to-crm")).await;
+    let names: Vec<String> = (0..600).map(|n| format!("lost-{n:03}")).collect();
+    let dims: Vec<[(&str, &str); 1]> = names.iter().map(|n| [("RuleName", n.as_str())]).collect();
+    world.cloudwatch.put_many(dims.iter().map(|d| {
+        (
+            "AWS/Events",
+            "InvocationsFailedToBeSentToDlq",
+            &d[..],
+            world.first + 120,
+            1.0,
+        )
+    }));
+    world.cloudwatch.fail_calls_naming("lost-599");
+    let (stdout, json) = world.run("summary").await;
+    assert_eq!(world.cloudwatch.calls("ListMetrics"), 2);
+    let lost: Vec<&Value> = json["health"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["namedByDeadLetters"] == false)
+        .collect();
+    assert_eq!(lost.len(), 500, "{stdout}");
+    assert!(lost.iter().any(|r| r["ruleName"] == "lost-000"));
+    assert!(!lost.iter().any(|r| r["ruleName"] == "lost-599"));
+    // to-crm's 3 and the 500 read.
+    assert_eq!(json["health"]["lostBeyondDlq"], 503);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("unavailable: CloudWatch GetMetricData (us-east-1)"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("lost events not read for 100 rule(s) no dead letter names: lost-500"),
+        "{line}"
+    );
+    assert!(line.contains("lost-599"), "{line}");
+    assert!(
+        stdout.contains("LOST: rule lost-000: 1 event(s)"),
+        "{stdout}"
+    );
+}
+
 /// A result CloudWatch marks `PartialData` is not read as the rule's figures.
 #[tokio::test]
 async fn a_partial_data_result_is_named() {

@@ -219,19 +219,16 @@ pub async fn read(
             shortened(&names)
         )
     });
-    match lost {
-        Ok(found) => out.lost_elsewhere = found,
-        Err(e) => {
-            let e = format!(
-                "CloudWatch ListMetrics ({region}): {e}; rules no dead letter names were not searched for lost events"
-            );
-            match &mut cloudwatch_line {
-                Some(line) => {
-                    line.push_str("; ");
-                    line.push_str(&e);
-                }
-                None => out.unavailable.push(e),
+    let (found, errors) = lost;
+    out.lost_elsewhere = found;
+    for (action, e) in errors {
+        let e = format!("CloudWatch {action} ({region}): {e}");
+        match &mut cloudwatch_line {
+            Some(line) => {
+                line.push_str("; ");
+                line.push_str(&e);
             }
+            None => out.unavailable.push(e),
         }
     }
     out.unavailable.extend(cloudwatch_line);
@@ -475,16 +472,29 @@ async fn get_metric_data(
 }
 
 /// The region's rules other than `asked` with `InvocationsFailedToBeSentToDlq` in the
-/// window: found with `ListMetrics`, then read with their exact dimensions.
+/// window: found with `ListMetrics`, then read with their exact dimensions; and what
+/// could not be searched or read, one line each. What was found stands whatever failed.
 async fn lost_elsewhere(
     client: &aws_sdk_cloudwatch::Client,
     asked: &BTreeSet<&str>,
     periods: Periods,
     limit: Limit,
-) -> Result<Vec<(String, Option<String>, f64)>, String> {
+) -> (
+    Vec<(String, Option<String>, f64)>,
+    Vec<(&'static str, String)>,
+) {
     let mut series: Vec<Vec<Dimension>> = Vec::new();
+    let mut errors = Vec::new();
     let mut next: Option<String> = None;
-    for _ in 0..LIST_PAGES {
+    let mut pages = 0;
+    loop {
+        if pages == LIST_PAGES {
+            errors.push((
+                "ListMetrics",
+                format!("more than {LIST_PAGES} pages of rules that lost events; the rest were not searched"),
+            ));
+            break;
+        }
         let call = async {
             client
                 .list_metrics()
@@ -496,14 +506,21 @@ async fn lost_elsewhere(
                 .await
                 .map_err(|e| crate::aws_error::describe("ListMetrics", &e))
         };
-        let page = limit.run(call).await?;
+        let page = match limit.run(call).await {
+            Ok(page) => page,
+            Err(e) => {
+                errors.push(("ListMetrics", if pages == 0 {
+                    format!("{e}; rules no dead letter names were not searched for lost events")
+                } else {
+                    format!("{e} after {pages} page(s); the rest of the rules were not searched for lost events")
+                }));
+                break;
+            }
+        };
+        pages += 1;
         for metric in page.metrics() {
             let dims = metric.dimensions().to_vec();
-            let rule = dims
-                .iter()
-                .find(|d| d.name() == Some("RuleName"))
-                .and_then(|d| d.value());
-            if rule.is_some_and(|r| !asked.contains(r)) {
+            if rule_of(&dims).is_some_and(|r| !asked.contains(r)) {
                 series.push(dims);
             }
         }
@@ -536,7 +553,22 @@ async fn lost_elsewhere(
                     .build()
             })
             .collect();
-        let answers = get_metric_data(client, &queries, periods.start, periods.end, limit).await?;
+        let answers =
+            match get_metric_data(client, &queries, periods.start, periods.end, limit).await {
+                Ok(answers) => answers,
+                Err(e) => {
+                    let names: Vec<&str> = chunk.iter().filter_map(|d| rule_of(d)).collect();
+                    errors.push((
+                        "GetMetricData",
+                        format!(
+                            "{e}; lost events not read for {} rule(s) no dead letter names: {}",
+                            names.len(),
+                            shortened(&names)
+                        ),
+                    ));
+                    continue;
+                }
+            };
         for (n, dims) in chunk.iter().enumerate() {
             let sum: f64 = answers
                 .get(&format!("l{n}"))
@@ -564,10 +596,18 @@ async fn lost_elsewhere(
         }
         entry.1 = entry.1.max(v);
     }
-    Ok(by_name
+    let found = by_name
         .into_iter()
         .map(|(name, (bus, v))| (name, bus, v))
-        .collect())
+        .collect();
+    (found, errors)
+}
+
+/// The `RuleName` of a series' dimensions.
+fn rule_of(dims: &[Dimension]) -> Option<&str> {
+    dims.iter()
+        .find(|d| d.name() == Some("RuleName"))
+        .and_then(|d| d.value())
 }
 
 #[cfg(test)]
