@@ -533,7 +533,10 @@ async fn an_endpoint_429_flood_advises_the_endpoint_and_an_under_set_limit_the_l
         advice.contains("raise InvocationRateLimitPerSecond (10/s) to at least 30"),
         "{advice}"
     );
-    assert!(advice.contains("matched at up to 30.0/s"), "{advice}");
+    assert!(
+        advice.contains("matched at 30.0/s averaged over the busiest minute"),
+        "{advice}"
+    );
     assert!(!advice.contains("429"), "{advice}");
     assert_eq!(
         json["health"]["apiDestinations"][0]["peakMatchedPerSecond"],

@@ -671,18 +671,34 @@ fn api_destination(
         ));
     }
     if evidence.eventbridge_throttled > 0 {
+        let throttled = evidence.eventbridge_throttled;
+        // The busiest peak period's sum ÷ its seconds: an average, which bursts inside the
+        // period can exceed.
+        let busiest = per_period(peak_period);
+        let busiest = busiest.trim_start_matches("per ");
+        let rules = its
+            .iter()
+            .filter(|r| r.peak_matched_per_minute.is_some())
+            .count();
+        let of_rules = if rules > 1 {
+            format!(", the busiest of its {rules} rules; together they may match faster")
+        } else {
+            String::new()
+        };
         match (limit, matched) {
             (Some(l), Some(m)) if m > f64::from(l) => advice.push(format!(
-                "EventBridge throttled {} event(s): the rule's events matched at up to {m:.1}/s (TriggeredRules, busiest {}), above its limit: raise InvocationRateLimitPerSecond ({l}/s) to at least {} (or slow the rule's events down)",
-                evidence.eventbridge_throttled,
-                per_period(peak_period).trim_start_matches("per "),
+                "EventBridge throttled {throttled} event(s): the rule's events matched at {m:.1}/s averaged over the busiest {busiest} (TriggeredRules{of_rules}), above its limit: raise InvocationRateLimitPerSecond ({l}/s) to at least {} (or slow the rule's events down)",
                 m.ceil() as u64
             )),
-            (_, None) => advice.push(format!(
-                "EventBridge throttled {} event(s), but the rate the rule's events matched at is unknown (no TriggeredRules): compare it with InvocationRateLimitPerSecond ({limit_text})",
-                evidence.eventbridge_throttled
+            (Some(l), Some(m)) => advice.push(format!(
+                "EventBridge throttled {throttled} event(s) though the rule's events matched at only {m:.1}/s averaged over the busiest {busiest} (TriggeredRules{of_rules}), within its limit of {l}/s: they came in bursts above the limit that the average hides; raise InvocationRateLimitPerSecond above the bursts' rate, or give the rule's retry policy (MaximumEventAgeInSeconds) time to drain them"
             )),
-            _ => {}
+            (None, Some(m)) => advice.push(format!(
+                "EventBridge throttled {throttled} event(s): the rule's events matched at {m:.1}/s averaged over the busiest {busiest} (TriggeredRules{of_rules}); the API destination's InvocationRateLimitPerSecond is unknown: compare it with that rate"
+            )),
+            (_, None) => advice.push(format!(
+                "EventBridge throttled {throttled} event(s), but the rate the rule's events matched at is unknown (no TriggeredRules): compare it with InvocationRateLimitPerSecond ({limit_text})"
+            )),
         }
     }
     if described.connection_state.as_deref() == Some("DEAUTHORIZED") {
@@ -798,9 +814,56 @@ mod tests {
             limit.contains("raise InvocationRateLimitPerSecond (10/s) to at least 30"),
             "{limit}"
         );
-        assert!(limit.contains("matched at up to 30.0/s"), "{limit}");
+        assert!(
+            limit.contains("matched at 30.0/s averaged over the busiest minute"),
+            "{limit}"
+        );
         // Delivered invocations at the limit show no demand: no evidence, no advice.
         assert_eq!(d(evidence(0, 0)), "");
+    }
+
+    /// EventBridge throttled, yet the busiest minute's matched events average below the
+    /// limit: bursts inside the minute did it. That is said, never nothing; and so is an
+    /// unknown limit.
+    #[test]
+    fn throttling_below_the_limit_on_average_names_the_bursts() {
+        let rule = RuleHealth {
+            rule_arn: "r".into(),
+            peak_matched_per_minute: Some(300.0),
+            ..RuleHealth::default()
+        };
+        let evidence = TargetEvidence {
+            rules: BTreeSet::from(["r".to_owned()]),
+            eventbridge_throttled: 4,
+            ..TargetEvidence::default()
+        };
+        let advice = |limit| {
+            let described = Described {
+                limit,
+                connection_state: None,
+            };
+            api_destination(
+                std::slice::from_ref(&rule),
+                &evidence,
+                "a".into(),
+                "n".into(),
+                described,
+                300,
+            )
+            .advice
+            .unwrap_or_default()
+        };
+        let below = advice(Some(10));
+        assert!(
+            below.contains("matched at only 5.0/s averaged over the busiest 5 minutes"),
+            "{below}"
+        );
+        assert!(below.contains("bursts above the limit"), "{below}");
+        let unknown = advice(None);
+        assert!(
+            unknown.contains("InvocationRateLimitPerSecond is unknown"),
+            "{unknown}"
+        );
     }
 
     /// Every AWS call hangs; the look-up still ends within its total, however many
