@@ -281,6 +281,26 @@ async fn windows_3_days_and_22_days_old_both_find_their_figures() {
         assert!(crm.contains("sent to DLQ     90 (1.00 %)"), "{age}: {crm}");
         assert_eq!(json["health"]["lostBeyondDlq"], 3, "{age}");
         assert_eq!(json["health"]["peakPeriodSeconds"], peak_period, "{age}");
+        // The window named is the one read: rounded out to whole peak periods, around
+        // the dead letters.
+        let window = &json["health"]["window"];
+        let time = |key: &str| {
+            chrono::DateTime::parse_from_rfc3339(window[key].as_str().unwrap())
+                .unwrap()
+                .timestamp()
+        };
+        let (since, until) = (time("since"), time("until"));
+        assert_eq!(since % peak_period, 0, "{age}: {window}");
+        assert_eq!(until % peak_period, 0, "{age}: {window}");
+        assert!(
+            since <= world.first && until > world.first + 4 * 60,
+            "{window}"
+        );
+        assert_eq!(
+            json["health"]["periodSeconds"].as_i64(),
+            Some(until - since),
+            "{window}"
+        );
         let peak = rule_json(&json, "to-crm")["peakInvocationsPerMinute"]
             .as_f64()
             .unwrap();

@@ -274,6 +274,12 @@ async fn look_up(
     let now = Utc::now().timestamp();
     match cloudwatch::periods(start.timestamp(), end.timestamp(), now) {
         Ok(periods) => {
+            // The window the figures cover: rounded out to whole peak periods.
+            let time = |t| DateTime::<Utc>::from_timestamp(t, 0).map(|t| t.to_rfc3339());
+            health.window = WindowOut {
+                since: time(periods.start),
+                until: time(periods.end),
+            };
             health.period_seconds = Some(periods.total);
             health.peak_period_seconds = Some(periods.peak);
             rule_health(
