@@ -95,6 +95,10 @@ bench-poll: ## Drain 100,000 messages from the SQS stand-in (20 ms a call) with 
 bench-replay: ## replay --rate 1000 --concurrency 64 of 20,000 events to a local sink: the rate held, and the most it could go (peak RSS)
 	cargo bench --bench replay_rate
 
+.PHONY: bench-health
+bench-health: tools ## summarize --since 30d over 1,000 rules with its health look-ups, CloudWatch stand-in at 20 ms a call (wall time beside --no-health, calls made)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench health
+
 .PHONY: bench-summarize
 bench-summarize: tools ## summarize over 1,000 reports of 1,000 records (tmpfs) beside DuckDB's read_json and the read/parse floors; the page's cost; the same from S3 at 20 ms a request (wall time, peak RSS)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BENCH_PYTHON="$(CURDIR)/$(PY)" cargo bench --bench summarize

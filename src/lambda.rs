@@ -24,7 +24,7 @@ use crate::correlate::{
 };
 use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, Invocation, SystemAttributes};
 use crate::genesys::{Endpoints, resolve_endpoints};
-use crate::health::GenesysAccess;
+use crate::health::{AwsHealth, GenesysAccess};
 use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker};
 use crate::metrics::InvocationMetrics;
 use crate::notify::{Announce, Notifier};
@@ -151,7 +151,8 @@ impl Handler {
         );
         let announcer = config.notify_event_bus.clone().map(|bus| {
             let events = aws_sdk_eventbridge::Client::new(sdk);
-            Notifier::new(events, bus, bucket, &config.report_prefix).with_health(sdk.clone())
+            Notifier::new(events, bus, bucket, &config.report_prefix)
+                .with_health(AwsHealth::new(sdk.clone()))
         });
         let incidents = config.incident_table.as_ref().map(|table| {
             let client = aws_sdk_dynamodb::Client::new(sdk);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::health::{GenesysAccess, HealthQuery};
+use crate::health::{Bounds, GenesysAccess, HealthQuery, TargetHealth};
 use crate::incidents::{self, Change, EventContext, Transition};
 use crate::report::{Report, headline, s3_console_link};
 use crate::store::ReportKeys;
@@ -91,8 +91,8 @@ pub struct Notifier {
     bus: String,
     bucket: String,
     prefix: String,
-    /// Looks the target's health up for `resolved` events, through this configuration.
-    health: Option<aws_config::SdkConfig>,
+    /// Looks the target's health up for `resolved` events.
+    health: Option<std::sync::Arc<dyn TargetHealth>>,
 }
 
 impl Notifier {
@@ -114,9 +114,9 @@ impl Notifier {
 
     /// Adds the target's health over the incident (EventBridge's metrics for its rules,
     /// its API destination's limit, the partner source's state) to each `resolved` event,
-    /// looked up through `sdk`.
-    pub fn with_health(mut self, sdk: aws_config::SdkConfig) -> Notifier {
-        self.health = Some(sdk);
+    /// looked up through `health`.
+    pub fn with_health(mut self, health: impl TargetHealth + 'static) -> Notifier {
+        self.health = Some(std::sync::Arc::new(health));
         self
     }
 
@@ -182,10 +182,15 @@ impl Announce for Notifier {
         };
         let started = std::time::Instant::now();
         let mut detail = incidents::detail(change, &context);
-        if let (Some(sdk), Transition::Resolved) = (&self.health, change.transition) {
-            // Four calls at most, each a fifth of the time; the event is put anyway.
+        if let (Some(health), Transition::Resolved) = (&self.health, change.transition) {
+            // Each call a fifth of the time, all of them four fifths: the last fifth is
+            // the put's, which is made anyway.
             let query = HealthQuery::of_incident(&change.item);
-            let health = crate::health::look_up(sdk, genesys, &query, timeout / 5).await;
+            let bounds = Bounds {
+                per_call: timeout / 5,
+                total: timeout * 4 / 5,
+            };
+            let health = health.look_up(&query, genesys, bounds).await;
             detail["health"] = serde_json::to_value(health).unwrap_or_default();
         }
         let left = timeout.saturating_sub(started.elapsed());

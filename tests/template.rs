@@ -688,3 +688,42 @@ fn the_policy_grants_the_incident_table_and_its_index_only() {
         assert!(env.get(name).is_some(), "{name}");
     }
 }
+
+/// Every call the health look-up of a `resolved` event makes is granted to the function
+/// (a denied one would make every event say "unavailable" and the LOST search never run).
+#[test]
+fn the_policy_grants_every_call_of_the_health_look_up() {
+    let t = template();
+    let mut all = Vec::new();
+    statements(get(&t, &["Resources", "TriageRole"]), &mut all);
+    let granted: Vec<String> = all
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            Value::Sequence(_) => str_list(&s["Action"]),
+            a => vec![a.as_str().unwrap_or_default().to_owned()],
+        })
+        .collect();
+    for action in [
+        "cloudwatch:GetMetricData",
+        "cloudwatch:ListMetrics",
+        "events:DescribeApiDestination",
+        "events:DescribeConnection",
+        "events:DescribeEventSource",
+    ] {
+        assert!(granted.iter().any(|g| g == action), "{action}: {granted:?}");
+    }
+    let connection = all
+        .iter()
+        .find(|s| {
+            serde_norway::to_string(&s["Action"])
+                .unwrap()
+                .contains("events:DescribeConnection")
+        })
+        .unwrap();
+    assert!(
+        serde_norway::to_string(&connection["Resource"])
+            .unwrap()
+            .contains(":connection/*"),
+        "{connection:?}"
+    );
+}

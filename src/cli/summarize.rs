@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::{Stdout, categories, window};
+use crate::health::TargetHealth;
 use crate::page::{Kind, Page};
 use crate::report::{Health, Summary};
 use crate::store::{path_style_from_env, s3_client};
@@ -54,6 +55,9 @@ const SUMMARIZE_PURGE_DELAY_MS: i64 = 10;
 
 /// The most each health look-up waits.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most the whole health look-up takes (many calls, a few at once).
+const HEALTH_TOTAL: Duration = Duration::from_secs(120);
 
 /// Summarizes every report below the sources; `Err` with one line when nothing could be
 /// read or the output cannot be written.
@@ -133,7 +137,8 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
         payload_sources,
     } = summarizer.finish_detailed(now, &args.sources);
     if !args.no_health && summary.incidents.iter().any(|i| !i.rules.is_empty()) {
-        summary.health = Some(health(&summary).await);
+        let port = crate::health::AwsHealth::new(health_sdk().await);
+        summary.health = Some(health(&summary, &port).await);
     }
     if !args.json {
         detail.payloads = sample_payloads(&reader, &locations, payload_sources, concurrency).await;
@@ -245,10 +250,10 @@ async fn sample_payloads(
         .collect()
 }
 
-/// The health beside the summary: best effort, one attempt of at most
-/// [`HEALTH_TIMEOUT`] each, never instead of the summary.
-async fn health(summary: &Summary) -> Health {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+/// The SDK configuration the health look-ups go through: no retries, each call at most
+/// [`HEALTH_TIMEOUT`].
+async fn health_sdk() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest())
         .await
         .to_builder()
         .retry_config(aws_config::retry::RetryConfig::disabled())
@@ -257,11 +262,20 @@ async fn health(summary: &Summary) -> Health {
                 .operation_timeout(HEALTH_TIMEOUT)
                 .build(),
         )
-        .build();
+        .build()
+}
+
+/// The health beside the summary, through `port`: best effort, one attempt of at most
+/// [`HEALTH_TIMEOUT`] each, all within [`HEALTH_TOTAL`], never instead of the summary.
+async fn health(summary: &Summary, port: &dyn TargetHealth) -> Health {
     // Genesys Cloud is asked only when its credentials are set (and valid).
     let genesys = super::CliConfig::from_env().ok().and_then(|c| c.genesys);
     let query = crate::health::HealthQuery::of_summary(summary);
-    crate::health::look_up(&sdk, genesys.as_ref(), &query, HEALTH_TIMEOUT).await
+    let bounds = crate::health::Bounds {
+        per_call: HEALTH_TIMEOUT,
+        total: HEALTH_TOTAL,
+    };
+    port.look_up(&query, genesys.as_ref(), bounds).await
 }
 
 /// `summary.json` to standard output (`--json`), or `summary.md` and `summary.json` into
@@ -345,8 +359,10 @@ fn summary_page(summary: &Summary, detail: &Detail) -> String {
     })
 }
 
-/// The health table: per rule, EventBridge's own counts; per API destination, its limit
-/// beside the invoked peak; then what could not be looked up.
+/// The health table: first what stops events or loses them (a source or integration
+/// feeding the rules' buses that is not active, rules that lost events beyond the DLQ),
+/// then per rule EventBridge's own counts or why there are none, per API destination its
+/// limit beside the rates and the advice; then what could not be looked up.
 fn print_health(out: &mut Stdout, health: &Health) {
     for source in health.event_sources.iter().filter(|s| s.state != "ACTIVE") {
         out.line(format_args!(
@@ -357,7 +373,7 @@ fn print_health(out: &mut Stdout, health: &Health) {
     for i in health
         .genesys_integrations
         .iter()
-        .filter(|i| i.code != "ACTIVE")
+        .filter(|i| i.feeds_rules && i.code != "ACTIVE")
     {
         out.line(format_args!(
             "NOT SENDING: Genesys Cloud integration {:?} is {}{}: no dead letter can show events that were never sent",
@@ -366,22 +382,53 @@ fn print_health(out: &mut Stdout, health: &Health) {
             i.detail.as_deref().map_or(String::new(), |d| format!(" ({d})"))
         ));
     }
+    for r in health.rules.iter().filter(|r| r.lost() > 0.0) {
+        out.line(format_args!(
+            "LOST: rule {}: {} event(s) could not be put in the dead-letter queue (InvocationsFailedToBeSentToDlq){}",
+            r.rule_name,
+            r.lost(),
+            if r.named_by_dead_letters {
+                ""
+            } else {
+                "; no dead letter names it: every send to its DLQ failed (queue policy, KMS key)"
+            }
+        ));
+    }
     if health.lost_beyond_dlq > 0 {
         out.line(format_args!(
             "LOST: {} event(s) could not be put in the dead-letter queue either (InvocationsFailedToBeSentToDlq)",
             health.lost_beyond_dlq
         ));
     }
-    out.line("health (EventBridge's metrics per rule, all of its targets; the split by target is the dead letters'):");
+    out.line(format_args!(
+        "health (EventBridge's metrics per rule, all of its targets; totals over the window{}; the split by target is the dead letters'):",
+        health
+            .peak_period_seconds
+            .map_or(String::new(), |p| format!(", peaks {}", crate::health::per_period(p)))
+    ));
     for r in &health.rules {
+        if let Some(why) = &r.no_metrics {
+            out.line(format_args!("  rule {:<32} {why}", r.rule_name));
+            continue;
+        }
         let m = |name: &str| r.metrics.get(name).copied().unwrap_or(0.0);
+        let sent = if r.missed.iter().any(|m| m == "InvocationsSentToDlq") {
+            format!(
+                "sent to DLQ missed ({} dead letter(s) name the rule in the window)",
+                r.dead_letters
+            )
+        } else {
+            format!(
+                "sent to DLQ {:>6} ({})",
+                m("InvocationsSentToDlq"),
+                r.failure_ratio
+                    .map_or("-".to_owned(), |f| format!("{:.2} %", f * 100.0))
+            )
+        };
         out.line(format_args!(
-            "  rule {:<32} invocations {:>8}  sent to DLQ {:>6} ({})  lost {:>4}  retries {:>6}  throttled {:>4}",
+            "  rule {:<32} invocations {:>8}  {sent}  lost {:>4}  retries {:>6}  throttled {:>4}",
             r.rule_name,
             m("Invocations"),
-            m("InvocationsSentToDlq"),
-            r.failure_ratio
-                .map_or("-".to_owned(), |f| format!("{:.2} %", f * 100.0)),
             m("InvocationsFailedToBeSentToDlq"),
             m("RetryInvocationAttempts"),
             m("ThrottledRules"),
@@ -389,12 +436,17 @@ fn print_health(out: &mut Stdout, health: &Health) {
     }
     for d in &health.api_destinations {
         out.line(format_args!(
-            "  api-destination {:<21} limit {}  invoked peak {:.1}/s  rate-limited peak {}/min",
+            "  api-destination {:<21} limit {}  matched peak {}  invoked peak {:.1}/s  rate-limited peak {}/min{}",
             d.name,
             d.invocation_rate_limit_per_second
                 .map_or("unknown".to_owned(), |l| format!("{l}/s")),
+            d.peak_matched_per_second
+                .map_or("unknown".to_owned(), |r| format!("{r:.1}/s")),
             d.peak_invoked_per_second,
-            d.peak_rate_limited_per_minute
+            d.peak_rate_limited_per_minute,
+            d.connection_state
+                .as_deref()
+                .map_or(String::new(), |s| format!("  connection {s}"))
         ));
         if let Some(advice) = &d.advice {
             out.line(format_args!("    advice: {advice}"));
@@ -408,12 +460,20 @@ fn print_health(out: &mut Stdout, health: &Health) {
     }
     for i in &health.genesys_integrations {
         out.line(format_args!(
-            "  genesys integration {:?}: {} (suffix {}, reported {})",
+            "  genesys integration {:?}: {} (suffix {}, {}, reported {})",
             i.name,
             i.code,
             i.event_source_suffix.as_deref().unwrap_or("?"),
+            if i.feeds_rules {
+                "feeds the rules' bus"
+            } else {
+                "feeds none of the rules' buses"
+            },
             i.last_updated.as_deref().unwrap_or("?")
         ));
+    }
+    for line in &health.notes {
+        out.line(format_args!("  note: {line}"));
     }
     for line in &health.unavailable {
         out.line(format_args!("  unavailable: {line}"));

@@ -13,7 +13,7 @@ use super::{Endpoints, TokenSource};
 pub const EVENTBRIDGE_INTEGRATION: &str = "amazon-eventbridge-source";
 
 /// One Amazon EventBridge Source integration as Genesys Cloud reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationState {
     /// Its name in Genesys Cloud.
@@ -26,17 +26,31 @@ pub struct IntegrationState {
     pub detail: Option<String>,
     /// `reportedState.lastUpdated`.
     pub last_updated: Option<String>,
+    /// `awsAccountId`: the AWS account its partner event source is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_account_id: Option<String>,
+    /// `awsAccountRegion`: the region its partner event source is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_region: Option<String>,
+    /// Whether it feeds one of the rules' partner buses (its suffix, account and region
+    /// match the bus's): only then does its state explain missing events.
+    #[serde(default)]
+    pub feeds_rules: bool,
 }
 
 #[derive(Deserialize)]
 struct Page {
     #[serde(default)]
     entities: Vec<serde_json::Value>,
-    #[serde(rename = "pageCount", default)]
-    page_count: u32,
+    #[serde(rename = "nextUri", default)]
+    next_uri: Option<String>,
 }
 
-/// Every Amazon EventBridge Source integration of the org, each page within `timeout`.
+/// Pages read at most (100 integrations each).
+const MAX_PAGES: usize = 100;
+
+/// Every Amazon EventBridge Source integration of the org, each page within `timeout`,
+/// following `nextUri` until a page has none.
 pub async fn eventbridge_integrations(
     http: &reqwest::Client,
     endpoints: &Endpoints,
@@ -44,20 +58,18 @@ pub async fn eventbridge_integrations(
     timeout: Duration,
 ) -> Result<Vec<IntegrationState>, String> {
     let token = tokens.token().await.map_err(|e| e.to_string())?;
-    let url = endpoints
+    let mut url = endpoints
         .api_base
         .join("api/v2/integrations")
         .map_err(|e| e.to_string())?;
+    url.query_pairs_mut()
+        .append_pair("pageSize", "100")
+        .append_pair("pageNumber", "1")
+        .append_pair("expand", "config.current");
     let mut found = Vec::new();
-    for page in 1.. {
-        let mut page_url = url.clone();
-        page_url
-            .query_pairs_mut()
-            .append_pair("pageSize", "100")
-            .append_pair("pageNumber", &page.to_string())
-            .append_pair("expand", "config.current");
+    for _ in 0..MAX_PAGES {
         let answer = http
-            .get(page_url)
+            .get(url.clone())
             .header(reqwest::header::AUTHORIZATION, token.bearer())
             .timeout(timeout)
             .send()
@@ -71,19 +83,45 @@ pub async fn eventbridge_integrations(
         let status = answer.status();
         if !status.is_success() {
             return Err(format!(
-                "GET /api/v2/integrations: HTTP {status} (the OAuth client needs integrations:integration:view)"
+                "GET /api/v2/integrations: HTTP {status} ({})",
+                why(status)
             ));
         }
-        let page_of: Page = answer
+        let page: Page = answer
             .json()
             .await
             .map_err(|e| format!("GET /api/v2/integrations: not the expected JSON: {e}"))?;
-        found.extend(page_of.entities.iter().filter_map(state_of));
-        if page >= page_of.page_count.max(1) {
-            break;
+        found.extend(page.entities.iter().filter_map(state_of));
+        let Some(next) = page.next_uri.filter(|n| !n.is_empty()) else {
+            return Ok(found);
+        };
+        // nextUri is a path on the same API host; the token goes nowhere else.
+        let next_url = endpoints.api_base.join(&next).map_err(|e| e.to_string())?;
+        if next_url.origin() != endpoints.api_base.origin() {
+            return Err(
+                "GET /api/v2/integrations: nextUri points to another host: not followed".into(),
+            );
         }
+        url = next_url;
     }
-    Ok(found)
+    Err(format!(
+        "GET /api/v2/integrations: more than {MAX_PAGES} pages: stopped"
+    ))
+}
+
+/// What an HTTP failure of the integrations API means.
+fn why(status: reqwest::StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "the OAuth client's token was refused",
+        403 => "the OAuth client needs integrations:integration:view",
+        429 => {
+            "Genesys Cloud is rate-limiting this OAuth client; not a permission problem, try again later"
+        }
+        s if s >= 500 => {
+            "Genesys Cloud failed to answer; not a permission problem, try again later"
+        }
+        _ => "an unexpected answer",
+    }
 }
 
 /// The state of one integration, when it is an Amazon EventBridge Source.
@@ -93,11 +131,15 @@ fn state_of(entity: &serde_json::Value) -> Option<IntegrationState> {
     }
     let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
     let reported = &entity["reportedState"];
+    let properties = &entity["config"]["current"]["properties"];
     Some(IntegrationState {
         name: text(&entity["name"]).unwrap_or_default(),
-        event_source_suffix: text(&entity["config"]["current"]["properties"]["eventSourceSuffix"]),
+        event_source_suffix: text(&properties["eventSourceSuffix"]),
         code: text(&reported["code"]).unwrap_or_else(|| "UNKNOWN".into()),
         detail: text(&reported["detail"]["message"]).filter(|m| !m.is_empty()),
         last_updated: text(&reported["lastUpdated"]),
+        aws_account_id: text(&properties["awsAccountId"]),
+        aws_region: text(&properties["awsAccountRegion"]),
+        feeds_rules: false,
     })
 }

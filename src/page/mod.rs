@@ -393,8 +393,19 @@ fn health(h: &Health, out: &mut String) {
                 esc(&r.rule_arn),
                 esc(&r.rule_name)
             );
-            for figure in r.figures() {
-                let _ = write!(out, "<td class=\"n\">{figure}</td>");
+            match r.figures() {
+                Some(figures) => {
+                    for figure in figures {
+                        let _ = write!(out, "<td class=\"n\">{figure}</td>");
+                    }
+                }
+                None => {
+                    let _ = write!(
+                        out,
+                        "<td colspan=\"6\" class=\"lost\">{}</td>",
+                        esc(r.no_metrics.as_deref().unwrap_or_default())
+                    );
+                }
             }
             out.push_str("</tr>\n");
         }
@@ -415,7 +426,7 @@ fn health(h: &Health, out: &mut String) {
         let _ = writeln!(
             out,
             "<p{}>Genesys Cloud integration <code>{}</code>: {}{}{}</p>",
-            if g.code == "ACTIVE" {
+            if g.code == "ACTIVE" || !g.feeds_rules {
                 ""
             } else {
                 " class=\"lost\""

@@ -61,11 +61,21 @@ pub struct Summary {
 pub struct Health {
     /// Where the figures come from and what they cannot tell.
     pub window: WindowOut,
-    /// One per rule of the incidents.
+    /// The period the totals were read with (the window, rounded out to what CloudWatch
+    /// keeps for data that old).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<i32>,
+    /// The period the peaks were read with: 60 s while CloudWatch keeps 1-minute data
+    /// (15 days), 300 s to 63 days, 3,600 s to 455 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_period_seconds: Option<i32>,
+    /// One per rule of the incidents, and one per other rule of their regions that lost
+    /// events beyond the DLQ in the window; rules that lost events first.
     pub rules: Vec<RuleHealth>,
     /// One per API destination among the incidents' targets.
     pub api_destinations: Vec<ApiDestinationHealth>,
-    /// Events EventBridge could not even put in the dead-letter queue, all rules.
+    /// Events EventBridge could not even put in the dead-letter queue, all rules with
+    /// figures.
     pub lost_beyond_dlq: u64,
     /// The partner event sources the rules' buses are fed by (`DescribeEventSource`).
     #[serde(default)]
@@ -76,11 +86,16 @@ pub struct Health {
     pub genesys_integrations: Vec<crate::genesys::IntegrationState>,
     /// Look-ups that failed or were denied, one line each.
     pub unavailable: Vec<String>,
+    /// What the figures cannot show (a look-up's known blind spot).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
-/// One rule's EventBridge metrics (namespace `AWS/Events`) summed over the window. A
-/// metric EventBridge did not emit counts as zero. The metrics have no target dimension:
-/// a rule's figures cover all its targets.
+/// One rule's EventBridge metrics (namespace `AWS/Events`) summed over the window, under
+/// the dimension set that has them. A rule with no data under either set, or whose
+/// result CloudWatch did not mark `Complete`, has no figures (`noMetrics` says why), never
+/// zeros. Once a rule is found, a metric EventBridge did not emit counts as zero. The
+/// metrics have no target dimension: a rule's figures cover all its targets.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleHealth {
@@ -93,41 +108,94 @@ pub struct RuleHealth {
     /// Metric name → sum over the window (`Invocations`, `FailedInvocations`,
     /// `InvocationsSentToDlq`, `InvocationsFailedToBeSentToDlq`,
     /// `SuccessfulInvocationAttempts`, `InvocationAttempts`, `RetryInvocationAttempts`,
-    /// `ThrottledRules`).
+    /// `ThrottledRules`, `TriggeredRules`); empty when `noMetrics`.
     pub metrics: BTreeMap<String, f64>,
-    /// `InvocationsSentToDlq` ÷ `Invocations`, when there were invocations.
+    /// `InvocationsSentToDlq` ÷ `Invocations`, when there were invocations and the
+    /// dead-letter count was not missed.
     pub failure_ratio: Option<f64>,
-    /// The most `Invocations` in one minute.
-    pub peak_invocations_per_minute: f64,
+    /// The most `Invocations` in one peak period, per minute (for the rules of API
+    /// destinations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_invocations_per_minute: Option<f64>,
+    /// The most `TriggeredRules` (events the rule matched) in one peak period, per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_matched_per_minute: Option<f64>,
+    /// Metric → the dimension set its data was under (`RuleName` or
+    /// `EventBusName,RuleName`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub found_under: BTreeMap<String, String>,
+    /// Why there are no figures: `no metrics found for rule X (…)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_metrics: Option<String>,
+    /// Metrics whose value cannot be right: `InvocationsSentToDlq` 0 while dead letters
+    /// name the rule in the window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missed: Vec<String>,
+    /// Dead letters that name the rule in the window.
+    #[serde(default)]
+    pub dead_letters: usize,
+    /// Whether any dead letter names the rule (`false`: found by its lost events alone).
+    #[serde(default = "yes")]
+    pub named_by_dead_letters: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl RuleHealth {
-    /// The figures every rendering shows, in order: invocations, sent to the DLQ, the
-    /// failure ratio (`—` without invocations), lost beyond the DLQ, retries, throttled.
-    pub fn figures(&self) -> [String; 6] {
+    /// The figures every rendering shows, in order: invocations, sent to the DLQ (`missed`
+    /// when it cannot be right), the failure ratio (`—` without invocations or when
+    /// missed), lost beyond the DLQ, retries, throttled. `None` without figures.
+    pub fn figures(&self) -> Option<[String; 6]> {
+        if self.no_metrics.is_some() {
+            return None;
+        }
         let m = |name: &str| self.metrics.get(name).copied().unwrap_or(0.0).to_string();
-        [
+        let sent = if self.missed.iter().any(|m| m == "InvocationsSentToDlq") {
+            "missed".to_owned()
+        } else {
+            m("InvocationsSentToDlq")
+        };
+        Some([
             m("Invocations"),
-            m("InvocationsSentToDlq"),
+            sent,
             self.failure_ratio
                 .map_or("—".to_owned(), |f| format!("{:.2} %", f * 100.0)),
             m("InvocationsFailedToBeSentToDlq"),
             m("RetryInvocationAttempts"),
             m("ThrottledRules"),
-        ]
+        ])
+    }
+
+    /// Events lost beyond the DLQ, when the rule has figures.
+    pub fn lost(&self) -> f64 {
+        if self.no_metrics.is_some() {
+            return 0.0;
+        }
+        self.metrics
+            .get("InvocationsFailedToBeSentToDlq")
+            .copied()
+            .unwrap_or(0.0)
     }
 }
 
 impl ApiDestinationHealth {
     /// Its limit beside the rates it was asked to take, as one sentence:
-    /// `limit 10/s, invoked at up to 30.0/s, rate-limited up to 1/min.`
+    /// `limit 10/s, matched at up to 30.0/s, invoked at up to 10.0/s, rate-limited up to
+    /// 1/min.`
     pub fn rates(&self) -> String {
         format!(
-            "limit {}, invoked at up to {:.1}/s, rate-limited up to {}/min.",
+            "limit {}, matched at up to {}, invoked at up to {:.1}/s, rate-limited up to {}/min{}.",
             self.invocation_rate_limit_per_second
                 .map_or("unknown".to_owned(), |l| format!("{l}/s")),
+            self.peak_matched_per_second
+                .map_or("unknown".to_owned(), |r| format!("{r:.1}/s")),
             self.peak_invoked_per_second,
-            self.peak_rate_limited_per_minute
+            self.peak_rate_limited_per_minute,
+            self.connection_state
+                .as_deref()
+                .map_or(String::new(), |s| format!(", connection {s}"))
         )
     }
 }
@@ -154,11 +222,27 @@ pub struct ApiDestinationHealth {
     /// `InvocationRateLimitPerSecond`, when it could be read.
     pub invocation_rate_limit_per_second: Option<u32>,
     /// The peak rate, per second, at which EventBridge invoked the rules targeting it
-    /// (their `Invocations` per minute ÷ 60).
+    /// (their `Invocations` in the busiest peak period ÷ its seconds). EventBridge holds
+    /// delivery to the limit, so this cannot show demand above it.
     pub peak_invoked_per_second: f64,
+    /// The peak rate, per second, at which the rules targeting it matched events
+    /// (`TriggeredRules` in the busiest peak period ÷ its seconds): the demand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_matched_per_second: Option<f64>,
     /// The most `RATE_LIMIT_EXCEEDED` dead letters against it in one minute.
     pub peak_rate_limited_per_minute: usize,
-    /// What to change, when the invoked peak exceeds the limit.
+    /// Rate-limited dead letters whose error says the endpoint answered HTTP 429.
+    #[serde(default)]
+    pub endpoint_throttled: usize,
+    /// Rate-limited dead letters EventBridge throttled itself (`THROTTLING`, no 429).
+    #[serde(default)]
+    pub eventbridge_throttled: usize,
+    /// Its connection's state (`DescribeConnection`: `AUTHORIZED`, `DEAUTHORIZED`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_state: Option<String>,
+    /// What to change: the endpoint's limit when the endpoint answered 429,
+    /// `InvocationRateLimitPerSecond` when EventBridge throttled events matched faster
+    /// than it, the connection when it is deauthorized.
     pub advice: Option<String>,
 }
 

@@ -97,15 +97,34 @@ fn render_health(h: &crate::report::Health, md: &mut String) {
             h.lost_beyond_dlq
         );
     }
+    for r in h
+        .rules
+        .iter()
+        .filter(|r| !r.named_by_dead_letters && r.lost() > 0.0)
+    {
+        let _ = writeln!(
+            md,
+            "**Rule {} lost {} event(s)** and no dead letter names it: every send to its DLQ failed (queue policy, KMS key).\n",
+            code(&r.rule_name),
+            r.lost()
+        );
+    }
     md.push_str("EventBridge's metrics (`AWS/Events`) per rule over the window; they have no target dimension, so a rule's figures cover all its targets and the split by target is the dead letters'.\n\n");
     md.push_str("| rule | invocations | sent to DLQ | failure ratio | lost beyond DLQ | retries | throttled |\n|---|---|---|---|---|---|---|\n");
     for r in &h.rules {
-        let _ = writeln!(
-            md,
-            "| {} | {} |",
-            code(&r.rule_name),
-            r.figures().join(" | ")
-        );
+        match r.figures() {
+            Some(figures) => {
+                let _ = writeln!(md, "| {} | {} |", code(&r.rule_name), figures.join(" | "));
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | | | | | |",
+                    code(&r.rule_name),
+                    text(r.no_metrics.as_deref().unwrap_or_default())
+                );
+            }
+        }
     }
     for d in &h.api_destinations {
         let _ = writeln!(
@@ -117,6 +136,9 @@ fn render_health(h: &crate::report::Health, md: &mut String) {
                 .as_deref()
                 .map_or(String::new(), |a| format!(" **{}**", text(a)))
         );
+    }
+    for line in &h.notes {
+        let _ = writeln!(md, "\n- Note: {}", text(line));
     }
     for line in &h.unavailable {
         let _ = writeln!(md, "\n- Not looked up: {}", text(line));

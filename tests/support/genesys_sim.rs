@@ -84,8 +84,13 @@ pub struct SimState {
     pub fail_401: AtomicU64,
     /// Ids the simulated org does not know.
     pub unknown: Mutex<HashSet<String>>,
-    /// The org's integrations, as `GET /api/v2/integrations` lists them (its `entities`).
+    /// The org's integrations, as `GET /api/v2/integrations` lists them (its `entities`),
+    /// `pageSize` a page (at most 100; 25 by default, as Genesys Cloud's), each page with
+    /// the `nextUri` of the next.
     pub integrations: Mutex<Vec<Value>>,
+    /// The next N integrations requests answer this HTTP status (429, 503, …).
+    pub integrations_fail: AtomicU64,
+    pub integrations_status: Mutex<u16>,
     tokens: Mutex<HashSet<String>>,
     issued: Mutex<Vec<String>>,
     pub stats: SimStats,
@@ -108,6 +113,8 @@ impl SimState {
             fail_401: AtomicU64::new(0),
             unknown: Mutex::new(HashSet::new()),
             integrations: Mutex::new(Vec::new()),
+            integrations_fail: AtomicU64::new(0),
+            integrations_status: Mutex::new(429),
             tokens: Mutex::new(HashSet::new()),
             issued: Mutex::new(Vec::new()),
             stats: SimStats::default(),
@@ -195,20 +202,54 @@ pub fn eventbridge_integration(suffix: &str, code: &str, detail: &str) -> Value 
     })
 }
 
-/// `GET /api/v2/integrations`: one page holding every integration.
-async fn integrations(State(s): State<Arc<SimState>>, headers: HeaderMap) -> Response {
+/// `GET /api/v2/integrations?pageSize=N&pageNumber=P`: one page of the integrations,
+/// with `nextUri` while more follow (a path with the query, as Genesys Cloud gives it).
+async fn integrations(
+    State(s): State<Arc<SimState>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(refused) = gate(&s, &headers).await {
         return refused;
     }
+    if take(&s.integrations_fail) {
+        let status = StatusCode::from_u16(*s.integrations_status.lock().unwrap())
+            .unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+        return error(status, "sim.failure", "armed failure");
+    }
     let all = s.integrations.lock().unwrap().clone();
-    Json(json!({
-        "entities": all,
-        "pageSize": 100,
-        "pageNumber": 1,
+    let number = |k: &str, default: usize| {
+        query
+            .get(k)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let size = number("pageSize", 25).clamp(1, 100);
+    let page = number("pageNumber", 1).max(1);
+    let count = all.len().div_ceil(size).max(1);
+    let entities: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .cloned()
+        .collect();
+    let mut body = json!({
+        "entities": entities,
+        "pageSize": size,
+        "pageNumber": page,
         "total": all.len(),
-        "pageCount": 1
-    }))
-    .into_response()
+        "pageCount": count,
+        "selfUri": format!("/api/v2/integrations?pageSize={size}&pageNumber={page}"),
+        "firstUri": format!("/api/v2/integrations?pageSize={size}&pageNumber=1"),
+        "lastUri": format!("/api/v2/integrations?pageSize={size}&pageNumber={count}"),
+    });
+    if page < count {
+        body["nextUri"] = json!(format!(
+            "/api/v2/integrations?pageSize={size}&pageNumber={}&expand=config.current",
+            page + 1
+        ));
+    }
+    Json(body).into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
