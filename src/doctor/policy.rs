@@ -229,10 +229,8 @@ mod tests {
 
     #[test]
     fn an_explicit_deny_wins() {
-        let policy = format!(
-            r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"sqs:*"}},{{"Effect":"Deny","Principal":{{"Service":["events.amazonaws.com"]}},"Action":["sqs:SendMessage"],"Condition":{{"ArnNotEquals":{{"aws:SourceArn":"arn:aws:events:us-east-1:111122223333:rule/other"}}}}}}]}}"#
-        );
-        assert!(matches!(sqs(&policy), Verdict::Missing(_)));
+        let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:*"},{"Effect":"Deny","Principal":{"Service":["events.amazonaws.com"]},"Action":["sqs:SendMessage"],"Condition":{"ArnNotEquals":{"aws:SourceArn":"arn:aws:events:us-east-1:111122223333:rule/other"}}}]}"#;
+        assert!(matches!(sqs(policy), Verdict::Missing(_)));
     }
 
     #[test]
