@@ -1,7 +1,10 @@
 //! EventBridge's partner event sources, which moto does not serve (`DescribeEventSource`
 //! answers 500): a stand-in speaking EventBridge's JSON protocol (`X-Amz-Target:
 //! AWSEvents.DescribeEventSource`) that answers it from a table and passes every other
-//! call on to moto, so one `AWS_ENDPOINT_URL_EVENTBRIDGE` serves both.
+//! call on to moto, so one `AWS_ENDPOINT_URL_EVENTBRIDGE` serves both. It also lists the
+//! sources (`ListEventSources`) and answers `DescribeConnection` for the connections put
+//! in a state moto cannot reach (`DEAUTHORIZED`: EventBridge sets it after an endpoint's
+//! 401/407).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +18,7 @@ pub struct EventSources {
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
     sources: Sources,
+    connections: Sources,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -28,14 +32,20 @@ impl EventSources {
     /// Starts the stand-in in front of moto at `moto`.
     pub async fn start(moto: &str) -> EventSources {
         let sources: Sources = Arc::default();
-        let table = sources.clone();
-        let (endpoint, server) = super::net::amz_json_proxy(moto, move |target, body| {
-            (target == "AWSEvents.DescribeEventSource").then(|| describe(&table, body))
-        })
-        .await;
+        let connections: Sources = Arc::default();
+        let (table, states) = (sources.clone(), connections.clone());
+        let (endpoint, server) =
+            super::net::amz_json_proxy(moto, move |target, body| match target {
+                "AWSEvents.DescribeEventSource" => Some(describe(&table, body)),
+                "AWSEvents.ListEventSources" => Some(list(&table, body)),
+                "AWSEvents.DescribeConnection" => connection(&states, body),
+                _ => None,
+            })
+            .await;
         EventSources {
             endpoint,
             sources,
+            connections,
             server,
         }
     }
@@ -47,6 +57,76 @@ impl EventSources {
             .unwrap()
             .insert(name.to_owned(), state.to_owned());
     }
+
+    /// `DescribeConnection` of connection `name` answers `state` (with a reason) instead
+    /// of moto's answer.
+    pub fn set_connection(&self, name: &str, state: &str) {
+        self.connections
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), state.to_owned());
+    }
+}
+
+fn json_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    headers
+}
+
+fn field(body: &[u8], name: &str) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v[name].as_str().map(str::to_owned))
+}
+
+/// `ListEventSources` with its `NamePrefix`, one page.
+fn list(table: &Sources, body: &[u8]) -> super::net::Answer {
+    let prefix = field(body, "NamePrefix").unwrap_or_default();
+    let sources: Vec<serde_json::Value> = table
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| name.starts_with(&prefix))
+        .map(|(name, state)| {
+            serde_json::json!({
+                "Arn": format!("arn:aws:events:us-east-1::event-source/{name}"),
+                "CreatedBy": "genesys.com",
+                "CreationTime": 1795800000,
+                "Name": name,
+                "State": state,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({ "EventSources": sources });
+    (
+        StatusCode::OK,
+        json_headers(),
+        body.to_string().into_bytes(),
+    )
+}
+
+/// `DescribeConnection` of a connection in the table; `None` (moto answers) otherwise.
+fn connection(table: &Sources, body: &[u8]) -> Option<super::net::Answer> {
+    let name = field(body, "Name")?;
+    let state = table.lock().unwrap().get(&name)?.clone();
+    let body = serde_json::json!({
+        "ConnectionArn": format!("arn:aws:events:us-east-1:123456789012:connection/{name}/0d3c6a4e-5a0b-4d55-9d3c-4a4b1f7d2e11"),
+        "Name": name,
+        "ConnectionState": state,
+        "StateReason": "Authorization failed: the endpoint answered 401 Unauthorized",
+        "AuthorizationType": "API_KEY",
+        "CreationTime": 1795800000,
+        "LastModifiedTime": 1795900000,
+    });
+    Some((
+        StatusCode::OK,
+        json_headers(),
+        body.to_string().into_bytes(),
+    ))
 }
 
 fn describe(table: &Sources, body: &[u8]) -> super::net::Answer {
