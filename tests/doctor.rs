@@ -579,3 +579,68 @@ async fn a_denied_call_is_one_unavailable_line() {
     assert!(!stdout.contains(&secret));
     assert_eq!(run.status.code(), Some(1), "{}", text(&run));
 }
+
+#[tokio::test]
+async fn the_triage_functions_own_bucket_table_bus_and_schedule_are_checked() {
+    let world = World::start().await;
+    let function = world.function("dlq-triage", 30).await;
+    let lambda = aws_sdk_lambda::Client::new(&world.sdk);
+    let env = aws_sdk_lambda::types::Environment::builder()
+        .variables("REPORT_BUCKET", "reports-that-were-never-made")
+        .variables("INCIDENT_TABLE", "incidents-gone")
+        .variables("NOTIFY_EVENT_BUS", "ops-gone")
+        .build();
+    lambda
+        .update_function_configuration()
+        .function_name("dlq-triage")
+        .environment(env)
+        .send()
+        .await
+        .unwrap();
+    let events = world.events();
+    events
+        .put_rule()
+        .name("dlq-triage-sweep")
+        .schedule_expression("rate(5 minutes)")
+        .state(aws_sdk_eventbridge::types::RuleState::Disabled)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("dlq-triage-sweep")
+        .targets(target("fn", &function, None))
+        .send()
+        .await
+        .unwrap();
+    let (status, json) = run_json(world.doctor(
+        None,
+        &["--json", "--bus", "no-such-bus", "--function", "dlq-triage"],
+    ))
+    .await;
+    let got: BTreeSet<_> = found(&json).into_iter().collect();
+    let expected: BTreeSet<(String, String, String)> = [
+        (
+            "stack-bucket-missing",
+            "error",
+            "reports-that-were-never-made",
+        ),
+        ("stack-table-missing", "warning", "incidents-gone"),
+        ("stack-bus-missing", "warning", "ops-gone"),
+        (
+            "stack-schedule-disabled",
+            "warning",
+            "arn:aws:events:us-east-1:123456789012:rule/dlq-triage-sweep",
+        ),
+    ]
+    .into_iter()
+    .map(|(c, s, r)| (c.to_owned(), s.to_owned(), r.to_owned()))
+    .collect();
+    assert_eq!(got, expected, "{json:#}");
+    assert_eq!(
+        json["unavailable"],
+        json!(["EventBridge ListRules (no-such-bus): no such event bus"]),
+        "{json:#}"
+    );
+    assert_eq!(status, Some(2));
+}

@@ -436,7 +436,10 @@ impl Doctor {
                         None => return rules,
                     }
                 }
-                Err(Failed::NotFound) => return rules,
+                Err(Failed::NotFound) => {
+                    self.unavailable(format!("EventBridge ListRules ({bus}): no such event bus"));
+                    return rules;
+                }
                 Err(Failed::Other(e)) => {
                     self.unavailable(e);
                     return rules;
