@@ -644,3 +644,141 @@ async fn the_triage_functions_own_bucket_table_bus_and_schedule_are_checked() {
     );
     assert_eq!(status, Some(2));
 }
+
+/// The function's daily run: the same audit, one `DLQ Triage Finding` event per new
+/// finding on NOTIFY_EVENT_BUS, deduplicated through the incident table (dynalite).
+#[tokio::test]
+async fn the_scheduled_run_announces_each_new_finding_once() {
+    use chrono::TimeZone;
+    use genesys_dlq_triage::{Handler, LambdaConfig, Response, lookup_from_pairs};
+    use lambda_runtime::{Context, LambdaEvent};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use support::dynalite::{Dynalite, sdk_with_endpoints};
+
+    let moto = Moto::start().await;
+    let dynalite = Dynalite::start().await;
+    dynalite.create_incident_table("incidents").await;
+    let sdk = sdk_with_endpoints(&[
+        ("s3", &moto.endpoint),
+        ("sqs", &moto.endpoint),
+        ("eventbridge", &moto.endpoint),
+        ("lambda", &moto.endpoint),
+        ("iam", &moto.endpoint),
+        ("kms", &moto.endpoint),
+        ("sns", &moto.endpoint),
+        ("dynamodb", &dynalite.endpoint),
+    ])
+    .await;
+    let world = World {
+        sources: EventSources::start(&moto.endpoint).await,
+        moto,
+        sdk: sdk.clone(),
+    };
+    let events = world.events();
+    events
+        .create_partner_event_source()
+        .name(SOURCE)
+        .account(ACCOUNT)
+        .send()
+        .await
+        .unwrap();
+    events
+        .create_event_bus()
+        .name(SOURCE)
+        .event_source_name(SOURCE)
+        .send()
+        .await
+        .unwrap();
+    events.create_event_bus().name("prod").send().await.unwrap();
+    events.create_event_bus().name("ops").send().await.unwrap();
+    let channel = support::sqs::Queue::create(&sdk, "finding-channel").await;
+    support::moto::rule_with_target(
+        &events,
+        Some("ops"),
+        "findings-to-the-channel",
+        r#"{"source": ["genesys-dlq-triage"], "detail-type": ["DLQ Triage Finding"]}"#,
+        target("channel", &channel.arn().await, None),
+    )
+    .await;
+    world.queue("crm-in", &[]).await;
+    world.function("triage", 30).await;
+    // The one fault: a target without a dead-letter queue (its queue's policy is right).
+    let policy = events_may_send("crm-in", &rule_arn("to-crm"));
+    aws_sdk_sqs::Client::new(&sdk)
+        .set_queue_attributes()
+        .queue_url(
+            aws_sdk_sqs::Client::new(&sdk)
+                .get_queue_url()
+                .queue_name("crm-in")
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap(),
+        )
+        .attributes(QueueAttributeName::Policy, policy)
+        .send()
+        .await
+        .unwrap();
+    world
+        .rule("to-crm", END, target("crm", &queue_arn("crm-in"), None))
+        .await;
+
+    let config = LambdaConfig::from_lookup(&lookup_from_pairs(&[
+        ("REPORT_BUCKET", "reports"),
+        ("NOTIFY_EVENT_BUS", "ops"),
+        ("INCIDENT_TABLE", "incidents"),
+    ]))
+    .unwrap();
+    let clock = Arc::new(AtomicI64::new(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 12, 7, 6, 0, 0)
+            .unwrap()
+            .timestamp_millis(),
+    ));
+    let tick = clock.clone();
+    let handler = Handler::from_sdk(config, &sdk, true, "triage").with_clock(move || {
+        chrono::DateTime::from_timestamp_millis(tick.load(Ordering::SeqCst)).unwrap()
+    });
+    let run = || async {
+        let event = serde_json::from_value(
+            json!({"source": "genesys-dlq-triage", "detail-type": "DLQ Triage Doctor Run"}),
+        )
+        .expect("the doctor schedule's input is an invocation");
+        match handler
+            .handle_invocation(LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap()
+        {
+            Response::Doctor(done) => serde_json::to_value(done).unwrap(),
+            other => panic!("not a doctor run: {other:?}"),
+        }
+    };
+    let first = run().await;
+    assert_eq!(
+        first,
+        json!({"findings": 1, "unavailable": 0, "announced": 1, "failed": 0})
+    );
+    let bodies = channel.drain_bodies().await;
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let event: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(event["detail-type"], "DLQ Triage Finding");
+    assert_eq!(event["source"], "genesys-dlq-triage");
+    let resource = format!("{} target crm", rule_arn("to-crm"));
+    assert_eq!(event["detail"]["code"], "target-without-dlq");
+    assert_eq!(event["detail"]["severity"], "error");
+    assert_eq!(event["detail"]["resource"], resource.as_str());
+    assert_eq!(
+        event["detail"]["dedupKey"],
+        format!("finding#target-without-dlq#{resource}")
+    );
+    // The next day's run finds it again and announces nothing.
+    clock.fetch_add(24 * 3600 * 1000, Ordering::SeqCst);
+    let second = run().await;
+    assert_eq!(
+        second,
+        json!({"findings": 1, "unavailable": 0, "announced": 0, "failed": 0})
+    );
+    assert_eq!(channel.drain_bodies().await, Vec::<String>::new());
+}

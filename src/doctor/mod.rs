@@ -11,12 +11,15 @@
 mod aws;
 mod pattern;
 mod policy;
+mod scheduled;
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 pub(crate) use aws::{Scope, audit};
+pub use scheduled::Announced;
+pub(crate) use scheduled::ScheduledAudit;
 
 /// How bad a finding is. `critical`: events are being lost or go nowhere now; `error`:
 /// events will be lost when a delivery fails; `warning`: a weakness that delays or risks
