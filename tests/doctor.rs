@@ -98,6 +98,10 @@ impl World {
                     ),
                     (QueueAttributeName::MessageRetentionPeriod, "1209600".into()),
                     (QueueAttributeName::VisibilityTimeout, "180".into()),
+                    (
+                        QueueAttributeName::KmsMasterKeyId,
+                        self.key_for_eventbridge().await,
+                    ),
                 ],
             )
             .await;
@@ -114,6 +118,29 @@ impl World {
             .await
             .expect("CreateEventSourceMapping");
         arn
+    }
+
+    /// A customer managed key whose policy lets EventBridge encrypt (for the rules of this
+    /// account); its id.
+    async fn key_for_eventbridge(&self) -> String {
+        let policy = json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "root", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}, "Action": "kms:*", "Resource": "*"},
+                {"Sid": "eventbridge", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                 "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
+                 "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}
+            ]
+        });
+        aws_sdk_kms::Client::new(&self.sdk)
+            .create_key()
+            .policy(policy.to_string())
+            .send()
+            .await
+            .expect("CreateKey")
+            .key_metadata
+            .unwrap()
+            .key_id
     }
 
     /// A function (an empty zip: never invoked) with this timeout; its ARN.

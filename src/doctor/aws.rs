@@ -633,6 +633,10 @@ impl Doctor {
             );
         }
         if let Some(key) = &queue.kms_key {
+            let request = Request {
+                actions: &["kms:GenerateDataKey", "kms:Decrypt"],
+                ..request
+            };
             self.kms(dlq, key, &request).await;
         }
         if first_time {
