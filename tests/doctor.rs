@@ -13,6 +13,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use dlq_triage_test_support as support;
 use serde_json::{Value, json};
 use support::cli::{dlq_triage, output, text};
+use support::cloudwatch::CloudWatch;
 use support::eventbridge::EventSources;
 use support::genesys_sim::{Sim, SimState, eventbridge_integration};
 use support::moto::{Moto, user_with_policy};
@@ -54,6 +55,8 @@ fn events_may_send(queue: &str, source_arn: &str) -> String {
 struct World {
     moto: Moto,
     sources: EventSources,
+    /// CloudWatch (the stand-in: moto's server does not speak the SDK's CBOR protocol).
+    cloudwatch: CloudWatch,
     sdk: aws_config::SdkConfig,
 }
 
@@ -62,7 +65,12 @@ impl World {
         let moto = Moto::start().await;
         let sources = EventSources::start(&moto.endpoint).await;
         let sdk = moto.sdk().await;
-        World { moto, sources, sdk }
+        World {
+            moto,
+            sources,
+            cloudwatch: CloudWatch::start().await,
+            sdk,
+        }
     }
 
     fn events(&self) -> aws_sdk_eventbridge::Client {
@@ -196,6 +204,7 @@ impl World {
         cmd.args(args)
             .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
             .env("AWS_ENDPOINT_URL_EVENTBRIDGE", &self.sources.endpoint)
+            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cloudwatch.endpoint)
             .env_remove("DLQ_TRIAGE_FUNCTION");
         if let Some(sim) = sim {
             cmd.env("GENESYS_CLIENT_ID", "doctor-client")
@@ -425,6 +434,41 @@ async fn each_planted_fault_is_found_once_with_its_severity() {
     let mut api_target = target("api", &destination, Some(&dlq));
     api_target.role_arn = Some(format!("arn:aws:iam::{ACCOUNT}:role/events-invoke"));
     world.rule("to-webhook", END, api_target).await;
+    // EventBridge invoked it at 30/s for five minutes two hours ago: above its 10/s.
+    let cw = aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::config::Builder::from(&world.sdk)
+            .endpoint_url(&world.cloudwatch.endpoint)
+            .build(),
+    );
+    let two_hours_ago = chrono::Utc::now().timestamp() / 60 * 60 - 2 * 3600;
+    for minute in 0..5 {
+        cw.put_metric_data()
+            .namespace("AWS/Events")
+            .metric_data(
+                aws_sdk_cloudwatch::types::MetricDatum::builder()
+                    .metric_name("Invocations")
+                    .dimensions(
+                        aws_sdk_cloudwatch::types::Dimension::builder()
+                            .name("EventBusName")
+                            .value(SOURCE)
+                            .build(),
+                    )
+                    .dimensions(
+                        aws_sdk_cloudwatch::types::Dimension::builder()
+                            .name("RuleName")
+                            .value("to-webhook")
+                            .build(),
+                    )
+                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                        two_hours_ago + minute * 60,
+                    ))
+                    .value(1800.0)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
     // Retries cut to one minute.
     let mut hasty = target("crm", &crm, Some(&dlq));
     hasty.retry_policy = Some(
@@ -463,6 +507,11 @@ async fn each_planted_fault_is_found_once_with_its_severity() {
         ),
         ("event-source-pending", "critical", STALE.to_owned()),
         ("connection-deauthorized", "critical", connection.clone()),
+        (
+            "api-destination-rate-limit-low",
+            "warning",
+            destination.clone(),
+        ),
         (
             "target-permission-missing",
             "critical",
@@ -533,6 +582,9 @@ async fn each_planted_fault_is_found_once_with_its_severity() {
         "aws events create-event-bus --name {STALE} --event-source-name {STALE}"
     )));
     assert!(fix_of("target-without-dlq").contains("DeadLetterConfig"));
+    assert!(fix_of("api-destination-rate-limit-low").contains(
+        "aws events update-api-destination --name crm-webhook --invocation-rate-limit-per-second 30"
+    ));
     assert!(fix_of("function-without-on-failure").contains("put-function-event-invoke-config"));
     // The page and the record beside it; no secret anywhere.
     let page = std::fs::read_to_string(out.path().join("doctor.html")).unwrap();
@@ -699,6 +751,7 @@ async fn the_scheduled_run_announces_each_new_finding_once() {
     .await;
     let world = World {
         sources: EventSources::start(&moto.endpoint).await,
+        cloudwatch: CloudWatch::start().await,
         moto,
         sdk: sdk.clone(),
     };

@@ -682,8 +682,10 @@ fn the_daily_audit_is_scheduled_apart_and_granted_every_read_it_makes() {
     }
     // Every call the audit makes, as its code names it ("SQS GetQueueUrl"), is granted.
     let code = std::fs::read_to_string(repo_path("src/doctor/aws.rs")).unwrap();
-    let calls =
-        regex::Regex::new(r#""(EventBridge|SQS|KMS|Lambda|SNS|S3|DynamoDB) ([A-Za-z]+)""#).unwrap();
+    let calls = regex::Regex::new(
+        r#""(EventBridge|SQS|KMS|Lambda|SNS|S3|DynamoDB|CloudWatch) ([A-Za-z]+)""#,
+    )
+    .unwrap();
     let mut needed = std::collections::BTreeSet::new();
     for c in calls.captures_iter(&code) {
         let action = match (&c[1], &c[2]) {

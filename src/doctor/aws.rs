@@ -5,7 +5,8 @@
 //! dead-letter queue (once): `GetQueueUrl`, `GetQueueAttributes`, `ListEventSourceMappings`
 //! (+ `GetFunctionConfiguration` of each drainer), and for a KMS-encrypted queue
 //! `DescribeKey` + `GetKeyPolicy`. Per bus: `ListRules`; per Genesys Cloud integration:
-//! `ListEventSources`, `DescribeEventSource`, `DescribeEventBus`.
+//! `ListEventSources`, `DescribeEventSource`, `DescribeEventBus`. Once for the rules that
+//! send to rate-limited API destinations: CloudWatch `GetMetricData` (`Invocations`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -74,6 +75,8 @@ pub(crate) async fn audit(
         },
         queues: HashMap::new(),
         keys: BTreeSet::new(),
+        rates: BTreeMap::new(),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
     };
     let integrations = match genesys {
         Some(access) => doctor.genesys(access).await,
@@ -90,6 +93,7 @@ pub(crate) async fn audit(
         rules_by_bus.insert(bus.clone(), rules);
     }
     doctor.audit.checked.buses = buses;
+    doctor.rates(chrono::Utc::now()).await;
     for (bus, topics) in &integrations {
         if let Some(rules) = rules_by_bus.get(bus) {
             doctor.coverage(bus, topics, rules);
@@ -106,6 +110,7 @@ pub(crate) async fn audit(
 /// A rule as `ListRules` gave it.
 #[derive(Debug, Clone)]
 struct RuleSeen {
+    bus: String,
     name: String,
     arn: String,
     pattern: Option<String>,
@@ -135,6 +140,9 @@ struct Doctor {
     queues: HashMap<String, Option<Queue>>,
     /// KMS keys already judged (with the account whose rules they serve).
     keys: BTreeSet<String>,
+    /// (API destination ARN, its `InvocationRateLimitPerSecond`) → the rules sending to it.
+    rates: BTreeMap<(String, i32), Vec<RuleSeen>>,
+    cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl Doctor {
@@ -424,6 +432,7 @@ impl Doctor {
                             .filter(|r| r.managed_by().is_none())
                             .filter_map(|r| {
                                 Some(RuleSeen {
+                                    bus: bus.to_owned(),
                                     name: r.name()?.to_owned(),
                                     arn: r.arn()?.to_owned(),
                                     pattern: r.event_pattern().map(str::to_owned),
@@ -524,7 +533,7 @@ impl Doctor {
         let arn = target.arn();
         match arn_parts(arn).map(|(service, _, _, res)| (service, res)) {
             Some(("events", res)) if res.starts_with("api-destination/") => {
-                self.api_destination(arn, res).await;
+                self.api_destination(rule, arn, res).await;
             }
             Some(("lambda", _)) => self.lambda_target(rule, arn).await,
             Some(("sqs", _)) => self.queue_target(rule, arn).await,
@@ -808,7 +817,7 @@ impl Doctor {
         }
     }
 
-    async fn api_destination(&mut self, arn: &str, resource: &str) {
+    async fn api_destination(&mut self, rule: &RuleSeen, arn: &str, resource: &str) {
         let Some(name) = resource
             .strip_prefix("api-destination/")
             .and_then(|r| r.split('/').next())
@@ -839,6 +848,15 @@ impl Doctor {
             }
             Err(Failed::Other(e)) => return self.unavailable(e),
         };
+        if let Some(limit) = destination
+            .invocation_rate_limit_per_second()
+            .filter(|l| *l > 0)
+        {
+            self.rates
+                .entry((arn.to_owned(), limit))
+                .or_default()
+                .push(rule.clone());
+        }
         if destination
             .api_destination_state()
             .is_some_and(|s| s.as_str() == "INACTIVE")
@@ -1067,6 +1085,132 @@ impl Doctor {
                 "every event of the rule fails at once (not retried) and is dead-lettered at best",
                 format!("add to the topic policy: {{\"Effect\":\"Allow\",\"Principal\":{{\"Service\":\"events.amazonaws.com\"}},\"Action\":\"sns:Publish\",\"Resource\":\"{arn}\",\"Condition\":{{\"ArnEquals\":{{\"aws:SourceArn\":\"{}\"}}}}}}", rule.arn),
             );
+        }
+    }
+
+    /// Each API destination's `InvocationRateLimitPerSecond` beside what its rules were
+    /// invoked at over the last day (`AWS/Events` `Invocations` per minute, summed over its
+    /// rules minute by minute; a rule's figure covers all its targets, so it is an upper
+    /// bound).
+    async fn rates(&mut self, now: chrono::DateTime<chrono::Utc>) {
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+        if self.rates.is_empty() {
+            return;
+        }
+        let end = now.timestamp() - now.timestamp().rem_euclid(60);
+        let start = end - 24 * 3600;
+        let rules: BTreeMap<String, RuleSeen> = self
+            .rates
+            .values()
+            .flatten()
+            .map(|r| (r.arn.clone(), r.clone()))
+            .collect();
+        let ids: BTreeMap<String, String> = rules
+            .keys()
+            .enumerate()
+            .map(|(i, arn)| (arn.clone(), format!("r{i}")))
+            .collect();
+        let queries: Vec<MetricDataQuery> = rules
+            .values()
+            .map(|r| {
+                let dimension =
+                    |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+                let mut dims = Vec::new();
+                if r.bus != "default" {
+                    dims.push(dimension("EventBusName", &r.bus));
+                }
+                dims.push(dimension("RuleName", &r.name));
+                let metric = Metric::builder()
+                    .namespace("AWS/Events")
+                    .metric_name("Invocations")
+                    .set_dimensions(Some(dims))
+                    .build();
+                MetricDataQuery::builder()
+                    .id(&ids[&r.arn])
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(metric)
+                            .period(60)
+                            .stat("Sum")
+                            .build(),
+                    )
+                    .return_data(true)
+                    .build()
+            })
+            .collect();
+        // Query id → (minute → invocations).
+        let mut series: HashMap<String, BTreeMap<i64, f64>> = HashMap::new();
+        for chunk in queries.chunks(500) {
+            let mut next: Option<String> = None;
+            loop {
+                let read = self
+                    .call(
+                        "CloudWatch GetMetricData",
+                        "AWS/Events Invocations",
+                        self.cloudwatch
+                            .get_metric_data()
+                            .set_metric_data_queries(Some(chunk.to_vec()))
+                            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(start))
+                            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(end))
+                            .set_next_token(next.take())
+                            .send(),
+                    )
+                    .await;
+                let page = match read {
+                    Ok(page) => page,
+                    Err(Failed::NotFound) => {
+                        return self.unavailable(
+                            "CloudWatch GetMetricData (AWS/Events Invocations): not found (HTTP 404)"
+                                .into(),
+                        );
+                    }
+                    Err(Failed::Other(e)) => return self.unavailable(e),
+                };
+                for result in page.metric_data_results() {
+                    let minutes = series
+                        .entry(result.id().unwrap_or_default().to_owned())
+                        .or_default();
+                    for (t, v) in result.timestamps().iter().zip(result.values()) {
+                        *minutes.entry(t.secs()).or_default() += v;
+                    }
+                }
+                match page.next_token() {
+                    Some(t) => next = Some(t.to_owned()),
+                    None => break,
+                }
+            }
+        }
+        let rates = std::mem::take(&mut self.rates);
+        for ((destination, limit), its_rules) in rates {
+            let mut per_minute: BTreeMap<i64, f64> = BTreeMap::new();
+            let names: BTreeSet<&str> = its_rules.iter().map(|r| r.arn.as_str()).collect();
+            for arn in &names {
+                for (t, v) in series.get(&ids[*arn]).into_iter().flatten() {
+                    *per_minute.entry(*t).or_default() += v;
+                }
+            }
+            let peak = per_minute.values().fold(0.0, |a: f64, v| a.max(*v)) / 60.0;
+            if peak > f64::from(limit) {
+                let name = arn_parts(&destination)
+                    .and_then(|p| p.3.strip_prefix("api-destination/"))
+                    .and_then(|r| r.split('/').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                self.find(
+                    "api-destination-rate-limit-low",
+                    Severity::Warning,
+                    &destination,
+                    format!(
+                        "its rules ({}) were invoked at up to {peak:.1}/s in the last day, above its InvocationRateLimitPerSecond of {limit}/s",
+                        names.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                    "events beyond the limit are throttled and retried; at length they are dead-lettered as RATE_LIMIT_EXCEEDED, delivered late",
+                    format!(
+                        "aws events update-api-destination --name {name} --invocation-rate-limit-per-second {} (template InvocationRateLimitPerSecond), if the endpoint takes it",
+                        peak.ceil() as u64
+                    ),
+                );
+            }
         }
     }
 
