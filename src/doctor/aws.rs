@@ -168,7 +168,9 @@ impl Doctor {
                         || c.contains("NonExistentQueue")
                         || c.contains("QueueDoesNotExist")
                         || c == "NoSuchBucket"
-                }) || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                }) || (action == "S3 HeadBucket"
+                    // HeadBucket's 404 has no body, so no code.
+                    && e.raw_response().is_some_and(|r| r.status().as_u16() == 404));
                 if not_found {
                     Err(Failed::NotFound)
                 } else {
@@ -1160,8 +1162,7 @@ impl Doctor {
                     Ok(page) => page,
                     Err(Failed::NotFound) => {
                         return self.unavailable(
-                            "CloudWatch GetMetricData (AWS/Events Invocations): not found (HTTP 404)"
-                                .into(),
+                            "CloudWatch GetMetricData (AWS/Events Invocations): not found".into(),
                         );
                     }
                     Err(Failed::Other(e)) => return self.unavailable(e),
