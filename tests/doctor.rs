@@ -469,6 +469,36 @@ async fn each_planted_fault_is_found_once_with_its_severity() {
             .await
             .unwrap();
     }
+    // A topic target whose policy lets EventBridge publish for another rule only.
+    let sns = aws_sdk_sns::Client::new(&world.sdk);
+    let topic = sns
+        .create_topic()
+        .name("crm-alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let topic_policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn("some-other-rule")}}
+        }]
+    });
+    sns.set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("Policy")
+        .attribute_value(topic_policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    world
+        .rule("to-topic", END, target("alerts", &topic, Some(&dlq)))
+        .await;
     // Retries cut to one minute.
     let mut hasty = target("crm", &crm, Some(&dlq));
     hasty.retry_policy = Some(
@@ -518,6 +548,11 @@ async fn each_planted_fault_is_found_once_with_its_severity() {
             rule_arn("to-function"),
         ),
         (
+            "target-permission-missing",
+            "critical",
+            rule_arn("to-topic"),
+        ),
+        (
             "target-without-dlq",
             "error",
             format!("{} target crm", rule_arn("no-dlq")),
@@ -564,7 +599,7 @@ async fn each_planted_fault_is_found_once_with_its_severity() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|f| f["code"] == code)
+            .find(|f| f["code"] == code && f["resource"] != rule_arn("to-topic").as_str())
             .map(|f| f["fix"].as_str().unwrap().to_owned())
             .unwrap()
     };
@@ -582,6 +617,18 @@ async fn each_planted_fault_is_found_once_with_its_severity() {
         "aws events create-event-bus --name {STALE} --event-source-name {STALE}"
     )));
     assert!(fix_of("target-without-dlq").contains("DeadLetterConfig"));
+    let topic_fix = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["resource"] == rule_arn("to-topic").as_str())
+        .map(|f| f["fix"].as_str().unwrap().to_owned())
+        .unwrap();
+    assert!(
+        topic_fix.contains("\"Action\":\"sns:Publish\"")
+            && topic_fix.contains(&rule_arn("to-topic")),
+        "{topic_fix}"
+    );
     assert!(fix_of("api-destination-rate-limit-low").contains(
         "aws events update-api-destination --name crm-webhook --invocation-rate-limit-per-second 30"
     ));
