@@ -909,3 +909,36 @@ async fn the_scheduled_run_announces_each_new_finding_once() {
     );
     assert_eq!(channel.drain_bodies().await, Vec::<String>::new());
 }
+
+/// A service that never answers costs one `unavailable:` line per call, each within its
+/// own timeout, and the audit still ends.
+#[tokio::test]
+async fn a_hung_service_is_one_unavailable_line_per_call_within_its_timeout() {
+    let world = World::start().await;
+    let hole = support::net::black_hole().await;
+    let mut cmd = world.doctor(
+        None,
+        &["--call-timeout-ms", "300", "--function", "dlq-triage"],
+    );
+    cmd.env("AWS_ENDPOINT_URL_EVENTBRIDGE", &hole)
+        .env("AWS_ENDPOINT_URL_LAMBDA", &hole);
+    let started = std::time::Instant::now();
+    let run = output(cmd).await;
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let unavailable: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("unavailable: "))
+        .collect();
+    assert_eq!(
+        unavailable,
+        [
+            "unavailable: EventBridge ListEventBuses (aws.partner/genesys.com/): no answer within 300ms",
+            "unavailable: Lambda GetFunctionConfiguration (dlq-triage): no answer within 300ms",
+        ],
+        "{}",
+        text(&run)
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+}

@@ -44,7 +44,9 @@ pub async fn doctor(args: DoctorArgs, config: CliConfig) -> Result<u8, Failure> 
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(timeout)
-                .operation_timeout(timeout)
+                // The audit bounds each call by `timeout` itself (with one line naming the
+                // call); the SDK's own bound is a backstop behind it.
+                .operation_timeout(timeout * 2)
                 .build(),
         )
         .build();

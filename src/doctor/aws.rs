@@ -174,10 +174,9 @@ impl Doctor {
                 if not_found {
                     Err(Failed::NotFound)
                 } else {
-                    Err(Failed::Other(format!(
-                        "{} ({resource})",
-                        crate::aws_error::describe(action, &e)
-                    )))
+                    let said = crate::aws_error::describe(action, &e);
+                    let said = said.strip_prefix(action).unwrap_or(&said);
+                    Err(Failed::Other(format!("{action} ({resource}){said}")))
                 }
             }
         }
