@@ -1,10 +1,16 @@
 //! Does a resource policy (an SQS queue's, an SNS topic's, a Lambda function's, a KMS
 //! key's) let an AWS service principal act for one rule? A small reading of IAM's policy
-//! grammar: `Effect`, `Principal` (`*`, `{"Service": …}`, `{"AWS": "*"}`), `Action`
-//! (wildcards), and the `aws:SourceArn` / `aws:SourceAccount` conditions under
-//! `ArnEquals`, `ArnLike`, `StringEquals`, `StringLike`, their `Not` forms and
-//! `…IfExists`. A condition on any other key is taken as met: the doctor reports what it
-//! can show is missing, never a guess.
+//! grammar: `Effect`, `Principal` / `NotPrincipal` (`*`, `{"Service": …}`,
+//! `{"AWS": "*"}`), `Action` / `NotAction` (wildcards), and conditions under `ArnEquals`,
+//! `ArnLike`, `StringEquals`, `StringLike`, `Bool`, their `Not` forms and `…IfExists`.
+//!
+//! The keys a service principal's request carries are known (`aws:SourceArn`,
+//! `aws:SourceAccount`, `aws:PrincipalIsAWSService`, `aws:PrincipalServiceName`,
+//! `aws:SecureTransport`); some it never carries (`aws:SourceOwner`, `aws:PrincipalOrgID`,
+//! `aws:PrincipalOrgPaths`), and IAM then holds a condition met only under a `Not`
+//! operator or `…IfExists`. A condition on any other key or under any other operator is
+//! read in the policy's favour: met in an `Allow`, not met in a `Deny`. The doctor reports
+//! what it can show is missing, never a guess.
 
 use serde_json::Value;
 
@@ -48,7 +54,8 @@ pub(crate) fn evaluate(policy: Option<&str>, request: &Request) -> Verdict {
         .filter(|action| {
             let applies = |effect: &str| {
                 statements.iter().any(|s| {
-                    s["Effect"].as_str() == Some(effect) && statement_applies(s, action, request)
+                    s["Effect"].as_str() == Some(effect)
+                        && statement_applies(s, action, request, effect == "Deny")
                 })
             };
             !applies("Allow") || applies("Deny")
@@ -62,12 +69,24 @@ pub(crate) fn evaluate(policy: Option<&str>, request: &Request) -> Verdict {
     }
 }
 
-fn statement_applies(s: &Value, action: &str, request: &Request) -> bool {
-    principal_matches(&s["Principal"], request.service)
-        && strings(&s["Action"])
+fn statement_applies(s: &Value, action: &str, request: &Request, deny: bool) -> bool {
+    let principal = match (&s["Principal"], &s["NotPrincipal"]) {
+        (Value::Null, Value::Null) => false,
+        (p, Value::Null) => principal_matches(p, request.service),
+        (_, not) => !principal_matches(not, request.service),
+    };
+    let action = action.to_ascii_lowercase();
+    let named = |v: &Value| {
+        strings(v)
             .iter()
-            .any(|a| glob(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
-        && conditions_met(&s["Condition"], request)
+            .any(|a| glob(&a.to_ascii_lowercase(), &action))
+    };
+    let acts = match (&s["Action"], &s["NotAction"]) {
+        (Value::Null, Value::Null) => false,
+        (a, Value::Null) => named(a),
+        (_, not) => !named(not),
+    };
+    principal && acts && conditions_met(&s["Condition"], request, deny)
 }
 
 fn principal_matches(principal: &Value, service: &str) -> bool {
@@ -85,28 +104,59 @@ fn principal_matches(principal: &Value, service: &str) -> bool {
     }
 }
 
-fn conditions_met(conditions: &Value, request: &Request) -> bool {
+/// What a service principal's request says about a condition key.
+enum Key<'a> {
+    /// The request carries this value.
+    Value(&'a str),
+    /// A service principal's request never carries the key.
+    Absent,
+    /// This reading does not know.
+    Unknown,
+}
+
+fn key<'a>(name: &str, request: &Request<'a>) -> Key<'a> {
+    match name.to_ascii_lowercase().as_str() {
+        "aws:sourcearn" => Key::Value(request.source_arn),
+        "aws:sourceaccount" => Key::Value(request.source_account),
+        "aws:principalservicename" => Key::Value(request.service),
+        "aws:principalisawsservice" | "aws:securetransport" => Key::Value("true"),
+        "aws:sourceowner" | "aws:principalorgid" | "aws:principalorgpaths" => Key::Absent,
+        _ => Key::Unknown,
+    }
+}
+
+/// Every condition of a statement holds; what this reading cannot decide counts as met in
+/// an `Allow` and not met in a `Deny` (`deny`).
+fn conditions_met(conditions: &Value, request: &Request, deny: bool) -> bool {
     let Value::Object(operators) = conditions else {
         return true;
     };
     operators.iter().all(|(operator, keys)| {
         let Value::Object(keys) = keys else {
-            return true;
+            return !deny;
         };
-        keys.iter().all(|(key, expected)| {
-            let actual = match key.to_ascii_lowercase().as_str() {
-                "aws:sourcearn" => request.source_arn,
-                "aws:sourceaccount" => request.source_account,
-                _ => return true,
-            };
-            condition_holds(operator, &strings(expected), actual)
+        keys.iter().all(|(name, expected)| {
+            let if_exists = operator.ends_with("IfExists");
+            let negated = operator.contains("Not");
+            match key(name, request) {
+                Key::Value(actual) => {
+                    condition_holds(operator, &strings(expected), actual).unwrap_or(!deny)
+                }
+                // IAM: a key missing from the request matches only a negated operator or
+                // an …IfExists one.
+                Key::Absent if operator == "Null" => strings(expected)
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case("true")),
+                Key::Absent => if_exists || negated,
+                Key::Unknown => !deny,
+            }
         })
     })
 }
 
-/// One condition operator on one known value; an operator this reading does not know is
-/// taken as met.
-fn condition_holds(operator: &str, expected: &[String], actual: &str) -> bool {
+/// One condition operator on one known value; `None` for an operator this reading does
+/// not know.
+fn condition_holds(operator: &str, expected: &[String], actual: &str) -> Option<bool> {
     let op = operator.strip_suffix("IfExists").unwrap_or(operator);
     let (negated, op) = match op {
         "ArnNotEquals" => (true, "ArnEquals"),
@@ -117,11 +167,14 @@ fn condition_holds(operator: &str, expected: &[String], actual: &str) -> bool {
     };
     let any = match op {
         "StringEquals" => expected.iter().any(|e| e == actual),
+        "Bool" => expected.iter().any(|e| e.eq_ignore_ascii_case(actual)),
+        // The key is present: `Null` holds for "false".
+        "Null" => expected.iter().any(|e| e.eq_ignore_ascii_case("false")),
         // ArnEquals compares like ArnLike in IAM: both take wildcards.
         "ArnEquals" | "ArnLike" | "StringLike" => expected.iter().any(|e| glob(e, actual)),
-        _ => return true,
+        _ => return None,
     };
-    any != negated
+    Some(any != negated)
 }
 
 /// A string or a list of strings, as IAM allows in most places.
@@ -246,6 +299,58 @@ mod tests {
             },
         );
         assert_eq!(verdict, Verdict::Missing(vec!["kms:Decrypt".into()]));
+    }
+
+    #[test]
+    fn a_deny_on_a_condition_eventbridge_meets_not_does_not_deny_it() {
+        // The usual "TLS only" statement, and a deny on a key this reading does not know.
+        let policy = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"sqs:SendMessage"},{"Effect":"Deny","Principal":"*","Action":"sqs:*","Condition":{"Bool":{"aws:SecureTransport":"false"}}},{"Effect":"Deny","Principal":"*","Action":"sqs:*","Condition":{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}]}"#;
+        assert_eq!(sqs(policy), Verdict::Allowed, "{policy}");
+    }
+
+    #[test]
+    fn a_deny_with_not_principal_denies_eventbridge_unless_it_is_named() {
+        let allow = r#"{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"sqs:SendMessage"}"#;
+        let deny = |except: &str| {
+            format!(
+                r#"{{"Statement":[{allow},{{"Effect":"Deny","NotPrincipal":{{"AWS":"arn:aws:iam::111122223333:role/admin"{except}}},"Action":"sqs:SendMessage"}}]}}"#
+            )
+        };
+        assert!(matches!(sqs(&deny("")), Verdict::Missing(_)));
+        assert_eq!(
+            sqs(&deny(r#","Service":"events.amazonaws.com""#)),
+            Verdict::Allowed
+        );
+    }
+
+    #[test]
+    fn not_action_allows_what_it_does_not_name() {
+        let policy = |not: &str| {
+            format!(
+                r#"{{"Statement":{{"Effect":"Allow","Principal":{{"Service":"events.amazonaws.com"}},"NotAction":"{not}"}}}}"#
+            )
+        };
+        assert_eq!(sqs(&policy("sqs:DeleteQueue")), Verdict::Allowed);
+        assert!(matches!(sqs(&policy("sqs:Send*")), Verdict::Missing(_)));
+    }
+
+    #[test]
+    fn sns_default_topic_policy_does_not_let_eventbridge_publish() {
+        // The policy SNS gives a new topic: anyone, on condition of AWS:SourceOwner, a key
+        // a service principal's request does not carry.
+        let default = r#"{"Version":"2008-10-17","Id":"__default_policy_ID","Statement":[{"Sid":"__default_statement_ID","Effect":"Allow","Principal":{"AWS":"*"},"Action":["SNS:GetTopicAttributes","SNS:SetTopicAttributes","SNS:AddPermission","SNS:RemovePermission","SNS:DeleteTopic","SNS:Subscribe","SNS:ListSubscriptionsByTopic","SNS:Publish"],"Resource":"arn:aws:sns:us-east-1:111122223333:alerts","Condition":{"StringEquals":{"AWS:SourceOwner":"111122223333"}}}]}"#;
+        let request = Request {
+            service: "events.amazonaws.com",
+            actions: &["sns:Publish"],
+            source_arn: RULE,
+            source_account: "111122223333",
+        };
+        assert_eq!(
+            evaluate(Some(default), &request),
+            Verdict::Missing(vec!["sns:Publish".into()])
+        );
+        let if_exists = default.replace("StringEquals", "StringEqualsIfExists");
+        assert_eq!(evaluate(Some(&if_exists), &request), Verdict::Allowed);
     }
 
     #[test]
