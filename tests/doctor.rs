@@ -329,6 +329,31 @@ async fn a_correct_pipeline_yields_no_finding() {
 }
 
 #[tokio::test]
+async fn the_integrations_event_source_is_found_on_a_later_page() {
+    let (world, sim) = genesys_world(&[END]).await;
+    // Other orgs' Genesys Cloud sources sort before this one; one source a page.
+    for org in ["0a", "0b", "0c"] {
+        world.sources.set(
+            &format!("aws.partner/genesys.com/cloud/{org}/other"),
+            "ACTIVE",
+        );
+    }
+    world.sources.set_page_size(1);
+    let dlq = world.good_dlq().await;
+    world
+        .rule(
+            "to-crm",
+            END,
+            target("crm", &queue_arn("crm-in"), Some(&dlq)),
+        )
+        .await;
+    let (status, json) = run_json(world.doctor(Some(&sim), &["--json"])).await;
+    assert_eq!(found(&json), vec![], "{json:#}");
+    assert_eq!(json["checked"]["buses"], json!([SOURCE]), "{json:#}");
+    assert_eq!(status, Some(0));
+}
+
+#[tokio::test]
 async fn each_planted_fault_is_found_once_with_its_severity() {
     let (world, sim) = genesys_world(&[END, TRANSCRIPTION]).await;
     // A second integration whose source lost its bus, and one in ERROR with no source.

@@ -267,26 +267,40 @@ impl Doctor {
         let region = i.region.clone().unwrap_or_default();
         let events = self.targets.events(&region);
         let prefix = format!("{GENESYS_PREFIX}cloud/");
-        let listed = self
-            .call(
-                "EventBridge ListEventSources",
-                &prefix,
-                events.list_event_sources().name_prefix(&prefix).send(),
-            )
-            .await;
-        let source = match listed {
-            Ok(out) => out
-                .event_sources()
-                .iter()
-                .filter_map(|s| s.name())
-                .find(|n| n.rsplit('/').next() == Some(suffix))
-                .map(str::to_owned),
-            Err(Failed::NotFound) => None,
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
-                return None;
+        let mut source = None;
+        let mut next: Option<String> = None;
+        loop {
+            let listed = self
+                .call(
+                    "EventBridge ListEventSources",
+                    &prefix,
+                    events
+                        .list_event_sources()
+                        .name_prefix(&prefix)
+                        .set_next_token(next.take())
+                        .send(),
+                )
+                .await;
+            match listed {
+                Ok(page) => {
+                    source = page
+                        .event_sources()
+                        .iter()
+                        .filter_map(|s| s.name())
+                        .find(|n| n.rsplit('/').next() == Some(suffix))
+                        .map(str::to_owned);
+                    match page.next_token() {
+                        Some(t) if source.is_none() => next = Some(t.to_owned()),
+                        _ => break,
+                    }
+                }
+                Err(Failed::NotFound) => break,
+                Err(Failed::Other(e)) => {
+                    self.unavailable(e);
+                    return None;
+                }
             }
-        };
+        }
         let Some(source) = source else {
             self.find(
                 "event-source-missing",

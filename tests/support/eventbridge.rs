@@ -7,6 +7,7 @@
 //! 401/407).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -19,6 +20,9 @@ pub struct EventSources {
     pub endpoint: String,
     sources: Sources,
     connections: Sources,
+    /// The most sources one `ListEventSources` page holds (EventBridge's `Limit` caps it
+    /// at 100).
+    page_size: Arc<AtomicUsize>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -33,11 +37,14 @@ impl EventSources {
     pub async fn start(moto: &str) -> EventSources {
         let sources: Sources = Arc::default();
         let connections: Sources = Arc::default();
-        let (table, states) = (sources.clone(), connections.clone());
+        let page_size = Arc::new(AtomicUsize::new(100));
+        let (table, states, size) = (sources.clone(), connections.clone(), page_size.clone());
         let (endpoint, server) =
             super::net::amz_json_proxy(moto, move |target, body| match target {
                 "AWSEvents.DescribeEventSource" => Some(describe(&table, body)),
-                "AWSEvents.ListEventSources" => Some(list(&table, body)),
+                "AWSEvents.ListEventSources" => {
+                    Some(list(&table, body, size.load(Ordering::Relaxed)))
+                }
                 "AWSEvents.DescribeConnection" => connection(&states, body),
                 _ => None,
             })
@@ -46,6 +53,7 @@ impl EventSources {
             endpoint,
             sources,
             connections,
+            page_size,
             server,
         }
     }
@@ -56,6 +64,11 @@ impl EventSources {
             .lock()
             .unwrap()
             .insert(name.to_owned(), state.to_owned());
+    }
+
+    /// `ListEventSources` answers at most `size` sources a page (and a `NextToken`).
+    pub fn set_page_size(&self, size: usize) {
+        self.page_size.store(size.max(1), Ordering::Relaxed);
     }
 
     /// `DescribeConnection` of connection `name` answers `state` (with a reason) instead
@@ -83,14 +96,30 @@ fn field(body: &[u8], name: &str) -> Option<String> {
         .and_then(|v| v[name].as_str().map(str::to_owned))
 }
 
-/// `ListEventSources` with its `NamePrefix`, one page.
-fn list(table: &Sources, body: &[u8]) -> super::net::Answer {
+/// `ListEventSources` with its `NamePrefix`, in name order, a page of at most `Limit` and
+/// `page_size` sources, with a `NextToken` while more remain.
+fn list(table: &Sources, body: &[u8], page_size: usize) -> super::net::Answer {
     let prefix = field(body, "NamePrefix").unwrap_or_default();
-    let sources: Vec<serde_json::Value> = table
+    let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let limit = request["Limit"]
+        .as_u64()
+        .map_or(page_size, |l| (l as usize).min(page_size));
+    let from: usize = field(body, "NextToken")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let mut names: Vec<(String, String)> = table
         .lock()
         .unwrap()
         .iter()
         .filter(|(name, _)| name.starts_with(&prefix))
+        .map(|(n, s)| (n.clone(), s.clone()))
+        .collect();
+    names.sort();
+    let more = names.len() > from + limit;
+    let sources: Vec<serde_json::Value> = names
+        .iter()
+        .skip(from)
+        .take(limit)
         .map(|(name, state)| {
             serde_json::json!({
                 "Arn": format!("arn:aws:events:us-east-1::event-source/{name}"),
@@ -101,7 +130,10 @@ fn list(table: &Sources, body: &[u8]) -> super::net::Answer {
             })
         })
         .collect();
-    let body = serde_json::json!({ "EventSources": sources });
+    let mut body = serde_json::json!({ "EventSources": sources });
+    if more {
+        body["NextToken"] = (from + limit).to_string().into();
+    }
     (
         StatusCode::OK,
         json_headers(),
