@@ -23,6 +23,7 @@ use crate::correlate::{
     Connector, Correlation, GenesysCorrelator, LookupFailure, MemoryCorrelator,
 };
 use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, Invocation, SystemAttributes};
+use crate::doctor::{Announced, ScheduledAudit};
 use crate::genesys::{Endpoints, resolve_endpoints};
 use crate::health::{AwsHealth, GenesysAccess};
 use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker};
@@ -101,6 +102,8 @@ pub struct Handler<
     connector: Connector,
     correlator: Mutex<Option<(Arc<GenesysSecret>, Arc<GenesysCorrelator>)>>,
     function_name: String,
+    /// The daily audit (`None`: handlers built on twins have none).
+    doctor: Option<ScheduledAudit>,
     /// What time it is (the tests' storm runs on a clock of its own).
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
@@ -127,6 +130,8 @@ pub enum Response {
         /// Resolutions the table did not take.
         failed: usize,
     },
+    /// For the daily audit.
+    Doctor(Announced),
 }
 
 /// The longest wait for the Genesys secret.
@@ -172,7 +177,17 @@ impl Handler {
                 config.secret_ttl,
             )
         });
-        Handler::new(config, service, secrets, function_name)
+        let function_name = function_name.into();
+        let doctor = ScheduledAudit {
+            sdk: sdk.clone(),
+            function: function_name.clone(),
+            notify_bus: config.notify_event_bus.clone(),
+            table: config.incident_table.clone(),
+            timeout: crate::doctor::CALL_TIMEOUT,
+        };
+        let mut handler = Handler::new(config, service, secrets, function_name);
+        handler.doctor = Some(doctor);
+        handler
     }
 }
 
@@ -191,6 +206,7 @@ impl<S, T, N, P, I> Handler<S, T, N, P, I> {
             secrets,
             correlator: Mutex::new(None),
             function_name: function_name.into(),
+            doctor: None,
             config,
             clock: Arc::new(Utc::now),
         }
@@ -241,7 +257,29 @@ where
                 }
                 response => Ok(response),
             },
+            Invocation::Doctor => Ok(self.doctor(deadline_instant(context.deadline)).await),
         }
+    }
+
+    /// The daily audit: each new finding announced on `NOTIFY_EVENT_BUS`, within the
+    /// deadline (less a margin to answer).
+    pub async fn doctor(&self, deadline: Option<Instant>) -> Response {
+        let Some(doctor) = &self.doctor else {
+            return Response::Doctor(Announced::default());
+        };
+        let budget = deadline.map_or(Duration::from_secs(600), |d| {
+            d.saturating_duration_since(Instant::now())
+                .saturating_sub(Duration::from_secs(2))
+        });
+        let genesys = self.genesys_access(deadline).await;
+        let done = doctor.run(genesys.as_ref(), (self.clock)(), budget).await;
+        tracing::info!(
+            findings = done.findings,
+            announced = done.announced,
+            failed = done.failed,
+            "doctor run"
+        );
+        Response::Doctor(done)
     }
 
     /// Resolves the incidents that have gone quiet and puts the transitions left

@@ -27,6 +27,7 @@ pub mod cli;
 mod config;
 mod correlate;
 mod dlq;
+mod doctor;
 pub mod genesys;
 mod health;
 mod http;

@@ -793,7 +793,7 @@ async fn integrations_are_paged_by_next_uri_and_a_429_or_5xx_is_named() {
 async fn a_deauthorized_connection_explains_an_authentication_rejected_flood() {
     let world = World::start(2 * HOUR, all).await;
     world.crm_metrics(&on_bus("to-crm")).await;
-    world.sources.set_connection_state("crm", "DEAUTHORIZED");
+    world.sources.set_connection("crm", "DEAUTHORIZED");
     let (stdout, json) = world.run("summary").await;
     let lines: Vec<&str> = stdout.lines().collect();
     let wfm = lines

@@ -391,3 +391,147 @@ fn the_browser_reports_what_a_page_loads_and_what_its_policy_blocks() {
     drop(browser);
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
+
+/// A stand-in for AWS's JSON protocol on 127.0.0.1 that answers `ListRules` with one rule
+/// and `ListTargetsByRule` with one queue target (no dead-letter queue) whose names carry
+/// `hostile` markup, and every other call (the queue's) with an `AccessDenied` whose
+/// message is `hostile` too. One request per connection.
+fn hostile_aws(hostile: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            let head_end = loop {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+                if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
+            let header = |name: &str| {
+                head.lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+            };
+            let length: usize = header("content-length:")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            while request.len() < head_end + length {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let target = header("x-amz-target:").unwrap_or_default();
+            let (status, body) = if target.ends_with(".listrules") {
+                (
+                    "200 OK",
+                    json!({"Rules": [{
+                        "Name": format!("to-crm{hostile}"),
+                        "Arn": format!("arn:aws:events:us-east-1:123456789012:rule/b/to-crm{hostile}"),
+                        "EventBusName": "b",
+                        "State": "ENABLED",
+                        "EventPattern": "{\"source\":[\"x\"]}"
+                    }]}),
+                )
+            } else if target.ends_with(".listtargetsbyrule") {
+                (
+                    "200 OK",
+                    json!({"Targets": [{
+                        "Id": format!("crm{hostile}"),
+                        "Arn": "arn:aws:sqs:us-east-1:123456789012:crm-in"
+                    }]}),
+                )
+            } else {
+                (
+                    "400 Bad Request",
+                    json!({"__type": "AccessDenied", "message": hostile}),
+                )
+            };
+            let body = body.to_string();
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    address
+}
+
+#[test]
+fn doctor_html_shows_hostile_names_and_errors_as_text_and_nothing_runs_or_loads() {
+    let (server, hits) = counting_server();
+    let hostile = format!(
+        "<script>document.title='pwned'</script>\"><img src={server}/img onerror=\"document.title='pwned'\"> <a href=\"javascript:document.title='pwned'\">x</a> \u{202E}gnp.exe"
+    );
+    let aws = hostile_aws(hostile);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("doctor");
+    let run = dlq_triage(&["doctor", "--bus", "b", "--out"])
+        .arg(&out)
+        .env("AWS_ENDPOINT_URL", &aws)
+        .output()
+        .expect("doctor starts");
+    // target-without-dlq is an error: events will be lost.
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(out.join("doctor.json")).unwrap()).unwrap();
+    assert_eq!(
+        record["findings"][0]["code"], "target-without-dlq",
+        "{record:#}"
+    );
+    assert_eq!(
+        record["unavailable"].as_array().unwrap().len(),
+        1,
+        "{record:#}"
+    );
+
+    let mut browser = browser();
+    let mut tab = browser.open(&out.join("doctor.html"), 1280, 800);
+    assert_eq!(tab.eval("document.title"), "Pipeline audit");
+    assert_eq!(tab.eval("document.scripts.length"), 0);
+    assert_eq!(
+        tab.eval(
+            "document.querySelectorAll('img, iframe, object, embed, link, a, body style').length"
+        ),
+        0
+    );
+    assert_eq!(
+        tab.eval("document.querySelectorAll('#findings tbody tr').length"),
+        1
+    );
+    assert_eq!(
+        tab.eval("document.querySelector('#findings tbody tr').dataset.severity"),
+        "error"
+    );
+    let resource = tab.eval("document.querySelector('#findings tbody tr').cells[2].innerText");
+    assert!(
+        resource
+            .as_str()
+            .unwrap()
+            .contains("to-crm<script>document.title='pwned'</script>"),
+        "{resource}"
+    );
+    let unavailable = tab.eval("document.querySelector('#unavailable li').innerText");
+    let unavailable = unavailable.as_str().unwrap();
+    assert!(
+        unavailable.starts_with("unavailable: SQS GetQueueUrl"),
+        "{unavailable}"
+    );
+    assert!(unavailable.contains("onerror="), "{unavailable}");
+    assert!(unavailable.contains("U+202E"), "{unavailable}");
+    let shown = tab.eval("document.body.innerText");
+    assert!(!shown.as_str().unwrap().contains('\u{202E}'));
+    assert_nothing_loaded(&tab);
+    screenshot(&mut tab, "hostile-doctor.png");
+    drop(browser);
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "a request reached {server}");
+}

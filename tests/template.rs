@@ -727,3 +727,72 @@ fn the_policy_grants_every_call_of_the_health_look_up() {
         "{connection:?}"
     );
 }
+
+/// The daily audit: its own schedule (told apart from the sweep's by its input), its
+/// permission, and a read-only policy granting every call `src/doctor/aws.rs` makes.
+#[test]
+fn the_daily_audit_is_scheduled_apart_and_granted_every_read_it_makes() {
+    let t = template();
+    let rule = get(&t, &["Resources", "DoctorSchedule", "Properties"]);
+    assert_eq!(rule["ScheduleExpression"].as_str(), Some("rate(1 day)"));
+    let input: serde_json::Value =
+        serde_json::from_str(rule["Targets"][0]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        input,
+        serde_json::json!({"source": "genesys-dlq-triage", "detail-type": "DLQ Triage Doctor Run"})
+    );
+    let sweep = get(&t, &["Resources", "IncidentSweepSchedule", "Properties"]);
+    assert!(sweep["Targets"][0].get("Input").is_none());
+    let permission = get(&t, &["Resources", "DoctorPermission", "Properties"]);
+    assert_eq!(
+        permission["Principal"].as_str(),
+        Some("events.amazonaws.com")
+    );
+    let policy = get(&t, &["Resources", "DoctorReadOnlyPolicy", "Properties"]);
+    assert_eq!(
+        serde_norway::to_string(&policy["Roles"]).unwrap().trim(),
+        "- !Ref TriageRole"
+    );
+    let mut all = Vec::new();
+    statements(policy, &mut all);
+    let granted: std::collections::BTreeSet<String> = all
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            list => str_list(list),
+        })
+        .collect();
+    for action in &granted {
+        let verb = action.split(':').nth(1).unwrap();
+        assert!(
+            ["List", "Describe", "Get"]
+                .iter()
+                .any(|p| verb.starts_with(p)),
+            "{action} is not read-only"
+        );
+    }
+    // Every call the audit makes, as its code names it ("SQS GetQueueUrl"), is granted.
+    let code = std::fs::read_to_string(repo_path("src/doctor/aws.rs")).unwrap();
+    let calls = regex::Regex::new(
+        r#""(EventBridge|SQS|KMS|Lambda|SNS|S3|DynamoDB|CloudWatch) ([A-Za-z]+)""#,
+    )
+    .unwrap();
+    let mut needed = std::collections::BTreeSet::new();
+    for c in calls.captures_iter(&code) {
+        let action = match (&c[1], &c[2]) {
+            ("S3", "HeadBucket") => "s3:ListBucket".to_owned(),
+            (service, call) => {
+                let prefix = match service {
+                    "EventBridge" => "events",
+                    "DynamoDB" => "dynamodb",
+                    other => &other.to_lowercase(),
+                };
+                format!("{prefix}:{call}")
+            }
+        };
+        needed.insert(action);
+    }
+    assert!(needed.len() >= 20, "{needed:?}");
+    let missing: Vec<_> = needed.difference(&granted).collect();
+    assert!(missing.is_empty(), "not granted: {missing:?}");
+}

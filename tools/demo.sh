@@ -4,8 +4,9 @@
 # Starts moto_server (S3 + Secrets Manager) and the Genesys Cloud simulator, creates the
 # bucket and the Genesys secret, runs the function under cargo-lambda's Runtime API
 # emulator, invokes it with a batch (`cargo lambda invoke --data-file`), prints the batch
-# response, the report's headline and incidents and the S3 keys written, and stops
-# everything it started.
+# response, the report's headline and incidents and the S3 keys written, then audits a bus
+# with planted faults (`dlq-triage doctor`, tools/demo-doctor.sh), and stops everything it
+# started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AW
 . tools/demo-common.sh
 
 echo "==> building the function and the Genesys simulator"
-cargo build --quiet --bin dlq-triage-lambda --example genesys-sim
+cargo build --quiet --bin dlq-triage-lambda --bin dlq-triage --example genesys-sim
 
 MOTO_PORT=$(free_port)
 setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$work/moto.log" 2>&1 &
@@ -89,3 +90,5 @@ if len(keys) > 40:
 PY
 echo
 echo "==> Genesys simulator: $(curl -s "$SIM_URL/sim/stats")"
+
+MOTO_PORT="$MOTO_PORT" VENV="$VENV" tools/demo-doctor.sh

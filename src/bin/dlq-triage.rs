@@ -33,6 +33,11 @@ enum Command {
     /// The incidents the function and poll keep in INCIDENT_TABLE (open by default), or
     /// `incidents resolve KEY` to close one by hand.
     Incidents(cli::IncidentsArgs),
+    /// Audit the pipeline (read-only) for what loses events without a dead letter:
+    /// targets without a DLQ, DLQs EventBridge may not send to, deauthorized connections,
+    /// pending event sources, unrouted topics. Exit 0 fine, 1 warnings, 2 events are being
+    /// lost.
+    Doctor(cli::DoctorArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -59,6 +64,11 @@ async fn main() -> ExitCode {
                 Command::Incidents(args) => {
                     cli::incidents(args, config).await.map_err(Failure::from)
                 }
+                Command::Doctor(args) => match cli::doctor(args, config).await {
+                    Ok(0) => Ok(()),
+                    Ok(status) => return ExitCode::from(status),
+                    Err(e) => Err(e),
+                },
                 Command::Replay(_) | Command::Summarize(_) => unreachable!("dispatched above"),
             },
         },

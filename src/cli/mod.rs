@@ -4,6 +4,7 @@
 
 mod analyze;
 mod config;
+mod doctor;
 mod incidents;
 mod poll;
 mod replay;
@@ -14,6 +15,7 @@ use std::io::Write;
 pub use analyze::{AnalyzeArgs, analyze};
 pub use config::CliConfig;
 use config::NO_CREDENTIALS;
+pub use doctor::{DoctorArgs, doctor};
 pub use incidents::{IncidentsArgs, incidents};
 pub use poll::{PollArgs, poll};
 pub use replay::{ReplayArgs, replay_reports};

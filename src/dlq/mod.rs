@@ -369,6 +369,9 @@ pub enum Invocation {
     Batch(DeadLetterBatch),
     /// The schedule.
     Scheduled,
+    /// The daily audit's schedule: the event its rule's `Input` sets, source
+    /// `genesys-dlq-triage`, detail-type `DLQ Triage Doctor Run`.
+    Doctor,
 }
 
 impl<'de> Deserialize<'de> for Invocation {
@@ -382,6 +385,15 @@ impl<'de> Deserialize<'de> for Invocation {
         });
         if scheduled {
             return Ok(Invocation::Scheduled);
+        }
+        let doctor = doc.0.as_ref().is_some_and(|doc| {
+            doc.records.is_none()
+                && doc.messages.is_none()
+                && doc.source.0.as_deref() == Some("genesys-dlq-triage")
+                && doc.detail_type.0.as_deref() == Some("DLQ Triage Doctor Run")
+        });
+        if doctor {
+            return Ok(Invocation::Doctor);
         }
         from_document(doc)
             .map(|letters| Invocation::Batch(DeadLetterBatch(letters)))

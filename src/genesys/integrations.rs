@@ -57,6 +57,63 @@ pub async fn eventbridge_integrations(
     tokens: &TokenSource,
     timeout: Duration,
 ) -> Result<Vec<IntegrationState>, String> {
+    let entities = eventbridge_entities(http, endpoints, tokens, timeout).await?;
+    Ok(entities.iter().filter_map(state_of).collect())
+}
+
+/// One Amazon EventBridge Source integration with where it publishes and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationConfig {
+    /// Its reported state.
+    pub state: IntegrationState,
+    /// `awsAccountId`: the AWS account of its partner event source.
+    pub account: Option<String>,
+    /// `awsAccountRegion`: the region of its partner event source.
+    pub region: Option<String>,
+    /// `topicFilters`: the topics it publishes (`v2.detail.events.conversation.{id}.customer.end`).
+    pub topics: Vec<String>,
+}
+
+/// Every Amazon EventBridge Source integration of the org with its account, region and
+/// topics, each page within `timeout`.
+pub async fn eventbridge_integration_configs(
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+    tokens: &TokenSource,
+    timeout: Duration,
+) -> Result<Vec<IntegrationConfig>, String> {
+    let entities = eventbridge_entities(http, endpoints, tokens, timeout).await?;
+    Ok(entities
+        .iter()
+        .filter_map(|entity| {
+            let state = state_of(entity)?;
+            let properties = &entity["config"]["current"]["properties"];
+            let text = |name: &str| properties[name].as_str().map(str::to_owned);
+            Some(IntegrationConfig {
+                account: state.aws_account_id.clone(),
+                region: state.aws_region.clone().or_else(|| text("awsRegion")),
+                topics: properties["topicFilters"]
+                    .as_array()
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|t| t.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                state,
+            })
+        })
+        .collect())
+}
+
+/// The integrations of the org (`expand=config.current`), each page within `timeout`,
+/// following `nextUri` until a page has none.
+async fn eventbridge_entities(
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+    tokens: &TokenSource,
+    timeout: Duration,
+) -> Result<Vec<serde_json::Value>, String> {
     let token = tokens.token().await.map_err(|e| e.to_string())?;
     let mut url = endpoints
         .api_base
@@ -91,7 +148,7 @@ pub async fn eventbridge_integrations(
             .json()
             .await
             .map_err(|e| format!("GET /api/v2/integrations: not the expected JSON: {e}"))?;
-        found.extend(page.entities.iter().filter_map(state_of));
+        found.extend(page.entities);
         let Some(next) = page.next_uri.filter(|n| !n.is_empty()) else {
             return Ok(found);
         };

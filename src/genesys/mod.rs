@@ -14,7 +14,10 @@ pub use event::{
     ConversationRefs, IdSource, TOPIC_FAMILIES, canonical_uuid, conversation_id, id_source,
     is_genesys_source,
 };
-pub use integrations::{EVENTBRIDGE_INTEGRATION, IntegrationState, eventbridge_integrations};
+pub use integrations::{
+    EVENTBRIDGE_INTEGRATION, IntegrationConfig, IntegrationState, eventbridge_integration_configs,
+    eventbridge_integrations,
+};
 pub use region::{
     Endpoints, REGIONS, RegionError, domain_for, redact_url, resolve as resolve_endpoints,
 };

@@ -5,7 +5,10 @@
 //! is the summary of that one report, so both pages come from this one renderer.
 
 mod chart;
+mod doctor;
 mod html;
+
+pub(crate) use doctor::render_doctor;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
