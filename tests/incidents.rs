@@ -256,30 +256,37 @@ async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens
     let world = World::start().await;
     let clock = clock_at(start_time());
     let h = world.handler(&clock, &[]);
-    // EventBridge's own count for the rule: 600 invocations a minute through the storm.
+    // EventBridge's own counts for the rule through the storm: 600 invocations a minute
+    // under {EventBusName, RuleName}, and the 300 dead letters under {RuleName} alone (the
+    // set the EventBridge guide lists the DLQ metrics under).
     let cw = aws_sdk_cloudwatch::Client::new(&world.sdk);
+    let dimension = |name: &str, value: &str| {
+        aws_sdk_cloudwatch::types::Dimension::builder()
+            .name(name)
+            .value(value)
+            .build()
+    };
     for minute in (0..120).step_by(10) {
+        let at = aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+            (start_time() + Duration::minutes(minute)).timestamp(),
+        );
         cw.put_metric_data()
             .namespace("AWS/Events")
             .metric_data(
                 aws_sdk_cloudwatch::types::MetricDatum::builder()
                     .metric_name("Invocations")
-                    .dimensions(
-                        aws_sdk_cloudwatch::types::Dimension::builder()
-                            .name("EventBusName")
-                            .value(PARTNER_BUS)
-                            .build(),
-                    )
-                    .dimensions(
-                        aws_sdk_cloudwatch::types::Dimension::builder()
-                            .name("RuleName")
-                            .value("to-crm")
-                            .build(),
-                    )
-                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-                        (start_time() + Duration::minutes(minute)).timestamp(),
-                    ))
+                    .dimensions(dimension("EventBusName", PARTNER_BUS))
+                    .dimensions(dimension("RuleName", "to-crm"))
+                    .timestamp(at)
                     .value(600.0)
+                    .build(),
+            )
+            .metric_data(
+                aws_sdk_cloudwatch::types::MetricDatum::builder()
+                    .metric_name("InvocationsSentToDlq")
+                    .dimensions(dimension("RuleName", "to-crm"))
+                    .timestamp(at)
+                    .value(25.0)
                     .build(),
             )
             .send()
@@ -326,7 +333,16 @@ async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens
     let health = &d["health"];
     assert_eq!(health["rules"][0]["ruleName"], "to-crm");
     assert_eq!(health["rules"][0]["metrics"]["Invocations"], 7200.0);
-    assert_eq!(health["rules"][0]["metrics"]["InvocationsSentToDlq"], 0.0);
+    assert_eq!(health["rules"][0]["metrics"]["InvocationsSentToDlq"], 300.0);
+    assert_eq!(
+        health["rules"][0]["foundUnder"]["InvocationsSentToDlq"],
+        "RuleName"
+    );
+    assert!(
+        health["rules"][0]["missed"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
     let seq = d["seq"].as_u64().unwrap();
     assert_eq!(seq as usize, storm.len() + 1);
 

@@ -174,8 +174,18 @@ impl IncidentTable for DynamoTable {
     }
 }
 
-/// An item of a listing this version can read; one it cannot is named in the log.
+/// An item of a listing this version can read; one it cannot is named in the log. Items
+/// of other families share the table under `family#…` keys (the daily audit's
+/// `finding#<code>#<resource>`); an incident's key never holds `#`, so they are passed over
+/// without a word.
 fn readable(item: &Item) -> Option<IncidentItem> {
+    if item
+        .get("incidentKey")
+        .and_then(|k| k.as_s().ok())
+        .is_some_and(|k| k.contains('#'))
+    {
+        return None;
+    }
     let why = match newer(item) {
         Some(v) => format!("itemVersion {v}: written by a newer version"),
         None => match parse(&upgraded(item)) {
