@@ -308,7 +308,7 @@ impl Doctor {
                 &resource,
                 format!(
                     "no partner event source {prefix}<org>/{suffix} in account {} region {}",
-                    i.account.as_deref().unwrap_or("?"),
+                    i.state.aws_account_id.as_deref().unwrap_or("?"),
                     if region.is_empty() { "(default)" } else { &region }
                 ),
                 "every event the integration publishes is lost",

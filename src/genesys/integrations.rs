@@ -64,10 +64,8 @@ pub async fn eventbridge_integrations(
 /// One Amazon EventBridge Source integration with where it publishes and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationConfig {
-    /// Its reported state.
+    /// Its reported state, with the AWS account of its partner event source.
     pub state: IntegrationState,
-    /// `awsAccountId`: the AWS account of its partner event source.
-    pub account: Option<String>,
     /// `awsAccountRegion`: the region of its partner event source.
     pub region: Option<String>,
     /// `topicFilters`: the topics it publishes (`v2.detail.events.conversation.{id}.customer.end`).
@@ -90,7 +88,6 @@ pub async fn eventbridge_integration_configs(
             let properties = &entity["config"]["current"]["properties"];
             let text = |name: &str| properties[name].as_str().map(str::to_owned);
             Some(IntegrationConfig {
-                account: state.aws_account_id.clone(),
                 region: state.aws_region.clone().or_else(|| text("awsRegion")),
                 topics: properties["topicFilters"]
                     .as_array()

@@ -120,15 +120,7 @@ fn list(table: &Sources, body: &[u8], page_size: usize) -> super::net::Answer {
         .iter()
         .skip(from)
         .take(limit)
-        .map(|(name, state)| {
-            serde_json::json!({
-                "Arn": format!("arn:aws:events:us-east-1::event-source/{name}"),
-                "CreatedBy": "genesys.com",
-                "CreationTime": 1795800000,
-                "Name": name,
-                "State": state,
-            })
-        })
+        .map(|(name, state)| source(name, state))
         .collect();
     let mut body = serde_json::json!({ "EventSources": sources });
     if more {
@@ -161,27 +153,21 @@ fn connection(table: &Sources, body: &[u8]) -> Option<super::net::Answer> {
     ))
 }
 
+/// An event source as `DescribeEventSource` and `ListEventSources` give it.
+fn source(name: &str, state: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Arn": format!("arn:aws:events:us-east-1::event-source/{name}"),
+        "CreatedBy": "genesys.com",
+        "CreationTime": 1795800000,
+        "Name": name,
+        "State": state,
+    })
+}
+
 fn describe(table: &Sources, body: &[u8]) -> super::net::Answer {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    let name = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["Name"].as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let name = field(body, "Name").unwrap_or_default();
     let answer = match table.lock().unwrap().get(&name) {
-        Some(state) => (
-            StatusCode::OK,
-            serde_json::json!({
-                "Arn": format!("arn:aws:events:us-east-1::event-source/{name}"),
-                "CreatedBy": "genesys.com",
-                "CreationTime": 1795800000,
-                "Name": name,
-                "State": state,
-            }),
-        ),
+        Some(state) => (StatusCode::OK, source(&name, state)),
         None => (
             StatusCode::BAD_REQUEST,
             serde_json::json!({
@@ -190,5 +176,5 @@ fn describe(table: &Sources, body: &[u8]) -> super::net::Answer {
             }),
         ),
     };
-    (answer.0, headers, answer.1.to_string().into_bytes())
+    (answer.0, json_headers(), answer.1.to_string().into_bytes())
 }
