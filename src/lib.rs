@@ -54,6 +54,7 @@ mod triage;
 // else stays inside the crate.
 pub use classify::{FailureCategory, classify};
 pub use config::{LambdaConfig, lookup_from_pairs};
+pub use redrive::{RedriveMode, RedrivePolicy};
 pub use correlate::{
     CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, LookupFailure,
     MemoryCorrelator,

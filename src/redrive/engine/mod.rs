@@ -210,7 +210,7 @@ impl Redriver {
             rate: self.policy.pace(limit),
             by_hand,
             started_at: ms(now),
-            announced_at: ms(now),
+            announced_at: ms(Utc::now()),
             rev: previous.as_ref().map_or(1, |p| p.rev + 1),
             ..Run::default()
         };
