@@ -124,6 +124,8 @@ pub struct Run {
     pub by_hand: bool,
     /// Paused by a person (`redrive pause`): only `redrive resume` goes on.
     pub held: bool,
+    /// Paused before it began: waiting for the health gate (asked again at every sweep).
+    pub waiting: bool,
     /// Until when a worker holds the run.
     pub lease_until: i64,
     /// When it started.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
 use super::engine::Control;
-use super::journal::MemoryJournal;
+use super::journal::{MemoryJournal, RedriveJournal};
 use super::ports::{Deliver, MemoryNotices, MemoryPayloads};
 use super::*;
 use crate::classify::FailureCategory;
@@ -289,7 +289,14 @@ async fn an_unhealthy_target_or_a_deauthorized_connection_keeps_the_gate_shut() 
         })
     };
     let r = rig(payloads(FailureCategory::RateLimitExceeded, 5, chrono::Duration::hours(1)), deauthorized);
-    assert_eq!(r.redriver.consider(&[item(FailureCategory::RateLimitExceeded, 5)], now()).await.started, 0);
+    let i = item(FailureCategory::RateLimitExceeded, 5);
+    assert_eq!(r.redriver.consider(std::slice::from_ref(&i), now()).await.started, 0);
+    // It waits, paused, in the active set: each sweep asks the gate again.
+    let run = r.journal.run(&i.key).await.unwrap().unwrap();
+    assert!(run.waiting && run.why.unwrap().contains("DEAUTHORIZED"));
+    assert!(r.journal.active().await.unwrap().contains(&i.key));
+    assert_eq!(r.redriver.work(far()).await.sent, 0);
+    assert!(r.endpoint.ids().is_empty());
 }
 
 #[tokio::test(start_paused = true)]

@@ -155,13 +155,56 @@ impl Redriver {
             return Ok(false);
         }
         let verdict = gate::ask(self.health.as_ref(), item, now).await;
+        let same = existing.filter(|r| r.episode == item.episode);
         if !verdict.open {
             tracing::info!(incident = %item.key, why = %verdict.why, "redrive waits: the target is not healthy yet");
+            if same.is_none() {
+                self.wait(item, &verdict.why, now).await?;
+            }
             return Ok(false);
         }
-        match existing.filter(|r| r.episode == item.episode) {
-            Some(run) => self.set_state(run, RunState::Running, None, now).await.map(|_| true),
-            None => self.begin(item, false, verdict.limit, now).await.map(|_| true),
+        match same {
+            Some(run) if !run.waiting => {
+                self.set_state(run, RunState::Running, None, now).await.map(|_| true)
+            }
+            // Never begun (or waiting for the gate): selected and paced now.
+            _ => self.begin(item, false, verdict.limit, now).await.map(|_| true),
+        }
+    }
+
+    /// A run of `item` that waits for the gate: paused, in the active set, so each sweep
+    /// asks again (until the incident is older than the maximum age).
+    async fn wait(&self, item: &IncidentItem, why: &str, now: DateTime<Utc>) -> Result<(), RedriveError> {
+        let previous = self.journal.run(&item.key).await?;
+        let run = Run {
+            state: Some(RunState::Paused),
+            why: Some(format!("waiting for the target's health: {why}")),
+            waiting: true,
+            paused_at: Some(ms(now)),
+            rev: previous.as_ref().map_or(1, |p| p.rev + 1),
+            ..self.fresh(item, false, None, now)
+        };
+        if self.journal.put_run(&run, previous.map(|p| p.rev)).await? {
+            self.journal.set_active(&item.key, true).await?;
+        }
+        Ok(())
+    }
+
+    fn fresh(&self, item: &IncidentItem, by_hand: bool, limit: Option<u32>, now: DateTime<Utc>) -> Run {
+        Run {
+            incident: item.key.clone(),
+            episode: item.episode,
+            category: item.category.clone(),
+            target_arn: item.target_arn.clone().unwrap_or_default(),
+            since: item.first_seen,
+            until: item.last_seen,
+            state: Some(RunState::Running),
+            pass: 1,
+            rate: self.policy.pace(limit),
+            by_hand,
+            started_at: ms(now),
+            announced_at: ms(Utc::now()),
+            ..Run::default()
         }
     }
 
@@ -178,6 +221,7 @@ impl Redriver {
         if let Some(run) = self.journal.run(&item.key).await?
             && run.episode == item.episode
             && !run.state().ended()
+            && !run.waiting
         {
             return Err(RedriveError::Refused(format!(
                 "incident {} has a redrive {} already",
@@ -199,20 +243,8 @@ impl Redriver {
     ) -> Result<Run, RedriveError> {
         let previous = self.journal.run(&item.key).await?;
         let mut run = Run {
-            incident: item.key.clone(),
-            episode: item.episode,
-            category: item.category.clone(),
-            target_arn: item.target_arn.clone().unwrap_or_default(),
-            since: item.first_seen,
-            until: item.last_seen,
-            state: Some(RunState::Running),
-            pass: 1,
-            rate: self.policy.pace(limit),
-            by_hand,
-            started_at: ms(now),
-            announced_at: ms(Utc::now()),
             rev: previous.as_ref().map_or(1, |p| p.rev + 1),
-            ..Run::default()
+            ..self.fresh(item, by_hand, limit, now)
         };
         run.total = self
             .payloads
@@ -271,6 +303,7 @@ impl Redriver {
             next.state = Some(state);
             next.why = why.clone();
             next.held = false;
+            next.waiting = false;
             match state {
                 RunState::Paused => next.paused_at = Some(ms(now)),
                 RunState::Running => {
@@ -337,7 +370,8 @@ fn resumable(run: &Run, item: &IncidentItem, now: DateTime<Utc>) -> bool {
     let Some(paused) = run.paused_at.filter(|_| run.state() == RunState::Paused && !run.held) else {
         return false;
     };
-    item.resolved_at.is_some_and(|r| r > paused)
+    run.waiting
+        || item.resolved_at.is_some_and(|r| r > paused)
         || ms(now) - paused >= PAUSE_COOLDOWN.num_milliseconds()
 }
 
