@@ -321,7 +321,9 @@ fn fraction(env: &mut Env, name: &str, default: f64, max: f64) -> f64 {
         Some(raw) => match raw.parse::<f64>() {
             Ok(v) if v > 0.0 && v <= max => v,
             _ => {
-                env.problem(format!("{name}={raw:?} must be a number above 0, at most {max}"));
+                env.problem(format!(
+                    "{name}={raw:?} must be a number above 0, at most {max}"
+                ));
                 default
             }
         },
@@ -407,7 +409,10 @@ mod tests {
             ("REPORT_BUCKET", "b-1"),
             ("INCIDENT_TABLE", "t"),
             ("REDRIVE", "auto"),
-            ("REDRIVE_CATEGORIES", "RATE_LIMIT_EXCEEDED, TARGET_NOT_FOUND"),
+            (
+                "REDRIVE_CATEGORIES",
+                "RATE_LIMIT_EXCEEDED, TARGET_NOT_FOUND",
+            ),
             ("REDRIVE_SHARE", "0.25"),
             ("REDRIVE_ATTEMPTS", "5"),
         ])

@@ -26,9 +26,10 @@ use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, Invocation, System
 use crate::doctor::{Announced, ScheduledAudit};
 use crate::genesys::{Endpoints, resolve_endpoints};
 use crate::health::{AwsHealth, GenesysAccess};
-use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker};
+use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker, Stored};
 use crate::metrics::InvocationMetrics;
 use crate::notify::{Announce, Notifier};
+use crate::redrive::{Redriver, Worked};
 use crate::report::ReplaySource;
 use crate::secrets::{GenesysSecret, SecretCache, SecretSource};
 use crate::service::{TARGET_LOOKUP_TTL, TriageService, Triaged};
@@ -106,6 +107,8 @@ pub struct Handler<
     doctor: Option<ScheduledAudit>,
     /// What time it is (the tests' storm runs on a clock of its own).
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// The redrive (`REDRIVE=auto` with an incident table), worked by each sweep.
+    redrive: Option<Arc<Redriver>>,
 }
 
 impl<S, T, N, P, I> std::fmt::Debug for Handler<S, T, N, P, I> {
@@ -185,7 +188,9 @@ impl Handler {
             table: config.incident_table.clone(),
             timeout: crate::doctor::CALL_TIMEOUT,
         };
-        let mut handler = Handler::new(config, service, secrets, function_name);
+        let redrive = crate::redrive::wiring::from_sdk(&config, sdk, path_style);
+        let mut handler =
+            Handler::new(config, service, secrets, function_name).with_redrive(redrive);
         handler.doctor = Some(doctor);
         handler
     }
@@ -209,7 +214,14 @@ impl<S, T, N, P, I> Handler<S, T, N, P, I> {
             doctor: None,
             config,
             clock: Arc::new(Utc::now),
+            redrive: None,
         }
+    }
+
+    /// Redrives through `redriver` at each sweep.
+    pub(crate) fn with_redrive(mut self, redriver: Option<Arc<Redriver>>) -> Self {
+        self.redrive = redriver;
+        self
     }
 
     /// Tells the time by `clock` instead of the system's: the report's time, and the
@@ -288,6 +300,16 @@ where
         let opts = self.options("sweep", deadline);
         let genesys = self.genesys_access(deadline).await;
         let swept = self.service.sweep(opts.now, &opts, genesys.as_ref()).await;
+        let redriven = self.redrive(&swept.resolved_keys, opts.now, deadline).await;
+        tracing::info!(
+            started = redriven.started,
+            sent = redriven.sent,
+            paused = redriven.paused,
+            finished = redriven.finished,
+            errors = redriven.errors,
+            journal_calls = self.redrive.as_ref().map_or(0, |r| r.journal().calls()),
+            "redrive"
+        );
         tracing::info!(
             resolved = swept.resolved,
             announced = swept.announced,
@@ -308,6 +330,41 @@ where
             resolved: swept.resolved,
             failed: swept.failed,
         }
+    }
+
+    /// The redrive's part of a sweep: the incidents it resolved and those whose runs wait
+    /// or are paused are considered, then the running runs are worked until the deadline
+    /// (less a margin).
+    async fn redrive(
+        &self,
+        resolved: &[String],
+        now: DateTime<Utc>,
+        deadline: Option<Instant>,
+    ) -> Worked {
+        let (Some(redriver), Some(tracker)) = (&self.redrive, self.service.incidents()) else {
+            return Worked::default();
+        };
+        let mut keys: Vec<String> = resolved.to_vec();
+        match redriver.journal().active().await {
+            Ok(active) => keys.extend(active.into_iter().filter(|k| !resolved.contains(k))),
+            Err(e) => tracing::warn!(error = %e, "redrive: active runs not listed"),
+        }
+        let mut items = Vec::new();
+        for key in keys {
+            match tracker.table().get(&key).await {
+                Ok(Some(Stored::Item(item))) => items.push(*item),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(incident = %key, error = %e, "redrive: incident not read"),
+            }
+        }
+        let mut worked = redriver.consider(&items, now).await;
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+        let done = redriver.work(deadline).await;
+        worked.sent += done.sent;
+        worked.paused += done.paused;
+        worked.finished += done.finished;
+        worked.errors += done.errors;
+        worked
     }
 
     /// Handles one SQS batch given as the typed event (tests, and callers that have one).

@@ -54,7 +54,6 @@ mod triage;
 // else stays inside the crate.
 pub use classify::{FailureCategory, classify};
 pub use config::{LambdaConfig, lookup_from_pairs};
-pub use redrive::{RedriveMode, RedrivePolicy};
 pub use correlate::{
     CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, LookupFailure,
     MemoryCorrelator,
@@ -62,6 +61,7 @@ pub use correlate::{
 pub use dlq::{DeadLetter, FailureContext, SystemAttributes, parse_batch};
 pub use lambda::{Handler, HandlerError, Response};
 pub use memory::tune_allocator;
+pub use redrive::{RedriveMode, RedrivePolicy};
 pub use replay::{RuleContext, TargetInput, apply as apply_input_transformation};
 pub use report::{Disposition, ReplaySource};
 pub use store::{

@@ -38,6 +38,9 @@ enum Command {
     /// pending event sources, unrouted topics. Exit 0 fine, 1 warnings, 2 events are being
     /// lost.
     Doctor(cli::DoctorArgs),
+    /// An incident's redrive: `status`, `start` (by hand, whatever the policy's
+    /// categories), `pause`, `resume`, `cancel` KEY.
+    Redrive(cli::RedriveArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -64,6 +67,7 @@ async fn main() -> ExitCode {
                 Command::Incidents(args) => {
                     cli::incidents(args, config).await.map_err(Failure::from)
                 }
+                Command::Redrive(args) => cli::redrive(args, config).await.map_err(Failure::from),
                 Command::Doctor(args) => match cli::doctor(args, config).await {
                     Ok(0) => Ok(()),
                     Ok(status) => return ExitCode::from(status),

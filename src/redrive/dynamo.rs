@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::BoxFuture;
 
-use super::journal::{Entry, JournalError, RedriveJournal, Recorded, Run};
+use super::journal::{Entry, JournalError, Recorded, RedriveJournal, Run};
 
 /// The active set's key.
 const ACTIVE: &str = "redrive#active";
@@ -105,12 +105,12 @@ impl RedriveJournal for DynamoJournal {
                 return Ok(None);
             };
             let text = item.get("run").and_then(|v| v.as_s().ok());
-            let mut run: Run = text
-                .and_then(|t| serde_json::from_str(t).ok())
-                .ok_or_else(|| JournalError::Unreadable {
-                    key: key.clone(),
-                    why: "no readable `run` attribute".to_owned(),
-                })?;
+            let mut run: Run =
+                text.and_then(|t| serde_json::from_str(t).ok())
+                    .ok_or_else(|| JournalError::Unreadable {
+                        key: key.clone(),
+                        why: "no readable `run` attribute".to_owned(),
+                    })?;
             run.rev = number(item, "rev") as u64;
             Ok(Some(run))
         }))

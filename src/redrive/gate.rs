@@ -57,7 +57,11 @@ pub fn judge(health: &Health, item: &IncidentItem) -> Verdict {
     if let Some(u) = health.unavailable.first() {
         return shut(format!("the target's health could not be read: {u}"));
     }
-    for rule in health.rules.iter().filter(|r| item.rules.contains(&r.rule_arn)) {
+    for rule in health
+        .rules
+        .iter()
+        .filter(|r| item.rules.contains(&r.rule_arn))
+    {
         for metric in ["InvocationsSentToDlq", "FailedInvocations"] {
             let n = rule.metrics.get(metric).copied().unwrap_or(0.0);
             if n > 0.0 {

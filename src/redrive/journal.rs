@@ -8,8 +8,12 @@
 //! its lease; its result is recorded on the condition that attempt *n* is still the last.
 //! The set of runs to work is one item, `redrive#active`.
 
-use std::collections::{BTreeMap, BTreeSet};
+#[cfg(test)]
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+#[cfg(test)]
 use std::sync::Mutex;
+#[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::future::BoxFuture;
@@ -54,18 +58,6 @@ impl RunState {
             RunState::Finished => "finished",
             RunState::Cancelled => "cancelled",
         }
-    }
-
-    /// From the item's spelling.
-    pub fn parse(s: &str) -> Option<RunState> {
-        [
-            RunState::Running,
-            RunState::Paused,
-            RunState::Finished,
-            RunState::Cancelled,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
     }
 
     /// Whether the run is over.
@@ -232,34 +224,26 @@ pub trait RedriveJournal: Send + Sync + std::fmt::Debug {
 }
 
 /// The in-memory twin, under one lock.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct MemoryJournal {
     inner: Mutex<Memory>,
     calls: AtomicU64,
 }
 
+#[cfg(test)]
 #[derive(Debug, Default)]
 struct Memory {
     runs: BTreeMap<String, Run>,
     active: BTreeSet<String>,
     events: BTreeMap<String, Entry>,
-    failed: Option<String>,
 }
 
+#[cfg(test)]
 impl MemoryJournal {
     /// An empty journal.
     pub fn new() -> MemoryJournal {
         MemoryJournal::default()
-    }
-
-    /// Every call fails with `reason` from now on (`None`: works again).
-    pub fn fail(&self, reason: Option<&str>) {
-        self.lock().failed = reason.map(str::to_owned);
-    }
-
-    /// Every event's journal, by key.
-    pub fn events(&self) -> BTreeMap<String, Entry> {
-        self.lock().events.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
@@ -271,15 +255,12 @@ impl MemoryJournal {
         f: impl FnOnce(&mut Memory) -> T,
     ) -> BoxFuture<'_, Result<T, JournalError>> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let mut m = self.lock();
-        let done = match &m.failed {
-            Some(why) => Err(JournalError::Failed(why.clone())),
-            None => Ok(f(&mut m)),
-        };
+        let done = Ok(f(&mut self.lock()));
         Box::pin(async move { done })
     }
 }
 
+#[cfg(test)]
 impl RedriveJournal for MemoryJournal {
     fn run<'a>(&'a self, incident: &'a str) -> BoxFuture<'a, Result<Option<Run>, JournalError>> {
         self.with(|m| m.runs.get(incident).cloned())

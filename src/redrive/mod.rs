@@ -19,6 +19,7 @@ pub(crate) mod gate;
 pub(crate) mod journal;
 pub(crate) mod notice;
 pub(crate) mod ports;
+pub(crate) mod wiring;
 
 mod dynamo;
 
@@ -28,7 +29,7 @@ use crate::classify::FailureCategory;
 
 pub(crate) use dynamo::DynamoJournal;
 pub(crate) use engine::{Redriver, Worked};
-pub(crate) use journal::{MemoryJournal, RedriveJournal, Run, RunState};
+pub(crate) use journal::Run;
 
 /// Whether the function redrives by itself (`REDRIVE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

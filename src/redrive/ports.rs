@@ -93,6 +93,7 @@ impl Payloads for StoredPayloads {
 }
 
 /// The twin: records and their payloads (by message id) in memory.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct MemoryPayloads {
     /// The records, in order.
@@ -101,6 +102,7 @@ pub struct MemoryPayloads {
     pub payloads: HashMap<String, Vec<u8>>,
 }
 
+#[cfg(test)]
 impl Payloads for MemoryPayloads {
     fn select<'a>(&'a self, run: &'a Run) -> BoxFuture<'a, Result<Vec<Candidate>, String>> {
         let records = filter_of(run).map(|f| {
@@ -155,6 +157,9 @@ pub trait ConnectionHeaders: Send + Sync {
     fn invalidate(&self, target_arn: &str);
 }
 
+/// A target's plan, and when it was made.
+type CachedPlan = (Instant, Arc<TargetPlan<AwsTargets>>);
+
 /// How long a target's plan (and its auth) is kept.
 const PLAN_TTL: Duration = Duration::from_secs(300);
 
@@ -164,7 +169,7 @@ pub struct AwsDeliver {
     targets: AwsTargets,
     courier: AwsCourier,
     auth: Arc<dyn ConnectionHeaders>,
-    plans: Mutex<HashMap<String, (Instant, Arc<TargetPlan<AwsTargets>>)>>,
+    plans: Mutex<HashMap<String, CachedPlan>>,
     timeout: Duration,
 }
 
@@ -279,12 +284,14 @@ impl Notices for BusNotices {
 }
 
 /// The twin: remembers every detail.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct MemoryNotices {
     /// What was put.
     pub put: Mutex<Vec<serde_json::Value>>,
 }
 
+#[cfg(test)]
 impl Notices for MemoryNotices {
     fn put(&self, detail: serde_json::Value) -> BoxFuture<'_, Result<(), String>> {
         self.put

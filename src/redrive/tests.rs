@@ -31,12 +31,21 @@ struct Endpoint {
 
 impl Endpoint {
     fn ids(&self) -> Vec<String> {
-        self.received.lock().unwrap().iter().map(|(i, _)| i.clone()).collect()
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(i, _)| i.clone())
+            .collect()
     }
 }
 
 impl Deliver for Endpoint {
-    fn plan<'a>(&'a self, _: &'a Candidate, payload: Vec<u8>) -> BoxFuture<'a, Result<Delivery, String>> {
+    fn plan<'a>(
+        &'a self,
+        _: &'a Candidate,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Delivery, String>> {
         Box::pin(async move {
             Ok(Delivery {
                 body: payload,
@@ -53,14 +62,27 @@ impl Deliver for Endpoint {
         let Route::Http { headers, .. } = &d.route else {
             unreachable!("HTTP only")
         };
-        let id = headers.iter().find(|(n, _)| n == ID_HEADER).map(|(_, v)| v.clone()).unwrap_or_default();
-        self.received.lock().unwrap().push((id.clone(), tokio::time::Instant::now()));
+        let id = headers
+            .iter()
+            .find(|(n, _)| n == ID_HEADER)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        self.received
+            .lock()
+            .unwrap()
+            .push((id.clone(), tokio::time::Instant::now()));
         let fail = *self.down.lock().unwrap() || self.failing.lock().unwrap().contains(&id);
         Box::pin(async move {
             if fail {
-                Attempt::Retry { http_status: Some(429), error: "Too Many Requests".to_owned(), after: None }
+                Attempt::Retry {
+                    http_status: Some(429),
+                    error: "Too Many Requests".to_owned(),
+                    after: None,
+                }
             } else {
-                Attempt::Delivered { http_status: Some(200) }
+                Attempt::Delivered {
+                    http_status: Some(200),
+                }
             }
         })
     }
@@ -69,7 +91,9 @@ impl Deliver for Endpoint {
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-12-07T04:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-12-07T04:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn item(category: FailureCategory, count: u64) -> IncidentItem {
@@ -122,7 +146,8 @@ fn payloads(category: FailureCategory, n: usize, age: chrono::Duration) -> Memor
             payload: Location::File(format!("{id}.json").into()),
         });
         let body = serde_json::json!({"id": id, "time": time, "detail": {}});
-        p.payloads.insert(format!("m-{i}"), body.to_string().into_bytes());
+        p.payloads
+            .insert(format!("m-{i}"), body.to_string().into_bytes());
     }
     p
 }
@@ -151,7 +176,10 @@ fn rig(p: MemoryPayloads, health: MemoryHealth) -> Rig {
     let journal = Arc::new(MemoryJournal::new());
     let endpoint = Arc::new(Endpoint::default());
     let notices = Arc::new(MemoryNotices::default());
-    let policy = RedrivePolicy { mode: RedriveMode::Auto, ..RedrivePolicy::default() };
+    let policy = RedrivePolicy {
+        mode: RedriveMode::Auto,
+        ..RedrivePolicy::default()
+    };
     let redriver = Redriver::new(
         policy,
         journal.clone(),
@@ -160,7 +188,12 @@ fn rig(p: MemoryPayloads, health: MemoryHealth) -> Rig {
         Some(notices.clone()),
         Arc::new(health),
     );
-    Rig { redriver, journal, endpoint, notices }
+    Rig {
+        redriver,
+        journal,
+        endpoint,
+        notices,
+    }
 }
 
 fn far() -> tokio::time::Instant {
@@ -168,26 +201,58 @@ fn far() -> tokio::time::Instant {
 }
 
 fn phases(n: &MemoryNotices) -> Vec<String> {
-    n.put.lock().unwrap().iter().map(|d| d["phase"].as_str().unwrap().to_owned()).collect()
+    n.put
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| d["phase"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_resolved_rate_limited_incident_is_redriven_once_per_event_at_half_the_limit() {
-    let r = rig(payloads(FailureCategory::RateLimitExceeded, 500, chrono::Duration::hours(1)), healthy(20));
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            500,
+            chrono::Duration::hours(1),
+        ),
+        healthy(20),
+    );
     let i = item(FailureCategory::RateLimitExceeded, 500);
-    assert_eq!(r.redriver.consider(std::slice::from_ref(&i), now()).await.started, 1);
+    assert_eq!(
+        r.redriver
+            .consider(std::slice::from_ref(&i), now())
+            .await
+            .started,
+        1
+    );
     let worked = r.redriver.work(far()).await;
     assert_eq!((worked.sent, worked.finished), (500, 1));
     let ids = r.endpoint.ids();
     assert_eq!(ids.len(), 500);
-    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 500, "each event once");
-    let times: Vec<_> = r.endpoint.received.lock().unwrap().iter().map(|(_, t)| *t).collect();
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        500,
+        "each event once"
+    );
+    let times: Vec<_> = r
+        .endpoint
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, t)| *t)
+        .collect();
     let span = times[499] - times[0];
     // 499 intervals at 10/s (half of 20): no faster than the share.
     assert!(span >= std::time::Duration::from_millis(49_900), "{span:?}");
     assert_eq!(phases(&r.notices), ["started", "finished"]);
     let done = r.notices.put.lock().unwrap()[1].clone();
-    assert_eq!((done["sent"].as_u64(), done["gaveUp"].as_u64()), (Some(500), Some(0)));
+    assert_eq!(
+        (done["sent"].as_u64(), done["gaveUp"].as_u64()),
+        (Some(500), Some(0))
+    );
     assert_eq!(done["ratePerSecond"].as_f64(), Some(10.0));
     // Two journal calls per event, and a checkpoint per 25 events.
     let per_event = r.journal.calls() as f64 / 500.0;
@@ -196,15 +261,27 @@ async fn a_resolved_rate_limited_incident_is_redriven_once_per_event_at_half_the
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_canary_pauses_the_run_before_anything_else_is_sent() {
-    let r = rig(payloads(FailureCategory::RateLimitExceeded, 50, chrono::Duration::hours(1)), healthy(20));
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            50,
+            chrono::Duration::hours(1),
+        ),
+        healthy(20),
+    );
     *r.endpoint.down.lock().unwrap() = true;
-    r.redriver.consider(&[item(FailureCategory::RateLimitExceeded, 50)], now()).await;
+    r.redriver
+        .consider(&[item(FailureCategory::RateLimitExceeded, 50)], now())
+        .await;
     let worked = r.redriver.work(far()).await;
     assert_eq!((worked.sent, worked.paused), (0, 1));
     assert_eq!(r.endpoint.ids().len(), 1, "the canary alone");
     assert_eq!(phases(&r.notices), ["started", "paused"]);
     let paused = r.notices.put.lock().unwrap()[1].clone();
-    assert!(paused["why"].as_str().unwrap().contains("canary"), "{paused}");
+    assert!(
+        paused["why"].as_str().unwrap().contains("canary"),
+        "{paused}"
+    );
     // Resolved again after the pause: it resumes with a new canary and ends.
     *r.endpoint.down.lock().unwrap() = false;
     let mut again = item(FailureCategory::RateLimitExceeded, 50);
@@ -215,12 +292,26 @@ async fn a_failing_canary_pauses_the_run_before_anything_else_is_sent() {
 
 #[tokio::test(start_paused = true)]
 async fn three_workers_at_once_send_each_event_once() {
-    let r = Arc::new(rig(payloads(FailureCategory::EndpointUnreachable, 200, chrono::Duration::hours(1)), healthy(100)));
+    let r = Arc::new(rig(
+        payloads(
+            FailureCategory::EndpointUnreachable,
+            200,
+            chrono::Duration::hours(1),
+        ),
+        healthy(100),
+    ));
     let i = item(FailureCategory::EndpointUnreachable, 200);
-    let starts = (0..3).map(|_| { let r = r.clone(); let i = i.clone(); async move { r.redriver.consider(&[i], now()).await.started } });
+    let starts = (0..3).map(|_| {
+        let r = r.clone();
+        let i = i.clone();
+        async move { r.redriver.consider(&[i], now()).await.started }
+    });
     let started: usize = futures::future::join_all(starts).await.into_iter().sum();
     assert_eq!(started, 1, "one run");
-    let works = (0..3).map(|_| { let r = r.clone(); async move { r.redriver.work(far()).await } });
+    let works = (0..3).map(|_| {
+        let r = r.clone();
+        async move { r.redriver.work(far()).await }
+    });
     futures::future::join_all(works).await;
     let ids = r.endpoint.ids();
     assert_eq!(ids.len(), 200);
@@ -229,23 +320,52 @@ async fn three_workers_at_once_send_each_event_once() {
 
 #[tokio::test(start_paused = true)]
 async fn events_that_keep_failing_are_tried_three_times_then_given_up() {
-    let r = rig(payloads(FailureCategory::TargetError, 20, chrono::Duration::hours(1)), healthy(20));
-    r.endpoint.failing.lock().unwrap().extend(["ev-0005".to_owned(), "ev-0009".to_owned()]);
-    r.redriver.consider(&[item(FailureCategory::TargetError, 20)], now()).await;
+    let r = rig(
+        payloads(FailureCategory::TargetError, 20, chrono::Duration::hours(1)),
+        healthy(20),
+    );
+    r.endpoint
+        .failing
+        .lock()
+        .unwrap()
+        .extend(["ev-0005".to_owned(), "ev-0009".to_owned()]);
+    r.redriver
+        .consider(&[item(FailureCategory::TargetError, 20)], now())
+        .await;
     r.redriver.work(far()).await;
     let ids = r.endpoint.ids();
     assert_eq!(ids.iter().filter(|i| *i == "ev-0005").count(), 3);
     assert_eq!(ids.len(), 18 + 2 * 3);
     let done = r.notices.put.lock().unwrap().last().cloned().unwrap();
     assert_eq!(done["phase"], "finished");
-    assert_eq!((done["sent"].as_u64(), done["failedAgain"].as_u64(), done["gaveUp"].as_u64()), (Some(18), Some(2), Some(2)));
+    assert_eq!(
+        (
+            done["sent"].as_u64(),
+            done["failedAgain"].as_u64(),
+            done["gaveUp"].as_u64()
+        ),
+        (Some(18), Some(2), Some(2))
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_permissions_incident_is_never_redriven_by_itself() {
-    let r = rig(payloads(FailureCategory::PermissionDenied, 5, chrono::Duration::hours(1)), healthy(20));
+    let r = rig(
+        payloads(
+            FailureCategory::PermissionDenied,
+            5,
+            chrono::Duration::hours(1),
+        ),
+        healthy(20),
+    );
     let i = item(FailureCategory::PermissionDenied, 5);
-    assert_eq!(r.redriver.consider(std::slice::from_ref(&i), now()).await.started, 0);
+    assert_eq!(
+        r.redriver
+            .consider(std::slice::from_ref(&i), now())
+            .await
+            .started,
+        0
+    );
     r.redriver.work(far()).await;
     assert!(r.endpoint.ids().is_empty());
     // A person who fixed it may start it.
@@ -255,23 +375,40 @@ async fn a_permissions_incident_is_never_redriven_by_itself() {
 
 #[tokio::test(start_paused = true)]
 async fn events_older_than_the_maximum_age_are_skipped_and_counted() {
-    let mut p = payloads(FailureCategory::RateLimitExceeded, 10, chrono::Duration::hours(30));
-    let young = payloads(FailureCategory::RateLimitExceeded, 14, chrono::Duration::hours(1));
+    let mut p = payloads(
+        FailureCategory::RateLimitExceeded,
+        10,
+        chrono::Duration::hours(30),
+    );
+    let young = payloads(
+        FailureCategory::RateLimitExceeded,
+        14,
+        chrono::Duration::hours(1),
+    );
     for (c, (m, body)) in young.records.into_iter().zip(young.payloads).skip(10) {
         let _ = m;
-        p.payloads.insert(c.message_id.clone(), young_body(&c, body));
+        p.payloads
+            .insert(c.message_id.clone(), young_body(&c, body));
         p.records.push(c);
     }
     let r = rig(p, healthy(20));
-    r.redriver.consider(&[item(FailureCategory::RateLimitExceeded, 14)], now()).await;
+    r.redriver
+        .consider(&[item(FailureCategory::RateLimitExceeded, 14)], now())
+        .await;
     r.redriver.work(far()).await;
     let done = r.notices.put.lock().unwrap().last().cloned().unwrap();
-    assert_eq!((done["sent"].as_u64(), done["skippedTooOld"].as_u64()), (Some(4), Some(10)), "{done}");
+    assert_eq!(
+        (done["sent"].as_u64(), done["skippedTooOld"].as_u64()),
+        (Some(4), Some(10)),
+        "{done}"
+    );
 }
 
 fn young_body(c: &Candidate, _: Vec<u8>) -> Vec<u8> {
     let time = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    serde_json::json!({"id": c.event_id, "time": time}).to_string().into_bytes()
+    serde_json::json!({"id": c.event_id, "time": time})
+        .to_string()
+        .into_bytes()
 }
 
 #[tokio::test(start_paused = true)]
@@ -288,9 +425,22 @@ async fn an_unhealthy_target_or_a_deauthorized_connection_keeps_the_gate_shut() 
             ..Health::default()
         })
     };
-    let r = rig(payloads(FailureCategory::RateLimitExceeded, 5, chrono::Duration::hours(1)), deauthorized);
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            5,
+            chrono::Duration::hours(1),
+        ),
+        deauthorized,
+    );
     let i = item(FailureCategory::RateLimitExceeded, 5);
-    assert_eq!(r.redriver.consider(std::slice::from_ref(&i), now()).await.started, 0);
+    assert_eq!(
+        r.redriver
+            .consider(std::slice::from_ref(&i), now())
+            .await
+            .started,
+        0
+    );
     // It waits, paused, in the active set: each sweep asks the gate again.
     let run = r.journal.run(&i.key).await.unwrap().unwrap();
     assert!(run.waiting && run.why.unwrap().contains("DEAUTHORIZED"));
@@ -301,14 +451,30 @@ async fn an_unhealthy_target_or_a_deauthorized_connection_keeps_the_gate_shut() 
 
 #[tokio::test(start_paused = true)]
 async fn a_slice_ends_before_the_deadline_and_the_next_goes_on_where_it_stopped() {
-    let r = rig(payloads(FailureCategory::RateLimitExceeded, 100, chrono::Duration::hours(1)), healthy(20));
-    r.redriver.consider(&[item(FailureCategory::RateLimitExceeded, 100)], now()).await;
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            100,
+            chrono::Duration::hours(1),
+        ),
+        healthy(20),
+    );
+    r.redriver
+        .consider(&[item(FailureCategory::RateLimitExceeded, 100)], now())
+        .await;
     // 10/s and 5 s of margin: a 9 s slice sends the canary and a few more.
-    let first = r.redriver.work(tokio::time::Instant::now() + std::time::Duration::from_secs(9)).await;
+    let first = r
+        .redriver
+        .work(tokio::time::Instant::now() + std::time::Duration::from_secs(9))
+        .await;
     assert!(first.sent > 0 && first.sent < 100, "{first:?}");
     let mut total = first.sent;
     for _ in 0..20 {
-        total += r.redriver.work(tokio::time::Instant::now() + std::time::Duration::from_secs(9)).await.sent;
+        total += r
+            .redriver
+            .work(tokio::time::Instant::now() + std::time::Duration::from_secs(9))
+            .await
+            .sent;
     }
     assert_eq!(total, 100);
     assert_eq!(r.endpoint.ids().iter().collect::<BTreeSet<_>>().len(), 100);
@@ -317,16 +483,47 @@ async fn a_slice_ends_before_the_deadline_and_the_next_goes_on_where_it_stopped(
 
 #[tokio::test(start_paused = true)]
 async fn a_person_pauses_resumes_and_cancels() {
-    let r = rig(payloads(FailureCategory::RateLimitExceeded, 5, chrono::Duration::hours(1)), healthy(20));
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            5,
+            chrono::Duration::hours(1),
+        ),
+        healthy(20),
+    );
     let i = item(FailureCategory::RateLimitExceeded, 5);
     r.redriver.consider(std::slice::from_ref(&i), now()).await;
-    let paused = r.redriver.control(&i.key, Control::Pause, now()).await.unwrap();
+    let paused = r
+        .redriver
+        .control(&i.key, Control::Pause, now())
+        .await
+        .unwrap();
     assert!(paused.held);
     assert_eq!(r.redriver.work(far()).await.sent, 0);
     // Held by a person: a new resolution does not resume it.
-    assert_eq!(r.redriver.consider(std::slice::from_ref(&i), Utc::now() + chrono::Duration::hours(1)).await.started, 0);
-    r.redriver.control(&i.key, Control::Resume, now()).await.unwrap();
-    r.redriver.control(&i.key, Control::Cancel, now()).await.unwrap();
+    assert_eq!(
+        r.redriver
+            .consider(
+                std::slice::from_ref(&i),
+                Utc::now() + chrono::Duration::hours(1)
+            )
+            .await
+            .started,
+        0
+    );
+    r.redriver
+        .control(&i.key, Control::Resume, now())
+        .await
+        .unwrap();
+    r.redriver
+        .control(&i.key, Control::Cancel, now())
+        .await
+        .unwrap();
     assert_eq!(r.redriver.work(far()).await.sent, 0);
-    assert!(r.redriver.control(&i.key, Control::Resume, now()).await.is_err());
+    assert!(
+        r.redriver
+            .control(&i.key, Control::Resume, now())
+            .await
+            .is_err()
+    );
 }

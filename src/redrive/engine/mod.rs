@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::journal::{JournalError, RedriveJournal, Recorded, Run, RunState, event_key};
+use super::journal::{JournalError, Recorded, RedriveJournal, Run, RunState, event_key};
 use super::notice::{PROGRESS_EVERY, Phase, detail};
 use super::ports::{Deliver, Notices, Payloads};
 use super::{ID_HEADER, RedrivePolicy, SLICE_MARGIN, gate};
@@ -111,11 +111,6 @@ impl Redriver {
         }
     }
 
-    /// The policy.
-    pub fn policy(&self) -> &RedrivePolicy {
-        &self.policy
-    }
-
     /// The journal.
     pub fn journal(&self) -> &dyn RedriveJournal {
         self.journal.as_ref()
@@ -144,7 +139,11 @@ impl Redriver {
         worked
     }
 
-    async fn consider_one(&self, item: &IncidentItem, now: DateTime<Utc>) -> Result<bool, RedriveError> {
+    async fn consider_one(
+        &self,
+        item: &IncidentItem,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RedriveError> {
         let existing = self.journal.run(&item.key).await?;
         let due = match &existing {
             None => true,
@@ -164,17 +163,26 @@ impl Redriver {
             return Ok(false);
         }
         match same {
-            Some(run) if !run.waiting => {
-                self.set_state(run, RunState::Running, None, now).await.map(|_| true)
-            }
+            Some(run) if !run.waiting => self
+                .set_state(run, RunState::Running, None, now)
+                .await
+                .map(|_| true),
             // Never begun (or waiting for the gate): selected and paced now.
-            _ => self.begin(item, false, verdict.limit, now).await.map(|_| true),
+            _ => self
+                .begin(item, false, verdict.limit, now)
+                .await
+                .map(|_| true),
         }
     }
 
     /// A run of `item` that waits for the gate: paused, in the active set, so each sweep
     /// asks again (until the incident is older than the maximum age).
-    async fn wait(&self, item: &IncidentItem, why: &str, now: DateTime<Utc>) -> Result<(), RedriveError> {
+    async fn wait(
+        &self,
+        item: &IncidentItem,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), RedriveError> {
         let previous = self.journal.run(&item.key).await?;
         let run = Run {
             state: Some(RunState::Paused),
@@ -190,7 +198,13 @@ impl Redriver {
         Ok(())
     }
 
-    fn fresh(&self, item: &IncidentItem, by_hand: bool, limit: Option<u32>, now: DateTime<Utc>) -> Run {
+    fn fresh(
+        &self,
+        item: &IncidentItem,
+        by_hand: bool,
+        limit: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Run {
         Run {
             incident: item.key.clone(),
             episode: item.episode,
@@ -210,7 +224,11 @@ impl Redriver {
 
     /// A person starts the redrive of the resolved incident `item`, whatever the policy's
     /// categories say (the target's limit still sets the pace).
-    pub async fn start(&self, item: &IncidentItem, now: DateTime<Utc>) -> Result<Run, RedriveError> {
+    pub async fn start(
+        &self,
+        item: &IncidentItem,
+        now: DateTime<Utc>,
+    ) -> Result<Run, RedriveError> {
         if item.state != State::Resolved {
             return Err(RedriveError::Refused(format!(
                 "incident {} is {}: a redrive starts only once it resolved",
@@ -264,12 +282,16 @@ impl Redriver {
     }
 
     /// A person pauses, resumes or cancels the run of `incident`.
-    pub async fn control(&self, incident: &str, what: Control, now: DateTime<Utc>) -> Result<Run, RedriveError> {
-        let run = self
-            .journal
-            .run(incident)
-            .await?
-            .ok_or_else(|| RedriveError::Refused(format!("incident {incident} has no redrive")))?;
+    pub async fn control(
+        &self,
+        incident: &str,
+        what: Control,
+        now: DateTime<Utc>,
+    ) -> Result<Run, RedriveError> {
+        let run =
+            self.journal.run(incident).await?.ok_or_else(|| {
+                RedriveError::Refused(format!("incident {incident} has no redrive"))
+            })?;
         if run.state().ended() {
             return Err(RedriveError::Refused(format!(
                 "the redrive of {incident} is {}",
@@ -277,9 +299,15 @@ impl Redriver {
             )));
         }
         let (state, why) = match what {
-            Control::Pause => (RunState::Paused, Some("paused by hand (redrive pause)".to_owned())),
+            Control::Pause => (
+                RunState::Paused,
+                Some("paused by hand (redrive pause)".to_owned()),
+            ),
             Control::Resume => (RunState::Running, None),
-            Control::Cancel => (RunState::Cancelled, Some("cancelled by hand (redrive cancel)".to_owned())),
+            Control::Cancel => (
+                RunState::Cancelled,
+                Some("cancelled by hand (redrive cancel)".to_owned()),
+            ),
         };
         let mut run = self.set_state(run, state, why, now).await?;
         if what == Control::Pause {
@@ -367,7 +395,10 @@ impl Redriver {
 /// Whether a paused run of `item`'s episode may go on: not held by a person, and the
 /// incident resolved again since the pause, or the cooldown has passed.
 fn resumable(run: &Run, item: &IncidentItem, now: DateTime<Utc>) -> bool {
-    let Some(paused) = run.paused_at.filter(|_| run.state() == RunState::Paused && !run.held) else {
+    let Some(paused) = run
+        .paused_at
+        .filter(|_| run.state() == RunState::Paused && !run.held)
+    else {
         return false;
     };
     run.waiting
@@ -398,6 +429,5 @@ fn with_id(mut delivery: crate::replay::Delivery, id: &str) -> crate::replay::De
 fn id_of(c: &Candidate) -> &str {
     c.event_id.as_deref().unwrap_or(&c.message_id)
 }
-
 
 mod slice;

@@ -40,7 +40,12 @@ impl Redriver {
         worked
     }
 
-    async fn work_one(&self, incident: &str, deadline: Instant, worked: &mut Worked) -> Result<(), RedriveError> {
+    async fn work_one(
+        &self,
+        incident: &str,
+        deadline: Instant,
+        worked: &mut Worked,
+    ) -> Result<(), RedriveError> {
         let Some(run) = self.journal.run(incident).await? else {
             self.journal.set_active(incident, false).await?;
             return Ok(());
@@ -60,7 +65,11 @@ impl Redriver {
         if !self.journal.put_run(&leased, Some(run.rev)).await? {
             return Ok(()); // another worker took it
         }
-        let records = self.payloads.select(&leased).await.map_err(RedriveError::Payloads)?;
+        let records = self
+            .payloads
+            .select(&leased)
+            .await
+            .map_err(RedriveError::Payloads)?;
         let mut w = Working {
             run: leased,
             records,
@@ -81,7 +90,11 @@ impl Redriver {
     }
 
     /// Event after event until the deadline, the end or a pause; the state it ended in.
-    async fn turns(&self, w: &mut Working, deadline: Instant) -> Result<Option<RunState>, RedriveError> {
+    async fn turns(
+        &self,
+        w: &mut Working,
+        deadline: Instant,
+    ) -> Result<Option<RunState>, RedriveError> {
         loop {
             if Instant::now() + SLICE_MARGIN >= deadline {
                 w.run.lease_until = 0;
@@ -98,7 +111,8 @@ impl Redriver {
                 if !self.checkpoint(w).await? {
                     return Ok(Some(w.run.state()));
                 }
-                self.set_state(w.run.clone(), RunState::Finished, None, Utc::now()).await?;
+                self.set_state(w.run.clone(), RunState::Finished, None, Utc::now())
+                    .await?;
                 return Ok(Some(RunState::Finished));
             }
             let record = w.records[w.run.cursor as usize].clone();
@@ -110,11 +124,15 @@ impl Redriver {
                 if !self.checkpoint(w).await? {
                     return Ok(Some(w.run.state()));
                 }
-                self.set_state(w.run.clone(), RunState::Paused, Some(why), Utc::now()).await?;
+                self.set_state(w.run.clone(), RunState::Paused, Some(why), Utc::now())
+                    .await?;
                 return Ok(Some(RunState::Paused));
             }
-            let progress_due = ms(Utc::now()) - w.run.announced_at >= PROGRESS_EVERY.num_milliseconds();
-            if (w.since_checkpoint >= CHECKPOINT_EVERY || progress_due) && !self.checkpoint(w).await? {
+            let progress_due =
+                ms(Utc::now()) - w.run.announced_at >= PROGRESS_EVERY.num_milliseconds();
+            if (w.since_checkpoint >= CHECKPOINT_EVERY || progress_due)
+                && !self.checkpoint(w).await?
+            {
                 return Ok(Some(w.run.state()));
             }
         }
@@ -202,7 +220,9 @@ impl Redriver {
             Err(Turn::Failed(why)) => (Recorded::Failed(why.clone()), Turn::Failed(why)),
             Err(other) => return Ok(other),
         };
-        self.journal.record(&key, pass, recorded, ms(Utc::now())).await?;
+        self.journal
+            .record(&key, pass, recorded, ms(Utc::now()))
+            .await?;
         Ok(turn)
     }
 
@@ -214,9 +234,9 @@ impl Redriver {
         Ok(match (e.sent, e.too_old) {
             (true, _) if e.attempts == pass => Turn::Sent,
             (_, true) if pass == 1 => Turn::TooOld,
-            (false, false) if e.attempts == pass => {
-                Turn::Failed("an attempt claimed by another worker did not record success".to_owned())
-            }
+            (false, false) if e.attempts == pass => Turn::Failed(
+                "an attempt claimed by another worker did not record success".to_owned(),
+            ),
             _ => Turn::Nothing,
         })
     }
@@ -245,7 +265,10 @@ impl Redriver {
         tokio::time::sleep_until(at).await;
         match self.deliver.send(&delivery).await {
             Attempt::Delivered { .. } => Ok(()),
-            Attempt::Retry { http_status, error, .. } | Attempt::Rejected { http_status, error } => {
+            Attempt::Retry {
+                http_status, error, ..
+            }
+            | Attempt::Rejected { http_status, error } => {
                 if matches!(http_status, Some(401 | 403)) {
                     self.deliver.forget_auth(&w.run.target_arn);
                 }
