@@ -29,7 +29,8 @@ use crate::health::{AwsHealth, GenesysAccess};
 use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker, Stored};
 use crate::metrics::InvocationMetrics;
 use crate::notify::{Announce, Notifier};
-use crate::redrive::{Redriver, Worked};
+use crate::redrive::{RedriveMode, Redriver, Worked, wiring};
+use crate::stored::ReportArg;
 use crate::report::ReplaySource;
 use crate::secrets::{GenesysSecret, SecretCache, SecretSource};
 use crate::service::{TARGET_LOOKUP_TTL, TriageService, Triaged};
@@ -188,7 +189,19 @@ impl Handler {
             table: config.incident_table.clone(),
             timeout: crate::doctor::CALL_TIMEOUT,
         };
-        let redrive = crate::redrive::wiring::from_sdk(&config, sdk, path_style);
+        let redrive = config
+            .incident_table
+            .as_ref()
+            .filter(|_| config.redrive.mode == RedriveMode::Auto)
+            .map(|table| {
+                let reports = ReportArg::Prefix {
+                    bucket: config.report_bucket.clone(),
+                    prefix: config.report_prefix.clone(),
+                };
+                let bus = config.notify_event_bus.clone();
+                let policy = config.redrive.clone();
+                Arc::new(wiring::build(policy, table, reports, bus, sdk, path_style))
+            });
         let mut handler =
             Handler::new(config, service, secrets, function_name).with_redrive(redrive);
         handler.doctor = Some(doctor);

@@ -9,38 +9,13 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::ports::{AwsDeliver, BusNotices, ConnectionHeaders, Notices, StoredPayloads};
-use super::{DynamoJournal, RedriveMode, RedrivePolicy, Redriver};
-use crate::config::LambdaConfig;
+use super::{DynamoJournal, RedrivePolicy, Redriver};
 use crate::health::AwsHealth;
 use crate::store::s3_client;
 use crate::stored::{Reader, ReportArg};
 
 /// Each delivery's and each look-up's timeout.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The redrive when `REDRIVE=auto` and an incident table is configured.
-pub(crate) fn from_sdk(
-    config: &LambdaConfig,
-    sdk: &aws_config::SdkConfig,
-    path_style: bool,
-) -> Option<Arc<Redriver>> {
-    let table = config.incident_table.as_ref()?;
-    if config.redrive.mode != RedriveMode::Auto {
-        return None;
-    }
-    let reports = ReportArg::Prefix {
-        bucket: config.report_bucket.clone(),
-        prefix: config.report_prefix.clone(),
-    };
-    Some(Arc::new(build(
-        config.redrive.clone(),
-        table,
-        reports,
-        config.notify_event_bus.clone(),
-        sdk,
-        path_style,
-    )))
-}
 
 /// The redrive under `policy` with its journal in `table`, the payloads below `reports`
 /// and its events on `notify_bus`.
