@@ -30,11 +30,11 @@ use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker, Stored};
 use crate::metrics::InvocationMetrics;
 use crate::notify::{Announce, Notifier};
 use crate::redrive::{RedriveMode, Redriver, Worked, wiring};
-use crate::stored::ReportArg;
 use crate::report::ReplaySource;
 use crate::secrets::{GenesysSecret, SecretCache, SecretSource};
 use crate::service::{TARGET_LOOKUP_TTL, TriageService, Triaged};
 use crate::store::{ArtifactStore, Layout, S3Store, s3_client};
+use crate::stored::ReportArg;
 use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs};
 use crate::triage::{self, Outcome, TriageOptions, UnnamedRecords};
 
