@@ -241,6 +241,9 @@ impl<S, T, N, P, I> Handler<S, T, N, P, I> {
     /// incidents' update interval and quiet period.
     pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
+        if let Some(redrive) = &self.redrive {
+            redrive.set_clock(self.clock.clone());
+        }
         self
     }
 

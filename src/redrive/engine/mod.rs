@@ -85,7 +85,12 @@ pub struct Redriver {
     deliver: Arc<dyn Deliver>,
     notices: Option<Arc<dyn Notices>>,
     health: Arc<dyn TargetHealth>,
+    /// What time it is: leases, pauses, ages and announcements (the tests' clock).
+    clock: std::sync::RwLock<Clock>,
 }
+
+/// A clock.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -108,7 +113,18 @@ impl Redriver {
             deliver,
             notices,
             health,
+            clock: std::sync::RwLock::new(Arc::new(Utc::now)),
         }
+    }
+
+    /// Tells the time by `clock` from now on.
+    pub fn set_clock(&self, clock: Clock) {
+        *self.clock.write().unwrap_or_else(|e| e.into_inner()) = clock;
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        let clock = self.clock.read().unwrap_or_else(|e| e.into_inner()).clone();
+        clock()
     }
 
     /// The journal.
@@ -217,7 +233,7 @@ impl Redriver {
             rate: self.policy.pace(limit),
             by_hand,
             started_at: ms(now),
-            announced_at: ms(Utc::now()),
+            announced_at: ms(self.now()),
             ..Run::default()
         }
     }

@@ -50,7 +50,7 @@ impl Redriver {
             self.journal.set_active(incident, false).await?;
             return Ok(());
         };
-        let now = Utc::now();
+        let now = self.now();
         if run.state() != RunState::Running || run.lease_until > ms(now) {
             if run.state().ended() {
                 self.journal.set_active(incident, false).await?;
@@ -111,7 +111,7 @@ impl Redriver {
                 if !self.checkpoint(w).await? {
                     return Ok(Some(w.run.state()));
                 }
-                self.set_state(w.run.clone(), RunState::Finished, None, Utc::now())
+                self.set_state(w.run.clone(), RunState::Finished, None, self.now())
                     .await?;
                 return Ok(Some(RunState::Finished));
             }
@@ -124,12 +124,12 @@ impl Redriver {
                 if !self.checkpoint(w).await? {
                     return Ok(Some(w.run.state()));
                 }
-                self.set_state(w.run.clone(), RunState::Paused, Some(why), Utc::now())
+                self.set_state(w.run.clone(), RunState::Paused, Some(why), self.now())
                     .await?;
                 return Ok(Some(RunState::Paused));
             }
             let progress_due =
-                ms(Utc::now()) - w.run.announced_at >= PROGRESS_EVERY.num_milliseconds();
+                ms(self.now()) - w.run.announced_at >= PROGRESS_EVERY.num_milliseconds();
             if (w.since_checkpoint >= CHECKPOINT_EVERY || progress_due)
                 && !self.checkpoint(w).await?
             {
@@ -176,7 +176,7 @@ impl Redriver {
     /// meanwhile (the counts are kept on their version, and the slice stops).
     async fn checkpoint(&self, w: &mut Working) -> Result<bool, RedriveError> {
         w.since_checkpoint = 0;
-        let now = ms(Utc::now());
+        let now = ms(self.now());
         let progress = now - w.run.announced_at >= PROGRESS_EVERY.num_milliseconds();
         if progress {
             w.run.announced_at = now;
@@ -209,7 +209,7 @@ impl Redriver {
     async fn turn(&self, w: &mut Working, c: &Candidate) -> Result<Turn, RedriveError> {
         let key = event_key(&w.run.target_arn, id_of(c));
         let pass = w.run.pass;
-        let now = ms(Utc::now());
+        let now = ms(self.now());
         let lease = now + EVENT_LEASE.as_millis() as i64;
         if !self.journal.claim(&key, pass, now, lease).await? {
             return self.recount(&key, pass).await;
@@ -221,7 +221,7 @@ impl Redriver {
             Err(other) => return Ok(other),
         };
         self.journal
-            .record(&key, pass, recorded, ms(Utc::now()))
+            .record(&key, pass, recorded, ms(self.now()))
             .await?;
         Ok(turn)
     }
@@ -248,7 +248,7 @@ impl Redriver {
             .read(c)
             .await
             .map_err(|e| Turn::Failed(format!("payload unreadable: {e}")))?;
-        let now = Utc::now();
+        let now = self.now();
         if event_time(&payload).is_some_and(|t| now - t > self.policy.max_age) {
             return Err(Turn::TooOld);
         }
