@@ -103,9 +103,6 @@ pub struct Run {
     pub gave_up: u64,
     /// Events older than the maximum age, not sent.
     pub skipped_too_old: u64,
-    /// Events that cannot be sent at all (payload unreadable, no event id, the target
-    /// cannot be planned).
-    pub unsendable: u64,
     /// Failures in the current pass (another pass follows when > 0).
     pub pass_failures: u64,
     /// The canary was delivered.

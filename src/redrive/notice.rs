@@ -50,7 +50,6 @@ pub fn detail(phase: Phase, run: &Run) -> Value {
         "failedAgain": run.failed_again,
         "gaveUp": run.gave_up,
         "skippedTooOld": run.skipped_too_old,
-        "unsendable": run.unsendable,
         "ratePerSecond": run.rate,
         "expectedSeconds": run.expected_seconds(),
         "byHand": run.by_hand,
