@@ -1,5 +1,6 @@
 //! `dlq-triage redrive status|start|pause|resume|cancel KEY`: a person's view and
-//! controls of an incident's redrive, in the incident table the function works it from.
+//! controls of an incident's redrive, in the incident table the function works it from;
+//! `redrive run` does what the function's schedule does, for `poll`-only deployments.
 //! `start` begins the redrive of a resolved incident whatever `REDRIVE_CATEGORIES` says
 //! (for a category that needed a fix on our side, once a person made it); the function
 //! (with `REDRIVE=auto`) sends it, slice by slice.
@@ -11,9 +12,9 @@ use chrono::Utc;
 
 use super::{CliConfig, Stdout};
 use crate::config::{Env, redrive_policy};
-use crate::incidents::{DynamoTable, IncidentTable, Stored};
+use crate::incidents::{DynamoTable, IncidentTable, State, Stored};
 use crate::redrive::engine::{Control, Redriver};
-use crate::redrive::{Run, wiring};
+use crate::redrive::{Run, SLICE_MARGIN, wiring};
 use crate::stored::ReportArg;
 
 /// `dlq-triage redrive ACTION KEY [--table T] [--json]`.
@@ -65,6 +66,21 @@ pub enum RedriveAction {
         /// The incident's key (`incidentKey`).
         key: String,
     },
+    /// What the function does each minute with REDRIVE=auto, for a deployment that drains
+    /// with `poll` alone (run it from a scheduler after `incidents sweep`): start the
+    /// redrives resolved incidents are due (the policy's categories, the health gate),
+    /// then send for at most --seconds.
+    Run {
+        /// How long to send.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// The bucket of the reports (default: REPORT_BUCKET).
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Their prefix (default: REPORT_PREFIX, else genesys-dlq/).
+        #[arg(long)]
+        prefix: Option<String>,
+    },
 }
 
 /// Each call is bounded.
@@ -92,7 +108,9 @@ pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), String>
         )
         .build();
     let (bucket, prefix) = match &args.action {
-        RedriveAction::Start { bucket, prefix, .. } => (bucket.clone(), prefix.clone()),
+        RedriveAction::Start { bucket, prefix, .. } | RedriveAction::Run { bucket, prefix, .. } => {
+            (bucket.clone(), prefix.clone())
+        }
         _ => (None, None),
     };
     let reports = ReportArg::Prefix {
@@ -111,6 +129,15 @@ pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), String>
         path_style,
     );
     let now = Utc::now();
+    let table_of = || DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
+    if matches!(&reports, ReportArg::Prefix { bucket, .. } if bucket.is_empty())
+        && matches!(
+            args.action,
+            RedriveAction::Start { .. } | RedriveAction::Run { .. }
+        )
+    {
+        return Err("no report bucket: give --bucket or set REPORT_BUCKET".into());
+    }
     let run = match &args.action {
         RedriveAction::Status { key } => redriver
             .journal()
@@ -118,22 +145,38 @@ pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), String>
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("incident {key} has no redrive"))?,
-        RedriveAction::Start { key, .. } => {
-            if matches!(&reports, ReportArg::Prefix { bucket, .. } if bucket.is_empty()) {
-                return Err("no report bucket: give --bucket or set REPORT_BUCKET".into());
-            }
-            start(
-                &redriver,
-                &DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
-                key,
-            )
-            .await?
+        RedriveAction::Start { key, .. } => start(&redriver, &table_of(), key).await?,
+        RedriveAction::Run { seconds, .. } => {
+            return work(&redriver, &table_of(), *seconds).await;
         }
         RedriveAction::Pause { key } => control(&redriver, key, Control::Pause, now).await?,
         RedriveAction::Resume { key } => control(&redriver, key, Control::Resume, now).await?,
         RedriveAction::Cancel { key } => control(&redriver, key, Control::Cancel, now).await?,
     };
     show(&run, args.json);
+    Ok(())
+}
+
+/// `run`: the resolved incidents considered, the running redrives worked for `seconds`.
+async fn work(redriver: &Redriver, table: &DynamoTable, seconds: u64) -> Result<(), String> {
+    let resolved = table
+        .list(Some(State::Resolved))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut worked = redriver.consider(&resolved, Utc::now()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds) + SLICE_MARGIN;
+    let done = redriver.work(deadline).await;
+    worked.sent += done.sent;
+    worked.paused += done.paused;
+    worked.finished += done.finished;
+    worked.errors += done.errors;
+    Stdout::new().line(serde_json::to_string(&worked).unwrap_or_default());
+    if worked.errors > 0 {
+        return Err(format!(
+            "{} redrive error(s); see the log (RUST_LOG=info)",
+            worked.errors
+        ));
+    }
     Ok(())
 }
 
