@@ -17,9 +17,9 @@ use crate::aws_error;
 use crate::genesys::redact_url;
 
 /// How long an answer is kept (an OAuth token's own `expires_in` shortens it).
-pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(300);
 /// Each call's own timeout (within the caller's deadline).
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// A token is dropped this long before it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(30);
 
@@ -47,7 +47,7 @@ impl std::fmt::Debug for AwsConnectionAuth {
 
 impl AwsConnectionAuth {
     /// Reads through `sdk` (the region of each call is the connection's and the secret's
-    /// own, from their ARNs), with [`DEFAULT_TTL`] and [`DEFAULT_CALL_TIMEOUT`].
+    /// own, from their ARNs), answers kept 5 minutes, each call given 10 seconds.
     pub fn new(sdk: aws_config::SdkConfig) -> AwsConnectionAuth {
         AwsConnectionAuth {
             sdk,

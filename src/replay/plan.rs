@@ -356,7 +356,7 @@ impl<D: TargetDirectory> TargetPlan<D> {
 
     /// API destinations without `auth_headers` get their connection's authorization
     /// through `auth`, each read bounded by `timeout`.
-    pub fn with_connection_auth(
+    pub(crate) fn with_connection_auth(
         mut self,
         auth: Arc<dyn ConnectionAuth>,
         timeout: std::time::Duration,
