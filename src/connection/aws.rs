@@ -240,7 +240,15 @@ impl ConnectionAuth for AwsConnectionAuth {
             if let Some(hit) = self.cached(connection_arn) {
                 return Ok(hit);
             }
-            let _one = self.reading.lock().await;
+            // Waiting for another read counts against this caller's deadline too.
+            let given = deadline.saturating_duration_since(Instant::now());
+            let _one = tokio::time::timeout_at(deadline, self.reading.lock())
+                .await
+                .map_err(|_| ConnectionError::Timeout {
+                    connection: connection_arn.to_owned(),
+                    operation: "waiting for another read of a connection",
+                    given,
+                })?;
             if let Some(hit) = self.cached(connection_arn) {
                 return Ok(hit);
             }
