@@ -4,14 +4,18 @@
 //! sent by the `replay` courier), [`Notices`] (`DLQ Triage Redrive` events). Each is an
 //! `Arc<dyn …>` with an in-memory twin.
 
+#[cfg(test)]
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+#[cfg(test)]
+use std::sync::Mutex;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 use super::journal::Run;
 use crate::classify::FailureCategory;
+use crate::connection::ConnectionAuth;
 use crate::replay::{Attempt, AwsCourier, Candidate, Courier, Delivery, Plan, TargetPlan};
 use crate::stored::{Filter, Reader, ReportArg, Window};
 use crate::targets::AwsTargets;
@@ -140,78 +144,63 @@ pub trait Deliver: Send + Sync {
     ) -> BoxFuture<'a, Result<Delivery, String>>;
     /// One attempt.
     fn send<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Attempt>;
-    /// Forgets the target's auth (after a 401/403), so the next plan reads it again.
-    fn forget_auth(&self, target_arn: &str);
+    /// Forgets the target's auth (after a 401/407), so the next plan reads it again.
+    fn forget_auth<'a>(&'a self, target_arn: &'a str) -> BoxFuture<'a, ()>;
 }
 
-/// The headers an API destination's connection adds to each request (API key, basic,
-/// OAuth): the port the redrive reads them through. Values never reach a log or an error.
-pub trait ConnectionHeaders: Send + Sync {
-    /// The headers of the API destination `target_arn`'s connection.
-    fn headers<'a>(
-        &'a self,
-        target_arn: &'a str,
-        deadline: tokio::time::Instant,
-    ) -> BoxFuture<'a, Result<Vec<(String, String)>, String>>;
-    /// Forgets what is cached for `target_arn`.
-    fn invalidate(&self, target_arn: &str);
-}
-
-/// A target's plan, and when it was made.
-type CachedPlan = (Instant, Arc<TargetPlan<AwsTargets>>);
-
-/// How long a target's plan (and its auth) is kept.
-const PLAN_TTL: Duration = Duration::from_secs(300);
-
-/// Plans with `replay`'s `TargetPlan` (ListTargetsByRule, DescribeApiDestination) and the
-/// connection's headers, sends with `replay`'s courier.
+/// Plans with `replay`'s `TargetPlan` (`ListTargetsByRule`, `DescribeApiDestination`),
+/// API destinations' auth from their own connection (`ConnectionAuth`), and sends with
+/// `replay`'s courier.
 pub struct AwsDeliver {
-    targets: AwsTargets,
+    plan: TargetPlan<AwsTargets>,
     courier: AwsCourier,
-    auth: Arc<dyn ConnectionHeaders>,
-    plans: Mutex<HashMap<String, CachedPlan>>,
+    auth: Arc<dyn ConnectionAuth>,
+    sdk: aws_config::SdkConfig,
     timeout: Duration,
 }
 
 impl AwsDeliver {
-    /// Through `sdk`, each call within `timeout`.
+    /// Through `sdk`, each delivery and each connection read within `timeout`.
     pub fn new(
         sdk: &aws_config::SdkConfig,
-        auth: Arc<dyn ConnectionHeaders>,
+        auth: Arc<dyn ConnectionAuth>,
         timeout: Duration,
     ) -> AwsDeliver {
         AwsDeliver {
-            targets: AwsTargets::new(sdk.clone()),
+            plan: TargetPlan::new(AwsTargets::new(sdk.clone()), Vec::new(), None)
+                .with_connection_auth(auth.clone(), timeout),
             courier: AwsCourier::new(Some(sdk), timeout),
             auth,
-            plans: Mutex::new(HashMap::new()),
+            sdk: sdk.clone(),
             timeout,
         }
     }
 
-    async fn plan_for(&self, target: &str) -> Result<Arc<TargetPlan<AwsTargets>>, String> {
-        let cached = self
-            .plans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(target)
-            .filter(|(at, _)| at.elapsed() < PLAN_TTL)
-            .map(|(_, p)| p.clone());
-        if let Some(plan) = cached {
-            return Ok(plan);
-        }
-        let headers = if target.contains(":api-destination/") {
-            let deadline = tokio::time::Instant::now() + self.timeout * 3;
-            self.auth.headers(target, deadline).await?
-        } else {
-            Vec::new()
+    /// The connection of the API destination `arn` (`DescribeApiDestination` in its region).
+    async fn connection_of(&self, arn: &str) -> Result<String, String> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [_, _, _, region, _, resource] = parts.as_slice() else {
+            return Err(format!("{arn} is not an ARN"));
         };
-        let plan = Arc::new(TargetPlan::new(self.targets.clone(), headers, None));
-        self.plans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(target.to_owned(), (Instant::now(), plan.clone()));
-        Ok(plan)
+        let name = resource
+            .strip_prefix("api-destination/")
+            .and_then(|r| r.split('/').next())
+            .ok_or_else(|| format!("{arn} is not an API destination"))?;
+        let mut conf = aws_sdk_eventbridge::config::Builder::from(&self.sdk);
+        if !region.is_empty() {
+            conf = conf.region(aws_config::Region::new((*region).to_owned()));
+        }
+        let call = aws_sdk_eventbridge::Client::from_conf(conf.build())
+            .describe_api_destination()
+            .name(name)
+            .send();
+        let out = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| "DescribeApiDestination: no answer in time".to_owned())?
+            .map_err(|e| crate::aws_error::describe("DescribeApiDestination", &e))?;
+        out.connection_arn()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("API destination {name} names no connection"))
     }
 }
 
@@ -221,23 +210,22 @@ impl Deliver for AwsDeliver {
         record: &'a Candidate,
         payload: Vec<u8>,
     ) -> BoxFuture<'a, Result<Delivery, String>> {
-        Box::pin(async move {
-            let target = record.target_arn.as_deref().unwrap_or_default();
-            let plan = self.plan_for(target).await?;
-            Ok(plan.plan(record, payload).await?.delivery)
-        })
+        Box::pin(async move { Ok(self.plan.plan(record, payload).await?.delivery) })
     }
 
     fn send<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Attempt> {
         Box::pin(self.courier.send(delivery))
     }
 
-    fn forget_auth(&self, target_arn: &str) {
-        self.auth.invalidate(target_arn);
-        self.plans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(target_arn);
+    fn forget_auth<'a>(&'a self, target_arn: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            match self.connection_of(target_arn).await {
+                Ok(c) => self.auth.invalidate(&c),
+                Err(e) => {
+                    tracing::warn!(target = %target_arn, error = %e, "connection auth not forgotten")
+                }
+            }
+        })
     }
 }
 

@@ -87,7 +87,9 @@ impl Deliver for Endpoint {
         })
     }
 
-    fn forget_auth(&self, _: &str) {}
+    fn forget_auth<'a>(&'a self, _: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 fn now() -> DateTime<Utc> {

@@ -269,8 +269,9 @@ impl Redriver {
                 http_status, error, ..
             }
             | Attempt::Rejected { http_status, error } => {
-                if matches!(http_status, Some(401 | 403)) {
-                    self.deliver.forget_auth(&w.run.target_arn);
+                // As EventBridge refreshes an OAuth token: the next plan reads the auth again.
+                if matches!(http_status, Some(401 | 407)) {
+                    self.deliver.forget_auth(&w.run.target_arn).await;
                 }
                 Err(Turn::Failed(match http_status {
                     Some(s) => format!("HTTP {s}: {}", crate::text::truncate(&error, 200)),
