@@ -103,8 +103,12 @@ pub struct Run {
     pub gave_up: u64,
     /// Events older than the maximum age, not sent.
     pub skipped_too_old: u64,
-    /// Failures in the current pass (another pass follows when > 0).
-    pub pass_failures: u64,
+    /// The positions (in the selection) of the events that failed in this pass: the next
+    /// pass tries these alone.
+    pub failing: Vec<u64>,
+    /// The positions this pass works (`cursor` counts through them); empty in pass 1,
+    /// which works every event.
+    pub retrying: Vec<u64>,
     /// The canary was delivered.
     pub canary_ok: bool,
     /// Events per second.
@@ -142,9 +146,18 @@ impl Run {
         self.state.unwrap_or(RunState::Running)
     }
 
+    /// Events this pass works.
+    pub fn in_pass(&self) -> u64 {
+        if self.pass <= 1 {
+            self.total
+        } else {
+            self.retrying.len() as u64
+        }
+    }
+
     /// Seconds the rest would take at the run's pace.
     pub fn expected_seconds(&self) -> u64 {
-        let left = self.total.saturating_sub(self.cursor) as f64;
+        let left = self.in_pass().saturating_sub(self.cursor) as f64;
         (left / self.rate.max(0.01)).ceil() as u64
     }
 }

@@ -100,11 +100,16 @@ impl Redriver {
                 w.run.lease_until = 0;
                 return self.checkpoint(w).await.map(|_| None);
             }
-            if w.run.cursor >= w.records.len() as u64 {
-                if w.run.pass_failures > 0 && w.run.pass < self.policy.attempts {
+            let pass_len = if w.run.pass <= 1 {
+                w.records.len() as u64
+            } else {
+                w.run.retrying.len() as u64
+            };
+            if w.run.cursor >= pass_len {
+                if !w.run.failing.is_empty() && w.run.pass < self.policy.attempts {
                     w.run.pass += 1;
                     w.run.cursor = 0;
-                    w.run.pass_failures = 0;
+                    w.run.retrying = std::mem::take(&mut w.run.failing);
                     continue;
                 }
                 w.run.lease_until = 0;
@@ -115,11 +120,20 @@ impl Redriver {
                     .await?;
                 return Ok(Some(RunState::Finished));
             }
-            let record = w.records[w.run.cursor as usize].clone();
+            let position = if w.run.pass <= 1 {
+                w.run.cursor
+            } else {
+                w.run.retrying[w.run.cursor as usize]
+            };
+            let Some(record) = w.records.get(position as usize).cloned() else {
+                // The selection shrank (a report gone): nothing to send there.
+                w.run.cursor += 1;
+                continue;
+            };
             let turn = self.turn(w, &record).await?;
             w.run.cursor += 1;
             w.since_checkpoint += 1;
-            if let Some(why) = self.count(w, turn) {
+            if let Some(why) = self.count(w, turn, position) {
                 w.run.lease_until = 0;
                 if !self.checkpoint(w).await? {
                     return Ok(Some(w.run.state()));
@@ -139,7 +153,7 @@ impl Redriver {
     }
 
     /// Counts `turn` into the run; why to pause, when the canary or the breaker says so.
-    fn count(&self, w: &mut Working, turn: Turn) -> Option<String> {
+    fn count(&self, w: &mut Working, turn: Turn, position: u64) -> Option<String> {
         match turn {
             Turn::Sent => {
                 w.run.sent += 1;
@@ -149,7 +163,7 @@ impl Redriver {
             Turn::TooOld => w.run.skipped_too_old += 1,
             Turn::Nothing => {}
             Turn::Failed(why) => {
-                w.run.pass_failures += 1;
+                w.run.failing.push(position);
                 if w.run.pass == 1 {
                     w.run.failed_again += 1;
                 }
