@@ -529,3 +529,67 @@ async fn a_person_pauses_resumes_and_cancels() {
             .is_err()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn five_failures_in_a_row_after_the_canary_pause_the_run_and_say_why() {
+    let r = rig(
+        payloads(FailureCategory::TargetError, 30, chrono::Duration::hours(1)),
+        healthy(20),
+    );
+    r.endpoint
+        .failing
+        .lock()
+        .unwrap()
+        .extend((1..30).map(|i| format!("ev-{i:04}")));
+    r.redriver
+        .consider(&[item(FailureCategory::TargetError, 30)], now())
+        .await;
+    let worked = r.redriver.work(far()).await;
+    assert_eq!((worked.sent, worked.paused), (1, 1));
+    assert_eq!(r.endpoint.ids().len(), 6, "the canary, then five failures");
+    let paused = r.notices.put.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(paused["phase"], "paused");
+    assert!(
+        paused["why"].as_str().unwrap().contains("5 times in a row"),
+        "{paused}"
+    );
+    // Paused: later slices send nothing until it resumes.
+    assert_eq!(r.redriver.work(far()).await.sent, 0);
+    assert_eq!(r.endpoint.ids().len(), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_run_says_how_far_it_got_at_most_every_quarter_hour() {
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            100,
+            chrono::Duration::hours(1),
+        ),
+        healthy(20),
+    );
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(
+        Utc::now().timestamp_millis(),
+    ));
+    let c = clock.clone();
+    r.redriver.set_clock(Arc::new(move || {
+        DateTime::from_timestamp_millis(c.load(std::sync::atomic::Ordering::SeqCst)).unwrap()
+    }));
+    r.redriver
+        .consider(&[item(FailureCategory::RateLimitExceeded, 100)], now())
+        .await;
+    // Slices of about 20 events, ten minutes apart: the third is past the quarter hour
+    // (a progress event), the fourth only ten minutes after it (none).
+    for _ in 0..4 {
+        r.redriver
+            .work(tokio::time::Instant::now() + std::time::Duration::from_secs(7))
+            .await;
+        clock.fetch_add(10 * 60_000, std::sync::atomic::Ordering::SeqCst);
+    }
+    let seen = phases(&r.notices);
+    assert_eq!(
+        seen.iter().filter(|p| *p == "progress").count(),
+        1,
+        "{seen:?}"
+    );
+}
