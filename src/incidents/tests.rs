@@ -56,6 +56,8 @@ fn seen(minute: i64, count: u64) -> Observation {
         conversations: 1,
         per_minute: [(t.div_euclid(60_000), count)].into(),
         report: None,
+        replayed: 0,
+        replays: Default::default(),
     }
 }
 
