@@ -560,7 +560,7 @@ pub(crate) async fn plan(clients: &Clients, request: &Request) -> Result<Plan, R
             .points
             .iter()
             .copied()
-            .filter(|(t, _)| *t >= request.since - i64::from(s.period) + 1 && *t < request.until)
+            .filter(|(t, _)| *t > request.since - i64::from(s.period) && *t < request.until)
             .collect(),
         ..s.clone()
     };
@@ -799,7 +799,7 @@ mod tests {
         );
         assert_eq!(chosen.unwrap().name, "old");
         assert!(
-            matches!(choose_archive(&[young.clone()], Some("young"), bus, start, now), Err(RecoverError::NoArchive(m)) if m.contains("does not hold"))
+            matches!(choose_archive(std::slice::from_ref(&young), Some("young"), bus, start, now), Err(RecoverError::NoArchive(m)) if m.contains("does not hold"))
         );
         let twin = archive("twin", now - 40 * 86_400, 90);
         assert!(
