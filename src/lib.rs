@@ -25,6 +25,7 @@ mod aws_error;
 mod classify;
 pub mod cli;
 mod config;
+mod connection;
 mod correlate;
 mod dlq;
 mod doctor;
@@ -54,6 +55,10 @@ mod triage;
 // else stays inside the crate.
 pub use classify::{FailureCategory, classify};
 pub use config::{LambdaConfig, lookup_from_pairs};
+pub use connection::{
+    AuthHeaders, AwsConnectionAuth, ConnectionAuth, ConnectionError, MemoryConnectionAuth,
+    Parameter,
+};
 pub use correlate::{
     CacheTtl, ConversationCache, Correlate, GenesysCorrelator, InteractionInfo, LookupFailure,
     MemoryCorrelator,

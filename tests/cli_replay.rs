@@ -549,6 +549,94 @@ async fn to_target_calls_an_api_destination_with_the_targets_http_parameters() {
     );
 }
 
+/// Without --header, an API destination gets the API key its connection holds (read
+/// through DescribeConnection and the connection's secret, as EventBridge does), and the
+/// key is in no line the run prints or journals; --no-connection-auth sends without it.
+#[tokio::test]
+async fn to_target_takes_an_api_destinations_key_from_its_connection_and_never_shows_it() {
+    use aws_sdk_eventbridge::types::{
+        ConnectionAuthorizationType, CreateConnectionApiKeyAuthRequestParameters,
+        CreateConnectionAuthRequestParameters,
+    };
+    const KEY: &str = "crm-key-6d1f0b-never-shown";
+    let moto = Moto::start().await;
+    let events = aws_sdk_eventbridge::Client::new(&moto.sdk().await);
+    let sink = Sink::start(Answer::Status(200)).await;
+    let key = CreateConnectionApiKeyAuthRequestParameters::builder()
+        .api_key_name("x-api-key")
+        .api_key_value(KEY)
+        .build()
+        .unwrap();
+    let connection = events
+        .create_connection()
+        .name("crm-keyed")
+        .authorization_type(ConnectionAuthorizationType::ApiKey)
+        .auth_parameters(
+            CreateConnectionAuthRequestParameters::builder()
+                .api_key_auth_parameters(key)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let api = events
+        .create_api_destination()
+        .name("crm-hook")
+        .connection_arn(connection.connection_arn().unwrap())
+        .invocation_endpoint(format!("{}/hook", sink.url))
+        .http_method(aws_sdk_eventbridge::types::ApiDestinationHttpMethod::Post)
+        .send()
+        .await
+        .unwrap();
+    let api_arn = api.api_destination_arn().unwrap().to_owned();
+    let rule_arn = rule_with_target(
+        &events,
+        None,
+        "to-crm-keyed",
+        r#"{"source":[{"prefix":"aws.partner/"}]}"#,
+        aws_sdk_eventbridge::types::Target::builder()
+            .id("crm")
+            .arn(&api_arn)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    analyzed(
+        &batch_for(dir.path(), &rule_arn, &api_arn),
+        &dir.path().join("out"),
+    );
+    let report = dir.path().join("out/report.json");
+    let journal_path = dir.path().join("journal.jsonl");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            report.to_str().unwrap(),
+            "--to-target",
+            "--journal",
+            journal_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        aws_replay(&moto, &args)
+    };
+
+    let dry = output(run(&[])).await;
+    let o = output(run(&["--execute"])).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 1, "{}", text(&o));
+    assert_eq!(got[0].header("x-api-key"), Some(KEY));
+    let journal_text = std::fs::read_to_string(&journal_path).unwrap();
+    for shown in [text(&dry), text(&o), journal_text] {
+        assert!(!shown.contains(KEY), "the key is shown: {shown}");
+    }
+
+    let o = output(run(&["--execute", "--force", "--no-connection-auth"])).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 2, "{}", text(&o));
+    assert_eq!(got[1].header("x-api-key"), None, "--no-connection-auth");
+}
+
 #[tokio::test]
 async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
     let moto = Moto::start().await;

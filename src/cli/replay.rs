@@ -12,6 +12,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use super::{Stdout, categories, window};
+use crate::connection::AwsConnectionAuth;
 use crate::genesys::redact_url;
 use crate::replay::{
     AnyPlan, AwsCourier, Control, Edit, Fixed, FixedPlan, Journal, Ports, ReplayOptions,
@@ -57,6 +58,10 @@ pub struct ReplayArgs {
     /// on the command line.
     #[arg(long = "header", value_name = "NAME=ENV_VAR")]
     pub headers: Vec<String>,
+    /// With --to-target and no --header: do not read API destinations' connections
+    /// (DescribeConnection, GetSecretValue) for their authorization; send without it.
+    #[arg(long)]
+    pub no_connection_auth: bool,
     /// Set this header to the event's id on HTTP deliveries (--to-url, API destinations),
     /// so a consumer that deduplicates can tell a replay from a new event:
     /// --id-header Idempotency-Key.
@@ -198,7 +203,15 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     let shown = fixed
         .as_ref()
         .map_or_else(|| "each record's own rule target".to_owned(), Fixed::shown);
-    let plan = plan(fixed, headers, sdk.as_ref(), args.source.clone())?;
+    // API destinations get their connection's authorization unless --header is given.
+    let connection = (!args.no_connection_auth && headers.is_empty()).then_some(timeout);
+    let plan = plan(
+        fixed,
+        headers,
+        sdk.as_ref(),
+        args.source.clone(),
+        connection,
+    )?;
 
     let since = filters.window.since.map(|t| t.date_naive());
     let (selection, report_names) = read_reports(&reader, &report_args, since, &filters).await?;
@@ -243,20 +256,25 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
 }
 
 /// Every record to `fixed`, or (`--to-target`, no fixed destination) to its own rule's
-/// target, looked up through `sdk`.
+/// target, looked up through `sdk`; with `connection` (a timeout), API destinations get
+/// their connection's authorization.
 fn plan(
     fixed: Option<Fixed>,
     headers: Vec<(String, String)>,
     sdk: Option<&aws_config::SdkConfig>,
     source: Option<String>,
+    connection: Option<Duration>,
 ) -> Result<AnyPlan, String> {
     Ok(match (fixed, sdk) {
         (Some(fixed), _) => AnyPlan::Fixed(FixedPlan(fixed.with_headers(headers))),
-        (None, Some(sdk)) => AnyPlan::Target(Box::new(TargetPlan::new(
-            AwsTargets::new(sdk.clone()),
-            headers,
-            source,
-        ))),
+        (None, Some(sdk)) => {
+            let target = TargetPlan::new(AwsTargets::new(sdk.clone()), headers, source);
+            AnyPlan::Target(Box::new(match connection {
+                Some(timeout) => target
+                    .with_connection_auth(Arc::new(AwsConnectionAuth::new(sdk.clone())), timeout),
+                None => target,
+            }))
+        }
         (None, None) => return Err("--to-target needs the AWS configuration".into()),
     })
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::select::Candidate;
 use super::transform::{RuleContext, TargetInput, apply, select};
 use super::{Delivery, Route};
+use crate::connection::ConnectionAuth;
 use crate::genesys::redact_url;
 use crate::store::safe_file_stem;
 use crate::targets::AwsTargets;
@@ -284,6 +285,8 @@ pub struct ApiDestination {
     pub headers: BTreeMap<String, String>,
     /// `QueryStringParameters` (values literal or JSON paths).
     pub query: BTreeMap<String, String>,
+    /// `ConnectionArn`: the connection whose authorization EventBridge adds.
+    pub connection_arn: Option<String>,
 }
 
 /// The plan of a run: a destination given on the command line, or each record's own
@@ -330,10 +333,12 @@ pub struct TargetPlan<D> {
     cache: tokio::sync::Mutex<HashMap<(String, String), Lookup>>,
     auth_headers: Vec<(String, String)>,
     bus_source: Option<String>,
+    connection: Option<(Arc<dyn ConnectionAuth>, std::time::Duration)>,
 }
 
 impl<D: TargetDirectory> TargetPlan<D> {
-    /// `auth_headers` go to API destinations (whose connection secret cannot be read);
+    /// `auth_headers` (`--header`) go to API destinations, instead of their connection's
+    /// authorization ([`TargetPlan::with_connection_auth`]);
     /// `bus_source` replaces an `aws.` source for event-bus targets.
     pub fn new(
         directory: D,
@@ -345,7 +350,40 @@ impl<D: TargetDirectory> TargetPlan<D> {
             cache: tokio::sync::Mutex::new(HashMap::new()),
             auth_headers,
             bus_source,
+            connection: None,
         }
+    }
+
+    /// API destinations without `auth_headers` get their connection's authorization
+    /// through `auth`, each read bounded by `timeout`.
+    pub(crate) fn with_connection_auth(
+        mut self,
+        auth: Arc<dyn ConnectionAuth>,
+        timeout: std::time::Duration,
+    ) -> TargetPlan<D> {
+        self.connection = Some((auth, timeout));
+        self
+    }
+
+    /// The connection's headers and query-string parameters, when they apply: an API
+    /// destination with a connection, no `--header` given, connection auth on.
+    async fn connection_auth(
+        &self,
+        target: &ResolvedTarget,
+    ) -> Result<Option<(Vec<(String, String)>, Vec<(String, String)>)>, String> {
+        let (TargetKind::ApiDestination(api), Some((auth, timeout)), true) =
+            (&target.kind, &self.connection, self.auth_headers.is_empty())
+        else {
+            return Ok(None);
+        };
+        let Some(arn) = &api.connection_arn else {
+            return Ok(None);
+        };
+        let found = auth
+            .headers(arn, tokio::time::Instant::now() + *timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some((found.header_pairs(), found.query_pairs())))
     }
 
     async fn target(&self, rule: &str, target: &str) -> Result<Arc<ResolvedTarget>, String> {
@@ -377,13 +415,20 @@ impl<D: TargetDirectory> Plan for TargetPlan<D> {
         };
         let resolved = self.target(rule, target).await?;
         let rule = RuleContext::from_arn(rule);
-        let (delivery, kind) = to_target(
+        let (headers, query) = self
+            .connection_auth(&resolved)
+            .await?
+            .unwrap_or_else(|| (self.auth_headers.clone(), Vec::new()));
+        let (mut delivery, kind) = to_target(
             &resolved,
             &rule,
             &payload,
-            &self.auth_headers,
+            &headers,
             self.bus_source.as_deref(),
         )?;
+        if let Route::Http { url, .. } = &mut delivery.route {
+            *url = with_query(url, &query)?;
+        }
         let note = resolved.input.transforms().then(|| {
             format!(
                 "{} transforms its input ({}): each body is transformed as EventBridge would before it is sent",
@@ -445,7 +490,13 @@ pub fn to_target(
                 "application/json; charset=utf-8".to_owned(),
             )];
             for (name, value) in &api.headers {
-                headers.push((name.clone(), parameter(value, event.as_ref())?));
+                // The connection's parameters take precedence over the target's.
+                if !auth_headers
+                    .iter()
+                    .any(|(a, _)| a.eq_ignore_ascii_case(name))
+                {
+                    headers.push((name.clone(), parameter(value, event.as_ref())?));
+                }
             }
             headers.extend(auth_headers.iter().cloned());
             (
@@ -463,6 +514,27 @@ pub fn to_target(
         TargetKind::Bus => (bus_delivery(&target.arn, bus_source, &body)?, "event-bus"),
         TargetKind::Unsupported(_) => unreachable!("handled above"),
     })
+}
+
+/// `url` with the connection's query-string parameters, which replace the target's of
+/// the same name.
+pub(crate) fn with_query(url: &str, query: &[(String, String)]) -> Result<String, String> {
+    if query.is_empty() {
+        return Ok(url.to_owned());
+    }
+    let mut parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("the API destination's endpoint: {e}"))?;
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| !query.iter().any(|(q, _)| q == k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    parsed
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(&kept)
+        .extend_pairs(query);
+    Ok(parsed.to_string())
 }
 
 /// The endpoint with each `*` replaced by its path parameter, and the query string added.
@@ -547,6 +619,7 @@ mod tests {
             path_parameters: vec!["$.detail.eventBody.conversationId".into()],
             headers: [("X-Queue".into(), "$.detail.eventBody.queue".into())].into(),
             query: [("src".into(), "genesys".into())].into(),
+            connection_arn: None,
         };
         let t = target(
             TargetKind::ApiDestination(api),
@@ -574,6 +647,93 @@ mod tests {
         assert_eq!(method, "PUT");
         assert!(headers.contains(&("X-Queue".into(), "sales team".into())));
         assert!(headers.contains(&("Authorization".into(), "Bearer t".into())));
+    }
+
+    /// A directory of one API destination whose connection is `arn:conn`.
+    struct OneApi;
+
+    impl TargetDirectory for OneApi {
+        async fn resolve(&self, _: &str, _: &str) -> Result<ResolvedTarget, String> {
+            Ok(target(
+                TargetKind::ApiDestination(ApiDestination {
+                    endpoint: "https://crm.example.com/hook?tenant=target".into(),
+                    method: "POST".into(),
+                    headers: [("x-api-key".into(), "from-target".into())].into(),
+                    connection_arn: Some("arn:conn".into()),
+                    ..ApiDestination::default()
+                }),
+                TargetInput::Event,
+            ))
+        }
+    }
+
+    fn candidate() -> Candidate {
+        Candidate {
+            message_id: "m1".into(),
+            event_id: Some("e1".into()),
+            category: crate::classify::FailureCategory::RateLimitExceeded,
+            rule_arn: Some("arn:aws:events:us-east-1:1:rule/genesys/to-crm".into()),
+            target_arn: Some("arn:aws:events:us-east-1:1:api-destination/crm/abc".into()),
+            payload: crate::stored::Location::File("m1.json".into()),
+        }
+    }
+
+    fn http(p: Planned) -> (String, Vec<(String, String)>) {
+        match p.delivery.route {
+            Route::Http { url, headers, .. } => (url, headers),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_api_destination_gets_its_connections_headers_and_query_unless_given_headers() {
+        use crate::connection::{AuthHeaders, ConnectionError, MemoryConnectionAuth, Parameter};
+        let twin = Arc::new(MemoryConnectionAuth::new());
+        twin.set(
+            "arn:conn",
+            Ok(AuthHeaders {
+                headers: vec![Parameter::new("X-Api-Key", "k-conn")],
+                query: vec![Parameter::new("tenant", "conn")],
+                body: Vec::new(),
+            }),
+        );
+        let timeout = std::time::Duration::from_secs(5);
+        let plan =
+            TargetPlan::new(OneApi, Vec::new(), None).with_connection_auth(twin.clone(), timeout);
+        let (url, headers) = http(plan.plan(&candidate(), EVENT.to_vec()).await.unwrap());
+        assert_eq!(url, "https://crm.example.com/hook?tenant=conn");
+        let keys: Vec<_> = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("x-api-key"))
+            .collect();
+        assert_eq!(
+            keys,
+            [&("X-Api-Key".to_owned(), "k-conn".to_owned())],
+            "the connection's header wins, once"
+        );
+
+        let given = vec![("x-api-key".to_owned(), "k-flag".to_owned())];
+        let plan = TargetPlan::new(OneApi, given, None).with_connection_auth(twin.clone(), timeout);
+        let (url, headers) = http(plan.plan(&candidate(), EVENT.to_vec()).await.unwrap());
+        assert_eq!(url, "https://crm.example.com/hook?tenant=target");
+        assert!(headers.contains(&("x-api-key".into(), "k-flag".into())));
+        assert_eq!(
+            twin.calls(),
+            ["arn:conn"],
+            "--header given: the connection is not read"
+        );
+
+        twin.set(
+            "arn:conn",
+            Err(ConnectionError::NotAuthorized {
+                connection: "arn:conn".into(),
+                state: "DEAUTHORIZED".into(),
+                reason: None,
+            }),
+        );
+        let plan = TargetPlan::new(OneApi, Vec::new(), None).with_connection_auth(twin, timeout);
+        let err = plan.plan(&candidate(), EVENT.to_vec()).await.unwrap_err();
+        assert!(err.contains("DEAUTHORIZED"), "{err}");
     }
 
     #[test]

@@ -108,6 +108,7 @@ async fn api_destination_kind(
             .unwrap_or_default(),
         headers: map(params.and_then(|p| p.header_parameters())),
         query: map(params.and_then(|p| p.query_string_parameters())),
+        connection_arn: api.connection_arn().map(str::to_owned),
     }))
 }
 
