@@ -38,6 +38,7 @@ mod memory;
 mod metrics;
 mod notify;
 mod page;
+mod recover;
 mod replay;
 mod report;
 mod secrets;

@@ -7,6 +7,7 @@ mod config;
 mod doctor;
 mod incidents;
 mod poll;
+mod recover;
 mod replay;
 mod summarize;
 
@@ -18,6 +19,7 @@ use config::NO_CREDENTIALS;
 pub use doctor::{DoctorArgs, doctor};
 pub use incidents::{IncidentsArgs, incidents};
 pub use poll::{PollArgs, poll};
+pub use recover::{RecoverArgs, recover};
 pub use replay::{ReplayArgs, replay_reports};
 pub use summarize::{SummarizeArgs, summarize};
 

@@ -60,6 +60,7 @@ pub(crate) mod fixtures {
             correlation_id: None,
             event_count: 1,
             failed_event_ids: Vec::new(),
+            replay_name: None,
             failure_category: category,
             evidence: Evidence {
                 rule: Rule::ErrorCode,
