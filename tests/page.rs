@@ -109,10 +109,15 @@ fn a_summary_page_shows_each_incident_its_line_and_its_replay_command() {
         tab.eval("document.querySelectorAll('#incidents tbody tr').length"),
         incidents.len()
     );
+    // The sample's incidents each failed in a minute or two: a bar each, no spikes.
     assert_eq!(
         tab.eval("document.querySelectorAll('svg.chart polyline.series').length"),
+        0
+    );
+    assert_eq!(
+        tab.eval("document.querySelectorAll('svg.timeline rect.span').length"),
         incidents.len(),
-        "one line per incident"
+        "one bar per incident"
     );
     let expected: Vec<&str> = incidents
         .iter()

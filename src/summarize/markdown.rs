@@ -7,6 +7,53 @@ use crate::report::Summary;
 use crate::report::{bucket_name, code, short_arn, text};
 use crate::text::truncate;
 
+/// The sentences `summary.md` and the pages both say, written once; each page or
+/// document escapes them its own way.
+pub(crate) mod said {
+    use crate::report::{NO_TARGET, Summary, short_arn};
+
+    /// The label of the incident's advice.
+    pub(crate) const WHAT_TO_DO: &str = "What to do";
+    /// The label of whether the events can be replayed unchanged.
+    pub(crate) const REPLAY_AS_IS: &str = "Replay as-is once fixed";
+    /// The label of a health look-up that could not be made.
+    pub(crate) const NOT_LOOKED_UP: &str = "Not looked up";
+
+    /// How many reports were read, and how many records were listed twice.
+    pub(crate) fn reports_read(s: &Summary) -> String {
+        format!(
+            "Read {} report(s); {} record(s) listed by more than one report were counted once.",
+            s.reports, s.listed_again
+        )
+    }
+
+    /// The window asked for, if one was.
+    pub(crate) fn window(s: &Summary) -> Option<String> {
+        (s.window.since.is_some() || s.window.until.is_some()).then(|| {
+            format!(
+                "Window: {} to {}.",
+                s.window.since.as_deref().unwrap_or("the start"),
+                s.window.until.as_deref().unwrap_or("now")
+            )
+        })
+    }
+
+    /// How many sources could not be read.
+    pub(crate) fn unreadable(n: usize) -> String {
+        format!("{n} source(s) could not be read")
+    }
+
+    /// The heading of the affected conversations.
+    pub(crate) fn conversations_affected(n: usize) -> String {
+        format!("Conversations affected ({n})")
+    }
+
+    /// A target as people name it: the short form of its ARN.
+    pub(crate) fn target(arn: Option<&str>) -> String {
+        arn.map(short_arn).unwrap_or_else(|| NO_TARGET.into())
+    }
+}
+
 /// How many affected conversations the Markdown lists (the JSON has them all).
 const CONVERSATIONS_SHOWN: usize = 50;
 
@@ -25,10 +72,7 @@ pub fn summary_headline(s: &Summary) -> String {
                 "; the largest: {} {} against {}",
                 i.count,
                 i.category,
-                i.target_arn
-                    .as_deref()
-                    .map(short_arn)
-                    .unwrap_or_else(|| "(no target)".into())
+                said::target(i.target_arn.as_deref())
             )
         })
         .unwrap_or_default();
@@ -49,25 +93,12 @@ pub fn render_summary(s: &Summary) -> String {
         "# Dead-letter summary\n\n**{}**\n",
         text(&summary_headline(s))
     );
-    let _ = writeln!(
-        md,
-        "Read {} report(s); {} record(s) listed by more than one report were counted once.",
-        s.reports, s.listed_again
-    );
-    if s.window.since.is_some() || s.window.until.is_some() {
-        let _ = writeln!(
-            md,
-            "Window: {} to {}.",
-            s.window.since.as_deref().unwrap_or("the start"),
-            s.window.until.as_deref().unwrap_or("now")
-        );
+    let _ = writeln!(md, "{}", said::reports_read(s));
+    if let Some(window) = said::window(s) {
+        let _ = writeln!(md, "{window}");
     }
     if !s.unreadable.is_empty() {
-        let _ = writeln!(
-            md,
-            "\n{} source(s) could not be read:\n",
-            s.unreadable.len()
-        );
+        let _ = writeln!(md, "\n{}:\n", said::unreadable(s.unreadable.len()));
         for u in &s.unreadable {
             let _ = writeln!(
                 md,
@@ -141,7 +172,7 @@ fn render_health(h: &crate::report::Health, md: &mut String) {
         let _ = writeln!(md, "\n- Note: {}", text(line));
     }
     for line in &h.unavailable {
-        let _ = writeln!(md, "\n- Not looked up: {}", text(line));
+        let _ = writeln!(md, "\n- {}: {}", said::NOT_LOOKED_UP, text(line));
     }
 }
 
@@ -175,10 +206,15 @@ fn render_incidents(s: &Summary, md: &mut String) {
         );
     }
     for i in &s.incidents {
-        let target = i.target_arn.as_deref().unwrap_or("(no target)");
+        let target = i.target_arn.as_deref().unwrap_or(crate::report::NO_TARGET);
         let _ = writeln!(md, "\n### {} against {}\n", i.category, code(target));
-        let _ = writeln!(md, "- What to do: {}", text(&i.recommended_action));
-        let _ = writeln!(md, "- Replay as-is once fixed: {}", text(&i.replay_as_is));
+        let _ = writeln!(
+            md,
+            "- {}: {}",
+            said::WHAT_TO_DO,
+            text(&i.recommended_action)
+        );
+        let _ = writeln!(md, "- {}: {}", said::REPLAY_AS_IS, text(&i.replay_as_is));
         let _ = writeln!(
             md,
             "- Sample message ids: {}",
@@ -227,8 +263,8 @@ fn render_conversations(s: &Summary, md: &mut String) {
     }
     let _ = writeln!(
         md,
-        "\n## Conversations affected ({})\n\n| conversation | first failure | dead letters | media | queues | divisions |\n|---|---|---|---|---|---|",
-        s.conversations.len()
+        "\n## {}\n\n| conversation | first failure | dead letters | media | queues | divisions |\n|---|---|---|---|---|---|",
+        said::conversations_affected(s.conversations.len())
     );
     for c in s.conversations.iter().take(CONVERSATIONS_SHOWN) {
         let _ = writeln!(
