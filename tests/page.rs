@@ -582,7 +582,11 @@ fn incident_batch(dir: &Path) -> (PathBuf, usize) {
     }
     let path = dir.join("incident.json");
     let n = batch.len();
-    std::fs::write(&path, serde_json::to_vec(&json!({ "Records": batch })).unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&json!({ "Records": batch })).unwrap(),
+    )
+    .unwrap();
     (path, n)
 }
 
@@ -618,7 +622,11 @@ fn a_real_incident_reads_at_1280_px_lines_for_the_busy_bars_for_the_sparse() {
     let too_wide = tab.eval(
         "(() => { const w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('body *')).filter(e => { const r = e.getBoundingClientRect(); return r.width > w || r.right > w + 0.5; }).map(e => e.tagName + '#' + e.id + '.' + e.getAttribute('class') + ' ' + Math.round(e.getBoundingClientRect().width) + ' px'); })()",
     );
-    assert_eq!(too_wide, json!([]), "elements wider than the 1,280 px window");
+    assert_eq!(
+        too_wide,
+        json!([]),
+        "elements wider than the 1,280 px window"
+    );
     assert_eq!(
         tab.eval("document.documentElement.scrollWidth <= document.documentElement.clientWidth"),
         true
