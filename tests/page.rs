@@ -541,6 +541,9 @@ fn doctor_html_shows_hostile_names_and_errors_as_text_and_nothing_runs_or_loads(
     assert_eq!(hits.load(Ordering::SeqCst), 0, "a request reached {server}");
 }
 
+/// Dead letters in minute `m` of the hour.
+type PerMinute = fn(i64) -> i64;
+
 /// A batch as an incident leaves it: the sample's 20 dead letters (09:06 to 09:25), then
 /// an hour of 429s from the CRM webhook rising to 90 a minute, 30 a minute of target errors
 /// from the WFM ingest for 40 minutes, and a Lambda failing a few times a minute, each with
@@ -551,8 +554,7 @@ fn incident_batch(dir: &Path) -> (PathBuf, usize) {
     let start = chrono::DateTime::parse_from_rfc3339("2026-11-28T09:00:00Z")
         .unwrap()
         .timestamp();
-    // (which sample, per minute at minute m of the hour)
-    let shapes: [(usize, fn(i64) -> i64); 3] = [
+    let shapes: [(usize, PerMinute); 3] = [
         (0, |m| (m * 6).min(90).min((60 - m) * 18)),
         (3, |m| if (10..50).contains(&m) { 30 } else { 0 }),
         (13, |m| 4 + m % 5),

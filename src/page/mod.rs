@@ -26,7 +26,7 @@ use crate::summarize::{
 use html::capped;
 
 /// Rows of the incident table; the JSON has them all.
-pub const INCIDENT_ROWS: usize = 200;
+pub(crate) const INCIDENT_ROWS: usize = 200;
 /// The longest payload shown, in characters (pretty-printed).
 const PAYLOAD_CHARS: usize = 4096;
 /// The longest sample error shown, in characters.
@@ -47,7 +47,7 @@ static CSP: LazyLock<String> = LazyLock::new(|| {
 
 /// Which page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `report.html` of the report with this id.
     Report(String),
     /// `summary.html`.
@@ -56,24 +56,24 @@ pub enum Kind {
 
 /// One page to render.
 #[derive(Debug, Clone)]
-pub struct Page<'a> {
+pub(crate) struct Page<'a> {
     /// A report's page or a summary's.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// The summary (of the one report, for a report's page).
-    pub summary: &'a Summary,
+    pub(crate) summary: &'a Summary,
     /// Its one-line answer.
-    pub headline: &'a str,
+    pub(crate) headline: &'a str,
     /// What the summary does not hold.
-    pub detail: &'a Detail,
+    pub(crate) detail: &'a Detail,
     /// Where all of it is: `summary.json`, or the report's JSON.
-    pub data: &'a str,
+    pub(crate) data: &'a str,
     /// The Genesys Cloud domain (`mypurecloud.ie`) the conversations link to, if known.
-    pub genesys_domain: Option<&'a str>,
+    pub(crate) genesys_domain: Option<&'a str>,
 }
 
 /// `report.html`: the page of `report`, stored at `address` (its JSON), with the sample
 /// payloads in `payloads`.
-pub fn render_report(
+pub(crate) fn render_report(
     report: &Report,
     address: &str,
     payloads: &BTreeMap<String, Bytes>,
@@ -239,7 +239,7 @@ struct ConversationRow<'a> {
 }
 
 /// The page as one HTML document.
-pub fn render(page: &Page) -> String {
+pub(crate) fn render(page: &Page) -> String {
     let s = page.summary;
     let title = match &page.kind {
         Kind::Report(id) => format!("Dead-letter report {id}"),
