@@ -83,9 +83,11 @@ pub(super) struct Bar {
     pub(super) x: f64,
     pub(super) y: f64,
     pub(super) w: f64,
-    /// Where the incident's name goes: after the bar, or before it near the right edge.
+    /// Where the incident's name goes: after the bar, before it, or inside it.
     pub(super) label_x: f64,
     pub(super) anchor: &'static str,
+    /// Whether the name is drawn over the bar (in the page's background colour).
+    pub(super) inside: bool,
 }
 
 /// The minutes drawn and how they map to columns.
@@ -265,18 +267,20 @@ fn bars_of(
         );
         let x = axis.at(a);
         let w = (axis.at(b + 1).min(RIGHT) - x).max(3.0);
-        let right_side = x + w < LEFT + (RIGHT - LEFT) * 0.7;
+        let name = incident_name(s, *k);
+        let (label_x, anchor, inside) = label_place(x, w, &name);
         chart.bars.push(Bar {
             k: row % SERIES,
-            name: incident_name(s, *k),
+            name,
             count: minutes.iter().map(|(_, n)| n).sum(),
             first: label(a, true),
             last: label(b, true),
             x,
             y: TOP + ROW * row as f64,
             w,
-            label_x: if right_side { x + w + 6.0 } else { x - 6.0 },
-            anchor: if right_side { "start" } else { "end" },
+            label_x,
+            anchor,
+            inside,
         });
     }
     chart.bars_left_out = sparse.len().saturating_sub(BARS);
@@ -337,6 +341,20 @@ pub(super) fn lines(
         lines.push(line);
     }
     lines
+}
+
+/// Where a bar's name goes: after the bar when it fits before the right edge, else before
+/// it when it fits after the counts, else inside the bar. The width is estimated (11 px
+/// system font, about 6.2 px a character).
+pub(super) fn label_place(x: f64, w: f64, name: &str) -> (f64, &'static str, bool) {
+    let width = name.chars().count() as f64 * 6.2;
+    if x + w + 6.0 + width <= RIGHT {
+        (x + w + 6.0, "start", false)
+    } else if x - 6.0 - width >= LEFT {
+        (x - 6.0, "end", false)
+    } else {
+        (x + 6.0, "start", true)
+    }
 }
 
 /// The legend of incident `k`: its category against its target.

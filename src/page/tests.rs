@@ -162,3 +162,15 @@ fn the_chart_draws_the_busiest_minute_of_each_step_and_marks_the_ongoing_cut() {
     let html = page_of(&report(2, 0), None);
     assert!(html.contains("class=\"cut\""), "the ongoing cut is drawn");
 }
+
+#[test]
+fn a_bars_name_goes_where_it_fits_after_before_or_inside() {
+    let name = "RATE_LIMIT_EXCEEDED against api-destination/crm-webhook";
+    assert_eq!(
+        chart::label_place(100.0, 50.0, name),
+        (156.0, "start", false)
+    );
+    assert_eq!(chart::label_place(900.0, 50.0, name), (894.0, "end", false));
+    // Across the whole window: over the bar, not over the counts or past the edge.
+    assert_eq!(chart::label_place(56.0, 900.0, name), (62.0, "start", true));
+}
