@@ -491,6 +491,17 @@ pub fn short_arn(arn: &str) -> String {
     }
 }
 
+/// The escaper askama applies to every `{{ value }}` of the `.md` templates (`askama.toml`):
+/// [`text`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Markdown;
+
+impl askama::filters::Escaper for Markdown {
+    fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, s: &str) -> std::fmt::Result {
+        dest.write_str(&text(s))
+    }
+}
+
 /// A value from a dead letter or from Genesys Cloud as Markdown text, safe in a table cell:
 /// control characters become spaces, HTML is escaped, and the characters that would start
 /// Markdown syntax (emphasis, code, links, strike-through, a cell boundary) are escaped.
