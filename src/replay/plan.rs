@@ -389,8 +389,9 @@ pub struct TargetPlan<D> {
 }
 
 impl<D: TargetDirectory> TargetPlan<D> {
-    /// `auth_headers` (`--header`) go to API destinations, instead of their connection's
-    /// authorization ([`TargetPlan::with_connection_auth`]);
+    /// `auth_headers` (`--header`) go to API destinations, beside their connection's
+    /// authorization ([`TargetPlan::with_connection_auth`]) and over its headers of the
+    /// same names;
     /// `bus_source` replaces an `aws.` source for event-bus targets.
     pub fn new(
         directory: D,
@@ -407,8 +408,8 @@ impl<D: TargetDirectory> TargetPlan<D> {
         }
     }
 
-    /// API destinations without `auth_headers` get their connection's authorization
-    /// through `auth`, each read bounded by `timeout`.
+    /// API destinations get their connection's authorization through `auth`, each read
+    /// bounded by `timeout`.
     pub(crate) fn with_connection_auth(
         mut self,
         auth: Arc<dyn ConnectionAuth>,
@@ -419,15 +420,15 @@ impl<D: TargetDirectory> TargetPlan<D> {
     }
 
     /// The connection's headers and query-string parameters, when they apply: an API
-    /// destination with a connection, no `--header` given, connection auth on. `fresh`:
+    /// destination with a connection, connection auth on. `fresh`:
     /// forget what is cached first (after a 401/407).
     async fn connection_auth(
         &self,
         target: &ResolvedTarget,
         fresh: bool,
     ) -> Result<Option<(Vec<(String, String)>, Vec<(String, String)>)>, String> {
-        let (TargetKind::ApiDestination(api), Some((auth, timeout)), true) =
-            (&target.kind, &self.connection, self.auth_headers.is_empty())
+        let (TargetKind::ApiDestination(api), Some((auth, timeout))) =
+            (&target.kind, &self.connection)
         else {
             return Ok(None);
         };
@@ -450,7 +451,12 @@ impl<D: TargetDirectory> TargetPlan<D> {
             .headers(arn, tokio::time::Instant::now() + *timeout)
             .await
         {
-            Ok(found) => Ok(Some((found.header_pairs(), found.query_pairs()))),
+            Ok(found) => {
+                // A `--header` of the same name wins over the connection's.
+                let mut headers = found.header_pairs();
+                headers.retain(|(n, _)| !self.given(n));
+                Ok(Some((headers, found.query_pairs())))
+            }
             Err(e) => {
                 let why = e.to_string();
                 if !e.transient() {
@@ -462,6 +468,13 @@ impl<D: TargetDirectory> TargetPlan<D> {
                 Err(why)
             }
         }
+    }
+
+    /// Whether `--header` names this header.
+    fn given(&self, name: &str) -> bool {
+        self.auth_headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
     async fn target(&self, rule: &str, target: &str) -> Result<Arc<ResolvedTarget>, String> {
@@ -493,10 +506,11 @@ impl<D: TargetDirectory> Plan for TargetPlan<D> {
         };
         let resolved = self.target(rule, target).await?;
         let rule = RuleContext::from_arn(rule);
-        let (headers, query) = self
+        let (mut headers, query) = self
             .connection_auth(&resolved, false)
             .await?
-            .unwrap_or_else(|| (self.auth_headers.clone(), Vec::new()));
+            .unwrap_or_default();
+        headers.extend(self.auth_headers.iter().cloned());
         let (mut delivery, kind) = to_target(
             &resolved,
             &rule,
@@ -787,7 +801,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_api_destination_gets_its_connections_headers_and_query_unless_given_headers() {
+    async fn an_api_destination_gets_its_connections_headers_and_query_and_a_given_header_wins_by_name()
+     {
         use crate::connection::{AuthHeaders, ConnectionError, MemoryConnectionAuth, Parameter};
         let twin = Arc::new(MemoryConnectionAuth::new());
         twin.set(
@@ -816,12 +831,23 @@ mod tests {
         let given = vec![("x-api-key".to_owned(), "k-flag".to_owned())];
         let plan = TargetPlan::new(OneApi, given, None).with_connection_auth(twin.clone(), timeout);
         let (url, headers) = http(plan.plan(&candidate(), EVENT.to_vec()).await.unwrap());
-        assert_eq!(url, "https://crm.example.com/hook?tenant=target");
-        assert!(headers.contains(&("x-api-key".into(), "k-flag".into())));
+        assert_eq!(
+            url, "https://crm.example.com/hook?tenant=conn",
+            "--header adds; the connection still applies"
+        );
+        let keys: Vec<_> = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("x-api-key"))
+            .collect();
+        assert_eq!(
+            keys,
+            [&("x-api-key".to_owned(), "k-flag".to_owned())],
+            "--header wins over the connection's header of the same name, once"
+        );
         assert_eq!(
             twin.calls(),
-            ["arn:conn"],
-            "--header given: the connection is not read"
+            ["arn:conn", "arn:conn"],
+            "--header given: the connection is still read"
         );
 
         twin.set(
