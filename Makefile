@@ -35,9 +35,9 @@ browser: ## Install Debian's chromium (headless) for the page tests, unless pres
 	@$${CHROMIUM:-chromium} --version 2>/dev/null
 
 .PHONY: screenshot
-screenshot: browser ## Re-take docs/summary-page.png: the page test's 1280x800 screenshot of the sample batch's summary.html
-	cargo test --test page a_summary_page_shows_each_incident
-	cp target/page-screenshots/summary.png docs/summary-page.png
+screenshot: browser ## Re-take docs/summary-page.png: the page test's 1280x1600 screenshot of summary.html over a generated hour-long incident (6,080 dead letters, 12 incidents)
+	cargo test --test page a_real_incident_reads_at_1280_px
+	cp target/page-screenshots/incident-summary.png docs/summary-page.png
 
 .PHONY: tools
 tools: $(VENV)/.stamp $(DYNALITE) browser ## Create the dev-tools venv (moto, cargo-lambda, cfn-lint, SAM CLI), install dynalite and chromium

@@ -38,6 +38,7 @@ mod memory;
 mod metrics;
 mod notify;
 mod page;
+mod recover;
 mod redrive;
 mod replay;
 mod report;

@@ -929,6 +929,7 @@ fn to_record(
         correlation_id: event.and_then(|e| e.correlation_id.clone()),
         event_count: letter.event_count,
         failed_event_ids: letter.failed_event_ids.clone(),
+        replay_name: event.and_then(|e| e.replay_name.clone()),
         interaction_id,
         failure_category: classification.category,
         evidence: classification.evidence,

@@ -635,6 +635,25 @@ async fn to_target_takes_an_api_destinations_key_from_its_connection_and_never_s
     let got = sink.received();
     assert_eq!(got.len(), 2, "{}", text(&o));
     assert_eq!(got[1].header("x-api-key"), None, "--no-connection-auth");
+
+    // A 401 (as to an expired token) is tried once more with the connection read afresh,
+    // as EventBridge does; the key is still shown nowhere.
+    sink.script([Answer::Status(401)]);
+    let o = output(run(&["--execute", "--force"])).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 4, "{}", text(&o));
+    assert_eq!(got[2].header("x-api-key"), Some(KEY));
+    assert_eq!(got[3].header("x-api-key"), Some(KEY));
+    let journal_text = std::fs::read_to_string(&journal_path).unwrap();
+    let last: Value = serde_json::from_str(journal_text.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (&last["status"], &last["attempts"]),
+        (&Value::from("sent"), &Value::from(2))
+    );
+    for shown in [text(&o), journal_text] {
+        assert!(!shown.contains(KEY), "the key is shown: {shown}");
+    }
 }
 
 #[tokio::test]

@@ -351,3 +351,66 @@ async fn a_missing_connection_names_the_call() {
         "{err:?}"
     );
 }
+
+/// The connection's secret rewritten to something that is not JSON, then deleted: each a
+/// clear error naming the connection and the call or the problem, never the secret's
+/// text, and not worth asking again within a run.
+#[tokio::test]
+async fn an_unparseable_or_missing_secret_is_a_clear_error_without_its_text() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk().await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let arn = dlq_triage_test_support::moto::api_key_connection(&events, "crm-broken").await;
+    let secret_arn = events
+        .describe_connection()
+        .name("crm-broken")
+        .send()
+        .await
+        .unwrap()
+        .secret_arn()
+        .unwrap()
+        .to_owned();
+    let garbled = format!("{{\"api_key_value\": \"{API_KEY}\"");
+    secrets
+        .put_secret_value()
+        .secret_id(&secret_arn)
+        .secret_string(&garbled)
+        .send()
+        .await
+        .unwrap();
+    let err = AwsConnectionAuth::new(sdk.clone())
+        .headers(&arn, soon())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectionError::Invalid { message, .. } if message.contains("not JSON")),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&arn), "{err}");
+    assert!(!err.transient());
+    assert_hidden(&[err.to_string(), format!("{err:?}")]);
+
+    secrets
+        .delete_secret()
+        .secret_id(&secret_arn)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    let err = AwsConnectionAuth::new(sdk)
+        .headers(&arn, soon())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectionError::Aws {
+                operation: "GetSecretValue",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.transient(), "{err}");
+}

@@ -1229,6 +1229,8 @@ mod on_dynamodb {
                 conversations: 0,
                 per_minute: (0..width).map(|i| (first / 60_000 + i, 1)).collect(),
                 report: None,
+                replayed: 0,
+                replays: Default::default(),
             }
         };
         let mut measured = Vec::new();

@@ -109,10 +109,15 @@ fn a_summary_page_shows_each_incident_its_line_and_its_replay_command() {
         tab.eval("document.querySelectorAll('#incidents tbody tr').length"),
         incidents.len()
     );
+    // The sample's incidents each failed in a minute or two: a bar each, no spikes.
     assert_eq!(
         tab.eval("document.querySelectorAll('svg.chart polyline.series').length"),
+        0
+    );
+    assert_eq!(
+        tab.eval("document.querySelectorAll('svg.timeline rect.span').length"),
         incidents.len(),
-        "one line per incident"
+        "one bar per incident"
     );
     let expected: Vec<&str> = incidents
         .iter()
@@ -534,4 +539,103 @@ fn doctor_html_shows_hostile_names_and_errors_as_text_and_nothing_runs_or_loads(
     screenshot(&mut tab, "hostile-doctor.png");
     drop(browser);
     assert_eq!(hits.load(Ordering::SeqCst), 0, "a request reached {server}");
+}
+
+/// Dead letters in minute `m` of the hour.
+type PerMinute = fn(i64) -> i64;
+
+/// A batch as an incident leaves it: the sample's 20 dead letters (09:06 to 09:25), then
+/// an hour of 429s from the CRM webhook rising to 90 a minute, 30 a minute of target errors
+/// from the WFM ingest for 40 minutes, and a Lambda failing a few times a minute, each with
+/// its own message id and conversation, sent to the queue hours after the event's time.
+fn incident_batch(dir: &Path) -> (PathBuf, usize) {
+    let sample: Value = serde_json::from_slice(&event_bytes("sqs-mixed-batch.json")).unwrap();
+    let records = sample["Records"].as_array().unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-28T09:00:00Z")
+        .unwrap()
+        .timestamp();
+    let shapes: [(usize, PerMinute); 3] = [
+        (0, |m| (m * 6).min(90).min((60 - m) * 18)),
+        (3, |m| if (10..50).contains(&m) { 30 } else { 0 }),
+        (13, |m| 4 + m % 5),
+    ];
+    let mut batch = records.clone();
+    for (sample, per_minute) in shapes {
+        for m in 0..60 {
+            for n in 0..per_minute(m) {
+                let mut r = records[sample].clone();
+                let id = batch.len();
+                let sent = start + m * 60 + (n * 60) / per_minute(m).max(1);
+                r["messageId"] = json!(format!("5e1f0c8a-0000-4000-8000-{id:012}"));
+                r["attributes"]["SentTimestamp"] = json!((sent * 1000).to_string());
+                let mut body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+                body["id"] = json!(format!("0c0ffee0-0000-4000-8000-{id:012}"));
+                body["time"] = json!(
+                    chrono::DateTime::from_timestamp(sent - 3 * 3600, 0)
+                        .unwrap()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+                body["detail"]["eventBody"]["conversationId"] =
+                    json!(format!("c0a80000-0000-4000-8000-{:012}", id % 900));
+                r["body"] = json!(body.to_string());
+                batch.push(r);
+            }
+        }
+    }
+    let path = dir.join("incident.json");
+    let n = batch.len();
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&json!({ "Records": batch })).unwrap(),
+    )
+    .unwrap();
+    (path, n)
+}
+
+/// The page a person opens during a real incident (`make screenshot` takes the README's
+/// picture from it): the busy incidents as lines, the sparse ones as bars, and at 1,280 px
+/// nothing wider than the window and every incident row one line tall.
+#[test]
+fn a_real_incident_reads_at_1280_px_lines_for_the_busy_bars_for_the_sparse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (batch, n) = incident_batch(dir.path());
+    assert!(n > 4_000, "{n}");
+    let report = analyzed(&batch, &dir.path().join("r"));
+    assert_eq!(report["totalFailures"], n);
+    let summary = summarized(
+        &dir.path().join("r"),
+        &dir.path().join("s"),
+        Some("2026-11-28T10:05:00Z"),
+    );
+    let incidents = summary["incidents"].as_array().unwrap().len();
+
+    let mut browser = browser();
+    let mut tab = browser.open(&dir.path().join("s/summary.html"), 1280, 1600);
+    screenshot(&mut tab, "incident-summary.png");
+    let mut tab = browser.open(&dir.path().join("s/summary.html"), 1280, 800);
+    let lines = tab.eval("document.querySelectorAll('svg.chart polyline.series').length");
+    let bars = tab.eval("document.querySelectorAll('svg.timeline rect.span').length");
+    assert_eq!(lines, 3, "the three busy incidents");
+    assert_eq!(
+        lines.as_u64().unwrap() + bars.as_u64().unwrap(),
+        incidents as u64,
+        "every other incident a bar"
+    );
+    let too_wide = tab.eval(
+        "(() => { const w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('body *')).filter(e => { const r = e.getBoundingClientRect(); return r.width > w || r.right > w + 0.5; }).map(e => e.tagName + '#' + e.id + '.' + e.getAttribute('class') + ' ' + Math.round(e.getBoundingClientRect().width) + ' px'); })()",
+    );
+    assert_eq!(
+        too_wide,
+        json!([]),
+        "elements wider than the 1,280 px window"
+    );
+    assert_eq!(
+        tab.eval("document.documentElement.scrollWidth <= document.documentElement.clientWidth"),
+        true
+    );
+    let tall = tab.eval(
+        "Array.from(document.querySelectorAll('#incidents tbody tr')).filter(r => r.getBoundingClientRect().height > 2 * parseFloat(getComputedStyle(r.cells[2]).lineHeight)).length",
+    );
+    assert_eq!(tall, 0, "incident rows more than one line tall");
+    assert_nothing_loaded(&tab);
 }

@@ -38,6 +38,10 @@ enum Command {
     /// pending event sources, unrouted topics. Exit 0 fine, 1 warnings, 2 events are being
     /// lost.
     Doctor(cli::DoctorArgs),
+    /// Replay from the rule's bus archive the events EventBridge lost beyond the DLQ
+    /// (InvocationsFailedToBeSentToDlq, or dead letters expired from the queue), to that
+    /// rule alone. A dry run unless --execute. Exit 3 when nothing was lost.
+    Recover(cli::RecoverArgs),
     /// An incident's redrive: `status`, `start` (by hand, whatever the policy's
     /// categories), `pause`, `resume`, `cancel` KEY.
     Redrive(cli::RedriveArgs),
@@ -59,6 +63,7 @@ async fn main() -> ExitCode {
         // must not stop them.
         Command::Replay(args) => cli::replay_reports(*args).await.map_err(Failure::from),
         Command::Summarize(args) => cli::summarize(args).await.map_err(Failure::from),
+        Command::Recover(args) => cli::recover(args).await,
         command => match CliConfig::from_env() {
             Err(e) => Err(Failure::from(e.to_string())),
             Ok(config) => match command {
@@ -73,7 +78,9 @@ async fn main() -> ExitCode {
                     Ok(status) => return ExitCode::from(status),
                     Err(e) => Err(e),
                 },
-                Command::Replay(_) | Command::Summarize(_) => unreachable!("dispatched above"),
+                Command::Replay(_) | Command::Summarize(_) | Command::Recover(_) => {
+                    unreachable!("dispatched above")
+                }
             },
         },
     };

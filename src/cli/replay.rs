@@ -58,8 +58,8 @@ pub struct ReplayArgs {
     /// on the command line.
     #[arg(long = "header", value_name = "NAME=ENV_VAR")]
     pub headers: Vec<String>,
-    /// With --to-target and no --header: do not read API destinations' connections
-    /// (DescribeConnection, GetSecretValue) for their authorization; send without it.
+    /// With --to-target: do not read API destinations' connections (DescribeConnection,
+    /// GetSecretValue) for their authorization; send without it (and with --header only).
     #[arg(long)]
     pub no_connection_auth: bool,
     /// Set this header to the event's id on HTTP deliveries (--to-url, API destinations),
@@ -203,8 +203,8 @@ pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
     let shown = fixed
         .as_ref()
         .map_or_else(|| "each record's own rule target".to_owned(), Fixed::shown);
-    // API destinations get their connection's authorization unless --header is given.
-    let connection = (!args.no_connection_auth && headers.is_empty()).then_some(timeout);
+    // API destinations get their connection's authorization; --header adds to it.
+    let connection = (!args.no_connection_auth).then_some(timeout);
     let plan = plan(
         fixed,
         headers,

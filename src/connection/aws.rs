@@ -106,7 +106,7 @@ impl AwsConnectionAuth {
                         .filter(|p| !p.name.eq_ignore_ascii_case("authorization")),
                 );
                 base.headers = headers;
-                let lifetime = expires.map_or(self.ttl, |e| e.saturating_sub(TOKEN_MARGIN));
+                let lifetime = expires.map_or(self.ttl, token_lifetime);
                 (base, lifetime.min(self.ttl))
             }
         };
@@ -204,9 +204,10 @@ impl AwsConnectionAuth {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| fail("the answer has no access_token".to_owned()))?;
         let expires = answer["expires_in"]
-            .as_u64()
+            .as_f64()
             .or_else(|| answer["expires_in"].as_str().and_then(|s| s.parse().ok()))
-            .map(Duration::from_secs);
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(86_400.0 * 365.0)));
         Ok((token.to_owned(), expires))
     }
 
@@ -315,6 +316,13 @@ fn token_request(
     Ok(builder)
 }
 
+/// How long a token that lives `expires` is kept: until `TOKEN_MARGIN` before it
+/// expires, or half its life when that is shorter (a token of 30 s or less is not fetched
+/// again for every request).
+fn token_lifetime(expires: Duration) -> Duration {
+    expires.saturating_sub(TOKEN_MARGIN).max(expires / 2)
+}
+
 /// `arn:aws:events:REGION:ACCOUNT:connection/NAME/ID` → (NAME, REGION).
 fn name_and_region(arn: &str) -> Result<(&str, &str), ConnectionError> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
@@ -400,6 +408,18 @@ fn http_params(p: Option<&ConnectionHttpParameters>) -> HttpParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_kept_until_shortly_before_it_expires_and_a_short_one_half_its_life() {
+        assert_eq!(
+            token_lifetime(Duration::from_secs(3600)),
+            Duration::from_secs(3570)
+        );
+        assert_eq!(
+            token_lifetime(Duration::from_secs(20)),
+            Duration::from_secs(10)
+        );
+    }
 
     #[test]
     fn a_connection_arn_gives_its_name_and_region() {

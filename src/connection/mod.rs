@@ -91,7 +91,13 @@ impl ConnectionError {
                 let m = message.to_ascii_lowercase();
                 m.contains("throttl") || m.contains("timeout") || m.contains("dispatch")
             }
-            ConnectionError::NotAuthorized { .. } | ConnectionError::Invalid { .. } => false,
+            // A connection on its way to AUTHORIZED (created, updated or being authorized
+            // now) may be ready at the next attempt; DEAUTHORIZED and the rest wait for a
+            // person.
+            ConnectionError::NotAuthorized { state, .. } => {
+                matches!(state.as_str(), "CREATING" | "UPDATING" | "AUTHORIZING")
+            }
+            ConnectionError::Invalid { .. } => false,
         }
     }
 }
@@ -350,5 +356,11 @@ mod tests {
         };
         assert!(err.to_string().contains("DEAUTHORIZED"), "{err}");
         assert!(!err.transient());
+        let authorizing = ConnectionError::NotAuthorized {
+            connection: "arn:aws:events:us-east-1:1:connection/crm/x".into(),
+            state: "AUTHORIZING".into(),
+            reason: None,
+        };
+        assert!(authorizing.transient(), "on its way to AUTHORIZED");
     }
 }

@@ -8,8 +8,9 @@
 //! "client_secret"}, "authorization_endpoint", "http_method", "o_auth_http_parameters"}` —
 //! with `"invocation_http_parameters": {"header_parameters": [{"key", "value",
 //! "is_value_secret"}], "query_string_parameters": […], "body_parameters": […]}`. The
-//! API-key and basic field names match what EventBridge's own secrets are reported to
-//! hold. What AWS's documentation does not state, and this parser therefore accepts in
+//! layout of a secret EventBridge itself writes has not been checked (AWS's documentation
+//! does not give it): the snake-case names above are moto's. What AWS's documentation
+//! does not state, and this parser therefore accepts in
 //! every spelling seen: the OAuth client's fields at the top level or under
 //! `client_parameters`; `oauth_http_parameters` as well as `o_auth_http_parameters`; the
 //! API's own CamelCase names (`ApiKeyName`, `ClientID`, `HeaderParameters`, `Key`, …); the

@@ -176,6 +176,9 @@ pub struct EventEnvelope {
     pub interaction_id: Option<String>,
     /// `detail.metadata.CorrelationId`: the id Genesys Cloud support asks for.
     pub correlation_id: Option<String>,
+    /// The top-level `replay-name` EventBridge adds to every event an archive replay
+    /// (`StartReplay`) sends: this dead letter is a replayed event that failed again.
+    pub replay_name: Option<String>,
 }
 
 impl EventEnvelope {
@@ -523,6 +526,9 @@ struct RawBody {
     exhausted_retry_condition: Lenient,
     #[serde(rename = "retryAttempts")]
     retry_attempts: Lenient,
+    /// Added by EventBridge to the events an archive replay sends.
+    #[serde(rename = "replay-name")]
+    replay_name: Lenient,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -635,6 +641,7 @@ fn parse_body(body: &str) -> ParsedBody {
         body_id: event_body.id.0,
         interaction_id: raw.interaction_id.0,
         correlation_id: metadata.correlation_id.0,
+        replay_name: raw.replay_name.0.filter(|n| !n.is_empty()),
     };
     ParsedBody {
         kind,
@@ -667,6 +674,31 @@ mod tests {
         let mut all = parse_batch(input).unwrap();
         assert_eq!(all.len(), 1);
         all.remove(0)
+    }
+
+    #[test]
+    fn a_replayed_events_replay_name_is_read_and_an_original_has_none() {
+        let replayed = GENESYS_BODY.replacen(
+            r#""region":"us-east-1","#,
+            r#""region":"us-east-1","replay-name":"dlq-recover-crm-20250502T1010-20250502T1020","#,
+            1,
+        );
+        let parsed = parse_body(&replayed);
+        assert_eq!(parsed.kind, BodyKind::GenesysEvent);
+        assert_eq!(
+            parsed.event.unwrap().replay_name.as_deref(),
+            Some("dlq-recover-crm-20250502T1010-20250502T1020")
+        );
+        assert_eq!(parse_body(GENESYS_BODY).event.unwrap().replay_name, None);
+        // A `replay-name` of the wrong type costs nothing but the name.
+        let odd = GENESYS_BODY.replacen(
+            r#""region":"us-east-1","#,
+            r#""region":"us-east-1","replay-name":{"x":1},"#,
+            1,
+        );
+        let parsed = parse_body(&odd);
+        assert_eq!(parsed.kind, BodyKind::GenesysEvent);
+        assert_eq!(parsed.event.unwrap().replay_name, None);
     }
 
     #[test]

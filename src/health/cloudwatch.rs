@@ -165,6 +165,8 @@ pub struct RuleFigures {
 #[derive(Debug, Clone, Default)]
 struct Answer {
     values: Vec<f64>,
+    /// Each value's period start (epoch seconds), in the same order.
+    times: Vec<i64>,
     status: String,
     messages: Vec<String>,
 }
@@ -447,6 +449,9 @@ async fn get_metric_data(
                 .entry(result.id().unwrap_or_default().to_owned())
                 .or_default();
             answer.values.extend_from_slice(result.values());
+            answer
+                .times
+                .extend(result.timestamps().iter().map(|t| t.secs()));
             // A later page's status stands: PartialData on one page is completed by the
             // next.
             answer.status = result
@@ -601,6 +606,76 @@ async fn lost_elsewhere(
         .map(|(name, (bus, v))| (name, bus, v))
         .collect();
     (found, errors)
+}
+
+/// One metric of one rule at the finest period CloudWatch keeps for its window's age.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Series {
+    /// (period start in epoch seconds, sum), in time order; periods without data absent.
+    pub(crate) points: Vec<(i64, f64)>,
+    /// The dimension set the data was under; `None` when neither set has data.
+    pub(crate) under: Option<DimensionSet>,
+    /// The period, in seconds.
+    pub(crate) period: i32,
+}
+
+/// `metrics` of `rule` over `start..end` at the finest period allowed (both dimension
+/// sets asked, the rule's own taken when it has data, as for the totals), in one call
+/// bounded by `bounds`; `Err` names a call that failed or an answer not `Complete`.
+pub(crate) async fn series(
+    client: &aws_sdk_cloudwatch::Client,
+    rule: &Rule,
+    metrics: &[&str],
+    (start, end, now): (i64, i64, i64),
+    bounds: super::Bounds,
+) -> Result<Vec<Series>, String> {
+    let periods = periods(start, end, now)?;
+    let mut queries = Vec::new();
+    for (k, set) in DimensionSet::BOTH.into_iter().enumerate() {
+        for (j, metric) in metrics.iter().enumerate() {
+            queries.push(query(id('s', 0, k, j), rule, set, metric, periods.peak));
+        }
+    }
+    let limit = Limit::starting_now(bounds);
+    let found = get_metric_data(client, &queries, periods.start, periods.end, limit).await?;
+    let mut out = Vec::new();
+    for (j, metric) in metrics.iter().enumerate() {
+        let mut series = Series {
+            period: periods.peak,
+            ..Series::default()
+        };
+        for set in DimensionSet::own_first(rule) {
+            let k = usize::from(set == DimensionSet::BusAndRule);
+            let Some(a) = found.get(&id('s', 0, k, j)) else {
+                continue;
+            };
+            if a.status != "Complete" {
+                return Err(format!(
+                    "CloudWatch answered {} for {metric} of rule {}{}",
+                    a.status,
+                    rule.name,
+                    if a.messages.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", a.messages.join("; "))
+                    }
+                ));
+            }
+            if series.under.is_none() && !a.values.is_empty() {
+                let mut points: Vec<(i64, f64)> = a
+                    .times
+                    .iter()
+                    .copied()
+                    .zip(a.values.iter().copied())
+                    .collect();
+                points.sort_by_key(|(t, _)| *t);
+                series.points = points;
+                series.under = Some(set);
+            }
+        }
+        out.push(series);
+    }
+    Ok(out)
 }
 
 /// The `RuleName` of a series' dimensions.

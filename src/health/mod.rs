@@ -32,6 +32,7 @@ use crate::report::{
 use crate::targets::{AwsTargets, RuleArn as Rule, arn_parts};
 
 pub use cloudwatch::{METRICS, per_period};
+pub(crate) use cloudwatch::{Series, series};
 
 /// A Genesys Cloud OAuth client and where to reach Genesys Cloud.
 pub type GenesysAccess = (ClientCredentials, Endpoints);

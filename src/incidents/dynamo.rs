@@ -314,7 +314,14 @@ fn to_item(i: &IncidentItem) -> Item {
     if let Some(t) = &i.target_arn {
         item.insert("targetArn".into(), s(t));
     }
-    for (attr, v) in [("rules", &i.rules), ("codes", &i.codes)] {
+    if i.replayed > 0 {
+        item.insert("replayed".into(), n(i.replayed));
+    }
+    for (attr, v) in [
+        ("rules", &i.rules),
+        ("codes", &i.codes),
+        ("replays", &i.replays),
+    ] {
         if let Some(v) = ss(v) {
             item.insert(attr.into(), v);
         }
@@ -492,6 +499,8 @@ fn parse(item: &Item) -> Result<IncidentItem, String> {
         acknowledged_at: a.number("acknowledgedAt")?,
         silenced_until: a.number("silencedUntil")?,
         rev: a.count("rev")?,
+        replayed: a.count("replayed").unwrap_or(0),
+        replays: a.set("replays")?,
     })
 }
 
@@ -529,6 +538,8 @@ mod tests {
                 markdown: "s3://b/r.md".into(),
                 html: Some("s3://b/r.html".into()),
             }),
+            replayed: 2,
+            replays: ["dlq-recover-r".to_owned()].into(),
         }
     }
 

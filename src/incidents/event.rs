@@ -104,6 +104,11 @@ pub fn detail(change: &Change, ctx: &EventContext) -> Value {
     if change.rewritten {
         detail["rewritten"] = json!(true);
     }
+    if item.replayed > 0 {
+        // A replay that failed again: the same incident, said so.
+        detail["replayFailures"] = json!(item.replayed);
+        detail["replays"] = json!(item.replays);
+    }
     detail
 }
 
@@ -185,6 +190,14 @@ fn summary(change: &Change) -> String {
         change.since_last,
         item.peak()
     );
+    if item.replayed > 0 {
+        let names: Vec<&str> = item.replays.iter().map(String::as_str).collect();
+        line.push_str(&format!(
+            "; a replay failed again: {} of them from {}",
+            item.replayed,
+            names.join(", ")
+        ));
+    }
     if let Some(e) = item.sample_errors.first() {
         line.push_str("; e.g. ");
         line.push_str(e);

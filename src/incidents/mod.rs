@@ -19,7 +19,7 @@ mod dynamo;
 mod event;
 mod table;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
@@ -97,7 +97,7 @@ pub fn observations(
         };
         incidents.add(r.failure_category, r.failure.target_arn.as_deref(), failure);
     }
-    incidents
+    let mut observations: Vec<Observation> = incidents
         .sorted()
         .into_iter()
         .map(|(category, target, tally)| Observation {
@@ -117,8 +117,27 @@ pub fn observations(
                 .map(|(m, n)| (*m, *n as u64))
                 .collect(),
             report: uris.clone(),
+            replayed: 0,
+            replays: BTreeSet::new(),
         })
-        .collect()
+        .collect();
+    count_replays(&mut observations, report);
+    observations
+}
+
+/// Each observation's stored records that came from archive replays (a `replayName`):
+/// counted into the same incident as any failure of its (category, target), and named.
+fn count_replays(observations: &mut [Observation], report: &Report) {
+    for r in &report.records {
+        let (Some(name), Disposition::Stored) = (&r.replay_name, &r.disposition) else {
+            continue;
+        };
+        let key = incident_key(r.failure_category, r.failure.target_arn.as_deref());
+        if let Some(o) = observations.iter_mut().find(|o| o.key == key) {
+            o.replayed += r.event_count.max(1) as u64;
+            o.replays.insert(name.clone());
+        }
+    }
 }
 
 /// A transition of one incident.

@@ -55,6 +55,8 @@ fn batch(minutes: i64, count: u64, width: i64) -> Observation {
             markdown: "s3://b/p/reports/dt=2026-12-05/r.md".into(),
             html: None,
         }),
+        replayed: 0,
+        replays: Default::default(),
     }
 }
 

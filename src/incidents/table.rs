@@ -140,6 +140,11 @@ pub struct IncidentItem {
     pub silenced_until: Option<i64>,
     /// Writes so far: the condition of the next one.
     pub rev: u64,
+    /// Failed events in this episode that came from archive replays (a replay that
+    /// failed again).
+    pub replayed: u64,
+    /// The names of those replays (at most [`NAMES_KEPT`]).
+    pub replays: BTreeSet<String>,
 }
 
 impl IncidentItem {
@@ -206,6 +211,11 @@ pub struct Observation {
     pub per_minute: BTreeMap<i64, u64>,
     /// The report that lists the batch.
     pub report: Option<ReportRef>,
+    /// Failed events of the batch that came from archive replays (their body carries
+    /// `replay-name`): a replay that failed again, not a new failure.
+    pub replayed: u64,
+    /// The names of those replays.
+    pub replays: BTreeSet<String>,
 }
 
 /// An item as read.
@@ -333,6 +343,8 @@ pub fn fresh(seen: &Observation, now: i64, seq: u64) -> IncidentItem {
         acknowledged_at: None,
         silenced_until: None,
         rev: 0,
+        replayed: 0,
+        replays: BTreeSet::new(),
     };
     add(&mut item, seen, now);
     item.announced_count = item.count;
@@ -343,6 +355,7 @@ pub fn fresh(seen: &Observation, now: i64, seq: u64) -> IncidentItem {
 /// batch), names and samples (bounded), the minutes (the oldest folded into hours).
 fn add(item: &mut IncidentItem, seen: &Observation, now: i64) {
     item.count += seen.count;
+    item.replayed += seen.replayed;
     item.conversations += seen.conversations;
     item.first_seen = item.first_seen.min(seen.first_seen);
     item.last_seen = item.last_seen.max(seen.last_seen);
@@ -350,6 +363,7 @@ fn add(item: &mut IncidentItem, seen: &Observation, now: i64) {
     for (kept, new) in [
         (&mut item.rules, &seen.rules),
         (&mut item.codes, &seen.codes),
+        (&mut item.replays, &seen.replays),
     ] {
         for name in new {
             if kept.len() >= NAMES_KEPT {

@@ -56,6 +56,8 @@ fn seen(minute: i64, count: u64) -> Observation {
         conversations: 1,
         per_minute: [(t.div_euclid(60_000), count)].into(),
         report: None,
+        replayed: 0,
+        replays: Default::default(),
     }
 }
 
@@ -241,4 +243,85 @@ async fn a_sweep_ends_within_its_budget_on_a_slow_table() {
         "{:?}",
         swept.failed
     );
+}
+
+/// A replay that fails again is the same incident: it reopens the resolved one (no second
+/// incident), and the event says a replay failed again and names it.
+#[tokio::test]
+async fn a_replay_that_fails_again_reopens_its_incident_and_says_so() {
+    let table = Arc::new(MemoryTable::new());
+    let t = IncidentTracker::new(table.clone(), IncidentSettings::default());
+    t.observe(vec![seen(0, 5)], at(0), BUDGET).await;
+    let swept = t.sweep(at(30), BUDGET).await;
+    assert!(
+        swept
+            .changes
+            .iter()
+            .any(|c| c.transition == Transition::Resolved),
+        "{:?}",
+        swept.changes
+    );
+    let mut replayed = seen(40, 3);
+    replayed.replayed = 3;
+    replayed.replays = ["rcv-to-crm-1a2b3c4d-20261205T0850-20261205T0902".to_owned()].into();
+    let tracked = t.observe(vec![replayed], at(40), BUDGET).await;
+    let reopened: Vec<&Change> = tracked
+        .changes
+        .iter()
+        .filter(|c| c.transition == Transition::Reopened)
+        .collect();
+    assert_eq!(reopened.len(), 1, "{:?}", tracked.changes);
+    assert!(
+        tracked
+            .changes
+            .iter()
+            .all(|c| c.transition != Transition::Opened || c.seq == 1)
+    );
+    let change = reopened[0];
+    assert_eq!(change.item.key, seen(0, 0).key);
+    let ctx = EventContext {
+        reports: "s3://b/genesys-dlq/".into(),
+        region: "us-east-1".into(),
+    };
+    let body = detail(change, &ctx);
+    assert_eq!(body["replayFailures"], 3);
+    assert_eq!(
+        body["replays"],
+        serde_json::json!(["rcv-to-crm-1a2b3c4d-20261205T0850-20261205T0902"])
+    );
+    assert!(
+        body["summary"].as_str().unwrap().contains(
+            "a replay failed again: 3 of them from rcv-to-crm-1a2b3c4d-20261205T0850-20261205T0902"
+        ),
+        "{body}"
+    );
+    // Before the replay, the episode's events carried neither field.
+    for c in &swept.changes {
+        let d = detail(c, &ctx);
+        assert!(d.get("replayFailures").is_none() && d.get("replays").is_none());
+    }
+}
+
+#[test]
+fn a_reports_replayed_records_are_counted_into_their_incidents_observation() {
+    use crate::report::fixtures::{record, report_of};
+    let mut replayed = record(
+        "b",
+        FailureCategory::RateLimitExceeded,
+        Some(TARGET),
+        Some("THROTTLING"),
+        "2026-12-05T09:01:00Z",
+    );
+    replayed.replay_name = Some("rcv-x".into());
+    let original = record(
+        "a",
+        FailureCategory::RateLimitExceeded,
+        Some(TARGET),
+        Some("THROTTLING"),
+        "2026-12-05T09:00:00Z",
+    );
+    let seen = observations(&report_of(vec![original, replayed]), None, at(5));
+    assert_eq!(seen.len(), 1);
+    assert_eq!((seen[0].count, seen[0].replayed), (2, 1));
+    assert_eq!(seen[0].replays, ["rcv-x".to_owned()].into());
 }

@@ -1,13 +1,13 @@
-//! The chart of failures per minute: one line per incident (the largest [`SERIES`], the
-//! rest as one "other incidents" line), over the window, with the ongoing cut marked.
-//! Plain SVG, drawn here; nothing is computed in the browser.
+//! The chart of failures: one line per minute for each incident with failures in many
+//! minutes (the largest [`SERIES`], the rest as one "other incidents" line), and a
+//! timeline of bars (first → last, count) for the sparse ones, whose few failures would
+//! be one-minute spikes on a line. Both over the same window, with the ongoing cut
+//! marked. The geometry is computed here; `templates/chart.html` draws it as plain SVG.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
-use super::html::esc;
 use crate::report::{Summary, parse_time, short_arn};
 use crate::summarize::ONGOING_WITHIN_MINUTES;
 
@@ -19,6 +19,10 @@ const COLUMNS: i64 = 240;
 const MARKED_POINTS: usize = 60;
 /// A window that ends this long after the last failure is drawn to the last failure only.
 const QUIET_TAIL_MINUTES: i64 = 24 * 60;
+/// An incident with failures in fewer distinct minutes than this is drawn as a bar.
+pub(super) const SPARSE_MINUTES: usize = 10;
+/// The most bars the timeline draws; the JSON has the rest.
+pub(super) const BARS: usize = 40;
 
 const WIDTH: f64 = 1000.0;
 const HEIGHT: f64 = 304.0;
@@ -26,18 +30,91 @@ const LEFT: f64 = 56.0;
 const RIGHT: f64 = 990.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 262.0;
+/// The height of one bar's row in the timeline.
+const ROW: f64 = 18.0;
 
-/// Appends the chart section of `s`, whose incidents failed `per_minute` (events per
-/// minute since the epoch, one list per incident in the summary's order).
-pub(super) fn render(s: &Summary, per_minute: &[Vec<(i64, usize)>], out: &mut String) {
-    out.push_str("<h2 id=\"chart\">Failures per minute</h2>\n");
-    let (Some(first), Some(last)) = (
-        s.first_seen.as_deref().and_then(parse_time),
-        s.last_seen.as_deref().and_then(parse_time),
-    ) else {
-        out.push_str("<p class=\"note\">No failure has a time to draw.</p>\n");
-        return;
-    };
+/// What the chart template draws.
+pub(super) struct Chart {
+    pub(super) width: f64,
+    pub(super) height: f64,
+    pub(super) left: f64,
+    pub(super) right: f64,
+    pub(super) top: f64,
+    pub(super) bottom: f64,
+    /// What a point is: the minute's failures, or the busiest minute of a step.
+    pub(super) what: String,
+    pub(super) series: usize,
+    /// How many incidents the "other incidents" line adds up, if there is one.
+    pub(super) others: Option<usize>,
+    /// The horizontal rules: height and value.
+    pub(super) grid: Vec<(f64, usize)>,
+    /// The time axis: position, text anchor, label.
+    pub(super) labels: Vec<(f64, &'static str, String)>,
+    /// Where the ongoing cut is, when it is inside the window drawn.
+    pub(super) cut: Option<f64>,
+    pub(super) lines: Vec<Line>,
+    pub(super) bars: Vec<Bar>,
+    pub(super) bars_note: String,
+    pub(super) bars_height: f64,
+    pub(super) bars_bottom: f64,
+    pub(super) bars_left_out: usize,
+    /// Why the chart stops before the window's end.
+    pub(super) quiet: Option<String>,
+}
+
+/// One incident's line (or the other incidents').
+pub(super) struct Line {
+    /// Its colour: the incident's place in the summary, or [`SERIES`] for the others.
+    pub(super) k: usize,
+    pub(super) name: String,
+    /// The SVG `points`.
+    pub(super) points: String,
+    /// Its points above zero, when there are few enough to mark.
+    pub(super) marks: Vec<(f64, f64)>,
+}
+
+/// One sparse incident's bar, from its first failure to its last.
+pub(super) struct Bar {
+    pub(super) k: usize,
+    pub(super) name: String,
+    pub(super) count: usize,
+    pub(super) first: String,
+    pub(super) last: String,
+    pub(super) x: f64,
+    pub(super) y: f64,
+    pub(super) w: f64,
+    /// Where the incident's name goes: after the bar, before it, or inside it.
+    pub(super) label_x: f64,
+    pub(super) anchor: &'static str,
+    /// Whether the name is drawn over the bar (in the page's background colour).
+    pub(super) inside: bool,
+}
+
+/// The minutes drawn and how they map to columns.
+#[derive(Clone, Copy)]
+struct Axis {
+    from: i64,
+    to: i64,
+    step: i64,
+    columns: i64,
+}
+
+impl Axis {
+    fn x(self, col: f64) -> f64 {
+        LEFT + (RIGHT - LEFT) * col / (self.columns - 1) as f64
+    }
+
+    /// The position of a minute, between columns when the step is longer than one.
+    fn at(self, minute: i64) -> f64 {
+        self.x((minute - self.from) as f64 / self.step as f64)
+    }
+}
+
+/// The chart of `s`, whose incidents failed `per_minute` (events per minute since the
+/// epoch, one list per incident in the summary's order); `None` when no failure has a time.
+pub(super) fn chart(s: &Summary, per_minute: &[Vec<(i64, usize)>]) -> Option<Chart> {
+    let first = s.first_seen.as_deref().and_then(parse_time)?;
+    let last = s.last_seen.as_deref().and_then(parse_time)?;
     let end = s
         .window
         .until
@@ -59,113 +136,159 @@ pub(super) fn render(s: &Summary, per_minute: &[Vec<(i64, usize)>], out: &mut St
     if quiet {
         to = minute(last) + ONGOING_WITHIN_MINUTES;
     }
-    let step = ((to - from + 1) + COLUMNS - 1) / COLUMNS;
-    let step = step.max(1);
-    let columns = ((to - from) / step + 1).max(2);
-    let lines = lines(per_minute, from, step, columns as usize);
-    let top = lines
-        .iter()
-        .flat_map(|l| l.iter().copied())
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let x = |col: f64| LEFT + (RIGHT - LEFT) * col / (columns - 1) as f64;
-    let y = |v: usize| BOTTOM - (BOTTOM - TOP) * v as f64 / top as f64;
-    let what = if step == 1 {
-        "Failed events per minute".to_owned()
-    } else {
-        format!("The busiest minute of each {step}-minute step")
+    let step = (((to - from + 1) + COLUMNS - 1) / COLUMNS).max(1);
+    let axis = Axis {
+        from,
+        to,
+        step,
+        columns: ((to - from) / step + 1).max(2),
     };
-    let _ = writeln!(
-        out,
-        "<p class=\"note\">{}, UTC; one line per incident{}.</p>",
-        esc(&what),
-        if per_minute.len() > SERIES {
-            format!(
-                " (the {SERIES} largest; the other {} as one line)",
-                per_minute.len() - SERIES
-            )
-        } else {
-            String::new()
-        }
-    );
-    let _ = writeln!(
-        out,
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
-        esc(&what)
-    );
-    for v in [0, top / 2, top] {
-        let _ = writeln!(
-            out,
-            "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{RIGHT}\" y1=\"{0:.1}\" y2=\"{0:.1}\"/><text x=\"{1}\" y=\"{2:.1}\" text-anchor=\"end\">{v}</text>",
-            y(v),
-            LEFT - 6.0,
-            y(v) + 4.0
-        );
-    }
-    for (col, anchor) in [
-        (0, "start"),
-        ((columns - 1) / 2, "middle"),
-        (columns - 1, "end"),
-    ] {
-        let _ = writeln!(
-            out,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>",
-            x(col as f64),
-            BOTTOM + 18.0,
-            label(from + col * step, to - from > 24 * 60)
-        );
-    }
-    if (from..=from + (columns - 1) * step).contains(&cut) {
-        let cx = x((cut - from) as f64 / step as f64);
-        let _ = writeln!(
-            out,
-            "<line class=\"cut\" x1=\"{cx:.1}\" x2=\"{cx:.1}\" y1=\"{TOP}\" y2=\"{BOTTOM}\"/><text class=\"cut-label\" x=\"{:.1}\" y=\"{}\" text-anchor=\"end\">ongoing cut: a failure after this line makes its incident ongoing</text>",
-            cx - 4.0,
-            BOTTOM + 32.0
-        );
-    }
-    for (k, line) in lines.iter().enumerate() {
-        let points: Vec<String> = line
-            .iter()
-            .enumerate()
-            .map(|(col, v)| format!("{:.1},{:.1}", x(col as f64), y(*v)))
-            .collect();
-        let _ = writeln!(
-            out,
-            "<polyline class=\"series s{k}\" data-series=\"{k}\" points=\"{}\"><title>{}</title></polyline>",
-            points.join(" "),
-            esc(&series_name(s, k))
-        );
-        // A few failures are easy to miss on a line alone: their points are marked.
-        if line.iter().filter(|v| **v > 0).count() <= MARKED_POINTS {
-            for (col, v) in line.iter().enumerate().filter(|(_, v)| **v > 0) {
-                let _ = writeln!(
-                    out,
-                    "<circle class=\"s{k}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\"/>",
-                    x(col as f64),
-                    y(*v)
-                );
+    let (dense, sparse): (Vec<usize>, Vec<usize>) =
+        (0..per_minute.len()).partition(|k| !is_sparse(&per_minute[*k]));
+    let mut chart = lines_of(s, per_minute, &dense, axis);
+    chart.cut = (from..=from + (axis.columns - 1) * step)
+        .contains(&cut)
+        .then(|| axis.at(cut));
+    chart.labels = labels(axis);
+    bars_of(s, per_minute, &sparse, axis, &mut chart);
+    chart.quiet = quiet.then(|| {
+        format!(
+            "No failure from {} to the window's end ({}); the chart stops {ONGOING_WITHIN_MINUTES} minutes after the last failure.",
+            s.last_seen.as_deref().unwrap_or_default(),
+            crate::report::fmt_time(end)
+        )
+    });
+    Some(chart)
+}
+
+/// Failures in so few minutes that a line would be spikes.
+fn is_sparse(minutes: &[(i64, usize)]) -> bool {
+    minutes.iter().filter(|(_, n)| *n > 0).count() < SPARSE_MINUTES
+}
+
+/// The lines of the `dense` incidents: the largest [`SERIES`] each their own, the rest one.
+fn lines_of(s: &Summary, per_minute: &[Vec<(i64, usize)>], dense: &[usize], axis: Axis) -> Chart {
+    let picked: Vec<Vec<(i64, usize)>> = dense.iter().map(|k| per_minute[*k].clone()).collect();
+    let points = lines(&picked, axis.from, axis.step, axis.columns as usize);
+    let top = points.iter().flatten().copied().max().unwrap_or(0).max(1);
+    let y = |v: usize| BOTTOM - (BOTTOM - TOP) * v as f64 / top as f64;
+    let lines = points
+        .iter()
+        .enumerate()
+        .map(|(n, line)| {
+            let incident = dense.get(n).copied().filter(|_| n < SERIES);
+            let xy = |(col, v): (usize, &usize)| (axis.x(col as f64), y(*v));
+            let shown: Vec<String> = line
+                .iter()
+                .enumerate()
+                .map(|p| {
+                    let (x, y) = xy(p);
+                    format!("{x:.1},{y:.1}")
+                })
+                .collect();
+            // A few failures are easy to miss on a line alone: their points are marked.
+            let above: Vec<(f64, f64)> = line
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v > 0)
+                .map(xy)
+                .collect();
+            Line {
+                k: n,
+                name: incident.map_or_else(
+                    || format!("other incidents ({})", dense.len().saturating_sub(SERIES)),
+                    |k| incident_name(s, k),
+                ),
+                points: shown.join(" "),
+                marks: if above.len() <= MARKED_POINTS {
+                    above
+                } else {
+                    Vec::new()
+                },
             }
-        }
+        })
+        .collect();
+    Chart {
+        width: WIDTH,
+        height: HEIGHT,
+        left: LEFT,
+        right: RIGHT,
+        top: TOP,
+        bottom: BOTTOM,
+        what: if axis.step == 1 {
+            "Failed events per minute".to_owned()
+        } else {
+            format!("The busiest minute of each {}-minute step", axis.step)
+        },
+        series: SERIES,
+        others: (dense.len() > SERIES).then(|| dense.len() - SERIES),
+        grid: [0, top / 2, top].into_iter().map(|v| (y(v), v)).collect(),
+        labels: Vec::new(),
+        cut: None,
+        lines,
+        bars: Vec::new(),
+        bars_note: String::new(),
+        bars_height: 0.0,
+        bars_bottom: 0.0,
+        bars_left_out: 0,
+        quiet: None,
     }
-    out.push_str("</svg>\n<ul class=\"legend\">\n");
-    for k in 0..lines.len() {
-        let _ = writeln!(
-            out,
-            "<li><svg width=\"18\" height=\"10\" aria-hidden=\"true\"><rect class=\"s{k}\" width=\"18\" height=\"4\" y=\"3\"/></svg> {}</li>",
-            esc(&series_name(s, k))
+}
+
+/// The time axis's three labels: start, middle, end.
+fn labels(axis: Axis) -> Vec<(f64, &'static str, String)> {
+    let c = axis.columns;
+    [(0, "start"), ((c - 1) / 2, "middle"), (c - 1, "end")]
+        .into_iter()
+        .map(|(col, anchor)| {
+            let text = label(axis.from + col * axis.step, axis.to - axis.from > 24 * 60);
+            (axis.x(col as f64), anchor, text)
+        })
+        .collect()
+}
+
+/// The bars of the `sparse` incidents, one row each, at most [`BARS`].
+fn bars_of(
+    s: &Summary,
+    per_minute: &[Vec<(i64, usize)>],
+    sparse: &[usize],
+    axis: Axis,
+    chart: &mut Chart,
+) {
+    let last_column = axis.from + (axis.columns - 1) * axis.step;
+    for (row, k) in sparse.iter().take(BARS).enumerate() {
+        let minutes = &per_minute[*k];
+        let (Some((a, _)), Some((b, _))) = (minutes.first(), minutes.last()) else {
+            continue;
+        };
+        let (a, b) = (
+            (*a).clamp(axis.from, last_column),
+            (*b).clamp(axis.from, last_column),
         );
+        let x = axis.at(a);
+        let w = (axis.at(b + 1).min(RIGHT) - x).max(3.0);
+        let name = incident_name(s, *k);
+        let (label_x, anchor, inside) = label_place(x, w, &name);
+        chart.bars.push(Bar {
+            k: row % SERIES,
+            name,
+            count: minutes.iter().map(|(_, n)| n).sum(),
+            first: label(a, true),
+            last: label(b, true),
+            x,
+            y: TOP + ROW * row as f64,
+            w,
+            label_x,
+            anchor,
+            inside,
+        });
     }
-    out.push_str("</ul>\n");
-    if quiet {
-        let _ = writeln!(
-            out,
-            "<p class=\"note\">No failure from {} to the window's end ({}); the chart stops {ONGOING_WITHIN_MINUTES} minutes after the last failure.</p>",
-            esc(s.last_seen.as_deref().unwrap_or_default()),
-            esc(&crate::report::fmt_time(end))
-        );
-    }
+    chart.bars_left_out = sparse.len().saturating_sub(BARS);
+    chart.bars_bottom = TOP + ROW * chart.bars.len() as f64;
+    chart.bars_height = chart.bars_bottom + 40.0;
+    chart.bars_note = format!(
+        "Incidents with failures in fewer than {SPARSE_MINUTES} minutes, one bar each from the first failure to the last, with its count (UTC)."
+    );
 }
 
 /// Minutes since the epoch.
@@ -220,20 +343,30 @@ pub(super) fn lines(
     lines
 }
 
-/// The legend of line `k`.
-fn series_name(s: &Summary, k: usize) -> String {
-    match s.incidents.get(k) {
-        Some(i) if k < SERIES => format!(
+/// Where a bar's name goes: after the bar when it fits before the right edge, else before
+/// it when it fits after the counts, else inside the bar. The width is estimated (11 px
+/// system font, about 6.2 px a character).
+pub(super) fn label_place(x: f64, w: f64, name: &str) -> (f64, &'static str, bool) {
+    let width = name.chars().count() as f64 * 6.2;
+    if x + w + 6.0 + width <= RIGHT {
+        (x + w + 6.0, "start", false)
+    } else if x - 6.0 - width >= LEFT {
+        (x - 6.0, "end", false)
+    } else {
+        (x + 6.0, "start", true)
+    }
+}
+
+/// The legend of incident `k`: its category against its target.
+fn incident_name(s: &Summary, k: usize) -> String {
+    s.incidents.get(k).map_or_else(String::new, |i| {
+        format!(
             "{} against {}",
             i.category,
             i.target_arn
                 .as_deref()
                 .map(short_arn)
                 .unwrap_or_else(|| "(no target)".into())
-        ),
-        _ => format!(
-            "other incidents ({})",
-            s.incidents.len().saturating_sub(SERIES)
-        ),
-    }
+        )
+    })
 }

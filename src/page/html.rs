@@ -1,31 +1,40 @@
 //! Text from dead letters and from Genesys Cloud as HTML: escaped, with control and bidi
 //! characters shown by name so they can neither hide nor reorder what surrounds them.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
-/// Appends `s` escaped for element content and quoted attribute values.
-pub(super) fn esc_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' | '\t' => out.push(c),
-            c if is_hidden(c) => {
-                let _ = write!(out, "\u{27e8}U+{:04X}\u{27e9}", u32::from(c));
-            }
-            c => out.push(c),
+/// The escaper askama applies to every `{{ value }}` of the `.html` templates
+/// (`askama.toml`): markup characters and quotes as entities, control and bidi characters
+/// by name, so escaping is the default, not a call to remember. Only the page's own
+/// style and script are written `|safe`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Html;
+
+impl askama::filters::Escaper for Html {
+    fn write_escaped_str<W: Write>(&self, mut dest: W, s: &str) -> fmt::Result {
+        let mut start = 0;
+        for (at, c) in s.char_indices() {
+            let named = match c {
+                '&' => "&amp;",
+                '<' => "&lt;",
+                '>' => "&gt;",
+                '"' => "&quot;",
+                '\'' => "&#39;",
+                '\n' | '\t' => continue,
+                c if is_hidden(c) => {
+                    dest.write_str(&s[start..at])?;
+                    write!(dest, "\u{27e8}U+{:04X}\u{27e9}", u32::from(c))?;
+                    start = at + c.len_utf8();
+                    continue;
+                }
+                _ => continue,
+            };
+            dest.write_str(&s[start..at])?;
+            dest.write_str(named)?;
+            start = at + c.len_utf8();
         }
+        dest.write_str(&s[start..])
     }
-}
-
-/// `s` escaped (see [`esc_into`]).
-pub(super) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    esc_into(&mut out, s);
-    out
 }
 
 /// Characters that would be invisible or change the direction of the text around them.
@@ -53,6 +62,12 @@ pub(super) fn capped(s: &str, max: usize) -> (&str, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn esc(s: &str) -> String {
+        let mut out = String::new();
+        askama::filters::Escaper::write_escaped_str(&Html, &mut out, s).unwrap();
+        out
+    }
 
     #[test]
     fn markup_and_quotes_are_escaped() {

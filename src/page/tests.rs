@@ -56,16 +56,68 @@ fn large_summaries_are_capped_with_a_pointer_to_the_json() {
         html.matches("<section class=\"incident\"").count(),
         INCIDENT_SECTIONS
     );
+    // Each incident failed in one minute: a bar each, as many as the timeline draws.
+    assert_eq!(html.matches("<polyline class=\"series").count(), 0);
+    assert_eq!(html.matches("<rect class=\"span").count(), chart::BARS);
+    assert!(html.contains(&format!(
+        "… and {} more sparse incidents in <code>out/report.json</code>",
+        INCIDENT_ROWS + 50 - chart::BARS
+    )));
+    assert!(html.contains("… and 100 more in <code>out/report.json</code>"));
+}
+
+/// A report of `incidents` incidents that each failed in every minute of an hour.
+fn dense_report(incidents: usize) -> Report {
+    let records = (0..incidents * 60)
+        .map(|n| {
+            record(
+                &format!("m{n:06}"),
+                FailureCategory::TargetError,
+                Some(&format!(
+                    "arn:aws:lambda:us-east-1:111122223333:function:f{:04}",
+                    n % incidents
+                )),
+                Some("ERROR_FROM_TARGET"),
+                &format!("2026-11-28T09:{:02}:00Z", n / incidents),
+            )
+        })
+        .collect();
+    report_of(records)
+}
+
+#[test]
+fn incidents_failing_minute_after_minute_are_lines_the_largest_each_their_own() {
+    let html = page_of(&dense_report(chart::SERIES + 3), None);
     assert_eq!(
         html.matches("<polyline class=\"series").count(),
         chart::SERIES + 1,
         "the largest incidents, then the others as one line"
     );
-    assert!(html.contains(&format!(
-        "other incidents ({})",
-        INCIDENT_ROWS + 50 - chart::SERIES
-    )));
-    assert!(html.contains("… and 100 more in <code>out/report.json</code>"));
+    assert!(html.contains("other incidents (3)"));
+    assert_eq!(html.matches("<rect class=\"span").count(), 0);
+}
+
+#[test]
+fn sparse_incidents_are_bars_from_first_to_last_failure_with_their_count() {
+    let mut records = dense_report(1).records;
+    // A second incident: three failures, at 09:05, 09:20 and 09:40.
+    for (n, minute) in [5, 20, 40].into_iter().enumerate() {
+        records.push(record(
+            &format!("s{n}"),
+            FailureCategory::RateLimitExceeded,
+            Some("arn:aws:sqs:us-east-1:111122223333:feed"),
+            Some("THROTTLING"),
+            &format!("2026-11-28T09:{minute:02}:00Z"),
+        ));
+    }
+    let r = Report::build("r1".into(), chrono::Utc::now(), records);
+    let html = page_of(&r, None);
+    assert_eq!(html.matches("<polyline class=\"series").count(), 1);
+    assert_eq!(html.matches("<rect class=\"span").count(), 1);
+    assert!(
+        html.contains("3 failed, 2026-11-28 09:05 to 2026-11-28 09:40"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -109,4 +161,16 @@ fn the_chart_draws_the_busiest_minute_of_each_step_and_marks_the_ongoing_cut() {
     // A report generated right after its failures: the cut is on the chart.
     let html = page_of(&report(2, 0), None);
     assert!(html.contains("class=\"cut\""), "the ongoing cut is drawn");
+}
+
+#[test]
+fn a_bars_name_goes_where_it_fits_after_before_or_inside() {
+    let name = "RATE_LIMIT_EXCEEDED against api-destination/crm-webhook";
+    assert_eq!(
+        chart::label_place(100.0, 50.0, name),
+        (156.0, "start", false)
+    );
+    assert_eq!(chart::label_place(900.0, 50.0, name), (894.0, "end", false));
+    // Across the whole window: over the bar, not over the counts or past the edge.
+    assert_eq!(chart::label_place(56.0, 900.0, name), (62.0, "start", true));
 }

@@ -130,6 +130,8 @@ fn item(category: FailureCategory, count: u64) -> IncidentItem {
         acknowledged_at: None,
         silenced_until: None,
         rev: 3,
+        replayed: 0,
+        replays: BTreeSet::new(),
     }
 }
 

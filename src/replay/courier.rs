@@ -11,8 +11,10 @@ use super::{Attempt, Courier, Delivery, parse_retry_after};
 use crate::aws_error;
 use crate::genesys::redact_url;
 
-/// Where a body goes, and with which protocol parameters.
-#[derive(Debug, Clone, PartialEq)]
+/// Where a body goes, and with which protocol parameters. `Debug` shows an HTTP route's
+/// URL redacted and its headers by name only: their values are credentials (an API key,
+/// `Authorization`, a `--header` read from the environment).
+#[derive(Clone, PartialEq)]
 pub enum Route {
     /// An HTTP request (`--to-url`, or an API destination).
     Http {
@@ -50,6 +52,80 @@ pub enum Route {
         /// `Time` (the event's own), RFC 3339.
         time: Option<String>,
     },
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Route::Http {
+                url,
+                method,
+                headers,
+            } => f
+                .debug_struct("Http")
+                .field("url", &redact_url(url))
+                .field("method", method)
+                .field("headers", &header_names(headers))
+                .finish(),
+            Route::Queue {
+                queue_url,
+                group_id,
+                dedup_id,
+            } => f
+                .debug_struct("Queue")
+                .field("queue_url", queue_url)
+                .field("group_id", group_id)
+                .field("dedup_id", dedup_id)
+                .finish(),
+            Route::Function { name } => f.debug_struct("Function").field("name", name).finish(),
+            Route::Bus {
+                bus,
+                source,
+                detail_type,
+                resources,
+                time,
+            } => f
+                .debug_struct("Bus")
+                .field("bus", bus)
+                .field("source", source)
+                .field("detail_type", detail_type)
+                .field("resources", resources)
+                .field("time", time)
+                .finish(),
+        }
+    }
+}
+
+/// Header names with their values hidden, for `Debug`.
+pub(crate) fn header_names(headers: &[(String, String)]) -> Vec<String> {
+    headers.iter().map(|(n, _)| format!("{n}: ***")).collect()
+}
+
+/// `text` (an endpoint's answer) with every value the request carried as a credential
+/// replaced by `***`: the headers' values (and an `Authorization` value's credentials
+/// after its scheme) and the URL's query-string values. An endpoint that answers
+/// "invalid API key: k-123" must not put the key into the journal or the summary.
+pub(crate) fn scrub(text: &str, url: &str, headers: &[(String, String)]) -> String {
+    let mut secrets: Vec<String> = Vec::new();
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("content-type") {
+            continue;
+        }
+        secrets.push(value.clone());
+        if let Some((_, credentials)) = value.split_once(' ') {
+            secrets.push(credentials.trim().to_owned());
+        }
+    }
+    if let Ok(parsed) = reqwest::Url::parse(url) {
+        secrets.extend(parsed.query_pairs().map(|(_, v)| v.into_owned()));
+        secrets.extend(parsed.password().map(str::to_owned));
+    }
+    // Longest first, so a value is not half-replaced by a shorter one it contains.
+    secrets.retain(|s| s.len() >= 4);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+        .iter()
+        .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "***"))
 }
 
 /// What an AWS SDK error means for a replay attempt: throttling, 5xx, timeouts and
@@ -173,7 +249,11 @@ impl AwsCourier {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let text = response.text().await.unwrap_or_default();
-        let said: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+        let said: String = scrub(&text, url, headers)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
         let error = format!("{shown} answered {status}: {said}")
             .trim_end_matches(": ")
             .to_owned();
@@ -336,5 +416,48 @@ impl Courier for AwsCourier {
                     .await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_routes_debug_shows_no_header_value_nor_query() {
+        let route = Route::Http {
+            url: "https://u:pw-s3cr3t@crm.example.com/hook?key=q-s3cr3t".into(),
+            method: "POST".into(),
+            headers: vec![
+                ("x-api-key".into(), "k-s3cr3t".into()),
+                ("Authorization".into(), "Bearer t-s3cr3t".into()),
+            ],
+        };
+        for shown in [format!("{route:?}"), format!("{route:#?}")] {
+            assert!(
+                shown.contains("x-api-key") && shown.contains("crm.example.com"),
+                "{shown}"
+            );
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn an_answer_echoing_a_credential_is_scrubbed() {
+        let headers = vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("x-api-key".to_owned(), "k-s3cr3t".to_owned()),
+            ("Authorization".to_owned(), "Bearer t-s3cr3t".to_owned()),
+        ];
+        let said = scrub(
+            "invalid key k-s3cr3t; token t-s3cr3t; tenant q-s3cr3t; application/json",
+            "https://crm.example.com/hook?tenant=q-s3cr3t",
+            &headers,
+        );
+        assert!(!said.contains("s3cr3t"), "{said}");
+        assert!(
+            said.contains("invalid key ***") && said.contains("application/json"),
+            "{said}"
+        );
     }
 }

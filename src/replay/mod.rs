@@ -455,10 +455,12 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
     }
 
     /// Attempts until delivered, refused, out of attempts, or the breaker opens; each
-    /// attempt paced, each retry after `Retry-After` or a backoff.
-    async fn deliver(&self, c: &Candidate, planned: Planned) -> Outcome {
+    /// attempt paced, each retry after `Retry-After` or a backoff. A 401/407 is tried
+    /// again once, at once, when the plan can read the authorization afresh.
+    async fn deliver(&self, c: &Candidate, mut planned: Planned) -> Outcome {
         let max_attempts = self.opts.max_attempts.max(1);
         let mut last = (String::new(), None);
+        let mut reauthorized = false;
         for attempt in 1..=max_attempts {
             if self.breaker.is_open() {
                 if attempt == 1 {
@@ -481,6 +483,17 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
                 }
                 Attempt::Rejected { http_status, error } => {
                     self.breaker.failure();
+                    if !reauthorized && attempt < max_attempts && unauthorized(http_status) {
+                        // EventBridge reads a connection's authorization afresh on a 401
+                        // or 407 and tries again: once.
+                        reauthorized = true;
+                        if let Some(fresh) = self.ports.plan.reauthorize(c, &planned.delivery).await
+                        {
+                            planned.delivery = fresh;
+                            last = (error, http_status);
+                            continue;
+                        }
+                    }
                     return Outcome::Failed {
                         error,
                         http_status,
@@ -743,6 +756,11 @@ impl ReplaySummary {
             }
         }
     }
+}
+
+/// A 401 or 407: the destination refused the request's credentials.
+fn unauthorized(http_status: Option<u16>) -> bool {
+    matches!(http_status, Some(401 | 407))
 }
 
 /// Exponential backoff with jitter: `backoff × 2^(attempt-1)`, ±25 %, capped.

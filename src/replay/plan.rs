@@ -39,10 +39,24 @@ pub trait Plan: Send + Sync {
         record: &Candidate,
         payload: Vec<u8>,
     ) -> impl Future<Output = Result<Planned, String>> + Send;
+
+    /// After the destination answered 401 or 407 to `delivery`: the same delivery with
+    /// its authorization read afresh (as EventBridge refreshes a connection's OAuth token
+    /// on those answers), or `None` when this plan has no authorization of its own to
+    /// refresh (then the answer stands).
+    fn reauthorize(
+        &self,
+        record: &Candidate,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Option<Delivery>> + Send {
+        let _ = (record, delivery);
+        async { None }
+    }
 }
 
-/// A destination given on the command line.
-#[derive(Debug, Clone)]
+/// A destination given on the command line. `Debug` shows a URL redacted and `--header`
+/// values hidden.
+#[derive(Clone)]
 pub enum Fixed {
     /// `--to-url` with `--method` and `--header` values (already read from the environment).
     Url {
@@ -70,6 +84,33 @@ pub enum Fixed {
         /// The `Source` to send under instead of the event's own.
         source: Option<String>,
     },
+}
+
+impl std::fmt::Debug for Fixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fixed::Url {
+                url,
+                method,
+                headers,
+            } => f
+                .debug_struct("Url")
+                .field("url", &redact_url(url))
+                .field("method", method)
+                .field("headers", &super::courier::header_names(headers))
+                .finish(),
+            Fixed::Queue { queue_url } => f
+                .debug_struct("Queue")
+                .field("queue_url", queue_url)
+                .finish(),
+            Fixed::Function { name } => f.debug_struct("Function").field("name", name).finish(),
+            Fixed::Bus { bus, source } => f
+                .debug_struct("Bus")
+                .field("bus", bus)
+                .field("source", source)
+                .finish(),
+        }
+    }
 }
 
 impl Fixed {
@@ -312,6 +353,13 @@ impl Plan for AnyPlan {
             AnyPlan::Target(p) => p.plan(record, payload).await,
         }
     }
+
+    async fn reauthorize(&self, record: &Candidate, delivery: &Delivery) -> Option<Delivery> {
+        match self {
+            AnyPlan::Fixed(p) => p.reauthorize(record, delivery).await,
+            AnyPlan::Target(p) => p.reauthorize(record, delivery).await,
+        }
+    }
 }
 
 /// Looks a rule's target up (EventBridge's `ListTargetsByRule`, through [`crate::targets::AwsTargets`]).
@@ -334,11 +382,16 @@ pub struct TargetPlan<D> {
     auth_headers: Vec<(String, String)>,
     bus_source: Option<String>,
     connection: Option<(Arc<dyn ConnectionAuth>, std::time::Duration)>,
+    /// Connections that refused for a reason a person must fix (not `AUTHORIZED`, no
+    /// secret, an unreadable secret): the rest of the run is told the same, without
+    /// asking AWS again for every record.
+    refused: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl<D: TargetDirectory> TargetPlan<D> {
-    /// `auth_headers` (`--header`) go to API destinations, instead of their connection's
-    /// authorization ([`TargetPlan::with_connection_auth`]);
+    /// `auth_headers` (`--header`) go to API destinations, beside their connection's
+    /// authorization ([`TargetPlan::with_connection_auth`]) and over its headers of the
+    /// same names;
     /// `bus_source` replaces an `aws.` source for event-bus targets.
     pub fn new(
         directory: D,
@@ -351,11 +404,12 @@ impl<D: TargetDirectory> TargetPlan<D> {
             auth_headers,
             bus_source,
             connection: None,
+            refused: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// API destinations without `auth_headers` get their connection's authorization
-    /// through `auth`, each read bounded by `timeout`.
+    /// API destinations get their connection's authorization through `auth`, each read
+    /// bounded by `timeout`.
     pub(crate) fn with_connection_auth(
         mut self,
         auth: Arc<dyn ConnectionAuth>,
@@ -366,24 +420,61 @@ impl<D: TargetDirectory> TargetPlan<D> {
     }
 
     /// The connection's headers and query-string parameters, when they apply: an API
-    /// destination with a connection, no `--header` given, connection auth on.
+    /// destination with a connection, connection auth on. `fresh`:
+    /// forget what is cached first (after a 401/407).
     async fn connection_auth(
         &self,
         target: &ResolvedTarget,
+        fresh: bool,
     ) -> Result<Option<(Vec<(String, String)>, Vec<(String, String)>)>, String> {
-        let (TargetKind::ApiDestination(api), Some((auth, timeout)), true) =
-            (&target.kind, &self.connection, self.auth_headers.is_empty())
+        let (TargetKind::ApiDestination(api), Some((auth, timeout))) =
+            (&target.kind, &self.connection)
         else {
             return Ok(None);
         };
         let Some(arn) = &api.connection_arn else {
             return Ok(None);
         };
-        let found = auth
+        let refused = |m: &std::sync::Mutex<HashMap<String, String>>| {
+            m.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(arn)
+                .cloned()
+        };
+        if let Some(why) = refused(&self.refused) {
+            return Err(why);
+        }
+        if fresh {
+            auth.invalidate(arn);
+        }
+        match auth
             .headers(arn, tokio::time::Instant::now() + *timeout)
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(Some((found.header_pairs(), found.query_pairs())))
+        {
+            Ok(found) => {
+                // A `--header` of the same name wins over the connection's.
+                let mut headers = found.header_pairs();
+                headers.retain(|(n, _)| !self.given(n));
+                Ok(Some((headers, found.query_pairs())))
+            }
+            Err(e) => {
+                let why = e.to_string();
+                if !e.transient() {
+                    self.refused
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(arn.clone(), why.clone());
+                }
+                Err(why)
+            }
+        }
+    }
+
+    /// Whether `--header` names this header.
+    fn given(&self, name: &str) -> bool {
+        self.auth_headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
     async fn target(&self, rule: &str, target: &str) -> Result<Arc<ResolvedTarget>, String> {
@@ -415,10 +506,11 @@ impl<D: TargetDirectory> Plan for TargetPlan<D> {
         };
         let resolved = self.target(rule, target).await?;
         let rule = RuleContext::from_arn(rule);
-        let (headers, query) = self
-            .connection_auth(&resolved)
+        let (mut headers, query) = self
+            .connection_auth(&resolved, false)
             .await?
-            .unwrap_or_else(|| (self.auth_headers.clone(), Vec::new()));
+            .unwrap_or_default();
+        headers.extend(self.auth_headers.iter().cloned());
         let (mut delivery, kind) = to_target(
             &resolved,
             &rule,
@@ -441,6 +533,29 @@ impl<D: TargetDirectory> Plan for TargetPlan<D> {
             label: format!("{kind} {}", resolved.arn),
             note,
         })
+    }
+
+    /// An API destination's delivery with its connection's authorization read afresh
+    /// (cache invalidated): its headers replace those of the same names, its query-string
+    /// parameters those of the same names. `None` when the record's target has no
+    /// connection whose authorization this plan adds, or it cannot be read now.
+    async fn reauthorize(&self, record: &Candidate, delivery: &Delivery) -> Option<Delivery> {
+        let (Some(rule), Some(target)) = (&record.rule_arn, &record.target_arn) else {
+            return None;
+        };
+        let resolved = self.target(rule, target).await.ok()?;
+        let (headers, query) = self.connection_auth(&resolved, true).await.ok()??;
+        let mut fresh = delivery.clone();
+        let Route::Http {
+            url, headers: sent, ..
+        } = &mut fresh.route
+        else {
+            return None;
+        };
+        sent.retain(|(n, _)| !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n)));
+        sent.extend(headers);
+        *url = with_query(url, &query).ok()?;
+        Some(fresh)
     }
 }
 
@@ -686,7 +801,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_api_destination_gets_its_connections_headers_and_query_unless_given_headers() {
+    async fn an_api_destination_gets_its_connections_headers_and_query_and_a_given_header_wins_by_name()
+     {
         use crate::connection::{AuthHeaders, ConnectionError, MemoryConnectionAuth, Parameter};
         let twin = Arc::new(MemoryConnectionAuth::new());
         twin.set(
@@ -715,12 +831,23 @@ mod tests {
         let given = vec![("x-api-key".to_owned(), "k-flag".to_owned())];
         let plan = TargetPlan::new(OneApi, given, None).with_connection_auth(twin.clone(), timeout);
         let (url, headers) = http(plan.plan(&candidate(), EVENT.to_vec()).await.unwrap());
-        assert_eq!(url, "https://crm.example.com/hook?tenant=target");
-        assert!(headers.contains(&("x-api-key".into(), "k-flag".into())));
+        assert_eq!(
+            url, "https://crm.example.com/hook?tenant=conn",
+            "--header adds; the connection still applies"
+        );
+        let keys: Vec<_> = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("x-api-key"))
+            .collect();
+        assert_eq!(
+            keys,
+            [&("x-api-key".to_owned(), "k-flag".to_owned())],
+            "--header wins over the connection's header of the same name, once"
+        );
         assert_eq!(
             twin.calls(),
-            ["arn:conn"],
-            "--header given: the connection is not read"
+            ["arn:conn", "arn:conn"],
+            "--header given: the connection is still read"
         );
 
         twin.set(
@@ -734,6 +861,83 @@ mod tests {
         let plan = TargetPlan::new(OneApi, Vec::new(), None).with_connection_auth(twin, timeout);
         let err = plan.plan(&candidate(), EVENT.to_vec()).await.unwrap_err();
         assert!(err.contains("DEAUTHORIZED"), "{err}");
+    }
+
+    /// After a 401: the connection is read afresh (invalidated first) and its headers and
+    /// query parameters replace the old ones of the same names; a connection refused for
+    /// a reason a person must fix is asked once per run, not once per record.
+    #[tokio::test]
+    async fn reauthorizing_reads_the_connection_afresh_and_a_refusal_is_asked_once() {
+        use crate::connection::{AuthHeaders, ConnectionError, MemoryConnectionAuth, Parameter};
+        let twin = Arc::new(MemoryConnectionAuth::new());
+        let auth = |key: &str, tenant: &str| AuthHeaders {
+            headers: vec![Parameter::new("X-Api-Key", key)],
+            query: vec![Parameter::new("tenant", tenant)],
+            body: Vec::new(),
+        };
+        twin.set("arn:conn", Ok(auth("k-old", "t-old")));
+        let timeout = std::time::Duration::from_secs(5);
+        let plan =
+            TargetPlan::new(OneApi, Vec::new(), None).with_connection_auth(twin.clone(), timeout);
+        let planned = plan.plan(&candidate(), EVENT.to_vec()).await.unwrap();
+        twin.set("arn:conn", Ok(auth("k-new", "t-new")));
+        let fresh = plan
+            .reauthorize(&candidate(), &planned.delivery)
+            .await
+            .expect("an API destination with a connection is reauthorized");
+        assert_eq!(twin.invalidated(), ["arn:conn"]);
+        assert_eq!(fresh.body, planned.delivery.body);
+        let (url, headers) = http(Planned {
+            delivery: fresh,
+            ..planned.clone()
+        });
+        assert_eq!(url, "https://crm.example.com/hook?tenant=t-new");
+        let keys: Vec<_> = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("x-api-key"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(keys, ["k-new"]);
+        let fixed = FixedPlan(Fixed::Url {
+            url: "https://crm.example.com/hook".into(),
+            method: "POST".into(),
+            headers: vec![],
+        });
+        assert!(
+            fixed
+                .reauthorize(&candidate(), &planned.delivery)
+                .await
+                .is_none()
+        );
+
+        let twin = Arc::new(MemoryConnectionAuth::new());
+        twin.set(
+            "arn:conn",
+            Err(ConnectionError::NotAuthorized {
+                connection: "arn:conn".into(),
+                state: "DEAUTHORIZED".into(),
+                reason: None,
+            }),
+        );
+        let plan =
+            TargetPlan::new(OneApi, Vec::new(), None).with_connection_auth(twin.clone(), timeout);
+        for _ in 0..3 {
+            let err = plan.plan(&candidate(), EVENT.to_vec()).await.unwrap_err();
+            assert!(err.contains("DEAUTHORIZED"), "{err}");
+        }
+        assert_eq!(twin.calls(), ["arn:conn"], "asked once");
+    }
+
+    #[test]
+    fn a_fixed_urls_debug_hides_its_headers_and_query() {
+        let fixed = Fixed::Url {
+            url: "https://crm.example.com/hook?key=q-s3cr3t".into(),
+            method: "POST".into(),
+            headers: vec![("x-api-key".into(), "k-s3cr3t".into())],
+        };
+        let shown = format!("{fixed:?}");
+        assert!(shown.contains("x-api-key"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 
     #[test]

@@ -340,3 +340,83 @@ async fn copies_of_one_event_are_sent_once_unless_per_message() {
     assert_eq!((summary.sent, summary.duplicates.len()), (6, 0));
     assert_eq!(courier.bodies().len(), 6);
 }
+
+/// `--to-url`'s plan, whose authorization can be read afresh: the fresh delivery carries
+/// `x-api-key: fresh`; counts how often it was asked.
+struct Refreshing {
+    inner: FixedPlan,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl Plan for Refreshing {
+    fn destination(&self, record: &Candidate) -> String {
+        self.inner.destination(record)
+    }
+
+    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, String> {
+        self.inner.plan(record, payload).await
+    }
+
+    async fn reauthorize(&self, _: &Candidate, delivery: &Delivery) -> Option<Delivery> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut fresh = delivery.clone();
+        if let Route::Http { headers, .. } = &mut fresh.route {
+            headers.push(("x-api-key".into(), "fresh".into()));
+        }
+        Some(fresh)
+    }
+}
+
+async fn with_plan(records: &[Candidate], plan: &Refreshing, courier: &Scripted) -> ReplaySummary {
+    let ports = Ports {
+        reader: &Reader::local(),
+        plan,
+        courier,
+        journal: None,
+    };
+    let control = Control {
+        stop: &AtomicBool::new(false),
+        progress: &|_| {},
+    };
+    replay(records, ports, &execute(), control).await
+}
+
+fn unauthorized(status: u16) -> Attempt {
+    Attempt::Rejected {
+        http_status: Some(status),
+        error: format!("{status}"),
+    }
+}
+
+/// A 401 or 407 is tried once more at once with the authorization read afresh (as
+/// EventBridge does); a second one stands, and a plan with nothing to refresh keeps the
+/// first.
+#[tokio::test]
+async fn an_unauthorized_answer_is_retried_once_with_fresh_authorization() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = candidates(dir.path(), 1);
+    let plan = Refreshing {
+        inner: to_url(),
+        asked: std::sync::atomic::AtomicUsize::new(0),
+    };
+    for status in [401, 407] {
+        let courier = Scripted::new(vec![unauthorized(status), ok()]);
+        let summary = with_plan(&records, &plan, &courier).await;
+        assert!(summary.complete(), "{status}: {summary:?}");
+        assert_eq!((summary.attempts, summary.retries), (2, 0), "{status}");
+    }
+    assert_eq!(plan.asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    let courier = Scripted::new(vec![unauthorized(401)]);
+    let summary = with_plan(&records, &plan, &courier).await;
+    assert_eq!(summary.attempts, 2, "once more, not until max attempts");
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+
+    let courier = Scripted::new(vec![unauthorized(401), ok()]);
+    let summary = go(&records, &courier, None, &execute()).await;
+    assert_eq!(
+        (summary.attempts, summary.failed.len()),
+        (1, 1),
+        "nothing to refresh: the 401 stands"
+    );
+}

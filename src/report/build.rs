@@ -85,7 +85,25 @@ fn summarize(records: &[TriageRecord]) -> BatchSummary {
         .into_iter()
         .map(|(category, target, tally)| incident(category, target, tally))
         .collect();
+    count_replays(&mut summary.incidents, records);
     summary
+}
+
+/// Each incident's failed events that came from archive replays, and the replays' names.
+fn count_replays(incidents: &mut [BatchIncident], records: &[TriageRecord]) {
+    for r in records {
+        let Some(name) = &r.replay_name else { continue };
+        let Some(incident) = incidents.iter_mut().find(|i| {
+            i.category == r.failure_category
+                && i.target_arn.as_deref() == r.failure.target_arn.as_deref()
+        }) else {
+            continue;
+        };
+        incident.replay_failures += r.event_count.max(1);
+        if let Err(at) = incident.replay_names.binary_search(name) {
+            incident.replay_names.insert(at, name.clone());
+        }
+    }
 }
 
 /// Counts record `r`, standing for `n` failed events, into the totals.
@@ -130,6 +148,8 @@ fn incident(category: FailureCategory, target: Option<&str>, tally: Tally<&str>)
         sample_error_message: tally.errors.first().map(|e| e.to_string()),
         conversation_ids: conversation_ids.into_iter().map(str::to_owned).collect(),
         sample_message_ids: tally.samples,
+        replay_failures: 0,
+        replay_names: Vec::new(),
     }
 }
 

@@ -127,7 +127,31 @@ fn render_next_steps(report: &Report, md: &mut String) {
                 );
             }
         }
+        render_replay_failures(report, *category, md);
         md.push('\n');
+    }
+}
+
+/// The incidents of `category` whose failures came from archive replays: a replay that
+/// failed again, named, not a new failure.
+fn render_replay_failures(report: &Report, category: FailureCategory, md: &mut String) {
+    for inc in report
+        .summary
+        .incidents
+        .iter()
+        .filter(|i| i.category == category)
+    {
+        if inc.replay_failures == 0 {
+            continue;
+        }
+        let names: Vec<String> = inc.replay_names.iter().map(|n| code(n)).collect();
+        let _ = writeln!(
+            md,
+            "- **A replay failed again:** {} of these failed events against {} came from the archive replay {}: not a new failure; the first failure's cause is not fixed yet.",
+            inc.replay_failures,
+            code(&target_shown(inc.target_arn.as_deref())),
+            names.join(", ")
+        );
     }
 }
 
@@ -464,6 +488,17 @@ pub fn short_arn(arn: &str) -> String {
     match resource.strip_prefix("api-destination/") {
         Some(rest) => format!("api-destination/{}", rest.split('/').next().unwrap_or(rest)),
         None => resource.to_owned(),
+    }
+}
+
+/// The escaper askama applies to every `{{ value }}` of the `.md` templates (`askama.toml`):
+/// [`text`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Markdown;
+
+impl askama::filters::Escaper for Markdown {
+    fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, s: &str) -> std::fmt::Result {
+        dest.write_str(&text(s))
     }
 }
 

@@ -9,7 +9,7 @@ mod schema;
 mod summary_schema;
 
 pub(crate) use aggregate::{Failure, Incidents, Tally, fmt_time, parse_time};
-pub(crate) use markdown::{bucket_name, bucket_width, code, shell_word, text};
+pub(crate) use markdown::{Markdown, bucket_name, bucket_width, code, shell_word};
 pub use markdown::{headline, render_markdown, short_arn};
 pub(crate) use schema::one;
 pub use schema::{Disposition, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, TriageRecord};
@@ -60,6 +60,7 @@ pub(crate) mod fixtures {
             correlation_id: None,
             event_count: 1,
             failed_event_ids: Vec::new(),
+            replay_name: None,
             failure_category: category,
             evidence: Evidence {
                 rule: Rule::ErrorCode,

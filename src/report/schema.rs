@@ -69,6 +69,11 @@ pub struct TriageRecord {
     /// A Custom Event Bus summary's `failedMessages[].eventId`s (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_event_ids: Vec<String>,
+    /// The archive replay this event came from (the body's top-level `replay-name`, which
+    /// EventBridge adds to replayed events): a replay's failure, not a new one. Absent for
+    /// events that were not replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_name: Option<String>,
 }
 
 /// `1`: serde's default of an `eventCount` that is absent.
@@ -172,6 +177,17 @@ pub struct BatchIncident {
     pub sample_error_message: Option<String>,
     /// Up to [`INCIDENT_CONVERSATION_IDS`] affected conversation ids, sorted.
     pub conversation_ids: Vec<String>,
+    /// How many of its failed events came from archive replays (records with a
+    /// `replayName`): a replay that failed again. Absent when none did.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replay_failures: usize,
+    /// The replays they came from, sorted (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replay_names: Vec<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Label used for records without a target ARN.

@@ -1,11 +1,58 @@
 //! `summary.md`: the summary for people, every value from a report escaped as the
 //! per-batch report escapes it.
 
-use std::fmt::Write;
+use askama::Template;
 
 use crate::report::Summary;
-use crate::report::{bucket_name, code, short_arn, text};
+use crate::report::{bucket_name, code, short_arn};
 use crate::text::truncate;
+
+/// The sentences `summary.md` and the pages both say, written once; each page or
+/// document escapes them its own way.
+pub(crate) mod said {
+    use crate::report::{NO_TARGET, Summary, short_arn};
+
+    /// The label of the incident's advice.
+    pub(crate) const WHAT_TO_DO: &str = "What to do";
+    /// The label of whether the events can be replayed unchanged.
+    pub(crate) const REPLAY_AS_IS: &str = "Replay as-is once fixed";
+    /// The label of a health look-up that could not be made.
+    pub(crate) const NOT_LOOKED_UP: &str = "Not looked up";
+
+    /// How many reports were read, and how many records were listed twice.
+    pub(crate) fn reports_read(s: &Summary) -> String {
+        format!(
+            "Read {} report(s); {} record(s) listed by more than one report were counted once.",
+            s.reports, s.listed_again
+        )
+    }
+
+    /// The window asked for, if one was.
+    pub(crate) fn window(s: &Summary) -> Option<String> {
+        (s.window.since.is_some() || s.window.until.is_some()).then(|| {
+            format!(
+                "Window: {} to {}.",
+                s.window.since.as_deref().unwrap_or("the start"),
+                s.window.until.as_deref().unwrap_or("now")
+            )
+        })
+    }
+
+    /// How many sources could not be read.
+    pub(crate) fn unreadable(n: usize) -> String {
+        format!("{n} source(s) could not be read")
+    }
+
+    /// The heading of the affected conversations.
+    pub(crate) fn conversations_affected(n: usize) -> String {
+        format!("Conversations affected ({n})")
+    }
+
+    /// A target as people name it: the short form of its ARN.
+    pub(crate) fn target(arn: Option<&str>) -> String {
+        arn.map(short_arn).unwrap_or_else(|| NO_TARGET.into())
+    }
+}
 
 /// How many affected conversations the Markdown lists (the JSON has them all).
 const CONVERSATIONS_SHOWN: usize = 50;
@@ -25,10 +72,7 @@ pub fn summary_headline(s: &Summary) -> String {
                 "; the largest: {} {} against {}",
                 i.count,
                 i.category,
-                i.target_arn
-                    .as_deref()
-                    .map(short_arn)
-                    .unwrap_or_else(|| "(no target)".into())
+                said::target(i.target_arn.as_deref())
             )
         })
         .unwrap_or_default();
@@ -41,212 +85,104 @@ pub fn summary_headline(s: &Summary) -> String {
     )
 }
 
+/// The view `templates/summary.md` renders: the summary, and what is worked out for it.
+#[derive(Template)]
+#[template(path = "summary.md")]
+struct SummaryMd<'a> {
+    s: &'a Summary,
+    headline: String,
+    incidents: Vec<IncidentMd<'a>>,
+    /// The timeline's bucket width, in words.
+    bucket: String,
+    /// The timeline's columns.
+    categories: Vec<String>,
+    /// The timeline's rows: start, failed events per category (blank for none).
+    buckets: Vec<(&'a str, Vec<String>)>,
+    conversations: &'a [crate::report::AffectedConversation],
+}
+
+/// An incident's row and section.
+struct IncidentMd<'a> {
+    category: String,
+    /// Its target as a table cell: a code span of the short ARN, or `(no target)`.
+    target_cell: String,
+    target: &'a str,
+    count: usize,
+    first: &'a str,
+    last: &'a str,
+    peak: usize,
+    ongoing: &'static str,
+    conversations: usize,
+    codes: String,
+    recommended_action: &'a str,
+    replay_as_is: &'a str,
+    sample_ids: String,
+    errors: Vec<String>,
+    /// A fence longer than any run of backticks in the command, which nothing can close.
+    fence: String,
+    /// The replay command on one line.
+    command: String,
+}
+
 /// The summary as Markdown.
 pub fn render_summary(s: &Summary) -> String {
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "# Dead-letter summary\n\n**{}**\n",
-        text(&summary_headline(s))
-    );
-    let _ = writeln!(
-        md,
-        "Read {} report(s); {} record(s) listed by more than one report were counted once.",
-        s.reports, s.listed_again
-    );
-    if s.window.since.is_some() || s.window.until.is_some() {
-        let _ = writeln!(
-            md,
-            "Window: {} to {}.",
-            s.window.since.as_deref().unwrap_or("the start"),
-            s.window.until.as_deref().unwrap_or("now")
-        );
-    }
-    if !s.unreadable.is_empty() {
-        let _ = writeln!(
-            md,
-            "\n{} source(s) could not be read:\n",
-            s.unreadable.len()
-        );
-        for u in &s.unreadable {
-            let _ = writeln!(
-                md,
-                "- {}: {}",
-                code(&u.source),
-                text(&truncate(&u.reason, 200))
-            );
-        }
-    }
-    render_incidents(s, &mut md);
-    if let Some(health) = &s.health {
-        render_health(health, &mut md);
-    }
-    render_timeline(s, &mut md);
-    render_conversations(s, &mut md);
-    md
-}
-
-/// EventBridge's own counts per rule and each API destination's limit, and what could not
-/// be looked up.
-fn render_health(h: &crate::report::Health, md: &mut String) {
-    md.push_str("\n## Target health\n\n");
-    if h.lost_beyond_dlq > 0 {
-        let _ = writeln!(
-            md,
-            "**{} event(s) could not be put in the dead-letter queue either** (`InvocationsFailedToBeSentToDlq`): no report holds them.\n",
-            h.lost_beyond_dlq
-        );
-    }
-    for r in h
-        .rules
-        .iter()
-        .filter(|r| !r.named_by_dead_letters && r.lost() > 0.0)
-    {
-        let _ = writeln!(
-            md,
-            "**Rule {} lost {} event(s)** and no dead letter names it: every send to its DLQ failed (queue policy, KMS key).\n",
-            code(&r.rule_name),
-            r.lost()
-        );
-    }
-    md.push_str("EventBridge's metrics (`AWS/Events`) per rule over the window; they have no target dimension, so a rule's figures cover all its targets and the split by target is the dead letters'.\n\n");
-    md.push_str("| rule | invocations | sent to DLQ | failure ratio | lost beyond DLQ | retries | throttled |\n|---|---|---|---|---|---|---|\n");
-    for r in &h.rules {
-        match r.figures() {
-            Some(figures) => {
-                let _ = writeln!(md, "| {} | {} |", code(&r.rule_name), figures.join(" | "));
-            }
-            None => {
-                let _ = writeln!(
-                    md,
-                    "| {} | {} | | | | | |",
-                    code(&r.rule_name),
-                    text(r.no_metrics.as_deref().unwrap_or_default())
-                );
-            }
-        }
-    }
-    for d in &h.api_destinations {
-        let _ = writeln!(
-            md,
-            "\n- API destination {}: {}{}",
-            code(&d.name),
-            d.rates(),
-            d.advice
-                .as_deref()
-                .map_or(String::new(), |a| format!(" **{}**", text(a)))
-        );
-    }
-    for line in &h.notes {
-        let _ = writeln!(md, "\n- Note: {}", text(line));
-    }
-    for line in &h.unavailable {
-        let _ = writeln!(md, "\n- Not looked up: {}", text(line));
-    }
-}
-
-/// The incident table, then each incident's advice, samples and replay command.
-fn render_incidents(s: &Summary, md: &mut String) {
-    md.push_str("\n## Incidents\n\n");
-    md.push_str("| category | target | failed | first | last | peak/min | ongoing | conversations | codes, statuses |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|---|\n");
-    for i in &s.incidents {
-        let codes: Vec<String> = i
-            .error_codes
-            .iter()
-            .map(|(c, n)| format!("{c} ×{n}"))
-            .chain(i.http_statuses.iter().map(|h| format!("HTTP {h}")))
-            .collect();
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            i.category,
-            i.target_arn
-                .as_deref()
-                .map(|t| code(&short_arn(t)))
-                .unwrap_or_else(|| "(no target)".into()),
-            i.count,
-            i.first_seen.as_deref().unwrap_or("—"),
-            i.last_seen.as_deref().unwrap_or("—"),
-            i.peak_per_minute,
-            if i.ongoing { "**yes**" } else { "no" },
-            i.conversations,
-            text(&codes.join(", "))
-        );
-    }
-    for i in &s.incidents {
-        let target = i.target_arn.as_deref().unwrap_or("(no target)");
-        let _ = writeln!(md, "\n### {} against {}\n", i.category, code(target));
-        let _ = writeln!(md, "- What to do: {}", text(&i.recommended_action));
-        let _ = writeln!(md, "- Replay as-is once fixed: {}", text(&i.replay_as_is));
-        let _ = writeln!(
-            md,
-            "- Sample message ids: {}",
-            code(&i.sample_message_ids.join(", "))
-        );
-        for e in &i.sample_errors {
-            let _ = writeln!(md, "- Error: {}", text(&truncate(e, 300)));
-        }
-        // A fence longer than any run of backticks in the command, which nothing can close.
-        let command = i.replay_command.replace(['\n', '\r'], " ");
-        let longest = command.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-        let fence = "`".repeat(longest.max(2) + 1);
-        let _ = writeln!(md, "\n{fence}sh\n{command}\n{fence}");
-    }
-}
-
-fn render_timeline(s: &Summary, md: &mut String) {
-    if s.timeline.buckets.is_empty() {
-        return;
-    }
     let categories: Vec<_> = s.by_category.keys().copied().collect();
-    let _ = writeln!(
-        md,
-        "\n## Over time\n\nFailed events per category in {} buckets (UTC).\n",
-        bucket_name(s.timeline.bucket_seconds)
-    );
-    let header: Vec<String> = categories.iter().map(|c| c.to_string()).collect();
-    let _ = writeln!(md, "| from | {} |", header.join(" | "));
-    let _ = writeln!(md, "|---|{}", "---|".repeat(categories.len()));
-    for b in &s.timeline.buckets {
-        let counts: Vec<String> = categories
+    let view = SummaryMd {
+        s,
+        headline: summary_headline(s),
+        incidents: s.incidents.iter().map(incident).collect(),
+        bucket: bucket_name(s.timeline.bucket_seconds),
+        categories: categories.iter().map(ToString::to_string).collect(),
+        buckets: s
+            .timeline
+            .buckets
             .iter()
-            .map(|c| {
-                b.by_category
-                    .get(c)
-                    .map_or(String::new(), |n| n.to_string())
+            .map(|b| {
+                let counts = categories
+                    .iter()
+                    .map(|c| {
+                        b.by_category
+                            .get(c)
+                            .map_or(String::new(), ToString::to_string)
+                    })
+                    .collect();
+                (b.start.as_str(), counts)
             })
-            .collect();
-        let _ = writeln!(md, "| {} | {} |", b.start, counts.join(" | "));
-    }
+            .collect(),
+        conversations: &s.conversations[..s.conversations.len().min(CONVERSATIONS_SHOWN)],
+    };
+    view.render().unwrap_or_default()
 }
 
-fn render_conversations(s: &Summary, md: &mut String) {
-    if s.conversations.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        md,
-        "\n## Conversations affected ({})\n\n| conversation | first failure | dead letters | media | queues | divisions |\n|---|---|---|---|---|---|",
-        s.conversations.len()
-    );
-    for c in s.conversations.iter().take(CONVERSATIONS_SHOWN) {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} |",
-            code(&c.id),
-            c.first_failure.as_deref().unwrap_or("—"),
-            c.failures,
-            text(&c.media_types.join(", ")),
-            text(&c.queue_ids.join(", ")),
-            text(&c.division_ids.join(", "))
-        );
-    }
-    if s.conversations.len() > CONVERSATIONS_SHOWN {
-        let _ = writeln!(
-            md,
-            "\n… and {} more in summary.json.",
-            s.conversations.len() - CONVERSATIONS_SHOWN
-        );
+fn incident(i: &crate::report::Incident) -> IncidentMd<'_> {
+    let codes: Vec<String> = i
+        .error_codes
+        .iter()
+        .map(|(c, n)| format!("{c} ×{n}"))
+        .chain(i.http_statuses.iter().map(|h| format!("HTTP {h}")))
+        .collect();
+    let command = i.replay_command.replace(['\n', '\r'], " ");
+    let longest = command.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    IncidentMd {
+        category: i.category.to_string(),
+        target_cell: i
+            .target_arn
+            .as_deref()
+            .map(|t| code(&short_arn(t)))
+            .unwrap_or_else(|| crate::report::NO_TARGET.into()),
+        target: i.target_arn.as_deref().unwrap_or(crate::report::NO_TARGET),
+        count: i.count,
+        first: i.first_seen.as_deref().unwrap_or("—"),
+        last: i.last_seen.as_deref().unwrap_or("—"),
+        peak: i.peak_per_minute,
+        ongoing: if i.ongoing { "**yes**" } else { "no" },
+        conversations: i.conversations,
+        codes: codes.join(", "),
+        recommended_action: &i.recommended_action,
+        replay_as_is: &i.replay_as_is,
+        sample_ids: i.sample_message_ids.join(", "),
+        errors: i.sample_errors.iter().map(|e| truncate(e, 300)).collect(),
+        fence: "`".repeat(longest.max(2) + 1),
+        command,
     }
 }

@@ -20,6 +20,7 @@ use crate::report::{
 };
 use crate::stored::{Filter, ReportDigest, Window};
 
+pub(crate) use markdown::said;
 pub use markdown::{render_summary, summary_headline};
 
 /// A failure within this long before the end of the window makes its incident ongoing.

@@ -4,7 +4,10 @@
 //! call on to moto, so one `AWS_ENDPOINT_URL_EVENTBRIDGE` serves both. It also lists the
 //! sources (`ListEventSources`) and answers `DescribeConnection` for the connections put
 //! in a state moto cannot reach (`DEAUTHORIZED`: EventBridge sets it after an endpoint's
-//! 401/407).
+//! 401/407). It is also the judge of archive replays (moto replays every archived event
+//! to every rule at once, whatever the window and `FilterArns`): it holds the archives
+//! (`ListArchives`, `DescribeArchive`, with the creation time a test gives them), records
+//! each `StartReplay` it accepts, and refuses one as EventBridge does ([`Archives`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +23,8 @@ pub struct EventSources {
     pub endpoint: String,
     sources: Sources,
     connections: Sources,
+    /// The archives and the replays started.
+    pub archives: Archives,
     /// The most sources one `ListEventSources` page holds (EventBridge's `Limit` caps it
     /// at 100).
     page_size: Arc<AtomicUsize>,
@@ -39,6 +44,8 @@ impl EventSources {
         let connections: Sources = Arc::default();
         let page_size = Arc::new(AtomicUsize::new(100));
         let (table, states, size) = (sources.clone(), connections.clone(), page_size.clone());
+        let archives = Archives::default();
+        let held = archives.clone();
         let (endpoint, server) =
             super::net::amz_json_proxy(moto, move |target, body| match target {
                 "AWSEvents.DescribeEventSource" => Some(describe(&table, body)),
@@ -46,6 +53,10 @@ impl EventSources {
                     Some(list(&table, body, size.load(Ordering::Relaxed)))
                 }
                 "AWSEvents.DescribeConnection" => connection(&states, body),
+                "AWSEvents.ListArchives"
+                | "AWSEvents.DescribeArchive"
+                | "AWSEvents.StartReplay"
+                | "AWSEvents.DescribeReplay" => Some(held.answer(target, body)),
                 _ => None,
             })
             .await;
@@ -53,6 +64,7 @@ impl EventSources {
             endpoint,
             sources,
             connections,
+            archives,
             page_size,
             server,
         }
@@ -177,4 +189,209 @@ fn describe(table: &Sources, body: &[u8]) -> super::net::Answer {
         ),
     };
     (answer.0, json_headers(), answer.1.to_string().into_bytes())
+}
+
+/// Archives and replays, kept as EventBridge keeps them.
+/// - `ListArchives` filters on `EventSourceArn` and `NamePrefix`; `DescribeArchive` of an
+///   unknown name is `ResourceNotFoundException`.
+/// - `StartReplay` is refused (400) when the name is not 1–64 of `[.\-_A-Za-z0-9]`, the
+///   archive (`EventSourceArn`) does not exist, `Destination.Arn` is not the archive's bus,
+///   `EventEndTime` is not after `EventStartTime`, a `FilterArns` entry is not a rule of
+///   that bus, or a replay of that name exists (`ResourceAlreadyExistsException`). An
+///   accepted request is recorded as sent ([`Archives::replays`]).
+#[derive(Clone, Default)]
+pub struct Archives {
+    inner: Arc<Mutex<ArchiveState>>,
+}
+
+#[derive(Default)]
+struct ArchiveState {
+    archives: Vec<serde_json::Value>,
+    replays: Vec<serde_json::Value>,
+}
+
+impl Archives {
+    /// An archive `name` of the bus `bus_arn`, created at `created` (epoch seconds),
+    /// keeping events `retention_days` (0: forever), `ENABLED`.
+    pub fn add(&self, name: &str, bus_arn: &str, created: i64, retention_days: i32) {
+        let region_account: Vec<&str> = bus_arn.split(':').skip(3).take(2).collect();
+        let arn = format!("arn:aws:events:{}:archive/{name}", region_account.join(":"));
+        self.inner.lock().unwrap().archives.push(serde_json::json!({
+            "ArchiveName": name,
+            "ArchiveArn": arn,
+            "EventSourceArn": bus_arn,
+            "State": "ENABLED",
+            "RetentionDays": retention_days,
+            "CreationTime": created,
+            "EventCount": 0,
+            "SizeBytes": 0,
+            "EventPattern": "{\"source\":[{\"prefix\":\"aws.partner/genesys.com\"}]}",
+        }));
+    }
+
+    /// The `StartReplay` requests accepted, as sent.
+    pub fn replays(&self) -> Vec<serde_json::Value> {
+        self.inner.lock().unwrap().replays.clone()
+    }
+
+    fn answer(&self, target: &str, body: &[u8]) -> super::net::Answer {
+        let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let mut state = self.inner.lock().unwrap();
+        let answer = match target {
+            "AWSEvents.ListArchives" => Ok(list_archives(&state, &request)),
+            "AWSEvents.DescribeArchive" => describe_archive(&state, &request),
+            "AWSEvents.StartReplay" => start_replay(&mut state, request),
+            _ => describe_replay(&state, &request),
+        };
+        let (status, body) = match answer {
+            Ok(body) => (StatusCode::OK, body),
+            Err((code, message)) => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({ "__type": code, "message": message }),
+            ),
+        };
+        (status, json_headers(), body.to_string().into_bytes())
+    }
+}
+
+type Refusal = (&'static str, String);
+
+fn list_archives(state: &ArchiveState, request: &serde_json::Value) -> serde_json::Value {
+    let source = request["EventSourceArn"].as_str();
+    let prefix = request["NamePrefix"].as_str().unwrap_or_default();
+    let archives: Vec<serde_json::Value> = state
+        .archives
+        .iter()
+        .filter(|a| source.is_none_or(|s| a["EventSourceArn"] == s))
+        .filter(|a| {
+            a["ArchiveName"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(prefix)
+        })
+        .map(|a| {
+            let mut listed = a.clone();
+            // ListArchives gives neither the ARN nor the pattern; DescribeArchive does.
+            listed.as_object_mut().unwrap().remove("ArchiveArn");
+            listed.as_object_mut().unwrap().remove("EventPattern");
+            listed
+        })
+        .collect();
+    serde_json::json!({ "Archives": archives })
+}
+
+fn describe_archive(
+    state: &ArchiveState,
+    request: &serde_json::Value,
+) -> Result<serde_json::Value, Refusal> {
+    let name = request["ArchiveName"].as_str().unwrap_or_default();
+    state
+        .archives
+        .iter()
+        .find(|a| a["ArchiveName"] == name)
+        .cloned()
+        .ok_or_else(|| {
+            (
+                "ResourceNotFoundException",
+                format!("Archive {name} does not exist."),
+            )
+        })
+}
+
+fn describe_replay(
+    state: &ArchiveState,
+    request: &serde_json::Value,
+) -> Result<serde_json::Value, Refusal> {
+    let name = request["ReplayName"].as_str().unwrap_or_default();
+    let replay = state
+        .replays
+        .iter()
+        .find(|r| r["ReplayName"] == name)
+        .ok_or_else(|| {
+            (
+                "ResourceNotFoundException",
+                format!("Replay {name} does not exist."),
+            )
+        })?;
+    let mut described = replay.clone();
+    described["State"] = "RUNNING".into();
+    Ok(described)
+}
+
+/// Whether `rule` is the ARN of a rule of the bus `bus_arn`.
+fn rule_of_bus(rule: &str, bus_arn: &str) -> bool {
+    let (Some((rule_head, path)), Some((bus_head, bus))) =
+        (rule.split_once(":rule/"), bus_arn.split_once(":event-bus/"))
+    else {
+        return false;
+    };
+    let on_bus = match path.rsplit_once('/') {
+        Some((b, _)) => b == bus,
+        None => bus == "default",
+    };
+    rule_head == bus_head && on_bus
+}
+
+fn start_replay(
+    state: &mut ArchiveState,
+    request: serde_json::Value,
+) -> Result<serde_json::Value, Refusal> {
+    let invalid = |m: String| ("ValidationException", m);
+    let name = request["ReplayName"].as_str().unwrap_or_default();
+    let valid_name = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !valid_name {
+        return Err(invalid(format!(
+            "1 validation error detected: Value '{name}' at 'replayName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+ and have length at most 64"
+        )));
+    }
+    let source = request["EventSourceArn"].as_str().unwrap_or_default();
+    let archive_name = source.rsplit('/').next().unwrap_or_default();
+    let archive = state
+        .archives
+        .iter()
+        .find(|a| a["ArchiveArn"] == source)
+        .ok_or_else(|| invalid(format!("Parameter EventSourceArn is not valid. Reason: Archive {archive_name} does not exist.")))?;
+    let bus = archive["EventSourceArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if request["Destination"]["Arn"] != bus.as_str() {
+        return Err(invalid("Parameter Destination.Arn is not valid. Reason: Cross event bus replay is not permitted.".into()));
+    }
+    let (start, end) = (
+        request["EventStartTime"].as_f64(),
+        request["EventEndTime"].as_f64(),
+    );
+    if !matches!((start, end), (Some(s), Some(e)) if e > s) {
+        return Err(invalid("Parameter EventEndTime is not valid. Reason: EventStartTime must be before EventEndTime.".into()));
+    }
+    let filters = request["Destination"]["FilterArns"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if let Some(bad) = filters
+        .iter()
+        .find(|f| !rule_of_bus(f.as_str().unwrap_or_default(), &bus))
+    {
+        return Err(invalid(format!(
+            "Parameter Destination.FilterArns is not valid. Reason: {bad} is not a rule of event bus {bus}."
+        )));
+    }
+    if state.replays.iter().any(|r| r["ReplayName"] == name) {
+        return Err((
+            "ResourceAlreadyExistsException",
+            format!("Replay {name} already exists."),
+        ));
+    }
+    let arn = source.replace(
+        &format!("archive/{archive_name}"),
+        &format!("replay/{name}"),
+    );
+    state.replays.push(request);
+    Ok(
+        serde_json::json!({ "ReplayArn": arn, "State": "STARTING", "ReplayStartTime": 1_800_000_000 }),
+    )
 }

@@ -1,0 +1,848 @@
+//! Recovery of events lost beyond the dead-letter queue, from the rule's bus archive
+//! (`dlq-triage recover`).
+//!
+//! What is detected, per minute of the searched period (the failure clock: when
+//! EventBridge gave up on the events):
+//! - **lost**: the rule's `InvocationsFailedToBeSentToDlq` > 0 — EventBridge could not put
+//!   the events into the DLQ (a deleted queue, a denied `sqs:SendMessage`, a KMS key it may
+//!   not use); no copy exists anywhere but the archive;
+//! - **expired**: `InvocationsSentToDlq` > 0 in a minute older than the DLQ's
+//!   `MessageRetentionPeriod` — the copies were in the queue and SQS has dropped them
+//!   since, unless something (the function, `poll`) stored them before.
+//!
+//! The CloudWatch figures are read as the health look-up reads them (both dimension sets,
+//! the period CloudWatch keeps for the window's age). Each stretch of such minutes becomes
+//! a replay window on the **event clock**, which is what `StartReplay` selects on: an event
+//! fails up to the target's `RetryPolicy.MaximumEventAgeInSeconds` (EventBridge's default
+//! 24 h) after its own `time`, so the window starts that much earlier (or `--event-age`).
+//! Windows that touch are merged. The archive must hold the window: created before it
+//! starts, and keeping events (`RetentionDays`, 0 = forever) back to its start.
+//!
+//! A replay sends every archived event of the window that the rule matches, delivered ones
+//! included (the archive knows nothing of deliveries): the rule's `MatchedEvents` over the
+//! window is that count. `Destination.FilterArns` limits the replay to this rule, so the
+//! bus's other rules see nothing. AWS advises replaying a window only 10 minutes after its
+//! end, as events reach the archive late; `start` refuses earlier unless told.
+
+use std::time::Duration;
+
+use aws_sdk_eventbridge::primitives::DateTime as AwsTime;
+use aws_sdk_eventbridge::types::{ArchiveState, ReplayDestination};
+use aws_sdk_sqs::types::QueueAttributeName;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::health::{Bounds, Series, series};
+use crate::targets::{RuleArn, arn_parts};
+
+/// EventBridge's default `MaximumEventAgeInSeconds` (24 h) for a target without a retry
+/// policy.
+pub(crate) const DEFAULT_EVENT_AGE: i64 = 86_400;
+/// How long after a window's end AWS advises waiting before replaying it.
+pub(crate) const ARCHIVE_LAG: i64 = 600;
+/// Each AWS call at most this long.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a recovery could not be planned or started.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RecoverError {
+    /// `--rule` is not an EventBridge rule ARN.
+    #[error(
+        "--rule {0}: not an EventBridge rule ARN (arn:aws:events:REGION:ACCOUNT:rule/[BUS/]NAME)"
+    )]
+    NotARule(String),
+    /// An AWS call failed or did not answer in time.
+    #[error("{0}")]
+    Aws(String),
+    /// No archive of the bus holds the window (or none at all).
+    #[error("{0}")]
+    NoArchive(String),
+    /// More than one archive holds it: the person chooses.
+    #[error(
+        "several archives of bus {bus} hold the window: {}; choose one with --archive NAME",
+        names.join(", ")
+    )]
+    SeveralArchives {
+        /// The bus.
+        bus: String,
+        /// The archives that would do.
+        names: Vec<String>,
+    },
+    /// The window ends too recently for the archive to be complete.
+    #[error(
+        "the window ends at {end}, less than 10 minutes ago: events reach the archive late, and AWS advises replaying 10 minutes after the window's end (at {ready}); wait, or pass --ignore-archive-lag"
+    )]
+    TooRecent {
+        /// The window's end.
+        end: String,
+        /// When it may be replayed.
+        ready: String,
+    },
+}
+
+/// A stretch of the event clock to replay, with what it was found for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Window {
+    /// Start and end, epoch seconds (end excluded).
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    /// Events that failed to reach the DLQ in the minutes that made it.
+    pub(crate) lost: f64,
+    /// Dead letters whose DLQ copies expired, in those minutes.
+    pub(crate) expired: f64,
+    /// The rule's `MatchedEvents` over the window (`None`: not read).
+    pub(crate) matched: Option<f64>,
+}
+
+/// An archive of the rule's bus.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Archive {
+    pub(crate) name: String,
+    pub(crate) arn: Option<String>,
+    pub(crate) source: String,
+    pub(crate) state: String,
+    /// Epoch seconds.
+    pub(crate) created: Option<i64>,
+    /// 0: kept forever.
+    pub(crate) retention_days: i32,
+    pub(crate) event_pattern: Option<String>,
+}
+
+impl Archive {
+    /// Whether it holds events of `start..` read at `now`: created before `start` and
+    /// keeping events that old, and not being created or failed.
+    fn holds(&self, start: i64, now: i64) -> bool {
+        let kept =
+            self.retention_days <= 0 || start >= now - i64::from(self.retention_days) * 86_400;
+        let usable = matches!(self.state.as_str(), "ENABLED" | "DISABLED");
+        usable && kept && self.created.is_some_and(|c| c <= start)
+    }
+
+    /// "kept forever", "kept 30 days".
+    pub(crate) fn retention(&self) -> String {
+        if self.retention_days <= 0 {
+            "kept forever".into()
+        } else {
+            format!("kept {} days", self.retention_days)
+        }
+    }
+}
+
+/// What `recover` found and would replay.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) rule: String,
+    pub(crate) region: String,
+    /// The rule's bus ARN: the replay's destination.
+    pub(crate) bus_arn: String,
+    /// How far back of a failure its event may be (seconds), and where that came from.
+    pub(crate) event_age: (i64, String),
+    /// The DLQs of the rule's targets with their `MessageRetentionPeriod` (seconds).
+    pub(crate) queues: Vec<(String, Option<i64>)>,
+    /// Where the CloudWatch figures were found, one line per metric.
+    pub(crate) found_under: Vec<String>,
+    pub(crate) windows: Vec<Window>,
+    /// The archive (when there is something to replay).
+    pub(crate) archive: Option<Archive>,
+    /// What the figures cannot show, one line each.
+    pub(crate) notes: Vec<String>,
+}
+
+/// What the person asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) rule: String,
+    pub(crate) since: i64,
+    pub(crate) until: i64,
+    pub(crate) archive: Option<String>,
+    pub(crate) event_age: Option<i64>,
+    pub(crate) now: i64,
+}
+
+/// The SDK clients a recovery uses, in the rule's region.
+pub(crate) struct Clients {
+    pub(crate) events: aws_sdk_eventbridge::Client,
+    pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+impl Clients {
+    /// Clients of `sdk` in `region`.
+    pub(crate) fn new(sdk: &aws_config::SdkConfig, region: &str) -> Clients {
+        let sdk = sdk
+            .to_builder()
+            .region(aws_config::Region::new(region.to_owned()))
+            .build();
+        Clients {
+            events: aws_sdk_eventbridge::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+        }
+    }
+}
+
+/// `call`, bounded by [`CALL_TIMEOUT`].
+async fn bounded<T>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, RecoverError> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(answer) => answer.map_err(RecoverError::Aws),
+        Err(_) => Err(RecoverError::Aws(format!(
+            "{what}: no answer within {CALL_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// The rule's ARN parsed, and its bus's ARN.
+pub(crate) fn rule_and_bus(arn: &str) -> Result<(RuleArn, String), RecoverError> {
+    let rule = RuleArn::parse(arn).ok_or_else(|| RecoverError::NotARule(arn.to_owned()))?;
+    let (_, region, account, _) =
+        arn_parts(arn).ok_or_else(|| RecoverError::NotARule(arn.to_owned()))?;
+    let partition = arn.split(':').nth(1).unwrap_or("aws");
+    let bus = rule.bus.as_deref().unwrap_or("default");
+    let bus_arn = format!("arn:{partition}:events:{region}:{account}:event-bus/{bus}");
+    Ok((rule, bus_arn))
+}
+
+/// The minutes (period starts) that lost events: (start, lost, expired). A period is
+/// expired when it ended before `now - retention` of the DLQ (the shortest of the rule's
+/// DLQs when it has several).
+pub(crate) fn lost_periods(
+    failed: &Series,
+    sent: &Series,
+    retention: Option<i64>,
+    now: i64,
+) -> Vec<(i64, f64, f64)> {
+    let period = i64::from(failed.period.max(sent.period).max(60));
+    let mut by_start: std::collections::BTreeMap<i64, (f64, f64)> = Default::default();
+    for (t, v) in &failed.points {
+        if *v > 0.0 {
+            by_start.entry(*t).or_default().0 += v;
+        }
+    }
+    if let Some(retention) = retention {
+        for (t, v) in &sent.points {
+            if *v > 0.0 && t + period <= now - retention {
+                by_start.entry(*t).or_default().1 += v;
+            }
+        }
+    }
+    by_start
+        .into_iter()
+        .map(|(t, (lost, expired))| (t, lost, expired))
+        .collect()
+}
+
+/// The replay windows of `periods` (each `period` long): from `event_age` before the
+/// period to its end; windows that overlap or touch are one.
+pub(crate) fn windows(periods: &[(i64, f64, f64)], period: i64, event_age: i64) -> Vec<Window> {
+    let mut out: Vec<Window> = Vec::new();
+    for &(t, lost, expired) in periods {
+        let (start, end) = (t - event_age, t + period);
+        match out.last_mut() {
+            Some(w) if start <= w.end => {
+                w.end = w.end.max(end);
+                w.lost += lost;
+                w.expired += expired;
+            }
+            _ => out.push(Window {
+                start,
+                end,
+                lost,
+                expired,
+                matched: None,
+            }),
+        }
+    }
+    out
+}
+
+/// The sum of `series` over the periods that start inside `window`.
+pub(crate) fn sum_in(series: &Series, window: &Window) -> f64 {
+    series
+        .points
+        .iter()
+        .filter(|(t, _)| *t >= window.start && *t < window.end)
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// A deterministic replay name for `window` of `rule` (at most 64 characters of
+/// `[.\-_A-Za-z0-9]`, as `StartReplay` requires): the rule's name (cut to 20), a digest
+/// of its ARN, and the window's start and end to the minute. Asking for the same window
+/// again names the same replay, which EventBridge refuses as existing: no double replay.
+pub(crate) fn replay_name(rule_arn: &str, rule_name: &str, window: &Window) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(rule_arn.as_bytes());
+    let name: String = rule_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(20)
+        .collect();
+    let minute = |t: i64| {
+        DateTime::from_timestamp(t, 0)
+            .map_or_else(|| t.to_string(), |d| d.format("%Y%m%dT%H%M").to_string())
+    };
+    format!(
+        "rcv-{name}-{}-{}-{}",
+        hex::encode(&digest[..4]),
+        minute(window.start),
+        minute(window.end)
+    )
+}
+
+/// RFC 3339 UTC to the second.
+pub(crate) fn rfc3339(t: i64) -> String {
+    DateTime::from_timestamp(t, 0).map_or_else(
+        || t.to_string(),
+        |d: DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
+}
+
+/// The archive to replay `start..` from: the one named (it must be of `bus_arn` and hold
+/// the window), else the only one of the bus that holds it.
+pub(crate) fn choose_archive(
+    archives: &[Archive],
+    requested: Option<&str>,
+    bus_arn: &str,
+    start: i64,
+    now: i64,
+) -> Result<Archive, RecoverError> {
+    let why_not = |a: &Archive| {
+        format!(
+            "archive {} ({}, created {}, {}) does not hold events from {}: an archive holds events from its creation on, for its retention",
+            a.name,
+            a.state,
+            a.created.map_or("at an unknown time".into(), rfc3339),
+            a.retention(),
+            rfc3339(start)
+        )
+    };
+    if let Some(name) = requested {
+        let a = archives.iter().find(|a| a.name == name).ok_or_else(|| {
+            RecoverError::NoArchive(format!("no archive {name} of bus {bus_arn}"))
+        })?;
+        if a.source != bus_arn {
+            return Err(RecoverError::NoArchive(format!(
+                "archive {name} archives {}, not the rule's bus {bus_arn}",
+                a.source
+            )));
+        }
+        return if a.holds(start, now) {
+            Ok(a.clone())
+        } else {
+            Err(RecoverError::NoArchive(why_not(a)))
+        };
+    }
+    let holding: Vec<&Archive> = archives
+        .iter()
+        .filter(|a| a.source == bus_arn && a.holds(start, now))
+        .collect();
+    match holding.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] if archives.is_empty() => Err(RecoverError::NoArchive(format!(
+            "bus {bus_arn} has no archive: events lost beyond the DLQ cannot be recovered from EventBridge (create one now for the next time: aws events create-archive --archive-name NAME --event-source-arn {bus_arn})"
+        ))),
+        [] => Err(RecoverError::NoArchive(
+            archives.iter().map(why_not).collect::<Vec<_>>().join("; "),
+        )),
+        several => Err(RecoverError::SeveralArchives {
+            bus: bus_arn.to_owned(),
+            names: several.iter().map(|a| a.name.clone()).collect(),
+        }),
+    }
+}
+
+/// The rule's targets: the longest `MaximumEventAgeInSeconds` among them (with where it
+/// came from) and their DLQ ARNs.
+async fn targets(
+    events: &aws_sdk_eventbridge::Client,
+    rule: &RuleArn,
+) -> Result<((i64, String), Vec<String>), RecoverError> {
+    let call = async {
+        events
+            .list_targets_by_rule()
+            .rule(&rule.name)
+            .set_event_bus_name(rule.bus.clone())
+            .send()
+            .await
+            .map_err(|e| crate::aws_error::describe("ListTargetsByRule", &e))
+    };
+    let answer = bounded("ListTargetsByRule", call).await?;
+    let mut age: Option<(i64, String)> = None;
+    let mut queues = Vec::new();
+    for t in answer.targets() {
+        let (seconds, from) = match t
+            .retry_policy()
+            .and_then(|p| p.maximum_event_age_in_seconds())
+        {
+            Some(s) => (
+                i64::from(s),
+                format!("target {}'s RetryPolicy.MaximumEventAgeInSeconds", t.id()),
+            ),
+            None => (
+                DEFAULT_EVENT_AGE,
+                format!(
+                    "target {} has no RetryPolicy: EventBridge's default 24 h",
+                    t.id()
+                ),
+            ),
+        };
+        if age.as_ref().is_none_or(|(a, _)| seconds > *a) {
+            age = Some((seconds, from));
+        }
+        if let Some(arn) = t.dead_letter_config().and_then(|d| d.arn()) {
+            queues.push(arn.to_owned());
+        }
+    }
+    let age = age.unwrap_or((
+        DEFAULT_EVENT_AGE,
+        "the rule has no targets: EventBridge's default 24 h".into(),
+    ));
+    Ok((age, queues))
+}
+
+/// A queue's `MessageRetentionPeriod` (seconds), by its ARN.
+async fn retention_of(sqs: &aws_sdk_sqs::Client, queue_arn: &str) -> Result<i64, RecoverError> {
+    let (_, _, account, name) = arn_parts(queue_arn)
+        .ok_or_else(|| RecoverError::Aws(format!("{queue_arn}: not a queue ARN")))?;
+    let url = bounded("GetQueueUrl", async {
+        sqs.get_queue_url()
+            .queue_name(name)
+            .queue_owner_aws_account_id(account)
+            .send()
+            .await
+            .map_err(|e| crate::aws_error::describe("GetQueueUrl", &e))
+    })
+    .await?;
+    let url = url.queue_url().unwrap_or_default().to_owned();
+    let attrs = bounded("GetQueueAttributes", async {
+        sqs.get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::MessageRetentionPeriod)
+            .send()
+            .await
+            .map_err(|e| crate::aws_error::describe("GetQueueAttributes", &e))
+    })
+    .await?;
+    attrs
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::MessageRetentionPeriod))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            RecoverError::Aws(format!(
+                "GetQueueAttributes: no MessageRetentionPeriod for {queue_arn}"
+            ))
+        })
+}
+
+/// Every archive of `bus_arn` (`ListArchives` by `EventSourceArn`, every page).
+async fn archives(
+    events: &aws_sdk_eventbridge::Client,
+    bus_arn: &str,
+) -> Result<Vec<Archive>, RecoverError> {
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = bounded("ListArchives", async {
+            events
+                .list_archives()
+                .event_source_arn(bus_arn)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| crate::aws_error::describe("ListArchives", &e))
+        })
+        .await?;
+        out.extend(page.archives().iter().map(|a| Archive {
+            name: a.archive_name().unwrap_or_default().to_owned(),
+            arn: None,
+            source: a.event_source_arn().unwrap_or_default().to_owned(),
+            state: a.state().map_or("", ArchiveState::as_str).to_owned(),
+            created: a.creation_time().map(AwsTime::secs),
+            retention_days: a.retention_days().unwrap_or(0),
+            event_pattern: None,
+        }));
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// `DescribeArchive` of `name`: its ARN and event pattern.
+async fn describe_archive(
+    events: &aws_sdk_eventbridge::Client,
+    name: &str,
+) -> Result<Archive, RecoverError> {
+    let a = bounded("DescribeArchive", async {
+        events
+            .describe_archive()
+            .archive_name(name)
+            .send()
+            .await
+            .map_err(|e| crate::aws_error::describe("DescribeArchive", &e))
+    })
+    .await?;
+    Ok(Archive {
+        name: a.archive_name().unwrap_or(name).to_owned(),
+        arn: a.archive_arn().map(str::to_owned),
+        source: a.event_source_arn().unwrap_or_default().to_owned(),
+        state: a.state().map_or("", ArchiveState::as_str).to_owned(),
+        created: a.creation_time().map(AwsTime::secs),
+        retention_days: a.retention_days().unwrap_or(0),
+        event_pattern: a.event_pattern().map(str::to_owned),
+    })
+}
+
+/// The DLQs' retention: each queue with its `MessageRetentionPeriod` (or a note why not),
+/// and the shortest.
+async fn queues(
+    sqs: &aws_sdk_sqs::Client,
+    arns: Vec<String>,
+    notes: &mut Vec<String>,
+) -> (Vec<(String, Option<i64>)>, Option<i64>) {
+    let mut out = Vec::new();
+    for arn in arns {
+        match retention_of(sqs, &arn).await {
+            Ok(r) => out.push((arn, Some(r))),
+            Err(e) => {
+                notes.push(format!("the DLQ's retention could not be read ({e}): expired dead letters of {arn} are not looked for"));
+                out.push((arn, None));
+            }
+        }
+    }
+    let shortest = out.iter().filter_map(|(_, r)| *r).min();
+    (out, shortest)
+}
+
+/// Finds what was lost in the request's period and the archive to replay it from.
+pub(crate) async fn plan(clients: &Clients, request: &Request) -> Result<Plan, RecoverError> {
+    let (rule, bus_arn) = rule_and_bus(&request.rule)?;
+    let (found_age, dlqs) = targets(&clients.events, &rule).await?;
+    let event_age = match request.event_age {
+        Some(s) => (s, "--event-age".to_owned()),
+        None => found_age,
+    };
+    let mut notes = Vec::new();
+    let (queues, retention) = queues(&clients.sqs, dlqs, &mut notes).await;
+    let bounds = Bounds {
+        per_call: CALL_TIMEOUT,
+        total: CALL_TIMEOUT * 2,
+    };
+    let metrics = [
+        "InvocationsFailedToBeSentToDlq",
+        "InvocationsSentToDlq",
+        "MatchedEvents",
+    ];
+    // The matched events are read back to where the earliest window may start.
+    let read = (request.since - event_age.0, request.until, request.now);
+    let found = series(&clients.cloudwatch, &rule, &metrics, read, bounds)
+        .await
+        .map_err(|e| RecoverError::Aws(format!("CloudWatch GetMetricData: {e}")))?;
+    let (failed, sent, matched) = (&found[0], &found[1], &found[2]);
+    let found_under = metrics
+        .iter()
+        .zip(&found)
+        .map(|(m, s)| match s.under {
+            Some(set) => format!("{m} under {{{}}}", set.as_str().replace(',', ", ")),
+            None => format!("{m}: no data under {{RuleName}} or {{EventBusName, RuleName}}"),
+        })
+        .collect();
+    let in_period = |s: &Series| Series {
+        points: s
+            .points
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t > request.since - i64::from(s.period) && *t < request.until)
+            .collect(),
+        ..s.clone()
+    };
+    let lost = lost_periods(&in_period(failed), &in_period(sent), retention, request.now);
+    let mut windows = windows(&lost, i64::from(failed.period.max(60)), event_age.0);
+    for w in &mut windows {
+        w.matched = matched.under.map(|_| sum_in(matched, w));
+    }
+    let archive = match windows.first() {
+        None => None,
+        Some(first) => {
+            let listed = archives(&clients.events, &bus_arn).await?;
+            let chosen = choose_archive(
+                &listed,
+                request.archive.as_deref(),
+                &bus_arn,
+                first.start,
+                request.now,
+            )?;
+            Some(describe_archive(&clients.events, &chosen.name).await?)
+        }
+    };
+    Ok(Plan {
+        rule: request.rule.clone(),
+        region: rule.region.clone(),
+        bus_arn,
+        event_age,
+        queues,
+        found_under,
+        windows,
+        archive,
+        notes,
+    })
+}
+
+/// What became of one window's `StartReplay`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Started {
+    /// Started now: (replay name, its state).
+    Now(String, String),
+    /// A replay of that name exists already (started by an earlier run).
+    Already(String),
+}
+
+/// Refuses a plan whose last window ends less than [`ARCHIVE_LAG`] before `now`.
+pub(crate) fn check_lag(plan: &Plan, now: i64) -> Result<(), RecoverError> {
+    match plan.windows.iter().map(|w| w.end).max() {
+        Some(end) if end + ARCHIVE_LAG > now => Err(RecoverError::TooRecent {
+            end: rfc3339(end),
+            ready: rfc3339(end + ARCHIVE_LAG),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `StartReplay` of each window: from the archive to the rule's bus, to this rule alone.
+/// Stops at the first failure other than an existing replay of the same name.
+pub(crate) async fn start(
+    events: &aws_sdk_eventbridge::Client,
+    plan: &Plan,
+    rule_name: &str,
+) -> Result<Vec<Started>, RecoverError> {
+    let Some(archive) = &plan.archive else {
+        return Ok(Vec::new());
+    };
+    let archive_arn = archive.arn.clone().ok_or_else(|| {
+        RecoverError::Aws(format!(
+            "DescribeArchive: no ArchiveArn for {}",
+            archive.name
+        ))
+    })?;
+    let mut out = Vec::new();
+    for w in &plan.windows {
+        let name = replay_name(&plan.rule, rule_name, w);
+        let destination = ReplayDestination::builder()
+            .arn(&plan.bus_arn)
+            .filter_arns(&plan.rule)
+            .build()
+            .map_err(|e| RecoverError::Aws(format!("StartReplay: {e}")))?;
+        let call = events
+            .start_replay()
+            .replay_name(&name)
+            .description(format!("dlq-triage recover of rule {rule_name}"))
+            .event_source_arn(&archive_arn)
+            .event_start_time(AwsTime::from_secs(w.start))
+            .event_end_time(AwsTime::from_secs(w.end))
+            .destination(destination)
+            .send();
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Err(_) => {
+                return Err(RecoverError::Aws(format!(
+                    "StartReplay {name}: no answer within {CALL_TIMEOUT:?}"
+                )));
+            }
+            Ok(Ok(o)) => out.push(Started::Now(
+                name,
+                o.state().map_or("", |s| s.as_str()).to_owned(),
+            )),
+            Ok(Err(e))
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_already_exists_exception()) =>
+            {
+                out.push(Started::Already(name));
+            }
+            Ok(Err(e)) => {
+                return Err(RecoverError::Aws(crate::aws_error::describe(
+                    "StartReplay",
+                    &e,
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = "arn:aws:events:us-east-1:111122223333:rule/aws.partner/genesys.com/cloud/3a1b/prod-events/conversations-to-crm";
+
+    fn series(points: &[(i64, f64)]) -> Series {
+        Series {
+            points: points.to_vec(),
+            under: None,
+            period: 60,
+        }
+    }
+
+    fn archive(name: &str, created: i64, days: i32) -> Archive {
+        Archive {
+            name: name.into(),
+            arn: None,
+            source: "arn:aws:events:us-east-1:111122223333:event-bus/b".into(),
+            state: "ENABLED".into(),
+            created: Some(created),
+            retention_days: days,
+            event_pattern: None,
+        }
+    }
+
+    #[test]
+    fn a_partner_buss_rule_names_its_bus() {
+        let (rule, bus) = rule_and_bus(RULE).unwrap();
+        assert_eq!(rule.name, "conversations-to-crm");
+        assert_eq!(
+            bus,
+            "arn:aws:events:us-east-1:111122223333:event-bus/aws.partner/genesys.com/cloud/3a1b/prod-events"
+        );
+        let (_, bus) = rule_and_bus("arn:aws:events:eu-west-1:111122223333:rule/r").unwrap();
+        assert_eq!(
+            bus,
+            "arn:aws:events:eu-west-1:111122223333:event-bus/default"
+        );
+        assert!(rule_and_bus("arn:aws:sqs:us-east-1:1:q").is_err());
+    }
+
+    #[test]
+    fn lost_minutes_and_expired_copies_become_windows_reaching_back_by_the_event_age() {
+        let now = 1_800_000_000;
+        let failed = series(&[(now - 7200, 3.0), (now - 7140, 2.0), (now - 3600, 0.0)]);
+        // Dead letters 5 days ago expired from a queue keeping them 4 days; yesterday's not.
+        let sent = series(&[(now - 5 * 86_400, 7.0), (now - 86_400, 9.0)]);
+        let lost = lost_periods(&failed, &sent, Some(4 * 86_400), now);
+        assert_eq!(
+            lost,
+            vec![
+                (now - 5 * 86_400, 0.0, 7.0),
+                (now - 7200, 3.0, 0.0),
+                (now - 7140, 2.0, 0.0)
+            ]
+        );
+        let w = windows(&lost, 60, 300);
+        assert_eq!(w.len(), 2);
+        assert_eq!(
+            (w[1].start, w[1].end, w[1].lost),
+            (now - 7500, now - 7080, 5.0)
+        );
+        assert_eq!(
+            (w[0].start, w[0].end, w[0].expired),
+            (now - 5 * 86_400 - 300, now - 5 * 86_400 + 60, 7.0)
+        );
+        // Without a readable retention nothing counts as expired.
+        assert_eq!(lost_periods(&failed, &sent, None, now).len(), 2);
+    }
+
+    #[test]
+    fn a_replay_name_is_deterministic_and_valid_for_start_replay() {
+        let w = Window {
+            start: 1_746_180_000,
+            end: 1_746_181_200,
+            lost: 1.0,
+            expired: 0.0,
+            matched: None,
+        };
+        let long = "a-rule-whose-name-is-as-long-as-eventbridge-allows-it-to-be-xxxx";
+        for (arn, name) in [
+            (RULE, "conversations-to-crm"),
+            (RULE, long),
+            (RULE, "odd name/with:chars"),
+        ] {
+            let n = replay_name(arn, name, &w);
+            assert!(n.len() <= 64, "{n}");
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')),
+                "{n}"
+            );
+            assert_eq!(n, replay_name(arn, name, &w));
+        }
+        assert_eq!(
+            replay_name(RULE, "r", &w),
+            "rcv-r-".to_owned() + &replay_name(RULE, "r", &w)[6..]
+        );
+        assert!(replay_name(RULE, "r", &w).ends_with("-20250502T1000-20250502T1020"));
+        assert_ne!(
+            replay_name(RULE, "r", &w),
+            replay_name("arn:aws:events:us-east-1:1:rule/r", "r", &w)
+        );
+    }
+
+    #[test]
+    fn the_archive_must_be_of_the_bus_and_hold_the_window() {
+        let bus = "arn:aws:events:us-east-1:111122223333:event-bus/b";
+        let now = 1_800_000_000;
+        let start = now - 3 * 86_400;
+        let old = archive("old", now - 30 * 86_400, 0);
+        let young = archive("young", now - 86_400, 0);
+        let short = archive("short", now - 30 * 86_400, 2);
+        let chosen = choose_archive(
+            &[young.clone(), old.clone(), short.clone()],
+            None,
+            bus,
+            start,
+            now,
+        );
+        assert_eq!(chosen.unwrap().name, "old");
+        assert!(
+            matches!(choose_archive(std::slice::from_ref(&young), Some("young"), bus, start, now), Err(RecoverError::NoArchive(m)) if m.contains("does not hold"))
+        );
+        let twin = archive("twin", now - 40 * 86_400, 90);
+        assert!(
+            matches!(choose_archive(&[old.clone(), twin.clone()], None, bus, start, now), Err(RecoverError::SeveralArchives { names, .. }) if names == ["old", "twin"])
+        );
+        assert_eq!(
+            choose_archive(&[old.clone(), twin], Some("twin"), bus, start, now)
+                .unwrap()
+                .name,
+            "twin"
+        );
+        let mut other = old.clone();
+        other.source = "arn:aws:events:us-east-1:111122223333:event-bus/other".into();
+        assert!(choose_archive(&[other], Some("old"), bus, start, now).is_err());
+        assert!(
+            matches!(choose_archive(&[], None, bus, start, now), Err(RecoverError::NoArchive(m)) if m.contains("has no archive"))
+        );
+    }
+
+    #[test]
+    fn a_window_ending_within_ten_minutes_is_refused() {
+        let now = 1_800_000_000;
+        let plan = |end: i64| Plan {
+            rule: RULE.into(),
+            region: "us-east-1".into(),
+            bus_arn: String::new(),
+            event_age: (0, String::new()),
+            queues: vec![],
+            found_under: vec![],
+            windows: vec![Window {
+                start: end - 60,
+                end,
+                lost: 1.0,
+                expired: 0.0,
+                matched: None,
+            }],
+            archive: None,
+            notes: vec![],
+        };
+        assert!(matches!(
+            check_lag(&plan(now - 300), now),
+            Err(RecoverError::TooRecent { .. })
+        ));
+        assert!(check_lag(&plan(now - 600), now).is_ok());
+    }
+}
