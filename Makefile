@@ -73,6 +73,10 @@ demo-poll: tools ## The README's incident walkthrough (poll, then replay) agains
 demo-incidents: tools ## Incidents opened, updated and resolved once, on loopback (moto and dynalite; about two minutes)
 	VENV=$(VENV) tools/demo-incidents.sh
 
+.PHONY: demo-redrive
+demo-redrive: tools ## A resolved incident redrives itself to its API destination, on loopback (moto, dynalite, a sink; about two minutes)
+	VENV=$(VENV) tools/demo-redrive.sh
+
 .PHONY: demo-cli
 demo-cli: ## The CLI: analyse the bundled batch into ./out (no correlation)
 	cargo run --quiet --bin dlq-triage -- analyze --out $(OUT) $(BATCH)

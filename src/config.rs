@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::genesys::AnalyticsConfig;
 use crate::incidents::IncidentSettings;
+use crate::redrive::{RedriveMode, RedrivePolicy};
 
 /// A lookup over fixed `NAME=value` pairs, for tests and for callers that hold their
 /// configuration in memory rather than in the process environment.
@@ -175,6 +176,9 @@ pub struct LambdaConfig {
     pub incident_table: Option<String>,
     /// `INCIDENT_QUIET_MINUTES`, `INCIDENT_UPDATE_MINUTES`, `INCIDENT_RETENTION_DAYS`.
     pub incidents: IncidentSettings,
+    /// `REDRIVE`, `REDRIVE_CATEGORIES`, `REDRIVE_MAX_AGE_HOURS`, `REDRIVE_ATTEMPTS`,
+    /// `REDRIVE_SHARE`, `REDRIVE_RATE`.
+    pub redrive: RedrivePolicy,
 }
 
 impl LambdaConfig {
@@ -248,7 +252,11 @@ impl LambdaConfig {
             notify_event_bus: env.optional("NOTIFY_EVENT_BUS"),
             incident_table: env.optional("INCIDENT_TABLE"),
             incidents: incident_settings(&mut env),
+            redrive: redrive_policy(&mut env),
         };
+        if config.redrive.mode == RedriveMode::Auto && config.incident_table.is_none() {
+            env.problem("REDRIVE=auto needs INCIDENT_TABLE (the redrive's journal)".to_owned());
+        }
         env.finish().map(|()| config)
     }
 }
@@ -260,6 +268,65 @@ pub fn incident_settings(env: &mut Env) -> IncidentSettings {
         quiet: chrono::Duration::minutes(env.number("INCIDENT_QUIET_MINUTES", 15, 1..=1440)),
         update: chrono::Duration::minutes(env.number("INCIDENT_UPDATE_MINUTES", 30, 1..=1440)),
         retention: chrono::Duration::days(env.number("INCIDENT_RETENTION_DAYS", 30, 1..=3650)),
+    }
+}
+
+/// The redrive policy: `REDRIVE` (`off`|`auto`, default `off`), `REDRIVE_CATEGORIES`
+/// (comma list of category names; default the categories needing no fix on our side),
+/// `REDRIVE_MAX_AGE_HOURS` (24, 1–336), `REDRIVE_ATTEMPTS` (3, 1–10), `REDRIVE_SHARE`
+/// (0.5, above 0 up to 1), `REDRIVE_RATE` (5 per second, above 0 up to 100).
+pub fn redrive_policy(env: &mut Env) -> RedrivePolicy {
+    let defaults = RedrivePolicy::default();
+    let mode = match env.optional("REDRIVE").as_deref() {
+        None | Some("off") => RedriveMode::Off,
+        Some("auto") => RedriveMode::Auto,
+        Some(other) => {
+            env.problem(format!("REDRIVE={other:?} must be off or auto"));
+            RedriveMode::Off
+        }
+    };
+    let categories = match env.optional("REDRIVE_CATEGORIES") {
+        None => defaults.categories.clone(),
+        Some(list) => {
+            let mut found = Vec::new();
+            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                match crate::classify::FailureCategory::ALL
+                    .into_iter()
+                    .find(|c| c.as_str() == name)
+                {
+                    Some(c) if !found.contains(&c) => found.push(c),
+                    Some(_) => {}
+                    None => env.problem(format!(
+                        "REDRIVE_CATEGORIES: {name:?} is not a failure category (docs/contract.md §2)"
+                    )),
+                }
+            }
+            found
+        }
+    };
+    RedrivePolicy {
+        mode,
+        categories,
+        max_age: chrono::Duration::hours(env.number("REDRIVE_MAX_AGE_HOURS", 24, 1..=336)),
+        attempts: env.number("REDRIVE_ATTEMPTS", defaults.attempts, 1..=10),
+        share: fraction(env, "REDRIVE_SHARE", defaults.share, 1.0),
+        rate: fraction(env, "REDRIVE_RATE", defaults.rate, 100.0),
+    }
+}
+
+/// A number above 0 and at most `max`, or `default` when unset; a bad value is recorded.
+fn fraction(env: &mut Env, name: &str, default: f64, max: f64) -> f64 {
+    match env.optional(name) {
+        None => default,
+        Some(raw) => match raw.parse::<f64>() {
+            Ok(v) if v > 0.0 && v <= max => v,
+            _ => {
+                env.problem(format!(
+                    "{name}={raw:?} must be a number above 0, at most {max}"
+                ));
+                default
+            }
+        },
     }
 }
 
@@ -320,6 +387,53 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn the_redrive_is_off_by_default_with_the_categories_needing_no_fix() {
+        let c = config(&[("REPORT_BUCKET", "b-1")]).unwrap();
+        assert_eq!(c.redrive, RedrivePolicy::default());
+        assert_eq!(c.redrive.mode, RedriveMode::Off);
+        assert!(c.redrive.allows("RATE_LIMIT_EXCEEDED"));
+        assert!(c.redrive.allows("ENDPOINT_UNREACHABLE"));
+        assert!(c.redrive.allows("TARGET_ERROR"));
+        assert!(!c.redrive.allows("PERMISSION_DENIED"));
+        assert!(!c.redrive.allows("AUTHENTICATION_REJECTED"));
+        assert_eq!(c.redrive.pace(Some(20)), 10.0);
+        assert_eq!(c.redrive.pace(None), 5.0);
+    }
+
+    #[test]
+    fn redrive_settings_are_read_and_bad_ones_named_in_one_error() {
+        let c = config(&[
+            ("REPORT_BUCKET", "b-1"),
+            ("INCIDENT_TABLE", "t"),
+            ("REDRIVE", "auto"),
+            (
+                "REDRIVE_CATEGORIES",
+                "RATE_LIMIT_EXCEEDED, TARGET_NOT_FOUND",
+            ),
+            ("REDRIVE_SHARE", "0.25"),
+            ("REDRIVE_ATTEMPTS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(c.redrive.mode, RedriveMode::Auto);
+        assert!(c.redrive.allows("TARGET_NOT_FOUND"));
+        assert!(!c.redrive.allows("TARGET_ERROR"));
+        assert_eq!(c.redrive.pace(Some(40)), 10.0);
+        assert_eq!(c.redrive.attempts, 5);
+        let err = config(&[
+            ("REPORT_BUCKET", "b-1"),
+            ("REDRIVE", "on"),
+            ("REDRIVE_CATEGORIES", "RATE_LIMITED"),
+            ("REDRIVE_SHARE", "1.5"),
+            ("REDRIVE_RATE", "0"),
+            ("REDRIVE_MAX_AGE_HOURS", "0"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.0.len(), 5, "{err}");
+        let err = config(&[("REPORT_BUCKET", "b-1"), ("REDRIVE", "auto")]).unwrap_err();
+        assert!(err.to_string().contains("needs INCIDENT_TABLE"), "{err}");
     }
 
     #[test]

@@ -26,13 +26,15 @@ use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, Invocation, System
 use crate::doctor::{Announced, ScheduledAudit};
 use crate::genesys::{Endpoints, resolve_endpoints};
 use crate::health::{AwsHealth, GenesysAccess};
-use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker};
+use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker, Stored};
 use crate::metrics::InvocationMetrics;
 use crate::notify::{Announce, Notifier};
+use crate::redrive::{RedriveMode, Redriver, Worked, wiring};
 use crate::report::ReplaySource;
 use crate::secrets::{GenesysSecret, SecretCache, SecretSource};
 use crate::service::{TARGET_LOOKUP_TTL, TriageService, Triaged};
 use crate::store::{ArtifactStore, Layout, S3Store, s3_client};
+use crate::stored::ReportArg;
 use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs};
 use crate::triage::{self, Outcome, TriageOptions, UnnamedRecords};
 
@@ -106,6 +108,8 @@ pub struct Handler<
     doctor: Option<ScheduledAudit>,
     /// What time it is (the tests' storm runs on a clock of its own).
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// The redrive (`REDRIVE=auto` with an incident table), worked by each sweep.
+    redrive: Option<Arc<Redriver>>,
 }
 
 impl<S, T, N, P, I> std::fmt::Debug for Handler<S, T, N, P, I> {
@@ -185,7 +189,21 @@ impl Handler {
             table: config.incident_table.clone(),
             timeout: crate::doctor::CALL_TIMEOUT,
         };
-        let mut handler = Handler::new(config, service, secrets, function_name);
+        let redrive = config
+            .incident_table
+            .as_ref()
+            .filter(|_| config.redrive.mode == RedriveMode::Auto)
+            .map(|table| {
+                let reports = ReportArg::Prefix {
+                    bucket: config.report_bucket.clone(),
+                    prefix: config.report_prefix.clone(),
+                };
+                let bus = config.notify_event_bus.clone();
+                let policy = config.redrive.clone();
+                Arc::new(wiring::build(policy, table, reports, bus, sdk, path_style))
+            });
+        let mut handler =
+            Handler::new(config, service, secrets, function_name).with_redrive(redrive);
         handler.doctor = Some(doctor);
         handler
     }
@@ -209,13 +227,23 @@ impl<S, T, N, P, I> Handler<S, T, N, P, I> {
             doctor: None,
             config,
             clock: Arc::new(Utc::now),
+            redrive: None,
         }
+    }
+
+    /// Redrives through `redriver` at each sweep.
+    pub(crate) fn with_redrive(mut self, redriver: Option<Arc<Redriver>>) -> Self {
+        self.redrive = redriver;
+        self
     }
 
     /// Tells the time by `clock` instead of the system's: the report's time, and the
     /// incidents' update interval and quiet period.
     pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
+        if let Some(redrive) = &self.redrive {
+            redrive.set_clock(self.clock.clone());
+        }
         self
     }
 
@@ -288,6 +316,16 @@ where
         let opts = self.options("sweep", deadline);
         let genesys = self.genesys_access(deadline).await;
         let swept = self.service.sweep(opts.now, &opts, genesys.as_ref()).await;
+        let redriven = self.redrive(&swept.resolved_keys, opts.now, deadline).await;
+        tracing::info!(
+            started = redriven.started,
+            sent = redriven.sent,
+            paused = redriven.paused,
+            finished = redriven.finished,
+            errors = redriven.errors,
+            journal_calls = self.redrive.as_ref().map_or(0, |r| r.journal().calls()),
+            "redrive"
+        );
         tracing::info!(
             resolved = swept.resolved,
             announced = swept.announced,
@@ -308,6 +346,41 @@ where
             resolved: swept.resolved,
             failed: swept.failed,
         }
+    }
+
+    /// The redrive's part of a sweep: the incidents it resolved and those whose runs wait
+    /// or are paused are considered, then the running runs are worked until the deadline
+    /// (less a margin).
+    async fn redrive(
+        &self,
+        resolved: &[String],
+        now: DateTime<Utc>,
+        deadline: Option<Instant>,
+    ) -> Worked {
+        let (Some(redriver), Some(tracker)) = (&self.redrive, self.service.incidents()) else {
+            return Worked::default();
+        };
+        let mut keys: Vec<String> = resolved.to_vec();
+        match redriver.journal().active().await {
+            Ok(active) => keys.extend(active.into_iter().filter(|k| !resolved.contains(k))),
+            Err(e) => tracing::warn!(error = %e, "redrive: active runs not listed"),
+        }
+        let mut items = Vec::new();
+        for key in keys {
+            match tracker.table().get(&key).await {
+                Ok(Some(Stored::Item(item))) => items.push(*item),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(incident = %key, error = %e, "redrive: incident not read"),
+            }
+        }
+        let mut worked = redriver.consider(&items, now).await;
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+        let done = redriver.work(deadline).await;
+        worked.sent += done.sent;
+        worked.paused += done.paused;
+        worked.finished += done.finished;
+        worked.errors += done.errors;
+        worked
     }
 
     /// Handles one SQS batch given as the typed event (tests, and callers that have one).

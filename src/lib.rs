@@ -39,6 +39,7 @@ mod metrics;
 mod notify;
 mod page;
 mod recover;
+mod redrive;
 mod replay;
 mod report;
 mod secrets;
@@ -66,6 +67,7 @@ pub use correlate::{
 pub use dlq::{DeadLetter, FailureContext, SystemAttributes, parse_batch};
 pub use lambda::{Handler, HandlerError, Response};
 pub use memory::tune_allocator;
+pub use redrive::{RedriveMode, RedrivePolicy};
 pub use replay::{RuleContext, TargetInput, apply as apply_input_transformation};
 pub use report::{Disposition, ReplaySource};
 pub use store::{

@@ -84,6 +84,8 @@ pub struct Swept {
     pub announce_failed: usize,
     /// Transitions left in an outbox for longer than ten minutes, as found.
     pub overdue: usize,
+    /// The keys of the incidents this sweep resolved (the redrive's trigger).
+    pub resolved_keys: Vec<String>,
 }
 
 /// The service, over its ports.
@@ -223,6 +225,12 @@ where
             announced: put.put,
             announce_failed: put.failed,
             overdue: tracked.overdue,
+            resolved_keys: tracked
+                .changes
+                .iter()
+                .filter(|c| c.transition == Transition::Resolved)
+                .map(|c| c.item.key.clone())
+                .collect(),
         }
     }
 

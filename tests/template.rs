@@ -38,6 +38,13 @@ fn param_default(t: &Value, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("{name} has a numeric default"))
 }
 
+fn str_list_or_one(v: &Value) -> Vec<String> {
+    match v.as_str() {
+        Some(one) => vec![one.to_owned()],
+        None => str_list(v),
+    }
+}
+
 fn str_list(v: &Value) -> Vec<String> {
     v.as_sequence()
         .unwrap()
@@ -206,12 +213,114 @@ fn s3_and_secrets_manager_statements_never_grant_every_resource() {
             }
         }
     }
-    // The write permission is on the prefix only.
+    // The write permission is on the prefix only; reading (the redrive's) too, and only
+    // when the redrive is on.
     let role = serde_norway::to_string(get(&t, &["Resources", "TriageRole"])).unwrap();
     assert!(role.contains("${Bucket}/${ReportPrefix}*"), "{role}");
+    assert!(!role.contains("s3:*"), "{role}");
+    for (sid, statement) in conditioned(&t) {
+        let text = serde_norway::to_string(&statement).unwrap();
+        if text.contains("s3:GetObject") || text.contains("s3:ListBucket") {
+            assert_eq!(sid, "RedriveOn", "{text}");
+            assert!(text.contains("${ReportPrefix}*"), "{text}");
+        }
+    }
+}
+
+/// Each `!If [CONDITION, statement, …]` statement of the function's role, with its
+/// condition.
+fn conditioned(t: &Value) -> Vec<(String, Value)> {
+    let list = get(t, &["Resources", "TriageRole", "Properties", "Policies"])[0]["PolicyDocument"]
+        ["Statement"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    list.into_iter()
+        .filter_map(|s| match s {
+            Value::Tagged(tagged) => {
+                let branches = tagged.value.as_sequence()?.clone();
+                Some((branches[0].as_str()?.to_owned(), branches[1].clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_redrive_is_off_by_default_and_its_grants_exist_only_when_it_is_on() {
+    let t = template();
+    assert_eq!(
+        get(&t, &["Parameters", "Redrive", "Default"]).as_str(),
+        Some("off")
+    );
+    assert_eq!(
+        get(&t, &["Parameters", "RedriveCategories", "Default"]).as_str(),
+        Some("RATE_LIMIT_EXCEEDED,ENDPOINT_UNREACHABLE,TARGET_ERROR")
+    );
+    assert_eq!(param_default(&t, "RedriveMaxAgeHours"), 24);
+    assert_eq!(param_default(&t, "RedriveAttempts"), 3);
+    let on = serde_norway::to_string(get(&t, &["Conditions", "RedriveOn"])).unwrap();
+    assert!(on.contains("KeepIncidents") && on.contains("auto"), "{on}");
+    let env = serde_norway::to_string(function_env(&t)).unwrap();
+    for name in [
+        "REDRIVE",
+        "REDRIVE_CATEGORIES",
+        "REDRIVE_MAX_AGE_HOURS",
+        "REDRIVE_ATTEMPTS",
+        "REDRIVE_SHARE",
+        "REDRIVE_RATE",
+    ] {
+        assert!(function_env(&t).get(name).is_some(), "{name}: {env}");
+    }
+    // The connection secrets: EventBridge's own names, and only when the redrive is on.
+    let role = serde_norway::to_string(get(&t, &["Resources", "TriageRole"])).unwrap();
+    let secrets: Vec<_> = conditioned(&t)
+        .into_iter()
+        .filter(|(_, s)| {
+            serde_norway::to_string(s)
+                .unwrap()
+                .contains("events!connection")
+        })
+        .collect();
+    assert_eq!(secrets.len(), 1, "{role}");
+    assert_eq!(secrets[0].0, "RedriveOn");
+    assert_eq!(
+        secrets[0].1["Action"].as_str(),
+        Some("secretsmanager:GetSecretValue")
+    );
+    let resource = serde_norway::to_string(&secrets[0].1["Resource"]).unwrap();
     assert!(
-        !role.contains("s3:GetObject") && !role.contains("s3:*"),
-        "{role}"
+        resource.contains(":secret:events!connection/*"),
+        "{resource}"
+    );
+    // The journal's conditional updates, only when on.
+    let update: Vec<_> = conditioned(&t)
+        .into_iter()
+        .filter(|(_, s)| {
+            serde_norway::to_string(s)
+                .unwrap()
+                .contains("dynamodb:UpdateItem")
+        })
+        .collect();
+    assert_eq!(update.len(), 1);
+    assert_eq!(update[0].0, "RedriveOn");
+    // The minute schedule that works the slices: only when on, with its permission, and
+    // no Input (it is the sweep's own scheduled event).
+    for name in ["RedriveSchedule", "RedrivePermission"] {
+        assert_eq!(
+            get(&t, &["Resources", name, "Condition"]).as_str(),
+            Some("RedriveOn"),
+            "{name}"
+        );
+    }
+    let rule = get(&t, &["Resources", "RedriveSchedule", "Properties"]);
+    assert_eq!(rule["ScheduleExpression"].as_str(), Some("rate(1 minute)"));
+    assert!(rule["Targets"][0].get("Input").is_none());
+    let permission = get(&t, &["Resources", "RedrivePermission", "Properties"]);
+    assert!(
+        serde_norway::to_string(&permission["SourceArn"])
+            .unwrap()
+            .contains("RedriveSchedule")
     );
 }
 
@@ -434,6 +543,8 @@ fn customer_keys_are_granted_only_through_their_service() {
         ("kms:Decrypt", "QueueKmsKeyArn", "sqs."),
         ("kms:Decrypt", "SecretKmsKeyArn", "secretsmanager."),
         ("kms:GenerateDataKey", "ReportKmsKeyArn", "s3."),
+        // The redrive reads the payloads it sends back.
+        ("kms:Decrypt", "ReportKmsKeyArn", "s3."),
     ];
     for (action, param, service) in expect {
         let (_, via) = found
@@ -442,7 +553,7 @@ fn customer_keys_are_granted_only_through_their_service() {
             .unwrap_or_else(|| panic!("{action} on {param}: {found:?}"));
         assert!(via.contains(service), "{action} on {param} via {via}");
     }
-    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(found.len(), 4, "{found:?}");
 }
 
 #[test]
@@ -621,7 +732,7 @@ fn the_policy_grants_the_incident_table_and_its_index_only() {
                 .contains("dynamodb:")
         })
         .collect();
-    assert_eq!(dynamo.len(), 2, "{dynamo:?}");
+    assert_eq!(dynamo.len(), 3, "{dynamo:?}");
     for s in dynamo {
         let actions = serde_norway::to_string(&s["Action"]).unwrap();
         let resource = serde_norway::to_string(&s["Resource"]).unwrap();
@@ -629,7 +740,11 @@ fn the_policy_grants_the_incident_table_and_its_index_only() {
             !actions.contains('*') && !resource.contains('*'),
             "{actions} on {resource}"
         );
-        if actions.contains("dynamodb:Query") {
+        if actions.contains("dynamodb:UpdateItem") {
+            // The redrive's journal (granted only when it is on: see the redrive's test).
+            assert_eq!(str_list_or_one(&s["Action"]), ["dynamodb:UpdateItem"]);
+            assert!(!resource.contains("index"), "{resource}");
+        } else if actions.contains("dynamodb:Query") {
             assert!(!actions.contains("Item"), "{actions}");
             assert!(
                 resource.contains("${IncidentTable.Arn}/index/open-by-last-seen"),

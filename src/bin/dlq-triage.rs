@@ -42,6 +42,9 @@ enum Command {
     /// (InvocationsFailedToBeSentToDlq, or dead letters expired from the queue), to that
     /// rule alone. A dry run unless --execute. Exit 3 when nothing was lost.
     Recover(cli::RecoverArgs),
+    /// An incident's redrive: `status`, `start` (by hand, whatever the policy's
+    /// categories), `pause`, `resume`, `cancel` KEY.
+    Redrive(cli::RedriveArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -69,6 +72,7 @@ async fn main() -> ExitCode {
                 Command::Incidents(args) => {
                     cli::incidents(args, config).await.map_err(Failure::from)
                 }
+                Command::Redrive(args) => cli::redrive(args, config).await.map_err(Failure::from),
                 Command::Doctor(args) => match cli::doctor(args, config).await {
                     Ok(0) => Ok(()),
                     Ok(status) => return ExitCode::from(status),

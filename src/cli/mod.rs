@@ -8,6 +8,7 @@ mod doctor;
 mod incidents;
 mod poll;
 mod recover;
+mod redrive;
 mod replay;
 mod summarize;
 
@@ -20,6 +21,7 @@ pub use doctor::{DoctorArgs, doctor};
 pub use incidents::{IncidentsArgs, incidents};
 pub use poll::{PollArgs, poll};
 pub use recover::{RecoverArgs, recover};
+pub use redrive::{RedriveAction, RedriveArgs, redrive};
 pub use replay::{ReplayArgs, replay_reports};
 pub use summarize::{SummarizeArgs, summarize};
 

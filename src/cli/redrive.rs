@@ -1,0 +1,238 @@
+//! `dlq-triage redrive status|start|pause|resume|cancel KEY`: a person's view and
+//! controls of an incident's redrive, in the incident table the function works it from;
+//! `redrive run` does what the function's schedule does, for `poll`-only deployments.
+//! `start` begins the redrive of a resolved incident whatever `REDRIVE_CATEGORIES` says
+//! (for a category that needed a fix on our side, once a person made it); the function
+//! (with `REDRIVE=auto`) sends it, slice by slice.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use chrono::Utc;
+
+use super::{CliConfig, Stdout};
+use crate::config::{Env, redrive_policy};
+use crate::incidents::{DynamoTable, IncidentTable, State, Stored};
+use crate::redrive::engine::{Control, Redriver};
+use crate::redrive::{Run, SLICE_MARGIN, wiring};
+use crate::stored::ReportArg;
+
+/// `dlq-triage redrive ACTION KEY [--table T] [--json]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedriveArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: RedriveAction,
+    /// The incident table (default: INCIDENT_TABLE).
+    #[arg(long, global = true)]
+    pub table: Option<String>,
+    /// The run as JSON on standard output.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// One action on the redrive of the incident KEY.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum RedriveAction {
+    /// The run's state, counts and pace.
+    Status {
+        /// The incident's key (`incidentKey`).
+        key: String,
+    },
+    /// Start the redrive of the resolved incident KEY now, whatever its category (a
+    /// person fixed the cause). The payloads are below s3://REPORT_BUCKET/REPORT_PREFIX.
+    Start {
+        /// The incident's key (`incidentKey`).
+        key: String,
+        /// The bucket of the reports (default: REPORT_BUCKET).
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Their prefix (default: REPORT_PREFIX, else genesys-dlq/).
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Stop sending until `resume` (a pause by hand is never lifted by itself).
+    Pause {
+        /// The incident's key (`incidentKey`).
+        key: String,
+    },
+    /// Go on (after a canary).
+    Resume {
+        /// The incident's key (`incidentKey`).
+        key: String,
+    },
+    /// Stop for good.
+    Cancel {
+        /// The incident's key (`incidentKey`).
+        key: String,
+    },
+    /// What the function does each minute with REDRIVE=auto, for a deployment that drains
+    /// with `poll` alone (run it from a scheduler after `incidents sweep`): start the
+    /// redrives resolved incidents are due (the policy's categories, the health gate),
+    /// then send for at most --seconds.
+    Run {
+        /// How long to send.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// The bucket of the reports (default: REPORT_BUCKET).
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Their prefix (default: REPORT_PREFIX, else genesys-dlq/).
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+}
+
+/// Each call is bounded.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs the action; `Err` with one line when it cannot be done.
+pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), String> {
+    let table = args
+        .table
+        .clone()
+        .or_else(|| config.incident_table.clone())
+        .ok_or("no incident table: give --table or set INCIDENT_TABLE")?;
+    let get = |name: &str| std::env::var(name).ok();
+    let mut env = Env::new(&get);
+    let policy = redrive_policy(&mut env);
+    env.finish().map_err(|e| e.to_string())?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+        .await
+        .to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_timeout(CALL_TIMEOUT)
+                .build(),
+        )
+        .build();
+    let (bucket, prefix) = match &args.action {
+        RedriveAction::Start { bucket, prefix, .. } | RedriveAction::Run { bucket, prefix, .. } => {
+            (bucket.clone(), prefix.clone())
+        }
+        _ => (None, None),
+    };
+    let reports = ReportArg::Prefix {
+        bucket: bucket.or_else(|| get("REPORT_BUCKET")).unwrap_or_default(),
+        prefix: prefix
+            .or_else(|| get("REPORT_PREFIX"))
+            .unwrap_or_else(|| "genesys-dlq/".to_owned()),
+    };
+    let path_style = crate::store::path_style_from_env();
+    let redriver = wiring::build(
+        policy,
+        &table,
+        reports.clone(),
+        config.notify_event_bus.clone(),
+        &sdk,
+        path_style,
+    );
+    let now = Utc::now();
+    let table_of = || DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
+    if matches!(&reports, ReportArg::Prefix { bucket, .. } if bucket.is_empty())
+        && matches!(
+            args.action,
+            RedriveAction::Start { .. } | RedriveAction::Run { .. }
+        )
+    {
+        return Err("no report bucket: give --bucket or set REPORT_BUCKET".into());
+    }
+    let run = match &args.action {
+        RedriveAction::Status { key } => redriver
+            .journal()
+            .run(key)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("incident {key} has no redrive"))?,
+        RedriveAction::Start { key, .. } => start(&redriver, &table_of(), key).await?,
+        RedriveAction::Run { seconds, .. } => {
+            return work(&redriver, &table_of(), *seconds).await;
+        }
+        RedriveAction::Pause { key } => control(&redriver, key, Control::Pause, now).await?,
+        RedriveAction::Resume { key } => control(&redriver, key, Control::Resume, now).await?,
+        RedriveAction::Cancel { key } => control(&redriver, key, Control::Cancel, now).await?,
+    };
+    show(&run, args.json);
+    Ok(())
+}
+
+/// `run`: the resolved incidents considered, the running redrives worked for `seconds`.
+async fn work(redriver: &Redriver, table: &DynamoTable, seconds: u64) -> Result<(), String> {
+    let resolved = table
+        .list(Some(State::Resolved))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut worked = redriver.consider(&resolved, Utc::now()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds) + SLICE_MARGIN;
+    let done = redriver.work(deadline).await;
+    worked.sent += done.sent;
+    worked.paused += done.paused;
+    worked.finished += done.finished;
+    worked.errors += done.errors;
+    Stdout::new().line(serde_json::to_string(&worked).unwrap_or_default());
+    if worked.errors > 0 {
+        return Err(format!(
+            "{} redrive error(s); see the log (RUST_LOG=info)",
+            worked.errors
+        ));
+    }
+    Ok(())
+}
+
+async fn start(redriver: &Redriver, table: &DynamoTable, key: &str) -> Result<Run, String> {
+    let item = match table.get(key).await.map_err(|e| e.to_string())? {
+        Some(Stored::Item(item)) => *item,
+        Some(Stored::Unreadable { why, .. }) => {
+            return Err(format!("incident {key} cannot be read: {why}"));
+        }
+        None => return Err(format!("no incident {key} in the table")),
+    };
+    redriver
+        .start(&item, Utc::now())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn control(
+    redriver: &Redriver,
+    key: &str,
+    what: Control,
+    now: chrono::DateTime<Utc>,
+) -> Result<Run, String> {
+    redriver
+        .control(key, what, now)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The run, as lines (or JSON).
+fn show(run: &Run, json: bool) {
+    let mut out = Stdout::new();
+    if json {
+        out.line(serde_json::to_string_pretty(run).unwrap_or_default());
+        return;
+    }
+    out.line(format_args!(
+        "incident:      {} (episode {})",
+        run.incident, run.episode
+    ));
+    out.line(format_args!("state:         {}", run.state().as_str()));
+    if let Some(why) = &run.why {
+        out.line(format_args!("why:           {why}"));
+    }
+    out.line(format_args!("target:        {}", run.target_arn));
+    out.line(format_args!(
+        "progress:      attempt {} of every event, {} of {} done",
+        run.pass, run.cursor, run.total
+    ));
+    out.line(format_args!(
+        "sent {}, failed again {}, gave up {}, skipped as too old {}",
+        run.sent, run.failed_again, run.gave_up, run.skipped_too_old
+    ));
+    out.line(format_args!(
+        "pace:          {} per second (about {} s left)",
+        run.rate,
+        run.expected_seconds()
+    ));
+}

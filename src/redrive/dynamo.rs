@@ -1,0 +1,292 @@
+//! [`RedriveJournal`] in the incident table (DynamoDB). Every expression is a few dozen
+//! characters (DynamoDB refuses any over 4 KB). Calls per redriven event in the normal
+//! case: two `UpdateItem`s (claim, record); the run's checkpoint (one `PutItem`) is shared
+//! by [`super::engine::CHECKPOINT_EVERY`] events.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::future::BoxFuture;
+
+use super::journal::{Entry, JournalError, Recorded, RedriveJournal, Run};
+
+/// The active set's key.
+const ACTIVE: &str = "redrive#active";
+/// How long an event's journal outlives its last write (DynamoDB TTL, `expiresAt`).
+const KEEP_FOR: chrono::Duration = chrono::Duration::days(30);
+/// The most one call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The journal in the incident table `table`.
+#[derive(Debug)]
+pub struct DynamoJournal {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    calls: AtomicU64,
+}
+
+impl DynamoJournal {
+    /// The journal in `table` through `client`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoJournal {
+        DynamoJournal {
+            client,
+            table: table.into(),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn expires(now: i64) -> AttributeValue {
+    n(now / 1000 + KEEP_FOR.num_seconds())
+}
+
+fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    call: &str,
+    e: SdkError<E>,
+) -> JournalError {
+    JournalError::Failed(crate::aws_error::describe(call, &e))
+}
+
+fn conditional<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+/// Runs `call` within [`CALL_TIMEOUT`].
+async fn bounded<T>(
+    call: &str,
+    f: impl std::future::Future<Output = Result<T, JournalError>>,
+) -> Result<T, JournalError> {
+    tokio::time::timeout(CALL_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| {
+            Err(JournalError::Failed(format!(
+                "{call}: no answer within {CALL_TIMEOUT:?}"
+            )))
+        })
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+impl RedriveJournal for DynamoJournal {
+    fn run<'a>(&'a self, incident: &'a str) -> BoxFuture<'a, Result<Option<Run>, JournalError>> {
+        Box::pin(bounded("GetItem", async move {
+            self.count();
+            let key = Run::key(incident);
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(&key))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| failed("GetItem", e))?;
+            let Some(item) = out.item() else {
+                return Ok(None);
+            };
+            let text = item.get("run").and_then(|v| v.as_s().ok());
+            let mut run: Run =
+                text.and_then(|t| serde_json::from_str(t).ok())
+                    .ok_or_else(|| JournalError::Unreadable {
+                        key: key.clone(),
+                        why: "no readable `run` attribute".to_owned(),
+                    })?;
+            run.rev = number(item, "rev") as u64;
+            Ok(Some(run))
+        }))
+    }
+
+    fn put_run<'a>(
+        &'a self,
+        run: &'a Run,
+        expect: Option<u64>,
+    ) -> BoxFuture<'a, Result<bool, JournalError>> {
+        Box::pin(bounded("PutItem", async move {
+            self.count();
+            let text = serde_json::to_string(run)
+                .map_err(|e| JournalError::Failed(format!("run not serializable: {e}")))?;
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("incidentKey", s(Run::key(&run.incident)))
+                .item("run", s(text))
+                .item("state", s(run.state().as_str()))
+                .item("rev", n(run.rev))
+                .item("expiresAt", expires(run.started_at.max(run.lease_until)));
+            put = match expect {
+                None => put.condition_expression("attribute_not_exists(incidentKey)"),
+                Some(rev) => put
+                    .condition_expression("#rev = :rev")
+                    .expression_attribute_names("#rev", "rev")
+                    .expression_attribute_values(":rev", n(rev)),
+            };
+            match put.send().await {
+                Ok(_) => Ok(true),
+                Err(e) if conditional(&e) => Ok(false),
+                Err(e) => Err(failed("PutItem", e)),
+            }
+        }))
+    }
+
+    fn active(&self) -> BoxFuture<'_, Result<BTreeSet<String>, JournalError>> {
+        Box::pin(bounded("GetItem", async move {
+            self.count();
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(ACTIVE))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| failed("GetItem", e))?;
+            Ok(out
+                .item()
+                .and_then(|i| i.get("runs"))
+                .and_then(|v| v.as_ss().ok())
+                .map(|ss| ss.iter().cloned().collect())
+                .unwrap_or_default())
+        }))
+    }
+
+    fn set_active<'a>(
+        &'a self,
+        incident: &'a str,
+        active: bool,
+    ) -> BoxFuture<'a, Result<(), JournalError>> {
+        Box::pin(bounded("UpdateItem", async move {
+            self.count();
+            let verb = if active { "ADD" } else { "DELETE" };
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(ACTIVE))
+                .update_expression(format!("{verb} runs :k"))
+                .expression_attribute_values(":k", AttributeValue::Ss(vec![incident.to_owned()]))
+                .send()
+                .await
+                .map_err(|e| failed("UpdateItem", e))?;
+            Ok(())
+        }))
+    }
+
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        attempt: u32,
+        now: i64,
+        lease_until: i64,
+    ) -> BoxFuture<'a, Result<bool, JournalError>> {
+        Box::pin(bounded("UpdateItem", async move {
+            self.count();
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(key))
+                .update_expression("SET attempts = :n, leaseUntil = :lease, expiresAt = :exp")
+                .expression_attribute_values(":n", n(attempt))
+                .expression_attribute_values(":lease", n(lease_until))
+                .expression_attribute_values(":exp", expires(now));
+            update = if attempt <= 1 {
+                update.condition_expression("attribute_not_exists(attempts)")
+            } else {
+                update
+                    .condition_expression(
+                        "attempts = :prev AND attribute_not_exists(sentAt) AND attribute_not_exists(tooOld) AND leaseUntil < :now",
+                    )
+                    .expression_attribute_values(":prev", n(attempt - 1))
+                    .expression_attribute_values(":now", n(now))
+            };
+            match update.send().await {
+                Ok(_) => Ok(true),
+                Err(e) if conditional(&e) => Ok(false),
+                Err(e) => Err(failed("UpdateItem", e)),
+            }
+        }))
+    }
+
+    fn entry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Entry>, JournalError>> {
+        Box::pin(bounded("GetItem", async move {
+            self.count();
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(key))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| failed("GetItem", e))?;
+            Ok(out.item().map(|i| Entry {
+                attempts: number(i, "attempts") as u32,
+                sent: i.contains_key("sentAt"),
+                too_old: i.contains_key("tooOld"),
+                lease_until: number(i, "leaseUntil"),
+            }))
+        }))
+    }
+
+    fn record<'a>(
+        &'a self,
+        key: &'a str,
+        attempt: u32,
+        result: Recorded,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), JournalError>> {
+        Box::pin(bounded("UpdateItem", async move {
+            self.count();
+            let (expression, value) = match result {
+                Recorded::Sent => ("SET sentAt = :v, leaseUntil = :zero", n(now)),
+                Recorded::TooOld => ("SET tooOld = :v, leaseUntil = :zero", n(now)),
+                Recorded::Failed(why) => (
+                    "SET lastError = :v, leaseUntil = :zero",
+                    s(crate::text::truncate(&why, 300)),
+                ),
+            };
+            let done = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(key))
+                .update_expression(expression)
+                .condition_expression("attempts = :n")
+                .expression_attribute_values(":n", n(attempt))
+                .expression_attribute_values(":v", value)
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await;
+            match done {
+                // A later attempt was claimed meanwhile: this one's result is history.
+                Ok(_) => Ok(()),
+                Err(e) if conditional(&e) => Ok(()),
+                Err(e) => Err(failed("UpdateItem", e)),
+            }
+        }))
+    }
+
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
