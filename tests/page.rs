@@ -286,7 +286,7 @@ fn counting_server() -> (String, Arc<AtomicUsize>) {
 
 /// The single sample dead letter, twice, made hostile: markup, an attribute break-out, a
 /// `javascript:` URL and bidi controls in the error message, the target, the
-/// conversation id and the payload, each reaching for `server`.
+/// conversation id, the payload and the archive replay's name, each reaching for `server`.
 fn hostile_batch(dir: &Path, server: &str) -> PathBuf {
     let mut batch: Value = serde_json::from_slice(&event_bytes("sqs-single.json")).unwrap();
     let script = "<script>document.title='pwned'</script>";
@@ -296,14 +296,13 @@ fn hostile_batch(dir: &Path, server: &str) -> PathBuf {
     attrs["ERROR_MESSAGE"]["stringValue"] = json!(format!(
         "{script}{img} <a href=\"javascript:document.title='pwned'\">x</a> \u{202E}gnp.exe"
     ));
-    attrs["TARGET_ARN"]["stringValue"] = json!(format!(
-        "arn:aws:events:us-east-1:111122223333:api-destination/{img}<style>@import '{server}/css';</style>"
-    ));
+    attrs["TARGET_ARN"]["stringValue"] = json!(hostile_target(server));
     let mut body: Value = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
     body["detail"]["eventBody"]["conversationId"] = json!("javascript:document.title='pwned'");
     body["detail"]["eventBody"]["note"] = json!(format!(
         "{script}{img} <iframe src=\"{server}/frame\"></iframe> \u{2066}x"
     ));
+    body["replay-name"] = json!(hostile_replay_name(server));
     record["body"] = json!(body.to_string());
     let mut second = record.clone();
     second["messageId"] = json!("5e1f0c8a-0000-4000-8000-000000000002");
@@ -311,6 +310,79 @@ fn hostile_batch(dir: &Path, server: &str) -> PathBuf {
     let path = dir.join("hostile.json");
     std::fs::write(&path, serde_json::to_vec(&batch).unwrap()).unwrap();
     path
+}
+
+/// The hostile batch's target ARN, as the dead letters carry it.
+fn hostile_target(server: &str) -> String {
+    let img = format!("\"><img src={server}/img onerror=\"document.title='pwned'\">");
+    format!(
+        "arn:aws:events:us-east-1:111122223333:api-destination/{img}<style>@import '{server}/css';</style>"
+    )
+}
+
+/// The name of the archive replay the hostile dead letters came from.
+fn hostile_replay_name(server: &str) -> String {
+    format!("\u{202E}</code><img src={server}/replay onerror=\"document.title='pwned'\">")
+}
+
+/// Where the hostile target and replay name reach the page outside plain text: the
+/// incident table's `title=` tooltip and filter `value=`, the timeline bar's SVG `<title>`
+/// and label, and the incident section's replay line. Each must hold the text as written,
+/// and no element may have gained an event-handler attribute.
+fn assert_hostile_names_are_text(tab: &mut Tab, server: &str, report_page: bool) {
+    let target = hostile_target(server);
+    let attr = |tab: &mut Tab, js: &str| tab.eval(js).as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        attr(
+            tab,
+            "document.querySelector('#incidents td.cut').getAttribute('title')"
+        ),
+        target,
+        "the target cell's tooltip"
+    );
+    assert_eq!(
+        attr(
+            tab,
+            "document.querySelector('#f-target option:nth-child(2)').value"
+        ),
+        target,
+        "the target filter's value"
+    );
+    let bar = attr(
+        tab,
+        "document.querySelector('svg.timeline rect.span title').textContent",
+    );
+    assert!(
+        bar.contains("<img src=") && bar.contains("2 failed"),
+        "{bar}"
+    );
+    let label = attr(
+        tab,
+        "document.querySelector('svg.timeline rect.span + text').textContent",
+    );
+    assert!(label.contains("<img src="), "{label}");
+    assert_eq!(
+        tab.eval(
+            "[...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length"
+        ),
+        0,
+        "an attribute broke out into an event handler"
+    );
+    if report_page {
+        let replayed = attr(tab, "document.querySelector('p.replayed').textContent");
+        assert!(
+            replayed.contains("A replay failed again: 2 of these failed events"),
+            "{replayed}"
+        );
+        assert!(
+            replayed.contains(&format!("</code><img src={server}/replay")),
+            "{replayed}"
+        );
+        assert!(
+            replayed.contains("U+202E") && !replayed.contains('\u{202E}'),
+            "{replayed}"
+        );
+    }
 }
 
 #[test]
@@ -353,6 +425,7 @@ fn hostile_text_stays_text_and_nothing_runs_or_loads() {
         // Bidi controls are shown by name, never applied.
         assert!(text.contains("U+202E"), "{page:?}");
         assert!(!text.contains('\u{202E}'));
+        assert_hostile_names_are_text(&mut tab, &server, !page.ends_with("summary.html"));
         assert_nothing_loaded(&tab);
         if page.ends_with("summary.html") {
             screenshot(&mut tab, "hostile-summary.png");

@@ -16,6 +16,11 @@ pub(crate) mod said {
     pub(crate) const WHAT_TO_DO: &str = "What to do";
     /// The label of whether the events can be replayed unchanged.
     pub(crate) const REPLAY_AS_IS: &str = "Replay as-is once fixed";
+    /// The label of an incident's failures that came from an archive replay.
+    pub(crate) const REPLAY_FAILED_AGAIN: &str = "A replay failed again";
+    /// What a replay's failure means, after the replays are named.
+    pub(crate) const NOT_A_NEW_FAILURE: &str =
+        "not a new failure; the first failure's cause is not fixed yet";
     /// The label of a health look-up that could not be made.
     pub(crate) const NOT_LOOKED_UP: &str = "Not looked up";
 
