@@ -191,3 +191,39 @@ fn incident(i: &crate::report::Incident) -> IncidentMd<'_> {
         command,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::FailureCategory;
+    use crate::report::fixtures::{record, report_of};
+    use crate::report::{ApiDestinationHealth, Health};
+
+    #[test]
+    fn an_api_destinations_connection_state_is_markdown_text() {
+        let report = report_of(vec![record(
+            "m1",
+            FailureCategory::RateLimitExceeded,
+            Some("arn:aws:events:us-east-1:111122223333:api-destination/crm/x"),
+            Some("THROTTLING"),
+            "2026-11-28T09:00:00Z",
+        )]);
+        let mut s = crate::summarize::of_report(&report, "out/report.json").summary;
+        s.health = Some(Health {
+            api_destinations: vec![ApiDestinationHealth {
+                name: "crm".into(),
+                connection_state: Some("<img src=x onerror=alert(1)> **[x](javascript:y)**".into()),
+                ..ApiDestinationHealth::default()
+            }],
+            ..Health::default()
+        });
+        let md = render_summary(&s);
+        let line = md
+            .lines()
+            .find(|l| l.starts_with("- API destination"))
+            .unwrap_or_else(|| panic!("{md}"));
+        assert!(!line.contains("<img"), "{line}");
+        assert!(line.contains("connection &lt;img src=x"), "{line}");
+        assert!(line.contains(r"\*\*\[x\](javascript:y)\*\*"), "{line}");
+    }
+}
