@@ -87,6 +87,59 @@ fn column(tab: &mut Tab, col: usize) -> Vec<String> {
         .collect()
 }
 
+/// The incident table sorts by failed events both ways, and by target name.
+fn assert_sorting(tab: &mut Tab) {
+    // By failed events, largest first, then smallest first.
+    let counts =
+        |tab: &mut Tab| -> Vec<u64> { column(tab, 2).iter().map(|v| v.parse().unwrap()).collect() };
+    tab.eval("document.querySelectorAll('#incidents thead button')[2].click()");
+    let down = counts(tab);
+    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
+    tab.eval("document.querySelectorAll('#incidents thead button')[2].click()");
+    let up = counts(tab);
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+    assert_ne!(up, down);
+    // By target name.
+    tab.eval("document.querySelectorAll('#incidents thead button')[1].click()");
+    let targets = column(tab, 1);
+    let mut sorted = targets.clone();
+    sorted.sort();
+    sorted.reverse();
+    assert_eq!(targets, sorted);
+}
+
+/// The incident table filters by category, by ongoing and by target, saying how many it shows.
+fn assert_filtering(tab: &mut Tab, incidents: &[Value], ongoing: usize) {
+    // A category, then ongoing only, then all again, then a target.
+    let set = |tab: &mut Tab, id: &str, js_value: &str| {
+        tab.eval(&format!(
+            "(() => {{ const e = document.getElementById('{id}'); {js_value}; e.dispatchEvent(new Event('change')); return document.getElementById('f-shown').textContent; }})()"
+        ))
+    };
+    let malformed = incidents
+        .iter()
+        .filter(|i| i["category"] == "PAYLOAD_MALFORMED")
+        .count();
+    let shown = set(tab, "f-category", "e.value = 'PAYLOAD_MALFORMED'");
+    assert_eq!(shown, format!("{malformed} of {} shown", incidents.len()));
+    assert!(column(tab, 0).iter().all(|c| c == "PAYLOAD_MALFORMED"));
+    set(tab, "f-category", "e.value = ''");
+    let shown = set(tab, "f-ongoing", "e.checked = true");
+    assert_eq!(shown, format!("{ongoing} of {} shown", incidents.len()));
+    let visible_ongoing = tab.eval(
+        "Array.from(document.querySelectorAll('#incidents tbody tr')).filter(r => !r.hidden).every(r => r.dataset.ongoing === 'yes')",
+    );
+    assert_eq!(visible_ongoing, true);
+    let target = incidents[0]["targetArn"].as_str().unwrap();
+    set(tab, "f-ongoing", "e.checked = false");
+    let same_target = incidents
+        .iter()
+        .filter(|i| i["targetArn"] == target)
+        .count();
+    let shown = set(tab, "f-target", &format!("e.value = {}", json!(target)));
+    assert_eq!(shown, format!("{same_target} of {} shown", incidents.len()));
+}
+
 #[test]
 fn a_summary_page_shows_each_incident_its_line_and_its_replay_command() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,56 +178,9 @@ fn a_summary_page_shows_each_incident_its_line_and_its_replay_command() {
         .collect();
     assert_eq!(copied_commands(&mut tab), expected);
 
-    // Sorting: by failed events, largest first, then smallest first.
-    let counts =
-        |tab: &mut Tab| -> Vec<u64> { column(tab, 2).iter().map(|v| v.parse().unwrap()).collect() };
-    tab.eval("document.querySelectorAll('#incidents thead button')[2].click()");
-    let down = counts(&mut tab);
-    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
-    tab.eval("document.querySelectorAll('#incidents thead button')[2].click()");
-    let up = counts(&mut tab);
-    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
-    assert_ne!(up, down);
-    // By target name.
-    tab.eval("document.querySelectorAll('#incidents thead button')[1].click()");
-    let targets = column(&mut tab, 1);
-    let mut sorted = targets.clone();
-    sorted.sort();
-    sorted.reverse();
-    assert_eq!(targets, sorted);
+    assert_sorting(&mut tab);
 
-    // Filtering: a category, then ongoing only, then all again.
-    let set = |tab: &mut Tab, id: &str, js_value: &str| {
-        tab.eval(&format!(
-            "(() => {{ const e = document.getElementById('{id}'); {js_value}; e.dispatchEvent(new Event('change')); return document.getElementById('f-shown').textContent; }})()"
-        ))
-    };
-    let malformed = incidents
-        .iter()
-        .filter(|i| i["category"] == "PAYLOAD_MALFORMED")
-        .count();
-    let shown = set(&mut tab, "f-category", "e.value = 'PAYLOAD_MALFORMED'");
-    assert_eq!(shown, format!("{malformed} of {} shown", incidents.len()));
-    assert!(column(&mut tab, 0).iter().all(|c| c == "PAYLOAD_MALFORMED"));
-    set(&mut tab, "f-category", "e.value = ''");
-    let shown = set(&mut tab, "f-ongoing", "e.checked = true");
-    assert_eq!(shown, format!("{ongoing} of {} shown", incidents.len()));
-    let visible_ongoing = tab.eval(
-        "Array.from(document.querySelectorAll('#incidents tbody tr')).filter(r => !r.hidden).every(r => r.dataset.ongoing === 'yes')",
-    );
-    assert_eq!(visible_ongoing, true);
-    let target = incidents[0]["targetArn"].as_str().unwrap();
-    set(&mut tab, "f-ongoing", "e.checked = false");
-    let same_target = incidents
-        .iter()
-        .filter(|i| i["targetArn"] == target)
-        .count();
-    let shown = set(
-        &mut tab,
-        "f-target",
-        &format!("e.value = {}", json!(target)),
-    );
-    assert_eq!(shown, format!("{same_target} of {} shown", incidents.len()));
+    assert_filtering(&mut tab, incidents, ongoing);
 
     // Conversations link to the org's Genesys Cloud.
     let links =
