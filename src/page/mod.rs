@@ -223,6 +223,8 @@ struct Section<'a> {
     recommended_action: &'a str,
     replay_as_is: &'a str,
     rules: &'a [String],
+    /// Its codes and statuses whole (the table's cell may cut them).
+    codes: String,
     errors: Vec<Capped<'a>>,
     payloads: Vec<Payload>,
     replay_command: &'a str,
@@ -380,6 +382,17 @@ fn clock(t: Option<&str>) -> (String, String) {
     (whole, short)
 }
 
+/// An incident's error codes with their counts, then its HTTP statuses.
+fn codes(i: &Incident) -> String {
+    let codes: Vec<String> = i
+        .error_codes
+        .iter()
+        .map(|(c, n)| format!("{c} ×{n}"))
+        .chain(i.http_statuses.iter().map(|h| format!("HTTP {h}")))
+        .collect();
+    codes.join(", ")
+}
+
 /// The incident table's first [`INCIDENT_ROWS`] rows and its filters.
 fn incident_table(s: &Summary) -> IncidentTable<'_> {
     let shown = &s.incidents[..s.incidents.len().min(INCIDENT_ROWS)];
@@ -387,12 +400,6 @@ fn incident_table(s: &Summary) -> IncidentTable<'_> {
         .iter()
         .enumerate()
         .map(|(n, i)| {
-            let codes: Vec<String> = i
-                .error_codes
-                .iter()
-                .map(|(c, n)| format!("{c} ×{n}"))
-                .chain(i.http_statuses.iter().map(|h| format!("HTTP {h}")))
-                .collect();
             let (first, first_short) = clock(i.first_seen.as_deref());
             let (last, last_short) = clock(i.last_seen.as_deref());
             IncidentRow {
@@ -408,7 +415,7 @@ fn incident_table(s: &Summary) -> IncidentTable<'_> {
                 last_short,
                 peak: i.peak_per_minute,
                 conversations: i.conversations,
-                codes: codes.join(", "),
+                codes: codes(i),
                 ongoing: if i.ongoing { "yes" } else { "no" },
             }
         })
@@ -437,6 +444,7 @@ fn sections<'a>(page: &Page<'a>, replays: &Replays) -> Vec<Section<'a>> {
             recommended_action: &i.recommended_action,
             replay_as_is: &i.replay_as_is,
             rules: &i.rules,
+            codes: codes(i),
             errors: i
                 .sample_errors
                 .iter()

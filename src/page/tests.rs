@@ -249,3 +249,26 @@ fn many_or_long_replay_names_are_capped() {
     assert!(!line.contains(&"r".repeat(REPLAY_NAME_CHARS + 1)), "{line}");
     assert!(line.contains("r…</code>"), "a cut name says so: {line}");
 }
+
+#[test]
+fn an_incidents_section_shows_its_codes_whole_not_only_in_the_cut_cells_tooltip() {
+    let mut records = dense_report(1).records;
+    for (n, r) in records.iter_mut().enumerate().take(12) {
+        r.failure.error_code = Some(format!("SOME_LONG_ERROR_CODE_{n:02}"));
+    }
+    let html = page_of(
+        &Report::build("r1".into(), chrono::Utc::now(), records),
+        None,
+    );
+    let section = &html[html.find("<section class=\"incident\"").unwrap()..];
+    let line = section
+        .lines()
+        .find(|l| l.starts_with("<p><b>Codes, statuses:</b>"))
+        .unwrap_or_else(|| panic!("{section}"));
+    for n in 0..12 {
+        assert!(
+            line.contains(&format!("SOME_LONG_ERROR_CODE_{n:02} ×1")),
+            "{line}"
+        );
+    }
+}
