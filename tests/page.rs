@@ -87,6 +87,59 @@ fn column(tab: &mut Tab, col: usize) -> Vec<String> {
         .collect()
 }
 
+/// The incident table sorts by failed events both ways, and by target name.
+fn assert_sorting(tab: &mut Tab) {
+    // By failed events, largest first, then smallest first.
+    let counts =
+        |tab: &mut Tab| -> Vec<u64> { column(tab, 2).iter().map(|v| v.parse().unwrap()).collect() };
+    tab.eval("document.querySelectorAll('#incidents thead button')[2].click()");
+    let down = counts(tab);
+    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
+    tab.eval("document.querySelectorAll('#incidents thead button')[2].click()");
+    let up = counts(tab);
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+    assert_ne!(up, down);
+    // By target name.
+    tab.eval("document.querySelectorAll('#incidents thead button')[1].click()");
+    let targets = column(tab, 1);
+    let mut sorted = targets.clone();
+    sorted.sort();
+    sorted.reverse();
+    assert_eq!(targets, sorted);
+}
+
+/// The incident table filters by category, by ongoing and by target, saying how many it shows.
+fn assert_filtering(tab: &mut Tab, incidents: &[Value], ongoing: usize) {
+    // A category, then ongoing only, then all again, then a target.
+    let set = |tab: &mut Tab, id: &str, js_value: &str| {
+        tab.eval(&format!(
+            "(() => {{ const e = document.getElementById('{id}'); {js_value}; e.dispatchEvent(new Event('change')); return document.getElementById('f-shown').textContent; }})()"
+        ))
+    };
+    let malformed = incidents
+        .iter()
+        .filter(|i| i["category"] == "PAYLOAD_MALFORMED")
+        .count();
+    let shown = set(tab, "f-category", "e.value = 'PAYLOAD_MALFORMED'");
+    assert_eq!(shown, format!("{malformed} of {} shown", incidents.len()));
+    assert!(column(tab, 0).iter().all(|c| c == "PAYLOAD_MALFORMED"));
+    set(tab, "f-category", "e.value = ''");
+    let shown = set(tab, "f-ongoing", "e.checked = true");
+    assert_eq!(shown, format!("{ongoing} of {} shown", incidents.len()));
+    let visible_ongoing = tab.eval(
+        "Array.from(document.querySelectorAll('#incidents tbody tr')).filter(r => !r.hidden).every(r => r.dataset.ongoing === 'yes')",
+    );
+    assert_eq!(visible_ongoing, true);
+    let target = incidents[0]["targetArn"].as_str().unwrap();
+    set(tab, "f-ongoing", "e.checked = false");
+    let same_target = incidents
+        .iter()
+        .filter(|i| i["targetArn"] == target)
+        .count();
+    let shown = set(tab, "f-target", &format!("e.value = {}", json!(target)));
+    assert_eq!(shown, format!("{same_target} of {} shown", incidents.len()));
+}
+
 #[test]
 fn a_summary_page_shows_each_incident_its_line_and_its_replay_command() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,56 +178,9 @@ fn a_summary_page_shows_each_incident_its_line_and_its_replay_command() {
         .collect();
     assert_eq!(copied_commands(&mut tab), expected);
 
-    // Sorting: by failed events, largest first, then smallest first.
-    let counts =
-        |tab: &mut Tab| -> Vec<u64> { column(tab, 2).iter().map(|v| v.parse().unwrap()).collect() };
-    tab.eval("document.querySelectorAll('#incidents thead button')[2].click()");
-    let down = counts(&mut tab);
-    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
-    tab.eval("document.querySelectorAll('#incidents thead button')[2].click()");
-    let up = counts(&mut tab);
-    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
-    assert_ne!(up, down);
-    // By target name.
-    tab.eval("document.querySelectorAll('#incidents thead button')[1].click()");
-    let targets = column(&mut tab, 1);
-    let mut sorted = targets.clone();
-    sorted.sort();
-    sorted.reverse();
-    assert_eq!(targets, sorted);
+    assert_sorting(&mut tab);
 
-    // Filtering: a category, then ongoing only, then all again.
-    let set = |tab: &mut Tab, id: &str, js_value: &str| {
-        tab.eval(&format!(
-            "(() => {{ const e = document.getElementById('{id}'); {js_value}; e.dispatchEvent(new Event('change')); return document.getElementById('f-shown').textContent; }})()"
-        ))
-    };
-    let malformed = incidents
-        .iter()
-        .filter(|i| i["category"] == "PAYLOAD_MALFORMED")
-        .count();
-    let shown = set(&mut tab, "f-category", "e.value = 'PAYLOAD_MALFORMED'");
-    assert_eq!(shown, format!("{malformed} of {} shown", incidents.len()));
-    assert!(column(&mut tab, 0).iter().all(|c| c == "PAYLOAD_MALFORMED"));
-    set(&mut tab, "f-category", "e.value = ''");
-    let shown = set(&mut tab, "f-ongoing", "e.checked = true");
-    assert_eq!(shown, format!("{ongoing} of {} shown", incidents.len()));
-    let visible_ongoing = tab.eval(
-        "Array.from(document.querySelectorAll('#incidents tbody tr')).filter(r => !r.hidden).every(r => r.dataset.ongoing === 'yes')",
-    );
-    assert_eq!(visible_ongoing, true);
-    let target = incidents[0]["targetArn"].as_str().unwrap();
-    set(&mut tab, "f-ongoing", "e.checked = false");
-    let same_target = incidents
-        .iter()
-        .filter(|i| i["targetArn"] == target)
-        .count();
-    let shown = set(
-        &mut tab,
-        "f-target",
-        &format!("e.value = {}", json!(target)),
-    );
-    assert_eq!(shown, format!("{same_target} of {} shown", incidents.len()));
+    assert_filtering(&mut tab, incidents, ongoing);
 
     // Conversations link to the org's Genesys Cloud.
     let links =
@@ -286,7 +292,7 @@ fn counting_server() -> (String, Arc<AtomicUsize>) {
 
 /// The single sample dead letter, twice, made hostile: markup, an attribute break-out, a
 /// `javascript:` URL and bidi controls in the error message, the target, the
-/// conversation id and the payload, each reaching for `server`.
+/// conversation id, the payload and the archive replay's name, each reaching for `server`.
 fn hostile_batch(dir: &Path, server: &str) -> PathBuf {
     let mut batch: Value = serde_json::from_slice(&event_bytes("sqs-single.json")).unwrap();
     let script = "<script>document.title='pwned'</script>";
@@ -296,14 +302,13 @@ fn hostile_batch(dir: &Path, server: &str) -> PathBuf {
     attrs["ERROR_MESSAGE"]["stringValue"] = json!(format!(
         "{script}{img} <a href=\"javascript:document.title='pwned'\">x</a> \u{202E}gnp.exe"
     ));
-    attrs["TARGET_ARN"]["stringValue"] = json!(format!(
-        "arn:aws:events:us-east-1:111122223333:api-destination/{img}<style>@import '{server}/css';</style>"
-    ));
+    attrs["TARGET_ARN"]["stringValue"] = json!(hostile_target(server));
     let mut body: Value = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
     body["detail"]["eventBody"]["conversationId"] = json!("javascript:document.title='pwned'");
     body["detail"]["eventBody"]["note"] = json!(format!(
         "{script}{img} <iframe src=\"{server}/frame\"></iframe> \u{2066}x"
     ));
+    body["replay-name"] = json!(hostile_replay_name(server));
     record["body"] = json!(body.to_string());
     let mut second = record.clone();
     second["messageId"] = json!("5e1f0c8a-0000-4000-8000-000000000002");
@@ -311,6 +316,79 @@ fn hostile_batch(dir: &Path, server: &str) -> PathBuf {
     let path = dir.join("hostile.json");
     std::fs::write(&path, serde_json::to_vec(&batch).unwrap()).unwrap();
     path
+}
+
+/// The hostile batch's target ARN, as the dead letters carry it.
+fn hostile_target(server: &str) -> String {
+    let img = format!("\"><img src={server}/img onerror=\"document.title='pwned'\">");
+    format!(
+        "arn:aws:events:us-east-1:111122223333:api-destination/{img}<style>@import '{server}/css';</style>"
+    )
+}
+
+/// The name of the archive replay the hostile dead letters came from.
+fn hostile_replay_name(server: &str) -> String {
+    format!("\u{202E}</code><img src={server}/replay onerror=\"document.title='pwned'\">")
+}
+
+/// Where the hostile target and replay name reach the page outside plain text: the
+/// incident table's `title=` tooltip and filter `value=`, the timeline bar's SVG `<title>`
+/// and label, and the incident section's replay line. Each must hold the text as written,
+/// and no element may have gained an event-handler attribute.
+fn assert_hostile_names_are_text(tab: &mut Tab, server: &str, report_page: bool) {
+    let target = hostile_target(server);
+    let attr = |tab: &mut Tab, js: &str| tab.eval(js).as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        attr(
+            tab,
+            "document.querySelector('#incidents td.cut').getAttribute('title')"
+        ),
+        target,
+        "the target cell's tooltip"
+    );
+    assert_eq!(
+        attr(
+            tab,
+            "document.querySelector('#f-target option:nth-child(2)').value"
+        ),
+        target,
+        "the target filter's value"
+    );
+    let bar = attr(
+        tab,
+        "document.querySelector('svg.timeline rect.span title').textContent",
+    );
+    assert!(
+        bar.contains("<img src=") && bar.contains("2 failed"),
+        "{bar}"
+    );
+    let label = attr(
+        tab,
+        "document.querySelector('svg.timeline rect.span + text').textContent",
+    );
+    assert!(label.contains("<img src="), "{label}");
+    assert_eq!(
+        tab.eval(
+            "[...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length"
+        ),
+        0,
+        "an attribute broke out into an event handler"
+    );
+    if report_page {
+        let replayed = attr(tab, "document.querySelector('p.replayed').textContent");
+        assert!(
+            replayed.contains("A replay failed again: 2 of these failed events"),
+            "{replayed}"
+        );
+        assert!(
+            replayed.contains(&format!("</code><img src={server}/replay")),
+            "{replayed}"
+        );
+        assert!(
+            replayed.contains("U+202E") && !replayed.contains('\u{202E}'),
+            "{replayed}"
+        );
+    }
 }
 
 #[test]
@@ -353,6 +431,7 @@ fn hostile_text_stays_text_and_nothing_runs_or_loads() {
         // Bidi controls are shown by name, never applied.
         assert!(text.contains("U+202E"), "{page:?}");
         assert!(!text.contains('\u{202E}'));
+        assert_hostile_names_are_text(&mut tab, &server, !page.ends_with("summary.html"));
         assert_nothing_loaded(&tab);
         if page.ends_with("summary.html") {
             screenshot(&mut tab, "hostile-summary.png");

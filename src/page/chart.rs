@@ -256,6 +256,8 @@ fn bars_of(
     chart: &mut Chart,
 ) {
     let last_column = axis.from + (axis.columns - 1) * axis.step;
+    // The colours after the lines': a bar in a line's colour would read as that incident.
+    let colours = chart.lines.len();
     for (row, k) in sparse.iter().take(BARS).enumerate() {
         let minutes = &per_minute[*k];
         let (Some((a, _)), Some((b, _))) = (minutes.first(), minutes.last()) else {
@@ -270,7 +272,7 @@ fn bars_of(
         let name = incident_name(s, *k);
         let (label_x, anchor, inside) = label_place(x, w, &name);
         chart.bars.push(Bar {
-            k: row % SERIES,
+            k: (colours + row) % SERIES,
             name,
             count: minutes.iter().map(|(_, n)| n).sum(),
             first: label(a, true),

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use bytes::Bytes;
 
+use crate::classify::FailureCategory;
 use crate::report::{Health, Incident, NO_TARGET, Report, Summary};
 use crate::summarize::{
     CONVERSATIONS_SHOWN, Detail, INCIDENT_SECTIONS, PAYLOADS_PER_INCIDENT, said,
@@ -31,6 +32,10 @@ pub(crate) const INCIDENT_ROWS: usize = 200;
 const PAYLOAD_CHARS: usize = 4096;
 /// The longest sample error shown, in characters.
 const ERROR_CHARS: usize = 1000;
+/// The most replays an incident's section names; the JSON has them all.
+const REPLAY_NAMES: usize = 3;
+/// The longest replay name shown, in characters (EventBridge's own are at most 64).
+const REPLAY_NAME_CHARS: usize = 64;
 
 const SCRIPT: &str = include_str!("page.js");
 const STYLE: &str = include_str!("page.css");
@@ -88,15 +93,32 @@ pub(crate) fn render_report(
     let headline = crate::report::headline(report)
         .replace("**", "")
         .replace('`', "");
-    render(&Page {
-        kind: Kind::Report(report.report_id.clone()),
-        summary: &finished.summary,
-        headline: &headline,
-        detail: &detail,
-        data: address,
-        genesys_domain,
-    })
+    let replays: Replays = report
+        .summary
+        .incidents
+        .iter()
+        .filter(|i| i.replay_failures > 0)
+        .map(|i| {
+            let key = (i.category, i.target_arn.clone());
+            (key, (i.replay_failures, i.replay_names.clone()))
+        })
+        .collect();
+    render_with(
+        &Page {
+            kind: Kind::Report(report.report_id.clone()),
+            summary: &finished.summary,
+            headline: &headline,
+            detail: &detail,
+            data: address,
+            genesys_domain,
+        },
+        &replays,
+    )
 }
+
+/// Per incident (category, target), how many of its failed events came from archive
+/// replays, and their names: `report.json`'s `replayFailures` and `replayNames`.
+type Replays = BTreeMap<(FailureCategory, Option<String>), (usize, Vec<String>)>;
 
 /// The frame every page shares: the policy, the style, the title and the closing line.
 struct Frame<'a> {
@@ -201,9 +223,40 @@ struct Section<'a> {
     recommended_action: &'a str,
     replay_as_is: &'a str,
     rules: &'a [String],
+    /// Its codes and statuses whole (the table's cell may cut them).
+    codes: String,
     errors: Vec<Capped<'a>>,
     payloads: Vec<Payload>,
     replay_command: &'a str,
+    /// Its failures that came from archive replays, if any did.
+    replayed: Option<Replayed>,
+}
+
+/// An incident's failures that came from archive replays: a replay that failed again.
+struct Replayed {
+    failures: usize,
+    /// The first [`REPLAY_NAMES`] replays' names, capped (`…` where cut).
+    names: Vec<String>,
+    /// How many replays are not named.
+    more: usize,
+}
+
+impl Replayed {
+    fn of(replays: &Replays, i: &Incident) -> Option<Self> {
+        let (failures, names) = replays.get(&(i.category, i.target_arn.clone()))?;
+        Some(Self {
+            failures: *failures,
+            names: names
+                .iter()
+                .take(REPLAY_NAMES)
+                .map(|n| match capped(n, REPLAY_NAME_CHARS) {
+                    (shown, 0) => shown.to_owned(),
+                    (shown, _) => format!("{shown}…"),
+                })
+                .collect(),
+            more: names.len().saturating_sub(REPLAY_NAMES),
+        })
+    }
 }
 
 /// Text shown up to a length, and how many characters were left out.
@@ -240,6 +293,11 @@ struct ConversationRow<'a> {
 
 /// The page as one HTML document.
 pub(crate) fn render(page: &Page) -> String {
+    render_with(page, &Replays::new())
+}
+
+/// The page, naming the replays that failed again in `replays`.
+fn render_with(page: &Page, replays: &Replays) -> String {
     let s = page.summary;
     let title = match &page.kind {
         Kind::Report(id) => format!("Dead-letter report {id}"),
@@ -265,7 +323,7 @@ pub(crate) fn render(page: &Page) -> String {
         chart: chart::chart(s, &page.detail.per_minute),
         categories: categories(s),
         table: incident_table(s),
-        sections: sections(page),
+        sections: sections(page, replays),
         health: s.health.as_ref(),
         conversations: conversations(page),
     };
@@ -324,6 +382,17 @@ fn clock(t: Option<&str>) -> (String, String) {
     (whole, short)
 }
 
+/// An incident's error codes with their counts, then its HTTP statuses.
+fn codes(i: &Incident) -> String {
+    let codes: Vec<String> = i
+        .error_codes
+        .iter()
+        .map(|(c, n)| format!("{c} ×{n}"))
+        .chain(i.http_statuses.iter().map(|h| format!("HTTP {h}")))
+        .collect();
+    codes.join(", ")
+}
+
 /// The incident table's first [`INCIDENT_ROWS`] rows and its filters.
 fn incident_table(s: &Summary) -> IncidentTable<'_> {
     let shown = &s.incidents[..s.incidents.len().min(INCIDENT_ROWS)];
@@ -331,12 +400,6 @@ fn incident_table(s: &Summary) -> IncidentTable<'_> {
         .iter()
         .enumerate()
         .map(|(n, i)| {
-            let codes: Vec<String> = i
-                .error_codes
-                .iter()
-                .map(|(c, n)| format!("{c} ×{n}"))
-                .chain(i.http_statuses.iter().map(|h| format!("HTTP {h}")))
-                .collect();
             let (first, first_short) = clock(i.first_seen.as_deref());
             let (last, last_short) = clock(i.last_seen.as_deref());
             IncidentRow {
@@ -352,7 +415,7 @@ fn incident_table(s: &Summary) -> IncidentTable<'_> {
                 last_short,
                 peak: i.peak_per_minute,
                 conversations: i.conversations,
-                codes: codes.join(", "),
+                codes: codes(i),
                 ongoing: if i.ongoing { "yes" } else { "no" },
             }
         })
@@ -369,7 +432,7 @@ fn incident_table(s: &Summary) -> IncidentTable<'_> {
 }
 
 /// The sections of the first [`INCIDENT_SECTIONS`] incidents.
-fn sections<'a>(page: &Page<'a>) -> Vec<Section<'a>> {
+fn sections<'a>(page: &Page<'a>, replays: &Replays) -> Vec<Section<'a>> {
     let s = page.summary;
     s.incidents
         .iter()
@@ -381,6 +444,7 @@ fn sections<'a>(page: &Page<'a>) -> Vec<Section<'a>> {
             recommended_action: &i.recommended_action,
             replay_as_is: &i.replay_as_is,
             rules: &i.rules,
+            codes: codes(i),
             errors: i
                 .sample_errors
                 .iter()
@@ -406,6 +470,7 @@ fn sections<'a>(page: &Page<'a>) -> Vec<Section<'a>> {
                 })
                 .collect(),
             replay_command: &i.replay_command,
+            replayed: Replayed::of(replays, i),
         })
         .collect()
 }

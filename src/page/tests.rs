@@ -174,3 +174,101 @@ fn a_bars_name_goes_where_it_fits_after_before_or_inside() {
     // Across the whole window: over the bar, not over the counts or past the edge.
     assert_eq!(chart::label_place(56.0, 900.0, name), (62.0, "start", true));
 }
+
+/// Two incidents of one minute each (bars) beside one failing every minute (a line).
+fn line_and_bars() -> Report {
+    let mut records = dense_report(1).records;
+    for (n, target) in ["a", "b"].into_iter().enumerate() {
+        records.push(record(
+            &format!("s{n}"),
+            FailureCategory::RateLimitExceeded,
+            Some(&format!("arn:aws:sqs:us-east-1:111122223333:{target}")),
+            Some("THROTTLING"),
+            "2026-11-28T09:05:00Z",
+        ));
+    }
+    Report::build("r1".into(), chrono::Utc::now(), records)
+}
+
+#[test]
+fn bars_take_the_colours_after_the_lines_not_a_busy_incidents() {
+    let html = page_of(&line_and_bars(), None);
+    assert!(html.contains("<polyline class=\"series s0\""), "{html}");
+    assert_eq!(html.matches("<rect class=\"span").count(), 2);
+    assert!(
+        !html.contains("<rect class=\"span s0\""),
+        "a sparse incident drawn in the busy incident's colour"
+    );
+    assert!(html.contains("<rect class=\"span s1\""));
+    assert!(html.contains("<rect class=\"span s2\""));
+}
+
+#[test]
+fn an_incident_fed_by_a_replay_that_failed_again_names_the_replay_escaped() {
+    let mut records = dense_report(1).records;
+    for (n, name) in ["dlq-recover-a", "<b>x</b>\"'&", "dlq-recover-a"]
+        .into_iter()
+        .enumerate()
+    {
+        records[n].replay_name = Some(name.to_owned());
+    }
+    let r = Report::build("r1".into(), chrono::Utc::now(), records);
+    assert_eq!(r.summary.incidents[0].replay_failures, 3);
+    let html = page_of(&r, None);
+    let line = html
+        .lines()
+        .find(|l| l.contains(said::REPLAY_FAILED_AGAIN))
+        .unwrap_or_else(|| panic!("no replay line: {html}"));
+    assert!(line.contains("<b>3</b> of these failed events"), "{line}");
+    assert!(line.contains("<code>dlq-recover-a</code>"), "{line}");
+    assert!(
+        line.contains("<code>&lt;b&gt;x&lt;/b&gt;&quot;&#39;&amp;</code>"),
+        "{line}"
+    );
+    assert!(!line.contains("<b>x</b>"));
+    // An incident with no replayed failure says nothing about replays.
+    assert!(!page_of(&report(2, 0), None).contains(said::REPLAY_FAILED_AGAIN));
+}
+
+#[test]
+fn many_or_long_replay_names_are_capped() {
+    let mut records = dense_report(1).records;
+    for (n, r) in records.iter_mut().enumerate().take(REPLAY_NAMES + 2) {
+        r.replay_name = Some(format!("{n:02}{}", "r".repeat(200)));
+    }
+    let html = page_of(
+        &Report::build("r1".into(), chrono::Utc::now(), records),
+        None,
+    );
+    let line = html
+        .lines()
+        .find(|l| l.contains(said::REPLAY_FAILED_AGAIN))
+        .unwrap();
+    assert_eq!(line.matches("<code>").count(), REPLAY_NAMES, "{line}");
+    assert!(line.contains("and 2 more"), "{line}");
+    assert!(!line.contains(&"r".repeat(REPLAY_NAME_CHARS + 1)), "{line}");
+    assert!(line.contains("r…</code>"), "a cut name says so: {line}");
+}
+
+#[test]
+fn an_incidents_section_shows_its_codes_whole_not_only_in_the_cut_cells_tooltip() {
+    let mut records = dense_report(1).records;
+    for (n, r) in records.iter_mut().enumerate().take(12) {
+        r.failure.error_code = Some(format!("SOME_LONG_ERROR_CODE_{n:02}"));
+    }
+    let html = page_of(
+        &Report::build("r1".into(), chrono::Utc::now(), records),
+        None,
+    );
+    let section = &html[html.find("<section class=\"incident\"").unwrap()..];
+    let line = section
+        .lines()
+        .find(|l| l.starts_with("<p><b>Codes, statuses:</b>"))
+        .unwrap_or_else(|| panic!("{section}"));
+    for n in 0..12 {
+        assert!(
+            line.contains(&format!("SOME_LONG_ERROR_CODE_{n:02} ×1")),
+            "{line}"
+        );
+    }
+}

@@ -16,6 +16,11 @@ pub(crate) mod said {
     pub(crate) const WHAT_TO_DO: &str = "What to do";
     /// The label of whether the events can be replayed unchanged.
     pub(crate) const REPLAY_AS_IS: &str = "Replay as-is once fixed";
+    /// The label of an incident's failures that came from an archive replay.
+    pub(crate) const REPLAY_FAILED_AGAIN: &str = "A replay failed again";
+    /// What a replay's failure means, after the replays are named.
+    pub(crate) const NOT_A_NEW_FAILURE: &str =
+        "not a new failure; the first failure's cause is not fixed yet";
     /// The label of a health look-up that could not be made.
     pub(crate) const NOT_LOOKED_UP: &str = "Not looked up";
 
@@ -184,5 +189,41 @@ fn incident(i: &crate::report::Incident) -> IncidentMd<'_> {
         errors: i.sample_errors.iter().map(|e| truncate(e, 300)).collect(),
         fence: "`".repeat(longest.max(2) + 1),
         command,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::FailureCategory;
+    use crate::report::fixtures::{record, report_of};
+    use crate::report::{ApiDestinationHealth, Health};
+
+    #[test]
+    fn an_api_destinations_connection_state_is_markdown_text() {
+        let report = report_of(vec![record(
+            "m1",
+            FailureCategory::RateLimitExceeded,
+            Some("arn:aws:events:us-east-1:111122223333:api-destination/crm/x"),
+            Some("THROTTLING"),
+            "2026-11-28T09:00:00Z",
+        )]);
+        let mut s = crate::summarize::of_report(&report, "out/report.json").summary;
+        s.health = Some(Health {
+            api_destinations: vec![ApiDestinationHealth {
+                name: "crm".into(),
+                connection_state: Some("<img src=x onerror=alert(1)> **[x](javascript:y)**".into()),
+                ..ApiDestinationHealth::default()
+            }],
+            ..Health::default()
+        });
+        let md = render_summary(&s);
+        let line = md
+            .lines()
+            .find(|l| l.starts_with("- API destination"))
+            .unwrap_or_else(|| panic!("{md}"));
+        assert!(!line.contains("<img"), "{line}");
+        assert!(line.contains("connection &lt;img src=x"), "{line}");
+        assert!(line.contains(r"\*\*\[x\](javascript:y)\*\*"), "{line}");
     }
 }
