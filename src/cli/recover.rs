@@ -99,9 +99,7 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
     if !args.ignore_archive_lag {
         recover::check_lag(&plan, request.now).map_err(|e| e.to_string())?;
     }
-    let started = recover::start(&clients.events, &plan, &rule.name)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (started, failed) = recover::start(&clients.events, &plan, &rule.name).await;
     for s in started {
         let (name, what) = match &s {
             Started::Now(name, state) => (name, format!("started replay {name} ({state})")),
@@ -111,6 +109,15 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
                     "replay {name} exists already (started by an earlier run): not started again"
                 ),
             ),
+            Started::Covered { start, end, by } => {
+                out.line(format!(
+                    "{} to {}: replayed already by {}: not replayed again",
+                    rfc3339(*start),
+                    rfc3339(*end),
+                    by.join(", ")
+                ));
+                continue;
+            }
         };
         out.line(what);
         out.line(format!(
@@ -118,7 +125,10 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
             plan.region
         ));
     }
-    Ok(())
+    match failed {
+        Some(e) => Err(Failure::from(e.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// The dry run's lines: the rule, what was lost where, the archive, each window with its
@@ -131,10 +141,13 @@ fn print_plan(plan: &Plan, request: &Request, rule_name: &str, out: &mut Stdout)
         rfc3339(request.until),
         plan.found_under.join("; ")
     ));
-    for (queue, retention) in &plan.queues {
-        match retention {
-            Some(r) => out.line(format!("dead-letter queue {queue}: keeps messages {r} s; dead letters older than that have expired from it")),
-            None => out.line(format!("dead-letter queue {queue}: retention unknown")),
+    for q in &plan.queues {
+        let kept = q.retention.map_or("retention unknown".to_owned(), |r| {
+            format!("keeps messages {r} s")
+        });
+        match &q.drained_by {
+            Some(f) => out.line(format!("dead-letter queue {}: {kept}; drained by {f}: its dead letters were consumed (and stored), not expired", q.arn)),
+            None => out.line(format!("dead-letter queue {}: {kept}; nothing drains it: dead letters older than that have expired from it", q.arn)),
         }
     }
     for note in &plan.notes {
@@ -172,6 +185,14 @@ fn print_plan(plan: &Plan, request: &Request, rule_name: &str, out: &mut Stdout)
             w.matched.map_or("an unknown number of".into(), |m| m.to_string()),
             recover::replay_name(&plan.rule, rule_name, w)
         ));
+        for (start, end, by) in recover::split(w.start, w.end, &plan.earlier).1 {
+            out.line(format!(
+                "  {} to {}: replayed already by {}: --execute replays only the rest of the window",
+                rfc3339(start),
+                rfc3339(end),
+                by.join(", ")
+            ));
+        }
     }
     if let Some(end) = plan.windows.iter().map(|w| w.end).max() {
         out.line(format!(
