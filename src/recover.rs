@@ -341,8 +341,15 @@ pub(crate) fn choose_archive(
     now: i64,
 ) -> Result<Archive, RecoverError> {
     let why_not = |a: &Archive| {
+        let later = match a.created {
+            Some(c) if c > start => format!(
+                " (the window starts {} s before its archive: a shorter --event-age, of the seconds an event may have waited before failing, starts it later)",
+                c - start
+            ),
+            _ => String::new(),
+        };
         format!(
-            "archive {} ({}, created {}, {}) does not hold events from {}: an archive holds events from its creation on, for its retention",
+            "archive {} ({}, created {}, {}) does not hold events from {}: an archive holds events from its creation on, for its retention{later}",
             a.name,
             a.state,
             a.created.map_or("at an unknown time".into(), rfc3339),

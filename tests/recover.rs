@@ -308,6 +308,15 @@ async fn nothing_lost_exits_3_and_an_archive_too_young_is_named() {
         "{}",
         text(&o)
     );
+    // An archive younger than the window says how much, and what shortens the window.
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "(the window starts {} s before its archive: a shorter --event-age",
+            10 * 86_400 + EVENT_AGE
+        )),
+        "{}",
+        text(&o)
+    );
 }
 
 /// A function `name` (an empty zip: it is never invoked) draining queue `queue` through an
