@@ -216,6 +216,10 @@ pub(crate) fn rule_and_bus(arn: &str) -> Result<(RuleArn, String), RecoverError>
     let rule = RuleArn::parse(arn).ok_or_else(|| RecoverError::NotARule(arn.to_owned()))?;
     let (_, region, account, _) =
         arn_parts(arn).ok_or_else(|| RecoverError::NotARule(arn.to_owned()))?;
+    // A rule has a name, a Region and an account: the SDK would fail on them obscurely.
+    if rule.name.is_empty() || region.is_empty() || account.is_empty() {
+        return Err(RecoverError::NotARule(arn.to_owned()));
+    }
     let partition = arn.split(':').nth(1).unwrap_or("aws");
     let bus = rule.bus.as_deref().unwrap_or("default");
     let bus_arn = format!("arn:{partition}:events:{region}:{account}:event-bus/{bus}");
@@ -907,6 +911,17 @@ mod tests {
             "arn:aws:events:eu-west-1:111122223333:event-bus/default"
         );
         assert!(rule_and_bus("arn:aws:sqs:us-east-1:1:q").is_err());
+        for odd in [
+            "arn:aws:events:us-east-1:111122223333:rule/",
+            "arn:aws:events:us-east-1:111122223333:rule/bus/",
+            "arn:aws:events:::rule/r",
+            "arn:aws:events:us-east-1::rule/r",
+        ] {
+            assert!(
+                matches!(rule_and_bus(odd), Err(RecoverError::NotARule(_))),
+                "{odd}"
+            );
+        }
     }
 
     #[test]
