@@ -100,8 +100,17 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
         recover::check_lag(&plan, request.now).map_err(|e| e.to_string())?;
     }
     let (started, failed) = recover::start(&clients.events, &plan, &rule.name).await;
+    print_started(&started, &plan.region, &mut out);
+    match failed {
+        Some(e) => Err(Failure::from(e.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// What `--execute` did, window part by window part, with how to follow each replay.
+fn print_started(started: &[Started], region: &str, out: &mut Stdout) {
     for s in started {
-        let (name, what) = match &s {
+        let (name, what) = match s {
             Started::Now(name, state) => (name, format!("started replay {name} ({state})")),
             Started::Already(name) => (
                 name,
@@ -121,13 +130,8 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
         };
         out.line(what);
         out.line(format!(
-            "  follow it: aws events describe-replay --replay-name {name} --region {} (State COMPLETED when done; EventLastReplayedTime is how far it got)",
-            plan.region
+            "  follow it: aws events describe-replay --replay-name {name} --region {region} (State COMPLETED when done; EventLastReplayedTime is how far it got)"
         ));
-    }
-    match failed {
-        Some(e) => Err(Failure::from(e.to_string())),
-        None => Ok(()),
     }
 }
 
