@@ -44,6 +44,8 @@ pub(crate) const DEFAULT_EVENT_AGE: i64 = 86_400;
 pub(crate) const ARCHIVE_LAG: i64 = 600;
 /// Each AWS call at most this long.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Planning (every look-up, every page) and starting the replays, each at most this long.
+pub(crate) const TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why a recovery could not be planned or started.
 #[derive(Debug, thiserror::Error)]
@@ -602,8 +604,18 @@ async fn queues(
     (out, shortest)
 }
 
-/// Finds what was lost in the request's period and the archive to replay it from.
+/// Finds what was lost in the request's period and the archive to replay it from, within
+/// [`TOTAL_TIMEOUT`] (each call within its own [`CALL_TIMEOUT`]).
 pub(crate) async fn plan(clients: &Clients, request: &Request) -> Result<Plan, RecoverError> {
+    match tokio::time::timeout(TOTAL_TIMEOUT, plan_within(clients, request)).await {
+        Ok(planned) => planned,
+        Err(_) => Err(RecoverError::Aws(format!(
+            "the look-ups took more than {TOTAL_TIMEOUT:?} in all: nothing was started"
+        ))),
+    }
+}
+
+async fn plan_within(clients: &Clients, request: &Request) -> Result<Plan, RecoverError> {
     let (rule, bus_arn) = rule_and_bus(&request.rule)?;
     let (found_age, dlqs) = targets(&clients.events, &rule).await?;
     let event_age = match request.event_age {
@@ -793,6 +805,7 @@ pub(crate) async fn start(
     events: &aws_sdk_eventbridge::Client,
     plan: &Plan,
     rule_name: &str,
+    deadline: tokio::time::Instant,
 ) -> (Vec<Started>, Option<RecoverError>) {
     let mut out = Vec::new();
     let Some(archive) = &plan.archive else {
@@ -818,6 +831,14 @@ pub(crate) async fn start(
                 end,
                 ..w.clone()
             };
+            if tokio::time::Instant::now() + CALL_TIMEOUT > deadline {
+                let e = RecoverError::Aws(format!(
+                    "StartReplay: no time left to start the replay of {} to {} within the deadline; run again (what was started is not started twice)",
+                    rfc3339(start),
+                    rfc3339(end)
+                ));
+                return (out, Some(e));
+            }
             match start_one(events, plan, rule_name, &archive_arn, &part).await {
                 Ok(s) => out.push(s),
                 Err(e) => return (out, Some(e)),
@@ -1059,6 +1080,43 @@ mod tests {
                 200,
                 vec!["a (COMPLETED)".to_owned(), "b (COMPLETED)".to_owned()]
             )]
+        );
+    }
+
+    #[tokio::test]
+    async fn no_replay_is_started_past_the_deadline() {
+        let config = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let events = aws_sdk_eventbridge::Client::from_conf(config);
+        let mut a = archive("a", 0, 0);
+        a.arn = Some("arn:aws:events:us-east-1:111122223333:archive/a".into());
+        let plan = Plan {
+            rule: RULE.into(),
+            region: "us-east-1".into(),
+            bus_arn: String::new(),
+            event_age: (0, String::new()),
+            queues: vec![],
+            found_under: vec![],
+            windows: vec![Window {
+                start: 1_800_000_000,
+                end: 1_800_000_060,
+                lost: 1.0,
+                expired: 0.0,
+                matched: None,
+            }],
+            archive: Some(a),
+            earlier: vec![],
+            notes: vec![],
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let (started, failed) = start(&events, &plan, "r", deadline).await;
+        assert!(started.is_empty());
+        assert!(
+            matches!(&failed, Some(RecoverError::Aws(m)) if m.contains("no time left")),
+            "{failed:?}"
         );
     }
 

@@ -99,7 +99,8 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
     if !args.ignore_archive_lag {
         recover::check_lag(&plan, request.now).map_err(|e| e.to_string())?;
     }
-    let (started, failed) = recover::start(&clients.events, &plan, &rule.name).await;
+    let deadline = tokio::time::Instant::now() + recover::TOTAL_TIMEOUT;
+    let (started, failed) = recover::start(&clients.events, &plan, &rule.name, deadline).await;
     print_started(&started, &plan.region, &mut out);
     match failed {
         Some(e) => Err(Failure::from(e.to_string())),
