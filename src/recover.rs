@@ -7,8 +7,9 @@
 //!   the events into the DLQ (a deleted queue, a denied `sqs:SendMessage`, a KMS key it may
 //!   not use); no copy exists anywhere but the archive;
 //! - **expired**: `InvocationsSentToDlq` > 0 in a minute older than the DLQ's
-//!   `MessageRetentionPeriod` — the copies were in the queue and SQS has dropped them
-//!   since, unless something (the function, `poll`) stored them before.
+//!   `MessageRetentionPeriod`, for a DLQ no event source mapping drains — the copies were
+//!   in the queue and SQS has dropped them since. A drained DLQ's dead letters were
+//!   consumed (the triage function stores them), not expired.
 //!
 //! The CloudWatch figures are read as the health look-up reads them (both dimension sets,
 //! the period CloudWatch keeps for the window's age). Each stretch of such minutes becomes
@@ -22,7 +23,9 @@
 //! included (the archive knows nothing of deliveries): the rule's `MatchedEvents` over the
 //! window is that count. `Destination.FilterArns` limits the replay to this rule, so the
 //! bus's other rules see nothing. AWS advises replaying a window only 10 minutes after its
-//! end, as events reach the archive late; `start` refuses earlier unless told.
+//! end, as events reach the archive late; `start` refuses earlier unless told. The parts
+//! of a window that earlier replays of the rule from the archive cover (`ListReplays` by
+//! the name's prefix) are not replayed again.
 
 use std::time::Duration;
 
@@ -41,6 +44,8 @@ pub(crate) const DEFAULT_EVENT_AGE: i64 = 86_400;
 pub(crate) const ARCHIVE_LAG: i64 = 600;
 /// Each AWS call at most this long.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Planning (every look-up, every page) and starting the replays, each at most this long.
+pub(crate) const TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why a recovery could not be planned or started.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +132,17 @@ impl Archive {
     }
 }
 
+/// A DLQ of the rule's targets.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Dlq {
+    pub(crate) arn: String,
+    /// Its `MessageRetentionPeriod` (seconds), when it could be read.
+    pub(crate) retention: Option<i64>,
+    /// The function an enabled event source mapping drains it into (its dead letters are
+    /// consumed within minutes, never left to expire), when there is one.
+    pub(crate) drained_by: Option<String>,
+}
+
 /// What `recover` found and would replay.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
@@ -136,13 +152,15 @@ pub(crate) struct Plan {
     pub(crate) bus_arn: String,
     /// How far back of a failure its event may be (seconds), and where that came from.
     pub(crate) event_age: (i64, String),
-    /// The DLQs of the rule's targets with their `MessageRetentionPeriod` (seconds).
-    pub(crate) queues: Vec<(String, Option<i64>)>,
+    /// The DLQs of the rule's targets.
+    pub(crate) queues: Vec<Dlq>,
     /// Where the CloudWatch figures were found, one line per metric.
     pub(crate) found_under: Vec<String>,
     pub(crate) windows: Vec<Window>,
     /// The archive (when there is something to replay).
     pub(crate) archive: Option<Archive>,
+    /// The replays of the rule from that archive that replayed or are replaying.
+    pub(crate) earlier: Vec<Earlier>,
     /// What the figures cannot show, one line each.
     pub(crate) notes: Vec<String>,
 }
@@ -163,6 +181,7 @@ pub(crate) struct Clients {
     pub(crate) events: aws_sdk_eventbridge::Client,
     pub(crate) sqs: aws_sdk_sqs::Client,
     pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
+    pub(crate) lambda: aws_sdk_lambda::Client,
 }
 
 impl Clients {
@@ -176,6 +195,7 @@ impl Clients {
             events: aws_sdk_eventbridge::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+            lambda: aws_sdk_lambda::Client::new(&sdk),
         }
     }
 }
@@ -198,6 +218,10 @@ pub(crate) fn rule_and_bus(arn: &str) -> Result<(RuleArn, String), RecoverError>
     let rule = RuleArn::parse(arn).ok_or_else(|| RecoverError::NotARule(arn.to_owned()))?;
     let (_, region, account, _) =
         arn_parts(arn).ok_or_else(|| RecoverError::NotARule(arn.to_owned()))?;
+    // A rule has a name, a Region and an account: the SDK would fail on them obscurely.
+    if rule.name.is_empty() || region.is_empty() || account.is_empty() {
+        return Err(RecoverError::NotARule(arn.to_owned()));
+    }
     let partition = arn.split(':').nth(1).unwrap_or("aws");
     let bus = rule.bus.as_deref().unwrap_or("default");
     let bus_arn = format!("arn:{partition}:events:{region}:{account}:event-bus/{bus}");
@@ -269,9 +293,26 @@ pub(crate) fn sum_in(series: &Series, window: &Window) -> f64 {
 
 /// A deterministic replay name for `window` of `rule` (at most 64 characters of
 /// `[.\-_A-Za-z0-9]`, as `StartReplay` requires): the rule's name (cut to 20), a digest
-/// of its ARN, and the window's start and end to the minute. Asking for the same window
-/// again names the same replay, which EventBridge refuses as existing: no double replay.
+/// of its ARN, and the window's start and end to the minute ([`replay_prefix`] and the
+/// window). Asking for the same window again names the same replay, which EventBridge
+/// refuses as existing (the last guard when two runs race; [`start`] skips what earlier
+/// replays covered before that).
 pub(crate) fn replay_name(rule_arn: &str, rule_name: &str, window: &Window) -> String {
+    let minute = |t: i64| {
+        DateTime::from_timestamp(t, 0)
+            .map_or_else(|| t.to_string(), |d| d.format("%Y%m%dT%H%M").to_string())
+    };
+    format!(
+        "{}{}-{}",
+        replay_prefix(rule_arn, rule_name),
+        minute(window.start),
+        minute(window.end)
+    )
+}
+
+/// What every replay name of `rule_arn` starts with: `rcv-`, the rule's name (cut to 20,
+/// other characters than `[.\-_A-Za-z0-9]` as `-`), 8 hex digits of SHA-256 of its ARN, `-`.
+pub(crate) fn replay_prefix(rule_arn: &str, rule_name: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(rule_arn.as_bytes());
     let name: String = rule_name
@@ -285,16 +326,7 @@ pub(crate) fn replay_name(rule_arn: &str, rule_name: &str, window: &Window) -> S
         })
         .take(20)
         .collect();
-    let minute = |t: i64| {
-        DateTime::from_timestamp(t, 0)
-            .map_or_else(|| t.to_string(), |d| d.format("%Y%m%dT%H%M").to_string())
-    };
-    format!(
-        "rcv-{name}-{}-{}-{}",
-        hex::encode(&digest[..4]),
-        minute(window.start),
-        minute(window.end)
-    )
+    format!("rcv-{name}-{}-", hex::encode(&digest[..4]))
 }
 
 /// RFC 3339 UTC to the second.
@@ -315,8 +347,15 @@ pub(crate) fn choose_archive(
     now: i64,
 ) -> Result<Archive, RecoverError> {
     let why_not = |a: &Archive| {
+        let later = match a.created {
+            Some(c) if c > start => format!(
+                " (the window starts {} s before its archive: a shorter --event-age, of the seconds an event may have waited before failing, starts it later)",
+                c - start
+            ),
+            _ => String::new(),
+        };
         format!(
-            "archive {} ({}, created {}, {}) does not hold events from {}: an archive holds events from its creation on, for its retention",
+            "archive {} ({}, created {}, {}) does not hold events from {}: an archive holds events from its creation on, for its retention{later}",
             a.name,
             a.state,
             a.created.map_or("at an unknown time".into(), rfc3339),
@@ -501,29 +540,82 @@ async fn describe_archive(
     })
 }
 
-/// The DLQs' retention: each queue with its `MessageRetentionPeriod` (or a note why not),
-/// and the shortest.
+/// The function an enabled (or enabling, updating) event source mapping drains `queue_arn`
+/// into, if any (`ListEventSourceMappings` by `EventSourceArn`).
+async fn drained_by(
+    lambda: &aws_sdk_lambda::Client,
+    queue_arn: &str,
+) -> Result<Option<String>, RecoverError> {
+    let found = bounded("ListEventSourceMappings", async {
+        lambda
+            .list_event_source_mappings()
+            .event_source_arn(queue_arn)
+            .send()
+            .await
+            .map_err(|e| crate::aws_error::describe("ListEventSourceMappings", &e))
+    })
+    .await?;
+    Ok(found
+        .event_source_mappings()
+        .iter()
+        .find(|m| {
+            !m.state().is_some_and(|s| {
+                s.eq_ignore_ascii_case("disabled") || s.eq_ignore_ascii_case("disabling")
+            })
+        })
+        .map(|m| m.function_arn().unwrap_or("a function").to_owned()))
+}
+
+/// The DLQs with their retention and drain (or a note why not known), and the shortest
+/// retention among those nothing drains: dead letters of a drained queue were consumed
+/// (and stored by the triage function), not expired.
 async fn queues(
-    sqs: &aws_sdk_sqs::Client,
+    clients: &Clients,
     arns: Vec<String>,
     notes: &mut Vec<String>,
-) -> (Vec<(String, Option<i64>)>, Option<i64>) {
+) -> (Vec<Dlq>, Option<i64>) {
     let mut out = Vec::new();
     for arn in arns {
-        match retention_of(sqs, &arn).await {
-            Ok(r) => out.push((arn, Some(r))),
+        let retention = match retention_of(&clients.sqs, &arn).await {
+            Ok(r) => Some(r),
             Err(e) => {
                 notes.push(format!("the DLQ's retention could not be read ({e}): expired dead letters of {arn} are not looked for"));
-                out.push((arn, None));
+                None
             }
-        }
+        };
+        let drained = match drained_by(&clients.lambda, &arn).await {
+            Ok(d) => d,
+            Err(e) => {
+                notes.push(format!("whether a function drains {arn} could not be read ({e}): its dead letters are not taken for expired"));
+                Some("an unknown consumer".to_owned())
+            }
+        };
+        out.push(Dlq {
+            arn,
+            retention,
+            drained_by: drained,
+        });
     }
-    let shortest = out.iter().filter_map(|(_, r)| *r).min();
+    let shortest = out
+        .iter()
+        .filter(|q| q.drained_by.is_none())
+        .filter_map(|q| q.retention)
+        .min();
     (out, shortest)
 }
 
-/// Finds what was lost in the request's period and the archive to replay it from.
+/// Finds what was lost in the request's period and the archive to replay it from, within
+/// [`TOTAL_TIMEOUT`] (each call within its own [`CALL_TIMEOUT`]).
 pub(crate) async fn plan(clients: &Clients, request: &Request) -> Result<Plan, RecoverError> {
+    match tokio::time::timeout(TOTAL_TIMEOUT, plan_within(clients, request)).await {
+        Ok(planned) => planned,
+        Err(_) => Err(RecoverError::Aws(format!(
+            "the look-ups took more than {TOTAL_TIMEOUT:?} in all: nothing was started"
+        ))),
+    }
+}
+
+async fn plan_within(clients: &Clients, request: &Request) -> Result<Plan, RecoverError> {
     let (rule, bus_arn) = rule_and_bus(&request.rule)?;
     let (found_age, dlqs) = targets(&clients.events, &rule).await?;
     let event_age = match request.event_age {
@@ -531,7 +623,7 @@ pub(crate) async fn plan(clients: &Clients, request: &Request) -> Result<Plan, R
         None => found_age,
     };
     let mut notes = Vec::new();
-    let (queues, retention) = queues(&clients.sqs, dlqs, &mut notes).await;
+    let (queues, retention) = queues(clients, dlqs, &mut notes).await;
     let bounds = Bounds {
         per_call: CALL_TIMEOUT,
         total: CALL_TIMEOUT * 2,
@@ -583,6 +675,13 @@ pub(crate) async fn plan(clients: &Clients, request: &Request) -> Result<Plan, R
             Some(describe_archive(&clients.events, &chosen.name).await?)
         }
     };
+    let earlier = match archive.as_ref().and_then(|a| a.arn.as_deref()) {
+        Some(arn) => {
+            let prefix = replay_prefix(&request.rule, &rule.name);
+            earlier_replays(&clients.events, arn, &prefix).await?
+        }
+        None => Vec::new(),
+    };
     Ok(Plan {
         rule: request.rule.clone(),
         region: rule.region.clone(),
@@ -592,17 +691,98 @@ pub(crate) async fn plan(clients: &Clients, request: &Request) -> Result<Plan, R
         found_under,
         windows,
         archive,
+        earlier,
         notes,
     })
 }
 
-/// What became of one window's `StartReplay`.
+/// What became of (a part of) one window.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Started {
     /// Started now: (replay name, its state).
     Now(String, String),
     /// A replay of that name exists already (started by an earlier run).
     Already(String),
+    /// `start..end` was replayed already by earlier replays of this rule from this archive
+    /// (named with their state): not replayed again.
+    Covered {
+        start: i64,
+        end: i64,
+        by: Vec<String>,
+    },
+}
+
+/// An earlier replay of the rule from the archive: (name, state, start, end).
+pub(crate) type Earlier = (String, String, i64, i64);
+
+/// A part of a window earlier replays covered: (start, end, those replays with state).
+pub(crate) type Covered = (i64, i64, Vec<String>);
+
+/// The replays of `archive_arn` whose names start with `prefix` (`ListReplays`, every
+/// page) that replayed or are replaying events: `FAILED` and `CANCELLED` ones are left
+/// out (they may have stopped anywhere in their window).
+async fn earlier_replays(
+    events: &aws_sdk_eventbridge::Client,
+    archive_arn: &str,
+    prefix: &str,
+) -> Result<Vec<Earlier>, RecoverError> {
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = bounded("ListReplays", async {
+            events
+                .list_replays()
+                .event_source_arn(archive_arn)
+                .name_prefix(prefix)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| crate::aws_error::describe("ListReplays", &e))
+        })
+        .await?;
+        for r in page.replays() {
+            let state = r.state().map_or("", |s| s.as_str()).to_owned();
+            let (Some(start), Some(end)) = (r.event_start_time(), r.event_end_time()) else {
+                continue;
+            };
+            if !matches!(state.as_str(), "FAILED" | "CANCELLED") {
+                let name = r.replay_name().unwrap_or_default().to_owned();
+                out.push((name, state, start.secs(), end.secs()));
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// The parts of `start..end` that none of `earlier` covers, and the covered parts with
+/// the replays covering them.
+pub(crate) fn split(start: i64, end: i64, earlier: &[Earlier]) -> (Vec<(i64, i64)>, Vec<Covered>) {
+    let mut cover: Vec<&Earlier> = earlier
+        .iter()
+        .filter(|(_, _, s, e)| *s < end && *e > start)
+        .collect();
+    cover.sort_by_key(|(_, _, s, _)| *s);
+    let (mut open, mut covered) = (Vec::new(), Vec::new());
+    let mut at = start;
+    for (name, state, s, e) in cover {
+        if *s > at {
+            open.push((at, *s));
+        }
+        let (from, to) = (at.max(*s), end.min(*e));
+        if to > from {
+            covered.push((from, to, vec![format!("{name} ({state})")]));
+        } else if let Some(last) = covered.last_mut().filter(|c| c.1 >= *s) {
+            last.2.push(format!("{name} ({state})"));
+        }
+        at = at.max(to);
+    }
+    if at < end {
+        open.push((at, end));
+    }
+    (open, covered)
 }
 
 /// Refuses a plan whose last window ends less than [`ARCHIVE_LAG`] before `now`.
@@ -617,63 +797,99 @@ pub(crate) fn check_lag(plan: &Plan, now: i64) -> Result<(), RecoverError> {
 }
 
 /// `StartReplay` of each window: from the archive to the rule's bus, to this rule alone.
-/// Stops at the first failure other than an existing replay of the same name.
+/// The parts of a window that earlier replays of this rule from this archive (found by
+/// their name's prefix, [`replay_prefix`], when planning) cover are not replayed again, whatever window
+/// those were started for. Stops at the first failure other than an existing replay of
+/// the same name; what was started before it is returned with the failure.
 pub(crate) async fn start(
     events: &aws_sdk_eventbridge::Client,
     plan: &Plan,
     rule_name: &str,
-) -> Result<Vec<Started>, RecoverError> {
+    deadline: tokio::time::Instant,
+) -> (Vec<Started>, Option<RecoverError>) {
+    let mut out = Vec::new();
     let Some(archive) = &plan.archive else {
-        return Ok(Vec::new());
+        return (out, None);
     };
-    let archive_arn = archive.arn.clone().ok_or_else(|| {
-        RecoverError::Aws(format!(
+    let Some(archive_arn) = archive.arn.clone() else {
+        let e = RecoverError::Aws(format!(
             "DescribeArchive: no ArchiveArn for {}",
             archive.name
-        ))
-    })?;
-    let mut out = Vec::new();
+        ));
+        return (out, Some(e));
+    };
     for w in &plan.windows {
-        let name = replay_name(&plan.rule, rule_name, w);
-        let destination = ReplayDestination::builder()
-            .arn(&plan.bus_arn)
-            .filter_arns(&plan.rule)
-            .build()
-            .map_err(|e| RecoverError::Aws(format!("StartReplay: {e}")))?;
-        let call = events
-            .start_replay()
-            .replay_name(&name)
-            .description(format!("dlq-triage recover of rule {rule_name}"))
-            .event_source_arn(&archive_arn)
-            .event_start_time(AwsTime::from_secs(w.start))
-            .event_end_time(AwsTime::from_secs(w.end))
-            .destination(destination)
-            .send();
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Err(_) => {
-                return Err(RecoverError::Aws(format!(
-                    "StartReplay {name}: no answer within {CALL_TIMEOUT:?}"
-                )));
+        let (open, covered) = split(w.start, w.end, &plan.earlier);
+        out.extend(
+            covered
+                .into_iter()
+                .map(|(start, end, by)| Started::Covered { start, end, by }),
+        );
+        for (start, end) in open {
+            let part = Window {
+                start,
+                end,
+                ..w.clone()
+            };
+            if tokio::time::Instant::now() + CALL_TIMEOUT > deadline {
+                let e = RecoverError::Aws(format!(
+                    "StartReplay: no time left to start the replay of {} to {} within the deadline; run again (what was started is not started twice)",
+                    rfc3339(start),
+                    rfc3339(end)
+                ));
+                return (out, Some(e));
             }
-            Ok(Ok(o)) => out.push(Started::Now(
-                name,
-                o.state().map_or("", |s| s.as_str()).to_owned(),
-            )),
-            Ok(Err(e))
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_already_exists_exception()) =>
-            {
-                out.push(Started::Already(name));
-            }
-            Ok(Err(e)) => {
-                return Err(RecoverError::Aws(crate::aws_error::describe(
-                    "StartReplay",
-                    &e,
-                )));
+            match start_one(events, plan, rule_name, &archive_arn, &part).await {
+                Ok(s) => out.push(s),
+                Err(e) => return (out, Some(e)),
             }
         }
     }
-    Ok(out)
+    (out, None)
+}
+
+/// `StartReplay` of one window.
+async fn start_one(
+    events: &aws_sdk_eventbridge::Client,
+    plan: &Plan,
+    rule_name: &str,
+    archive_arn: &str,
+    w: &Window,
+) -> Result<Started, RecoverError> {
+    let name = replay_name(&plan.rule, rule_name, w);
+    let destination = ReplayDestination::builder()
+        .arn(&plan.bus_arn)
+        .filter_arns(&plan.rule)
+        .build()
+        .map_err(|e| RecoverError::Aws(format!("StartReplay: {e}")))?;
+    let call = events
+        .start_replay()
+        .replay_name(&name)
+        .description(format!("dlq-triage recover of rule {rule_name}"))
+        .event_source_arn(archive_arn)
+        .event_start_time(AwsTime::from_secs(w.start))
+        .event_end_time(AwsTime::from_secs(w.end))
+        .destination(destination)
+        .send();
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Err(_) => Err(RecoverError::Aws(format!(
+            "StartReplay {name}: no answer within {CALL_TIMEOUT:?}"
+        ))),
+        Ok(Ok(o)) => Ok(Started::Now(
+            name,
+            o.state().map_or("", |s| s.as_str()).to_owned(),
+        )),
+        Ok(Err(e))
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_already_exists_exception()) =>
+        {
+            Ok(Started::Already(name))
+        }
+        Ok(Err(e)) => Err(RecoverError::Aws(crate::aws_error::describe(
+            "StartReplay",
+            &e,
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -716,6 +932,17 @@ mod tests {
             "arn:aws:events:eu-west-1:111122223333:event-bus/default"
         );
         assert!(rule_and_bus("arn:aws:sqs:us-east-1:1:q").is_err());
+        for odd in [
+            "arn:aws:events:us-east-1:111122223333:rule/",
+            "arn:aws:events:us-east-1:111122223333:rule/bus/",
+            "arn:aws:events:::rule/r",
+            "arn:aws:events:us-east-1::rule/r",
+        ] {
+            assert!(
+                matches!(rule_and_bus(odd), Err(RecoverError::NotARule(_))),
+                "{odd}"
+            );
+        }
     }
 
     #[test]
@@ -820,6 +1047,80 @@ mod tests {
     }
 
     #[test]
+    fn earlier_replays_cut_a_window_into_what_they_left_out() {
+        let r = |n: &str, s: i64, e: i64| (n.to_owned(), "COMPLETED".to_owned(), s, e);
+        // Nothing earlier: the whole window.
+        assert_eq!(split(100, 200, &[]), (vec![(100, 200)], vec![]));
+        // One inside, one over the end, one elsewhere.
+        let (open, covered) = split(
+            100,
+            200,
+            &[r("a", 120, 140), r("b", 180, 260), r("c", 300, 400)],
+        );
+        assert_eq!(open, vec![(100, 120), (140, 180)]);
+        assert_eq!(
+            covered,
+            vec![
+                (120, 140, vec!["a (COMPLETED)".to_owned()]),
+                (180, 200, vec!["b (COMPLETED)".to_owned()])
+            ]
+        );
+        // Covered whole, by overlapping replays.
+        let (open, covered) = split(100, 200, &[r("a", 50, 150), r("b", 140, 210)]);
+        assert!(open.is_empty());
+        assert_eq!(covered.len(), 2);
+        assert_eq!((covered[0].0, covered[1].1), (100, 200));
+        // One nested in a part already covered is named with it.
+        let (open, covered) = split(100, 200, &[r("a", 50, 250), r("b", 120, 130)]);
+        assert!(open.is_empty());
+        assert_eq!(
+            covered,
+            vec![(
+                100,
+                200,
+                vec!["a (COMPLETED)".to_owned(), "b (COMPLETED)".to_owned()]
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn no_replay_is_started_past_the_deadline() {
+        let config = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let events = aws_sdk_eventbridge::Client::from_conf(config);
+        let mut a = archive("a", 0, 0);
+        a.arn = Some("arn:aws:events:us-east-1:111122223333:archive/a".into());
+        let plan = Plan {
+            rule: RULE.into(),
+            region: "us-east-1".into(),
+            bus_arn: String::new(),
+            event_age: (0, String::new()),
+            queues: vec![],
+            found_under: vec![],
+            windows: vec![Window {
+                start: 1_800_000_000,
+                end: 1_800_000_060,
+                lost: 1.0,
+                expired: 0.0,
+                matched: None,
+            }],
+            archive: Some(a),
+            earlier: vec![],
+            notes: vec![],
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let (started, failed) = start(&events, &plan, "r", deadline).await;
+        assert!(started.is_empty());
+        assert!(
+            matches!(&failed, Some(RecoverError::Aws(m)) if m.contains("no time left")),
+            "{failed:?}"
+        );
+    }
+
+    #[test]
     fn a_window_ending_within_ten_minutes_is_refused() {
         let now = 1_800_000_000;
         let plan = |end: i64| Plan {
@@ -837,6 +1138,7 @@ mod tests {
                 matched: None,
             }],
             archive: None,
+            earlier: vec![],
             notes: vec![],
         };
         assert!(matches!(

@@ -231,13 +231,13 @@ async fn execute_replays_each_window_from_the_archive_to_the_rule_alone_once() {
             "{out}"
         );
     }
-    // Run again: the same names, refused as existing by EventBridge, nothing replayed twice.
+    // Run again: the windows were replayed (ListReplays), nothing replayed twice.
     let again = output(world.recover(&["--since", "6d", "--until", "1h", "--execute"])).await;
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(world.events.archives.replays().len(), 2);
     assert_eq!(
         String::from_utf8_lossy(&again.stdout)
-            .matches("exists already (started by an earlier run): not started again")
+            .matches(" (RUNNING): not replayed again")
             .count(),
         2,
         "{}",
@@ -308,6 +308,149 @@ async fn nothing_lost_exits_3_and_an_archive_too_young_is_named() {
         "{}",
         text(&o)
     );
+    // An archive younger than the window says how much (the 40-day-old minute is read
+    // in CloudWatch's 5-minute periods, so to the period), and what shortens the window.
+    let err = String::from_utf8_lossy(&o.stderr);
+    let by: i64 = err
+        .split("(the window starts ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default();
+    assert!(
+        (10 * 86_400 + EVENT_AGE..=10 * 86_400 + EVENT_AGE + 300).contains(&by)
+            && err.contains(" s before its archive: a shorter --event-age"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// A function `name` (an empty zip: it is never invoked) draining queue `queue` through an
+/// enabled event source mapping, as the triage function drains its DLQ.
+async fn drain(moto: &Moto, queue: &str, name: &str) {
+    let sdk = moto.sdk().await;
+    let role = aws_sdk_iam::Client::new(&sdk)
+        .create_role()
+        .role_name("triage-role")
+        .assume_role_policy_document(
+            serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}).to_string(),
+        )
+        .send()
+        .await
+        .expect("CreateRole")
+        .role
+        .unwrap()
+        .arn;
+    let mut zip = b"PK\x05\x06".to_vec();
+    zip.extend([0u8; 18]);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateFunction");
+    lambda
+        .create_event_source_mapping()
+        .event_source_arn(queue)
+        .function_name(name)
+        .send()
+        .await
+        .expect("CreateEventSourceMapping");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_a_function_drains_are_not_taken_for_expired() {
+    let world = World::start().await;
+    let dlq = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:crm-dlq");
+    drain(&world.moto, &dlq, "dlq-triage").await;
+    let (_, lost) = world.losses();
+    let o = output(world.recover(&["--since", "6d", "--until", "1h"])).await;
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        out.contains(&format!("dead-letter queue {dlq}: keeps messages {RETENTION} s; drained by arn:aws:lambda:us-east-1:{ACCOUNT}:function:dlq-triage")),
+        "{out}"
+    );
+    // The dead letters of five days ago were consumed by the function, not expired: the
+    // only window is the minutes lost beyond the DLQ.
+    assert!(
+        out.contains(&format!(
+            "window 1: {} to {}: 10 event(s) failed to reach the DLQ, 0 dead letter(s) expired",
+            rfc3339(lost - EVENT_AGE),
+            rfc3339(lost + 120)
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("window 2"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wider_window_later_replays_only_what_earlier_replays_left_out() {
+    let world = World::start().await;
+    // Small pages: the archives and the replays are read to their last page.
+    world.events.archives.set_page_size(1);
+    world
+        .events
+        .archives
+        .add("genesys-young", &world.bus_arn, world.now - 3600, 0);
+    let (expired, lost) = world.losses();
+    let args = ["--since", "6d", "--until", "1h", "--execute"];
+    let o = output(world.recover(&args)).await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(world.events.archives.replays().len(), 2);
+    // A minute lost just after the second window widens it: its window is another one
+    // (another name), but only its new part is replayed.
+    world.put("InvocationsFailedToBeSentToDlq", lost + 180, 1.0);
+    // The dry run says so.
+    let dry = output(world.recover(&args[..4])).await;
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains(&format!(
+            "  {} to {}: replayed already by {} (RUNNING): --execute replays only the rest of the window",
+            rfc3339(lost - EVENT_AGE),
+            rfc3339(lost + 120),
+            world.events.archives.replays()[1]["ReplayName"].as_str().unwrap()
+        )),
+        "{}",
+        text(&dry)
+    );
+    let o = output(world.recover(&args)).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let replays = world.events.archives.replays();
+    assert_eq!(replays.len(), 3, "{out}");
+    assert_eq!(
+        replays[2]["EventStartTime"].as_f64(),
+        Some((lost + 120) as f64)
+    );
+    assert_eq!(
+        replays[2]["EventEndTime"].as_f64(),
+        Some((lost + 240) as f64)
+    );
+    let first = replays[0]["ReplayName"].as_str().unwrap();
+    let second = replays[1]["ReplayName"].as_str().unwrap();
+    for (start, end, by) in [
+        (expired - EVENT_AGE, expired + 60, first),
+        (lost - EVENT_AGE, lost + 120, second),
+    ] {
+        assert!(
+            out.contains(&format!(
+                "{} to {}: replayed already by {by} (RUNNING): not replayed again",
+                rfc3339(start),
+                rfc3339(end)
+            )),
+            "{out}"
+        );
+    }
 }
 
 /// A Lambda SQS event of two dead letters of the same 429 incident: the first an original

@@ -99,11 +99,19 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
     if !args.ignore_archive_lag {
         recover::check_lag(&plan, request.now).map_err(|e| e.to_string())?;
     }
-    let started = recover::start(&clients.events, &plan, &rule.name)
-        .await
-        .map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + recover::TOTAL_TIMEOUT;
+    let (started, failed) = recover::start(&clients.events, &plan, &rule.name, deadline).await;
+    print_started(&started, &plan.region, &mut out);
+    match failed {
+        Some(e) => Err(Failure::from(e.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// What `--execute` did, window part by window part, with how to follow each replay.
+fn print_started(started: &[Started], region: &str, out: &mut Stdout) {
     for s in started {
-        let (name, what) = match &s {
+        let (name, what) = match s {
             Started::Now(name, state) => (name, format!("started replay {name} ({state})")),
             Started::Already(name) => (
                 name,
@@ -111,14 +119,21 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
                     "replay {name} exists already (started by an earlier run): not started again"
                 ),
             ),
+            Started::Covered { start, end, by } => {
+                out.line(format!(
+                    "{} to {}: replayed already by {}: not replayed again",
+                    rfc3339(*start),
+                    rfc3339(*end),
+                    by.join(", ")
+                ));
+                continue;
+            }
         };
         out.line(what);
         out.line(format!(
-            "  follow it: aws events describe-replay --replay-name {name} --region {} (State COMPLETED when done; EventLastReplayedTime is how far it got)",
-            plan.region
+            "  follow it: aws events describe-replay --replay-name {name} --region {region} (State COMPLETED when done; EventLastReplayedTime is how far it got)"
         ));
     }
-    Ok(())
 }
 
 /// The dry run's lines: the rule, what was lost where, the archive, each window with its
@@ -131,10 +146,13 @@ fn print_plan(plan: &Plan, request: &Request, rule_name: &str, out: &mut Stdout)
         rfc3339(request.until),
         plan.found_under.join("; ")
     ));
-    for (queue, retention) in &plan.queues {
-        match retention {
-            Some(r) => out.line(format!("dead-letter queue {queue}: keeps messages {r} s; dead letters older than that have expired from it")),
-            None => out.line(format!("dead-letter queue {queue}: retention unknown")),
+    for q in &plan.queues {
+        let kept = q.retention.map_or("retention unknown".to_owned(), |r| {
+            format!("keeps messages {r} s")
+        });
+        match &q.drained_by {
+            Some(f) => out.line(format!("dead-letter queue {}: {kept}; drained by {f}: its dead letters were consumed (and stored), not expired", q.arn)),
+            None => out.line(format!("dead-letter queue {}: {kept}; nothing drains it: dead letters older than that have expired from it", q.arn)),
         }
     }
     for note in &plan.notes {
@@ -172,6 +190,14 @@ fn print_plan(plan: &Plan, request: &Request, rule_name: &str, out: &mut Stdout)
             w.matched.map_or("an unknown number of".into(), |m| m.to_string()),
             recover::replay_name(&plan.rule, rule_name, w)
         ));
+        for (start, end, by) in recover::split(w.start, w.end, &plan.earlier).1 {
+            out.line(format!(
+                "  {} to {}: replayed already by {}: --execute replays only the rest of the window",
+                rfc3339(start),
+                rfc3339(end),
+                by.join(", ")
+            ));
+        }
     }
     if let Some(end) = plan.windows.iter().map(|w| w.end).max() {
         out.line(format!(

@@ -56,6 +56,7 @@ impl EventSources {
                 "AWSEvents.ListArchives"
                 | "AWSEvents.DescribeArchive"
                 | "AWSEvents.StartReplay"
+                | "AWSEvents.ListReplays"
                 | "AWSEvents.DescribeReplay" => Some(held.answer(target, body)),
                 _ => None,
             })
@@ -194,6 +195,10 @@ fn describe(table: &Sources, body: &[u8]) -> super::net::Answer {
 /// Archives and replays, kept as EventBridge keeps them.
 /// - `ListArchives` filters on `EventSourceArn` and `NamePrefix`; `DescribeArchive` of an
 ///   unknown name is `ResourceNotFoundException`.
+/// - `ListReplays` filters on `EventSourceArn`, `NamePrefix` and `State`, and gives each
+///   replay's name, archive, state and event window.
+/// - Both lists answer pages of at most `Limit` (1–100) and [`Archives::set_page_size`]
+///   entries, with a `NextToken` while more remain (EventBridge pages as it likes).
 /// - `StartReplay` is refused (400) when the name is not 1–64 of `[.\-_A-Za-z0-9]`, the
 ///   archive (`EventSourceArn`) does not exist, `Destination.Arn` is not the archive's bus,
 ///   `EventEndTime` is not after `EventStartTime`, a `FilterArns` entry is not a rule of
@@ -204,10 +209,20 @@ pub struct Archives {
     inner: Arc<Mutex<ArchiveState>>,
 }
 
-#[derive(Default)]
 struct ArchiveState {
     archives: Vec<serde_json::Value>,
     replays: Vec<serde_json::Value>,
+    page_size: usize,
+}
+
+impl Default for ArchiveState {
+    fn default() -> ArchiveState {
+        ArchiveState {
+            archives: Vec::new(),
+            replays: Vec::new(),
+            page_size: 100,
+        }
+    }
 }
 
 impl Archives {
@@ -229,6 +244,11 @@ impl Archives {
         }));
     }
 
+    /// `ListArchives` and `ListReplays` answer at most `size` entries a page.
+    pub fn set_page_size(&self, size: usize) {
+        self.inner.lock().unwrap().page_size = size.clamp(1, 100);
+    }
+
     /// The `StartReplay` requests accepted, as sent.
     pub fn replays(&self) -> Vec<serde_json::Value> {
         self.inner.lock().unwrap().replays.clone()
@@ -238,9 +258,10 @@ impl Archives {
         let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let mut state = self.inner.lock().unwrap();
         let answer = match target {
-            "AWSEvents.ListArchives" => Ok(list_archives(&state, &request)),
+            "AWSEvents.ListArchives" => list_archives(&state, &request),
             "AWSEvents.DescribeArchive" => describe_archive(&state, &request),
             "AWSEvents.StartReplay" => start_replay(&mut state, request),
+            "AWSEvents.ListReplays" => list_replays(&state, &request),
             _ => describe_replay(&state, &request),
         };
         let (status, body) = match answer {
@@ -256,7 +277,43 @@ impl Archives {
 
 type Refusal = (&'static str, String);
 
-fn list_archives(state: &ArchiveState, request: &serde_json::Value) -> serde_json::Value {
+/// One page of `entries` as `request` (`Limit`, `NextToken`) and the page size allow:
+/// the page and the next token.
+fn page(
+    state: &ArchiveState,
+    request: &serde_json::Value,
+    entries: Vec<serde_json::Value>,
+) -> Result<(Vec<serde_json::Value>, Option<String>), Refusal> {
+    let limit = match request["Limit"].as_u64() {
+        None => state.page_size,
+        Some(l @ 1..=100) => (l as usize).min(state.page_size),
+        Some(l) => {
+            return Err((
+                "ValidationException",
+                format!(
+                    "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value between 1 and 100"
+                ),
+            ));
+        }
+    };
+    let from = match request["NextToken"].as_str() {
+        None => 0,
+        Some(t) => t.parse::<usize>().map_err(|_| {
+            (
+                "ValidationException",
+                "The NextToken provided is invalid.".to_owned(),
+            )
+        })?,
+    };
+    let more = entries.len() > from + limit;
+    let page = entries.into_iter().skip(from).take(limit).collect();
+    Ok((page, more.then(|| (from + limit).to_string())))
+}
+
+fn list_archives(
+    state: &ArchiveState,
+    request: &serde_json::Value,
+) -> Result<serde_json::Value, Refusal> {
     let source = request["EventSourceArn"].as_str();
     let prefix = request["NamePrefix"].as_str().unwrap_or_default();
     let archives: Vec<serde_json::Value> = state
@@ -277,7 +334,51 @@ fn list_archives(state: &ArchiveState, request: &serde_json::Value) -> serde_jso
             listed
         })
         .collect();
-    serde_json::json!({ "Archives": archives })
+    let (archives, next) = page(state, request, archives)?;
+    let mut body = serde_json::json!({ "Archives": archives });
+    if let Some(next) = next {
+        body["NextToken"] = next.into();
+    }
+    Ok(body)
+}
+
+/// `ListReplays`: the replays accepted, as EventBridge lists them (all `RUNNING` here,
+/// as `DescribeReplay` says).
+fn list_replays(
+    state: &ArchiveState,
+    request: &serde_json::Value,
+) -> Result<serde_json::Value, Refusal> {
+    let source = request["EventSourceArn"].as_str();
+    let prefix = request["NamePrefix"].as_str().unwrap_or_default();
+    let wanted = request["State"].as_str();
+    let replays: Vec<serde_json::Value> = state
+        .replays
+        .iter()
+        .filter(|r| source.is_none_or(|s| r["EventSourceArn"] == s))
+        .filter(|r| {
+            r["ReplayName"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(prefix)
+        })
+        .filter(|_| wanted.is_none_or(|w| w == "RUNNING"))
+        .map(|r| {
+            serde_json::json!({
+                "ReplayName": r["ReplayName"],
+                "EventSourceArn": r["EventSourceArn"],
+                "State": "RUNNING",
+                "EventStartTime": r["EventStartTime"],
+                "EventEndTime": r["EventEndTime"],
+                "ReplayStartTime": 1_800_000_000,
+            })
+        })
+        .collect();
+    let (replays, next) = page(state, request, replays)?;
+    let mut body = serde_json::json!({ "Replays": replays });
+    if let Some(next) = next {
+        body["NextToken"] = next.into();
+    }
+    Ok(body)
 }
 
 fn describe_archive(
