@@ -19,8 +19,11 @@ use sha2::{Digest, Sha256};
 
 use bytes::Bytes;
 
-use crate::report::{Health, Incident, Report, Summary, short_arn};
-use crate::summarize::{CONVERSATIONS_SHOWN, Detail, INCIDENT_SECTIONS, PAYLOADS_PER_INCIDENT};
+use crate::report::{Report, short_arn};
+use crate::summarize::{
+    CONVERSATIONS_SHOWN, Detail, Health, INCIDENT_SECTIONS, Incident, PAYLOADS_PER_INCIDENT,
+    Summary,
+};
 use html::{capped, esc, esc_into};
 
 /// Rows of the incident table; the JSON has them all.

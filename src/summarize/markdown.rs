@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::report::Summary;
+use super::Summary;
 use crate::report::{bucket_name, code, short_arn, text};
 use crate::text::truncate;
 
@@ -88,7 +88,7 @@ pub fn render_summary(s: &Summary) -> String {
 
 /// EventBridge's own counts per rule and each API destination's limit, and what could not
 /// be looked up.
-fn render_health(h: &crate::report::Health, md: &mut String) {
+fn render_health(h: &super::Health, md: &mut String) {
     md.push_str("\n## Target health\n\n");
     if h.lost_beyond_dlq > 0 {
         let _ = writeln!(
