@@ -704,7 +704,7 @@ struct Rendering {
 type Samples = BTreeMap<String, Bytes>;
 
 /// The bodies the page shows: per (category, target), the first
-/// [`crate::summarize::PAYLOADS_PER_INCIDENT`] dead letters in the order the report's incidents
+/// [`crate::report::PAYLOADS_PER_INCIDENT`] dead letters in the order the report's incidents
 /// list their samples (time, then message id). Taken before the payload writes release
 /// the bodies; a clone of `Bytes` shares the body.
 fn sample_bodies(letters: &[DeadLetter], plans: &[RecordPlan], bodies: &[Bytes]) -> Samples {
@@ -727,10 +727,7 @@ fn sample_bodies(letters: &[DeadLetter], plans: &[RecordPlan], bodies: &[Bytes])
     let mut samples = Samples::new();
     for mut group in groups.into_values() {
         group.sort_unstable();
-        for (_, id, n) in group
-            .into_iter()
-            .take(crate::summarize::PAYLOADS_PER_INCIDENT)
-        {
+        for (_, id, n) in group.into_iter().take(crate::report::PAYLOADS_PER_INCIDENT) {
             if let Some(body) = bodies.get(n).filter(|b| !b.is_empty()) {
                 samples.insert(id.to_owned(), body.clone());
             }

@@ -10,10 +10,11 @@ use futures::StreamExt;
 use super::{Stdout, categories, window};
 use crate::health::TargetHealth;
 use crate::page::{Kind, Page};
-use crate::report::{Health, Summary};
 use crate::store::{path_style_from_env, s3_client};
 use crate::stored::{Filter, Location, Reader, ReportArg, ReportDigest};
-use crate::summarize::{Detail, Finished, Summarizer, render_summary, summary_headline};
+use crate::summarize::{
+    Detail, Finished, Health, Summarizer, Summary, render_summary, summary_headline,
+};
 
 /// `dlq-triage summarize SOURCE… [--since T] [--until T] [--category C]… [--target ARN]…
 /// [--out DIR] [--json]`.

@@ -26,8 +26,9 @@ use crate::classify::FailureCategory;
 use crate::genesys::{
     ClientCredentials, Endpoints, IntegrationState, TokenSource, eventbridge_integrations,
 };
-use crate::report::{
-    ApiDestinationHealth, EventSourceHealth, Health, RuleHealth, Summary, WindowOut, parse_time,
+use crate::report::parse_time;
+use crate::summarize::{
+    ApiDestinationHealth, EventSourceHealth, Health, RuleHealth, Summary, WindowOut,
 };
 use crate::targets::{AwsTargets, RuleArn as Rule, arn_parts};
 

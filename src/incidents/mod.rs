@@ -25,8 +25,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::classify::FailureCategory;
-use crate::report::{Disposition, Failure, Incidents, Report};
-use crate::stored::dead_lettered_at;
+use crate::report::{Aggregate, Disposition, Report, Tally};
 
 pub use dynamo::DynamoTable;
 pub use event::{DETAIL_TYPE, EventContext, detail};
@@ -72,54 +71,23 @@ pub fn incident_key(category: FailureCategory, target: Option<&str>) -> String {
 }
 
 /// What the stored records of `report` say about each incident, with the report's
-/// addresses. A record without a time counts at `now`.
+/// addresses: the [`Aggregate`] of its stored records (at their dead-letter time, as the
+/// report counts them), projected. A record without a time counts at `now`.
 pub fn observations(
     report: &Report,
     uris: Option<ReportRef>,
     now: DateTime<Utc>,
 ) -> Vec<Observation> {
-    let mut incidents = Incidents::default();
-    for r in &report.records {
-        if !matches!(r.disposition, Disposition::Stored) {
-            // It goes back to the queue and is counted when it is stored.
-            continue;
-        }
-        let at = dead_lettered_at(r.sent_timestamp.as_deref(), r.timestamp.as_deref());
-        let failure = Failure {
-            id: &r.message_id,
-            at: Some(at.unwrap_or(now)),
-            events: r.event_count.max(1),
-            code: r.failure.error_code.as_deref(),
-            http_status: r.http_status,
-            conversation: r.interaction_id.as_deref(),
-            error: r.failure.error_message.as_deref(),
-            rule: r.failure.rule_arn.as_deref(),
-        };
-        incidents.add(r.failure_category, r.failure.target_arn.as_deref(), failure);
-    }
-    let mut observations: Vec<Observation> = incidents
+    // A record going back to the queue is counted when it is stored.
+    let stored = report
+        .records
+        .iter()
+        .filter(|r| matches!(r.disposition, Disposition::Stored));
+    let mut observations: Vec<Observation> = Aggregate::of_records(stored, Some(now))
+        .incidents
         .sorted()
         .into_iter()
-        .map(|(category, target, tally)| Observation {
-            key: incident_key(category, target),
-            category: category.as_str().to_owned(),
-            target_arn: target.map(str::to_owned),
-            first_seen: tally.first.unwrap_or(now).timestamp_millis(),
-            last_seen: tally.last.unwrap_or(now).timestamp_millis(),
-            count: tally.count as u64,
-            rules: tally.rules.iter().map(|r| r.to_string()).collect(),
-            codes: tally.codes.keys().map(|c| c.to_string()).collect(),
-            sample_errors: tally.errors.iter().map(|e| e.to_string()).collect(),
-            conversations: tally.conversations.len() as u64,
-            per_minute: tally
-                .per_minute
-                .iter()
-                .map(|(m, n)| (*m, *n as u64))
-                .collect(),
-            report: uris.clone(),
-            replayed: 0,
-            replays: BTreeSet::new(),
-        })
+        .map(|(category, target, tally)| observation(category, target, &tally, uris.clone(), now))
         .collect();
     count_replays(&mut observations, report);
     observations
@@ -137,6 +105,36 @@ fn count_replays(observations: &mut [Observation], report: &Report) {
             o.replayed += r.event_count.max(1) as u64;
             o.replays.insert(name.clone());
         }
+    }
+}
+
+/// One incident's [`Tally`] as the table counts it in.
+fn observation(
+    category: FailureCategory,
+    target: Option<&str>,
+    tally: &Tally<&str>,
+    report: Option<ReportRef>,
+    now: DateTime<Utc>,
+) -> Observation {
+    Observation {
+        key: incident_key(category, target),
+        category: category.as_str().to_owned(),
+        target_arn: target.map(str::to_owned),
+        first_seen: tally.first.unwrap_or(now).timestamp_millis(),
+        last_seen: tally.last.unwrap_or(now).timestamp_millis(),
+        count: tally.count as u64,
+        rules: tally.rules.iter().map(|r| (*r).to_owned()).collect(),
+        codes: tally.codes.keys().map(|c| (*c).to_owned()).collect(),
+        sample_errors: tally.sample_errors(),
+        conversations: tally.conversations.len() as u64,
+        per_minute: tally
+            .per_minute
+            .iter()
+            .map(|(m, n)| (*m, *n as u64))
+            .collect(),
+        report,
+        replayed: 0,
+        replays: BTreeSet::new(),
     }
 }
 

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::report::{Summary, parse_time, short_arn};
-use crate::summarize::ONGOING_WITHIN_MINUTES;
+use crate::report::{parse_time, short_arn};
+use crate::summarize::{ONGOING_WITHIN_MINUTES, Summary};
 
 /// How many incidents get a line of their own.
 pub(super) const SERIES: usize = 12;

@@ -20,9 +20,10 @@ use sha2::{Digest, Sha256};
 use bytes::Bytes;
 
 use crate::classify::FailureCategory;
-use crate::report::{Health, Incident, NO_TARGET, Report, Summary};
+use crate::report::{NO_TARGET, Report};
 use crate::summarize::{
-    CONVERSATIONS_SHOWN, Detail, INCIDENT_SECTIONS, PAYLOADS_PER_INCIDENT, said,
+    CONVERSATIONS_SHOWN, Detail, Health, INCIDENT_SECTIONS, Incident, PAYLOADS_PER_INCIDENT,
+    Summary, said,
 };
 use html::capped;
 

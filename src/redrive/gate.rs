@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::health::{Bounds, HealthQuery, TargetHealth};
 use crate::incidents::IncidentItem;
-use crate::report::Health;
+use crate::summarize::Health;
 
 /// The gate's answer.
 #[derive(Debug, Clone, PartialEq)]

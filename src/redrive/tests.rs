@@ -14,8 +14,8 @@ use crate::classify::FailureCategory;
 use crate::health::MemoryHealth;
 use crate::incidents::{IncidentItem, State};
 use crate::replay::{Attempt, Candidate, Delivery, Route};
-use crate::report::{ApiDestinationHealth, Health};
 use crate::stored::Location;
+use crate::summarize::{ApiDestinationHealth, Health};
 
 const TARGET: &str = "arn:aws:events:eu-west-1:111122223333:api-destination/crm/0a1b";
 const RULE: &str = "arn:aws:events:eu-west-1:111122223333:rule/crm-webhook";

@@ -1,7 +1,12 @@
-//! The aggregation the per-batch report and `summarize` share: dead letters grouped into
-//! incidents by (category, target), each incident's figures, the error code that names it,
-//! and the order incidents are listed in (largest first). One code, so a batch's report and
-//! a summary of the same records always agree.
+//! The one aggregation of dead letters: an [`Aggregate`] counts each dead letter once, at
+//! its **dead-letter time** ([`dead_lettered_at`]: when it reached the queue, else its
+//! event's own time), into the totals (failed events, dead letters, per category, per
+//! target, the span, the conversations) and into incidents grouped by (category, target)
+//! ([`Incidents`], each a [`Tally`]: its figures, the error code that names it, and the
+//! order incidents are listed in, largest first). The per-batch report (`Report::build`),
+//! `summarize` (and so each report's page) and the incident table's observations all count
+//! through it, then project it once each into their own wire type. So a batch's
+//! `report.json`, its page and a summary of the same records always agree.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -9,6 +14,7 @@ use std::hash::Hash;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use super::schema::{NO_TARGET, TriageRecord};
 use crate::classify::FailureCategory;
 
 /// A hash map with a fast hasher: its keys are minutes and the reports' own texts.
@@ -17,6 +23,8 @@ type Set<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// How many message ids, and distinct error texts, an incident keeps as samples.
 pub const SAMPLES: usize = 5;
+/// Sample payloads a page shows per incident: the first of its samples.
+pub const PAYLOADS_PER_INCIDENT: usize = 3;
 
 /// A record timestamp: RFC 3339, or epoch milliseconds.
 pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -31,6 +39,12 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 /// A time as reports and summaries write it: RFC 3339 UTC, to the second.
 pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// When a record was dead-lettered: its `sentTimestamp`, else its event's `timestamp`.
+/// The one clock every count, window and incident uses.
+pub fn dead_lettered_at(sent: Option<&str>, timestamp: Option<&str>) -> Option<DateTime<Utc>> {
+    sent.or(timestamp).and_then(parse_time)
 }
 
 /// One dead letter as an incident counts it. `T` is how its texts are held: borrowed from
@@ -145,6 +159,33 @@ impl<T: Borrow<str> + Ord + Hash + Clone> Tally<T> {
             .map(|(c, n)| (c.borrow().to_owned(), *n))
             .collect()
     }
+
+    /// What to do about an incident of `category`, and whether its payloads can be
+    /// replayed as they are: the advice of the code seen most.
+    pub fn advice(&self, category: FailureCategory) -> (String, String) {
+        let (action, as_is) = category.advice(self.top_code());
+        (action.to_owned(), as_is.to_owned())
+    }
+
+    /// The first and last failure, as the wire types write them.
+    pub fn span(&self) -> (Option<String>, Option<String>) {
+        (self.first.map(fmt_time), self.last.map(fmt_time))
+    }
+
+    /// The HTTP statuses seen, sorted.
+    pub fn http_statuses(&self) -> Vec<u16> {
+        self.statuses.iter().copied().collect()
+    }
+
+    /// The distinct error texts kept, in the order counted.
+    pub fn sample_errors(&self) -> Vec<String> {
+        self.errors.iter().map(|e| e.borrow().to_owned()).collect()
+    }
+
+    /// The rules whose target failed, sorted.
+    pub fn rule_arns(&self) -> Vec<String> {
+        self.rules.iter().map(|r| r.borrow().to_owned()).collect()
+    }
 }
 
 /// Dead letters grouped into incidents by (category, target ARN).
@@ -185,6 +226,113 @@ impl<T: Borrow<str> + Ord + Hash + Clone> Incidents<T> {
             })
         });
         all
+    }
+}
+
+impl<'r> Failure<'r, &'r str> {
+    /// A report's record as every aggregation counts it: at its dead-letter time
+    /// ([`dead_lettered_at`]), standing for its `eventCount` events.
+    pub(crate) fn of_record(r: &'r TriageRecord) -> Self {
+        Failure {
+            id: &r.message_id,
+            at: dead_lettered_at(r.sent_timestamp.as_deref(), r.timestamp.as_deref()),
+            events: r.event_count.max(1),
+            code: r.failure.error_code.as_deref(),
+            http_status: r.http_status,
+            conversation: r.interaction_id.as_deref(),
+            error: r.failure.error_message.as_deref(),
+            rule: r.failure.rule_arn.as_deref(),
+        }
+    }
+}
+
+/// Dead letters counted once: the totals and the incidents. Each wire type (the report's
+/// `summary`, `summary.json`, the incident table's observations) is one projection of it.
+#[derive(Debug)]
+pub(crate) struct Aggregate<T> {
+    /// Failed events: one per dead letter, except Custom Event Bus summaries, which count
+    /// their events.
+    pub total: usize,
+    /// Dead letters counted.
+    pub dead_letters: usize,
+    /// Failed events per category.
+    pub by_category: BTreeMap<FailureCategory, usize>,
+    /// Failed events per target (`None`: the attribute is missing).
+    by_target: Map<Option<T>, usize>,
+    /// The earliest and latest dead-letter time.
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+    /// Conversation → (the time of the first dead letter counted that names it, dead
+    /// letters naming it).
+    pub conversations: Map<T, (Option<DateTime<Utc>>, usize)>,
+    /// The incidents, by (category, target).
+    pub incidents: Incidents<T>,
+}
+
+impl<T> Default for Aggregate<T> {
+    fn default() -> Self {
+        Aggregate {
+            total: 0,
+            dead_letters: 0,
+            by_category: BTreeMap::new(),
+            by_target: Map::default(),
+            first: None,
+            last: None,
+            conversations: Map::default(),
+            incidents: Incidents::default(),
+        }
+    }
+}
+
+impl<T: Borrow<str> + Ord + Hash + Clone> Aggregate<T> {
+    /// Counts one dead letter of `category` against `target` into the totals and its
+    /// incident.
+    pub fn add(&mut self, category: FailureCategory, target: Option<T>, failure: Failure<'_, T>) {
+        let events = failure.events;
+        self.total += events;
+        self.dead_letters += 1;
+        *self.by_category.entry(category).or_default() += events;
+        *self.by_target.entry(target.clone()).or_default() += events;
+        if let Some(t) = failure.at {
+            self.first = Some(self.first.map_or(t, |f| f.min(t)));
+            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        }
+        if let Some(conversation) = &failure.conversation {
+            let seen = self
+                .conversations
+                .entry(conversation.clone())
+                .or_insert((failure.at, 0));
+            seen.1 += 1;
+        }
+        self.incidents.add(category, target, failure);
+    }
+
+    /// Failed events per target ARN, as the wire types list them ([`NO_TARGET`] for the
+    /// dead letters without one).
+    pub fn by_target(&self) -> BTreeMap<String, usize> {
+        let mut all = BTreeMap::new();
+        for (target, n) in &self.by_target {
+            let name = target.as_ref().map_or(NO_TARGET, |t| t.borrow());
+            *all.entry(name.to_owned()).or_default() += n;
+        }
+        all
+    }
+}
+
+impl<'r> Aggregate<&'r str> {
+    /// Every record of `records`, counted once. A record without a time counts at
+    /// `undated` when given (the incident table needs a time for each).
+    pub(crate) fn of_records(
+        records: impl IntoIterator<Item = &'r TriageRecord>,
+        undated: Option<DateTime<Utc>>,
+    ) -> Self {
+        let mut aggregate = Aggregate::default();
+        for r in records {
+            let mut failure = Failure::of_record(r);
+            failure.at = failure.at.or(undated);
+            aggregate.add(r.failure_category, r.failure.target_arn.as_deref(), failure);
+        }
+        aggregate
     }
 }
 

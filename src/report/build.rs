@@ -1,14 +1,14 @@
-//! The per-batch report from its records: totals by category, target, event type and
-//! correlation status, and the incidents (the aggregation shared with `summarize`).
+//! The per-batch report from its records: the [`Aggregate`] of its records projected into
+//! the report's summary (totals, span, incidents), plus the counts only the report keeps
+//! (by event type and by correlation status).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::aggregate::{Failure, Incidents, Tally, fmt_time, parse_time};
+use super::aggregate::{Aggregate, Tally, fmt_time};
 use super::schema::{
-    BatchIncident, BatchSummary, INCIDENT_CONVERSATION_IDS, NO_TARGET, Report, SCHEMA_VERSION,
-    TriageRecord,
+    BatchIncident, BatchSummary, INCIDENT_CONVERSATION_IDS, Report, SCHEMA_VERSION, TriageRecord,
 };
 use crate::classify::FailureCategory;
 
@@ -29,62 +29,53 @@ impl Report {
         generated_at: DateTime<Utc>,
         records: Vec<TriageRecord>,
     ) -> Report {
-        let summary = summarize(&records);
+        let aggregate = Aggregate::of_records(&records, None);
+        let total_failures = aggregate.total;
+        let summary = summarize(&records, aggregate);
         Report {
             schema_version: SCHEMA_VERSION,
             report_id,
             generated_at: fmt_time(generated_at),
-            total_failures: records.iter().map(|r| r.event_count.max(1)).sum(),
+            total_failures,
             summary,
             records,
         }
     }
 }
 
-/// The report's summary of `records`.
-fn summarize(records: &[TriageRecord]) -> BatchSummary {
-    let mut summary = BatchSummary {
-        by_category: BTreeMap::new(),
-        by_target: BTreeMap::new(),
-        by_event_type: BTreeMap::new(),
-        by_interaction_status: BTreeMap::new(),
-        conversations: 0,
-        first_seen: None,
-        last_seen: None,
-        incidents: Vec::new(),
-        target_inputs: BTreeMap::new(),
-    };
-    let mut conversations = BTreeSet::new();
-    let mut span: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
-    let mut incidents = Incidents::default();
+/// The report's summary: `aggregate` (of `records`) projected, and the counts by event type
+/// and correlation status.
+fn summarize(records: &[TriageRecord], aggregate: Aggregate<&str>) -> BatchSummary {
+    let mut by_event_type = BTreeMap::new();
+    let mut by_interaction_status = BTreeMap::new();
     for r in records {
         let n = r.event_count.max(1);
-        count_totals(&mut summary, r, n);
-        conversations.extend(r.interaction_id.as_deref());
-        let at = r.timestamp.as_deref().and_then(parse_time);
-        if let Some(t) = at {
-            span = Some(span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
+        match &r.event_type {
+            Some(t) => count(&mut by_event_type, t, n),
+            None => count(
+                &mut by_event_type,
+                &format!("({})", r.body_kind.as_str()),
+                n,
+            ),
         }
-        let failure = Failure {
-            id: &r.message_id,
-            at,
-            events: n,
-            code: r.failure.error_code.as_deref(),
-            http_status: r.http_status,
-            conversation: r.interaction_id.as_deref(),
-            error: r.failure.error_message.as_deref(),
-            rule: None,
-        };
-        incidents.add(r.failure_category, r.failure.target_arn.as_deref(), failure);
+        count(&mut by_interaction_status, r.interaction_info.status(), n);
     }
-    summary.conversations = conversations.len();
-    summary.first_seen = span.map(|(a, _)| fmt_time(a));
-    summary.last_seen = span.map(|(_, b)| fmt_time(b));
-    summary.incidents = incidents
-        .sorted()
-        .into_iter()
-        .map(|(category, target, tally)| incident(category, target, tally))
-        .collect();
+    let mut summary = BatchSummary {
+        by_target: aggregate.by_target(),
+        by_category: aggregate.by_category,
+        by_event_type,
+        by_interaction_status,
+        conversations: aggregate.conversations.len(),
+        first_seen: aggregate.first.map(fmt_time),
+        last_seen: aggregate.last.map(fmt_time),
+        incidents: aggregate
+            .incidents
+            .sorted()
+            .into_iter()
+            .map(|(category, target, tally)| incident(category, target, tally))
+            .collect(),
+        target_inputs: BTreeMap::new(),
+    };
     count_replays(&mut summary.incidents, records);
     summary
 }
@@ -106,46 +97,26 @@ fn count_replays(incidents: &mut [BatchIncident], records: &[TriageRecord]) {
     }
 }
 
-/// Counts record `r`, standing for `n` failed events, into the totals.
-fn count_totals(summary: &mut BatchSummary, r: &TriageRecord, n: usize) {
-    *summary.by_category.entry(r.failure_category).or_insert(0) += n;
-    let target = r.failure.target_arn.as_deref().unwrap_or(NO_TARGET);
-    count(&mut summary.by_target, target, n);
-    match &r.event_type {
-        Some(t) => count(&mut summary.by_event_type, t, n),
-        None => count(
-            &mut summary.by_event_type,
-            &format!("({})", r.body_kind.as_str()),
-            n,
-        ),
-    }
-    count(
-        &mut summary.by_interaction_status,
-        r.interaction_info.status(),
-        n,
-    );
-}
-
-/// One incident of the report.
+/// One incident of the report: its [`Tally`] as `report.json` writes it.
 fn incident(category: FailureCategory, target: Option<&str>, tally: Tally<&str>) -> BatchIncident {
-    let code = tally.top_code();
-    let (action, as_is) = category.advice(code);
+    let (recommended_action, replay_as_is) = tally.advice(category);
+    let (first_seen, last_seen) = tally.span();
     let mut conversation_ids: Vec<&str> = tally.conversations.iter().copied().collect();
     conversation_ids.sort_unstable();
     conversation_ids.truncate(INCIDENT_CONVERSATION_IDS);
     BatchIncident {
         category,
         target_arn: target.map(str::to_owned),
-        error_code: code.map(str::to_owned),
+        error_code: tally.top_code().map(str::to_owned),
         error_codes: tally.error_codes(),
         count: tally.count,
-        first_seen: tally.first.map(fmt_time),
-        last_seen: tally.last.map(fmt_time),
+        first_seen,
+        last_seen,
         conversations: tally.conversations.len(),
-        recommended_action: action.to_owned(),
-        replay_as_is: as_is.to_owned(),
-        http_statuses: tally.statuses.iter().copied().collect(),
-        sample_error_message: tally.errors.first().map(|e| e.to_string()),
+        recommended_action,
+        replay_as_is,
+        http_statuses: tally.http_statuses(),
+        sample_error_message: tally.errors.first().map(|e| (*e).to_owned()),
         conversation_ids: conversation_ids.into_iter().map(str::to_owned).collect(),
         sample_message_ids: tally.samples,
         replay_failures: 0,
@@ -158,6 +129,7 @@ mod tests {
     use super::*;
     use crate::report::aggregate::SAMPLES;
     use crate::report::fixtures::{record, report_of as build};
+    use crate::report::schema::NO_TARGET;
     use FailureCategory::*;
 
     const API: &str = "arn:aws:events:eu-west-1:111122223333:api-destination/crm/1";
@@ -298,6 +270,29 @@ mod tests {
             report.summary.last_seen.as_deref(),
             Some("2026-11-28T08:30:00Z")
         );
+    }
+
+    #[test]
+    fn the_report_counts_at_the_dead_letter_time_not_the_events_own() {
+        // Events of 03:00 that EventBridge retried for hours and dead-lettered at 09:00.
+        let at = |id, event: &str, sent: Option<&str>| {
+            let mut r = record(id, RateLimitExceeded, Some(API), Some("THROTTLING"), event);
+            r.sent_timestamp = sent.map(str::to_owned);
+            r
+        };
+        let report = build(vec![
+            at("a", "2026-11-28T03:00:00Z", Some("2026-11-28T09:00:00Z")),
+            at("b", "2026-11-28T03:30:00Z", Some("1764320400000")), // 2025-11-28T09:00:00Z
+            at("c", "2026-11-28T04:00:00Z", Some("2026-11-28T09:10:00Z")),
+            // No sentTimestamp: the event's own time is all there is.
+            at("d", "2026-11-28T09:20:00Z", None),
+        ]);
+        let summary = &report.summary;
+        assert_eq!(summary.first_seen.as_deref(), Some("2025-11-28T09:00:00Z"));
+        assert_eq!(summary.last_seen.as_deref(), Some("2026-11-28T09:20:00Z"));
+        let incident = &summary.incidents[0];
+        assert_eq!(incident.first_seen, summary.first_seen);
+        assert_eq!(incident.last_seen, summary.last_seen);
     }
 
     #[test]

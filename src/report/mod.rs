@@ -1,22 +1,19 @@
 //! The root-cause report: its contract types ([`schema`]), the report built from records
-//! ([`build`]) with the aggregation it shares with `summarize` ([`aggregate`]), and its
+//! ([`build`]) from the one aggregation every count shares ([`aggregate`]), and its
 //! Markdown rendering ([`markdown`]).
 
 mod aggregate;
 mod build;
 mod markdown;
 mod schema;
-mod summary_schema;
 
-pub(crate) use aggregate::{Failure, Incidents, Tally, fmt_time, parse_time};
+pub use aggregate::PAYLOADS_PER_INCIDENT;
+pub use aggregate::dead_lettered_at;
+pub(crate) use aggregate::{Aggregate, Failure, Incidents, Tally, fmt_time, parse_time};
 pub(crate) use markdown::{Markdown, bucket_name, bucket_width, code, shell_word};
 pub use markdown::{headline, render_markdown, short_arn};
 pub(crate) use schema::one;
 pub use schema::{Disposition, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, TriageRecord};
-pub use summary_schema::{
-    AffectedConversation, ApiDestinationHealth, Bucket, EventSourceHealth, Health, Incident,
-    RuleHealth, SUMMARY_SCHEMA_VERSION, Summary, Timeline, Unreadable, WindowOut,
-};
 
 /// The S3 console's page of the object `key` in `bucket`, in `region`.
 pub(crate) fn s3_console_link(bucket: &str, key: &str, region: &str) -> String {

@@ -121,19 +121,19 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchSummary {
-    /// Records per category.
+    /// Failed events per category.
     pub by_category: BTreeMap<FailureCategory, usize>,
-    /// Records per target ARN (`(no target)` when the attribute is missing).
+    /// Failed events per target ARN (`(no target)` when the attribute is missing).
     pub by_target: BTreeMap<String, usize>,
-    /// Records per event type (`detail-type`, or the body kind when it is not an event).
+    /// Failed events per event type (`detail-type`, or the body kind when it is not an event).
     pub by_event_type: BTreeMap<String, usize>,
-    /// Records per correlation status.
+    /// Failed events per correlation status.
     pub by_interaction_status: BTreeMap<String, usize>,
     /// Distinct conversations across the batch.
     pub conversations: usize,
-    /// Earliest record timestamp.
+    /// The earliest dead-letter time (`sentTimestamp`, else `timestamp`).
     pub first_seen: Option<String>,
-    /// Latest record timestamp.
+    /// The latest dead-letter time.
     pub last_seen: Option<String>,
     /// Groups of records by (category, target), largest first.
     pub incidents: Vec<BatchIncident>,
@@ -157,11 +157,11 @@ pub struct BatchIncident {
     /// Every `ERROR_CODE` among its records, with how many failed events each.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub error_codes: BTreeMap<String, usize>,
-    /// How many records.
+    /// Failed events (one per record, except Custom Event Bus summaries).
     pub count: usize,
-    /// Earliest record timestamp.
+    /// Its earliest dead-letter time (`sentTimestamp`, else `timestamp`).
     pub first_seen: Option<String>,
-    /// Latest record timestamp.
+    /// Its latest dead-letter time.
     pub last_seen: Option<String>,
     /// Distinct conversations affected.
     pub conversations: usize,

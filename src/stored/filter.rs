@@ -4,7 +4,6 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::classify::FailureCategory;
-use crate::report::parse_time;
 
 /// `--since` / `--until`: which dead-letter times count, both ends included.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,10 +48,7 @@ pub fn parse_when(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Stri
     })
 }
 
-/// When a record was dead-lettered: its `sentTimestamp`, else its event's `timestamp`.
-pub fn dead_lettered_at(sent: Option<&str>, timestamp: Option<&str>) -> Option<DateTime<Utc>> {
-    sent.or(timestamp).and_then(parse_time)
-}
+pub use crate::report::dead_lettered_at;
 
 /// Which records count; an empty list lets everything through.
 #[derive(Debug, Clone, Default)]

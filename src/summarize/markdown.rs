@@ -3,14 +3,15 @@
 
 use askama::Template;
 
-use crate::report::Summary;
+use super::Summary;
 use crate::report::{bucket_name, code, short_arn};
 use crate::text::truncate;
 
 /// The sentences `summary.md` and the pages both say, written once; each page or
 /// document escapes them its own way.
 pub(crate) mod said {
-    use crate::report::{NO_TARGET, Summary, short_arn};
+    use crate::report::{NO_TARGET, short_arn};
+    use crate::summarize::Summary;
 
     /// The label of the incident's advice.
     pub(crate) const WHAT_TO_DO: &str = "What to do";
@@ -103,7 +104,7 @@ struct SummaryMd<'a> {
     categories: Vec<String>,
     /// The timeline's rows: start, failed events per category (blank for none).
     buckets: Vec<(&'a str, Vec<String>)>,
-    conversations: &'a [crate::report::AffectedConversation],
+    conversations: &'a [crate::summarize::AffectedConversation],
 }
 
 /// An incident's row and section.
@@ -159,7 +160,7 @@ pub fn render_summary(s: &Summary) -> String {
     view.render().unwrap_or_default()
 }
 
-fn incident(i: &crate::report::Incident) -> IncidentMd<'_> {
+fn incident(i: &crate::summarize::Incident) -> IncidentMd<'_> {
     let codes: Vec<String> = i
         .error_codes
         .iter()
@@ -197,7 +198,7 @@ mod tests {
     use super::*;
     use crate::classify::FailureCategory;
     use crate::report::fixtures::{record, report_of};
-    use crate::report::{ApiDestinationHealth, Health};
+    use crate::summarize::{ApiDestinationHealth, Health};
 
     #[test]
     fn an_api_destinations_connection_state_is_markdown_text() {

@@ -5,6 +5,7 @@
 //! the summary needs of each distinct record is held, never whole reports.
 
 mod markdown;
+mod schema;
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -13,15 +14,16 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::classify::FailureCategory;
-use crate::report::{
-    AffectedConversation, Bucket, Failure, Incident, Incidents, NO_TARGET, Report,
-    SUMMARY_SCHEMA_VERSION, Summary, Tally, Timeline, Unreadable, WindowOut, bucket_width,
-    fmt_time,
-};
+use crate::report::{Aggregate, Failure, Incidents, Report, Tally, bucket_width, fmt_time};
 use crate::stored::{Filter, ReportDigest, Window};
 
+pub use crate::report::PAYLOADS_PER_INCIDENT;
 pub(crate) use markdown::said;
 pub use markdown::{render_summary, summary_headline};
+pub use schema::{
+    AffectedConversation, ApiDestinationHealth, Bucket, EventSourceHealth, Health, Incident,
+    RuleHealth, SUMMARY_SCHEMA_VERSION, Summary, Timeline, Unreadable, WindowOut,
+};
 
 /// A failure within this long before the end of the window makes its incident ongoing.
 pub const ONGOING_WITHIN_MINUTES: i64 = 15;
@@ -29,8 +31,6 @@ pub const ONGOING_WITHIN_MINUTES: i64 = 15;
 pub const INCIDENT_SECTIONS: usize = 50;
 /// Affected conversations a page lists (with their start and end).
 pub const CONVERSATIONS_SHOWN: usize = 500;
-/// Sample payloads a page shows per incident.
-pub const PAYLOADS_PER_INCIDENT: usize = 3;
 
 /// A conversation's start and end, as Genesys Cloud reported them.
 pub type ConversationTimes = (Option<String>, Option<String>);
@@ -266,46 +266,13 @@ impl Summarizer {
         // same reports.
         ids.sort_unstable_by(|a, b| a.1.at.cmp(&b.1.at).then_with(|| a.0.cmp(b.0)));
         let texts = &self.texts;
-        let counted = Counted::of(&ids, texts);
+        let aggregate = aggregate(&ids, texts);
         let window = self.filter.window;
         let end = window.until.unwrap_or(now);
-        let mut per_minute = Vec::new();
-        let incidents: Vec<Incident> = counted
-            .incidents
-            .sorted()
-            .into_iter()
-            .map(|(category, target, tally)| {
-                let mut minutes: Vec<(i64, usize)> =
-                    tally.per_minute.iter().map(|(m, n)| (*m, *n)).collect();
-                minutes.sort_unstable();
-                per_minute.push(minutes);
-                incident(category, target, tally, end, sources, &window)
-            })
-            .collect();
-        let mut affected: Vec<(AffectedConversation, ConversationTimes)> = counted
-            .conversations
-            .into_iter()
-            .map(|(id, (first_failure, failures))| {
-                let seen = self.conversations.remove(&id).unwrap_or_default();
-                let conversation = AffectedConversation {
-                    id: texts.get(id).to_owned(),
-                    media_types: seen.media.into_iter().collect(),
-                    queue_ids: seen.queues.into_iter().collect(),
-                    division_ids: seen.divisions.into_iter().collect(),
-                    first_failure: first_failure.map(fmt_time),
-                    failures,
-                };
-                (conversation, (seen.start, seen.end))
-            })
-            .collect();
-        affected
-            .sort_by(|(a, _), (b, _)| a.first_failure.cmp(&b.first_failure).then(a.id.cmp(&b.id)));
-        let conversation_times = affected
-            .iter_mut()
-            .take(CONVERSATIONS_SHOWN)
-            .map(|(_, times)| std::mem::take(times))
-            .collect();
-        let affected: Vec<AffectedConversation> = affected.into_iter().map(|(c, _)| c).collect();
+        let by_target = aggregate.by_target();
+        let (incidents, per_minute) = incidents(aggregate.incidents, end, sources, &window);
+        let (affected, conversation_times) =
+            affected(aggregate.conversations, &mut self.conversations, texts);
         let summary = Summary {
             schema_version: SUMMARY_SCHEMA_VERSION,
             generated_at: fmt_time(now),
@@ -315,15 +282,15 @@ impl Summarizer {
             },
             reports: self.reports,
             unreadable: self.unreadable,
-            total_failures: counted.total,
-            dead_letters: ids.len(),
-            stored: counted.stored,
+            total_failures: aggregate.total,
+            dead_letters: aggregate.dead_letters,
+            stored: ids.iter().filter(|(_, r)| r.stored).count(),
             listed_again: self.listed_again,
-            first_seen: counted.first.map(fmt_time),
-            last_seen: counted.last.map(fmt_time),
+            first_seen: aggregate.first.map(fmt_time),
+            last_seen: aggregate.last.map(fmt_time),
             ongoing: incidents.iter().any(|i| i.ongoing),
-            by_category: counted.by_category,
-            by_target: counted.by_target,
+            by_category: aggregate.by_category,
+            by_target,
             incidents,
             timeline: timeline(&ids),
             conversations: affected,
@@ -348,71 +315,89 @@ impl Summarizer {
     }
 }
 
-/// The distinct records, counted.
-struct Counted<'t> {
-    total: usize,
-    stored: usize,
-    by_category: BTreeMap<FailureCategory, usize>,
-    by_target: BTreeMap<String, usize>,
-    first: Option<DateTime<Utc>>,
-    last: Option<DateTime<Utc>>,
-    /// Conversation → (its first failure, dead letters naming it).
-    conversations: Map<TextId, (Option<DateTime<Utc>>, usize)>,
-    incidents: Incidents<&'t str>,
-}
-
-impl<'t> Counted<'t> {
-    /// Counts `ids` (in time order, which the samples follow).
-    fn of(ids: &[(&'t str, &Kept)], texts: &'t Texts) -> Counted<'t> {
-        let text = |id: Option<TextId>| id.map(|i| texts.get(i));
-        let mut by_target: Map<Option<TextId>, usize> = Map::default();
-        let mut c = Counted {
-            total: 0,
-            stored: 0,
-            by_category: BTreeMap::new(),
-            by_target: BTreeMap::new(),
-            first: None,
-            last: None,
-            conversations: Map::default(),
-            incidents: Incidents::default(),
+/// The distinct records `ids` (in time order, which the samples follow), counted once.
+fn aggregate<'t>(ids: &[(&'t str, &Kept)], texts: &'t Texts) -> Aggregate<&'t str> {
+    let text = |id: Option<TextId>| id.map(|i| texts.get(i));
+    let mut aggregate = Aggregate::default();
+    for (id, r) in ids {
+        let failure = Failure {
+            id,
+            at: r.at,
+            events: r.events as usize,
+            code: text(r.code),
+            http_status: r.http_status,
+            conversation: text(r.conversation),
+            error: text(r.error),
+            rule: text(r.rule),
         };
-        for (id, r) in ids {
-            let events = r.events as usize;
-            c.total += events;
-            c.stored += usize::from(r.stored);
-            *c.by_category.entry(r.category).or_default() += events;
-            *by_target.entry(r.target).or_default() += events;
-            if let Some(t) = r.at {
-                c.first = Some(c.first.map_or(t, |f| f.min(t)));
-                c.last = Some(c.last.map_or(t, |l| l.max(t)));
-            }
-            if let Some(conversation) = r.conversation {
-                let entry = c.conversations.entry(conversation).or_insert((r.at, 0));
-                entry.1 += 1;
-            }
-            let failure = Failure {
-                id,
-                at: r.at,
-                events,
-                code: text(r.code),
-                http_status: r.http_status,
-                conversation: text(r.conversation),
-                error: text(r.error),
-                rule: text(r.rule),
-            };
-            c.incidents.add(r.category, text(r.target), failure);
-        }
-        for (target, n) in by_target {
-            *c.by_target
-                .entry(text(target).unwrap_or(NO_TARGET).to_owned())
-                .or_default() += n;
-        }
-        c
+        aggregate.add(r.category, text(r.target), failure);
     }
+    aggregate
 }
 
-/// One incident of the summary; ongoing when it failed within
-/// [`ONGOING_WITHIN_MINUTES`] of `end`.
+/// The summary's incidents, largest first, with each one's failures per minute (in time
+/// order) for its page.
+fn incidents(
+    counted: Incidents<&str>,
+    end: DateTime<Utc>,
+    sources: &[String],
+    window: &Window,
+) -> (Vec<Incident>, Vec<Vec<(i64, usize)>>) {
+    counted
+        .sorted()
+        .into_iter()
+        .map(|(category, target, tally)| {
+            let mut minutes: Vec<(i64, usize)> =
+                tally.per_minute.iter().map(|(m, n)| (*m, *n)).collect();
+            minutes.sort_unstable();
+            (
+                incident(category, target, tally, end, sources, window),
+                minutes,
+            )
+        })
+        .unzip()
+}
+
+/// The affected conversations by first failure, with what the reports say of each, and
+/// the start and end of the first [`CONVERSATIONS_SHOWN`].
+fn affected<'t>(
+    counted: impl IntoIterator<Item = (&'t str, (Option<DateTime<Utc>>, usize))>,
+    seen: &mut Map<TextId, ConversationSeen>,
+    texts: &Texts,
+) -> (Vec<AffectedConversation>, Vec<ConversationTimes>) {
+    let mut affected: Vec<(AffectedConversation, ConversationTimes)> = counted
+        .into_iter()
+        .map(|(id, (first_failure, failures))| {
+            let seen = texts
+                .ids
+                .get(id)
+                .and_then(|t| seen.remove(t))
+                .unwrap_or_default();
+            let conversation = AffectedConversation {
+                id: id.to_owned(),
+                media_types: seen.media.into_iter().collect(),
+                queue_ids: seen.queues.into_iter().collect(),
+                division_ids: seen.divisions.into_iter().collect(),
+                first_failure: first_failure.map(fmt_time),
+                failures,
+            };
+            (conversation, (seen.start, seen.end))
+        })
+        .collect();
+    affected.sort_by(|(a, _), (b, _)| a.first_failure.cmp(&b.first_failure).then(a.id.cmp(&b.id)));
+    let conversation_times = affected
+        .iter_mut()
+        .take(CONVERSATIONS_SHOWN)
+        .map(|(_, times)| std::mem::take(times))
+        .collect();
+    (
+        affected.into_iter().map(|(c, _)| c).collect(),
+        conversation_times,
+    )
+}
+
+/// One incident of the summary: its [`Tally`] as `summary.json` writes it; ongoing when it
+/// failed within [`ONGOING_WITHIN_MINUTES`] of `end`.
 fn incident(
     category: FailureCategory,
     target: Option<&str>,
@@ -421,26 +406,26 @@ fn incident(
     sources: &[String],
     window: &Window,
 ) -> Incident {
-    // The advice of the code seen most, as the per-batch report gives it.
-    let (action, as_is) = category.advice(tally.top_code());
+    let (recommended_action, replay_as_is) = tally.advice(category);
+    let (first_seen, last_seen) = tally.span();
     let ongoing = tally
         .last
         .is_some_and(|l| l > end - Duration::minutes(ONGOING_WITHIN_MINUTES));
     Incident {
         category,
         target_arn: target.map(str::to_owned),
-        rules: tally.rules.iter().map(|r| r.to_string()).collect(),
+        rules: tally.rule_arns(),
         count: tally.count,
-        first_seen: tally.first.map(fmt_time),
-        last_seen: tally.last.map(fmt_time),
+        first_seen,
+        last_seen,
         peak_per_minute: tally.peak_per_minute(),
         ongoing,
         conversations: tally.conversations.len(),
         error_codes: tally.error_codes(),
-        http_statuses: tally.statuses.iter().copied().collect(),
-        sample_errors: tally.errors.iter().map(|e| e.to_string()).collect(),
-        recommended_action: action.to_owned(),
-        replay_as_is: as_is.to_owned(),
+        http_statuses: tally.http_statuses(),
+        sample_errors: tally.sample_errors(),
+        recommended_action,
+        replay_as_is,
         replay_command: replay_command(sources, category, target, window, tally.first, tally.last),
         sample_message_ids: tally.samples,
     }

@@ -1,5 +1,6 @@
 //! The summary's wire types: the contract of `summary.json` (camelCase field names; fields
-//! are only ever added), beside the report's in [`super::schema`]. See `docs/contract.md`.
+//! are only ever added), beside the summarizer that fills them. The report's are in
+//! `report::schema`. See `docs/contract.md`.
 
 use std::collections::BTreeMap;
 
