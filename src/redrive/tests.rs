@@ -595,3 +595,48 @@ async fn a_long_run_says_how_far_it_got_at_most_every_quarter_hour() {
         "{seen:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_waiting_for_the_gate_gives_up_after_the_maximum_age_and_says_so() {
+    let shut = MemoryHealth::answering(Health {
+        api_destinations: vec![ApiDestinationHealth {
+            arn: TARGET.to_owned(),
+            connection_state: Some("DEAUTHORIZED".to_owned()),
+            ..ApiDestinationHealth::default()
+        }],
+        ..Health::default()
+    });
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            5,
+            chrono::Duration::hours(1),
+        ),
+        shut,
+    );
+    let i = item(FailureCategory::RateLimitExceeded, 5);
+    r.redriver.consider(std::slice::from_ref(&i), now()).await;
+    assert!(r.journal.active().await.unwrap().contains(&i.key));
+    // Within the maximum age of the last failure: it still waits.
+    let within =
+        DateTime::from_timestamp_millis(i.last_seen).unwrap() + chrono::Duration::hours(23);
+    r.redriver.set_clock(Arc::new(move || within));
+    assert_eq!(r.redriver.work(far()).await.finished, 0);
+    assert!(r.journal.run(&i.key).await.unwrap().unwrap().waiting);
+    // Past it: the run ends, leaves the active set, and the finished event says why.
+    let past = DateTime::from_timestamp_millis(i.last_seen).unwrap() + chrono::Duration::hours(25);
+    r.redriver.set_clock(Arc::new(move || past));
+    assert_eq!(r.redriver.work(far()).await.finished, 1);
+    let run = r.journal.run(&i.key).await.unwrap().unwrap();
+    assert_eq!(run.state(), super::journal::RunState::Finished);
+    let why = run.why.unwrap();
+    assert!(
+        why.contains("REDRIVE_MAX_AGE_HOURS") && why.contains("DEAUTHORIZED"),
+        "{why}"
+    );
+    assert!(!r.journal.active().await.unwrap().contains(&i.key));
+    let last = r.notices.put.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last["phase"], "finished");
+    assert!(last["why"].as_str().unwrap().contains("gave up"));
+    assert!(r.endpoint.ids().is_empty());
+}

@@ -51,6 +51,12 @@ impl Redriver {
             return Ok(());
         };
         let now = self.now();
+        if let Some(why) = self.expired(&run, now) {
+            self.set_state(run, RunState::Finished, Some(why), now)
+                .await?;
+            worked.finished += 1;
+            return Ok(());
+        }
         if run.state() != RunState::Running || run.lease_until > ms(now) {
             if run.state().ended() {
                 self.journal.set_active(incident, false).await?;
@@ -87,6 +93,27 @@ impl Redriver {
             Some(RunState::Running) | None => {}
         }
         Ok(())
+    }
+
+    /// Why a paused run (waiting for the gate, stopped by the breaker or by a person) is
+    /// given up: its incident's last failure is older than the maximum age, so every event
+    /// it has left would be skipped as too old. A running run judges each event itself.
+    fn expired(&self, run: &Run, now: DateTime<Utc>) -> Option<String> {
+        let age = ms(now) - run.until;
+        if run.state() != RunState::Paused || age <= self.policy.max_age.num_milliseconds() {
+            return None;
+        }
+        let hours = self.policy.max_age.num_hours();
+        let what = if run.waiting {
+            "the target was not healthy again"
+        } else {
+            "the run was not resumed"
+        };
+        Some(format!(
+            "gave up: {what} within REDRIVE_MAX_AGE_HOURS ({hours} h) of the incident's last \
+             failure; every event left is too old to send (was: {})",
+            run.why.as_deref().unwrap_or("paused")
+        ))
     }
 
     /// Event after event until the deadline, the end or a pause; the state it ended in.
