@@ -640,3 +640,56 @@ async fn a_run_waiting_for_the_gate_gives_up_after_the_maximum_age_and_says_so()
     assert!(last["why"].as_str().unwrap().contains("gave up"));
     assert!(r.endpoint.ids().is_empty());
 }
+
+/// The breaker paused the run; the target failed live traffic too, so the incident
+/// reopened (a new episode) and resolved again: the new episode's run takes over the
+/// paused one's window and sends what is left, each event once, and the events that
+/// failed before are not held against the target as failures of now.
+#[tokio::test(start_paused = true)]
+async fn a_run_paused_by_the_breaker_goes_on_after_the_incident_reopens_and_resolves() {
+    let r = rig(
+        payloads(FailureCategory::TargetError, 30, chrono::Duration::hours(1)),
+        healthy(20),
+    );
+    r.endpoint
+        .failing
+        .lock()
+        .unwrap()
+        .extend((1..30).map(|i| format!("ev-{i:04}")));
+    let first = item(FailureCategory::TargetError, 30);
+    r.redriver
+        .consider(std::slice::from_ref(&first), now())
+        .await;
+    assert_eq!(r.redriver.work(far()).await.paused, 1);
+    // Reopened and resolved again: episode 2, a later window.
+    let mut second = first.clone();
+    second.episode = 9;
+    second.seq = 9;
+    second.first_seen = first.last_seen + 600_000;
+    second.last_seen = first.last_seen + 1_200_000;
+    let later = now() + chrono::Duration::minutes(30);
+    second.resolved_at = Some((later - chrono::Duration::minutes(5)).timestamp_millis());
+    r.endpoint.failing.lock().unwrap().clear();
+    assert_eq!(
+        r.redriver
+            .consider(std::slice::from_ref(&second), later)
+            .await
+            .started,
+        1
+    );
+    let run = r.journal.run(&first.key).await.unwrap().unwrap();
+    assert_eq!(
+        (run.episode, run.since),
+        (9, first.first_seen),
+        "the window carried"
+    );
+    r.redriver.work(far()).await;
+    let run = r.journal.run(&first.key).await.unwrap().unwrap();
+    assert_eq!(run.state(), super::journal::RunState::Finished, "{run:?}");
+    assert_eq!((run.sent, run.gave_up), (30, 0));
+    let ids = r.endpoint.ids();
+    let distinct: BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 30);
+    // The canary once, five failures, then each of the 29 once more at most.
+    assert!(ids.len() <= 1 + 5 + 29, "{}", ids.len());
+}

@@ -73,6 +73,15 @@ enum Turn {
     Sent,
     Failed(String),
     TooOld,
+    /// Delivered before: by an earlier slice, another worker or an earlier run of the
+    /// incident (its journal says so). Counted, but no proof the target takes events now.
+    SentEarlier,
+    /// Its last attempt (`attempts`) failed before, or never recorded (a crash): counted,
+    /// tried again in the next pass while attempts are left, but not held against the
+    /// target by the canary or the breaker (they judge what the target answers now).
+    FailedEarlier {
+        attempts: u32,
+    },
     /// Done before (by an earlier pass or another worker, counted then).
     Nothing,
 }
@@ -163,7 +172,9 @@ impl Redriver {
         let existing = self.journal.run(&item.key).await?;
         let due = match &existing {
             None => true,
-            Some(run) if run.episode != item.episode => run.state().ended(),
+            // A run of an earlier episode gives way once it is over, or paused (not by a
+            // person): the target failed again, the incident reopened and resolved again.
+            Some(run) if run.episode != item.episode => superseded(run),
             Some(run) => resumable(run, item, now),
         };
         if !due {
@@ -200,14 +211,17 @@ impl Redriver {
         now: DateTime<Utc>,
     ) -> Result<(), RedriveError> {
         let previous = self.journal.run(&item.key).await?;
-        let run = Run {
-            state: Some(RunState::Paused),
-            why: Some(format!("waiting for the target's health: {why}")),
-            waiting: true,
-            paused_at: Some(ms(now)),
-            rev: previous.as_ref().map_or(1, |p| p.rev + 1),
-            ..self.fresh(item, false, None, now)
-        };
+        let run = carried(
+            Run {
+                state: Some(RunState::Paused),
+                why: Some(format!("waiting for the target's health: {why}")),
+                waiting: true,
+                paused_at: Some(ms(now)),
+                rev: previous.as_ref().map_or(1, |p| p.rev + 1),
+                ..self.fresh(item, false, None, now)
+            },
+            previous.as_ref(),
+        );
         if self.journal.put_run(&run, previous.map(|p| p.rev)).await? {
             self.journal.set_active(&item.key, true).await?;
         }
@@ -276,10 +290,13 @@ impl Redriver {
         now: DateTime<Utc>,
     ) -> Result<Run, RedriveError> {
         let previous = self.journal.run(&item.key).await?;
-        let mut run = Run {
-            rev: previous.as_ref().map_or(1, |p| p.rev + 1),
-            ..self.fresh(item, by_hand, limit, now)
-        };
+        let mut run = carried(
+            Run {
+                rev: previous.as_ref().map_or(1, |p| p.rev + 1),
+                ..self.fresh(item, by_hand, limit, now)
+            },
+            previous.as_ref(),
+        );
         run.total = self
             .payloads
             .select(&run)
@@ -406,6 +423,27 @@ impl Redriver {
             tracing::warn!(incident = %run.incident, error = %e, "redrive event not put");
         }
     }
+}
+
+/// Whether a run of an earlier episode gives way to the new episode's: over, or paused by
+/// the breaker, the canary or the gate (a run paused by a person waits for a person).
+fn superseded(run: &Run) -> bool {
+    match run.state() {
+        RunState::Finished | RunState::Cancelled => true,
+        RunState::Paused => !run.held,
+        RunState::Running => false,
+    }
+}
+
+/// The window of a new run after `previous`: a run that did not finish (an earlier
+/// episode's, paused, or one waiting that carries one) hands its window on, so its events
+/// left are sent too (the journal keeps those sent, or tried `REDRIVE_ATTEMPTS` times, from
+/// being sent again).
+fn carried(mut run: Run, previous: Option<&Run>) -> Run {
+    if let Some(p) = previous.filter(|p| !p.state().ended()) {
+        run.since = run.since.min(p.since);
+    }
+    run
 }
 
 /// Whether a paused run of `item`'s episode may go on: not held by a person, and the

@@ -187,8 +187,19 @@ impl Redriver {
                 w.run.canary_ok = true;
                 w.in_a_row = 0;
             }
+            Turn::SentEarlier => w.run.sent += 1,
             Turn::TooOld => w.run.skipped_too_old += 1,
             Turn::Nothing => {}
+            Turn::FailedEarlier { attempts } => {
+                if w.run.pass == 1 {
+                    w.run.failed_again += 1;
+                }
+                if attempts >= self.policy.attempts {
+                    w.run.gave_up += 1;
+                } else {
+                    w.run.failing.push(position);
+                }
+            }
             Turn::Failed(why) => {
                 w.run.failing.push(position);
                 if w.run.pass == 1 {
@@ -272,12 +283,16 @@ impl Redriver {
         let Some(e) = self.journal.entry(key).await? else {
             return Ok(Turn::Nothing);
         };
+        // Pass 1 of a run counts every event of its window once, whatever an earlier run
+        // of the incident did with it; a later pass counts what its own attempt did.
         Ok(match (e.sent, e.too_old) {
-            (true, _) if e.attempts == pass => Turn::Sent,
+            (true, _) if e.attempts == pass || pass == 1 => Turn::SentEarlier,
             (_, true) if pass == 1 => Turn::TooOld,
-            (false, false) if e.attempts == pass => Turn::Failed(
-                "an attempt claimed by another worker did not record success".to_owned(),
-            ),
+            (false, false) if e.attempts == pass || (pass == 1 && e.attempts > 1) => {
+                Turn::FailedEarlier {
+                    attempts: e.attempts,
+                }
+            }
             _ => Turn::Nothing,
         })
     }
