@@ -131,6 +131,9 @@ pub struct Run {
     pub announced_at: i64,
     /// When it ended.
     pub ended_at: Option<i64>,
+    /// The phase whose event the bus refused: put again by the next slice (an ended run
+    /// stays in the active set until it is out).
+    pub unannounced: Option<String>,
     /// Write counter (the conditional write's fence).
     pub rev: u64,
 }

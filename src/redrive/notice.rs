@@ -29,6 +29,18 @@ impl Phase {
             Phase::Finished => "finished",
         }
     }
+
+    /// The phase `text` spells.
+    pub fn parse(text: &str) -> Option<Phase> {
+        [
+            Phase::Started,
+            Phase::Progress,
+            Phase::Paused,
+            Phase::Finished,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == text)
+    }
 }
 
 /// How often a running redrive says how far it got.

@@ -693,3 +693,47 @@ async fn a_run_paused_by_the_breaker_goes_on_after_the_incident_reopens_and_reso
     // The canary once, five failures, then each of the 29 once more at most.
     assert!(ids.len() <= 1 + 5 + 29, "{}", ids.len());
 }
+
+/// The bus refused the `finished` event: the run owes it, stays in the active set, and the
+/// next slice puts it (once) and lets the run go.
+#[tokio::test(start_paused = true)]
+async fn a_finished_event_the_bus_refused_is_put_by_the_next_slice() {
+    use std::sync::atomic::Ordering;
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            5,
+            chrono::Duration::hours(1),
+        ),
+        healthy(20),
+    );
+    let i = item(FailureCategory::RateLimitExceeded, 5);
+    r.redriver.consider(std::slice::from_ref(&i), now()).await;
+    r.notices.refuse.store(true, Ordering::Relaxed);
+    assert_eq!(r.redriver.work(far()).await.sent, 5);
+    let run = r.journal.run(&i.key).await.unwrap().unwrap();
+    assert_eq!(run.unannounced.as_deref(), Some("finished"));
+    assert!(r.journal.active().await.unwrap().contains(&i.key));
+    assert_eq!(phases(&r.notices), ["started"]);
+    // Still refused: still owed, nothing sent again.
+    r.redriver.work(far()).await;
+    assert_eq!(phases(&r.notices), ["started"]);
+    r.notices.refuse.store(false, Ordering::Relaxed);
+    r.redriver.work(far()).await;
+    assert_eq!(phases(&r.notices), ["started", "finished"]);
+    let finished = r.notices.put.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(finished["sent"], 5);
+    assert!(
+        r.journal
+            .run(&i.key)
+            .await
+            .unwrap()
+            .unwrap()
+            .unannounced
+            .is_none()
+    );
+    assert!(r.journal.active().await.unwrap().is_empty());
+    r.redriver.work(far()).await;
+    assert_eq!(phases(&r.notices), ["started", "finished"]);
+    assert_eq!(r.endpoint.ids().len(), 5);
+}

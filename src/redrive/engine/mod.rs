@@ -310,8 +310,7 @@ impl Redriver {
             )));
         }
         self.journal.set_active(&item.key, true).await?;
-        self.announce(Phase::Started, &run).await;
-        Ok(run)
+        Ok(self.announce_or_owe(Phase::Started, run).await)
     }
 
     /// A person pauses, resumes or cancels the run of `incident`.
@@ -376,8 +375,7 @@ impl Redriver {
             }
             next.rev = run.rev + 1;
             if self.journal.put_run(&next, Some(run.rev)).await? {
-                self.after_state(&next).await;
-                return Ok(next);
+                return Ok(self.after_state(next).await);
             }
             run = self.journal.run(&run.incident).await?.ok_or_else(|| {
                 RedriveError::Refused(format!("the redrive of {} disappeared", run.incident))
@@ -389,17 +387,58 @@ impl Redriver {
         )))
     }
 
-    async fn after_state(&self, run: &Run) {
-        match run.state() {
-            RunState::Paused => self.announce(Phase::Paused, run).await,
-            RunState::Running => self.announce(Phase::Started, run).await,
-            RunState::Finished | RunState::Cancelled => {
-                if let Err(e) = self.journal.set_active(&run.incident, false).await {
-                    tracing::warn!(incident = %run.incident, error = %e, "redrive left in the active set");
-                }
-                self.announce(Phase::Finished, run).await;
+    /// Announces the state `run` was moved to; an ended run leaves the active set once its
+    /// `finished` event is out (until then the next slice puts it again).
+    async fn after_state(&self, run: Run) -> Run {
+        let phase = match run.state() {
+            RunState::Paused => Phase::Paused,
+            RunState::Running => Phase::Started,
+            RunState::Finished | RunState::Cancelled => Phase::Finished,
+        };
+        let run = self.announce_or_owe(phase, run).await;
+        if run.state().ended() && run.unannounced.is_none() {
+            self.leave_active(&run).await;
+        }
+        run
+    }
+
+    async fn leave_active(&self, run: &Run) {
+        if let Err(e) = self.journal.set_active(&run.incident, false).await {
+            tracing::warn!(incident = %run.incident, error = %e, "redrive left in the active set");
+        }
+    }
+
+    /// Announces `phase` of `run`; when the bus refuses, the run owes it (`unannounced`,
+    /// written on its `rev`) and the next slice puts it again ([`Self::pay`]).
+    async fn announce_or_owe(&self, phase: Phase, mut run: Run) -> Run {
+        if self.announce(phase, &run).await {
+            return run;
+        }
+        run.unannounced = Some(phase.as_str().to_owned());
+        match self.write(run.clone()).await {
+            Ok(written) => written,
+            Err(e) => {
+                tracing::warn!(incident = %run.incident, error = %e, "redrive event owed but not noted");
+                run.unannounced = None;
+                run
             }
         }
+    }
+
+    /// Puts the event `run` owes; the run as it is afterwards.
+    pub(super) async fn pay(&self, mut run: Run) -> Result<Run, RedriveError> {
+        let Some(phase) = run.unannounced.as_deref().and_then(Phase::parse) else {
+            return Ok(run);
+        };
+        if !self.announce(phase, &run).await {
+            return Ok(run);
+        }
+        run.unannounced = None;
+        let run = self.write(run).await?;
+        if run.state().ended() {
+            self.leave_active(&run).await;
+        }
+        Ok(run)
     }
 
     async fn write(&self, mut run: Run) -> Result<Run, RedriveError> {
@@ -415,13 +454,16 @@ impl Redriver {
         }
     }
 
-    async fn announce(&self, phase: Phase, run: &Run) {
+    /// Puts the event of `phase`; `false` when the bus refused it.
+    async fn announce(&self, phase: Phase, run: &Run) -> bool {
         tracing::info!(incident = %run.incident, phase = phase.as_str(), sent = run.sent, gave_up = run.gave_up, "redrive");
         if let Some(n) = &self.notices
             && let Err(e) = n.put(detail(phase, run)).await
         {
-            tracing::warn!(incident = %run.incident, error = %e, "redrive event not put");
+            tracing::warn!(incident = %run.incident, error = %e, "redrive event not put; the next slice puts it again");
+            return false;
         }
+        true
     }
 }
 

@@ -50,6 +50,10 @@ impl Redriver {
             self.journal.set_active(incident, false).await?;
             return Ok(());
         };
+        let run = self.pay(run).await?;
+        if run.unannounced.is_some() {
+            return Ok(()); // the bus still refuses: nothing sent before it hears of it
+        }
         let now = self.now();
         if let Some(why) = self.expired(&run, now) {
             self.set_state(run, RunState::Finished, Some(why), now)
@@ -237,6 +241,7 @@ impl Redriver {
         w.run.rev += 1;
         if self.journal.put_run(&w.run, Some(expect)).await? {
             if progress {
+                // A progress event the bus refuses is not owed: the next comes in its time.
                 self.announce(Phase::Progress, &w.run).await;
             }
             return Ok(true);
