@@ -737,3 +737,42 @@ async fn a_finished_event_the_bus_refused_is_put_by_the_next_slice() {
     assert_eq!(phases(&r.notices), ["started", "finished"]);
     assert_eq!(r.endpoint.ids().len(), 5);
 }
+
+/// Two incidents of one API destination (its 429s and its 5xx) resolve together: two
+/// workers at once send both runs, but one run at a time per target, so the target sees no
+/// more than the share of its limit in all.
+#[tokio::test(start_paused = true)]
+async fn two_runs_of_one_target_do_not_add_their_paces_up() {
+    let mut p = payloads(
+        FailureCategory::RateLimitExceeded,
+        40,
+        chrono::Duration::hours(1),
+    );
+    let other = payloads(FailureCategory::TargetError, 40, chrono::Duration::hours(1));
+    for mut c in other.records {
+        let body = other.payloads[&c.message_id].clone();
+        c.message_id = format!("x{}", c.message_id);
+        c.event_id = c.event_id.map(|id| format!("x{id}"));
+        p.payloads.insert(c.message_id.clone(), body);
+        p.records.push(c);
+    }
+    let r = Arc::new(rig(p, healthy(20)));
+    let items = [
+        item(FailureCategory::RateLimitExceeded, 40),
+        item(FailureCategory::TargetError, 40),
+    ];
+    assert_eq!(r.redriver.consider(&items, now()).await.started, 2);
+    let works = (0..2).map(|_| {
+        let r = r.clone();
+        async move { r.redriver.work(far()).await }
+    });
+    futures::future::join_all(works).await;
+    // Whatever the first slices left, the next ones finish it.
+    r.redriver.work(far()).await;
+    let received = r.endpoint.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 80);
+    let span = received[79].1 - received[0].1;
+    // One run after the other, each at 10/s (half of 20): 2 × 39 intervals, where two
+    // runs at once would take half that.
+    assert!(span >= std::time::Duration::from_millis(7_800), "{span:?}");
+}

@@ -67,14 +67,59 @@ impl Redriver {
             }
             return Ok(());
         }
-        // The lease: until the deadline, and a minute for the sends in flight.
+        let Some(leased) = self.lease(run, deadline, now).await? else {
+            return Ok(()); // another worker has it, or another run of its target
+        };
+        let target = leased.target_arn.clone();
+        let done = self.slice(leased, deadline, worked).await;
+        if let Err(e) = self.journal.release_target(&target, incident).await {
+            tracing::warn!(incident = %incident, error = %e, "redrive: the target's lease is kept until it ends");
+        }
+        done
+    }
+
+    /// Takes `run` for this worker until the deadline and a minute for the sends in
+    /// flight: the run's own lease, then its target's (one run at a time sends to a target,
+    /// so two incidents of one API destination do not add their paces up). `None` when
+    /// another worker holds either.
+    async fn lease(
+        &self,
+        run: Run,
+        deadline: Instant,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Run>, RedriveError> {
         let left = deadline.saturating_duration_since(Instant::now());
         let mut leased = run.clone();
         leased.lease_until = ms(now) + (left + EVENT_LEASE).as_millis() as i64;
         leased.rev = run.rev + 1;
         if !self.journal.put_run(&leased, Some(run.rev)).await? {
-            return Ok(()); // another worker took it
+            return Ok(None);
         }
+        if self
+            .journal
+            .lease_target(
+                &leased.target_arn,
+                &leased.incident,
+                ms(now),
+                leased.lease_until,
+            )
+            .await?
+        {
+            return Ok(Some(leased));
+        }
+        let mut back = leased;
+        back.lease_until = 0;
+        self.write(back).await?;
+        Ok(None)
+    }
+
+    /// Works the leased `run` until the deadline, the end or a pause.
+    async fn slice(
+        &self,
+        leased: Run,
+        deadline: Instant,
+        worked: &mut Worked,
+    ) -> Result<(), RedriveError> {
         let records = self
             .payloads
             .select(&leased)
