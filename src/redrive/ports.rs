@@ -121,7 +121,11 @@ impl Payloads for MemoryPayloads {
                     .collect(),
             )
         });
-        Box::pin(async move { records })
+        Box::pin(async move {
+            // A real listing waits on S3: let concurrent workers interleave here too.
+            tokio::task::yield_now().await;
+            records
+        })
     }
 
     fn read<'a>(&'a self, record: &'a Candidate) -> BoxFuture<'a, Result<Vec<u8>, String>> {

@@ -194,11 +194,12 @@ impl Redriver {
                 .set_state(run, RunState::Running, None, now)
                 .await
                 .map(|_| true),
-            // Never begun (or waiting for the gate): selected and paced now.
+            // Never begun (or waiting for the gate): selected and paced now; another sweep
+            // that began it first is no error.
             _ => self
                 .begin(item, false, verdict.limit, now)
                 .await
-                .map(|_| true),
+                .map(|run| run.is_some()),
         }
     }
 
@@ -278,17 +279,25 @@ impl Redriver {
             )));
         }
         let verdict = gate::ask(self.health.as_ref(), item, now).await;
-        self.begin(item, true, verdict.limit, now).await
+        self.begin(item, true, verdict.limit, now)
+            .await?
+            .ok_or_else(|| {
+                RedriveError::Refused(format!(
+                    "incident {}: another started its redrive meanwhile",
+                    item.key
+                ))
+            })
     }
 
-    /// A new run of `item`'s episode: selected, written, made active, announced.
+    /// A new run of `item`'s episode: selected, written, made active, announced; `None`
+    /// when another wrote the run first.
     async fn begin(
         &self,
         item: &IncidentItem,
         by_hand: bool,
         limit: Option<u32>,
         now: DateTime<Utc>,
-    ) -> Result<Run, RedriveError> {
+    ) -> Result<Option<Run>, RedriveError> {
         let previous = self.journal.run(&item.key).await?;
         let mut run = carried(
             Run {
@@ -304,13 +313,10 @@ impl Redriver {
             .map_err(RedriveError::Payloads)?
             .len() as u64;
         if !self.journal.put_run(&run, previous.map(|p| p.rev)).await? {
-            return Err(RedriveError::Refused(format!(
-                "incident {}: another started its redrive meanwhile",
-                item.key
-            )));
+            return Ok(None);
         }
         self.journal.set_active(&item.key, true).await?;
-        Ok(self.announce_or_owe(Phase::Started, run).await)
+        Ok(Some(self.announce_or_owe(Phase::Started, run).await))
     }
 
     /// A person pauses, resumes or cancels the run of `incident`.
