@@ -25,6 +25,8 @@ const RULE: &str = "arn:aws:events:eu-west-1:111122223333:rule/crm-webhook";
 #[derive(Default)]
 struct Endpoint {
     down: Mutex<bool>,
+    /// A `Retry-After` the failures carry.
+    retry_after: Mutex<Option<std::time::Duration>>,
     failing: Mutex<BTreeSet<String>>,
     received: Mutex<Vec<(String, tokio::time::Instant)>>,
 }
@@ -72,12 +74,13 @@ impl Deliver for Endpoint {
             .unwrap()
             .push((id.clone(), tokio::time::Instant::now()));
         let fail = *self.down.lock().unwrap() || self.failing.lock().unwrap().contains(&id);
+        let after = *self.retry_after.lock().unwrap();
         Box::pin(async move {
             if fail {
                 Attempt::Retry {
                     http_status: Some(429),
                     error: "Too Many Requests".to_owned(),
-                    after: None,
+                    after,
                 }
             } else {
                 Attempt::Delivered {
@@ -778,4 +781,34 @@ async fn two_runs_of_one_target_do_not_add_their_paces_up() {
     // One run after the other, each at 10/s (half of 20): 2 × 39 intervals, where two
     // runs at once would take half that.
     assert!(span >= std::time::Duration::from_millis(7_800), "{span:?}");
+}
+
+/// A 429 with `Retry-After: 5`: the next send waits the five seconds, not the pace's 100 ms.
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_holds_the_next_send_back() {
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            10,
+            chrono::Duration::hours(1),
+        ),
+        healthy(20),
+    );
+    r.endpoint
+        .failing
+        .lock()
+        .unwrap()
+        .insert("ev-0003".to_owned());
+    *r.endpoint.retry_after.lock().unwrap() = Some(std::time::Duration::from_secs(5));
+    let i = item(FailureCategory::RateLimitExceeded, 10);
+    r.redriver.consider(std::slice::from_ref(&i), now()).await;
+    r.redriver.work(far()).await;
+    let received = r.endpoint.received.lock().unwrap().clone();
+    let at = |id: &str| received.iter().find(|(i, _)| i == id).unwrap().1;
+    assert!(
+        at("ev-0004") - at("ev-0003") >= std::time::Duration::from_secs(5),
+        "{:?}",
+        at("ev-0004") - at("ev-0003")
+    );
+    assert!(at("ev-0003") - at("ev-0002") < std::time::Duration::from_millis(200));
 }

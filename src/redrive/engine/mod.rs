@@ -23,6 +23,9 @@ pub const CHECKPOINT_EVERY: u64 = 25;
 pub const BREAKER: u32 = 5;
 /// How long an event's attempt is its worker's: longer than one send can take.
 const EVENT_LEASE: Duration = Duration::from_secs(60);
+/// The longest `Retry-After` a redrive waits for before its next send (a longer one still
+/// counts the event as failed, and the breaker judges).
+const RETRY_AFTER_AT_MOST: Duration = Duration::from_secs(60);
 /// A run paused by the breaker may resume this long after the pause, when the gate is
 /// open again, even if the incident did not resolve again (live traffic may be quiet).
 pub const PAUSE_COOLDOWN: chrono::Duration = chrono::Duration::minutes(15);

@@ -372,18 +372,32 @@ impl Redriver {
         match self.deliver.send(&delivery).await {
             Attempt::Delivered { .. } => Ok(()),
             Attempt::Retry {
-                http_status, error, ..
-            }
-            | Attempt::Rejected { http_status, error } => {
-                // As EventBridge refreshes an OAuth token: the next plan reads the auth again.
-                if matches!(http_status, Some(401 | 407)) {
-                    self.deliver.forget_auth(&w.run.target_arn).await;
+                http_status,
+                error,
+                after,
+            } => {
+                // The target asked for a pause (`Retry-After`): the next send waits for it.
+                if let Some(after) = after {
+                    let until = Instant::now() + after.min(RETRY_AFTER_AT_MOST);
+                    w.next_send = w.next_send.max(until);
                 }
-                Err(Turn::Failed(match http_status {
-                    Some(s) => format!("HTTP {s}: {}", crate::text::truncate(&error, 200)),
-                    None => crate::text::truncate(&error, 200),
-                }))
+                Err(self.failure(&w.run.target_arn, http_status, &error).await)
+            }
+            Attempt::Rejected { http_status, error } => {
+                Err(self.failure(&w.run.target_arn, http_status, &error).await)
             }
         }
+    }
+
+    /// A failed send, as the run counts it.
+    async fn failure(&self, target: &str, http_status: Option<u16>, error: &str) -> Turn {
+        // As EventBridge refreshes an OAuth token: the next plan reads the auth again.
+        if matches!(http_status, Some(401 | 407)) {
+            self.deliver.forget_auth(target).await;
+        }
+        Turn::Failed(match http_status {
+            Some(s) => format!("HTTP {s}: {}", crate::text::truncate(error, 200)),
+            None => crate::text::truncate(error, 200),
+        })
     }
 }
