@@ -673,6 +673,84 @@ async fn the_cli_lists_incidents_and_resolves_one_by_hand() {
     );
 }
 
+/// `dlq-triage incidents` shows each incident's redrive (its run item beside it in the
+/// table) — state, counts and why it is paused — and lists no `redrive#…` item as an
+/// incident.
+#[tokio::test]
+async fn the_cli_lists_each_incidents_redrive_with_its_state_and_counts() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    let h = world.handler(&clock, &[]);
+    invoke(&h, batch("one", 3, API, start_time())).await;
+    invoke(&h, batch("two", 1, &format!("{API}-other"), start_time())).await;
+    let opened = world.events().await;
+    let key = opened[0]["detail"]["incidentKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = serde_json::json!({
+        "incident": key, "episode": 1, "category": "rate-limit-exceeded",
+        "targetArn": API, "state": "paused", "pass": 1, "cursor": 120, "total": 500,
+        "sent": 114, "failedAgain": 6, "gaveUp": 0, "skippedTooOld": 2, "rate": 10.0,
+        "why": "the target failed 5 times in a row (last: HTTP 429)"
+    });
+    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    for (k, extra) in [
+        (format!("redrive#run#{key}"), Some(run.to_string())),
+        (format!("redrive#{API}#ev-1"), None),
+    ] {
+        let mut put = db
+            .put_item()
+            .table_name(TABLE)
+            .item("incidentKey", AttributeValue::S(k))
+            .item("rev", AttributeValue::N("4".into()))
+            .item("state", AttributeValue::S("paused".into()));
+        if let Some(text) = extra {
+            put = put.item("run", AttributeValue::S(text));
+        }
+        put.send().await.unwrap();
+    }
+    let cli = |args: &[&str]| {
+        let mut cmd = dlq_triage(args);
+        cmd.env("AWS_ENDPOINT_URL", &world.moto.endpoint)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &world.dynalite.endpoint);
+        cmd
+    };
+    let listed = output(cli(&["incidents", "--table", TABLE, "--json"])).await;
+    assert!(listed.status.success(), "{}", text(&listed));
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "no redrive item listed as an incident");
+    let with = listed
+        .iter()
+        .find(|i| i["incidentKey"] == key.as_str())
+        .unwrap();
+    let r = &with["redrive"];
+    assert_eq!(r["state"], "paused");
+    assert_eq!(
+        (r["sent"].as_u64(), r["count"].as_u64()),
+        (Some(114), Some(500))
+    );
+    assert_eq!(
+        (r["failedAgain"].as_u64(), r["skippedTooOld"].as_u64()),
+        (Some(6), Some(2))
+    );
+    assert!(r["why"].as_str().unwrap().contains("5 times in a row"));
+    let without = listed
+        .iter()
+        .find(|i| i["incidentKey"] != key.as_str())
+        .unwrap();
+    assert!(without["redrive"].is_null(), "{without}");
+
+    let lines = output(cli(&["incidents", "--table", TABLE])).await;
+    let lines = String::from_utf8_lossy(&lines.stdout).into_owned();
+    assert!(
+        lines.contains("redrive paused: 120 of 500 done (attempt 1), sent 114")
+            && lines.contains("5 times in a row"),
+        "{lines}"
+    );
+}
+
 /// The commented routing examples of template.yaml, applied by the project's own input
 /// transformation to real incident events: the PagerDuty bodies field by field (the
 /// routing key added by the connection as EventBridge adds a body parameter), and the chat

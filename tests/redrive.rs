@@ -437,6 +437,11 @@ async fn a_permissions_incident_is_never_redriven_by_itself_and_a_person_can_sta
         ),
         (Some("finished"), Some(5), Some(true))
     );
+    let status = text(&output(cli(&["redrive", "status", &key])).await);
+    assert!(
+        status.contains("by a person (redrive start)") && status.contains("ended:"),
+        "{status}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

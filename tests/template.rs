@@ -505,6 +505,7 @@ fn a_created_queue_never_quarantines_a_record_before_it_is_archived() {
                     "CorrelationMaxReceives" => correlation.to_string(),
                     "MaxReceiveCount" => max_receive.to_string(),
                     "ExistingQueueArn" => existing.to_string(),
+                    "Redrive" => "off".to_string(),
                     other => panic!("rule reads {other}"),
                 };
                 let expected = existing.is_empty() && max_receive <= correlation;
@@ -942,5 +943,30 @@ fn every_item_call_the_function_makes_is_granted_with_the_incident_table() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn a_redrive_is_refused_without_a_bus_to_announce_it() {
+    let t = template();
+    for (redrive, bus, rejected) in [
+        ("auto", "", true),
+        ("auto", "ops", false),
+        ("off", "", false),
+    ] {
+        let params = |name: &str| match name {
+            "Redrive" => redrive.to_string(),
+            "NotificationBusName" => bus.to_string(),
+            // The queue rules hold for their defaults.
+            "CorrelationMaxReceives" => "3".to_string(),
+            "MaxReceiveCount" => "5".to_string(),
+            "ExistingQueueArn" => String::new(),
+            other => panic!("rule reads {other}"),
+        };
+        assert_eq!(
+            rules_reject(&t, &params),
+            rejected,
+            "Redrive={redrive} bus={bus:?}"
+        );
     }
 }

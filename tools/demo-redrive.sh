@@ -97,6 +97,8 @@ echo "    gate, the canary, then every event once at half the limit of 10/s"
 ( set -x; dlq-triage redrive run --seconds 15 )
 show_redrives
 ( set -x; dlq-triage redrive status "$KEY" )
+echo "    the incident's listing shows its redrive too:"
+( set -x; dlq-triage incidents --state resolved | grep -E "redrive|$KEY" )
 echo "==> 4. what the CRM endpoint received: each event once"
 grep -c "POST /hook" "$work/sink.log" | sed 's/^/    requests: /'
 grep -m 2 "POST /hook" "$work/sink.log" | cut -c1-160 | sed 's/^/    /'

@@ -15,6 +15,8 @@ use crate::incidents::{
     commands,
 };
 use crate::notify::{Announce, Notifier};
+use crate::redrive::journal::RedriveJournal;
+use crate::redrive::{DynamoJournal, Run, notice};
 use crate::report::short_arn;
 use crate::stored::parse_when;
 
@@ -131,7 +133,10 @@ pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), Str
             duration,
             until,
         }) => silence(&tracker, key, duration.as_deref(), until.as_deref()).await,
-        None => list(&tracker, &args).await,
+        None => {
+            let journal = DynamoJournal::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
+            list(&tracker, &journal, &args).await
+        }
     }
 }
 
@@ -312,7 +317,11 @@ fn silence_end(
     }
 }
 
-async fn list(tracker: &IncidentTracker<DynamoTable>, args: &IncidentsArgs) -> Result<(), String> {
+async fn list(
+    tracker: &IncidentTracker<DynamoTable>,
+    journal: &dyn RedriveJournal,
+    args: &IncidentsArgs,
+) -> Result<(), String> {
     let now = Utc::now();
     let since = args
         .since
@@ -331,9 +340,22 @@ async fn list(tracker: &IncidentTracker<DynamoTable>, args: &IncidentsArgs) -> R
         .map_err(|e| described(tracker, e))?;
     items.retain(|i| since.is_none_or(|s| i.last_seen >= s.timestamp_millis()));
     items.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.key.cmp(&b.key)));
+    let runs = redrives(journal, &items).await;
     let mut out = Stdout::new();
     if args.json {
-        let all: Vec<_> = items.iter().map(as_json).collect();
+        let all: Vec<_> = items
+            .iter()
+            .zip(&runs)
+            .map(|(item, run)| {
+                let mut j = as_json(item);
+                j["redrive"] = match run {
+                    Ok(Some(run)) => notice::summary(run),
+                    Ok(None) => serde_json::Value::Null,
+                    Err(e) => json!({"unreadable": e}),
+                };
+                j
+            })
+            .collect();
         out.line(serde_json::to_string_pretty(&all).unwrap_or_default());
         return Ok(());
     }
@@ -341,7 +363,7 @@ async fn list(tracker: &IncidentTracker<DynamoTable>, args: &IncidentsArgs) -> R
         out.line("no incidents");
         return Ok(());
     }
-    for item in &items {
+    for (item, run) in items.iter().zip(&runs) {
         out.line(format_args!(
             "{}  {:<8} {:<24} {:<40} {:>8}  {} → {} ({})",
             item.key,
@@ -357,8 +379,26 @@ async fn list(tracker: &IncidentTracker<DynamoTable>, args: &IncidentsArgs) -> R
             duration(item),
         ));
         out.line(format_args!("    {}", commands(item, "REPORTS").1));
+        match run {
+            Ok(Some(run)) => out.line(format_args!("    {}", notice::line(run))),
+            Ok(None) => {}
+            Err(e) => out.line(format_args!("    redrive: cannot be read: {e}")),
+        }
     }
     Ok(())
+}
+
+/// The redrive of each incident (its run item, `redrive#run#<incidentKey>`, beside it in
+/// the table): one consistent read each.
+async fn redrives(
+    journal: &dyn RedriveJournal,
+    items: &[IncidentItem],
+) -> Vec<Result<Option<Run>, String>> {
+    let mut runs = Vec::with_capacity(items.len());
+    for item in items {
+        runs.push(journal.run(&item.key).await.map_err(|e| e.to_string()));
+    }
+    runs
 }
 
 fn described(tracker: &IncidentTracker<DynamoTable>, e: TableError) -> String {

@@ -14,6 +14,7 @@ use super::{CliConfig, Stdout};
 use crate::config::{Env, redrive_policy};
 use crate::incidents::{DynamoTable, IncidentTable, State, Stored};
 use crate::redrive::engine::{Control, Redriver};
+use crate::redrive::journal::RunState;
 use crate::redrive::{Run, SLICE_MARGIN, wiring};
 use crate::stored::ReportArg;
 
@@ -235,4 +236,39 @@ fn show(run: &Run, json: bool) {
         run.rate,
         run.expected_seconds()
     ));
+    for line in when(run, Utc::now().timestamp_millis()) {
+        out.line(line);
+    }
+}
+
+/// When it started and by whom, whether a container works it now, and what it waits for.
+fn when(run: &Run, now: i64) -> Vec<String> {
+    let at = |ms: i64| crate::incidents::rfc3339(ms).unwrap_or_else(|| "—".into());
+    let by = if run.by_hand {
+        "by a person (redrive start)"
+    } else {
+        "by the policy (REDRIVE=auto)"
+    };
+    let mut lines = vec![format!("started:       {} {by}", at(run.started_at))];
+    if let Some(p) = run.paused_at.filter(|_| run.state() == RunState::Paused) {
+        lines.push(format!("paused:        {}", at(p)));
+    }
+    if run.held {
+        lines.push("held:          by a person: only `redrive resume` goes on".to_owned());
+    }
+    if let Some(e) = run.ended_at.filter(|_| run.state().ended()) {
+        lines.push(format!("ended:         {}", at(e)));
+    }
+    if run.lease_until > now {
+        lines.push(format!(
+            "worked now:    by a container, its lease until {}",
+            at(run.lease_until)
+        ));
+    }
+    if let Some(phase) = &run.unannounced {
+        lines.push(format!(
+            "owed:          its `{phase}` event (the bus refused it; the next slice puts it again)"
+        ));
+    }
+    lines
 }

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::BoxFuture;
 
-use super::journal::{Entry, JournalError, Recorded, RedriveJournal, Run};
+use super::journal::{Entry, JournalError, Recorded, RedriveJournal, Run, target_lease_key};
 
 /// The active set's key.
 const ACTIVE: &str = "redrive#active";
@@ -279,6 +279,64 @@ impl RedriveJournal for DynamoJournal {
                 .await;
             match done {
                 // A later attempt was claimed meanwhile: this one's result is history.
+                Ok(_) => Ok(()),
+                Err(e) if conditional(&e) => Ok(()),
+                Err(e) => Err(failed("UpdateItem", e)),
+            }
+        }))
+    }
+
+    fn lease_target<'a>(
+        &'a self,
+        target_arn: &'a str,
+        holder: &'a str,
+        now: i64,
+        until: i64,
+    ) -> BoxFuture<'a, Result<bool, JournalError>> {
+        Box::pin(bounded("UpdateItem", async move {
+            self.count();
+            let done = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(target_lease_key(target_arn)))
+                .update_expression("SET holder = :h, leaseUntil = :u, expiresAt = :exp")
+                .condition_expression(
+                    "attribute_not_exists(leaseUntil) OR leaseUntil < :now OR holder = :h",
+                )
+                .expression_attribute_values(":h", s(holder))
+                .expression_attribute_values(":u", n(until))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":exp", expires(now))
+                .send()
+                .await;
+            match done {
+                Ok(_) => Ok(true),
+                Err(e) if conditional(&e) => Ok(false),
+                Err(e) => Err(failed("UpdateItem", e)),
+            }
+        }))
+    }
+
+    fn release_target<'a>(
+        &'a self,
+        target_arn: &'a str,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<(), JournalError>> {
+        Box::pin(bounded("UpdateItem", async move {
+            self.count();
+            let done = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(target_lease_key(target_arn)))
+                .update_expression("SET leaseUntil = :zero")
+                .condition_expression("holder = :h")
+                .expression_attribute_values(":h", s(holder))
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await;
+            match done {
                 Ok(_) => Ok(()),
                 Err(e) if conditional(&e) => Ok(()),
                 Err(e) => Err(failed("UpdateItem", e)),

@@ -131,6 +131,9 @@ pub struct Run {
     pub announced_at: i64,
     /// When it ended.
     pub ended_at: Option<i64>,
+    /// The phase whose event the bus refused: put again by the next slice (an ended run
+    /// stays in the active set until it is out).
+    pub unannounced: Option<String>,
     /// Write counter (the conditional write's fence).
     pub rev: u64,
 }
@@ -229,8 +232,29 @@ pub trait RedriveJournal: Send + Sync + std::fmt::Debug {
         result: Recorded,
         now: i64,
     ) -> BoxFuture<'a, Result<(), JournalError>>;
+    /// Takes the lease of the target `target_arn` (`redrive#lease#<targetArn>`) for the
+    /// run of `holder` until `until`, when no other run holds it past `now`; `false` when
+    /// one does.
+    fn lease_target<'a>(
+        &'a self,
+        target_arn: &'a str,
+        holder: &'a str,
+        now: i64,
+        until: i64,
+    ) -> BoxFuture<'a, Result<bool, JournalError>>;
+    /// Gives the target's lease back, if `holder` has it.
+    fn release_target<'a>(
+        &'a self,
+        target_arn: &'a str,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<(), JournalError>>;
     /// Calls made (each claim, record, read and write is one).
     fn calls(&self) -> u64;
+}
+
+/// A target's lease item's key: `redrive#lease#<targetArn>`.
+pub fn target_lease_key(target_arn: &str) -> String {
+    format!("redrive#lease#{target_arn}")
 }
 
 /// The in-memory twin, under one lock.
@@ -247,6 +271,7 @@ struct Memory {
     runs: BTreeMap<String, Run>,
     active: BTreeSet<String>,
     events: BTreeMap<String, Entry>,
+    targets: BTreeMap<String, (String, i64)>,
 }
 
 #[cfg(test)]
@@ -356,6 +381,41 @@ impl RedriveJournal for MemoryJournal {
                     Recorded::TooOld => e.too_old = true,
                     Recorded::Failed(_) => {}
                 }
+            }
+        })
+    }
+
+    fn lease_target<'a>(
+        &'a self,
+        target_arn: &'a str,
+        holder: &'a str,
+        now: i64,
+        until: i64,
+    ) -> BoxFuture<'a, Result<bool, JournalError>> {
+        let (target, holder) = (target_arn.to_owned(), holder.to_owned());
+        self.with(move |m| {
+            let free = m
+                .targets
+                .get(&target)
+                .is_none_or(|(h, u)| *u < now || *h == holder);
+            if free {
+                m.targets.insert(target, (holder, until));
+            }
+            free
+        })
+    }
+
+    fn release_target<'a>(
+        &'a self,
+        target_arn: &'a str,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<(), JournalError>> {
+        let (target, holder) = (target_arn.to_owned(), holder.to_owned());
+        self.with(move |m| {
+            if let Some((h, u)) = m.targets.get_mut(&target)
+                && *h == holder
+            {
+                *u = 0;
             }
         })
     }

@@ -29,6 +29,18 @@ impl Phase {
             Phase::Finished => "finished",
         }
     }
+
+    /// The phase `text` spells.
+    pub fn parse(text: &str) -> Option<Phase> {
+        [
+            Phase::Started,
+            Phase::Progress,
+            Phase::Paused,
+            Phase::Finished,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == text)
+    }
 }
 
 /// How often a running redrive says how far it got.
@@ -36,13 +48,21 @@ pub const PROGRESS_EVERY: chrono::Duration = chrono::Duration::minutes(15);
 
 /// The detail of `phase` of `run`.
 pub fn detail(phase: Phase, run: &Run) -> Value {
+    let mut d = summary(run);
+    d["phase"] = Value::from(phase.as_str());
+    d["incidentKey"] = Value::from(run.incident.clone());
+    d["dedupKey"] = Value::from(format!("{}#{}#redrive", run.incident, run.episode));
+    d["category"] = Value::from(run.category.clone());
+    d["targetArn"] = Value::from(run.target_arn.clone());
+    d
+}
+
+/// Where `run` is and its counts, as the event's detail and `dlq-triage incidents` (the
+/// `redrive` of each incident) show them.
+pub(crate) fn summary(run: &Run) -> Value {
     let mut d = json!({
-        "phase": phase.as_str(),
-        "incidentKey": run.incident,
-        "dedupKey": format!("{}#{}#redrive", run.incident, run.episode),
         "state": run.state().as_str(),
-        "category": run.category,
-        "targetArn": run.target_arn,
+        "episode": run.episode,
         "count": run.total,
         "pass": run.pass,
         "done": run.cursor,
@@ -58,4 +78,25 @@ pub fn detail(phase: Phase, run: &Run) -> Value {
         d["why"] = Value::from(why.clone());
     }
     d
+}
+
+/// `run` in one line, for `dlq-triage incidents`.
+pub(crate) fn line(run: &Run) -> String {
+    let mut line = format!(
+        "redrive {}: {} of {} done (attempt {}), sent {}, failed again {}, gave up {}, \
+         skipped as too old {}",
+        run.state().as_str(),
+        run.cursor,
+        run.in_pass(),
+        run.pass,
+        run.sent,
+        run.failed_again,
+        run.gave_up,
+        run.skipped_too_old
+    );
+    if let Some(why) = &run.why {
+        line.push_str(" — ");
+        line.push_str(why);
+    }
+    line
 }

@@ -121,7 +121,11 @@ impl Payloads for MemoryPayloads {
                     .collect(),
             )
         });
-        Box::pin(async move { records })
+        Box::pin(async move {
+            // A real listing waits on S3: let concurrent workers interleave here too.
+            tokio::task::yield_now().await;
+            records
+        })
     }
 
     fn read<'a>(&'a self, record: &'a Candidate) -> BoxFuture<'a, Result<Vec<u8>, String>> {
@@ -277,11 +281,16 @@ impl Notices for BusNotices {
 pub struct MemoryNotices {
     /// What was put.
     pub put: Mutex<Vec<serde_json::Value>>,
+    /// Refuse every event (as a bus that is missing or denies `PutEvents`).
+    pub refuse: std::sync::atomic::AtomicBool,
 }
 
 #[cfg(test)]
 impl Notices for MemoryNotices {
     fn put(&self, detail: serde_json::Value) -> BoxFuture<'_, Result<(), String>> {
+        if self.refuse.load(std::sync::atomic::Ordering::Relaxed) {
+            return Box::pin(async { Err("PutEvents: refused".to_owned()) });
+        }
         self.put
             .lock()
             .unwrap_or_else(|e| e.into_inner())

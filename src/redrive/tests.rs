@@ -25,6 +25,8 @@ const RULE: &str = "arn:aws:events:eu-west-1:111122223333:rule/crm-webhook";
 #[derive(Default)]
 struct Endpoint {
     down: Mutex<bool>,
+    /// A `Retry-After` the failures carry.
+    retry_after: Mutex<Option<std::time::Duration>>,
     failing: Mutex<BTreeSet<String>>,
     received: Mutex<Vec<(String, tokio::time::Instant)>>,
 }
@@ -72,12 +74,13 @@ impl Deliver for Endpoint {
             .unwrap()
             .push((id.clone(), tokio::time::Instant::now()));
         let fail = *self.down.lock().unwrap() || self.failing.lock().unwrap().contains(&id);
+        let after = *self.retry_after.lock().unwrap();
         Box::pin(async move {
             if fail {
                 Attempt::Retry {
                     http_status: Some(429),
                     error: "Too Many Requests".to_owned(),
-                    after: None,
+                    after,
                 }
             } else {
                 Attempt::Delivered {
@@ -308,10 +311,13 @@ async fn three_workers_at_once_send_each_event_once() {
     let starts = (0..3).map(|_| {
         let r = r.clone();
         let i = i.clone();
-        async move { r.redriver.consider(&[i], now()).await.started }
+        async move { r.redriver.consider(&[i], now()).await }
     });
-    let started: usize = futures::future::join_all(starts).await.into_iter().sum();
+    let considered = futures::future::join_all(starts).await;
+    let started: usize = considered.iter().map(|w| w.started).sum();
     assert_eq!(started, 1, "one run");
+    // The sweeps that lost the race to begin it report no error (`redrive run` exits 0).
+    assert_eq!(considered.iter().map(|w| w.errors).sum::<usize>(), 0);
     let works = (0..3).map(|_| {
         let r = r.clone();
         async move { r.redriver.work(far()).await }
@@ -594,4 +600,215 @@ async fn a_long_run_says_how_far_it_got_at_most_every_quarter_hour() {
         1,
         "{seen:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_waiting_for_the_gate_gives_up_after_the_maximum_age_and_says_so() {
+    let shut = MemoryHealth::answering(Health {
+        api_destinations: vec![ApiDestinationHealth {
+            arn: TARGET.to_owned(),
+            connection_state: Some("DEAUTHORIZED".to_owned()),
+            ..ApiDestinationHealth::default()
+        }],
+        ..Health::default()
+    });
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            5,
+            chrono::Duration::hours(1),
+        ),
+        shut,
+    );
+    let i = item(FailureCategory::RateLimitExceeded, 5);
+    r.redriver.consider(std::slice::from_ref(&i), now()).await;
+    assert!(r.journal.active().await.unwrap().contains(&i.key));
+    // Within the maximum age of the last failure: it still waits.
+    let within =
+        DateTime::from_timestamp_millis(i.last_seen).unwrap() + chrono::Duration::hours(23);
+    r.redriver.set_clock(Arc::new(move || within));
+    assert_eq!(r.redriver.work(far()).await.finished, 0);
+    assert!(r.journal.run(&i.key).await.unwrap().unwrap().waiting);
+    // Past it: the run ends, leaves the active set, and the finished event says why.
+    let past = DateTime::from_timestamp_millis(i.last_seen).unwrap() + chrono::Duration::hours(25);
+    r.redriver.set_clock(Arc::new(move || past));
+    assert_eq!(r.redriver.work(far()).await.finished, 1);
+    let run = r.journal.run(&i.key).await.unwrap().unwrap();
+    assert_eq!(run.state(), super::journal::RunState::Finished);
+    let why = run.why.unwrap();
+    assert!(
+        why.contains("REDRIVE_MAX_AGE_HOURS") && why.contains("DEAUTHORIZED"),
+        "{why}"
+    );
+    assert!(!r.journal.active().await.unwrap().contains(&i.key));
+    let last = r.notices.put.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last["phase"], "finished");
+    assert!(last["why"].as_str().unwrap().contains("gave up"));
+    assert!(r.endpoint.ids().is_empty());
+}
+
+/// The breaker paused the run; the target failed live traffic too, so the incident
+/// reopened (a new episode) and resolved again: the new episode's run takes over the
+/// paused one's window and sends what is left, each event once, and the events that
+/// failed before are not held against the target as failures of now.
+#[tokio::test(start_paused = true)]
+async fn a_run_paused_by_the_breaker_goes_on_after_the_incident_reopens_and_resolves() {
+    let r = rig(
+        payloads(FailureCategory::TargetError, 30, chrono::Duration::hours(1)),
+        healthy(20),
+    );
+    r.endpoint
+        .failing
+        .lock()
+        .unwrap()
+        .extend((1..30).map(|i| format!("ev-{i:04}")));
+    let first = item(FailureCategory::TargetError, 30);
+    r.redriver
+        .consider(std::slice::from_ref(&first), now())
+        .await;
+    assert_eq!(r.redriver.work(far()).await.paused, 1);
+    // Reopened and resolved again: episode 2, a later window.
+    let mut second = first.clone();
+    second.episode = 9;
+    second.seq = 9;
+    second.first_seen = first.last_seen + 600_000;
+    second.last_seen = first.last_seen + 1_200_000;
+    let later = now() + chrono::Duration::minutes(30);
+    second.resolved_at = Some((later - chrono::Duration::minutes(5)).timestamp_millis());
+    r.endpoint.failing.lock().unwrap().clear();
+    assert_eq!(
+        r.redriver
+            .consider(std::slice::from_ref(&second), later)
+            .await
+            .started,
+        1
+    );
+    let run = r.journal.run(&first.key).await.unwrap().unwrap();
+    assert_eq!(
+        (run.episode, run.since),
+        (9, first.first_seen),
+        "the window carried"
+    );
+    r.redriver.work(far()).await;
+    let run = r.journal.run(&first.key).await.unwrap().unwrap();
+    assert_eq!(run.state(), super::journal::RunState::Finished, "{run:?}");
+    assert_eq!((run.sent, run.gave_up), (30, 0));
+    let ids = r.endpoint.ids();
+    let distinct: BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 30);
+    // The canary once, five failures, then each of the 29 once more at most.
+    assert!(ids.len() <= 1 + 5 + 29, "{}", ids.len());
+}
+
+/// The bus refused the `finished` event: the run owes it, stays in the active set, and the
+/// next slice puts it (once) and lets the run go.
+#[tokio::test(start_paused = true)]
+async fn a_finished_event_the_bus_refused_is_put_by_the_next_slice() {
+    use std::sync::atomic::Ordering;
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            5,
+            chrono::Duration::hours(1),
+        ),
+        healthy(20),
+    );
+    let i = item(FailureCategory::RateLimitExceeded, 5);
+    r.redriver.consider(std::slice::from_ref(&i), now()).await;
+    r.notices.refuse.store(true, Ordering::Relaxed);
+    assert_eq!(r.redriver.work(far()).await.sent, 5);
+    let run = r.journal.run(&i.key).await.unwrap().unwrap();
+    assert_eq!(run.unannounced.as_deref(), Some("finished"));
+    assert!(r.journal.active().await.unwrap().contains(&i.key));
+    assert_eq!(phases(&r.notices), ["started"]);
+    // Still refused: still owed, nothing sent again.
+    r.redriver.work(far()).await;
+    assert_eq!(phases(&r.notices), ["started"]);
+    r.notices.refuse.store(false, Ordering::Relaxed);
+    r.redriver.work(far()).await;
+    assert_eq!(phases(&r.notices), ["started", "finished"]);
+    let finished = r.notices.put.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(finished["sent"], 5);
+    assert!(
+        r.journal
+            .run(&i.key)
+            .await
+            .unwrap()
+            .unwrap()
+            .unannounced
+            .is_none()
+    );
+    assert!(r.journal.active().await.unwrap().is_empty());
+    r.redriver.work(far()).await;
+    assert_eq!(phases(&r.notices), ["started", "finished"]);
+    assert_eq!(r.endpoint.ids().len(), 5);
+}
+
+/// Two incidents of one API destination (its 429s and its 5xx) resolve together: two
+/// workers at once send both runs, but one run at a time per target, so the target sees no
+/// more than the share of its limit in all.
+#[tokio::test(start_paused = true)]
+async fn two_runs_of_one_target_do_not_add_their_paces_up() {
+    let mut p = payloads(
+        FailureCategory::RateLimitExceeded,
+        40,
+        chrono::Duration::hours(1),
+    );
+    let other = payloads(FailureCategory::TargetError, 40, chrono::Duration::hours(1));
+    for mut c in other.records {
+        let body = other.payloads[&c.message_id].clone();
+        c.message_id = format!("x{}", c.message_id);
+        c.event_id = c.event_id.map(|id| format!("x{id}"));
+        p.payloads.insert(c.message_id.clone(), body);
+        p.records.push(c);
+    }
+    let r = Arc::new(rig(p, healthy(20)));
+    let items = [
+        item(FailureCategory::RateLimitExceeded, 40),
+        item(FailureCategory::TargetError, 40),
+    ];
+    assert_eq!(r.redriver.consider(&items, now()).await.started, 2);
+    let works = (0..2).map(|_| {
+        let r = r.clone();
+        async move { r.redriver.work(far()).await }
+    });
+    futures::future::join_all(works).await;
+    // Whatever the first slices left, the next ones finish it.
+    r.redriver.work(far()).await;
+    let received = r.endpoint.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 80);
+    let span = received[79].1 - received[0].1;
+    // One run after the other, each at 10/s (half of 20): 2 × 39 intervals, where two
+    // runs at once would take half that.
+    assert!(span >= std::time::Duration::from_millis(7_800), "{span:?}");
+}
+
+/// A 429 with `Retry-After: 5`: the next send waits the five seconds, not the pace's 100 ms.
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_holds_the_next_send_back() {
+    let r = rig(
+        payloads(
+            FailureCategory::RateLimitExceeded,
+            10,
+            chrono::Duration::hours(1),
+        ),
+        healthy(20),
+    );
+    r.endpoint
+        .failing
+        .lock()
+        .unwrap()
+        .insert("ev-0003".to_owned());
+    *r.endpoint.retry_after.lock().unwrap() = Some(std::time::Duration::from_secs(5));
+    let i = item(FailureCategory::RateLimitExceeded, 10);
+    r.redriver.consider(std::slice::from_ref(&i), now()).await;
+    r.redriver.work(far()).await;
+    let received = r.endpoint.received.lock().unwrap().clone();
+    let at = |id: &str| received.iter().find(|(i, _)| i == id).unwrap().1;
+    assert!(
+        at("ev-0004") - at("ev-0003") >= std::time::Duration::from_secs(5),
+        "{:?}",
+        at("ev-0004") - at("ev-0003")
+    );
+    assert!(at("ev-0003") - at("ev-0002") < std::time::Duration::from_millis(200));
 }

@@ -23,6 +23,9 @@ pub const CHECKPOINT_EVERY: u64 = 25;
 pub const BREAKER: u32 = 5;
 /// How long an event's attempt is its worker's: longer than one send can take.
 const EVENT_LEASE: Duration = Duration::from_secs(60);
+/// The longest `Retry-After` a redrive waits for before its next send (a longer one still
+/// counts the event as failed, and the breaker judges).
+const RETRY_AFTER_AT_MOST: Duration = Duration::from_secs(60);
 /// A run paused by the breaker may resume this long after the pause, when the gate is
 /// open again, even if the incident did not resolve again (live traffic may be quiet).
 pub const PAUSE_COOLDOWN: chrono::Duration = chrono::Duration::minutes(15);
@@ -73,6 +76,15 @@ enum Turn {
     Sent,
     Failed(String),
     TooOld,
+    /// Delivered before: by an earlier slice, another worker or an earlier run of the
+    /// incident (its journal says so). Counted, but no proof the target takes events now.
+    SentEarlier,
+    /// Its last attempt (`attempts`) failed before, or never recorded (a crash): counted,
+    /// tried again in the next pass while attempts are left, but not held against the
+    /// target by the canary or the breaker (they judge what the target answers now).
+    FailedEarlier {
+        attempts: u32,
+    },
     /// Done before (by an earlier pass or another worker, counted then).
     Nothing,
 }
@@ -163,7 +175,9 @@ impl Redriver {
         let existing = self.journal.run(&item.key).await?;
         let due = match &existing {
             None => true,
-            Some(run) if run.episode != item.episode => run.state().ended(),
+            // A run of an earlier episode gives way once it is over, or paused (not by a
+            // person): the target failed again, the incident reopened and resolved again.
+            Some(run) if run.episode != item.episode => superseded(run),
             Some(run) => resumable(run, item, now),
         };
         if !due {
@@ -183,11 +197,12 @@ impl Redriver {
                 .set_state(run, RunState::Running, None, now)
                 .await
                 .map(|_| true),
-            // Never begun (or waiting for the gate): selected and paced now.
+            // Never begun (or waiting for the gate): selected and paced now; another sweep
+            // that began it first is no error.
             _ => self
                 .begin(item, false, verdict.limit, now)
                 .await
-                .map(|_| true),
+                .map(|run| run.is_some()),
         }
     }
 
@@ -200,14 +215,17 @@ impl Redriver {
         now: DateTime<Utc>,
     ) -> Result<(), RedriveError> {
         let previous = self.journal.run(&item.key).await?;
-        let run = Run {
-            state: Some(RunState::Paused),
-            why: Some(format!("waiting for the target's health: {why}")),
-            waiting: true,
-            paused_at: Some(ms(now)),
-            rev: previous.as_ref().map_or(1, |p| p.rev + 1),
-            ..self.fresh(item, false, None, now)
-        };
+        let run = carried(
+            Run {
+                state: Some(RunState::Paused),
+                why: Some(format!("waiting for the target's health: {why}")),
+                waiting: true,
+                paused_at: Some(ms(now)),
+                rev: previous.as_ref().map_or(1, |p| p.rev + 1),
+                ..self.fresh(item, false, None, now)
+            },
+            previous.as_ref(),
+        );
         if self.journal.put_run(&run, previous.map(|p| p.rev)).await? {
             self.journal.set_active(&item.key, true).await?;
         }
@@ -264,22 +282,33 @@ impl Redriver {
             )));
         }
         let verdict = gate::ask(self.health.as_ref(), item, now).await;
-        self.begin(item, true, verdict.limit, now).await
+        self.begin(item, true, verdict.limit, now)
+            .await?
+            .ok_or_else(|| {
+                RedriveError::Refused(format!(
+                    "incident {}: another started its redrive meanwhile",
+                    item.key
+                ))
+            })
     }
 
-    /// A new run of `item`'s episode: selected, written, made active, announced.
+    /// A new run of `item`'s episode: selected, written, made active, announced; `None`
+    /// when another wrote the run first.
     async fn begin(
         &self,
         item: &IncidentItem,
         by_hand: bool,
         limit: Option<u32>,
         now: DateTime<Utc>,
-    ) -> Result<Run, RedriveError> {
+    ) -> Result<Option<Run>, RedriveError> {
         let previous = self.journal.run(&item.key).await?;
-        let mut run = Run {
-            rev: previous.as_ref().map_or(1, |p| p.rev + 1),
-            ..self.fresh(item, by_hand, limit, now)
-        };
+        let mut run = carried(
+            Run {
+                rev: previous.as_ref().map_or(1, |p| p.rev + 1),
+                ..self.fresh(item, by_hand, limit, now)
+            },
+            previous.as_ref(),
+        );
         run.total = self
             .payloads
             .select(&run)
@@ -287,14 +316,10 @@ impl Redriver {
             .map_err(RedriveError::Payloads)?
             .len() as u64;
         if !self.journal.put_run(&run, previous.map(|p| p.rev)).await? {
-            return Err(RedriveError::Refused(format!(
-                "incident {}: another started its redrive meanwhile",
-                item.key
-            )));
+            return Ok(None);
         }
         self.journal.set_active(&item.key, true).await?;
-        self.announce(Phase::Started, &run).await;
-        Ok(run)
+        Ok(Some(self.announce_or_owe(Phase::Started, run).await))
     }
 
     /// A person pauses, resumes or cancels the run of `incident`.
@@ -359,8 +384,7 @@ impl Redriver {
             }
             next.rev = run.rev + 1;
             if self.journal.put_run(&next, Some(run.rev)).await? {
-                self.after_state(&next).await;
-                return Ok(next);
+                return Ok(self.after_state(next).await);
             }
             run = self.journal.run(&run.incident).await?.ok_or_else(|| {
                 RedriveError::Refused(format!("the redrive of {} disappeared", run.incident))
@@ -372,17 +396,58 @@ impl Redriver {
         )))
     }
 
-    async fn after_state(&self, run: &Run) {
-        match run.state() {
-            RunState::Paused => self.announce(Phase::Paused, run).await,
-            RunState::Running => self.announce(Phase::Started, run).await,
-            RunState::Finished | RunState::Cancelled => {
-                if let Err(e) = self.journal.set_active(&run.incident, false).await {
-                    tracing::warn!(incident = %run.incident, error = %e, "redrive left in the active set");
-                }
-                self.announce(Phase::Finished, run).await;
+    /// Announces the state `run` was moved to; an ended run leaves the active set once its
+    /// `finished` event is out (until then the next slice puts it again).
+    async fn after_state(&self, run: Run) -> Run {
+        let phase = match run.state() {
+            RunState::Paused => Phase::Paused,
+            RunState::Running => Phase::Started,
+            RunState::Finished | RunState::Cancelled => Phase::Finished,
+        };
+        let run = self.announce_or_owe(phase, run).await;
+        if run.state().ended() && run.unannounced.is_none() {
+            self.leave_active(&run).await;
+        }
+        run
+    }
+
+    async fn leave_active(&self, run: &Run) {
+        if let Err(e) = self.journal.set_active(&run.incident, false).await {
+            tracing::warn!(incident = %run.incident, error = %e, "redrive left in the active set");
+        }
+    }
+
+    /// Announces `phase` of `run`; when the bus refuses, the run owes it (`unannounced`,
+    /// written on its `rev`) and the next slice puts it again ([`Self::pay`]).
+    async fn announce_or_owe(&self, phase: Phase, mut run: Run) -> Run {
+        if self.announce(phase, &run).await {
+            return run;
+        }
+        run.unannounced = Some(phase.as_str().to_owned());
+        match self.write(run.clone()).await {
+            Ok(written) => written,
+            Err(e) => {
+                tracing::warn!(incident = %run.incident, error = %e, "redrive event owed but not noted");
+                run.unannounced = None;
+                run
             }
         }
+    }
+
+    /// Puts the event `run` owes; the run as it is afterwards.
+    pub(super) async fn pay(&self, mut run: Run) -> Result<Run, RedriveError> {
+        let Some(phase) = run.unannounced.as_deref().and_then(Phase::parse) else {
+            return Ok(run);
+        };
+        if !self.announce(phase, &run).await {
+            return Ok(run);
+        }
+        run.unannounced = None;
+        let run = self.write(run).await?;
+        if run.state().ended() {
+            self.leave_active(&run).await;
+        }
+        Ok(run)
     }
 
     async fn write(&self, mut run: Run) -> Result<Run, RedriveError> {
@@ -398,14 +463,38 @@ impl Redriver {
         }
     }
 
-    async fn announce(&self, phase: Phase, run: &Run) {
+    /// Puts the event of `phase`; `false` when the bus refused it.
+    async fn announce(&self, phase: Phase, run: &Run) -> bool {
         tracing::info!(incident = %run.incident, phase = phase.as_str(), sent = run.sent, gave_up = run.gave_up, "redrive");
         if let Some(n) = &self.notices
             && let Err(e) = n.put(detail(phase, run)).await
         {
-            tracing::warn!(incident = %run.incident, error = %e, "redrive event not put");
+            tracing::warn!(incident = %run.incident, error = %e, "redrive event not put; the next slice puts it again");
+            return false;
         }
+        true
     }
+}
+
+/// Whether a run of an earlier episode gives way to the new episode's: over, or paused by
+/// the breaker, the canary or the gate (a run paused by a person waits for a person).
+fn superseded(run: &Run) -> bool {
+    match run.state() {
+        RunState::Finished | RunState::Cancelled => true,
+        RunState::Paused => !run.held,
+        RunState::Running => false,
+    }
+}
+
+/// The window of a new run after `previous`: a run that did not finish (an earlier
+/// episode's, paused, or one waiting that carries one) hands its window on, so its events
+/// left are sent too (the journal keeps those sent, or tried `REDRIVE_ATTEMPTS` times, from
+/// being sent again).
+fn carried(mut run: Run, previous: Option<&Run>) -> Run {
+    if let Some(p) = previous.filter(|p| !p.state().ended()) {
+        run.since = run.since.min(p.since);
+    }
+    run
 }
 
 /// Whether a paused run of `item`'s episode may go on: not held by a person, and the

@@ -50,21 +50,76 @@ impl Redriver {
             self.journal.set_active(incident, false).await?;
             return Ok(());
         };
+        let run = self.pay(run).await?;
+        if run.unannounced.is_some() {
+            return Ok(()); // the bus still refuses: nothing sent before it hears of it
+        }
         let now = self.now();
+        if let Some(why) = self.expired(&run, now) {
+            self.set_state(run, RunState::Finished, Some(why), now)
+                .await?;
+            worked.finished += 1;
+            return Ok(());
+        }
         if run.state() != RunState::Running || run.lease_until > ms(now) {
             if run.state().ended() {
                 self.journal.set_active(incident, false).await?;
             }
             return Ok(());
         }
-        // The lease: until the deadline, and a minute for the sends in flight.
+        let Some(leased) = self.lease(run, deadline, now).await? else {
+            return Ok(()); // another worker has it, or another run of its target
+        };
+        let target = leased.target_arn.clone();
+        let done = self.slice(leased, deadline, worked).await;
+        if let Err(e) = self.journal.release_target(&target, incident).await {
+            tracing::warn!(incident = %incident, error = %e, "redrive: the target's lease is kept until it ends");
+        }
+        done
+    }
+
+    /// Takes `run` for this worker until the deadline and a minute for the sends in
+    /// flight: the run's own lease, then its target's (one run at a time sends to a target,
+    /// so two incidents of one API destination do not add their paces up). `None` when
+    /// another worker holds either.
+    async fn lease(
+        &self,
+        run: Run,
+        deadline: Instant,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Run>, RedriveError> {
         let left = deadline.saturating_duration_since(Instant::now());
         let mut leased = run.clone();
         leased.lease_until = ms(now) + (left + EVENT_LEASE).as_millis() as i64;
         leased.rev = run.rev + 1;
         if !self.journal.put_run(&leased, Some(run.rev)).await? {
-            return Ok(()); // another worker took it
+            return Ok(None);
         }
+        if self
+            .journal
+            .lease_target(
+                &leased.target_arn,
+                &leased.incident,
+                ms(now),
+                leased.lease_until,
+            )
+            .await?
+        {
+            return Ok(Some(leased));
+        }
+        let mut back = leased;
+        back.lease_until = 0;
+        self.write(back).await?;
+        Ok(None)
+    }
+
+    /// Works the leased `run` until the deadline, the end or a pause.
+    async fn slice(
+        &self,
+        leased: Run,
+        deadline: Instant,
+        worked: &mut Worked,
+    ) -> Result<(), RedriveError> {
         let records = self
             .payloads
             .select(&leased)
@@ -87,6 +142,27 @@ impl Redriver {
             Some(RunState::Running) | None => {}
         }
         Ok(())
+    }
+
+    /// Why a paused run (waiting for the gate, stopped by the breaker or by a person) is
+    /// given up: its incident's last failure is older than the maximum age, so every event
+    /// it has left would be skipped as too old. A running run judges each event itself.
+    fn expired(&self, run: &Run, now: DateTime<Utc>) -> Option<String> {
+        let age = ms(now) - run.until;
+        if run.state() != RunState::Paused || age <= self.policy.max_age.num_milliseconds() {
+            return None;
+        }
+        let hours = self.policy.max_age.num_hours();
+        let what = if run.waiting {
+            "the target was not healthy again"
+        } else {
+            "the run was not resumed"
+        };
+        Some(format!(
+            "gave up: {what} within REDRIVE_MAX_AGE_HOURS ({hours} h) of the incident's last \
+             failure; every event left is too old to send (was: {})",
+            run.why.as_deref().unwrap_or("paused")
+        ))
     }
 
     /// Event after event until the deadline, the end or a pause; the state it ended in.
@@ -160,8 +236,19 @@ impl Redriver {
                 w.run.canary_ok = true;
                 w.in_a_row = 0;
             }
+            Turn::SentEarlier => w.run.sent += 1,
             Turn::TooOld => w.run.skipped_too_old += 1,
             Turn::Nothing => {}
+            Turn::FailedEarlier { attempts } => {
+                if w.run.pass == 1 {
+                    w.run.failed_again += 1;
+                }
+                if attempts >= self.policy.attempts {
+                    w.run.gave_up += 1;
+                } else {
+                    w.run.failing.push(position);
+                }
+            }
             Turn::Failed(why) => {
                 w.run.failing.push(position);
                 if w.run.pass == 1 {
@@ -199,6 +286,7 @@ impl Redriver {
         w.run.rev += 1;
         if self.journal.put_run(&w.run, Some(expect)).await? {
             if progress {
+                // A progress event the bus refuses is not owed: the next comes in its time.
                 self.announce(Phase::Progress, &w.run).await;
             }
             return Ok(true);
@@ -245,12 +333,16 @@ impl Redriver {
         let Some(e) = self.journal.entry(key).await? else {
             return Ok(Turn::Nothing);
         };
+        // Pass 1 of a run counts every event of its window once, whatever an earlier run
+        // of the incident did with it; a later pass counts what its own attempt did.
         Ok(match (e.sent, e.too_old) {
-            (true, _) if e.attempts == pass => Turn::Sent,
+            (true, _) if e.attempts == pass || pass == 1 => Turn::SentEarlier,
             (_, true) if pass == 1 => Turn::TooOld,
-            (false, false) if e.attempts == pass => Turn::Failed(
-                "an attempt claimed by another worker did not record success".to_owned(),
-            ),
+            (false, false) if e.attempts == pass || (pass == 1 && e.attempts > 1) => {
+                Turn::FailedEarlier {
+                    attempts: e.attempts,
+                }
+            }
             _ => Turn::Nothing,
         })
     }
@@ -280,18 +372,32 @@ impl Redriver {
         match self.deliver.send(&delivery).await {
             Attempt::Delivered { .. } => Ok(()),
             Attempt::Retry {
-                http_status, error, ..
-            }
-            | Attempt::Rejected { http_status, error } => {
-                // As EventBridge refreshes an OAuth token: the next plan reads the auth again.
-                if matches!(http_status, Some(401 | 407)) {
-                    self.deliver.forget_auth(&w.run.target_arn).await;
+                http_status,
+                error,
+                after,
+            } => {
+                // The target asked for a pause (`Retry-After`): the next send waits for it.
+                if let Some(after) = after {
+                    let until = Instant::now() + after.min(RETRY_AFTER_AT_MOST);
+                    w.next_send = w.next_send.max(until);
                 }
-                Err(Turn::Failed(match http_status {
-                    Some(s) => format!("HTTP {s}: {}", crate::text::truncate(&error, 200)),
-                    None => crate::text::truncate(&error, 200),
-                }))
+                Err(self.failure(&w.run.target_arn, http_status, &error).await)
+            }
+            Attempt::Rejected { http_status, error } => {
+                Err(self.failure(&w.run.target_arn, http_status, &error).await)
             }
         }
+    }
+
+    /// A failed send, as the run counts it.
+    async fn failure(&self, target: &str, http_status: Option<u16>, error: &str) -> Turn {
+        // As EventBridge refreshes an OAuth token: the next plan reads the auth again.
+        if matches!(http_status, Some(401 | 407)) {
+            self.deliver.forget_auth(target).await;
+        }
+        Turn::Failed(match http_status {
+            Some(s) => format!("HTTP {s}: {}", crate::text::truncate(error, 200)),
+            None => crate::text::truncate(error, 200),
+        })
     }
 }
