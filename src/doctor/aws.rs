@@ -52,6 +52,26 @@ enum Failed {
     Other(String),
 }
 
+/// What a lookup gave, a failure already recorded as an `unavailable` line.
+enum Looked<T> {
+    /// The answer.
+    Found(T),
+    /// The resource does not exist.
+    Missing,
+    /// Denied, failed or timed out (recorded in `unavailable`).
+    Unavailable,
+}
+
+impl<T> Looked<T> {
+    /// The answer, if there was one.
+    fn found(self) -> Option<T> {
+        match self {
+            Looked::Found(answer) => Some(answer),
+            Looked::Missing | Looked::Unavailable => None,
+        }
+    }
+}
+
 /// Runs the audit through `sdk` (and Genesys Cloud through `genesys` when given), each call
 /// bounded by `timeout`.
 pub(crate) async fn audit(
@@ -182,6 +202,27 @@ impl Doctor {
         }
     }
 
+    /// [`Self::call`], with a failure other than "does not exist" recorded as an
+    /// `unavailable` line: the one place a lookup's failure becomes a line.
+    async fn look<T, E>(
+        &mut self,
+        action: &str,
+        resource: &str,
+        call: impl Future<Output = Result<T, SdkError<E>>>,
+    ) -> Looked<T>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match self.call(action, resource, call).await {
+            Ok(answer) => Looked::Found(answer),
+            Err(Failed::NotFound) => Looked::Missing,
+            Err(Failed::Other(line)) => {
+                self.unavailable(line);
+                Looked::Unavailable
+            }
+        }
+    }
+
     fn unavailable(&mut self, line: String) {
         self.audit.unavailable.push(line);
     }
@@ -267,99 +308,36 @@ impl Doctor {
         let region = i.region.clone().unwrap_or_default();
         let events = self.targets.events(&region);
         let prefix = format!("{GENESYS_PREFIX}cloud/");
-        let mut source = None;
-        let mut next: Option<String> = None;
-        loop {
-            let listed = self
-                .call(
-                    "EventBridge ListEventSources",
-                    &prefix,
-                    events
-                        .list_event_sources()
-                        .name_prefix(&prefix)
-                        .set_next_token(next.take())
-                        .send(),
-                )
-                .await;
-            match listed {
-                Ok(page) => {
-                    source = page
-                        .event_sources()
-                        .iter()
-                        .filter_map(|s| s.name())
-                        .find(|n| n.rsplit('/').next() == Some(suffix))
-                        .map(str::to_owned);
-                    match page.next_token() {
-                        Some(t) if source.is_none() => next = Some(t.to_owned()),
-                        _ => break,
-                    }
-                }
-                Err(Failed::NotFound) => break,
-                Err(Failed::Other(e)) => {
-                    self.unavailable(e);
-                    return None;
-                }
-            }
-        }
-        let Some(source) = source else {
-            self.find(
-                "event-source-missing",
-                Severity::Critical,
-                &resource,
-                format!(
-                    "no partner event source {prefix}<org>/{suffix} in account {} region {}",
-                    i.state.aws_account_id.as_deref().unwrap_or("?"),
-                    if region.is_empty() { "(default)" } else { &region }
-                ),
-                "every event the integration publishes is lost",
-                "check the integration's AWS account and region in Genesys Cloud; re-save the integration so Genesys Cloud creates the event source".into(),
-            );
-            return None;
-        };
-        let state = match self
-            .call(
-                "EventBridge DescribeEventSource",
-                &source,
-                events.describe_event_source().name(&source).send(),
-            )
-            .await
-        {
-            Ok(out) => out.state().map(|s| s.as_str().to_owned()),
-            Err(Failed::NotFound) => Some("DELETED".into()),
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
-                None
+        let source = match self.partner_source(&events, &prefix, suffix).await {
+            Looked::Found(source) => source,
+            Looked::Unavailable => return None,
+            Looked::Missing => {
+                self.find(
+                    "event-source-missing",
+                    Severity::Critical,
+                    &resource,
+                    format!(
+                        "no partner event source {prefix}<org>/{suffix} in account {} region {}",
+                        i.state.aws_account_id.as_deref().unwrap_or("?"),
+                        if region.is_empty() { "(default)" } else { &region }
+                    ),
+                    "every event the integration publishes is lost",
+                    "check the integration's AWS account and region in Genesys Cloud; re-save the integration so Genesys Cloud creates the event source".into(),
+                );
+                return None;
             }
         };
-        match state.as_deref() {
-            Some("PENDING") => self.find(
-                "event-source-pending",
-                Severity::Critical,
-                &source,
-                "the partner event source is PENDING: no event bus is associated with it".into(),
-                "EventBridge accepts the integration's events and delivers none",
-                format!("aws events create-event-bus --name {source} --event-source-name {source} (template: AWS::Events::EventBus with EventSourceName)"),
-            ),
-            Some("DELETED") => self.find(
-                "event-source-deleted",
-                Severity::Critical,
-                &source,
-                "the partner event source is DELETED".into(),
-                "every event the integration publishes is lost",
-                "re-create the integration's event source from Genesys Cloud (deactivate and activate the integration), then associate a bus with it".into(),
-            ),
-            _ => {}
-        }
+        let state = self.partner_source_state(&events, &source).await;
         match self
-            .call(
+            .look(
                 "EventBridge DescribeEventBus",
                 &source,
                 events.describe_event_bus().name(&source).send(),
             )
             .await
         {
-            Ok(_) => Some((source, i.topics.clone())),
-            Err(Failed::NotFound) => {
+            Looked::Found(_) => Some((source, i.topics.clone())),
+            Looked::Missing => {
                 if state.as_deref() == Some("ACTIVE") {
                     self.find(
                         "partner-bus-missing",
@@ -372,11 +350,90 @@ impl Doctor {
                 }
                 None
             }
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
-                None
+            Looked::Unavailable => None,
+        }
+    }
+
+    /// The partner event source whose name ends in the integration's `suffix`, through
+    /// every page of `ListEventSources`; `Missing` when no page has it.
+    async fn partner_source(
+        &mut self,
+        events: &aws_sdk_eventbridge::Client,
+        prefix: &str,
+        suffix: &str,
+    ) -> Looked<String> {
+        let mut next: Option<String> = None;
+        loop {
+            let listed = self
+                .look(
+                    "EventBridge ListEventSources",
+                    prefix,
+                    events
+                        .list_event_sources()
+                        .name_prefix(prefix)
+                        .set_next_token(next.take())
+                        .send(),
+                )
+                .await;
+            let page = match listed {
+                Looked::Found(page) => page,
+                Looked::Missing => return Looked::Missing,
+                Looked::Unavailable => return Looked::Unavailable,
+            };
+            let found = page
+                .event_sources()
+                .iter()
+                .filter_map(|s| s.name())
+                .find(|n| n.rsplit('/').next() == Some(suffix));
+            if let Some(source) = found {
+                return Looked::Found(source.to_owned());
+            }
+            match page.next_token() {
+                Some(t) => next = Some(t.to_owned()),
+                None => return Looked::Missing,
             }
         }
+    }
+
+    /// The partner event source's state (`DELETED` when it is gone), with a finding when
+    /// it is PENDING or DELETED; `None` when it could not be read.
+    async fn partner_source_state(
+        &mut self,
+        events: &aws_sdk_eventbridge::Client,
+        source: &str,
+    ) -> Option<String> {
+        let state = match self
+            .look(
+                "EventBridge DescribeEventSource",
+                source,
+                events.describe_event_source().name(source).send(),
+            )
+            .await
+        {
+            Looked::Found(out) => out.state().map(|s| s.as_str().to_owned()),
+            Looked::Missing => Some("DELETED".into()),
+            Looked::Unavailable => None,
+        };
+        match state.as_deref() {
+            Some("PENDING") => self.find(
+                "event-source-pending",
+                Severity::Critical,
+                source,
+                "the partner event source is PENDING: no event bus is associated with it".into(),
+                "EventBridge accepts the integration's events and delivers none",
+                format!("aws events create-event-bus --name {source} --event-source-name {source} (template: AWS::Events::EventBus with EventSourceName)"),
+            ),
+            Some("DELETED") => self.find(
+                "event-source-deleted",
+                Severity::Critical,
+                source,
+                "the partner event source is DELETED".into(),
+                "every event the integration publishes is lost",
+                "re-create the integration's event source from Genesys Cloud (deactivate and activate the integration), then associate a bus with it".into(),
+            ),
+            _ => {}
+        }
+        state
     }
 
     /// The buses to read rules on.
@@ -390,7 +447,7 @@ impl Doctor {
         let mut next: Option<String> = None;
         loop {
             let listed = self
-                .call(
+                .look(
                     "EventBridge ListEventBuses",
                     prefix.unwrap_or("every bus"),
                     events
@@ -401,7 +458,7 @@ impl Doctor {
                 )
                 .await;
             match listed {
-                Ok(page) => {
+                Looked::Found(page) => {
                     buses.extend(
                         page.event_buses()
                             .iter()
@@ -413,9 +470,8 @@ impl Doctor {
                         None => break,
                     }
                 }
-                Err(Failed::NotFound) => break,
-                Err(Failed::Other(e)) => {
-                    self.unavailable(e);
+                Looked::Missing => break,
+                Looked::Unavailable => {
                     break;
                 }
             }
@@ -429,7 +485,7 @@ impl Doctor {
         let mut next: Option<String> = None;
         loop {
             let listed = self
-                .call(
+                .look(
                     "EventBridge ListRules",
                     bus,
                     events
@@ -440,7 +496,7 @@ impl Doctor {
                 )
                 .await;
             match listed {
-                Ok(page) => {
+                Looked::Found(page) => {
                     rules.extend(
                         page.rules()
                             .iter()
@@ -460,12 +516,11 @@ impl Doctor {
                         None => return rules,
                     }
                 }
-                Err(Failed::NotFound) => {
+                Looked::Missing => {
                     self.unavailable(format!("EventBridge ListRules ({bus}): no such event bus"));
                     return rules;
                 }
-                Err(Failed::Other(e)) => {
-                    self.unavailable(e);
+                Looked::Unavailable => {
                     return rules;
                 }
             }
@@ -477,7 +532,7 @@ impl Doctor {
         let mut next: Option<String> = None;
         loop {
             let listed = self
-                .call(
+                .look(
                     "EventBridge ListTargetsByRule",
                     &rule.arn,
                     events
@@ -489,7 +544,7 @@ impl Doctor {
                 )
                 .await;
             match listed {
-                Ok(page) => {
+                Looked::Found(page) => {
                     for target in page.targets() {
                         self.audit.checked.targets += 1;
                         self.target(rule, target).await;
@@ -499,8 +554,8 @@ impl Doctor {
                         None => return,
                     }
                 }
-                Err(Failed::NotFound) => return,
-                Err(Failed::Other(e)) => return self.unavailable(e),
+                Looked::Missing => return,
+                Looked::Unavailable => return,
             }
         }
     }
@@ -566,7 +621,7 @@ impl Doctor {
             return Ok(None);
         };
         let url = match self
-            .call(
+            .look(
                 "SQS GetQueueUrl",
                 arn,
                 self.sqs
@@ -577,18 +632,17 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out.queue_url().unwrap_or_default().to_owned(),
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out.queue_url().unwrap_or_default().to_owned(),
+            Looked::Missing => {
                 self.queues.insert(arn.to_owned(), None);
                 return Ok(None);
             }
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
+            Looked::Unavailable => {
                 return Err(());
             }
         };
         let attrs = match self
-            .call(
+            .look(
                 "SQS GetQueueAttributes",
                 arn,
                 self.sqs
@@ -599,13 +653,12 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out.attributes().cloned().unwrap_or_default(),
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out.attributes().cloned().unwrap_or_default(),
+            Looked::Missing => {
                 self.queues.insert(arn.to_owned(), None);
                 return Ok(None);
             }
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
+            Looked::Unavailable => {
                 return Err(());
             }
         };
@@ -681,7 +734,7 @@ impl Doctor {
             );
         }
         let mappings = match self
-            .call(
+            .look(
                 "Lambda ListEventSourceMappings",
                 dlq,
                 self.lambda
@@ -691,9 +744,9 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out.event_source_mappings().to_vec(),
-            Err(Failed::NotFound) => Vec::new(),
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Found(out) => out.event_source_mappings().to_vec(),
+            Looked::Missing => Vec::new(),
+            Looked::Unavailable => return,
         };
         if mappings.is_empty() {
             self.find(
@@ -705,80 +758,85 @@ impl Doctor {
                 format!("deploy the triage function on it (template: an SQS event of the function with FunctionResponseTypes [ReportBatchItemFailures]), or run dlq-triage poll --queue-url <url of {dlq}> on a schedule"),
             );
         }
-        for m in mappings {
-            let function = m.function_arn().unwrap_or_default().to_owned();
-            let uuid = m.uuid().unwrap_or_default();
-            let resource = format!("event source mapping {uuid} ({dlq} -> {function})");
-            let state = m.state().unwrap_or_default();
-            if !state.eq_ignore_ascii_case("enabled") && !state.is_empty() {
-                self.find(
-                    "dlq-drain-disabled",
-                    Severity::Warning,
-                    &resource,
-                    format!("the event source mapping is {state}"),
-                    "dead letters pile up, and SQS deletes them after the retention period",
-                    format!("aws lambda update-event-source-mapping --uuid {uuid} --enabled"),
-                );
-            }
-            let partial = m
-                .function_response_types()
-                .iter()
-                .any(|t| t.as_str() == "ReportBatchItemFailures");
-            if !partial {
-                self.find(
-                    "dlq-drain-without-partial-batch",
-                    Severity::Warning,
-                    &resource,
-                    "the event source mapping lacks FunctionResponseTypes ReportBatchItemFailures".into(),
-                    "one record the function cannot finish sends the whole batch back, again and again",
-                    format!("aws lambda update-event-source-mapping --uuid {uuid} --function-response-types ReportBatchItemFailures (template FunctionResponseTypes: [ReportBatchItemFailures])"),
-                );
-            }
-            let timeout = match self
-                .call(
-                    "Lambda GetFunctionConfiguration",
-                    &function,
-                    self.lambda
-                        .get_function_configuration()
-                        .function_name(&function)
-                        .send(),
-                )
-                .await
-            {
-                Ok(out) => out.timeout().map(i64::from),
-                Err(Failed::NotFound) => None,
-                Err(Failed::Other(e)) => {
-                    self.unavailable(e);
-                    None
-                }
-            };
-            if let (Some(t), Some(v)) = (timeout, queue.visibility)
-                && v < 6 * t
-            {
-                self.find(
-                    "dlq-visibility-too-short",
-                    Severity::Warning,
-                    dlq,
-                    format!("the queue's visibility timeout is {v} s, less than six times the draining function's timeout ({t} s)"),
-                    "a batch still being triaged becomes visible again and is processed twice; throttled retries count against maxReceiveCount",
-                    format!("aws sqs set-queue-attributes --queue-url <url of {dlq}> --attributes VisibilityTimeout={} (template VisibilityTimeout)", 6 * t),
-                );
-            }
+        for m in &mappings {
+            self.dlq_drainer(dlq, queue, m).await;
+        }
+    }
+
+    /// One function draining a dead-letter queue: its mapping enabled, with partial batch
+    /// responses, and the queue's visibility timeout long enough for it.
+    async fn dlq_drainer(
+        &mut self,
+        dlq: &str,
+        queue: &Queue,
+        m: &aws_sdk_lambda::types::EventSourceMappingConfiguration,
+    ) {
+        let function = m.function_arn().unwrap_or_default().to_owned();
+        let uuid = m.uuid().unwrap_or_default();
+        let resource = format!("event source mapping {uuid} ({dlq} -> {function})");
+        let state = m.state().unwrap_or_default();
+        if !state.eq_ignore_ascii_case("enabled") && !state.is_empty() {
+            self.find(
+                "dlq-drain-disabled",
+                Severity::Warning,
+                &resource,
+                format!("the event source mapping is {state}"),
+                "dead letters pile up, and SQS deletes them after the retention period",
+                format!("aws lambda update-event-source-mapping --uuid {uuid} --enabled"),
+            );
+        }
+        let partial = m
+            .function_response_types()
+            .iter()
+            .any(|t| t.as_str() == "ReportBatchItemFailures");
+        if !partial {
+            self.find(
+                "dlq-drain-without-partial-batch",
+                Severity::Warning,
+                &resource,
+                "the event source mapping lacks FunctionResponseTypes ReportBatchItemFailures".into(),
+                "one record the function cannot finish sends the whole batch back, again and again",
+                format!("aws lambda update-event-source-mapping --uuid {uuid} --function-response-types ReportBatchItemFailures (template FunctionResponseTypes: [ReportBatchItemFailures])"),
+            );
+        }
+        let timeout = self
+            .look(
+                "Lambda GetFunctionConfiguration",
+                &function,
+                self.lambda
+                    .get_function_configuration()
+                    .function_name(&function)
+                    .send(),
+            )
+            .await
+            .found()
+            .and_then(|out| out.timeout().map(i64::from));
+        if let (Some(t), Some(v)) = (timeout, queue.visibility)
+            && v < 6 * t
+        {
+            self.find(
+                "dlq-visibility-too-short",
+                Severity::Warning,
+                dlq,
+                format!("the queue's visibility timeout is {v} s, less than six times the draining function's timeout ({t} s)"),
+                "a batch still being triaged becomes visible again and is processed twice; throttled retries count against maxReceiveCount",
+                format!("aws sqs set-queue-attributes --queue-url <url of {dlq}> --attributes VisibilityTimeout={} (template VisibilityTimeout)", 6 * t),
+            );
         }
     }
 
     async fn kms(&mut self, dlq: &str, key: &str, request: &Request<'_>) {
         let described = match self
-            .call(
+            .look(
                 "KMS DescribeKey",
                 key,
                 self.kms.describe_key().key_id(key).send(),
             )
             .await
         {
-            Ok(out) => out.key_metadata().cloned(),
-            Err(Failed::NotFound) => None,
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Found(out) => out.key_metadata().cloned(),
+            Looked::Missing => None,
+            Looked::Unavailable => return,
         };
         let Some(meta) = described else {
             return self.find(
@@ -805,7 +863,7 @@ impl Doctor {
             return;
         }
         let policy = match self
-            .call(
+            .look(
                 "KMS GetKeyPolicy",
                 &key_arn,
                 self.kms
@@ -816,9 +874,9 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out.policy().map(str::to_owned),
-            Err(Failed::NotFound) => None,
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Found(out) => out.policy().map(str::to_owned),
+            Looked::Missing => None,
+            Looked::Unavailable => return,
         };
         if let Verdict::Missing(actions) = evaluate(policy.as_deref(), request) {
             self.find(
@@ -842,15 +900,15 @@ impl Doctor {
         let region = arn_parts(arn).map_or("", |p| p.1).to_owned();
         let events = self.targets.events(&region);
         let destination = match self
-            .call(
+            .look(
                 "EventBridge DescribeApiDestination",
                 arn,
                 events.describe_api_destination().name(name).send(),
             )
             .await
         {
-            Ok(out) => out,
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out,
+            Looked::Missing => {
                 return self.find(
                     "target-missing",
                     Severity::Critical,
@@ -861,7 +919,7 @@ impl Doctor {
                         .into(),
                 );
             }
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Unavailable => return,
         };
         if let Some(limit) = destination
             .invocation_rate_limit_per_second()
@@ -895,15 +953,15 @@ impl Doctor {
             return;
         };
         let state = match self
-            .call(
+            .look(
                 "EventBridge DescribeConnection",
                 connection_arn,
                 events.describe_connection().name(connection).send(),
             )
             .await
         {
-            Ok(out) => out,
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out,
+            Looked::Missing => {
                 return self.find(
                     "connection-missing",
                     Severity::Critical,
@@ -913,7 +971,7 @@ impl Doctor {
                     format!("aws events create-connection --name {connection} … then aws events update-api-destination --name {name} --connection-arn <its ARN>"),
                 );
             }
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Unavailable => return,
         };
         let reason = state
             .state_reason()
@@ -942,7 +1000,7 @@ impl Doctor {
 
     async fn lambda_target(&mut self, rule: &RuleSeen, arn: &str) {
         match self
-            .call(
+            .look(
                 "Lambda GetFunctionConfiguration",
                 arn,
                 self.lambda
@@ -952,8 +1010,8 @@ impl Doctor {
             )
             .await
         {
-            Ok(_) => {}
-            Err(Failed::NotFound) => {
+            Looked::Found(_) => {}
+            Looked::Missing => {
                 return self.find(
                     "target-missing",
                     Severity::Critical,
@@ -963,20 +1021,19 @@ impl Doctor {
                     "deploy the function, or point the rule's target at one that exists".into(),
                 );
             }
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Unavailable => return,
         }
         let policy = match self
-            .call(
+            .look(
                 "Lambda GetPolicy",
                 arn,
                 self.lambda.get_policy().function_name(arn).send(),
             )
             .await
         {
-            Ok(out) => out.policy().map(str::to_owned),
-            Err(Failed::NotFound) => None,
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
+            Looked::Found(out) => out.policy().map(str::to_owned),
+            Looked::Missing => None,
+            Looked::Unavailable => {
                 return self.lambda_on_failure(arn).await;
             }
         };
@@ -1001,7 +1058,7 @@ impl Doctor {
 
     async fn lambda_on_failure(&mut self, arn: &str) {
         let destination = match self
-            .call(
+            .look(
                 "Lambda GetFunctionEventInvokeConfig",
                 arn,
                 self.lambda
@@ -1011,13 +1068,13 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out
+            Looked::Found(out) => out
                 .destination_config()
                 .and_then(|d| d.on_failure())
                 .and_then(|f| f.destination())
                 .map(str::to_owned),
-            Err(Failed::NotFound) => None,
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Missing => None,
+            Looked::Unavailable => return,
         };
         if destination.is_none() {
             self.find(
@@ -1065,15 +1122,15 @@ impl Doctor {
 
     async fn topic_target(&mut self, rule: &RuleSeen, arn: &str) {
         let policy = match self
-            .call(
+            .look(
                 "SNS GetTopicAttributes",
                 arn,
                 self.sns.get_topic_attributes().topic_arn(arn).send(),
             )
             .await
         {
-            Ok(out) => out.attributes().and_then(|a| a.get("Policy")).cloned(),
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out.attributes().and_then(|a| a.get("Policy")).cloned(),
+            Looked::Missing => {
                 return self.find(
                     "target-missing",
                     Severity::Critical,
@@ -1083,7 +1140,7 @@ impl Doctor {
                     "create the topic, or point the rule's target at one that exists".into(),
                 );
             }
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Unavailable => return,
         };
         let request = Request {
             service: EVENTS,
@@ -1159,7 +1216,7 @@ impl Doctor {
             let mut next: Option<String> = None;
             loop {
                 let read = self
-                    .call(
+                    .look(
                         "CloudWatch GetMetricData",
                         "AWS/Events Invocations",
                         self.cloudwatch
@@ -1172,13 +1229,13 @@ impl Doctor {
                     )
                     .await;
                 let page = match read {
-                    Ok(page) => page,
-                    Err(Failed::NotFound) => {
+                    Looked::Found(page) => page,
+                    Looked::Missing => {
                         return self.unavailable(
                             "CloudWatch GetMetricData (AWS/Events Invocations): not found".into(),
                         );
                     }
-                    Err(Failed::Other(e)) => return self.unavailable(e),
+                    Looked::Unavailable => return,
                 };
                 for result in page.metric_data_results() {
                     let minutes = series
@@ -1269,7 +1326,7 @@ impl Doctor {
     /// The triage function's own configuration: its bucket, table, bus and schedule.
     async fn stack(&mut self, function: &str) {
         let config = match self
-            .call(
+            .look(
                 "Lambda GetFunctionConfiguration",
                 function,
                 self.lambda
@@ -1279,8 +1336,8 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out,
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out,
+            Looked::Missing => {
                 return self.find(
                     "stack-function-missing",
                     Severity::Error,
@@ -1290,7 +1347,7 @@ impl Doctor {
                     "sam deploy (make deploy)".into(),
                 );
             }
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Unavailable => return,
         };
         let env = config
             .environment()
@@ -1300,11 +1357,11 @@ impl Doctor {
         let arn = config.function_arn().unwrap_or(function).to_owned();
         if let Some(bucket) = env.get("REPORT_BUCKET") {
             match self
-                .call("S3 HeadBucket", bucket, self.s3.head_bucket().bucket(bucket).send())
+                .look("S3 HeadBucket", bucket, self.s3.head_bucket().bucket(bucket).send())
                 .await
             {
-                Ok(_) => {}
-                Err(Failed::NotFound) => self.find(
+                Looked::Found(_) => {}
+                Looked::Missing => self.find(
                     "stack-bucket-missing",
                     Severity::Error,
                     bucket,
@@ -1312,20 +1369,20 @@ impl Doctor {
                     "no batch can be stored: every dead letter goes back to the queue until its retention ends",
                     "create the bucket or correct REPORT_BUCKET (template ReportBucket)".into(),
                 ),
-                Err(Failed::Other(e)) => self.unavailable(e),
+                Looked::Unavailable => {}
             }
         }
         if let Some(table) = env.get("INCIDENT_TABLE") {
             match self
-                .call(
+                .look(
                     "DynamoDB DescribeTable",
                     table,
                     self.dynamodb.describe_table().table_name(table).send(),
                 )
                 .await
             {
-                Ok(_) => {}
-                Err(Failed::NotFound) => self.find(
+                Looked::Found(_) => {}
+                Looked::Missing => self.find(
                     "stack-table-missing",
                     Severity::Warning,
                     table,
@@ -1333,21 +1390,21 @@ impl Doctor {
                     "no incident is opened or announced (the reports are still stored)",
                     "create the table or correct INCIDENT_TABLE (template IncidentTable)".into(),
                 ),
-                Err(Failed::Other(e)) => self.unavailable(e),
+                Looked::Unavailable => {}
             }
         }
         let events = self.targets.events("");
         if let Some(bus) = env.get("NOTIFY_EVENT_BUS") {
             match self
-                .call(
+                .look(
                     "EventBridge DescribeEventBus",
                     bus,
                     events.describe_event_bus().name(bus).send(),
                 )
                 .await
             {
-                Ok(_) => {}
-                Err(Failed::NotFound) => self.find(
+                Looked::Found(_) => {}
+                Looked::Missing => self.find(
                     "stack-bus-missing",
                     Severity::Warning,
                     bus,
@@ -1355,35 +1412,34 @@ impl Doctor {
                     "no report, incident or finding event is announced",
                     "create the bus or correct NOTIFY_EVENT_BUS".into(),
                 ),
-                Err(Failed::Other(e)) => self.unavailable(e),
+                Looked::Unavailable => {}
             }
         }
         let names = match self
-            .call(
+            .look(
                 "EventBridge ListRuleNamesByTarget",
                 &arn,
                 events.list_rule_names_by_target().target_arn(&arn).send(),
             )
             .await
         {
-            Ok(out) => out.rule_names().to_vec(),
-            Err(Failed::NotFound) => Vec::new(),
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Found(out) => out.rule_names().to_vec(),
+            Looked::Missing => Vec::new(),
+            Looked::Unavailable => return,
         };
         let mut scheduled = 0;
         for name in names {
             let rule = match self
-                .call(
+                .look(
                     "EventBridge DescribeRule",
                     &name,
                     events.describe_rule().name(&name).send(),
                 )
                 .await
             {
-                Ok(out) => out,
-                Err(Failed::NotFound) => continue,
-                Err(Failed::Other(e)) => {
-                    self.unavailable(e);
+                Looked::Found(out) => out,
+                Looked::Missing => continue,
+                Looked::Unavailable => {
                     continue;
                 }
             };
