@@ -943,9 +943,18 @@ impl Doctor {
                 format!("aws events update-api-destination --name {name} (its connection must be AUTHORIZED)"),
             );
         }
-        let Some(connection_arn) = destination.connection_arn() else {
-            return;
-        };
+        if let Some(connection_arn) = destination.connection_arn() {
+            self.connection(&events, name, connection_arn).await;
+        }
+    }
+
+    /// The connection of API destination `name`: it exists and is AUTHORIZED.
+    async fn connection(
+        &mut self,
+        events: &aws_sdk_eventbridge::Client,
+        name: &str,
+        connection_arn: &str,
+    ) {
         let Some(connection) = arn_parts(connection_arn)
             .and_then(|p| p.3.strip_prefix("connection/"))
             .and_then(|r| r.split('/').next())
@@ -1165,7 +1174,6 @@ impl Doctor {
     /// rules minute by minute; a rule's figure covers all its targets, so it is an upper
     /// bound).
     async fn rates(&mut self, now: chrono::DateTime<chrono::Utc>) {
-        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
         if self.rates.is_empty() {
             return;
         }
@@ -1182,75 +1190,10 @@ impl Doctor {
             .enumerate()
             .map(|(i, arn)| (arn.clone(), format!("r{i}")))
             .collect();
-        let queries: Vec<MetricDataQuery> = rules
-            .values()
-            .map(|r| {
-                let dimension =
-                    |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
-                let mut dims = Vec::new();
-                if r.bus != "default" {
-                    dims.push(dimension("EventBusName", &r.bus));
-                }
-                dims.push(dimension("RuleName", &r.name));
-                let metric = Metric::builder()
-                    .namespace("AWS/Events")
-                    .metric_name("Invocations")
-                    .set_dimensions(Some(dims))
-                    .build();
-                MetricDataQuery::builder()
-                    .id(&ids[&r.arn])
-                    .metric_stat(
-                        MetricStat::builder()
-                            .metric(metric)
-                            .period(60)
-                            .stat("Sum")
-                            .build(),
-                    )
-                    .return_data(true)
-                    .build()
-            })
-            .collect();
-        // Query id → (minute → invocations).
-        let mut series: HashMap<String, BTreeMap<i64, f64>> = HashMap::new();
-        for chunk in queries.chunks(500) {
-            let mut next: Option<String> = None;
-            loop {
-                let read = self
-                    .look(
-                        "CloudWatch GetMetricData",
-                        "AWS/Events Invocations",
-                        self.cloudwatch
-                            .get_metric_data()
-                            .set_metric_data_queries(Some(chunk.to_vec()))
-                            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(start))
-                            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(end))
-                            .set_next_token(next.take())
-                            .send(),
-                    )
-                    .await;
-                let page = match read {
-                    Looked::Found(page) => page,
-                    Looked::Missing => {
-                        return self.unavailable(
-                            "CloudWatch GetMetricData (AWS/Events Invocations): not found".into(),
-                        );
-                    }
-                    Looked::Unavailable => return,
-                };
-                for result in page.metric_data_results() {
-                    let minutes = series
-                        .entry(result.id().unwrap_or_default().to_owned())
-                        .or_default();
-                    for (t, v) in result.timestamps().iter().zip(result.values()) {
-                        *minutes.entry(t.secs()).or_default() += v;
-                    }
-                }
-                match page.next_token() {
-                    Some(t) => next = Some(t.to_owned()),
-                    None => break,
-                }
-            }
-        }
+        let queries = invocation_queries(&rules, &ids);
+        let Some(series) = self.invocations_per_minute(&queries, start, end).await else {
+            return;
+        };
         let rates = std::mem::take(&mut self.rates);
         for ((destination, limit), its_rules) in rates {
             let mut per_minute: BTreeMap<i64, f64> = BTreeMap::new();
@@ -1283,6 +1226,58 @@ impl Doctor {
                 );
             }
         }
+    }
+
+    /// `Invocations` per minute of each query, through every page of `GetMetricData`
+    /// (500 queries a call): query id → (minute → invocations); `None` when unavailable.
+    async fn invocations_per_minute(
+        &mut self,
+        queries: &[aws_sdk_cloudwatch::types::MetricDataQuery],
+        start: i64,
+        end: i64,
+    ) -> Option<HashMap<String, BTreeMap<i64, f64>>> {
+        let mut series: HashMap<String, BTreeMap<i64, f64>> = HashMap::new();
+        for chunk in queries.chunks(500) {
+            let mut next: Option<String> = None;
+            loop {
+                let read = self
+                    .look(
+                        "CloudWatch GetMetricData",
+                        "AWS/Events Invocations",
+                        self.cloudwatch
+                            .get_metric_data()
+                            .set_metric_data_queries(Some(chunk.to_vec()))
+                            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(start))
+                            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(end))
+                            .set_next_token(next.take())
+                            .send(),
+                    )
+                    .await;
+                let page = match read {
+                    Looked::Found(page) => page,
+                    Looked::Missing => {
+                        self.unavailable(
+                            "CloudWatch GetMetricData (AWS/Events Invocations): not found".into(),
+                        );
+                        return None;
+                    }
+                    Looked::Unavailable => return None,
+                };
+                for result in page.metric_data_results() {
+                    let minutes = series
+                        .entry(result.id().unwrap_or_default().to_owned())
+                        .or_default();
+                    for (t, v) in result.timestamps().iter().zip(result.values()) {
+                        *minutes.entry(t.secs()).or_default() += v;
+                    }
+                }
+                match page.next_token() {
+                    Some(t) => next = Some(t.to_owned()),
+                    None => break,
+                }
+            }
+        }
+        Some(series)
     }
 
     /// Topics no enabled rule routes, and rules no topic can reach.
@@ -1480,4 +1475,41 @@ fn days(seconds: i64) -> String {
         (d, 0) => format!("{d} day(s)"),
         (d, h) => format!("{d} day(s) {h} h"),
     }
+}
+
+/// One `GetMetricData` query per rule: its `AWS/Events` `Invocations` per minute, under
+/// the id `ids` gives it.
+fn invocation_queries(
+    rules: &BTreeMap<String, RuleSeen>,
+    ids: &BTreeMap<String, String>,
+) -> Vec<aws_sdk_cloudwatch::types::MetricDataQuery> {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    rules
+        .values()
+        .map(|r| {
+            let dimension =
+                |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+            let mut dims = Vec::new();
+            if r.bus != "default" {
+                dims.push(dimension("EventBusName", &r.bus));
+            }
+            dims.push(dimension("RuleName", &r.name));
+            let metric = Metric::builder()
+                .namespace("AWS/Events")
+                .metric_name("Invocations")
+                .set_dimensions(Some(dims))
+                .build();
+            MetricDataQuery::builder()
+                .id(&ids[&r.arn])
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(metric)
+                        .period(60)
+                        .stat("Sum")
+                        .build(),
+                )
+                .return_data(true)
+                .build()
+        })
+        .collect()
 }
