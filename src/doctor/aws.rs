@@ -471,9 +471,7 @@ impl Doctor {
                     }
                 }
                 Looked::Missing => break,
-                Looked::Unavailable => {
-                    break;
-                }
+                Looked::Unavailable => break,
             }
         }
         buses.into_iter().collect()
@@ -520,9 +518,7 @@ impl Doctor {
                     self.unavailable(format!("EventBridge ListRules ({bus}): no such event bus"));
                     return rules;
                 }
-                Looked::Unavailable => {
-                    return rules;
-                }
+                Looked::Unavailable => return rules,
             }
         }
     }
@@ -637,9 +633,7 @@ impl Doctor {
                 self.queues.insert(arn.to_owned(), None);
                 return Ok(None);
             }
-            Looked::Unavailable => {
-                return Err(());
-            }
+            Looked::Unavailable => return Err(()),
         };
         let attrs = match self
             .look(
@@ -658,9 +652,7 @@ impl Doctor {
                 self.queues.insert(arn.to_owned(), None);
                 return Ok(None);
             }
-            Looked::Unavailable => {
-                return Err(());
-            }
+            Looked::Unavailable => return Err(()),
         };
         let number = |name: QueueAttributeName| attrs.get(&name).and_then(|v| v.parse().ok());
         let queue = Queue {
@@ -1042,9 +1034,7 @@ impl Doctor {
         {
             Looked::Found(out) => out.policy().map(str::to_owned),
             Looked::Missing => None,
-            Looked::Unavailable => {
-                return self.lambda_on_failure(arn).await;
-            }
+            Looked::Unavailable => return self.lambda_on_failure(arn).await,
         };
         let request = Request {
             service: EVENTS,
@@ -1350,6 +1340,14 @@ impl Doctor {
             .cloned()
             .unwrap_or_default();
         let arn = config.function_arn().unwrap_or(function).to_owned();
+        self.stack_resources(&env, &arn).await;
+        self.stack_schedules(&arn, env.contains_key("INCIDENT_TABLE"))
+            .await;
+    }
+
+    /// The resources the triage function's environment names: REPORT_BUCKET,
+    /// INCIDENT_TABLE, NOTIFY_EVENT_BUS exist.
+    async fn stack_resources(&mut self, env: &HashMap<String, String>, arn: &str) {
         if let Some(bucket) = env.get("REPORT_BUCKET") {
             match self
                 .look("S3 HeadBucket", bucket, self.s3.head_bucket().bucket(bucket).send())
@@ -1410,11 +1408,17 @@ impl Doctor {
                 Looked::Unavailable => {}
             }
         }
+    }
+
+    /// The schedules invoking the triage function (`arn`): at least one when it keeps
+    /// incidents, and each enabled.
+    async fn stack_schedules(&mut self, arn: &str, keeps_incidents: bool) {
+        let events = self.targets.events("");
         let names = match self
             .look(
                 "EventBridge ListRuleNamesByTarget",
-                &arn,
-                events.list_rule_names_by_target().target_arn(&arn).send(),
+                arn,
+                events.list_rule_names_by_target().target_arn(arn).send(),
             )
             .await
         {
@@ -1433,10 +1437,7 @@ impl Doctor {
                 .await
             {
                 Looked::Found(out) => out,
-                Looked::Missing => continue,
-                Looked::Unavailable => {
-                    continue;
-                }
+                Looked::Missing | Looked::Unavailable => continue,
             };
             if rule.schedule_expression().is_none() {
                 continue;
@@ -1454,11 +1455,11 @@ impl Doctor {
                 );
             }
         }
-        if scheduled == 0 && env.contains_key("INCIDENT_TABLE") {
+        if scheduled == 0 && keeps_incidents {
             self.find(
                 "stack-schedule-missing",
                 Severity::Warning,
-                &arn,
+                arn,
                 "the triage function keeps incidents but no schedule invokes it".into(),
                 "quiet incidents are never resolved and the daily audit does not run",
                 "deploy the template's schedules (IncidentSweepSchedule, DoctorSchedule)".into(),
