@@ -655,6 +655,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn to_target_only_when_its_flag_is_given() {
+        let none = DestinationArgs {
+            to_url: None,
+            to_queue: None,
+            to_function: None,
+            to_bus: None,
+            to_target: false,
+        };
+        let err = none.fixed("POST", None).unwrap_err();
+        assert!(err.contains("no destination given"), "{err}");
+        let to_target = DestinationArgs {
+            to_target: true,
+            ..none.clone()
+        };
+        assert!(to_target.fixed("POST", None).unwrap().is_none());
+        let to_bus = DestinationArgs {
+            to_bus: Some("replay".into()),
+            ..none
+        };
+        assert_eq!(
+            to_bus.fixed("POST", None).unwrap().map(|f| f.shown()),
+            Some("bus replay".to_owned())
+        );
+    }
+
+    #[test]
     fn header_values_come_from_the_environment_only() {
         let env = |name: &str| (name == "CRM_TOKEN").then(|| "Bearer s3cr3t".to_owned());
         assert_eq!(
