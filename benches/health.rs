@@ -124,15 +124,10 @@ fn metrics(cw: &CloudWatch, rules: usize, now: i64) {
     cw.put_many(points);
 }
 
-fn main() {
-    let rules = env_or("RULES", 1000);
-    let runs = env_or("RUNS", 3);
-    let delay = env_or("CW_DELAY_MS", 20) as u64;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let dir = scratch();
-    let now = chrono::Utc::now().timestamp();
-    reports(dir.path(), rules, now);
-    let (moto, cloudwatch, sources) = rt.block_on(async {
+/// moto, the CloudWatch stand-in and the event sources' stand-in (the bus ACTIVE), with
+/// ten rate-limited API destinations.
+fn stand_ins(rt: &tokio::runtime::Runtime) -> (Moto, CloudWatch, EventSources) {
+    rt.block_on(async {
         let moto = Moto::start().await;
         let cloudwatch = CloudWatch::start().await;
         let sources = EventSources::start(&moto.endpoint).await;
@@ -152,7 +147,18 @@ fn main() {
                 .unwrap();
         }
         (moto, cloudwatch, sources)
-    });
+    })
+}
+
+fn main() {
+    let rules = env_or("RULES", 1000);
+    let runs = env_or("RUNS", 3);
+    let delay = env_or("CW_DELAY_MS", 20) as u64;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = scratch();
+    let now = chrono::Utc::now().timestamp();
+    reports(dir.path(), rules, now);
+    let (moto, cloudwatch, sources) = stand_ins(&rt);
     metrics(&cloudwatch, rules, now);
     cloudwatch.set_latency(Duration::from_millis(delay));
     let run = |health: bool| {

@@ -160,11 +160,20 @@ async fn main() {
         "{reports} reports of {records} records: {:.2} GB of report JSON, {distinct} distinct dead letters",
         bytes as f64 / 1e9
     );
+    let json_only = against_duckdb(&local, distinct, runs);
+    pages(work.path(), &local, distinct, runs, json_only);
+    floors(&local, runs, json_only);
+    from_s3(&local, (reports, records), runs, json_only).await;
+}
+
+/// `summarize --json` of the local reports against DuckDB's query of them, `runs` times:
+/// the median seconds of `summarize --json`.
+fn against_duckdb(local: &Path, distinct: usize, runs: usize) -> f64 {
     let (mut ours, mut theirs, mut query) = (vec![], vec![], vec![]);
     let (mut our_rss, mut their_rss) = (vec![], vec![]);
     for run in 0..runs {
         let a = summarize(local.to_str().unwrap(), None, distinct);
-        let (b, q) = duckdb(&local, distinct);
+        let (b, q) = duckdb(local, distinct);
         println!(
             "run {run}: summarize {:.2} s, {:.0} MiB; DuckDB {:.2} s (query {q:.2} s), {:.0} MiB",
             a.wall.as_secs_f64(),
@@ -189,11 +198,15 @@ async fn main() {
         median(ours) / median(theirs)
     );
 
-    // The pages: the same summary written as files (summary.json, .md and .html, with the
-    // page's sample payloads read back) against `--json` alone.
+    json_only
+}
+
+/// The pages: the same summary written as files (summary.json, .md and .html, with the
+/// page's sample payloads read back) against `--json` alone.
+fn pages(work: &Path, local: &Path, distinct: usize, runs: usize, json_only: f64) {
     let (mut written, mut page_bytes) = (vec![], 0);
     for _ in 0..runs {
-        let out = work.path().join("summary-out");
+        let out = work.join("summary-out");
         let mut cmd = dlq_triage(&["summarize", local.to_str().unwrap(), "--no-health", "--out"]);
         cmd.arg(&out).stdout(Stdio::null()).stderr(Stdio::null());
         let run = run_measured(&mut cmd);
@@ -207,14 +220,14 @@ async fn main() {
         median(written.clone()),
         median(written) - json_only
     );
+}
 
-    floors(&local, runs, json_only);
-
-    // The same from S3, as far away as `S3_DELAY_MS` (default 20) per request: the
-    // reports served by the S3 stand-in, which holds each request that long.
+/// The same from S3, as far away as `S3_DELAY_MS` (default 20) per request: the
+/// reports served by the S3 stand-in, which holds each request that long.
+async fn from_s3(local: &Path, (reports, records): (usize, usize), runs: usize, json_only: f64) {
     let in_s3 = env_or("S3_REPORTS", reports).min(reports);
     let delay = std::time::Duration::from_millis(env_or("S3_DELAY_MS", 20) as u64);
-    let files = report_files(&local);
+    let files = report_files(local);
     let objects = files
         .iter()
         .take(in_s3)

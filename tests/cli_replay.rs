@@ -549,22 +549,21 @@ async fn to_target_calls_an_api_destination_with_the_targets_http_parameters() {
     );
 }
 
-/// Without --header, an API destination gets the API key its connection holds (read
-/// through DescribeConnection and the connection's secret, as EventBridge does), and the
-/// key is in no line the run prints or journals; --no-connection-auth sends without it.
-#[tokio::test]
-async fn to_target_takes_an_api_destinations_key_from_its_connection_and_never_shows_it() {
+/// API destination `crm-hook` posting to `{sink_url}/hook` through connection `crm-keyed`
+/// (header `x-api-key: key_value`), the target of rule `to-crm-keyed`: (its ARN, the
+/// rule's ARN).
+async fn keyed_api_destination(
+    events: &aws_sdk_eventbridge::Client,
+    sink_url: &str,
+    key_value: &str,
+) -> (String, String) {
     use aws_sdk_eventbridge::types::{
         ConnectionAuthorizationType, CreateConnectionApiKeyAuthRequestParameters,
         CreateConnectionAuthRequestParameters,
     };
-    const KEY: &str = "crm-key-6d1f0b-never-shown";
-    let moto = Moto::start().await;
-    let events = aws_sdk_eventbridge::Client::new(&moto.sdk().await);
-    let sink = Sink::start(Answer::Status(200)).await;
     let key = CreateConnectionApiKeyAuthRequestParameters::builder()
         .api_key_name("x-api-key")
-        .api_key_value(KEY)
+        .api_key_value(key_value)
         .build()
         .unwrap();
     let connection = events
@@ -583,14 +582,14 @@ async fn to_target_takes_an_api_destinations_key_from_its_connection_and_never_s
         .create_api_destination()
         .name("crm-hook")
         .connection_arn(connection.connection_arn().unwrap())
-        .invocation_endpoint(format!("{}/hook", sink.url))
+        .invocation_endpoint(format!("{sink_url}/hook"))
         .http_method(aws_sdk_eventbridge::types::ApiDestinationHttpMethod::Post)
         .send()
         .await
         .unwrap();
     let api_arn = api.api_destination_arn().unwrap().to_owned();
     let rule_arn = rule_with_target(
-        &events,
+        events,
         None,
         "to-crm-keyed",
         r#"{"source":[{"prefix":"aws.partner/"}]}"#,
@@ -601,6 +600,19 @@ async fn to_target_takes_an_api_destinations_key_from_its_connection_and_never_s
             .unwrap(),
     )
     .await;
+    (api_arn, rule_arn)
+}
+
+/// Without --header, an API destination gets the API key its connection holds (read
+/// through DescribeConnection and the connection's secret, as EventBridge does), and the
+/// key is in no line the run prints or journals; --no-connection-auth sends without it.
+#[tokio::test]
+async fn to_target_takes_an_api_destinations_key_from_its_connection_and_never_shows_it() {
+    const KEY: &str = "crm-key-6d1f0b-never-shown";
+    let moto = Moto::start().await;
+    let events = aws_sdk_eventbridge::Client::new(&moto.sdk().await);
+    let sink = Sink::start(Answer::Status(200)).await;
+    let (api_arn, rule_arn) = keyed_api_destination(&events, &sink.url, KEY).await;
     let dir = tempfile::tempdir().unwrap();
     analyzed(
         &batch_for(dir.path(), &rule_arn, &api_arn),
@@ -656,11 +668,65 @@ async fn to_target_takes_an_api_destinations_key_from_its_connection_and_never_s
     }
 }
 
+/// --to-bus (report `r`, category TARGET_ERROR): PutEvents, asking for --source first; a
+/// rule on the bus forwards the events, each the detail of an `expected` payload, to a
+/// queue.
+async fn to_bus_forwards_each_event(
+    moto: &Moto,
+    sdk: &aws_config::SdkConfig,
+    r: &str,
+    expected: &[(String, Vec<u8>)],
+) {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let from_bus = Queue::create(sdk, "from-bus").await;
+    let bus_queue_arn = from_bus.arn().await;
+    events
+        .create_event_bus()
+        .name("replay")
+        .send()
+        .await
+        .unwrap();
+    rule_with_target(
+        &events,
+        Some("replay"),
+        "all",
+        r#"{"source":["replay.genesys"]}"#,
+        aws_sdk_eventbridge::types::Target::builder()
+            .id("q")
+            .arn(&bus_queue_arn)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let args = [r, "--category", "TARGET_ERROR", "--to-bus", "replay"];
+    let dry = output(aws_replay(moto, &args)).await;
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("give --source"),
+        "Genesys partner sources need --source: {}",
+        text(&dry)
+    );
+    let mut with_source = args.to_vec();
+    with_source.extend(["--source", "replay.genesys", "--execute"]);
+    let o = output(aws_replay(moto, &with_source)).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let forwarded = from_bus.bodies().await;
+    assert_eq!(forwarded.len(), 2, "{}", text(&o));
+    for event in &forwarded {
+        let event: Value = serde_json::from_str(event).unwrap();
+        assert_eq!(event["source"], "replay.genesys");
+        let original = expected
+            .iter()
+            .map(|(_, b)| serde_json::from_slice::<Value>(b).unwrap())
+            .find(|o| o["detail"] == event["detail"]);
+        let original = original.expect("the detail of a stored event");
+        assert_eq!(event["detail-type"], original["detail-type"]);
+    }
+}
+
 #[tokio::test]
 async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
     let moto = Moto::start().await;
     let sdk = moto.sdk().await;
-    let events = aws_sdk_eventbridge::Client::new(&sdk);
     let dir = tempfile::tempdir().unwrap();
     let (report_path, report) = sample(dir.path());
     let out = report_path.with_file_name("");
@@ -693,50 +759,7 @@ async fn queue_bus_and_function_destinations_deliver_through_the_real_apis() {
     want.sort();
     assert_eq!(got, want);
 
-    // --to-bus: PutEvents; a rule on the bus forwards the events to a queue.
-    let from_bus = Queue::create(&sdk, "from-bus").await;
-    let bus_queue_arn = from_bus.arn().await;
-    events
-        .create_event_bus()
-        .name("replay")
-        .send()
-        .await
-        .unwrap();
-    rule_with_target(
-        &events,
-        Some("replay"),
-        "all",
-        r#"{"source":["replay.genesys"]}"#,
-        aws_sdk_eventbridge::types::Target::builder()
-            .id("q")
-            .arn(&bus_queue_arn)
-            .build()
-            .unwrap(),
-    )
-    .await;
-    let args = [r, "--category", "TARGET_ERROR", "--to-bus", "replay"];
-    let dry = output(aws_replay(&moto, &args)).await;
-    assert!(
-        String::from_utf8_lossy(&dry.stdout).contains("give --source"),
-        "Genesys partner sources need --source: {}",
-        text(&dry)
-    );
-    let mut with_source = args.to_vec();
-    with_source.extend(["--source", "replay.genesys", "--execute"]);
-    let o = output(aws_replay(&moto, &with_source)).await;
-    assert!(o.status.success(), "{}", text(&o));
-    let forwarded = from_bus.bodies().await;
-    assert_eq!(forwarded.len(), 2, "{}", text(&o));
-    for event in &forwarded {
-        let event: Value = serde_json::from_str(event).unwrap();
-        assert_eq!(event["source"], "replay.genesys");
-        let original = expected
-            .iter()
-            .map(|(_, b)| serde_json::from_slice::<Value>(b).unwrap())
-            .find(|o| o["detail"] == event["detail"]);
-        let original = original.expect("the detail of a stored event");
-        assert_eq!(event["detail-type"], original["detail-type"]);
-    }
+    to_bus_forwards_each_event(&moto, &sdk, r, &expected).await;
 
     // --to-function: Lambda Invoke, InvocationType Event, served by the sink.
     let lambda = Sink::start(Answer::Status(202)).await;
@@ -852,6 +875,24 @@ fn copies_of_sample(dir: &Path, suffixes: &[&str]) -> PathBuf {
     path
 }
 
+/// The event ids of the sample batch's RATE_LIMIT_EXCEEDED dead letters: three events
+/// with an id, and one body without (the flat shape), whose dead letters each count as an
+/// event of its own.
+fn rate_limited_event_ids(report: &Value) -> Vec<&str> {
+    let rate_limited: Vec<&Value> = report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["failureCategory"] == "RATE_LIMIT_EXCEEDED")
+        .collect();
+    let events: Vec<&str> = rate_limited
+        .iter()
+        .filter_map(|r| r["eventId"].as_str())
+        .collect();
+    assert_eq!((rate_limited.len(), events.len()), (4, 3));
+    events
+}
+
 #[tokio::test]
 async fn an_event_dead_lettered_three_times_reaches_the_consumer_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -863,19 +904,7 @@ async fn an_event_dead_lettered_three_times_reaches_the_consumer_once() {
     let a = dir.path().join("a/report.json");
     let b = dir.path().join("b/report.json");
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let rate_limited: Vec<&Value> = first["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["failureCategory"] == "RATE_LIMIT_EXCEEDED")
-        .collect();
-    let events: Vec<&str> = rate_limited
-        .iter()
-        .filter_map(|r| r["eventId"].as_str())
-        .collect();
-    // Three events with an id, and one body without (the flat shape): each of its dead
-    // letters counts as an event of its own.
-    assert_eq!((rate_limited.len(), events.len()), (4, 3));
+    let events = rate_limited_event_ids(&first);
     let sink = Sink::start(Answer::Status(200)).await;
     let journal_path = dir.path().join("journal.jsonl");
     let journal_arg = journal_path.to_str().unwrap();
@@ -1086,6 +1115,61 @@ async fn id_header_carries_each_events_id_to_the_consumer() {
     );
 }
 
+/// After `--edit … --execute` over the report in `out`: each stored payload untouched;
+/// a changed one sent as kept beside the journal (`replay-edits/`) and recorded as edited,
+/// an unchanged one sent byte for byte.
+fn assert_edits_sent_and_stored_untouched(
+    out: &Path,
+    report: &Value,
+    stored: &[(String, Vec<u8>)],
+    got: &[dlq_triage_test_support::sink::Received],
+) {
+    let journal = journal(&out.join("replay-journal.jsonl"));
+    for (id, original) in stored {
+        // The stored payload is untouched.
+        let path = report["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["messageId"] == id.as_str())
+            .unwrap()["replayPayloadKey"]
+            .as_str()
+            .unwrap();
+        assert_eq!(&std::fs::read(out.join(path)).unwrap(), original);
+        let line = journal
+            .iter()
+            .find(|l| l["messageId"] == id.as_str())
+            .unwrap();
+        let value: Value = serde_json::from_slice(original).unwrap_or(Value::Null);
+        if value.get("id").is_some() {
+            // Changed: what was sent is kept beside the journal and recorded in it.
+            let kept = std::fs::read(out.join(format!("replay-edits/{id}.json"))).unwrap();
+            assert!(got.iter().any(|r| r.body == kept), "{id}");
+            let sent: Value = serde_json::from_slice(&kept).unwrap();
+            assert_eq!(sent["detail"]["replayed"], true);
+            assert_eq!(line["edited"], true, "{line}");
+            assert_eq!(line["originalSha256"].as_str().unwrap().len(), 64);
+            assert_ne!(line["originalSha256"], line["sentSha256"]);
+        } else {
+            // Unchanged: the stored bytes, byte for byte.
+            assert!(got.iter().any(|r| &r.body == original), "{id}");
+            assert!(line.get("edited").is_none(), "{line}");
+        }
+    }
+}
+
+/// The event id of the report's first RATE_LIMIT_EXCEEDED record.
+fn first_rate_limited_event_id(report: &Value) -> &str {
+    report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["failureCategory"] == "RATE_LIMIT_EXCEEDED")
+        .unwrap()["eventId"]
+        .as_str()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn edit_repairs_payloads_before_they_are_sent_and_never_touches_the_stored_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -1130,54 +1214,12 @@ async fn edit_repairs_payloads_before_they_are_sent_and_never_touches_the_stored
     assert!(o.status.success(), "{}", text(&o));
     let got = sink.received();
     assert_eq!(got.len(), 4);
-    let journal = journal(&dir.path().join("out/replay-journal.jsonl"));
-    for (id, original) in &stored {
-        // The stored payload is untouched.
-        let path = report["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["messageId"] == id.as_str())
-            .unwrap()["replayPayloadKey"]
-            .as_str()
-            .unwrap();
-        assert_eq!(
-            &std::fs::read(dir.path().join("out").join(path)).unwrap(),
-            original
-        );
-        let line = journal
-            .iter()
-            .find(|l| l["messageId"] == id.as_str())
-            .unwrap();
-        let value: Value = serde_json::from_slice(original).unwrap_or(Value::Null);
-        if value.get("id").is_some() {
-            // Changed: what was sent is kept beside the journal and recorded in it.
-            let kept =
-                std::fs::read(dir.path().join(format!("out/replay-edits/{id}.json"))).unwrap();
-            assert!(got.iter().any(|r| r.body == kept), "{id}");
-            let sent: Value = serde_json::from_slice(&kept).unwrap();
-            assert_eq!(sent["detail"]["replayed"], true);
-            assert_eq!(line["edited"], true, "{line}");
-            assert_eq!(line["originalSha256"].as_str().unwrap().len(), 64);
-            assert_ne!(line["originalSha256"], line["sentSha256"]);
-        } else {
-            // Unchanged: the stored bytes, byte for byte.
-            assert!(got.iter().any(|r| &r.body == original), "{id}");
-            assert!(line.get("edited").is_none(), "{line}");
-        }
-    }
+    assert_edits_sent_and_stored_untouched(&dir.path().join("out"), &report, &stored, &got);
 
     // A program that fails on one record: that record is named and not sent, exit 1.
     let failing = format!(
         r#"if .id == "{}" then error("cannot repair this one") else . end"#,
-        report["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["failureCategory"] == "RATE_LIMIT_EXCEEDED")
-            .unwrap()["eventId"]
-            .as_str()
-            .unwrap()
+        first_rate_limited_event_id(&report)
     );
     let o = go(args(&[
         "--edit",

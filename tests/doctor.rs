@@ -796,15 +796,11 @@ async fn the_triage_functions_own_bucket_table_bus_and_schedule_are_checked() {
     assert_eq!(status, Some(2));
 }
 
-/// The function's daily run: the same audit, one `DLQ Triage Finding` event per new
-/// finding on NOTIFY_EVENT_BUS, deduplicated through the incident table (dynalite).
-#[tokio::test]
-async fn the_scheduled_run_announces_each_new_finding_once() {
-    use chrono::TimeZone;
-    use genesys_dlq_triage::{Handler, LambdaConfig, Response, lookup_from_pairs};
-    use lambda_runtime::{Context, LambdaEvent};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicI64, Ordering};
+/// The scheduled run's account: a partner bus, `prod` and `ops` buses, a rule on `ops`
+/// sending findings to the channel queue (returned), the triage function, and one fault:
+/// rule `to-crm`'s target has no dead-letter queue (its queue's policy is right). The
+/// incident table `incidents` on dynalite (returned to keep it running).
+async fn world_with_one_fault() -> (World, support::sqs::Queue, support::dynalite::Dynalite) {
     use support::dynalite::{Dynalite, sdk_with_endpoints};
 
     let moto = Moto::start().await;
@@ -876,6 +872,21 @@ async fn the_scheduled_run_announces_each_new_finding_once() {
     world
         .rule("to-crm", END, target("crm", &queue_arn("crm-in"), None))
         .await;
+    (world, channel, dynalite)
+}
+
+/// The function's daily run: the same audit, one `DLQ Triage Finding` event per new
+/// finding on NOTIFY_EVENT_BUS, deduplicated through the incident table (dynalite).
+#[tokio::test]
+async fn the_scheduled_run_announces_each_new_finding_once() {
+    use chrono::TimeZone;
+    use genesys_dlq_triage::{Handler, LambdaConfig, Response, lookup_from_pairs};
+    use lambda_runtime::{Context, LambdaEvent};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    let (world, channel, _dynalite) = world_with_one_fault().await;
+    let sdk = world.sdk.clone();
 
     let config = LambdaConfig::from_lookup(&lookup_from_pairs(&[
         ("REPORT_BUCKET", "reports"),

@@ -20,8 +20,9 @@ async fn start_emulator(env: &[(&str, String)]) -> Emulator {
     .await
 }
 
-#[tokio::test]
-async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial_failures() {
+/// moto with the bucket `e2e-reports` and the Genesys Cloud secret, the Genesys Cloud
+/// simulator, and the function under the emulator configured for them.
+async fn function_under_the_emulator() -> (Moto, Sim, aws_sdk_s3::Client, Emulator) {
     let moto = Moto::start().await;
     let sim = Sim::start(SimState::new("e2e-client", "e2e-secret"), 0)
         .await
@@ -56,6 +57,12 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
         ("AWS_LAMBDA_LOG_LEVEL", "DEBUG".to_owned()),
     ];
     let emulator = start_emulator(&env).await;
+    (moto, sim, s3, emulator)
+}
+
+#[tokio::test]
+async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial_failures() {
+    let (_moto, sim, s3, emulator) = function_under_the_emulator().await;
 
     let event = support::fixtures::event_bytes("sqs-mixed-batch.json");
     let url = emulator.invocations_url();
@@ -105,55 +112,11 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
     let mut secrets = vec!["e2e-secret".to_owned()];
     secrets.extend(sim.state.issued_tokens());
     assert!(secrets.len() > 1, "a token was issued");
-    for key in &keys {
-        let body = support::moto::s3_object(&s3, "e2e-reports", key).await;
-        let head = s3
-            .head_object()
-            .bucket("e2e-reports")
-            .key(*key)
-            .send()
-            .await
-            .unwrap();
-        let metadata = format!("{:?}", head.metadata());
-        for secret in &secrets {
-            assert!(
-                !String::from_utf8_lossy(&body).contains(secret.as_str()),
-                "{secret} in {key}"
-            );
-            assert!(
-                !metadata.contains(secret.as_str()),
-                "{secret} in metadata of {key}"
-            );
-        }
-    }
+    assert_no_secret_in_objects(&s3, &keys, &secrets).await;
 
     // A batch whose bucket is gone: nothing can be stored, so the invocation fails with
     // BatchNotStored and SQS keeps the record for redelivery.
-    s3.delete_objects()
-        .bucket("e2e-reports")
-        .delete(
-            aws_sdk_s3::types::Delete::builder()
-                .set_objects(Some(
-                    keys.iter()
-                        .map(|k| {
-                            aws_sdk_s3::types::ObjectIdentifier::builder()
-                                .key(*k)
-                                .build()
-                                .unwrap()
-                        })
-                        .collect(),
-                ))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    s3.delete_bucket()
-        .bucket("e2e-reports")
-        .send()
-        .await
-        .unwrap();
+    delete_bucket(&s3, &keys).await;
     let single = support::fixtures::event_bytes("sqs-single.json");
     let body: Value = client
         .post(&url)
@@ -173,18 +136,16 @@ async fn the_function_under_the_runtime_api_stores_the_batch_and_answers_partial
         "{body}"
     );
 
-    for secret in &secrets {
-        assert!(
-            !body.to_string().contains(secret.as_str()),
-            "{secret} in the error"
-        );
-    }
     let logs = emulator.logs();
     assert!(
         logs.contains("report stored"),
         "the function logged: {logs}"
     );
     for secret in &secrets {
+        assert!(
+            !body.to_string().contains(secret.as_str()),
+            "{secret} in the error"
+        );
         assert!(
             !logs.contains(secret.as_str()),
             "{secret} in the function's output"
@@ -325,4 +286,58 @@ async fn the_function_opens_incidents_and_its_schedule_resolves_them() {
     assert_eq!(swept, serde_json::json!({"resolved": 0, "failed": 0}));
     // It read every open incident on the state index.
     assert!(dynalite.calls().get("Query").copied().unwrap_or(0) >= 2);
+}
+
+/// No secret in any of `keys`' objects or their metadata.
+async fn assert_no_secret_in_objects(s3: &aws_sdk_s3::Client, keys: &[&str], secrets: &[String]) {
+    for key in keys {
+        let body = support::moto::s3_object(s3, "e2e-reports", key).await;
+        let head = s3
+            .head_object()
+            .bucket("e2e-reports")
+            .key(*key)
+            .send()
+            .await
+            .unwrap();
+        let metadata = format!("{:?}", head.metadata());
+        for secret in secrets {
+            assert!(
+                !String::from_utf8_lossy(&body).contains(secret.as_str()),
+                "{secret} in {key}"
+            );
+            assert!(
+                !metadata.contains(secret.as_str()),
+                "{secret} in metadata of {key}"
+            );
+        }
+    }
+}
+
+/// Empties the bucket `e2e-reports` of `keys` and deletes it.
+async fn delete_bucket(s3: &aws_sdk_s3::Client, keys: &[&str]) {
+    s3.delete_objects()
+        .bucket("e2e-reports")
+        .delete(
+            aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(
+                    keys.iter()
+                        .map(|k| {
+                            aws_sdk_s3::types::ObjectIdentifier::builder()
+                                .key(*k)
+                                .build()
+                                .unwrap()
+                        })
+                        .collect(),
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.delete_bucket()
+        .bucket("e2e-reports")
+        .send()
+        .await
+        .unwrap();
 }

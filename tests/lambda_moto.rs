@@ -87,6 +87,48 @@ async fn get(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
     support::moto::s3_object(s3, BUCKET, key).await
 }
 
+/// The payload `replay_key` is JSON, encrypted, with its category and message id in the
+/// metadata; the report `json_key`'s Markdown and page beside it have their types, and the
+/// page names the report.
+async fn assert_stored_as_typed(s3: &aws_sdk_s3::Client, replay_key: &str, json_key: &str) {
+    let head = s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(replay_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/json"));
+    assert_eq!(
+        head.server_side_encryption().map(|s| s.as_str()),
+        Some("AES256")
+    );
+    let meta = head.metadata().unwrap();
+    assert!(
+        meta.contains_key("category") && meta.contains_key("message-id"),
+        "{meta:?}"
+    );
+    let md = s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(json_key.replace(".json", ".md"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(md.content_type(), Some("text/markdown; charset=utf-8"));
+    let page_key = json_key.replace(".json", ".html");
+    let page = s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(&page_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.content_type(), Some("text/html; charset=utf-8"));
+    let page = String::from_utf8(get(s3, &page_key).await).unwrap();
+    assert!(page.contains(&format!("s3://{BUCKET}/{json_key}")));
+}
+
 #[tokio::test]
 async fn a_batch_lands_in_s3_byte_exact_and_correlated() {
     let moto = Moto::start().await;
@@ -137,42 +179,7 @@ async fn a_batch_lands_in_s3_byte_exact_and_correlated() {
         assert!(status == "found" || status == "noConversation", "{status}");
     }
 
-    let head = s3
-        .head_object()
-        .bucket(BUCKET)
-        .key(replay[0].as_str())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.content_type(), Some("application/json"));
-    assert_eq!(
-        head.server_side_encryption().map(|s| s.as_str()),
-        Some("AES256")
-    );
-    let meta = head.metadata().unwrap();
-    assert!(
-        meta.contains_key("category") && meta.contains_key("message-id"),
-        "{meta:?}"
-    );
-    let md = s3
-        .head_object()
-        .bucket(BUCKET)
-        .key(json_key.replace(".json", ".md"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(md.content_type(), Some("text/markdown; charset=utf-8"));
-    let page_key = json_key.replace(".json", ".html");
-    let page = s3
-        .head_object()
-        .bucket(BUCKET)
-        .key(&page_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.content_type(), Some("text/html; charset=utf-8"));
-    let page = String::from_utf8(get(&s3, &page_key).await).unwrap();
-    assert!(page.contains(&format!("s3://{BUCKET}/{json_key}")));
+    assert_stored_as_typed(&s3, replay[0], json_key).await;
 
     // The same batch again: the secret and the conversations come from the caches.
     let response = invoke(&h, event, Context::default()).await;

@@ -713,6 +713,34 @@ fn the_dashboard_shows_what_operators_watch() {
     }
 }
 
+/// The incident table as the function expects it: its key, the sparse state index, TTL.
+fn assert_incident_table_as_expected(t: &Value) {
+    let table = get(t, &["Resources", "IncidentTable", "Properties"]);
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        table["SSESpecification"]["SSEEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        table["KeySchema"][0]["AttributeName"].as_str(),
+        Some("incidentKey")
+    );
+    let index = &table["GlobalSecondaryIndexes"][0];
+    assert_eq!(index["IndexName"].as_str(), Some("open-by-last-seen"));
+    assert_eq!(
+        index["KeySchema"][0]["AttributeName"].as_str(),
+        Some("openState")
+    );
+    assert_eq!(
+        index["KeySchema"][1]["AttributeName"].as_str(),
+        Some("lastSeen")
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("expiresAt")
+    );
+}
+
 /// The function may write the incident table and query its state index, and nothing else
 /// of DynamoDB: every statement naming a `dynamodb:` action is on the table (writes) or
 /// its `open-by-last-seen` index (the sweep's query).
@@ -760,31 +788,7 @@ fn the_policy_grants_the_incident_table_and_its_index_only() {
             );
         }
     }
-    // The table as the function expects it: its key, the sparse state index, TTL.
-    let table = get(&t, &["Resources", "IncidentTable", "Properties"]);
-    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
-    assert_eq!(
-        table["SSESpecification"]["SSEEnabled"].as_bool(),
-        Some(true)
-    );
-    assert_eq!(
-        table["KeySchema"][0]["AttributeName"].as_str(),
-        Some("incidentKey")
-    );
-    let index = &table["GlobalSecondaryIndexes"][0];
-    assert_eq!(index["IndexName"].as_str(), Some("open-by-last-seen"));
-    assert_eq!(
-        index["KeySchema"][0]["AttributeName"].as_str(),
-        Some("openState")
-    );
-    assert_eq!(
-        index["KeySchema"][1]["AttributeName"].as_str(),
-        Some("lastSeen")
-    );
-    assert_eq!(
-        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
-        Some("expiresAt")
-    );
+    assert_incident_table_as_expected(&t);
     // The sweep's schedule invokes the function every 5 minutes, with its permission.
     let rule = get(&t, &["Resources", "IncidentSweepSchedule", "Properties"]);
     assert_eq!(rule["ScheduleExpression"].as_str(), Some("rate(5 minutes)"));

@@ -136,7 +136,16 @@ impl DestinationArgs {
     /// The fixed destination given, validated (`--method` and `--source` apply to the
     /// ones that take them); `None` for `--to-target`.
     fn fixed(&self, method: &str, source: Option<&str>) -> Result<Option<Fixed>, String> {
-        Ok(Some(if let Some(url) = &self.to_url {
+        // Every flag named (no `..`): a new destination flag does not compile until it is
+        // handled here, rather than running as --to-target.
+        let DestinationArgs {
+            to_url,
+            to_queue,
+            to_function,
+            to_bus,
+            to_target,
+        } = self;
+        Ok(Some(if let Some(url) = to_url {
             let parsed = reqwest::Url::parse(url)
                 .map_err(|e| format!("--to-url {}: {e}", redact_url(url)))?;
             if !matches!(parsed.scheme(), "http" | "https") {
@@ -147,19 +156,21 @@ impl DestinationArgs {
                 method: method.to_ascii_uppercase(),
                 headers: Vec::new(),
             }
-        } else if let Some(queue_url) = &self.to_queue {
+        } else if let Some(queue_url) = to_queue {
             Fixed::Queue {
                 queue_url: queue_url.clone(),
             }
-        } else if let Some(name) = &self.to_function {
+        } else if let Some(name) = to_function {
             Fixed::Function { name: name.clone() }
-        } else if let Some(bus) = &self.to_bus {
+        } else if let Some(bus) = to_bus {
             Fixed::Bus {
                 bus: bus.clone(),
                 source: source.map(str::to_owned),
             }
-        } else {
+        } else if *to_target {
             return Ok(None);
+        } else {
+            return Err("no destination given (--to-url, --to-queue, --to-function, --to-bus or --to-target)".to_owned());
         }))
     }
 }
@@ -332,7 +343,7 @@ fn default_journal(reports: &[ReportArg]) -> PathBuf {
             Some(p.parent().unwrap_or(std::path::Path::new(".")).to_owned())
         }
         ReportArg::Folder(dir) => Some(dir.clone()),
-        _ => None,
+        ReportArg::One(Location::S3 { .. }) | ReportArg::Prefix { .. } => None,
     });
     folder.unwrap_or_default().join("replay-journal.jsonl")
 }
@@ -642,6 +653,32 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn to_target_only_when_its_flag_is_given() {
+        let none = DestinationArgs {
+            to_url: None,
+            to_queue: None,
+            to_function: None,
+            to_bus: None,
+            to_target: false,
+        };
+        let err = none.fixed("POST", None).unwrap_err();
+        assert!(err.contains("no destination given"), "{err}");
+        let to_target = DestinationArgs {
+            to_target: true,
+            ..none.clone()
+        };
+        assert!(to_target.fixed("POST", None).unwrap().is_none());
+        let to_bus = DestinationArgs {
+            to_bus: Some("replay".into()),
+            ..none
+        };
+        assert_eq!(
+            to_bus.fixed("POST", None).unwrap().map(|f| f.shown()),
+            Some("bus replay".to_owned())
+        );
+    }
 
     #[test]
     fn header_values_come_from_the_environment_only() {

@@ -365,6 +365,27 @@ fn summary_page(summary: &Summary, detail: &Detail) -> String {
 /// then per rule EventBridge's own counts or why there are none, per API destination its
 /// limit beside the rates and the advice; then what could not be looked up.
 fn print_health(out: &mut Stdout, health: &Health) {
+    print_health_alarms(out, health);
+    out.line(format_args!(
+        "health (EventBridge's metrics per rule, all of its targets; totals over the window{}; the split by target is the dead letters'):",
+        health
+            .peak_period_seconds
+            .map_or(String::new(), |p| format!(", peaks {}", crate::health::per_period(p)))
+    ));
+    print_rule_rows(out, health);
+    print_api_destination_rows(out, health);
+    print_sources_and_integrations(out, health);
+    for line in &health.notes {
+        out.line(format_args!("  note: {line}"));
+    }
+    for line in &health.unavailable {
+        out.line(format_args!("  unavailable: {line}"));
+    }
+}
+
+/// What stops events or loses them, before the table: inactive sources and integrations
+/// feeding the rules, rules that lost events beyond the DLQ.
+fn print_health_alarms(out: &mut Stdout, health: &Health) {
     for source in health.event_sources.iter().filter(|s| s.state != "ACTIVE") {
         out.line(format_args!(
             "NOT SENDING: partner event source {} is {}: Genesys Cloud's events do not reach the bus, and no dead letter can show them",
@@ -401,12 +422,10 @@ fn print_health(out: &mut Stdout, health: &Health) {
             health.lost_beyond_dlq
         ));
     }
-    out.line(format_args!(
-        "health (EventBridge's metrics per rule, all of its targets; totals over the window{}; the split by target is the dead letters'):",
-        health
-            .peak_period_seconds
-            .map_or(String::new(), |p| format!(", peaks {}", crate::health::per_period(p)))
-    ));
+}
+
+/// One row per rule: EventBridge's own counts, or why there are none.
+fn print_rule_rows(out: &mut Stdout, health: &Health) {
     for r in &health.rules {
         if let Some(why) = &r.no_metrics {
             out.line(format_args!("  rule {:<32} {why}", r.rule_name));
@@ -435,6 +454,10 @@ fn print_health(out: &mut Stdout, health: &Health) {
             m("ThrottledRules"),
         ));
     }
+}
+
+/// One row per API destination: its limit beside the rates, the connection, the advice.
+fn print_api_destination_rows(out: &mut Stdout, health: &Health) {
     for d in &health.api_destinations {
         out.line(format_args!(
             "  api-destination {:<21} limit {}  matched peak {}  invoked peak {:.1}/s  rate-limited peak {}/min{}",
@@ -453,6 +476,10 @@ fn print_health(out: &mut Stdout, health: &Health) {
             out.line(format_args!("    advice: {advice}"));
         }
     }
+}
+
+/// The partner event sources and Genesys Cloud integrations, each with its state.
+fn print_sources_and_integrations(out: &mut Stdout, health: &Health) {
     for source in &health.event_sources {
         out.line(format_args!(
             "  event source {}: {}",
@@ -472,11 +499,5 @@ fn print_health(out: &mut Stdout, health: &Health) {
             },
             i.last_updated.as_deref().unwrap_or("?")
         ));
-    }
-    for line in &health.notes {
-        out.line(format_args!("  note: {line}"));
-    }
-    for line in &health.unavailable {
-        out.line(format_args!("  unavailable: {line}"));
     }
 }

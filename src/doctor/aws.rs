@@ -52,6 +52,26 @@ enum Failed {
     Other(String),
 }
 
+/// What a lookup gave, a failure already recorded as an `unavailable` line.
+enum Looked<T> {
+    /// The answer.
+    Found(T),
+    /// The resource does not exist.
+    Missing,
+    /// Denied, failed or timed out (recorded in `unavailable`).
+    Unavailable,
+}
+
+impl<T> Looked<T> {
+    /// The answer, if there was one.
+    fn found(self) -> Option<T> {
+        match self {
+            Looked::Found(answer) => Some(answer),
+            Looked::Missing | Looked::Unavailable => None,
+        }
+    }
+}
+
 /// Runs the audit through `sdk` (and Genesys Cloud through `genesys` when given), each call
 /// bounded by `timeout`.
 pub(crate) async fn audit(
@@ -182,6 +202,27 @@ impl Doctor {
         }
     }
 
+    /// [`Self::call`], with a failure other than "does not exist" recorded as an
+    /// `unavailable` line: the one place a lookup's failure becomes a line.
+    async fn look<T, E>(
+        &mut self,
+        action: &str,
+        resource: &str,
+        call: impl Future<Output = Result<T, SdkError<E>>>,
+    ) -> Looked<T>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match self.call(action, resource, call).await {
+            Ok(answer) => Looked::Found(answer),
+            Err(Failed::NotFound) => Looked::Missing,
+            Err(Failed::Other(line)) => {
+                self.unavailable(line);
+                Looked::Unavailable
+            }
+        }
+    }
+
     fn unavailable(&mut self, line: String) {
         self.audit.unavailable.push(line);
     }
@@ -267,99 +308,36 @@ impl Doctor {
         let region = i.region.clone().unwrap_or_default();
         let events = self.targets.events(&region);
         let prefix = format!("{GENESYS_PREFIX}cloud/");
-        let mut source = None;
-        let mut next: Option<String> = None;
-        loop {
-            let listed = self
-                .call(
-                    "EventBridge ListEventSources",
-                    &prefix,
-                    events
-                        .list_event_sources()
-                        .name_prefix(&prefix)
-                        .set_next_token(next.take())
-                        .send(),
-                )
-                .await;
-            match listed {
-                Ok(page) => {
-                    source = page
-                        .event_sources()
-                        .iter()
-                        .filter_map(|s| s.name())
-                        .find(|n| n.rsplit('/').next() == Some(suffix))
-                        .map(str::to_owned);
-                    match page.next_token() {
-                        Some(t) if source.is_none() => next = Some(t.to_owned()),
-                        _ => break,
-                    }
-                }
-                Err(Failed::NotFound) => break,
-                Err(Failed::Other(e)) => {
-                    self.unavailable(e);
-                    return None;
-                }
-            }
-        }
-        let Some(source) = source else {
-            self.find(
-                "event-source-missing",
-                Severity::Critical,
-                &resource,
-                format!(
-                    "no partner event source {prefix}<org>/{suffix} in account {} region {}",
-                    i.state.aws_account_id.as_deref().unwrap_or("?"),
-                    if region.is_empty() { "(default)" } else { &region }
-                ),
-                "every event the integration publishes is lost",
-                "check the integration's AWS account and region in Genesys Cloud; re-save the integration so Genesys Cloud creates the event source".into(),
-            );
-            return None;
-        };
-        let state = match self
-            .call(
-                "EventBridge DescribeEventSource",
-                &source,
-                events.describe_event_source().name(&source).send(),
-            )
-            .await
-        {
-            Ok(out) => out.state().map(|s| s.as_str().to_owned()),
-            Err(Failed::NotFound) => Some("DELETED".into()),
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
-                None
+        let source = match self.partner_source(&events, &prefix, suffix).await {
+            Looked::Found(source) => source,
+            Looked::Unavailable => return None,
+            Looked::Missing => {
+                self.find(
+                    "event-source-missing",
+                    Severity::Critical,
+                    &resource,
+                    format!(
+                        "no partner event source {prefix}<org>/{suffix} in account {} region {}",
+                        i.state.aws_account_id.as_deref().unwrap_or("?"),
+                        if region.is_empty() { "(default)" } else { &region }
+                    ),
+                    "every event the integration publishes is lost",
+                    "check the integration's AWS account and region in Genesys Cloud; re-save the integration so Genesys Cloud creates the event source".into(),
+                );
+                return None;
             }
         };
-        match state.as_deref() {
-            Some("PENDING") => self.find(
-                "event-source-pending",
-                Severity::Critical,
-                &source,
-                "the partner event source is PENDING: no event bus is associated with it".into(),
-                "EventBridge accepts the integration's events and delivers none",
-                format!("aws events create-event-bus --name {source} --event-source-name {source} (template: AWS::Events::EventBus with EventSourceName)"),
-            ),
-            Some("DELETED") => self.find(
-                "event-source-deleted",
-                Severity::Critical,
-                &source,
-                "the partner event source is DELETED".into(),
-                "every event the integration publishes is lost",
-                "re-create the integration's event source from Genesys Cloud (deactivate and activate the integration), then associate a bus with it".into(),
-            ),
-            _ => {}
-        }
+        let state = self.partner_source_state(&events, &source).await;
         match self
-            .call(
+            .look(
                 "EventBridge DescribeEventBus",
                 &source,
                 events.describe_event_bus().name(&source).send(),
             )
             .await
         {
-            Ok(_) => Some((source, i.topics.clone())),
-            Err(Failed::NotFound) => {
+            Looked::Found(_) => Some((source, i.topics.clone())),
+            Looked::Missing => {
                 if state.as_deref() == Some("ACTIVE") {
                     self.find(
                         "partner-bus-missing",
@@ -372,11 +350,90 @@ impl Doctor {
                 }
                 None
             }
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
-                None
+            Looked::Unavailable => None,
+        }
+    }
+
+    /// The partner event source whose name ends in the integration's `suffix`, through
+    /// every page of `ListEventSources`; `Missing` when no page has it.
+    async fn partner_source(
+        &mut self,
+        events: &aws_sdk_eventbridge::Client,
+        prefix: &str,
+        suffix: &str,
+    ) -> Looked<String> {
+        let mut next: Option<String> = None;
+        loop {
+            let listed = self
+                .look(
+                    "EventBridge ListEventSources",
+                    prefix,
+                    events
+                        .list_event_sources()
+                        .name_prefix(prefix)
+                        .set_next_token(next.take())
+                        .send(),
+                )
+                .await;
+            let page = match listed {
+                Looked::Found(page) => page,
+                Looked::Missing => return Looked::Missing,
+                Looked::Unavailable => return Looked::Unavailable,
+            };
+            let found = page
+                .event_sources()
+                .iter()
+                .filter_map(|s| s.name())
+                .find(|n| n.rsplit('/').next() == Some(suffix));
+            if let Some(source) = found {
+                return Looked::Found(source.to_owned());
+            }
+            match page.next_token() {
+                Some(t) => next = Some(t.to_owned()),
+                None => return Looked::Missing,
             }
         }
+    }
+
+    /// The partner event source's state (`DELETED` when it is gone), with a finding when
+    /// it is PENDING or DELETED; `None` when it could not be read.
+    async fn partner_source_state(
+        &mut self,
+        events: &aws_sdk_eventbridge::Client,
+        source: &str,
+    ) -> Option<String> {
+        let state = match self
+            .look(
+                "EventBridge DescribeEventSource",
+                source,
+                events.describe_event_source().name(source).send(),
+            )
+            .await
+        {
+            Looked::Found(out) => out.state().map(|s| s.as_str().to_owned()),
+            Looked::Missing => Some("DELETED".into()),
+            Looked::Unavailable => None,
+        };
+        match state.as_deref() {
+            Some("PENDING") => self.find(
+                "event-source-pending",
+                Severity::Critical,
+                source,
+                "the partner event source is PENDING: no event bus is associated with it".into(),
+                "EventBridge accepts the integration's events and delivers none",
+                format!("aws events create-event-bus --name {source} --event-source-name {source} (template: AWS::Events::EventBus with EventSourceName)"),
+            ),
+            Some("DELETED") => self.find(
+                "event-source-deleted",
+                Severity::Critical,
+                source,
+                "the partner event source is DELETED".into(),
+                "every event the integration publishes is lost",
+                "re-create the integration's event source from Genesys Cloud (deactivate and activate the integration), then associate a bus with it".into(),
+            ),
+            _ => {}
+        }
+        state
     }
 
     /// The buses to read rules on.
@@ -390,7 +447,7 @@ impl Doctor {
         let mut next: Option<String> = None;
         loop {
             let listed = self
-                .call(
+                .look(
                     "EventBridge ListEventBuses",
                     prefix.unwrap_or("every bus"),
                     events
@@ -401,7 +458,7 @@ impl Doctor {
                 )
                 .await;
             match listed {
-                Ok(page) => {
+                Looked::Found(page) => {
                     buses.extend(
                         page.event_buses()
                             .iter()
@@ -413,11 +470,8 @@ impl Doctor {
                         None => break,
                     }
                 }
-                Err(Failed::NotFound) => break,
-                Err(Failed::Other(e)) => {
-                    self.unavailable(e);
-                    break;
-                }
+                Looked::Missing => break,
+                Looked::Unavailable => break,
             }
         }
         buses.into_iter().collect()
@@ -429,7 +483,7 @@ impl Doctor {
         let mut next: Option<String> = None;
         loop {
             let listed = self
-                .call(
+                .look(
                     "EventBridge ListRules",
                     bus,
                     events
@@ -440,7 +494,7 @@ impl Doctor {
                 )
                 .await;
             match listed {
-                Ok(page) => {
+                Looked::Found(page) => {
                     rules.extend(
                         page.rules()
                             .iter()
@@ -460,14 +514,11 @@ impl Doctor {
                         None => return rules,
                     }
                 }
-                Err(Failed::NotFound) => {
+                Looked::Missing => {
                     self.unavailable(format!("EventBridge ListRules ({bus}): no such event bus"));
                     return rules;
                 }
-                Err(Failed::Other(e)) => {
-                    self.unavailable(e);
-                    return rules;
-                }
+                Looked::Unavailable => return rules,
             }
         }
     }
@@ -477,7 +528,7 @@ impl Doctor {
         let mut next: Option<String> = None;
         loop {
             let listed = self
-                .call(
+                .look(
                     "EventBridge ListTargetsByRule",
                     &rule.arn,
                     events
@@ -489,7 +540,7 @@ impl Doctor {
                 )
                 .await;
             match listed {
-                Ok(page) => {
+                Looked::Found(page) => {
                     for target in page.targets() {
                         self.audit.checked.targets += 1;
                         self.target(rule, target).await;
@@ -499,8 +550,8 @@ impl Doctor {
                         None => return,
                     }
                 }
-                Err(Failed::NotFound) => return,
-                Err(Failed::Other(e)) => return self.unavailable(e),
+                Looked::Missing => return,
+                Looked::Unavailable => return,
             }
         }
     }
@@ -566,7 +617,7 @@ impl Doctor {
             return Ok(None);
         };
         let url = match self
-            .call(
+            .look(
                 "SQS GetQueueUrl",
                 arn,
                 self.sqs
@@ -577,18 +628,15 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out.queue_url().unwrap_or_default().to_owned(),
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out.queue_url().unwrap_or_default().to_owned(),
+            Looked::Missing => {
                 self.queues.insert(arn.to_owned(), None);
                 return Ok(None);
             }
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
-                return Err(());
-            }
+            Looked::Unavailable => return Err(()),
         };
         let attrs = match self
-            .call(
+            .look(
                 "SQS GetQueueAttributes",
                 arn,
                 self.sqs
@@ -599,15 +647,12 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out.attributes().cloned().unwrap_or_default(),
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out.attributes().cloned().unwrap_or_default(),
+            Looked::Missing => {
                 self.queues.insert(arn.to_owned(), None);
                 return Ok(None);
             }
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
-                return Err(());
-            }
+            Looked::Unavailable => return Err(()),
         };
         let number = |name: QueueAttributeName| attrs.get(&name).and_then(|v| v.parse().ok());
         let queue = Queue {
@@ -681,7 +726,7 @@ impl Doctor {
             );
         }
         let mappings = match self
-            .call(
+            .look(
                 "Lambda ListEventSourceMappings",
                 dlq,
                 self.lambda
@@ -691,9 +736,9 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out.event_source_mappings().to_vec(),
-            Err(Failed::NotFound) => Vec::new(),
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Found(out) => out.event_source_mappings().to_vec(),
+            Looked::Missing => Vec::new(),
+            Looked::Unavailable => return,
         };
         if mappings.is_empty() {
             self.find(
@@ -705,80 +750,85 @@ impl Doctor {
                 format!("deploy the triage function on it (template: an SQS event of the function with FunctionResponseTypes [ReportBatchItemFailures]), or run dlq-triage poll --queue-url <url of {dlq}> on a schedule"),
             );
         }
-        for m in mappings {
-            let function = m.function_arn().unwrap_or_default().to_owned();
-            let uuid = m.uuid().unwrap_or_default();
-            let resource = format!("event source mapping {uuid} ({dlq} -> {function})");
-            let state = m.state().unwrap_or_default();
-            if !state.eq_ignore_ascii_case("enabled") && !state.is_empty() {
-                self.find(
-                    "dlq-drain-disabled",
-                    Severity::Warning,
-                    &resource,
-                    format!("the event source mapping is {state}"),
-                    "dead letters pile up, and SQS deletes them after the retention period",
-                    format!("aws lambda update-event-source-mapping --uuid {uuid} --enabled"),
-                );
-            }
-            let partial = m
-                .function_response_types()
-                .iter()
-                .any(|t| t.as_str() == "ReportBatchItemFailures");
-            if !partial {
-                self.find(
-                    "dlq-drain-without-partial-batch",
-                    Severity::Warning,
-                    &resource,
-                    "the event source mapping lacks FunctionResponseTypes ReportBatchItemFailures".into(),
-                    "one record the function cannot finish sends the whole batch back, again and again",
-                    format!("aws lambda update-event-source-mapping --uuid {uuid} --function-response-types ReportBatchItemFailures (template FunctionResponseTypes: [ReportBatchItemFailures])"),
-                );
-            }
-            let timeout = match self
-                .call(
-                    "Lambda GetFunctionConfiguration",
-                    &function,
-                    self.lambda
-                        .get_function_configuration()
-                        .function_name(&function)
-                        .send(),
-                )
-                .await
-            {
-                Ok(out) => out.timeout().map(i64::from),
-                Err(Failed::NotFound) => None,
-                Err(Failed::Other(e)) => {
-                    self.unavailable(e);
-                    None
-                }
-            };
-            if let (Some(t), Some(v)) = (timeout, queue.visibility)
-                && v < 6 * t
-            {
-                self.find(
-                    "dlq-visibility-too-short",
-                    Severity::Warning,
-                    dlq,
-                    format!("the queue's visibility timeout is {v} s, less than six times the draining function's timeout ({t} s)"),
-                    "a batch still being triaged becomes visible again and is processed twice; throttled retries count against maxReceiveCount",
-                    format!("aws sqs set-queue-attributes --queue-url <url of {dlq}> --attributes VisibilityTimeout={} (template VisibilityTimeout)", 6 * t),
-                );
-            }
+        for m in &mappings {
+            self.dlq_drainer(dlq, queue, m).await;
+        }
+    }
+
+    /// One function draining a dead-letter queue: its mapping enabled, with partial batch
+    /// responses, and the queue's visibility timeout long enough for it.
+    async fn dlq_drainer(
+        &mut self,
+        dlq: &str,
+        queue: &Queue,
+        m: &aws_sdk_lambda::types::EventSourceMappingConfiguration,
+    ) {
+        let function = m.function_arn().unwrap_or_default().to_owned();
+        let uuid = m.uuid().unwrap_or_default();
+        let resource = format!("event source mapping {uuid} ({dlq} -> {function})");
+        let state = m.state().unwrap_or_default();
+        if !state.eq_ignore_ascii_case("enabled") && !state.is_empty() {
+            self.find(
+                "dlq-drain-disabled",
+                Severity::Warning,
+                &resource,
+                format!("the event source mapping is {state}"),
+                "dead letters pile up, and SQS deletes them after the retention period",
+                format!("aws lambda update-event-source-mapping --uuid {uuid} --enabled"),
+            );
+        }
+        let partial = m
+            .function_response_types()
+            .iter()
+            .any(|t| t.as_str() == "ReportBatchItemFailures");
+        if !partial {
+            self.find(
+                "dlq-drain-without-partial-batch",
+                Severity::Warning,
+                &resource,
+                "the event source mapping lacks FunctionResponseTypes ReportBatchItemFailures".into(),
+                "one record the function cannot finish sends the whole batch back, again and again",
+                format!("aws lambda update-event-source-mapping --uuid {uuid} --function-response-types ReportBatchItemFailures (template FunctionResponseTypes: [ReportBatchItemFailures])"),
+            );
+        }
+        let timeout = self
+            .look(
+                "Lambda GetFunctionConfiguration",
+                &function,
+                self.lambda
+                    .get_function_configuration()
+                    .function_name(&function)
+                    .send(),
+            )
+            .await
+            .found()
+            .and_then(|out| out.timeout().map(i64::from));
+        if let (Some(t), Some(v)) = (timeout, queue.visibility)
+            && v < 6 * t
+        {
+            self.find(
+                "dlq-visibility-too-short",
+                Severity::Warning,
+                dlq,
+                format!("the queue's visibility timeout is {v} s, less than six times the draining function's timeout ({t} s)"),
+                "a batch still being triaged becomes visible again and is processed twice; throttled retries count against maxReceiveCount",
+                format!("aws sqs set-queue-attributes --queue-url <url of {dlq}> --attributes VisibilityTimeout={} (template VisibilityTimeout)", 6 * t),
+            );
         }
     }
 
     async fn kms(&mut self, dlq: &str, key: &str, request: &Request<'_>) {
         let described = match self
-            .call(
+            .look(
                 "KMS DescribeKey",
                 key,
                 self.kms.describe_key().key_id(key).send(),
             )
             .await
         {
-            Ok(out) => out.key_metadata().cloned(),
-            Err(Failed::NotFound) => None,
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Found(out) => out.key_metadata().cloned(),
+            Looked::Missing => None,
+            Looked::Unavailable => return,
         };
         let Some(meta) = described else {
             return self.find(
@@ -805,7 +855,7 @@ impl Doctor {
             return;
         }
         let policy = match self
-            .call(
+            .look(
                 "KMS GetKeyPolicy",
                 &key_arn,
                 self.kms
@@ -816,9 +866,9 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out.policy().map(str::to_owned),
-            Err(Failed::NotFound) => None,
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Found(out) => out.policy().map(str::to_owned),
+            Looked::Missing => None,
+            Looked::Unavailable => return,
         };
         if let Verdict::Missing(actions) = evaluate(policy.as_deref(), request) {
             self.find(
@@ -842,15 +892,15 @@ impl Doctor {
         let region = arn_parts(arn).map_or("", |p| p.1).to_owned();
         let events = self.targets.events(&region);
         let destination = match self
-            .call(
+            .look(
                 "EventBridge DescribeApiDestination",
                 arn,
                 events.describe_api_destination().name(name).send(),
             )
             .await
         {
-            Ok(out) => out,
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out,
+            Looked::Missing => {
                 return self.find(
                     "target-missing",
                     Severity::Critical,
@@ -861,7 +911,7 @@ impl Doctor {
                         .into(),
                 );
             }
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Unavailable => return,
         };
         if let Some(limit) = destination
             .invocation_rate_limit_per_second()
@@ -885,9 +935,18 @@ impl Doctor {
                 format!("aws events update-api-destination --name {name} (its connection must be AUTHORIZED)"),
             );
         }
-        let Some(connection_arn) = destination.connection_arn() else {
-            return;
-        };
+        if let Some(connection_arn) = destination.connection_arn() {
+            self.connection(&events, name, connection_arn).await;
+        }
+    }
+
+    /// The connection of API destination `name`: it exists and is AUTHORIZED.
+    async fn connection(
+        &mut self,
+        events: &aws_sdk_eventbridge::Client,
+        name: &str,
+        connection_arn: &str,
+    ) {
         let Some(connection) = arn_parts(connection_arn)
             .and_then(|p| p.3.strip_prefix("connection/"))
             .and_then(|r| r.split('/').next())
@@ -895,15 +954,15 @@ impl Doctor {
             return;
         };
         let state = match self
-            .call(
+            .look(
                 "EventBridge DescribeConnection",
                 connection_arn,
                 events.describe_connection().name(connection).send(),
             )
             .await
         {
-            Ok(out) => out,
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out,
+            Looked::Missing => {
                 return self.find(
                     "connection-missing",
                     Severity::Critical,
@@ -913,7 +972,7 @@ impl Doctor {
                     format!("aws events create-connection --name {connection} … then aws events update-api-destination --name {name} --connection-arn <its ARN>"),
                 );
             }
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Unavailable => return,
         };
         let reason = state
             .state_reason()
@@ -942,7 +1001,7 @@ impl Doctor {
 
     async fn lambda_target(&mut self, rule: &RuleSeen, arn: &str) {
         match self
-            .call(
+            .look(
                 "Lambda GetFunctionConfiguration",
                 arn,
                 self.lambda
@@ -952,8 +1011,8 @@ impl Doctor {
             )
             .await
         {
-            Ok(_) => {}
-            Err(Failed::NotFound) => {
+            Looked::Found(_) => {}
+            Looked::Missing => {
                 return self.find(
                     "target-missing",
                     Severity::Critical,
@@ -963,22 +1022,19 @@ impl Doctor {
                     "deploy the function, or point the rule's target at one that exists".into(),
                 );
             }
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Unavailable => return,
         }
         let policy = match self
-            .call(
+            .look(
                 "Lambda GetPolicy",
                 arn,
                 self.lambda.get_policy().function_name(arn).send(),
             )
             .await
         {
-            Ok(out) => out.policy().map(str::to_owned),
-            Err(Failed::NotFound) => None,
-            Err(Failed::Other(e)) => {
-                self.unavailable(e);
-                return self.lambda_on_failure(arn).await;
-            }
+            Looked::Found(out) => out.policy().map(str::to_owned),
+            Looked::Missing => None,
+            Looked::Unavailable => return self.lambda_on_failure(arn).await,
         };
         let request = Request {
             service: EVENTS,
@@ -1001,7 +1057,7 @@ impl Doctor {
 
     async fn lambda_on_failure(&mut self, arn: &str) {
         let destination = match self
-            .call(
+            .look(
                 "Lambda GetFunctionEventInvokeConfig",
                 arn,
                 self.lambda
@@ -1011,13 +1067,13 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out
+            Looked::Found(out) => out
                 .destination_config()
                 .and_then(|d| d.on_failure())
                 .and_then(|f| f.destination())
                 .map(str::to_owned),
-            Err(Failed::NotFound) => None,
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Missing => None,
+            Looked::Unavailable => return,
         };
         if destination.is_none() {
             self.find(
@@ -1065,15 +1121,15 @@ impl Doctor {
 
     async fn topic_target(&mut self, rule: &RuleSeen, arn: &str) {
         let policy = match self
-            .call(
+            .look(
                 "SNS GetTopicAttributes",
                 arn,
                 self.sns.get_topic_attributes().topic_arn(arn).send(),
             )
             .await
         {
-            Ok(out) => out.attributes().and_then(|a| a.get("Policy")).cloned(),
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out.attributes().and_then(|a| a.get("Policy")).cloned(),
+            Looked::Missing => {
                 return self.find(
                     "target-missing",
                     Severity::Critical,
@@ -1083,7 +1139,7 @@ impl Doctor {
                     "create the topic, or point the rule's target at one that exists".into(),
                 );
             }
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Unavailable => return,
         };
         let request = Request {
             service: EVENTS,
@@ -1108,7 +1164,6 @@ impl Doctor {
     /// rules minute by minute; a rule's figure covers all its targets, so it is an upper
     /// bound).
     async fn rates(&mut self, now: chrono::DateTime<chrono::Utc>) {
-        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
         if self.rates.is_empty() {
             return;
         }
@@ -1125,75 +1180,10 @@ impl Doctor {
             .enumerate()
             .map(|(i, arn)| (arn.clone(), format!("r{i}")))
             .collect();
-        let queries: Vec<MetricDataQuery> = rules
-            .values()
-            .map(|r| {
-                let dimension =
-                    |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
-                let mut dims = Vec::new();
-                if r.bus != "default" {
-                    dims.push(dimension("EventBusName", &r.bus));
-                }
-                dims.push(dimension("RuleName", &r.name));
-                let metric = Metric::builder()
-                    .namespace("AWS/Events")
-                    .metric_name("Invocations")
-                    .set_dimensions(Some(dims))
-                    .build();
-                MetricDataQuery::builder()
-                    .id(&ids[&r.arn])
-                    .metric_stat(
-                        MetricStat::builder()
-                            .metric(metric)
-                            .period(60)
-                            .stat("Sum")
-                            .build(),
-                    )
-                    .return_data(true)
-                    .build()
-            })
-            .collect();
-        // Query id → (minute → invocations).
-        let mut series: HashMap<String, BTreeMap<i64, f64>> = HashMap::new();
-        for chunk in queries.chunks(500) {
-            let mut next: Option<String> = None;
-            loop {
-                let read = self
-                    .call(
-                        "CloudWatch GetMetricData",
-                        "AWS/Events Invocations",
-                        self.cloudwatch
-                            .get_metric_data()
-                            .set_metric_data_queries(Some(chunk.to_vec()))
-                            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(start))
-                            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(end))
-                            .set_next_token(next.take())
-                            .send(),
-                    )
-                    .await;
-                let page = match read {
-                    Ok(page) => page,
-                    Err(Failed::NotFound) => {
-                        return self.unavailable(
-                            "CloudWatch GetMetricData (AWS/Events Invocations): not found".into(),
-                        );
-                    }
-                    Err(Failed::Other(e)) => return self.unavailable(e),
-                };
-                for result in page.metric_data_results() {
-                    let minutes = series
-                        .entry(result.id().unwrap_or_default().to_owned())
-                        .or_default();
-                    for (t, v) in result.timestamps().iter().zip(result.values()) {
-                        *minutes.entry(t.secs()).or_default() += v;
-                    }
-                }
-                match page.next_token() {
-                    Some(t) => next = Some(t.to_owned()),
-                    None => break,
-                }
-            }
-        }
+        let queries = invocation_queries(&rules, &ids);
+        let Some(series) = self.invocations_per_minute(&queries, start, end).await else {
+            return;
+        };
         let rates = std::mem::take(&mut self.rates);
         for ((destination, limit), its_rules) in rates {
             let mut per_minute: BTreeMap<i64, f64> = BTreeMap::new();
@@ -1226,6 +1216,58 @@ impl Doctor {
                 );
             }
         }
+    }
+
+    /// `Invocations` per minute of each query, through every page of `GetMetricData`
+    /// (500 queries a call): query id → (minute → invocations); `None` when unavailable.
+    async fn invocations_per_minute(
+        &mut self,
+        queries: &[aws_sdk_cloudwatch::types::MetricDataQuery],
+        start: i64,
+        end: i64,
+    ) -> Option<HashMap<String, BTreeMap<i64, f64>>> {
+        let mut series: HashMap<String, BTreeMap<i64, f64>> = HashMap::new();
+        for chunk in queries.chunks(500) {
+            let mut next: Option<String> = None;
+            loop {
+                let read = self
+                    .look(
+                        "CloudWatch GetMetricData",
+                        "AWS/Events Invocations",
+                        self.cloudwatch
+                            .get_metric_data()
+                            .set_metric_data_queries(Some(chunk.to_vec()))
+                            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(start))
+                            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(end))
+                            .set_next_token(next.take())
+                            .send(),
+                    )
+                    .await;
+                let page = match read {
+                    Looked::Found(page) => page,
+                    Looked::Missing => {
+                        self.unavailable(
+                            "CloudWatch GetMetricData (AWS/Events Invocations): not found".into(),
+                        );
+                        return None;
+                    }
+                    Looked::Unavailable => return None,
+                };
+                for result in page.metric_data_results() {
+                    let minutes = series
+                        .entry(result.id().unwrap_or_default().to_owned())
+                        .or_default();
+                    for (t, v) in result.timestamps().iter().zip(result.values()) {
+                        *minutes.entry(t.secs()).or_default() += v;
+                    }
+                }
+                match page.next_token() {
+                    Some(t) => next = Some(t.to_owned()),
+                    None => break,
+                }
+            }
+        }
+        Some(series)
     }
 
     /// Topics no enabled rule routes, and rules no topic can reach.
@@ -1269,7 +1311,7 @@ impl Doctor {
     /// The triage function's own configuration: its bucket, table, bus and schedule.
     async fn stack(&mut self, function: &str) {
         let config = match self
-            .call(
+            .look(
                 "Lambda GetFunctionConfiguration",
                 function,
                 self.lambda
@@ -1279,8 +1321,8 @@ impl Doctor {
             )
             .await
         {
-            Ok(out) => out,
-            Err(Failed::NotFound) => {
+            Looked::Found(out) => out,
+            Looked::Missing => {
                 return self.find(
                     "stack-function-missing",
                     Severity::Error,
@@ -1290,7 +1332,7 @@ impl Doctor {
                     "sam deploy (make deploy)".into(),
                 );
             }
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Unavailable => return,
         };
         let env = config
             .environment()
@@ -1298,13 +1340,21 @@ impl Doctor {
             .cloned()
             .unwrap_or_default();
         let arn = config.function_arn().unwrap_or(function).to_owned();
+        self.stack_resources(&env, &arn).await;
+        self.stack_schedules(&arn, env.contains_key("INCIDENT_TABLE"))
+            .await;
+    }
+
+    /// The resources the triage function's environment names: REPORT_BUCKET,
+    /// INCIDENT_TABLE, NOTIFY_EVENT_BUS exist.
+    async fn stack_resources(&mut self, env: &HashMap<String, String>, arn: &str) {
         if let Some(bucket) = env.get("REPORT_BUCKET") {
             match self
-                .call("S3 HeadBucket", bucket, self.s3.head_bucket().bucket(bucket).send())
+                .look("S3 HeadBucket", bucket, self.s3.head_bucket().bucket(bucket).send())
                 .await
             {
-                Ok(_) => {}
-                Err(Failed::NotFound) => self.find(
+                Looked::Found(_) => {}
+                Looked::Missing => self.find(
                     "stack-bucket-missing",
                     Severity::Error,
                     bucket,
@@ -1312,20 +1362,20 @@ impl Doctor {
                     "no batch can be stored: every dead letter goes back to the queue until its retention ends",
                     "create the bucket or correct REPORT_BUCKET (template ReportBucket)".into(),
                 ),
-                Err(Failed::Other(e)) => self.unavailable(e),
+                Looked::Unavailable => {}
             }
         }
         if let Some(table) = env.get("INCIDENT_TABLE") {
             match self
-                .call(
+                .look(
                     "DynamoDB DescribeTable",
                     table,
                     self.dynamodb.describe_table().table_name(table).send(),
                 )
                 .await
             {
-                Ok(_) => {}
-                Err(Failed::NotFound) => self.find(
+                Looked::Found(_) => {}
+                Looked::Missing => self.find(
                     "stack-table-missing",
                     Severity::Warning,
                     table,
@@ -1333,21 +1383,21 @@ impl Doctor {
                     "no incident is opened or announced (the reports are still stored)",
                     "create the table or correct INCIDENT_TABLE (template IncidentTable)".into(),
                 ),
-                Err(Failed::Other(e)) => self.unavailable(e),
+                Looked::Unavailable => {}
             }
         }
         let events = self.targets.events("");
         if let Some(bus) = env.get("NOTIFY_EVENT_BUS") {
             match self
-                .call(
+                .look(
                     "EventBridge DescribeEventBus",
                     bus,
                     events.describe_event_bus().name(bus).send(),
                 )
                 .await
             {
-                Ok(_) => {}
-                Err(Failed::NotFound) => self.find(
+                Looked::Found(_) => {}
+                Looked::Missing => self.find(
                     "stack-bus-missing",
                     Severity::Warning,
                     bus,
@@ -1355,37 +1405,39 @@ impl Doctor {
                     "no report, incident or finding event is announced",
                     "create the bus or correct NOTIFY_EVENT_BUS".into(),
                 ),
-                Err(Failed::Other(e)) => self.unavailable(e),
+                Looked::Unavailable => {}
             }
         }
+    }
+
+    /// The schedules invoking the triage function (`arn`): at least one when it keeps
+    /// incidents, and each enabled.
+    async fn stack_schedules(&mut self, arn: &str, keeps_incidents: bool) {
+        let events = self.targets.events("");
         let names = match self
-            .call(
+            .look(
                 "EventBridge ListRuleNamesByTarget",
-                &arn,
-                events.list_rule_names_by_target().target_arn(&arn).send(),
+                arn,
+                events.list_rule_names_by_target().target_arn(arn).send(),
             )
             .await
         {
-            Ok(out) => out.rule_names().to_vec(),
-            Err(Failed::NotFound) => Vec::new(),
-            Err(Failed::Other(e)) => return self.unavailable(e),
+            Looked::Found(out) => out.rule_names().to_vec(),
+            Looked::Missing => Vec::new(),
+            Looked::Unavailable => return,
         };
         let mut scheduled = 0;
         for name in names {
             let rule = match self
-                .call(
+                .look(
                     "EventBridge DescribeRule",
                     &name,
                     events.describe_rule().name(&name).send(),
                 )
                 .await
             {
-                Ok(out) => out,
-                Err(Failed::NotFound) => continue,
-                Err(Failed::Other(e)) => {
-                    self.unavailable(e);
-                    continue;
-                }
+                Looked::Found(out) => out,
+                Looked::Missing | Looked::Unavailable => continue,
             };
             if rule.schedule_expression().is_none() {
                 continue;
@@ -1403,11 +1455,11 @@ impl Doctor {
                 );
             }
         }
-        if scheduled == 0 && env.contains_key("INCIDENT_TABLE") {
+        if scheduled == 0 && keeps_incidents {
             self.find(
                 "stack-schedule-missing",
                 Severity::Warning,
-                &arn,
+                arn,
                 "the triage function keeps incidents but no schedule invokes it".into(),
                 "quiet incidents are never resolved and the daily audit does not run",
                 "deploy the template's schedules (IncidentSweepSchedule, DoctorSchedule)".into(),
@@ -1424,4 +1476,41 @@ fn days(seconds: i64) -> String {
         (d, 0) => format!("{d} day(s)"),
         (d, h) => format!("{d} day(s) {h} h"),
     }
+}
+
+/// One `GetMetricData` query per rule: its `AWS/Events` `Invocations` per minute, under
+/// the id `ids` gives it.
+fn invocation_queries(
+    rules: &BTreeMap<String, RuleSeen>,
+    ids: &BTreeMap<String, String>,
+) -> Vec<aws_sdk_cloudwatch::types::MetricDataQuery> {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    rules
+        .values()
+        .map(|r| {
+            let dimension =
+                |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+            let mut dims = Vec::new();
+            if r.bus != "default" {
+                dims.push(dimension("EventBusName", &r.bus));
+            }
+            dims.push(dimension("RuleName", &r.name));
+            let metric = Metric::builder()
+                .namespace("AWS/Events")
+                .metric_name("Invocations")
+                .set_dimensions(Some(dims))
+                .build();
+            MetricDataQuery::builder()
+                .id(&ids[&r.arn])
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(metric)
+                        .period(60)
+                        .stat("Sum")
+                        .build(),
+                )
+                .return_data(true)
+                .build()
+        })
+        .collect()
 }

@@ -488,76 +488,11 @@ async fn lost_elsewhere(
     Vec<(String, Option<String>, f64)>,
     Vec<(&'static str, String)>,
 ) {
-    let mut series: Vec<Vec<Dimension>> = Vec::new();
     let mut errors = Vec::new();
-    let mut next: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        if pages == LIST_PAGES {
-            errors.push((
-                "ListMetrics",
-                format!("more than {LIST_PAGES} pages of rules that lost events; the rest were not searched"),
-            ));
-            break;
-        }
-        let call = async {
-            client
-                .list_metrics()
-                .namespace("AWS/Events")
-                .metric_name("InvocationsFailedToBeSentToDlq")
-                .dimensions(DimensionFilter::builder().name("RuleName").build())
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| crate::aws_error::describe("ListMetrics", &e))
-        };
-        let page = match limit.run(call).await {
-            Ok(page) => page,
-            Err(e) => {
-                errors.push(("ListMetrics", if pages == 0 {
-                    format!("{e}; rules no dead letter names were not searched for lost events")
-                } else {
-                    format!("{e} after {pages} page(s); the rest of the rules were not searched for lost events")
-                }));
-                break;
-            }
-        };
-        pages += 1;
-        for metric in page.metrics() {
-            let dims = metric.dimensions().to_vec();
-            if rule_of(&dims).is_some_and(|r| !asked.contains(r)) {
-                series.push(dims);
-            }
-        }
-        match page.next_token() {
-            Some(t) => next = Some(t.to_owned()),
-            None => break,
-        }
-    }
+    let series = rules_with_lost_events(client, asked, limit, &mut errors).await;
     let mut lost: BTreeMap<(String, Option<String>), f64> = BTreeMap::new();
     for chunk in series.chunks(QUERIES_PER_CALL) {
-        let queries: Vec<MetricDataQuery> = chunk
-            .iter()
-            .enumerate()
-            .map(|(n, dims)| {
-                let stat = MetricStat::builder()
-                    .metric(
-                        Metric::builder()
-                            .namespace("AWS/Events")
-                            .metric_name("InvocationsFailedToBeSentToDlq")
-                            .set_dimensions(Some(dims.clone()))
-                            .build(),
-                    )
-                    .period(periods.total)
-                    .stat("Sum")
-                    .build();
-                MetricDataQuery::builder()
-                    .id(format!("l{n}"))
-                    .metric_stat(stat)
-                    .return_data(true)
-                    .build()
-            })
-            .collect();
+        let queries = lost_queries(chunk, periods);
         let answers =
             match get_metric_data(client, &queries, periods.start, periods.end, limit).await {
                 Ok(answers) => answers,
@@ -606,6 +541,89 @@ async fn lost_elsewhere(
         .map(|(name, (bus, v))| (name, bus, v))
         .collect();
     (found, errors)
+}
+
+/// The `InvocationsFailedToBeSentToDlq` series (their dimensions) of the region's rules
+/// other than `asked`, through at most `LIST_PAGES` pages of `ListMetrics`; what could
+/// not be searched is pushed to `errors`.
+async fn rules_with_lost_events(
+    client: &aws_sdk_cloudwatch::Client,
+    asked: &BTreeSet<&str>,
+    limit: Limit,
+    errors: &mut Vec<(&'static str, String)>,
+) -> Vec<Vec<Dimension>> {
+    let mut series: Vec<Vec<Dimension>> = Vec::new();
+    let mut next: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        if pages == LIST_PAGES {
+            errors.push((
+                "ListMetrics",
+                format!("more than {LIST_PAGES} pages of rules that lost events; the rest were not searched"),
+            ));
+            break;
+        }
+        let call = async {
+            client
+                .list_metrics()
+                .namespace("AWS/Events")
+                .metric_name("InvocationsFailedToBeSentToDlq")
+                .dimensions(DimensionFilter::builder().name("RuleName").build())
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| crate::aws_error::describe("ListMetrics", &e))
+        };
+        let page = match limit.run(call).await {
+            Ok(page) => page,
+            Err(e) => {
+                errors.push(("ListMetrics", if pages == 0 {
+                    format!("{e}; rules no dead letter names were not searched for lost events")
+                } else {
+                    format!("{e} after {pages} page(s); the rest of the rules were not searched for lost events")
+                }));
+                break;
+            }
+        };
+        pages += 1;
+        for metric in page.metrics() {
+            let dims = metric.dimensions().to_vec();
+            if rule_of(&dims).is_some_and(|r| !asked.contains(r)) {
+                series.push(dims);
+            }
+        }
+        match page.next_token() {
+            Some(t) => next = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    series
+}
+
+/// One `GetMetricData` query per series: its sum over the whole window, under id `l<n>`.
+fn lost_queries(chunk: &[Vec<Dimension>], periods: Periods) -> Vec<MetricDataQuery> {
+    chunk
+        .iter()
+        .enumerate()
+        .map(|(n, dims)| {
+            let stat = MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace("AWS/Events")
+                        .metric_name("InvocationsFailedToBeSentToDlq")
+                        .set_dimensions(Some(dims.clone()))
+                        .build(),
+                )
+                .period(periods.total)
+                .stat("Sum")
+                .build();
+            MetricDataQuery::builder()
+                .id(format!("l{n}"))
+                .metric_stat(stat)
+                .return_data(true)
+                .build()
+        })
+        .collect()
 }
 
 /// One metric of one rule at the finest period CloudWatch keeps for its window's age.

@@ -319,20 +319,41 @@ async fn look_up(
     health.lost_beyond_dlq = health.rules.iter().map(|r| r.lost() as u64).sum();
     let targets = AwsTargets::new(sdk.clone());
     event_sources(&targets, &rules, limit, &mut health).await;
-    if let Some((credentials, endpoints)) = genesys {
-        let http = crate::http::client();
-        let tokens = TokenSource::new(http.clone(), &endpoints.login_base, credentials.clone());
-        let read = eventbridge_integrations(&http, endpoints, &tokens, limit.per_call());
-        match limit.run(read).await {
-            Ok(found) => health.genesys_integrations = feeding(found, &rules),
-            Err(e) => health
-                .unavailable
-                .push(format!("Genesys Cloud integrations: {e}")),
-        }
+    if let Some(access) = genesys {
+        genesys_integrations(access, &rules, limit, &mut health).await;
     }
+    api_destination_health(&targets, query, limit, &mut health).await;
+    health
+}
+
+/// The Genesys Cloud integrations, each marked whether it feeds one of `rules`' buses.
+async fn genesys_integrations(
+    (credentials, endpoints): &GenesysAccess,
+    rules: &BTreeSet<Rule>,
+    limit: Limit,
+    health: &mut Health,
+) {
+    let http = crate::http::client();
+    let tokens = TokenSource::new(http.clone(), &endpoints.login_base, credentials.clone());
+    let read = eventbridge_integrations(&http, endpoints, &tokens, limit.per_call());
+    match limit.run(read).await {
+        Ok(found) => health.genesys_integrations = feeding(found, rules),
+        Err(e) => health
+            .unavailable
+            .push(format!("Genesys Cloud integrations: {e}")),
+    }
+}
+
+/// Each API destination the query's targets name: described, with its rules' rates.
+async fn api_destination_health(
+    targets: &AwsTargets,
+    query: &HealthQuery,
+    limit: Limit,
+    health: &mut Health,
+) {
     let peak_period = health.peak_period_seconds.unwrap_or(60);
     for (arn, name) in api_destinations(query) {
-        let described = match limit.run(describe(&targets, &arn, &name, limit)).await {
+        let described = match limit.run(describe(targets, &arn, &name, limit)).await {
             Ok(d) => d,
             Err(e) => {
                 health.unavailable.push(e);
@@ -344,7 +365,6 @@ async fn look_up(
             api_destination(&health.rules, evidence, arn, name, described, peak_period);
         health.api_destinations.push(destination);
     }
-    health
 }
 
 /// The figures of every rule of the query, region by region, and the regions' other rules

@@ -127,12 +127,18 @@ impl Fixed {
 
     /// Whether it takes `--header` and `--id-header` (it speaks HTTP).
     pub fn takes_headers(&self) -> bool {
-        matches!(self, Fixed::Url { .. })
+        match self {
+            Fixed::Url { .. } => true,
+            Fixed::Queue { .. } | Fixed::Function { .. } | Fixed::Bus { .. } => false,
+        }
     }
 
     /// Whether sending there needs AWS credentials and a region.
     pub fn needs_aws(&self) -> bool {
-        !matches!(self, Fixed::Url { .. })
+        match self {
+            Fixed::Url { .. } => false,
+            Fixed::Queue { .. } | Fixed::Function { .. } | Fixed::Bus { .. } => true,
+        }
     }
 
     /// The destination with the `--header` values it sends (those that take headers).

@@ -53,7 +53,12 @@ impl TargetInput {
 
     /// Whether the target receives something other than the event.
     pub fn transforms(&self) -> bool {
-        !matches!(self, TargetInput::Event)
+        match self {
+            TargetInput::Event => false,
+            TargetInput::Constant(_) | TargetInput::Path(_) | TargetInput::Transformer { .. } => {
+                true
+            }
+        }
     }
 }
 
@@ -292,7 +297,8 @@ impl JsonPath {
                     (Step::Index(i), Value::Array(a)) => next.extend(a.get(*i)),
                     (Step::Any, Value::Array(a)) => next.extend(a.iter()),
                     (Step::Any, Value::Object(m)) => next.extend(m.values()),
-                    _ => {}
+                    // A key of a non-object, an index of a non-array, any of a scalar.
+                    (Step::Key(_) | Step::Index(_) | Step::Any, _) => {}
                 }
             }
             current = next;
