@@ -247,19 +247,11 @@ async fn two_sweeps_at_once_resolve_an_incident_once() {
     assert_eq!(events[0]["detail"]["resolvedBy"], "quiet period");
 }
 
-/// 60 batches of one incident over two simulated hours: one `opened`, at most four
-/// `updated`, then after the quiet period one `resolved`; a failure after that reopens it
-/// with the next seq. The routing examples of template.yaml turn these events into the
-/// PagerDuty bodies they promise.
-#[tokio::test]
-async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens() {
-    let world = World::start().await;
-    let clock = clock_at(start_time());
-    let h = world.handler(&clock, &[]);
-    // EventBridge's own counts for the rule through the storm: 600 invocations a minute
-    // under {EventBusName, RuleName}, and the 300 dead letters under {RuleName} alone (the
-    // set the EventBridge guide lists the DLQ metrics under).
-    let cw = aws_sdk_cloudwatch::Client::new(&world.sdk);
+/// EventBridge's own counts for the rule through the storm: 600 invocations a minute
+/// under {EventBusName, RuleName}, and the 300 dead letters under {RuleName} alone (the
+/// set the EventBridge guide lists the DLQ metrics under).
+async fn put_storm_metrics(sdk: &aws_config::SdkConfig) {
+    let cw = aws_sdk_cloudwatch::Client::new(sdk);
     let dimension = |name: &str, value: &str| {
         aws_sdk_cloudwatch::types::Dimension::builder()
             .name(name)
@@ -293,6 +285,18 @@ async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens
             .await
             .unwrap();
     }
+}
+
+/// 60 batches of one incident over two simulated hours: one `opened`, at most four
+/// `updated`, then after the quiet period one `resolved`; a failure after that reopens it
+/// with the next seq. The routing examples of template.yaml turn these events into the
+/// PagerDuty bodies they promise.
+#[tokio::test]
+async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens() {
+    let world = World::start().await;
+    let clock = clock_at(start_time());
+    let h = world.handler(&clock, &[]);
+    put_storm_metrics(&world.sdk).await;
     for i in 0..60 {
         let at = start_time() + Duration::minutes(2 * i);
         clock.store(at.timestamp_millis(), Ordering::SeqCst);
