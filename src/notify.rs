@@ -135,26 +135,38 @@ impl Notifier {
         detail: &Value,
         timeout: Duration,
     ) -> Result<(), String> {
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(SOURCE)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
-            .build();
-        let put = self.events.put_events().entries(entry).send();
-        match tokio::time::timeout(timeout, put).await {
-            Err(_) => Err(format!("PutEvents did not answer within {timeout:?}")),
-            Ok(Err(e)) => Err(crate::aws_error::describe("PutEvents", &e)),
-            Ok(Ok(out)) if out.failed_entry_count() > 0 => {
-                let failed = out.entries().first();
-                Err(format!(
-                    "PutEvents: {}: {}",
-                    failed.and_then(|f| f.error_code()).unwrap_or("unknown"),
-                    failed.and_then(|f| f.error_message()).unwrap_or_default()
-                ))
-            }
-            Ok(Ok(_)) => Ok(()),
+        put_event(&self.events, &self.bus, detail_type, detail, timeout).await
+    }
+}
+
+/// Puts one event of ours (`source` [`SOURCE`]) of `detail_type` with `detail` on `bus`,
+/// within `timeout`; a refused entry is an error naming its code.
+pub(crate) async fn put_event(
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    detail_type: &str,
+    detail: &Value,
+    timeout: Duration,
+) -> Result<(), String> {
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name(bus)
+        .source(SOURCE)
+        .detail_type(detail_type)
+        .detail(detail.to_string())
+        .build();
+    let put = events.put_events().entries(entry).send();
+    match tokio::time::timeout(timeout, put).await {
+        Err(_) => Err(format!("PutEvents did not answer within {timeout:?}")),
+        Ok(Err(e)) => Err(crate::aws_error::describe("PutEvents", &e)),
+        Ok(Ok(out)) if out.failed_entry_count() > 0 => {
+            let failed = out.entries().first();
+            Err(format!(
+                "PutEvents: {}: {}",
+                failed.and_then(|f| f.error_code()).unwrap_or("unknown"),
+                failed.and_then(|f| f.error_message()).unwrap_or_default()
+            ))
         }
+        Ok(Ok(_)) => Ok(()),
     }
 }
 

@@ -20,9 +20,8 @@ use crate::replay::{Attempt, AwsCourier, Candidate, Courier, Delivery, Plan, Tar
 use crate::stored::{Filter, Reader, ReportArg, Window};
 use crate::targets::AwsTargets;
 
-/// The event's source and detail-type of every redrive event.
-pub const SOURCE: &str = "genesys-dlq-triage";
-/// The detail-type.
+/// The detail-type of every redrive event (its source is the notifier's,
+/// [`crate::notify::SOURCE`]).
 pub const DETAIL_TYPE: &str = "DLQ Triage Redrive";
 
 /// The stored payloads of a run's incident.
@@ -258,19 +257,8 @@ const PUT_TIMEOUT: Duration = Duration::from_secs(3);
 impl Notices for BusNotices {
     fn put(&self, detail: serde_json::Value) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .event_bus_name(&self.bus)
-                .source(SOURCE)
-                .detail_type(DETAIL_TYPE)
-                .detail(detail.to_string())
-                .build();
-            let put = self.client.put_events().entries(entry).send();
-            match tokio::time::timeout(PUT_TIMEOUT, put).await {
-                Ok(Ok(out)) if out.failed_entry_count() == 0 => Ok(()),
-                Ok(Ok(_)) => Err("PutEvents refused the redrive event".to_owned()),
-                Ok(Err(e)) => Err(crate::aws_error::describe("PutEvents", &e)),
-                Err(_) => Err(format!("PutEvents: no answer within {PUT_TIMEOUT:?}")),
-            }
+            crate::notify::put_event(&self.client, &self.bus, DETAIL_TYPE, &detail, PUT_TIMEOUT)
+                .await
         })
     }
 }
