@@ -41,7 +41,24 @@ impl DynamoJournal {
     fn count(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// The item at `key`, read consistently (one counted `GetItem`).
+    async fn get(&self, key: &str) -> Result<Option<Item>, JournalError> {
+        self.count();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("incidentKey", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        Ok(out.item)
+    }
 }
+
+type Item = HashMap<String, AttributeValue>;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -90,18 +107,8 @@ fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
 impl RedriveJournal for DynamoJournal {
     fn run<'a>(&'a self, incident: &'a str) -> BoxFuture<'a, Result<Option<Run>, JournalError>> {
         Box::pin(bounded("GetItem", async move {
-            self.count();
             let key = Run::key(incident);
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("incidentKey", s(&key))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| failed("GetItem", e))?;
-            let Some(item) = out.item() else {
+            let Some(item) = self.get(&key).await? else {
                 return Ok(None);
             };
             let text = item.get("run").and_then(|v| v.as_s().ok());
@@ -111,7 +118,7 @@ impl RedriveJournal for DynamoJournal {
                         key: key.clone(),
                         why: "no readable `run` attribute".to_owned(),
                     })?;
-            run.rev = number(item, "rev") as u64;
+            run.rev = number(&item, "rev") as u64;
             Ok(Some(run))
         }))
     }
@@ -151,18 +158,10 @@ impl RedriveJournal for DynamoJournal {
 
     fn active(&self) -> BoxFuture<'_, Result<BTreeSet<String>, JournalError>> {
         Box::pin(bounded("GetItem", async move {
-            self.count();
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("incidentKey", s(ACTIVE))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| failed("GetItem", e))?;
-            Ok(out
-                .item()
+            Ok(self
+                .get(ACTIVE)
+                .await?
+                .as_ref()
                 .and_then(|i| i.get("runs"))
                 .and_then(|v| v.as_ss().ok())
                 .map(|ss| ss.iter().cloned().collect())
@@ -229,17 +228,7 @@ impl RedriveJournal for DynamoJournal {
 
     fn entry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Entry>, JournalError>> {
         Box::pin(bounded("GetItem", async move {
-            self.count();
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("incidentKey", s(key))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| failed("GetItem", e))?;
-            Ok(out.item().map(|i| Entry {
+            Ok(self.get(key).await?.as_ref().map(|i| Entry {
                 attempts: number(i, "attempts") as u32,
                 sent: i.contains_key("sentAt"),
                 too_old: i.contains_key("tooOld"),
