@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use crate::artifacts::{ArtifactStore, Layout, S3Store, s3_client};
 use crate::config::{ConfigError, LambdaConfig};
 use crate::correlate::{
     Connector, Correlation, GenesysCorrelator, LookupFailure, MemoryCorrelator,
@@ -31,10 +32,9 @@ use crate::metrics::InvocationMetrics;
 use crate::notify::{Announce, Notifier};
 use crate::redrive::{RedriveMode, Redriver, Worked, wiring};
 use crate::report::ReplaySource;
+use crate::reports::ReportArg;
 use crate::secrets::{GenesysSecret, SecretCache, SecretSource};
 use crate::service::{TARGET_LOOKUP_TTL, TriageService, Triaged};
-use crate::store::{ArtifactStore, Layout, S3Store, s3_client};
-use crate::stored::ReportArg;
 use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs};
 use crate::triage::{self, Outcome, TriageOptions, UnnamedRecords};
 
@@ -638,11 +638,11 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    use crate::artifacts::MemoryStore;
     use crate::config::lookup_from_pairs;
     use crate::incidents::MemoryTable;
     use crate::notify::MemoryAnnouncer;
     use crate::secrets::SecretError;
-    use crate::store::MemoryStore;
 
     const API: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/7e08279e-244f-4443-a5f4-b9c262da4d81";
 

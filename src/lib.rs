@@ -21,6 +21,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod artifacts;
 mod aws_error;
 mod classify;
 pub mod cli;
@@ -38,15 +39,14 @@ mod memory;
 mod metrics;
 mod notify;
 mod page;
+mod queue;
 mod recover;
 mod redrive;
 mod replay;
 mod report;
+mod reports;
 mod secrets;
 mod service;
-mod source;
-mod store;
-mod stored;
 mod summarize;
 mod targets;
 mod text;
@@ -54,6 +54,10 @@ mod triage;
 
 // What the two binaries, the tests, the benchmarks and the fuzz targets use; everything
 // else stays inside the crate.
+pub use artifacts::{
+    Artifact, ArtifactStore, Layout, MemoryStore, ReportKeys, StoreError, path_style_from_env,
+    s3_client,
+};
 pub use classify::{FailureCategory, classify};
 pub use config::{LambdaConfig, lookup_from_pairs};
 pub use connection::{
@@ -70,9 +74,5 @@ pub use memory::tune_allocator;
 pub use redrive::{RedriveMode, RedrivePolicy};
 pub use replay::{RuleContext, TargetInput, apply as apply_input_transformation};
 pub use report::{Disposition, ReplaySource};
-pub use store::{
-    Artifact, ArtifactStore, Layout, MemoryStore, ReportKeys, StoreError, path_style_from_env,
-    s3_client,
-};
-pub use stored::ReportDigest;
+pub use reports::ReportDigest;
 pub use triage::{Outcome, TriageOptions, run, run_taking_bodies};

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::artifacts::ReportKeys;
 use crate::health::{Bounds, GenesysAccess, HealthQuery, TargetHealth};
 use crate::incidents::{self, Change, EventContext, Transition};
 use crate::report::{Report, headline, s3_console_link};
-use crate::store::ReportKeys;
 
 /// The event's `source`.
 pub const SOURCE: &str = "genesys-dlq-triage";

@@ -86,7 +86,7 @@ pub(crate) enum RecoverError {
 
 /// A stretch of the event clock to replay, with what it was found for.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Window {
+pub(crate) struct LostWindow {
     /// Start and end, epoch seconds (end excluded).
     pub(crate) start: i64,
     pub(crate) end: i64,
@@ -145,7 +145,7 @@ pub(crate) struct Dlq {
 
 /// What `recover` found and would replay.
 #[derive(Debug, Clone)]
-pub(crate) struct Plan {
+pub(crate) struct RecoveryPlan {
     pub(crate) rule: String,
     pub(crate) region: String,
     /// The rule's bus ARN: the replay's destination.
@@ -156,7 +156,7 @@ pub(crate) struct Plan {
     pub(crate) queues: Vec<Dlq>,
     /// Where the CloudWatch figures were found, one line per metric.
     pub(crate) found_under: Vec<String>,
-    pub(crate) windows: Vec<Window>,
+    pub(crate) windows: Vec<LostWindow>,
     /// The archive (when there is something to replay).
     pub(crate) archive: Option<Archive>,
     /// The replays of the rule from that archive that replayed or are replaying.
@@ -167,7 +167,7 @@ pub(crate) struct Plan {
 
 /// What the person asked for.
 #[derive(Debug, Clone)]
-pub(crate) struct Request {
+pub(crate) struct ReplayRequest {
     pub(crate) rule: String,
     pub(crate) since: i64,
     pub(crate) until: i64,
@@ -259,8 +259,8 @@ pub(crate) fn lost_periods(
 
 /// The replay windows of `periods` (each `period` long): from `event_age` before the
 /// period to its end; windows that overlap or touch are one.
-pub(crate) fn windows(periods: &[(i64, f64, f64)], period: i64, event_age: i64) -> Vec<Window> {
-    let mut out: Vec<Window> = Vec::new();
+pub(crate) fn windows(periods: &[(i64, f64, f64)], period: i64, event_age: i64) -> Vec<LostWindow> {
+    let mut out: Vec<LostWindow> = Vec::new();
     for &(t, lost, expired) in periods {
         let (start, end) = (t - event_age, t + period);
         match out.last_mut() {
@@ -269,7 +269,7 @@ pub(crate) fn windows(periods: &[(i64, f64, f64)], period: i64, event_age: i64) 
                 w.lost += lost;
                 w.expired += expired;
             }
-            _ => out.push(Window {
+            _ => out.push(LostWindow {
                 start,
                 end,
                 lost,
@@ -282,7 +282,7 @@ pub(crate) fn windows(periods: &[(i64, f64, f64)], period: i64, event_age: i64) 
 }
 
 /// The sum of `series` over the periods that start inside `window`.
-pub(crate) fn sum_in(series: &Series, window: &Window) -> f64 {
+pub(crate) fn sum_in(series: &Series, window: &LostWindow) -> f64 {
     series
         .points
         .iter()
@@ -297,7 +297,7 @@ pub(crate) fn sum_in(series: &Series, window: &Window) -> f64 {
 /// window). Asking for the same window again names the same replay, which EventBridge
 /// refuses as existing (the last guard when two runs race; [`start`] skips what earlier
 /// replays covered before that).
-pub(crate) fn replay_name(rule_arn: &str, rule_name: &str, window: &Window) -> String {
+pub(crate) fn replay_name(rule_arn: &str, rule_name: &str, window: &LostWindow) -> String {
     let minute = |t: i64| {
         DateTime::from_timestamp(t, 0)
             .map_or_else(|| t.to_string(), |d| d.format("%Y%m%dT%H%M").to_string())
@@ -606,7 +606,10 @@ async fn queues(
 
 /// Finds what was lost in the request's period and the archive to replay it from, within
 /// [`TOTAL_TIMEOUT`] (each call within its own [`CALL_TIMEOUT`]).
-pub(crate) async fn plan(clients: &Clients, request: &Request) -> Result<Plan, RecoverError> {
+pub(crate) async fn plan(
+    clients: &Clients,
+    request: &ReplayRequest,
+) -> Result<RecoveryPlan, RecoverError> {
     match tokio::time::timeout(TOTAL_TIMEOUT, plan_within(clients, request)).await {
         Ok(planned) => planned,
         Err(_) => Err(RecoverError::Aws(format!(
@@ -615,7 +618,10 @@ pub(crate) async fn plan(clients: &Clients, request: &Request) -> Result<Plan, R
     }
 }
 
-async fn plan_within(clients: &Clients, request: &Request) -> Result<Plan, RecoverError> {
+async fn plan_within(
+    clients: &Clients,
+    request: &ReplayRequest,
+) -> Result<RecoveryPlan, RecoverError> {
     let (rule, bus_arn) = rule_and_bus(&request.rule)?;
     let (found_age, dlqs) = targets(&clients.events, &rule).await?;
     let event_age = match request.event_age {
@@ -682,7 +688,7 @@ async fn plan_within(clients: &Clients, request: &Request) -> Result<Plan, Recov
         }
         None => Vec::new(),
     };
-    Ok(Plan {
+    Ok(RecoveryPlan {
         rule: request.rule.clone(),
         region: rule.region.clone(),
         bus_arn,
@@ -786,7 +792,7 @@ pub(crate) fn split(start: i64, end: i64, earlier: &[Earlier]) -> (Vec<(i64, i64
 }
 
 /// Refuses a plan whose last window ends less than [`ARCHIVE_LAG`] before `now`.
-pub(crate) fn check_lag(plan: &Plan, now: i64) -> Result<(), RecoverError> {
+pub(crate) fn check_lag(plan: &RecoveryPlan, now: i64) -> Result<(), RecoverError> {
     match plan.windows.iter().map(|w| w.end).max() {
         Some(end) if end + ARCHIVE_LAG > now => Err(RecoverError::TooRecent {
             end: rfc3339(end),
@@ -803,7 +809,7 @@ pub(crate) fn check_lag(plan: &Plan, now: i64) -> Result<(), RecoverError> {
 /// the same name; what was started before it is returned with the failure.
 pub(crate) async fn start(
     events: &aws_sdk_eventbridge::Client,
-    plan: &Plan,
+    plan: &RecoveryPlan,
     rule_name: &str,
     deadline: tokio::time::Instant,
 ) -> (Vec<Started>, Option<RecoverError>) {
@@ -826,7 +832,7 @@ pub(crate) async fn start(
                 .map(|(start, end, by)| Started::Covered { start, end, by }),
         );
         for (start, end) in open {
-            let part = Window {
+            let part = LostWindow {
                 start,
                 end,
                 ..w.clone()
@@ -851,10 +857,10 @@ pub(crate) async fn start(
 /// `StartReplay` of one window.
 async fn start_one(
     events: &aws_sdk_eventbridge::Client,
-    plan: &Plan,
+    plan: &RecoveryPlan,
     rule_name: &str,
     archive_arn: &str,
-    w: &Window,
+    w: &LostWindow,
 ) -> Result<Started, RecoverError> {
     let name = replay_name(&plan.rule, rule_name, w);
     let destination = ReplayDestination::builder()
@@ -976,7 +982,7 @@ mod tests {
 
     #[test]
     fn a_replay_name_is_deterministic_and_valid_for_start_replay() {
-        let w = Window {
+        let w = LostWindow {
             start: 1_746_180_000,
             end: 1_746_181_200,
             lost: 1.0,
@@ -1093,14 +1099,14 @@ mod tests {
         let events = aws_sdk_eventbridge::Client::from_conf(config);
         let mut a = archive("a", 0, 0);
         a.arn = Some("arn:aws:events:us-east-1:111122223333:archive/a".into());
-        let plan = Plan {
+        let plan = RecoveryPlan {
             rule: RULE.into(),
             region: "us-east-1".into(),
             bus_arn: String::new(),
             event_age: (0, String::new()),
             queues: vec![],
             found_under: vec![],
-            windows: vec![Window {
+            windows: vec![LostWindow {
                 start: 1_800_000_000,
                 end: 1_800_000_060,
                 lost: 1.0,
@@ -1123,14 +1129,14 @@ mod tests {
     #[test]
     fn a_window_ending_within_ten_minutes_is_refused() {
         let now = 1_800_000_000;
-        let plan = |end: i64| Plan {
+        let plan = |end: i64| RecoveryPlan {
             rule: RULE.into(),
             region: "us-east-1".into(),
             bus_arn: String::new(),
             event_age: (0, String::new()),
             queues: vec![],
             found_under: vec![],
-            windows: vec![Window {
+            windows: vec![LostWindow {
                 start: end - 60,
                 end,
                 lost: 1.0,

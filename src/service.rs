@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use crate::artifacts::ArtifactStore;
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
 use crate::health::GenesysAccess;
@@ -25,7 +26,6 @@ use crate::incidents::{
 };
 use crate::notify::{Announce, Notifier};
 use crate::report::Disposition;
-use crate::store::ArtifactStore;
 use crate::targets::{TargetInputLookup, TargetInputs, failed_targets};
 use crate::triage::{self, Outcome, TriageOptions};
 
@@ -374,12 +374,12 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::artifacts::{Layout, MemoryStore};
     use crate::correlate::MemoryCorrelator;
     use crate::dlq::parse_batch;
     use crate::incidents::{IncidentSettings, MemoryTable};
     use crate::notify::MemoryAnnouncer;
     use crate::report::ReplaySource;
-    use crate::store::{Layout, MemoryStore};
 
     const API: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/7e08279e-244f-4443-a5f4-b9c262da4d81";
 

@@ -37,13 +37,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::FutureExt;
 use tokio::time::Instant;
 
+use crate::artifacts::{
+    Artifact, ArtifactStore, Layout, PutError, ReportKeys, WriteWindow, bounded, safe_file_stem,
+};
 use crate::classify::{self, Classification, Evidence, FailureCategory};
 use crate::correlate::{Correlate, InteractionInfo, LookupFailure};
 use crate::dlq::{BodyKind, DeadLetter};
 use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
-use crate::store::{
-    Artifact, ArtifactStore, Layout, PutError, ReportKeys, WriteWindow, bounded, safe_file_stem,
-};
 
 /// What the pipeline derives from one dead letter without any I/O.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use genesys_dlq_triage::cli::{self, CliConfig, Failure};
+use genesys_dlq_triage::cli::{self, CliConfig, CommandFailure};
 
 /// Triage Amazon EventBridge dead-letter messages carrying Genesys Cloud events.
 #[derive(Debug, Parser)]
@@ -58,21 +58,25 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result: Result<(), Failure> = match cli.command {
+    let result: Result<(), CommandFailure> = match cli.command {
         // Replay and summarize need no Genesys configuration; a bad GENESYS_* variable
         // must not stop them.
-        Command::Replay(args) => cli::replay_reports(*args).await.map_err(Failure::from),
-        Command::Summarize(args) => cli::summarize(args).await.map_err(Failure::from),
+        Command::Replay(args) => cli::replay_reports(*args)
+            .await
+            .map_err(CommandFailure::from),
+        Command::Summarize(args) => cli::summarize(args).await.map_err(CommandFailure::from),
         Command::Recover(args) => cli::recover(args).await,
         command => match CliConfig::from_env() {
-            Err(e) => Err(Failure::from(e.to_string())),
+            Err(e) => Err(CommandFailure::from(e.to_string())),
             Ok(config) => match command {
                 Command::Analyze(args) => cli::analyze(args, config).await,
-                Command::Poll(args) => cli::poll(args, config).await.map_err(Failure::from),
-                Command::Incidents(args) => {
-                    cli::incidents(args, config).await.map_err(Failure::from)
-                }
-                Command::Redrive(args) => cli::redrive(args, config).await.map_err(Failure::from),
+                Command::Poll(args) => cli::poll(args, config).await.map_err(CommandFailure::from),
+                Command::Incidents(args) => cli::incidents(args, config)
+                    .await
+                    .map_err(CommandFailure::from),
+                Command::Redrive(args) => cli::redrive(args, config)
+                    .await
+                    .map_err(CommandFailure::from),
                 Command::Doctor(args) => match cli::doctor(args, config).await {
                     Ok(0) => Ok(()),
                     Ok(status) => return ExitCode::from(status),
@@ -86,7 +90,7 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure { message, status }) => {
+        Err(CommandFailure { message, status }) => {
             eprintln!("dlq-triage: {message}");
             ExitCode::from(status)
         }

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::{CliConfig, EXIT_EMPTY_INPUT, Failure, Stdout, correlation};
+use super::{CliConfig, CommandFailure, EXIT_EMPTY_INPUT, Stdout, correlation};
+use crate::artifacts::{FsStore, Layout};
 use crate::dlq::{InputError, parse_batch};
 use crate::report::{ReplaySource, Report, headline};
-use crate::store::{FsStore, Layout};
 use crate::triage::{self, TriageOptions};
 
 /// `dlq-triage analyze [--out DIR] [--no-correlate] FILE`.
@@ -24,7 +24,7 @@ pub struct AnalyzeArgs {
 /// Analyses a saved batch: a Lambda SQS event (`{"Records": [...]}`) or
 /// `aws sqs receive-message` output (`{"Messages": [...]}`).
 /// Empty input is its own exit status ([`EXIT_EMPTY_INPUT`]).
-pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), Failure> {
+pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), CommandFailure> {
     // Read whole, then parsed from memory: serde_json reads a slice several times faster
     // than a stream.
     let text = if args.file == "-" {
@@ -34,7 +34,7 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), Failure
         std::fs::read(&args.file)
     }
     .map_err(|e| format!("cannot read {}: {e}", display_name(&args.file)))?;
-    let mut letters = parse_batch(&text).map_err(|e| Failure {
+    let mut letters = parse_batch(&text).map_err(|e| CommandFailure {
         status: match e {
             InputError::Empty => EXIT_EMPTY_INPUT,
             _ => 1,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 
-use super::{CliConfig, Failure, Stdout};
+use super::{CliConfig, CommandFailure, Stdout};
 use crate::doctor::{self, Scope};
 
 /// `dlq-triage doctor [--bus NAME|--all] [--json] [--out DIR]`.
@@ -36,7 +36,7 @@ pub struct DoctorArgs {
 
 /// Runs the audit; `Ok` holds the exit status (0 fine, 1 warnings, 2 events are being
 /// lost).
-pub async fn doctor(args: DoctorArgs, config: CliConfig) -> Result<u8, Failure> {
+pub async fn doctor(args: DoctorArgs, config: CliConfig) -> Result<u8, CommandFailure> {
     let timeout = Duration::from_millis(args.call_timeout_ms.max(1));
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
         .await

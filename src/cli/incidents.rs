@@ -18,7 +18,7 @@ use crate::notify::{Announce, Notifier};
 use crate::redrive::journal::RedriveJournal;
 use crate::redrive::{DynamoJournal, Run, notice};
 use crate::report::short_arn;
-use crate::stored::parse_when;
+use crate::reports::parse_when;
 
 /// `dlq-triage incidents [--table T] [--state open|resolved|all] [--since T] [--json]`.
 #[derive(Debug, Clone, clap::Args)]

@@ -27,11 +27,11 @@ pub use summarize::{SummarizeArgs, summarize};
 
 use crate::classify::FailureCategory;
 use crate::correlate::{Connector, Correlation, MemoryCorrelator};
-use crate::stored::{Window, parse_when};
+use crate::reports::{Window, parse_when};
 
 /// Why a subcommand failed: the one line the binary prints, and its exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub struct CommandFailure {
     /// One line naming the problem.
     pub message: String,
     /// The exit status: 1, or [`EXIT_EMPTY_INPUT`].
@@ -42,9 +42,9 @@ pub struct Failure {
 /// for an empty queue): nothing was analysed, and nothing failed.
 pub const EXIT_EMPTY_INPUT: u8 = 3;
 
-impl From<String> for Failure {
-    fn from(message: String) -> Failure {
-        Failure { message, status: 1 }
+impl From<String> for CommandFailure {
+    fn from(message: String) -> CommandFailure {
+        CommandFailure { message, status: 1 }
     }
 }
 

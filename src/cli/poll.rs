@@ -10,14 +10,14 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use super::{CliConfig, Stdout, correlation};
+use crate::artifacts::{FsStore, Layout, S3Store, path_style_from_env, s3_client};
 use crate::incidents::{DynamoTable, IncidentTracker};
 use crate::notify::Notifier;
-use crate::report::ReplaySource;
-use crate::service::{TARGET_LOOKUP_TTL, TriageService};
-use crate::source::{
+use crate::queue::{
     DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, QueueInfo, SqsQueue, drain,
 };
-use crate::store::{FsStore, Layout, S3Store, path_style_from_env, s3_client};
+use crate::report::ReplaySource;
+use crate::service::{TARGET_LOOKUP_TTL, TriageService};
 use crate::targets::{AwsTargets, TargetInputLookup};
 use crate::triage::TriageOptions;
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use clap::Args;
 
-use super::{EXIT_EMPTY_INPUT, Failure, Stdout};
-use crate::recover::{self, Clients, Plan, Request, Started, rfc3339, rule_and_bus};
-use crate::stored::parse_when;
+use super::{CommandFailure, EXIT_EMPTY_INPUT, Stdout};
+use crate::recover::{self, Clients, RecoveryPlan, ReplayRequest, Started, rfc3339, rule_and_bus};
+use crate::reports::parse_when;
 
 /// `dlq-triage recover --rule ARN --since T --until T [--archive NAME] [--event-age S]
 /// [--ignore-archive-lag] [--execute]`.
@@ -46,12 +46,12 @@ pub struct RecoverArgs {
 /// Runs `recover`: exit 0 when the plan was printed (and, with `--execute`, the replays
 /// started or found started), [`EXIT_EMPTY_INPUT`] when nothing was lost in the period, 1
 /// on an error.
-pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
+pub async fn recover(args: RecoverArgs) -> Result<(), CommandFailure> {
     let now = chrono::Utc::now();
     let when = |flag: &str, v: &str| parse_when(v, now).map_err(|e| format!("{flag} {e}"));
     let (since, until) = (when("--since", &args.since)?, when("--until", &args.until)?);
     if since >= until {
-        return Err(Failure::from(
+        return Err(CommandFailure::from(
             "--since must be earlier than --until".to_owned(),
         ));
     }
@@ -68,7 +68,7 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
         )
         .build();
     let clients = Clients::new(&sdk, &rule.region);
-    let request = Request {
+    let request = ReplayRequest {
         rule: args.rule.clone(),
         since: since.timestamp(),
         until: until.timestamp(),
@@ -82,7 +82,7 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
     let mut out = Stdout::new();
     print_plan(&plan, &request, &rule.name, &mut out);
     if plan.windows.is_empty() {
-        return Err(Failure {
+        return Err(CommandFailure {
             message: format!(
                 "nothing lost by rule {} from {} to {}: nothing to replay",
                 rule.name,
@@ -103,7 +103,7 @@ pub async fn recover(args: RecoverArgs) -> Result<(), Failure> {
     let (started, failed) = recover::start(&clients.events, &plan, &rule.name, deadline).await;
     print_started(&started, &plan.region, &mut out);
     match failed {
-        Some(e) => Err(Failure::from(e.to_string())),
+        Some(e) => Err(CommandFailure::from(e.to_string())),
         None => Ok(()),
     }
 }
@@ -138,7 +138,7 @@ fn print_started(started: &[Started], region: &str, out: &mut Stdout) {
 
 /// The dry run's lines: the rule, what was lost where, the archive, each window with its
 /// matched events, and the archive-lag advice.
-fn print_plan(plan: &Plan, request: &Request, rule_name: &str, out: &mut Stdout) {
+fn print_plan(plan: &RecoveryPlan, request: &ReplayRequest, rule_name: &str, out: &mut Stdout) {
     out.line(format!("rule: {} (bus {})", plan.rule, plan.bus_arn));
     out.line(format!(
         "searched: {} to {} (when EventBridge gave up on the events); {}",

@@ -13,10 +13,10 @@ use chrono::Utc;
 use super::{CliConfig, Stdout};
 use crate::config::{Env, redrive_policy};
 use crate::incidents::{DynamoTable, IncidentTable, State, Stored};
-use crate::redrive::engine::{Control, Redriver};
+use crate::redrive::engine::{Redriver, RunControl};
 use crate::redrive::journal::RunState;
 use crate::redrive::{Run, SLICE_MARGIN, wiring};
-use crate::stored::ReportArg;
+use crate::reports::ReportArg;
 
 /// `dlq-triage redrive ACTION KEY [--table T] [--json]`.
 #[derive(Debug, Clone, clap::Args)]
@@ -120,7 +120,7 @@ pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), String>
             .or_else(|| get("REPORT_PREFIX"))
             .unwrap_or_else(|| "genesys-dlq/".to_owned()),
     };
-    let path_style = crate::store::path_style_from_env();
+    let path_style = crate::artifacts::path_style_from_env();
     let redriver = wiring::build(
         policy,
         &table,
@@ -150,9 +150,9 @@ pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), String>
         RedriveAction::Run { seconds, .. } => {
             return work(&redriver, &table_of(), *seconds).await;
         }
-        RedriveAction::Pause { key } => control(&redriver, key, Control::Pause, now).await?,
-        RedriveAction::Resume { key } => control(&redriver, key, Control::Resume, now).await?,
-        RedriveAction::Cancel { key } => control(&redriver, key, Control::Cancel, now).await?,
+        RedriveAction::Pause { key } => control(&redriver, key, RunControl::Pause, now).await?,
+        RedriveAction::Resume { key } => control(&redriver, key, RunControl::Resume, now).await?,
+        RedriveAction::Cancel { key } => control(&redriver, key, RunControl::Cancel, now).await?,
     };
     show(&run, args.json);
     Ok(())
@@ -198,7 +198,7 @@ async fn start(redriver: &Redriver, table: &DynamoTable, key: &str) -> Result<Ru
 async fn control(
     redriver: &Redriver,
     key: &str,
-    what: Control,
+    what: RunControl,
     now: chrono::DateTime<Utc>,
 ) -> Result<Run, String> {
     redriver

@@ -12,6 +12,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use super::{Stdout, categories, window};
+use crate::artifacts::{path_style_from_env, s3_client};
 use crate::connection::AwsConnectionAuth;
 use crate::genesys::redact_url;
 use crate::replay::{
@@ -19,8 +20,7 @@ use crate::replay::{
     ReplayProgress, ReplaySummary, Selection, Selector, TargetPlan, rate_per_second, replay,
 };
 use crate::report::Report;
-use crate::store::{path_style_from_env, s3_client};
-use crate::stored::{Filter, Location, Reader, ReportArg};
+use crate::reports::{Filter, Location, Reader, ReportArg};
 use crate::targets::AwsTargets;
 
 /// `dlq-triage replay REPORT… [filters] <destination> [--rate N] [--concurrency N]

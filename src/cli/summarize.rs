@@ -8,10 +8,10 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::{Stdout, categories, window};
+use crate::artifacts::{path_style_from_env, s3_client};
 use crate::health::TargetHealth;
 use crate::page::{Kind, Page};
-use crate::store::{path_style_from_env, s3_client};
-use crate::stored::{Filter, Location, Reader, ReportArg, ReportDigest};
+use crate::reports::{Filter, Location, Reader, ReportArg, ReportDigest};
 use crate::summarize::{
     Detail, Finished, Health, Summarizer, Summary, render_summary, summary_headline,
 };

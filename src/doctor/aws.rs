@@ -86,7 +86,7 @@ pub(crate) async fn audit(
         kms: aws_sdk_kms::Client::new(sdk),
         lambda: aws_sdk_lambda::Client::new(sdk),
         sns: aws_sdk_sns::Client::new(sdk),
-        s3: crate::store::s3_client(sdk, crate::store::path_style_from_env()),
+        s3: crate::artifacts::s3_client(sdk, crate::artifacts::path_style_from_env()),
         dynamodb: aws_sdk_dynamodb::Client::new(sdk),
         timeout,
         audit: Audit {

@@ -152,14 +152,14 @@ mod tests {
 
     /// An event's conversation fields, owned.
     #[derive(Default)]
-    struct EventEnvelope {
+    struct OwnedFields {
         body_conversation_id: Option<String>,
         topic_name: Option<String>,
         body_id: Option<String>,
         interaction_id: Option<String>,
     }
 
-    fn conversation_id(e: &EventEnvelope) -> Option<String> {
+    fn conversation_id(e: &OwnedFields) -> Option<String> {
         super::conversation_id(ConversationRefs {
             body_conversation_id: e.body_conversation_id.as_deref(),
             topic_name: e.topic_name.as_deref(),
@@ -171,10 +171,10 @@ mod tests {
     const CONV: &str = "0f6a3c52-1b8e-4d2a-9c1e-7f00aa11bb22";
     const QUEUE: &str = "6bd25fd5-5c3c-4a44-9f6b-0b0c9e8a1d11";
 
-    fn event(topic: &str) -> EventEnvelope {
-        EventEnvelope {
+    fn event(topic: &str) -> OwnedFields {
+        OwnedFields {
             topic_name: Some(topic.to_owned()),
-            ..EventEnvelope::default()
+            ..OwnedFields::default()
         }
     }
 
@@ -296,9 +296,9 @@ mod tests {
 
     #[test]
     fn flat_interaction_id_is_the_last_resort() {
-        let e = EventEnvelope {
+        let e = OwnedFields {
             interaction_id: Some(CONV.to_uppercase()),
-            ..EventEnvelope::default()
+            ..OwnedFields::default()
         };
         assert_eq!(conversation_id(&e).as_deref(), Some(CONV));
     }
@@ -314,9 +314,9 @@ mod tests {
             "",
         ] {
             assert_eq!(canonical_uuid(bad), None, "{bad:?}");
-            let e = EventEnvelope {
+            let e = OwnedFields {
                 body_conversation_id: Some(bad.to_owned()),
-                ..EventEnvelope::default()
+                ..OwnedFields::default()
             };
             assert_eq!(conversation_id(&e), None, "{bad:?}");
         }

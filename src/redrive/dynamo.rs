@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::BoxFuture;
 
-use super::journal::{Entry, JournalError, Recorded, RedriveJournal, Run, target_lease_key};
+use super::journal::{
+    EventProgress, JournalError, Recorded, RedriveJournal, Run, target_lease_key,
+};
 
 /// The active set's key.
 const ACTIVE: &str = "redrive#active";
@@ -226,9 +228,12 @@ impl RedriveJournal for DynamoJournal {
         }))
     }
 
-    fn entry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Entry>, JournalError>> {
+    fn entry<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<EventProgress>, JournalError>> {
         Box::pin(bounded("GetItem", async move {
-            Ok(self.get(key).await?.as_ref().map(|i| Entry {
+            Ok(self.get(key).await?.as_ref().map(|i| EventProgress {
                 attempts: number(i, "attempts") as u32,
                 sent: i.contains_key("sentAt"),
                 too_old: i.contains_key("tooOld"),

@@ -14,7 +14,7 @@ use crate::summarize::Health;
 
 /// The gate's answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
+pub struct GateVerdict {
     /// Whether to go on.
     pub open: bool,
     /// Why not (or what was found).
@@ -30,7 +30,11 @@ const BOUNDS: Bounds = Bounds {
 };
 
 /// Looks the health of `item`'s target up since its last failure and judges it.
-pub async fn ask(health: &dyn TargetHealth, item: &IncidentItem, now: DateTime<Utc>) -> Verdict {
+pub async fn ask(
+    health: &dyn TargetHealth,
+    item: &IncidentItem,
+    now: DateTime<Utc>,
+) -> GateVerdict {
     // The same query as the incident's, over the quiet time after its last failure.
     let mut quiet = item.clone();
     quiet.first_seen = item.last_seen + 60_000;
@@ -42,14 +46,14 @@ pub async fn ask(health: &dyn TargetHealth, item: &IncidentItem, now: DateTime<U
 }
 
 /// The judgement of `health` for `item` (pure).
-pub fn judge(health: &Health, item: &IncidentItem) -> Verdict {
+pub fn judge(health: &Health, item: &IncidentItem) -> GateVerdict {
     let target = item.target_arn.as_deref().unwrap_or_default();
     let limit = health
         .api_destinations
         .iter()
         .find(|a| a.arn == target)
         .and_then(|a| a.invocation_rate_limit_per_second);
-    let shut = |why: String| Verdict {
+    let shut = |why: String| GateVerdict {
         open: false,
         why,
         limit,
@@ -85,7 +89,7 @@ pub fn judge(health: &Health, item: &IncidentItem) -> Verdict {
             ));
         }
     }
-    Verdict {
+    GateVerdict {
         open: true,
         why: "no dead letters and no failed invocations since the last failure".to_owned(),
         limit,

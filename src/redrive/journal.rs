@@ -172,7 +172,7 @@ pub fn event_key(target_arn: &str, event_id: &str) -> String {
 
 /// The journal of one event, as read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Entry {
+pub struct EventProgress {
     /// Attempts claimed.
     pub attempts: u32,
     /// Delivered.
@@ -223,7 +223,10 @@ pub trait RedriveJournal: Send + Sync + std::fmt::Debug {
         lease_until: i64,
     ) -> BoxFuture<'a, Result<bool, JournalError>>;
     /// The event's journal.
-    fn entry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Entry>, JournalError>>;
+    fn entry<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<EventProgress>, JournalError>>;
     /// Records how attempt `attempt` ended (only while it is the last claimed).
     fn record<'a>(
         &'a self,
@@ -270,7 +273,7 @@ pub struct MemoryJournal {
 struct Memory {
     runs: BTreeMap<String, Run>,
     active: BTreeSet<String>,
-    events: BTreeMap<String, Entry>,
+    events: BTreeMap<String, EventProgress>,
     targets: BTreeMap<String, (String, i64)>,
 }
 
@@ -350,7 +353,7 @@ impl RedriveJournal for MemoryJournal {
             if free {
                 m.events.insert(
                     key,
-                    Entry {
+                    EventProgress {
                         attempts: attempt,
                         lease_until,
                         ..e
@@ -361,7 +364,10 @@ impl RedriveJournal for MemoryJournal {
         })
     }
 
-    fn entry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Entry>, JournalError>> {
+    fn entry<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<EventProgress>, JournalError>> {
         self.with(|m| m.events.get(key).copied())
     }
 

@@ -17,7 +17,7 @@ use super::journal::Run;
 use crate::classify::FailureCategory;
 use crate::connection::ConnectionAuth;
 use crate::replay::{Attempt, AwsCourier, Candidate, Courier, Delivery, Plan, TargetPlan};
-use crate::stored::{Filter, Reader, ReportArg, Window};
+use crate::reports::{Filter, Reader, ReportArg, Window};
 use crate::targets::AwsTargets;
 
 /// The detail-type of every redrive event (its source is the notifier's,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
-use super::engine::Control;
+use super::engine::RunControl;
 use super::journal::{MemoryJournal, RedriveJournal};
 use super::ports::{Deliver, MemoryNotices, MemoryPayloads};
 use super::*;
@@ -14,7 +14,7 @@ use crate::classify::FailureCategory;
 use crate::health::MemoryHealth;
 use crate::incidents::{IncidentItem, State};
 use crate::replay::{Attempt, Candidate, Delivery, Route};
-use crate::stored::Location;
+use crate::reports::Location;
 use crate::summarize::{ApiDestinationHealth, Health};
 
 const TARGET: &str = "arn:aws:events:eu-west-1:111122223333:api-destination/crm/0a1b";
@@ -505,7 +505,7 @@ async fn a_person_pauses_resumes_and_cancels() {
     r.redriver.consider(std::slice::from_ref(&i), now()).await;
     let paused = r
         .redriver
-        .control(&i.key, Control::Pause, now())
+        .control(&i.key, RunControl::Pause, now())
         .await
         .unwrap();
     assert!(paused.held);
@@ -522,17 +522,17 @@ async fn a_person_pauses_resumes_and_cancels() {
         0
     );
     r.redriver
-        .control(&i.key, Control::Resume, now())
+        .control(&i.key, RunControl::Resume, now())
         .await
         .unwrap();
     r.redriver
-        .control(&i.key, Control::Cancel, now())
+        .control(&i.key, RunControl::Cancel, now())
         .await
         .unwrap();
     assert_eq!(r.redriver.work(far()).await.sent, 0);
     assert!(
         r.redriver
-            .control(&i.key, Control::Resume, now())
+            .control(&i.key, RunControl::Resume, now())
             .await
             .is_err()
     );

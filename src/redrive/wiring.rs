@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use super::ports::{AwsDeliver, BusNotices, Notices, StoredPayloads};
 use super::{DynamoJournal, RedrivePolicy, Redriver};
+use crate::artifacts::s3_client;
 use crate::connection::{AwsConnectionAuth, ConnectionAuth};
 use crate::health::AwsHealth;
-use crate::store::s3_client;
-use crate::stored::{Reader, ReportArg};
+use crate::reports::{Reader, ReportArg};
 
 /// Each delivery's and each look-up's timeout.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);

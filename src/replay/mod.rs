@@ -37,7 +37,7 @@ pub use select::{Candidate, Selection, Selector};
 pub use transform::{RuleContext, TargetInput, apply};
 
 use crate::classify::FailureCategory;
-use crate::stored::Reader;
+use crate::reports::Reader;
 
 /// One record's delivery: the bytes and where they go.
 #[derive(Debug, Clone, PartialEq)]
@@ -434,7 +434,7 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
         {
             let path = dir.join(format!(
                 "{}.json",
-                crate::store::safe_file_stem(&c.message_id)
+                crate::artifacts::safe_file_stem(&c.message_id)
             ));
             std::fs::create_dir_all(dir)
                 .and_then(|()| std::fs::write(&path, &edited))

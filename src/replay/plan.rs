@@ -11,9 +11,9 @@ use serde_json::Value;
 use super::select::Candidate;
 use super::transform::{RuleContext, TargetInput, apply, select};
 use super::{Delivery, Route};
+use crate::artifacts::safe_file_stem;
 use crate::connection::ConnectionAuth;
 use crate::genesys::redact_url;
-use crate::store::safe_file_stem;
 use crate::targets::AwsTargets;
 
 /// A planned delivery, with how the summary names its destination.
@@ -795,7 +795,7 @@ mod tests {
             category: crate::classify::FailureCategory::RateLimitExceeded,
             rule_arn: Some("arn:aws:events:us-east-1:1:rule/genesys/to-crm".into()),
             target_arn: Some("arn:aws:events:us-east-1:1:api-destination/crm/abc".into()),
-            payload: crate::stored::Location::File("m1.json".into()),
+            payload: crate::reports::Location::File("m1.json".into()),
         }
     }
 

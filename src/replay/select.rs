@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use crate::classify::FailureCategory;
 use crate::dlq::BodyKind;
 use crate::report::{Disposition, Report};
-use crate::stored::{Filter, Location, dead_lettered_at};
+use crate::reports::{Filter, Location, dead_lettered_at};
 
 /// One record to replay.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::*;
-use crate::stored::Location;
+use crate::reports::Location;
 
 /// Answers each attempt from a script (the last answer repeats) and records bodies.
 struct Scripted {

@@ -50,7 +50,7 @@ pub fn dead_lettered_at(sent: Option<&str>, timestamp: Option<&str>) -> Option<D
 /// One dead letter as an incident counts it. `T` is how its texts are held: borrowed from
 /// the report being built, or shared (`Arc<str>`) across the reports a summary reads.
 #[derive(Debug)]
-pub(crate) struct Failure<'r, T> {
+pub(crate) struct Occurrence<'r, T> {
     /// Its SQS message id.
     pub id: &'r str,
     /// When it failed.
@@ -111,7 +111,7 @@ impl<T> Default for Tally<T> {
 }
 
 impl<T: Borrow<str> + Ord + Hash + Clone> Tally<T> {
-    fn add(&mut self, f: Failure<'_, T>) {
+    fn add(&mut self, f: Occurrence<'_, T>) {
         self.count += f.events;
         if let Some(t) = f.at {
             self.first = Some(self.first.map_or(t, |first| first.min(t)));
@@ -204,7 +204,12 @@ impl<T> Default for Incidents<T> {
 
 impl<T: Borrow<str> + Ord + Hash + Clone> Incidents<T> {
     /// Counts `failure` into the incident of (`category`, `target`).
-    pub fn add(&mut self, category: FailureCategory, target: Option<T>, failure: Failure<'_, T>) {
+    pub fn add(
+        &mut self,
+        category: FailureCategory,
+        target: Option<T>,
+        failure: Occurrence<'_, T>,
+    ) {
         self.groups
             .entry((category, target))
             .or_default()
@@ -229,11 +234,11 @@ impl<T: Borrow<str> + Ord + Hash + Clone> Incidents<T> {
     }
 }
 
-impl<'r> Failure<'r, &'r str> {
+impl<'r> Occurrence<'r, &'r str> {
     /// A report's record as every aggregation counts it: at its dead-letter time
     /// ([`dead_lettered_at`]), standing for its `eventCount` events.
     pub(crate) fn of_record(r: &'r TriageRecord) -> Self {
-        Failure {
+        Occurrence {
             id: &r.message_id,
             at: dead_lettered_at(r.sent_timestamp.as_deref(), r.timestamp.as_deref()),
             events: r.event_count.max(1),
@@ -287,7 +292,12 @@ impl<T> Default for Aggregate<T> {
 impl<T: Borrow<str> + Ord + Hash + Clone> Aggregate<T> {
     /// Counts one dead letter of `category` against `target` into the totals and its
     /// incident.
-    pub fn add(&mut self, category: FailureCategory, target: Option<T>, failure: Failure<'_, T>) {
+    pub fn add(
+        &mut self,
+        category: FailureCategory,
+        target: Option<T>,
+        failure: Occurrence<'_, T>,
+    ) {
         let events = failure.events;
         self.total += events;
         self.dead_letters += 1;
@@ -328,7 +338,7 @@ impl<'r> Aggregate<&'r str> {
     ) -> Self {
         let mut aggregate = Aggregate::default();
         for r in records {
-            let mut failure = Failure::of_record(r);
+            let mut failure = Occurrence::of_record(r);
             failure.at = failure.at.or(undated);
             aggregate.add(r.failure_category, r.failure.target_arn.as_deref(), failure);
         }
@@ -345,8 +355,8 @@ mod tests {
         minute: i64,
         code: &'a str,
         error: &'a str,
-    ) -> Failure<'a, &'a str> {
-        Failure {
+    ) -> Occurrence<'a, &'a str> {
+        Occurrence {
             id,
             at: DateTime::from_timestamp(minute * 60, 0),
             events: 1,

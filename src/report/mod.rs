@@ -9,7 +9,7 @@ mod schema;
 
 pub use aggregate::PAYLOADS_PER_INCIDENT;
 pub use aggregate::dead_lettered_at;
-pub(crate) use aggregate::{Aggregate, Failure, Incidents, Tally, fmt_time, parse_time};
+pub(crate) use aggregate::{Aggregate, Incidents, Occurrence, Tally, fmt_time, parse_time};
 pub(crate) use markdown::{Markdown, bucket_name, bucket_width, code, shell_word};
 pub use markdown::{headline, render_markdown, short_arn};
 pub(crate) use schema::one;

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::classify::FailureCategory;
-use crate::report::{Aggregate, Failure, Incidents, Report, Tally, bucket_width, fmt_time};
-use crate::stored::{Filter, ReportDigest, Window};
+use crate::report::{Aggregate, Incidents, Occurrence, Report, Tally, bucket_width, fmt_time};
+use crate::reports::{Filter, ReportDigest, Window};
 
 pub use crate::report::PAYLOADS_PER_INCIDENT;
 pub(crate) use markdown::said;
@@ -320,7 +320,7 @@ fn aggregate<'t>(ids: &[(&'t str, &Kept)], texts: &'t Texts) -> Aggregate<&'t st
     let text = |id: Option<TextId>| id.map(|i| texts.get(i));
     let mut aggregate = Aggregate::default();
     for (id, r) in ids {
-        let failure = Failure {
+        let failure = Occurrence {
             id,
             at: r.at,
             events: r.events as usize,

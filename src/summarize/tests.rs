@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::stored::parse_when;
+use crate::reports::parse_when;
 
 const API: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm/1";
 const FN: &str = "arn:aws:lambda:us-east-1:111122223333:function:consumer";

@@ -46,7 +46,7 @@ pub enum RedriveError {
 
 /// What a person asks of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
+pub enum RunControl {
     /// Stop sending until resumed.
     Pause,
     /// Go on (a fresh canary first).
@@ -326,7 +326,7 @@ impl Redriver {
     pub async fn control(
         &self,
         incident: &str,
-        what: Control,
+        what: RunControl,
         now: DateTime<Utc>,
     ) -> Result<Run, RedriveError> {
         let run =
@@ -340,18 +340,18 @@ impl Redriver {
             )));
         }
         let (state, why) = match what {
-            Control::Pause => (
+            RunControl::Pause => (
                 RunState::Paused,
                 Some("paused by hand (redrive pause)".to_owned()),
             ),
-            Control::Resume => (RunState::Running, None),
-            Control::Cancel => (
+            RunControl::Resume => (RunState::Running, None),
+            RunControl::Cancel => (
                 RunState::Cancelled,
                 Some("cancelled by hand (redrive cancel)".to_owned()),
             ),
         };
         let mut run = self.set_state(run, state, why, now).await?;
-        if what == Control::Pause {
+        if what == RunControl::Pause {
             run.held = true;
             run = self.write(run).await?;
         }

@@ -35,13 +35,13 @@ use futures::StreamExt;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{DeadLetterQueue, HandleOutcome, QueueInfo, Received};
+use crate::artifacts::ArtifactStore;
 use crate::classify::FailureCategory;
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
 use crate::incidents::IncidentTable;
 use crate::notify::Announce;
 use crate::service::TriageService;
-use crate::store::ArtifactStore;
 use crate::targets::TargetInputs;
 use crate::triage::{self, TriageOptions};
 
@@ -686,10 +686,10 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::artifacts::{Layout, MemoryStore};
     use crate::correlate::MemoryCorrelator;
     use crate::dlq::{FailureContext, SystemAttributes};
     use crate::report::ReplaySource;
-    use crate::store::{Layout, MemoryStore};
 
     /// A FIFO queue as SQS keeps one: a group with a message in flight gives out nothing
     /// more; deletes take a while, so a receive can overtake them.
