@@ -12,11 +12,10 @@ use aws_sdk_eventbridge::types::{DeadLetterConfig, RetryPolicy, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
 use dlq_triage_test_support as support;
 use serde_json::{Value, json};
-use support::cli::{dlq_triage, output, text};
-use support::cloudwatch::CloudWatch;
-use support::eventbridge::EventSources;
-use support::genesys_sim::{Sim, SimState, eventbridge_integration};
-use support::moto::{Moto, user_with_policy};
+use support::cli::{output, text};
+use support::genesys_sim::{Sim, eventbridge_integration};
+use support::moto::user_with_policy;
+use support::world::{World, WorldBuilder};
 
 const ACCOUNT: &str = "123456789012";
 const SOURCE: &str = "aws.partner/genesys.com/cloud/cf6cb7d5-d0ea-45b5-b0cf-73ad5f5b8721/prod";
@@ -52,31 +51,23 @@ fn events_may_send(queue: &str, source_arn: &str) -> String {
     .to_string()
 }
 
-struct World {
-    moto: Moto,
-    sources: EventSources,
-    /// CloudWatch (the stand-in: moto's server does not speak the SDK's CBOR protocol).
-    cloudwatch: CloudWatch,
-    sdk: aws_config::SdkConfig,
+/// moto, the EventBridge stand-in in front of it and CloudWatch's stand-in (moto's server
+/// does not speak the SDK's CBOR protocol).
+fn account() -> WorldBuilder {
+    World::builder().event_sources().cloudwatch()
 }
 
-impl World {
-    async fn start() -> World {
-        let moto = Moto::start().await;
-        let sources = EventSources::start(&moto.endpoint).await;
-        let sdk = moto.sdk().await;
-        World {
-            moto,
-            sources,
-            cloudwatch: CloudWatch::start().await,
-            sdk,
-        }
-    }
+/// The account's resources as the doctor's tests plant them.
+trait Account {
+    async fn queue(&self, name: &str, attributes: &[(QueueAttributeName, String)]) -> String;
+    async fn good_dlq(&self) -> String;
+    async fn key_for_eventbridge(&self) -> String;
+    async fn rule(&self, name: &str, topic: &str, target: Target) -> String;
+    async fn good_rule(&self);
+    fn doctor(&self, sim: Option<&Sim>, args: &[&str]) -> Command;
+}
 
-    fn events(&self) -> aws_sdk_eventbridge::Client {
-        aws_sdk_eventbridge::Client::new(&self.sdk)
-    }
-
+impl Account for World {
     /// A queue with these attributes; its ARN.
     async fn queue(&self, name: &str, attributes: &[(QueueAttributeName, String)]) -> String {
         let mut request = aws_sdk_sqs::Client::new(&self.sdk)
@@ -113,7 +104,7 @@ impl World {
                 ],
             )
             .await;
-        let triage = self.function("dlq-triage", 30).await;
+        let triage = self.function("dlq-triage", "lambda-role", Some(30)).await;
         aws_sdk_lambda::Client::new(&self.sdk)
             .create_event_source_mapping()
             .event_source_arn(&arn)
@@ -151,61 +142,23 @@ impl World {
             .key_id
     }
 
-    /// A function (an empty zip: never invoked) with this timeout; its ARN.
-    async fn function(&self, name: &str, timeout: i32) -> String {
-        let iam = aws_sdk_iam::Client::new(&self.sdk);
-        let role = match iam.get_role().role_name("lambda-role").send().await {
-            Ok(found) => found.role.unwrap().arn,
-            Err(_) => {
-                iam.create_role()
-                    .role_name("lambda-role")
-                    .assume_role_policy_document(
-                        json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}).to_string(),
-                    )
-                    .send()
-                    .await
-                    .expect("CreateRole")
-                    .role
-                    .unwrap()
-                    .arn
-            }
-        };
-        // The end-of-central-directory record alone: an empty zip archive.
-        let mut zip = b"PK\x05\x06".to_vec();
-        zip.extend([0u8; 18]);
-        aws_sdk_lambda::Client::new(&self.sdk)
-            .create_function()
-            .function_name(name)
-            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-            .handler("bootstrap")
-            .role(role)
-            .timeout(timeout)
-            .code(
-                aws_sdk_lambda::types::FunctionCode::builder()
-                    .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("CreateFunction")
-            .function_arn
-            .unwrap()
-    }
-
     /// Rule `name` on the partner bus with `detail-type` `topic` and its one `target`.
     async fn rule(&self, name: &str, topic: &str, target: Target) -> String {
         let pattern = json!({"source": [SOURCE], "detail-type": [topic]}).to_string();
         support::moto::rule_with_target(&self.events(), Some(SOURCE), name, &pattern, target).await
     }
 
+    /// Rule `to-crm` as it should be: its queue target `crm-in` with the good DLQ.
+    async fn good_rule(&self) {
+        let dlq = self.good_dlq().await;
+        let target = target("crm", &queue_arn("crm-in"), Some(&dlq));
+        self.rule("to-crm", END, target).await;
+    }
+
     /// `dlq-triage doctor ARGS` against this world, with Genesys Cloud at `sim` if given.
     fn doctor(&self, sim: Option<&Sim>, args: &[&str]) -> Command {
-        let mut cmd = dlq_triage(&["doctor"]);
-        cmd.args(args)
-            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
-            .env("AWS_ENDPOINT_URL_EVENTBRIDGE", &self.sources.endpoint)
-            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cloudwatch.endpoint)
-            .env_remove("DLQ_TRIAGE_FUNCTION");
+        let mut cmd = self.cli(&["doctor"]);
+        cmd.args(args).env_remove("DLQ_TRIAGE_FUNCTION");
         if let Some(sim) = sim {
             cmd.env("GENESYS_CLIENT_ID", "doctor-client")
                 .env("GENESYS_CLIENT_SECRET", "doctor-secret")
@@ -235,8 +188,8 @@ fn integration(suffix: &str, code: &str, detail: &str, topics: &[&str]) -> Value
 /// The partner bus, its source ACTIVE, an integration publishing `topics`, and a queue
 /// target `crm-in` that lets every rule of the account send.
 async fn genesys_world(topics: &[&str]) -> (World, Sim) {
-    let world = World::start().await;
-    world.sources.set(SOURCE, "ACTIVE");
+    let world = account().build().await;
+    world.sources().set(SOURCE, "ACTIVE");
     // Genesys Cloud's side (the partner's call), then the bus associated with the source.
     world
         .events()
@@ -261,14 +214,12 @@ async fn genesys_world(topics: &[&str]) -> (World, Sim) {
         .send()
         .await
         .expect("CreateEventBus (moto's rule calls keep the partner bus's rules here)");
-    let sim = Sim::start(SimState::new("doctor-client", "doctor-secret"), 0)
-        .await
-        .unwrap();
-    sim.state
-        .integrations
-        .lock()
-        .unwrap()
-        .push(integration("prod", "ACTIVE", "", topics));
+    let sim = Sim::with_integrations(
+        "doctor-client",
+        "doctor-secret",
+        [integration("prod", "ACTIVE", "", topics)],
+    )
+    .await;
     world
         .queue(
             "crm-in",
@@ -310,14 +261,7 @@ fn found(json: &Value) -> Vec<(String, String, String)> {
 #[tokio::test]
 async fn a_correct_pipeline_yields_no_finding() {
     let (world, sim) = genesys_world(&[END]).await;
-    let dlq = world.good_dlq().await;
-    world
-        .rule(
-            "to-crm",
-            END,
-            target("crm", &queue_arn("crm-in"), Some(&dlq)),
-        )
-        .await;
+    world.good_rule().await;
     let (status, json) = run_json(world.doctor(Some(&sim), &["--json"])).await;
     assert_eq!(found(&json), vec![], "{json:#}");
     assert_eq!(json["unavailable"], json!([]), "{json:#}");
@@ -333,20 +277,13 @@ async fn the_integrations_event_source_is_found_on_a_later_page() {
     let (world, sim) = genesys_world(&[END]).await;
     // Other orgs' Genesys Cloud sources sort before this one; one source a page.
     for org in ["0a", "0b", "0c"] {
-        world.sources.set(
+        world.sources().set(
             &format!("aws.partner/genesys.com/cloud/{org}/other"),
             "ACTIVE",
         );
     }
-    world.sources.set_page_size(1);
-    let dlq = world.good_dlq().await;
-    world
-        .rule(
-            "to-crm",
-            END,
-            target("crm", &queue_arn("crm-in"), Some(&dlq)),
-        )
-        .await;
+    world.sources().set_page_size(1);
+    world.good_rule().await;
     let (status, json) = run_json(world.doctor(Some(&sim), &["--json"])).await;
     assert_eq!(found(&json), vec![], "{json:#}");
     assert_eq!(json["checked"]["buses"], json!([SOURCE]), "{json:#}");
@@ -357,7 +294,7 @@ async fn the_integrations_event_source_is_found_on_a_later_page() {
 async fn each_planted_fault_is_found_once_with_its_severity() {
     let (world, sim) = genesys_world(&[END, TRANSCRIPTION]).await;
     // A second integration whose source lost its bus, and one in ERROR with no source.
-    world.sources.set(STALE, "PENDING");
+    world.sources().set(STALE, "PENDING");
     sim.state.integrations.lock().unwrap().extend([
         integration("stale", "ACTIVE", "", &[END]),
         integration(
@@ -434,65 +371,34 @@ async fn each_planted_fault_is_found_once_with_its_severity() {
         .await;
     // A function target without a permission for its rule and without an on-failure
     // destination.
-    let function = world.function("crm-sync", 10).await;
+    let function = world.function("crm-sync", "lambda-role", Some(10)).await;
     world
         .rule("to-function", END, target("fn", &function, Some(&dlq)))
         .await;
     // An API destination whose connection EventBridge deauthorized.
     let events = world.events();
     let connection = support::moto::api_key_connection(&events, "crm-connection").await;
-    let destination = events
-        .create_api_destination()
-        .name("crm-webhook")
-        .connection_arn(&connection)
-        .invocation_endpoint("https://crm.example.com/hooks/genesys")
-        .http_method(aws_sdk_eventbridge::types::ApiDestinationHttpMethod::Post)
-        .invocation_rate_limit_per_second(10)
-        .send()
-        .await
-        .unwrap()
-        .api_destination_arn
-        .unwrap();
+    let destination = world
+        .api_destination(
+            "crm-webhook",
+            &connection,
+            "https://crm.example.com/hooks/genesys",
+            10,
+        )
+        .await;
     world
-        .sources
+        .sources()
         .set_connection("crm-connection", "DEAUTHORIZED");
     let mut api_target = target("api", &destination, Some(&dlq));
     api_target.role_arn = Some(format!("arn:aws:iam::{ACCOUNT}:role/events-invoke"));
     world.rule("to-webhook", END, api_target).await;
     // EventBridge invoked it at 30/s for five minutes two hours ago: above its 10/s.
-    let cw = aws_sdk_cloudwatch::Client::from_conf(
-        aws_sdk_cloudwatch::config::Builder::from(&world.sdk)
-            .endpoint_url(&world.cloudwatch.endpoint)
-            .build(),
-    );
     let two_hours_ago = chrono::Utc::now().timestamp() / 60 * 60 - 2 * 3600;
+    let on_bus = [("EventBusName", SOURCE), ("RuleName", "to-webhook")];
     for minute in 0..5 {
-        cw.put_metric_data()
-            .namespace("AWS/Events")
-            .metric_data(
-                aws_sdk_cloudwatch::types::MetricDatum::builder()
-                    .metric_name("Invocations")
-                    .dimensions(
-                        aws_sdk_cloudwatch::types::Dimension::builder()
-                            .name("EventBusName")
-                            .value(SOURCE)
-                            .build(),
-                    )
-                    .dimensions(
-                        aws_sdk_cloudwatch::types::Dimension::builder()
-                            .name("RuleName")
-                            .value("to-webhook")
-                            .build(),
-                    )
-                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-                        two_hours_ago + minute * 60,
-                    ))
-                    .value(1800.0)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        world
+            .put_metric("Invocations", &on_bus, two_hours_ago + minute * 60, 1800.0)
+            .await;
     }
     // A topic target whose policy lets EventBridge publish for another rule only.
     let sns = aws_sdk_sns::Client::new(&world.sdk);
@@ -670,14 +576,7 @@ async fn each_planted_fault_is_found_once_with_its_severity() {
 #[tokio::test]
 async fn the_text_lists_findings_most_severe_first_and_exit_1_for_warnings_alone() {
     let (world, sim) = genesys_world(&[END, TRANSCRIPTION]).await;
-    let dlq = world.good_dlq().await;
-    world
-        .rule(
-            "to-crm",
-            END,
-            target("crm", &queue_arn("crm-in"), Some(&dlq)),
-        )
-        .await;
+    world.good_rule().await;
     let run = output(world.doctor(Some(&sim), &[])).await;
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{}", text(&run));
@@ -693,11 +592,12 @@ async fn the_text_lists_findings_most_severe_first_and_exit_1_for_warnings_alone
 #[tokio::test]
 async fn a_denied_call_is_one_unavailable_line() {
     // Exactly five unauthenticated set-up calls: rule, targets, user, policy, key.
-    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "5")]).await;
-    let sdk = moto.sdk().await;
-    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let world = World::builder()
+        .moto_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "5")])
+        .build()
+        .await;
     support::moto::rule_with_target(
-        &events,
+        &world.events(),
         None,
         "to-crm",
         &json!({"source": [{"prefix": "aws.partner/genesys.com/"}]}).to_string(),
@@ -711,10 +611,9 @@ async fn a_denied_call_is_one_unavailable_line() {
             {"Effect": "Deny", "Action": ["events:ListTargetsByRule"], "Resource": "*"},
         ]
     });
-    let (access, secret) = user_with_policy(&sdk, "auditor", &policy).await;
-    let mut cmd = dlq_triage(&["doctor", "--bus", "default"]);
-    cmd.env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", &access)
+    let (access, secret) = user_with_policy(&world.sdk, "auditor", &policy).await;
+    let mut cmd = world.cli(&["doctor", "--bus", "default"]);
+    cmd.env("AWS_ACCESS_KEY_ID", &access)
         .env("AWS_SECRET_ACCESS_KEY", &secret);
     let run = output(cmd).await;
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -733,8 +632,8 @@ async fn a_denied_call_is_one_unavailable_line() {
 
 #[tokio::test]
 async fn the_triage_functions_own_bucket_table_bus_and_schedule_are_checked() {
-    let world = World::start().await;
-    let function = world.function("dlq-triage", 30).await;
+    let world = account().build().await;
+    let function = world.function("dlq-triage", "lambda-role", Some(30)).await;
     let lambda = aws_sdk_lambda::Client::new(&world.sdk);
     let env = aws_sdk_lambda::types::Environment::builder()
         .variables("REPORT_BUCKET", "reports-that-were-never-made")
@@ -797,32 +696,21 @@ async fn the_triage_functions_own_bucket_table_bus_and_schedule_are_checked() {
 }
 
 /// The scheduled run's account: a partner bus, `prod` and `ops` buses, a rule on `ops`
-/// sending findings to the channel queue (returned), the triage function, and one fault:
+/// sending findings to the world's channel queue, the triage function, and one fault:
 /// rule `to-crm`'s target has no dead-letter queue (its queue's policy is right). The
-/// incident table `incidents` on dynalite (returned to keep it running).
-async fn world_with_one_fault() -> (World, support::sqs::Queue, support::dynalite::Dynalite) {
-    use support::dynalite::{Dynalite, sdk_with_endpoints};
-
-    let moto = Moto::start().await;
-    let dynalite = Dynalite::start().await;
-    dynalite.create_incident_table("incidents").await;
-    let sdk = sdk_with_endpoints(&[
-        ("s3", &moto.endpoint),
-        ("sqs", &moto.endpoint),
-        ("eventbridge", &moto.endpoint),
-        ("lambda", &moto.endpoint),
-        ("iam", &moto.endpoint),
-        ("kms", &moto.endpoint),
-        ("sns", &moto.endpoint),
-        ("dynamodb", &dynalite.endpoint),
-    ])
-    .await;
-    let world = World {
-        sources: EventSources::start(&moto.endpoint).await,
-        cloudwatch: CloudWatch::start().await,
-        moto,
-        sdk: sdk.clone(),
-    };
+/// incident table `incidents` on dynalite.
+async fn world_with_one_fault() -> World {
+    let world = account()
+        .incident_table("incidents")
+        .bus("ops")
+        .channel(
+            "finding-channel",
+            "findings-to-the-channel",
+            "DLQ Triage Finding",
+        )
+        .build()
+        .await;
+    let sdk = world.sdk.clone();
     let events = world.events();
     events
         .create_partner_event_source()
@@ -839,18 +727,8 @@ async fn world_with_one_fault() -> (World, support::sqs::Queue, support::dynalit
         .await
         .unwrap();
     events.create_event_bus().name("prod").send().await.unwrap();
-    events.create_event_bus().name("ops").send().await.unwrap();
-    let channel = support::sqs::Queue::create(&sdk, "finding-channel").await;
-    support::moto::rule_with_target(
-        &events,
-        Some("ops"),
-        "findings-to-the-channel",
-        r#"{"source": ["genesys-dlq-triage"], "detail-type": ["DLQ Triage Finding"]}"#,
-        target("channel", &channel.arn().await, None),
-    )
-    .await;
     world.queue("crm-in", &[]).await;
-    world.function("triage", 30).await;
+    world.function("triage", "lambda-role", Some(30)).await;
     // The one fault: a target without a dead-letter queue (its queue's policy is right).
     let policy = events_may_send("crm-in", &rule_arn("to-crm"));
     aws_sdk_sqs::Client::new(&sdk)
@@ -872,7 +750,7 @@ async fn world_with_one_fault() -> (World, support::sqs::Queue, support::dynalit
     world
         .rule("to-crm", END, target("crm", &queue_arn("crm-in"), None))
         .await;
-    (world, channel, dynalite)
+    world
 }
 
 /// The function's daily run: the same audit, one `DLQ Triage Finding` event per new
@@ -880,30 +758,16 @@ async fn world_with_one_fault() -> (World, support::sqs::Queue, support::dynalit
 #[tokio::test]
 async fn the_scheduled_run_announces_each_new_finding_once() {
     use chrono::TimeZone;
-    use genesys_dlq_triage::{Handler, LambdaConfig, Response, lookup_from_pairs};
+    use genesys_dlq_triage::Response;
     use lambda_runtime::{Context, LambdaEvent};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::atomic::Ordering;
 
-    let (world, channel, _dynalite) = world_with_one_fault().await;
-    let sdk = world.sdk.clone();
-
-    let config = LambdaConfig::from_lookup(&lookup_from_pairs(&[
-        ("REPORT_BUCKET", "reports"),
-        ("NOTIFY_EVENT_BUS", "ops"),
-        ("INCIDENT_TABLE", "incidents"),
-    ]))
-    .unwrap();
-    let clock = Arc::new(AtomicI64::new(
-        chrono::Utc
-            .with_ymd_and_hms(2026, 12, 7, 6, 0, 0)
-            .unwrap()
-            .timestamp_millis(),
-    ));
-    let tick = clock.clone();
-    let handler = Handler::from_sdk(config, &sdk, true, "triage").with_clock(move || {
-        chrono::DateTime::from_timestamp_millis(tick.load(Ordering::SeqCst)).unwrap()
-    });
+    let world = world_with_one_fault().await;
+    let channel = world.channel();
+    let clock =
+        support::world::clock_at(chrono::Utc.with_ymd_and_hms(2026, 12, 7, 6, 0, 0).unwrap());
+    // NOTIFY_EVENT_BUS `ops`, INCIDENT_TABLE `incidents`: the world's.
+    let handler = world.handler(&clock, &[("REPORT_BUCKET", "reports")]);
     let run = || async {
         let event = serde_json::from_value(
             json!({"source": "genesys-dlq-triage", "detail-type": "DLQ Triage Doctor Run"}),
@@ -950,7 +814,7 @@ async fn the_scheduled_run_announces_each_new_finding_once() {
 /// own timeout, and the audit still ends.
 #[tokio::test]
 async fn a_hung_service_is_one_unavailable_line_per_call_within_its_timeout() {
-    let world = World::start().await;
+    let world = account().build().await;
     let hole = support::net::black_hole().await;
     let mut cmd = world.doctor(
         None,

@@ -9,16 +9,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aws_sdk_cloudwatch::primitives::DateTime as AwsTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use dlq_triage_test_support as support;
 use serde_json::Value;
-use support::cli::{analyzed, dlq_triage, output, text};
+use support::cli::{analyzed, output, text};
 use support::cloudwatch::CloudWatch;
 use support::eventbridge::EventSources;
 use support::fixtures::event_path;
-use support::genesys_sim::{Sim, SimState, eventbridge_integration};
-use support::moto::Moto;
+use support::genesys_sim::{Sim, eventbridge_integration};
+use support::world::World;
 
 const BUS: &str = "aws.partner/genesys.com/cloud/cf6cb7d5-d0ea-45b5-b0cf-73ad5f5b8721/prod-events";
 /// The sample batch's first dead letter (epoch seconds).
@@ -41,77 +39,49 @@ fn rule_only(rule: &str) -> Vec<(&'static str, String)> {
 }
 
 /// moto, the CloudWatch stand-in, the event-source stand-in in front of moto (the
-/// Genesys partner source `ACTIVE`), a CloudWatch client, and the first dead letter's
-/// time (epoch seconds) of the reports in `dir`/reports.
-struct World {
-    moto: Moto,
-    cloudwatch: CloudWatch,
-    sources: EventSources,
-    cw: aws_sdk_cloudwatch::Client,
+/// Genesys partner source `ACTIVE`), and the first dead letter's time (epoch seconds) of
+/// the reports in `dir`/reports.
+struct Backlog {
+    world: World,
     first: i64,
     dir: tempfile::TempDir,
 }
 
-impl World {
+impl Backlog {
     /// The sample batch's reports with their dead letters moved to `age` seconds before
     /// now, the records `keep` keeps; API destinations crm-webhook (10/s) and wfm-ingest
     /// (100/s) on moto.
-    async fn start(age: i64, keep: impl Fn(&Value) -> bool) -> World {
-        let moto = Moto::start().await;
-        let cloudwatch = CloudWatch::start().await;
-        let sources = EventSources::start(&moto.endpoint).await;
-        sources.set(BUS, "ACTIVE");
-        let sdk = moto.sdk().await;
-        let events = aws_sdk_eventbridge::Client::new(&sdk);
-        let connection = support::moto::api_key_connection(&events, "crm").await;
+    async fn start(age: i64, keep: impl Fn(&Value) -> bool) -> Backlog {
+        let world = World::builder().cloudwatch().event_sources().build().await;
+        world.sources().set(BUS, "ACTIVE");
+        let connection = support::moto::api_key_connection(&world.events(), "crm").await;
         for (name, endpoint, limit) in [
             ("crm-webhook", "https://crm.example.com/hooks/genesys", 10),
             ("wfm-ingest", "https://wfm.example.com/ingest", 100),
         ] {
-            events
-                .create_api_destination()
-                .name(name)
-                .connection_arn(&connection)
-                .invocation_endpoint(endpoint)
-                .http_method(aws_sdk_eventbridge::types::ApiDestinationHttpMethod::Post)
-                .invocation_rate_limit_per_second(limit)
-                .send()
-                .await
-                .unwrap();
+            world
+                .api_destination(name, &connection, endpoint, limit)
+                .await;
         }
-        let cw = aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::config::Builder::from(&sdk)
-                .endpoint_url(&cloudwatch.endpoint)
-                .build(),
-        );
         let dir = tempfile::tempdir().unwrap();
         let first = aged_reports(&dir.path().join("reports"), age, keep);
-        World {
-            moto,
-            cloudwatch,
-            sources,
-            cw,
-            first,
-            dir,
-        }
+        Backlog { world, first, dir }
+    }
+
+    fn cloudwatch(&self) -> &CloudWatch {
+        self.world.cloudwatch()
+    }
+
+    fn sources(&self) -> &EventSources {
+        self.world.sources()
     }
 
     /// Puts `value` of `metric` under `dims` at the first dead letter + `minute` minutes.
     async fn put(&self, dims: &[(&str, String)], metric: &str, minute: i64, value: f64) {
-        let mut datum = MetricDatum::builder()
-            .metric_name(metric)
-            .timestamp(AwsTime::from_secs(self.first + minute * 60))
-            .value(value);
-        for (name, v) in dims {
-            datum = datum.dimensions(Dimension::builder().name(*name).value(v).build());
-        }
-        self.cw
-            .put_metric_data()
-            .namespace("AWS/Events")
-            .metric_data(datum.build())
-            .send()
-            .await
-            .unwrap();
+        let dims: Vec<(&str, &str)> = dims.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        self.world
+            .put_metric(metric, &dims, self.first + minute * 60, value)
+            .await;
     }
 
     /// to-crm invoked 1,800 times a minute for five minutes with 18 a minute to the DLQ
@@ -137,13 +107,17 @@ impl World {
     }
 
     fn summarize(&self, out: &Path) -> Command {
-        let mut cmd = dlq_triage(&["summarize"]);
-        cmd.arg(self.reports())
-            .arg("--out")
-            .arg(out)
-            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
-            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cloudwatch.endpoint)
-            .env("AWS_ENDPOINT_URL_EVENTBRIDGE", &self.sources.endpoint);
+        let mut cmd = self.world.cli(&["summarize"]);
+        cmd.arg(self.reports()).arg("--out").arg(out);
+        cmd
+    }
+
+    /// `summarize` into `out` with Genesys Cloud at `sim` (OAuth client `health-client`).
+    fn summarize_with(&self, out: &Path, sim: &Sim) -> Command {
+        let mut cmd = self.summarize(out);
+        cmd.env("GENESYS_CLIENT_ID", "health-client")
+            .env("GENESYS_CLIENT_SECRET", "health-secret")
+            .env("GENESYS_API_BASE", sim.base_url());
         cmd
     }
 
@@ -221,7 +195,7 @@ fn rule_json<'a>(json: &'a Value, rule: &str) -> &'a Value {
 
 #[tokio::test]
 async fn the_health_table_gives_each_rules_ratio_the_lost_events_and_the_misses() {
-    let world = World::start(2 * HOUR, all).await;
+    let world = Backlog::start(2 * HOUR, all).await;
     world.crm_metrics(&on_bus("to-crm")).await;
     for minute in 0..5 {
         world
@@ -273,7 +247,7 @@ async fn the_health_table_gives_each_rules_ratio_the_lost_events_and_the_misses(
 #[tokio::test]
 async fn windows_3_days_and_22_days_old_both_find_their_figures() {
     for (age, peak_period) in [(3 * DAY, 60), (22 * DAY, 300)] {
-        let world = World::start(age, all).await;
+        let world = Backlog::start(age, all).await;
         world.crm_metrics(&on_bus("to-crm")).await;
         let (stdout, json) = world.run("summary").await;
         let crm = rule_line(&stdout, "to-crm");
@@ -319,7 +293,7 @@ async fn windows_3_days_and_22_days_old_both_find_their_figures() {
 /// are found there as well as its invocations under both dimensions.
 #[tokio::test]
 async fn dead_letter_metrics_under_rule_name_only_for_a_partner_bus_rule_are_found() {
-    let world = World::start(2 * HOUR, all).await;
+    let world = Backlog::start(2 * HOUR, all).await;
     world.crm_metrics(&rule_only("to-crm")).await;
     let (stdout, json) = world.run("summary").await;
     let crm = rule_line(&stdout, "to-crm");
@@ -336,7 +310,7 @@ async fn dead_letter_metrics_under_rule_name_only_for_a_partner_bus_rule_are_fou
 /// has more under `{RuleName}`; the other set is read only for a metric its own lacks.
 #[tokio::test]
 async fn a_same_named_default_bus_rule_never_lends_its_figures() {
-    let world = World::start(2 * HOUR, all).await;
+    let world = Backlog::start(2 * HOUR, all).await;
     world.crm_metrics(&rule_only("to-crm")).await;
     // The default bus's own to-crm, busier.
     for minute in 0..5 {
@@ -359,7 +333,7 @@ async fn a_same_named_default_bus_rule_never_lends_its_figures() {
 /// figures: "no metrics found", and summary.json says so instead of zeros.
 #[tokio::test]
 async fn metrics_under_neither_set_print_no_metrics_found_never_zero() {
-    let world = World::start(2 * HOUR, all).await;
+    let world = Backlog::start(2 * HOUR, all).await;
     world.crm_metrics(&on_bus("to-crm")).await;
     world
         .put(&[("EventBusName", BUS.to_owned())], "Invocations", 0, 100.0)
@@ -387,7 +361,7 @@ async fn metrics_under_neither_set_print_no_metrics_found_never_zero() {
 /// `InvocationsFailedToBeSentToDlq` all the same, and heads the output.
 #[tokio::test]
 async fn a_rule_no_dead_letter_names_that_lost_7_events_is_named_lost() {
-    let world = World::start(2 * HOUR, all).await;
+    let world = Backlog::start(2 * HOUR, all).await;
     world.crm_metrics(&on_bus("to-crm")).await;
     world
         .put(
@@ -435,11 +409,11 @@ async fn a_rule_no_dead_letter_names_that_lost_7_events_is_named_lost() {
 /// call that answered are still named LOST, and the failed part is named.
 #[tokio::test]
 async fn lost_rules_over_two_listing_pages_keep_their_figures_when_one_read_fails() {
-    let world = World::start(2 * HOUR, all).await;
+    let world = Backlog::start(2 * HOUR, all).await;
     world.crm_metrics(&on_bus("to-crm")).await;
     let names: Vec<String> = (0..600).map(|n| format!("lost-{n:03}")).collect();
     let dims: Vec<[(&str, &str); 1]> = names.iter().map(|n| [("RuleName", n.as_str())]).collect();
-    world.cloudwatch.put_many(dims.iter().map(|d| {
+    world.cloudwatch().put_many(dims.iter().map(|d| {
         (
             "AWS/Events",
             "InvocationsFailedToBeSentToDlq",
@@ -448,9 +422,9 @@ async fn lost_rules_over_two_listing_pages_keep_their_figures_when_one_read_fail
             1.0,
         )
     }));
-    world.cloudwatch.fail_calls_naming("lost-599");
+    world.cloudwatch().fail_calls_naming("lost-599");
     let (stdout, json) = world.run("summary").await;
-    assert_eq!(world.cloudwatch.calls("ListMetrics"), 2);
+    assert_eq!(world.cloudwatch().calls("ListMetrics"), 2);
     let lost: Vec<&Value> = json["health"]["rules"]
         .as_array()
         .unwrap()
@@ -480,10 +454,10 @@ async fn lost_rules_over_two_listing_pages_keep_their_figures_when_one_read_fail
 /// A result CloudWatch marks `PartialData` is not read as the rule's figures.
 #[tokio::test]
 async fn a_partial_data_result_is_named() {
-    let world = World::start(2 * HOUR, all).await;
+    let world = Backlog::start(2 * HOUR, all).await;
     world.crm_metrics(&on_bus("to-crm")).await;
     world
-        .cloudwatch
+        .cloudwatch()
         .force_status("to-crm", "PartialData", "Too many datapoints requested");
     let (stdout, json) = world.run("summary").await;
     let crm = rule_line(&stdout, "to-crm");
@@ -500,7 +474,7 @@ async fn a_partial_data_result_is_named() {
 /// matched events above `InvocationRateLimitPerSecond` calls for that limit, named with
 /// the rate the events matched at (delivered invocations cannot exceed the limit).
 /// to-crm's events matched at 30/s and delivered at its API destination's limit of 10/s.
-async fn throttled_metrics(world: &World) {
+async fn throttled_metrics(world: &Backlog) {
     for minute in 0..5 {
         world
             .put(&on_bus("to-crm"), "TriggeredRules", minute, 1800.0)
@@ -523,7 +497,7 @@ async fn an_endpoint_429_flood_advises_the_endpoint_and_an_under_set_limit_the_l
             .contains("crm-webhook")
     };
     // Only the endpoint's 429s.
-    let world = World::start(2 * HOUR, |r| crm(r) && r["httpStatus"] == 429).await;
+    let world = Backlog::start(2 * HOUR, |r| crm(r) && r["httpStatus"] == 429).await;
     throttled_metrics(&world).await;
     let (stdout, json) = world.run("summary").await;
     let advice = stdout
@@ -542,7 +516,7 @@ async fn an_endpoint_429_flood_advises_the_endpoint_and_an_under_set_limit_the_l
     assert_eq!(d["endpointThrottled"], 3);
 
     // Only EventBridge's throttling.
-    let world = World::start(2 * HOUR, |r| crm(r) && r["errorCode"] == "THROTTLING").await;
+    let world = Backlog::start(2 * HOUR, |r| crm(r) && r["errorCode"] == "THROTTLING").await;
     throttled_metrics(&world).await;
     let (stdout, json) = world.run("summary").await;
     let advice = stdout
@@ -566,7 +540,7 @@ async fn an_endpoint_429_flood_advises_the_endpoint_and_an_under_set_limit_the_l
 
 #[tokio::test]
 async fn a_denied_or_hung_look_up_is_one_line_and_the_summary_is_still_written() {
-    let world = World::start(2 * HOUR, all).await;
+    let world = Backlog::start(2 * HOUR, all).await;
 
     // CloudWatch on a black hole: bounded, named, the summary written.
     let hole = support::net::black_hole().await;
@@ -613,26 +587,25 @@ async fn a_denied_or_hung_look_up_is_one_line_and_the_summary_is_still_written()
 /// that were never sent. An integration feeding another bus is listed, not a headline.
 #[tokio::test]
 async fn an_integration_in_error_or_a_pending_source_is_the_headline() {
-    let world = World::start(2 * HOUR, all).await;
-    world.sources.set(BUS, "PENDING");
-    let sim = Sim::start(SimState::new("health-client", "health-secret"), 0)
-        .await
-        .unwrap();
-    sim.state.integrations.lock().unwrap().extend([
-        eventbridge_integration(
-            "prod-events",
-            "ERROR",
-            "The AWS account could not be reached",
-        ),
-        eventbridge_integration("test-events", "ACTIVE", ""),
-        // Disabled on purpose, and its suffix feeds none of the rules' buses.
-        eventbridge_integration("old-events", "INACTIVE", ""),
-    ]);
+    let world = Backlog::start(2 * HOUR, all).await;
+    world.sources().set(BUS, "PENDING");
+    let sim = Sim::with_integrations(
+        "health-client",
+        "health-secret",
+        [
+            eventbridge_integration(
+                "prod-events",
+                "ERROR",
+                "The AWS account could not be reached",
+            ),
+            eventbridge_integration("test-events", "ACTIVE", ""),
+            // Disabled on purpose, and its suffix feeds none of the rules' buses.
+            eventbridge_integration("old-events", "INACTIVE", ""),
+        ],
+    )
+    .await;
     let out = world.out("summary");
-    let mut cmd = world.summarize(&out);
-    cmd.env("GENESYS_CLIENT_ID", "health-client")
-        .env("GENESYS_CLIENT_SECRET", "health-secret")
-        .env("GENESYS_API_BASE", sim.base_url());
+    let cmd = world.summarize_with(&out, &sim);
     let run = output(cmd).await;
     assert!(run.status.success(), "{}", text(&run));
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -679,7 +652,7 @@ async fn an_integration_in_error_or_a_pending_source_is_the_headline() {
 /// `rule-39` fails: the other rules keep their figures, and the failed part is named.
 #[tokio::test]
 async fn a_failed_call_costs_only_its_own_rules_figures() {
-    let world = World::start(2 * HOUR, all).await;
+    let world = Backlog::start(2 * HOUR, all).await;
     let path = world.reports().join("report.json");
     let mut report: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let template = report["records"][0].clone();
@@ -701,10 +674,10 @@ async fn a_failed_call_costs_only_its_own_rules_figures() {
             .put(&rule_only(&rule), "InvocationsSentToDlq", 0, 1.0)
             .await;
     }
-    world.cloudwatch.fail_calls_naming("rule-39");
+    world.cloudwatch().fail_calls_naming("rule-39");
     let (stdout, json) = world.run("summary").await;
-    assert!(world.cloudwatch.calls("GetMetricData") >= 2);
-    assert!(world.cloudwatch.most_queries_per_call() <= 500);
+    assert!(world.cloudwatch().calls("GetMetricData") >= 2);
+    assert!(world.cloudwatch().most_queries_per_call() <= 500);
     let line = stdout
         .lines()
         .find(|l| l.contains("unavailable: CloudWatch GetMetricData (us-east-1)"))
@@ -730,31 +703,13 @@ async fn a_failed_call_costs_only_its_own_rules_figures() {
 /// a 429 or a 5xx is said to be one, not blamed on the OAuth client's permission.
 #[tokio::test]
 async fn integrations_are_paged_by_next_uri_and_a_429_or_5xx_is_named() {
-    let world = World::start(2 * HOUR, all).await;
-    let sim = Sim::start(SimState::new("health-client", "health-secret"), 0)
-        .await
-        .unwrap();
-    {
-        let mut integrations = sim.state.integrations.lock().unwrap();
-        for n in 0..129 {
-            integrations.push(eventbridge_integration(
-                &format!("other-{n}"),
-                "INACTIVE",
-                "",
-            ));
-        }
-        // On the second page.
-        integrations.push(eventbridge_integration(
-            "prod-events",
-            "ERROR",
-            "Access denied",
-        ));
-    }
+    let world = Backlog::start(2 * HOUR, all).await;
+    let others = (0..129).map(|n| eventbridge_integration(&format!("other-{n}"), "INACTIVE", ""));
+    // On the second page.
+    let prod = eventbridge_integration("prod-events", "ERROR", "Access denied");
+    let sim = Sim::with_integrations("health-client", "health-secret", others.chain([prod])).await;
     let run = |name: &str| {
-        let mut cmd = world.summarize(&world.out(name));
-        cmd.env("GENESYS_CLIENT_ID", "health-client")
-            .env("GENESYS_CLIENT_SECRET", "health-secret")
-            .env("GENESYS_API_BASE", sim.base_url());
+        let cmd = world.summarize_with(&world.out(name), &sim);
         async move {
             let run = output(cmd).await;
             assert!(run.status.success(), "{}", text(&run));
@@ -791,9 +746,9 @@ async fn integrations_are_paged_by_next_uri_and_a_429_or_5xx_is_named() {
 /// the fix.
 #[tokio::test]
 async fn a_deauthorized_connection_explains_an_authentication_rejected_flood() {
-    let world = World::start(2 * HOUR, all).await;
+    let world = Backlog::start(2 * HOUR, all).await;
     world.crm_metrics(&on_bus("to-crm")).await;
-    world.sources.set_connection("crm", "DEAUTHORIZED");
+    world.sources().set_connection("crm", "DEAUTHORIZED");
     let (stdout, json) = world.run("summary").await;
     let lines: Vec<&str> = stdout.lines().collect();
     let wfm = lines

@@ -4,22 +4,18 @@
 //! events are captured by a real EventBridge rule sending them to an SQS queue on moto.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use dlq_triage_test_support as support;
-use genesys_dlq_triage::{
-    Handler, LambdaConfig, Response, RuleContext, TargetInput, apply_input_transformation,
-    lookup_from_pairs,
-};
+use genesys_dlq_triage::{Handler, Response, RuleContext, TargetInput, apply_input_transformation};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
-use support::cli::{dlq_triage, output, text};
-use support::cloudwatch::CloudWatch;
-use support::dynalite::{Dynalite, sdk_with_endpoints};
-use support::moto::Moto;
+use support::cli::{output, text};
+use support::dynalite::Dynalite;
 use support::sqs::Queue;
+use support::world::{Clock, DeadLetters, World, clock_at, lambda_config};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use genesys_dlq_triage::incidents::*;
@@ -37,123 +33,44 @@ const API: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm-web
 const PARTNER_BUS: &str =
     "aws.partner/genesys.com/cloud/cf6cb7d5-d0ea-45b5-b0cf-73ad5f5b8721/prod-events";
 
-/// moto for S3, SQS and EventBridge, dynalite for DynamoDB, a bus whose rule forwards
-/// every event of the tool to a queue.
-struct World {
-    moto: Moto,
-    dynalite: Dynalite,
-    sdk: aws_config::SdkConfig,
-    channel: Queue,
-    /// CloudWatch (the stand-in: moto's server does not speak the SDK's CBOR protocol).
-    _cloudwatch: CloudWatch,
+/// moto for S3, SQS and EventBridge, dynalite for DynamoDB, CloudWatch's stand-in (moto's
+/// server does not speak the SDK's CBOR protocol), a bus whose rule forwards every incident
+/// event of the tool to a queue.
+async fn world() -> World {
+    World::builder()
+        .incident_table(TABLE)
+        .cloudwatch()
+        .bucket(BUCKET)
+        .bus(BUS)
+        .channel("incident-channel", "to-the-channel", "DLQ Triage Incident")
+        .build()
+        .await
 }
 
-impl World {
-    async fn start() -> World {
-        let moto = Moto::start().await;
-        let dynalite = Dynalite::start().await;
-        dynalite.create_incident_table(TABLE).await;
-        let cloudwatch = CloudWatch::start().await;
-        let sdk = sdk_with_endpoints(&[
-            ("cloudwatch", &cloudwatch.endpoint),
-            ("s3", &moto.endpoint),
-            ("sqs", &moto.endpoint),
-            ("eventbridge", &moto.endpoint),
-            ("secrets-manager", &moto.endpoint),
-            ("dynamodb", &dynalite.endpoint),
-        ])
-        .await;
-        let s3 = genesys_dlq_triage::s3_client(&sdk, true);
-        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-        let events = aws_sdk_eventbridge::Client::new(&sdk);
-        events.create_event_bus().name(BUS).send().await.unwrap();
-        let channel = Queue::create(&sdk, "incident-channel").await;
-        support::moto::rule_with_target(
-            &events,
-            Some(BUS),
-            "to-the-channel",
-            r#"{"source": ["genesys-dlq-triage"], "detail-type": ["DLQ Triage Incident"]}"#,
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("channel")
-                .arn(channel.arn().await)
-                .build()
-                .unwrap(),
+/// The incident events the rule forwarded so far, in seq order per incident.
+async fn incident_events(world: &World) -> Vec<Value> {
+    let mut events = world.channel_events().await;
+    events.sort_by_key(|e| {
+        (
+            e["detail"]["incidentKey"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            e["detail"]["seq"].as_u64(),
         )
-        .await;
-        World {
-            moto,
-            dynalite,
-            sdk,
-            channel,
-            _cloudwatch: cloudwatch,
-        }
-    }
-
-    fn config(&self, vars: &[(&str, &str)]) -> LambdaConfig {
-        let pairs: Vec<(&str, &str)> = [
-            ("REPORT_BUCKET", BUCKET),
-            ("NOTIFY_EVENT_BUS", BUS),
-            ("INCIDENT_TABLE", TABLE),
-        ]
-        .into_iter()
-        .chain(vars.iter().copied())
-        .collect();
-        LambdaConfig::from_lookup(&lookup_from_pairs(&pairs)).unwrap()
-    }
-
-    /// A function container, telling the time by `clock` (epoch ms).
-    fn handler(&self, clock: &Arc<AtomicI64>, vars: &[(&str, &str)]) -> Handler {
-        let clock = clock.clone();
-        Handler::from_sdk(self.config(vars), &self.sdk, true, "triage").with_clock(move || {
-            DateTime::from_timestamp_millis(clock.load(Ordering::SeqCst)).unwrap()
-        })
-    }
-
-    /// The incident events the rule forwarded so far, in seq order per incident.
-    async fn events(&self) -> Vec<Value> {
-        let mut events: Vec<Value> = self
-            .channel
-            .drain_bodies()
-            .await
-            .iter()
-            .map(|b| serde_json::from_str(b).unwrap())
-            .collect();
-        events.sort_by_key(|e| {
-            (
-                e["detail"]["incidentKey"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                e["detail"]["seq"].as_u64(),
-            )
-        });
-        events
-    }
+    });
+    events
 }
 
 fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 5, 9, 0, 0).unwrap()
 }
 
-fn clock_at(t: DateTime<Utc>) -> Arc<AtomicI64> {
-    Arc::new(AtomicI64::new(t.timestamp_millis()))
-}
-
 /// `n` dead letters against `target`, dead-lettered at `at`, with ids `<tag>-<i>`.
 fn batch(tag: &str, n: usize, target: &str, at: DateTime<Utc>) -> SqsEvent {
-    let template: Value =
-        serde_json::from_slice(&support::fixtures::event_bytes("sqs-single.json")).unwrap();
-    let one = &template["Records"][0];
-    let records: Vec<Value> = (0..n)
-        .map(|i| {
-            let mut r = one.clone();
-            r["messageId"] = json!(format!("{tag}-{i}"));
-            r["attributes"]["SentTimestamp"] = json!(at.timestamp_millis().to_string());
-            r["messageAttributes"]["TARGET_ARN"]["stringValue"] = json!(target);
-            r
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
+    DeadLetters::new(n, at, |i| format!("{tag}-{i}"))
+        .attribute("TARGET_ARN", target)
+        .event()
 }
 
 async fn invoke(h: &Handler, event: SqsEvent) -> SqsBatchResponse {
@@ -197,7 +114,7 @@ fn transitions(events: &[Value]) -> Vec<(String, u64)> {
 
 #[tokio::test]
 async fn sixteen_invocations_meeting_a_new_incident_at_once_open_it_once() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time());
     // Three new incidents, one after the other, each met by 16 containers at once.
     for round in 0..3 {
@@ -212,7 +129,7 @@ async fn sixteen_invocations_meeting_a_new_incident_at_once_open_it_once() {
         for response in futures::future::join_all(invocations).await {
             assert_eq!(failures(&response), 0);
         }
-        let events = world.events().await;
+        let events = incident_events(&world).await;
         assert_eq!(
             transitions(&events),
             [("opened".to_owned(), 1)],
@@ -221,7 +138,7 @@ async fn sixteen_invocations_meeting_a_new_incident_at_once_open_it_once() {
         assert_eq!(events[0]["detail"]["targetArn"], json!(target));
     }
     // The table holds every batch's count.
-    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let db = world.dynamodb();
     let items = db.scan().table_name(TABLE).send().await.unwrap();
     for item in items.items() {
         assert_eq!(item["count"].as_n().unwrap(), "32");
@@ -230,11 +147,14 @@ async fn sixteen_invocations_meeting_a_new_incident_at_once_open_it_once() {
 
 #[tokio::test]
 async fn two_sweeps_at_once_resolve_an_incident_once() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time());
     let h = world.handler(&clock, &[]);
     invoke(&h, batch("a", 3, API, start_time())).await;
-    assert_eq!(transitions(&world.events().await), [("opened".into(), 1)]);
+    assert_eq!(
+        transitions(&incident_events(&world).await),
+        [("opened".into(), 1)]
+    );
     clock.store(
         (start_time() + Duration::minutes(16)).timestamp_millis(),
         Ordering::SeqCst,
@@ -242,7 +162,7 @@ async fn two_sweeps_at_once_resolve_an_incident_once() {
     let (a, b) = (world.handler(&clock, &[]), world.handler(&clock, &[]));
     let (x, y) = tokio::join!(sweep(&a), sweep(&b));
     assert_eq!(x.0 + y.0, 1, "{x:?} {y:?}");
-    let events = world.events().await;
+    let events = incident_events(&world).await;
     assert_eq!(transitions(&events), [("resolved".into(), 2)]);
     assert_eq!(events[0]["detail"]["resolvedBy"], "quiet period");
 }
@@ -250,40 +170,14 @@ async fn two_sweeps_at_once_resolve_an_incident_once() {
 /// EventBridge's own counts for the rule through the storm: 600 invocations a minute
 /// under {EventBusName, RuleName}, and the 300 dead letters under {RuleName} alone (the
 /// set the EventBridge guide lists the DLQ metrics under).
-async fn put_storm_metrics(sdk: &aws_config::SdkConfig) {
-    let cw = aws_sdk_cloudwatch::Client::new(sdk);
-    let dimension = |name: &str, value: &str| {
-        aws_sdk_cloudwatch::types::Dimension::builder()
-            .name(name)
-            .value(value)
-            .build()
-    };
+async fn put_storm_metrics(world: &World) {
+    let on_bus = [("EventBusName", PARTNER_BUS), ("RuleName", "to-crm")];
     for minute in (0..120).step_by(10) {
-        let at = aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-            (start_time() + Duration::minutes(minute)).timestamp(),
-        );
-        cw.put_metric_data()
-            .namespace("AWS/Events")
-            .metric_data(
-                aws_sdk_cloudwatch::types::MetricDatum::builder()
-                    .metric_name("Invocations")
-                    .dimensions(dimension("EventBusName", PARTNER_BUS))
-                    .dimensions(dimension("RuleName", "to-crm"))
-                    .timestamp(at)
-                    .value(600.0)
-                    .build(),
-            )
-            .metric_data(
-                aws_sdk_cloudwatch::types::MetricDatum::builder()
-                    .metric_name("InvocationsSentToDlq")
-                    .dimensions(dimension("RuleName", "to-crm"))
-                    .timestamp(at)
-                    .value(25.0)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let at = (start_time() + Duration::minutes(minute)).timestamp();
+        world.put_metric("Invocations", &on_bus, at, 600.0).await;
+        world
+            .put_metric("InvocationsSentToDlq", &[("RuleName", "to-crm")], at, 25.0)
+            .await;
     }
 }
 
@@ -293,17 +187,17 @@ async fn put_storm_metrics(sdk: &aws_config::SdkConfig) {
 /// PagerDuty bodies they promise.
 #[tokio::test]
 async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time());
     let h = world.handler(&clock, &[]);
-    put_storm_metrics(&world.sdk).await;
+    put_storm_metrics(&world).await;
     for i in 0..60 {
         let at = start_time() + Duration::minutes(2 * i);
         clock.store(at.timestamp_millis(), Ordering::SeqCst);
         let response = invoke(&h, batch(&format!("storm-{i}"), 5, API, at)).await;
         assert_eq!(failures(&response), 0);
     }
-    let storm = world.events().await;
+    let storm = incident_events(&world).await;
     let kinds: Vec<String> = transitions(&storm).into_iter().map(|t| t.0).collect();
     let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
     assert_eq!(count("opened"), 1, "{kinds:?}");
@@ -325,7 +219,7 @@ async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens
         Ordering::SeqCst,
     );
     assert_eq!(sweep(&h).await, (1, 0));
-    let resolved = world.events().await;
+    let resolved = incident_events(&world).await;
     assert_eq!(resolved.len(), 1);
     let d = &resolved[0]["detail"];
     assert_eq!(d["transition"], "resolved");
@@ -353,7 +247,7 @@ async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens
     let after = end + Duration::minutes(40);
     clock.store(after.timestamp_millis(), Ordering::SeqCst);
     invoke(&h, batch("again", 2, API, after)).await;
-    let again = world.events().await;
+    let again = incident_events(&world).await;
     assert_eq!(transitions(&again), [("reopened".into(), seq + 1)]);
     assert_eq!(again[0]["detail"]["episode"], seq + 1);
 
@@ -363,11 +257,11 @@ async fn a_storm_opens_once_updates_at_most_four_times_resolves_once_and_reopens
 /// The event detail a pager and a chat message need, and its limits.
 #[tokio::test]
 async fn the_opened_event_carries_what_a_pager_needs() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time());
     let h = world.handler(&clock, &[]);
     invoke(&h, batch("p", 4, API, start_time())).await;
-    let events = world.events().await;
+    let events = incident_events(&world).await;
     let d = &events[0]["detail"];
     assert_eq!(events[0]["source"], "genesys-dlq-triage");
     assert_eq!(events[0]["detail-type"], "DLQ Triage Incident");
@@ -417,14 +311,9 @@ async fn the_opened_event_carries_what_a_pager_needs() {
 /// as without the table.
 #[tokio::test]
 async fn a_table_that_is_missing_throttled_or_hung_changes_nothing_acknowledged() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time());
-    let without = Handler::from_sdk(
-        LambdaConfig::from_lookup(&lookup_from_pairs(&[("REPORT_BUCKET", BUCKET)])).unwrap(),
-        &world.sdk,
-        true,
-        "triage",
-    );
+    let without = world.handler_for(lambda_config(&[("REPORT_BUCKET", BUCKET)]), None);
     let expected = failures(&invoke(&without, batch("w", 5, API, start_time())).await);
 
     let missing = world.handler(&clock, &[("INCIDENT_TABLE", "no-such-table")]);
@@ -433,22 +322,16 @@ async fn a_table_that_is_missing_throttled_or_hung_changes_nothing_acknowledged(
         expected
     );
 
-    world.dynalite.throttle(true);
+    world.dynalite().throttle(true);
     let throttled = world.handler(&clock, &[]);
     assert_eq!(
         failures(&invoke(&throttled, batch("t", 5, API, start_time())).await),
         expected
     );
-    world.dynalite.throttle(false);
+    world.dynalite().throttle(false);
 
     let hole = support::net::black_hole().await;
-    let hung_sdk = sdk_with_endpoints(&[
-        ("s3", &world.moto.endpoint),
-        ("sqs", &world.moto.endpoint),
-        ("eventbridge", &world.moto.endpoint),
-        ("dynamodb", &hole),
-    ])
-    .await;
+    let hung_sdk = world.sdk_routing(&[("dynamodb", &hole)]).await;
     let hung = Handler::from_sdk(world.config(&[]), &hung_sdk, true, "triage");
     let started = std::time::Instant::now();
     assert_eq!(
@@ -460,7 +343,10 @@ async fn a_table_that_is_missing_throttled_or_hung_changes_nothing_acknowledged(
         "bounded: {:?}",
         started.elapsed()
     );
-    assert!(world.events().await.is_empty(), "no transition was won");
+    assert!(
+        incident_events(&world).await.is_empty(),
+        "no transition was won"
+    );
 }
 
 /// One conditional write per incident of a batch, not per record: a 10,000-record batch
@@ -468,7 +354,7 @@ async fn a_table_that_is_missing_throttled_or_hung_changes_nothing_acknowledged(
 /// is put (emptying the outbox); the next batch one write each.
 #[tokio::test]
 async fn a_batch_costs_one_write_per_incident() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time() + Duration::hours(3));
     let h = world.handler(&clock, &[]);
     let mut records = Vec::new();
@@ -484,19 +370,31 @@ async fn a_batch_costs_one_write_per_incident() {
     records.truncate(10_000);
     let mut event = batch("x", 0, API, start_time());
     event.records = records;
-    world.dynalite.reset_calls();
+    world.dynalite().reset_calls();
     assert_eq!(failures(&invoke(&h, event.clone()).await), 0);
     assert_eq!(
-        world.dynalite.calls(),
+        world.dynalite().calls(),
         [("GetItem".to_owned(), 3), ("PutItem".to_owned(), 6)].into()
     );
-    assert_eq!(world.events().await.len(), 3);
-    world.dynalite.reset_calls();
+    assert_eq!(incident_events(&world).await.len(), 3);
+    world.dynalite().reset_calls();
     for r in &mut event.records {
         r.message_id = r.message_id.as_ref().map(|id| format!("{id}-again"));
     }
     assert_eq!(failures(&invoke(&h, event).await), 0);
-    assert_eq!(world.dynalite.calls(), [("PutItem".to_owned(), 3)].into());
+    assert_eq!(world.dynalite().calls(), [("PutItem".to_owned(), 3)].into());
+}
+
+/// One dead letter against `API` at the start time, through a container telling the time
+/// by `clock`: the container and the incident's key.
+async fn first_incident(world: &World, clock: &Clock) -> (Handler, String) {
+    let h = world.handler(clock, &[]);
+    invoke(&h, batch("first", 1, API, start_time())).await;
+    let key = incident_events(world).await[0]["detail"]["incidentKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (h, key)
 }
 
 /// An item edited by hand (a count that is text) while its episode is open is rewritten
@@ -504,14 +402,9 @@ async fn a_batch_costs_one_write_per_incident() {
 /// the batch is acknowledged and no second `opened` is announced.
 #[tokio::test]
 async fn an_item_that_cannot_be_read_is_rewritten_without_a_second_page() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time() + Duration::hours(2));
-    let h = world.handler(&clock, &[]);
-    invoke(&h, batch("first", 1, API, start_time())).await;
-    let key = world.events().await[0]["detail"]["incidentKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (h, key) = first_incident(&world, &clock).await;
     set_attribute(&world, &key, "count", AttributeValue::S("many".into())).await;
     let fresh = world.handler(&clock, &[]);
     let later = start_time() + Duration::minutes(1);
@@ -519,7 +412,7 @@ async fn an_item_that_cannot_be_read_is_rewritten_without_a_second_page() {
         failures(&invoke(&fresh, batch("second", 2, API, later)).await),
         0
     );
-    assert!(world.events().await.is_empty(), "no second page");
+    assert!(incident_events(&world).await.is_empty(), "no second page");
     let item = raw_item(&world, &key).await;
     assert_eq!(item["count"].as_n().unwrap(), "2");
     assert_eq!(item["seq"].as_n().unwrap(), "1");
@@ -530,14 +423,9 @@ async fn an_item_that_cannot_be_read_is_rewritten_without_a_second_page() {
 /// write fails, named, and the item is left as it was; the batch is acknowledged.
 #[tokio::test]
 async fn a_stale_binarys_write_to_a_newer_item_fails_without_rewriting_it() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time() + Duration::hours(2));
-    let h = world.handler(&clock, &[]);
-    invoke(&h, batch("first", 1, API, start_time())).await;
-    let key = world.events().await[0]["detail"]["incidentKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (h, key) = first_incident(&world, &clock).await;
     set_attribute(&world, &key, "itemVersion", AttributeValue::N("3".into())).await;
     let before = raw_item(&world, &key).await;
     // The process that knew the item, and one that did not.
@@ -546,7 +434,7 @@ async fn a_stale_binarys_write_to_a_newer_item_fails_without_rewriting_it() {
         assert_eq!(failures(&invoke(h, batch(tag, 2, API, later)).await), 0);
     }
     assert_eq!(raw_item(&world, &key).await, before, "left as it was");
-    assert!(world.events().await.is_empty());
+    assert!(incident_events(&world).await.is_empty());
 }
 
 /// An incident the previous layout (`itemVersion` 1: no `rev`, episodes or outbox) left
@@ -555,16 +443,11 @@ async fn a_stale_binarys_write_to_a_newer_item_fails_without_rewriting_it() {
 /// so that PagerDuty closes it.
 #[tokio::test]
 async fn an_incident_the_previous_layout_left_open_goes_on_and_resolves_its_page() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time() + Duration::hours(2));
-    let h = world.handler(&clock, &[]);
-    invoke(&h, batch("first", 1, API, start_time())).await;
-    let key = world.events().await[0]["detail"]["incidentKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (h, key) = first_incident(&world, &clock).await;
     // As the previous version wrote it.
-    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let db = world.dynamodb();
     db.update_item()
         .table_name(TABLE)
         .key("incidentKey", AttributeValue::S(key.clone()))
@@ -582,7 +465,7 @@ async fn an_incident_the_previous_layout_left_open_goes_on_and_resolves_its_page
         failures(&invoke(&h, batch("later", 2, API, later)).await),
         0
     );
-    assert!(world.events().await.is_empty());
+    assert!(incident_events(&world).await.is_empty());
     let item = raw_item(&world, &key).await;
     assert_eq!(item["count"].as_n().unwrap(), "3");
     assert_eq!(item["itemVersion"].as_n().unwrap(), "2");
@@ -593,14 +476,14 @@ async fn an_incident_the_previous_layout_left_open_goes_on_and_resolves_its_page
         Ordering::SeqCst,
     );
     assert_eq!(sweep(&world.handler(&clock, &[])).await, (1, 0));
-    let events = world.events().await;
+    let events = incident_events(&world).await;
     assert_eq!(transitions(&events), [("resolved".to_owned(), 2)]);
     assert_eq!(events[0]["detail"]["dedupKey"], key.as_str());
     assert_eq!(events[0]["detail"]["episode"], 0);
 }
 
 async fn set_attribute(world: &World, key: &str, name: &str, value: AttributeValue) {
-    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let db = world.dynamodb();
     db.update_item()
         .table_name(TABLE)
         .key("incidentKey", AttributeValue::S(key.to_owned()))
@@ -613,7 +496,7 @@ async fn set_attribute(world: &World, key: &str, name: &str, value: AttributeVal
 }
 
 async fn raw_item(world: &World, key: &str) -> std::collections::HashMap<String, AttributeValue> {
-    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let db = world.dynamodb();
     db.get_item()
         .table_name(TABLE)
         .key("incidentKey", AttributeValue::S(key.to_owned()))
@@ -626,25 +509,29 @@ async fn raw_item(world: &World, key: &str) -> std::collections::HashMap<String,
         .unwrap()
 }
 
-/// `dlq-triage incidents` lists the table and resolves one by hand, through
-/// `AWS_ENDPOINT_URL_DYNAMODB` while EventBridge stays on moto.
-#[tokio::test]
-async fn the_cli_lists_incidents_and_resolves_one_by_hand() {
-    let world = World::start().await;
+/// Two incidents opened by the function: 3 dead letters against `API`, 1 against another
+/// target. The first one's key.
+async fn two_open_incidents(world: &World) -> String {
     let clock = clock_at(start_time());
     let h = world.handler(&clock, &[]);
     invoke(&h, batch("one", 3, API, start_time())).await;
     invoke(&h, batch("two", 1, &format!("{API}-other"), start_time())).await;
-    let opened = world.events().await;
-    let key = opened[0]["detail"]["incidentKey"]
+    let opened = incident_events(world).await;
+    opened[0]["detail"]["incidentKey"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// `dlq-triage incidents` lists the table and resolves one by hand, through
+/// `AWS_ENDPOINT_URL_DYNAMODB` while EventBridge stays on moto.
+#[tokio::test]
+async fn the_cli_lists_incidents_and_resolves_one_by_hand() {
+    let world = world().await;
+    let key = two_open_incidents(&world).await;
     let cli = |args: &[&str]| {
-        let mut cmd = dlq_triage(args);
-        cmd.env("AWS_ENDPOINT_URL", &world.moto.endpoint)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &world.dynalite.endpoint)
-            .env("NOTIFY_EVENT_BUS", BUS);
+        let mut cmd = world.cli(args);
+        cmd.env("NOTIFY_EVENT_BUS", BUS);
         cmd
     };
     let listed = output(cli(&["incidents", "--table", TABLE, "--json"])).await;
@@ -660,7 +547,7 @@ async fn the_cli_lists_incidents_and_resolves_one_by_hand() {
 
     let resolved = output(cli(&["incidents", "resolve", &key, "--table", TABLE])).await;
     assert!(resolved.status.success(), "{}", text(&resolved));
-    let events = world.events().await;
+    let events = incident_events(&world).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["detail"]["transition"], "resolved");
     assert_eq!(events[0]["detail"]["resolvedBy"], "hand");
@@ -682,23 +569,15 @@ async fn the_cli_lists_incidents_and_resolves_one_by_hand() {
 /// incident.
 #[tokio::test]
 async fn the_cli_lists_each_incidents_redrive_with_its_state_and_counts() {
-    let world = World::start().await;
-    let clock = clock_at(start_time());
-    let h = world.handler(&clock, &[]);
-    invoke(&h, batch("one", 3, API, start_time())).await;
-    invoke(&h, batch("two", 1, &format!("{API}-other"), start_time())).await;
-    let opened = world.events().await;
-    let key = opened[0]["detail"]["incidentKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let world = world().await;
+    let key = two_open_incidents(&world).await;
     let run = serde_json::json!({
         "incident": key, "episode": 1, "category": "rate-limit-exceeded",
         "targetArn": API, "state": "paused", "pass": 1, "cursor": 120, "total": 500,
         "sent": 114, "failedAgain": 6, "gaveUp": 0, "skippedTooOld": 2, "rate": 10.0,
         "why": "the target failed 5 times in a row (last: HTTP 429)"
     });
-    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let db = world.dynamodb();
     for (k, extra) in [
         (format!("redrive#run#{key}"), Some(run.to_string())),
         (format!("redrive#{API}#ev-1"), None),
@@ -714,12 +593,7 @@ async fn the_cli_lists_each_incidents_redrive_with_its_state_and_counts() {
         }
         put.send().await.unwrap();
     }
-    let cli = |args: &[&str]| {
-        let mut cmd = dlq_triage(args);
-        cmd.env("AWS_ENDPOINT_URL", &world.moto.endpoint)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &world.dynalite.endpoint);
-        cmd
-    };
+    let cli = |args: &[&str]| world.cli(args);
     let listed = output(cli(&["incidents", "--table", TABLE, "--json"])).await;
     assert!(listed.status.success(), "{}", text(&listed));
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
@@ -877,12 +751,10 @@ fn strip_tags(v: serde_norway::Value) -> serde_norway::Value {
 /// counts the incidents not updated. `incidents sweep` resolves nothing that is not quiet.
 #[tokio::test]
 async fn poll_keeps_incidents_and_counts_what_the_table_did_not_take() {
-    let world = World::start().await;
+    let world = world().await;
     let poll = |table: &str| {
-        let mut cmd = dlq_triage(&["poll", "--wait-seconds", "1", "--concurrency", "1"]);
-        cmd.env("AWS_ENDPOINT_URL", &world.moto.endpoint)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &world.dynalite.endpoint)
-            .env("NOTIFY_EVENT_BUS", BUS)
+        let mut cmd = world.cli(&["poll", "--wait-seconds", "1", "--concurrency", "1"]);
+        cmd.env("NOTIFY_EVENT_BUS", BUS)
             .env("INCIDENT_TABLE", table)
             .args(["--bucket", BUCKET, "--delete", "--no-correlate"]);
         cmd
@@ -896,7 +768,7 @@ async fn poll_keeps_incidents_and_counts_what_the_table_did_not_take() {
     })
     .await;
     assert!(run.status.success(), "{}", text(&run));
-    let opened = world.events().await;
+    let opened = incident_events(&world).await;
     assert!(!opened.is_empty());
     assert!(opened.iter().all(|e| e["detail"]["transition"] == "opened"));
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -926,16 +798,12 @@ async fn poll_keeps_incidents_and_counts_what_the_table_did_not_take() {
         "{stdout}"
     );
 
-    let mut sweep = dlq_triage(&["incidents", "sweep", "--table", TABLE]);
-    sweep
-        .env("AWS_ENDPOINT_URL", &world.moto.endpoint)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &world.dynalite.endpoint);
-    let swept = output(sweep).await;
+    let swept = output(world.cli(&["incidents", "sweep", "--table", TABLE])).await;
     assert!(swept.status.success(), "{}", text(&swept));
     assert!(String::from_utf8_lossy(&swept.stdout).contains("resolved 0 incident(s)"));
 
     // A table and no bus: nothing claims to be announced, and `poll` says where they wait.
-    world.dynalite.create_incident_table("no-bus").await;
+    world.dynalite().create_incident_table("no-bus").await;
     queue.send(&support::sqs::mixed_dead_letters(), None).await;
     let no_bus = output({
         let mut c = poll("no-bus");
@@ -960,22 +828,17 @@ async fn poll_keeps_incidents_and_counts_what_the_table_did_not_take() {
 /// Genesys side is: here its integration reports ERROR.
 #[tokio::test]
 async fn a_resolved_event_says_the_genesys_integrations_state() {
-    let world = World::start().await;
-    let sim = support::genesys_sim::Sim::start(
-        support::genesys_sim::SimState::new("sweep-client", "sweep-secret"),
-        0,
-    )
-    .await
-    .unwrap();
-    sim.state
-        .integrations
-        .lock()
-        .unwrap()
-        .push(support::genesys_sim::eventbridge_integration(
+    let world = world().await;
+    let sim = support::genesys_sim::Sim::with_integrations(
+        "sweep-client",
+        "sweep-secret",
+        [support::genesys_sim::eventbridge_integration(
             "prod-events",
             "ERROR",
             "Access denied to the partner event source",
-        ));
+        )],
+    )
+    .await;
     support::moto::put_secret(
         &world.sdk,
         "genesys/sweep",
@@ -988,13 +851,13 @@ async fn a_resolved_event_says_the_genesys_integrations_state() {
     let clock = clock_at(start_time());
     let h = world.handler(&clock, &[("GENESYS_SECRET_ID", "genesys/sweep")]);
     invoke(&h, batch("g", 2, API, start_time())).await;
-    world.events().await;
+    incident_events(&world).await;
     clock.store(
         (start_time() + Duration::minutes(20)).timestamp_millis(),
         Ordering::SeqCst,
     );
     assert_eq!(sweep(&h).await, (1, 0));
-    let resolved = world.events().await;
+    let resolved = incident_events(&world).await;
     let genesys = &resolved[0]["detail"]["health"]["genesysIntegrations"];
     assert_eq!(
         genesys[0]["code"], "ERROR",
@@ -1010,8 +873,8 @@ async fn a_resolved_event_says_the_genesys_integrations_state() {
 /// The proxy keeps DynamoDB's 4 KB limit on expression strings, which dynalite does not.
 #[tokio::test]
 async fn the_test_dynamodb_refuses_an_expression_over_4_kb_as_dynamodb_does() {
-    let world = World::start().await;
-    let db = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let world = world().await;
+    let db = world.dynamodb();
     let key = aws_sdk_dynamodb::types::AttributeValue::S("k".into());
     let clauses: Vec<String> = (0..500).map(|i| format!("a{i} = :one")).collect();
     let wide = db
@@ -1065,7 +928,7 @@ fn spread(tag: &str, n: usize, target: &str, from: DateTime<Utc>) -> SqsEvent {
 /// within DynamoDB's limits (the proxy refuses an expression over 4 KB as DynamoDB does).
 #[tokio::test]
 async fn two_batches_of_200_distinct_minutes_open_once_and_count_all() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time() + Duration::hours(8));
     let h = world.handler(&clock, &[]);
     assert_eq!(
@@ -1081,7 +944,7 @@ async fn two_batches_of_200_distinct_minutes_open_once_and_count_all() {
         failures(&invoke(&h, spread("w2", 200, API, second)).await),
         0
     );
-    let events = world.events().await;
+    let events = incident_events(&world).await;
     let kinds: Vec<String> = transitions(&events).into_iter().map(|t| t.0).collect();
     assert_eq!(kinds, ["opened"], "{events:?}");
     let key = events[0]["detail"]["incidentKey"].as_str().unwrap();
@@ -1091,7 +954,7 @@ async fn two_batches_of_200_distinct_minutes_open_once_and_count_all() {
         item["firstSeen"].as_n().unwrap(),
         &start_time().timestamp_millis().to_string()
     );
-    let largest = world.dynalite.largest_item();
+    let largest = world.dynalite().largest_item();
     eprintln!("largest item put for 400 distinct minutes: {largest} bytes");
     assert!(largest < 16 * 1024, "{largest}");
 }
@@ -1101,14 +964,14 @@ async fn two_batches_of_200_distinct_minutes_open_once_and_count_all() {
 /// nothing left to put).
 #[tokio::test]
 async fn an_opened_event_the_bus_refused_is_put_later_exactly_once() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time() + Duration::hours(2));
     let refusing = world.handler(&clock, &[("NOTIFY_EVENT_BUS", "no-such-bus")]);
     assert_eq!(
         failures(&invoke(&refusing, batch("a", 3, API, start_time())).await),
         0
     );
-    assert!(world.events().await.is_empty());
+    assert!(incident_events(&world).await.is_empty());
     // Another container, a bus that takes events, two minutes on.
     clock.store(
         (start_time() + Duration::hours(2) + Duration::minutes(2)).timestamp_millis(),
@@ -1117,28 +980,22 @@ async fn an_opened_event_the_bus_refused_is_put_later_exactly_once() {
     let h = world.handler(&clock, &[]);
     let later = start_time() + Duration::minutes(1);
     assert_eq!(failures(&invoke(&h, batch("b", 1, API, later)).await), 0);
-    let events = world.events().await;
+    let events = incident_events(&world).await;
     assert_eq!(transitions(&events), [("opened".to_owned(), 1)]);
     assert_eq!(events[0]["detail"]["count"], 4);
     assert_eq!(sweep(&h).await, (0, 0));
     invoke(&h, batch("c", 1, API, later)).await;
-    assert!(world.events().await.is_empty(), "put once");
+    assert!(incident_events(&world).await.is_empty(), "put once");
 }
 
 /// With a table and no bus, nothing claims to be announced: the transitions wait in the
 /// outbox, and the function's sweep puts them once a bus is configured.
 #[tokio::test]
 async fn without_a_bus_transitions_wait_in_the_outbox_for_the_sweep() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time() + Duration::hours(2));
-    let config = LambdaConfig::from_lookup(&lookup_from_pairs(&[
-        ("REPORT_BUCKET", BUCKET),
-        ("INCIDENT_TABLE", TABLE),
-    ]))
-    .unwrap();
-    let c = clock.clone();
-    let no_bus = Handler::from_sdk(config, &world.sdk, true, "triage")
-        .with_clock(move || DateTime::from_timestamp_millis(c.load(Ordering::SeqCst)).unwrap());
+    let config = lambda_config(&[("REPORT_BUCKET", BUCKET), ("INCIDENT_TABLE", TABLE)]);
+    let no_bus = world.handler_for(config, Some(&clock));
     invoke(&no_bus, batch("a", 2, API, start_time())).await;
     clock.store(
         (start_time() + Duration::hours(2) + Duration::minutes(5)).timestamp_millis(),
@@ -1147,17 +1004,17 @@ async fn without_a_bus_transitions_wait_in_the_outbox_for_the_sweep() {
     let h = world.handler(&clock, &[]);
     assert_eq!(sweep(&h).await, (0, 0));
     assert_eq!(
-        transitions(&world.events().await),
+        transitions(&incident_events(&world).await),
         [("opened".to_owned(), 1)]
     );
     assert_eq!(sweep(&h).await, (0, 0));
-    assert!(world.events().await.is_empty());
+    assert!(incident_events(&world).await.is_empty());
 }
 
 /// A sweep that cannot use the table answers an error (Lambda counts it in `Errors`).
 #[tokio::test]
 async fn a_sweep_that_fails_answers_an_error() {
-    let world = World::start().await;
+    let world = world().await;
     let clock = clock_at(start_time());
     let h = world.handler(&clock, &[("INCIDENT_TABLE", "no-such-table")]);
     let scheduled: Value =
@@ -1175,20 +1032,18 @@ async fn a_sweep_that_fails_answers_an_error() {
 /// ends, then the sweep puts what was held.
 #[tokio::test]
 async fn ack_and_silence_round_trip_through_the_cli() {
-    let world = World::start().await;
+    let world = world().await;
     let now = Utc::now();
     let clock = clock_at(now);
     let h = world.handler(&clock, &[]);
     invoke(&h, batch("a", 2, API, now - Duration::hours(2))).await;
-    let key = world.events().await[0]["detail"]["incidentKey"]
+    let key = incident_events(&world).await[0]["detail"]["incidentKey"]
         .as_str()
         .unwrap()
         .to_owned();
     let cli = |args: &[&str]| {
-        let mut cmd = dlq_triage(args);
-        cmd.env("AWS_ENDPOINT_URL", &world.moto.endpoint)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &world.dynalite.endpoint)
-            .env("NOTIFY_EVENT_BUS", BUS)
+        let mut cmd = world.cli(args);
+        cmd.env("NOTIFY_EVENT_BUS", BUS)
             .env("INCIDENT_TABLE", TABLE);
         cmd
     };
@@ -1206,7 +1061,7 @@ async fn ack_and_silence_round_trip_through_the_cli() {
         Ordering::SeqCst,
     );
     invoke(&h, batch("b", 3, API, now + Duration::minutes(39))).await;
-    assert!(world.events().await.is_empty(), "silenced");
+    assert!(incident_events(&world).await.is_empty(), "silenced");
     // The silence ended by hand (`--until` a time past); the sweep puts what was held.
     let ended = output(cli(&[
         "incidents",
@@ -1222,7 +1077,7 @@ async fn ack_and_silence_round_trip_through_the_cli() {
         Ordering::SeqCst,
     );
     assert_eq!(sweep(&h).await, (0, 0));
-    let events = world.events().await;
+    let events = incident_events(&world).await;
     assert_eq!(transitions(&events), [("updated".to_owned(), 2)]);
     let d = &events[0]["detail"];
     assert_eq!(d["count"], 5);
@@ -1349,7 +1204,7 @@ mod on_dynamodb {
 /// failure does, once.
 #[tokio::test]
 async fn a_backlog_drained_two_hours_late_pages_once_and_old_redeliveries_never_reopen() {
-    let world = World::start().await;
+    let world = world().await;
     let late = Duration::hours(2);
     let clock = clock_at(start_time() + late);
     let h = world.handler(&clock, &[]);
@@ -1367,7 +1222,7 @@ async fn a_backlog_drained_two_hours_late_pages_once_and_old_redeliveries_never_
     assert_eq!(sweep(&h).await, (0, 0));
     set(drain_end + Duration::minutes(16));
     assert_eq!(sweep(&h).await, (1, 0));
-    let events = world.events().await;
+    let events = incident_events(&world).await;
     assert_eq!(
         transitions(&events),
         [("opened".to_owned(), 1), ("resolved".to_owned(), 2)]
@@ -1379,14 +1234,14 @@ async fn a_backlog_drained_two_hours_late_pages_once_and_old_redeliveries_never_
         let failed_at = start_time() + Duration::minutes(minute);
         invoke(&h, batch(&format!("again{minute}"), 2, API, failed_at)).await;
     }
-    assert!(world.events().await.is_empty(), "no reopening");
+    assert!(incident_events(&world).await.is_empty(), "no reopening");
     // A fresh failure, after the resolution's cut-off: reopened once.
     for minute in 0..2 {
         let now = drain_end + Duration::minutes(30 + minute);
         set(now);
         invoke(&h, batch(&format!("fresh{minute}"), 1, API, now)).await;
     }
-    let events = world.events().await;
+    let events = incident_events(&world).await;
     assert_eq!(transitions(&events), [("reopened".to_owned(), 3)]);
     assert_eq!(
         events[0]["detail"]["count"], 1,

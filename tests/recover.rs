@@ -10,10 +10,9 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{SecondsFormat, Utc};
 use dlq_triage_test_support as support;
 use serde_json::Value;
-use support::cli::{dlq_triage, output, text};
-use support::cloudwatch::CloudWatch;
-use support::eventbridge::EventSources;
-use support::moto::Moto;
+use support::cli::{output, text};
+use support::eventbridge::Archives;
+use support::world::World;
 
 const BUS: &str = "genesys-prod";
 const RULE: &str = "to-crm";
@@ -23,25 +22,22 @@ const RETENTION: i64 = 4 * 86_400;
 /// The target gives up on an event 10 minutes after it happened.
 const EVENT_AGE: i64 = 600;
 
-struct World {
-    moto: Moto,
-    events: EventSources,
-    cloudwatch: CloudWatch,
+/// moto, the EventBridge stand-in (the archives' judge) and CloudWatch's stand-in, with the
+/// account's bus, rule and archives.
+struct Archived {
+    world: World,
     rule_arn: String,
     bus_arn: String,
     /// The current minute's start (epoch seconds).
     now: i64,
 }
 
-impl World {
+impl Archived {
     /// A custom bus with one rule whose SQS target has a DLQ (kept [`RETENTION`]) and a
     /// retry policy of [`EVENT_AGE`], and an archive of the bus created 30 days ago.
-    async fn start() -> World {
-        let moto = Moto::start().await;
-        let events = EventSources::start(&moto.endpoint).await;
-        let cloudwatch = CloudWatch::start().await;
-        let sdk = moto.sdk().await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
+    async fn start() -> Archived {
+        let world = World::builder().event_sources().cloudwatch().build().await;
+        let sqs = aws_sdk_sqs::Client::new(&world.sdk);
         let queue = |name: &'static str, retention: Option<i64>| {
             let sqs = sqs.clone();
             async move {
@@ -58,7 +54,7 @@ impl World {
         };
         let target_arn = queue("crm-in", None).await;
         let dlq = queue("crm-dlq", Some(RETENTION)).await;
-        let eb = aws_sdk_eventbridge::Client::new(&sdk);
+        let eb = world.events();
         let bus_arn = eb
             .create_event_bus()
             .name(BUS)
@@ -84,20 +80,17 @@ impl World {
         let rule_arn = support::moto::rule_with_target(&eb, Some(BUS), RULE, pattern, target).await;
         let now = Utc::now().timestamp();
         let now = now - now.rem_euclid(60);
-        events
-            .archives
-            .add("genesys-all", &bus_arn, now - 30 * 86_400, 0);
+        let archives = &world.sources().archives;
+        archives.add("genesys-all", &bus_arn, now - 30 * 86_400, 0);
         // Another bus's archive is never chosen.
-        events.archives.add(
+        archives.add(
             "other-bus",
             &format!("arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"),
             now - 30 * 86_400,
             0,
         );
-        World {
-            moto,
-            events,
-            cloudwatch,
+        Archived {
+            world,
             rule_arn,
             bus_arn,
             now,
@@ -108,17 +101,20 @@ impl World {
     /// EventBridge publishes a custom bus's rule metrics.
     fn put(&self, metric: &str, at: i64, value: f64) {
         let dims: &[(&str, &str)] = &[("EventBusName", BUS), ("RuleName", RULE)];
-        self.cloudwatch
+        self.world
+            .cloudwatch()
             .put_many([("AWS/Events", metric, dims, at, value)]);
     }
 
     fn recover(&self, args: &[&str]) -> Command {
-        let mut cmd = dlq_triage(&["recover", "--rule", &self.rule_arn]);
-        cmd.args(args)
-            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
-            .env("AWS_ENDPOINT_URL_EVENTBRIDGE", &self.events.endpoint)
-            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cloudwatch.endpoint);
+        let mut cmd = self.world.cli(&["recover", "--rule", &self.rule_arn]);
+        cmd.args(args);
         cmd
+    }
+
+    /// The archives and the replays started, as the EventBridge stand-in holds them.
+    fn archives(&self) -> &Archives {
+        &self.world.sources().archives
     }
 
     /// Two minutes three hours ago that lost 4 and 6 events beyond the DLQ, dead letters
@@ -147,7 +143,7 @@ fn rfc3339(t: i64) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dry_run_names_the_archive_the_windows_and_the_events_the_rule_matched() {
-    let world = World::start().await;
+    let world = Archived::start().await;
     let (expired, lost) = world.losses();
     let o = output(world.recover(&["--since", "6d", "--until", "1h"])).await;
     let out = String::from_utf8_lossy(&o.stdout);
@@ -192,17 +188,17 @@ async fn the_dry_run_names_the_archive_the_windows_and_the_events_the_rule_match
         "{out}"
     );
     assert!(out.contains("dry run: nothing was started"), "{out}");
-    assert!(world.events.archives.replays().is_empty());
+    assert!(world.archives().replays().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn execute_replays_each_window_from_the_archive_to_the_rule_alone_once() {
-    let world = World::start().await;
+    let world = Archived::start().await;
     let (expired, lost) = world.losses();
     let o = output(world.recover(&["--since", "6d", "--until", "1h", "--execute"])).await;
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    let replays = world.events.archives.replays();
+    let replays = world.archives().replays();
     assert_eq!(replays.len(), 2, "{out}");
     for (replay, (start, end)) in replays.iter().zip([
         (expired - EVENT_AGE, expired + 60),
@@ -234,7 +230,7 @@ async fn execute_replays_each_window_from_the_archive_to_the_rule_alone_once() {
     // Run again: the windows were replayed (ListReplays), nothing replayed twice.
     let again = output(world.recover(&["--since", "6d", "--until", "1h", "--execute"])).await;
     assert!(again.status.success(), "{}", text(&again));
-    assert_eq!(world.events.archives.replays().len(), 2);
+    assert_eq!(world.archives().replays().len(), 2);
     assert_eq!(
         String::from_utf8_lossy(&again.stdout)
             .matches(" (RUNNING): not replayed again")
@@ -247,7 +243,7 @@ async fn execute_replays_each_window_from_the_archive_to_the_rule_alone_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_window_that_ended_minutes_ago_waits_for_the_archive_unless_told() {
-    let world = World::start().await;
+    let world = Archived::start().await;
     world.put("InvocationsFailedToBeSentToDlq", world.now - 300, 2.0);
     let args = [
         "--since",
@@ -265,12 +261,12 @@ async fn a_window_that_ended_minutes_ago_waits_for_the_archive_unless_told() {
         "{}",
         text(&o)
     );
-    assert!(world.events.archives.replays().is_empty());
+    assert!(world.archives().replays().is_empty());
     let mut told = args.to_vec();
     told.push("--ignore-archive-lag");
     let o = output(world.recover(&told)).await;
     assert!(o.status.success(), "{}", text(&o));
-    let replays = world.events.archives.replays();
+    let replays = world.archives().replays();
     assert_eq!(replays.len(), 1);
     assert_eq!(
         replays[0]["EventStartTime"].as_f64(),
@@ -280,7 +276,7 @@ async fn a_window_that_ended_minutes_ago_waits_for_the_archive_unless_told() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_lost_exits_3_and_an_archive_too_young_is_named() {
-    let world = World::start().await;
+    let world = Archived::start().await;
     let o = output(world.recover(&["--since", "6d", "--until", "1h"])).await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
@@ -327,38 +323,9 @@ async fn nothing_lost_exits_3_and_an_archive_too_young_is_named() {
 
 /// A function `name` (an empty zip: it is never invoked) draining queue `queue` through an
 /// enabled event source mapping, as the triage function drains its DLQ.
-async fn drain(moto: &Moto, queue: &str, name: &str) {
-    let sdk = moto.sdk().await;
-    let role = aws_sdk_iam::Client::new(&sdk)
-        .create_role()
-        .role_name("triage-role")
-        .assume_role_policy_document(
-            serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}).to_string(),
-        )
-        .send()
-        .await
-        .expect("CreateRole")
-        .role
-        .unwrap()
-        .arn;
-    let mut zip = b"PK\x05\x06".to_vec();
-    zip.extend([0u8; 18]);
-    let lambda = aws_sdk_lambda::Client::new(&sdk);
-    lambda
-        .create_function()
-        .function_name(name)
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(role)
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateFunction");
-    lambda
+async fn drain(world: &World, queue: &str, name: &str) {
+    world.function(name, "triage-role", None).await;
+    aws_sdk_lambda::Client::new(&world.sdk)
         .create_event_source_mapping()
         .event_source_arn(queue)
         .function_name(name)
@@ -369,9 +336,9 @@ async fn drain(moto: &Moto, queue: &str, name: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dead_letters_a_function_drains_are_not_taken_for_expired() {
-    let world = World::start().await;
+    let world = Archived::start().await;
     let dlq = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:crm-dlq");
-    drain(&world.moto, &dlq, "dlq-triage").await;
+    drain(&world.world, &dlq, "dlq-triage").await;
     let (_, lost) = world.losses();
     let o = output(world.recover(&["--since", "6d", "--until", "1h"])).await;
     let out = String::from_utf8_lossy(&o.stdout);
@@ -395,18 +362,17 @@ async fn dead_letters_a_function_drains_are_not_taken_for_expired() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wider_window_later_replays_only_what_earlier_replays_left_out() {
-    let world = World::start().await;
+    let world = Archived::start().await;
     // Small pages: the archives and the replays are read to their last page.
-    world.events.archives.set_page_size(1);
+    world.archives().set_page_size(1);
     world
-        .events
-        .archives
+        .archives()
         .add("genesys-young", &world.bus_arn, world.now - 3600, 0);
     let (expired, lost) = world.losses();
     let args = ["--since", "6d", "--until", "1h", "--execute"];
     let o = output(world.recover(&args)).await;
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(world.events.archives.replays().len(), 2);
+    assert_eq!(world.archives().replays().len(), 2);
     // A minute lost just after the second window widens it: its window is another one
     // (another name), but only its new part is replayed.
     world.put("InvocationsFailedToBeSentToDlq", lost + 180, 1.0);
@@ -418,7 +384,7 @@ async fn a_wider_window_later_replays_only_what_earlier_replays_left_out() {
             "  {} to {}: replayed already by {} (RUNNING): --execute replays only the rest of the window",
             rfc3339(lost - EVENT_AGE),
             rfc3339(lost + 120),
-            world.events.archives.replays()[1]["ReplayName"].as_str().unwrap()
+            world.archives().replays()[1]["ReplayName"].as_str().unwrap()
         )),
         "{}",
         text(&dry)
@@ -426,7 +392,7 @@ async fn a_wider_window_later_replays_only_what_earlier_replays_left_out() {
     let o = output(world.recover(&args)).await;
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    let replays = world.events.archives.replays();
+    let replays = world.archives().replays();
     assert_eq!(replays.len(), 3, "{out}");
     assert_eq!(
         replays[2]["EventStartTime"].as_f64(),

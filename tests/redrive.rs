@@ -10,22 +10,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use dlq_triage_test_support as support;
-use genesys_dlq_triage::{Handler, LambdaConfig, lookup_from_pairs};
+use genesys_dlq_triage::Handler;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
-use support::cli::{dlq_triage, output, text};
-use support::cloudwatch::CloudWatch;
-use support::dynalite::{Dynalite, sdk_with_endpoints};
-use support::moto::Moto;
+use support::cli::{output, text};
 use support::sink::{Answer, Sink};
-use support::sqs::Queue;
+use support::world::{Clock, DeadLetters, World, clock_at};
 
 const BUCKET: &str = "triage-reports";
 const BUS: &str = "triage-notices";
@@ -34,106 +31,55 @@ const TABLE: &str = "incidents";
 const KEY_NAME: &str = "x-api-key";
 const KEY_VALUE: &str = "not-a-secret";
 
-struct World {
-    moto: Moto,
-    dynalite: Dynalite,
-    _cloudwatch: CloudWatch,
-    sdk: aws_config::SdkConfig,
+/// The function's world (moto, dynalite, CloudWatch's stand-in, the bucket, the bus, the
+/// table and a queue receiving the tool's redrive events), the CRM endpoint, its API
+/// destination and the rule sending to it.
+struct Redrive {
+    world: World,
     sink: Sink,
     api: String,
     rule: String,
-    channel: Queue,
 }
 
-impl World {
+impl Redrive {
     /// The services, an API destination at `limit` per second to the sink (answering
     /// 429), its rule, and a queue receiving the tool's redrive events.
-    async fn start(limit: i32) -> World {
-        let moto = Moto::start().await;
-        let dynalite = Dynalite::start().await;
-        dynalite.create_incident_table(TABLE).await;
-        let cloudwatch = CloudWatch::start().await;
-        let sdk = sdk_with_endpoints(&[
-            ("cloudwatch", &cloudwatch.endpoint),
-            ("s3", &moto.endpoint),
-            ("sqs", &moto.endpoint),
-            ("eventbridge", &moto.endpoint),
-            ("secrets-manager", &moto.endpoint),
-            ("dynamodb", &dynalite.endpoint),
-        ])
-        .await;
-        let s3 = genesys_dlq_triage::s3_client(&sdk, true);
-        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-        let events = aws_sdk_eventbridge::Client::new(&sdk);
-        events.create_event_bus().name(BUS).send().await.unwrap();
+    async fn start(limit: i32) -> Redrive {
+        let world = World::builder()
+            .incident_table(TABLE)
+            .cloudwatch()
+            .bucket(BUCKET)
+            .bus(BUS)
+            .channel(
+                "redrive-channel",
+                "redrives-to-the-channel",
+                "DLQ Triage Redrive",
+            )
+            .build()
+            .await;
         let sink = Sink::start(Answer::Status(429)).await;
-        let connection = support::moto::api_key_connection(&events, "crm").await;
-        let api = events
-            .create_api_destination()
-            .name("crm-webhook")
-            .connection_arn(&connection)
-            .invocation_endpoint(format!("{}/hook", sink.url))
-            .http_method(aws_sdk_eventbridge::types::ApiDestinationHttpMethod::Post)
-            .invocation_rate_limit_per_second(limit)
-            .send()
-            .await
-            .unwrap()
-            .api_destination_arn()
-            .unwrap()
-            .to_owned();
-        let rule = support::moto::rule_with_target(
-            &events,
-            None,
-            "to-crm",
-            r#"{"source":[{"prefix":"aws.partner/"}]}"#,
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("crm")
-                .arn(&api)
-                .build()
-                .unwrap(),
-        )
-        .await;
-        let channel = Queue::create(&sdk, "redrive-channel").await;
-        support::moto::rule_with_target(
-            &events,
-            Some(BUS),
-            "redrives-to-the-channel",
-            r#"{"source": ["genesys-dlq-triage"], "detail-type": ["DLQ Triage Redrive"]}"#,
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("channel")
-                .arn(channel.arn().await)
-                .build()
-                .unwrap(),
-        )
-        .await;
-        World {
-            moto,
-            dynalite,
-            _cloudwatch: cloudwatch,
-            sdk,
+        let connection = support::moto::api_key_connection(&world.events(), "crm").await;
+        let endpoint = format!("{}/hook", sink.url);
+        let api = world
+            .api_destination("crm-webhook", &connection, &endpoint, limit)
+            .await;
+        let pattern = r#"{"source":[{"prefix":"aws.partner/"}]}"#;
+        let rule = world.route(None, "to-crm", pattern, ("crm", &api)).await;
+        Redrive {
+            world,
             sink,
             api,
             rule,
-            channel,
         }
     }
 
     /// A function container with the redrive on, telling the time by `clock`.
-    fn handler(&self, clock: &Arc<AtomicI64>, vars: &[(&str, &str)]) -> Handler {
-        let pairs: Vec<(&str, &str)> = [
-            ("REPORT_BUCKET", BUCKET),
-            ("NOTIFY_EVENT_BUS", BUS),
-            ("INCIDENT_TABLE", TABLE),
-            ("REDRIVE", "auto"),
-        ]
-        .into_iter()
-        .chain(vars.iter().copied())
-        .collect();
-        let config = LambdaConfig::from_lookup(&lookup_from_pairs(&pairs)).unwrap();
-        let clock = clock.clone();
-        Handler::from_sdk(config, &self.sdk, true, "triage").with_clock(move || {
-            DateTime::from_timestamp_millis(clock.load(Ordering::SeqCst)).unwrap()
-        })
+    fn handler(&self, clock: &Clock, vars: &[(&str, &str)]) -> Handler {
+        let vars: Vec<(&str, &str)> = [("REDRIVE", "auto")]
+            .into_iter()
+            .chain(vars.iter().copied())
+            .collect();
+        self.world.handler(clock, &vars)
     }
 
     /// `n` dead letters of events `{tag}-{i}`, failed at `at` with `error` (code,
@@ -146,38 +92,27 @@ impl World {
         error: (&str, &str),
         age: chrono::Duration,
     ) -> SqsEvent {
-        let template: Value =
-            serde_json::from_slice(&support::fixtures::event_bytes("sqs-single.json")).unwrap();
-        let one = &template["Records"][0];
-        let mut body: Value = serde_json::from_str(one["body"].as_str().unwrap()).unwrap();
-        body["time"] = json!((at - age).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        let records: Vec<Value> = (0..n)
-            .map(|i| {
-                let mut r = one.clone();
-                r["messageId"] = json!(format!("m-{tag}-{i}"));
-                let mut b = body.clone();
-                b["id"] = json!(format!("{tag}-{i:05}"));
-                r["body"] = json!(b.to_string());
-                r["attributes"]["SentTimestamp"] = json!(at.timestamp_millis().to_string());
-                let attrs = &mut r["messageAttributes"];
-                attrs["RULE_ARN"]["stringValue"] = json!(self.rule);
-                attrs["TARGET_ARN"]["stringValue"] = json!(self.api);
-                attrs["ERROR_CODE"]["stringValue"] = json!(error.0);
-                attrs["ERROR_MESSAGE"]["stringValue"] = json!(error.1);
-                r
+        let time = (at - age).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        DeadLetters::new(n, at, |i| format!("m-{tag}-{i}"))
+            .events(|i, event| {
+                event["time"] = json!(time);
+                event["id"] = json!(format!("{tag}-{i:05}"));
             })
-            .collect();
-        serde_json::from_value(json!({ "Records": records })).unwrap()
+            .attribute("RULE_ARN", &self.rule)
+            .attribute("TARGET_ARN", &self.api)
+            .attribute("ERROR_CODE", error.0)
+            .attribute("ERROR_MESSAGE", error.1)
+            .event()
     }
 
     /// The redrive events so far.
     async fn redrive_events(&self) -> Vec<Value> {
         let mut all: Vec<Value> = self
-            .channel
-            .drain_bodies()
+            .world
+            .channel_events()
             .await
             .iter()
-            .map(|b| serde_json::from_str::<Value>(b).unwrap()["detail"].clone())
+            .map(|e| e["detail"].clone())
             .collect();
         all.sort_by_key(|d| d["done"].as_u64());
         all
@@ -185,7 +120,7 @@ impl World {
 
     /// The event journal: event id → (attempts, sent).
     async fn journal(&self) -> BTreeMap<String, (u64, bool)> {
-        let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let dynamodb = self.world.dynamodb();
         let prefix = format!("redrive#{}#", self.api);
         let mut pages = dynamodb.scan().table_name(TABLE).into_paginator().send();
         let mut found = BTreeMap::new();
@@ -257,9 +192,9 @@ fn ids(sink: &Sink) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rate_limited_incident_is_redriven_after_it_resolves_at_half_the_limit() {
     logs();
-    let w = World::start(20).await;
+    let w = Redrive::start(20).await;
     let t0 = Utc::now() - minutes(40);
-    let clock = Arc::new(AtomicI64::new(t0.timestamp_millis()));
+    let clock = clock_at(t0);
     let h = w.handler(&clock, &[]);
     invoke(&h, w.batch("ev", 500, t0, THROTTLED, minutes(1))).await;
     // Quiet for 20 minutes: the sweep resolves it; the endpoint still answers 429, so the
@@ -290,16 +225,20 @@ async fn a_rate_limited_incident_is_redriven_after_it_resolves_at_half_the_limit
     // Healthy again; a quarter of an hour later the next sweep resumes it to the end.
     w.sink.answer(Answer::Status(200));
     clock.store((t0 + minutes(36)).timestamp_millis(), Ordering::SeqCst);
-    w.dynalite.reset_calls();
+    w.world.dynalite().reset_calls();
     sweep(&h, 80).await;
     // DynamoDB calls per redriven event (the sweep's own few included).
-    let calls: usize = w.dynalite.calls().values().sum();
+    let calls: usize = w.world.dynalite().calls().values().sum();
     println!(
         "DynamoDB calls: {:?}, {:.2} per redriven event",
-        w.dynalite.calls(),
+        w.world.dynalite().calls(),
         calls as f64 / 500.0
     );
-    assert!(calls as f64 / 500.0 < 2.2, "{:?}", w.dynalite.calls());
+    assert!(
+        calls as f64 / 500.0 < 2.2,
+        "{:?}",
+        w.world.dynalite().calls()
+    );
     let received = w.sink.received();
     assert_eq!(
         received.len(),
@@ -340,10 +279,10 @@ async fn a_rate_limited_incident_is_redriven_after_it_resolves_at_half_the_limit
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_sweeps_at_once_send_each_event_once() {
     logs();
-    let w = World::start(100).await;
+    let w = Redrive::start(100).await;
     w.sink.answer(Answer::Status(200));
     let t0 = Utc::now() - minutes(40);
-    let clock = Arc::new(AtomicI64::new(t0.timestamp_millis()));
+    let clock = clock_at(t0);
     invoke(
         &w.handler(&clock, &[]),
         w.batch("ev", 120, t0, THROTTLED, minutes(1)),
@@ -361,14 +300,14 @@ async fn three_sweeps_at_once_send_each_event_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_that_keep_failing_are_tried_three_times_and_given_up() {
     logs();
-    let w = World::start(100).await;
+    let w = Redrive::start(100).await;
     w.sink.answer(Answer::Status(200));
     // Pass 1: the third and fifth fail; passes 2 and 3: both fail again.
     let pass1 = [200, 200, 503, 200, 503, 200, 200, 200, 200, 200];
     w.sink
         .script(pass1.into_iter().chain([503; 4]).map(Answer::Status));
     let t0 = Utc::now() - minutes(40);
-    let clock = Arc::new(AtomicI64::new(t0.timestamp_millis()));
+    let clock = clock_at(t0);
     let h = w.handler(&clock, &[]);
     invoke(&h, w.batch("ev", 10, t0, THROTTLED, minutes(1))).await;
     clock.store((t0 + minutes(20)).timestamp_millis(), Ordering::SeqCst);
@@ -397,10 +336,10 @@ async fn events_that_keep_failing_are_tried_three_times_and_given_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_permissions_incident_is_never_redriven_by_itself_and_a_person_can_start_it() {
     logs();
-    let w = World::start(100).await;
+    let w = Redrive::start(100).await;
     w.sink.answer(Answer::Status(200));
     let t0 = Utc::now() - minutes(40);
-    let clock = Arc::new(AtomicI64::new(t0.timestamp_millis()));
+    let clock = clock_at(t0);
     let h = w.handler(&clock, &[]);
     invoke(&h, w.batch("ev", 5, t0, DENIED, minutes(1))).await;
     clock.store((t0 + minutes(20)).timestamp_millis(), Ordering::SeqCst);
@@ -411,11 +350,8 @@ async fn a_permissions_incident_is_never_redriven_by_itself_and_a_person_can_sta
         Some(&w.api),
     );
     let cli = |args: &[&str]| {
-        let mut cmd = dlq_triage(args);
-        cmd.env("AWS_ENDPOINT_URL", &w.moto.endpoint)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &w.dynalite.endpoint)
-            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &w._cloudwatch.endpoint)
-            .env("INCIDENT_TABLE", TABLE)
+        let mut cmd = w.world.cli(args);
+        cmd.env("INCIDENT_TABLE", TABLE)
             .env("REPORT_BUCKET", BUCKET);
         cmd
     };
@@ -447,10 +383,10 @@ async fn a_permissions_incident_is_never_redriven_by_itself_and_a_person_can_sta
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_older_than_the_maximum_age_are_skipped_and_counted() {
     logs();
-    let w = World::start(100).await;
+    let w = Redrive::start(100).await;
     w.sink.answer(Answer::Status(200));
     let t0 = Utc::now() - minutes(40);
-    let clock = Arc::new(AtomicI64::new(t0.timestamp_millis()));
+    let clock = clock_at(t0);
     let h = w.handler(&clock, &[("REDRIVE_MAX_AGE_HOURS", "2")]);
     invoke(
         &h,
@@ -495,10 +431,10 @@ async fn a_long_redrive_spans_invocations_and_survives_a_killed_one() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
     logs();
-    let w = World::start(rate * 2).await;
+    let w = Redrive::start(rate * 2).await;
     w.sink.answer(Answer::Status(200));
     let t0 = Utc::now() - minutes(40);
-    let clock = Arc::new(AtomicI64::new(t0.timestamp_millis()));
+    let clock = clock_at(t0);
     let h = Arc::new(w.handler(&clock, &[]));
     for chunk in 0..n.div_ceil(1000) {
         let size = (n - chunk * 1000).min(1000);

@@ -142,6 +142,18 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// Starts on a free port of 127.0.0.1 for the OAuth client `client_id`, its org
+    /// holding `integrations`.
+    pub async fn with_integrations(
+        client_id: &str,
+        client_secret: &str,
+        integrations: impl IntoIterator<Item = Value>,
+    ) -> Sim {
+        let state = SimState::new(client_id, client_secret);
+        state.integrations.lock().unwrap().extend(integrations);
+        Sim::start(state, 0).await.unwrap()
+    }
+
     /// Starts on 127.0.0.1:`port` (0 for any free port).
     pub async fn start(state: SimState, port: u16) -> std::io::Result<Sim> {
         let state = Arc::new(state);

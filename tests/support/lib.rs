@@ -1,7 +1,8 @@
 //! Test support for genesys-dlq-triage, shared by every integration test, the benchmarks
 //! and `make demo`: the bundled fixtures and golden files, free ports on 127.0.0.1, and the
-//! local servers the tests start for real (`moto_server`, the Genesys Cloud simulator), and
-//! a real browser for the pages.
+//! local servers the tests start for real (`moto_server`, the Genesys Cloud simulator), the
+//! one [`world::World`] the function and the CLI run in against them, and a real browser
+//! for the pages.
 //!
 //! The in-memory twins of the ports (`MemoryStore`, `MemoryCorrelator`) are part of the
 //! crate under test, beside the ports they stand in for.
@@ -21,6 +22,7 @@ pub mod s3_standin;
 pub mod sink;
 pub mod sqs;
 pub mod sqs_standin;
+pub mod world;
 
 /// A dev tool from the project's venv (`make tools`), else from PATH.
 pub fn venv_tool(name: &str) -> std::path::PathBuf {
