@@ -404,7 +404,7 @@ async fn first_incident(world: &World, clock: &Clock) -> (Handler, String) {
 async fn an_item_that_cannot_be_read_is_rewritten_without_a_second_page() {
     let world = world().await;
     let clock = clock_at(start_time() + Duration::hours(2));
-    let (h, key) = first_incident(&world, &clock).await;
+    let (_, key) = first_incident(&world, &clock).await;
     set_attribute(&world, &key, "count", AttributeValue::S("many".into())).await;
     let fresh = world.handler(&clock, &[]);
     let later = start_time() + Duration::minutes(1);
@@ -445,7 +445,7 @@ async fn a_stale_binarys_write_to_a_newer_item_fails_without_rewriting_it() {
 async fn an_incident_the_previous_layout_left_open_goes_on_and_resolves_its_page() {
     let world = world().await;
     let clock = clock_at(start_time() + Duration::hours(2));
-    let (h, key) = first_incident(&world, &clock).await;
+    let (_, key) = first_incident(&world, &clock).await;
     // As the previous version wrote it.
     let db = world.dynamodb();
     db.update_item()
