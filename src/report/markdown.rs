@@ -42,9 +42,12 @@ struct TimelineMd {
     bucket: String,
     /// The axis's time format.
     axis: &'static str,
-    /// Per category, its bars: failures, bucket start, bucket end.
-    sections: Vec<(FailureCategory, Vec<(usize, String, String)>)>,
+    /// Per category, its bars.
+    sections: Vec<(FailureCategory, Vec<Bar>)>,
 }
+
+/// A bar of the Gantt chart: failures, bucket start, bucket end.
+type Bar = (usize, String, String);
 
 /// A row of the incident table.
 struct IncidentMd<'a> {
