@@ -1,165 +1,243 @@
 //! The report for people: headline, pie chart, incidents, next steps, affected
-//! conversations and replay commands, in Markdown for an incident channel.
+//! conversations and replay commands, in Markdown for an incident channel. The markup is
+//! `templates/report.md`; this module builds its view of one report.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
 
-use super::schema::{NO_TARGET, ReplaySource, Report};
+use askama::Template;
+
+use super::said;
+use super::schema::{BatchIncident, ReplaySource, Report, TriageRecord};
 use crate::classify::FailureCategory;
 use crate::correlate::InteractionInfo;
 use crate::dlq::BodyKind;
 use crate::text::truncate;
+
+/// The view `templates/report.md` renders.
+#[derive(Template)]
+#[template(path = "report.md")]
+struct ReportMd<'a> {
+    generated_at: &'a str,
+    headline: String,
+    /// Everything under the headline; `None` for an empty batch.
+    batch: Option<BatchMd<'a>>,
+    /// The report's address as one shell word, for the replay commands.
+    address: String,
+}
+
+/// The sections of a batch with failures.
+struct BatchMd<'a> {
+    by_category: &'a BTreeMap<FailureCategory, usize>,
+    timeline: Option<TimelineMd>,
+    incidents: Vec<IncidentMd<'a>>,
+    steps: Vec<StepMd<'a>>,
+    conversations: Option<ConversationsMd<'a>>,
+    custom_bus: Option<CustomBusMd<'a>>,
+    replays: Vec<ReplayMd<'a>>,
+}
+
+/// The Gantt chart of failures per category over time.
+struct TimelineMd {
+    /// The bucket width, in words.
+    bucket: String,
+    /// The axis's time format.
+    axis: &'static str,
+    /// Per category, its bars.
+    sections: Vec<(FailureCategory, Vec<Bar>)>,
+}
+
+/// A bar of the Gantt chart: failures, bucket start, bucket end.
+type Bar = (usize, String, String);
+
+/// A row of the incident table.
+struct IncidentMd<'a> {
+    n: usize,
+    category: FailureCategory,
+    /// The short target, or the no-target label.
+    target: String,
+    /// Error codes with their counts, or a dash.
+    codes: String,
+    /// HTTP statuses, or a dash.
+    statuses: String,
+    count: usize,
+    first: &'a str,
+    last: &'a str,
+    conversations: usize,
+    sample: Option<&'a str>,
+}
+
+/// The next steps of one category.
+struct StepMd<'a> {
+    category: FailureCategory,
+    n: usize,
+    records: &'static str,
+    /// Error codes whose advice differs from the category's, with that advice.
+    advised: Vec<(&'a str, &'static str)>,
+    /// A sample error per incident: the short target, the message.
+    errors: Vec<(String, String)>,
+    replays: Vec<ReplayFailureMd<'a>>,
+}
+
+/// An incident's failures that came from archive replays.
+struct ReplayFailureMd<'a> {
+    failures: usize,
+    target: String,
+    names: &'a [String],
+}
+
+/// The affected conversations.
+struct ConversationsMd<'a> {
+    statuses: &'a BTreeMap<String, usize>,
+    rows: Vec<ConversationMd<'a>>,
+    /// Incidents with conversations not listed: incident number, how many.
+    not_shown: Vec<(usize, usize)>,
+}
+
+/// A row of the conversations table.
+struct ConversationMd<'a> {
+    n: usize,
+    category: FailureCategory,
+    id: &'a str,
+    status: &'static str,
+    /// What Genesys Cloud said of a conversation it found.
+    found: Option<FoundMd<'a>>,
+    /// The first CorrelationIds of its failed events.
+    correlation_ids: Vec<&'a str>,
+    more_correlation_ids: usize,
+}
+
+/// The cells of a conversation Genesys Cloud found (each a dash when unknown).
+struct FoundMd<'a> {
+    start: &'a str,
+    end: &'a str,
+    duration: String,
+    direction: &'a str,
+    media: String,
+    queues: String,
+    divisions: String,
+}
+
+/// Custom Event Bus failure summaries.
+struct CustomBusMd<'a> {
+    summaries: usize,
+    /// "summary stands for" or "summaries stand for".
+    stand: &'static str,
+    events: usize,
+    /// "event" or "events".
+    events_word: &'static str,
+    rows: Vec<CustomBusRowMd<'a>>,
+}
+
+/// One summary: its message id, how many events it stands for, their first ids.
+struct CustomBusRowMd<'a> {
+    message_id: &'a str,
+    events: usize,
+    events_word: &'static str,
+    event_ids: &'a [String],
+}
+
+/// The replay command of the stored records of one category and target.
+struct ReplayMd<'a> {
+    category: FailureCategory,
+    target: Option<&'a str>,
+    shown: String,
+    count: usize,
+    /// How the target transforms its input, when it does.
+    transforms: Option<&'a str>,
+    /// The target is known to take the event unchanged.
+    takes_unchanged: bool,
+    /// `--category` and `--target`, as shell words.
+    filters: String,
+}
 
 /// Renders the report for an incident channel: headline, pie, incident table, next steps,
 /// affected conversations and replay commands.
 /// `report_key` is where this report's JSON is stored (relative to the folder, or the S3
 /// key), for the replay commands.
 pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str) -> String {
-    let mut md = String::with_capacity(4096);
-    let _ = writeln!(
-        md,
-        "# Genesys EventBridge DLQ triage — {}",
-        report.generated_at
-    );
-    md.push('\n');
-    let _ = writeln!(md, "{}", headline(report));
-    md.push('\n');
-    if report.total_failures == 0 {
-        md.push_str("The batch was empty: nothing to triage.\n");
-        return md;
-    }
-
-    render_pie(report, &mut md);
-    render_timeline(report, &mut md);
-    render_incidents(report, &mut md);
-    render_next_steps(report, &mut md);
-    render_conversations(report, &mut md);
-    render_custom_bus(report, &mut md);
-    render_replay(report, replay, report_key, &mut md);
-    md
+    let view = ReportMd {
+        generated_at: &report.generated_at,
+        headline: headline(report),
+        batch: (report.total_failures > 0).then(|| BatchMd {
+            by_category: &report.summary.by_category,
+            timeline: timeline(report),
+            incidents: report
+                .summary
+                .incidents
+                .iter()
+                .enumerate()
+                .map(incident)
+                .collect(),
+            steps: next_steps(report),
+            conversations: conversations(report),
+            custom_bus: custom_bus(report),
+            replays: replays(report),
+        }),
+        address: shell_word(&replay.address_of(report_key)),
+    };
+    view.render().unwrap_or_default()
 }
 
-/// The failures by category, as a Mermaid pie.
-fn render_pie(report: &Report, md: &mut String) {
-    let s = &report.summary;
-    md.push_str(
-        "## Failures by category\n\n```mermaid\npie showData\n    title Failures by category\n",
-    );
-    for (category, count) in &s.by_category {
-        let _ = writeln!(md, "    \"{category}\" : {count}");
-    }
-    md.push_str("```\n\n");
-}
-
-/// The incident table.
-fn render_incidents(report: &Report, md: &mut String) {
-    let s = &report.summary;
-    md.push_str("## Incidents\n\n");
-    md.push_str("| # | Category | Target | Error codes | HTTP | Count | First seen | Last seen | Conversations | Sample message |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
-    for (i, inc) in s.incidents.iter().enumerate() {
-        let statuses: Vec<String> = inc.http_statuses.iter().map(u16::to_string).collect();
-        let codes: Vec<String> = inc
-            .error_codes
-            .iter()
-            .map(|(c, n)| format!("{c} ×{n}"))
-            .collect();
-        let _ = writeln!(
-            md,
-            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
-            i + 1,
-            inc.category,
-            text(&target_shown(inc.target_arn.as_deref())),
-            list(&codes),
-            if statuses.is_empty() {
-                "—".to_owned()
-            } else {
-                statuses.join(", ")
-            },
-            inc.count,
-            inc.first_seen.as_deref().unwrap_or("—"),
-            inc.last_seen.as_deref().unwrap_or("—"),
-            inc.conversations,
-            inc.sample_message_ids
-                .first()
-                .map(|m| code(m))
-                .unwrap_or_default(),
-        );
-    }
-    md.push('\n');
-}
-
-/// What to do, per category: its meaning, the fix, the advice of each error code, and
-/// a sample error per incident.
-fn render_next_steps(report: &Report, md: &mut String) {
-    let s = &report.summary;
-    md.push_str("## Next steps\n\n");
-    for category in s.by_category.keys() {
-        let n = s.by_category[category];
-        let _ = writeln!(
-            md,
-            "### `{category}` ({n} {})\n",
-            plural(n, "record", "records")
-        );
-        let _ = writeln!(md, "- **What it means:** {}.", category.meaning());
-        let _ = writeln!(md, "- **Do:** {}", category.recommended_action());
-        let _ = writeln!(
-            md,
-            "- **Replay as-is after the fix:** {}.",
-            category.replay_as_is()
-        );
-        let mut advised = std::collections::BTreeSet::new();
-        for inc in s.incidents.iter().filter(|i| i.category == *category) {
-            for c in inc.error_codes.keys() {
-                let (action, _) = category.advice(Some(c));
-                if action != category.recommended_action() && advised.insert(c.clone()) {
-                    let _ = writeln!(md, "- **{}:** {}", code(c), action);
-                }
-            }
-        }
-        for inc in s.incidents.iter().filter(|i| i.category == *category) {
-            if let Some(m) = &inc.sample_error_message {
-                let _ = writeln!(
-                    md,
-                    "- Error from {}: {}",
-                    code(&target_shown(inc.target_arn.as_deref())),
-                    code(&truncate(m, 300))
-                );
-            }
-        }
-        render_replay_failures(report, *category, md);
-        md.push('\n');
-    }
-}
-
-/// The incidents of `category` whose failures came from archive replays: a replay that
-/// failed again, named, not a new failure.
-fn render_replay_failures(report: &Report, category: FailureCategory, md: &mut String) {
-    for inc in report
-        .summary
-        .incidents
+fn incident((i, inc): (usize, &BatchIncident)) -> IncidentMd<'_> {
+    let codes: Vec<String> = inc
+        .error_codes
         .iter()
-        .filter(|i| i.category == category)
-    {
-        if inc.replay_failures == 0 {
-            continue;
-        }
-        let names: Vec<String> = inc.replay_names.iter().map(|n| code(n)).collect();
-        let _ = writeln!(
-            md,
-            "- **A replay failed again:** {} of these failed events against {} came from the archive replay {}: not a new failure; the first failure's cause is not fixed yet.",
-            inc.replay_failures,
-            code(&target_shown(inc.target_arn.as_deref())),
-            names.join(", ")
-        );
+        .map(|(c, n)| said::times(c, *n))
+        .collect();
+    let statuses: Vec<String> = inc.http_statuses.iter().map(u16::to_string).collect();
+    IncidentMd {
+        n: i + 1,
+        category: inc.category,
+        target: said::target(inc.target_arn.as_deref()),
+        codes: or_dash(&codes),
+        statuses: or_dash(&statuses),
+        count: inc.count,
+        first: inc.first_seen.as_deref().unwrap_or("—"),
+        last: inc.last_seen.as_deref().unwrap_or("—"),
+        conversations: inc.conversations,
+        sample: inc.sample_message_ids.first().map(String::as_str),
     }
 }
 
-/// A target ARN as the tables show it (its short form), or the no-target label.
-fn target_shown(target: Option<&str>) -> String {
-    target
-        .map(short_arn)
-        .unwrap_or_else(|| NO_TARGET.to_owned())
+/// What to do, per category: its meaning, the fix, the advice of each error code, a
+/// sample error per incident, and the replays that failed again.
+fn next_steps(report: &Report) -> Vec<StepMd<'_>> {
+    let s = &report.summary;
+    s.by_category
+        .iter()
+        .map(|(category, &n)| {
+            let incidents = || s.incidents.iter().filter(|i| i.category == *category);
+            let mut codes = BTreeSet::new();
+            let advised = incidents()
+                .flat_map(|inc| inc.error_codes.keys())
+                .filter_map(|c| {
+                    let (action, _) = category.advice(Some(c));
+                    (action != category.recommended_action() && codes.insert(c))
+                        .then_some((c.as_str(), action))
+                })
+                .collect();
+            StepMd {
+                category: *category,
+                n,
+                records: plural(n, "record", "records"),
+                advised,
+                errors: incidents()
+                    .filter_map(|inc| {
+                        let m = inc.sample_error_message.as_deref()?;
+                        Some((said::target(inc.target_arn.as_deref()), truncate(m, 300)))
+                    })
+                    .collect(),
+                replays: incidents()
+                    .filter(|inc| inc.replay_failures > 0)
+                    .map(|inc| ReplayFailureMd {
+                        failures: inc.replay_failures,
+                        target: said::target(inc.target_arn.as_deref()),
+                        names: &inc.replay_names,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// One line an on-call engineer can paste as the incident's summary.
@@ -191,10 +269,12 @@ pub fn headline(report: &Report) -> String {
     )
 }
 
-fn render_conversations(report: &Report, md: &mut String) {
+/// The affected conversations, per incident (the first [`CONVERSATIONS_SHOWN`] of each),
+/// with what Genesys Cloud said of each and its events' CorrelationIds.
+fn conversations(report: &Report) -> Option<ConversationsMd<'_>> {
     let s = &report.summary;
     if s.conversations == 0 {
-        return;
+        return None;
     }
     // The first answer per conversation (all records of one conversation share it).
     let mut info_of: HashMap<&str, &InteractionInfo> = HashMap::new();
@@ -208,88 +288,53 @@ fn render_conversations(report: &Report, md: &mut String) {
             }
         }
     }
-    let correlation = |id: &str| -> String {
-        match correlation_of.get(id) {
-            None => "—".to_owned(),
-            Some(ids) => {
-                let mut shown: Vec<String> = ids.iter().take(2).map(|c| code(c)).collect();
-                if ids.len() > 2 {
-                    shown.push(format!("+{}", ids.len() - 2));
-                }
-                shown.join(" ")
-            }
-        }
-    };
-    md.push_str("## Affected conversations\n\n");
-    if !s.by_interaction_status.is_empty() {
-        let statuses: Vec<String> = s
-            .by_interaction_status
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        let _ = writeln!(
-            md,
-            "Correlation with Genesys Cloud — {}.\n",
-            statuses.join(", ")
-        );
-    }
-    md.push_str("| Incident | Conversation | Status | Start | End | Duration | Direction | Media | Queues | Divisions | CorrelationId |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
-    let mut more = Vec::new();
-    for (i, inc) in s
-        .incidents
-        .iter()
-        .enumerate()
-        .filter(|(_, i)| i.conversations > 0)
-    {
+    let mut rows = Vec::new();
+    let mut not_shown = Vec::new();
+    for (i, inc) in s.incidents.iter().enumerate() {
         for id in inc.conversation_ids.iter().take(CONVERSATIONS_SHOWN) {
-            let _ = write!(md, "| {} `{}` | `{id}` ", i + 1, inc.category);
-            conversation_row(md, info_of.get(id.as_str()).copied(), &correlation(id));
+            let info = info_of.get(id.as_str()).copied();
+            let correlation = correlation_of.get(id.as_str());
+            rows.push(ConversationMd {
+                n: i + 1,
+                category: inc.category,
+                id,
+                status: info.map_or("unknown", InteractionInfo::status),
+                found: info.and_then(found),
+                correlation_ids: correlation
+                    .map_or(Vec::new(), |c| c.iter().take(2).copied().collect()),
+                more_correlation_ids: correlation.map_or(0, |c| c.len().saturating_sub(2)),
+            });
         }
         if inc.conversations > CONVERSATIONS_SHOWN {
-            more.push(format!(
-                "incident {}: {} more",
-                i + 1,
-                inc.conversations - CONVERSATIONS_SHOWN
-            ));
+            not_shown.push((i + 1, inc.conversations - CONVERSATIONS_SHOWN));
         }
     }
-    if !more.is_empty() {
-        let _ = writeln!(
-            md,
-            "\nNot shown ({}); every id is in the JSON report.",
-            more.join("; ")
-        );
-    }
-    md.push('\n');
+    Some(ConversationsMd {
+        statuses: &s.by_interaction_status,
+        rows,
+        not_shown,
+    })
 }
 
 /// Conversations listed per incident; the rest are counted, and all are in the JSON.
 const CONVERSATIONS_SHOWN: usize = 10;
 
-/// The rest of a conversation's row: what Genesys Cloud said of it, and its events'
-/// CorrelationIds.
-fn conversation_row(md: &mut String, info: Option<&InteractionInfo>, correlation: &str) {
-    match info {
-        Some(InteractionInfo::Found(c)) => {
-            let _ = writeln!(
-                md,
-                "| found | {} | {} | {} | {} | {} | {} | {} | {correlation} |",
-                text(c.conversation_start.as_deref().unwrap_or("—")),
-                text(c.conversation_end.as_deref().unwrap_or("in progress")),
-                c.duration_ms
-                    .map(|d| format!("{}s", d / 1000))
-                    .unwrap_or_else(|| "—".into()),
-                text(c.originating_direction.as_deref().unwrap_or("—")),
-                list(&c.media_types),
-                list(&c.queue_ids),
-                list(&c.division_ids),
-            );
-        }
-        other => {
-            let status = other.map(|i| i.status()).unwrap_or("unknown");
-            let _ = writeln!(md, "| {status} | | | | | | | {correlation} |");
-        }
-    }
+/// The cells of a conversation Genesys Cloud found.
+fn found(info: &InteractionInfo) -> Option<FoundMd<'_>> {
+    let InteractionInfo::Found(c) = info else {
+        return None;
+    };
+    Some(FoundMd {
+        start: c.conversation_start.as_deref().unwrap_or("—"),
+        end: c.conversation_end.as_deref().unwrap_or("in progress"),
+        duration: c
+            .duration_ms
+            .map_or_else(|| "—".into(), |d| format!("{}s", d / 1000)),
+        direction: c.originating_direction.as_deref().unwrap_or("—"),
+        media: or_dash(&c.media_types),
+        queues: or_dash(&c.queue_ids),
+        divisions: or_dash(&c.division_ids),
+    })
 }
 
 /// Bucket widths for the timeline, in seconds: the smallest that gives at most
@@ -300,19 +345,15 @@ const MAX_BUCKETS: i64 = 24;
 /// Failures per category over the batch's time span, as a Mermaid Gantt chart (GitHub
 /// renders it): one section per category, one bar per time bucket with failures, labelled
 /// with its count.
-fn render_timeline(report: &Report, md: &mut String) {
+fn timeline(report: &Report) -> Option<TimelineMd> {
     let mut points: Vec<(FailureCategory, i64, usize)> = Vec::new();
     for r in &report.records {
         if let Some(t) = r.timestamp.as_deref().and_then(super::parse_time) {
             points.push((r.failure_category, t.timestamp(), r.event_count.max(1)));
         }
     }
-    let (Some(first), Some(last)) = (
-        points.iter().map(|p| p.1).min(),
-        points.iter().map(|p| p.1).max(),
-    ) else {
-        return;
-    };
+    let first = points.iter().map(|p| p.1).min()?;
+    let last = points.iter().map(|p| p.1).max()?;
     let span = last - first;
     let width = bucket_width(span);
     let start = first - first.rem_euclid(width);
@@ -329,23 +370,24 @@ fn render_timeline(report: &Report, md: &mut String) {
             .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
             .unwrap_or_default()
     };
-    let _ = writeln!(
-        md,
-        "### Over time\n\nFailures per category, in {} buckets (UTC).\n\n```mermaid\ngantt\n    dateFormat YYYY-MM-DDTHH:mm:ss\n    axisFormat {}\n    todayMarker off",
-        bucket_name(width),
-        if span >= 2 * 86_400 {
+    Some(TimelineMd {
+        bucket: bucket_name(width),
+        axis: if span >= 2 * 86_400 {
             "%m-%d %H:%M"
         } else {
             "%H:%M"
-        }
-    );
-    for (category, buckets) in &counts {
-        let _ = writeln!(md, "    section {category}");
-        for (bucket, n) in buckets {
-            let _ = writeln!(md, "    {n} failed : {}, {}", at(*bucket), at(bucket + 1));
-        }
-    }
-    md.push_str("```\n\n");
+        },
+        sections: counts
+            .into_iter()
+            .map(|(category, buckets)| {
+                let bars = buckets
+                    .into_iter()
+                    .map(|(bucket, n)| (n, at(bucket), at(bucket + 1)))
+                    .collect();
+                (category, bars)
+            })
+            .collect(),
+    })
 }
 
 /// The width of a time bucket, in seconds, for a span of `span` seconds: the first of
@@ -367,51 +409,39 @@ pub(crate) fn bucket_name(seconds: i64) -> String {
     }
 }
 
-/// Custom Event Bus failure summaries: how many events they stand for, and that their
-/// stored payloads are the summaries, not the events.
-fn render_custom_bus(report: &Report, md: &mut String) {
-    let summaries: Vec<_> = report
+/// Custom Event Bus failure summaries (the first 20): how many events they stand for, and
+/// that their stored payloads are the summaries, not the events.
+fn custom_bus(report: &Report) -> Option<CustomBusMd<'_>> {
+    let summaries: Vec<&TriageRecord> = report
         .records
         .iter()
         .filter(|r| r.body_kind == BodyKind::CustomBusFailure)
         .collect();
     if summaries.is_empty() {
-        return;
+        return None;
     }
-    let events: usize = summaries.iter().map(|r| r.event_count.max(1)).sum();
-    let _ = writeln!(
-        md,
-        "## Custom Event Bus failure summaries\n\n{} {} {events} failed {}, counted in the totals above. A summary is what EventBridge dead-letters for a Custom Event Bus target, not the events themselves: its stored payload is **not replayable as-is**. Replay those events from their source or an archive, by `eventId`:\n",
-        summaries.len(),
-        plural(summaries.len(), "summary stands for", "summaries stand for"),
-        plural(events, "event", "events"),
-    );
-    for r in summaries.iter().take(20) {
-        let ids: Vec<String> = r
-            .failed_event_ids
-            .iter()
-            .take(10)
-            .map(|i| code(i))
-            .collect();
-        let _ = writeln!(
-            md,
-            "- {}: {} {}{}",
-            code(&r.message_id),
-            r.event_count,
-            plural(r.event_count, "event", "events"),
-            if ids.is_empty() {
-                String::new()
-            } else {
-                format!(" — {}", ids.join(", "))
-            }
-        );
-    }
-    md.push('\n');
+    let events = summaries.iter().map(|r| r.event_count.max(1)).sum();
+    Some(CustomBusMd {
+        summaries: summaries.len(),
+        stand: plural(summaries.len(), "summary stands for", "summaries stand for"),
+        events,
+        events_word: plural(events, "event", "events"),
+        rows: summaries
+            .into_iter()
+            .take(20)
+            .map(|r| CustomBusRowMd {
+                message_id: &r.message_id,
+                events: r.event_count,
+                events_word: plural(r.event_count, "event", "events"),
+                event_ids: &r.failed_event_ids[..r.failed_event_ids.len().min(10)],
+            })
+            .collect(),
+    })
 }
 
-fn render_replay(report: &Report, replay: &ReplaySource, report_key: &str, md: &mut String) {
-    // Stored records per (category, target): one command each (`--target` is the filter
-    // replay has; incidents that differ only by error code share it).
+/// The stored records per (category, target): one command each (`--target` is the filter
+/// replay has; incidents that differ only by error code share it).
+fn replays(report: &Report) -> Vec<ReplayMd<'_>> {
     let mut groups: BTreeMap<(FailureCategory, Option<&str>), usize> = BTreeMap::new();
     for r in &report.records {
         if r.replay_payload_key.is_some() {
@@ -420,51 +450,26 @@ fn render_replay(report: &Report, replay: &ReplaySource, report_key: &str, md: &
                 .or_default() += 1;
         }
     }
-    if groups.is_empty() {
-        return;
-    }
-    let address = shell_word(&replay.address_of(report_key));
-    md.push_str("## Replay\n\n");
-    md.push_str("Fix the cause first, then replay one incident at a time. Each command is a dry run that lists what it would send; add `--execute` to send. `--to-target` delivers each event as the rule's target would have received it (the target's InputTransformer, InputPath or Input applied, by the target's kind); `--to-url` sends the stored event byte for byte. A journal beside the report makes a rerun send only what was not sent.\n\n");
-    for ((category, target), count) in &groups {
-        let shown = target
-            .map(short_arn)
-            .unwrap_or_else(|| NO_TARGET.to_owned());
-        let _ = writeln!(
-            md,
-            "### `{category}` → {} ({count} stored) — replay as-is: {}\n",
-            code(&shown),
-            category.replay_as_is()
-        );
-        match target.and_then(|t| report.summary.target_inputs.get(t)) {
-            Some(input) if input != "none" => {
-                let _ = writeln!(
-                    md,
-                    "The target transforms its input ({}): `--to-target` sends what it would have received; `--to-url` would send the event unchanged.\n",
-                    text(input)
-                );
+    groups
+        .into_iter()
+        .map(|((category, target), count)| {
+            let input = target.and_then(|t| report.summary.target_inputs.get(t));
+            let mut filters = format!("--category {category}");
+            if let Some(t) = target {
+                filters.push_str(" --target ");
+                filters.push_str(&shell_word(t));
             }
-            Some(_) => md.push_str("The target takes the event unchanged: `--to-target` and `--to-url` send the same body.\n\n"),
-            None => {}
-        }
-        md.push_str("```sh\n");
-        if category.replay_as_is() != "yes" {
-            let _ = writeln!(md, "# {category}: {}", category.recommended_action());
-        }
-        let mut filters = format!("--category {category}");
-        if let Some(t) = target {
-            let _ = write!(filters, " --target {}", shell_word(t));
-        }
-        if target.is_some() {
-            let _ = writeln!(md, "dlq-triage replay {address} {filters} --to-target");
-            md.push_str("# or byte for byte to an endpoint of your choice:\n");
-        }
-        let _ = writeln!(
-            md,
-            "dlq-triage replay {address} {filters} --to-url \"$ENDPOINT\""
-        );
-        md.push_str("```\n\n");
-    }
+            ReplayMd {
+                category,
+                target,
+                shown: said::target(target),
+                count,
+                transforms: input.map(String::as_str).filter(|i| *i != "none"),
+                takes_unchanged: input.is_some_and(|i| i == "none"),
+                filters,
+            }
+        })
+        .collect()
 }
 
 /// A word for a POSIX shell: plain when it is made of safe characters, else single-quoted;
@@ -542,11 +547,12 @@ pub(crate) fn code(s: &str) -> String {
     format!("{fence}{pad}{body}{pad}{fence}")
 }
 
-fn list(items: &[String]) -> String {
+/// The items joined by commas, or a dash for none (escaped by the template).
+fn or_dash(items: &[String]) -> String {
     if items.is_empty() {
         "—".to_owned()
     } else {
-        text(&items.join(", "))
+        items.join(", ")
     }
 }
 
@@ -837,5 +843,55 @@ mod tests {
             "report.json",
         );
         assert!(!md.contains("## Replay"), "{md}");
+    }
+
+    /// The render time of a 10,000-record report (docs/benchmarks.md): run with
+    /// `cargo test --release --lib render_time -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn render_time_of_a_10k_record_report() {
+        let categories = [
+            RateLimitExceeded,
+            TargetError,
+            PayloadMalformed,
+            PermissionDenied,
+        ];
+        let records = (0..10_000)
+            .map(|i| {
+                let target = format!(
+                    "arn:aws:events:eu-west-1:111122223333:api-destination/t{}/x",
+                    i % 7
+                );
+                let time = format!("2026-11-28T{:02}:{:02}:00Z", 9 + i / 3600, (i / 60) % 60);
+                let code = ["E1", "E2", "THROTTLING"][i % 3];
+                let mut r = record(
+                    &format!("m{i}"),
+                    categories[i % 4],
+                    Some(&target),
+                    Some(code),
+                    &time,
+                );
+                r.interaction_id = Some(format!("c{}", i % 500));
+                r.correlation_id = Some(format!("k{i}"));
+                r.failure.error_message = Some(format!("error <{i}> | *x*"));
+                r
+            })
+            .collect();
+        let report = build(records);
+        let replay = ReplaySource::Bucket("b".into());
+        let md = render_markdown(&report, &replay, "r.json");
+        let mut times: Vec<_> = (0..21)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                std::hint::black_box(render_markdown(&report, &replay, "r.json"));
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!(
+            "render_markdown of 10,000 records: median {:?} of 21 renders ({} bytes)",
+            times[10],
+            md.len()
+        );
     }
 }

@@ -5,6 +5,7 @@
 mod aggregate;
 mod build;
 mod markdown;
+pub(crate) mod said;
 mod schema;
 
 pub use aggregate::PAYLOADS_PER_INCIDENT;

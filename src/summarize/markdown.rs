@@ -7,21 +7,16 @@ use super::Summary;
 use crate::report::{bucket_name, code, short_arn};
 use crate::text::truncate;
 
-/// The sentences `summary.md` and the pages both say, written once; each page or
-/// document escapes them its own way.
+/// The sentences `summary.md` and the pages both say, written once (with those `report.md`
+/// says too, from `report::said`); each page or document escapes them its own way.
 pub(crate) mod said {
-    use crate::report::{NO_TARGET, short_arn};
+    pub(crate) use crate::report::said::{NOT_A_NEW_FAILURE, REPLAY_FAILED_AGAIN, target, times};
     use crate::summarize::Summary;
 
     /// The label of the incident's advice.
     pub(crate) const WHAT_TO_DO: &str = "What to do";
     /// The label of whether the events can be replayed unchanged.
     pub(crate) const REPLAY_AS_IS: &str = "Replay as-is once fixed";
-    /// The label of an incident's failures that came from an archive replay.
-    pub(crate) const REPLAY_FAILED_AGAIN: &str = "A replay failed again";
-    /// What a replay's failure means, after the replays are named.
-    pub(crate) const NOT_A_NEW_FAILURE: &str =
-        "not a new failure; the first failure's cause is not fixed yet";
     /// The label of a health look-up that could not be made.
     pub(crate) const NOT_LOOKED_UP: &str = "Not looked up";
 
@@ -52,11 +47,6 @@ pub(crate) mod said {
     /// The heading of the affected conversations.
     pub(crate) fn conversations_affected(n: usize) -> String {
         format!("Conversations affected ({n})")
-    }
-
-    /// A target as people name it: the short form of its ARN.
-    pub(crate) fn target(arn: Option<&str>) -> String {
-        arn.map(short_arn).unwrap_or_else(|| NO_TARGET.into())
     }
 }
 
@@ -164,7 +154,7 @@ fn incident(i: &crate::summarize::Incident) -> IncidentMd<'_> {
     let codes: Vec<String> = i
         .error_codes
         .iter()
-        .map(|(c, n)| format!("{c} ×{n}"))
+        .map(|(c, n)| said::times(c, *n))
         .chain(i.http_statuses.iter().map(|h| format!("HTTP {h}")))
         .collect();
     let command = i.replay_command.replace(['\n', '\r'], " ");
