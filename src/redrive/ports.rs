@@ -91,7 +91,7 @@ impl Payloads for StoredPayloads {
     }
 
     fn read<'a>(&'a self, record: &'a Candidate) -> BoxFuture<'a, Result<Vec<u8>, String>> {
-        Box::pin(self.reader.read(&record.payload))
+        Box::pin(async move { Ok(self.reader.read(&record.payload).await?) })
     }
 }
 
