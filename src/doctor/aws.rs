@@ -1537,10 +1537,15 @@ mod tests {
             "S3 HeadBucket",
             &failed("S3 HeadBucket", bodiless()).await
         ));
-        assert!(!not_found(
-            "S3 GetBucketPolicy",
-            &failed("S3 GetBucketPolicy", bodiless()).await
-        ));
+        // Another action's bodiless 404 is not "missing".
+        let other = shapes::service(
+            GetQueueAttributesError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder().build(),
+            ),
+            404,
+        );
+        let other = failed("SQS GetQueueAttributes", other).await;
+        assert!(!not_found("SQS GetQueueAttributes", &other));
         let forbidden = shapes::service(
             HeadBucketError::generic(aws_smithy_types::error::ErrorMetadata::builder().build()),
             403,
