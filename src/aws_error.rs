@@ -1,12 +1,88 @@
-//! AWS SDK errors as one line an operator can act on.
+//! AWS SDK errors as one line an operator can act on, and the one timeout every AWS call
+//! goes through.
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::future::Future;
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// An AWS call that failed: no answer in time, or the service's (or the way to it's) error.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AwsError {
+    /// No answer within `after`.
+    #[error("{action}: no answer within {after:?}")]
+    TimedOut { action: String, after: Duration },
+    /// The call failed; `line` is [`describe`]'s text.
+    #[error("{line}")]
+    Failed {
+        code: Option<String>,
+        message: Option<String>,
+        /// The HTTP status of the answer, when there was one.
+        status: Option<u16>,
+        line: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl AwsError {
+    /// The SDK's error for `action`, its code, message and status kept.
+    pub(crate) fn from_sdk<E>(action: &str, e: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        AwsError::Failed {
+            code: e.code().map(str::to_owned),
+            message: e.message().map(str::to_owned),
+            status: e.raw_response().map(|r| r.status().as_u16()),
+            line: describe(action, &e),
+            source: Box::new(e),
+        }
+    }
+
+    /// The service's error code, if it said one.
+    pub(crate) fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Failed { code, .. } => code.as_deref(),
+            AwsError::TimedOut { .. } => None,
+        }
+    }
+
+    /// The HTTP status of the answer, if there was one.
+    pub(crate) fn status(&self) -> Option<u16> {
+        match self {
+            AwsError::Failed { status, .. } => *status,
+            AwsError::TimedOut { .. } => None,
+        }
+    }
+}
+
+/// `call` (the SDK's `send()` for `action`), bounded by `after`.
+pub(crate) async fn within<T, E>(
+    action: &str,
+    after: Duration,
+    call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout(after, call).await {
+        Err(_) => Err(AwsError::TimedOut {
+            action: action.to_owned(),
+            after,
+        }),
+        Ok(answer) => answer.map_err(|e| AwsError::from_sdk(action, e)),
+    }
+}
 
 /// `action: Code: message` as the service said it, or the error's first line when the
 /// service said nothing (a timeout, a connection that failed).
 pub(crate) fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
     action: &str,
-    e: &SdkError<E>,
+    e: &SdkError<E, HttpResponse>,
 ) -> String {
     let status = e.raw_response().map(|r| r.status().as_u16());
     match (e.code(), e.message()) {
@@ -26,4 +102,62 @@ pub(crate) fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
 /// The first line of `s`, at most 300 characters.
 pub(crate) fn one_line(s: &str) -> String {
     crate::text::truncate(crate::text::first_line(s), 300)
+}
+
+/// SDK errors built the way the SDK builds them, for tests.
+#[cfg(test)]
+pub(crate) mod shapes {
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    /// An answer with `status` and no body.
+    pub(crate) fn answer(status: u16) -> HttpResponse {
+        HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty())
+    }
+
+    /// The metadata the SDK parses from an error answer.
+    pub(crate) fn meta(code: &str, message: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message(message).build()
+    }
+
+    /// The service's error `E` (built from `meta`), as the SDK returns it.
+    pub(crate) fn service<E>(e: E, status: u16) -> SdkError<E, HttpResponse> {
+        SdkError::service_error(e, answer(status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_without_an_answer_times_out_typed() {
+        let never = std::future::pending::<Result<(), SdkError<GetItemError, HttpResponse>>>();
+        let e = within("GetItem", Duration::from_secs(3), never)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AwsError::TimedOut { after, .. } if after == Duration::from_secs(3)));
+        assert_eq!(e.to_string(), "GetItem: no answer within 3s");
+    }
+
+    #[tokio::test]
+    async fn the_services_code_and_message_are_kept() {
+        let sdk = shapes::service(
+            GetItemError::generic(shapes::meta("AccessDeniedException", "no")),
+            400,
+        );
+        let e = within("GetItem", Duration::from_secs(3), async {
+            Err::<(), _>(sdk)
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(e.code(), Some("AccessDeniedException"));
+        assert_eq!(e.status(), Some(400));
+        assert!(matches!(&e, AwsError::Failed { message: Some(m), .. } if m == "no"));
+        assert_eq!(e.to_string(), "GetItem: AccessDeniedException: no");
+    }
 }

@@ -32,8 +32,12 @@ use std::time::Duration;
 use aws_sdk_eventbridge::primitives::DateTime as AwsTime;
 use aws_sdk_eventbridge::types::{ArchiveState, ReplayDestination};
 use aws_sdk_sqs::types::QueueAttributeName;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::aws_error::AwsError;
 use crate::health::{Bounds, Series, series};
 use crate::targets::{RuleArn, arn_parts};
 
@@ -56,8 +60,31 @@ pub(crate) enum RecoverError {
     )]
     NotARule(String),
     /// An AWS call failed or did not answer in time.
-    #[error("{0}")]
-    Aws(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// `arn` (a rule target's dead-letter queue) is not a queue ARN.
+    #[error("{arn}: not a queue ARN")]
+    NotAQueue { arn: String },
+    /// The queue's attributes lack its retention.
+    #[error("GetQueueAttributes: no MessageRetentionPeriod for {queue}")]
+    NoRetention { queue: String },
+    /// The archive's description lacks its ARN.
+    #[error("DescribeArchive: no ArchiveArn for {archive}")]
+    NoArchiveArn { archive: String },
+    /// The rule's metrics could not be read.
+    #[error("CloudWatch GetMetricData: {0}")]
+    Metrics(String),
+    /// The look-ups together took longer than `after`.
+    #[error("the look-ups took more than {after:?} in all: nothing was started")]
+    TookTooLong { after: Duration },
+    /// Too little time is left before the deadline to start the replay of `start..end`.
+    #[error(
+        "StartReplay: no time left to start the replay of {start} to {end} within the deadline; run again (what was started is not started twice)"
+    )]
+    NoTimeLeft { start: String, end: String },
+    /// The replay's destination could not be built.
+    #[error("StartReplay: {0}")]
+    Destination(#[source] aws_sdk_eventbridge::error::BuildError),
     /// No archive of the bus holds the window (or none at all).
     #[error("{0}")]
     NoArchive(String),
@@ -200,17 +227,15 @@ impl Clients {
     }
 }
 
-/// `call`, bounded by [`CALL_TIMEOUT`].
-async fn bounded<T>(
-    what: &str,
-    call: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, RecoverError> {
-    match tokio::time::timeout(CALL_TIMEOUT, call).await {
-        Ok(answer) => answer.map_err(RecoverError::Aws),
-        Err(_) => Err(RecoverError::Aws(format!(
-            "{what}: no answer within {CALL_TIMEOUT:?}"
-        ))),
-    }
+/// `call` (the SDK's `send()` for `action`), bounded by [`CALL_TIMEOUT`].
+async fn bounded<T, E>(
+    action: &str,
+    call: impl std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T, RecoverError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    Ok(crate::aws_error::within(action, CALL_TIMEOUT, call).await?)
 }
 
 /// The rule's ARN parsed, and its bus's ARN.
@@ -404,15 +429,11 @@ async fn targets(
     events: &aws_sdk_eventbridge::Client,
     rule: &RuleArn,
 ) -> Result<((i64, String), Vec<String>), RecoverError> {
-    let call = async {
-        events
-            .list_targets_by_rule()
-            .rule(&rule.name)
-            .set_event_bus_name(rule.bus.clone())
-            .send()
-            .await
-            .map_err(|e| crate::aws_error::describe("ListTargetsByRule", &e))
-    };
+    let call = events
+        .list_targets_by_rule()
+        .rule(&rule.name)
+        .set_event_bus_name(rule.bus.clone())
+        .send();
     let answer = bounded("ListTargetsByRule", call).await?;
     let mut age: Option<(i64, String)> = None;
     let mut queues = Vec::new();
@@ -449,35 +470,32 @@ async fn targets(
 
 /// A queue's `MessageRetentionPeriod` (seconds), by its ARN.
 async fn retention_of(sqs: &aws_sdk_sqs::Client, queue_arn: &str) -> Result<i64, RecoverError> {
-    let (_, _, account, name) = arn_parts(queue_arn)
-        .ok_or_else(|| RecoverError::Aws(format!("{queue_arn}: not a queue ARN")))?;
-    let url = bounded("GetQueueUrl", async {
+    let (_, _, account, name) = arn_parts(queue_arn).ok_or_else(|| RecoverError::NotAQueue {
+        arn: queue_arn.to_owned(),
+    })?;
+    let url = bounded(
+        "GetQueueUrl",
         sqs.get_queue_url()
             .queue_name(name)
             .queue_owner_aws_account_id(account)
-            .send()
-            .await
-            .map_err(|e| crate::aws_error::describe("GetQueueUrl", &e))
-    })
+            .send(),
+    )
     .await?;
     let url = url.queue_url().unwrap_or_default().to_owned();
-    let attrs = bounded("GetQueueAttributes", async {
+    let attrs = bounded(
+        "GetQueueAttributes",
         sqs.get_queue_attributes()
             .queue_url(&url)
             .attribute_names(QueueAttributeName::MessageRetentionPeriod)
-            .send()
-            .await
-            .map_err(|e| crate::aws_error::describe("GetQueueAttributes", &e))
-    })
+            .send(),
+    )
     .await?;
     attrs
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::MessageRetentionPeriod))
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| {
-            RecoverError::Aws(format!(
-                "GetQueueAttributes: no MessageRetentionPeriod for {queue_arn}"
-            ))
+        .ok_or_else(|| RecoverError::NoRetention {
+            queue: queue_arn.to_owned(),
         })
 }
 
@@ -489,15 +507,14 @@ async fn archives(
     let mut out = Vec::new();
     let mut next: Option<String> = None;
     loop {
-        let page = bounded("ListArchives", async {
+        let page = bounded(
+            "ListArchives",
             events
                 .list_archives()
                 .event_source_arn(bus_arn)
                 .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| crate::aws_error::describe("ListArchives", &e))
-        })
+                .send(),
+        )
         .await?;
         out.extend(page.archives().iter().map(|a| Archive {
             name: a.archive_name().unwrap_or_default().to_owned(),
@@ -520,14 +537,10 @@ async fn describe_archive(
     events: &aws_sdk_eventbridge::Client,
     name: &str,
 ) -> Result<Archive, RecoverError> {
-    let a = bounded("DescribeArchive", async {
-        events
-            .describe_archive()
-            .archive_name(name)
-            .send()
-            .await
-            .map_err(|e| crate::aws_error::describe("DescribeArchive", &e))
-    })
+    let a = bounded(
+        "DescribeArchive",
+        events.describe_archive().archive_name(name).send(),
+    )
     .await?;
     Ok(Archive {
         name: a.archive_name().unwrap_or(name).to_owned(),
@@ -546,14 +559,13 @@ async fn drained_by(
     lambda: &aws_sdk_lambda::Client,
     queue_arn: &str,
 ) -> Result<Option<String>, RecoverError> {
-    let found = bounded("ListEventSourceMappings", async {
+    let found = bounded(
+        "ListEventSourceMappings",
         lambda
             .list_event_source_mappings()
             .event_source_arn(queue_arn)
-            .send()
-            .await
-            .map_err(|e| crate::aws_error::describe("ListEventSourceMappings", &e))
-    })
+            .send(),
+    )
     .await?;
     Ok(found
         .event_source_mappings()
@@ -612,9 +624,9 @@ pub(crate) async fn plan(
 ) -> Result<RecoveryPlan, RecoverError> {
     match tokio::time::timeout(TOTAL_TIMEOUT, plan_within(clients, request)).await {
         Ok(planned) => planned,
-        Err(_) => Err(RecoverError::Aws(format!(
-            "the look-ups took more than {TOTAL_TIMEOUT:?} in all: nothing was started"
-        ))),
+        Err(_) => Err(RecoverError::TookTooLong {
+            after: TOTAL_TIMEOUT,
+        }),
     }
 }
 
@@ -643,7 +655,7 @@ async fn plan_within(
     let read = (request.since - event_age.0, request.until, request.now);
     let found = series(&clients.cloudwatch, &rule, &metrics, read, bounds)
         .await
-        .map_err(|e| RecoverError::Aws(format!("CloudWatch GetMetricData: {e}")))?;
+        .map_err(RecoverError::Metrics)?;
     let (failed, sent, matched) = (&found[0], &found[1], &found[2]);
     let found_under = metrics
         .iter()
@@ -735,16 +747,15 @@ async fn earlier_replays(
     let mut out = Vec::new();
     let mut next: Option<String> = None;
     loop {
-        let page = bounded("ListReplays", async {
+        let page = bounded(
+            "ListReplays",
             events
                 .list_replays()
                 .event_source_arn(archive_arn)
                 .name_prefix(prefix)
                 .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| crate::aws_error::describe("ListReplays", &e))
-        })
+                .send(),
+        )
         .await?;
         for r in page.replays() {
             let state = r.state().map_or("", |s| s.as_str()).to_owned();
@@ -818,10 +829,9 @@ pub(crate) async fn start(
         return (out, None);
     };
     let Some(archive_arn) = archive.arn.clone() else {
-        let e = RecoverError::Aws(format!(
-            "DescribeArchive: no ArchiveArn for {}",
-            archive.name
-        ));
+        let e = RecoverError::NoArchiveArn {
+            archive: archive.name.clone(),
+        };
         return (out, Some(e));
     };
     for w in &plan.windows {
@@ -838,11 +848,10 @@ pub(crate) async fn start(
                 ..w.clone()
             };
             if tokio::time::Instant::now() + CALL_TIMEOUT > deadline {
-                let e = RecoverError::Aws(format!(
-                    "StartReplay: no time left to start the replay of {} to {} within the deadline; run again (what was started is not started twice)",
-                    rfc3339(start),
-                    rfc3339(end)
-                ));
+                let e = RecoverError::NoTimeLeft {
+                    start: rfc3339(start),
+                    end: rfc3339(end),
+                };
                 return (out, Some(e));
             }
             match start_one(events, plan, rule_name, &archive_arn, &part).await {
@@ -867,7 +876,7 @@ async fn start_one(
         .arn(&plan.bus_arn)
         .filter_arns(&plan.rule)
         .build()
-        .map_err(|e| RecoverError::Aws(format!("StartReplay: {e}")))?;
+        .map_err(RecoverError::Destination)?;
     let call = events
         .start_replay()
         .replay_name(&name)
@@ -877,24 +886,18 @@ async fn start_one(
         .event_end_time(AwsTime::from_secs(w.end))
         .destination(destination)
         .send();
-    match tokio::time::timeout(CALL_TIMEOUT, call).await {
-        Err(_) => Err(RecoverError::Aws(format!(
-            "StartReplay {name}: no answer within {CALL_TIMEOUT:?}"
-        ))),
-        Ok(Ok(o)) => Ok(Started::Now(
+    match crate::aws_error::within("StartReplay", CALL_TIMEOUT, call).await {
+        Ok(o) => Ok(Started::Now(
             name,
             o.state().map_or("", |s| s.as_str()).to_owned(),
         )),
-        Ok(Err(e))
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_already_exists_exception()) =>
-        {
-            Ok(Started::Already(name))
-        }
-        Ok(Err(e)) => Err(RecoverError::Aws(crate::aws_error::describe(
-            "StartReplay",
-            &e,
-        ))),
+        Err(e) if e.code() == Some("ResourceAlreadyExistsException") => Ok(Started::Already(name)),
+        // The replay's name says which one did not answer.
+        Err(AwsError::TimedOut { after, .. }) => Err(RecoverError::Aws(AwsError::TimedOut {
+            action: format!("StartReplay {name}"),
+            after,
+        })),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -1121,7 +1124,7 @@ mod tests {
         let (started, failed) = start(&events, &plan, "r", deadline).await;
         assert!(started.is_empty());
         assert!(
-            matches!(&failed, Some(RecoverError::Aws(m)) if m.contains("no time left")),
+            matches!(&failed, Some(RecoverError::NoTimeLeft { .. })),
             "{failed:?}"
         );
     }

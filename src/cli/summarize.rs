@@ -11,7 +11,7 @@ use super::{Stdout, categories, window};
 use crate::artifacts::{path_style_from_env, s3_client};
 use crate::health::TargetHealth;
 use crate::page::{Kind, Page};
-use crate::reports::{Filter, Location, Reader, ReportArg, ReportDigest};
+use crate::reports::{DigestError, Filter, Location, ReadError, Reader, ReportArg, ReportDigest};
 use crate::summarize::{
     Detail, Finished, Health, Summarizer, Summary, render_summary, summary_headline,
 };
@@ -171,8 +171,9 @@ async fn read_all(
                 let digest = match reader.read(&location).await {
                     Ok(bytes) => tokio::task::spawn_blocking(move || ReportDigest::parse(&bytes))
                         .await
-                        .unwrap_or_else(|e| Err(format!("could not be parsed: {e}"))),
-                    Err(e) => Err(e),
+                        .map_err(Unreadable::Parser)
+                        .and_then(|d| d.map_err(Unreadable::Digest)),
+                    Err(e) => Err(Unreadable::Read(e)),
                 };
                 (n, location, digest)
             }
@@ -182,13 +183,32 @@ async fn read_all(
     while let Some((n, location, digest)) = reads.next().await {
         match digest {
             Ok(report) => summarizer.add_from(report, n),
-            Err(reason) => {
-                let reason = reason
-                    .strip_prefix(&format!("{location}: "))
-                    .unwrap_or(&reason)
-                    .to_owned();
-                summarizer.unreadable(location.to_string(), reason);
-            }
+            Err(e) => summarizer.unreadable(location.to_string(), e.reason(&location)),
+        }
+    }
+}
+
+/// Why a source could not be summarized.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    /// It could not be read.
+    #[error(transparent)]
+    Read(ReadError),
+    /// It is not a report this version reads.
+    #[error(transparent)]
+    Digest(DigestError),
+    /// The parse did not finish (it panicked).
+    #[error("could not be parsed: {0}")]
+    Parser(tokio::task::JoinError),
+}
+
+impl Unreadable {
+    /// The `unreadable` reason of the source at `location`: what went wrong, without
+    /// where when it went wrong there.
+    fn reason(&self, location: &Location) -> String {
+        match self {
+            Unreadable::Read(e) if e.place() == Some(location.to_string()) => e.reason(),
+            other => other.to_string(),
         }
     }
 }
@@ -499,5 +519,35 @@ fn print_sources_and_integrations(out: &mut Stdout, health: &Health) {
             },
             i.last_updated.as_deref().unwrap_or("?")
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_reason_leaves_out_where_only_when_it_is_the_source() {
+        let here = Location::S3 {
+            bucket: "b".into(),
+            key: "reports/x.json".into(),
+        };
+        let missing = Unreadable::Read(ReadError::NotFound {
+            location: here.clone(),
+        });
+        assert_eq!(missing.reason(&here), "no such object");
+        let elsewhere = Location::S3 {
+            bucket: "b".into(),
+            key: "reports/y.json".into(),
+        };
+        assert_eq!(
+            missing.reason(&elsewhere),
+            "s3://b/reports/x.json: no such object"
+        );
+        let digest = ReportDigest::parse(b"{}").unwrap_err();
+        assert_eq!(
+            Unreadable::Digest(digest).reason(&here),
+            "not a dlq-triage report: no schemaVersion"
+        );
     }
 }

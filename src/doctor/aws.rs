@@ -13,12 +13,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::types::{ConnectionState, RuleState, Target};
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::pattern::may_match;
 use super::policy::{Request, Verdict, evaluate};
 use super::{Audit, Finding, Severity};
+use crate::aws_error::AwsError;
 use crate::genesys::{IntegrationConfig, TokenSource, eventbridge_integration_configs};
 use crate::health::GenesysAccess;
 use crate::targets::{AwsTargets, arn_parts};
@@ -44,12 +47,16 @@ pub(crate) struct Scope {
     pub(crate) function: Option<String>,
 }
 
-/// Why a call gave no answer.
-enum Failed {
-    /// The resource does not exist.
-    NotFound,
-    /// Denied, failed or timed out: one `unavailable` line.
-    Other(String),
+/// Whether `e`, the failure of `action`, says the resource does not exist.
+fn not_found(action: &str, e: &AwsError) -> bool {
+    e.code().is_some_and(|c| {
+        c.contains("NotFound")
+            || c.contains("NonExistentQueue")
+            || c.contains("QueueDoesNotExist")
+            || c == "NoSuchBucket"
+    }) || (action == "S3 HeadBucket"
+        // HeadBucket's 404 has no body, so no code.
+        && e.status() == Some(404))
 }
 
 /// What a lookup gave, a failure already recorded as an `unavailable` line.
@@ -166,58 +173,23 @@ struct Doctor {
 }
 
 impl Doctor {
-    /// `call` within the timeout; a resource that does not exist is [`Failed::NotFound`].
-    async fn call<T, E>(
-        &self,
-        action: &str,
-        resource: &str,
-        call: impl Future<Output = Result<T, SdkError<E>>>,
-    ) -> Result<T, Failed>
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => Err(Failed::Other(format!(
-                "{action} ({resource}): no answer within {:?}",
-                self.timeout
-            ))),
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(e)) => {
-                let not_found = e.code().is_some_and(|c| {
-                    c.contains("NotFound")
-                        || c.contains("NonExistentQueue")
-                        || c.contains("QueueDoesNotExist")
-                        || c == "NoSuchBucket"
-                }) || (action == "S3 HeadBucket"
-                    // HeadBucket's 404 has no body, so no code.
-                    && e.raw_response().is_some_and(|r| r.status().as_u16() == 404));
-                if not_found {
-                    Err(Failed::NotFound)
-                } else {
-                    let said = crate::aws_error::describe(action, &e);
-                    let said = said.strip_prefix(action).unwrap_or(&said);
-                    Err(Failed::Other(format!("{action} ({resource}){said}")))
-                }
-            }
-        }
-    }
-
-    /// [`Self::call`], with a failure other than "does not exist" recorded as an
+    /// `call` within the timeout, a failure other than "does not exist" recorded as an
     /// `unavailable` line: the one place a lookup's failure becomes a line.
     async fn look<T, E>(
         &mut self,
         action: &str,
         resource: &str,
-        call: impl Future<Output = Result<T, SdkError<E>>>,
+        call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     ) -> Looked<T>
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        match self.call(action, resource, call).await {
+        let what = format!("{action} ({resource})");
+        match crate::aws_error::within(&what, self.timeout, call).await {
             Ok(answer) => Looked::Found(answer),
-            Err(Failed::NotFound) => Looked::Missing,
-            Err(Failed::Other(line)) => {
-                self.unavailable(line);
+            Err(e) if not_found(action, &e) => Looked::Missing,
+            Err(e) => {
+                self.unavailable(e.to_string());
                 Looked::Unavailable
             }
         }
@@ -1513,4 +1485,76 @@ fn invocation_queries(
                 .build()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws_error::shapes;
+    use aws_sdk_s3::operation::head_bucket::HeadBucketError;
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
+
+    async fn failed<E>(action: &str, e: SdkError<E, HttpResponse>) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let call = async { Err::<(), _>(e) };
+        crate::aws_error::within(action, Duration::from_secs(1), call)
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_missing_queue_is_missing_and_a_denied_one_is_not() {
+        let gone = GetQueueAttributesError::generic(shapes::meta(
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "The specified queue does not exist.",
+        ));
+        let gone = failed("SQS GetQueueAttributes", shapes::service(gone, 400)).await;
+        assert!(not_found("SQS GetQueueAttributes", &gone));
+        // A denial whose message says "not found" is still a denial.
+        let denied = GetQueueAttributesError::generic(shapes::meta(
+            "AccessDenied",
+            "queue policy not found for principal",
+        ));
+        let denied = failed("SQS GetQueueAttributes", shapes::service(denied, 403)).await;
+        assert!(!not_found("SQS GetQueueAttributes", &denied));
+        assert_eq!(
+            denied.to_string(),
+            "SQS GetQueueAttributes: AccessDenied: queue policy not found for principal"
+        );
+    }
+
+    #[tokio::test]
+    async fn head_buckets_bodiless_404_is_missing_only_for_head_bucket() {
+        let bodiless = || {
+            shapes::service(
+                HeadBucketError::generic(aws_smithy_types::error::ErrorMetadata::builder().build()),
+                404,
+            )
+        };
+        assert!(not_found(
+            "S3 HeadBucket",
+            &failed("S3 HeadBucket", bodiless()).await
+        ));
+        // Another action's bodiless 404 is not "missing".
+        let other = shapes::service(
+            GetQueueAttributesError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder().build(),
+            ),
+            404,
+        );
+        let other = failed("SQS GetQueueAttributes", other).await;
+        assert!(!not_found("SQS GetQueueAttributes", &other));
+        let forbidden = shapes::service(
+            HeadBucketError::generic(aws_smithy_types::error::ErrorMetadata::builder().build()),
+            403,
+        );
+        let forbidden = failed("S3 HeadBucket (b)", forbidden).await;
+        assert!(!not_found("S3 HeadBucket", &forbidden));
+        assert_eq!(
+            forbidden.to_string(),
+            "S3 HeadBucket (b): HTTP 403 (no error code in the answer)"
+        );
+    }
 }

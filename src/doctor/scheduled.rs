@@ -12,6 +12,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use chrono::{DateTime, Utc};
 
 use super::{Audit, Finding, Scope};
+use crate::aws_error::{AwsError, within};
 use crate::health::GenesysAccess;
 
 /// The event's source (the tool's) and detail-type.
@@ -102,23 +103,24 @@ impl ScheduledAudit {
                         .build()
                 })
                 .collect();
-            let put = tokio::time::timeout(
+            let put = within(
+                "PutEvents",
                 self.timeout,
                 events.put_events().set_entries(Some(entries)).send(),
             )
             .await;
             let failed: Vec<&Finding> = match put {
-                Ok(Ok(out)) => chunk
+                Ok(out) => chunk
                     .iter()
                     .zip(out.entries())
                     .filter(|(_, e)| e.error_code().is_some())
                     .map(|(f, _)| f)
                     .collect(),
-                Ok(Err(e)) => {
-                    tracing::error!(error = %crate::aws_error::describe("PutEvents", &e), "finding events not put");
+                Err(e @ AwsError::Failed { .. }) => {
+                    tracing::error!(error = %e, "finding events not put");
                     chunk.iter().collect()
                 }
-                Err(_) => chunk.iter().collect(),
+                Err(AwsError::TimedOut { .. }) => chunk.iter().collect(),
             };
             done.announced += chunk.len() - failed.len();
             done.failed += failed.len();
@@ -153,8 +155,8 @@ impl ScheduledAudit {
                 )
                 .return_values(ReturnValue::UpdatedOld)
                 .send();
-            match tokio::time::timeout(self.timeout, update).await {
-                Ok(Ok(out)) => {
+            match within("UpdateItem", self.timeout, update).await {
+                Ok(out) => {
                     let seen: Option<i64> = out
                         .attributes()
                         .and_then(|a| a.get("seenAt"))
@@ -165,11 +167,11 @@ impl ScheduledAudit {
                     }
                 }
                 // The table is best effort: announce rather than stay silent.
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %crate::aws_error::describe("UpdateItem", &e), "finding not deduplicated");
+                Err(e @ AwsError::Failed { .. }) => {
+                    tracing::warn!(error = %e, "finding not deduplicated");
                     fresh.push(f.clone());
                 }
-                Err(_) => fresh.push(f.clone()),
+                Err(AwsError::TimedOut { .. }) => fresh.push(f.clone()),
             }
         }
         fresh
@@ -186,8 +188,8 @@ impl ScheduledAudit {
             .key("incidentKey", AttributeValue::S(key(f)))
             .update_expression("REMOVE seenAt")
             .send();
-        if let Ok(Err(e)) = tokio::time::timeout(self.timeout, remove).await {
-            tracing::warn!(error = %crate::aws_error::describe("UpdateItem", &e), "finding not forgotten");
+        if let Err(e @ AwsError::Failed { .. }) = within("UpdateItem", self.timeout, remove).await {
+            tracing::warn!(error = %e, "finding not forgotten");
         }
     }
 }

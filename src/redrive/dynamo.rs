@@ -7,9 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::BoxFuture;
+
+use crate::aws_error::{AwsError, within};
 
 use super::journal::{
     EventProgress, JournalError, Recorded, RedriveJournal, Run, target_lease_key,
@@ -53,9 +54,8 @@ impl DynamoJournal {
             .table_name(&self.table)
             .key("incidentKey", s(key))
             .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failed("GetItem", e))?;
+            .send();
+        let out = within("GetItem", CALL_TIMEOUT, out).await?;
         Ok(out.item)
     }
 }
@@ -74,29 +74,9 @@ fn expires(now: i64) -> AttributeValue {
     n(now / 1000 + KEEP_FOR.num_seconds())
 }
 
-fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    call: &str,
-    e: SdkError<E>,
-) -> JournalError {
-    JournalError::Failed(crate::aws_error::describe(call, &e))
-}
-
-fn conditional<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+/// The call was refused because its condition did not hold.
+fn conditional(e: &AwsError) -> bool {
     e.code() == Some("ConditionalCheckFailedException")
-}
-
-/// Runs `call` within [`CALL_TIMEOUT`].
-async fn bounded<T>(
-    call: &str,
-    f: impl std::future::Future<Output = Result<T, JournalError>>,
-) -> Result<T, JournalError> {
-    tokio::time::timeout(CALL_TIMEOUT, f)
-        .await
-        .unwrap_or_else(|_| {
-            Err(JournalError::Failed(format!(
-                "{call}: no answer within {CALL_TIMEOUT:?}"
-            )))
-        })
 }
 
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
@@ -108,7 +88,7 @@ fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
 
 impl RedriveJournal for DynamoJournal {
     fn run<'a>(&'a self, incident: &'a str) -> BoxFuture<'a, Result<Option<Run>, JournalError>> {
-        Box::pin(bounded("GetItem", async move {
+        Box::pin(async move {
             let key = Run::key(incident);
             let Some(item) = self.get(&key).await? else {
                 return Ok(None);
@@ -122,7 +102,7 @@ impl RedriveJournal for DynamoJournal {
                     })?;
             run.rev = number(&item, "rev") as u64;
             Ok(Some(run))
-        }))
+        })
     }
 
     fn put_run<'a>(
@@ -130,10 +110,9 @@ impl RedriveJournal for DynamoJournal {
         run: &'a Run,
         expect: Option<u64>,
     ) -> BoxFuture<'a, Result<bool, JournalError>> {
-        Box::pin(bounded("PutItem", async move {
+        Box::pin(async move {
             self.count();
-            let text = serde_json::to_string(run)
-                .map_err(|e| JournalError::Failed(format!("run not serializable: {e}")))?;
+            let text = serde_json::to_string(run).map_err(JournalError::Serialize)?;
             let mut put = self
                 .client
                 .put_item()
@@ -150,16 +129,16 @@ impl RedriveJournal for DynamoJournal {
                     .expression_attribute_names("#rev", "rev")
                     .expression_attribute_values(":rev", n(rev)),
             };
-            match put.send().await {
+            match within("PutItem", CALL_TIMEOUT, put.send()).await {
                 Ok(_) => Ok(true),
                 Err(e) if conditional(&e) => Ok(false),
-                Err(e) => Err(failed("PutItem", e)),
+                Err(e) => Err(e.into()),
             }
-        }))
+        })
     }
 
     fn active(&self) -> BoxFuture<'_, Result<BTreeSet<String>, JournalError>> {
-        Box::pin(bounded("GetItem", async move {
+        Box::pin(async move {
             Ok(self
                 .get(ACTIVE)
                 .await?
@@ -168,7 +147,7 @@ impl RedriveJournal for DynamoJournal {
                 .and_then(|v| v.as_ss().ok())
                 .map(|ss| ss.iter().cloned().collect())
                 .unwrap_or_default())
-        }))
+        })
     }
 
     fn set_active<'a>(
@@ -176,20 +155,26 @@ impl RedriveJournal for DynamoJournal {
         incident: &'a str,
         active: bool,
     ) -> BoxFuture<'a, Result<(), JournalError>> {
-        Box::pin(bounded("UpdateItem", async move {
+        Box::pin(async move {
             self.count();
             let verb = if active { "ADD" } else { "DELETE" };
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key("incidentKey", s(ACTIVE))
-                .update_expression(format!("{verb} runs :k"))
-                .expression_attribute_values(":k", AttributeValue::Ss(vec![incident.to_owned()]))
-                .send()
-                .await
-                .map_err(|e| failed("UpdateItem", e))?;
+            within(
+                "UpdateItem",
+                CALL_TIMEOUT,
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("incidentKey", s(ACTIVE))
+                    .update_expression(format!("{verb} runs :k"))
+                    .expression_attribute_values(
+                        ":k",
+                        AttributeValue::Ss(vec![incident.to_owned()]),
+                    )
+                    .send(),
+            )
+            .await?;
             Ok(())
-        }))
+        })
     }
 
     fn claim<'a>(
@@ -199,7 +184,7 @@ impl RedriveJournal for DynamoJournal {
         now: i64,
         lease_until: i64,
     ) -> BoxFuture<'a, Result<bool, JournalError>> {
-        Box::pin(bounded("UpdateItem", async move {
+        Box::pin(async move {
             self.count();
             let mut update = self
                 .client
@@ -220,26 +205,26 @@ impl RedriveJournal for DynamoJournal {
                     .expression_attribute_values(":prev", n(attempt - 1))
                     .expression_attribute_values(":now", n(now))
             };
-            match update.send().await {
+            match within("UpdateItem", CALL_TIMEOUT, update.send()).await {
                 Ok(_) => Ok(true),
                 Err(e) if conditional(&e) => Ok(false),
-                Err(e) => Err(failed("UpdateItem", e)),
+                Err(e) => Err(e.into()),
             }
-        }))
+        })
     }
 
     fn entry<'a>(
         &'a self,
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<EventProgress>, JournalError>> {
-        Box::pin(bounded("GetItem", async move {
+        Box::pin(async move {
             Ok(self.get(key).await?.as_ref().map(|i| EventProgress {
                 attempts: number(i, "attempts") as u32,
                 sent: i.contains_key("sentAt"),
                 too_old: i.contains_key("tooOld"),
                 lease_until: number(i, "leaseUntil"),
             }))
-        }))
+        })
     }
 
     fn record<'a>(
@@ -249,7 +234,7 @@ impl RedriveJournal for DynamoJournal {
         result: Recorded,
         now: i64,
     ) -> BoxFuture<'a, Result<(), JournalError>> {
-        Box::pin(bounded("UpdateItem", async move {
+        Box::pin(async move {
             self.count();
             let (expression, value) = match result {
                 Recorded::Sent => ("SET sentAt = :v, leaseUntil = :zero", n(now)),
@@ -259,25 +244,28 @@ impl RedriveJournal for DynamoJournal {
                     s(crate::text::truncate(&why, 300)),
                 ),
             };
-            let done = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("incidentKey", s(key))
-                .update_expression(expression)
-                .condition_expression("attempts = :n")
-                .expression_attribute_values(":n", n(attempt))
-                .expression_attribute_values(":v", value)
-                .expression_attribute_values(":zero", n(0))
-                .send()
-                .await;
+            let done = within(
+                "UpdateItem",
+                CALL_TIMEOUT,
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("incidentKey", s(key))
+                    .update_expression(expression)
+                    .condition_expression("attempts = :n")
+                    .expression_attribute_values(":n", n(attempt))
+                    .expression_attribute_values(":v", value)
+                    .expression_attribute_values(":zero", n(0))
+                    .send(),
+            )
+            .await;
             match done {
                 // A later attempt was claimed meanwhile: this one's result is history.
                 Ok(_) => Ok(()),
                 Err(e) if conditional(&e) => Ok(()),
-                Err(e) => Err(failed("UpdateItem", e)),
+                Err(e) => Err(e.into()),
             }
-        }))
+        })
     }
 
     fn lease_target<'a>(
@@ -287,29 +275,32 @@ impl RedriveJournal for DynamoJournal {
         now: i64,
         until: i64,
     ) -> BoxFuture<'a, Result<bool, JournalError>> {
-        Box::pin(bounded("UpdateItem", async move {
+        Box::pin(async move {
             self.count();
-            let done = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("incidentKey", s(target_lease_key(target_arn)))
-                .update_expression("SET holder = :h, leaseUntil = :u, expiresAt = :exp")
-                .condition_expression(
-                    "attribute_not_exists(leaseUntil) OR leaseUntil < :now OR holder = :h",
-                )
-                .expression_attribute_values(":h", s(holder))
-                .expression_attribute_values(":u", n(until))
-                .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":exp", expires(now))
-                .send()
-                .await;
+            let done = within(
+                "UpdateItem",
+                CALL_TIMEOUT,
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("incidentKey", s(target_lease_key(target_arn)))
+                    .update_expression("SET holder = :h, leaseUntil = :u, expiresAt = :exp")
+                    .condition_expression(
+                        "attribute_not_exists(leaseUntil) OR leaseUntil < :now OR holder = :h",
+                    )
+                    .expression_attribute_values(":h", s(holder))
+                    .expression_attribute_values(":u", n(until))
+                    .expression_attribute_values(":now", n(now))
+                    .expression_attribute_values(":exp", expires(now))
+                    .send(),
+            )
+            .await;
             match done {
                 Ok(_) => Ok(true),
                 Err(e) if conditional(&e) => Ok(false),
-                Err(e) => Err(failed("UpdateItem", e)),
+                Err(e) => Err(e.into()),
             }
-        }))
+        })
     }
 
     fn release_target<'a>(
@@ -317,25 +308,28 @@ impl RedriveJournal for DynamoJournal {
         target_arn: &'a str,
         holder: &'a str,
     ) -> BoxFuture<'a, Result<(), JournalError>> {
-        Box::pin(bounded("UpdateItem", async move {
+        Box::pin(async move {
             self.count();
-            let done = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("incidentKey", s(target_lease_key(target_arn)))
-                .update_expression("SET leaseUntil = :zero")
-                .condition_expression("holder = :h")
-                .expression_attribute_values(":h", s(holder))
-                .expression_attribute_values(":zero", n(0))
-                .send()
-                .await;
+            let done = within(
+                "UpdateItem",
+                CALL_TIMEOUT,
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("incidentKey", s(target_lease_key(target_arn)))
+                    .update_expression("SET leaseUntil = :zero")
+                    .condition_expression("holder = :h")
+                    .expression_attribute_values(":h", s(holder))
+                    .expression_attribute_values(":zero", n(0))
+                    .send(),
+            )
+            .await;
             match done {
                 Ok(_) => Ok(()),
                 Err(e) if conditional(&e) => Ok(()),
-                Err(e) => Err(failed("UpdateItem", e)),
+                Err(e) => Err(e.into()),
             }
-        }))
+        })
     }
 
     fn calls(&self) -> u64 {

@@ -19,11 +19,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::future::BoxFuture;
 
 /// What the journal could not do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    /// A call failed or was refused: which, and why.
+    /// A call failed, was refused or did not answer in time: which, and why.
     #[error("redrive journal: {0}")]
-    Failed(String),
+    Aws(#[from] crate::aws_error::AwsError),
+    /// A run that cannot be written as JSON.
+    #[error("redrive journal: run not serializable: {0}")]
+    Serialize(#[source] serde_json::Error),
     /// An item that is not what this code writes.
     #[error("redrive journal: item {key} cannot be read: {why}")]
     Unreadable {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::journal::Run;
+use crate::aws_error::{AwsError, within};
 use crate::classify::FailureCategory;
 use crate::connection::ConnectionAuth;
 use crate::replay::{Attempt, AwsCourier, Candidate, Courier, Delivery, Plan, TargetPlan};
@@ -91,7 +92,7 @@ impl Payloads for StoredPayloads {
     }
 
     fn read<'a>(&'a self, record: &'a Candidate) -> BoxFuture<'a, Result<Vec<u8>, String>> {
-        Box::pin(self.reader.read(&record.payload))
+        Box::pin(async move { Ok(self.reader.read(&record.payload).await?) })
     }
 }
 
@@ -180,15 +181,19 @@ impl AwsDeliver {
     }
 
     /// The connection of the API destination `arn` (`DescribeApiDestination` in its region).
-    async fn connection_of(&self, arn: &str) -> Result<String, String> {
+    async fn connection_of(&self, arn: &str) -> Result<String, ConnectionOfError> {
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         let [_, _, _, region, _, resource] = parts.as_slice() else {
-            return Err(format!("{arn} is not an ARN"));
+            return Err(ConnectionOfError::NotAnArn {
+                arn: arn.to_owned(),
+            });
         };
         let name = resource
             .strip_prefix("api-destination/")
             .and_then(|r| r.split('/').next())
-            .ok_or_else(|| format!("{arn} is not an API destination"))?;
+            .ok_or_else(|| ConnectionOfError::NotAnApiDestination {
+                arn: arn.to_owned(),
+            })?;
         let mut conf = aws_sdk_eventbridge::config::Builder::from(&self.sdk);
         if !region.is_empty() {
             conf = conf.region(aws_config::Region::new((*region).to_owned()));
@@ -197,14 +202,39 @@ impl AwsDeliver {
             .describe_api_destination()
             .name(name)
             .send();
-        let out = tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| "DescribeApiDestination: no answer in time".to_owned())?
-            .map_err(|e| crate::aws_error::describe("DescribeApiDestination", &e))?;
+        let out = match within("DescribeApiDestination", self.timeout, call).await {
+            Ok(out) => out,
+            Err(AwsError::TimedOut { after, .. }) => {
+                return Err(ConnectionOfError::TimedOut { after });
+            }
+            Err(e) => return Err(ConnectionOfError::Aws(e)),
+        };
         out.connection_arn()
             .map(str::to_owned)
-            .ok_or_else(|| format!("API destination {name} names no connection"))
+            .ok_or_else(|| ConnectionOfError::NoConnection {
+                name: name.to_owned(),
+            })
     }
+}
+
+/// Why an API destination's connection could not be found.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionOfError {
+    /// The target is not an ARN.
+    #[error("{arn} is not an ARN")]
+    NotAnArn { arn: String },
+    /// The target is not an API destination.
+    #[error("{arn} is not an API destination")]
+    NotAnApiDestination { arn: String },
+    /// `DescribeApiDestination` did not answer within `after`.
+    #[error("DescribeApiDestination: no answer in time")]
+    TimedOut { after: Duration },
+    /// `DescribeApiDestination` failed.
+    #[error(transparent)]
+    Aws(AwsError),
+    /// The API destination names no connection.
+    #[error("API destination {name} names no connection")]
+    NoConnection { name: String },
 }
 
 impl Deliver for AwsDeliver {

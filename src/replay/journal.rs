@@ -56,6 +56,59 @@ pub struct Entry {
     pub at: String,
 }
 
+/// Why the journal could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// An earlier run's journal could not be read.
+    #[error("cannot read the journal {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Its folder could not be created.
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    /// It could not be opened for appending.
+    #[error("cannot open the journal {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A line could not be read, or the cut-short line not ended.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An entry could not be written as JSON.
+    #[error("{0}")]
+    Serialize(serde_json::Error),
+    /// An entry could not be appended.
+    #[error("cannot write the journal {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The lines could not be made durable.
+    #[error("cannot sync the journal {}: {source}", path.display())]
+    Sync {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Another task panicked while holding the journal.
+    #[error("poisoned lock: another task failed inside")]
+    Poisoned,
+}
+
+impl From<JournalError> for String {
+    fn from(e: JournalError) -> String {
+        e.to_string()
+    }
+}
+
 /// An open journal.
 #[derive(Debug)]
 pub struct Journal {
@@ -70,14 +123,17 @@ pub struct Journal {
 impl Journal {
     /// Opens (creating) the journal at `path` and reads what earlier runs sent. A line
     /// that cannot be read (the last line of a run killed mid-write) is counted, not fatal.
-    pub fn open(path: &Path) -> Result<Journal, String> {
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
         let mut sent = HashSet::new();
         let mut sent_events = HashSet::new();
         let mut unreadable_lines = 0;
         match File::open(path) {
             Ok(f) => {
                 for line in BufReader::new(f).lines() {
-                    let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+                    let line = line.map_err(|e| JournalError::Io {
+                        path: path.to_owned(),
+                        source: e,
+                    })?;
                     if line.trim().is_empty() {
                         continue;
                     }
@@ -94,21 +150,33 @@ impl Journal {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot read the journal {}: {e}", path.display())),
+            Err(source) => {
+                return Err(JournalError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| JournalError::CreateDir {
+                dir: dir.to_owned(),
+                source,
+            })?;
         }
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| format!("cannot open the journal {}: {e}", path.display()))?;
+            .map_err(|source| JournalError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         // A line cut short by a crash must not glue itself to the next entry.
         if unreadable_lines > 0 {
-            file.write_all(b"\n")
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            file.write_all(b"\n").map_err(|source| JournalError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
         }
         Ok(Journal {
             path: path.to_owned(),
@@ -144,13 +212,16 @@ impl Journal {
 
     /// Appends one outcome and flushes it to the file, so a crash after this returns
     /// cannot lose it.
-    pub fn record(&mut self, entry: &Entry) -> Result<(), String> {
-        let mut line = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
+    pub fn record(&mut self, entry: &Entry) -> Result<(), JournalError> {
+        let mut line = serde_json::to_vec(entry).map_err(JournalError::Serialize)?;
         line.push(b'\n');
         self.file
             .write_all(&line)
             .and_then(|()| self.file.flush())
-            .map_err(|e| format!("cannot write the journal {}: {e}", self.path.display()))?;
+            .map_err(|source| JournalError::Write {
+                path: self.path.clone(),
+                source,
+            })?;
         if entry.status == Status::Sent {
             if let Some(event) = &entry.event_id {
                 self.sent_events
@@ -163,10 +234,11 @@ impl Journal {
     }
 
     /// Makes every line durable (once, at the end of a run).
-    pub fn sync(&self) -> Result<(), String> {
-        self.file
-            .sync_data()
-            .map_err(|e| format!("cannot sync the journal {}: {e}", self.path.display()))
+    pub fn sync(&self) -> Result<(), JournalError> {
+        self.file.sync_data().map_err(|source| JournalError::Sync {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 
@@ -239,5 +311,20 @@ mod tests {
         assert!(j.was_sent("m1", "url:http://127.0.0.1/x"));
         assert!(j.was_sent("m3", "url:http://127.0.0.1/x"));
         assert_eq!(j.unreadable_lines(), 1);
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_opened_says_which_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder where the journal should be: it opens, but its lines cannot be read.
+        let e = Journal::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(&e, JournalError::Io { path, source } if path == dir.path() && source.kind() == std::io::ErrorKind::IsADirectory),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains(&dir.path().display().to_string()),
+            "{e}"
+        );
     }
 }

@@ -31,7 +31,7 @@ use futures::StreamExt;
 
 pub use courier::{AwsCourier, Route};
 pub use edit::{Edit, Edited, diff};
-pub use journal::{Entry, Journal, Status};
+pub use journal::{Entry, Journal, JournalError, Status};
 pub use plan::{AnyPlan, Fixed, FixedPlan, Plan, Planned, TargetPlan};
 pub use select::{Candidate, Selection, Selector};
 pub use transform::{RuleContext, TargetInput, apply};
@@ -578,7 +578,7 @@ pub async fn replay<P: Plan, C: Courier>(
             .map(|(c, earlier)| run.one(c, earlier)),
     )
     .buffer_unordered(opts.concurrency.max(1));
-    let mut journal_error: Option<String> = None;
+    let mut journal_error: Option<JournalError> = None;
     while let Some((c, outcome, destination, edit)) = results.next().await {
         let line = summary.count(c, outcome, &mut live);
         let edit = edit.map(|e| summary.count_edit(c, e));
@@ -588,7 +588,7 @@ pub async fn replay<P: Plan, C: Courier>(
         if let (Some(line), Some(j)) = (line, journal)
             && let Err(e) = j
                 .lock()
-                .map_err(|e| e.to_string())
+                .map_err(|_| JournalError::Poisoned)
                 .and_then(|mut j| j.record(&line))
         {
             // Stop: a run that cannot keep its journal cannot be resumed safely.
@@ -599,7 +599,10 @@ pub async fn replay<P: Plan, C: Courier>(
         (control.progress)(live);
     }
     if let Some(j) = journal
-        && let Err(e) = j.lock().map_err(|e| e.to_string()).and_then(|j| j.sync())
+        && let Err(e) = j
+            .lock()
+            .map_err(|_| JournalError::Poisoned)
+            .and_then(|j| j.sync())
     {
         journal_error.get_or_insert(e);
     }

@@ -90,7 +90,7 @@ impl<'f> Selector<'f> {
                         r.failed_event_ids.join(", ")
                     }
                 )),
-                (Some(key), Disposition::Stored) => location.payload(key),
+                (Some(key), Disposition::Stored) => location.payload(key).map_err(String::from),
                 (_, Disposition::Returned { reason }) => Err(format!(
                     "no payload stored: returned to the queue ({reason}); it is replayed from the queue, not from this report"
                 )),

@@ -86,7 +86,7 @@ impl ReportDigest {
     /// (8 % of `summarize`'s time against `serde_json`; docs/benchmarks.md); a property
     /// test (tests/properties.rs) and the `report_digest` fuzz target hold it to
     /// [`ReportDigest::parse_with_serde_json`].
-    pub fn parse(bytes: &[u8]) -> Result<ReportDigest, String> {
+    pub fn parse(bytes: &[u8]) -> Result<ReportDigest, DigestError> {
         Self::parse_view(
             bytes,
             sonic_rs::from_slice::<View>(bytes).map_err(|e| e.to_string()),
@@ -95,24 +95,27 @@ impl ReportDigest {
 
     /// The same digest through `serde_json`: the judge of [`ReportDigest::parse`].
     #[doc(hidden)]
-    pub fn parse_with_serde_json(bytes: &[u8]) -> Result<ReportDigest, String> {
+    pub fn parse_with_serde_json(bytes: &[u8]) -> Result<ReportDigest, DigestError> {
         Self::parse_view(
             bytes,
             serde_json::from_slice::<View>(bytes).map_err(|e| e.to_string()),
         )
     }
 
-    fn parse_view(bytes: &[u8], view: Result<View<'_>, String>) -> Result<ReportDigest, String> {
+    fn parse_view(
+        bytes: &[u8],
+        view: Result<View<'_>, String>,
+    ) -> Result<ReportDigest, DigestError> {
         match view {
             Ok(view) if view.schema_version == Some(SCHEMA_VERSION) => view.digest(),
             Ok(view) => Err(wrong_version(view.schema_version)),
             // A report of another version may not even have this one's shape: say so.
             Err(e) => Err(match serde_json::from_slice::<Version>(bytes) {
-                Err(e) => format!("not JSON: {e}"),
+                Err(source) => DigestError::NotJson { source },
                 Ok(v) if v.schema_version != Some(SCHEMA_VERSION) => {
                     wrong_version(v.schema_version)
                 }
-                Ok(_) => format!("not a dlq-triage report: {e}"),
+                Ok(_) => DigestError::Shape { why: e },
             }),
         }
     }
@@ -155,12 +158,50 @@ impl ReportDigest {
     }
 }
 
-fn wrong_version(version: Option<u32>) -> String {
+/// Why bytes are not a report this version reads.
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    /// Not JSON at all.
+    #[error("not JSON: {source}")]
+    NotJson {
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// A report of another schema version.
+    #[error("report schema version {version}; this dlq-triage reads version {SCHEMA_VERSION}")]
+    Version {
+        /// Its version.
+        version: u32,
+    },
+    /// JSON without a `schemaVersion`.
+    #[error("not a dlq-triage report: no schemaVersion")]
+    NoVersion,
+    /// JSON of this version whose shape is not a report's.
+    #[error("not a dlq-triage report: {why}")]
+    Shape {
+        /// The parser's words.
+        why: String,
+    },
+    /// A status this version does not know.
+    #[error("not a dlq-triage report: unknown {field} status {status:?}")]
+    UnknownStatus {
+        /// The field (`disposition`, `interactionInfo`).
+        field: &'static str,
+        /// Its value.
+        status: String,
+    },
+}
+
+impl From<DigestError> for String {
+    fn from(e: DigestError) -> String {
+        e.to_string()
+    }
+}
+
+fn wrong_version(version: Option<u32>) -> DigestError {
     match version {
-        Some(v) => {
-            format!("report schema version {v}; this dlq-triage reads version {SCHEMA_VERSION}")
-        }
-        None => "not a dlq-triage report: no schemaVersion".into(),
+        Some(version) => DigestError::Version { version },
+        None => DigestError::NoVersion,
     }
 }
 
@@ -242,7 +283,7 @@ const INFO_STATUSES: [&str; 5] = [
 ];
 
 impl View<'_> {
-    fn digest(&self) -> Result<ReportDigest, String> {
+    fn digest(&self) -> Result<ReportDigest, DigestError> {
         let mut b = Builder::new();
         let mut records = Vec::with_capacity(self.records.len());
         for r in &self.records {
@@ -287,6 +328,9 @@ impl View<'_> {
     }
 }
 
-fn unknown(field: &str, status: &str) -> String {
-    format!("not a dlq-triage report: unknown {field} status {status:?}")
+fn unknown(field: &'static str, status: &str) -> DigestError {
+    DigestError::UnknownStatus {
+        field,
+        status: status.to_owned(),
+    }
 }

@@ -24,9 +24,19 @@ impl Window {
     }
 }
 
+/// A `--since` / `--until` value that is neither a time nor a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{value:?} is neither an RFC 3339 time (2026-12-04T09:00:00Z) nor a duration back from now (90m, 6h, 7d)"
+)]
+pub struct WhenError {
+    /// The value given.
+    pub value: String,
+}
+
 /// A `--since` / `--until` value: RFC 3339 (`2026-12-04T09:00:00Z`), or a duration back
 /// from `now` in seconds, minutes, hours or days (`30s`, `90m`, `6h`, `7d`).
-pub fn parse_when(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_when(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, WhenError> {
     let value = value.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
@@ -43,9 +53,10 @@ pub fn parse_when(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Stri
         (Some(n), 'd') => Duration::try_days(n),
         _ => None,
     };
-    back.and_then(|d| now.checked_sub_signed(d)).ok_or_else(|| {
-        format!("{value:?} is neither an RFC 3339 time (2026-12-04T09:00:00Z) nor a duration back from now (90m, 6h, 7d)")
-    })
+    back.and_then(|d| now.checked_sub_signed(d))
+        .ok_or_else(|| WhenError {
+            value: value.to_owned(),
+        })
 }
 
 pub use crate::report::dead_lettered_at;

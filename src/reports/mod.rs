@@ -9,9 +9,9 @@ mod reader;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-pub use digest::ReportDigest;
+pub use digest::{DigestError, ReportDigest};
 pub use filter::{Filter, Window, dead_lettered_at, parse_when};
-pub use reader::Reader;
+pub use reader::{ReadError, Reader};
 
 /// Where a report or a payload is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -32,7 +32,7 @@ impl Location {
     /// keys there), or in the out folder a local report belongs to (the report's folder,
     /// or its parent for a report under `reports/`). A key that would leave that folder is
     /// refused.
-    pub fn payload(&self, key: &str) -> Result<Location, String> {
+    pub fn payload(&self, key: &str) -> Result<Location, ArgError> {
         match self {
             Location::S3 { bucket, .. } => Ok(Location::S3 {
                 bucket: bucket.clone(),
@@ -45,9 +45,9 @@ impl Location {
                         .components()
                         .all(|c| matches!(c, Component::Normal(_)))
                 {
-                    return Err(format!(
-                        "payload key {key:?} leaves the report's folder; refused"
-                    ));
+                    return Err(ArgError::LeavesFolder {
+                        key: key.to_owned(),
+                    });
                 }
                 let mut base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
                 if base.file_name().is_some_and(|n| n == "reports") {
@@ -65,6 +65,29 @@ impl fmt::Display for Location {
             Location::File(p) => write!(f, "{}", p.display()),
             Location::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
         }
+    }
+}
+
+/// A report argument or a payload key that names no place to read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    /// `s3://` with no bucket after it.
+    #[error("{arg}: no bucket name after s3://")]
+    NoBucket {
+        /// The argument.
+        arg: String,
+    },
+    /// A payload key that would leave the local report's folder.
+    #[error("payload key {key:?} leaves the report's folder; refused")]
+    LeavesFolder {
+        /// The key.
+        key: String,
+    },
+}
+
+impl From<ArgError> for String {
+    fn from(e: ArgError) -> String {
+        e.to_string()
     }
 }
 
@@ -95,7 +118,7 @@ impl ReportArg {
     }
 
     /// Reads a command-line argument.
-    pub fn parse(arg: &str) -> Result<ReportArg, String> {
+    pub fn parse(arg: &str) -> Result<ReportArg, ArgError> {
         let Some(rest) = arg.strip_prefix("s3://") else {
             let path = PathBuf::from(arg);
             return Ok(if path.is_dir() {
@@ -106,7 +129,9 @@ impl ReportArg {
         };
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(format!("{arg}: no bucket name after s3://"));
+            return Err(ArgError::NoBucket {
+                arg: arg.to_owned(),
+            });
         }
         if key.is_empty() || key.ends_with('/') {
             Ok(ReportArg::Prefix {

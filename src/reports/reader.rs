@@ -1,8 +1,11 @@
 //! Reading reports and payloads: local files, and S3 objects when a client is given.
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-
 use std::path::{Path, PathBuf};
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use chrono::NaiveDate;
 
@@ -12,6 +15,112 @@ use crate::aws_error::one_line;
 /// The largest report or payload read (a payload is at most 1 MiB; a report of a
 /// 10,000-record batch is about 25 MB).
 const MAX_READ: u64 = 512 * 1024 * 1024;
+
+/// Why a report, a payload or a listing could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A local file or folder could not be read.
+    File {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A local file larger than the most read.
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// No object (or nothing at all) at the location.
+    NotFound {
+        /// Where.
+        location: Location,
+    },
+    /// The bucket does not exist.
+    NoBucket {
+        /// Where.
+        location: Location,
+    },
+    /// S3 refused the read or the listing.
+    Denied {
+        /// Where.
+        location: Location,
+        /// The service's code, when it said one.
+        code: Option<String>,
+    },
+    /// Another S3 failure, as one line.
+    S3 {
+        /// Where.
+        location: Location,
+        /// The SDK's error, as one line.
+        line: String,
+        /// The SDK's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The object's body broke off.
+    Body {
+        /// Where.
+        location: Location,
+        /// Why.
+        source: aws_smithy_types::byte_stream::error::Error,
+    },
+    /// An S3 location without an S3 client.
+    NoS3,
+    /// A folder or prefix with no report below it.
+    NoReports {
+        /// The folder or `s3://bucket/prefix`.
+        below: String,
+    },
+}
+
+impl ReadError {
+    /// Where it happened (a path, an `s3://` location), when it is one place.
+    pub fn place(&self) -> Option<String> {
+        match self {
+            ReadError::File { path, .. } | ReadError::TooLarge { path } => {
+                Some(path.display().to_string())
+            }
+            ReadError::NotFound { location }
+            | ReadError::NoBucket { location }
+            | ReadError::Denied { location, .. }
+            | ReadError::S3 { location, .. }
+            | ReadError::Body { location, .. } => Some(location.to_string()),
+            ReadError::NoReports { below } => Some(below.clone()),
+            ReadError::NoS3 => None,
+        }
+    }
+
+    /// What went wrong, without where.
+    pub fn reason(&self) -> String {
+        match self {
+            ReadError::File { source, .. } => source.to_string(),
+            ReadError::TooLarge { .. } => format!("larger than {MAX_READ} bytes"),
+            ReadError::NotFound { .. } => "no such object".to_owned(),
+            ReadError::NoBucket { .. } => "no such bucket".to_owned(),
+            ReadError::Denied { .. } => "access denied (s3:GetObject / s3:ListBucket)".to_owned(),
+            ReadError::S3 { line, .. } => line.clone(),
+            ReadError::Body { source, .. } => source.to_string(),
+            ReadError::NoS3 => "S3 is not configured for this run".to_owned(),
+            ReadError::NoReports { .. } => "no reports below it".to_owned(),
+        }
+    }
+}
+
+/// `PLACE: REASON`, or the reason alone.
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.place() {
+            Some(place) => write!(f, "{place}: {}", self.reason()),
+            None => f.write_str(&self.reason()),
+        }
+    }
+}
+
+impl From<ReadError> for String {
+    fn from(e: ReadError) -> String {
+        e.to_string()
+    }
+}
 
 /// Reads reports and payloads from files, and from S3 when a client is given.
 #[derive(Debug, Clone, Default)]
@@ -31,18 +140,16 @@ impl Reader {
     }
 
     /// The bytes at `location`.
-    pub async fn read(&self, location: &Location) -> Result<Vec<u8>, String> {
+    pub async fn read(&self, location: &Location) -> Result<Vec<u8>, ReadError> {
         match location {
             Location::File(path) => {
                 let meta = tokio::fs::metadata(path)
                     .await
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                    .map_err(|e| file_error(path, e))?;
                 if meta.len() > MAX_READ {
-                    return Err(format!("{}: larger than {MAX_READ} bytes", path.display()));
+                    return Err(ReadError::TooLarge { path: path.clone() });
                 }
-                tokio::fs::read(path)
-                    .await
-                    .map_err(|e| format!("{}: {e}", path.display()))
+                tokio::fs::read(path).await.map_err(|e| file_error(path, e))
             }
             Location::S3 { bucket, key } => {
                 let s3 = self.s3()?;
@@ -53,11 +160,10 @@ impl Reader {
                     .send()
                     .await
                     .map_err(|e| s3_error(location, e))?;
-                let bytes = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| format!("{location}: {e}"))?;
+                let bytes = out.body.collect().await.map_err(|source| ReadError::Body {
+                    location: location.clone(),
+                    source,
+                })?;
                 Ok(bytes.into_bytes().to_vec())
             }
         }
@@ -73,7 +179,7 @@ impl Reader {
         prefix: &str,
         start_after: Option<String>,
         found: &mut impl FnMut(Location),
-    ) -> Result<usize, String> {
+    ) -> Result<usize, ReadError> {
         let s3 = self.s3()?;
         let mut count = 0;
         let mut pages = s3
@@ -112,7 +218,7 @@ impl Reader {
         &self,
         args: &[ReportArg],
         since: Option<NaiveDate>,
-    ) -> Result<Vec<Location>, String> {
+    ) -> Result<Vec<Location>, ReadError> {
         let mut locations = Vec::new();
         self.locate_each(args, since, |l| locations.push(l)).await?;
         Ok(locations)
@@ -125,20 +231,24 @@ impl Reader {
         args: &[ReportArg],
         since: Option<NaiveDate>,
         mut found: impl FnMut(Location),
-    ) -> Result<(), String> {
+    ) -> Result<(), ReadError> {
         for arg in args {
             match arg {
                 ReportArg::One(l) => found(l.clone()),
                 ReportArg::Folder(dir) => {
                     let below = reports_below(dir)?;
                     if below.is_empty() {
-                        return Err(format!("{}: no reports below it", dir.display()));
+                        return Err(ReadError::NoReports {
+                            below: dir.display().to_string(),
+                        });
                     }
                     below.into_iter().map(Location::File).for_each(&mut found);
                 }
                 ReportArg::Prefix { bucket, prefix } => {
                     if self.list_by_day(bucket, prefix, since, &mut found).await? == 0 {
-                        return Err(format!("s3://{bucket}/{prefix}: no reports below it"));
+                        return Err(ReadError::NoReports {
+                            below: format!("s3://{bucket}/{prefix}"),
+                        });
                     }
                 }
             }
@@ -156,7 +266,7 @@ impl Reader {
         prefix: &str,
         since: Option<NaiveDate>,
         found: &mut impl FnMut(Location),
-    ) -> Result<usize, String> {
+    ) -> Result<usize, ReadError> {
         let Some(day) = since else {
             return self.list_each(bucket, prefix, None, found).await;
         };
@@ -179,45 +289,53 @@ impl Reader {
         self.list_each(bucket, prefix, None, found).await
     }
 
-    fn s3(&self) -> Result<&aws_sdk_s3::Client, String> {
-        self.s3
-            .as_ref()
-            .ok_or_else(|| "S3 is not configured for this run".to_owned())
+    fn s3(&self) -> Result<&aws_sdk_s3::Client, ReadError> {
+        self.s3.as_ref().ok_or(ReadError::NoS3)
     }
 }
 
-fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    location: &Location,
-    e: SdkError<E>,
-) -> String {
+fn file_error(path: &Path, source: std::io::Error) -> ReadError {
+    ReadError::File {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn s3_error<E>(location: &Location, e: SdkError<E, HttpResponse>) -> ReadError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
     let status = e.raw_response().map(|r| r.status().as_u16());
+    let location = location.clone();
     match (e.code(), status) {
-        (Some("NoSuchKey"), _) | (_, Some(404)) => format!("{location}: no such object"),
-        (Some("NoSuchBucket"), _) => format!("{location}: no such bucket"),
-        (Some(code), _) if code.contains("AccessDenied") => {
-            format!("{location}: access denied (s3:GetObject / s3:ListBucket)")
-        }
-        (_, Some(403)) => format!("{location}: access denied (s3:GetObject / s3:ListBucket)"),
-        _ => format!(
-            "{location}: {}",
-            one_line(&DisplayErrorContext(&e).to_string())
-        ),
+        (Some("NoSuchKey"), _) | (_, Some(404)) => ReadError::NotFound { location },
+        (Some("NoSuchBucket"), _) => ReadError::NoBucket { location },
+        (Some(code), _) if code.contains("AccessDenied") => ReadError::Denied {
+            location,
+            code: Some(code.to_owned()),
+        },
+        (code, Some(403)) => ReadError::Denied {
+            location,
+            code: code.map(str::to_owned),
+        },
+        _ => ReadError::S3 {
+            location,
+            line: one_line(&DisplayErrorContext(&e).to_string()),
+            source: Box::new(e),
+        },
     }
 }
 
 /// The reports below a local folder (`report.json`, `reports/…/*.json`), in path order.
-fn reports_below(dir: &Path) -> Result<Vec<PathBuf>, String> {
+fn reports_below(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
     let mut found = Vec::new();
     let mut folders = vec![dir.to_path_buf()];
     while let Some(folder) = folders.pop() {
-        let entries =
-            std::fs::read_dir(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        let entries = std::fs::read_dir(&folder).map_err(|e| file_error(&folder, e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| format!("{}: {e}", folder.display()))?;
+            let entry = entry.map_err(|e| file_error(&folder, e))?;
             let path = entry.path();
-            let kind = entry
-                .file_type()
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let kind = entry.file_type().map_err(|e| file_error(&path, e))?;
             if kind.is_dir() {
                 folders.push(path);
             } else if kind.is_file() {
@@ -234,4 +352,57 @@ fn reports_below(dir: &Path) -> Result<Vec<PathBuf>, String> {
     }
     found.sort();
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws_error::shapes;
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+
+    fn at() -> Location {
+        Location::S3 {
+            bucket: "b".into(),
+            key: "reports/x.json".into(),
+        }
+    }
+
+    #[test]
+    fn s3s_answers_become_what_went_wrong() {
+        let denied = GetObjectError::generic(shapes::meta("AccessDenied", "Access Denied"));
+        let denied = s3_error(&at(), shapes::service(denied, 403));
+        assert!(matches!(&denied, ReadError::Denied { code: Some(c), .. } if c == "AccessDenied"));
+        assert_eq!(
+            denied.to_string(),
+            "s3://b/reports/x.json: access denied (s3:GetObject / s3:ListBucket)"
+        );
+        // A proxy's bodiless 403 is a denial too, with no code.
+        let bare =
+            GetObjectError::generic(aws_smithy_types::error::ErrorMetadata::builder().build());
+        let bare = s3_error(&at(), shapes::service(bare, 403));
+        assert!(matches!(bare, ReadError::Denied { code: None, .. }));
+        let gone = GetObjectError::generic(shapes::meta("NoSuchKey", "gone"));
+        let gone = s3_error(&at(), shapes::service(gone, 404));
+        assert!(matches!(gone, ReadError::NotFound { .. }));
+        assert_eq!(gone.to_string(), "s3://b/reports/x.json: no such object");
+        assert_eq!(gone.place().as_deref(), Some("s3://b/reports/x.json"));
+        assert_eq!(gone.reason(), "no such object");
+        let slow = GetObjectError::generic(shapes::meta("SlowDown", "Please reduce"));
+        let slow = s3_error(&at(), shapes::service(slow, 503));
+        assert!(matches!(slow, ReadError::S3 { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_local_file_that_is_not_there_says_where_and_why() {
+        let path = PathBuf::from("/nonexistent/dlq-triage/report.json");
+        let e = Reader::local()
+            .read(&Location::File(path.clone()))
+            .await
+            .unwrap_err();
+        assert!(matches!(&e, ReadError::File { path: p, .. } if *p == path));
+        assert_eq!(e.to_string(), format!("{}: {}", path.display(), e.reason()));
+        let e = Reader::local().read(&at()).await.unwrap_err();
+        assert!(matches!(e, ReadError::NoS3));
+        assert_eq!(e.to_string(), "S3 is not configured for this run");
+    }
 }

@@ -369,19 +369,30 @@ fn reports_of_another_schema_or_not_json_are_named_errors() {
     assert!(
         ReportDigest::parse(b"not json")
             .unwrap_err()
+            .to_string()
             .starts_with("not JSON")
     );
     let v2 = br#"{"schemaVersion": 2, "generatedAt": "x", "records": []}"#;
     assert!(
         ReportDigest::parse(v2)
             .unwrap_err()
+            .to_string()
             .contains("schema version 2")
     );
     assert!(
         ReportDigest::parse(b"{}")
             .unwrap_err()
+            .to_string()
             .contains("no schemaVersion")
     );
+    assert!(matches!(
+        ReportDigest::parse(v2),
+        Err(crate::reports::DigestError::Version { version: 2 })
+    ));
+    assert!(matches!(
+        ReportDigest::parse(b"{}"),
+        Err(crate::reports::DigestError::NoVersion)
+    ));
 }
 
 #[test]
@@ -424,6 +435,7 @@ fn a_report_of_another_version_is_named_by_its_version_whatever_its_shape() {
     assert!(
         ReportDigest::parse(v2)
             .unwrap_err()
+            .to_string()
             .contains("schema version 2")
     );
     let unknown = serde_json::to_vec(&json!({
@@ -434,6 +446,7 @@ fn a_report_of_another_version_is_named_by_its_version_whatever_its_shape() {
     assert!(
         ReportDigest::parse(&unknown)
             .unwrap_err()
+            .to_string()
             .contains("unknown disposition status \"lost\"")
     );
 }

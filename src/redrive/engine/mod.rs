@@ -31,7 +31,7 @@ const RETRY_AFTER_AT_MOST: Duration = Duration::from_secs(60);
 pub const PAUSE_COOLDOWN: chrono::Duration = chrono::Duration::minutes(15);
 
 /// Why a person's request could not be done.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum RedriveError {
     /// The journal failed.
     #[error(transparent)]
