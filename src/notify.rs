@@ -2,9 +2,9 @@
 //! (`NOTIFY_EVENT_BUS`). Users route it with a rule (SNS, chat, a pager) and filter on its
 //! categories. Best effort: bounded in time, and it never changes what is acknowledged.
 
-use std::future::Future;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::artifacts::ReportKeys;
@@ -67,21 +67,21 @@ pub fn detail(report: &Report, bucket: &str, keys: &ReportKeys, region: &str) ->
 pub trait Announce: Send + Sync {
     /// Announces `report`, stored under `keys`, within `timeout`; why
     /// not, when it was not accepted.
-    fn announce(
-        &self,
-        report: &Report,
-        keys: &ReportKeys,
+    fn announce<'a>(
+        &'a self,
+        report: &'a Report,
+        keys: &'a ReportKeys,
         timeout: Duration,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> BoxFuture<'a, Result<(), String>>;
 
     /// Announces one incident transition within `timeout`; a `resolved` one with the
     /// target's health, and the Genesys side's through `genesys` when given.
-    fn incident(
-        &self,
-        change: &Change,
-        genesys: Option<&GenesysAccess>,
+    fn incident<'a>(
+        &'a self,
+        change: &'a Change,
+        genesys: Option<&'a GenesysAccess>,
         timeout: Duration,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// Puts report and incident events on one bus, naming where the reports are.
@@ -118,6 +118,14 @@ impl Notifier {
     pub fn with_health(mut self, health: impl TargetHealth + 'static) -> Notifier {
         self.health = Some(std::sync::Arc::new(health));
         self
+    }
+
+    /// What an incident's event says of where the reports are, and the console's region.
+    pub(crate) fn context(&self) -> EventContext {
+        EventContext {
+            reports: format!("s3://{}/{}", self.bucket, self.prefix),
+            region: self.region(),
+        }
     }
 
     fn region(&self) -> String {
@@ -172,41 +180,42 @@ pub(crate) async fn put_event(
 
 impl Announce for Notifier {
     /// The console links name the client's region.
-    async fn announce(
-        &self,
-        report: &Report,
-        keys: &ReportKeys,
+    fn announce<'a>(
+        &'a self,
+        report: &'a Report,
+        keys: &'a ReportKeys,
         timeout: Duration,
-    ) -> Result<(), String> {
-        let detail = detail(report, &self.bucket, keys, &self.region());
-        self.put(DETAIL_TYPE, &detail, timeout).await
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let detail = detail(report, &self.bucket, keys, &self.region());
+            self.put(DETAIL_TYPE, &detail, timeout).await
+        })
     }
 
-    async fn incident(
-        &self,
-        change: &Change,
-        genesys: Option<&GenesysAccess>,
+    fn incident<'a>(
+        &'a self,
+        change: &'a Change,
+        genesys: Option<&'a GenesysAccess>,
         timeout: Duration,
-    ) -> Result<(), String> {
-        let context = EventContext {
-            reports: format!("s3://{}/{}", self.bucket, self.prefix),
-            region: self.region(),
-        };
-        let started = std::time::Instant::now();
-        let mut detail = incidents::detail(change, &context);
-        if let (Some(health), Transition::Resolved) = (&self.health, change.transition) {
-            // Each call a fifth of the time, all of them four fifths: the last fifth is
-            // the put's, which is made anyway.
-            let query = HealthQuery::of_incident(&change.item);
-            let bounds = Bounds {
-                per_call: timeout / 5,
-                total: timeout * 4 / 5,
-            };
-            let health = health.look_up(&query, genesys, bounds).await;
-            detail["health"] = serde_json::to_value(health).unwrap_or_default();
-        }
-        let left = timeout.saturating_sub(started.elapsed());
-        self.put(incidents::DETAIL_TYPE, &detail, left).await
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let context = self.context();
+            let started = std::time::Instant::now();
+            let mut detail = incidents::detail(change, &context);
+            if let (Some(health), Transition::Resolved) = (&self.health, change.transition) {
+                // Each call a fifth of the time, all of them four fifths: the last fifth is
+                // the put's, which is made anyway.
+                let query = HealthQuery::of_incident(&change.item);
+                let bounds = Bounds {
+                    per_call: timeout / 5,
+                    total: timeout * 4 / 5,
+                };
+                let health = health.look_up(&query, genesys, bounds).await;
+                detail["health"] = serde_json::to_value(health).unwrap_or_default();
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            self.put(incidents::DETAIL_TYPE, &detail, left).await
+        })
     }
 }
 
@@ -240,30 +249,34 @@ impl MemoryAnnouncer {
 
 #[cfg(test)]
 impl Announce for MemoryAnnouncer {
-    async fn announce(
-        &self,
-        _report: &Report,
-        keys: &ReportKeys,
+    fn announce<'a>(
+        &'a self,
+        _report: &'a Report,
+        keys: &'a ReportKeys,
         _timeout: Duration,
-    ) -> Result<(), String> {
-        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err("refused".into());
-        }
-        self.announced.lock().unwrap().push(keys.json.clone());
-        Ok(())
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("refused".into());
+            }
+            self.announced.lock().unwrap().push(keys.json.clone());
+            Ok(())
+        })
     }
 
-    async fn incident(
-        &self,
-        change: &Change,
-        _genesys: Option<&GenesysAccess>,
+    fn incident<'a>(
+        &'a self,
+        change: &'a Change,
+        _genesys: Option<&'a GenesysAccess>,
         _timeout: Duration,
-    ) -> Result<(), String> {
-        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err("refused".into());
-        }
-        self.incidents.lock().unwrap().push(change.clone());
-        Ok(())
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("refused".into());
+            }
+            self.incidents.lock().unwrap().push(change.clone());
+            Ok(())
+        })
     }
 }
 
