@@ -72,7 +72,7 @@ pub trait Announce: Send + Sync {
         report: &'a Report,
         keys: &'a ReportKeys,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<(), String>>;
+    ) -> BoxFuture<'a, Result<(), NotifyError>>;
 
     /// Announces one incident transition within `timeout`; a `resolved` one with the
     /// target's health, and the Genesys side's through `genesys` when given.
@@ -81,7 +81,7 @@ pub trait Announce: Send + Sync {
         change: &'a Change,
         genesys: Option<&'a GenesysAccess>,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<(), String>>;
+    ) -> BoxFuture<'a, Result<(), NotifyError>>;
 }
 
 /// Puts report and incident events on one bus, naming where the reports are.
@@ -142,9 +142,29 @@ impl Notifier {
         detail_type: &str,
         detail: &Value,
         timeout: Duration,
-    ) -> Result<(), String> {
-        put_event(&self.events, &self.bus, detail_type, detail, timeout).await
+    ) -> Result<(), NotifyError> {
+        put(&self.events, &self.bus, detail_type, detail, timeout).await
     }
+}
+
+/// Why an event was not put on the bus. The text names the call and what it said, never
+/// the event's content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// The bus did not answer in time.
+    #[error("PutEvents did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The call failed (described as one line).
+    #[error("{0}")]
+    Call(String),
+    /// The bus took the call and refused the entry.
+    #[error("PutEvents: {code}: {message}")]
+    Refused {
+        /// The entry's error code.
+        code: String,
+        /// Its error message.
+        message: String,
+    },
 }
 
 /// Puts one event of ours (`source` [`SOURCE`]) of `detail_type` with `detail` on `bus`,
@@ -156,6 +176,19 @@ pub(crate) async fn put_event(
     detail: &Value,
     timeout: Duration,
 ) -> Result<(), String> {
+    put(events, bus, detail_type, detail, timeout)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// [`put_event`], with why not as a [`NotifyError`].
+async fn put(
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    detail_type: &str,
+    detail: &Value,
+    timeout: Duration,
+) -> Result<(), NotifyError> {
     let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
         .event_bus_name(bus)
         .source(SOURCE)
@@ -164,15 +197,21 @@ pub(crate) async fn put_event(
         .build();
     let put = events.put_events().entries(entry).send();
     match tokio::time::timeout(timeout, put).await {
-        Err(_) => Err(format!("PutEvents did not answer within {timeout:?}")),
-        Ok(Err(e)) => Err(crate::aws_error::describe("PutEvents", &e)),
+        Err(_) => Err(NotifyError::Timeout(timeout)),
+        Ok(Err(e)) => Err(NotifyError::Call(crate::aws_error::describe(
+            "PutEvents",
+            &e,
+        ))),
         Ok(Ok(out)) if out.failed_entry_count() > 0 => {
             let failed = out.entries().first();
-            Err(format!(
-                "PutEvents: {}: {}",
-                failed.and_then(|f| f.error_code()).unwrap_or("unknown"),
-                failed.and_then(|f| f.error_message()).unwrap_or_default()
-            ))
+            Err(NotifyError::Refused {
+                code: (failed.and_then(|f| f.error_code()))
+                    .unwrap_or("unknown")
+                    .to_owned(),
+                message: (failed.and_then(|f| f.error_message()))
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
         }
         Ok(Ok(_)) => Ok(()),
     }
@@ -185,7 +224,7 @@ impl Announce for Notifier {
         report: &'a Report,
         keys: &'a ReportKeys,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move {
             let detail = detail(report, &self.bucket, keys, &self.region());
             self.put(DETAIL_TYPE, &detail, timeout).await
@@ -197,7 +236,7 @@ impl Announce for Notifier {
         change: &'a Change,
         genesys: Option<&'a GenesysAccess>,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move {
             let context = self.context();
             let started = std::time::Instant::now();
@@ -254,10 +293,10 @@ impl Announce for MemoryAnnouncer {
         _report: &'a Report,
         keys: &'a ReportKeys,
         _timeout: Duration,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move {
             if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err("refused".into());
+                return Err(NotifyError::Call("refused".into()));
             }
             self.announced.lock().unwrap().push(keys.json.clone());
             Ok(())
@@ -269,10 +308,10 @@ impl Announce for MemoryAnnouncer {
         change: &'a Change,
         _genesys: Option<&'a GenesysAccess>,
         _timeout: Duration,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move {
             if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err("refused".into());
+                return Err(NotifyError::Call("refused".into()));
             }
             self.incidents.lock().unwrap().push(change.clone());
             Ok(())

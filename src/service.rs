@@ -31,7 +31,7 @@ use crate::incidents::{
     Change, DynamoTable, IncidentSettings, IncidentTracker, ReportRef, Tracked, Transition,
     observations,
 };
-use crate::notify::{Announce, Notifier};
+use crate::notify::{Announce, Notifier, NotifyError};
 use crate::page;
 use crate::report::Disposition;
 use crate::secrets::{SecretCache, SecretSource};
@@ -96,7 +96,7 @@ pub struct Swept {
     /// The keys of the incidents this sweep resolved (the redrive's trigger).
     pub resolved_keys: Vec<String>,
     /// Each transition of the sweep, and what putting it on the bus did (`None`: no bus).
-    pub changes: Vec<(Change, Option<Result<(), String>>)>,
+    pub changes: Vec<(Change, Option<Result<(), NotifyError>>)>,
     /// What the table said of each failure.
     pub errors: Vec<String>,
 }
@@ -506,7 +506,7 @@ struct Put {
     /// Left in their outbox.
     unannounced: usize,
     /// What putting each transition did, in order (empty: no bus).
-    results: Vec<Result<(), String>>,
+    results: Vec<Result<(), NotifyError>>,
 }
 
 /// `limit`, and never past half the safety margin before the deadline.
