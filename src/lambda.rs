@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::artifacts::{ArtifactStore, Layout, S3Store, s3_client};
+use crate::artifacts::Layout;
 use crate::config::{ConfigError, LambdaConfig};
 use crate::correlate::{
     Connector, Correlation, GenesysCorrelator, LookupFailure, MemoryCorrelator,
@@ -26,16 +26,14 @@ use crate::correlate::{
 use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, Invocation, SystemAttributes};
 use crate::doctor::{Announced, ScheduledAudit};
 use crate::genesys::{Endpoints, resolve_endpoints};
-use crate::health::{AwsHealth, GenesysAccess};
-use crate::incidents::{DynamoTable, IncidentTable, IncidentTracker, Stored};
+use crate::health::GenesysAccess;
+use crate::incidents::Stored;
 use crate::metrics::InvocationMetrics;
-use crate::notify::{Announce, Notifier};
 use crate::redrive::{RedriveMode, Redriver, Worked, wiring};
 use crate::report::ReplaySource;
 use crate::reports::ReportArg;
-use crate::secrets::{GenesysSecret, SecretCache, SecretSource};
-use crate::service::{TARGET_LOOKUP_TTL, TriageService, Triaged};
-use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs};
+use crate::secrets::{GenesysSecret, SecretSource};
+use crate::service::{ArtifactsAt, PortSettings, Services, TriageService, Triaged};
 use crate::triage::{self, Outcome, TriageOptions, UnnamedRecords};
 
 /// Why an invocation failed as a whole. The runtime reports the variant's name as the
@@ -88,19 +86,12 @@ impl From<HandlerError> for Diagnostic {
 }
 
 /// Everything an invocation needs, built once per container: the triage service over its
-/// ports, where the Genesys secret comes from, and the correlators built from it. Generic
-/// over every port, so its rules are tested on the in-memory twins; in production, S3,
-/// EventBridge and Secrets Manager ([`Handler::from_sdk`]).
-pub struct Handler<
-    S = S3Store,
-    T = TargetInputLookup,
-    N = Notifier,
-    P = SecretCache,
-    I = DynamoTable,
-> {
+/// ports (where the Genesys secret comes from among them), and the correlators built from
+/// the secret. Its rules are tested on the ports' in-memory twins; in production, S3,
+/// EventBridge, DynamoDB and Secrets Manager ([`Handler::from_sdk`]).
+pub struct Handler {
     config: LambdaConfig,
-    service: TriageService<S, T, N, I>,
-    secrets: Option<P>,
+    service: TriageService,
     connector: Connector,
     correlator: Mutex<Option<(Arc<GenesysSecret>, Arc<GenesysCorrelator>)>>,
     function_name: String,
@@ -112,7 +103,7 @@ pub struct Handler<
     redrive: Option<Arc<Redriver>>,
 }
 
-impl<S, T, N, P, I> std::fmt::Debug for Handler<S, T, N, P, I> {
+impl std::fmt::Debug for Handler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handler")
             .field("function_name", &self.function_name)
@@ -152,35 +143,8 @@ impl Handler {
         path_style: bool,
         function_name: impl Into<String>,
     ) -> Handler {
-        let bucket = config.report_bucket.clone();
-        let store = S3Store::new(
-            s3_client(sdk, path_style),
-            bucket.clone(),
-            config.sse_kms_key_id.clone(),
-        );
-        let announcer = config.notify_event_bus.clone().map(|bus| {
-            let events = aws_sdk_eventbridge::Client::new(sdk);
-            Notifier::new(events, bus, bucket, &config.report_prefix)
-                .with_health(AwsHealth::new(sdk.clone()))
-        });
-        let incidents = config.incident_table.as_ref().map(|table| {
-            let client = aws_sdk_dynamodb::Client::new(sdk);
-            IncidentTracker::new(DynamoTable::new(client, table), config.incidents)
-        });
-        let service = TriageService::new(store)
-            .with_target_inputs(TargetInputLookup::new(
-                AwsTargets::new(sdk.clone()),
-                TARGET_LOOKUP_TTL,
-            ))
-            .with_announcer(announcer)
-            .with_incidents(incidents);
-        let secrets = config.genesys_secret_id.as_ref().map(|id| {
-            SecretCache::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                id.clone(),
-                config.secret_ttl,
-            )
-        });
+        let service =
+            TriageService::new(Services::from_sdk(sdk, &port_settings(&config, path_style)));
         let function_name = function_name.into();
         let doctor = ScheduledAudit {
             sdk: sdk.clone(),
@@ -202,26 +166,42 @@ impl Handler {
                 let policy = config.redrive.clone();
                 Arc::new(wiring::build(policy, table, reports, bus, sdk, path_style))
             });
-        let mut handler =
-            Handler::new(config, service, secrets, function_name).with_redrive(redrive);
+        let mut handler = Handler::new(config, service, function_name).with_redrive(redrive);
         handler.doctor = Some(doctor);
         handler
     }
 }
 
-impl<S, T, N, P, I> Handler<S, T, N, P, I> {
-    /// A handler over `service`, reading the Genesys secret through `secrets` (`None`:
-    /// correlation is skipped).
+/// The ports the function's configuration asks for: artifacts in `REPORT_BUCKET` below
+/// `REPORT_PREFIX`, target inputs looked up, announcements on `NOTIFY_EVENT_BUS`, incidents
+/// in `INCIDENT_TABLE`, the secret `GENESYS_SECRET_ID`.
+fn port_settings(config: &LambdaConfig, path_style: bool) -> PortSettings {
+    PortSettings {
+        target_inputs: true,
+        notify_event_bus: config.notify_event_bus.clone(),
+        incident_table: config.incident_table.clone(),
+        incidents: config.incidents,
+        genesys_secret: (config.genesys_secret_id.clone()).map(|id| (id, config.secret_ttl)),
+        ..PortSettings::at(ArtifactsAt::S3 {
+            bucket: config.report_bucket.clone(),
+            prefix: config.report_prefix.clone(),
+            sse_kms_key_id: config.sse_kms_key_id.clone(),
+            path_style,
+        })
+    }
+}
+
+impl Handler {
+    /// A handler over `service` (the Genesys secret read through its `secrets` port;
+    /// `None`: correlation is skipped).
     pub fn new(
         config: LambdaConfig,
-        service: TriageService<S, T, N, I>,
-        secrets: Option<P>,
+        service: TriageService,
         function_name: impl Into<String>,
-    ) -> Handler<S, T, N, P, I> {
+    ) -> Handler {
         Handler {
             connector: Connector::new(config.analytics.clone(), config.cache_capacity),
             service,
-            secrets,
             correlator: Mutex::new(None),
             function_name: function_name.into(),
             doctor: None,
@@ -247,25 +227,11 @@ impl<S, T, N, P, I> Handler<S, T, N, P, I> {
         self
     }
 
-    /// Where artifacts go.
-    pub fn store(&self) -> &S {
-        self.service.store()
-    }
-
     /// Where the secret comes from, if a secret is configured.
-    pub fn secrets(&self) -> Option<&P> {
-        self.secrets.as_ref()
+    pub fn secrets(&self) -> Option<&dyn SecretSource> {
+        self.service.secrets().map(|s| &**s)
     }
-}
 
-impl<S, T, N, P, I> Handler<S, T, N, P, I>
-where
-    S: ArtifactStore,
-    T: TargetInputs,
-    N: Announce,
-    P: SecretSource,
-    I: IncidentTable,
-{
     /// Handles one invocation as the function binary receives it: an SQS batch, or the
     /// scheduled sweep of quiet incidents.
     pub async fn handle_invocation(
@@ -481,7 +447,7 @@ where
     /// the reason) when it cannot be read in time, else the Genesys API, through a
     /// correlator rebuilt only when the secret changed (rotation).
     async fn correlation(&self, deadline: Option<Instant>) -> Correlation {
-        let Some(secrets) = &self.secrets else {
+        let Some(secrets) = self.secrets() else {
             return Correlation::Fixed(MemoryCorrelator::skipped(
                 "GENESYS_SECRET_ID is not configured",
             ));
@@ -509,7 +475,7 @@ where
     /// why not (and whether it may work later).
     async fn secret(
         &self,
-        secrets: &P,
+        secrets: &dyn SecretSource,
         deadline: Option<Instant>,
     ) -> Result<Arc<GenesysSecret>, (String, bool)> {
         let limit = deadline.map_or(SECRET_TIMEOUT, |d| {
@@ -529,7 +495,7 @@ where
     /// The Genesys OAuth client and its endpoints, for the sweep's `resolved` events to say
     /// the integration's state; `None` without a usable secret.
     async fn genesys_access(&self, deadline: Option<Instant>) -> Option<GenesysAccess> {
-        let secret = self.secret(self.secrets.as_ref()?, deadline).await.ok()?;
+        let secret = self.secret(self.secrets()?, deadline).await.ok()?;
         let endpoints = self.endpoints_for(&secret).ok()?;
         Some((secret.credentials.clone(), endpoints))
     }
@@ -640,36 +606,30 @@ mod tests {
 
     use crate::artifacts::MemoryStore;
     use crate::config::lookup_from_pairs;
-    use crate::incidents::MemoryTable;
     use crate::notify::MemoryAnnouncer;
     use crate::secrets::SecretError;
 
     const API: &str = "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/7e08279e-244f-4443-a5f4-b9c262da4d81";
 
-    type Twins = Handler<
-        MemoryStore,
-        BTreeMap<String, String>,
-        MemoryAnnouncer,
-        Result<GenesysSecret, SecretError>,
-        MemoryTable,
-    >;
-
-    /// A handler on the in-memory twins: no secret, no AWS call.
-    fn handler() -> Twins {
+    /// A handler on the in-memory twins (no secret, no AWS call), and its store.
+    fn handler() -> (Handler, Arc<MemoryStore>) {
         handler_with(BTreeMap::new(), None)
     }
 
     fn handler_with(
         inputs: BTreeMap<String, String>,
         secret: Option<Result<GenesysSecret, SecretError>>,
-    ) -> Twins {
+    ) -> (Handler, Arc<MemoryStore>) {
         let config =
             LambdaConfig::from_lookup(&lookup_from_pairs(&[("REPORT_BUCKET", "reports")])).unwrap();
-        let service = TriageService::new(MemoryStore::new())
-            .with_target_inputs(inputs)
-            .with_announcer(Some(MemoryAnnouncer::default()))
-            .with_incidents(None::<IncidentTracker<MemoryTable>>);
-        Handler::new(config, service, secret, "test-fn")
+        let store = Arc::new(MemoryStore::new());
+        let service = TriageService::new(Services {
+            target_inputs: Some(Arc::new(inputs)),
+            announcer: Some(Arc::new(MemoryAnnouncer::default())),
+            secrets: secret.map(|s| Arc::new(s) as Arc<dyn SecretSource>),
+            ..Services::new(store.clone())
+        });
+        (Handler::new(config, service, "test-fn"), store)
     }
 
     fn mixed_batch() -> LambdaEvent<SqsEvent> {
@@ -691,16 +651,16 @@ mod tests {
     #[tokio::test]
     async fn a_stored_batch_is_acknowledged_whole_and_its_report_names_target_inputs() {
         let inputs = BTreeMap::from([(API.to_owned(), "InputTransformer".to_owned())]);
-        let h = handler_with(inputs, None);
+        let (h, store) = handler_with(inputs, None);
         let response = h.handle(mixed_batch()).await.unwrap();
         assert_eq!(failures(&response), Vec::<String>::new());
-        let keys = h.store().keys();
+        let keys = store.keys();
         let report_key = keys
             .iter()
             .find(|k| k.starts_with("genesys-dlq/reports/") && k.ends_with(".json"))
             .expect("a report");
         let report: serde_json::Value =
-            serde_json::from_slice(&h.store().get(report_key).unwrap()).unwrap();
+            serde_json::from_slice(&store.get(report_key).unwrap()).unwrap();
         assert_eq!(report["records"].as_array().unwrap().len(), 20);
         assert_eq!(
             report["summary"]["targetInputs"],
@@ -717,32 +677,31 @@ mod tests {
     #[tokio::test]
     async fn a_payload_that_cannot_be_stored_is_the_only_failure() {
         let first = mixed_batch().payload.records[0].message_id.clone().unwrap();
-        let probe = handler();
+        let (probe, probe_store) = handler();
         probe.handle(mixed_batch()).await.unwrap();
-        let key_of_first = probe
-            .store()
+        let key_of_first = probe_store
             .keys()
             .into_iter()
             .find(|k| k.ends_with(&format!("/{first}.json")))
             .unwrap();
-        let h = handler();
-        h.store().fail_key(&key_of_first);
+        let (h, store) = handler();
+        store.fail_key(&key_of_first);
         let response = h.handle(mixed_batch()).await.unwrap();
         assert_eq!(failures(&response), vec![first]);
     }
 
     #[tokio::test]
     async fn no_payload_stored_fails_the_invocation_instead_of_naming_every_record() {
-        let h = handler();
-        h.store().fail_prefix("genesys-dlq/replay/dt=");
+        let (h, store) = handler();
+        store.fail_prefix("genesys-dlq/replay/dt=");
         let e = h.handle(mixed_batch()).await.unwrap_err();
         assert_eq!(e.error_type(), "BatchNotStored");
     }
 
     #[tokio::test]
     async fn a_report_that_cannot_be_stored_fails_the_invocation() {
-        let h = handler();
-        h.store().fail_prefix("genesys-dlq/reports/");
+        let (h, store) = handler();
+        store.fail_prefix("genesys-dlq/reports/");
         let e = h.handle(mixed_batch()).await.unwrap_err();
         assert_eq!(e.error_type(), "BatchNotStored");
         assert!(e.to_string().contains("could not write the report"), "{e}");
@@ -752,8 +711,8 @@ mod tests {
     async fn a_returned_record_without_an_id_fails_the_whole_batch() {
         let mut event = mixed_batch();
         event.payload.records[2].message_id = None;
-        let h = handler();
-        h.store().fail_prefix("genesys-dlq/replay/dt=");
+        let (h, store) = handler();
+        store.fail_prefix("genesys-dlq/replay/dt=");
         let e = h.handle(event).await.unwrap_err();
         assert_eq!(e.error_type(), "UnnamedRecords");
     }
@@ -768,11 +727,11 @@ mod tests {
             message: "the function's role lacks secretsmanager:GetSecretValue on it".into(),
             transient,
         };
-        let h = handler_with(BTreeMap::new(), Some(Err(refused(false))));
+        let (h, _) = handler_with(BTreeMap::new(), Some(Err(refused(false))));
         let response = h.handle(mixed_batch()).await.unwrap();
         assert_eq!(failures(&response), Vec::<String>::new());
 
-        let h = handler_with(BTreeMap::new(), Some(Err(refused(true))));
+        let (h, _) = handler_with(BTreeMap::new(), Some(Err(refused(true))));
         let returned = failures(&h.handle(mixed_batch()).await.unwrap());
         let with_conversation = mixed_batch()
             .payload

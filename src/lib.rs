@@ -75,4 +75,5 @@ pub use redrive::{RedriveMode, RedrivePolicy};
 pub use replay::{RuleContext, TargetInput, apply as apply_input_transformation};
 pub use report::{Disposition, ReplaySource};
 pub use reports::ReportDigest;
+pub use service::{ArtifactsAt, PortSettings, Services, TriageService, Triaged};
 pub use triage::{Outcome, TriageOptions, run, run_taking_bodies};

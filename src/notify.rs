@@ -2,9 +2,9 @@
 //! (`NOTIFY_EVENT_BUS`). Users route it with a rule (SNS, chat, a pager) and filter on its
 //! categories. Best effort: bounded in time, and it never changes what is acknowledged.
 
-use std::future::Future;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::artifacts::ReportKeys;
@@ -67,21 +67,21 @@ pub fn detail(report: &Report, bucket: &str, keys: &ReportKeys, region: &str) ->
 pub trait Announce: Send + Sync {
     /// Announces `report`, stored under `keys`, within `timeout`; why
     /// not, when it was not accepted.
-    fn announce(
-        &self,
-        report: &Report,
-        keys: &ReportKeys,
+    fn announce<'a>(
+        &'a self,
+        report: &'a Report,
+        keys: &'a ReportKeys,
         timeout: Duration,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> BoxFuture<'a, Result<(), NotifyError>>;
 
     /// Announces one incident transition within `timeout`; a `resolved` one with the
     /// target's health, and the Genesys side's through `genesys` when given.
-    fn incident(
-        &self,
-        change: &Change,
-        genesys: Option<&GenesysAccess>,
+    fn incident<'a>(
+        &'a self,
+        change: &'a Change,
+        genesys: Option<&'a GenesysAccess>,
         timeout: Duration,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> BoxFuture<'a, Result<(), NotifyError>>;
 }
 
 /// Puts report and incident events on one bus, naming where the reports are.
@@ -120,6 +120,14 @@ impl Notifier {
         self
     }
 
+    /// What an incident's event says of where the reports are, and the console's region.
+    pub(crate) fn context(&self) -> EventContext {
+        EventContext {
+            reports: format!("s3://{}/{}", self.bucket, self.prefix),
+            region: self.region(),
+        }
+    }
+
     fn region(&self) -> String {
         self.events
             .config()
@@ -134,9 +142,29 @@ impl Notifier {
         detail_type: &str,
         detail: &Value,
         timeout: Duration,
-    ) -> Result<(), String> {
-        put_event(&self.events, &self.bus, detail_type, detail, timeout).await
+    ) -> Result<(), NotifyError> {
+        put(&self.events, &self.bus, detail_type, detail, timeout).await
     }
+}
+
+/// Why an event was not put on the bus. The text names the call and what it said, never
+/// the event's content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// The bus did not answer in time.
+    #[error("PutEvents did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The call failed (described as one line).
+    #[error("{0}")]
+    Call(String),
+    /// The bus took the call and refused the entry.
+    #[error("PutEvents: {code}: {message}")]
+    Refused {
+        /// The entry's error code.
+        code: String,
+        /// Its error message.
+        message: String,
+    },
 }
 
 /// Puts one event of ours (`source` [`SOURCE`]) of `detail_type` with `detail` on `bus`,
@@ -148,6 +176,19 @@ pub(crate) async fn put_event(
     detail: &Value,
     timeout: Duration,
 ) -> Result<(), String> {
+    put(events, bus, detail_type, detail, timeout)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// [`put_event`], with why not as a [`NotifyError`].
+async fn put(
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    detail_type: &str,
+    detail: &Value,
+    timeout: Duration,
+) -> Result<(), NotifyError> {
     let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
         .event_bus_name(bus)
         .source(SOURCE)
@@ -156,15 +197,21 @@ pub(crate) async fn put_event(
         .build();
     let put = events.put_events().entries(entry).send();
     match tokio::time::timeout(timeout, put).await {
-        Err(_) => Err(format!("PutEvents did not answer within {timeout:?}")),
-        Ok(Err(e)) => Err(crate::aws_error::describe("PutEvents", &e)),
+        Err(_) => Err(NotifyError::Timeout(timeout)),
+        Ok(Err(e)) => Err(NotifyError::Call(crate::aws_error::describe(
+            "PutEvents",
+            &e,
+        ))),
         Ok(Ok(out)) if out.failed_entry_count() > 0 => {
             let failed = out.entries().first();
-            Err(format!(
-                "PutEvents: {}: {}",
-                failed.and_then(|f| f.error_code()).unwrap_or("unknown"),
-                failed.and_then(|f| f.error_message()).unwrap_or_default()
-            ))
+            Err(NotifyError::Refused {
+                code: (failed.and_then(|f| f.error_code()))
+                    .unwrap_or("unknown")
+                    .to_owned(),
+                message: (failed.and_then(|f| f.error_message()))
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
         }
         Ok(Ok(_)) => Ok(()),
     }
@@ -172,41 +219,42 @@ pub(crate) async fn put_event(
 
 impl Announce for Notifier {
     /// The console links name the client's region.
-    async fn announce(
-        &self,
-        report: &Report,
-        keys: &ReportKeys,
+    fn announce<'a>(
+        &'a self,
+        report: &'a Report,
+        keys: &'a ReportKeys,
         timeout: Duration,
-    ) -> Result<(), String> {
-        let detail = detail(report, &self.bucket, keys, &self.region());
-        self.put(DETAIL_TYPE, &detail, timeout).await
+    ) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(async move {
+            let detail = detail(report, &self.bucket, keys, &self.region());
+            self.put(DETAIL_TYPE, &detail, timeout).await
+        })
     }
 
-    async fn incident(
-        &self,
-        change: &Change,
-        genesys: Option<&GenesysAccess>,
+    fn incident<'a>(
+        &'a self,
+        change: &'a Change,
+        genesys: Option<&'a GenesysAccess>,
         timeout: Duration,
-    ) -> Result<(), String> {
-        let context = EventContext {
-            reports: format!("s3://{}/{}", self.bucket, self.prefix),
-            region: self.region(),
-        };
-        let started = std::time::Instant::now();
-        let mut detail = incidents::detail(change, &context);
-        if let (Some(health), Transition::Resolved) = (&self.health, change.transition) {
-            // Each call a fifth of the time, all of them four fifths: the last fifth is
-            // the put's, which is made anyway.
-            let query = HealthQuery::of_incident(&change.item);
-            let bounds = Bounds {
-                per_call: timeout / 5,
-                total: timeout * 4 / 5,
-            };
-            let health = health.look_up(&query, genesys, bounds).await;
-            detail["health"] = serde_json::to_value(health).unwrap_or_default();
-        }
-        let left = timeout.saturating_sub(started.elapsed());
-        self.put(incidents::DETAIL_TYPE, &detail, left).await
+    ) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(async move {
+            let context = self.context();
+            let started = std::time::Instant::now();
+            let mut detail = incidents::detail(change, &context);
+            if let (Some(health), Transition::Resolved) = (&self.health, change.transition) {
+                // Each call a fifth of the time, all of them four fifths: the last fifth is
+                // the put's, which is made anyway.
+                let query = HealthQuery::of_incident(&change.item);
+                let bounds = Bounds {
+                    per_call: timeout / 5,
+                    total: timeout * 4 / 5,
+                };
+                let health = health.look_up(&query, genesys, bounds).await;
+                detail["health"] = serde_json::to_value(health).unwrap_or_default();
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            self.put(incidents::DETAIL_TYPE, &detail, left).await
+        })
     }
 }
 
@@ -240,30 +288,34 @@ impl MemoryAnnouncer {
 
 #[cfg(test)]
 impl Announce for MemoryAnnouncer {
-    async fn announce(
-        &self,
-        _report: &Report,
-        keys: &ReportKeys,
+    fn announce<'a>(
+        &'a self,
+        _report: &'a Report,
+        keys: &'a ReportKeys,
         _timeout: Duration,
-    ) -> Result<(), String> {
-        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err("refused".into());
-        }
-        self.announced.lock().unwrap().push(keys.json.clone());
-        Ok(())
+    ) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(async move {
+            if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(NotifyError::Call("refused".into()));
+            }
+            self.announced.lock().unwrap().push(keys.json.clone());
+            Ok(())
+        })
     }
 
-    async fn incident(
-        &self,
-        change: &Change,
-        _genesys: Option<&GenesysAccess>,
+    fn incident<'a>(
+        &'a self,
+        change: &'a Change,
+        _genesys: Option<&'a GenesysAccess>,
         _timeout: Duration,
-    ) -> Result<(), String> {
-        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err("refused".into());
-        }
-        self.incidents.lock().unwrap().push(change.clone());
-        Ok(())
+    ) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(async move {
+            if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(NotifyError::Call("refused".into()));
+            }
+            self.incidents.lock().unwrap().push(change.clone());
+            Ok(())
+        })
     }
 }
 

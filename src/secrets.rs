@@ -3,11 +3,11 @@
 //!
 //! The secret is JSON: `{"clientId", "clientSecret", "region"?, "apiBase"?, "loginBase"?}`.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use futures::future::BoxFuture;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -87,14 +87,19 @@ impl GenesysSecret {
 /// Where the Genesys secret comes from: the port the Lambda reads it through.
 pub trait SecretSource: Send + Sync {
     /// The current secret.
-    fn secret(&self) -> impl Future<Output = Result<Arc<GenesysSecret>, SecretError>> + Send;
+    fn secret(&self) -> BoxFuture<'_, Result<Arc<GenesysSecret>, SecretError>>;
+
+    /// Reads of the secret's store so far (for the cost checks); a fixed secret makes none.
+    fn reads(&self) -> u64 {
+        0
+    }
 }
 
 /// The in-memory twin: one fixed answer.
 #[cfg(test)]
 impl SecretSource for Result<GenesysSecret, SecretError> {
-    async fn secret(&self) -> Result<Arc<GenesysSecret>, SecretError> {
-        self.clone().map(Arc::new)
+    fn secret(&self) -> BoxFuture<'_, Result<Arc<GenesysSecret>, SecretError>> {
+        Box::pin(std::future::ready(self.clone().map(Arc::new)))
     }
 }
 
@@ -123,25 +128,27 @@ impl SecretCache {
             reads: Default::default(),
         }
     }
-
-    /// How many times Secrets Manager was called.
-    pub fn reads(&self) -> u64 {
-        self.reads.load(std::sync::atomic::Ordering::Relaxed)
-    }
 }
 
 impl SecretSource for SecretCache {
     /// The secret: cached while fresh, else read again. Failures are not cached.
-    async fn secret(&self) -> Result<Arc<GenesysSecret>, SecretError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((secret, read_at)) = cached.as_ref()
-            && read_at.elapsed() < self.ttl
-        {
-            return Ok(secret.clone());
-        }
-        let secret = Arc::new(self.read().await?);
-        *cached = Some((secret.clone(), Instant::now()));
-        Ok(secret)
+    fn secret(&self) -> BoxFuture<'_, Result<Arc<GenesysSecret>, SecretError>> {
+        Box::pin(async move {
+            let mut cached = self.cached.lock().await;
+            if let Some((secret, read_at)) = cached.as_ref()
+                && read_at.elapsed() < self.ttl
+            {
+                return Ok(secret.clone());
+            }
+            let secret = Arc::new(self.read().await?);
+            *cached = Some((secret.clone(), Instant::now()));
+            Ok(secret)
+        })
+    }
+
+    /// How many times Secrets Manager was called.
+    fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

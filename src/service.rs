@@ -11,29 +11,38 @@
 //! incident of the batch is counted into the incident table and each transition won is
 //! announced; none of that changes what is acknowledged.
 
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use tokio::time::Instant;
 
-use chrono::{DateTime, Utc};
-
-use crate::artifacts::ArtifactStore;
+use crate::artifacts::bounded as ends_by;
+use crate::artifacts::{Artifact, ArtifactStore, FsStore, S3Store, s3_client};
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
-use crate::health::GenesysAccess;
+use crate::health::{AwsHealth, GenesysAccess};
 use crate::incidents::{
-    DynamoTable, IncidentTable, IncidentTracker, ReportRef, Tracked, Transition, observations,
+    Change, DynamoTable, IncidentSettings, IncidentTracker, ReportRef, Tracked, Transition,
+    observations,
 };
-use crate::notify::{Announce, Notifier};
+use crate::notify::{Announce, Notifier, NotifyError};
+use crate::page;
 use crate::report::Disposition;
-use crate::targets::{TargetInputLookup, TargetInputs, failed_targets};
+use crate::secrets::{SecretCache, SecretSource};
+use crate::targets::{AwsTargets, TargetInputLookup, TargetInputs, failed_targets};
 use crate::triage::{self, Outcome, TriageOptions};
 
 /// The most a batch spends looking up how its failed targets take their input (and at
 /// most a tenth of the time left before the deadline).
 const TARGET_LOOKUP_BUDGET: Duration = Duration::from_secs(2);
 /// How long a target's input setting (or the refusal to tell it) is remembered.
-pub const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
+const TARGET_LOOKUP_TTL: Duration = Duration::from_secs(600);
 /// The most a batch waits for the notification bus (and never past half the safety
 /// margin before the deadline).
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -72,7 +81,7 @@ impl Triaged {
 }
 
 /// What a sweep of quiet incidents did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Swept {
     /// Incidents resolved.
     pub resolved: usize,
@@ -86,94 +95,189 @@ pub struct Swept {
     pub overdue: usize,
     /// The keys of the incidents this sweep resolved (the redrive's trigger).
     pub resolved_keys: Vec<String>,
+    /// Each transition of the sweep, and what putting it on the bus did (`None`: no bus).
+    pub changes: Vec<(Change, Option<Result<(), NotifyError>>)>,
+    /// What the table said of each failure.
+    pub errors: Vec<String>,
 }
 
-/// The service, over its ports.
-#[derive(Debug)]
-pub struct TriageService<S, T = TargetInputLookup, N = Notifier, I = DynamoTable> {
-    store: S,
-    target_inputs: Option<T>,
-    announcer: Option<N>,
-    incidents: Option<IncidentTracker<I>>,
+/// The ports the service (and the Lambda's handler) works through, each an `Arc<dyn …>`
+/// with an in-memory twin. Built from one SDK configuration by [`Services::from_sdk`];
+/// tests start from [`Services::new`] and set the twins they need.
+pub struct Services {
+    /// Where artifacts go.
+    pub store: Arc<dyn ArtifactStore>,
+    /// How failed targets take their input (`None`: not looked up).
+    pub target_inputs: Option<Arc<dyn TargetInputs>>,
+    /// Who hears of stored reports and incident transitions (`None`: nobody).
+    pub announcer: Option<Arc<dyn Announce>>,
+    /// Where incidents are kept (`None`: not kept).
+    pub incidents: Option<IncidentTracker>,
+    /// Where the Genesys secret comes from (`None`: correlation is skipped).
+    pub secrets: Option<Arc<dyn SecretSource>>,
 }
 
-impl<S> TriageService<S> {
-    /// A service storing into `store`, with no target look-up, no announcement and no
-    /// incident table.
-    pub fn new(store: S) -> TriageService<S> {
-        TriageService {
+/// Where [`Services::from_sdk`] puts artifacts.
+#[derive(Debug, Clone)]
+pub enum ArtifactsAt {
+    /// An S3 bucket (the Lambda, `poll --bucket`, `incidents`): the reports below `prefix`.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix of reports and payloads.
+        prefix: String,
+        /// SSE-KMS with this key, else SSE-S3.
+        sse_kms_key_id: Option<String>,
+        /// Path-style addressing (local S3 stand-ins).
+        path_style: bool,
+    },
+    /// A local folder (`analyze`, `poll --out`): nothing announced there.
+    Folder(PathBuf),
+}
+
+/// What [`Services::from_sdk`] builds, beside the SDK configuration: each caller fills
+/// it from its own configuration.
+#[derive(Debug, Clone)]
+pub struct PortSettings {
+    /// Where artifacts go (and, in S3, where announcements say the reports are).
+    pub artifacts: ArtifactsAt,
+    /// Whether target inputs are looked up (`ListTargetsByRule`).
+    pub target_inputs: bool,
+    /// `NOTIFY_EVENT_BUS`: announcements, for reports stored in S3.
+    pub notify_event_bus: Option<String>,
+    /// `INCIDENT_TABLE`, and how incidents are kept.
+    pub incident_table: Option<String>,
+    /// How incidents are kept.
+    pub incidents: IncidentSettings,
+    /// `GENESYS_SECRET_ID`, and how long the secret is cached.
+    pub genesys_secret: Option<(String, Duration)>,
+}
+
+impl PortSettings {
+    /// Artifacts at `artifacts`, and no other port.
+    pub fn at(artifacts: ArtifactsAt) -> PortSettings {
+        PortSettings {
+            artifacts,
+            target_inputs: false,
+            notify_event_bus: None,
+            incident_table: None,
+            incidents: IncidentSettings::default(),
+            genesys_secret: None,
+        }
+    }
+}
+
+impl Services {
+    /// Artifacts into `store`, and no other port.
+    pub fn new(store: Arc<dyn ArtifactStore>) -> Services {
+        Services {
             store,
             target_inputs: None,
             announcer: None,
             incidents: None,
+            secrets: None,
+        }
+    }
+
+    /// The production ports from one SDK configuration, as `settings` asks: the store (S3
+    /// or a folder), target inputs from EventBridge, the [`Notifier`] (with the targets'
+    /// health for `resolved` events), the incident table in DynamoDB, the secret from
+    /// Secrets Manager.
+    pub fn from_sdk(sdk: &SdkConfig, settings: &PortSettings) -> Services {
+        Services {
+            store: match &settings.artifacts {
+                ArtifactsAt::S3 {
+                    bucket,
+                    sse_kms_key_id,
+                    path_style,
+                    ..
+                } => Arc::new(S3Store::new(
+                    s3_client(sdk, *path_style),
+                    bucket.clone(),
+                    sse_kms_key_id.clone(),
+                )),
+                ArtifactsAt::Folder(folder) => Arc::new(FsStore::new(folder)),
+            },
+            target_inputs: settings.target_inputs.then(|| {
+                let lookup =
+                    TargetInputLookup::new(AwsTargets::new(sdk.clone()), TARGET_LOOKUP_TTL);
+                Arc::new(lookup) as Arc<dyn TargetInputs>
+            }),
+            announcer: notifier(sdk, settings).map(|n| Arc::new(n) as Arc<dyn Announce>),
+            incidents: settings.incident_table.as_ref().map(|table| {
+                let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table);
+                IncidentTracker::new(Arc::new(table), settings.incidents)
+            }),
+            secrets: settings.genesys_secret.as_ref().map(|(id, ttl)| {
+                let client = aws_sdk_secretsmanager::Client::new(sdk);
+                Arc::new(SecretCache::new(client, id.clone(), *ttl)) as Arc<dyn SecretSource>
+            }),
         }
     }
 }
 
-impl<S, T, N, I> TriageService<S, T, N, I> {
-    /// Looks target inputs up through `lookup` before each batch.
-    pub fn with_target_inputs<U: TargetInputs>(self, lookup: U) -> TriageService<S, U, N, I> {
-        TriageService {
-            store: self.store,
-            target_inputs: Some(lookup),
-            announcer: self.announcer,
-            incidents: self.incidents,
-        }
-    }
+/// The one [`Notifier`]: on `NOTIFY_EVENT_BUS`, for reports stored in S3 (its events name
+/// the bucket and prefix), with the targets' health for `resolved` events.
+pub(crate) fn notifier(sdk: &SdkConfig, settings: &PortSettings) -> Option<Notifier> {
+    let ArtifactsAt::S3 { bucket, prefix, .. } = &settings.artifacts else {
+        return None;
+    };
+    let bus = settings.notify_event_bus.clone()?;
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    Some(
+        Notifier::new(events, bus, bucket.clone(), prefix).with_health(AwsHealth::new(sdk.clone())),
+    )
+}
 
-    /// Announces each stored report and incident transition through `announcer`; `None`
-    /// announces nothing.
-    pub fn with_announcer<M: Announce>(self, announcer: Option<M>) -> TriageService<S, T, M, I> {
-        TriageService {
-            store: self.store,
-            target_inputs: self.target_inputs,
-            announcer,
-            incidents: self.incidents,
-        }
-    }
+/// The service, over its ports.
+pub struct TriageService {
+    ports: Services,
+}
 
-    /// Keeps incidents through `tracker`; `None` keeps none.
-    pub fn with_incidents<J: IncidentTable>(
-        self,
-        tracker: Option<IncidentTracker<J>>,
-    ) -> TriageService<S, T, N, J> {
-        TriageService {
-            store: self.store,
-            target_inputs: self.target_inputs,
-            announcer: self.announcer,
-            incidents: tracker,
-        }
+impl std::fmt::Debug for TriageService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.ports;
+        f.debug_struct("TriageService")
+            .field("target_inputs", &p.target_inputs.is_some())
+            .field("announcer", &p.announcer.is_some())
+            .field("incidents", &p.incidents)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TriageService {
+    /// A service over `ports`.
+    pub fn new(ports: Services) -> TriageService {
+        TriageService { ports }
     }
 
     /// The incident tracker, when incidents are kept.
-    pub fn incidents(&self) -> Option<&IncidentTracker<I>> {
-        self.incidents.as_ref()
+    pub fn incidents(&self) -> Option<&IncidentTracker> {
+        self.ports.incidents.as_ref()
     }
 
-    /// Where artifacts go.
-    pub fn store(&self) -> &S {
-        &self.store
+    /// Who hears of stored reports and incident transitions, when anybody does.
+    pub fn announcer(&self) -> Option<&dyn Announce> {
+        self.ports.announcer.as_deref()
     }
-}
 
-impl<S, T, N, I> TriageService<S, T, N, I>
-where
-    S: ArtifactStore,
-    T: TargetInputs,
-    N: Announce,
-    I: IncidentTable,
-{
+    /// Where the Genesys secret comes from, when one is configured.
+    pub fn secrets(&self) -> Option<&Arc<dyn SecretSource>> {
+        self.ports.secrets.as_ref()
+    }
+
     /// Takes `letters` to an outcome under `opts` (whose deadline and safety margin bound
     /// every step): the target-input look-up, the pipeline (each body moves into its
-    /// payload write, so the batch is not held twice), then the announcement of the stored
-    /// report. What is acknowledged is decided by the pipeline alone.
-    pub async fn triage<C: Correlate>(
+    /// payload write, so the batch is not held twice), the report's page, then the
+    /// announcement of the stored report. What is acknowledged is decided by the pipeline
+    /// alone.
+    pub async fn triage(
         &self,
         letters: &mut [DeadLetter],
-        correlator: &C,
+        correlator: &dyn Correlate,
         mut opts: TriageOptions,
     ) -> Triaged {
-        if let Some(lookup) = &self.target_inputs {
+        if let Some(lookup) = &self.ports.target_inputs {
             let budget = opts.deadline.map_or(TARGET_LOOKUP_BUDGET, |d| {
                 TARGET_LOOKUP_BUDGET.min(d.saturating_duration_since(Instant::now()) / 10)
             });
@@ -181,13 +285,14 @@ where
         }
         // Boxed: the pipeline's future is large (every step's state), and a runtime
         // thread's stack is not the place for it.
-        let outcome = Box::pin(triage::run_taking_bodies(
+        let mut outcome = Box::pin(triage::run_taking_bodies(
             letters,
-            &self.store,
+            &*self.ports.store,
             correlator,
             &opts,
         ))
         .await;
+        self.store_page(&mut outcome, &opts).await;
         log_outcome(&outcome);
         let mut announce_failed = usize::from(self.announce(&outcome, &opts).await);
         let tracked = self.track(&outcome, &opts).await;
@@ -211,7 +316,7 @@ where
         opts: &TriageOptions,
         genesys: Option<&GenesysAccess>,
     ) -> Swept {
-        let Some(tracker) = &self.incidents else {
+        let Some(tracker) = &self.ports.incidents else {
             return Swept::default();
         };
         let tracked = tracker.sweep(now, bounded(INCIDENT_TIMEOUT, opts)).await;
@@ -219,6 +324,7 @@ where
             tracing::warn!(error = %failure, "incident sweep");
         }
         let put = self.put_changes(&tracked, opts, genesys).await;
+        let mut results = put.results.into_iter().map(Some);
         Swept {
             resolved: tracked.made,
             failed: tracked.failed.len(),
@@ -231,13 +337,17 @@ where
                 .filter(|c| c.transition == Transition::Resolved)
                 .map(|c| c.item.key.clone())
                 .collect(),
+            changes: (tracked.changes.into_iter())
+                .map(|c| (c, results.next().flatten()))
+                .collect(),
+            errors: tracked.failed,
         }
     }
 
     /// Counts the stored records of the batch into their incidents, each incident within
     /// the incident table's time.
     async fn track(&self, outcome: &Outcome, opts: &TriageOptions) -> Tracked {
-        let (Some(tracker), Some(keys)) = (&self.incidents, &outcome.report_keys) else {
+        let (Some(tracker), Some(keys)) = (&self.ports.incidents, &outcome.report_keys) else {
             return Tracked::default();
         };
         let uris = ReportRef {
@@ -263,7 +373,8 @@ where
         genesys: Option<&GenesysAccess>,
     ) -> Put {
         let changes = &tracked.changes;
-        let (Some(announcer), Some(tracker)) = (&self.announcer, &self.incidents) else {
+        let (Some(announcer), Some(tracker)) = (&self.ports.announcer, &self.ports.incidents)
+        else {
             return Put {
                 unannounced: changes.len() + tracked.held,
                 ..Put::default()
@@ -285,7 +396,7 @@ where
             by_key.entry(key).or_default().extend(seqs);
         }
         for (change, result) in changes.iter().zip(futures::future::join_all(puts).await) {
-            match result {
+            match &result {
                 Ok(()) => {
                     done.put += 1;
                     by_key.entry(&change.item.key).or_default().push(change.seq);
@@ -296,6 +407,7 @@ where
                     done.unannounced += 1;
                 }
             }
+            done.results.push(result);
         }
         // Each incident's outbox on its own time: one that runs out keeps its transitions
         // to be put again (at least once), the others are done.
@@ -316,9 +428,61 @@ where
         done
     }
 
+    /// Renders the stored report's page from the report and the sample payloads the
+    /// pipeline kept, and stores it beside the report within the report's time. A page
+    /// that cannot be rendered or stored is logged and left out (`html` stays `None`): it
+    /// is for people, and holds no record back.
+    async fn store_page(&self, outcome: &mut Outcome, opts: &TriageOptions) {
+        let samples = std::mem::take(&mut outcome.samples);
+        let Some(keys) = outcome.report_keys.as_mut() else {
+            return;
+        };
+        let Some(key) = opts
+            .layout
+            .report_keys(opts.now.date_naive(), &opts.report_id)
+            .html
+        else {
+            return;
+        };
+        let address = opts.replay_source.address_of(&keys.json);
+        let render =
+            || page::render_report(&outcome.report, &address, &samples, opts.genesys_domain);
+        let Ok(html) = std::panic::catch_unwind(AssertUnwindSafe(render)) else {
+            tracing::warn!(
+                "the report's page could not be rendered; the JSON and Markdown were stored"
+            );
+            return;
+        };
+        drop(samples);
+        let page = Artifact {
+            key,
+            body: Bytes::from(html.into_bytes()),
+            content_type: "text/html; charset=utf-8",
+            metadata: vec![("report-id", opts.report_id.clone())],
+        };
+        // The report's time: the last quarter of the safety margin.
+        let end_by = opts.before_deadline(opts.safety_margin / 4);
+        let store = &self.ports.store;
+        let stored = async {
+            ends_by(end_by, &page.key, store.put(&page)).await?;
+            ends_by(end_by, &page.key, store.sync()).await
+        };
+        match AssertUnwindSafe(stored).catch_unwind().await {
+            Ok(Ok(())) => keys.html = Some(page.key),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the report's page was not stored; the JSON and Markdown were")
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the report's page failed unexpectedly; the JSON and Markdown were stored"
+                )
+            }
+        }
+    }
+
     /// The stored report's announcement, when there is an announcer; whether it failed.
     async fn announce(&self, outcome: &Outcome, opts: &TriageOptions) -> bool {
-        let (Some(announcer), Some(keys)) = (&self.announcer, &outcome.report_keys) else {
+        let (Some(announcer), Some(keys)) = (&self.ports.announcer, &outcome.report_keys) else {
             return false;
         };
         let timeout = bounded(ANNOUNCE_TIMEOUT, opts);
@@ -341,6 +505,8 @@ struct Put {
     failed: usize,
     /// Left in their outbox.
     unannounced: usize,
+    /// What putting each transition did, in order (empty: no bus).
+    results: Vec<Result<(), NotifyError>>,
 }
 
 /// `limit`, and never past half the safety margin before the deadline.
@@ -377,7 +543,7 @@ mod tests {
     use crate::artifacts::{Layout, MemoryStore};
     use crate::correlate::MemoryCorrelator;
     use crate::dlq::parse_batch;
-    use crate::incidents::{IncidentSettings, MemoryTable};
+    use crate::incidents::{IncidentTable, MemoryTable};
     use crate::notify::MemoryAnnouncer;
     use crate::report::ReplaySource;
 
@@ -394,24 +560,35 @@ mod tests {
         )
     }
 
-    type Twins = TriageService<MemoryStore, BTreeMap<String, String>, MemoryAnnouncer, MemoryTable>;
+    /// The twins the service is built on, kept to look into.
+    struct Twins {
+        store: Arc<MemoryStore>,
+        announcer: Arc<MemoryAnnouncer>,
+        table: Arc<MemoryTable>,
+    }
 
-    fn service() -> Twins {
-        TriageService::new(MemoryStore::new())
-            .with_target_inputs(BTreeMap::from([(
-                API.to_owned(),
-                "InputTransformer".to_owned(),
-            )]))
-            .with_announcer(Some(MemoryAnnouncer::default()))
-            .with_incidents(Some(IncidentTracker::new(
-                MemoryTable::new(),
+    fn service() -> (TriageService, Twins) {
+        let twins = Twins {
+            store: Arc::new(MemoryStore::new()),
+            announcer: Arc::new(MemoryAnnouncer::default()),
+            table: Arc::new(MemoryTable::new()),
+        };
+        let inputs = BTreeMap::from([(API.to_owned(), "InputTransformer".to_owned())]);
+        let service = TriageService::new(Services {
+            target_inputs: Some(Arc::new(inputs)),
+            announcer: Some(twins.announcer.clone()),
+            incidents: Some(IncidentTracker::new(
+                twins.table.clone(),
                 IncidentSettings::default(),
-            )))
+            )),
+            ..Services::new(twins.store.clone())
+        });
+        (service, twins)
     }
 
     #[tokio::test]
     async fn a_stored_batch_names_its_target_inputs_and_is_announced_once() {
-        let service = service();
+        let (service, twins) = service();
         let mut letters = batch();
         let done = service
             .triage(&mut letters, &MemoryCorrelator::skipped("test"), opts())
@@ -422,7 +599,7 @@ mod tests {
             done.outcome.report.summary.target_inputs,
             BTreeMap::from([(API.to_owned(), "InputTransformer".to_owned())])
         );
-        let announced = service.announcer.as_ref().unwrap().announced();
+        let announced = twins.announcer.announced();
         assert_eq!(
             announced,
             vec![done.outcome.report_keys.clone().unwrap().json]
@@ -431,24 +608,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_report_not_stored_is_not_announced() {
-        let service = service();
-        service.store().fail_prefix("p/reports/");
+        let (service, twins) = service();
+        twins.store.fail_prefix("p/reports/");
         let mut letters = batch();
         let done = service
             .triage(&mut letters, &MemoryCorrelator::skipped("test"), opts())
             .await;
         assert!(done.outcome.batch_error.is_some());
-        assert!(service.announcer.as_ref().unwrap().announced().is_empty());
+        assert!(twins.announcer.announced().is_empty());
     }
 
     #[tokio::test]
     async fn a_page_not_stored_holds_nothing_back_and_is_counted() {
-        let service = service();
+        let (service, twins) = service();
         let opts = opts();
         let keys = opts
             .layout
             .report_keys(opts.now.date_naive(), &opts.report_id);
-        service.store().fail_key(keys.html.as_deref().unwrap());
+        twins.store.fail_key(keys.html.as_deref().unwrap());
         let mut letters = batch();
         let done = service
             .triage(&mut letters, &MemoryCorrelator::skipped("test"), opts)
@@ -458,18 +635,15 @@ mod tests {
         assert!(done.page_not_stored());
         let stored = done.outcome.report_keys.clone().unwrap();
         assert_eq!(stored.html, None);
-        assert!(service.store().get(&stored.json).is_some());
-        assert!(service.store().get(&stored.markdown).is_some());
+        assert!(twins.store.get(&stored.json).is_some());
+        assert!(twins.store.get(&stored.markdown).is_some());
         // The report is still announced, without a page to link.
-        assert_eq!(
-            service.announcer.as_ref().unwrap().announced(),
-            vec![stored.json]
-        );
+        assert_eq!(twins.announcer.announced(), vec![stored.json]);
     }
 
     #[tokio::test]
     async fn a_stored_page_sits_beside_the_report_as_html() {
-        let service = service();
+        let (service, twins) = service();
         let mut letters = batch();
         let done = service
             .triage(&mut letters, &MemoryCorrelator::skipped("test"), opts())
@@ -478,7 +652,7 @@ mod tests {
         let keys = done.outcome.report_keys.unwrap();
         let html = keys.html.unwrap();
         assert_eq!(html, keys.json.replace(".json", ".html"));
-        let page = service.store().get(&html).unwrap();
+        let page = twins.store.get(&html).unwrap();
         assert!(page.starts_with(b"<!DOCTYPE html>"));
     }
 
@@ -486,8 +660,8 @@ mod tests {
     /// its item's outbox, and a batch a minute later puts it, once.
     #[tokio::test]
     async fn a_refused_announcement_changes_nothing_acknowledged_and_is_put_later() {
-        let service = service();
-        let announcer = service.announcer.as_ref().unwrap();
+        let (service, twins) = service();
+        let announcer = twins.announcer;
         announcer.refuse(true);
         let mut letters = batch();
         let done = service
@@ -530,7 +704,7 @@ mod tests {
     /// put); the next batch writes each once and opens none.
     #[tokio::test]
     async fn each_incident_of_a_stored_batch_opens_once_and_costs_one_write_after() {
-        let service = service();
+        let (service, twins) = service();
         let done = service
             .triage(&mut batch(), &MemoryCorrelator::skipped("test"), opts())
             .await;
@@ -538,9 +712,9 @@ mod tests {
         assert!(incidents > 1);
         assert_eq!(done.incident_events, incidents);
         assert_eq!(done.incident_update_failed, 0);
-        let table = service.incidents().unwrap().table();
+        let table = &twins.table;
         assert_eq!(table.calls(), 3 * incidents as u64);
-        let announced = service.announcer.as_ref().unwrap().incidents();
+        let announced = twins.announcer.incidents();
         assert!(announced.iter().all(|c| c.transition == Transition::Opened));
         let keys = done.outcome.report_keys.unwrap();
         let report = announced[0].item.report.clone().unwrap();
@@ -560,12 +734,8 @@ mod tests {
     /// A table that refuses every write changes nothing acknowledged: it is counted.
     #[tokio::test]
     async fn a_failing_incident_table_is_counted_and_acknowledges_the_same() {
-        let service = service();
-        service
-            .incidents()
-            .unwrap()
-            .table()
-            .fail(Some("ResourceNotFoundException"));
+        let (service, twins) = service();
+        twins.table.fail(Some("ResourceNotFoundException"));
         let done = service
             .triage(&mut batch(), &MemoryCorrelator::skipped("test"), opts())
             .await;

@@ -4,10 +4,10 @@
 //! report says when a replay should go through `--to-target`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::types::Target;
+use futures::future::BoxFuture;
 
 use crate::aws_error;
 use crate::dlq::DeadLetter;
@@ -143,20 +143,22 @@ pub trait TargetInputs: Send + Sync {
         &self,
         pairs: Vec<(String, String)>,
         budget: Duration,
-    ) -> impl Future<Output = BTreeMap<String, String>> + Send;
+    ) -> BoxFuture<'_, BTreeMap<String, String>>;
 }
 
 /// The in-memory twin: a fixed table of target ARN → input setting.
 impl TargetInputs for BTreeMap<String, String> {
-    async fn describe(
+    fn describe(
         &self,
         pairs: Vec<(String, String)>,
         _budget: Duration,
-    ) -> BTreeMap<String, String> {
-        pairs
-            .into_iter()
-            .filter_map(|(_, target)| Some((target.clone(), self.get(&target)?.clone())))
-            .collect()
+    ) -> BoxFuture<'_, BTreeMap<String, String>> {
+        Box::pin(async move {
+            pairs
+                .into_iter()
+                .filter_map(|(_, target)| Some((target.clone(), self.get(&target)?.clone())))
+                .collect()
+        })
     }
 }
 
@@ -196,43 +198,46 @@ impl TargetInputLookup {
 }
 
 impl TargetInputs for TargetInputLookup {
-    async fn describe(
+    fn describe(
         &self,
         pairs: Vec<(String, String)>,
         budget: Duration,
-    ) -> BTreeMap<String, String> {
-        let pairs: BTreeSet<(String, String)> = pairs.into_iter().collect();
-        let mut known = BTreeMap::new();
-        let mut missing = Vec::new();
-        {
-            let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            for pair in pairs {
-                match seen.get(&pair) {
-                    Some((at, answer)) if at.elapsed() < self.ttl => {
-                        if let Some(a) = answer {
-                            known.insert(pair.1.clone(), (*a).to_owned());
+    ) -> BoxFuture<'_, BTreeMap<String, String>> {
+        Box::pin(async move {
+            let pairs: BTreeSet<(String, String)> = pairs.into_iter().collect();
+            let mut known = BTreeMap::new();
+            let mut missing = Vec::new();
+            {
+                let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+                for pair in pairs {
+                    match seen.get(&pair) {
+                        Some((at, answer)) if at.elapsed() < self.ttl => {
+                            if let Some(a) = answer {
+                                known.insert(pair.1.clone(), (*a).to_owned());
+                            }
                         }
+                        _ => missing.push(pair),
                     }
-                    _ => missing.push(pair),
                 }
             }
-        }
-        let lookups = missing.into_iter().map(|(rule, target)| async move {
-            let answer = self.input_of(&rule, &target).await;
-            ((rule, target), answer)
-        });
-        // What does not answer in time is tried again next time, not remembered.
-        if let Ok(answers) = tokio::time::timeout(budget, futures::future::join_all(lookups)).await
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            for (pair, answer) in answers {
-                if let Some(a) = answer {
-                    known.insert(pair.1.clone(), a.to_owned());
+            let lookups = missing.into_iter().map(|(rule, target)| async move {
+                let answer = self.input_of(&rule, &target).await;
+                ((rule, target), answer)
+            });
+            // What does not answer in time is tried again next time, not remembered.
+            if let Ok(answers) =
+                tokio::time::timeout(budget, futures::future::join_all(lookups)).await
+            {
+                let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+                for (pair, answer) in answers {
+                    if let Some(a) = answer {
+                        known.insert(pair.1.clone(), a.to_owned());
+                    }
+                    seen.insert(pair, (std::time::Instant::now(), answer));
                 }
-                seen.insert(pair, (std::time::Instant::now(), answer));
             }
-        }
-        known
+            known
+        })
     }
 }
 

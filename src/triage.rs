@@ -43,7 +43,9 @@ use crate::artifacts::{
 use crate::classify::{self, Classification, Evidence, FailureCategory};
 use crate::correlate::{Correlate, InteractionInfo, LookupFailure};
 use crate::dlq::{BodyKind, DeadLetter};
-use crate::report::{Disposition, ReplaySource, Report, TriageRecord, render_markdown};
+use crate::report::{
+    Disposition, PANIC_TEXT, ReplaySource, Report, ReturnReason, TriageRecord, render_markdown,
+};
 
 /// What the pipeline derives from one dead letter without any I/O.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,7 +123,7 @@ impl TriageOptions {
     }
 
     /// `reserve` before the deadline; `None` without a deadline.
-    fn before_deadline(&self, reserve: Duration) -> Option<Instant> {
+    pub(crate) fn before_deadline(&self, reserve: Duration) -> Option<Instant> {
         self.deadline.map(|d| d.checked_sub(reserve).unwrap_or(d))
     }
 }
@@ -150,6 +152,9 @@ pub struct Outcome {
     unnamed_returned: usize,
     /// Every record went back for a reason of the function's own: the first one's reason.
     own_failure: Option<ReturnReason>,
+    /// A few payloads of each incident, by message id, taken before the payload writes
+    /// released the bodies: what the report's page shows.
+    pub samples: Samples,
 }
 
 /// Why a whole batch goes back to the queue.
@@ -200,67 +205,12 @@ impl Outcome {
     }
 }
 
-/// Why a record goes back to the queue. Its text is the report's `disposition.reason`,
-/// which operators read and filter on (docs/contract.md).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ReturnReason {
-    /// No write was started before the function's time ran out.
-    Deadline,
-    /// FIFO: an earlier record of its message group failed, so it waits its turn.
-    FifoGroupHeld,
-    /// A panic while handling this record.
-    Panicked,
-    /// Its payload could not be stored.
-    WriteFailed(String),
-    /// Correlation failed transiently on this delivery, and later deliveries may succeed.
-    CorrelationTransient {
-        /// This delivery's `ApproximateReceiveCount`.
-        receives: u32,
-        /// `CORRELATION_MAX_RECEIVES`.
-        max: u32,
-    },
-    /// Its payload was not stored, and nothing else was said.
-    NotStored,
-}
-
-impl ReturnReason {
-    /// A failure of the function's own (storage, a bug), as opposed to the deadline, a
-    /// FIFO group waiting, or Genesys: when every record of a batch goes back for one of
-    /// these, the outage is reported as such.
-    fn is_own_failure(&self) -> bool {
-        matches!(self, ReturnReason::WriteFailed(_) | ReturnReason::Panicked)
-    }
-}
-
-impl std::fmt::Display for ReturnReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReturnReason::Deadline => {
-                f.write_str("deadline: not started before the function's time ran out")
-            }
-            ReturnReason::FifoGroupHeld => {
-                f.write_str("fifo: an earlier record of this message group failed")
-            }
-            ReturnReason::Panicked => f.write_str(PANIC_TEXT),
-            ReturnReason::WriteFailed(e) => write!(f, "write failed: {e}"),
-            ReturnReason::CorrelationTransient { receives, max } => write!(
-                f,
-                "correlation unavailable (transient); delivery {receives} of {max} before archiving without it"
-            ),
-            ReturnReason::NotStored => f.write_str("not stored"),
-        }
-    }
-}
-
-/// What a record that panicked says, as its reason and as its classification's evidence.
-const PANIC_TEXT: &str = "internal error while handling this record";
-
 /// Runs the pipeline over one batch. It never panics: a panic inside it returns every
 /// record, with [`BatchError::Panicked`].
-pub async fn run<S: ArtifactStore, C: Correlate>(
+pub async fn run(
     letters: &[DeadLetter],
-    store: &S,
-    correlator: &C,
+    store: &dyn ArtifactStore,
+    correlator: &dyn Correlate,
     opts: &TriageOptions,
 ) -> Outcome {
     let bodies = letters.iter().map(|l| l.body.clone()).collect();
@@ -271,10 +221,10 @@ pub async fn run<S: ArtifactStore, C: Correlate>(
 /// each is released once written, so the report is built and serialized without the
 /// batch's bodies in memory (the largest part of a large batch). The records, without
 /// their bodies, stay with the caller.
-pub async fn run_taking_bodies<S: ArtifactStore, C: Correlate>(
+pub async fn run_taking_bodies(
     letters: &mut [DeadLetter],
-    store: &S,
-    correlator: &C,
+    store: &dyn ArtifactStore,
+    correlator: &dyn Correlate,
     opts: &TriageOptions,
 ) -> Outcome {
     let bodies = letters
@@ -285,11 +235,11 @@ pub async fn run_taking_bodies<S: ArtifactStore, C: Correlate>(
 }
 
 /// [`pipeline`], with a panic of its own turned into every record returned.
-async fn run_catching_panics<S: ArtifactStore, C: Correlate>(
+async fn run_catching_panics(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
-    store: &S,
-    correlator: &C,
+    store: &dyn ArtifactStore,
+    correlator: &dyn Correlate,
     opts: &TriageOptions,
 ) -> Outcome {
     let run = pipeline(letters, bodies, store, correlator, opts);
@@ -310,11 +260,11 @@ async fn run_catching_panics<S: ArtifactStore, C: Correlate>(
 }
 
 /// The steps, in order; `bodies[i]` is the payload of `letters[i]`.
-async fn pipeline<S: ArtifactStore, C: Correlate>(
+async fn pipeline(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
-    store: &S,
-    correlator: &C,
+    store: &dyn ArtifactStore,
+    correlator: &dyn Correlate,
     opts: &TriageOptions,
 ) -> Outcome {
     let analyses = analyse(letters);
@@ -328,7 +278,7 @@ async fn pipeline<S: ArtifactStore, C: Correlate>(
         async {
             // Synchronous work: polled once the writes have started.
             tokio::task::yield_now().await;
-            Draft::new(letters, &plans, &samples, opts)
+            Draft::new(letters, &plans, opts)
         }
     );
     for (plan, written) in plans.iter_mut().zip(written) {
@@ -336,10 +286,12 @@ async fn pipeline<S: ArtifactStore, C: Correlate>(
     }
     let (report, rendered) = match draft.holds_for(&plans) {
         true => (draft.report, draft.rendered),
-        false => build_report(letters, &plans, |p| p.stored, &samples, opts),
+        false => build_report(letters, &plans, |p| p.stored, opts),
     };
     let stored = store_report(rendered, store, opts).await;
-    outcome(letters, &plans, report, stored)
+    let mut done = outcome(letters, &plans, report, stored);
+    done.samples = samples;
+    done
 }
 
 /// Step 1: pure analysis, one record at a time, a panic confined to its record.
@@ -371,9 +323,9 @@ fn analyse(letters: &[DeadLetter]) -> Vec<Option<Analysis>> {
 }
 
 /// Step 2: the distinct conversation ids, looked up once, inside the budget.
-async fn correlate<C: Correlate>(
+async fn correlate(
     analyses: &[Option<Analysis>],
-    correlator: &C,
+    correlator: &dyn Correlate,
     opts: &TriageOptions,
 ) -> HashMap<String, InteractionInfo> {
     let mut ids: Vec<String> = Vec::new();
@@ -545,11 +497,11 @@ fn plan_one(
 /// anything was stored). Each body is released once written. `result[i]` says what became
 /// of record `i`'s payload; the plans are only read, so the report is drafted from them
 /// meanwhile.
-async fn write_payloads<S: ArtifactStore>(
+async fn write_payloads(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
     plans: &[RecordPlan],
-    store: &S,
+    store: &dyn ArtifactStore,
     opts: &TriageOptions,
 ) -> Vec<Written> {
     // No write starts within the safety margin; each ends half the margin before the deadline.
@@ -579,11 +531,11 @@ async fn write_payloads<S: ArtifactStore>(
 }
 
 /// Step 4 on a standard queue: every payload to the store in one call.
-async fn write_all_at_once<S: ArtifactStore>(
+async fn write_all_at_once(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
     plans: &[RecordPlan],
-    store: &S,
+    store: &dyn ArtifactStore,
     window: WriteWindow,
     concurrency: usize,
 ) -> Vec<Written> {
@@ -603,11 +555,11 @@ async fn write_all_at_once<S: ArtifactStore>(
 /// Step 4 on a FIFO queue, where order matters within a message group: one payload at a
 /// time; once a record of a group fails, the later records of that group go back
 /// untouched, and other groups go on. A record without a group id is a group of its own.
-async fn write_in_group_order<S: ArtifactStore>(
+async fn write_in_group_order(
     letters: &[DeadLetter],
     bodies: Vec<Bytes>,
     plans: &[RecordPlan],
-    store: &S,
+    store: &dyn ArtifactStore,
     window: WriteWindow,
 ) -> Vec<Written> {
     let mut failed_groups: HashSet<&str> = HashSet::new();
@@ -664,17 +616,12 @@ struct Draft {
 }
 
 impl Draft {
-    fn new(
-        letters: &[DeadLetter],
-        plans: &[RecordPlan],
-        samples: &Samples,
-        opts: &TriageOptions,
-    ) -> Draft {
+    fn new(letters: &[DeadLetter], plans: &[RecordPlan], opts: &TriageOptions) -> Draft {
         // What `write_payloads` tries is stored if it succeeds; on a FIFO queue it does not
         // try a record already going back.
         let fifo = is_fifo(letters);
         let hoped = |p: &RecordPlan| p.key.is_some() && (!fifo || p.return_reason.is_none());
-        let (report, rendered) = build_report(letters, plans, hoped, samples, opts);
+        let (report, rendered) = build_report(letters, plans, hoped, opts);
         Draft {
             stored: plans.iter().map(hoped).collect(),
             report,
@@ -690,18 +637,17 @@ impl Draft {
     }
 }
 
-/// A report's JSON, Markdown and page, or why it cannot be serialized.
+/// A report's JSON and Markdown, or why it cannot be serialized.
 type Rendered = Result<Rendering, String>;
 
 /// A report as stored.
 struct Rendering {
     json: Vec<u8>,
     markdown: String,
-    html: String,
 }
 
 /// A few payloads of each incident, by message id, for the report's page.
-type Samples = BTreeMap<String, Bytes>;
+pub type Samples = BTreeMap<String, Bytes>;
 
 /// The bodies the page shows: per (category, target), the first
 /// [`crate::report::PAYLOADS_PER_INCIDENT`] dead letters in the order the report's incidents
@@ -737,12 +683,11 @@ fn sample_bodies(letters: &[DeadLetter], plans: &[RecordPlan], bodies: &[Bytes])
 }
 
 /// Step 5: the report of every record, stored (where `stored` says) or going back (its
-/// `disposition` says why), and its JSON, Markdown and page.
+/// `disposition` says why), and its JSON and Markdown.
 fn build_report(
     letters: &[DeadLetter],
     plans: &[RecordPlan],
     stored: impl Fn(&RecordPlan) -> bool,
-    samples: &Samples,
     opts: &TriageOptions,
 ) -> (Report, Rendered) {
     let records = letters
@@ -764,22 +709,20 @@ fn build_report(
             let keys = opts
                 .layout
                 .report_keys(opts.now.date_naive(), &opts.report_id);
-            let address = opts.replay_source.address_of(&keys.json);
             Rendering {
                 json,
                 markdown: render_markdown(&report, &opts.replay_source, &keys.json),
-                html: crate::page::render_report(&report, &address, samples, opts.genesys_domain),
             }
         });
     (report, rendered)
 }
 
-/// Step 6: the report, JSON, Markdown and page side by side, then flushed. A report that
-/// cannot be serialized is never stored truncated. The page is for people: one that
-/// cannot be stored is logged and left out, and holds no record back.
-async fn store_report<S: ArtifactStore>(
+/// Step 6: the report, JSON and Markdown side by side, then flushed. A report that
+/// cannot be serialized is never stored truncated. The keys say no page (`html` is
+/// `None`): the page is rendered and stored after the pipeline, by the triage service.
+async fn store_report(
     rendered: Rendered,
-    store: &S,
+    store: &dyn ArtifactStore,
     opts: &TriageOptions,
 ) -> Result<ReportKeys, BatchError> {
     let not_stored = |e: String| BatchError::ReportNotStored(e);
@@ -799,22 +742,11 @@ async fn store_report<S: ArtifactStore>(
         rendering.markdown.into_bytes(),
         "text/markdown; charset=utf-8",
     );
-    let html = keys
-        .html
-        .as_deref()
-        .map(|key| artifact(key, rendering.html.into_bytes(), "text/html; charset=utf-8"));
     // The report gets the last quarter of the safety margin; payloads end before it.
     let end_by = opts.before_deadline(opts.safety_margin / 4);
-    let page = async {
-        match &html {
-            Some(html) => bounded(end_by, &html.key, store.put(html)).await,
-            None => Ok(()),
-        }
-    };
-    let (json_result, md_result, page_result) = tokio::join!(
+    let (json_result, md_result) = tokio::join!(
         bounded(end_by, &json.key, store.put(&json)),
         bounded(end_by, &md.key, store.put(&md)),
-        page
     );
     json_result
         .and(md_result)
@@ -822,10 +754,7 @@ async fn store_report<S: ArtifactStore>(
     bounded(end_by, &keys.json, store.sync())
         .await
         .map_err(|e| not_stored(e.to_string()))?;
-    if let Err(e) = page_result {
-        tracing::warn!(error = %e, "the report's page was not stored; the JSON and Markdown were");
-        keys.html = None;
-    }
+    keys.html = None;
     Ok(keys)
 }
 
@@ -859,6 +788,7 @@ fn outcome(
         report_keys,
         batch_error,
         report,
+        samples: Samples::new(),
     }
 }
 
@@ -943,53 +873,12 @@ fn to_record(
         sent_timestamp: sent,
         disposition: match &plan.return_reason {
             Some(reason) => Disposition::Returned {
-                reason: reason.to_string(),
+                reason: reason.clone(),
             },
             None if stored => Disposition::Stored,
             None => Disposition::Returned {
-                reason: ReturnReason::NotStored.to_string(),
+                reason: ReturnReason::NotStored,
             },
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ReturnReason;
-
-    /// The reasons' texts are contract (docs/contract.md): operators filter on them.
-    #[test]
-    fn each_return_reason_says_its_contract_text() {
-        let said = [
-            ReturnReason::Deadline,
-            ReturnReason::FifoGroupHeld,
-            ReturnReason::Panicked,
-            ReturnReason::WriteFailed("AccessDenied".into()),
-            ReturnReason::CorrelationTransient {
-                receives: 1,
-                max: 3,
-            },
-            ReturnReason::NotStored,
-        ]
-        .map(|r| (r.to_string(), r.is_own_failure()));
-        let expected = [
-            (
-                "deadline: not started before the function's time ran out",
-                false,
-            ),
-            (
-                "fifo: an earlier record of this message group failed",
-                false,
-            ),
-            ("internal error while handling this record", true),
-            ("write failed: AccessDenied", true),
-            (
-                "correlation unavailable (transient); delivery 1 of 3 before archiving without it",
-                false,
-            ),
-            ("not stored", false),
-        ]
-        .map(|(text, own)| (text.to_owned(), own));
-        assert_eq!(said, expected);
     }
 }

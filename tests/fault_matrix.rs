@@ -6,12 +6,14 @@
 //! is acknowledged after a returned record of its own group.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use genesys_dlq_triage::{
     Artifact, ArtifactStore, DeadLetter, Disposition, FailureContext, InteractionInfo, Layout,
-    LookupFailure, MemoryCorrelator, MemoryStore, ReplaySource, StoreError, SystemAttributes,
-    TriageOptions,
+    LookupFailure, MemoryCorrelator, MemoryStore, ReplaySource, Services, StoreError,
+    SystemAttributes, TriageOptions, TriageService,
 };
 use proptest::prelude::*;
 
@@ -139,11 +141,11 @@ struct Store {
 }
 
 impl ArtifactStore for Store {
-    async fn put(&self, artifact: &Artifact) -> Result<(), StoreError> {
+    fn put<'a>(&'a self, artifact: &'a Artifact) -> BoxFuture<'a, Result<(), StoreError>> {
         if self.panics_on.as_deref() == Some(artifact.key.as_str()) {
             panic!("store panicked on {}", artifact.key);
         }
-        self.inner.put(artifact).await
+        self.inner.put(artifact)
     }
 }
 
@@ -179,12 +181,13 @@ proptest! {
         let clean = rt.block_on(genesys_dlq_triage::run(&letters, &MemoryStore::new(), &correlator, &options()));
         let keys: Vec<String> = clean.report.records.iter().filter_map(|r| r.replay_payload_key.clone()).collect();
         let stored = clean.report_keys.clone().unwrap();
-        let (json_key, md_key, page_key) = (stored.json, stored.markdown, stored.html.unwrap());
+        let (json_key, md_key) = (stored.json, stored.markdown);
+        let page_key = json_key.replace(".json", ".html");
 
-        let store = Store {
+        let store = Arc::new(Store {
             inner: MemoryStore::new(),
             panics_on: faults.panicking_payload.and_then(|i| keys.get(i).cloned()),
-        };
+        });
         for i in &faults.failing_payloads {
             if let Some(k) = keys.get(*i) { store.inner.fail_key(k); }
         }
@@ -196,7 +199,10 @@ proptest! {
             opts.deadline = Some(tokio::time::Instant::now());
             opts.safety_margin = Duration::from_secs(1);
         }
-        let outcome = rt.block_on(genesys_dlq_triage::run(&letters, &store, &correlator, &opts));
+        // Through the triage service, which stores the page after the pipeline.
+        let service = TriageService::new(Services::new(store.clone()));
+        let mut taken = letters.clone();
+        let outcome = rt.block_on(service.triage(&mut taken, &correlator, opts)).outcome;
 
         // One record per message, in order.
         prop_assert_eq!(outcome.report.records.len(), letters.len());

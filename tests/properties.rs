@@ -1,8 +1,11 @@
 //! Arbitrary bodies and attributes never panic and always yield exactly one record per
 //! message — through parsing, classification and the whole pipeline.
 
+use std::sync::Arc;
+
 use genesys_dlq_triage::{
-    Layout, MemoryCorrelator, MemoryStore, ReplaySource, TriageOptions, parse_batch,
+    Layout, MemoryCorrelator, MemoryStore, ReplaySource, Services, TriageOptions, TriageService,
+    parse_batch,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -102,10 +105,12 @@ proptest! {
             prop_assert_eq!(&letter.body, body);
         }
 
-        let store = MemoryStore::new();
+        let store = Arc::new(MemoryStore::new());
         let opts = TriageOptions::new(Layout::prefixed("p/"), ReplaySource::Bucket("b".into()));
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let outcome = rt.block_on(genesys_dlq_triage::run(&letters, &store, &MemoryCorrelator::skipped("test"), &opts));
+        // Through the triage service, which stores the page after the pipeline.
+        let service = TriageService::new(Services::new(store.clone()));
+        let outcome = rt.block_on(service.triage(&mut letters.clone(), &MemoryCorrelator::skipped("test"), opts)).outcome;
         prop_assert_eq!(outcome.report.records.len(), messages.len());
         prop_assert_eq!(outcome.acknowledged, messages.len());
         // One payload per record (keys are distinct even for duplicate or hostile ids), plus

@@ -4,6 +4,8 @@ use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
+
 use super::{Artifact, ArtifactStore, PutError, StoreError, WriteWindow};
 
 /// Writes artifacts below one folder. A report, or a payload replacing an older file, is
@@ -233,49 +235,56 @@ fn sync_all(_root: &Path, files: &[PathBuf]) -> std::io::Result<()> {
 }
 
 impl ArtifactStore for FsStore {
-    async fn put(&self, artifact: &Artifact) -> Result<(), StoreError> {
-        let path = self.path_for(&artifact.key)?;
-        self.write(&path, &artifact.body)
-            .map_err(|reason| StoreError {
-                key: artifact.key.clone(),
-                reason: reason.to_string(),
-            })
+    fn put<'a>(&'a self, artifact: &'a Artifact) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let path = self.path_for(&artifact.key)?;
+            self.write(&path, &artifact.body)
+                .map_err(|reason| StoreError {
+                    key: artifact.key.clone(),
+                    reason: reason.to_string(),
+                })
+        })
     }
 
     /// Writes the set on worker threads (one per core, at most four), in one hand-off from
     /// the async runtime instead of one per file. Each write starts only while the window
     /// is open; its end is not enforced, as a local write cannot be abandoned half-way
     /// (the CLI runs without a deadline).
-    async fn put_all(
+    fn put_all(
         &self,
         artifacts: Vec<Artifact>,
         window: WriteWindow,
         _concurrency: usize,
-    ) -> Vec<Result<(), PutError>> {
-        let count = artifacts.len();
-        let store = self.clone();
-        let start_by = window.start_by.map(|t| t.into_std());
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        tokio::task::spawn_blocking(move || store.write_many(artifacts, start_by, workers))
-            .await
-            .unwrap_or_else(|_| vec![Err(PutError::Panicked); count])
+    ) -> BoxFuture<'_, Vec<Result<(), PutError>>> {
+        Box::pin(async move {
+            let count = artifacts.len();
+            let store = self.clone();
+            let start_by = window.start_by.map(|t| t.into_std());
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+            tokio::task::spawn_blocking(move || store.write_many(artifacts, start_by, workers))
+                .await
+                .unwrap_or_else(|_| vec![Err(PutError::Panicked); count])
+        })
     }
 
-    async fn sync(&self) -> Result<(), StoreError> {
-        let files = std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(|e| e.into_inner()));
-        if files.is_empty() {
-            return Ok(());
-        }
-        let root = self.root.clone();
-        let count = files.len();
-        tokio::task::spawn_blocking(move || sync_all(&root, &files))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|r| r)
-            .map_err(|e| StoreError {
-                key: format!("{count} files below {}", self.root.display()),
-                reason: format!("could not be flushed to disk: {e}"),
-            })
+    fn sync(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let files =
+                std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(|e| e.into_inner()));
+            if files.is_empty() {
+                return Ok(());
+            }
+            let root = self.root.clone();
+            let count = files.len();
+            tokio::task::spawn_blocking(move || sync_all(&root, &files))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|r| r)
+                .map_err(|e| StoreError {
+                    key: format!("{count} files below {}", self.root.display()),
+                    reason: format!("could not be flushed to disk: {e}"),
+                })
+        })
     }
 }
 

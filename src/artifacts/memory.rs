@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 
 use super::{Artifact, ArtifactStore, StoreError};
 
@@ -52,39 +53,43 @@ impl MemoryStore {
 }
 
 impl ArtifactStore for MemoryStore {
-    async fn put(&self, artifact: &Artifact) -> Result<(), StoreError> {
-        let refused = self.failing.lock().expect("lock").contains(&artifact.key)
-            || self
-                .fail_prefix
+    fn put<'a>(&'a self, artifact: &'a Artifact) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let refused = self.failing.lock().expect("lock").contains(&artifact.key)
+                || self
+                    .fail_prefix
+                    .lock()
+                    .expect("lock")
+                    .as_deref()
+                    .is_some_and(|p| artifact.key.starts_with(p));
+            if refused {
+                return Err(StoreError {
+                    key: artifact.key.clone(),
+                    reason: "refused by test".into(),
+                });
+            }
+            self.objects
                 .lock()
                 .expect("lock")
-                .as_deref()
-                .is_some_and(|p| artifact.key.starts_with(p));
-        if refused {
-            return Err(StoreError {
-                key: artifact.key.clone(),
-                reason: "refused by test".into(),
-            });
-        }
-        self.objects
-            .lock()
-            .expect("lock")
-            .insert(artifact.key.clone(), artifact.body.clone());
-        Ok(())
+                .insert(artifact.key.clone(), artifact.body.clone());
+            Ok(())
+        })
     }
 
-    async fn sync(&self) -> Result<(), StoreError> {
-        let mut left = self.syncs_before_failing.lock().expect("lock");
-        match left.as_mut() {
-            Some(0) => Err(StoreError {
-                key: "(sync)".into(),
-                reason: "flush refused by test".into(),
-            }),
-            Some(n) => {
-                *n -= 1;
-                Ok(())
+    fn sync(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut left = self.syncs_before_failing.lock().expect("lock");
+            match left.as_mut() {
+                Some(0) => Err(StoreError {
+                    key: "(sync)".into(),
+                    reason: "flush refused by test".into(),
+                }),
+                Some(n) => {
+                    *n -= 1;
+                    Ok(())
+                }
+                None => Ok(()),
             }
-            None => Ok(()),
-        }
+        })
     }
 }

@@ -11,6 +11,8 @@ pub use s3::{S3Store, path_style_from_env, s3_client};
 
 use std::future::Future;
 
+use futures::future::BoxFuture;
+
 use bytes::Bytes;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
@@ -76,7 +78,7 @@ pub enum PutError {
 /// report, before it acknowledges anything.
 pub trait ArtifactStore: Send + Sync {
     /// Stores one artifact, overwriting an existing object at the same key.
-    fn put(&self, artifact: &Artifact) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put<'a>(&'a self, artifact: &'a Artifact) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Stores many artifacts: `result[i]` says what became of `artifacts[i]`. Each write
     /// starts only while `window` is open, ends by its end, and a panic fails its own
@@ -88,12 +90,9 @@ pub trait ArtifactStore: Send + Sync {
         artifacts: Vec<Artifact>,
         window: WriteWindow,
         concurrency: usize,
-    ) -> impl Future<Output = Vec<Result<(), PutError>>> + Send
-    where
-        Self: Sized,
-    {
+    ) -> BoxFuture<'_, Vec<Result<(), PutError>>> {
         use futures::StreamExt;
-        async move {
+        Box::pin(async move {
             let mut results: Vec<(usize, Result<(), PutError>)> =
                 futures::stream::iter(0..artifacts.len())
                     .map(|i| put_one(self, i, &artifacts[i], window))
@@ -102,18 +101,18 @@ pub trait ArtifactStore: Send + Sync {
                     .await;
             results.sort_unstable_by_key(|(i, _)| *i);
             results.into_iter().map(|(_, r)| r).collect()
-        }
+        })
     }
 
     /// Makes everything `put` so far durable. A store whose `put` is durable by itself
     /// (S3, memory) has nothing to do.
-    fn sync(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async { Ok(()) }
+    fn sync(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
     }
 }
 
 /// One write of the default [`ArtifactStore::put_all`].
-async fn put_one<S: ArtifactStore>(
+async fn put_one<S: ArtifactStore + ?Sized>(
     store: &S,
     index: usize,
     artifact: &Artifact,
@@ -123,10 +122,10 @@ async fn put_one<S: ArtifactStore>(
     if !window.open() {
         return (index, Err(PutError::NotStarted));
     }
-    let put =
-        std::panic::AssertUnwindSafe(bounded(window.end_by, &artifact.key, store.put(artifact)))
-            .catch_unwind()
-            .await;
+    // `put` is called inside the guarded future: a store that panics before handing its
+    // future back fails this artifact only, too.
+    let put = async { bounded(window.end_by, &artifact.key, store.put(artifact)).await };
+    let put = std::panic::AssertUnwindSafe(put).catch_unwind().await;
     let result = match put {
         Ok(r) => r.map_err(PutError::Failed),
         Err(_) => Err(PutError::Panicked),

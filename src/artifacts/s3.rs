@@ -3,6 +3,7 @@
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
+use futures::future::BoxFuture;
 
 use super::{Artifact, ArtifactStore, StoreError};
 
@@ -61,33 +62,35 @@ fn metadata_value(v: &str) -> String {
 }
 
 impl ArtifactStore for S3Store {
-    async fn put(&self, artifact: &Artifact) -> Result<(), StoreError> {
-        let mut request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&artifact.key)
-            .body(ByteStream::from(artifact.body.clone()))
-            .content_type(artifact.content_type);
-        request = match &self.kms_key_id {
-            Some(key) => request
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(key),
-            None => request.server_side_encryption(ServerSideEncryption::Aes256),
-        };
-        for (name, value) in &artifact.metadata {
-            request = request.metadata(*name, metadata_value(value));
-        }
-        request.send().await.map(|_| ()).map_err(|e| {
-            let reason = match (e.code(), e.message()) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(code), None) => code.to_owned(),
-                _ => DisplayErrorContext(&e).to_string(),
+    fn put<'a>(&'a self, artifact: &'a Artifact) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut request = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&artifact.key)
+                .body(ByteStream::from(artifact.body.clone()))
+                .content_type(artifact.content_type);
+            request = match &self.kms_key_id {
+                Some(key) => request
+                    .server_side_encryption(ServerSideEncryption::AwsKms)
+                    .ssekms_key_id(key),
+                None => request.server_side_encryption(ServerSideEncryption::Aes256),
             };
-            StoreError {
-                key: format!("s3://{}/{}", self.bucket, artifact.key),
-                reason,
+            for (name, value) in &artifact.metadata {
+                request = request.metadata(*name, metadata_value(value));
             }
+            request.send().await.map(|_| ()).map_err(|e| {
+                let reason = match (e.code(), e.message()) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    (Some(code), None) => code.to_owned(),
+                    _ => DisplayErrorContext(&e).to_string(),
+                };
+                StoreError {
+                    key: format!("s3://{}/{}", self.bucket, artifact.key),
+                    reason,
+                }
+            })
         })
     }
 }

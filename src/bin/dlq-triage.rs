@@ -50,14 +50,20 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     genesys_dlq_triage::tune_allocator();
+    let cli = Cli::parse();
+    // `analyze` says a batch it could not store as its own one-line error: the triage
+    // service's log line of the same is not repeated above it.
+    let default_filter = match cli.command {
+        Command::Analyze(_) => "error,genesys_dlq_triage::service=off",
+        _ => "error",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result: Result<(), CommandFailure> = match cli.command {
         // Replay and summarize need no Genesys configuration; a bad GENESYS_* variable
         // must not stop them.

@@ -1,12 +1,14 @@
 //! `dlq-triage analyze`: a saved batch into a local folder.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{CliConfig, CommandFailure, EXIT_EMPTY_INPUT, Stdout, correlation};
 use crate::artifacts::{FsStore, Layout};
 use crate::dlq::{InputError, parse_batch};
 use crate::report::{ReplaySource, Report, headline};
-use crate::triage::{self, TriageOptions};
+use crate::service::{Services, TriageService};
+use crate::triage::TriageOptions;
 
 /// `dlq-triage analyze [--out DIR] [--no-correlate] FILE`.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,18 +45,17 @@ pub async fn analyze(args: AnalyzeArgs, config: CliConfig) -> Result<(), Command
     })?;
     drop(text);
     let out_display = args.out.display().to_string();
-    let store = FsStore::new(&args.out);
+    // Through the triage service, on a folder store alone: no look-up, announcement or
+    // incident table.
+    let service = TriageService::new(Services::new(Arc::new(FsStore::new(&args.out))));
     let mut opts = TriageOptions::new(Layout::Local, ReplaySource::Folder(out_display.clone()));
     opts.genesys_domain = super::genesys_ui_domain();
     let correlation = correlation(&config, args.no_correlate);
     // The bodies go to the payload writes, so the report is built without them in memory.
-    let outcome = Box::pin(triage::run_taking_bodies(
-        &mut letters,
-        &store,
-        &correlation,
-        &opts,
-    ))
-    .await;
+    let outcome = service
+        .triage(&mut letters, &correlation, opts)
+        .await
+        .outcome;
     if let Some(e) = outcome.batch_error {
         return Err(e.to_string().into());
     }

@@ -9,16 +9,17 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::{CliConfig, Stdout};
+use crate::artifacts::{Layout, path_style_from_env};
 use crate::health::GenesysAccess;
-use crate::incidents::{
-    DynamoTable, IncidentItem, IncidentTable, IncidentTracker, State, TableError, Transition,
-    commands,
-};
-use crate::notify::{Announce, Notifier};
+use crate::incidents::{IncidentItem, IncidentTracker, State, TableError, Transition, commands};
+use crate::notify::Announce;
 use crate::redrive::journal::RedriveJournal;
 use crate::redrive::{DynamoJournal, Run, notice};
+use crate::report::ReplaySource;
 use crate::report::short_arn;
 use crate::reports::parse_when;
+use crate::service::{ArtifactsAt, PortSettings, Services, TriageService};
+use crate::triage::TriageOptions;
 
 /// `dlq-triage incidents [--table T] [--state open|resolved|all] [--since T] [--json]`.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,6 +30,12 @@ pub struct IncidentsArgs {
     /// The incident table (default: INCIDENT_TABLE).
     #[arg(long, global = true)]
     pub table: Option<String>,
+    /// The bucket of the reports, which the events point to (default: REPORT_BUCKET).
+    #[arg(long, global = true)]
+    pub bucket: Option<String>,
+    /// Their prefix (default: REPORT_PREFIX, else genesys-dlq/).
+    #[arg(long, global = true)]
+    pub prefix: Option<String>,
     /// Which incidents to list.
     #[arg(long, value_enum, default_value = "open")]
     pub state: StateArg,
@@ -108,24 +115,23 @@ pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), Str
                 .build(),
         )
         .build();
-    let tracker = IncidentTracker::new(
-        DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
-        config.incidents,
-    );
-    let notifier = config.notify_event_bus.clone().map(|bus| {
-        Notifier::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            bus,
-            String::new(),
-            "",
-        )
-    });
+    let settings = port_settings(&args, &config, &table, &|name| std::env::var(name).ok());
+    let (bucket, prefix) = match &settings.artifacts {
+        ArtifactsAt::S3 { bucket, prefix, .. } => (bucket.clone(), prefix.clone()),
+        ArtifactsAt::Folder(_) => Default::default(),
+    };
+    let service = TriageService::new(Services::from_sdk(&sdk, &settings));
+    let notifier = service.announcer();
+    let tracker = Named {
+        tracker: service.incidents().ok_or("no incident table")?,
+        name: &table,
+    };
+    let genesys = config.genesys.as_ref();
     match &args.action {
-        Some(IncidentsAction::Resolve { key }) => {
-            resolve(&tracker, key, notifier.as_ref(), config.genesys.as_ref()).await
-        }
+        Some(IncidentsAction::Resolve { key }) => resolve(&tracker, key, notifier, genesys).await,
         Some(IncidentsAction::Sweep) => {
-            sweep(&tracker, notifier.as_ref(), config.genesys.as_ref()).await
+            let opts = TriageOptions::new(Layout::prefixed(&prefix), ReplaySource::Bucket(bucket));
+            sweep(&service, &table, &opts, genesys).await
         }
         Some(IncidentsAction::Ack { key }) => acknowledge(&tracker, key).await,
         Some(IncidentsAction::Silence {
@@ -140,15 +146,59 @@ pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), Str
     }
 }
 
+/// The ports the command uses: the incident table and, with `NOTIFY_EVENT_BUS`, the
+/// Notifier, whose events point to the reports in `--bucket` (`REPORT_BUCKET`) below
+/// `--prefix` (`REPORT_PREFIX`, else `genesys-dlq/`), as the function's do.
+fn port_settings(
+    args: &IncidentsArgs,
+    config: &CliConfig,
+    table: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> PortSettings {
+    let bucket = args.bucket.clone().or_else(|| env("REPORT_BUCKET"));
+    let prefix = (args.prefix.clone())
+        .or_else(|| env("REPORT_PREFIX"))
+        .unwrap_or_else(|| "genesys-dlq/".to_owned());
+    PortSettings {
+        notify_event_bus: config.notify_event_bus.clone(),
+        incident_table: Some(table.to_owned()),
+        incidents: config.incidents,
+        ..PortSettings::at(ArtifactsAt::S3 {
+            bucket: bucket.unwrap_or_default(),
+            prefix,
+            sse_kms_key_id: None,
+            path_style: path_style_from_env(),
+        })
+    }
+}
+
+/// The incident tracker, and its table's name for what the command says.
+struct Named<'a> {
+    tracker: &'a IncidentTracker,
+    name: &'a str,
+}
+
+impl std::ops::Deref for Named<'_> {
+    type Target = IncidentTracker;
+
+    fn deref(&self) -> &IncidentTracker {
+        self.tracker
+    }
+}
+
+/// The scheduled sweep, through the triage service as the function runs it; each
+/// resolution and each transition put, then the counts.
 async fn sweep(
-    tracker: &IncidentTracker<DynamoTable>,
-    notifier: Option<&Notifier>,
+    service: &TriageService,
+    table: &str,
+    opts: &TriageOptions,
     genesys: Option<&GenesysAccess>,
 ) -> Result<(), String> {
-    let swept = tracker.sweep(Utc::now(), CALL_TIMEOUT).await;
+    let swept = service.sweep(Utc::now(), opts, genesys).await;
     let mut out = Stdout::new();
     let mut not_put = 0;
-    for change in &swept.changes {
+    let mut no_bus = 0;
+    for (change, put) in &swept.changes {
         if change.transition == Transition::Resolved {
             out.line(format_args!(
                 "resolved:   {} ({} failed events, quiet since {})",
@@ -157,59 +207,41 @@ async fn sweep(
                 time(change.item.last_seen)
             ));
         }
-        if let Some(n) = notifier {
-            match n.incident(change, genesys, Duration::from_secs(10)).await {
-                Ok(()) => {
-                    out.line(format_args!(
-                        "announced:  {} {} (seq {})",
-                        change.item.key,
-                        change.transition.as_str(),
-                        change.seq
-                    ));
-                    if let Err(e) = tracker.announced(&change.item.key, &[change.seq]).await {
-                        eprintln!(
-                            "dlq-triage: {}: put, but still in its outbox: {e}",
-                            change.item.key
-                        );
-                    }
-                }
-                Err(e) => {
-                    eprintln!(
-                        "dlq-triage: {}: its {} event was not put: {e}",
-                        change.item.key,
-                        change.transition.as_str()
-                    );
-                    not_put += 1;
-                }
+        match put {
+            Some(Ok(())) => out.line(format_args!(
+                "announced:  {} {} (seq {})",
+                change.item.key,
+                change.transition.as_str(),
+                change.seq
+            )),
+            Some(Err(e)) => {
+                eprintln!(
+                    "dlq-triage: {}: its {} event was not put: {e}",
+                    change.item.key,
+                    change.transition.as_str()
+                );
+                not_put += 1;
             }
+            None => no_bus += 1,
         }
     }
-    if notifier.is_some() {
-        // Held by a silence that has ended, with nothing left to say: out of the outbox.
-        for (key, seqs) in &swept.passed_over {
-            if let Err(e) = tracker.announced(key, seqs).await {
-                eprintln!("dlq-triage: {key}: passed over, but still in its outbox: {e}");
-            }
-        }
-    }
-    out.line(format_args!("resolved {} incident(s)", swept.made));
-    if notifier.is_none() && !swept.changes.is_empty() {
+    out.line(format_args!("resolved {} incident(s)", swept.resolved));
+    if no_bus > 0 {
         out.line(format_args!(
-            "unannounced: {} transition(s) stay in the table's outbox (NOTIFY_EVENT_BUS is not set)",
-            swept.changes.len()
+            "unannounced: {no_bus} transition(s) stay in the table's outbox (NOTIFY_EVENT_BUS is not set)"
         ));
     }
-    match (swept.failed.first(), not_put) {
-        (Some(e), _) => Err(format!("incident table {}: {e}", tracker.table().name())),
+    match (swept.errors.first(), not_put) {
+        (Some(e), _) => Err(format!("incident table {table}: {e}")),
         (None, 0) => Ok(()),
         (None, n) => Err(format!("{n} event(s) not put on NOTIFY_EVENT_BUS")),
     }
 }
 
 async fn resolve(
-    tracker: &IncidentTracker<DynamoTable>,
+    tracker: &Named<'_>,
     key: &str,
-    notifier: Option<&Notifier>,
+    notifier: Option<&dyn Announce>,
     genesys: Option<&GenesysAccess>,
 ) -> Result<(), String> {
     let now = Utc::now();
@@ -256,7 +288,7 @@ async fn resolve(
     Ok(())
 }
 
-async fn acknowledge(tracker: &IncidentTracker<DynamoTable>, key: &str) -> Result<(), String> {
+async fn acknowledge(tracker: &Named<'_>, key: &str) -> Result<(), String> {
     let item = tracker
         .acknowledge(key, Utc::now())
         .await
@@ -270,7 +302,7 @@ async fn acknowledge(tracker: &IncidentTracker<DynamoTable>, key: &str) -> Resul
 }
 
 async fn silence(
-    tracker: &IncidentTracker<DynamoTable>,
+    tracker: &Named<'_>,
     key: &str,
     duration: Option<&str>,
     until: Option<&str>,
@@ -318,7 +350,7 @@ fn silence_end(
 }
 
 async fn list(
-    tracker: &IncidentTracker<DynamoTable>,
+    tracker: &Named<'_>,
     journal: &dyn RedriveJournal,
     args: &IncidentsArgs,
 ) -> Result<(), String> {
@@ -401,8 +433,8 @@ async fn redrives(
     runs
 }
 
-fn described(tracker: &IncidentTracker<DynamoTable>, e: TableError) -> String {
-    format!("incident table {}: {e}", tracker.table().name())
+fn described(tracker: &Named<'_>, e: TableError) -> String {
+    format!("incident table {}: {e}", tracker.name)
 }
 
 fn time(ms: i64) -> String {
@@ -440,4 +472,43 @@ fn as_json(item: &IncidentItem) -> serde_json::Value {
         "report": item.report.as_ref().map(|r| json!({"json": r.json, "markdown": r.markdown, "html": r.html})),
         "replayCommand": commands(item, "REPORTS").1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::lookup_from_pairs;
+
+    /// The events of `incidents resolve` and `sweep` point to the reports in
+    /// `REPORT_BUCKET` below `REPORT_PREFIX` (`genesys-dlq/` by default), through the one
+    /// Notifier the function and `poll` use, not to `s3:///`.
+    #[test]
+    fn its_events_point_to_the_reports_bucket() {
+        let config =
+            CliConfig::from_lookup(&lookup_from_pairs(&[("NOTIFY_EVENT_BUS", "bus")])).unwrap();
+        let args = IncidentsArgs {
+            action: Some(IncidentsAction::Sweep),
+            table: None,
+            bucket: None,
+            prefix: None,
+            state: StateArg::Open,
+            since: None,
+            json: false,
+        };
+        let env = lookup_from_pairs(&[("REPORT_BUCKET", "reports")]);
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .build();
+        let notifier = crate::service::notifier(&sdk, &port_settings(&args, &config, "t", &env));
+        let context = notifier.expect("a notifier").context();
+        assert_eq!(context.reports, "s3://reports/genesys-dlq/");
+        let given = IncidentsArgs {
+            bucket: Some("other".into()),
+            prefix: Some("p/".into()),
+            ..args
+        };
+        let notifier = crate::service::notifier(&sdk, &port_settings(&given, &config, "t", &env));
+        assert_eq!(notifier.unwrap().context().reports, "s3://other/p/");
+    }
 }

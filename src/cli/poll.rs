@@ -10,15 +10,12 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use super::{CliConfig, Stdout, correlation};
-use crate::artifacts::{FsStore, Layout, S3Store, path_style_from_env, s3_client};
-use crate::incidents::{DynamoTable, IncidentTracker};
-use crate::notify::Notifier;
+use crate::artifacts::{Layout, path_style_from_env};
 use crate::queue::{
     DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, QueueInfo, SqsQueue, drain,
 };
 use crate::report::ReplaySource;
-use crate::service::{TARGET_LOOKUP_TTL, TriageService};
-use crate::targets::{AwsTargets, TargetInputLookup};
+use crate::service::{ArtifactsAt, PortSettings, Services, TriageService};
 use crate::triage::TriageOptions;
 
 /// `dlq-triage poll --queue-url URL [--max-messages N] [--out DIR | --bucket B [--prefix P]]
@@ -105,38 +102,34 @@ pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
         },
     );
     let report = |p: &PageProgress| progress.update(p);
-    let lookup = TargetInputLookup::new(AwsTargets::new(sdk.clone()), TARGET_LOOKUP_TTL);
-    // As the Lambda does: the incidents of each stored page are kept in INCIDENT_TABLE.
-    let incidents = config.incident_table.as_ref().map(|table| {
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
-        IncidentTracker::new(DynamoTable::new(client, table), config.incidents)
-    });
-    let summary = match &args.bucket {
-        Some(bucket) => {
-            let store = S3Store::new(s3_client(&sdk, path_style_from_env()), bucket.clone(), None);
-            // As the Lambda does, each page report stored in S3 is announced on the bus.
-            let announcer = config.notify_event_bus.clone().map(|bus| {
-                let events = aws_sdk_eventbridge::Client::new(&sdk);
-                Notifier::new(events, bus, bucket.clone(), &args.prefix)
-            });
-            let service = TriageService::new(store)
-                .with_target_inputs(lookup)
-                .with_announcer(announcer)
-                .with_incidents(incidents);
-            drain(&queue, info, &service, &correlation, &opts, &stop, &report).await
-        }
-        None => {
-            let service = TriageService::new(FsStore::new(&args.out))
-                .with_target_inputs(lookup)
-                .with_announcer(None::<Notifier>)
-                .with_incidents(incidents);
-            drain(&queue, info, &service, &correlation, &opts, &stop, &report).await
-        }
-    };
+    let service = TriageService::new(Services::from_sdk(&sdk, &port_settings(&args, &config)));
+    let summary = drain(&queue, info, &service, &correlation, &opts, &stop, &report).await;
     progress.finish();
     let retries = queue.retries();
     print_summary(&summary, &args, &place, correlation.calls(), retries);
     verdict(&summary, args.delete)
+}
+
+/// The ports `poll` asks for: artifacts in the folder or the bucket, target inputs looked
+/// up; as the Lambda does, the incidents of each stored page kept in `INCIDENT_TABLE` and,
+/// for reports stored in S3, each announced on `NOTIFY_EVENT_BUS`.
+fn port_settings(args: &PollArgs, config: &CliConfig) -> PortSettings {
+    let artifacts = match &args.bucket {
+        Some(bucket) => ArtifactsAt::S3 {
+            bucket: bucket.clone(),
+            prefix: args.prefix.clone(),
+            sse_kms_key_id: None,
+            path_style: path_style_from_env(),
+        },
+        None => ArtifactsAt::Folder(args.out.clone()),
+    };
+    PortSettings {
+        target_inputs: true,
+        notify_event_bus: config.notify_event_bus.clone(),
+        incident_table: config.incident_table.clone(),
+        incidents: config.incidents,
+        ..PortSettings::at(artifacts)
+    }
 }
 
 /// The queue, retried as [`SQS_ATTEMPTS`] says, and its first look (which also tells

@@ -175,34 +175,36 @@ impl GenesysCorrelator {
 }
 
 impl Correlate for GenesysCorrelator {
-    async fn correlate(
-        &self,
-        ids: &[String],
+    fn correlate<'a>(
+        &'a self,
+        ids: &'a [String],
         budget: Duration,
-    ) -> HashMap<String, InteractionInfo> {
-        let deadline = Instant::now() + budget;
-        let mut answers = HashMap::with_capacity(ids.len());
-        let mut misses = Vec::new();
-        for id in ids {
-            match self.cache.get(id) {
-                Some(info) => {
-                    answers.insert(id.clone(), info);
+    ) -> futures::future::BoxFuture<'a, HashMap<String, InteractionInfo>> {
+        Box::pin(async move {
+            let deadline = Instant::now() + budget;
+            let mut answers = HashMap::with_capacity(ids.len());
+            let mut misses = Vec::new();
+            for id in ids {
+                match self.cache.get(id) {
+                    Some(info) => {
+                        answers.insert(id.clone(), info);
+                    }
+                    None => misses.push(id.clone()),
                 }
-                None => misses.push(id.clone()),
             }
-        }
-        if !misses.is_empty() {
-            for (id, lookup) in self.client.lookup(&misses, deadline).await {
-                let info = match lookup {
-                    Lookup::Found(summary) => InteractionInfo::Found(Box::new(summary)),
-                    Lookup::NotFound => InteractionInfo::NotFound,
-                    Lookup::Failed(failure) => InteractionInfo::Unavailable(failure),
-                };
-                self.cache.put(&id, &info);
-                answers.insert(id, info);
+            if !misses.is_empty() {
+                for (id, lookup) in self.client.lookup(&misses, deadline).await {
+                    let info = match lookup {
+                        Lookup::Found(summary) => InteractionInfo::Found(Box::new(summary)),
+                        Lookup::NotFound => InteractionInfo::NotFound,
+                        Lookup::Failed(failure) => InteractionInfo::Unavailable(failure),
+                    };
+                    self.cache.put(&id, &info);
+                    answers.insert(id, info);
+                }
             }
-        }
-        answers
+            answers
+        })
     }
 }
 

@@ -7,10 +7,10 @@
 mod genesys;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 pub use self::genesys::{CacheTtl, Connector, ConversationCache, GenesysCorrelator};
@@ -56,11 +56,11 @@ impl InteractionInfo {
 /// The correlation port: conversation details for a set of distinct ids.
 pub trait Correlate: Send + Sync {
     /// Looks up `ids` (distinct, canonical) within `budget`; every id gets an answer.
-    fn correlate(
-        &self,
-        ids: &[String],
+    fn correlate<'a>(
+        &'a self,
+        ids: &'a [String],
         budget: Duration,
-    ) -> impl Future<Output = HashMap<String, InteractionInfo>> + Send;
+    ) -> BoxFuture<'a, HashMap<String, InteractionInfo>>;
 }
 
 /// The in-memory twin: answers from a table, and every other id with one fixed answer.
@@ -100,13 +100,19 @@ impl MemoryCorrelator {
 }
 
 impl Correlate for MemoryCorrelator {
-    async fn correlate(&self, ids: &[String], _: Duration) -> HashMap<String, InteractionInfo> {
-        ids.iter()
+    fn correlate<'a>(
+        &'a self,
+        ids: &'a [String],
+        _: Duration,
+    ) -> BoxFuture<'a, HashMap<String, InteractionInfo>> {
+        let answers = ids
+            .iter()
             .map(|id| {
                 let info = self.answers.get(id).unwrap_or(&self.otherwise).clone();
                 (id.clone(), info)
             })
-            .collect()
+            .collect();
+        Box::pin(std::future::ready(answers))
     }
 }
 
@@ -131,14 +137,14 @@ impl Correlation {
 }
 
 impl Correlate for Correlation {
-    async fn correlate(
-        &self,
-        ids: &[String],
+    fn correlate<'a>(
+        &'a self,
+        ids: &'a [String],
         budget: Duration,
-    ) -> HashMap<String, InteractionInfo> {
+    ) -> BoxFuture<'a, HashMap<String, InteractionInfo>> {
         match self {
-            Correlation::Fixed(fixed) => fixed.correlate(ids, budget).await,
-            Correlation::Genesys(c) => c.correlate(ids, budget).await,
+            Correlation::Fixed(fixed) => fixed.correlate(ids, budget),
+            Correlation::Genesys(c) => c.correlate(ids, budget),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures::future::BoxFuture;
 
 use super::Transition;
 use super::table::{
@@ -51,122 +52,141 @@ impl DynamoTable {
 }
 
 impl IncidentTable for DynamoTable {
-    async fn get(&self, key: &str) -> Result<Option<Stored>, TableError> {
-        self.count_call();
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("incidentKey", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failed("GetItem", &self.table, e))?;
-        let Some(item) = out.item() else {
-            return Ok(None);
-        };
-        if let Some(version) = newer(item) {
-            return Err(TableError::Newer {
-                key: key.to_owned(),
-                version,
-            });
-        }
-        Ok(Some(match parse(&upgraded(item)) {
-            Ok(i) => Stored::Item(Box::new(i)),
-            Err(why) => Stored::Unreadable {
-                why,
-                salvage: salvage(item),
-            },
-        }))
-    }
-
-    async fn put(&self, item: &IncidentItem, expect: Expect) -> Result<bool, TableError> {
-        let mut values = HashMap::new();
-        let fence = "(attribute_not_exists(itemVersion) OR itemVersion <= :version)";
-        let condition = match expect {
-            Expect::Absent => "attribute_not_exists(incidentKey)".to_owned(),
-            // Rev 0 is never written: it is an item of layout 1, which has no `rev`.
-            Expect::Rev(0) => {
-                values.insert(":version".to_owned(), n(ITEM_VERSION));
-                format!("attribute_exists(incidentKey) AND attribute_not_exists(#rev) AND {fence}")
-            }
-            Expect::Rev(rev) | Expect::Unreadable(Some(rev)) => {
-                values.insert(":rev".to_owned(), n(rev));
-                values.insert(":version".to_owned(), n(ITEM_VERSION));
-                format!("attribute_exists(incidentKey) AND #rev = :rev AND {fence}")
-            }
-            Expect::Unreadable(None) => {
-                values.insert(":version".to_owned(), n(ITEM_VERSION));
-                format!("attribute_exists(incidentKey) AND attribute_not_exists(#rev) AND {fence}")
-            }
-        };
-        let names = condition
-            .contains("#rev")
-            .then(|| HashMap::from([("#rev".to_owned(), "rev".to_owned())]));
-        self.count_call();
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(item)))
-            .condition_expression(condition)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            // Never a reason to rewrite anything: the request is wrong, and is named.
-            Err(e) if e.code() == Some("ValidationException") => Err(TableError::Invalid {
-                key: item.key.clone(),
-                why: e.message().unwrap_or("ValidationException").to_owned(),
-            }),
-            Err(e) => Err(failed("PutItem", &self.table, e)),
-        }
-    }
-
-    async fn indexed(&self, index_state: &str) -> Result<Vec<IncidentItem>, TableError> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(OPEN_INDEX)
-            .key_condition_expression("openState = :state")
-            .expression_attribute_values(":state", s(index_state))
-            .into_paginator()
-            .send();
-        let mut found = Vec::new();
-        while let Some(page) = pages.next().await {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Stored>, TableError>> {
+        Box::pin(async move {
             self.count_call();
-            let page = page.map_err(|e| failed("Query", &self.table, e))?;
-            found.extend(page.items().iter().filter_map(readable));
-        }
-        Ok(found)
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(key))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| failed("GetItem", &self.table, e))?;
+            let Some(item) = out.item() else {
+                return Ok(None);
+            };
+            if let Some(version) = newer(item) {
+                return Err(TableError::Newer {
+                    key: key.to_owned(),
+                    version,
+                });
+            }
+            Ok(Some(match parse(&upgraded(item)) {
+                Ok(i) => Stored::Item(Box::new(i)),
+                Err(why) => Stored::Unreadable {
+                    why,
+                    salvage: salvage(item),
+                },
+            }))
+        })
     }
 
-    async fn list(&self, state: Option<State>) -> Result<Vec<IncidentItem>, TableError> {
-        if state == Some(State::Open) {
-            return self.indexed("open").await;
-        }
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .into_paginator()
-            .send();
-        let mut found = Vec::new();
-        while let Some(page) = pages.next().await {
+    fn put<'a>(
+        &'a self,
+        item: &'a IncidentItem,
+        expect: Expect,
+    ) -> BoxFuture<'a, Result<bool, TableError>> {
+        Box::pin(async move {
+            let mut values = HashMap::new();
+            let fence = "(attribute_not_exists(itemVersion) OR itemVersion <= :version)";
+            let condition = match expect {
+                Expect::Absent => "attribute_not_exists(incidentKey)".to_owned(),
+                // Rev 0 is never written: it is an item of layout 1, which has no `rev`.
+                Expect::Rev(0) => {
+                    values.insert(":version".to_owned(), n(ITEM_VERSION));
+                    format!(
+                        "attribute_exists(incidentKey) AND attribute_not_exists(#rev) AND {fence}"
+                    )
+                }
+                Expect::Rev(rev) | Expect::Unreadable(Some(rev)) => {
+                    values.insert(":rev".to_owned(), n(rev));
+                    values.insert(":version".to_owned(), n(ITEM_VERSION));
+                    format!("attribute_exists(incidentKey) AND #rev = :rev AND {fence}")
+                }
+                Expect::Unreadable(None) => {
+                    values.insert(":version".to_owned(), n(ITEM_VERSION));
+                    format!(
+                        "attribute_exists(incidentKey) AND attribute_not_exists(#rev) AND {fence}"
+                    )
+                }
+            };
+            let names = condition
+                .contains("#rev")
+                .then(|| HashMap::from([("#rev".to_owned(), "rev".to_owned())]));
             self.count_call();
-            let page = page.map_err(|e| failed("Scan", &self.table, e))?;
-            found.extend(
-                page.items()
-                    .iter()
-                    .filter_map(readable)
-                    .filter(|i| state.is_none_or(|s| i.state == s)),
-            );
-        }
-        Ok(found)
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(item)))
+                .condition_expression(condition)
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+                // Never a reason to rewrite anything: the request is wrong, and is named.
+                Err(e) if e.code() == Some("ValidationException") => Err(TableError::Invalid {
+                    key: item.key.clone(),
+                    why: e.message().unwrap_or("ValidationException").to_owned(),
+                }),
+                Err(e) => Err(failed("PutItem", &self.table, e)),
+            }
+        })
+    }
+
+    fn indexed<'a>(
+        &'a self,
+        index_state: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<IncidentItem>, TableError>> {
+        Box::pin(async move {
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(OPEN_INDEX)
+                .key_condition_expression("openState = :state")
+                .expression_attribute_values(":state", s(index_state))
+                .into_paginator()
+                .send();
+            let mut found = Vec::new();
+            while let Some(page) = pages.next().await {
+                self.count_call();
+                let page = page.map_err(|e| failed("Query", &self.table, e))?;
+                found.extend(page.items().iter().filter_map(readable));
+            }
+            Ok(found)
+        })
+    }
+
+    fn list(&self, state: Option<State>) -> BoxFuture<'_, Result<Vec<IncidentItem>, TableError>> {
+        Box::pin(async move {
+            if state == Some(State::Open) {
+                return self.indexed("open").await;
+            }
+            let mut pages = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .into_paginator()
+                .send();
+            let mut found = Vec::new();
+            while let Some(page) = pages.next().await {
+                self.count_call();
+                let page = page.map_err(|e| failed("Scan", &self.table, e))?;
+                found.extend(
+                    page.items()
+                        .iter()
+                        .filter_map(readable)
+                        .filter(|i| state.is_none_or(|s| i.state == s)),
+                );
+            }
+            Ok(found)
+        })
     }
 
     fn calls(&self) -> u64 {

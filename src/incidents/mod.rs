@@ -20,7 +20,7 @@ mod event;
 mod table;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -247,18 +247,25 @@ enum Current<'a> {
 }
 
 /// Keeps incidents in a table.
-#[derive(Debug)]
-pub struct IncidentTracker<T> {
-    table: T,
+pub struct IncidentTracker {
+    table: Arc<dyn IncidentTable>,
     settings: IncidentSettings,
     /// The items this process wrote or read last: the next write tries them first, without
     /// a read (its condition tells when another wrote since).
     known: Mutex<HashMap<String, IncidentItem>>,
 }
 
-impl<T: IncidentTable> IncidentTracker<T> {
+impl std::fmt::Debug for IncidentTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncidentTracker")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IncidentTracker {
     /// A tracker over `table`.
-    pub fn new(table: T, settings: IncidentSettings) -> IncidentTracker<T> {
+    pub fn new(table: Arc<dyn IncidentTable>, settings: IncidentSettings) -> IncidentTracker {
         IncidentTracker {
             table,
             settings,
@@ -267,8 +274,8 @@ impl<T: IncidentTable> IncidentTracker<T> {
     }
 
     /// The table.
-    pub fn table(&self) -> &T {
-        &self.table
+    pub fn table(&self) -> &dyn IncidentTable {
+        &*self.table
     }
 
     /// Counts a batch's observations in at `now`, each incident within `budget`: an

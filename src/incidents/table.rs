@@ -7,7 +7,8 @@
 //! conditional write decides which of them made each transition.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
+
+use futures::future::BoxFuture;
 
 use super::{IncidentSettings, Transition};
 
@@ -285,27 +286,24 @@ pub enum TableError {
 /// The incident table.
 pub trait IncidentTable: Send + Sync {
     /// The item of `key` (a consistent read), if any.
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Stored>, TableError>> + Send;
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Stored>, TableError>>;
 
     /// Writes `item` whole when the table holds what `expect` says; `false` (nothing
     /// written) when it does not.
-    fn put(
-        &self,
-        item: &IncidentItem,
+    fn put<'a>(
+        &'a self,
+        item: &'a IncidentItem,
         expect: Expect,
-    ) -> impl Future<Output = Result<bool, TableError>> + Send;
+    ) -> BoxFuture<'a, Result<bool, TableError>>;
 
     /// The items the state index holds under `index_state` (`open`, `unannounced`).
-    fn indexed(
-        &self,
-        index_state: &str,
-    ) -> impl Future<Output = Result<Vec<IncidentItem>, TableError>> + Send;
+    fn indexed<'a>(
+        &'a self,
+        index_state: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<IncidentItem>, TableError>>;
 
     /// Every incident, each in the state asked for (`None`: all).
-    fn list(
-        &self,
-        state: Option<State>,
-    ) -> impl Future<Output = Result<Vec<IncidentItem>, TableError>> + Send;
+    fn list(&self, state: Option<State>) -> BoxFuture<'_, Result<Vec<IncidentItem>, TableError>>;
 
     /// Calls made so far (for the cost checks and `poll`'s summary).
     fn calls(&self) -> u64;
@@ -662,75 +660,67 @@ impl MemoryTable {
 
 #[cfg(test)]
 impl IncidentTable for MemoryTable {
-    async fn get(&self, key: &str) -> Result<Option<Stored>, TableError> {
-        self.call().await?;
-        Ok(self
-            .items
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned())
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Stored>, TableError>> {
+        Box::pin(async move {
+            self.call().await?;
+            Ok(self
+                .items
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(key)
+                .cloned())
+        })
     }
 
-    async fn put(&self, item: &IncidentItem, expect: Expect) -> Result<bool, TableError> {
-        self.call().await?;
-        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        let holds = match (items.get(&item.key), expect) {
-            (None, Expect::Absent) => true,
-            (Some(Stored::Item(old)), Expect::Rev(rev)) => old.rev == rev,
-            (Some(Stored::Unreadable { salvage, .. }), Expect::Unreadable(rev)) => {
-                salvage.rev == rev
+    fn put<'a>(
+        &'a self,
+        item: &'a IncidentItem,
+        expect: Expect,
+    ) -> BoxFuture<'a, Result<bool, TableError>> {
+        Box::pin(async move {
+            self.call().await?;
+            let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+            let holds = match (items.get(&item.key), expect) {
+                (None, Expect::Absent) => true,
+                (Some(Stored::Item(old)), Expect::Rev(rev)) => old.rev == rev,
+                (Some(Stored::Unreadable { salvage, .. }), Expect::Unreadable(rev)) => {
+                    salvage.rev == rev
+                }
+                _ => false,
+            };
+            if holds {
+                items.insert(item.key.clone(), Stored::Item(Box::new(item.clone())));
             }
-            _ => false,
-        };
-        if holds {
-            items.insert(item.key.clone(), Stored::Item(Box::new(item.clone())));
-        }
-        Ok(holds)
+            Ok(holds)
+        })
     }
 
-    async fn indexed(&self, index_state: &str) -> Result<Vec<IncidentItem>, TableError> {
-        self.call().await?;
-        Ok(self
-            .readable()
-            .into_iter()
-            .filter(|i| i.index_state() == Some(index_state))
-            .collect())
+    fn indexed<'a>(
+        &'a self,
+        index_state: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<IncidentItem>, TableError>> {
+        Box::pin(async move {
+            self.call().await?;
+            Ok(self
+                .readable()
+                .into_iter()
+                .filter(|i| i.index_state() == Some(index_state))
+                .collect())
+        })
     }
 
-    async fn list(&self, state: Option<State>) -> Result<Vec<IncidentItem>, TableError> {
-        self.call().await?;
-        Ok(self
-            .readable()
-            .into_iter()
-            .filter(|i| state.is_none_or(|s| i.state == s))
-            .collect())
+    fn list(&self, state: Option<State>) -> BoxFuture<'_, Result<Vec<IncidentItem>, TableError>> {
+        Box::pin(async move {
+            self.call().await?;
+            Ok(self
+                .readable()
+                .into_iter()
+                .filter(|i| state.is_none_or(|s| i.state == s))
+                .collect())
+        })
     }
 
     fn calls(&self) -> u64 {
         self.calls.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-/// A table shared by several trackers (the tests' invocations at once).
-impl<T: IncidentTable> IncidentTable for std::sync::Arc<T> {
-    async fn get(&self, key: &str) -> Result<Option<Stored>, TableError> {
-        (**self).get(key).await
-    }
-
-    async fn put(&self, item: &IncidentItem, expect: Expect) -> Result<bool, TableError> {
-        (**self).put(item, expect).await
-    }
-
-    async fn indexed(&self, index_state: &str) -> Result<Vec<IncidentItem>, TableError> {
-        (**self).indexed(index_state).await
-    }
-
-    async fn list(&self, state: Option<State>) -> Result<Vec<IncidentItem>, TableError> {
-        (**self).list(state).await
-    }
-
-    fn calls(&self) -> u64 {
-        (**self).calls()
     }
 }

@@ -35,14 +35,10 @@ use futures::StreamExt;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{DeadLetterQueue, HandleOutcome, QueueInfo, Received};
-use crate::artifacts::ArtifactStore;
 use crate::classify::FailureCategory;
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
-use crate::incidents::IncidentTable;
-use crate::notify::Announce;
 use crate::service::TriageService;
-use crate::targets::TargetInputs;
 use crate::triage::{self, TriageOptions};
 
 /// Receives in a row that bring no message not already seen in this run before the queue
@@ -206,23 +202,15 @@ type Turn<'a> = Option<Arc<tokio::sync::SemaphorePermit<'a>>>;
 /// the queue can be used at all), through the triage `service`, page by page. Anything that fails
 /// later stops the run with the reason in [`DrainSummary::stopped`], after the pages in
 /// hand are finished and everything not deleted is released.
-pub async fn drain<Q, S, T, N, I, C>(
-    queue: &Q,
+pub async fn drain(
+    queue: &dyn DeadLetterQueue,
     start: QueueInfo,
-    service: &TriageService<S, T, N, I>,
-    correlator: &C,
+    service: &TriageService,
+    correlator: &dyn Correlate,
     opts: &DrainOptions,
     stop: &AtomicBool,
     progress: &(dyn Fn(&PageProgress) + Sync),
-) -> DrainSummary
-where
-    Q: DeadLetterQueue,
-    S: ArtifactStore,
-    T: TargetInputs,
-    N: Announce,
-    I: IncidentTable,
-    C: Correlate,
-{
+) -> DrainSummary {
     let fifo = start.is_fifo();
     let concurrency = if fifo { 1 } else { opts.concurrency.max(1) };
     let drain = Drain {
@@ -284,10 +272,10 @@ where
 }
 
 /// One drain's queue, service, correlation and settings, and what it knows.
-struct Drain<'a, Q, S, T, N, I, C> {
-    queue: &'a Q,
-    service: &'a TriageService<S, T, N, I>,
-    correlator: &'a C,
+struct Drain<'a> {
+    queue: &'a dyn DeadLetterQueue,
+    service: &'a TriageService,
+    correlator: &'a dyn Correlate,
     opts: &'a DrainOptions,
     /// Receive loops, and delete or visibility calls in flight.
     concurrency: usize,
@@ -304,15 +292,7 @@ struct Drain<'a, Q, S, T, N, I, C> {
     handing_over: tokio::sync::Mutex<()>,
 }
 
-impl<Q, S, T, N, I, C> Drain<'_, Q, S, T, N, I, C>
-where
-    Q: DeadLetterQueue,
-    S: ArtifactStore,
-    T: TargetInputs,
-    N: Announce,
-    I: IncidentTable,
-    C: Correlate,
-{
+impl Drain<'_> {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -685,11 +665,14 @@ fn settle(s: &mut State, id: String, handle: &str, outcome: HandleOutcome) {
 mod tests {
     use std::sync::Mutex;
 
+    use futures::future::BoxFuture;
+
     use super::*;
     use crate::artifacts::{Layout, MemoryStore};
     use crate::correlate::MemoryCorrelator;
     use crate::dlq::{FailureContext, SystemAttributes};
     use crate::report::ReplaySource;
+    use crate::service::Services;
 
     /// A FIFO queue as SQS keeps one: a group with a message in flight gives out nothing
     /// more; deletes take a while, so a receive can overtake them.
@@ -738,70 +721,76 @@ mod tests {
     }
 
     impl DeadLetterQueue for FifoTwin {
-        async fn describe(&self) -> Result<QueueInfo, super::super::QueueError> {
-            Ok(self.info())
+        fn describe(&self) -> BoxFuture<'_, Result<QueueInfo, super::super::QueueError>> {
+            Box::pin(async move { Ok(self.info()) })
         }
 
-        async fn receive(
+        fn receive(
             &self,
             max: usize,
             _: Duration,
-        ) -> Result<Vec<Received>, super::super::QueueError> {
-            let deleted = self.deleted.lock().unwrap().clone();
-            let mut in_flight = self.in_flight.lock().unwrap();
-            // Groups with a message in flight; within a batch a group's messages come in
-            // order.
-            let locked: HashSet<String> = self
-                .messages
-                .iter()
-                .filter(|(id, _)| in_flight.contains(id))
-                .map(|(_, g)| g.clone())
-                .collect();
-            let mut got = Vec::new();
-            for (i, (id, group)) in self.messages.iter().enumerate() {
-                if got.len() == max {
-                    break;
+        ) -> BoxFuture<'_, Result<Vec<Received>, super::super::QueueError>> {
+            Box::pin(async move {
+                let deleted = self.deleted.lock().unwrap().clone();
+                let mut in_flight = self.in_flight.lock().unwrap();
+                // Groups with a message in flight; within a batch a group's messages come in
+                // order.
+                let locked: HashSet<String> = self
+                    .messages
+                    .iter()
+                    .filter(|(id, _)| in_flight.contains(id))
+                    .map(|(_, g)| g.clone())
+                    .collect();
+                let mut got = Vec::new();
+                for (i, (id, group)) in self.messages.iter().enumerate() {
+                    if got.len() == max {
+                        break;
+                    }
+                    if deleted.contains(id) || in_flight.contains(id) {
+                        continue;
+                    }
+                    if locked.contains(group) {
+                        continue;
+                    }
+                    in_flight.insert(id.clone());
+                    got.push(Received {
+                        letter: letter(i, id, group),
+                        receipt_handle: format!("h-{id}"),
+                    });
                 }
-                if deleted.contains(id) || in_flight.contains(id) {
-                    continue;
-                }
-                if locked.contains(group) {
-                    continue;
-                }
-                in_flight.insert(id.clone());
-                got.push(Received {
-                    letter: letter(i, id, group),
-                    receipt_handle: format!("h-{id}"),
-                });
-            }
-            Ok(got)
+                Ok(got)
+            })
         }
 
-        async fn delete(
-            &self,
-            handles: &[String],
-        ) -> Result<Vec<HandleOutcome>, super::super::QueueError> {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            for h in handles {
-                let id = h.trim_start_matches("h-").to_owned();
-                self.in_flight.lock().unwrap().remove(&id);
-                self.deleted.lock().unwrap().insert(id);
-            }
-            Ok(vec![HandleOutcome::Done; handles.len()])
+        fn delete<'a>(
+            &'a self,
+            handles: &'a [String],
+        ) -> BoxFuture<'a, Result<Vec<HandleOutcome>, super::super::QueueError>> {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                for h in handles {
+                    let id = h.trim_start_matches("h-").to_owned();
+                    self.in_flight.lock().unwrap().remove(&id);
+                    self.deleted.lock().unwrap().insert(id);
+                }
+                Ok(vec![HandleOutcome::Done; handles.len()])
+            })
         }
 
-        async fn change_visibility(
-            &self,
-            handles: &[String],
+        fn change_visibility<'a>(
+            &'a self,
+            handles: &'a [String],
             _: Duration,
-        ) -> Result<Vec<HandleOutcome>, super::super::QueueError> {
-            for h in handles {
-                self.in_flight
-                    .lock()
-                    .unwrap()
-                    .remove(h.trim_start_matches("h-"));
-            }
-            Ok(vec![HandleOutcome::Done; handles.len()])
+        ) -> BoxFuture<'a, Result<Vec<HandleOutcome>, super::super::QueueError>> {
+            Box::pin(async move {
+                for h in handles {
+                    self.in_flight
+                        .lock()
+                        .unwrap()
+                        .remove(h.trim_start_matches("h-"));
+                }
+                Ok(vec![HandleOutcome::Done; handles.len()])
+            })
         }
     }
 
@@ -819,12 +808,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_fifo_page_is_received_only_after_the_one_before_is_deleted() {
         let queue = FifoTwin::new(&["a", "b", "a", "b", "a", "b", "a", "b", "a", "b"]);
-        let service = TriageService::new(MemoryStore::new())
-            .with_target_inputs(std::collections::BTreeMap::new())
-            .with_announcer(None::<crate::notify::Notifier>)
-            .with_incidents(
-                None::<crate::incidents::IncidentTracker<crate::incidents::MemoryTable>>,
-            );
+        let service = TriageService::new(Services::new(Arc::new(MemoryStore::new())));
         let summary = drain(
             &queue,
             queue.info(),

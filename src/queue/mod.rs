@@ -5,8 +5,9 @@
 mod drain;
 mod sqs;
 
-use std::future::Future;
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use crate::dlq::DeadLetter;
 
@@ -89,7 +90,7 @@ pub enum QueueError {
 /// The dead-letter queue port: what `drain` needs from a queue.
 pub trait DeadLetterQueue: Send + Sync {
     /// The queue's ARN and depth.
-    fn describe(&self) -> impl Future<Output = Result<QueueInfo, QueueError>> + Send;
+    fn describe(&self) -> BoxFuture<'_, Result<QueueInfo, QueueError>>;
 
     /// Receives up to `max` (1–10) messages with every system and message attribute,
     /// hiding them for `visibility`; an empty answer after long polling means the queue
@@ -98,20 +99,20 @@ pub trait DeadLetterQueue: Send + Sync {
         &self,
         max: usize,
         visibility: Duration,
-    ) -> impl Future<Output = Result<Vec<Received>, QueueError>> + Send;
+    ) -> BoxFuture<'_, Result<Vec<Received>, QueueError>>;
 
     /// Deletes messages by receipt handle (up to 10), retrying entries that fail
     /// transiently; one outcome per handle, in order.
-    fn delete(
-        &self,
-        handles: &[String],
-    ) -> impl Future<Output = Result<Vec<HandleOutcome>, QueueError>> + Send;
+    fn delete<'a>(
+        &'a self,
+        handles: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<HandleOutcome>, QueueError>>;
 
     /// Sets the visibility timeout of messages by receipt handle (up to 10): 0 releases
     /// them; one outcome per handle, in order.
-    fn change_visibility(
-        &self,
-        handles: &[String],
+    fn change_visibility<'a>(
+        &'a self,
+        handles: &'a [String],
         visibility: Duration,
-    ) -> impl Future<Output = Result<Vec<HandleOutcome>, QueueError>> + Send;
+    ) -> BoxFuture<'a, Result<Vec<HandleOutcome>, QueueError>>;
 }

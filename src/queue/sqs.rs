@@ -14,6 +14,7 @@ use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
     MessageSystemAttributeName, QueueAttributeName,
 };
+use futures::future::BoxFuture;
 
 use super::{DeadLetterQueue, HandleOutcome, QueueError, QueueInfo, Received};
 use crate::dlq::{DeadLetter, FailureContext, SystemAttributes};
@@ -228,116 +229,131 @@ fn batch_results(
 }
 
 impl DeadLetterQueue for SqsQueue {
-    async fn describe(&self) -> Result<QueueInfo, QueueError> {
-        let out = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&self.url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .map_err(|e| self.error("sqs:GetQueueAttributes", e))?;
-        let get = |name: QueueAttributeName| {
-            out.attributes()
-                .and_then(|a| a.get(&name))
-                .map(String::as_str)
-        };
-        let number = |name| get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok(QueueInfo {
-            arn: get(QueueAttributeName::QueueArn)
-                .unwrap_or_default()
-                .to_owned(),
-            visible: number(QueueAttributeName::ApproximateNumberOfMessages),
-            in_flight: number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        })
-    }
-
-    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Received>, QueueError> {
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(&self.url)
-            .max_number_of_messages(max.clamp(1, 10) as i32)
-            .wait_time_seconds(self.wait.as_secs().clamp(0, 20) as i32)
-            .visibility_timeout(visibility.as_secs().min(43_200) as i32)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .map_err(|e| self.error("sqs:ReceiveMessage", e))?;
-        Ok(out
-            .messages()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                let handle = m.receipt_handle()?.to_owned();
-                Some(Received {
-                    letter: to_dead_letter(i, m, self.arn.clone()),
-                    receipt_handle: handle,
-                })
-            })
-            .collect())
-    }
-
-    async fn delete(&self, handles: &[String]) -> Result<Vec<HandleOutcome>, QueueError> {
-        self.batch(handles, |entries| async move {
-            let mut request = self.client.delete_message_batch().queue_url(&self.url);
-            for (i, handle) in &entries {
-                request = request.entries(
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(handle)
-                        .build()
-                        .map_err(|e| QueueError::Other {
-                            action: "sqs:DeleteMessageBatch",
-                            queue: self.url.clone(),
-                            detail: e.to_string(),
-                        })?,
-                );
-            }
-            let out = request
-                .send()
-                .await
-                .map_err(|e| self.error("sqs:DeleteMessage", e))?;
-            Ok(batch_results(&entries, out.failed()))
-        })
-        .await
-    }
-
-    async fn change_visibility(
-        &self,
-        handles: &[String],
-        visibility: Duration,
-    ) -> Result<Vec<HandleOutcome>, QueueError> {
-        let seconds = visibility.as_secs().min(43_200) as i32;
-        self.batch(handles, |entries| async move {
-            let mut request = self
+    fn describe(&self) -> BoxFuture<'_, Result<QueueInfo, QueueError>> {
+        Box::pin(async move {
+            let out = self
                 .client
-                .change_message_visibility_batch()
-                .queue_url(&self.url);
-            for (i, handle) in &entries {
-                request = request.entries(
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(handle)
-                        .visibility_timeout(seconds)
-                        .build()
-                        .map_err(|e| QueueError::Other {
-                            action: "sqs:ChangeMessageVisibilityBatch",
-                            queue: self.url.clone(),
-                            detail: e.to_string(),
-                        })?,
-                );
-            }
-            let out = request
+                .get_queue_attributes()
+                .queue_url(&self.url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
                 .send()
                 .await
-                .map_err(|e| self.error("sqs:ChangeMessageVisibility", e))?;
-            Ok(batch_results(&entries, out.failed()))
+                .map_err(|e| self.error("sqs:GetQueueAttributes", e))?;
+            let get = |name: QueueAttributeName| {
+                out.attributes()
+                    .and_then(|a| a.get(&name))
+                    .map(String::as_str)
+            };
+            let number = |name| get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+            Ok(QueueInfo {
+                arn: get(QueueAttributeName::QueueArn)
+                    .unwrap_or_default()
+                    .to_owned(),
+                visible: number(QueueAttributeName::ApproximateNumberOfMessages),
+                in_flight: number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            })
         })
-        .await
+    }
+
+    fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> BoxFuture<'_, Result<Vec<Received>, QueueError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(max.clamp(1, 10) as i32)
+                .wait_time_seconds(self.wait.as_secs().clamp(0, 20) as i32)
+                .visibility_timeout(visibility.as_secs().min(43_200) as i32)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .map_err(|e| self.error("sqs:ReceiveMessage", e))?;
+            Ok(out
+                .messages()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    let handle = m.receipt_handle()?.to_owned();
+                    Some(Received {
+                        letter: to_dead_letter(i, m, self.arn.clone()),
+                        receipt_handle: handle,
+                    })
+                })
+                .collect())
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        handles: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<HandleOutcome>, QueueError>> {
+        Box::pin(async move {
+            self.batch(handles, |entries| async move {
+                let mut request = self.client.delete_message_batch().queue_url(&self.url);
+                for (i, handle) in &entries {
+                    request = request.entries(
+                        DeleteMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .receipt_handle(handle)
+                            .build()
+                            .map_err(|e| QueueError::Other {
+                                action: "sqs:DeleteMessageBatch",
+                                queue: self.url.clone(),
+                                detail: e.to_string(),
+                            })?,
+                    );
+                }
+                let out = request
+                    .send()
+                    .await
+                    .map_err(|e| self.error("sqs:DeleteMessage", e))?;
+                Ok(batch_results(&entries, out.failed()))
+            })
+            .await
+        })
+    }
+
+    fn change_visibility<'a>(
+        &'a self,
+        handles: &'a [String],
+        visibility: Duration,
+    ) -> BoxFuture<'a, Result<Vec<HandleOutcome>, QueueError>> {
+        Box::pin(async move {
+            let seconds = visibility.as_secs().min(43_200) as i32;
+            self.batch(handles, |entries| async move {
+                let mut request = self
+                    .client
+                    .change_message_visibility_batch()
+                    .queue_url(&self.url);
+                for (i, handle) in &entries {
+                    request = request.entries(
+                        ChangeMessageVisibilityBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .receipt_handle(handle)
+                            .visibility_timeout(seconds)
+                            .build()
+                            .map_err(|e| QueueError::Other {
+                                action: "sqs:ChangeMessageVisibilityBatch",
+                                queue: self.url.clone(),
+                                detail: e.to_string(),
+                            })?,
+                    );
+                }
+                let out = request
+                    .send()
+                    .await
+                    .map_err(|e| self.error("sqs:ChangeMessageVisibility", e))?;
+                Ok(batch_results(&entries, out.failed()))
+            })
+            .await
+        })
     }
 }
 

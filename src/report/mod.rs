@@ -14,7 +14,10 @@ pub(crate) use aggregate::{Aggregate, Incidents, Occurrence, Tally, fmt_time, pa
 pub(crate) use markdown::{Markdown, bucket_name, bucket_width, code, shell_word};
 pub use markdown::{headline, render_markdown, short_arn};
 pub(crate) use schema::one;
-pub use schema::{Disposition, NO_TARGET, ReplaySource, Report, SCHEMA_VERSION, TriageRecord};
+pub use schema::{
+    Disposition, NO_TARGET, PANIC_TEXT, ReplaySource, Report, ReturnReason, SCHEMA_VERSION,
+    TriageRecord,
+};
 
 /// The S3 console's page of the object `key` in `bucket`, in `region`.
 pub(crate) fn s3_console_link(bucket: &str, key: &str, region: &str) -> String {

@@ -94,8 +94,115 @@ pub enum Disposition {
     /// Returned to the queue for another delivery.
     Returned {
         /// Why.
-        reason: String,
+        reason: ReturnReason,
     },
+}
+
+/// Why a record goes back to the queue. Its text is the report's `disposition.reason`,
+/// which operators read and filter on (docs/contract.md); a report read back keeps any
+/// text it holds (one written by another version is [`ReturnReason::Other`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum ReturnReason {
+    /// No write was started before the function's time ran out.
+    Deadline,
+    /// FIFO: an earlier record of its message group failed, so it waits its turn.
+    FifoGroupHeld,
+    /// A panic while handling this record.
+    Panicked,
+    /// Its payload could not be stored.
+    WriteFailed(String),
+    /// Correlation failed transiently on this delivery, and later deliveries may succeed.
+    CorrelationTransient {
+        /// This delivery's `ApproximateReceiveCount`.
+        receives: u32,
+        /// `CORRELATION_MAX_RECEIVES`.
+        max: u32,
+    },
+    /// Its payload was not stored, and nothing else was said.
+    NotStored,
+    /// A text this version does not write (a report read back), kept as it was.
+    Other(String),
+}
+
+/// What a record that panicked says, as its reason and as its classification's evidence.
+pub const PANIC_TEXT: &str = "internal error while handling this record";
+
+const DEADLINE_TEXT: &str = "deadline: not started before the function's time ran out";
+const FIFO_TEXT: &str = "fifo: an earlier record of this message group failed";
+const NOT_STORED_TEXT: &str = "not stored";
+const WRITE_FAILED: &str = "write failed: ";
+
+impl ReturnReason {
+    /// A failure of the function's own (storage, a bug), as opposed to the deadline, a
+    /// FIFO group waiting, or Genesys: when every record of a batch goes back for one of
+    /// these, the outage is reported as such.
+    pub fn is_own_failure(&self) -> bool {
+        matches!(self, ReturnReason::WriteFailed(_) | ReturnReason::Panicked)
+    }
+
+    /// The reason a text says: the variant that writes exactly it, else [`Self::Other`].
+    pub fn from_text(text: String) -> ReturnReason {
+        let known = match text.as_str() {
+            DEADLINE_TEXT => Some(ReturnReason::Deadline),
+            FIFO_TEXT => Some(ReturnReason::FifoGroupHeld),
+            PANIC_TEXT => Some(ReturnReason::Panicked),
+            NOT_STORED_TEXT => Some(ReturnReason::NotStored),
+            t => t
+                .strip_prefix(WRITE_FAILED)
+                .map(|e| ReturnReason::WriteFailed(e.to_owned()))
+                .or_else(|| correlation_transient(t)),
+        };
+        known
+            .filter(|r| r.to_string() == text)
+            .unwrap_or(ReturnReason::Other(text))
+    }
+}
+
+/// `correlation unavailable (transient); delivery R of M before archiving without it`.
+fn correlation_transient(text: &str) -> Option<ReturnReason> {
+    let rest = text.strip_prefix("correlation unavailable (transient); delivery ")?;
+    let (receives, rest) = rest.split_once(" of ")?;
+    let max = rest.strip_suffix(" before archiving without it")?;
+    Some(ReturnReason::CorrelationTransient {
+        receives: receives.parse().ok()?,
+        max: max.parse().ok()?,
+    })
+}
+
+impl std::fmt::Display for ReturnReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReturnReason::Deadline => f.write_str(DEADLINE_TEXT),
+            ReturnReason::FifoGroupHeld => f.write_str(FIFO_TEXT),
+            ReturnReason::Panicked => f.write_str(PANIC_TEXT),
+            ReturnReason::WriteFailed(e) => write!(f, "{WRITE_FAILED}{e}"),
+            ReturnReason::CorrelationTransient { receives, max } => write!(
+                f,
+                "correlation unavailable (transient); delivery {receives} of {max} before archiving without it"
+            ),
+            ReturnReason::NotStored => f.write_str(NOT_STORED_TEXT),
+            ReturnReason::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl From<ReturnReason> for String {
+    fn from(reason: ReturnReason) -> String {
+        reason.to_string()
+    }
+}
+
+impl From<String> for ReturnReason {
+    fn from(text: String) -> ReturnReason {
+        ReturnReason::from_text(text)
+    }
+}
+
+impl From<&str> for ReturnReason {
+    fn from(text: &str) -> ReturnReason {
+        ReturnReason::from_text(text.to_owned())
+    }
 }
 
 /// The whole report.
@@ -228,5 +335,84 @@ impl ReplaySource {
             ReplaySource::Folder(out) => std::path::Path::new(out).join(key).display().to_string(),
             ReplaySource::Bucket(bucket) => format!("s3://{bucket}/{key}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Disposition, ReturnReason};
+
+    /// The reasons' texts are contract (docs/contract.md): operators filter on them.
+    #[test]
+    fn each_return_reason_says_its_contract_text() {
+        let said = [
+            ReturnReason::Deadline,
+            ReturnReason::FifoGroupHeld,
+            ReturnReason::Panicked,
+            ReturnReason::WriteFailed("AccessDenied".into()),
+            ReturnReason::CorrelationTransient {
+                receives: 1,
+                max: 3,
+            },
+            ReturnReason::NotStored,
+        ]
+        .map(|r| (r.to_string(), r.is_own_failure()));
+        let expected = [
+            (
+                "deadline: not started before the function's time ran out",
+                false,
+            ),
+            (
+                "fifo: an earlier record of this message group failed",
+                false,
+            ),
+            ("internal error while handling this record", true),
+            ("write failed: AccessDenied", true),
+            (
+                "correlation unavailable (transient); delivery 1 of 3 before archiving without it",
+                false,
+            ),
+            ("not stored", false),
+        ]
+        .map(|(text, own)| (text.to_owned(), own));
+        assert_eq!(said, expected);
+    }
+
+    /// Each reason reads back as itself from its text; a text of another version is kept
+    /// as it was, and written back byte for byte.
+    #[test]
+    fn a_reason_reads_back_from_its_text_and_any_other_text_is_kept() {
+        for reason in [
+            ReturnReason::Deadline,
+            ReturnReason::FifoGroupHeld,
+            ReturnReason::Panicked,
+            ReturnReason::WriteFailed("could not store k: AccessDenied".into()),
+            ReturnReason::CorrelationTransient {
+                receives: 2,
+                max: 3,
+            },
+            ReturnReason::NotStored,
+        ] {
+            let json = serde_json::to_string(&Disposition::Returned {
+                reason: reason.clone(),
+            })
+            .unwrap();
+            assert_eq!(
+                serde_json::from_str::<Disposition>(&json).unwrap(),
+                Disposition::Returned { reason }
+            );
+        }
+        let old = r#"{"status":"returned","reason":"payload not stored: S3 timeout"}"#;
+        let read: Disposition = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            read,
+            Disposition::Returned {
+                reason: ReturnReason::Other("payload not stored: S3 timeout".into())
+            }
+        );
+        assert_eq!(serde_json::to_string(&read).unwrap(), old);
+        let odd =
+            "correlation unavailable (transient); delivery 01 of 3 before archiving without it";
+        assert_eq!(ReturnReason::from(odd), ReturnReason::Other(odd.to_owned()));
     }
 }
