@@ -97,8 +97,9 @@ fn analyze(batch: &Path, out: &Path) -> Measured {
     run
 }
 
-/// The Lambda on `batch`: (peak RSS KiB after start-up, after the invocation).
-async fn lambda(batch: &[u8]) -> (u64, u64) {
+/// The Lambda on `batch`: (peak RSS KiB after start-up, after the invocation; the
+/// invocation's wall time, as its caller sees it).
+async fn lambda(batch: &[u8]) -> (u64, u64, Duration) {
     let moto = Moto::start().await;
     let sdk = moto.sdk().await;
     genesys_dlq_triage::s3_client(&sdk, true)
@@ -132,6 +133,7 @@ async fn lambda(batch: &[u8]) -> (u64, u64) {
     assert!(r.status().is_success());
     let _ = r.bytes().await;
     let idle = emulator.function_peak_rss_kib().unwrap_or(0);
+    let started = std::time::Instant::now();
     let r = client
         .post(emulator.invocations_url())
         .body(batch.to_vec())
@@ -140,9 +142,10 @@ async fn lambda(batch: &[u8]) -> (u64, u64) {
         .unwrap();
     let status = r.status();
     let body: serde_json::Value = r.json().await.unwrap();
+    let took = started.elapsed();
     assert!(status.is_success(), "{status} {body}: {}", emulator.logs());
     assert_eq!(body["batchItemFailures"], serde_json::json!([]), "{body}");
-    (idle, emulator.function_peak_rss_kib().unwrap_or(0))
+    (idle, emulator.function_peak_rss_kib().unwrap_or(0), took)
 }
 
 #[tokio::main]
@@ -165,6 +168,7 @@ async fn main() {
     let (mut a_wall, mut a_rss, mut w_wall, mut l_idle, mut l_peak) =
         (vec![], vec![], vec![], vec![], vec![]);
     let (mut a_cpu, mut w_cpu, mut s_wall, mut s_cpu) = (vec![], vec![], vec![], vec![]);
+    let mut l_wall = vec![];
     for run in 0..runs() {
         let out = work.path().join(format!("analyze-{run}"));
         let run_a = analyze(&big, &out);
@@ -182,11 +186,12 @@ async fn main() {
         s_wall.push(wall.as_secs_f64());
         s_cpu.push(cpu.as_secs_f64());
         let _ = std::fs::remove_dir_all(&script);
-        let (idle, peak) = lambda(&lambda_bytes).await;
+        let (idle, peak, took) = lambda(&lambda_bytes).await;
+        l_wall.push(took.as_secs_f64());
         l_idle.push(idle as f64 / 1024.0);
         l_peak.push(peak as f64 / 1024.0);
         println!(
-            "run {run}: analyze {:.3} s (CPU {:.3} s) {:.1} MiB; files alone {:.3} s (CPU {:.3} s); by a script {:.3} s (CPU {:.3} s); lambda idle {:.1} MiB, peak {:.1} MiB",
+            "run {run}: analyze {:.3} s (CPU {:.3} s) {:.1} MiB; files alone {:.3} s (CPU {:.3} s); by a script {:.3} s (CPU {:.3} s); lambda idle {:.1} MiB, peak {:.1} MiB, invocation {:.2} s",
             a_wall[run],
             a_cpu[run],
             a_rss[run],
@@ -195,7 +200,8 @@ async fn main() {
             s_wall[run],
             s_cpu[run],
             l_idle[run],
-            l_peak[run]
+            l_peak[run],
+            l_wall[run]
         );
     }
     let big_mb = std::fs::metadata(&big).unwrap().len() as f64 / 1e6;
@@ -223,10 +229,11 @@ async fn main() {
         median(a_cpu) / median(w_cpu)
     );
     println!(
-        "lambda, {:.1} MB batch ({} records): peak RSS {:.1} MiB (after start-up {:.1} MiB)",
+        "lambda, {:.1} MB batch ({} records): peak RSS {:.1} MiB (after start-up {:.1} MiB), invocation {:.2} s (S3 in moto)",
         lambda_bytes.len() as f64 / 1e6,
         2_600,
         median(l_peak),
-        median(l_idle)
+        median(l_idle),
+        median(l_wall)
     );
 }
