@@ -974,3 +974,49 @@ fn a_redrive_is_refused_without_a_bus_to_announce_it() {
         );
     }
 }
+
+/// A new failure category is a new metric the function emits (`Failures.<CATEGORY>`):
+/// the dashboard draws each, and the operators' documents (the taxonomy and severity
+/// tables of docs/contract.md, the README's what-to-do list) name each, so adding one
+/// without them fails here.
+#[test]
+fn every_failure_category_is_drawn_on_the_dashboard_and_documented() {
+    let t = template();
+    let body = format!(
+        "{:?}",
+        get(
+            &t,
+            &[
+                "Resources",
+                "OperationsDashboard",
+                "Properties",
+                "DashboardBody"
+            ]
+        )
+    );
+    let contract = std::fs::read_to_string(repo_path("docs/contract.md")).unwrap();
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    for category in genesys_dlq_triage::FailureCategory::ALL {
+        let name = category.as_str();
+        assert!(
+            body.contains(&format!("Failures.{name}")),
+            "the dashboard does not draw {name}"
+        );
+        assert!(
+            contract.contains(&format!("| `{name}` |")),
+            "docs/contract.md's taxonomy table has no row for {name}"
+        );
+        let severity = contract.lines().any(|l| {
+            l.starts_with('|')
+                && l.contains(&format!("`{name}`"))
+                && ["`critical`", "`error`", "`warning`"]
+                    .iter()
+                    .any(|s| l.contains(s))
+        });
+        assert!(severity, "docs/contract.md gives {name} no severity");
+        assert!(
+            readme.contains(&format!("- **`{name}`** —")),
+            "the README says nothing of what to do about {name}"
+        );
+    }
+}
