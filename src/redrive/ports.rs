@@ -243,7 +243,10 @@ impl Deliver for AwsDeliver {
         record: &'a Candidate,
         payload: Vec<u8>,
     ) -> BoxFuture<'a, Result<Delivery, String>> {
-        Box::pin(async move { Ok(self.plan.plan(record, payload).await?.delivery) })
+        Box::pin(async move {
+            let planned = self.plan.plan(record, payload).await;
+            Ok(planned.map_err(|e| e.to_string())?.delivery)
+        })
     }
 
     fn send<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Attempt> {

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use aws_sdk_eventbridge::types::Target;
 
-use super::plan::{ApiDestination, ResolvedTarget, TargetDirectory, TargetKind};
+use super::plan::{ApiDestination, LookupError, ResolvedTarget, TargetDirectory, TargetKind};
 use super::transform::TargetInput;
-use crate::aws_error::within;
+use crate::aws_error::{AwsError, within};
 use crate::targets::{AwsTargets, arn_parts};
 
 /// How long one look-up of where a target delivers (`GetQueueUrl`,
@@ -17,14 +17,21 @@ use crate::targets::{AwsTargets, arn_parts};
 const LOOKUP_WITHIN: Duration = Duration::from_secs(10);
 
 impl TargetDirectory for AwsTargets {
-    async fn resolve(&self, rule_arn: &str, target_arn: &str) -> Result<ResolvedTarget, String> {
-        let target = self.find_target(rule_arn, target_arn).await?.ok_or_else(|| {
-            format!(
-                "rule {rule_arn} has no target {target_arn} any more (ListTargetsByRule); replay to it with --to-url, --to-queue, --to-function or --to-bus"
-            )
-        })?;
+    async fn resolve(
+        &self,
+        rule_arn: &str,
+        target_arn: &str,
+    ) -> Result<ResolvedTarget, LookupError> {
+        let target = self
+            .find_target(rule_arn, target_arn)
+            .await
+            .map_err(LookupError::Listing)?
+            .ok_or_else(|| LookupError::Gone {
+                rule: rule_arn.to_owned(),
+                target: target_arn.to_owned(),
+            })?;
         let (service, region, account, resource) =
-            arn_parts(target_arn).ok_or_else(|| format!("{target_arn} is not an ARN"))?;
+            arn_parts(target_arn).ok_or_else(|| LookupError::NotAnArn(target_arn.to_owned()))?;
         let kind = match service {
             "lambda" if resource.starts_with("function:") => TargetKind::Function,
             "sqs" => queue_kind(self, &target, (region, account), resource, LOOKUP_WITHIN).await?,
@@ -56,7 +63,7 @@ async fn queue_kind(
     (region, account): (&str, &str),
     name: &str,
     after: Duration,
-) -> Result<TargetKind, String> {
+) -> Result<TargetKind, AwsError> {
     let mut sqs = aws_sdk_sqs::config::Builder::from(targets.sdk());
     if !region.is_empty() {
         sqs = sqs.region(aws_config::Region::new(region.to_owned()));
@@ -67,8 +74,7 @@ async fn queue_kind(
         .queue_owner_aws_account_id(account)
         .send();
     let url = within("GetQueueUrl", after, call)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .queue_url()
         .unwrap_or_default()
         .to_owned();
@@ -89,7 +95,7 @@ async fn api_destination_kind(
     region: &str,
     resource: &str,
     after: Duration,
-) -> Result<TargetKind, String> {
+) -> Result<TargetKind, AwsError> {
     let name = resource["api-destination/".len()..]
         .split('/')
         .next()
@@ -99,9 +105,7 @@ async fn api_destination_kind(
         .describe_api_destination()
         .name(name)
         .send();
-    let api = within("DescribeApiDestination", after, call)
-        .await
-        .map_err(|e| e.to_string())?;
+    let api = within("DescribeApiDestination", after, call).await?;
     let params = target.http_parameters();
     let map = |m: Option<&std::collections::HashMap<String, String>>| {
         m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -157,11 +161,15 @@ mod tests {
         let e = queue_kind(&targets, &target, ("us-east-1", "111"), "q", after)
             .await
             .unwrap_err();
-        assert_eq!(e, "GetQueueUrl: no answer within 300ms");
+        assert!(matches!(e, AwsError::TimedOut { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "GetQueueUrl: no answer within 300ms");
         let e = api_destination_kind(&targets, &target, "", "api-destination/crm/1", after)
             .await
             .unwrap_err();
-        assert_eq!(e, "DescribeApiDestination: no answer within 300ms");
+        assert_eq!(
+            e.to_string(),
+            "DescribeApiDestination: no answer within 300ms"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",
