@@ -123,6 +123,30 @@ pub(crate) mod shapes {
         ErrorMetadata::builder().code(code).message(message).build()
     }
 
+    /// An SDK configuration whose every call goes to a local server that accepts the
+    /// connection and never answers (a hung service), with retries off.
+    pub(crate) async fn hole_sdk() -> aws_config::SdkConfig {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hole = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(hole)
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::for_tests(),
+                ),
+            )
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build()
+    }
+
     /// The service's error `E` (built from `meta`), as the SDK returns it.
     pub(crate) fn service<E>(e: E, status: u16) -> SdkError<E, HttpResponse> {
         SdkError::service_error(e, answer(status))

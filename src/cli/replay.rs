@@ -400,7 +400,9 @@ fn edit_program(args: &ReplayArgs) -> Result<Option<Arc<Edit>>, String> {
             .map_err(|e| format!("--edit-file {}: {e}", file.display()))?,
         (None, None) => return Ok(None),
     };
-    Edit::compile(&code).map(|e| Some(Arc::new(e)))
+    Edit::compile(&code)
+        .map(|e| Some(Arc::new(e)))
+        .map_err(|e| e.to_string())
 }
 
 /// The `--header` values (from the environment), once `--header` and `--id-header` are

@@ -17,28 +17,58 @@ use super::journal::Run;
 use crate::aws_error::{AwsError, within};
 use crate::classify::FailureCategory;
 use crate::connection::ConnectionAuth;
-use crate::replay::{Attempt, AwsCourier, Candidate, Courier, Delivery, Plan, TargetPlan};
-use crate::reports::{Filter, Reader, ReportArg, Window};
+use crate::replay::{
+    Attempt, AwsCourier, Candidate, Courier, Delivery, Plan, PlanError, TargetPlan,
+};
+use crate::reports::{Filter, Location, ReadError, Reader, ReportArg, Window};
 use crate::targets::AwsTargets;
 
 /// The detail-type of every redrive event (its source is the notifier's,
 /// [`crate::notify::SOURCE`]).
 pub const DETAIL_TYPE: &str = "DLQ Triage Redrive";
 
+/// Why a run's stored payloads could not be selected or read.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadsError {
+    /// The run names a category this build does not know.
+    #[error("unknown category {0}")]
+    UnknownCategory(String),
+    /// A report or a payload could not be read (or listed).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// An object below the reports prefix that is not a report.
+    #[error("{location}: not a dlq-triage report ({source})")]
+    NotAReport {
+        /// Where.
+        location: Location,
+        /// The parser's reason.
+        source: serde_json::Error,
+    },
+    /// The twin holds no payload for the message id.
+    #[cfg(test)]
+    #[error("no payload for {0}")]
+    Missing(String),
+}
+
+/// Why a redrive event was not put: the notifier's one line (`PutEvents: …`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NoticeError(pub String);
+
 /// The stored payloads of a run's incident.
 pub trait Payloads: Send + Sync {
     /// The run's events, once per event id, in an order that is the same at every call.
-    fn select<'a>(&'a self, run: &'a Run) -> BoxFuture<'a, Result<Vec<Candidate>, String>>;
+    fn select<'a>(&'a self, run: &'a Run) -> BoxFuture<'a, Result<Vec<Candidate>, PayloadsError>>;
     /// One event's stored payload.
-    fn read<'a>(&'a self, record: &'a Candidate) -> BoxFuture<'a, Result<Vec<u8>, String>>;
+    fn read<'a>(&'a self, record: &'a Candidate) -> BoxFuture<'a, Result<Vec<u8>, PayloadsError>>;
 }
 
 /// The filter of a run: its category and target, its window on the dead-letter clock.
-pub fn filter_of(run: &Run) -> Result<Filter, String> {
+pub fn filter_of(run: &Run) -> Result<Filter, PayloadsError> {
     let category = FailureCategory::ALL
         .into_iter()
         .find(|c| c.as_str() == run.category)
-        .ok_or_else(|| format!("unknown category {}", run.category))?;
+        .ok_or_else(|| PayloadsError::UnknownCategory(run.category.clone()))?;
     let at = |ms| chrono::DateTime::from_timestamp_millis(ms);
     Ok(Filter {
         categories: vec![category],
@@ -74,7 +104,7 @@ impl StoredPayloads {
 }
 
 impl Payloads for StoredPayloads {
-    fn select<'a>(&'a self, run: &'a Run) -> BoxFuture<'a, Result<Vec<Candidate>, String>> {
+    fn select<'a>(&'a self, run: &'a Run) -> BoxFuture<'a, Result<Vec<Candidate>, PayloadsError>> {
         Box::pin(async move {
             let filter = filter_of(run)?;
             let since = filter.window.since.map(|t| t.date_naive());
@@ -83,15 +113,18 @@ impl Payloads for StoredPayloads {
             let mut selector = crate::replay::Selector::new(&filter);
             for location in &locations {
                 let bytes = self.reader.read(location).await?;
-                let report: crate::report::Report = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("{location}: not a dlq-triage report ({e})"))?;
+                let report: crate::report::Report =
+                    serde_json::from_slice(&bytes).map_err(|source| PayloadsError::NotAReport {
+                        location: location.clone(),
+                        source,
+                    })?;
                 selector.add(location, &report);
             }
             Ok(once_per_event(selector.finish().records))
         })
     }
 
-    fn read<'a>(&'a self, record: &'a Candidate) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+    fn read<'a>(&'a self, record: &'a Candidate) -> BoxFuture<'a, Result<Vec<u8>, PayloadsError>> {
         Box::pin(async move { Ok(self.reader.read(&record.payload).await?) })
     }
 }
@@ -108,7 +141,7 @@ pub struct MemoryPayloads {
 
 #[cfg(test)]
 impl Payloads for MemoryPayloads {
-    fn select<'a>(&'a self, run: &'a Run) -> BoxFuture<'a, Result<Vec<Candidate>, String>> {
+    fn select<'a>(&'a self, run: &'a Run) -> BoxFuture<'a, Result<Vec<Candidate>, PayloadsError>> {
         let records = filter_of(run).map(|f| {
             once_per_event(
                 self.records
@@ -128,12 +161,12 @@ impl Payloads for MemoryPayloads {
         })
     }
 
-    fn read<'a>(&'a self, record: &'a Candidate) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+    fn read<'a>(&'a self, record: &'a Candidate) -> BoxFuture<'a, Result<Vec<u8>, PayloadsError>> {
         let found = self
             .payloads
             .get(&record.message_id)
             .cloned()
-            .ok_or_else(|| format!("no payload for {}", record.message_id));
+            .ok_or_else(|| PayloadsError::Missing(record.message_id.clone()));
         Box::pin(async move { found })
     }
 }
@@ -145,7 +178,7 @@ pub trait Deliver: Send + Sync {
         &'a self,
         record: &'a Candidate,
         payload: Vec<u8>,
-    ) -> BoxFuture<'a, Result<Delivery, String>>;
+    ) -> BoxFuture<'a, Result<Delivery, PlanError>>;
     /// One attempt.
     fn send<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Attempt>;
     /// Forgets the target's auth (after a 401/407), so the next plan reads it again.
@@ -242,7 +275,7 @@ impl Deliver for AwsDeliver {
         &'a self,
         record: &'a Candidate,
         payload: Vec<u8>,
-    ) -> BoxFuture<'a, Result<Delivery, String>> {
+    ) -> BoxFuture<'a, Result<Delivery, PlanError>> {
         Box::pin(async move { Ok(self.plan.plan(record, payload).await?.delivery) })
     }
 
@@ -265,7 +298,7 @@ impl Deliver for AwsDeliver {
 /// Puts `DLQ Triage Redrive` events.
 pub trait Notices: Send + Sync {
     /// Puts one event with `detail`.
-    fn put(&self, detail: serde_json::Value) -> BoxFuture<'_, Result<(), String>>;
+    fn put(&self, detail: serde_json::Value) -> BoxFuture<'_, Result<(), NoticeError>>;
 }
 
 /// `PutEvents` on `NOTIFY_EVENT_BUS`.
@@ -285,10 +318,11 @@ impl BusNotices {
 const PUT_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Notices for BusNotices {
-    fn put(&self, detail: serde_json::Value) -> BoxFuture<'_, Result<(), String>> {
+    fn put(&self, detail: serde_json::Value) -> BoxFuture<'_, Result<(), NoticeError>> {
         Box::pin(async move {
             crate::notify::put_event(&self.client, &self.bus, DETAIL_TYPE, &detail, PUT_TIMEOUT)
                 .await
+                .map_err(NoticeError)
         })
     }
 }
@@ -305,9 +339,9 @@ pub struct MemoryNotices {
 
 #[cfg(test)]
 impl Notices for MemoryNotices {
-    fn put(&self, detail: serde_json::Value) -> BoxFuture<'_, Result<(), String>> {
+    fn put(&self, detail: serde_json::Value) -> BoxFuture<'_, Result<(), NoticeError>> {
         if self.refuse.load(std::sync::atomic::Ordering::Relaxed) {
-            return Box::pin(async { Err("PutEvents: refused".to_owned()) });
+            return Box::pin(async { Err(NoticeError("PutEvents: refused".to_owned())) });
         }
         self.put
             .lock()

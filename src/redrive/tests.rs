@@ -47,7 +47,7 @@ impl Deliver for Endpoint {
         &'a self,
         _: &'a Candidate,
         payload: Vec<u8>,
-    ) -> BoxFuture<'a, Result<Delivery, String>> {
+    ) -> BoxFuture<'a, Result<Delivery, crate::replay::PlanError>> {
         Box::pin(async move {
             Ok(Delivery {
                 body: payload,

@@ -25,6 +25,17 @@ pub enum Edited {
     Failed(String),
 }
 
+/// Why an `--edit` program cannot be used: each problem found, as one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    /// The program does not parse (unreadable input, unexpected tokens).
+    #[error("the --edit program does not parse: {}", .0.join("; "))]
+    Parse(Vec<String>),
+    /// The program names filters or variables that are not defined.
+    #[error("the --edit program does not compile: {}", .0.join("; "))]
+    Compile(Vec<String>),
+}
+
 impl std::fmt::Debug for Edit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Edit")
@@ -33,7 +44,7 @@ impl std::fmt::Debug for Edit {
 
 impl Edit {
     /// Compiles `code`; an error says in one line why it does not compile.
-    pub fn compile(code: &str) -> Result<Edit, String> {
+    pub fn compile(code: &str) -> Result<Edit, EditError> {
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs());
@@ -64,7 +75,7 @@ impl Edit {
                             .collect(),
                     })
                     .collect();
-                format!("the --edit program does not parse: {}", why.join("; "))
+                EditError::Parse(why)
             })?;
         let filter = Compiler::default()
             .with_funs(funs)
@@ -77,7 +88,7 @@ impl Edit {
                         format!("{} {name} is not defined", undefined.as_str())
                     })
                     .collect();
-                format!("the --edit program does not compile: {}", why.join("; "))
+                EditError::Compile(why)
             })?;
         Ok(Edit { filter })
     }
@@ -186,7 +197,7 @@ mod tests {
     #[test]
     fn a_program_that_does_not_compile_is_one_line() {
         for bad in [".detail |", "nosuchfunction(1)", "{"] {
-            let e = Edit::compile(bad).unwrap_err();
+            let e = Edit::compile(bad).unwrap_err().to_string();
             assert!(e.starts_with("the --edit program does not"), "{e}");
             assert_eq!(e.lines().count(), 1, "{e}");
         }

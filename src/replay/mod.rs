@@ -32,7 +32,7 @@ use futures::StreamExt;
 pub use courier::{AwsCourier, Route};
 pub use edit::{Edit, Edited, diff};
 pub use journal::{Entry, Journal, JournalError, Status};
-pub use plan::{AnyPlan, Fixed, FixedPlan, Plan, Planned, TargetPlan};
+pub use plan::{AnyPlan, Fixed, FixedPlan, Plan, PlanError, Planned, TargetPlan};
 pub use select::{Candidate, Selection, Selector};
 pub use transform::{RuleContext, TargetInput, apply};
 
@@ -394,7 +394,7 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
             .plan
             .plan(c, payload)
             .await
-            .map_err(Outcome::Skipped)?;
+            .map_err(|e| Outcome::Skipped(e.to_string()))?;
         if let (Some(name), Route::Http { headers, .. }) =
             (&self.opts.id_header, &mut planned.delivery.route)
         {

@@ -9,12 +9,123 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::select::Candidate;
-use super::transform::{RuleContext, TargetInput, apply, select};
+use super::transform::{RuleContext, TargetInput, TransformError, apply, select};
 use super::{Delivery, Route};
 use crate::artifacts::safe_file_stem;
-use crate::connection::ConnectionAuth;
+use crate::aws_error::AwsError;
+use crate::connection::{ConnectionAuth, ConnectionError};
 use crate::genesys::redact_url;
 use crate::targets::AwsTargets;
+
+/// Why a record cannot be planned; its text is the record's skip reason (journal,
+/// summary). `Clone`: a target plan remembers a failed look-up for the rest of the run
+/// and hands each record of that target the same error, so the look-up's
+/// [`LookupError`] (which holds the SDK's error, not `Clone`) is shared in an `Arc`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanError {
+    /// `--to-target` for a dead letter without `RULE_ARN` / `TARGET_ARN`.
+    #[error(
+        "the dead letter names no RULE_ARN / TARGET_ARN, so its target is unknown; use --to-url, --to-queue, --to-function or --to-bus"
+    )]
+    NoTarget,
+    /// The rule's target could not be looked up.
+    #[error(transparent)]
+    Lookup(Arc<LookupError>),
+    /// A target kind `--to-target` does not deliver to; the text says which and what to use.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The API destination's connection gave no authorization.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    /// The target's input transformation failed on this event.
+    #[error(transparent)]
+    Transform(#[from] TransformError),
+    /// The payload cannot be carried to the destination.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The API destination's URL or parameters cannot be made for this event.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+}
+
+/// Why a rule's target could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The rule no longer has the target.
+    #[error(
+        "rule {rule} has no target {target} any more (ListTargetsByRule); replay to it with --to-url, --to-queue, --to-function or --to-bus"
+    )]
+    Gone {
+        /// The rule's ARN.
+        rule: String,
+        /// The target's ARN.
+        target: String,
+    },
+    /// The target's ARN is not an ARN.
+    #[error("{0} is not an ARN")]
+    NotAnArn(String),
+    /// The rule's targets could not be listed.
+    #[error("{0}")]
+    Listing(String),
+    /// Where the target delivers could not be read (`GetQueueUrl`, `DescribeApiDestination`).
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// Why a payload cannot be carried to its destination.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// Not UTF-8, for SQS.
+    #[error("the payload is not UTF-8 text, which SQS cannot carry")]
+    NotUtf8,
+    /// A character SQS refuses (its code point).
+    #[error("the payload holds U+{0:04X}, a character SQS refuses")]
+    RefusedCharacter(u32),
+    /// Not a JSON event, for `PutEvents` (the parser's reason).
+    #[error("the payload is not a JSON event ({0}); PutEvents needs one")]
+    NotJsonEvent(String),
+    /// An `aws.` source without `--source`.
+    #[error(
+        "PutEvents refuses sources that begin with \"aws.\" (this event's is {0}); give --source"
+    )]
+    AwsSource(String),
+    /// No `source` and no `--source`.
+    #[error("the event has no source; give --source")]
+    NoSource,
+    /// No `detail-type`.
+    #[error("the event has no detail-type")]
+    NoDetailType,
+    /// No `detail`.
+    #[error("the event has no detail")]
+    NoDetail,
+}
+
+/// Why an API destination's URL or parameters cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// The endpoint (with its parameters) is not a URL (the parser's reason).
+    #[error("the API destination's endpoint: {0}")]
+    NotAUrl(String),
+    /// The endpoint's `*`s and the target's path parameters differ in number.
+    #[error(
+        "the API destination's endpoint has {stars} path wildcards and the target gives {parameters} path parameters"
+    )]
+    Wildcards {
+        /// `*`s in the endpoint.
+        stars: usize,
+        /// Path parameters of the target.
+        parameters: usize,
+    },
+    /// A `$.…` parameter, and the payload is not a JSON event.
+    #[error("parameter {0} reads the event, and the payload is not a JSON event")]
+    NoEvent(String),
+    /// A `$.…` parameter that selects nothing.
+    #[error("parameter {0} matches nothing in the event")]
+    Unmatched(String),
+    /// A parameter's path that cannot be read.
+    #[error(transparent)]
+    Path(#[from] TransformError),
+}
 
 /// A planned delivery, with how the summary names its destination.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +149,7 @@ pub trait Plan: Send + Sync {
         &self,
         record: &Candidate,
         payload: Vec<u8>,
-    ) -> impl Future<Output = Result<Planned, String>> + Send;
+    ) -> impl Future<Output = Result<Planned, PlanError>> + Send;
 
     /// After the destination answered 401 or 407 to `delivery`: the same delivery with
     /// its authorization read afresh (as EventBridge refreshes a connection's OAuth token
@@ -171,7 +282,7 @@ impl Plan for FixedPlan {
         }
     }
 
-    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, String> {
+    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, PlanError> {
         let label = self.destination(record);
         let delivery = match &self.0 {
             Fixed::Url {
@@ -225,16 +336,12 @@ fn with_json_content_type(headers: &[(String, String)]) -> Vec<(String, String)>
 }
 
 /// SQS carries text only: UTF-8 without the control characters its API refuses.
-fn queue_body(payload: &[u8]) -> Result<(), String> {
-    let text = std::str::from_utf8(payload)
-        .map_err(|_| "the payload is not UTF-8 text, which SQS cannot carry".to_owned())?;
+fn queue_body(payload: &[u8]) -> Result<(), PayloadError> {
+    let text = std::str::from_utf8(payload).map_err(|_| PayloadError::NotUtf8)?;
     if let Some(c) = text.chars().find(|&c| {
         (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
     }) {
-        return Err(format!(
-            "the payload holds U+{:04X}, a character SQS refuses",
-            c as u32
-        ));
+        return Err(PayloadError::RefusedCharacter(c as u32));
     }
     Ok(())
 }
@@ -250,22 +357,20 @@ fn bus_delivery(
     bus: &str,
     source_override: Option<&str>,
     payload: &[u8],
-) -> Result<Delivery, String> {
-    let event: Value = serde_json::from_slice(payload)
-        .map_err(|e| format!("the payload is not a JSON event ({e}); PutEvents needs one"))?;
+) -> Result<Delivery, PayloadError> {
+    let event: Value =
+        serde_json::from_slice(payload).map_err(|e| PayloadError::NotJsonEvent(e.to_string()))?;
     let field = |name: &str| event.get(name).and_then(Value::as_str).map(str::to_owned);
     let source = match (source_override, field("source")) {
         (Some(s), _) => s.to_owned(),
         (None, Some(s)) if s.starts_with("aws.") => {
-            return Err(format!(
-                "PutEvents refuses sources that begin with \"aws.\" (this event's is {s}); give --source"
-            ));
+            return Err(PayloadError::AwsSource(s));
         }
         (None, Some(s)) => s,
-        (None, None) => return Err("the event has no source; give --source".to_owned()),
+        (None, None) => return Err(PayloadError::NoSource),
     };
-    let detail_type = field("detail-type").ok_or("the event has no detail-type")?;
-    let detail = event.get("detail").ok_or("the event has no detail")?;
+    let detail_type = field("detail-type").ok_or(PayloadError::NoDetailType)?;
+    let detail = event.get("detail").ok_or(PayloadError::NoDetail)?;
     let resources = event
         .get("resources")
         .and_then(Value::as_array)
@@ -353,7 +458,7 @@ impl Plan for AnyPlan {
         }
     }
 
-    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, String> {
+    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, PlanError> {
         match self {
             AnyPlan::Fixed(p) => p.plan(record, payload).await,
             AnyPlan::Target(p) => p.plan(record, payload).await,
@@ -375,11 +480,11 @@ pub trait TargetDirectory: Send + Sync {
         &self,
         rule_arn: &str,
         target_arn: &str,
-    ) -> impl Future<Output = Result<ResolvedTarget, String>> + Send;
+    ) -> impl Future<Output = Result<ResolvedTarget, LookupError>> + Send;
 }
 
 /// A cached lookup of (rule, target): the target, or why it cannot be used.
-type Lookup = Result<Arc<ResolvedTarget>, String>;
+type Lookup = Result<Arc<ResolvedTarget>, Arc<LookupError>>;
 
 /// Plans each record to its own rule's target, as EventBridge would have delivered it.
 pub struct TargetPlan<D> {
@@ -391,7 +496,7 @@ pub struct TargetPlan<D> {
     /// Connections that refused for a reason a person must fix (not `AUTHORIZED`, no
     /// secret, an unreadable secret): the rest of the run is told the same, without
     /// asking AWS again for every record.
-    refused: std::sync::Mutex<HashMap<String, String>>,
+    refused: std::sync::Mutex<HashMap<String, ConnectionError>>,
 }
 
 impl<D: TargetDirectory> TargetPlan<D> {
@@ -432,7 +537,7 @@ impl<D: TargetDirectory> TargetPlan<D> {
         &self,
         target: &ResolvedTarget,
         fresh: bool,
-    ) -> Result<Option<(Vec<(String, String)>, Vec<(String, String)>)>, String> {
+    ) -> Result<Option<(Vec<(String, String)>, Vec<(String, String)>)>, ConnectionError> {
         let (TargetKind::ApiDestination(api), Some((auth, timeout))) =
             (&target.kind, &self.connection)
         else {
@@ -441,7 +546,7 @@ impl<D: TargetDirectory> TargetPlan<D> {
         let Some(arn) = &api.connection_arn else {
             return Ok(None);
         };
-        let refused = |m: &std::sync::Mutex<HashMap<String, String>>| {
+        let refused = |m: &std::sync::Mutex<HashMap<String, ConnectionError>>| {
             m.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(arn)
@@ -464,14 +569,13 @@ impl<D: TargetDirectory> TargetPlan<D> {
                 Ok(Some((headers, found.query_pairs())))
             }
             Err(e) => {
-                let why = e.to_string();
                 if !e.transient() {
                     self.refused
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(arn.clone(), why.clone());
+                        .insert(arn.clone(), e.clone());
                 }
-                Err(why)
+                Err(e)
             }
         }
     }
@@ -483,15 +587,20 @@ impl<D: TargetDirectory> TargetPlan<D> {
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
-    async fn target(&self, rule: &str, target: &str) -> Result<Arc<ResolvedTarget>, String> {
+    async fn target(&self, rule: &str, target: &str) -> Result<Arc<ResolvedTarget>, PlanError> {
         let mut cache = self.cache.lock().await;
         let key = (rule.to_owned(), target.to_owned());
         if let Some(hit) = cache.get(&key) {
-            return hit.clone();
+            return hit.clone().map_err(PlanError::Lookup);
         }
-        let found = self.directory.resolve(rule, target).await.map(Arc::new);
+        let found = self
+            .directory
+            .resolve(rule, target)
+            .await
+            .map(Arc::new)
+            .map_err(Arc::new);
         cache.insert(key, found.clone());
-        found
+        found.map_err(PlanError::Lookup)
     }
 }
 
@@ -503,12 +612,9 @@ impl<D: TargetDirectory> Plan for TargetPlan<D> {
         )
     }
 
-    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, String> {
+    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, PlanError> {
         let (Some(rule), Some(target)) = (&record.rule_arn, &record.target_arn) else {
-            return Err(
-                "the dead letter names no RULE_ARN / TARGET_ARN, so its target is unknown; use --to-url, --to-queue, --to-function or --to-bus"
-                    .to_owned(),
-            );
+            return Err(PlanError::NoTarget);
         };
         let resolved = self.target(rule, target).await?;
         let rule = RuleContext::from_arn(rule);
@@ -573,11 +679,11 @@ pub fn to_target(
     payload: &[u8],
     auth_headers: &[(String, String)],
     bus_source: Option<&str>,
-) -> Result<(Delivery, &'static str), String> {
+) -> Result<(Delivery, &'static str), PlanError> {
     if let TargetKind::Unsupported(why) = &target.kind {
-        return Err(why.clone());
+        return Err(PlanError::Unsupported(why.clone()));
     }
-    let body = apply(&target.input, payload, rule).map_err(|e| e.to_string())?;
+    let body = apply(&target.input, payload, rule)?;
     Ok(match &target.kind {
         TargetKind::Function => (
             Delivery {
@@ -639,12 +745,11 @@ pub fn to_target(
 
 /// `url` with the connection's query-string parameters, which replace the target's of
 /// the same name.
-pub(crate) fn with_query(url: &str, query: &[(String, String)]) -> Result<String, String> {
+pub(crate) fn with_query(url: &str, query: &[(String, String)]) -> Result<String, EndpointError> {
     if query.is_empty() {
         return Ok(url.to_owned());
     }
-    let mut parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("the API destination's endpoint: {e}"))?;
+    let mut parsed = reqwest::Url::parse(url).map_err(|e| EndpointError::NotAUrl(e.to_string()))?;
     let kept: Vec<(String, String)> = parsed
         .query_pairs()
         .filter(|(k, _)| !query.iter().any(|(q, _)| q == k))
@@ -659,13 +764,13 @@ pub(crate) fn with_query(url: &str, query: &[(String, String)]) -> Result<String
 }
 
 /// The endpoint with each `*` replaced by its path parameter, and the query string added.
-fn api_url(api: &ApiDestination, event: Option<&Value>) -> Result<String, String> {
+fn api_url(api: &ApiDestination, event: Option<&Value>) -> Result<String, EndpointError> {
     let stars = api.endpoint.matches('*').count();
     if stars != api.path_parameters.len() {
-        return Err(format!(
-            "the API destination's endpoint has {stars} path wildcards and the target gives {} path parameters",
-            api.path_parameters.len()
-        ));
+        return Err(EndpointError::Wildcards {
+            stars,
+            parameters: api.path_parameters.len(),
+        });
     }
     let mut url = String::with_capacity(api.endpoint.len() + 64);
     let mut values = api.path_parameters.iter();
@@ -677,7 +782,7 @@ fn api_url(api: &ApiDestination, event: Option<&Value>) -> Result<String, String
         url.push_str(piece);
     }
     let mut parsed =
-        reqwest::Url::parse(&url).map_err(|e| format!("the API destination's endpoint: {e}"))?;
+        reqwest::Url::parse(&url).map_err(|e| EndpointError::NotAUrl(e.to_string()))?;
     if !api.query.is_empty() {
         let mut pairs = parsed.query_pairs_mut();
         for (name, value) in &api.query {
@@ -688,17 +793,15 @@ fn api_url(api: &ApiDestination, event: Option<&Value>) -> Result<String, String
 }
 
 /// A target parameter: a JSON path into the original event (`$.…`), or a literal.
-fn parameter(value: &str, event: Option<&Value>) -> Result<String, String> {
+fn parameter(value: &str, event: Option<&Value>) -> Result<String, EndpointError> {
     if !value.starts_with('$') {
         return Ok(value.to_owned());
     }
-    let event = event.ok_or_else(|| {
-        format!("parameter {value} reads the event, and the payload is not a JSON event")
-    })?;
-    match select(event, value).map_err(|e| e.to_string())? {
+    let event = event.ok_or_else(|| EndpointError::NoEvent(value.to_owned()))?;
+    match select(event, value)? {
         Some(Value::String(s)) => Ok(s),
         Some(other) => Ok(other.to_string()),
-        None => Err(format!("parameter {value} matches nothing in the event")),
+        None => Err(EndpointError::Unmatched(value.to_owned())),
     }
 }
 
@@ -774,7 +877,7 @@ mod tests {
     struct OneApi;
 
     impl TargetDirectory for OneApi {
-        async fn resolve(&self, _: &str, _: &str) -> Result<ResolvedTarget, String> {
+        async fn resolve(&self, _: &str, _: &str) -> Result<ResolvedTarget, LookupError> {
             Ok(target(
                 TargetKind::ApiDestination(ApiDestination {
                     endpoint: "https://crm.example.com/hook?tenant=target".into(),
@@ -866,6 +969,8 @@ mod tests {
         );
         let plan = TargetPlan::new(OneApi, Vec::new(), None).with_connection_auth(twin, timeout);
         let err = plan.plan(&candidate(), EVENT.to_vec()).await.unwrap_err();
+        assert!(matches!(err, PlanError::Connection(_)), "{err:?}");
+        let err = err.to_string();
         assert!(err.contains("DEAUTHORIZED"), "{err}");
     }
 
@@ -928,7 +1033,11 @@ mod tests {
         let plan =
             TargetPlan::new(OneApi, Vec::new(), None).with_connection_auth(twin.clone(), timeout);
         for _ in 0..3 {
-            let err = plan.plan(&candidate(), EVENT.to_vec()).await.unwrap_err();
+            let err = plan
+                .plan(&candidate(), EVENT.to_vec())
+                .await
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("DEAUTHORIZED"), "{err}");
         }
         assert_eq!(twin.calls(), ["arn:conn"], "asked once");
@@ -964,6 +1073,11 @@ mod tests {
     fn partner_sources_need_a_source_for_put_events() {
         let t = target(TargetKind::Bus, TargetInput::Event);
         let err = to_target(&t, &rule(), EVENT, &[], None).unwrap_err();
+        assert!(
+            matches!(err, PlanError::Payload(PayloadError::AwsSource(_))),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(err.contains("--source"), "{err}");
         let (d, _) = to_target(&t, &rule(), EVENT, &[], Some("replay.genesys")).unwrap();
         let Route::Bus {
@@ -996,6 +1110,7 @@ mod tests {
         assert!(
             to_target(&t, &rule(), EVENT, &[], None)
                 .unwrap_err()
+                .to_string()
                 .contains("SNS")
         );
         let q = target(
@@ -1006,7 +1121,11 @@ mod tests {
             TargetInput::Event,
         );
         let err = to_target(&q, &rule(), b"{\"a\":\"\x01\"}", &[], None).unwrap_err();
-        assert!(err.contains("U+0001"), "{err}");
+        assert!(
+            matches!(err, PlanError::Payload(PayloadError::RefusedCharacter(1))),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("U+0001"), "{err}");
     }
 
     #[test]
@@ -1020,6 +1139,7 @@ mod tests {
         assert!(
             api_url(&api, None)
                 .unwrap_err()
+                .to_string()
                 .contains("2 path wildcards")
         );
     }

@@ -2,27 +2,41 @@
 //! its input setting, and where its kind delivers — a queue's URL (`GetQueueUrl`), an API
 //! destination's endpoint and method (`DescribeApiDestination`).
 
+use std::time::Duration;
+
 use aws_sdk_eventbridge::types::Target;
 
-use super::plan::{ApiDestination, ResolvedTarget, TargetDirectory, TargetKind};
+use super::plan::{ApiDestination, LookupError, ResolvedTarget, TargetDirectory, TargetKind};
 use super::transform::TargetInput;
-use crate::aws_error;
+use crate::aws_error::{AwsError, within};
 use crate::targets::{AwsTargets, arn_parts};
 
+/// How long one look-up of where a target delivers (`GetQueueUrl`,
+/// `DescribeApiDestination`) may take: a hung service ends the look-up with
+/// `CALL: no answer within 10s` instead of hanging the replay.
+const LOOKUP_WITHIN: Duration = Duration::from_secs(10);
+
 impl TargetDirectory for AwsTargets {
-    async fn resolve(&self, rule_arn: &str, target_arn: &str) -> Result<ResolvedTarget, String> {
-        let target = self.find_target(rule_arn, target_arn).await?.ok_or_else(|| {
-            format!(
-                "rule {rule_arn} has no target {target_arn} any more (ListTargetsByRule); replay to it with --to-url, --to-queue, --to-function or --to-bus"
-            )
-        })?;
+    async fn resolve(
+        &self,
+        rule_arn: &str,
+        target_arn: &str,
+    ) -> Result<ResolvedTarget, LookupError> {
+        let target = self
+            .find_target(rule_arn, target_arn)
+            .await
+            .map_err(LookupError::Listing)?
+            .ok_or_else(|| LookupError::Gone {
+                rule: rule_arn.to_owned(),
+                target: target_arn.to_owned(),
+            })?;
         let (service, region, account, resource) =
-            arn_parts(target_arn).ok_or_else(|| format!("{target_arn} is not an ARN"))?;
+            arn_parts(target_arn).ok_or_else(|| LookupError::NotAnArn(target_arn.to_owned()))?;
         let kind = match service {
             "lambda" if resource.starts_with("function:") => TargetKind::Function,
-            "sqs" => queue_kind(self, &target, region, account, resource).await?,
+            "sqs" => queue_kind(self, &target, (region, account), resource, LOOKUP_WITHIN).await?,
             "events" if resource.starts_with("api-destination/") => {
-                api_destination_kind(self, &target, region, resource).await?
+                api_destination_kind(self, &target, region, resource, LOOKUP_WITHIN).await?
             }
             "events" if resource.starts_with("event-bus/") => TargetKind::Bus,
             other => TargetKind::Unsupported(format!(
@@ -46,21 +60,21 @@ impl TargetDirectory for AwsTargets {
 async fn queue_kind(
     targets: &AwsTargets,
     target: &Target,
-    region: &str,
-    account: &str,
+    (region, account): (&str, &str),
     name: &str,
-) -> Result<TargetKind, String> {
+    after: Duration,
+) -> Result<TargetKind, AwsError> {
     let mut sqs = aws_sdk_sqs::config::Builder::from(targets.sdk());
     if !region.is_empty() {
         sqs = sqs.region(aws_config::Region::new(region.to_owned()));
     }
-    let url = aws_sdk_sqs::Client::from_conf(sqs.build())
+    let call = aws_sdk_sqs::Client::from_conf(sqs.build())
         .get_queue_url()
         .queue_name(name)
         .queue_owner_aws_account_id(account)
-        .send()
-        .await
-        .map_err(|e| aws_error::describe("GetQueueUrl", &e))?
+        .send();
+    let url = within("GetQueueUrl", after, call)
+        .await?
         .queue_url()
         .unwrap_or_default()
         .to_owned();
@@ -80,18 +94,18 @@ async fn api_destination_kind(
     target: &Target,
     region: &str,
     resource: &str,
-) -> Result<TargetKind, String> {
+    after: Duration,
+) -> Result<TargetKind, AwsError> {
     let name = resource["api-destination/".len()..]
         .split('/')
         .next()
         .unwrap_or_default();
-    let api = targets
+    let call = targets
         .events(region)
         .describe_api_destination()
         .name(name)
-        .send()
-        .await
-        .map_err(|e| aws_error::describe("DescribeApiDestination", &e))?;
+        .send();
+    let api = within("DescribeApiDestination", after, call).await?;
     let params = target.http_parameters();
     let map = |m: Option<&std::collections::HashMap<String, String>>| {
         m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -128,5 +142,38 @@ fn input_setting(target: &Target) -> TargetInput {
         TargetInput::Constant(input.to_owned())
     } else {
         TargetInput::Event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws_error::shapes;
+
+    /// SQS and EventBridge accept the connection and never answer: each look-up ends
+    /// within its bound, naming the call.
+    #[tokio::test]
+    async fn a_hung_look_up_is_a_timeout_naming_the_call() {
+        let targets = AwsTargets::new(shapes::hole_sdk().await);
+        let target = Target::builder().id("t").arn("arn").build().unwrap();
+        let after = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let e = queue_kind(&targets, &target, ("us-east-1", "111"), "q", after)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AwsError::TimedOut { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "GetQueueUrl: no answer within 300ms");
+        let e = api_destination_kind(&targets, &target, "", "api-destination/crm/1", after)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "DescribeApiDestination: no answer within 300ms"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -353,7 +353,7 @@ impl Plan for Refreshing {
         self.inner.destination(record)
     }
 
-    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, String> {
+    async fn plan(&self, record: &Candidate, payload: Vec<u8>) -> Result<Planned, PlanError> {
         self.inner.plan(record, payload).await
     }
 

@@ -2,19 +2,25 @@
 
 use std::path::{Path, PathBuf};
 
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
+use std::time::Duration;
+
 use aws_smithy_types::error::display::DisplayErrorContext;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use chrono::NaiveDate;
 
 use super::{Location, ReportArg, is_report_key};
-use crate::aws_error::one_line;
+use crate::aws_error::{AwsError, one_line, within};
 
 /// The largest report or payload read (a payload is at most 1 MiB; a report of a
 /// 10,000-record batch is about 25 MB).
 const MAX_READ: u64 = 512 * 1024 * 1024;
+
+/// How long one S3 call may take: a `GetObject` (its answer, then its body again) or one
+/// page of a `ListObjectsV2` listing. A report of a 10,000-record batch (about 25 MB)
+/// reads in well under a second inside AWS; a hung S3 (or a proxy that accepts and never
+/// answers) ends the read with [`ReadError::TimedOut`] instead of hanging the command or
+/// the invocation.
+pub const S3_CALL_WITHIN: Duration = Duration::from_secs(30);
 
 /// Why a report, a payload or a listing could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +70,15 @@ pub enum ReadError {
         /// Why.
         source: aws_smithy_types::byte_stream::error::Error,
     },
+    /// S3 did not answer `call` within `after`.
+    TimedOut {
+        /// Where.
+        location: Location,
+        /// The call: `GetObject` or `ListObjectsV2`.
+        call: String,
+        /// The bound.
+        after: Duration,
+    },
     /// An S3 location without an S3 client.
     NoS3,
     /// A folder or prefix with no report below it.
@@ -84,7 +99,8 @@ impl ReadError {
             | ReadError::NoBucket { location }
             | ReadError::Denied { location, .. }
             | ReadError::S3 { location, .. }
-            | ReadError::Body { location, .. } => Some(location.to_string()),
+            | ReadError::Body { location, .. }
+            | ReadError::TimedOut { location, .. } => Some(location.to_string()),
             ReadError::NoReports { below } => Some(below.clone()),
             ReadError::NoS3 => None,
         }
@@ -100,6 +116,9 @@ impl ReadError {
             ReadError::Denied { .. } => "access denied (s3:GetObject / s3:ListBucket)".to_owned(),
             ReadError::S3 { line, .. } => line.clone(),
             ReadError::Body { source, .. } => source.to_string(),
+            ReadError::TimedOut { call, after, .. } => {
+                format!("{call}: no answer within {after:?}")
+            }
             ReadError::NoS3 => "S3 is not configured for this run".to_owned(),
             ReadError::NoReports { .. } => "no reports below it".to_owned(),
         }
@@ -122,21 +141,45 @@ impl From<ReadError> for String {
     }
 }
 
-/// Reads reports and payloads from files, and from S3 when a client is given.
-#[derive(Debug, Clone, Default)]
+/// Reads reports and payloads from files, and from S3 when a client is given; each S3
+/// call bounded by [`S3_CALL_WITHIN`] (or [`Reader::each_call_within`]).
+#[derive(Debug, Clone)]
 pub struct Reader {
     s3: Option<aws_sdk_s3::Client>,
+    per_call: Duration,
+}
+
+impl Default for Reader {
+    fn default() -> Reader {
+        Reader::local()
+    }
 }
 
 impl Reader {
     /// A reader of local files only.
     pub fn local() -> Reader {
-        Reader { s3: None }
+        Reader {
+            s3: None,
+            per_call: S3_CALL_WITHIN,
+        }
     }
 
     /// A reader of local files and S3 objects.
     pub fn with_s3(s3: aws_sdk_s3::Client) -> Reader {
-        Reader { s3: Some(s3) }
+        Reader {
+            s3: Some(s3),
+            per_call: S3_CALL_WITHIN,
+        }
+    }
+
+    /// The same reader with each S3 call bounded by `after`.
+    #[cfg(test)]
+    #[must_use]
+    pub fn each_call_within(self, after: Duration) -> Reader {
+        Reader {
+            per_call: after,
+            ..self
+        }
     }
 
     /// The bytes at `location`.
@@ -153,17 +196,21 @@ impl Reader {
             }
             Location::S3 { bucket, key } => {
                 let s3 = self.s3()?;
-                let out = s3
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
+                let call = s3.get_object().bucket(bucket).key(key).send();
+                let out = within("GetObject", self.per_call, call)
                     .await
                     .map_err(|e| s3_error(location, e))?;
-                let bytes = out.body.collect().await.map_err(|source| ReadError::Body {
-                    location: location.clone(),
-                    source,
-                })?;
+                let bytes = tokio::time::timeout(self.per_call, out.body.collect())
+                    .await
+                    .map_err(|_| ReadError::TimedOut {
+                        location: location.clone(),
+                        call: "GetObject".to_owned(),
+                        after: self.per_call,
+                    })?
+                    .map_err(|source| ReadError::Body {
+                        location: location.clone(),
+                        source,
+                    })?;
                 Ok(bytes.into_bytes().to_vec())
             }
         }
@@ -189,16 +236,21 @@ impl Reader {
             .set_start_after(start_after)
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                s3_error(
-                    &Location::S3 {
-                        bucket: bucket.to_owned(),
-                        key: prefix.to_owned(),
-                    },
-                    e,
-                )
-            })?;
+        let page_of = |e| {
+            s3_error(
+                &Location::S3 {
+                    bucket: bucket.to_owned(),
+                    key: prefix.to_owned(),
+                },
+                e,
+            )
+        };
+        while let Some(page) = within("ListObjectsV2", self.per_call, async {
+            pages.next().await.transpose()
+        })
+        .await
+        .map_err(page_of)?
+        {
             for object in page.contents() {
                 if let Some(key) = object.key().filter(|k| is_report_key(k)) {
                     count += 1;
@@ -301,27 +353,33 @@ fn file_error(path: &Path, source: std::io::Error) -> ReadError {
     }
 }
 
-fn s3_error<E>(location: &Location, e: SdkError<E, HttpResponse>) -> ReadError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let status = e.raw_response().map(|r| r.status().as_u16());
+/// What S3's failure (or silence) means for a read at `location`.
+fn s3_error(location: &Location, e: AwsError) -> ReadError {
     let location = location.clone();
-    match (e.code(), status) {
-        (Some("NoSuchKey"), _) | (_, Some(404)) => ReadError::NotFound { location },
-        (Some("NoSuchBucket"), _) => ReadError::NoBucket { location },
-        (Some(code), _) if code.contains("AccessDenied") => ReadError::Denied {
+    let (code, status) = (e.code().map(str::to_owned), e.status());
+    let source = match e {
+        AwsError::TimedOut { action, after } => {
+            return ReadError::TimedOut {
+                location,
+                call: action,
+                after,
+            };
+        }
+        AwsError::Failed { source, .. } => source,
+    };
+    match (code, status) {
+        (Some(c), _) if c == "NoSuchKey" => ReadError::NotFound { location },
+        (_, Some(404)) => ReadError::NotFound { location },
+        (Some(c), _) if c == "NoSuchBucket" => ReadError::NoBucket { location },
+        (Some(c), _) if c.contains("AccessDenied") => ReadError::Denied {
             location,
-            code: Some(code.to_owned()),
+            code: Some(c),
         },
-        (code, Some(403)) => ReadError::Denied {
-            location,
-            code: code.map(str::to_owned),
-        },
+        (code, Some(403)) => ReadError::Denied { location, code },
         _ => ReadError::S3 {
             location,
-            line: one_line(&DisplayErrorContext(&e).to_string()),
-            source: Box::new(e),
+            line: one_line(&DisplayErrorContext(source.as_ref()).to_string()),
+            source,
         },
     }
 }
@@ -359,6 +417,48 @@ mod tests {
     use super::*;
     use crate::aws_error::shapes;
     use aws_sdk_s3::operation::get_object::GetObjectError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::SdkError;
+
+    /// S3 accepts the connection and never answers: the read and the listing each end
+    /// with the call named, within their bound.
+    #[tokio::test]
+    async fn a_hung_s3_is_a_timeout_naming_the_call_not_a_hung_read() {
+        let sdk = shapes::hole_sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        let after = Duration::from_millis(300);
+        let reader = Reader::with_s3(s3).each_call_within(after);
+        let started = std::time::Instant::now();
+        let e = reader.read(&at()).await.unwrap_err();
+        assert!(matches!(&e, ReadError::TimedOut { call, .. } if call == "GetObject"));
+        assert_eq!(
+            e.to_string(),
+            "s3://b/reports/x.json: GetObject: no answer within 300ms"
+        );
+        let prefix = ReportArg::Prefix {
+            bucket: "b".into(),
+            prefix: "reports/".into(),
+        };
+        let e = reader.locate(&[prefix], None).await.unwrap_err();
+        assert!(matches!(&e, ReadError::TimedOut { call, .. } if call == "ListObjectsV2"));
+        assert_eq!(
+            e.to_string(),
+            "s3://b/reports/: ListObjectsV2: no answer within 300ms"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    fn failed(e: SdkError<GetObjectError, HttpResponse>) -> AwsError {
+        AwsError::from_sdk("GetObject", e)
+    }
 
     fn at() -> Location {
         Location::S3 {
@@ -370,7 +470,7 @@ mod tests {
     #[test]
     fn s3s_answers_become_what_went_wrong() {
         let denied = GetObjectError::generic(shapes::meta("AccessDenied", "Access Denied"));
-        let denied = s3_error(&at(), shapes::service(denied, 403));
+        let denied = s3_error(&at(), failed(shapes::service(denied, 403)));
         assert!(matches!(&denied, ReadError::Denied { code: Some(c), .. } if c == "AccessDenied"));
         assert_eq!(
             denied.to_string(),
@@ -379,16 +479,16 @@ mod tests {
         // A proxy's bodiless 403 is a denial too, with no code.
         let bare =
             GetObjectError::generic(aws_smithy_types::error::ErrorMetadata::builder().build());
-        let bare = s3_error(&at(), shapes::service(bare, 403));
+        let bare = s3_error(&at(), failed(shapes::service(bare, 403)));
         assert!(matches!(bare, ReadError::Denied { code: None, .. }));
         let gone = GetObjectError::generic(shapes::meta("NoSuchKey", "gone"));
-        let gone = s3_error(&at(), shapes::service(gone, 404));
+        let gone = s3_error(&at(), failed(shapes::service(gone, 404)));
         assert!(matches!(gone, ReadError::NotFound { .. }));
         assert_eq!(gone.to_string(), "s3://b/reports/x.json: no such object");
         assert_eq!(gone.place().as_deref(), Some("s3://b/reports/x.json"));
         assert_eq!(gone.reason(), "no such object");
         let slow = GetObjectError::generic(shapes::meta("SlowDown", "Please reduce"));
-        let slow = s3_error(&at(), shapes::service(slow, 503));
+        let slow = s3_error(&at(), failed(shapes::service(slow, 503)));
         assert!(matches!(slow, ReadError::S3 { .. }));
     }
 

@@ -41,7 +41,7 @@ pub enum RedriveError {
     Refused(String),
     /// The stored payloads could not be listed.
     #[error("the incident's stored payloads cannot be listed: {0}")]
-    Payloads(String),
+    Payloads(#[from] super::ports::PayloadsError),
 }
 
 /// What a person asks of a run.
