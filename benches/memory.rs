@@ -148,6 +148,20 @@ async fn lambda(batch: &[u8]) -> (u64, u64, Duration) {
     (idle, emulator.function_peak_rss_kib().unwrap_or(0), took)
 }
 
+/// The 10,000-record batch for `analyze` (its path), and the Lambda's 6 MB batch.
+fn batches(work: &Path) -> (std::path::PathBuf, Vec<u8>) {
+    let big = work.join("batch-10k.json");
+    generate(&big, 10_000, 3_000);
+    let lambda_batch = work.join("batch-6mb.json");
+    generate(&lambda_batch, 2_600, 800);
+    let lambda_bytes = std::fs::read(&lambda_batch).unwrap();
+    assert!(
+        lambda_bytes.len() <= 6 * 1024 * 1024,
+        "the Lambda batch must fit an invocation"
+    );
+    (big, lambda_bytes)
+}
+
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` builds this and must not run it.
@@ -155,15 +169,7 @@ async fn main() {
         return;
     }
     let work = scratch();
-    let big = work.path().join("batch-10k.json");
-    generate(&big, 10_000, 3_000);
-    let lambda_batch = work.path().join("batch-6mb.json");
-    generate(&lambda_batch, 2_600, 800);
-    let lambda_bytes = std::fs::read(&lambda_batch).unwrap();
-    assert!(
-        lambda_bytes.len() <= 6 * 1024 * 1024,
-        "the Lambda batch must fit an invocation"
-    );
+    let (big, lambda_bytes) = batches(work.path());
 
     let (mut a_wall, mut a_rss, mut w_wall, mut l_idle, mut l_peak) =
         (vec![], vec![], vec![], vec![], vec![]);
