@@ -12,6 +12,10 @@ use futures::future::BoxFuture;
 use crate::aws_error;
 use crate::dlq::DeadLetter;
 
+/// The most one `ListTargetsByRule` page may take (a small look-up; a hung EventBridge
+/// is an error naming the call, never a hung replay or batch).
+const LIST_WITHIN: Duration = Duration::from_secs(10);
+
 /// Looks targets up in EventBridge (`ListTargetsByRule`, `DescribeApiDestination`) and
 /// SQS (`GetQueueUrl`).
 #[derive(Debug, Clone)]
@@ -46,6 +50,17 @@ impl AwsTargets {
         rule_arn: &str,
         target_arn: &str,
     ) -> Result<Option<Target>, String> {
+        self.find_target_within(rule_arn, target_arn, LIST_WITHIN)
+            .await
+    }
+
+    /// [`AwsTargets::find_target`], each page bounded by `after`.
+    async fn find_target_within(
+        &self,
+        rule_arn: &str,
+        target_arn: &str,
+        after: Duration,
+    ) -> Result<Option<Target>, String> {
         let RuleArn {
             region,
             bus,
@@ -56,19 +71,15 @@ impl AwsTargets {
         let events = self.events(&region);
         let mut next: Option<String> = None;
         loop {
-            let page = events
+            let call = events
                 .list_targets_by_rule()
                 .rule(&rule)
                 .set_event_bus_name(bus.clone())
                 .set_next_token(next.take())
-                .send()
+                .send();
+            let page = aws_error::within("ListTargetsByRule", after, call)
                 .await
-                .map_err(|e| {
-                    format!(
-                        "{} (rule {rule_arn})",
-                        aws_error::describe("ListTargetsByRule", &e)
-                    )
-                })?;
+                .map_err(|e| format!("{e} (rule {rule_arn})"))?;
             if let Some(t) = page.targets().iter().find(|t| t.arn() == target_arn) {
                 return Ok(Some(t.clone()));
             }
@@ -251,5 +262,26 @@ fn input_name(target: &Target) -> &'static str {
         "Input"
     } else {
         "none"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws_error::shapes;
+
+    /// A hung EventBridge: the look-up fails naming the call and the rule, in its time.
+    #[tokio::test]
+    async fn a_hung_target_listing_is_a_timeout_naming_the_call() {
+        let targets = AwsTargets::new(shapes::hole_sdk().await);
+        let rule = "arn:aws:events:us-east-1:111122223333:rule/genesys-bus/to-crm";
+        let e = targets
+            .find_target_within(rule, "arn:t", Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            format!("ListTargetsByRule: no answer within 300ms (rule {rule})")
+        );
     }
 }
