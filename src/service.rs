@@ -99,6 +99,9 @@ pub struct Swept {
     pub changes: Vec<(Change, Option<Result<(), NotifyError>>)>,
     /// What the table said of each failure.
     pub errors: Vec<String>,
+    /// Incidents whose transitions were put (or passed over) but stay in their outbox, as
+    /// the table said: they may be put again.
+    pub unmarked: Vec<(String, String)>,
 }
 
 /// The ports the service (and the Lambda's handler) works through, each an `Arc<dyn …>`
@@ -324,6 +327,7 @@ impl TriageService {
             tracing::warn!(error = %failure, "incident sweep");
         }
         let put = self.put_changes(&tracked, opts, genesys).await;
+        let unmarked = put.unmarked;
         let mut results = put.results.into_iter().map(Some);
         Swept {
             resolved: tracked.made,
@@ -341,6 +345,7 @@ impl TriageService {
                 .map(|c| (c, results.next().flatten()))
                 .collect(),
             errors: tracked.failed,
+            unmarked,
         }
     }
 
@@ -414,17 +419,24 @@ impl TriageService {
         let timeout = bounded(INCIDENT_TIMEOUT, opts);
         let marks = by_key.iter().map(|(key, seqs)| async move {
             let mark = tracker.announced(key, seqs);
-            match tokio::time::timeout(timeout, mark).await {
-                Ok(Ok(())) => {}
+            let why = match tokio::time::timeout(timeout, mark).await {
+                Ok(Ok(())) => return None,
                 Ok(Err(e)) => {
-                    tracing::warn!(incident = %key, error = %e, "put on the bus, but still in the item's outbox: it may be put again")
+                    tracing::warn!(incident = %key, error = %e, "put on the bus, but still in the item's outbox: it may be put again");
+                    e.to_string()
                 }
                 Err(_) => {
-                    tracing::warn!(incident = %key, "put on the bus, but the table did not answer in time: it may be put again")
+                    tracing::warn!(incident = %key, "put on the bus, but the table did not answer in time: it may be put again");
+                    format!("the table did not answer within {timeout:?}")
                 }
-            }
+            };
+            Some(((*key).to_owned(), why))
         });
-        futures::future::join_all(marks).await;
+        done.unmarked = futures::future::join_all(marks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         done
     }
 
@@ -507,6 +519,8 @@ struct Put {
     unannounced: usize,
     /// What putting each transition did, in order (empty: no bus).
     results: Vec<Result<(), NotifyError>>,
+    /// Incidents whose outbox could not be emptied of what was put, and why.
+    unmarked: Vec<(String, String)>,
 }
 
 /// `limit`, and never past half the safety margin before the deadline.
@@ -729,6 +743,62 @@ mod tests {
             .await;
         assert_eq!(again.incident_events, 0);
         assert_eq!(table.calls(), 4 * incidents as u64);
+    }
+
+    /// An announcer that puts, then makes the table refuse every later write.
+    struct PutsThenTableFails(Arc<MemoryTable>);
+
+    impl Announce for PutsThenTableFails {
+        fn announce<'a>(
+            &'a self,
+            _: &'a crate::report::Report,
+            _: &'a crate::artifacts::ReportKeys,
+            _: Duration,
+        ) -> futures::future::BoxFuture<'a, Result<(), NotifyError>> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn incident<'a>(
+            &'a self,
+            _: &'a Change,
+            _: Option<&'a GenesysAccess>,
+            _: Duration,
+        ) -> futures::future::BoxFuture<'a, Result<(), NotifyError>> {
+            self.0.fail(Some("ProvisionedThroughputExceededException"));
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// A sweep whose resolutions were put but whose outboxes the table would not empty
+    /// says which incidents may be put again, and why (what `incidents sweep` prints).
+    #[tokio::test]
+    async fn a_sweep_says_which_incidents_stay_in_their_outbox_after_the_put() {
+        let (service, twins) = service();
+        service
+            .triage(&mut batch(), &MemoryCorrelator::skipped("test"), opts())
+            .await;
+        let sweeper = TriageService::new(Services {
+            announcer: Some(Arc::new(PutsThenTableFails(twins.table.clone()))),
+            incidents: Some(IncidentTracker::new(
+                twins.table.clone(),
+                IncidentSettings::default(),
+            )),
+            ..Services::new(twins.store.clone())
+        });
+        let later = opts().now + chrono::Duration::days(1);
+        let swept = sweeper.sweep(later, &opts(), None).await;
+        assert!(swept.resolved > 1);
+        assert_eq!(swept.announced, swept.resolved);
+        let mut keys: Vec<&str> = swept.unmarked.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        let mut resolved: Vec<&str> = swept.resolved_keys.iter().map(String::as_str).collect();
+        resolved.sort_unstable();
+        assert_eq!(keys, resolved);
+        assert!(
+            swept.unmarked[0]
+                .1
+                .contains("ProvisionedThroughputExceededException")
+        );
     }
 
     /// A table that refuses every write changes nothing acknowledged: it is counted.

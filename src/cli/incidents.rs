@@ -225,6 +225,11 @@ async fn sweep(
             None => no_bus += 1,
         }
     }
+    for (key, why) in &swept.unmarked {
+        let put = (swept.changes.iter()).any(|(c, put)| c.item.key == *key && put == &Some(Ok(())));
+        let done = if put { "put" } else { "passed over" };
+        eprintln!("dlq-triage: {key}: {done}, but still in its outbox: {why}");
+    }
     out.line(format_args!("resolved {} incident(s)", swept.resolved));
     if no_bus > 0 {
         out.line(format_args!(
