@@ -140,7 +140,7 @@ impl FailureCategory {
 
 /// Error codes whose advice differs from their category's: the incident's
 /// `recommendedAction` and `replayAsIs` come from here when its code is listed.
-pub const CODE_ADVICE: &[(&str, &str, &str)] = &[(
+pub(crate) const CODE_ADVICE: &[(&str, &str, &str)] = &[(
     "TRANSIENT_ASSUME_ROLE",
     "Transient: EventBridge could not assume the rule's role for a moment. Check whether the role or its trust policy was just created or changed (IAM changes take a few seconds to reach every Region); otherwise nothing to fix. Replay as-is.",
     "yes",
@@ -228,7 +228,7 @@ pub struct Classification {
 }
 
 /// Codes that say only "something failed": an HTTP status in the message decides first.
-pub const GENERIC_ERROR_CODES: &[&str] = &[
+pub(crate) const GENERIC_ERROR_CODES: &[&str] = &[
     "ERROR_FROM_TARGET",
     "SDK_CLIENT_ERROR",
     "UNKNOWN",
@@ -239,7 +239,7 @@ pub const GENERIC_ERROR_CODES: &[&str] = &[
 /// `INTERNAL_ERROR`, `SDK_CLIENT_ERROR` and `UNKNOWN` are deliberately absent: they carry
 /// no cause, so the message decides. `ERROR_FROM_TARGET` is generic but has a default,
 /// applied after keywords (rule 3).
-pub const ERROR_CODES: &[(&str, FailureCategory)] = &[
+pub(crate) const ERROR_CODES: &[(&str, FailureCategory)] = &[
     ("THROTTLING", FailureCategory::RateLimitExceeded),
     (
         "RESOURCE_LIMIT_EXCEEDED",
@@ -285,7 +285,7 @@ pub const ERROR_CODES: &[(&str, FailureCategory)] = &[
 /// Rule 3: keywords in `ERROR_MESSAGE`, matched lower-case, first match wins. AWS-side
 /// permission phrases come before the endpoint's authentication words so that
 /// "not authorized to perform" is never read as an endpoint's 401.
-pub const KEYWORDS: &[(&str, FailureCategory)] = &[
+pub(crate) const KEYWORDS: &[(&str, FailureCategory)] = &[
     ("rate exceeded", FailureCategory::RateLimitExceeded),
     ("too many requests", FailureCategory::RateLimitExceeded),
     ("throttl", FailureCategory::RateLimitExceeded),
@@ -341,7 +341,7 @@ pub const KEYWORDS: &[(&str, FailureCategory)] = &[
 /// decides over a bare HTTP status: a 403 with `AccessDeniedException` is the rule's role
 /// or the target's policy, not the endpoint's credentials. Matched case-insensitively;
 /// names not listed fall back to [`aws_code_category`]'s patterns.
-pub const AWS_ERROR_CODES: &[(&str, FailureCategory)] = &[
+pub(crate) const AWS_ERROR_CODES: &[(&str, FailureCategory)] = &[
     // Lambda Invoke.
     ("AccessDeniedException", FailureCategory::PermissionDenied),
     ("ResourceNotFoundException", FailureCategory::TargetNotFound),
@@ -473,7 +473,7 @@ pub const AWS_ERROR_CODES: &[(&str, FailureCategory)] = &[
 
 /// The category of an AWS error code: [`AWS_ERROR_CODES`], else by the words its name is
 /// made of (`…Throttl…`, `TooManyRequests…`, `…AccessDenied…`, `…NotFound…`, `…TooLarge…`).
-pub fn aws_code_category(code: &str) -> Option<FailureCategory> {
+pub(crate) fn aws_code_category(code: &str) -> Option<FailureCategory> {
     if let Some((_, c)) = AWS_ERROR_CODES
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(code))
@@ -517,7 +517,7 @@ static AWS_CODE_FORMS: LazyLock<[Regex; 4]> = LazyLock::new(|| {
 });
 
 /// The first AWS error code a message names, in any of the SDKs' forms, with its category.
-pub fn find_aws_error_code(message: &str) -> Option<(String, FailureCategory)> {
+pub(crate) fn find_aws_error_code(message: &str) -> Option<(String, FailureCategory)> {
     AWS_CODE_FORMS.iter().find_map(|form| {
         form.captures_iter(message).find_map(|c| {
             let code = c.get(1)?.as_str();
@@ -527,7 +527,7 @@ pub fn find_aws_error_code(message: &str) -> Option<(String, FailureCategory)> {
 }
 
 /// Rule 1: the category an HTTP status stands for.
-pub fn category_for_status(status: u16) -> FailureCategory {
+pub(crate) fn category_for_status(status: u16) -> FailureCategory {
     match status {
         429 => FailureCategory::RateLimitExceeded,
         401 | 403 | 407 => FailureCategory::AuthenticationRejected,
@@ -611,7 +611,7 @@ pub fn classify(failure: &FailureContext, body: BodyKind) -> Classification {
 
 /// An HTTP status found in a message, with the phrase that stated it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusMatch {
+pub(crate) struct StatusMatch {
     /// The status code, 400–599.
     pub code: u16,
     /// The text that stated it, e.g. `HTTP/1.1 502`.
@@ -640,7 +640,7 @@ static BEFORE_REASON: LazyLock<Regex> = LazyLock::new(|| {
 /// part of an identifier (ARN, UUID, function name, account id) never count: the number must
 /// be exactly three digits standing alone, and the cue word must not itself be glued into an
 /// identifier (`function:status-500`, `http-429-handler`).
-pub fn find_http_status(message: &str) -> Option<StatusMatch> {
+pub(crate) fn find_http_status(message: &str) -> Option<StatusMatch> {
     if message.is_empty() {
         return None;
     }

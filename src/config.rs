@@ -125,7 +125,7 @@ impl GenesysSettings {
 }
 
 /// Reads `GENESYS_CHUNK_SIZE`, `GENESYS_CONCURRENCY`, `GENESYS_REQUEST_TIMEOUT_MS`.
-pub fn analytics_config(env: &mut Env<'_>) -> AnalyticsConfig {
+pub(crate) fn analytics_config(env: &mut Env<'_>) -> AnalyticsConfig {
     let defaults = AnalyticsConfig::default();
     AnalyticsConfig {
         chunk_size: env.number("GENESYS_CHUNK_SIZE", defaults.chunk_size, 1..=1000),
@@ -263,7 +263,7 @@ impl LambdaConfig {
 
 /// `INCIDENT_QUIET_MINUTES` (15), `INCIDENT_UPDATE_MINUTES` (30),
 /// `INCIDENT_RETENTION_DAYS` (30): read by the Lambda and by the CLI alike.
-pub fn incident_settings(env: &mut Env) -> IncidentSettings {
+pub(crate) fn incident_settings(env: &mut Env) -> IncidentSettings {
     IncidentSettings {
         quiet: chrono::Duration::minutes(env.number("INCIDENT_QUIET_MINUTES", 15, 1..=1440)),
         update: chrono::Duration::minutes(env.number("INCIDENT_UPDATE_MINUTES", 30, 1..=1440)),
@@ -275,7 +275,7 @@ pub fn incident_settings(env: &mut Env) -> IncidentSettings {
 /// (comma list of category names; default the categories needing no fix on our side),
 /// `REDRIVE_MAX_AGE_HOURS` (24, 1–336), `REDRIVE_ATTEMPTS` (3, 1–10), `REDRIVE_SHARE`
 /// (0.5, above 0 up to 1), `REDRIVE_RATE` (5 per second, above 0 up to 100).
-pub fn redrive_policy(env: &mut Env) -> RedrivePolicy {
+pub(crate) fn redrive_policy(env: &mut Env) -> RedrivePolicy {
     let defaults = RedrivePolicy::default();
     let mode = match env.optional("REDRIVE").as_deref() {
         None | Some("off") => RedriveMode::Off,

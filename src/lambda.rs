@@ -535,7 +535,7 @@ impl Handler {
 /// The invocation's answer to a run: the returned records as `batchItemFailures`; an
 /// error when a returned record cannot be named, or when nothing could be stored for a
 /// reason of the function's own (so the outage shows in Lambda's `Errors`).
-pub fn respond(outcome: &Outcome) -> Result<SqsBatchResponse, HandlerError> {
+pub(crate) fn respond(outcome: &Outcome) -> Result<SqsBatchResponse, HandlerError> {
     let failures = outcome.batch_item_failures()?;
     if let Some(reason) = outcome.outage() {
         return Err(HandlerError::BatchNotStored(reason));
@@ -553,7 +553,7 @@ const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
 /// The context's deadline as an instant; `None` when unset (unit tests). Lambda sends epoch
 /// milliseconds; cargo-lambda's emulator sends the remaining time (`600000`), which is taken
 /// as relative rather than as a deadline in 1970 that would stop all work.
-pub fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
+pub(crate) fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
     if deadline_ms == 0 {
         return None;
     }

@@ -12,6 +12,9 @@
 //! flow and every no-loss rule; `docs/contract.md` is the contract operators rely on.
 
 #![deny(missing_docs)]
+// An item `pub` in a private module says nothing true about who may use it: `pub(crate)`
+// inside the crate, `pub` only for what this file re-exports (or a public module holds).
+#![deny(unreachable_pub)]
 
 /// mimalloc, for every binary of the crate: the pipeline allocates many small strings,
 /// and glibc's allocator spent a third of the benchmark consolidating them. The

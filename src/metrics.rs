@@ -12,7 +12,7 @@ use crate::classify::FailureCategory;
 
 /// What one invocation did.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct InvocationMetrics {
+pub(crate) struct InvocationMetrics {
     /// Records in the batch.
     pub records: usize,
     /// Records acknowledged (deleted by SQS).
@@ -42,7 +42,7 @@ pub struct InvocationMetrics {
 
 impl InvocationMetrics {
     /// The EMF document, timestamped `epoch_ms`.
-    pub fn to_emf(&self, namespace: &str, function_name: &str, epoch_ms: i64) -> Value {
+    pub(crate) fn to_emf(&self, namespace: &str, function_name: &str, epoch_ms: i64) -> Value {
         let mut metrics = vec![
             json!({"Name": "Records", "Unit": "Count"}),
             json!({"Name": "Acknowledged", "Unit": "Count"}),

@@ -13,15 +13,15 @@ use crate::incidents::{self, Change, EventContext, Transition};
 use crate::report::{Report, headline, s3_console_link};
 
 /// The event's `source`.
-pub const SOURCE: &str = "genesys-dlq-triage";
+pub(crate) const SOURCE: &str = "genesys-dlq-triage";
 /// The event's `detail-type`.
-pub const DETAIL_TYPE: &str = "DLQ Triage Report";
+pub(crate) const DETAIL_TYPE: &str = "DLQ Triage Report";
 /// How many incidents the event lists, largest first.
 const TOP_INCIDENTS: usize = 5;
 
 /// The event's `detail`: the headline, counts per category, the top incidents, and where
 /// the report is (S3 URIs and console links).
-pub fn detail(report: &Report, bucket: &str, keys: &ReportKeys, region: &str) -> Value {
+pub(crate) fn detail(report: &Report, bucket: &str, keys: &ReportKeys, region: &str) -> Value {
     let console = |key: &str| s3_console_link(bucket, key, region);
     let incidents: Vec<Value> = report
         .summary
@@ -86,7 +86,7 @@ pub trait Announce: Send + Sync {
 
 /// Puts report and incident events on one bus, naming where the reports are.
 #[derive(Debug, Clone)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     events: aws_sdk_eventbridge::Client,
     bus: String,
     bucket: String,
@@ -97,7 +97,7 @@ pub struct Notifier {
 
 impl Notifier {
     /// A notifier to `bus` (a name or ARN) for reports stored in `bucket` below `prefix`.
-    pub fn new(
+    pub(crate) fn new(
         events: aws_sdk_eventbridge::Client,
         bus: String,
         bucket: String,
@@ -115,7 +115,7 @@ impl Notifier {
     /// Adds the target's health over the incident (EventBridge's metrics for its rules,
     /// its API destination's limit, the partner source's state) to each `resolved` event,
     /// looked up through `health`.
-    pub fn with_health(mut self, health: impl TargetHealth + 'static) -> Notifier {
+    pub(crate) fn with_health(mut self, health: impl TargetHealth + 'static) -> Notifier {
         self.health = Some(std::sync::Arc::new(health));
         self
     }

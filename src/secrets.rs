@@ -105,7 +105,7 @@ impl SecretSource for Result<GenesysSecret, SecretError> {
 
 /// Reads the secret at most once per TTL.
 #[derive(Debug)]
-pub struct SecretCache {
+pub(crate) struct SecretCache {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
     ttl: Duration,
@@ -115,7 +115,7 @@ pub struct SecretCache {
 
 impl SecretCache {
     /// A cache of `secret_id` (name or ARN), refreshed after `ttl`.
-    pub fn new(
+    pub(crate) fn new(
         client: aws_sdk_secretsmanager::Client,
         secret_id: impl Into<String>,
         ttl: Duration,

@@ -19,13 +19,13 @@ const LIST_WITHIN: Duration = Duration::from_secs(10);
 /// Looks targets up in EventBridge (`ListTargetsByRule`, `DescribeApiDestination`) and
 /// SQS (`GetQueueUrl`).
 #[derive(Debug, Clone)]
-pub struct AwsTargets {
+pub(crate) struct AwsTargets {
     sdk: aws_config::SdkConfig,
 }
 
 impl AwsTargets {
     /// Lookups through this configuration; a rule in another region is looked up there.
-    pub fn new(sdk: aws_config::SdkConfig) -> AwsTargets {
+    pub(crate) fn new(sdk: aws_config::SdkConfig) -> AwsTargets {
         AwsTargets { sdk }
     }
 
@@ -177,7 +177,7 @@ impl TargetInputs for BTreeMap<String, String> {
 /// remembered for `ttl` — failures too (a role without `events:ListTargetsByRule` costs
 /// one call per pair per `ttl`, not one per batch).
 #[derive(Debug)]
-pub struct TargetInputLookup {
+pub(crate) struct TargetInputLookup {
     targets: AwsTargets,
     ttl: Duration,
     seen: std::sync::Mutex<HashMap<(String, String), Remembered>>,
@@ -188,7 +188,7 @@ type Remembered = (std::time::Instant, Option<&'static str>);
 
 impl TargetInputLookup {
     /// A lookup through `targets`, remembering answers for `ttl`.
-    pub fn new(targets: AwsTargets, ttl: Duration) -> TargetInputLookup {
+    pub(crate) fn new(targets: AwsTargets, ttl: Duration) -> TargetInputLookup {
         TargetInputLookup {
             targets,
             ttl,

@@ -49,7 +49,7 @@ use crate::report::{
 
 /// What the pipeline derives from one dead letter without any I/O.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Analysis {
+pub(crate) struct Analysis {
     /// Category, evidence, HTTP status.
     pub classification: Classification,
     /// The Genesys conversation id, if the event names one.
@@ -129,7 +129,7 @@ impl TriageOptions {
 }
 
 /// A report id that sorts by time: `<UTC time to the ms>-<unique>`.
-pub fn report_id(now: DateTime<Utc>, unique: &str) -> String {
+pub(crate) fn report_id(now: DateTime<Utc>, unique: &str) -> String {
     format!("{}-{unique}", now.format("%Y%m%dT%H%M%S%.3fZ"))
 }
 
@@ -647,7 +647,7 @@ struct Rendering {
 }
 
 /// A few payloads of each incident, by message id, for the report's page.
-pub type Samples = BTreeMap<String, Bytes>;
+pub(crate) type Samples = BTreeMap<String, Bytes>;
 
 /// The bodies the page shows: per (category, target), the first
 /// [`crate::report::PAYLOADS_PER_INCIDENT`] dead letters in the order the report's incidents

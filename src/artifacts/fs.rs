@@ -16,7 +16,7 @@ use super::{Artifact, ArtifactStore, PutError, StoreError, WriteWindow};
 /// file. A batch of payloads ([`ArtifactStore::put_all`]) goes to worker threads in one
 /// hand-off; a single `put` is written on the caller's thread.
 #[derive(Debug, Clone)]
-pub struct FsStore {
+pub(crate) struct FsStore {
     root: PathBuf,
     /// Folders known to exist: each is created once, not once per file.
     folders: Arc<Mutex<HashSet<PathBuf>>>,
@@ -26,7 +26,7 @@ pub struct FsStore {
 
 impl FsStore {
     /// A store rooted at `root` (created on first write).
-    pub fn new(root: impl Into<PathBuf>) -> FsStore {
+    pub(crate) fn new(root: impl Into<PathBuf>) -> FsStore {
         FsStore {
             root: root.into(),
             folders: Default::default(),

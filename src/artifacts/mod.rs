@@ -5,9 +5,10 @@ mod fs;
 mod memory;
 mod s3;
 
-pub use fs::FsStore;
+pub(crate) use fs::FsStore;
 pub use memory::MemoryStore;
-pub use s3::{S3Store, path_style_from_env, s3_client};
+pub(crate) use s3::S3Store;
+pub use s3::{path_style_from_env, s3_client};
 
 use std::future::Future;
 
@@ -238,7 +239,7 @@ const MAX_SANITIZED_LEN: usize = 64;
 /// `..`, NUL, a leading dot, an upper-case letter, over 128 characters — becomes a sanitized prefix plus `~` and 16 hex digits
 /// of the id's SHA-256. Plain names never contain `~`, so a hashed name can never equal
 /// another record's plain name; two hashed names collide only if SHA-256 prefixes do.
-pub fn safe_file_stem(id: &str) -> String {
+pub(crate) fn safe_file_stem(id: &str) -> String {
     // Upper case is not plain: on a case-insensitive disk (macOS, Windows) `Msg-A` and
     // `msg-a` would share one file. SQS message ids are lower-case UUIDs.
     stem(id, |b| b.is_ascii_lowercase())

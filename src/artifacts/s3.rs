@@ -9,7 +9,7 @@ use super::{Artifact, ArtifactStore, StoreError};
 
 /// Writes artifacts to one bucket, encrypted at rest (SSE-S3, or SSE-KMS with a key).
 #[derive(Debug, Clone)]
-pub struct S3Store {
+pub(crate) struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
     kms_key_id: Option<String>,
@@ -17,7 +17,7 @@ pub struct S3Store {
 
 impl S3Store {
     /// A store writing to `bucket`; with `kms_key_id`, objects use SSE-KMS with that key.
-    pub fn new(
+    pub(crate) fn new(
         client: aws_sdk_s3::Client,
         bucket: impl Into<String>,
         kms_key_id: Option<String>,

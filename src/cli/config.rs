@@ -24,7 +24,7 @@ pub struct CliConfig {
 }
 
 /// Why correlation is skipped when credentials are absent.
-pub const NO_CREDENTIALS: &str =
+pub(super) const NO_CREDENTIALS: &str =
     "no Genesys credentials (GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET unset)";
 
 impl CliConfig {

@@ -116,7 +116,7 @@ impl ConversationCache {
 /// Lambda one per secret it reads (a rotated secret gets a new one, the cache stays), the
 /// CLI one per run.
 #[derive(Debug)]
-pub struct Connector {
+pub(crate) struct Connector {
     http: reqwest::Client,
     analytics: AnalyticsConfig,
     cache: Arc<ConversationCache>,
@@ -125,7 +125,7 @@ pub struct Connector {
 impl Connector {
     /// Correlators with `analytics`'s tuning, remembering up to `cache_capacity`
     /// conversations between them.
-    pub fn new(analytics: AnalyticsConfig, cache_capacity: usize) -> Connector {
+    pub(crate) fn new(analytics: AnalyticsConfig, cache_capacity: usize) -> Connector {
         Connector {
             http: crate::http::client(),
             analytics,
@@ -134,7 +134,7 @@ impl Connector {
     }
 
     /// A correlator for one OAuth client at `endpoints`.
-    pub fn connect(
+    pub(crate) fn connect(
         &self,
         endpoints: &Endpoints,
         credentials: ClientCredentials,

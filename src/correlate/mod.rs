@@ -13,8 +13,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-pub use self::genesys::{CacheTtl, Connector, ConversationCache, GenesysCorrelator};
-pub use crate::genesys::conversation::{ConversationSummary, LookupFailure};
+pub(crate) use self::genesys::Connector;
+pub use self::genesys::{CacheTtl, ConversationCache, GenesysCorrelator};
+pub(crate) use crate::genesys::conversation::ConversationSummary;
+pub use crate::genesys::conversation::LookupFailure;
 
 /// What is known of a failure's conversation: the record's `interactionInfo`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,7 +121,7 @@ impl Correlate for MemoryCorrelator {
 /// The correlation a run uses, chosen by its adapter (the Lambda, the CLI): a fixed answer
 /// for every conversation (skipped, or unavailable with the reason), or the Genesys API.
 #[derive(Debug)]
-pub enum Correlation {
+pub(crate) enum Correlation {
     /// Every conversation gets the same answer.
     Fixed(MemoryCorrelator),
     /// The Genesys Cloud Analytics API.
@@ -128,7 +130,7 @@ pub enum Correlation {
 
 impl Correlation {
     /// Requests sent to Genesys Cloud, when it is used.
-    pub fn calls(&self) -> Option<u64> {
+    pub(crate) fn calls(&self) -> Option<u64> {
         match self {
             Correlation::Fixed(_) => None,
             Correlation::Genesys(c) => Some(c.calls()),

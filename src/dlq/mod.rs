@@ -19,21 +19,21 @@ use lenient::{Lenient, MaybeArrayOf, MaybeObject};
 use crate::genesys::ConversationRefs;
 
 /// The message attribute names EventBridge adds to a dead-lettered event.
-pub mod attr {
+pub(crate) mod attr {
     /// ARN of the rule whose target failed.
-    pub const RULE_ARN: &str = "RULE_ARN";
+    pub(crate) const RULE_ARN: &str = "RULE_ARN";
     /// ARN of the failed target.
-    pub const TARGET_ARN: &str = "TARGET_ARN";
+    pub(crate) const TARGET_ARN: &str = "TARGET_ARN";
     /// EventBridge's error class, e.g. `THROTTLING`.
-    pub const ERROR_CODE: &str = "ERROR_CODE";
+    pub(crate) const ERROR_CODE: &str = "ERROR_CODE";
     /// Free-text description of the failure.
-    pub const ERROR_MESSAGE: &str = "ERROR_MESSAGE";
+    pub(crate) const ERROR_MESSAGE: &str = "ERROR_MESSAGE";
     /// `MaximumRetryAttempts` or `MaximumEventAgeInSeconds`; absent when not retried.
-    pub const EXHAUSTED_RETRY_CONDITION: &str = "EXHAUSTED_RETRY_CONDITION";
+    pub(crate) const EXHAUSTED_RETRY_CONDITION: &str = "EXHAUSTED_RETRY_CONDITION";
     /// Number of retries made, as a string integer.
-    pub const RETRY_ATTEMPTS: &str = "RETRY_ATTEMPTS";
+    pub(crate) const RETRY_ATTEMPTS: &str = "RETRY_ATTEMPTS";
     /// Every name above.
-    pub const ALL: [&str; 6] = [
+    pub(crate) const ALL: [&str; 6] = [
         RULE_ARN,
         TARGET_ARN,
         ERROR_CODE,

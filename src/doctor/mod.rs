@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub(crate) use aws::{Scope, audit};
-pub use scheduled::Announced;
+pub(crate) use scheduled::Announced;
 pub(crate) use scheduled::ScheduledAudit;
 
 /// How bad a finding is. `critical`: events are being lost or go nowhere now; `error`:
@@ -26,7 +26,7 @@ pub(crate) use scheduled::ScheduledAudit;
 /// events; `info`: worth knowing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     /// Events are lost (or accepted and never delivered) now.
     Critical,
     /// Events will be lost on the next failed delivery.
@@ -39,7 +39,7 @@ pub enum Severity {
 
 impl Severity {
     /// Its name in the JSON and the text.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Critical => "critical",
             Severity::Error => "error",
@@ -51,7 +51,7 @@ impl Severity {
 
 /// One thing wrong (or worth knowing) about the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// Stable code, e.g. `target-without-dlq`.
     pub code: &'static str,
     /// How bad it is.
@@ -69,7 +69,7 @@ pub struct Finding {
 /// What the audit looked at.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Checked {
+pub(crate) struct Checked {
     /// Event buses whose rules were read.
     pub buses: Vec<String>,
     /// Rules read.
@@ -83,7 +83,7 @@ pub struct Checked {
 /// The audit's result.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Audit {
+pub(crate) struct Audit {
     /// When it ran (RFC 3339).
     pub generated_at: String,
     /// Most severe first.
@@ -95,11 +95,11 @@ pub struct Audit {
 }
 
 /// Exit status: nothing wrong.
-pub const EXIT_FINE: u8 = 0;
+pub(crate) const EXIT_FINE: u8 = 0;
 /// Exit status: warnings, or something could not be checked.
-pub const EXIT_WARNINGS: u8 = 1;
+pub(crate) const EXIT_WARNINGS: u8 = 1;
 /// Exit status: events are being lost (a `critical` or `error` finding).
-pub const EXIT_LOSING: u8 = 2;
+pub(crate) const EXIT_LOSING: u8 = 2;
 
 impl Audit {
     /// Findings most severe first, then by resource and code; one per (code, resource).
@@ -112,7 +112,7 @@ impl Audit {
     }
 
     /// 2 when events are being lost, 1 for warnings or checks that could not run, else 0.
-    pub fn exit_status(&self) -> u8 {
+    pub(crate) fn exit_status(&self) -> u8 {
         let worst = self.findings.iter().map(|f| f.severity).min();
         match worst {
             Some(Severity::Critical | Severity::Error) => EXIT_LOSING,
@@ -123,7 +123,7 @@ impl Audit {
     }
 
     /// The plain-text listing the CLI prints.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
         for f in &self.findings {
@@ -164,7 +164,7 @@ impl Audit {
 }
 
 /// The timeout of each call the audit makes, unless told otherwise.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

@@ -148,11 +148,11 @@ pub const DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 
 /// The longest lifetime believed: Genesys Cloud issues client-credentials tokens for a day
 /// at most; a larger `expires_in` (up to 2^64 - 1 seconds) must not overflow a deadline.
-pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(48 * 3600);
+pub(super) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(48 * 3600);
 
 /// The token request, connection to last byte, never takes longer than this; callers with
 /// less time left give up sooner (the lock is released when they do).
-pub const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A token answer is a few hundred bytes; anything past this is not read.
 const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;

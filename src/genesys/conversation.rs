@@ -44,7 +44,7 @@ pub struct ConversationSummary {
 }
 
 /// The report's view of an `AnalyticsConversationWithoutAttributes`.
-pub fn summarize(c: &Value) -> ConversationSummary {
+pub(crate) fn summarize(c: &Value) -> ConversationSummary {
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     let start = text(c, "conversationStart");
     let end = text(c, "conversationEnd");

@@ -28,7 +28,7 @@ use super::Limit;
 use crate::targets::RuleArn as Rule;
 
 /// EventBridge's rule metrics read as totals for each rule.
-pub const METRICS: [&str; 9] = [
+pub(crate) const METRICS: [&str; 9] = [
     "Invocations",
     "FailedInvocations",
     "InvocationsSentToDlq",
@@ -60,7 +60,7 @@ const MARGIN: i64 = 600;
 
 /// The two dimension sets a rule's metrics may be under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DimensionSet {
+pub(crate) enum DimensionSet {
     /// `{RuleName}`.
     Rule,
     /// `{EventBusName, RuleName}`.
@@ -71,7 +71,7 @@ impl DimensionSet {
     const BOTH: [DimensionSet; 2] = [DimensionSet::Rule, DimensionSet::BusAndRule];
 
     /// As summary.json names it: `RuleName` or `EventBusName,RuleName`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DimensionSet::Rule => "RuleName",
             DimensionSet::BusAndRule => "EventBusName,RuleName",
@@ -102,7 +102,7 @@ impl DimensionSet {
 
 /// The periods a window is read with, by its start's age.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Periods {
+pub(super) struct Periods {
     /// The window, rounded out to whole peak periods.
     pub start: i64,
     pub end: i64,
@@ -114,7 +114,7 @@ pub struct Periods {
 
 /// The periods for `start..end` read at `now`; `Err` when CloudWatch keeps nothing that
 /// old (455 days).
-pub fn periods(start: i64, end: i64, now: i64) -> Result<Periods, String> {
+pub(super) fn periods(start: i64, end: i64, now: i64) -> Result<Periods, String> {
     let age = now - start + MARGIN;
     let peak: i64 = if age > 455 * DAY {
         return Err(
@@ -139,7 +139,7 @@ pub fn periods(start: i64, end: i64, now: i64) -> Result<Periods, String> {
 }
 
 /// "per minute", "per 5 minutes", "per hour".
-pub fn per_period(seconds: i32) -> String {
+pub(crate) fn per_period(seconds: i32) -> String {
     match seconds {
         60 => "per minute".into(),
         3600 => "per hour".into(),
@@ -150,7 +150,7 @@ pub fn per_period(seconds: i32) -> String {
 
 /// One rule's figures, or why there are none.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RuleFigures {
+pub(super) struct RuleFigures {
     /// Metric → total over the window (only metrics found; empty when `missing`).
     pub totals: BTreeMap<String, f64>,
     /// Metric → the dimension set its data was under.
@@ -173,7 +173,7 @@ struct Answer {
 
 /// What one region's rules read to.
 #[derive(Debug, Default)]
-pub struct RegionFigures {
+pub(super) struct RegionFigures {
     /// Per rule asked for, in order.
     pub rules: Vec<RuleFigures>,
     /// Rules of the region that lost events beyond the DLQ in the window, none of the
@@ -188,7 +188,7 @@ pub struct RegionFigures {
 /// Reads the figures of `rules` (all in `region`; peaks for those in `with_peaks`) in
 /// `periods`, and looks for the region's other rules that lost events; each call bounded
 /// by `limit`.
-pub async fn read(
+pub(super) async fn read(
     client: &aws_sdk_cloudwatch::Client,
     region: &str,
     rules: &[&Rule],

@@ -32,11 +32,11 @@ use crate::summarize::{
 };
 use crate::targets::{AwsTargets, RuleArn as Rule, arn_parts};
 
-pub use cloudwatch::{METRICS, per_period};
+pub(crate) use cloudwatch::{METRICS, per_period};
 pub(crate) use cloudwatch::{Series, series};
 
 /// A Genesys Cloud OAuth client and where to reach Genesys Cloud.
-pub type GenesysAccess = (ClientCredentials, Endpoints);
+pub(crate) type GenesysAccess = (ClientCredentials, Endpoints);
 
 /// Error codes of dead letters EventBridge throttled itself (no HTTP answer from the
 /// endpoint).
@@ -60,7 +60,7 @@ struct TargetEvidence {
 
 /// What to look up: the failed targets with the rules that failed on them, over a window.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HealthQuery {
+pub(crate) struct HealthQuery {
     /// Target ARN → what its dead letters say.
     targets: BTreeMap<String, TargetEvidence>,
     /// Rules whose dead letters name no target.
@@ -73,7 +73,7 @@ pub struct HealthQuery {
 
 impl HealthQuery {
     /// The incidents of a summary, over its window.
-    pub fn of_summary(summary: &Summary) -> HealthQuery {
+    pub(crate) fn of_summary(summary: &Summary) -> HealthQuery {
         let mut query = HealthQuery {
             window: window(summary),
             ..HealthQuery::default()
@@ -101,7 +101,7 @@ impl HealthQuery {
     }
 
     /// One incident of the incident table, over its first to last failure.
-    pub fn of_incident(item: &crate::incidents::IncidentItem) -> HealthQuery {
+    pub(crate) fn of_incident(item: &crate::incidents::IncidentItem) -> HealthQuery {
         let time = |ms| DateTime::<Utc>::from_timestamp_millis(ms).and_then(whole_minute);
         let mut query = HealthQuery {
             window: time(item.first_seen)
@@ -172,7 +172,7 @@ impl HealthQuery {
 }
 
 /// The health look-up: the port the Notifier and `summarize` ask through.
-pub trait TargetHealth: Send + Sync + std::fmt::Debug {
+pub(crate) trait TargetHealth: Send + Sync + std::fmt::Debug {
     /// The health of the query's rules and targets, and the Genesys side's through
     /// `genesys` when given; each call within `bounds.per_call`, all within
     /// `bounds.total`.
@@ -186,13 +186,13 @@ pub trait TargetHealth: Send + Sync + std::fmt::Debug {
 
 /// Asks CloudWatch, EventBridge and Genesys Cloud.
 #[derive(Debug, Clone)]
-pub struct AwsHealth {
+pub(crate) struct AwsHealth {
     sdk: aws_config::SdkConfig,
 }
 
 impl AwsHealth {
     /// Look-ups through `sdk`; a rule in another region is looked up there.
-    pub fn new(sdk: aws_config::SdkConfig) -> AwsHealth {
+    pub(crate) fn new(sdk: aws_config::SdkConfig) -> AwsHealth {
         AwsHealth { sdk }
     }
 }
@@ -216,7 +216,7 @@ impl TargetHealth for AwsHealth {
 /// The in-memory twin: answers one health, and remembers each query.
 #[cfg(test)]
 #[derive(Debug, Clone, Default)]
-pub struct MemoryHealth {
+pub(crate) struct MemoryHealth {
     answer: Health,
     asked: Arc<Mutex<Vec<HealthQuery>>>,
 }
@@ -224,7 +224,7 @@ pub struct MemoryHealth {
 #[cfg(test)]
 impl MemoryHealth {
     /// Answers `answer` to every query.
-    pub fn answering(answer: Health) -> MemoryHealth {
+    pub(crate) fn answering(answer: Health) -> MemoryHealth {
         MemoryHealth {
             answer,
             asked: Arc::default(),
@@ -232,7 +232,7 @@ impl MemoryHealth {
     }
 
     /// The queries asked so far.
-    pub fn asked(&self) -> Vec<HealthQuery> {
+    pub(crate) fn asked(&self) -> Vec<HealthQuery> {
         self.asked.lock().expect("not poisoned").clone()
     }
 }
@@ -536,7 +536,7 @@ fn whole_minute(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
 
 /// How long a health look-up may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bounds {
+pub(crate) struct Bounds {
     /// Each call at most this long.
     pub per_call: Duration,
     /// The whole look-up within this: a call made late gets only what is left, one made

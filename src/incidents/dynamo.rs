@@ -19,7 +19,7 @@ use super::table::{
 };
 
 /// The sparse index of open (and unannounced) incidents by last failure.
-pub const OPEN_INDEX: &str = "open-by-last-seen";
+pub(super) const OPEN_INDEX: &str = "open-by-last-seen";
 
 type Item = HashMap<String, AttributeValue>;
 

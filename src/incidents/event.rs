@@ -114,7 +114,7 @@ pub fn detail(change: &Change, ctx: &EventContext) -> Value {
 
 /// The severity a pager routes on, by category (`None`: a category this version does
 /// not know): the documented table of docs/contract.md.
-pub fn severity(category: Option<FailureCategory>) -> &'static str {
+pub(super) fn severity(category: Option<FailureCategory>) -> &'static str {
     match category {
         // Nothing gets through until someone fixes access or the target.
         Some(

@@ -88,7 +88,9 @@ async fn item<T: IncidentTable + 'static>(table: &Arc<T>) -> IncidentItem {
 
 /// A new incident opens once; its next batches are counted in silently, one write each
 /// when the process holds the item.
-pub async fn opens_once_and_counts_in_the_next_batches<T: IncidentTable + 'static>(table: Arc<T>) {
+pub(super) async fn opens_once_and_counts_in_the_next_batches<T: IncidentTable + 'static>(
+    table: Arc<T>,
+) {
     let t = tracker(&table);
     let first = announce(&t, t.observe(vec![batch(0, 10, 1)], clock(0), BUDGET).await).await;
     assert_eq!(first, [(Transition::Opened, 1)]);
@@ -109,7 +111,7 @@ async fn item_of<T: IncidentTable + 'static>(table: &Arc<T>) -> IncidentItem {
 }
 
 /// Sixteen invocations meeting a new incident at once: one `opened`, every count kept.
-pub async fn sixteen_at_once_open_once<T: IncidentTable + 'static>(table: Arc<T>) {
+pub(super) async fn sixteen_at_once_open_once<T: IncidentTable + 'static>(table: Arc<T>) {
     let trackers: Vec<_> = (0..16).map(|_| tracker(&table)).collect();
     let all = futures::future::join_all(
         trackers
@@ -135,7 +137,7 @@ pub async fn sixteen_at_once_open_once<T: IncidentTable + 'static>(table: Arc<T>
 /// opens once, updates at most every 30 minutes of the clock, and the sweep every five
 /// minutes resolves nothing while batches still come (though every failure is hours
 /// old); after the drain, once, with the cut-off of its quiet period.
-pub async fn a_backlog_drained_two_hours_late_opens_once_and_resolves_once<
+pub(super) async fn a_backlog_drained_two_hours_late_opens_once_and_resolves_once<
     T: IncidentTable + 'static,
 >(
     table: Arc<T>,
@@ -175,7 +177,7 @@ pub async fn a_backlog_drained_two_hours_late_opens_once_and_resolves_once<
 /// After a resolution, redelivered records whose failures are older than its cut-off
 /// count into the resolved episode and never reopen it; a fresh failure reopens it once,
 /// as episode 2 with its own dedup key.
-pub async fn old_redeliveries_do_not_reopen_a_fresh_failure_reopens_once<
+pub(super) async fn old_redeliveries_do_not_reopen_a_fresh_failure_reopens_once<
     T: IncidentTable + 'static,
 >(
     table: Arc<T>,
@@ -212,7 +214,9 @@ pub async fn old_redeliveries_do_not_reopen_a_fresh_failure_reopens_once<
 
 /// Two batches of 200 distinct minutes each: one `opened`, every failure counted, the
 /// item bounded (minutes folded into hours).
-pub async fn two_batches_of_200_minutes_open_once_and_count_all<T: IncidentTable + 'static>(
+pub(super) async fn two_batches_of_200_minutes_open_once_and_count_all<
+    T: IncidentTable + 'static,
+>(
     table: Arc<T>,
 ) {
     let t = tracker(&table);
@@ -240,7 +244,7 @@ pub async fn two_batches_of_200_minutes_open_once_and_count_all<T: IncidentTable
 }
 
 /// An eight-hour incident, one batch a minute: the item stays bounded.
-pub async fn an_eight_hour_incident_keeps_its_item_bounded<T: IncidentTable + 'static>(
+pub(super) async fn an_eight_hour_incident_keeps_its_item_bounded<T: IncidentTable + 'static>(
     table: Arc<T>,
 ) {
     let t = tracker(&table);
@@ -265,7 +269,9 @@ pub async fn an_eight_hour_incident_keeps_its_item_bounded<T: IncidentTable + 's
 
 /// A transition whose event was not put stays in the outbox: its maker's to put for a
 /// minute, then any later invocation's or sweep's, exactly once once put.
-pub async fn an_unannounced_transition_is_put_later_exactly_once<T: IncidentTable + 'static>(
+pub(super) async fn an_unannounced_transition_is_put_later_exactly_once<
+    T: IncidentTable + 'static,
+>(
     table: Arc<T>,
 ) {
     let t = tracker(&table);
@@ -297,7 +303,7 @@ pub async fn an_unannounced_transition_is_put_later_exactly_once<T: IncidentTabl
 
 /// Acknowledged and silenced: stored in the item; a silenced incident is counted but
 /// announces nothing until the silence ends, then what was held is put.
-pub async fn ack_and_silence_round_trip<T: IncidentTable + 'static>(table: Arc<T>) {
+pub(super) async fn ack_and_silence_round_trip<T: IncidentTable + 'static>(table: Arc<T>) {
     let t = tracker(&table);
     announce(&t, t.observe(vec![batch(0, 1, 1)], clock(0), BUDGET).await).await;
     let acked = t.acknowledge(KEY, clock(1)).await.unwrap().unwrap();
@@ -326,7 +332,7 @@ pub async fn ack_and_silence_round_trip<T: IncidentTable + 'static>(table: Arc<T
 
 /// By hand: only an open incident, with its cut-off at the moment; a second hand
 /// resolution finds nothing open.
-pub async fn resolved_by_hand_only_when_open<T: IncidentTable + 'static>(table: Arc<T>) {
+pub(super) async fn resolved_by_hand_only_when_open<T: IncidentTable + 'static>(table: Arc<T>) {
     let t = tracker(&table);
     announce(&t, t.observe(vec![batch(0, 2, 1)], clock(0), BUDGET).await).await;
     let change = t.resolve(KEY, clock(1)).await.unwrap().unwrap();
@@ -346,7 +352,7 @@ pub async fn resolved_by_hand_only_when_open<T: IncidentTable + 'static>(table: 
 /// nothing counts as overdue (the unannounced alarm stays quiet); when it ends, an episode
 /// that began and ended inside it is passed over (never paged), and an episode still open
 /// is put once, its `reopened` alone.
-pub async fn a_silence_ends_without_a_flood<T: IncidentTable + 'static>(table: Arc<T>) {
+pub(super) async fn a_silence_ends_without_a_flood<T: IncidentTable + 'static>(table: Arc<T>) {
     let t = tracker(&table);
     // The failure-clock minute of processing minute `m`: a failure as it happens.
     let now_failing = |m: i64| (clock(m) - clock(0)).num_minutes() + 180;

@@ -14,20 +14,20 @@ use super::{IncidentSettings, Transition};
 
 /// The version of the item's layout this code writes and reads; an item of a higher one
 /// is never written by this code (its conditions say so).
-pub const ITEM_VERSION: u64 = 2;
+pub(super) const ITEM_VERSION: u64 = 2;
 
 /// The most minutes kept one by one; older ones are folded into hours.
 pub const MINUTES_KEPT: usize = 60;
 /// The most hours kept; older ones are only in `count`.
 pub const HOURS_KEPT: usize = 48;
 /// The most rule ARNs and error codes kept (each).
-pub const NAMES_KEPT: usize = 20;
+pub(super) const NAMES_KEPT: usize = 20;
 /// The most sample error messages.
-pub const SAMPLES_KEPT: usize = 5;
+pub(super) const SAMPLES_KEPT: usize = 5;
 /// The most characters of each sample error message.
 pub const SAMPLE_CHARS: usize = 300;
 /// The most transitions the outbox holds; past it the oldest `updated` go first.
-pub const OUTBOX_KEPT: usize = 8;
+pub(super) const OUTBOX_KEPT: usize = 8;
 
 /// Whether an incident is going on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +310,7 @@ pub trait IncidentTable: Send + Sync {
 }
 
 /// A new open episode from `seen`, numbered `seq` (its episode), made at `now`.
-pub fn fresh(seen: &Observation, now: i64, seq: u64) -> IncidentItem {
+pub(super) fn fresh(seen: &Observation, now: i64, seq: u64) -> IncidentItem {
     let mut item = IncidentItem {
         key: seen.key.clone(),
         state: State::Open,
@@ -434,7 +434,7 @@ fn record(
 ///   since the latest transition;
 /// - resolved: a batch with a failure after the resolution's cut-off starts a new
 ///   episode (`reopened`); an older one counts into the resolved episode.
-pub fn count_in(
+pub(super) fn count_in(
     old: Option<&IncidentItem>,
     seen: &Observation,
     now: i64,
@@ -476,7 +476,7 @@ pub fn count_in(
 /// A new episode over an item that could not be read: announced (`opened`/`reopened`,
 /// marked rewritten) only when the item was not open, so an episode that was open is
 /// never announced again; when it was, the batch continues it silently.
-pub fn rewrite(
+pub(super) fn rewrite(
     salvage: &Salvage,
     seen: &Observation,
     now: i64,
@@ -500,7 +500,7 @@ pub fn rewrite(
 
 /// Resolves an open incident at `now`: by hand, or when quiet on both clocks (no failure
 /// and no batch counted for the quiet period). `None` when it does not resolve.
-pub fn resolve(
+pub(super) fn resolve(
     old: &IncidentItem,
     now: i64,
     settings: &IncidentSettings,
@@ -525,7 +525,7 @@ pub fn resolve(
 }
 
 /// The item with the transitions `seqs` put on the bus (or passed over).
-pub fn mark_announced(old: &IncidentItem, seqs: &[u64]) -> IncidentItem {
+pub(super) fn mark_announced(old: &IncidentItem, seqs: &[u64]) -> IncidentItem {
     let mut item = old.clone();
     item.outbox.retain(|p| !seqs.contains(&p.seq));
     item.announced_seq = seqs.iter().copied().fold(item.announced_seq, u64::max);
@@ -534,13 +534,13 @@ pub fn mark_announced(old: &IncidentItem, seqs: &[u64]) -> IncidentItem {
 
 /// Whether `p` was held by a silence: made (or still unput) before the end of the
 /// item's latest silence.
-pub fn held(item: &IncidentItem, p: &Pending) -> bool {
+pub(super) fn held(item: &IncidentItem, p: &Pending) -> bool {
     item.silenced_until.is_some_and(|until| p.at < until)
 }
 
 /// Since when `p` has been due to be put (epoch ms): when it was made, or, when a silence
 /// held it, when that silence ends.
-pub fn due_since(item: &IncidentItem, p: &Pending) -> i64 {
+pub(super) fn due_since(item: &IncidentItem, p: &Pending) -> i64 {
     match item.silenced_until {
         Some(until) if p.at < until => until,
         _ => p.at,
@@ -552,7 +552,7 @@ pub fn due_since(item: &IncidentItem, p: &Pending) -> i64 {
 /// an episode that began and ended while held (the pager never heard of it, and it is
 /// over), and every held `updated` whose episode has a later transition, or its opening,
 /// in the outbox (each event carries the incident's current counts).
-pub fn passed_over(item: &IncidentItem) -> Vec<u64> {
+pub(super) fn passed_over(item: &IncidentItem) -> Vec<u64> {
     let held: Vec<&Pending> = item.outbox.iter().filter(|p| held(item, p)).collect();
     let over = |episode: u64| {
         let began = held.iter().any(|p| {
@@ -578,7 +578,7 @@ pub fn passed_over(item: &IncidentItem) -> Vec<u64> {
 }
 
 /// Acknowledges the open episode at `now`; `None` when it is not open.
-pub fn acknowledge(old: &IncidentItem, now: i64) -> Option<IncidentItem> {
+pub(super) fn acknowledge(old: &IncidentItem, now: i64) -> Option<IncidentItem> {
     (old.state == State::Open).then(|| {
         let mut item = old.clone();
         item.acknowledged_at = Some(now);
@@ -587,7 +587,7 @@ pub fn acknowledge(old: &IncidentItem, now: i64) -> Option<IncidentItem> {
 }
 
 /// Silences the incident until `until` (epoch ms).
-pub fn silence(old: &IncidentItem, until: i64) -> IncidentItem {
+pub(super) fn silence(old: &IncidentItem, until: i64) -> IncidentItem {
     let mut item = old.clone();
     item.silenced_until = Some(until);
     item

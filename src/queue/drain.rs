@@ -47,7 +47,7 @@ const STALE_RECEIVES: u32 = 3;
 
 /// How a drain runs.
 #[derive(Debug, Clone)]
-pub struct DrainOptions {
+pub(crate) struct DrainOptions {
     /// Stop after this many distinct messages; `None` drains the queue.
     pub max_messages: Option<usize>,
     /// Messages per page: one pipeline run and one report each.
@@ -65,7 +65,7 @@ pub struct DrainOptions {
 
 /// Counts while the drain works, for progress.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PageProgress {
+pub(crate) struct PageProgress {
     /// Pages finished.
     pub pages: usize,
     /// Distinct messages received.
@@ -80,7 +80,7 @@ pub struct PageProgress {
 
 /// What a drain did.
 #[derive(Debug, Clone)]
-pub struct DrainSummary {
+pub(crate) struct DrainSummary {
     /// The queue when the run started.
     pub start: QueueInfo,
     /// The queue when the run ended, if it could be read.
@@ -148,7 +148,7 @@ impl DrainSummary {
     }
 
     /// Whether every received message was written and, when deleting, deleted.
-    pub fn complete(&self, delete: bool) -> bool {
+    pub(crate) fn complete(&self, delete: bool) -> bool {
         self.stopped.is_none()
             && self.written == self.received
             && (!delete || self.deleted == self.received)
@@ -202,7 +202,7 @@ type Turn<'a> = Option<Arc<tokio::sync::SemaphorePermit<'a>>>;
 /// the queue can be used at all), through the triage `service`, page by page. Anything that fails
 /// later stops the run with the reason in [`DrainSummary::stopped`], after the pages in
 /// hand are finished and everything not deleted is released.
-pub async fn drain(
+pub(crate) async fn drain(
     queue: &dyn DeadLetterQueue,
     start: QueueInfo,
     service: &TriageService,

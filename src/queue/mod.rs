@@ -11,12 +11,12 @@ use futures::future::BoxFuture;
 
 use crate::dlq::DeadLetter;
 
-pub use drain::{DrainOptions, DrainSummary, PageProgress, drain};
-pub use sqs::SqsQueue;
+pub(crate) use drain::{DrainOptions, DrainSummary, PageProgress, drain};
+pub(crate) use sqs::SqsQueue;
 
 /// One received message: the dead letter and the receipt handle that deletes or releases it.
 #[derive(Debug, Clone)]
-pub struct Received {
+pub(crate) struct Received {
     /// The message, parsed.
     pub letter: DeadLetter,
     /// The handle of this receipt (a message received twice has two).
@@ -25,7 +25,7 @@ pub struct Received {
 
 /// What the queue says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueInfo {
+pub(crate) struct QueueInfo {
     /// The queue's ARN (`QueueArn`).
     pub arn: String,
     /// How many messages wait (`ApproximateNumberOfMessages`).
@@ -36,14 +36,14 @@ pub struct QueueInfo {
 
 impl QueueInfo {
     /// Whether it is a FIFO queue.
-    pub fn is_fifo(&self) -> bool {
+    pub(crate) fn is_fifo(&self) -> bool {
         self.arn.ends_with(".fifo")
     }
 }
 
 /// What happened to one receipt handle in a delete or visibility change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HandleOutcome {
+pub(crate) enum HandleOutcome {
     /// Done.
     Done,
     /// The receipt handle is no longer valid (its visibility lapsed and the message was
@@ -56,7 +56,7 @@ pub enum HandleOutcome {
 /// Why the queue could not be used. Messages name the queue and the action, never a
 /// credential.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QueueError {
+pub(crate) enum QueueError {
     /// The queue URL names no queue (or one in another Region).
     #[error("queue {0} does not exist (check --queue-url and AWS_REGION)")]
     NotFound(String),
@@ -88,7 +88,7 @@ pub enum QueueError {
 }
 
 /// The dead-letter queue port: what `drain` needs from a queue.
-pub trait DeadLetterQueue: Send + Sync {
+pub(crate) trait DeadLetterQueue: Send + Sync {
     /// The queue's ARN and depth.
     fn describe(&self) -> BoxFuture<'_, Result<QueueInfo, QueueError>>;
 

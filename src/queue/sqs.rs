@@ -25,7 +25,7 @@ const ENTRY_ATTEMPTS: u32 = 3;
 
 /// One SQS queue, by URL.
 #[derive(Debug, Clone)]
-pub struct SqsQueue {
+pub(crate) struct SqsQueue {
     client: aws_sdk_sqs::Client,
     url: String,
     wait: Duration,
@@ -36,7 +36,11 @@ pub struct SqsQueue {
 impl SqsQueue {
     /// The queue at `url`, through a client with this configuration (its retries are
     /// counted); receives long-poll for `wait` (1–20 s).
-    pub fn new(config: aws_sdk_sqs::Config, url: impl Into<String>, wait: Duration) -> SqsQueue {
+    pub(crate) fn new(
+        config: aws_sdk_sqs::Config,
+        url: impl Into<String>,
+        wait: Duration,
+    ) -> SqsQueue {
         let attempts = Arc::new(Attempts::default());
         let config = config
             .to_builder()
@@ -53,7 +57,7 @@ impl SqsQueue {
 
     /// Calls the SDK made again after an attempt failed (throttling, a lost connection,
     /// a timeout), so far.
-    pub fn retries(&self) -> u64 {
+    pub(crate) fn retries(&self) -> u64 {
         let calls = self.attempts.calls.load(Ordering::Relaxed);
         self.attempts
             .attempts
@@ -62,7 +66,7 @@ impl SqsQueue {
     }
 
     /// Remembers the queue's ARN, given to every received dead letter as its source.
-    pub fn with_arn(mut self, arn: impl Into<String>) -> SqsQueue {
+    pub(crate) fn with_arn(mut self, arn: impl Into<String>) -> SqsQueue {
         self.arn = Some(arn.into());
         self
     }
@@ -358,7 +362,7 @@ impl DeadLetterQueue for SqsQueue {
 }
 
 /// An SQS message as a [`DeadLetter`], with EventBridge's attributes.
-pub fn to_dead_letter(index: usize, m: &Message, queue_arn: Option<String>) -> DeadLetter {
+pub(super) fn to_dead_letter(index: usize, m: &Message, queue_arn: Option<String>) -> DeadLetter {
     let system = |name: MessageSystemAttributeName| {
         m.attributes()
             .and_then(|a| a.get(&name))

@@ -25,7 +25,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The journal in the incident table `table`.
 #[derive(Debug)]
-pub struct DynamoJournal {
+pub(crate) struct DynamoJournal {
     client: aws_sdk_dynamodb::Client,
     table: String,
     calls: AtomicU64,
@@ -33,7 +33,7 @@ pub struct DynamoJournal {
 
 impl DynamoJournal {
     /// The journal in `table` through `client`.
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoJournal {
+    pub(crate) fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoJournal {
         DynamoJournal {
             client,
             table: table.into(),

@@ -14,7 +14,7 @@ use crate::summarize::Health;
 
 /// The gate's answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GateVerdict {
+pub(crate) struct GateVerdict {
     /// Whether to go on.
     pub open: bool,
     /// Why not (or what was found).
@@ -30,7 +30,7 @@ const BOUNDS: Bounds = Bounds {
 };
 
 /// Looks the health of `item`'s target up since its last failure and judges it.
-pub async fn ask(
+pub(crate) async fn ask(
     health: &dyn TargetHealth,
     item: &IncidentItem,
     now: DateTime<Utc>,
@@ -46,7 +46,7 @@ pub async fn ask(
 }
 
 /// The judgement of `health` for `item` (pure).
-pub fn judge(health: &Health, item: &IncidentItem) -> GateVerdict {
+pub(crate) fn judge(health: &Health, item: &IncidentItem) -> GateVerdict {
     let target = item.target_arn.as_deref().unwrap_or_default();
     let limit = health
         .api_destinations

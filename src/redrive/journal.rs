@@ -20,7 +20,7 @@ use futures::future::BoxFuture;
 
 /// What the journal could not do.
 #[derive(Debug, thiserror::Error)]
-pub enum JournalError {
+pub(crate) enum JournalError {
     /// A call failed, was refused or did not answer in time: which, and why.
     #[error("redrive journal: {0}")]
     Aws(#[from] crate::aws_error::AwsError),
@@ -40,7 +40,7 @@ pub enum JournalError {
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RunState {
+pub(crate) enum RunState {
     /// Sending, slice by slice.
     Running,
     /// Stopped by the breaker, the canary or a person; resumes after the next resolution
@@ -54,7 +54,7 @@ pub enum RunState {
 
 impl RunState {
     /// As the item and the events spell it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RunState::Running => "running",
             RunState::Paused => "paused",
@@ -64,7 +64,7 @@ impl RunState {
     }
 
     /// Whether the run is over.
-    pub fn ended(self) -> bool {
+    pub(crate) fn ended(self) -> bool {
         match self {
             RunState::Finished | RunState::Cancelled => true,
             RunState::Running | RunState::Paused => false,
@@ -75,7 +75,7 @@ impl RunState {
 /// One redrive of one incident's episode. Times are epoch milliseconds.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Run {
+pub(crate) struct Run {
     /// The incident's key.
     pub incident: String,
     /// The incident episode redriven.
@@ -143,17 +143,17 @@ pub struct Run {
 
 impl Run {
     /// The run item's key.
-    pub fn key(incident: &str) -> String {
+    pub(crate) fn key(incident: &str) -> String {
         format!("redrive#run#{incident}")
     }
 
     /// The state, `running` before the first write.
-    pub fn state(&self) -> RunState {
+    pub(crate) fn state(&self) -> RunState {
         self.state.unwrap_or(RunState::Running)
     }
 
     /// Events this pass works.
-    pub fn in_pass(&self) -> u64 {
+    pub(crate) fn in_pass(&self) -> u64 {
         if self.pass <= 1 {
             self.total
         } else {
@@ -162,20 +162,20 @@ impl Run {
     }
 
     /// Seconds the rest would take at the run's pace.
-    pub fn expected_seconds(&self) -> u64 {
+    pub(crate) fn expected_seconds(&self) -> u64 {
         let left = self.in_pass().saturating_sub(self.cursor) as f64;
         (left / self.rate.max(0.01)).ceil() as u64
     }
 }
 
 /// An event's journal item's key: `redrive#<targetArn>#<eventId>`.
-pub fn event_key(target_arn: &str, event_id: &str) -> String {
+pub(crate) fn event_key(target_arn: &str, event_id: &str) -> String {
     format!("redrive#{target_arn}#{event_id}")
 }
 
 /// The journal of one event, as read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct EventProgress {
+pub(crate) struct EventProgress {
     /// Attempts claimed.
     pub attempts: u32,
     /// Delivered.
@@ -188,7 +188,7 @@ pub struct EventProgress {
 
 /// How an attempt ended, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
+pub(crate) enum Recorded {
     /// Delivered.
     Sent,
     /// Not delivered: why (no secret in it).
@@ -198,7 +198,7 @@ pub enum Recorded {
 }
 
 /// The journal (the incident table's `redrive#…` items).
-pub trait RedriveJournal: Send + Sync + std::fmt::Debug {
+pub(crate) trait RedriveJournal: Send + Sync + std::fmt::Debug {
     /// The run of `incident`.
     fn run<'a>(&'a self, incident: &'a str) -> BoxFuture<'a, Result<Option<Run>, JournalError>>;
     /// Writes `run` (its `rev` already the next) if the stored one has rev `expect`
@@ -259,14 +259,14 @@ pub trait RedriveJournal: Send + Sync + std::fmt::Debug {
 }
 
 /// A target's lease item's key: `redrive#lease#<targetArn>`.
-pub fn target_lease_key(target_arn: &str) -> String {
+pub(crate) fn target_lease_key(target_arn: &str) -> String {
     format!("redrive#lease#{target_arn}")
 }
 
 /// The in-memory twin, under one lock.
 #[cfg(test)]
 #[derive(Debug, Default)]
-pub struct MemoryJournal {
+pub(crate) struct MemoryJournal {
     inner: Mutex<Memory>,
     calls: AtomicU64,
 }
@@ -283,7 +283,7 @@ struct Memory {
 #[cfg(test)]
 impl MemoryJournal {
     /// An empty journal.
-    pub fn new() -> MemoryJournal {
+    pub(crate) fn new() -> MemoryJournal {
         MemoryJournal::default()
     }
 

@@ -62,7 +62,7 @@ pub struct RedrivePolicy {
 
 /// The categories that need no fix on our side: the target was busy, unreachable or
 /// failed on its own, and says so.
-pub const DEFAULT_CATEGORIES: [FailureCategory; 3] = [
+pub(crate) const DEFAULT_CATEGORIES: [FailureCategory; 3] = [
     FailureCategory::RateLimitExceeded,
     FailureCategory::EndpointUnreachable,
     FailureCategory::TargetError,
@@ -97,10 +97,10 @@ impl RedrivePolicy {
 }
 
 /// The idempotency header each redriven HTTP request carries, set to the event's `id`.
-pub const ID_HEADER: &str = "Idempotency-Key";
+pub(crate) const ID_HEADER: &str = "Idempotency-Key";
 
 /// What a slice keeps free before the invocation's deadline.
-pub const SLICE_MARGIN: Duration = Duration::from_secs(5);
+pub(crate) const SLICE_MARGIN: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests;

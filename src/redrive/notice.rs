@@ -8,7 +8,7 @@ use super::journal::Run;
 
 /// A phase of a run, as `detail.phase` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// The run began (after the health gate): count, pace, expected duration.
     Started,
     /// At most every [`PROGRESS_EVERY`] while it runs.
@@ -21,7 +21,7 @@ pub enum Phase {
 
 impl Phase {
     /// As the event spells it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Phase::Started => "started",
             Phase::Progress => "progress",
@@ -31,7 +31,7 @@ impl Phase {
     }
 
     /// The phase `text` spells.
-    pub fn parse(text: &str) -> Option<Phase> {
+    pub(crate) fn parse(text: &str) -> Option<Phase> {
         [
             Phase::Started,
             Phase::Progress,
@@ -44,10 +44,10 @@ impl Phase {
 }
 
 /// How often a running redrive says how far it got.
-pub const PROGRESS_EVERY: chrono::Duration = chrono::Duration::minutes(15);
+pub(crate) const PROGRESS_EVERY: chrono::Duration = chrono::Duration::minutes(15);
 
 /// The detail of `phase` of `run`.
-pub fn detail(phase: Phase, run: &Run) -> Value {
+pub(crate) fn detail(phase: Phase, run: &Run) -> Value {
     let mut d = summary(run);
     d["phase"] = Value::from(phase.as_str());
     d["incidentKey"] = Value::from(run.incident.clone());

@@ -25,11 +25,11 @@ use crate::targets::AwsTargets;
 
 /// The detail-type of every redrive event (its source is the notifier's,
 /// [`crate::notify::SOURCE`]).
-pub const DETAIL_TYPE: &str = "DLQ Triage Redrive";
+pub(crate) const DETAIL_TYPE: &str = "DLQ Triage Redrive";
 
 /// Why a run's stored payloads could not be selected or read.
 #[derive(Debug, thiserror::Error)]
-pub enum PayloadsError {
+pub(crate) enum PayloadsError {
     /// The run names a category this build does not know.
     #[error("unknown category {0}")]
     UnknownCategory(String),
@@ -53,10 +53,10 @@ pub enum PayloadsError {
 /// Why a redrive event was not put: the notifier's one line (`PutEvents: …`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct NoticeError(pub String);
+pub(crate) struct NoticeError(pub String);
 
 /// The stored payloads of a run's incident.
-pub trait Payloads: Send + Sync {
+pub(crate) trait Payloads: Send + Sync {
     /// The run's events, once per event id, in an order that is the same at every call.
     fn select<'a>(&'a self, run: &'a Run) -> BoxFuture<'a, Result<Vec<Candidate>, PayloadsError>>;
     /// One event's stored payload.
@@ -64,7 +64,7 @@ pub trait Payloads: Send + Sync {
 }
 
 /// The filter of a run: its category and target, its window on the dead-letter clock.
-pub fn filter_of(run: &Run) -> Result<Filter, PayloadsError> {
+pub(crate) fn filter_of(run: &Run) -> Result<Filter, PayloadsError> {
     let category = FailureCategory::ALL
         .into_iter()
         .find(|c| c.as_str() == run.category)
@@ -82,7 +82,7 @@ pub fn filter_of(run: &Run) -> Result<Filter, PayloadsError> {
 }
 
 /// Keeps the first record of each event id (a record without one stands for itself).
-pub fn once_per_event(records: Vec<Candidate>) -> Vec<Candidate> {
+pub(crate) fn once_per_event(records: Vec<Candidate>) -> Vec<Candidate> {
     let mut seen = std::collections::HashSet::new();
     records
         .into_iter()
@@ -91,14 +91,14 @@ pub fn once_per_event(records: Vec<Candidate>) -> Vec<Candidate> {
 }
 
 /// The reports below the function's prefix (`s3://REPORT_BUCKET/REPORT_PREFIX`).
-pub struct StoredPayloads {
+pub(crate) struct StoredPayloads {
     reader: Reader,
     reports: ReportArg,
 }
 
 impl StoredPayloads {
     /// The reports below `reports`, read through `reader`.
-    pub fn new(reader: Reader, reports: ReportArg) -> StoredPayloads {
+    pub(crate) fn new(reader: Reader, reports: ReportArg) -> StoredPayloads {
         StoredPayloads { reader, reports }
     }
 }
@@ -132,7 +132,7 @@ impl Payloads for StoredPayloads {
 /// The twin: records and their payloads (by message id) in memory.
 #[cfg(test)]
 #[derive(Debug, Default)]
-pub struct MemoryPayloads {
+pub(crate) struct MemoryPayloads {
     /// The records, in order.
     pub records: Vec<Candidate>,
     /// Payload by message id; a missing one cannot be read.
@@ -172,7 +172,7 @@ impl Payloads for MemoryPayloads {
 }
 
 /// Plans and sends one event to its own rule's target.
-pub trait Deliver: Send + Sync {
+pub(crate) trait Deliver: Send + Sync {
     /// The delivery of `payload` to the record's target, with the target's auth.
     fn plan<'a>(
         &'a self,
@@ -188,7 +188,7 @@ pub trait Deliver: Send + Sync {
 /// Plans with `replay`'s `TargetPlan` (`ListTargetsByRule`, `DescribeApiDestination`),
 /// API destinations' auth from their own connection (`ConnectionAuth`), and sends with
 /// `replay`'s courier.
-pub struct AwsDeliver {
+pub(crate) struct AwsDeliver {
     plan: TargetPlan<AwsTargets>,
     courier: AwsCourier,
     auth: Arc<dyn ConnectionAuth>,
@@ -198,7 +198,7 @@ pub struct AwsDeliver {
 
 impl AwsDeliver {
     /// Through `sdk`, each delivery and each connection read within `timeout`.
-    pub fn new(
+    pub(crate) fn new(
         sdk: &aws_config::SdkConfig,
         auth: Arc<dyn ConnectionAuth>,
         timeout: Duration,
@@ -296,20 +296,20 @@ impl Deliver for AwsDeliver {
 }
 
 /// Puts `DLQ Triage Redrive` events.
-pub trait Notices: Send + Sync {
+pub(crate) trait Notices: Send + Sync {
     /// Puts one event with `detail`.
     fn put(&self, detail: serde_json::Value) -> BoxFuture<'_, Result<(), NoticeError>>;
 }
 
 /// `PutEvents` on `NOTIFY_EVENT_BUS`.
-pub struct BusNotices {
+pub(crate) struct BusNotices {
     client: aws_sdk_eventbridge::Client,
     bus: String,
 }
 
 impl BusNotices {
     /// Events on `bus` through `client`.
-    pub fn new(client: aws_sdk_eventbridge::Client, bus: String) -> BusNotices {
+    pub(crate) fn new(client: aws_sdk_eventbridge::Client, bus: String) -> BusNotices {
         BusNotices { client, bus }
     }
 }
@@ -330,7 +330,7 @@ impl Notices for BusNotices {
 /// The twin: remembers every detail.
 #[cfg(test)]
 #[derive(Debug, Default)]
-pub struct MemoryNotices {
+pub(crate) struct MemoryNotices {
     /// What was put.
     pub put: Mutex<Vec<serde_json::Value>>,
     /// Refuse every event (as a bus that is missing or denies `PutEvents`).

@@ -15,7 +15,7 @@ use crate::genesys::redact_url;
 /// URL redacted and its headers by name only: their values are credentials (an API key,
 /// `Authorization`, a `--header` read from the environment).
 #[derive(Clone, PartialEq)]
-pub enum Route {
+pub(crate) enum Route {
     /// An HTTP request (`--to-url`, or an API destination).
     Http {
         /// The full URL (may hold credentials; never printed as is).
@@ -130,7 +130,7 @@ pub(crate) fn scrub(text: &str, url: &str, headers: &[(String, String)]) -> Stri
 
 /// What an AWS SDK error means for a replay attempt: throttling, 5xx, timeouts and
 /// connection failures are worth another attempt; the rest is refused.
-pub fn sdk_attempt<E: ProvideErrorMetadata + std::error::Error + 'static>(
+pub(super) fn sdk_attempt<E: ProvideErrorMetadata + std::error::Error + 'static>(
     action: &str,
     e: &SdkError<E>,
 ) -> Attempt {
@@ -167,7 +167,7 @@ pub fn sdk_attempt<E: ProvideErrorMetadata + std::error::Error + 'static>(
 /// Sends deliveries for real. The SDK clients should be built without their own retries
 /// (the replay loop retries, counts and paces every attempt).
 #[derive(Debug, Clone)]
-pub struct AwsCourier {
+pub(crate) struct AwsCourier {
     http: reqwest::Client,
     aws: Option<AwsClients>,
 }
@@ -182,7 +182,7 @@ struct AwsClients {
 impl AwsCourier {
     /// A courier for HTTP and, given an SDK configuration, for SQS, Lambda and
     /// EventBridge; `timeout` bounds each HTTP request.
-    pub fn new(sdk: Option<&aws_config::SdkConfig>, timeout: Duration) -> AwsCourier {
+    pub(crate) fn new(sdk: Option<&aws_config::SdkConfig>, timeout: Duration) -> AwsCourier {
         let http = crate::http::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))

@@ -8,13 +8,13 @@ use jaq_json::Val;
 type Filter = jaq_core::compile::Filter<Native<data::JustLut<Val>>>;
 
 /// A compiled `--edit` program.
-pub struct Edit {
+pub(crate) struct Edit {
     filter: Filter,
 }
 
 /// What a program made of one payload.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Edited {
+pub(crate) enum Edited {
     /// The same value: the stored bytes are sent as they are.
     Unchanged,
     /// A different value, as JSON text.
@@ -27,7 +27,7 @@ pub enum Edited {
 
 /// Why an `--edit` program cannot be used: each problem found, as one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EditError {
+pub(crate) enum EditError {
     /// The program does not parse (unreadable input, unexpected tokens).
     #[error("the --edit program does not parse: {}", .0.join("; "))]
     Parse(Vec<String>),
@@ -44,7 +44,7 @@ impl std::fmt::Debug for Edit {
 
 impl Edit {
     /// Compiles `code`; an error says in one line why it does not compile.
-    pub fn compile(code: &str) -> Result<Edit, EditError> {
+    pub(crate) fn compile(code: &str) -> Result<Edit, EditError> {
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs());
@@ -94,7 +94,7 @@ impl Edit {
     }
 
     /// The program applied to `payload` (a JSON document).
-    pub fn apply(&self, payload: &[u8]) -> Edited {
+    pub(crate) fn apply(&self, payload: &[u8]) -> Edited {
         let input = match jaq_json::read::parse_single(payload) {
             Ok(v) => v,
             Err(e) => return Edited::Failed(format!("the payload is not JSON: {e}")),
@@ -133,7 +133,7 @@ fn near(at: &str) -> String {
 
 /// A unified diff of `original` → `edited`, both indented first so a change shows on the
 /// lines it touches.
-pub fn diff(original: &[u8], edited: &[u8]) -> String {
+pub(crate) fn diff(original: &[u8], edited: &[u8]) -> String {
     let pretty = |b: &[u8]| {
         serde_json::from_slice::<serde_json::Value>(b)
             .ok()

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// How one record ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     /// The destination accepted it.
     Sent,
     /// Every attempt failed.
@@ -24,7 +24,7 @@ pub enum Status {
 /// One line of the journal (a **contract**: these field names).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The dead letter's SQS message id.
     pub message_id: String,
     /// The EventBridge event's `id`, when it has one.
@@ -111,7 +111,7 @@ impl From<JournalError> for String {
 
 /// An open journal.
 #[derive(Debug)]
-pub struct Journal {
+pub(crate) struct Journal {
     path: PathBuf,
     file: File,
     sent: HashSet<(String, String)>,
@@ -123,7 +123,7 @@ pub struct Journal {
 impl Journal {
     /// Opens (creating) the journal at `path` and reads what earlier runs sent. A line
     /// that cannot be read (the last line of a run killed mid-write) is counted, not fatal.
-    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+    pub(crate) fn open(path: &Path) -> Result<Journal, JournalError> {
         let mut sent = HashSet::new();
         let mut sent_events = HashSet::new();
         let mut unreadable_lines = 0;
@@ -188,13 +188,13 @@ impl Journal {
     }
 
     /// Whether an earlier run sent this record to this destination.
-    pub fn was_sent(&self, message_id: &str, destination: &str) -> bool {
+    pub(crate) fn was_sent(&self, message_id: &str, destination: &str) -> bool {
         self.sent
             .contains(&(message_id.to_owned(), destination.to_owned()))
     }
 
     /// Whether an earlier run sent this event (under any message id) to this destination.
-    pub fn event_was_sent(&self, event_id: &str, destination: &str) -> bool {
+    pub(crate) fn event_was_sent(&self, event_id: &str, destination: &str) -> bool {
         self.sent_events
             .contains(&(event_id.to_owned(), destination.to_owned()))
     }
@@ -206,13 +206,13 @@ impl Journal {
     }
 
     /// Lines of earlier runs that could not be read.
-    pub fn unreadable_lines(&self) -> usize {
+    pub(crate) fn unreadable_lines(&self) -> usize {
         self.unreadable_lines
     }
 
     /// Appends one outcome and flushes it to the file, so a crash after this returns
     /// cannot lose it.
-    pub fn record(&mut self, entry: &Entry) -> Result<(), JournalError> {
+    pub(crate) fn record(&mut self, entry: &Entry) -> Result<(), JournalError> {
         let mut line = serde_json::to_vec(entry).map_err(JournalError::Serialize)?;
         line.push(b'\n');
         self.file
@@ -234,7 +234,7 @@ impl Journal {
     }
 
     /// Makes every line durable (once, at the end of a run).
-    pub fn sync(&self) -> Result<(), JournalError> {
+    pub(crate) fn sync(&self) -> Result<(), JournalError> {
         self.file.sync_data().map_err(|source| JournalError::Sync {
             path: self.path.clone(),
             source,

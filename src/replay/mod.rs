@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-pub use courier::{AwsCourier, Route};
-pub use edit::{Edit, Edited, diff};
-pub use journal::{Entry, Journal, JournalError, Status};
-pub use plan::{AnyPlan, Fixed, FixedPlan, Plan, PlanError, Planned, TargetPlan};
-pub use select::{Candidate, Selection, Selector};
+pub(crate) use courier::{AwsCourier, Route};
+pub(crate) use edit::{Edit, Edited, diff};
+pub(crate) use journal::{Entry, Journal, JournalError, Status};
+pub(crate) use plan::{AnyPlan, Fixed, FixedPlan, Plan, PlanError, Planned, TargetPlan};
+pub(crate) use select::{Candidate, Selection, Selector};
 pub use transform::{RuleContext, TargetInput, apply};
 
 use crate::classify::FailureCategory;
@@ -41,7 +41,7 @@ use crate::reports::Reader;
 
 /// One record's delivery: the bytes and where they go.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// The body, exactly as it will be sent.
     pub body: Vec<u8>,
     /// Where and how.
@@ -50,7 +50,7 @@ pub struct Delivery {
 
 /// How one attempt to deliver ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Attempt {
+pub(crate) enum Attempt {
     /// Accepted.
     Delivered {
         /// The HTTP status, when the destination spoke HTTP.
@@ -75,14 +75,14 @@ pub enum Attempt {
 }
 
 /// Sends one delivery. Implemented by [`AwsCourier`]; the engine's tests use a scripted one.
-pub trait Courier: Send + Sync {
+pub(crate) trait Courier: Send + Sync {
     /// One attempt, bounded by the courier's own timeout.
     fn send(&self, delivery: &Delivery) -> impl Future<Output = Attempt> + Send;
 }
 
 /// The knobs of a run.
 #[derive(Debug, Clone)]
-pub struct ReplayOptions {
+pub(crate) struct ReplayOptions {
     /// Send (`--execute`); otherwise only count what would be sent.
     pub execute: bool,
     /// Send again what the journal says was sent (`--force`).
@@ -135,7 +135,7 @@ impl Default for ReplayOptions {
 
 /// What a run did, for the summary and the exit status.
 #[derive(Debug, Default)]
-pub struct ReplaySummary {
+pub(crate) struct ReplaySummary {
     /// Records selected.
     pub selected: usize,
     /// Sent in this run (or, on a dry run, that would be sent).
@@ -175,7 +175,7 @@ pub struct ReplaySummary {
 
 impl ReplaySummary {
     /// Whether every selected record was sent (now or before), which is exit status 0.
-    pub fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         self.failed.is_empty()
             && self.skipped.is_empty()
             && self.not_attempted == 0
@@ -185,7 +185,7 @@ impl ReplaySummary {
 
 /// Live counts for the progress display.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ReplayProgress {
+pub(crate) struct ReplayProgress {
     /// Records finished (any outcome).
     pub done: usize,
     /// Records in the run.
@@ -245,7 +245,7 @@ impl Breaker {
 }
 
 /// What a run reads payloads from, plans deliveries with, sends through, and journals to.
-pub struct Ports<'a, P, C> {
+pub(crate) struct Ports<'a, P, C> {
     /// Reads payloads.
     pub reader: &'a Reader,
     /// Turns a record and its payload into a delivery.
@@ -257,7 +257,7 @@ pub struct Ports<'a, P, C> {
 }
 
 /// How a run is watched and stopped from outside.
-pub struct Control<'a> {
+pub(crate) struct Control<'a> {
     /// Set (by Ctrl-C) to start no new record.
     pub stop: &'a AtomicBool,
     /// Called after each record with the live counts.
@@ -541,7 +541,7 @@ impl<'a, P: Plan, C: Courier> Run<'a, P, C> {
 /// Replays `candidates`: dry run or `--execute`, per [`ReplayOptions`]. The journal is
 /// consulted before and written after each record; `control.stop` (Ctrl-C) stops new
 /// records.
-pub async fn replay<P: Plan, C: Courier>(
+pub(crate) async fn replay<P: Plan, C: Courier>(
     candidates: &[Candidate],
     ports: Ports<'_, P, C>,
     opts: &ReplayOptions,
@@ -776,7 +776,7 @@ fn backoff(opts: &ReplayOptions, attempt: u32) -> Duration {
 }
 
 /// Reads an HTTP `Retry-After`: delay-seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -788,7 +788,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// How many per second `done` things since `since` are (the elapsed time counted as at
 /// least 1 ms), for the progress line's rate.
-pub fn rate_per_second(done: usize, since: Instant) -> f64 {
+pub(crate) fn rate_per_second(done: usize, since: Instant) -> f64 {
     done as f64 / since.elapsed().as_secs_f64().max(0.001)
 }
 

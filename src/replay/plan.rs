@@ -22,7 +22,7 @@ use crate::targets::AwsTargets;
 /// and hands each record of that target the same error, so the look-up's
 /// [`LookupError`] (which holds the SDK's error, not `Clone`) is shared in an `Arc`.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum PlanError {
+pub(crate) enum PlanError {
     /// `--to-target` for a dead letter without `RULE_ARN` / `TARGET_ARN`.
     #[error(
         "the dead letter names no RULE_ARN / TARGET_ARN, so its target is unknown; use --to-url, --to-queue, --to-function or --to-bus"
@@ -50,7 +50,7 @@ pub enum PlanError {
 
 /// Why a rule's target could not be looked up.
 #[derive(Debug, thiserror::Error)]
-pub enum LookupError {
+pub(crate) enum LookupError {
     /// The rule no longer has the target.
     #[error(
         "rule {rule} has no target {target} any more (ListTargetsByRule); replay to it with --to-url, --to-queue, --to-function or --to-bus"
@@ -74,7 +74,7 @@ pub enum LookupError {
 
 /// Why a payload cannot be carried to its destination.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PayloadError {
+pub(crate) enum PayloadError {
     /// Not UTF-8, for SQS.
     #[error("the payload is not UTF-8 text, which SQS cannot carry")]
     NotUtf8,
@@ -102,7 +102,7 @@ pub enum PayloadError {
 
 /// Why an API destination's URL or parameters cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EndpointError {
+pub(crate) enum EndpointError {
     /// The endpoint (with its parameters) is not a URL (the parser's reason).
     #[error("the API destination's endpoint: {0}")]
     NotAUrl(String),
@@ -129,7 +129,7 @@ pub enum EndpointError {
 
 /// A planned delivery, with how the summary names its destination.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Planned {
+pub(crate) struct Planned {
     /// What is sent, and where.
     pub delivery: Delivery,
     /// The destination as the summary shows it (no credentials).
@@ -139,7 +139,7 @@ pub struct Planned {
 }
 
 /// Plans deliveries: the port between selection and sending.
-pub trait Plan: Send + Sync {
+pub(crate) trait Plan: Send + Sync {
     /// The destination as the journal records it; a rerun skips a record the journal
     /// says was sent to the same destination.
     fn destination(&self, record: &Candidate) -> String;
@@ -168,7 +168,7 @@ pub trait Plan: Send + Sync {
 /// A destination given on the command line. `Debug` shows a URL redacted and `--header`
 /// values hidden.
 #[derive(Clone)]
-pub enum Fixed {
+pub(crate) enum Fixed {
     /// `--to-url` with `--method` and `--header` values (already read from the environment).
     Url {
         /// The URL.
@@ -227,7 +227,7 @@ impl std::fmt::Debug for Fixed {
 impl Fixed {
     /// The destination as the announcement and the summary show it (credentials and
     /// query strings redacted).
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         match self {
             Fixed::Url { url, method, .. } => format!("{method} {}", redact_url(url)),
             Fixed::Queue { queue_url } => format!("queue {queue_url}"),
@@ -237,7 +237,7 @@ impl Fixed {
     }
 
     /// Whether it takes `--header` and `--id-header` (it speaks HTTP).
-    pub fn takes_headers(&self) -> bool {
+    pub(crate) fn takes_headers(&self) -> bool {
         match self {
             Fixed::Url { .. } => true,
             Fixed::Queue { .. } | Fixed::Function { .. } | Fixed::Bus { .. } => false,
@@ -245,7 +245,7 @@ impl Fixed {
     }
 
     /// Whether sending there needs AWS credentials and a region.
-    pub fn needs_aws(&self) -> bool {
+    pub(crate) fn needs_aws(&self) -> bool {
         match self {
             Fixed::Url { .. } => false,
             Fixed::Queue { .. } | Fixed::Function { .. } | Fixed::Bus { .. } => true,
@@ -253,7 +253,7 @@ impl Fixed {
     }
 
     /// The destination with the `--header` values it sends (those that take headers).
-    pub fn with_headers(self, extra: Vec<(String, String)>) -> Fixed {
+    pub(crate) fn with_headers(self, extra: Vec<(String, String)>) -> Fixed {
         match self {
             Fixed::Url { url, method, .. } => Fixed::Url {
                 url,
@@ -266,11 +266,11 @@ impl Fixed {
 }
 
 /// The group id of messages replayed to a FIFO queue given with `--to-queue`.
-pub const REPLAY_GROUP_ID: &str = "dlq-triage-replay";
+pub(super) const REPLAY_GROUP_ID: &str = "dlq-triage-replay";
 
 /// Plans every record to one fixed destination.
 #[derive(Debug, Clone)]
-pub struct FixedPlan(pub Fixed);
+pub(crate) struct FixedPlan(pub Fixed);
 
 impl Plan for FixedPlan {
     fn destination(&self, _: &Candidate) -> String {
@@ -395,7 +395,7 @@ fn bus_delivery(
 
 /// A rule's target as EventBridge holds it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ResolvedTarget {
+pub(crate) struct ResolvedTarget {
     /// The target's ARN.
     pub arn: String,
     /// How it takes its input.
@@ -406,7 +406,7 @@ pub struct ResolvedTarget {
 
 /// The kinds of target `--to-target` delivers to.
 #[derive(Debug, Clone, PartialEq)]
-pub enum TargetKind {
+pub(crate) enum TargetKind {
     /// A Lambda function (invoked asynchronously).
     Function,
     /// An SQS queue, with `SqsParameters.MessageGroupId`.
@@ -426,7 +426,7 @@ pub enum TargetKind {
 
 /// An API destination and the target's HTTP parameters.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ApiDestination {
+pub(crate) struct ApiDestination {
     /// `InvocationEndpoint`, with `*` for each path parameter.
     pub endpoint: String,
     /// `HttpMethod`.
@@ -443,7 +443,7 @@ pub struct ApiDestination {
 
 /// The plan of a run: a destination given on the command line, or each record's own
 /// rule target (`--to-target`).
-pub enum AnyPlan {
+pub(crate) enum AnyPlan {
     /// `--to-url`, `--to-queue`, `--to-function`, `--to-bus`.
     Fixed(FixedPlan),
     /// `--to-target`.
@@ -474,7 +474,7 @@ impl Plan for AnyPlan {
 }
 
 /// Looks a rule's target up (EventBridge's `ListTargetsByRule`, through [`crate::targets::AwsTargets`]).
-pub trait TargetDirectory: Send + Sync {
+pub(crate) trait TargetDirectory: Send + Sync {
     /// The target of `rule_arn` whose ARN is `target_arn`.
     fn resolve(
         &self,
@@ -487,7 +487,7 @@ pub trait TargetDirectory: Send + Sync {
 type Lookup = Result<Arc<ResolvedTarget>, Arc<LookupError>>;
 
 /// Plans each record to its own rule's target, as EventBridge would have delivered it.
-pub struct TargetPlan<D> {
+pub(crate) struct TargetPlan<D> {
     directory: D,
     cache: tokio::sync::Mutex<HashMap<(String, String), Lookup>>,
     auth_headers: Vec<(String, String)>,
@@ -504,7 +504,7 @@ impl<D: TargetDirectory> TargetPlan<D> {
     /// authorization ([`TargetPlan::with_connection_auth`]) and over its headers of the
     /// same names;
     /// `bus_source` replaces an `aws.` source for event-bus targets.
-    pub fn new(
+    pub(crate) fn new(
         directory: D,
         auth_headers: Vec<(String, String)>,
         bus_source: Option<String>,
@@ -673,7 +673,7 @@ impl<D: TargetDirectory> Plan for TargetPlan<D> {
 
 /// The delivery EventBridge would have made of `payload` to `target`: a pure function of
 /// the target's settings and the event.
-pub fn to_target(
+pub(super) fn to_target(
     target: &ResolvedTarget,
     rule: &RuleContext,
     payload: &[u8],

@@ -11,7 +11,7 @@ use crate::reports::{Filter, Location, dead_lettered_at};
 
 /// One record to replay.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// The SQS message id of the dead letter.
     pub message_id: String,
     /// The EventBridge event's `id`, when its body has one: copies of one event (dead
@@ -29,7 +29,7 @@ pub struct Candidate {
 
 /// What a set of reports gives to replay.
 #[derive(Debug, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// What to send, in report order.
     pub records: Vec<Candidate>,
     /// Records the filters admit that have no payload to send: (messageId, why).
@@ -43,7 +43,7 @@ pub struct Selection {
 /// Builds a selection one report at a time, so a run holds one report and the candidates,
 /// never every report at once.
 #[derive(Debug)]
-pub struct Selector<'f> {
+pub(crate) struct Selector<'f> {
     filter: &'f Filter,
     selection: Selection,
     /// Message ids selected so far.
@@ -54,7 +54,7 @@ pub struct Selector<'f> {
 
 impl<'f> Selector<'f> {
     /// An empty selection under `filter`.
-    pub fn new(filter: &'f Filter) -> Selector<'f> {
+    pub(crate) fn new(filter: &'f Filter) -> Selector<'f> {
         Selector {
             filter,
             selection: Selection::default(),
@@ -64,7 +64,7 @@ impl<'f> Selector<'f> {
     }
 
     /// Adds the records of the next report.
-    pub fn add(&mut self, location: &Location, report: &Report) {
+    pub(crate) fn add(&mut self, location: &Location, report: &Report) {
         let selection = &mut self.selection;
         for r in &report.records {
             let at = dead_lettered_at(r.sent_timestamp.as_deref(), r.timestamp.as_deref());
@@ -119,7 +119,7 @@ impl<'f> Selector<'f> {
     }
 
     /// The selection of every report added.
-    pub fn finish(self) -> Selection {
+    pub(crate) fn finish(self) -> Selection {
         let mut selection = self.selection;
         // A record first seen unstored and stored later is replayable after all.
         let before = selection.not_replayable.len();

@@ -127,7 +127,7 @@ pub fn apply(
 /// Reads one value of the event by a JSON path of EventBridge's subset (also used for an
 /// API destination's dynamic path, header and query parameters). `None` when the path
 /// matches nothing.
-pub fn select(event: &Value, path: &str) -> Result<Option<Value>, TransformError> {
+pub(super) fn select(event: &Value, path: &str) -> Result<Option<Value>, TransformError> {
     Ok(JsonPath::parse(path)?.select(event))
 }
 

@@ -22,9 +22,9 @@ type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type Set<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// How many message ids, and distinct error texts, an incident keeps as samples.
-pub const SAMPLES: usize = 5;
+pub(super) const SAMPLES: usize = 5;
 /// Sample payloads a page shows per incident: the first of its samples.
-pub const PAYLOADS_PER_INCIDENT: usize = 3;
+pub(crate) const PAYLOADS_PER_INCIDENT: usize = 3;
 
 /// A record timestamp: RFC 3339, or epoch milliseconds.
 pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -43,7 +43,10 @@ pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
 
 /// When a record was dead-lettered: its `sentTimestamp`, else its event's `timestamp`.
 /// The one clock every count, window and incident uses.
-pub fn dead_lettered_at(sent: Option<&str>, timestamp: Option<&str>) -> Option<DateTime<Utc>> {
+pub(crate) fn dead_lettered_at(
+    sent: Option<&str>,
+    timestamp: Option<&str>,
+) -> Option<DateTime<Utc>> {
     sent.or(timestamp).and_then(parse_time)
 }
 
@@ -140,7 +143,7 @@ impl<T: Borrow<str> + Ord + Hash + Clone> Tally<T> {
 
     /// The code seen most (the first by name on a tie): it names the incident and gives
     /// its advice.
-    pub fn top_code(&self) -> Option<&str> {
+    pub(crate) fn top_code(&self) -> Option<&str> {
         self.codes
             .iter()
             .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
@@ -148,12 +151,12 @@ impl<T: Borrow<str> + Ord + Hash + Clone> Tally<T> {
     }
 
     /// The most failed events in one minute.
-    pub fn peak_per_minute(&self) -> usize {
+    pub(crate) fn peak_per_minute(&self) -> usize {
         self.per_minute.values().copied().max().unwrap_or(0)
     }
 
     /// Every code with its count, as the wire types list them.
-    pub fn error_codes(&self) -> BTreeMap<String, usize> {
+    pub(crate) fn error_codes(&self) -> BTreeMap<String, usize> {
         self.codes
             .iter()
             .map(|(c, n)| (c.borrow().to_owned(), *n))
@@ -162,28 +165,28 @@ impl<T: Borrow<str> + Ord + Hash + Clone> Tally<T> {
 
     /// What to do about an incident of `category`, and whether its payloads can be
     /// replayed as they are: the advice of the code seen most.
-    pub fn advice(&self, category: FailureCategory) -> (String, String) {
+    pub(crate) fn advice(&self, category: FailureCategory) -> (String, String) {
         let (action, as_is) = category.advice(self.top_code());
         (action.to_owned(), as_is.to_owned())
     }
 
     /// The first and last failure, as the wire types write them.
-    pub fn span(&self) -> (Option<String>, Option<String>) {
+    pub(crate) fn span(&self) -> (Option<String>, Option<String>) {
         (self.first.map(fmt_time), self.last.map(fmt_time))
     }
 
     /// The HTTP statuses seen, sorted.
-    pub fn http_statuses(&self) -> Vec<u16> {
+    pub(crate) fn http_statuses(&self) -> Vec<u16> {
         self.statuses.iter().copied().collect()
     }
 
     /// The distinct error texts kept, in the order counted.
-    pub fn sample_errors(&self) -> Vec<String> {
+    pub(crate) fn sample_errors(&self) -> Vec<String> {
         self.errors.iter().map(|e| e.borrow().to_owned()).collect()
     }
 
     /// The rules whose target failed, sorted.
-    pub fn rule_arns(&self) -> Vec<String> {
+    pub(crate) fn rule_arns(&self) -> Vec<String> {
         self.rules.iter().map(|r| r.borrow().to_owned()).collect()
     }
 }
@@ -204,7 +207,7 @@ impl<T> Default for Incidents<T> {
 
 impl<T: Borrow<str> + Ord + Hash + Clone> Incidents<T> {
     /// Counts `failure` into the incident of (`category`, `target`).
-    pub fn add(
+    pub(crate) fn add(
         &mut self,
         category: FailureCategory,
         target: Option<T>,
@@ -217,7 +220,7 @@ impl<T: Borrow<str> + Ord + Hash + Clone> Incidents<T> {
     }
 
     /// The incidents, largest first; ties by category, then target.
-    pub fn sorted(self) -> Vec<(FailureCategory, Option<T>, Tally<T>)> {
+    pub(crate) fn sorted(self) -> Vec<(FailureCategory, Option<T>, Tally<T>)> {
         let mut all: Vec<_> = self
             .groups
             .into_iter()
@@ -292,7 +295,7 @@ impl<T> Default for Aggregate<T> {
 impl<T: Borrow<str> + Ord + Hash + Clone> Aggregate<T> {
     /// Counts one dead letter of `category` against `target` into the totals and its
     /// incident.
-    pub fn add(
+    pub(crate) fn add(
         &mut self,
         category: FailureCategory,
         target: Option<T>,
@@ -319,7 +322,7 @@ impl<T: Borrow<str> + Ord + Hash + Clone> Aggregate<T> {
 
     /// Failed events per target ARN, as the wire types list them ([`NO_TARGET`] for the
     /// dead letters without one).
-    pub fn by_target(&self) -> BTreeMap<String, usize> {
+    pub(crate) fn by_target(&self) -> BTreeMap<String, usize> {
         let mut all = BTreeMap::new();
         for (target, n) in &self.by_target {
             let name = target.as_ref().map_or(NO_TARGET, |t| t.borrow());

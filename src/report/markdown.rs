@@ -154,7 +154,7 @@ struct ReplayMd<'a> {
 /// affected conversations and replay commands.
 /// `report_key` is where this report's JSON is stored (relative to the folder, or the S3
 /// key), for the replay commands.
-pub fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str) -> String {
+pub(crate) fn render_markdown(report: &Report, replay: &ReplaySource, report_key: &str) -> String {
     let view = ReportMd {
         generated_at: &report.generated_at,
         headline: headline(report),
@@ -241,7 +241,7 @@ fn next_steps(report: &Report) -> Vec<StepMd<'_>> {
 }
 
 /// One line an on-call engineer can paste as the incident's summary.
-pub fn headline(report: &Report) -> String {
+pub(crate) fn headline(report: &Report) -> String {
     let s = &report.summary;
     let n = report.total_failures;
     if n == 0 {
@@ -487,7 +487,7 @@ pub(crate) fn shell_word(s: &str) -> String {
 }
 
 /// The resource part of an ARN (`api-destination/crm-webhook`), which is what people name.
-pub fn short_arn(arn: &str) -> String {
+pub(crate) fn short_arn(arn: &str) -> String {
     let resource = arn.splitn(6, ':').nth(5).unwrap_or(arn);
     // API destination ARNs end in a UUID that nobody recognises.
     match resource.strip_prefix("api-destination/") {

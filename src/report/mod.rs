@@ -8,15 +8,15 @@ mod markdown;
 pub(crate) mod said;
 mod schema;
 
-pub use aggregate::PAYLOADS_PER_INCIDENT;
-pub use aggregate::dead_lettered_at;
+pub(crate) use aggregate::PAYLOADS_PER_INCIDENT;
+pub(crate) use aggregate::dead_lettered_at;
 pub(crate) use aggregate::{Aggregate, Incidents, Occurrence, Tally, fmt_time, parse_time};
 pub(crate) use markdown::{Markdown, bucket_name, bucket_width, code, shell_word};
-pub use markdown::{headline, render_markdown, short_arn};
+pub(crate) use markdown::{headline, render_markdown, short_arn};
 pub(crate) use schema::one;
-pub use schema::{
-    Disposition, NO_TARGET, PANIC_TEXT, ReplaySource, Report, ReturnReason, SCHEMA_VERSION,
-    TriageRecord,
+pub use schema::{Disposition, ReplaySource};
+pub(crate) use schema::{
+    NO_TARGET, PANIC_TEXT, Report, ReturnReason, SCHEMA_VERSION, TriageRecord,
 };
 
 /// The S3 console's page of the object `key` in `bucket`, in `region`.

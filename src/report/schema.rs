@@ -11,9 +11,9 @@ use crate::correlate::InteractionInfo;
 use crate::dlq::{BodyKind, FailureContext};
 
 /// The report schema version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 /// How many conversation ids an incident lists.
-pub const INCIDENT_CONVERSATION_IDS: usize = 100;
+pub(super) const INCIDENT_CONVERSATION_IDS: usize = 100;
 
 /// One dead letter as the report shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,7 +126,7 @@ pub enum ReturnReason {
 }
 
 /// What a record that panicked says, as its reason and as its classification's evidence.
-pub const PANIC_TEXT: &str = "internal error while handling this record";
+pub(crate) const PANIC_TEXT: &str = "internal error while handling this record";
 
 const DEADLINE_TEXT: &str = "deadline: not started before the function's time ran out";
 const FIFO_TEXT: &str = "fifo: an earlier record of this message group failed";
@@ -298,7 +298,7 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// Label used for records without a target ARN.
-pub const NO_TARGET: &str = "(no target)";
+pub(crate) const NO_TARGET: &str = "(no target)";
 
 impl Report {
     /// The report as JSON. `pretty` (the CLI's choice) indents reports of up to 1,000

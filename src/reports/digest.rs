@@ -27,7 +27,7 @@ pub struct ReportDigest {
 }
 
 /// An index into [`ReportDigest::texts`].
-pub type Text = u32;
+pub(super) type Text = u32;
 
 /// The part of a report record `summarize` reads.
 #[derive(Debug, PartialEq)]
@@ -50,7 +50,7 @@ pub struct RecordDigest {
 
 /// A found conversation, as the summary lists it.
 #[derive(Debug, Default, PartialEq)]
-pub struct FoundDigest {
+pub(crate) struct FoundDigest {
     pub(crate) media_types: Vec<String>,
     pub(crate) queue_ids: Vec<String>,
     pub(crate) division_ids: Vec<String>,

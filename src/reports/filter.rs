@@ -7,7 +7,7 @@ use crate::classify::FailureCategory;
 
 /// `--since` / `--until`: which dead-letter times count, both ends included.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Window {
+pub(crate) struct Window {
     /// The earliest time that counts.
     pub since: Option<DateTime<Utc>>,
     /// The latest time that counts.
@@ -16,7 +16,7 @@ pub struct Window {
 
 impl Window {
     /// Whether a record at `at` counts. With a window, a record without a time does not.
-    pub fn contains(&self, at: Option<DateTime<Utc>>) -> bool {
+    pub(crate) fn contains(&self, at: Option<DateTime<Utc>>) -> bool {
         match at {
             Some(t) => self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u),
             None => self.since.is_none() && self.until.is_none(),
@@ -29,14 +29,14 @@ impl Window {
 #[error(
     "{value:?} is neither an RFC 3339 time (2026-12-04T09:00:00Z) nor a duration back from now (90m, 6h, 7d)"
 )]
-pub struct WhenError {
+pub(crate) struct WhenError {
     /// The value given.
     pub value: String,
 }
 
 /// A `--since` / `--until` value: RFC 3339 (`2026-12-04T09:00:00Z`), or a duration back
 /// from `now` in seconds, minutes, hours or days (`30s`, `90m`, `6h`, `7d`).
-pub fn parse_when(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, WhenError> {
+pub(crate) fn parse_when(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, WhenError> {
     let value = value.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
@@ -59,11 +59,11 @@ pub fn parse_when(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, When
         })
 }
 
-pub use crate::report::dead_lettered_at;
+pub(crate) use crate::report::dead_lettered_at;
 
 /// Which records count; an empty list lets everything through.
 #[derive(Debug, Clone, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// `--category`.
     pub categories: Vec<FailureCategory>,
     /// `--target` (a target ARN, compared exactly).
@@ -77,7 +77,7 @@ pub struct Filter {
 impl Filter {
     /// Whether the record `message_id` of `category` against `target`, dead-lettered
     /// `at`, counts.
-    pub fn admits(
+    pub(crate) fn admits(
         &self,
         message_id: &str,
         category: FailureCategory,

@@ -9,9 +9,10 @@ mod reader;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-pub use digest::{DigestError, ReportDigest};
-pub use filter::{Filter, Window, dead_lettered_at, parse_when};
-pub use reader::{ReadError, Reader};
+pub(crate) use digest::DigestError;
+pub use digest::ReportDigest;
+pub(crate) use filter::{Filter, Window, dead_lettered_at, parse_when};
+pub(crate) use reader::{ReadError, Reader};
 
 /// Where a report or a payload is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -94,7 +95,7 @@ impl From<ArgError> for String {
 /// A `REPORT` argument: a local `report.json`, every report below a local folder, one S3
 /// report, or every report below an S3 prefix (an argument ending in `/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReportArg {
+pub(crate) enum ReportArg {
     /// One report.
     One(Location),
     /// A local folder: every report below it (`report.json`, `reports/…/*.json`).
@@ -110,7 +111,7 @@ pub enum ReportArg {
 
 impl ReportArg {
     /// Whether it names local files only (no S3 client is needed for it).
-    pub fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         matches!(
             self,
             ReportArg::One(Location::File(_)) | ReportArg::Folder(_)
@@ -118,7 +119,7 @@ impl ReportArg {
     }
 
     /// Reads a command-line argument.
-    pub fn parse(arg: &str) -> Result<ReportArg, ArgError> {
+    pub(crate) fn parse(arg: &str) -> Result<ReportArg, ArgError> {
         let Some(rest) = arg.strip_prefix("s3://") else {
             let path = PathBuf::from(arg);
             return Ok(if path.is_dir() {
@@ -148,7 +149,7 @@ impl ReportArg {
 }
 
 /// Whether an S3 key listed below a prefix is a report (`…/reports/…/<id>.json`).
-pub fn is_report_key(key: &str) -> bool {
+pub(crate) fn is_report_key(key: &str) -> bool {
     key.ends_with(".json") && (key.contains("reports/") || key.ends_with("report.json"))
 }
 

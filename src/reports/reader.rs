@@ -20,7 +20,7 @@ const MAX_READ: u64 = 512 * 1024 * 1024;
 /// reads in well under a second inside AWS; a hung S3 (or a proxy that accepts and never
 /// answers) ends the read with [`ReadError::TimedOut`] instead of hanging the command or
 /// the invocation.
-pub const S3_CALL_WITHIN: Duration = Duration::from_secs(30);
+pub(super) const S3_CALL_WITHIN: Duration = Duration::from_secs(30);
 
 /// Why a report, a payload or a listing could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +144,7 @@ impl From<ReadError> for String {
 /// Reads reports and payloads from files, and from S3 when a client is given; each S3
 /// call bounded by [`S3_CALL_WITHIN`] (or [`Reader::each_call_within`]).
 #[derive(Debug, Clone)]
-pub struct Reader {
+pub(crate) struct Reader {
     s3: Option<aws_sdk_s3::Client>,
     per_call: Duration,
 }
@@ -157,7 +157,7 @@ impl Default for Reader {
 
 impl Reader {
     /// A reader of local files only.
-    pub fn local() -> Reader {
+    pub(crate) fn local() -> Reader {
         Reader {
             s3: None,
             per_call: S3_CALL_WITHIN,
@@ -165,7 +165,7 @@ impl Reader {
     }
 
     /// A reader of local files and S3 objects.
-    pub fn with_s3(s3: aws_sdk_s3::Client) -> Reader {
+    pub(crate) fn with_s3(s3: aws_sdk_s3::Client) -> Reader {
         Reader {
             s3: Some(s3),
             per_call: S3_CALL_WITHIN,
@@ -175,7 +175,7 @@ impl Reader {
     /// The same reader with each S3 call bounded by `after`.
     #[cfg(test)]
     #[must_use]
-    pub fn each_call_within(self, after: Duration) -> Reader {
+    pub(crate) fn each_call_within(self, after: Duration) -> Reader {
         Reader {
             per_call: after,
             ..self
@@ -183,7 +183,7 @@ impl Reader {
     }
 
     /// The bytes at `location`.
-    pub async fn read(&self, location: &Location) -> Result<Vec<u8>, ReadError> {
+    pub(crate) async fn read(&self, location: &Location) -> Result<Vec<u8>, ReadError> {
         match location {
             Location::File(path) => {
                 let meta = tokio::fs::metadata(path)
@@ -266,7 +266,7 @@ impl Reader {
 
     /// Where the reports the arguments name are, in order: S3 prefixes listed (from the
     /// day partition of `since` on, when given), local folders walked.
-    pub async fn locate(
+    pub(crate) async fn locate(
         &self,
         args: &[ReportArg],
         since: Option<NaiveDate>,
@@ -278,7 +278,7 @@ impl Reader {
 
     /// [`Reader::locate`], handing each report to `found` as soon as it is known (an S3
     /// listing's page at a time), so reading can start before the listing ends.
-    pub async fn locate_each(
+    pub(crate) async fn locate_each(
         &self,
         args: &[ReportArg],
         since: Option<NaiveDate>,

@@ -55,7 +55,7 @@ const CONVERSATIONS_SHOWN: usize = 50;
 
 /// The one-line answer: how many, against how many targets, since when, and whether it
 /// goes on.
-pub fn summary_headline(s: &Summary) -> String {
+pub(crate) fn summary_headline(s: &Summary) -> String {
     let span = match (&s.first_seen, &s.last_seen) {
         (Some(a), Some(b)) => format!(" from {a} to {b}"),
         _ => String::new(),
@@ -121,7 +121,7 @@ struct IncidentMd<'a> {
 }
 
 /// The summary as Markdown.
-pub fn render_summary(s: &Summary) -> String {
+pub(crate) fn render_summary(s: &Summary) -> String {
     let categories: Vec<_> = s.by_category.keys().copied().collect();
     let view = SummaryMd {
         s,

@@ -17,27 +17,27 @@ use crate::classify::FailureCategory;
 use crate::report::{Aggregate, Incidents, Occurrence, Report, Tally, bucket_width, fmt_time};
 use crate::reports::{Filter, ReportDigest, Window};
 
-pub use crate::report::PAYLOADS_PER_INCIDENT;
+pub(crate) use crate::report::PAYLOADS_PER_INCIDENT;
 pub(crate) use markdown::said;
-pub use markdown::{render_summary, summary_headline};
-pub use schema::{
+pub(crate) use markdown::{render_summary, summary_headline};
+pub(crate) use schema::{
     AffectedConversation, ApiDestinationHealth, Bucket, EventSourceHealth, Health, Incident,
     RuleHealth, SUMMARY_SCHEMA_VERSION, Summary, Timeline, Unreadable, WindowOut,
 };
 
 /// A failure within this long before the end of the window makes its incident ongoing.
-pub const ONGOING_WITHIN_MINUTES: i64 = 15;
+pub(crate) const ONGOING_WITHIN_MINUTES: i64 = 15;
 /// Incidents a page shows with their advice, samples and replay command.
-pub const INCIDENT_SECTIONS: usize = 50;
+pub(crate) const INCIDENT_SECTIONS: usize = 50;
 /// Affected conversations a page lists (with their start and end).
-pub const CONVERSATIONS_SHOWN: usize = 500;
+pub(crate) const CONVERSATIONS_SHOWN: usize = 500;
 
 /// A conversation's start and end, as Genesys Cloud reported them.
-pub type ConversationTimes = (Option<String>, Option<String>);
+pub(crate) type ConversationTimes = (Option<String>, Option<String>);
 
 /// What a page shows beyond the summary itself.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Detail {
+pub(crate) struct Detail {
     /// Per incident, in the summary's order: failed events per minute since the epoch, in
     /// time order.
     pub per_minute: Vec<Vec<(i64, usize)>>,
@@ -51,7 +51,7 @@ pub struct Detail {
 impl Detail {
     /// The message ids whose payloads the page shows: the first
     /// [`PAYLOADS_PER_INCIDENT`] samples of each incident it details.
-    pub fn wanted_payloads(summary: &Summary) -> BTreeSet<String> {
+    pub(crate) fn wanted_payloads(summary: &Summary) -> BTreeSet<String> {
         summary
             .incidents
             .iter()
@@ -131,7 +131,7 @@ struct ConversationSeen {
 
 /// A finished summary with what its page shows beyond it.
 #[derive(Debug)]
-pub struct Finished {
+pub(crate) struct Finished {
     /// The summary.
     pub summary: Summary,
     /// Each incident's failures per minute and the affected conversations' times.
@@ -146,7 +146,7 @@ const NO_SOURCE: u32 = u32::MAX;
 
 /// Reports in, one [`Summary`] out.
 #[derive(Debug, Default)]
-pub struct Summarizer {
+pub(crate) struct Summarizer {
     filter: Filter,
     /// One copy of each repeated text (targets, rules, codes, errors, conversation ids).
     texts: Texts,
@@ -161,7 +161,7 @@ pub struct Summarizer {
 
 impl Summarizer {
     /// A summarizer of the records `filter` lets through (its message ids unused).
-    pub fn new(filter: Filter) -> Summarizer {
+    pub(crate) fn new(filter: Filter) -> Summarizer {
         Summarizer {
             filter,
             ..Summarizer::default()
@@ -171,13 +171,13 @@ impl Summarizer {
     /// Adds one report's records. A message id seen before keeps the view of the report
     /// generated later (its latest disposition).
     #[cfg(test)]
-    pub fn add(&mut self, report: ReportDigest) {
+    pub(crate) fn add(&mut self, report: ReportDigest) {
         self.add_tagged(report, NO_SOURCE);
     }
 
     /// [`Summarizer::add`], remembering that the report is the caller's source number
     /// `source` (where the page's sample payloads are found).
-    pub fn add_from(&mut self, report: ReportDigest, source: usize) {
+    pub(crate) fn add_from(&mut self, report: ReportDigest, source: usize) {
         self.add_tagged(report, u32::try_from(source).unwrap_or(NO_SOURCE));
     }
 
@@ -243,24 +243,24 @@ impl Summarizer {
     }
 
     /// Notes a source that could not be read as a report.
-    pub fn unreadable(&mut self, source: String, reason: String) {
+    pub(crate) fn unreadable(&mut self, source: String, reason: String) {
         self.unreadable.push(Unreadable { source, reason });
     }
 
     /// How many reports were read.
-    pub fn reports(&self) -> usize {
+    pub(crate) fn reports(&self) -> usize {
         self.reports
     }
 
     /// The summary; `now` is when it is made, `sources` how the reports were named (for
     /// the replay commands).
     #[cfg(test)]
-    pub fn finish(self, now: DateTime<Utc>, sources: &[String]) -> Summary {
+    pub(crate) fn finish(self, now: DateTime<Utc>, sources: &[String]) -> Summary {
         self.finish_detailed(now, sources).summary
     }
 
     /// [`Summarizer::finish`], with what the summary's page shows beyond it.
-    pub fn finish_detailed(mut self, now: DateTime<Utc>, sources: &[String]) -> Finished {
+    pub(crate) fn finish_detailed(mut self, now: DateTime<Utc>, sources: &[String]) -> Finished {
         let mut ids: Vec<(&str, &Kept)> = self.records.iter().map(|(k, v)| (&**k, v)).collect();
         // Samples in time order, then by id (ids are distinct): the same summary from the
         // same reports.
@@ -498,7 +498,7 @@ fn timeline(records: &[(&str, &Kept)]) -> Timeline {
 
 /// A report's page: the summary of that one report (named `address` in its replay
 /// commands), as of when it was generated.
-pub fn of_report(report: &Report, address: &str) -> Finished {
+pub(crate) fn of_report(report: &Report, address: &str) -> Finished {
     let mut summarizer = Summarizer::new(Filter::default());
     summarizer.add_from(ReportDigest::of(report), 0);
     let now = crate::report::parse_time(&report.generated_at).unwrap_or_else(Utc::now);

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::classify::FailureCategory;
 
 /// The version of `summary.json`'s schema.
-pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+pub(crate) const SUMMARY_SCHEMA_VERSION: u32 = 1;
 
 /// `summary.json`: the whole incident across the reports read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Always [`SUMMARY_SCHEMA_VERSION`].
     pub schema_version: u32,
     /// When the summary was made.
@@ -59,7 +59,7 @@ pub struct Summary {
 /// EventBridge's own view of the rules and targets of the incidents, in the window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Health {
+pub(crate) struct Health {
     /// Where the figures come from and what they cannot tell.
     pub window: WindowOut,
     /// The period the totals were read with (the window, rounded out to what CloudWatch
@@ -99,7 +99,7 @@ pub struct Health {
 /// metrics have no target dimension: a rule's figures cover all its targets.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RuleHealth {
+pub(crate) struct RuleHealth {
     /// The rule's ARN.
     pub rule_arn: String,
     /// Its name and bus, as the metrics' dimensions name them.
@@ -148,7 +148,7 @@ impl RuleHealth {
     /// The figures every rendering shows, in order: invocations, sent to the DLQ (`missed`
     /// when it cannot be right), the failure ratio (`—` without invocations or when
     /// missed), lost beyond the DLQ, retries, throttled. `None` without figures.
-    pub fn figures(&self) -> Option<[String; 6]> {
+    pub(crate) fn figures(&self) -> Option<[String; 6]> {
         if self.no_metrics.is_some() {
             return None;
         }
@@ -170,7 +170,7 @@ impl RuleHealth {
     }
 
     /// Events lost beyond the DLQ, when the rule has figures.
-    pub fn lost(&self) -> f64 {
+    pub(crate) fn lost(&self) -> f64 {
         if self.no_metrics.is_some() {
             return 0.0;
         }
@@ -185,7 +185,7 @@ impl ApiDestinationHealth {
     /// Its limit beside the rates it was asked to take, as one sentence:
     /// `limit 10/s, matched at up to 30.0/s, invoked at up to 10.0/s, rate-limited up to
     /// 1/min.`
-    pub fn rates(&self) -> String {
+    pub(crate) fn rates(&self) -> String {
         format!(
             "limit {}, matched at up to {}, invoked at up to {:.1}/s, rate-limited up to {}/min{}.",
             self.invocation_rate_limit_per_second
@@ -205,7 +205,7 @@ impl ApiDestinationHealth {
 /// `DELETED`. Only an active source delivers events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EventSourceHealth {
+pub(crate) struct EventSourceHealth {
     /// Its name (`aws.partner/genesys.com/cloud/<org>/<suffix>`), the partner bus's too.
     pub name: String,
     /// `State`.
@@ -215,7 +215,7 @@ pub struct EventSourceHealth {
 /// An API destination's configured rate beside the rate it was asked to take.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ApiDestinationHealth {
+pub(crate) struct ApiDestinationHealth {
     /// The API destination's ARN (the failed target).
     pub arn: String,
     /// Its name.
@@ -250,7 +250,7 @@ pub struct ApiDestinationHealth {
 /// The window of a summary, as asked for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WindowOut {
+pub(crate) struct WindowOut {
     /// `--since`, resolved.
     pub since: Option<String>,
     /// `--until`, resolved.
@@ -259,7 +259,7 @@ pub struct WindowOut {
 
 /// A source that is not a readable report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Unreadable {
+pub(crate) struct Unreadable {
     /// The file or `s3://` object.
     pub source: String,
     /// Why.
@@ -269,7 +269,7 @@ pub struct Unreadable {
 /// Failures of one category against one target across the reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Incident {
+pub(crate) struct Incident {
     /// The category.
     pub category: FailureCategory,
     /// The target ARN.
@@ -308,7 +308,7 @@ pub struct Incident {
 /// Failures per category over time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Timeline {
+pub(crate) struct Timeline {
     /// The width of a bucket (0 when no record has a time).
     pub bucket_seconds: i64,
     /// Buckets with failures, in time order.
@@ -318,7 +318,7 @@ pub struct Timeline {
 /// One bucket of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Bucket {
+pub(crate) struct Bucket {
     /// Its start.
     pub start: String,
     /// Failed events per category.
@@ -328,7 +328,7 @@ pub struct Bucket {
 /// A conversation with failed events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AffectedConversation {
+pub(crate) struct AffectedConversation {
     /// The conversation id.
     pub id: String,
     /// Media types, as Genesys Cloud reported them.

@@ -18,9 +18,9 @@ use crate::incidents::{IncidentItem, State};
 use crate::replay::{Attempt, Candidate, Route};
 
 /// Events between two checkpoints of a run (its item written with its cursor and counts).
-pub const CHECKPOINT_EVERY: u64 = 25;
+pub(crate) const CHECKPOINT_EVERY: u64 = 25;
 /// Failures in a row that pause a run (the breaker).
-pub const BREAKER: u32 = 5;
+pub(crate) const BREAKER: u32 = 5;
 /// How long an event's attempt is its worker's: longer than one send can take.
 const EVENT_LEASE: Duration = Duration::from_secs(60);
 /// The longest `Retry-After` a redrive waits for before its next send (a longer one still
@@ -28,11 +28,11 @@ const EVENT_LEASE: Duration = Duration::from_secs(60);
 const RETRY_AFTER_AT_MOST: Duration = Duration::from_secs(60);
 /// A run paused by the breaker may resume this long after the pause, when the gate is
 /// open again, even if the incident did not resolve again (live traffic may be quiet).
-pub const PAUSE_COOLDOWN: chrono::Duration = chrono::Duration::minutes(15);
+pub(crate) const PAUSE_COOLDOWN: chrono::Duration = chrono::Duration::minutes(15);
 
 /// Why a person's request could not be done.
 #[derive(Debug, thiserror::Error)]
-pub enum RedriveError {
+pub(crate) enum RedriveError {
     /// The journal failed.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -46,7 +46,7 @@ pub enum RedriveError {
 
 /// What a person asks of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunControl {
+pub(crate) enum RunControl {
     /// Stop sending until resumed.
     Pause,
     /// Go on (a fresh canary first).
@@ -57,7 +57,7 @@ pub enum RunControl {
 
 /// What [`Redriver::work`] and [`Redriver::consider`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Worked {
+pub(crate) struct Worked {
     /// Runs started or resumed.
     pub started: usize,
     /// Events delivered.
@@ -90,7 +90,7 @@ enum Turn {
 }
 
 /// The redrive, over its ports.
-pub struct Redriver {
+pub(crate) struct Redriver {
     policy: RedrivePolicy,
     journal: Arc<dyn RedriveJournal>,
     payloads: Arc<dyn Payloads>,
@@ -102,7 +102,7 @@ pub struct Redriver {
 }
 
 /// A clock.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub(crate) type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -110,7 +110,7 @@ fn ms(t: DateTime<Utc>) -> i64 {
 
 impl Redriver {
     /// A redrive under `policy` over its ports.
-    pub fn new(
+    pub(crate) fn new(
         policy: RedrivePolicy,
         journal: Arc<dyn RedriveJournal>,
         payloads: Arc<dyn Payloads>,
@@ -130,7 +130,7 @@ impl Redriver {
     }
 
     /// Tells the time by `clock` from now on.
-    pub fn set_clock(&self, clock: Clock) {
+    pub(crate) fn set_clock(&self, clock: Clock) {
         *self.clock.write().unwrap_or_else(|e| e.into_inner()) = clock;
     }
 
@@ -140,13 +140,13 @@ impl Redriver {
     }
 
     /// The journal.
-    pub fn journal(&self) -> &dyn RedriveJournal {
+    pub(crate) fn journal(&self) -> &dyn RedriveJournal {
         self.journal.as_ref()
     }
 
     /// Starts (or resumes) the runs the resolved incidents `items` are due: a category
     /// the policy allows, resolved within the maximum age, the target healthy since.
-    pub async fn consider(&self, items: &[IncidentItem], now: DateTime<Utc>) -> Worked {
+    pub(crate) async fn consider(&self, items: &[IncidentItem], now: DateTime<Utc>) -> Worked {
         let mut worked = Worked::default();
         for item in items {
             let recent = item
@@ -258,7 +258,7 @@ impl Redriver {
 
     /// A person starts the redrive of the resolved incident `item`, whatever the policy's
     /// categories say (the target's limit still sets the pace).
-    pub async fn start(
+    pub(crate) async fn start(
         &self,
         item: &IncidentItem,
         now: DateTime<Utc>,
@@ -323,7 +323,7 @@ impl Redriver {
     }
 
     /// A person pauses, resumes or cancels the run of `incident`.
-    pub async fn control(
+    pub(crate) async fn control(
         &self,
         incident: &str,
         what: RunControl,

@@ -18,7 +18,7 @@ struct Working {
 impl Redriver {
     /// Works every running run, one after another, until `deadline` less
     /// [`SLICE_MARGIN`].
-    pub async fn work(&self, deadline: Instant) -> Worked {
+    pub(crate) async fn work(&self, deadline: Instant) -> Worked {
         let mut worked = Worked::default();
         let active = match self.journal.active().await {
             Ok(a) => a,
