@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 pub use courier::{AwsCourier, Route};
-pub use edit::{Edit, Edited, diff};
+pub use edit::{Edit, EditError, Edited, diff};
 pub use journal::{Entry, Journal, JournalError, Status};
 pub use plan::{AnyPlan, Fixed, FixedPlan, Plan, PlanError, Planned, TargetPlan};
 pub use select::{Candidate, Selection, Selector};
