@@ -93,8 +93,8 @@ impl AwsConnectionAuth {
             .secret_arn()
             .ok_or_else(|| invalid(arn, "DescribeConnection gives no SecretArn"))?;
         let text = self.secret_text(arn, secret_arn, deadline).await?;
-        let parsed =
-            secret::parse(&kind, &text, &known(&described)).map_err(|m| invalid(arn, &m))?;
+        let parsed = secret::parse(&kind, &text, &known(&described))
+            .map_err(|e| invalid(arn, &e.to_string()))?;
         let (auth, lifetime) = match parsed {
             Parsed::Ready(auth) => (auth, self.ttl),
             Parsed::OAuth { request, mut base } => {
