@@ -75,7 +75,7 @@ pub use dlq::{DeadLetter, FailureContext, SystemAttributes, parse_batch};
 pub use lambda::{Handler, HandlerError, Response};
 pub use memory::tune_allocator;
 pub use redrive::{RedriveMode, RedrivePolicy};
-pub use replay::{RuleContext, TargetInput, apply as apply_input_transformation};
+pub use replay::{EditError, RuleContext, TargetInput, apply as apply_input_transformation};
 pub use report::{Disposition, ReplaySource};
 pub use reports::ReportDigest;
 pub use service::{ArtifactsAt, PortSettings, Services, TriageService, Triaged};

@@ -50,19 +50,35 @@ pub struct SecretError {
     pub transient: bool,
 }
 
+/// Why a secret's text is not a Genesys secret: where the JSON broke or which fields are
+/// missing, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretParseError {
+    /// Not a JSON object of the documented shape.
+    #[error(
+        "is not a JSON object like {{\"clientId\": \"…\", \"clientSecret\": \"…\", \"region\": \"mypurecloud.ie\"}} (error at line {line}, column {column})"
+    )]
+    NotJsonObject {
+        /// Where the parser stopped.
+        line: usize,
+        column: usize,
+    },
+    /// Required fields absent or blank, by name.
+    #[error("lacks {}", .0.join(" and "))]
+    Lacks(Vec<&'static str>),
+}
+
 impl GenesysSecret {
     /// Parses the secret string; the error says which fields are wrong, never their values.
-    pub fn parse(text: &str) -> Result<GenesysSecret, String> {
-        let raw: RawSecret = serde_json::from_str(text).map_err(|e| {
-            format!(
-                "is not a JSON object like {{\"clientId\": \"…\", \"clientSecret\": \"…\", \"region\": \"mypurecloud.ie\"}} (error at line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
+    pub fn parse(text: &str) -> Result<GenesysSecret, SecretParseError> {
+        let raw: RawSecret =
+            serde_json::from_str(text).map_err(|e| SecretParseError::NotJsonObject {
+                line: e.line(),
+                column: e.column(),
+            })?;
         let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         let (client_id, client_secret) = (nonempty(raw.client_id), nonempty(raw.client_secret));
-        let missing: Vec<&str> = [
+        let missing: Vec<&'static str> = [
             ("clientId", client_id.is_none()),
             ("clientSecret", client_secret.is_none()),
         ]
@@ -70,7 +86,7 @@ impl GenesysSecret {
         .filter_map(|(name, absent)| absent.then_some(name))
         .collect();
         if !missing.is_empty() {
-            return Err(format!("lacks {}", missing.join(" and ")));
+            return Err(SecretParseError::Lacks(missing));
         }
         Ok(GenesysSecret {
             credentials: ClientCredentials {
@@ -194,7 +210,7 @@ impl SecretCache {
                 false,
             )
         })?;
-        GenesysSecret::parse(text).map_err(|m| fail(m, false))
+        GenesysSecret::parse(text).map_err(|e| fail(e.to_string(), false))
     }
 }
 
@@ -217,8 +233,17 @@ mod tests {
     #[test]
     fn errors_name_fields_not_values() {
         let err = GenesysSecret::parse(r#"{"clientId":"","clientSecret":null}"#).unwrap_err();
-        assert_eq!(err, "lacks clientId and clientSecret");
+        assert_eq!(
+            err,
+            SecretParseError::Lacks(vec!["clientId", "clientSecret"])
+        );
+        assert_eq!(err.to_string(), "lacks clientId and clientSecret");
         let err = GenesysSecret::parse("clientSecret=hunter2").unwrap_err();
+        assert!(matches!(
+            err,
+            SecretParseError::NotJsonObject { line: 1, .. }
+        ));
+        let err = err.to_string();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(err.contains("not a JSON object"), "{err}");
     }

@@ -9,12 +9,28 @@ use std::time::Duration;
 use aws_sdk_eventbridge::types::Target;
 use futures::future::BoxFuture;
 
-use crate::aws_error;
+use crate::aws_error::{self, AwsError};
 use crate::dlq::DeadLetter;
 
 /// The most one `ListTargetsByRule` page may take (a small look-up; a hung EventBridge
 /// is an error naming the call, never a hung replay or batch).
 const LIST_WITHIN: Duration = Duration::from_secs(10);
+
+/// Why a rule's target could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TargetsError {
+    /// The rule's ARN is not an EventBridge rule ARN.
+    #[error("{0} is not an EventBridge rule ARN")]
+    NotARuleArn(String),
+    /// `ListTargetsByRule` failed or did not answer in time.
+    #[error("{source} (rule {rule})")]
+    Listing {
+        /// The rule's ARN.
+        rule: String,
+        #[source]
+        source: AwsError,
+    },
+}
 
 /// Looks targets up in EventBridge (`ListTargetsByRule`, `DescribeApiDestination`) and
 /// SQS (`GetQueueUrl`).
@@ -49,7 +65,7 @@ impl AwsTargets {
         &self,
         rule_arn: &str,
         target_arn: &str,
-    ) -> Result<Option<Target>, String> {
+    ) -> Result<Option<Target>, TargetsError> {
         self.find_target_within(rule_arn, target_arn, LIST_WITHIN)
             .await
     }
@@ -60,14 +76,14 @@ impl AwsTargets {
         rule_arn: &str,
         target_arn: &str,
         after: Duration,
-    ) -> Result<Option<Target>, String> {
+    ) -> Result<Option<Target>, TargetsError> {
         let RuleArn {
             region,
             bus,
             name: rule,
             ..
         } = RuleArn::parse(rule_arn)
-            .ok_or_else(|| format!("{rule_arn} is not an EventBridge rule ARN"))?;
+            .ok_or_else(|| TargetsError::NotARuleArn(rule_arn.to_owned()))?;
         let events = self.events(&region);
         let mut next: Option<String> = None;
         loop {
@@ -79,7 +95,10 @@ impl AwsTargets {
                 .send();
             let page = aws_error::within("ListTargetsByRule", after, call)
                 .await
-                .map_err(|e| format!("{e} (rule {rule_arn})"))?;
+                .map_err(|source| TargetsError::Listing {
+                    rule: rule_arn.to_owned(),
+                    source,
+                })?;
             if let Some(t) = page.targets().iter().find(|t| t.arn() == target_arn) {
                 return Ok(Some(t.clone()));
             }
@@ -279,9 +298,26 @@ mod tests {
             .find_target_within(rule, "arn:t", Duration::from_millis(300))
             .await
             .unwrap_err();
+        assert!(matches!(
+            &e,
+            TargetsError::Listing { rule: r, source: AwsError::TimedOut { .. } } if r == rule
+        ));
         assert_eq!(
-            e,
+            e.to_string(),
             format!("ListTargetsByRule: no answer within 300ms (rule {rule})")
+        );
+    }
+
+    /// A rule ARN that is not a rule's: named, before any call.
+    #[tokio::test]
+    async fn a_rule_arn_that_is_not_a_rules_is_named() {
+        let targets = AwsTargets::new(shapes::hole_sdk().await);
+        let arn = "arn:aws:sqs:us-east-1:111122223333:q";
+        let e = targets.find_target(arn, "arn:t").await.unwrap_err();
+        assert!(matches!(&e, TargetsError::NotARuleArn(a) if a == arn));
+        assert_eq!(
+            e.to_string(),
+            format!("{arn} is not an EventBridge rule ARN")
         );
     }
 }

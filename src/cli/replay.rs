@@ -16,12 +16,111 @@ use crate::artifacts::{path_style_from_env, s3_client};
 use crate::connection::AwsConnectionAuth;
 use crate::genesys::redact_url;
 use crate::replay::{
-    AnyPlan, AwsCourier, Control, Edit, Fixed, FixedPlan, Journal, Ports, ReplayOptions,
-    ReplayProgress, ReplaySummary, Selection, Selector, TargetPlan, rate_per_second, replay,
+    AnyPlan, AwsCourier, Control, Edit, EditError, Fixed, FixedPlan, Journal, JournalError, Ports,
+    ReplayOptions, ReplayProgress, ReplaySummary, Selection, Selector, TargetPlan, rate_per_second,
+    replay,
 };
 use crate::report::Report;
-use crate::reports::{Filter, Location, Reader, ReportArg};
+use crate::reports::{ArgError, Filter, Location, ReadError, Reader, ReportArg};
 use crate::targets::AwsTargets;
+
+/// Why `replay` stopped or did not send every record: the line printed on standard error.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// `--category`, `--since` or `--until` (the line the shared flag parsers give).
+    #[error("{0}")]
+    Filter(String),
+    /// `--rate` out of range.
+    #[error("{0:?} is not a rate between 0 and 10000 per second")]
+    Rate(String),
+    /// `--to-url` does not parse (the URL shown redacted).
+    #[error("--to-url {url}: {reason}")]
+    Url {
+        url: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// `--to-url` is not http or https (the URL shown redacted).
+    #[error("--to-url {0}: only http and https")]
+    UrlScheme(String),
+    /// No destination flag.
+    #[error("no destination given (--to-url, --to-queue, --to-function, --to-bus or --to-target)")]
+    NoDestination,
+    /// `--to-target` without an AWS configuration.
+    #[error("--to-target needs the AWS configuration")]
+    TargetNeedsAws,
+    /// A `--header` that cannot be used.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    /// `--edit-file` cannot be read.
+    #[error("--edit-file {path}: {source}")]
+    EditFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `--edit` program does not compile.
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    /// A report argument that names no place to read.
+    #[error(transparent)]
+    Arg(#[from] ArgError),
+    /// A report could not be listed or read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// A report that is not a report.
+    #[error(
+        "{location}: not a dlq-triage report ({source}); give report.json or reports/<id>.json"
+    )]
+    NotAReport {
+        location: Location,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The journal could not be opened.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The run stopped early (the reason, and the counts).
+    #[error("{reason} ({counts})")]
+    Stopped { reason: String, counts: String },
+    /// Not every selected record was sent (the counts).
+    #[error("not every record was sent ({counts}); see the journal")]
+    Incomplete { counts: String },
+}
+
+/// Why `--header` or `--id-header` cannot be used; never a header's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// Not `NAME=ENV_VAR`.
+    #[error(
+        "--header {0}: expected NAME=ENV_VAR (the value is read from the environment variable)"
+    )]
+    NotNameEqualsVar(String),
+    /// The name is not a header name.
+    #[error("--header {spec}: {name:?} is not a header name")]
+    BadName { spec: String, name: String },
+    /// The variable is unset or empty.
+    #[error("--header {name}={var}: the environment variable {var} is not set")]
+    Unset { name: String, var: String },
+    /// The variable's value is not a header value.
+    #[error("--header {name}={var}: the value of {var} is not a valid header value")]
+    BadValue { name: String, var: String },
+    /// `--header` with a destination that takes no headers.
+    #[error("--header applies to --to-url and to API destinations of --to-target")]
+    NotHttp,
+    /// `--id-header`'s name is not a header name.
+    #[error("--id-header {0:?}: not a header name")]
+    BadIdName(String),
+    /// `--id-header` with a destination that takes no headers.
+    #[error("--id-header applies to --to-url and to API destinations of --to-target")]
+    IdNotHttp,
+}
+
+impl From<ReplayError> for super::CommandFailure {
+    fn from(e: ReplayError) -> super::CommandFailure {
+        super::CommandFailure::from(e.to_string())
+    }
+}
 
 /// `dlq-triage replay REPORT… [filters] <destination> [--rate N] [--concurrency N]
 /// [--journal FILE] [--force] [--execute]`.
@@ -135,7 +234,7 @@ pub struct DestinationArgs {
 impl DestinationArgs {
     /// The fixed destination given, validated (`--method` and `--source` apply to the
     /// ones that take them); `None` for `--to-target`.
-    fn fixed(&self, method: &str, source: Option<&str>) -> Result<Option<Fixed>, String> {
+    fn fixed(&self, method: &str, source: Option<&str>) -> Result<Option<Fixed>, ReplayError> {
         // Every flag named (no `..`): a new destination flag does not compile until it is
         // handled here, rather than running as --to-target.
         let DestinationArgs {
@@ -146,10 +245,12 @@ impl DestinationArgs {
             to_target,
         } = self;
         Ok(Some(if let Some(url) = to_url {
-            let parsed = reqwest::Url::parse(url)
-                .map_err(|e| format!("--to-url {}: {e}", redact_url(url)))?;
+            let parsed = reqwest::Url::parse(url).map_err(|e| ReplayError::Url {
+                url: redact_url(url),
+                reason: e.to_string(),
+            })?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(format!("--to-url {}: only http and https", redact_url(url)));
+                return Err(ReplayError::UrlScheme(redact_url(url)));
             }
             Fixed::Url {
                 url: url.clone(),
@@ -170,22 +271,20 @@ impl DestinationArgs {
         } else if *to_target {
             return Ok(None);
         } else {
-            return Err("no destination given (--to-url, --to-queue, --to-function, --to-bus or --to-target)".to_owned());
+            return Err(ReplayError::NoDestination);
         }))
     }
 }
 
-fn positive_rate(s: &str) -> Result<f64, String> {
+fn positive_rate(s: &str) -> Result<f64, ReplayError> {
     match s.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000.0 => Ok(r),
-        _ => Err(format!(
-            "{s:?} is not a rate between 0 and 10000 per second"
-        )),
+        _ => Err(ReplayError::Rate(s.to_owned())),
     }
 }
 
 /// Runs the replay; `Err` with counts when not every selected record was sent.
-pub async fn replay_reports(args: ReplayArgs) -> Result<(), String> {
+pub async fn replay_reports(args: ReplayArgs) -> Result<(), ReplayError> {
     let filters = filters(&args)?;
     let fixed = args
         .destination
@@ -275,7 +374,7 @@ fn plan(
     sdk: Option<&aws_config::SdkConfig>,
     source: Option<String>,
     connection: Option<Duration>,
-) -> Result<AnyPlan, String> {
+) -> Result<AnyPlan, ReplayError> {
     Ok(match (fixed, sdk) {
         (Some(fixed), _) => AnyPlan::Fixed(FixedPlan(fixed.with_headers(headers))),
         (None, Some(sdk)) => {
@@ -286,13 +385,16 @@ fn plan(
                 None => target,
             }))
         }
-        (None, None) => return Err("--to-target needs the AWS configuration".into()),
+        (None, None) => return Err(ReplayError::TargetNeedsAws),
     })
 }
 
 /// The journal at `path`: a dry run reads an existing one (to say what was sent) and never
 /// creates one.
-fn open_journal(path: &std::path::Path, execute: bool) -> Result<Option<Mutex<Journal>>, String> {
+fn open_journal(
+    path: &std::path::Path,
+    execute: bool,
+) -> Result<Option<Mutex<Journal>>, ReplayError> {
     if !execute && !path.exists() {
         return Ok(None);
     }
@@ -383,43 +485,44 @@ fn announce(args: &ReplayArgs, shown: &str, selection: &Selection, report_names:
     );
 }
 
-fn filters(args: &ReplayArgs) -> Result<Filter, String> {
+fn filters(args: &ReplayArgs) -> Result<Filter, ReplayError> {
     Ok(Filter {
-        categories: categories(&args.categories)?,
+        categories: categories(&args.categories).map_err(ReplayError::Filter)?,
         targets: args.targets.clone(),
         message_ids: args.message_ids.clone(),
-        window: window(&args.since, &args.until, chrono::Utc::now())?,
+        window: window(&args.since, &args.until, chrono::Utc::now())
+            .map_err(ReplayError::Filter)?,
     })
 }
 
 /// The compiled `--edit` / `--edit-file` program, if any.
-fn edit_program(args: &ReplayArgs) -> Result<Option<Arc<Edit>>, String> {
+fn edit_program(args: &ReplayArgs) -> Result<Option<Arc<Edit>>, ReplayError> {
     let code = match (&args.edit, &args.edit_file) {
         (Some(code), _) => code.clone(),
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .map_err(|e| format!("--edit-file {}: {e}", file.display()))?,
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).map_err(|source| ReplayError::EditFile {
+                path: file.display().to_string(),
+                source,
+            })?
+        }
         (None, None) => return Ok(None),
     };
-    Edit::compile(&code)
-        .map(|e| Some(Arc::new(e)))
-        .map_err(|e| e.to_string())
+    Ok(Some(Arc::new(Edit::compile(&code)?)))
 }
 
 /// The `--header` values (from the environment), once `--header` and `--id-header` are
 /// known to apply: only HTTP destinations take headers.
-fn http_headers(args: &ReplayArgs, http: bool) -> Result<Vec<(String, String)>, String> {
+fn http_headers(args: &ReplayArgs, http: bool) -> Result<Vec<(String, String)>, HeaderError> {
     let headers = headers_from_env(&args.headers, &|name| std::env::var(name).ok())?;
     if !headers.is_empty() && !http {
-        return Err("--header applies to --to-url and to API destinations of --to-target".into());
+        return Err(HeaderError::NotHttp);
     }
     if let Some(name) = &args.id_header {
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(format!("--id-header {name:?}: not a header name"));
+            return Err(HeaderError::BadIdName(name.clone()));
         }
         if !http {
-            return Err(
-                "--id-header applies to --to-url and to API destinations of --to-target".into(),
-            );
+            return Err(HeaderError::IdNotHttp);
         }
     }
     Ok(headers)
@@ -430,25 +533,27 @@ fn http_headers(args: &ReplayArgs, http: bool) -> Result<Vec<(String, String)>, 
 fn headers_from_env(
     specs: &[String],
     get: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, HeaderError> {
     specs
         .iter()
         .map(|spec| {
-            let (name, var) = spec.split_once('=').ok_or_else(|| {
-                format!("--header {spec}: expected NAME=ENV_VAR (the value is read from the environment variable)")
-            })?;
+            let (name, var) = spec
+                .split_once('=')
+                .ok_or_else(|| HeaderError::NotNameEqualsVar(spec.clone()))?;
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(format!("--header {spec}: {name:?} is not a header name"));
+                return Err(HeaderError::BadName {
+                    spec: spec.clone(),
+                    name: name.to_owned(),
+                });
             }
-            let value = get(var).filter(|v| !v.is_empty()).ok_or_else(|| {
-                format!("--header {name}={var}: the environment variable {var} is not set")
-            })?;
+            let (name, var) = (name.to_owned(), var.to_owned());
+            let Some(value) = get(&var).filter(|v| !v.is_empty()) else {
+                return Err(HeaderError::Unset { name, var });
+            };
             if reqwest::header::HeaderValue::from_str(&value).is_err() {
-                return Err(format!(
-                    "--header {name}={var}: the value of {var} is not a valid header value"
-                ));
+                return Err(HeaderError::BadValue { name, var });
             }
-            Ok((name.to_owned(), value))
+            Ok((name, value))
         })
         .collect()
 }
@@ -460,16 +565,16 @@ async fn read_reports(
     args: &[ReportArg],
     since: Option<chrono::NaiveDate>,
     filters: &Filter,
-) -> Result<(Selection, String), String> {
+) -> Result<(Selection, String), ReplayError> {
     let locations = reader.locate(args, since).await?;
     let mut selector = Selector::new(filters);
     for location in &locations {
         let bytes = reader.read(location).await?;
-        let report: Report = serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "{location}: not a dlq-triage report ({e}); give report.json or reports/<id>.json"
-            )
-        })?;
+        let report: Report =
+            serde_json::from_slice(&bytes).map_err(|source| ReplayError::NotAReport {
+                location: location.clone(),
+                source,
+            })?;
         drop(bytes);
         selector.add(location, &report);
     }
@@ -576,7 +681,7 @@ fn list(out: &mut Stdout, what: &str, items: &[(String, String)]) {
     }
 }
 
-fn verdict(summary: &ReplaySummary, execute: bool) -> Result<(), String> {
+fn verdict(summary: &ReplaySummary, execute: bool) -> Result<(), ReplayError> {
     if !execute || summary.complete() {
         return Ok(());
     }
@@ -590,8 +695,11 @@ fn verdict(summary: &ReplaySummary, execute: bool) -> Result<(), String> {
         summary.not_attempted
     );
     Err(match &summary.stopped {
-        Some(reason) => format!("{reason} ({counts})"),
-        None => format!("not every record was sent ({counts}); see the journal"),
+        Some(reason) => ReplayError::Stopped {
+            reason: reason.clone(),
+            counts,
+        },
+        None => ReplayError::Incomplete { counts },
     })
 }
 
@@ -666,7 +774,11 @@ mod tests {
             to_target: false,
         };
         let err = none.fixed("POST", None).unwrap_err();
-        assert!(err.contains("no destination given"), "{err}");
+        assert!(matches!(err, ReplayError::NoDestination));
+        assert_eq!(
+            err.to_string(),
+            "no destination given (--to-url, --to-queue, --to-function, --to-bus or --to-target)"
+        );
         let to_target = DestinationArgs {
             to_target: true,
             ..none.clone()
@@ -690,18 +802,32 @@ mod tests {
             vec![("Authorization".to_owned(), "Bearer s3cr3t".to_owned())]
         );
         let err = headers_from_env(&["Authorization=MISSING".into()], &env).unwrap_err();
-        assert!(err.contains("MISSING is not set"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "--header Authorization=MISSING: the environment variable MISSING is not set"
+        );
         let err = headers_from_env(&["Authorization: Bearer x".into()], &env).unwrap_err();
-        assert!(err.contains("NAME=ENV_VAR"), "{err}");
+        assert!(matches!(err, HeaderError::NotNameEqualsVar(_)));
+        assert!(err.to_string().contains("NAME=ENV_VAR"), "{err}");
         // A value never appears in an error.
         let bad = |_: &str| Some("x\ny".to_owned());
         let err = headers_from_env(&["X=V".into()], &bad).unwrap_err();
-        assert!(!err.contains("x\ny"), "{err}");
+        assert_eq!(
+            err,
+            HeaderError::BadValue {
+                name: "X".into(),
+                var: "V".into()
+            }
+        );
+        assert!(!err.to_string().contains("x\ny"), "{err}");
     }
 
     #[test]
     fn rates_must_be_positive_and_finite() {
-        assert!(positive_rate("0").is_err());
+        assert_eq!(
+            positive_rate("0").unwrap_err().to_string(),
+            "\"0\" is not a rate between 0 and 10000 per second"
+        );
         assert!(positive_rate("-1").is_err());
         assert!(positive_rate("NaN").is_err());
         assert_eq!(positive_rate("2.5").unwrap(), 2.5);

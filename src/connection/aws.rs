@@ -93,8 +93,8 @@ impl AwsConnectionAuth {
             .secret_arn()
             .ok_or_else(|| invalid(arn, "DescribeConnection gives no SecretArn"))?;
         let text = self.secret_text(arn, secret_arn, deadline).await?;
-        let parsed =
-            secret::parse(&kind, &text, &known(&described)).map_err(|m| invalid(arn, &m))?;
+        let parsed = secret::parse(&kind, &text, &known(&described))
+            .map_err(|e| invalid(arn, &e.to_string()))?;
         let (auth, lifetime) = match parsed {
             Parsed::Ready(auth) => (auth, self.ttl),
             Parsed::OAuth { request, mut base } => {
@@ -181,7 +181,7 @@ impl AwsConnectionAuth {
             endpoint: redact_url(&request.endpoint),
             message,
         };
-        let builder = token_request(&self.http, request).map_err(&fail)?;
+        let builder = token_request(&self.http, request).map_err(|e| fail(e.to_string()))?;
         let answer = self
             .bounded(arn, "the OAuth token request", deadline, async move {
                 let response = builder
@@ -262,6 +262,17 @@ impl ConnectionAuth for AwsConnectionAuth {
     }
 }
 
+/// Why the token request cannot be made from the connection's OAuth parameters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum TokenRequestError {
+    /// The connection's HTTP method is not one.
+    #[error("HTTP method {0} is not valid")]
+    Method(String),
+    /// The authorization endpoint is not a URL (the parser's reason).
+    #[error("the authorization endpoint is not a URL ({0})")]
+    Endpoint(String),
+}
+
 /// The client-credentials request: the client id and secret as HTTP Basic
 /// authentication (RFC 6749 §2.3.1), `grant_type=client_credentials` unless the
 /// connection's body parameters set it, and the connection's OAuth header, query-string
@@ -269,11 +280,11 @@ impl ConnectionAuth for AwsConnectionAuth {
 fn token_request(
     http: &reqwest::Client,
     request: &TokenRequest,
-) -> Result<reqwest::RequestBuilder, String> {
+) -> Result<reqwest::RequestBuilder, TokenRequestError> {
     let method = reqwest::Method::from_bytes(request.method.as_bytes())
-        .map_err(|_| format!("HTTP method {} is not valid", request.method))?;
+        .map_err(|_| TokenRequestError::Method(request.method.clone()))?;
     let mut url = reqwest::Url::parse(&request.endpoint)
-        .map_err(|e| format!("the authorization endpoint is not a URL ({e})"))?;
+        .map_err(|e| TokenRequestError::Endpoint(e.to_string()))?;
     let HttpParams {
         headers,
         query,

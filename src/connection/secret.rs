@@ -81,15 +81,36 @@ pub(crate) enum Parsed {
     },
 }
 
+/// Why a connection's secret cannot be used: where its JSON broke, the fields it lacks
+/// (by name, never a value), or an authorization type this tool does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SecretShapeError {
+    /// Not JSON: where the parser stopped.
+    #[error("its secret is not JSON (error at line {line}, column {column})")]
+    NotJson { line: usize, column: usize },
+    /// Required fields absent or empty, by name.
+    #[error("its secret lacks {}", .0.join(" and "))]
+    Lacks(Vec<&'static str>),
+    /// An OAuth connection without its token endpoint.
+    #[error("the OAuth connection has no authorization_endpoint")]
+    NoAuthorizationEndpoint,
+    /// An authorization type other than API_KEY, BASIC, OAUTH_CLIENT_CREDENTIALS.
+    #[error(
+        "authorization type {0} is not one this tool knows (API_KEY, BASIC, OAUTH_CLIENT_CREDENTIALS)"
+    )]
+    UnknownType(String),
+}
+
 /// Reads `text` (the secret string) for `authorization_type`; the error names the
 /// missing fields, never a value.
-pub(crate) fn parse(authorization_type: &str, text: &str, known: &Known) -> Result<Parsed, String> {
-    let secret: Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "its secret is not JSON (error at line {}, column {})",
-            e.line(),
-            e.column()
-        )
+pub(crate) fn parse(
+    authorization_type: &str,
+    text: &str,
+    known: &Known,
+) -> Result<Parsed, SecretShapeError> {
+    let secret: Value = serde_json::from_str(text).map_err(|e| SecretShapeError::NotJson {
+        line: e.line(),
+        column: e.column(),
     })?;
     let invocation = params(find(
         &secret,
@@ -127,11 +148,7 @@ pub(crate) fn parse(authorization_type: &str, text: &str, known: &Known) -> Resu
             }
             return Ok(Parsed::OAuth { request, base });
         }
-        other => {
-            return Err(format!(
-                "authorization type {other} is not one this tool knows (API_KEY, BASIC, OAUTH_CLIENT_CREDENTIALS)"
-            ));
-        }
+        other => return Err(SecretShapeError::UnknownType(other.to_owned())),
     }
     // The authorization header comes first: a connection header of the same name does
     // not replace it.
@@ -150,7 +167,7 @@ pub(crate) fn basic(user: &str, password: &str) -> String {
     )
 }
 
-fn oauth(secret: &Value, known: &Known) -> Result<TokenRequest, String> {
+fn oauth(secret: &Value, known: &Known) -> Result<TokenRequest, SecretShapeError> {
     let scope = scoped(
         secret,
         &["o_auth_parameters", "oauth_parameters", "OAuthParameters"],
@@ -164,7 +181,7 @@ fn oauth(secret: &Value, known: &Known) -> Result<TokenRequest, String> {
         required(client_id, "client_id", client_secret, "client_secret")?;
     let endpoint = string(scope, &["authorization_endpoint", "AuthorizationEndpoint"])
         .or_else(|| known.oauth_endpoint.clone())
-        .ok_or("the OAuth connection has no authorization_endpoint")?;
+        .ok_or(SecretShapeError::NoAuthorizationEndpoint)?;
     let method = string(scope, &["http_method", "HttpMethod"])
         .or_else(|| known.oauth_method.clone())
         .unwrap_or_else(|| "POST".to_owned())
@@ -190,18 +207,18 @@ fn oauth(secret: &Value, known: &Known) -> Result<TokenRequest, String> {
 /// Both values, or an error naming the missing ones.
 fn required(
     a: Option<String>,
-    a_name: &str,
+    a_name: &'static str,
     b: Option<String>,
-    b_name: &str,
-) -> Result<(String, String), String> {
+    b_name: &'static str,
+) -> Result<(String, String), SecretShapeError> {
     match (a, b) {
         (Some(a), Some(b)) => Ok((a, b)),
         (a, b) => {
-            let missing: Vec<&str> = [(a_name, a.is_none()), (b_name, b.is_none())]
+            let missing: Vec<&'static str> = [(a_name, a.is_none()), (b_name, b.is_none())]
                 .into_iter()
                 .filter_map(|(n, absent)| absent.then_some(n))
                 .collect();
-            Err(format!("its secret lacks {}", missing.join(" and ")))
+            Err(SecretShapeError::Lacks(missing))
         }
     }
 }
@@ -341,15 +358,22 @@ mod tests {
             &Known::default(),
         )
         .unwrap_err();
-        assert!(err.contains("api_key_name"), "{err}");
+        assert_eq!(err, SecretShapeError::Lacks(vec!["api_key_name"]));
+        let err = err.to_string();
+        assert_eq!(err, "its secret lacks api_key_name");
         assert!(!err.contains("hush-123"), "{err}");
         let err = parse("BASIC", r#"{"username": "hush-123""#, &Known::default()).unwrap_err();
+        assert!(matches!(err, SecretShapeError::NotJson { line: 1, .. }));
+        let err = err.to_string();
         assert!(
             !err.contains("hush-123") && err.contains("not JSON"),
             "{err}"
         );
         let err = parse("DIGEST", "{}", &Known::default()).unwrap_err();
-        assert!(err.contains("DIGEST"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "authorization type DIGEST is not one this tool knows (API_KEY, BASIC, OAUTH_CLIENT_CREDENTIALS)"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::auth::AuthError;
 use super::{Endpoints, TokenSource};
 
 /// The integration type Genesys Cloud gives the Amazon EventBridge Source.
@@ -46,6 +47,35 @@ struct Page {
     next_uri: Option<String>,
 }
 
+/// Why the integrations could not be read: one line naming the call, never the token.
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrationsError {
+    /// No token for the OAuth client.
+    #[error(transparent)]
+    Token(#[from] AuthError),
+    /// The API base and the path (or a `nextUri`) make no URL (the parser's reason).
+    #[error("{0}")]
+    Url(String),
+    /// The request failed (the error, its URL redacted).
+    #[error("GET /api/v2/integrations: {0}")]
+    Send(String),
+    /// An HTTP error answer, with what it means.
+    #[error("GET /api/v2/integrations: HTTP {status} ({})", why(*.status))]
+    Status {
+        /// The answer's status.
+        status: reqwest::StatusCode,
+    },
+    /// A page that is not the expected JSON.
+    #[error("GET /api/v2/integrations: not the expected JSON: {0}")]
+    NotJson(#[source] reqwest::Error),
+    /// A `nextUri` on another host: the token goes nowhere else.
+    #[error("GET /api/v2/integrations: nextUri points to another host: not followed")]
+    OtherHost,
+    /// More pages than [`MAX_PAGES`].
+    #[error("GET /api/v2/integrations: more than {MAX_PAGES} pages: stopped")]
+    TooManyPages,
+}
+
 /// Pages read at most (100 integrations each).
 const MAX_PAGES: usize = 100;
 
@@ -57,7 +87,10 @@ pub async fn eventbridge_integrations(
     tokens: &TokenSource,
     timeout: Duration,
 ) -> Result<Vec<IntegrationState>, String> {
-    let entities = eventbridge_entities(http, endpoints, tokens, timeout).await?;
+    // `health`'s limiter takes its checks' failures as text.
+    let entities = eventbridge_entities(http, endpoints, tokens, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(entities.iter().filter_map(state_of).collect())
 }
 
@@ -79,7 +112,7 @@ pub async fn eventbridge_integration_configs(
     endpoints: &Endpoints,
     tokens: &TokenSource,
     timeout: Duration,
-) -> Result<Vec<IntegrationConfig>, String> {
+) -> Result<Vec<IntegrationConfig>, IntegrationsError> {
     let entities = eventbridge_entities(http, endpoints, tokens, timeout).await?;
     Ok(entities
         .iter()
@@ -110,12 +143,12 @@ async fn eventbridge_entities(
     endpoints: &Endpoints,
     tokens: &TokenSource,
     timeout: Duration,
-) -> Result<Vec<serde_json::Value>, String> {
-    let token = tokens.token().await.map_err(|e| e.to_string())?;
+) -> Result<Vec<serde_json::Value>, IntegrationsError> {
+    let token = tokens.token().await?;
     let mut url = endpoints
         .api_base
         .join("api/v2/integrations")
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| IntegrationsError::Url(e.to_string()))?;
     url.query_pairs_mut()
         .append_pair("pageSize", "100")
         .append_pair("pageNumber", "1")
@@ -128,39 +161,27 @@ async fn eventbridge_entities(
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "GET /api/v2/integrations: {}",
-                    super::redact_url(&e.to_string())
-                )
-            })?;
+            .map_err(|e| IntegrationsError::Send(super::redact_url(&e.to_string())))?;
         let status = answer.status();
         if !status.is_success() {
-            return Err(format!(
-                "GET /api/v2/integrations: HTTP {status} ({})",
-                why(status)
-            ));
+            return Err(IntegrationsError::Status { status });
         }
-        let page: Page = answer
-            .json()
-            .await
-            .map_err(|e| format!("GET /api/v2/integrations: not the expected JSON: {e}"))?;
+        let page: Page = answer.json().await.map_err(IntegrationsError::NotJson)?;
         found.extend(page.entities);
         let Some(next) = page.next_uri.filter(|n| !n.is_empty()) else {
             return Ok(found);
         };
         // nextUri is a path on the same API host; the token goes nowhere else.
-        let next_url = endpoints.api_base.join(&next).map_err(|e| e.to_string())?;
+        let next_url = endpoints
+            .api_base
+            .join(&next)
+            .map_err(|e| IntegrationsError::Url(e.to_string()))?;
         if next_url.origin() != endpoints.api_base.origin() {
-            return Err(
-                "GET /api/v2/integrations: nextUri points to another host: not followed".into(),
-            );
+            return Err(IntegrationsError::OtherHost);
         }
         url = next_url;
     }
-    Err(format!(
-        "GET /api/v2/integrations: more than {MAX_PAGES} pages: stopped"
-    ))
+    Err(IntegrationsError::TooManyPages)
 }
 
 /// What an HTTP failure of the integrations API means.

@@ -27,7 +27,7 @@ pub(crate) enum Edited {
 
 /// Why an `--edit` program cannot be used: each problem found, as one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum EditError {
+pub enum EditError {
     /// The program does not parse (unreadable input, unexpected tokens).
     #[error("the --edit program does not parse: {}", .0.join("; "))]
     Parse(Vec<String>),

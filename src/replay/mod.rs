@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 pub(crate) use courier::{AwsCourier, Route};
+pub use edit::EditError;
 pub(crate) use edit::{Edit, Edited, diff};
 pub(crate) use journal::{Entry, Journal, JournalError, Status};
 pub(crate) use plan::{AnyPlan, Fixed, FixedPlan, Plan, PlanError, Planned, TargetPlan};

@@ -15,7 +15,7 @@ use crate::artifacts::safe_file_stem;
 use crate::aws_error::AwsError;
 use crate::connection::{ConnectionAuth, ConnectionError};
 use crate::genesys::redact_url;
-use crate::targets::AwsTargets;
+use crate::targets::{AwsTargets, TargetsError};
 
 /// Why a record cannot be planned; its text is the record's skip reason (journal,
 /// summary). `Clone`: a target plan remembers a failed look-up for the rest of the run
@@ -64,9 +64,9 @@ pub(crate) enum LookupError {
     /// The target's ARN is not an ARN.
     #[error("{0} is not an ARN")]
     NotAnArn(String),
-    /// The rule's targets could not be listed.
-    #[error("{0}")]
-    Listing(String),
+    /// The rule's targets could not be listed (or its ARN is not a rule's).
+    #[error(transparent)]
+    Listing(#[from] TargetsError),
     /// Where the target delivers could not be read (`GetQueueUrl`, `DescribeApiDestination`).
     #[error(transparent)]
     Aws(#[from] AwsError),
