@@ -388,7 +388,7 @@ fn codes(i: &Incident) -> String {
     let codes: Vec<String> = i
         .error_codes
         .iter()
-        .map(|(c, n)| format!("{c} ×{n}"))
+        .map(|(c, n)| said::times(c, *n))
         .chain(i.http_statuses.iter().map(|h| format!("HTTP {h}")))
         .collect();
     codes.join(", ")
