@@ -5,8 +5,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
-
 use super::{CliConfig, CommandFailure, Stdout};
 use crate::doctor::{self, Scope};
 
@@ -38,18 +36,9 @@ pub struct DoctorArgs {
 /// lost).
 pub async fn doctor(args: DoctorArgs, config: CliConfig) -> Result<u8, CommandFailure> {
     let timeout = Duration::from_millis(args.call_timeout_ms.max(1));
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-        .await
-        .to_builder()
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(timeout)
-                // The audit bounds each call by `timeout` itself (with one line naming the
-                // call); the SDK's own bound is a backstop behind it.
-                .operation_timeout(timeout * 2)
-                .build(),
-        )
-        .build();
+    // The audit bounds each call by `timeout` itself (with one line naming the call); the
+    // SDK's own bound is a backstop behind it.
+    let sdk = super::bounded_sdk(timeout, timeout * 2).await;
     let scope = Scope {
         buses: args.bus.clone(),
         all: args.all,

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
 use chrono::Utc;
 use serde_json::json;
 
@@ -105,16 +104,7 @@ pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), Str
         .clone()
         .or_else(|| config.incident_table.clone())
         .ok_or("no incident table: give --table or set INCIDENT_TABLE")?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-        .await
-        .to_builder()
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .operation_timeout(CALL_TIMEOUT)
-                .build(),
-        )
-        .build();
+    let sdk = super::bounded_sdk(Duration::from_secs(10), CALL_TIMEOUT).await;
     let settings = port_settings(&args, &config, &table, &|name| std::env::var(name).ok());
     let (bucket, prefix) = match &settings.artifacts {
         ArtifactsAt::S3 { bucket, prefix, .. } => (bucket.clone(), prefix.clone()),

@@ -137,3 +137,21 @@ impl Stdout {
         }
     }
 }
+
+/// The SDK configuration of a command from the environment, each call bounded: `connect`
+/// to open a connection, `operation` for the whole call with the SDK's retries.
+async fn bounded_sdk(
+    connect: std::time::Duration,
+    operation: std::time::Duration,
+) -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+        .await
+        .to_builder()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(connect)
+                .operation_timeout(operation)
+                .build(),
+        )
+        .build()
+}

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
 use clap::Args;
 
 use super::{CommandFailure, EXIT_EMPTY_INPUT, Stdout};
@@ -57,16 +56,7 @@ pub async fn recover(args: RecoverArgs) -> Result<(), CommandFailure> {
     }
     let (rule, _) = rule_and_bus(&args.rule).map_err(|e| e.to_string())?;
     let timeout = Duration::from_secs(15);
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-        .await
-        .to_builder()
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(timeout)
-                .operation_timeout(timeout * 2)
-                .build(),
-        )
-        .build();
+    let sdk = super::bounded_sdk(timeout, timeout * 2).await;
     let clients = Clients::new(&sdk, &rule.region);
     let request = ReplayRequest {
         rule: args.rule.clone(),

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
 use chrono::Utc;
 
 use super::{CliConfig, Stdout};
@@ -98,16 +97,7 @@ pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), String>
     let mut env = Env::new(&get);
     let policy = redrive_policy(&mut env);
     env.finish().map_err(|e| e.to_string())?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-        .await
-        .to_builder()
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .operation_timeout(CALL_TIMEOUT)
-                .build(),
-        )
-        .build();
+    let sdk = super::bounded_sdk(Duration::from_secs(10), CALL_TIMEOUT).await;
     let (bucket, prefix) = match &args.action {
         RedriveAction::Start { bucket, prefix, .. } | RedriveAction::Run { bucket, prefix, .. } => {
             (bucket.clone(), prefix.clone())
