@@ -80,9 +80,7 @@ async fn main() -> ExitCode {
                 Command::Incidents(args) => cli::incidents(args, config)
                     .await
                     .map_err(CommandFailure::from),
-                Command::Redrive(args) => cli::redrive(args, config)
-                    .await
-                    .map_err(CommandFailure::from),
+                Command::Redrive(args) => cli::redrive(args, config).await,
                 Command::Doctor(args) => match cli::doctor(args, config).await {
                     Ok(0) => Ok(()),
                     Ok(status) => return ExitCode::from(status),

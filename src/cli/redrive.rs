@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::{CliConfig, Stdout};
-use crate::config::{Env, redrive_policy};
-use crate::incidents::{DynamoTable, IncidentTable, State, Stored};
-use crate::redrive::engine::{Redriver, RunControl};
-use crate::redrive::journal::RunState;
+use super::{CliConfig, CommandFailure, Stdout};
+use crate::config::{ConfigError, Env, redrive_policy};
+use crate::incidents::{DynamoTable, IncidentTable, State, Stored, TableError};
+use crate::redrive::engine::{RedriveError, Redriver, RunControl};
+use crate::redrive::journal::{JournalError, RunState};
 use crate::redrive::{Run, SLICE_MARGIN, wiring};
 use crate::reports::ReportArg;
 
@@ -83,20 +83,66 @@ pub enum RedriveAction {
     },
 }
 
+/// Why a `redrive` action could not be done: the line printed on standard error.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RedriveCommandError {
+    /// Neither `--table` nor `INCIDENT_TABLE`.
+    #[error("no incident table: give --table or set INCIDENT_TABLE")]
+    NoTable,
+    /// `start` or `run` without `--bucket` or `REPORT_BUCKET`.
+    #[error("no report bucket: give --bucket or set REPORT_BUCKET")]
+    NoBucket,
+    /// A `REDRIVE*` variable that does not parse.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The incident table could not be read.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// The run could not be read.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The redriver refused or failed the action.
+    #[error(transparent)]
+    Redrive(#[from] RedriveError),
+    /// `status` of an incident without a run.
+    #[error("incident {0} has no redrive")]
+    NoRun(String),
+    /// `start` of a key the table does not hold.
+    #[error("no incident {0} in the table")]
+    NoIncident(String),
+    /// `start` of an item that does not read as an incident.
+    #[error("incident {key} cannot be read: {why}")]
+    Unreadable { key: String, why: String },
+    /// `run` met errors (each logged).
+    #[error("{0} redrive error(s); see the log (RUST_LOG=info)")]
+    Errors(usize),
+}
+
+impl From<RedriveCommandError> for CommandFailure {
+    fn from(e: RedriveCommandError) -> CommandFailure {
+        CommandFailure::from(e.to_string())
+    }
+}
+
 /// Each call is bounded.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs the action; `Err` with one line when it cannot be done.
-pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), String> {
+pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), CommandFailure> {
+    act(args, config).await.map_err(CommandFailure::from)
+}
+
+/// [`redrive`], its failures typed.
+async fn act(args: RedriveArgs, config: CliConfig) -> Result<(), RedriveCommandError> {
     let table = args
         .table
         .clone()
         .or_else(|| config.incident_table.clone())
-        .ok_or("no incident table: give --table or set INCIDENT_TABLE")?;
+        .ok_or(RedriveCommandError::NoTable)?;
     let get = |name: &str| std::env::var(name).ok();
     let mut env = Env::new(&get);
     let policy = redrive_policy(&mut env);
-    env.finish().map_err(|e| e.to_string())?;
+    env.finish()?;
     let sdk = super::bounded_sdk(Duration::from_secs(10), CALL_TIMEOUT).await;
     let (bucket, prefix) = match &args.action {
         RedriveAction::Start { bucket, prefix, .. } | RedriveAction::Run { bucket, prefix, .. } => {
@@ -127,15 +173,14 @@ pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), String>
             RedriveAction::Start { .. } | RedriveAction::Run { .. }
         )
     {
-        return Err("no report bucket: give --bucket or set REPORT_BUCKET".into());
+        return Err(RedriveCommandError::NoBucket);
     }
     let run = match &args.action {
         RedriveAction::Status { key } => redriver
             .journal()
             .run(key)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("incident {key} has no redrive"))?,
+            .await?
+            .ok_or_else(|| RedriveCommandError::NoRun(key.clone()))?,
         RedriveAction::Start { key, .. } => start(&redriver, &table_of(), key).await?,
         RedriveAction::Run { seconds, .. } => {
             return work(&redriver, &table_of(), *seconds).await;
@@ -149,11 +194,12 @@ pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), String>
 }
 
 /// `run`: the resolved incidents considered, the running redrives worked for `seconds`.
-async fn work(redriver: &Redriver, table: &DynamoTable, seconds: u64) -> Result<(), String> {
-    let resolved = table
-        .list(Some(State::Resolved))
-        .await
-        .map_err(|e| e.to_string())?;
+async fn work(
+    redriver: &Redriver,
+    table: &DynamoTable,
+    seconds: u64,
+) -> Result<(), RedriveCommandError> {
+    let resolved = table.list(Some(State::Resolved)).await?;
     let mut worked = redriver.consider(&resolved, Utc::now()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds) + SLICE_MARGIN;
     let done = redriver.work(deadline).await;
@@ -163,26 +209,27 @@ async fn work(redriver: &Redriver, table: &DynamoTable, seconds: u64) -> Result<
     worked.errors += done.errors;
     Stdout::new().line(serde_json::to_string(&worked).unwrap_or_default());
     if worked.errors > 0 {
-        return Err(format!(
-            "{} redrive error(s); see the log (RUST_LOG=info)",
-            worked.errors
-        ));
+        return Err(RedriveCommandError::Errors(worked.errors));
     }
     Ok(())
 }
 
-async fn start(redriver: &Redriver, table: &DynamoTable, key: &str) -> Result<Run, String> {
-    let item = match table.get(key).await.map_err(|e| e.to_string())? {
+async fn start(
+    redriver: &Redriver,
+    table: &DynamoTable,
+    key: &str,
+) -> Result<Run, RedriveCommandError> {
+    let item = match table.get(key).await? {
         Some(Stored::Item(item)) => *item,
         Some(Stored::Unreadable { why, .. }) => {
-            return Err(format!("incident {key} cannot be read: {why}"));
+            return Err(RedriveCommandError::Unreadable {
+                key: key.to_owned(),
+                why,
+            });
         }
-        None => return Err(format!("no incident {key} in the table")),
+        None => return Err(RedriveCommandError::NoIncident(key.to_owned())),
     };
-    redriver
-        .start(&item, Utc::now())
-        .await
-        .map_err(|e| e.to_string())
+    Ok(redriver.start(&item, Utc::now()).await?)
 }
 
 async fn control(
@@ -190,11 +237,8 @@ async fn control(
     key: &str,
     what: RunControl,
     now: chrono::DateTime<Utc>,
-) -> Result<Run, String> {
-    redriver
-        .control(key, what, now)
-        .await
-        .map_err(|e| e.to_string())
+) -> Result<Run, RedriveCommandError> {
+    Ok(redriver.control(key, what, now).await?)
 }
 
 /// The run, as lines (or JSON).

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::{Stdout, categories, window};
+use super::{CommandFailure, Stdout, categories, window};
 use crate::artifacts::{path_style_from_env, s3_client};
 use crate::health::TargetHealth;
 use crate::page::{Kind, Page};
-use crate::reports::{DigestError, Filter, Location, ReadError, Reader, ReportArg, ReportDigest};
+use crate::reports::{
+    ArgError, DigestError, Filter, Location, ReadError, Reader, ReportArg, ReportDigest,
+};
 use crate::summarize::{
     Detail, Finished, Health, Summarizer, Summary, render_summary, summary_headline,
 };
@@ -60,18 +62,63 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most the whole health look-up takes (many calls, a few at once).
 const HEALTH_TOTAL: Duration = Duration::from_secs(120);
 
+/// Why `summarize` gave no summary: the line printed on standard error.
+#[derive(Debug, thiserror::Error)]
+pub enum SummarizeError {
+    /// `--category`, `--since` or `--until` (the line the shared flag parsers give).
+    #[error("{0}")]
+    Filter(String),
+    /// A source that names no place to read.
+    #[error(transparent)]
+    Arg(#[from] ArgError),
+    /// The sources could not be listed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// Reports were found (or none), and none could be read.
+    #[error("no report could be read ({found} found, none readable; first: {first})")]
+    NoneReadable {
+        /// How many were found.
+        found: usize,
+        /// The first found, or `none`.
+        first: String,
+    },
+    /// summary.json could not be made.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The `--out` folder cannot be created.
+    #[error("cannot create {}: {source}", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file of the folder cannot be written.
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<SummarizeError> for CommandFailure {
+    fn from(e: SummarizeError) -> CommandFailure {
+        CommandFailure::from(e.to_string())
+    }
+}
+
 /// Summarizes every report below the sources; `Err` with one line when nothing could be
 /// read or the output cannot be written.
-pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
+pub async fn summarize(args: SummarizeArgs) -> Result<(), SummarizeError> {
     // Many reports are read, parsed and freed one after another: freed memory waits a
     // little before it goes back to the system, so the next report reuses it instead of
     // faulting fresh pages in (docs/benchmarks.md: 17 % of the run; peak RSS stays well
     // inside the target).
     crate::memory::purge_freed_memory_after(SUMMARIZE_PURGE_DELAY_MS);
     let now = chrono::Utc::now();
-    let window = window(&args.since, &args.until, now)?;
+    let window = window(&args.since, &args.until, now).map_err(SummarizeError::Filter)?;
     let filter = Filter {
-        categories: categories(&args.categories)?,
+        categories: categories(&args.categories).map_err(SummarizeError::Filter)?,
         targets: args.targets.clone(),
         message_ids: Vec::new(),
         window,
@@ -124,13 +171,12 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), String> {
     let (listed, ()) = tokio::join!(listing, reading);
     listed?;
     if summarizer.reports() == 0 {
-        return Err(format!(
-            "no report could be read ({} found, none readable; first: {})",
-            locations.len(),
-            locations
+        return Err(SummarizeError::NoneReadable {
+            found: locations.len(),
+            first: locations
                 .first()
-                .map_or("none".to_owned(), |l| l.to_string())
-        ));
+                .map_or("none".to_owned(), |l| l.to_string()),
+        });
     }
     let Finished {
         mut summary,
@@ -301,22 +347,25 @@ async fn health(summary: &Summary, port: &dyn TargetHealth) -> Health {
 
 /// `summary.json` to standard output (`--json`), or `summary.md` and `summary.json` into
 /// the folder with the headline and the incident table on standard output.
-fn write(summary: &Summary, detail: &Detail, args: &SummarizeArgs) -> Result<(), String> {
-    let json = serde_json::to_vec_pretty(summary).map_err(|e| e.to_string())?;
+fn write(summary: &Summary, detail: &Detail, args: &SummarizeArgs) -> Result<(), SummarizeError> {
+    let json = serde_json::to_vec_pretty(summary)?;
     let mut out = Stdout::new();
     if args.json {
         out.line(String::from_utf8_lossy(&json));
         return Ok(());
     }
     let dir = &args.out;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| SummarizeError::CreateDir {
+        path: dir.clone(),
+        source,
+    })?;
     for (name, body) in [
         ("summary.json", json),
         ("summary.md", render_summary(summary).into_bytes()),
         ("summary.html", summary_page(summary, detail).into_bytes()),
     ] {
         let path = dir.join(name);
-        std::fs::write(&path, body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, body).map_err(|source| SummarizeError::Write { path, source })?;
     }
     out.line(summary_headline(summary));
     if !summary.unreadable.is_empty() {
