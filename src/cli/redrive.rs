@@ -306,3 +306,50 @@ fn when(run: &Run, now: i64) -> Vec<String> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_says_the_line_an_operator_reads() {
+        let lines = [
+            (
+                RedriveCommandError::NoTable,
+                "no incident table: give --table or set INCIDENT_TABLE",
+            ),
+            (
+                RedriveCommandError::NoBucket,
+                "no report bucket: give --bucket or set REPORT_BUCKET",
+            ),
+            (
+                RedriveCommandError::NoRun("K".into()),
+                "incident K has no redrive",
+            ),
+            (
+                RedriveCommandError::NoIncident("K".into()),
+                "no incident K in the table",
+            ),
+            (
+                RedriveCommandError::Unreadable {
+                    key: "K".into(),
+                    why: "no state".into(),
+                },
+                "incident K cannot be read: no state",
+            ),
+            (
+                RedriveCommandError::Errors(2),
+                "2 redrive error(s); see the log (RUST_LOG=info)",
+            ),
+        ];
+        for (error, line) in lines {
+            assert_eq!(
+                CommandFailure::from(error),
+                CommandFailure {
+                    message: line.to_owned(),
+                    status: 1
+                }
+            );
+        }
+    }
+}

@@ -576,6 +576,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_failure_says_the_line_an_operator_reads() {
+        let denied = || std::io::Error::other("denied");
+        let lines = [
+            (
+                SummarizeError::NoneReadable {
+                    found: 2,
+                    first: "s3://b/r.json".into(),
+                },
+                "no report could be read (2 found, none readable; first: s3://b/r.json)",
+            ),
+            (
+                SummarizeError::CreateDir {
+                    path: "out".into(),
+                    source: denied(),
+                },
+                "cannot create out: denied",
+            ),
+            (
+                SummarizeError::Write {
+                    path: PathBuf::from("out").join("summary.md"),
+                    source: denied(),
+                },
+                "cannot write out/summary.md: denied",
+            ),
+            (
+                SummarizeError::Filter("--since is later than --until".into()),
+                "--since is later than --until",
+            ),
+        ];
+        for (error, line) in lines {
+            assert_eq!(CommandFailure::from(error).message, line);
+        }
+    }
+
+    #[test]
     fn an_unreadable_reason_leaves_out_where_only_when_it_is_the_source() {
         let here = Location::S3 {
             bucket: "b".into(),
