@@ -74,9 +74,14 @@ fn expires(now: i64) -> AttributeValue {
     n(now / 1000 + KEEP_FOR.num_seconds())
 }
 
-/// The call was refused because its condition did not hold.
-fn conditional(e: &AwsError) -> bool {
-    e.code() == Some("ConditionalCheckFailedException")
+/// A conditional write's answer: `true` written, `false` refused because its condition
+/// did not hold.
+fn written<T>(answer: Result<T, AwsError>) -> Result<bool, JournalError> {
+    match answer {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
@@ -129,11 +134,7 @@ impl RedriveJournal for DynamoJournal {
                     .expression_attribute_names("#rev", "rev")
                     .expression_attribute_values(":rev", n(rev)),
             };
-            match within("PutItem", CALL_TIMEOUT, put.send()).await {
-                Ok(_) => Ok(true),
-                Err(e) if conditional(&e) => Ok(false),
-                Err(e) => Err(e.into()),
-            }
+            written(within("PutItem", CALL_TIMEOUT, put.send()).await)
         })
     }
 
@@ -205,11 +206,7 @@ impl RedriveJournal for DynamoJournal {
                     .expression_attribute_values(":prev", n(attempt - 1))
                     .expression_attribute_values(":now", n(now))
             };
-            match within("UpdateItem", CALL_TIMEOUT, update.send()).await {
-                Ok(_) => Ok(true),
-                Err(e) if conditional(&e) => Ok(false),
-                Err(e) => Err(e.into()),
-            }
+            written(within("UpdateItem", CALL_TIMEOUT, update.send()).await)
         })
     }
 
@@ -259,12 +256,8 @@ impl RedriveJournal for DynamoJournal {
                     .send(),
             )
             .await;
-            match done {
-                // A later attempt was claimed meanwhile: this one's result is history.
-                Ok(_) => Ok(()),
-                Err(e) if conditional(&e) => Ok(()),
-                Err(e) => Err(e.into()),
-            }
+            // Refused: a later attempt was claimed meanwhile, this one's result is history.
+            written(done).map(|_| ())
         })
     }
 
@@ -295,11 +288,7 @@ impl RedriveJournal for DynamoJournal {
                     .send(),
             )
             .await;
-            match done {
-                Ok(_) => Ok(true),
-                Err(e) if conditional(&e) => Ok(false),
-                Err(e) => Err(e.into()),
-            }
+            written(done)
         })
     }
 
@@ -324,11 +313,8 @@ impl RedriveJournal for DynamoJournal {
                     .send(),
             )
             .await;
-            match done {
-                Ok(_) => Ok(()),
-                Err(e) if conditional(&e) => Ok(()),
-                Err(e) => Err(e.into()),
-            }
+            // Refused: the lease is not this holder's (any more).
+            written(done).map(|_| ())
         })
     }
 
