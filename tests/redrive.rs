@@ -33,18 +33,24 @@ const KEY_VALUE: &str = "not-a-secret";
 
 /// The function's world (moto, dynalite, CloudWatch's stand-in, the bucket, the bus, the
 /// table and a queue receiving the tool's redrive events), the CRM endpoint, its API
-/// destination and the rule sending to it.
+/// destination and the rule sending to it; the incident's start and the function's clock.
 struct Redrive {
     world: World,
     sink: Sink,
     api: String,
     rule: String,
+    /// When the dead letters failed: 40 minutes ago.
+    t0: DateTime<Utc>,
+    /// The function's clock, at `t0` until moved.
+    clock: Clock,
 }
 
 impl Redrive {
     /// The services, an API destination at `limit` per second to the sink (answering
-    /// 429), its rule, and a queue receiving the tool's redrive events.
-    async fn start(limit: i32) -> Redrive {
+    /// `answer`), its rule, and a queue receiving the tool's redrive events; the function's
+    /// logs in the test's output.
+    async fn start(limit: i32, answer: Answer) -> Redrive {
+        logs();
         let world = World::builder()
             .incident_table(TABLE)
             .cloudwatch()
@@ -57,7 +63,7 @@ impl Redrive {
             )
             .build()
             .await;
-        let sink = Sink::start(Answer::Status(429)).await;
+        let sink = Sink::start(answer).await;
         let connection = support::moto::api_key_connection(&world.events(), "crm").await;
         let endpoint = format!("{}/hook", sink.url);
         let api = world
@@ -65,33 +71,45 @@ impl Redrive {
             .await;
         let pattern = r#"{"source":[{"prefix":"aws.partner/"}]}"#;
         let rule = world.route(None, "to-crm", pattern, ("crm", &api)).await;
+        let t0 = Utc::now() - minutes(40);
         Redrive {
             world,
             sink,
             api,
             rule,
+            t0,
+            clock: clock_at(t0),
         }
     }
 
-    /// A function container with the redrive on, telling the time by `clock`.
-    fn handler(&self, clock: &Clock, vars: &[(&str, &str)]) -> Handler {
+    /// A function container with the redrive on, telling the time by the test's clock.
+    fn handler(&self, vars: &[(&str, &str)]) -> Handler {
         let vars: Vec<(&str, &str)> = [("REDRIVE", "auto")]
             .into_iter()
             .chain(vars.iter().copied())
             .collect();
-        self.world.handler(clock, &vars)
+        self.world.handler(&self.clock, &vars)
     }
 
-    /// `n` dead letters of events `{tag}-{i}`, failed at `at` with `error` (code,
-    /// message), each event's own `time` `age` before `at`.
-    fn batch(
-        &self,
-        tag: &str,
-        n: usize,
-        at: DateTime<Utc>,
-        error: (&str, &str),
-        age: chrono::Duration,
-    ) -> SqsEvent {
+    /// The function's clock `after` the dead letters failed.
+    fn set_clock(&self, after: chrono::Duration) {
+        self.clock
+            .store((self.t0 + after).timestamp_millis(), Ordering::SeqCst);
+    }
+
+    /// `batches` handed to `h` at `t0`, then the clock 20 minutes on: quiet long enough
+    /// for the next sweep to resolve the incident.
+    async fn dead_lettered(&self, h: &Handler, batches: impl IntoIterator<Item = SqsEvent>) {
+        for batch in batches {
+            invoke(h, batch).await;
+        }
+        self.set_clock(minutes(20));
+    }
+
+    /// `n` dead letters of events `{tag}-{i}`, failed at `t0` with `error` (code,
+    /// message), each event's own `time` `age` before `t0`.
+    fn batch(&self, tag: &str, n: usize, error: (&str, &str), age: chrono::Duration) -> SqsEvent {
+        let at = self.t0;
         let time = (at - age).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         DeadLetters::new(n, at, |i| format!("m-{tag}-{i}"))
             .events(|i, event| {
@@ -191,15 +209,12 @@ fn ids(sink: &Sink) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rate_limited_incident_is_redriven_after_it_resolves_at_half_the_limit() {
-    logs();
-    let w = Redrive::start(20).await;
-    let t0 = Utc::now() - minutes(40);
-    let clock = clock_at(t0);
-    let h = w.handler(&clock, &[]);
-    invoke(&h, w.batch("ev", 500, t0, THROTTLED, minutes(1))).await;
+    let w = Redrive::start(20, Answer::Status(429)).await;
+    let h = w.handler(&[]);
     // Quiet for 20 minutes: the sweep resolves it; the endpoint still answers 429, so the
     // canary fails and the run pauses with nothing else sent.
-    clock.store((t0 + minutes(20)).timestamp_millis(), Ordering::SeqCst);
+    w.dead_lettered(&h, [w.batch("ev", 500, THROTTLED, minutes(1))])
+        .await;
     sweep(&h, 30).await;
     assert_eq!(w.sink.received().len(), 1, "the canary alone");
     let events = w.redrive_events().await;
@@ -224,7 +239,7 @@ async fn a_rate_limited_incident_is_redriven_after_it_resolves_at_half_the_limit
 
     // Healthy again; a quarter of an hour later the next sweep resumes it to the end.
     w.sink.answer(Answer::Status(200));
-    clock.store((t0 + minutes(36)).timestamp_millis(), Ordering::SeqCst);
+    w.set_clock(minutes(36));
     w.world.dynalite().reset_calls();
     sweep(&h, 80).await;
     // DynamoDB calls per redriven event (the sweep's own few included).
@@ -278,18 +293,10 @@ async fn a_rate_limited_incident_is_redriven_after_it_resolves_at_half_the_limit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_sweeps_at_once_send_each_event_once() {
-    logs();
-    let w = Redrive::start(100).await;
-    w.sink.answer(Answer::Status(200));
-    let t0 = Utc::now() - minutes(40);
-    let clock = clock_at(t0);
-    invoke(
-        &w.handler(&clock, &[]),
-        w.batch("ev", 120, t0, THROTTLED, minutes(1)),
-    )
-    .await;
-    clock.store((t0 + minutes(20)).timestamp_millis(), Ordering::SeqCst);
-    let containers: Vec<Handler> = (0..3).map(|_| w.handler(&clock, &[])).collect();
+    let w = Redrive::start(100, Answer::Status(200)).await;
+    w.dead_lettered(&w.handler(&[]), [w.batch("ev", 120, THROTTLED, minutes(1))])
+        .await;
+    let containers: Vec<Handler> = (0..3).map(|_| w.handler(&[])).collect();
     futures::future::join_all(containers.iter().map(|h| sweep(h, 40))).await;
     let sent = ids(&w.sink);
     assert_eq!(sent.len(), 120, "{}", sent.len());
@@ -299,18 +306,14 @@ async fn three_sweeps_at_once_send_each_event_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_that_keep_failing_are_tried_three_times_and_given_up() {
-    logs();
-    let w = Redrive::start(100).await;
-    w.sink.answer(Answer::Status(200));
+    let w = Redrive::start(100, Answer::Status(200)).await;
     // Pass 1: the third and fifth fail; passes 2 and 3: both fail again.
     let pass1 = [200, 200, 503, 200, 503, 200, 200, 200, 200, 200];
     w.sink
         .script(pass1.into_iter().chain([503; 4]).map(Answer::Status));
-    let t0 = Utc::now() - minutes(40);
-    let clock = clock_at(t0);
-    let h = w.handler(&clock, &[]);
-    invoke(&h, w.batch("ev", 10, t0, THROTTLED, minutes(1))).await;
-    clock.store((t0 + minutes(20)).timestamp_millis(), Ordering::SeqCst);
+    let h = w.handler(&[]);
+    w.dead_lettered(&h, [w.batch("ev", 10, THROTTLED, minutes(1))])
+        .await;
     sweep(&h, 30).await;
     let sent = ids(&w.sink);
     assert_eq!(sent.len(), 14);
@@ -335,14 +338,10 @@ async fn events_that_keep_failing_are_tried_three_times_and_given_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_permissions_incident_is_never_redriven_by_itself_and_a_person_can_start_it() {
-    logs();
-    let w = Redrive::start(100).await;
-    w.sink.answer(Answer::Status(200));
-    let t0 = Utc::now() - minutes(40);
-    let clock = clock_at(t0);
-    let h = w.handler(&clock, &[]);
-    invoke(&h, w.batch("ev", 5, t0, DENIED, minutes(1))).await;
-    clock.store((t0 + minutes(20)).timestamp_millis(), Ordering::SeqCst);
+    let w = Redrive::start(100, Answer::Status(200)).await;
+    let h = w.handler(&[]);
+    w.dead_lettered(&h, [w.batch("ev", 5, DENIED, minutes(1))])
+        .await;
     sweep(&h, 20).await;
     assert!(w.sink.received().is_empty());
     let key = genesys_dlq_triage::incidents::incident_key(
@@ -382,19 +381,11 @@ async fn a_permissions_incident_is_never_redriven_by_itself_and_a_person_can_sta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_older_than_the_maximum_age_are_skipped_and_counted() {
-    logs();
-    let w = Redrive::start(100).await;
-    w.sink.answer(Answer::Status(200));
-    let t0 = Utc::now() - minutes(40);
-    let clock = clock_at(t0);
-    let h = w.handler(&clock, &[("REDRIVE_MAX_AGE_HOURS", "2")]);
-    invoke(
-        &h,
-        w.batch("old", 6, t0, THROTTLED, chrono::Duration::hours(3)),
-    )
-    .await;
-    invoke(&h, w.batch("new", 4, t0, THROTTLED, minutes(1))).await;
-    clock.store((t0 + minutes(20)).timestamp_millis(), Ordering::SeqCst);
+    let w = Redrive::start(100, Answer::Status(200)).await;
+    let h = w.handler(&[("REDRIVE_MAX_AGE_HOURS", "2")]);
+    let old = w.batch("old", 6, THROTTLED, chrono::Duration::hours(3));
+    let new = w.batch("new", 4, THROTTLED, minutes(1));
+    w.dead_lettered(&h, [old, new]).await;
     sweep(&h, 30).await;
     let sent = ids(&w.sink);
     assert!(sent.iter().all(|i| i.starts_with("new-")), "{sent:?}");
@@ -430,21 +421,13 @@ async fn a_long_redrive_spans_invocations_and_survives_a_killed_one() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
-    logs();
-    let w = Redrive::start(rate * 2).await;
-    w.sink.answer(Answer::Status(200));
-    let t0 = Utc::now() - minutes(40);
-    let clock = clock_at(t0);
-    let h = Arc::new(w.handler(&clock, &[]));
-    for chunk in 0..n.div_ceil(1000) {
+    let w = Redrive::start(rate * 2, Answer::Status(200)).await;
+    let h = Arc::new(w.handler(&[]));
+    let batches = (0..n.div_ceil(1000)).map(|chunk| {
         let size = (n - chunk * 1000).min(1000);
-        invoke(
-            &h,
-            w.batch(&format!("c{chunk}"), size, t0, THROTTLED, minutes(1)),
-        )
-        .await;
-    }
-    clock.store((t0 + minutes(20)).timestamp_millis(), Ordering::SeqCst);
+        w.batch(&format!("c{chunk}"), size, THROTTLED, minutes(1))
+    });
+    w.dead_lettered(&h, batches).await;
     let started = std::time::Instant::now();
     // Invocations of `slice` seconds (5 s of margin); the second is killed 5 s into its slice.
     let mut invocations = 0;
@@ -459,7 +442,7 @@ async fn a_long_redrive_spans_invocations_and_survives_a_killed_one() {
             let _ = task.await;
             killed = true;
             // Its lease ends a minute after its deadline: the next container waits it out.
-            clock.fetch_add(
+            w.clock.fetch_add(
                 minutes(2).num_milliseconds() + 1000 * slice as i64,
                 Ordering::SeqCst,
             );
