@@ -1,18 +1,42 @@
 //! The Lambda handler with the real AWS SDK against moto_server (S3, Secrets Manager) and
-//! the Genesys simulator, all on 127.0.0.1.
+//! the Genesys simulator, all on 127.0.0.1, in the tests' one world.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
 use dlq_triage_test_support as support;
-use genesys_dlq_triage::{Handler, LambdaConfig, lookup_from_pairs, s3_client};
+use genesys_dlq_triage::{Handler, s3_client};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use support::genesys_sim::{Sim, SimState};
-use support::moto::Moto;
+use support::world::{Clock, DeadLetters, World, clock_at};
 
 const BUCKET: &str = "dlq-reports";
+
+/// moto with the report bucket.
+async fn world() -> World {
+    World::builder().bucket(BUCKET).build().await
+}
+
+/// The function's clock: three hours after the mixed batch's last dead letter (a backlog
+/// drained late).
+fn clock() -> Clock {
+    let last = mixed_event()
+        .records
+        .iter()
+        .filter_map(|r| r.attributes.get("SentTimestamp")?.parse().ok())
+        .max()
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .unwrap();
+    clock_at(last + chrono::Duration::hours(3))
+}
+
+/// A function container of `world` with its bucket, then `vars`, on [`clock`].
+fn handler(world: &World, vars: &[(&str, &str)]) -> Handler {
+    world.handler(&clock(), vars)
+}
 
 fn mixed_event() -> SqsEvent {
     serde_json::from_slice(&support::fixtures::event_bytes("sqs-mixed-batch.json")).unwrap()
@@ -24,20 +48,6 @@ fn bodies(event: &SqsEvent) -> HashMap<String, String> {
         .iter()
         .map(|r| (r.message_id.clone().unwrap(), r.body.clone().unwrap()))
         .collect()
-}
-
-fn config(vars: &[(&str, &str)]) -> LambdaConfig {
-    // Later pairs win, so a test may override the bucket.
-    let pairs: Vec<(&str, &str)> = [("REPORT_BUCKET", BUCKET)]
-        .into_iter()
-        .chain(vars.iter().copied())
-        .collect();
-    LambdaConfig::from_lookup(&lookup_from_pairs(&pairs)).unwrap()
-}
-
-async fn handler(moto: &Moto, config: LambdaConfig) -> Handler {
-    let sdk = moto.sdk().await;
-    Handler::from_sdk(config, &sdk, true, "test-fn")
 }
 
 async fn invoke(h: &Handler, event: SqsEvent, ctx: Context) -> SqsBatchResponse {
@@ -59,14 +69,8 @@ fn failures(r: &SqsBatchResponse) -> Vec<String> {
         .collect()
 }
 
-async fn create_bucket(moto: &Moto) -> aws_sdk_s3::Client {
-    let s3 = s3_client(&moto.sdk().await, true);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    s3
-}
-
-async fn put_secret(moto: &Moto, name: &str, value: &str) {
-    support::moto::put_secret(&moto.sdk().await, name, value).await;
+fn s3(world: &World) -> aws_sdk_s3::Client {
+    s3_client(&world.sdk, true)
 }
 
 async fn all_keys(s3: &aws_sdk_s3::Client) -> Vec<String> {
@@ -131,13 +135,13 @@ async fn assert_stored_as_typed(s3: &aws_sdk_s3::Client, replay_key: &str, json_
 
 #[tokio::test]
 async fn a_batch_lands_in_s3_byte_exact_and_correlated() {
-    let moto = Moto::start().await;
+    let world = world().await;
     let sim = Sim::start(SimState::new("lambda-client", "lambda-secret"), 0)
         .await
         .unwrap();
-    let s3 = create_bucket(&moto).await;
-    put_secret(
-        &moto,
+    let s3 = s3(&world);
+    support::moto::put_secret(
+        &world.sdk,
         "genesys/oauth",
         &format!(
             r#"{{"clientId":"lambda-client","clientSecret":"lambda-secret","apiBase":"{}"}}"#,
@@ -145,7 +149,7 @@ async fn a_batch_lands_in_s3_byte_exact_and_correlated() {
         ),
     )
     .await;
-    let h = handler(&moto, config(&[("GENESYS_SECRET_ID", "genesys/oauth")])).await;
+    let h = handler(&world, &[("GENESYS_SECRET_ID", "genesys/oauth")]);
 
     let event = mixed_event();
     let expected = bodies(&event);
@@ -196,9 +200,9 @@ async fn a_batch_lands_in_s3_byte_exact_and_correlated() {
 
 #[tokio::test]
 async fn without_a_secret_id_correlation_is_skipped_and_everything_archived() {
-    let moto = Moto::start().await;
-    let s3 = create_bucket(&moto).await;
-    let h = handler(&moto, config(&[])).await;
+    let world = world().await;
+    let s3 = s3(&world);
+    let h = handler(&world, &[]);
     let response = invoke(&h, mixed_event(), Context::default()).await;
     assert!(failures(&response).is_empty());
     assert_eq!(
@@ -219,9 +223,9 @@ async fn report_of(s3: &aws_sdk_s3::Client) -> Value {
 
 #[tokio::test]
 async fn a_missing_secret_makes_correlation_unavailable_but_archives_the_records() {
-    let moto = Moto::start().await;
-    let s3 = create_bucket(&moto).await;
-    let h = handler(&moto, config(&[("GENESYS_SECRET_ID", "does/not/exist")])).await;
+    let world = world().await;
+    let s3 = s3(&world);
+    let h = handler(&world, &[("GENESYS_SECRET_ID", "does/not/exist")]);
     let response = invoke(&h, mixed_event(), Context::default()).await;
     assert!(
         failures(&response).is_empty(),
@@ -239,10 +243,10 @@ async fn a_missing_secret_makes_correlation_unavailable_but_archives_the_records
 
 #[tokio::test]
 async fn a_secret_that_is_not_json_is_a_clear_reason_and_never_leaks() {
-    let moto = Moto::start().await;
-    let s3 = create_bucket(&moto).await;
-    put_secret(&moto, "genesys/bad", "clientSecret=hunter2-value").await;
-    let h = handler(&moto, config(&[("GENESYS_SECRET_ID", "genesys/bad")])).await;
+    let world = world().await;
+    let s3 = s3(&world);
+    support::moto::put_secret(&world.sdk, "genesys/bad", "clientSecret=hunter2-value").await;
+    let h = handler(&world, &[("GENESYS_SECRET_ID", "genesys/bad")]);
     let response = invoke(&h, mixed_event(), Context::default()).await;
     assert!(failures(&response).is_empty());
     let report = report_of(&s3).await;
@@ -256,8 +260,8 @@ async fn a_secret_that_is_not_json_is_a_clear_reason_and_never_leaks() {
 
 #[tokio::test]
 async fn a_missing_bucket_fails_the_invocation_so_the_outage_is_seen() {
-    let moto = Moto::start().await;
-    let h = handler(&moto, config(&[])).await;
+    let world = World::builder().build().await;
+    let h = handler(&world, &[("REPORT_BUCKET", BUCKET)]);
     let error = h
         .handle(LambdaEvent::new(mixed_event(), Context::default()))
         .await
@@ -268,8 +272,8 @@ async fn a_missing_bucket_fails_the_invocation_so_the_outage_is_seen() {
 
 #[tokio::test]
 async fn a_denied_payload_prefix_for_every_record_is_an_outage_too() {
-    let (moto, access, secret) = moto_with_denied_prefix("genesys-dlq/replay/*").await;
-    let h = handler_as(&moto, &access, &secret).await;
+    let (world, denied) = world_with_denied_prefix("genesys-dlq/replay/*").await;
+    let h = handler_through(&world, &denied, &[]);
     let error = h
         .handle(LambdaEvent::new(mixed_event(), Context::default()))
         .await
@@ -279,9 +283,9 @@ async fn a_denied_payload_prefix_for_every_record_is_an_outage_too() {
 
 #[tokio::test]
 async fn the_deadline_guard_returns_what_it_cannot_start() {
-    let moto = Moto::start().await;
-    let s3 = create_bucket(&moto).await;
-    let h = handler(&moto, config(&[("DEADLINE_MARGIN_MS", "5000")])).await;
+    let world = world().await;
+    let s3 = s3(&world);
+    let h = handler(&world, &[("DEADLINE_MARGIN_MS", "5000")]);
     let event = mixed_event();
     let all = message_ids(&event);
     let mut ctx = Context::default();
@@ -303,13 +307,13 @@ async fn the_deadline_guard_returns_what_it_cannot_start() {
 
 #[tokio::test]
 async fn transient_genesys_failures_return_records_until_the_receive_budget() {
-    let moto = Moto::start().await;
+    let world = world().await;
     let sim = Sim::start(SimState::new("c", "s"), 0).await.unwrap();
     sim.state.fail_5xx.store(u64::MAX / 2, Ordering::SeqCst);
     *sim.state.retry_after.lock().unwrap() = Some("0".into());
-    let s3 = create_bucket(&moto).await;
-    put_secret(
-        &moto,
+    let s3 = s3(&world);
+    support::moto::put_secret(
+        &world.sdk,
         "g",
         &format!(
             r#"{{"clientId":"c","clientSecret":"s","apiBase":"{}"}}"#,
@@ -318,10 +322,9 @@ async fn transient_genesys_failures_return_records_until_the_receive_budget() {
     )
     .await;
     let h = handler(
-        &moto,
-        config(&[("GENESYS_SECRET_ID", "g"), ("CORRELATION_BUDGET_MS", "300")]),
-    )
-    .await;
+        &world,
+        &[("GENESYS_SECRET_ID", "g"), ("CORRELATION_BUDGET_MS", "300")],
+    );
     let event = mixed_event();
     let response = invoke(&h, event.clone(), Context::default()).await;
     let report = report_of(&s3).await;
@@ -346,12 +349,15 @@ async fn transient_genesys_failures_return_records_until_the_receive_budget() {
     assert!(failures(&response).is_empty(), "{:?}", failures(&response));
 }
 
-/// A moto server that enforces IAM, with a user denied writes to one category's prefix.
-/// Returns the server and that user's credentials.
-async fn moto_with_denied_prefix(denied: &str) -> (Moto, String, String) {
+/// moto enforcing IAM with the report bucket, and the SDK configuration of a user denied
+/// writes to one category's prefix.
+async fn world_with_denied_prefix(denied: &str) -> (World, aws_config::SdkConfig) {
     // Exactly four unauthenticated set-up calls: bucket, user, policy, access key.
-    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")]).await;
-    create_bucket(&moto).await;
+    let world = World::builder()
+        .moto_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")])
+        .bucket(BUCKET)
+        .build()
+        .await;
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -359,21 +365,22 @@ async fn moto_with_denied_prefix(denied: &str) -> (Moto, String, String) {
             {"Effect": "Deny", "Action": ["s3:PutObject"], "Resource": format!("arn:aws:s3:::{BUCKET}/{denied}")},
         ]
     });
-    let (access, secret) =
-        support::moto::user_with_policy(&moto.sdk().await, "triage", &policy).await;
-    (moto, access, secret)
+    let (access, secret) = support::moto::user_with_policy(&world.sdk, "triage", &policy).await;
+    let sdk = world.sdk_signed_as(&access, &secret);
+    (world, sdk)
 }
 
-async fn handler_as(moto: &Moto, access: &str, secret: &str) -> Handler {
-    let sdk = moto.sdk_with(access, secret).await;
-    Handler::from_sdk(config(&[]), &sdk, true, "test-fn")
+/// A function container of `world` calling AWS through `sdk`, with the bucket, then
+/// `vars`, on [`clock`].
+fn handler_through(world: &World, sdk: &aws_config::SdkConfig, vars: &[(&str, &str)]) -> Handler {
+    world.handler_through(sdk, world.config(vars), Some(&clock()))
 }
 
 #[tokio::test]
 async fn a_denied_key_returns_exactly_the_affected_records() {
-    let (moto, access, secret) =
-        moto_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
-    let h = handler_as(&moto, &access, &secret).await;
+    let (world, denied) =
+        world_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
+    let h = handler_through(&world, &denied, &[]);
     let response = invoke(&h, mixed_event(), Context::default()).await;
     // The three PAYLOAD_MALFORMED records of the sample (golden file), nothing else.
     let golden = support::fixtures::golden("sqs-mixed-batch.json");
@@ -390,9 +397,9 @@ async fn a_denied_key_returns_exactly_the_affected_records() {
 
 #[tokio::test]
 async fn on_a_fifo_queue_a_failure_returns_the_later_records_of_its_group_only() {
-    let (moto, access, secret) =
-        moto_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
-    let h = handler_as(&moto, &access, &secret).await;
+    let (world, denied) =
+        world_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
+    let h = handler_through(&world, &denied, &[]);
     let mut event = mixed_event();
     let group = |i: usize| {
         if i.is_multiple_of(3) {
@@ -427,23 +434,18 @@ async fn on_a_fifo_queue_a_failure_returns_the_later_records_of_its_group_only()
 
 #[tokio::test]
 async fn hung_s3_and_secrets_manager_cannot_outlast_the_deadline() {
+    let world = world().await;
     let hole = support::net::black_hole().await;
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(&hole)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "a", "b", None, None, "test",
-        ))
-        .load()
+    let hung = world
+        .sdk_routing(&[("s3", &hole), ("secrets-manager", &hole)])
         .await;
-    let h = Handler::from_sdk(
-        config(&[
+    let h = handler_through(
+        &world,
+        &hung,
+        &[
             ("GENESYS_SECRET_ID", "genesys/prod"),
             ("DEADLINE_MARGIN_MS", "2000"),
-        ]),
-        &sdk,
-        true,
-        "test-fn",
+        ],
     );
     let mut ctx = Context::default();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
@@ -465,13 +467,11 @@ async fn hung_s3_and_secrets_manager_cannot_outlast_the_deadline() {
 
 #[tokio::test]
 async fn the_report_says_when_the_failed_target_transforms_its_input() {
-    let moto = Moto::start().await;
-    let sdk = moto.sdk().await;
-    let s3 = create_bucket(&moto).await;
-    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let world = world().await;
+    let s3 = s3(&world);
     let target_arn = "arn:aws:sqs:us-east-1:123456789012:crm-intake";
     let rule_arn = support::moto::rule_with_target(
-        &events,
+        &world.events(),
         None,
         "to-crm",
         r#"{"source":[{"prefix":"aws.partner/"}]}"#,
@@ -489,14 +489,15 @@ async fn the_report_says_when_the_failed_target_transforms_its_input() {
             .unwrap(),
     )
     .await;
-    let mut event: Value =
-        serde_json::from_slice(&support::fixtures::event_bytes("sqs-single.json")).unwrap();
-    let attrs = &mut event["Records"][0]["messageAttributes"];
-    attrs["RULE_ARN"]["stringValue"] = Value::from(rule_arn.as_str());
-    attrs["TARGET_ARN"]["stringValue"] = Value::from(target_arn);
-    let event: SqsEvent = serde_json::from_value(event).unwrap();
+    let clock = clock();
+    let sent = DateTime::from_timestamp_millis(clock.load(Ordering::SeqCst)).unwrap()
+        - chrono::Duration::hours(3);
+    let event: SqsEvent = DeadLetters::new(1, sent, |_| "m-transform".to_owned())
+        .attribute("RULE_ARN", &rule_arn)
+        .attribute("TARGET_ARN", target_arn)
+        .event();
 
-    let h = handler(&moto, config(&[])).await;
+    let h = world.handler(&clock, &[]);
     let response = invoke(&h, event, Context::default()).await;
     assert!(failures(&response).is_empty());
 
@@ -523,44 +524,21 @@ async fn the_report_says_when_the_failed_target_transforms_its_input() {
     assert!(failures(&response).is_empty());
 }
 
-/// A bus `triage-notices` whose rule forwards the tool's report events to a queue; the
-/// queue.
-async fn notices_to_queue(sdk: &aws_config::SdkConfig) -> support::sqs::Queue {
-    let events = aws_sdk_eventbridge::Client::new(sdk);
-    events
-        .create_event_bus()
-        .name("triage-notices")
-        .send()
-        .await
-        .unwrap();
-    let queue = support::sqs::Queue::create(sdk, "incident-channel").await;
-    let arn = queue.arn().await;
-    support::moto::rule_with_target(
-        &events,
-        Some("triage-notices"),
-        "to-the-channel",
-        r#"{"source": ["genesys-dlq-triage"], "detail-type": ["DLQ Triage Report"]}"#,
-        aws_sdk_eventbridge::types::Target::builder()
-            .id("channel")
-            .arn(arn)
-            .build()
-            .unwrap(),
-    )
-    .await;
-    queue
-}
-
 #[tokio::test]
 async fn a_stored_report_is_announced_on_the_notification_bus() {
-    let moto = Moto::start().await;
-    let s3 = create_bucket(&moto).await;
-    let sdk = moto.sdk().await;
-    let queue = notices_to_queue(&sdk).await;
-    let h = handler(&moto, config(&[("NOTIFY_EVENT_BUS", "triage-notices")])).await;
+    // The bus `triage-notices`, its rule forwarding the tool's report events to a queue.
+    let world = World::builder()
+        .bucket(BUCKET)
+        .bus("triage-notices")
+        .channel("incident-channel", "to-the-channel", "DLQ Triage Report")
+        .build()
+        .await;
+    let s3 = s3(&world);
+    let h = handler(&world, &[]);
     let response = invoke(&h, mixed_event(), Context::default()).await;
     assert!(failures(&response).is_empty());
 
-    let messages = queue.bodies().await;
+    let messages = world.channel().bodies().await;
     assert_eq!(messages.len(), 1, "one event per report");
     let event: Value = serde_json::from_str(&messages[0]).unwrap();
     assert_eq!(event["source"], "genesys-dlq-triage");
@@ -578,20 +556,14 @@ async fn a_stored_report_is_announced_on_the_notification_bus() {
 
 #[tokio::test]
 async fn a_refused_notification_acknowledges_the_same_records() {
-    let (moto, access, secret) =
-        moto_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
-    let without = handler_as(&moto, &access, &secret).await;
+    let (world, denied) =
+        world_with_denied_prefix("genesys-dlq/replay/*/PAYLOAD_MALFORMED/*").await;
+    let without = handler_through(&world, &denied, &[]);
     let expected = failures(&invoke(&without, mixed_event(), Context::default()).await);
     assert!(!expected.is_empty(), "the denied prefix returns records");
     // The same user, with a bus to notify that it may not put events on (and that does
     // not exist): the report is stored and the same records go back.
-    let sdk = moto.sdk_with(&access, &secret).await;
-    let with = Handler::from_sdk(
-        config(&[("NOTIFY_EVENT_BUS", "triage-notices")]),
-        &sdk,
-        true,
-        "test-fn",
-    );
+    let with = handler_through(&world, &denied, &[("NOTIFY_EVENT_BUS", "triage-notices")]);
     let got = failures(&invoke(&with, mixed_event(), Context::default()).await);
     assert_eq!(got, expected);
 }

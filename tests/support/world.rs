@@ -217,6 +217,21 @@ impl World {
         aws_sdk_dynamodb::Client::new(&self.sdk)
     }
 
+    /// SDK configuration for this world signing as the IAM user with these keys (moto
+    /// enforces IAM when started with `INITIAL_NO_AUTH_ACTION_COUNT`).
+    pub fn sdk_signed_as(&self, access_key: &str, secret_key: &str) -> aws_config::SdkConfig {
+        self.sdk
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        access_key, secret_key, None, None, "test",
+                    ),
+                ),
+            )
+            .build()
+    }
+
     /// SDK configuration for this world with `moved` services elsewhere (`("dynamodb",
     /// url)`: the service id in lower case, spaces as hyphens).
     pub async fn sdk_routing(&self, moved: &[(&str, &str)]) -> aws_config::SdkConfig {
@@ -271,7 +286,18 @@ impl World {
     /// A function container with `config`, telling the time by `clock` (the machine's
     /// when `None`).
     pub fn handler_for(&self, config: LambdaConfig, clock: Option<&Clock>) -> Handler {
-        let handler = Handler::from_sdk(config, &self.sdk, true, "triage");
+        self.handler_through(&self.sdk, config, clock)
+    }
+
+    /// [`World::handler_for`] calling AWS through `sdk` ([`World::sdk_signed_as`],
+    /// [`World::sdk_routing`]).
+    pub fn handler_through(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        config: LambdaConfig,
+        clock: Option<&Clock>,
+    ) -> Handler {
+        let handler = Handler::from_sdk(config, sdk, true, "triage");
         match clock {
             Some(clock) => {
                 let clock = clock.clone();
