@@ -158,6 +158,19 @@ impl Redrive {
     }
 }
 
+/// The `finished` event among `events` (the run must have finished).
+fn finished(events: &[Value]) -> &Value {
+    events
+        .iter()
+        .find(|e| e["phase"] == "finished")
+        .expect("finished")
+}
+
+/// The counts `names` of a redrive event.
+fn counts(event: &Value, names: &[&str]) -> Vec<Option<u64>> {
+    names.iter().map(|name| event[*name].as_u64()).collect()
+}
+
 const THROTTLED: (&str, &str) = (
     "SDK_CLIENT_ERROR",
     "Unable to invoke ApiDestination endpoint: The endpoint responded with a 429 Too Many Requests.",
@@ -271,17 +284,9 @@ async fn a_rate_limited_incident_is_redriven_after_it_resolves_at_half_the_limit
     println!("measured redrive pace: {rate:.2} events/s (limit 20, share 0.5)");
     assert!(rate <= 10.0 * 1.03, "{rate}");
     let done = w.redrive_events().await;
-    let finished = done
-        .iter()
-        .find(|e| e["phase"] == "finished")
-        .expect("finished");
     assert_eq!(
-        (
-            finished["sent"].as_u64(),
-            finished["gaveUp"].as_u64(),
-            finished["skippedTooOld"].as_u64()
-        ),
-        (Some(500), Some(0), Some(0))
+        counts(finished(&done), &["sent", "gaveUp", "skippedTooOld"]),
+        [Some(500), Some(0), Some(0)]
     );
     let journal = w.journal().await;
     assert_eq!(journal.len(), 500);
@@ -322,17 +327,9 @@ async fn events_that_keep_failing_are_tried_three_times_and_given_up() {
     assert_eq!(journal["ev-00004"], (3, false));
     assert_eq!(journal["ev-00003"], (1, true));
     let events = w.redrive_events().await;
-    let finished = events
-        .iter()
-        .find(|e| e["phase"] == "finished")
-        .expect("finished");
     assert_eq!(
-        (
-            finished["sent"].as_u64(),
-            finished["failedAgain"].as_u64(),
-            finished["gaveUp"].as_u64()
-        ),
-        (Some(8), Some(2), Some(2))
+        counts(finished(&events), &["sent", "failedAgain", "gaveUp"]),
+        [Some(8), Some(2), Some(2)]
     );
 }
 
@@ -390,17 +387,11 @@ async fn events_older_than_the_maximum_age_are_skipped_and_counted() {
     let sent = ids(&w.sink);
     assert!(sent.iter().all(|i| i.starts_with("new-")), "{sent:?}");
     let events = w.redrive_events().await;
-    let finished = events
-        .iter()
-        .find(|e| e["phase"] == "finished")
-        .expect("finished");
+    let finished = finished(&events);
     // The canary may be an old one: skipped, it is no canary; the first new one is.
     assert_eq!(
-        (
-            finished["sent"].as_u64(),
-            finished["skippedTooOld"].as_u64()
-        ),
-        (Some(4), Some(6)),
+        counts(finished, &["sent", "skippedTooOld"]),
+        [Some(4), Some(6)],
         "{finished}"
     );
 }
