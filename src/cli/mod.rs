@@ -73,7 +73,7 @@ pub(crate) fn genesys_ui_domain() -> Option<&'static str> {
 
 /// A `--category`, `--since` or `--until` value that cannot be used: the line printed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ArgError {
+pub(crate) enum FlagError {
     /// `--category` names no category.
     #[error(
         "--category {value}: not a category; one of {}",
@@ -94,14 +94,14 @@ pub(crate) enum ArgError {
 
 /// `--category` values as categories (any letter case); for a value that is not, the
 /// error names the valid ones.
-pub(crate) fn categories(names: &[String]) -> Result<Vec<FailureCategory>, ArgError> {
+pub(crate) fn categories(names: &[String]) -> Result<Vec<FailureCategory>, FlagError> {
     names
         .iter()
         .map(|c| {
             FailureCategory::ALL
                 .into_iter()
                 .find(|k| k.as_str().eq_ignore_ascii_case(c))
-                .ok_or_else(|| ArgError::NotACategory { value: c.clone() })
+                .ok_or_else(|| FlagError::NotACategory { value: c.clone() })
         })
         .collect()
 }
@@ -111,11 +111,11 @@ pub(crate) fn window(
     since: &Option<String>,
     until: &Option<String>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Window, ArgError> {
+) -> Result<Window, FlagError> {
     let when = |flag: &'static str, value: &Option<String>| {
         value
             .as_deref()
-            .map(|v| parse_when(v, now).map_err(|source| ArgError::When { flag, source }))
+            .map(|v| parse_when(v, now).map_err(|source| FlagError::When { flag, source }))
             .transpose()
     };
     let window = Window {
@@ -125,7 +125,7 @@ pub(crate) fn window(
     if let (Some(since), Some(until)) = (window.since, window.until)
         && since > until
     {
-        return Err(ArgError::SinceAfterUntil);
+        return Err(FlagError::SinceAfterUntil);
     }
     Ok(window)
 }
@@ -182,7 +182,7 @@ mod tests {
         let e = categories(&["rate_limit_exceeded".into(), "nope".into()]).unwrap_err();
         assert_eq!(
             e,
-            ArgError::NotACategory {
+            FlagError::NotACategory {
                 value: "nope".into()
             }
         );
@@ -197,7 +197,7 @@ mod tests {
         let e = window(&None, &Some("soon".into()), now).unwrap_err();
         assert!(matches!(
             e,
-            ArgError::When {
+            FlagError::When {
                 flag: "--until",
                 ..
             }
