@@ -25,7 +25,7 @@ use crate::correlate::{
 };
 use crate::dlq::{DeadLetter, DeadLetterBatch, FailureContext, Invocation, SystemAttributes};
 use crate::doctor::{Announced, ScheduledAudit};
-use crate::genesys::{Endpoints, resolve_endpoints};
+use crate::genesys::{Endpoints, RegionError, resolve_endpoints};
 use crate::health::GenesysAccess;
 use crate::incidents::Stored;
 use crate::metrics::InvocationMetrics;
@@ -502,21 +502,20 @@ impl Handler {
 
     /// Where Genesys Cloud is for `secret`: explicit endpoint overrides in the environment
     /// win; then the secret's own location; then `GENESYS_REGION`.
-    fn endpoints_for(&self, secret: &GenesysSecret) -> Result<Endpoints, String> {
+    fn endpoints_for(&self, secret: &GenesysSecret) -> Result<Endpoints, RegionError> {
         let g = &self.config.genesys;
         resolve_endpoints(
             secret.region.as_deref().or(g.region.as_deref()),
             g.api_base.as_deref().or(secret.api_base.as_deref()),
             g.login_base.as_deref().or(secret.login_base.as_deref()),
         )
-        .map_err(|e| e.to_string())
     }
 
     /// The correlator for `secret`: the current one, or a new one when the secret changed.
     async fn correlator_for(
         &self,
         secret: Arc<GenesysSecret>,
-    ) -> Result<Arc<GenesysCorrelator>, String> {
+    ) -> Result<Arc<GenesysCorrelator>, RegionError> {
         let mut current = self.correlator.lock().await;
         if let Some((known, correlator)) = current.as_ref()
             && **known == *secret

@@ -73,7 +73,7 @@ pub(crate) enum RecoverError {
     NoArchiveArn { archive: String },
     /// The rule's metrics could not be read.
     #[error("CloudWatch GetMetricData: {0}")]
-    Metrics(String),
+    Metrics(#[source] crate::health::HealthError),
     /// The look-ups together took longer than `after`.
     #[error("the look-ups took more than {after:?} in all: nothing was started")]
     TookTooLong { after: Duration },

@@ -638,7 +638,7 @@ impl Draft {
 }
 
 /// A report's JSON and Markdown, or why it cannot be serialized.
-type Rendered = Result<Rendering, String>;
+type Rendered = Result<Rendering, serde_json::Error>;
 
 /// A report as stored.
 struct Rendering {
@@ -702,18 +702,15 @@ fn build_report(
         .filter(|(target, _)| report.summary.by_target.contains_key(*target))
         .map(|(t, i)| (t.clone(), i.clone()))
         .collect();
-    let rendered = report
-        .to_json(opts.pretty_report)
-        .map_err(|e| format!("the report could not be serialized: {e}"))
-        .map(|json| {
-            let keys = opts
-                .layout
-                .report_keys(opts.now.date_naive(), &opts.report_id);
-            Rendering {
-                json,
-                markdown: render_markdown(&report, &opts.replay_source, &keys.json),
-            }
-        });
+    let rendered = report.to_json(opts.pretty_report).map(|json| {
+        let keys = opts
+            .layout
+            .report_keys(opts.now.date_naive(), &opts.report_id);
+        Rendering {
+            json,
+            markdown: render_markdown(&report, &opts.replay_source, &keys.json),
+        }
+    });
     (report, rendered)
 }
 
@@ -726,7 +723,8 @@ async fn store_report(
     opts: &TriageOptions,
 ) -> Result<ReportKeys, BatchError> {
     let not_stored = |e: String| BatchError::ReportNotStored(e);
-    let rendering = rendered.map_err(not_stored)?;
+    let rendering =
+        rendered.map_err(|e| not_stored(format!("the report could not be serialized: {e}")))?;
     let mut keys = opts
         .layout
         .report_keys(opts.now.date_naive(), &opts.report_id);

@@ -27,7 +27,7 @@ pub use summarize::{SummarizeArgs, summarize};
 
 use crate::classify::FailureCategory;
 use crate::correlate::{Connector, Correlation, MemoryCorrelator};
-use crate::reports::{Window, parse_when};
+use crate::reports::{WhenError, Window, parse_when};
 
 /// Why a subcommand failed: the one line the binary prints, and its exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +64,6 @@ pub(crate) fn correlation(config: &CliConfig, no_correlate: bool) -> Correlation
     }
 }
 
-/// `--category` values as categories (any letter case); one line naming the valid ones
-/// for a value that is not.
 /// The Genesys Cloud domain of `GENESYS_REGION`, which pages link conversations to.
 pub(crate) fn genesys_ui_domain() -> Option<&'static str> {
     std::env::var("GENESYS_REGION")
@@ -73,19 +71,37 @@ pub(crate) fn genesys_ui_domain() -> Option<&'static str> {
         .and_then(|r| crate::genesys::domain_for(&r).ok())
 }
 
-pub(crate) fn categories(names: &[String]) -> Result<Vec<FailureCategory>, String> {
+/// A `--category`, `--since` or `--until` value that cannot be used: the line printed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum FlagError {
+    /// `--category` names no category.
+    #[error(
+        "--category {value}: not a category; one of {}",
+        FailureCategory::ALL.map(|k| k.as_str()).join(", ")
+    )]
+    NotACategory { value: String },
+    /// `--since` or `--until` (`flag`) is neither a time nor a duration.
+    #[error("{flag} {source}")]
+    When {
+        flag: &'static str,
+        #[source]
+        source: WhenError,
+    },
+    /// The window ends before it starts.
+    #[error("--since is later than --until")]
+    SinceAfterUntil,
+}
+
+/// `--category` values as categories (any letter case); for a value that is not, the
+/// error names the valid ones.
+pub(crate) fn categories(names: &[String]) -> Result<Vec<FailureCategory>, FlagError> {
     names
         .iter()
         .map(|c| {
             FailureCategory::ALL
                 .into_iter()
                 .find(|k| k.as_str().eq_ignore_ascii_case(c))
-                .ok_or_else(|| {
-                    format!(
-                        "--category {c}: not a category; one of {}",
-                        FailureCategory::ALL.map(|k| k.as_str()).join(", ")
-                    )
-                })
+                .ok_or_else(|| FlagError::NotACategory { value: c.clone() })
         })
         .collect()
 }
@@ -95,11 +111,11 @@ pub(crate) fn window(
     since: &Option<String>,
     until: &Option<String>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Window, String> {
-    let when = |flag: &str, value: &Option<String>| {
+) -> Result<Window, FlagError> {
+    let when = |flag: &'static str, value: &Option<String>| {
         value
             .as_deref()
-            .map(|v| parse_when(v, now).map_err(|e| format!("{flag} {e}")))
+            .map(|v| parse_when(v, now).map_err(|source| FlagError::When { flag, source }))
             .transpose()
     };
     let window = Window {
@@ -109,7 +125,7 @@ pub(crate) fn window(
     if let (Some(since), Some(until)) = (window.since, window.until)
         && since > until
     {
-        return Err("--since is later than --until".into());
+        return Err(FlagError::SinceAfterUntil);
     }
     Ok(window)
 }
@@ -154,4 +170,44 @@ async fn bounded_sdk(
                 .build(),
         )
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each flag error is the one line printed, naming the flag.
+    #[test]
+    fn a_flag_that_cannot_be_used_is_one_line_naming_it() {
+        let e = categories(&["rate_limit_exceeded".into(), "nope".into()]).unwrap_err();
+        assert_eq!(
+            e,
+            FlagError::NotACategory {
+                value: "nope".into()
+            }
+        );
+        let line = e.to_string();
+        assert!(
+            line.starts_with("--category nope: not a category; one of ")
+                && line.contains("RATE_LIMIT_EXCEEDED, ")
+                && !line.contains('\n'),
+            "{line}"
+        );
+        let now = chrono::Utc::now();
+        let e = window(&None, &Some("soon".into()), now).unwrap_err();
+        assert!(matches!(
+            e,
+            FlagError::When {
+                flag: "--until",
+                ..
+            }
+        ));
+        assert_eq!(
+            e.to_string(),
+            "--until \"soon\" is neither an RFC 3339 time (2026-12-04T09:00:00Z) nor a duration back from now (90m, 6h, 7d)"
+        );
+        let e = window(&Some("1h".into()), &Some("2h".into()), now).unwrap_err();
+        assert_eq!(e.to_string(), "--since is later than --until");
+        assert!(window(&Some("2h".into()), &Some("1h".into()), now).is_ok());
+    }
 }

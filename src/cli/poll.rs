@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-use super::{CliConfig, Stdout, correlation};
+use super::{CliConfig, CommandFailure, Stdout, correlation};
 use crate::artifacts::{Layout, path_style_from_env};
 use crate::queue::{
-    DeadLetterQueue, DrainOptions, DrainSummary, PageProgress, QueueInfo, SqsQueue, drain,
+    DeadLetterQueue, DrainOptions, DrainStopped, DrainSummary, PageProgress, QueueError, QueueInfo,
+    SqsQueue, drain,
 };
 use crate::report::ReplaySource;
 use crate::service::{ArtifactsAt, PortSettings, Services, TriageService};
@@ -60,6 +61,62 @@ pub struct PollArgs {
     pub concurrency: u64,
 }
 
+/// Why `poll` failed: the line printed on standard error (exit status 1).
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// The queue cannot be used: its first look failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The run stopped early.
+    #[error("{reason} ({counts}); {}", back_in_queue(*unreleased))]
+    Stopped {
+        reason: DrainStopped,
+        counts: Counts,
+        unreleased: usize,
+    },
+    /// With `--delete`, not every received message was deleted.
+    #[error("not every message was deleted ({counts}); {}", back_in_queue(*unreleased))]
+    NotDeleted { counts: Counts, unreleased: usize },
+    /// Not every received message was written.
+    #[error("not every message was written ({counts}); see the reports")]
+    NotWritten { counts: Counts },
+}
+
+impl From<PollError> for CommandFailure {
+    fn from(e: PollError) -> CommandFailure {
+        CommandFailure::from(e.to_string())
+    }
+}
+
+/// Messages received, written and deleted by a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub received: usize,
+    pub written: usize,
+    pub deleted: usize,
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "received {}, written {}, deleted {}",
+            self.received, self.written, self.deleted
+        )
+    }
+}
+
+/// Where the messages not done are, `unreleased` of them not made visible again.
+fn back_in_queue(unreleased: usize) -> String {
+    match unreleased {
+        0 => "the rest is back in the queue".to_owned(),
+        n => format!(
+            "the rest is back in the queue, but {n} could not be released and come back \
+             when their visibility timeout lapses"
+        ),
+    }
+}
+
 /// Attempts per SQS call: throttling and dropped connections are retried with the SDK's
 /// exponential backoff and jitter. A receive, delete or visibility change that still fails
 /// stops the run.
@@ -71,7 +128,7 @@ const SQS_FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Drains the queue; `Err` with a one-line reason when not every received message was
 /// written (and, with `--delete`, deleted), or when the queue cannot be used.
-pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), String> {
+pub async fn poll(args: PollArgs, config: CliConfig) -> Result<(), PollError> {
     // Every call has a deadline: a receive waits `--wait-seconds` at most, anything else
     // is quick. The SDK configuration carries them to every client built from it.
     let wait = Duration::from_secs(args.wait_seconds);
@@ -138,7 +195,7 @@ async fn open_queue(
     sdk: &aws_config::SdkConfig,
     url: &str,
     wait: Duration,
-) -> Result<(SqsQueue, QueueInfo), String> {
+) -> Result<(SqsQueue, QueueInfo), QueueError> {
     let sqs = aws_sdk_sqs::config::Builder::from(sdk)
         .retry_config(
             RetryConfig::standard()
@@ -147,7 +204,7 @@ async fn open_queue(
         )
         .build();
     let queue = SqsQueue::new(sqs, url, wait);
-    let info = queue.describe().await.map_err(|e| e.to_string())?;
+    let info = queue.describe().await?;
     Ok((queue.with_arn(info.arn.clone()), info))
 }
 
@@ -195,25 +252,24 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
 }
 
 /// Exit 0 only when every received message was written (and deleted, with `--delete`).
-fn verdict(summary: &DrainSummary, delete: bool) -> Result<(), String> {
+fn verdict(summary: &DrainSummary, delete: bool) -> Result<(), PollError> {
     if summary.complete(delete) {
         return Ok(());
     }
-    let counts = format!(
-        "received {}, written {}, deleted {}",
-        summary.received, summary.written, summary.deleted
-    );
-    let rest = match summary.unreleased {
-        0 => "the rest is back in the queue".to_owned(),
-        n => format!(
-            "the rest is back in the queue, but {n} could not be released and come back \
-             when their visibility timeout lapses"
-        ),
+    let counts = Counts {
+        received: summary.received,
+        written: summary.written,
+        deleted: summary.deleted,
     };
+    let unreleased = summary.unreleased;
     Err(match &summary.stopped {
-        Some(reason) => format!("{reason} ({counts}); {rest}"),
-        None if delete => format!("not every message was deleted ({counts}); {rest}"),
-        None => format!("not every message was written ({counts}); see the reports"),
+        Some(reason) => PollError::Stopped {
+            reason: reason.clone(),
+            counts,
+            unreleased,
+        },
+        None if delete => PollError::NotDeleted { counts, unreleased },
+        None => PollError::NotWritten { counts },
     })
 }
 
@@ -379,5 +435,42 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_way_a_run_fails_is_its_line_and_exit_status_1() {
+        let counts = Counts {
+            received: 30,
+            written: 30,
+            deleted: 0,
+        };
+        assert_eq!(
+            PollError::NotDeleted {
+                counts,
+                unreleased: 30
+            }
+            .to_string(),
+            "not every message was deleted (received 30, written 30, deleted 0); the rest is back in the queue, but 30 could not be released and come back when their visibility timeout lapses"
+        );
+        assert_eq!(
+            PollError::NotWritten { counts }.to_string(),
+            "not every message was written (received 30, written 30, deleted 0); see the reports"
+        );
+        let stopped = PollError::Stopped {
+            reason: QueueError::NotFound("https://q".into()).into(),
+            counts,
+            unreleased: 0,
+        };
+        assert_eq!(
+            stopped.to_string(),
+            "queue https://q does not exist (check --queue-url and AWS_REGION) (received 30, written 30, deleted 0); the rest is back in the queue"
+        );
+        let failure = CommandFailure::from(stopped);
+        assert_eq!(failure.status, 1);
     }
 }

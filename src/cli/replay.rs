@@ -487,11 +487,11 @@ fn announce(args: &ReplayArgs, shown: &str, selection: &Selection, report_names:
 
 fn filters(args: &ReplayArgs) -> Result<Filter, ReplayError> {
     Ok(Filter {
-        categories: categories(&args.categories).map_err(ReplayError::Filter)?,
+        categories: categories(&args.categories).map_err(|e| ReplayError::Filter(e.to_string()))?,
         targets: args.targets.clone(),
         message_ids: args.message_ids.clone(),
         window: window(&args.since, &args.until, chrono::Utc::now())
-            .map_err(ReplayError::Filter)?,
+            .map_err(|e| ReplayError::Filter(e.to_string()))?,
     })
 }
 

@@ -86,11 +86,8 @@ pub async fn eventbridge_integrations(
     endpoints: &Endpoints,
     tokens: &TokenSource,
     timeout: Duration,
-) -> Result<Vec<IntegrationState>, String> {
-    // `health`'s limiter takes its checks' failures as text.
-    let entities = eventbridge_entities(http, endpoints, tokens, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<Vec<IntegrationState>, IntegrationsError> {
+    let entities = eventbridge_entities(http, endpoints, tokens, timeout).await?;
     Ok(entities.iter().filter_map(state_of).collect())
 }
 

@@ -15,8 +15,8 @@ pub use event::{
     is_genesys_source,
 };
 pub use integrations::{
-    EVENTBRIDGE_INTEGRATION, IntegrationConfig, IntegrationState, eventbridge_integration_configs,
-    eventbridge_integrations,
+    EVENTBRIDGE_INTEGRATION, IntegrationConfig, IntegrationState, IntegrationsError,
+    eventbridge_integration_configs, eventbridge_integrations,
 };
 pub use region::{
     Endpoints, REGIONS, RegionError, domain_for, redact_url, resolve as resolve_endpoints,

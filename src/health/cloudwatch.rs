@@ -24,7 +24,8 @@ use aws_sdk_cloudwatch::types::{Dimension, DimensionFilter, Metric, MetricDataQu
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::Limit;
+use super::{HealthError, Limit, said};
+use crate::aws_error::AwsError;
 use crate::targets::RuleArn as Rule;
 
 /// EventBridge's rule metrics read as totals for each rule.
@@ -114,13 +115,10 @@ pub(super) struct Periods {
 
 /// The periods for `start..end` read at `now`; `Err` when CloudWatch keeps nothing that
 /// old (455 days).
-pub(super) fn periods(start: i64, end: i64, now: i64) -> Result<Periods, String> {
+pub(super) fn periods(start: i64, end: i64, now: i64) -> Result<Periods, HealthError> {
     let age = now - start + MARGIN;
     let peak: i64 = if age > 455 * DAY {
-        return Err(
-            "the window starts more than 455 days ago: CloudWatch keeps no metric data that old"
-                .into(),
-        );
+        return Err(HealthError::WindowTooOld);
     } else if age > 63 * DAY {
         3600
     } else if age > 15 * DAY {
@@ -327,6 +325,8 @@ async fn read_rules(
         match answer {
             Ok(a) => found.extend(a),
             Err(e) => {
+                // Said in the rules' `no_metrics` and in one unavailable line.
+                let e = e.to_string();
                 for i in &held {
                     failed_rule.insert(*i, e.clone());
                 }
@@ -371,11 +371,7 @@ fn figures_of(i: usize, rule: &Rule, found: &HashMap<String, Answer>) -> RuleFig
                     "CloudWatch answered {} for {metric} under {{{}}}{}",
                     a.status,
                     set.as_str().replace(',', ", "),
-                    if a.messages.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", a.messages.join("; "))
-                    }
+                    said(&a.messages)
                 ));
             }
             if a.values.is_empty() {
@@ -428,7 +424,7 @@ async fn get_metric_data(
     start: i64,
     end: i64,
     limit: Limit,
-) -> Result<HashMap<String, Answer>, String> {
+) -> Result<HashMap<String, Answer>, HealthError> {
     let mut found: HashMap<String, Answer> = HashMap::new();
     let mut next: Option<String> = None;
     loop {
@@ -441,7 +437,7 @@ async fn get_metric_data(
                 .set_next_token(next.take())
                 .send()
                 .await
-                .map_err(|e| crate::aws_error::describe("GetMetricData", &e))
+                .map_err(|e| AwsError::from_sdk("GetMetricData", e))
         };
         let page = limit.run(call).await?;
         for result in page.metric_data_results() {
@@ -572,7 +568,7 @@ async fn rules_with_lost_events(
                 .set_next_token(next.take())
                 .send()
                 .await
-                .map_err(|e| crate::aws_error::describe("ListMetrics", &e))
+                .map_err(|e| AwsError::from_sdk("ListMetrics", e))
         };
         let page = match limit.run(call).await {
             Ok(page) => page,
@@ -646,7 +642,7 @@ pub(crate) async fn series(
     metrics: &[&str],
     (start, end, now): (i64, i64, i64),
     bounds: super::Bounds,
-) -> Result<Vec<Series>, String> {
+) -> Result<Vec<Series>, HealthError> {
     let periods = periods(start, end, now)?;
     let mut queries = Vec::new();
     for (k, set) in DimensionSet::BOTH.into_iter().enumerate() {
@@ -668,16 +664,12 @@ pub(crate) async fn series(
                 continue;
             };
             if a.status != "Complete" {
-                return Err(format!(
-                    "CloudWatch answered {} for {metric} of rule {}{}",
-                    a.status,
-                    rule.name,
-                    if a.messages.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", a.messages.join("; "))
-                    }
-                ));
+                return Err(HealthError::NotComplete {
+                    status: a.status.clone(),
+                    metric: (*metric).to_owned(),
+                    rule: rule.name.clone(),
+                    messages: a.messages.clone(),
+                });
             }
             if series.under.is_none() && !a.values.is_empty() {
                 let mut points: Vec<(i64, f64)> = a
@@ -720,7 +712,10 @@ mod tests {
         assert_eq!((p.peak, p.total), (300, 30 * DAY as i32));
         let p = periods(NOW - 100 * DAY, NOW - 99 * DAY, NOW).unwrap();
         assert_eq!((p.peak, p.total % 3600), (3600, 0));
-        assert!(periods(NOW - 456 * DAY, NOW, NOW).is_err());
+        assert!(matches!(
+            periods(NOW - 456 * DAY, NOW, NOW),
+            Err(HealthError::WindowTooOld)
+        ));
         // Just short of 15 days when asked is past it when CloudWatch reads it.
         assert_eq!(periods(NOW - 15 * DAY + 60, NOW, NOW).unwrap().peak, 300);
     }

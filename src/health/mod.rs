@@ -22,9 +22,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
+use crate::aws_error::AwsError;
 use crate::classify::FailureCategory;
 use crate::genesys::{
-    ClientCredentials, Endpoints, IntegrationState, TokenSource, eventbridge_integrations,
+    ClientCredentials, Endpoints, IntegrationState, IntegrationsError, TokenSource,
+    eventbridge_integrations,
 };
 use crate::report::parse_time;
 use crate::summarize::{
@@ -42,6 +44,54 @@ pub(crate) type GenesysAccess = (ClientCredentials, Endpoints);
 /// endpoint).
 const EVENTBRIDGE_THROTTLING: [&str; 3] =
     ["THROTTLING", "RATE_LIMIT_EXCEEDED", "ThrottlingException"];
+
+/// Why one look-up of the health found nothing: the line it puts in
+/// [`Health::unavailable`] or a rule's `no_metrics`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HealthError {
+    /// An AWS call failed (the service's code and status kept).
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// `DescribeApiDestination` of `name` failed.
+    #[error("EventBridge {source} (api-destination/{name})")]
+    ApiDestination {
+        name: String,
+        #[source]
+        source: AwsError,
+    },
+    /// Genesys Cloud's integrations could not be read.
+    #[error(transparent)]
+    Integrations(#[from] IntegrationsError),
+    /// A call took longer than its own bound.
+    #[error("did not answer within {0:?}")]
+    CallTimedOut(Duration),
+    /// The look-up's total ran out before the call was done.
+    #[error("not done within the look-up's {0:?}")]
+    LookUpOver(Duration),
+    /// The window starts before anything CloudWatch keeps.
+    #[error("the window starts more than 455 days ago: CloudWatch keeps no metric data that old")]
+    WindowTooOld,
+    /// A metric's answer was not `Complete` (`messages`: CloudWatch's, `CODE: text` each).
+    #[error(
+        "CloudWatch answered {status} for {metric} of rule {rule}{}",
+        said(messages)
+    )]
+    NotComplete {
+        status: String,
+        metric: String,
+        rule: String,
+        messages: Vec<String>,
+    },
+}
+
+/// `: message; message` after a line, or nothing.
+fn said(messages: &[String]) -> String {
+    if messages.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", messages.join("; "))
+    }
+}
 
 /// What the dead letters say about one failed target.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -356,7 +406,7 @@ async fn api_destination_health(
         let described = match limit.run(describe(targets, &arn, &name, limit)).await {
             Ok(d) => d,
             Err(e) => {
-                health.unavailable.push(e);
+                health.unavailable.push(e.to_string());
                 Described::default()
             }
         };
@@ -499,7 +549,7 @@ async fn event_sources(
                 .name(name)
                 .send()
                 .await
-                .map_err(|e| crate::aws_error::describe("DescribeEventSource", &e))
+                .map_err(|e| AwsError::from_sdk("DescribeEventSource", e))
         };
         match limit.run(describe).await {
             Ok(out) => health.event_sources.push(EventSourceHealth {
@@ -570,25 +620,20 @@ impl Limit {
     }
 
     /// `call`, bounded by what a call made now may take.
-    async fn run<T>(
+    async fn run<T, E: Into<HealthError>>(
         self,
-        call: impl std::future::Future<Output = Result<T, String>>,
-    ) -> Result<T, String> {
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, HealthError> {
         let by_call = tokio::time::Instant::now() + self.per_call;
         let (until, why) = if by_call <= self.until {
-            (
-                by_call,
-                format!("did not answer within {:?}", self.per_call),
-            )
+            (by_call, HealthError::CallTimedOut(self.per_call))
         } else {
-            (
-                self.until,
-                format!("not done within the look-up's {:?}", self.total),
-            )
+            (self.until, HealthError::LookUpOver(self.total))
         };
-        tokio::time::timeout_at(until, call)
-            .await
-            .unwrap_or_else(|_| Err(why))
+        match tokio::time::timeout_at(until, call).await {
+            Ok(answer) => answer.map_err(Into::into),
+            Err(_) => Err(why),
+        }
     }
 }
 
@@ -623,7 +668,7 @@ async fn describe(
     arn: &str,
     name: &str,
     limit: Limit,
-) -> Result<Described, String> {
+) -> Result<Described, HealthError> {
     let region = arn_parts(arn).map(|(_, r, _, _)| r).unwrap_or_default();
     let events = targets.events(region);
     let out = events
@@ -631,11 +676,9 @@ async fn describe(
         .name(name)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "EventBridge {} (api-destination/{name})",
-                crate::aws_error::describe("DescribeApiDestination", &e)
-            )
+        .map_err(|e| HealthError::ApiDestination {
+            name: name.to_owned(),
+            source: AwsError::from_sdk("DescribeApiDestination", e),
         })?;
     let mut described = Described {
         limit: out
@@ -656,7 +699,7 @@ async fn describe(
                 .name(connection)
                 .send()
                 .await
-                .map_err(|e| crate::aws_error::describe("DescribeConnection", &e))
+                .map_err(|e| AwsError::from_sdk("DescribeConnection", e))
         };
         // The limit stands without the connection's state.
         if let Ok(c) = limit.run(call).await {
@@ -899,25 +942,7 @@ mod tests {
     /// three API destinations), and names what it could not read.
     #[tokio::test]
     async fn a_look_up_of_many_hung_calls_ends_within_its_total() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let hole = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                held.push(socket);
-            }
-        });
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&hole)
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::for_tests(),
-                ),
-            )
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build();
+        let sdk = crate::aws_error::shapes::hole_sdk().await;
         let mut query = HealthQuery {
             window: Some((
                 Utc::now() - chrono::Duration::hours(3),
@@ -951,6 +976,63 @@ mod tests {
             "{unavailable}"
         );
         assert_eq!(health.api_destinations.len(), 3);
+    }
+
+    /// A failed AWS call keeps the service's code and status through the limiter, and
+    /// its line is the one `aws_error::describe` gives.
+    #[tokio::test]
+    async fn an_aws_failure_keeps_its_code_and_its_line() {
+        use crate::aws_error::shapes;
+        use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataError;
+        use aws_sdk_eventbridge::operation::describe_api_destination::DescribeApiDestinationError;
+        let limit = Limit::starting_now(Bounds {
+            per_call: Duration::from_secs(5),
+            total: Duration::from_secs(5),
+        });
+        let throttled = shapes::service(
+            GetMetricDataError::generic(shapes::meta("Throttling", "Rate exceeded")),
+            400,
+        );
+        let e = limit
+            .run(async { Err::<(), _>(AwsError::from_sdk("GetMetricData", throttled)) })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, HealthError::Aws(a) if a.code() == Some("Throttling") && a.status() == Some(400)),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "GetMetricData: Throttling: Rate exceeded");
+        let gone = shapes::service(
+            DescribeApiDestinationError::generic(shapes::meta(
+                "ResourceNotFoundException",
+                "no such destination",
+            )),
+            400,
+        );
+        let e = HealthError::ApiDestination {
+            name: "crm".into(),
+            source: AwsError::from_sdk("DescribeApiDestination", gone),
+        };
+        assert_eq!(
+            e.to_string(),
+            "EventBridge DescribeApiDestination: ResourceNotFoundException: no such destination (api-destination/crm)"
+        );
+    }
+
+    /// A call past its own bound and one past the look-up's total say which.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_past_its_bound_or_the_total_says_which() {
+        let limit = Limit::starting_now(Bounds {
+            per_call: Duration::from_secs(3),
+            total: Duration::from_secs(5),
+        });
+        let hung = || std::future::pending::<Result<(), HealthError>>();
+        let e = limit.run(hung()).await.unwrap_err();
+        assert!(matches!(e, HealthError::CallTimedOut(d) if d == Duration::from_secs(3)));
+        assert_eq!(e.to_string(), "did not answer within 3s");
+        let e = limit.run(hung()).await.unwrap_err();
+        assert!(matches!(e, HealthError::LookUpOver(d) if d == Duration::from_secs(5)));
+        assert_eq!(e.to_string(), "not done within the look-up's 5s");
     }
 
     #[tokio::test]

@@ -34,12 +34,12 @@ use chrono::Utc;
 use futures::StreamExt;
 use tokio::sync::mpsc::{Receiver, Sender};
 
-use super::{DeadLetterQueue, HandleOutcome, QueueInfo, Received};
+use super::{DeadLetterQueue, HandleOutcome, QueueError, QueueInfo, Received};
 use crate::classify::FailureCategory;
 use crate::correlate::Correlate;
 use crate::dlq::DeadLetter;
 use crate::service::TriageService;
-use crate::triage::{self, TriageOptions};
+use crate::triage::{self, BatchError, TriageOptions};
 
 /// Receives in a row that bring no message not already seen in this run before the queue
 /// counts as drained (only messages whose visibility lapsed keep coming back).
@@ -78,6 +78,17 @@ pub(crate) struct PageProgress {
     pub left: Option<u64>,
 }
 
+/// Why a drain stopped early: the pages in hand were finished, the rest released.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DrainStopped {
+    /// A receive or a delete failed (after the SDK's retries).
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// A page's report could not be stored, so none of its messages may be deleted.
+    #[error(transparent)]
+    Page(#[from] BatchError),
+}
+
 /// What a drain did.
 #[derive(Debug, Clone)]
 pub(crate) struct DrainSummary {
@@ -107,7 +118,7 @@ pub(crate) struct DrainSummary {
     /// Stored records per category.
     pub by_category: BTreeMap<FailureCategory, usize>,
     /// Why the run stopped early, if it did (the pages in hand were finished).
-    pub stopped: Option<String>,
+    pub stopped: Option<DrainStopped>,
     /// Whether the run was interrupted (Ctrl-C).
     pub interrupted: bool,
     /// Events (page reports', incidents') that could not be put on the notification bus.
@@ -349,7 +360,7 @@ impl Drain<'_> {
                 match got {
                     Ok(got) => admit(&mut s, got, self.opts),
                     Err(e) => {
-                        s.summary.stopped.get_or_insert(e.to_string());
+                        s.summary.stopped.get_or_insert(e.into());
                         (Vec::new(), Vec::new())
                     }
                 }
@@ -406,7 +417,7 @@ impl Drain<'_> {
                 Ok(stored) => stored,
                 Err(e) => {
                     failed = true;
-                    self.state().summary.stopped.get_or_insert(e);
+                    self.state().summary.stopped.get_or_insert(e.into());
                     continue;
                 }
             };
@@ -434,7 +445,7 @@ impl Drain<'_> {
     }
 
     /// Runs the triage service over one page; the ids it stored, or why the page failed.
-    async fn run_page(&self, mut letters: Vec<DeadLetter>) -> Result<Vec<String>, String> {
+    async fn run_page(&self, mut letters: Vec<DeadLetter>) -> Result<Vec<String>, BatchError> {
         let mut page_opts = self.opts.page.clone();
         page_opts.now = Utc::now();
         page_opts.report_id =
@@ -445,8 +456,8 @@ impl Drain<'_> {
             .await;
         let page_not_stored = done.page_not_stored();
         let outcome = done.outcome;
-        if let Some(e) = &outcome.batch_error {
-            return Err(e.to_string());
+        if let Some(e) = outcome.batch_error {
+            return Err(e);
         }
         let returned: HashSet<&str> = outcome.returned.iter().map(String::as_str).collect();
         let mut s = self.state();
@@ -508,8 +519,9 @@ impl Drain<'_> {
                 Err(e) => {
                     // Nothing of this batch, or after it, is reported as deleted.
                     self.delete_failed.store(true, Ordering::SeqCst);
-                    self.state().summary.stopped.get_or_insert(e.to_string());
-                    vec![HandleOutcome::Failed(e.to_string()); handles.len()]
+                    let failed = HandleOutcome::Failed(e.to_string());
+                    self.state().summary.stopped.get_or_insert(e.into());
+                    vec![failed; handles.len()]
                 }
             }
         };

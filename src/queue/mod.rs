@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 
 use crate::dlq::DeadLetter;
 
-pub(crate) use drain::{DrainOptions, DrainSummary, PageProgress, drain};
+pub(crate) use drain::{DrainOptions, DrainStopped, DrainSummary, PageProgress, drain};
 pub(crate) use sqs::SqsQueue;
 
 /// One received message: the dead letter and the receipt handle that deletes or releases it.
@@ -56,7 +56,7 @@ pub(crate) enum HandleOutcome {
 /// Why the queue could not be used. Messages name the queue and the action, never a
 /// credential.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum QueueError {
+pub enum QueueError {
     /// The queue URL names no queue (or one in another Region).
     #[error("queue {0} does not exist (check --queue-url and AWS_REGION)")]
     NotFound(String),

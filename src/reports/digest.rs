@@ -87,24 +87,20 @@ impl ReportDigest {
     /// test (tests/properties.rs) and the `report_digest` fuzz target hold it to
     /// [`ReportDigest::parse_with_serde_json`].
     pub fn parse(bytes: &[u8]) -> Result<ReportDigest, DigestError> {
-        Self::parse_view(
-            bytes,
-            sonic_rs::from_slice::<View>(bytes).map_err(|e| e.to_string()),
-        )
+        Self::parse_view(bytes, sonic_rs::from_slice::<View>(bytes))
     }
 
     /// The same digest through `serde_json`: the judge of [`ReportDigest::parse`].
     #[doc(hidden)]
     pub fn parse_with_serde_json(bytes: &[u8]) -> Result<ReportDigest, DigestError> {
-        Self::parse_view(
-            bytes,
-            serde_json::from_slice::<View>(bytes).map_err(|e| e.to_string()),
-        )
+        Self::parse_view(bytes, serde_json::from_slice::<View>(bytes))
     }
 
+    /// The digest of `view`, the report parsed by either parser (its error in the
+    /// parser's words).
     fn parse_view(
         bytes: &[u8],
-        view: Result<View<'_>, String>,
+        view: Result<View<'_>, impl std::fmt::Display>,
     ) -> Result<ReportDigest, DigestError> {
         match view {
             Ok(view) if view.schema_version == Some(SCHEMA_VERSION) => view.digest(),
@@ -115,7 +111,7 @@ impl ReportDigest {
                 Ok(v) if v.schema_version != Some(SCHEMA_VERSION) => {
                     wrong_version(v.schema_version)
                 }
-                Ok(_) => DigestError::Shape { why: e },
+                Ok(_) => DigestError::Shape { why: e.to_string() },
             }),
         }
     }
