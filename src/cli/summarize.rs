@@ -116,9 +116,11 @@ pub async fn summarize(args: SummarizeArgs) -> Result<(), SummarizeError> {
     // inside the target).
     crate::memory::purge_freed_memory_after(SUMMARIZE_PURGE_DELAY_MS);
     let now = chrono::Utc::now();
-    let window = window(&args.since, &args.until, now).map_err(|e| SummarizeError::Filter(e.to_string()))?;
+    let window =
+        window(&args.since, &args.until, now).map_err(|e| SummarizeError::Filter(e.to_string()))?;
     let filter = Filter {
-        categories: categories(&args.categories).map_err(|e| SummarizeError::Filter(e.to_string()))?,
+        categories: categories(&args.categories)
+            .map_err(|e| SummarizeError::Filter(e.to_string()))?,
         targets: args.targets.clone(),
         message_ids: Vec::new(),
         window,
