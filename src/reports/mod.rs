@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 pub(crate) use digest::DigestError;
 pub use digest::ReportDigest;
-pub(crate) use filter::{Filter, Window, dead_lettered_at, parse_when};
+pub(crate) use filter::{Filter, WhenError, Window, dead_lettered_at, parse_when};
 pub(crate) use reader::{ReadError, Reader};
 
 /// Where a report or a payload is.
