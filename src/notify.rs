@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::artifacts::ReportKeys;
+use crate::aws_error::{AwsError, within};
 use crate::health::{Bounds, GenesysAccess, HealthQuery, TargetHealth};
 use crate::incidents::{self, Change, EventContext, Transition};
 use crate::report::{Report, headline, s3_console_link};
@@ -96,7 +97,9 @@ pub(crate) struct Notifier {
 }
 
 impl Notifier {
-    /// A notifier to `bus` (a name or ARN) for reports stored in `bucket` below `prefix`.
+    /// A notifier to `bus` (a name or ARN) for reports stored in `bucket` below `prefix`;
+    /// an empty `bucket` (no bucket name is empty) when none is known, as for
+    /// `dlq-triage incidents` without `--bucket` or `REPORT_BUCKET`.
     pub(crate) fn new(
         events: aws_sdk_eventbridge::Client,
         bus: String,
@@ -120,10 +123,12 @@ impl Notifier {
         self
     }
 
-    /// What an incident's event says of where the reports are, and the console's region.
+    /// What an incident's event says of where the reports are (nothing when no bucket is
+    /// known), and the console's region.
     pub(crate) fn context(&self) -> EventContext {
         EventContext {
-            reports: format!("s3://{}/{}", self.bucket, self.prefix),
+            reports: (!self.bucket.is_empty())
+                .then(|| format!("s3://{}/{}", self.bucket, self.prefix)),
             region: self.region(),
         }
     }
@@ -143,20 +148,20 @@ impl Notifier {
         detail: &Value,
         timeout: Duration,
     ) -> Result<(), NotifyError> {
-        put(&self.events, &self.bus, detail_type, detail, timeout).await
+        put_event(&self.events, &self.bus, detail_type, detail, timeout).await
     }
 }
 
 /// Why an event was not put on the bus. The text names the call and what it said, never
 /// the event's content.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     /// The bus did not answer in time.
     #[error("PutEvents did not answer within {0:?}")]
     Timeout(Duration),
-    /// The call failed (described as one line).
-    #[error("{0}")]
-    Call(String),
+    /// The call failed (described as one line, the service's code kept).
+    #[error(transparent)]
+    Call(BusCall),
     /// The bus took the call and refused the entry.
     #[error("PutEvents: {code}: {message}")]
     Refused {
@@ -167,22 +172,21 @@ pub enum NotifyError {
     },
 }
 
+/// A `PutEvents` call that failed: the service's (or the way to it's) error, as one line.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct BusCall(Box<AwsError>);
+
+impl BusCall {
+    /// The service's error code, when it said one.
+    pub fn code(&self) -> Option<&str> {
+        self.0.code()
+    }
+}
+
 /// Puts one event of ours (`source` [`SOURCE`]) of `detail_type` with `detail` on `bus`,
 /// within `timeout`; a refused entry is an error naming its code.
 pub(crate) async fn put_event(
-    events: &aws_sdk_eventbridge::Client,
-    bus: &str,
-    detail_type: &str,
-    detail: &Value,
-    timeout: Duration,
-) -> Result<(), String> {
-    put(events, bus, detail_type, detail, timeout)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// [`put_event`], with why not as a [`NotifyError`].
-async fn put(
     events: &aws_sdk_eventbridge::Client,
     bus: &str,
     detail_type: &str,
@@ -196,13 +200,10 @@ async fn put(
         .detail(detail.to_string())
         .build();
     let put = events.put_events().entries(entry).send();
-    match tokio::time::timeout(timeout, put).await {
-        Err(_) => Err(NotifyError::Timeout(timeout)),
-        Ok(Err(e)) => Err(NotifyError::Call(crate::aws_error::describe(
-            "PutEvents",
-            &e,
-        ))),
-        Ok(Ok(out)) if out.failed_entry_count() > 0 => {
+    match within("PutEvents", timeout, put).await {
+        Err(AwsError::TimedOut { after, .. }) => Err(NotifyError::Timeout(after)),
+        Err(e) => Err(NotifyError::Call(BusCall(Box::new(e)))),
+        Ok(out) if out.failed_entry_count() > 0 => {
             let failed = out.entries().first();
             Err(NotifyError::Refused {
                 code: (failed.and_then(|f| f.error_code()))
@@ -213,7 +214,7 @@ async fn put(
                     .to_owned(),
             })
         }
-        Ok(Ok(_)) => Ok(()),
+        Ok(_) => Ok(()),
     }
 }
 
@@ -286,6 +287,15 @@ impl MemoryAnnouncer {
     }
 }
 
+/// What the twin answers when it refuses: the bus's refusal of the entry.
+#[cfg(test)]
+fn refused() -> NotifyError {
+    NotifyError::Refused {
+        code: "AccessDeniedException".into(),
+        message: "refused".into(),
+    }
+}
+
 #[cfg(test)]
 impl Announce for MemoryAnnouncer {
     fn announce<'a>(
@@ -296,7 +306,7 @@ impl Announce for MemoryAnnouncer {
     ) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move {
             if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(NotifyError::Call("refused".into()));
+                return Err(refused());
             }
             self.announced.lock().unwrap().push(keys.json.clone());
             Ok(())
@@ -311,7 +321,7 @@ impl Announce for MemoryAnnouncer {
     ) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move {
             if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(NotifyError::Call("refused".into()));
+                return Err(refused());
             }
             self.incidents.lock().unwrap().push(change.clone());
             Ok(())
@@ -324,6 +334,120 @@ mod tests {
     use super::*;
     use crate::classify::FailureCategory;
     use crate::report::fixtures::{record, report_of};
+
+    /// An EventBridge client whose every call gets `status` with `body` (JSON 1.1) from a
+    /// local server, with retries off.
+    async fn answering(status: u16, body: &'static str) -> aws_sdk_eventbridge::Client {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                // The request: its head, then as many bytes as its Content-Length says.
+                let mut read = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    read.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&read).to_ascii_lowercase();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        if n == 0 {
+                            break;
+                        }
+                        continue;
+                    };
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if n == 0 || read.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        let hole = crate::aws_error::shapes::hole_sdk().await;
+        let sdk = hole.into_builder().endpoint_url(endpoint).build();
+        aws_sdk_eventbridge::Client::new(&sdk)
+    }
+
+    async fn put_to(client: &aws_sdk_eventbridge::Client) -> NotifyError {
+        put_event(
+            client,
+            "bus",
+            DETAIL_TYPE,
+            &json!({}),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err()
+    }
+
+    /// A PutEvents the service refuses keeps its code; an entry the bus refuses names its
+    /// own; a bus that does not answer is a timeout. Each reads as the line logged before.
+    #[tokio::test]
+    async fn a_refused_put_keeps_its_code() {
+        let denied = answering(
+            400,
+            r#"{"__type":"AccessDeniedException","message":"not authorized to perform events:PutEvents"}"#,
+        )
+        .await;
+        let e = put_to(&denied).await;
+        assert!(
+            matches!(&e, NotifyError::Call(c) if c.code() == Some("AccessDeniedException")),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "PutEvents: AccessDeniedException: not authorized to perform events:PutEvents"
+        );
+        let entry = answering(
+            200,
+            r#"{"FailedEntryCount":1,"Entries":[{"ErrorCode":"NotAuthorizedForSourceException","ErrorMessage":"Not authorized for the source."}]}"#,
+        )
+        .await;
+        let e = put_to(&entry).await;
+        assert!(
+            matches!(&e, NotifyError::Refused { code, .. } if code == "NotAuthorizedForSourceException"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "PutEvents: NotAuthorizedForSourceException: Not authorized for the source."
+        );
+        let taken = answering(200, r#"{"FailedEntryCount":0,"Entries":[{"EventId":"1"}]}"#).await;
+        put_event(
+            &taken,
+            "bus",
+            DETAIL_TYPE,
+            &json!({}),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bus_that_does_not_answer_is_a_timeout() {
+        let hole = aws_sdk_eventbridge::Client::new(&crate::aws_error::shapes::hole_sdk().await);
+        let e = put_event(
+            &hole,
+            "bus",
+            DETAIL_TYPE,
+            &json!({}),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, NotifyError::Timeout(d) if d == Duration::from_secs(2)));
+        assert_eq!(e.to_string(), "PutEvents did not answer within 2s");
+    }
 
     #[test]
     fn the_detail_names_the_report_its_counts_and_its_top_incidents() {

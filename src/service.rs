@@ -81,7 +81,7 @@ impl Triaged {
 }
 
 /// What a sweep of quiet incidents did.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Swept {
     /// Incidents resolved.
     pub resolved: usize,
@@ -98,7 +98,7 @@ pub struct Swept {
     /// Each transition of the sweep, and what putting it on the bus did (`None`: no bus).
     pub changes: Vec<(Change, Option<Result<(), NotifyError>>)>,
     /// What the table said of each failure.
-    pub errors: Vec<String>,
+    pub errors: Vec<crate::incidents::TableError>,
     /// Incidents whose transitions were put (or passed over) but stay in their outbox, as
     /// the table said: they may be put again.
     pub unmarked: Vec<(String, String)>,

@@ -406,6 +406,15 @@ async fn an_item_that_cannot_be_read_is_rewritten_without_a_second_page() {
     let clock = clock_at(start_time() + Duration::hours(2));
     let (_, key) = first_incident(&world, &clock).await;
     set_attribute(&world, &key, "count", AttributeValue::S("many".into())).await;
+    // Read through the adapter: unreadable, saying what is wrong as the log says it.
+    let table = DynamoTable::new(world.dynamodb(), TABLE);
+    match table.get(&key).await.unwrap() {
+        Some(Stored::Unreadable { why, salvage }) => {
+            assert_eq!(why.to_string(), "count is not a number");
+            assert_eq!((salvage.state, salvage.seq), (Some(State::Open), 1));
+        }
+        other => panic!("{other:?}"),
+    }
     let fresh = world.handler(&clock, &[]);
     let later = start_time() + Duration::minutes(1);
     assert_eq!(
@@ -561,6 +570,90 @@ async fn the_cli_lists_incidents_and_resolves_one_by_hand() {
         open.lines().filter(|l| l.contains(" open ")).count(),
         1,
         "{open}"
+    );
+}
+
+/// `incidents resolve` knowing no bucket (neither `--bucket` nor `REPORT_BUCKET`) puts
+/// events whose commands say `REPORTS` where an incident names no report of its own —
+/// never `s3:///…`, an address that leads nowhere — and says once on stderr why; with
+/// `--bucket` they name it, and nothing is said.
+#[tokio::test]
+async fn without_a_bucket_the_cli_puts_no_address_that_leads_nowhere() {
+    let world = world().await;
+    two_open_incidents(&world).await;
+    let cli = |args: &[&str]| {
+        let mut cmd = world.cli(args);
+        cmd.env("NOTIFY_EVENT_BUS", BUS).env_remove("REPORT_BUCKET");
+        cmd
+    };
+    let listed = output(cli(&["incidents", "--table", TABLE, "--json"])).await;
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let keys: Vec<String> = (listed.as_array().unwrap().iter())
+        .map(|i| i["incidentKey"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    // As an item that names no report has it (one of layout 1, say).
+    for key in &keys {
+        world
+            .dynamodb()
+            .update_item()
+            .table_name(TABLE)
+            .key("incidentKey", AttributeValue::S(key.clone()))
+            .update_expression("REMOVE reportJson, reportMarkdown, reportHtml")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let resolved = output(cli(&["incidents", "resolve", &keys[0], "--table", TABLE])).await;
+    assert!(resolved.status.success(), "{}", text(&resolved));
+    let stderr = String::from_utf8_lossy(&resolved.stderr);
+    assert_eq!(
+        stderr
+            .matches("dlq-triage: no bucket is known (--bucket, REPORT_BUCKET): the events carry no report link")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let events = incident_events(&world).await;
+    assert_eq!(events.len(), 1);
+    let detail = &events[0]["detail"];
+    assert!(!detail.to_string().contains("s3:"), "{detail}");
+    assert_eq!(detail["report"], Value::Null);
+    for (command, verb) in [("summarize", "summarize"), ("replay", "replay")] {
+        let line = detail["commands"][command].as_str().unwrap();
+        assert!(
+            line.starts_with(&format!("dlq-triage {verb} REPORTS --category ")),
+            "{line}"
+        );
+    }
+
+    let named = output(cli(&[
+        "incidents",
+        "resolve",
+        &keys[1],
+        "--table",
+        TABLE,
+        "--bucket",
+        BUCKET,
+    ]))
+    .await;
+    assert!(named.status.success(), "{}", text(&named));
+    assert!(
+        !String::from_utf8_lossy(&named.stderr).contains("no bucket"),
+        "{}",
+        text(&named)
+    );
+    let events = incident_events(&world).await;
+    assert_eq!(events.len(), 1);
+    let line = events[0]["detail"]["commands"]["summarize"]
+        .as_str()
+        .unwrap();
+    assert!(
+        line.starts_with(&format!(
+            "dlq-triage summarize s3://{BUCKET}/genesys-dlq/ --category "
+        )),
+        "{line}"
     );
 }
 
@@ -867,6 +960,24 @@ async fn a_resolved_event_says_the_genesys_integrations_state() {
     assert_eq!(
         genesys[0]["detail"],
         "Access denied to the partner event source"
+    );
+}
+
+/// A call the table refuses keeps DynamoDB's code, and reads as the call and the table.
+#[tokio::test]
+async fn a_refused_call_keeps_its_code() {
+    let world = world().await;
+    let missing = DynamoTable::new(world.dynamodb(), "no-such-table");
+    let e = missing.get("K").await.unwrap_err();
+    assert!(
+        matches!(&e, TableError::Call(c) if c.code() == Some("ResourceNotFoundException")),
+        "{e:?}"
+    );
+    let line = e.to_string();
+    assert!(
+        line.starts_with("dynamodb:GetItem: ResourceNotFoundException")
+            && line.ends_with(" (table no-such-table)"),
+        "{line}"
     );
 }
 

@@ -10,13 +10,15 @@ use serde_json::json;
 use super::{CliConfig, Stdout};
 use crate::artifacts::{Layout, path_style_from_env};
 use crate::health::GenesysAccess;
-use crate::incidents::{IncidentItem, IncidentTracker, State, TableError, Transition, commands};
-use crate::notify::Announce;
-use crate::redrive::journal::RedriveJournal;
+use crate::incidents::{
+    IncidentItem, IncidentTracker, REPORTS, State, TableError, Transition, commands,
+};
+use crate::notify::{Announce, NotifyError};
+use crate::redrive::journal::{JournalError, RedriveJournal};
 use crate::redrive::{DynamoJournal, Run, notice};
 use crate::report::ReplaySource;
 use crate::report::short_arn;
-use crate::reports::parse_when;
+use crate::reports::{WhenError, parse_when};
 use crate::service::{ArtifactsAt, PortSettings, Services, TriageService};
 use crate::triage::TriageOptions;
 
@@ -96,24 +98,116 @@ pub enum StateArg {
 /// Each call to the table is bounded.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Why `dlq-triage incidents` failed: the one line printed on standard error (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum IncidentsError {
+    /// Neither `--table` nor `INCIDENT_TABLE`.
+    #[error("no incident table: give --table or set INCIDENT_TABLE")]
+    NoTable,
+    /// The service keeps no incidents (never with a table given).
+    #[error("no incident table")]
+    NotKept,
+    /// The table could not be used.
+    #[error("incident table {table}: {source}")]
+    Table {
+        /// Its name.
+        table: String,
+        /// Why.
+        #[source]
+        source: TableError,
+    },
+    /// `resolve` or `ack` of an incident that is not open.
+    #[error("incident {key} is not open (or not in the table)")]
+    NotOpen {
+        /// The incident's key.
+        key: String,
+    },
+    /// `silence` of an incident the table does not have.
+    #[error("incident {key} is not in the table")]
+    NotInTable {
+        /// The incident's key.
+        key: String,
+    },
+    /// `resolve` resolved it, and the bus did not take its event.
+    #[error("resolved {key}, but its event was not put (it stays in the table's outbox): {source}")]
+    ResolvedNotPut {
+        /// The incident's key.
+        key: String,
+        /// Why.
+        #[source]
+        source: NotifyError,
+    },
+    /// `sweep`: events the bus did not take.
+    #[error("{count} event(s) not put on NOTIFY_EVENT_BUS")]
+    NotPut {
+        /// How many.
+        count: usize,
+    },
+    /// `--for` given a time.
+    #[error("--for {value:?}: a duration (30m, 4h, 2d); for a time, --until")]
+    ForIsATime {
+        /// The value given.
+        value: String,
+    },
+    /// `--for` or `--since` that is neither a time nor a duration.
+    #[error(transparent)]
+    When(#[from] BadWhen),
+    /// `--until` that is not an RFC 3339 time.
+    #[error("--until {value:?}: not an RFC 3339 time ({source})")]
+    Until {
+        /// The value given.
+        value: String,
+        /// The parser's reason.
+        #[source]
+        source: chrono::ParseError,
+    },
+    /// `silence` with neither `--for` nor `--until`.
+    #[error("give --for DURATION or --until T")]
+    NoEnd,
+}
+
+/// A `--for` or `--since` value that is neither a time nor a duration: the flag, and the
+/// shared parser's line.
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag} {source}")]
+pub struct BadWhen {
+    flag: &'static str,
+    #[source]
+    source: WhenError,
+}
+
+impl From<IncidentsError> for super::CommandFailure {
+    fn from(e: IncidentsError) -> super::CommandFailure {
+        super::CommandFailure::from(e.to_string())
+    }
+}
+
+/// What the command says once on standard error when its events can name no reports
+/// bucket.
+const NO_BUCKET: &str = "no bucket is known (--bucket, REPORT_BUCKET): the events carry no report link beyond the report each incident names";
+
 /// Lists the table, or resolves one incident; `Err` with one line when the table cannot
 /// be used.
-pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), String> {
+pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), IncidentsError> {
     let table = args
         .table
         .clone()
         .or_else(|| config.incident_table.clone())
-        .ok_or("no incident table: give --table or set INCIDENT_TABLE")?;
+        .ok_or(IncidentsError::NoTable)?;
     let sdk = super::bounded_sdk(Duration::from_secs(10), CALL_TIMEOUT).await;
-    let settings = port_settings(&args, &config, &table, &|name| std::env::var(name).ok());
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = port_settings(&args, &config, &table, &env);
     let (bucket, prefix) = match &settings.artifacts {
         ArtifactsAt::S3 { bucket, prefix, .. } => (bucket.clone(), prefix.clone()),
         ArtifactsAt::Folder(_) => Default::default(),
     };
     let service = TriageService::new(Services::from_sdk(&sdk, &settings));
     let notifier = service.announcer();
+    if notifier.is_some() && announces(&args) && reports_bucket(&args, &env).is_none() {
+        eprintln!("dlq-triage: {NO_BUCKET}");
+    }
     let tracker = Named {
-        tracker: service.incidents().ok_or("no incident table")?,
+        tracker: service.incidents().ok_or(IncidentsError::NotKept)?,
         name: &table,
     };
     let genesys = config.genesys.as_ref();
@@ -136,16 +230,32 @@ pub async fn incidents(args: IncidentsArgs, config: CliConfig) -> Result<(), Str
     }
 }
 
+/// Whether the action puts events (`resolve`, `sweep`).
+fn announces(args: &IncidentsArgs) -> bool {
+    matches!(
+        args.action,
+        Some(IncidentsAction::Resolve { .. } | IncidentsAction::Sweep)
+    )
+}
+
+/// The reports' bucket: `--bucket`, else `REPORT_BUCKET`; `None` when neither names one.
+fn reports_bucket(args: &IncidentsArgs, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    (args.bucket.clone())
+        .or_else(|| env("REPORT_BUCKET"))
+        .filter(|b| !b.is_empty())
+}
+
 /// The ports the command uses: the incident table and, with `NOTIFY_EVENT_BUS`, the
 /// Notifier, whose events point to the reports in `--bucket` (`REPORT_BUCKET`) below
-/// `--prefix` (`REPORT_PREFIX`, else `genesys-dlq/`), as the function's do.
+/// `--prefix` (`REPORT_PREFIX`, else `genesys-dlq/`), as the function's do; without a
+/// bucket they name none.
 fn port_settings(
     args: &IncidentsArgs,
     config: &CliConfig,
     table: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> PortSettings {
-    let bucket = args.bucket.clone().or_else(|| env("REPORT_BUCKET"));
+    let bucket = reports_bucket(args, env);
     let prefix = (args.prefix.clone())
         .or_else(|| env("REPORT_PREFIX"))
         .unwrap_or_else(|| "genesys-dlq/".to_owned());
@@ -168,6 +278,16 @@ struct Named<'a> {
     name: &'a str,
 }
 
+impl Named<'_> {
+    /// `source`, said of this table.
+    fn failed(&self, source: TableError) -> IncidentsError {
+        IncidentsError::Table {
+            table: self.name.to_owned(),
+            source,
+        }
+    }
+}
+
 impl std::ops::Deref for Named<'_> {
     type Target = IncidentTracker;
 
@@ -183,7 +303,7 @@ async fn sweep(
     table: &str,
     opts: &TriageOptions,
     genesys: Option<&GenesysAccess>,
-) -> Result<(), String> {
+) -> Result<(), IncidentsError> {
     let swept = service.sweep(Utc::now(), opts, genesys).await;
     let mut out = Stdout::new();
     let mut not_put = 0;
@@ -216,7 +336,8 @@ async fn sweep(
         }
     }
     for (key, why) in &swept.unmarked {
-        let put = (swept.changes.iter()).any(|(c, put)| c.item.key == *key && put == &Some(Ok(())));
+        let put = (swept.changes.iter())
+            .any(|(c, put)| c.item.key == *key && matches!(put, Some(Ok(()))));
         let done = if put { "put" } else { "passed over" };
         eprintln!("dlq-triage: {key}: {done}, but still in its outbox: {why}");
     }
@@ -226,10 +347,13 @@ async fn sweep(
             "unannounced: {no_bus} transition(s) stay in the table's outbox (NOTIFY_EVENT_BUS is not set)"
         ));
     }
-    match (swept.errors.first(), not_put) {
-        (Some(e), _) => Err(format!("incident table {table}: {e}")),
+    match (swept.errors.into_iter().next(), not_put) {
+        (Some(source), _) => Err(IncidentsError::Table {
+            table: table.to_owned(),
+            source,
+        }),
         (None, 0) => Ok(()),
-        (None, n) => Err(format!("{n} event(s) not put on NOTIFY_EVENT_BUS")),
+        (None, count) => Err(IncidentsError::NotPut { count }),
     }
 }
 
@@ -238,13 +362,13 @@ async fn resolve(
     key: &str,
     notifier: Option<&dyn Announce>,
     genesys: Option<&GenesysAccess>,
-) -> Result<(), String> {
+) -> Result<(), IncidentsError> {
     let now = Utc::now();
     let change = tracker
         .resolve(key, now)
         .await
-        .map_err(|e| described(tracker, e))?
-        .ok_or_else(|| format!("incident {key} is not open (or not in the table)"))?;
+        .map_err(|e| tracker.failed(e))?
+        .ok_or_else(|| not_open(key))?;
     let mut out = Stdout::new();
     out.line(format_args!(
         "resolved:   {key} ({} failed events from {} to {})",
@@ -271,24 +395,25 @@ async fn resolve(
                 tracker
                     .announced(key, &[change.seq])
                     .await
-                    .map_err(|e| described(tracker, e))?;
+                    .map_err(|e| tracker.failed(e))?;
             }
-            Err(e) => {
-                return Err(format!(
-                    "resolved {key}, but its event was not put (it stays in the table's outbox): {e}"
-                ));
+            Err(source) => {
+                return Err(IncidentsError::ResolvedNotPut {
+                    key: key.to_owned(),
+                    source,
+                });
             }
         },
     }
     Ok(())
 }
 
-async fn acknowledge(tracker: &Named<'_>, key: &str) -> Result<(), String> {
+async fn acknowledge(tracker: &Named<'_>, key: &str) -> Result<(), IncidentsError> {
     let item = tracker
         .acknowledge(key, Utc::now())
         .await
-        .map_err(|e| described(tracker, e))?
-        .ok_or_else(|| format!("incident {key} is not open (or not in the table)"))?;
+        .map_err(|e| tracker.failed(e))?
+        .ok_or_else(|| not_open(key))?;
     Stdout::new().line(format_args!(
         "acknowledged: {key} (episode {}, {} failed events so far)",
         item.episode, item.count
@@ -301,15 +426,17 @@ async fn silence(
     key: &str,
     duration: Option<&str>,
     until: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), IncidentsError> {
     let now = Utc::now();
     // A time past ends the silence now, so that what it held stays what it held.
     let until = silence_end(now, duration, until)?.max(now);
     let item = tracker
         .silence(key, until)
         .await
-        .map_err(|e| described(tracker, e))?
-        .ok_or_else(|| format!("incident {key} is not in the table"))?;
+        .map_err(|e| tracker.failed(e))?
+        .ok_or_else(|| IncidentsError::NotInTable {
+            key: key.to_owned(),
+        })?;
     let mut out = Stdout::new();
     match item.silenced(now.timestamp_millis()) {
         true => out.line(format_args!(
@@ -326,34 +453,44 @@ fn silence_end(
     now: chrono::DateTime<Utc>,
     duration: Option<&str>,
     until: Option<&str>,
-) -> Result<chrono::DateTime<Utc>, String> {
+) -> Result<chrono::DateTime<Utc>, IncidentsError> {
     match (duration, until) {
         (Some(d), _) => {
             if chrono::DateTime::parse_from_rfc3339(d.trim()).is_ok() {
-                return Err(format!(
-                    "--for {d:?}: a duration (30m, 4h, 2d); for a time, --until"
-                ));
+                return Err(IncidentsError::ForIsATime {
+                    value: d.to_owned(),
+                });
             }
-            let back = parse_when(d, now).map_err(|e| format!("--for {e}"))?;
+            let back = when("for", d, now)?;
             Ok(now + (now - back))
         }
         (None, Some(t)) => chrono::DateTime::parse_from_rfc3339(t.trim())
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| format!("--until {t:?}: not an RFC 3339 time ({e})")),
-        (None, None) => Err("give --for DURATION or --until T".into()),
+            .map_err(|source| IncidentsError::Until {
+                value: t.to_owned(),
+                source,
+            }),
+        (None, None) => Err(IncidentsError::NoEnd),
     }
+}
+
+/// The time `value` of `--flag` says (a time, or a duration back from `now`).
+fn when(
+    flag: &'static str,
+    value: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<chrono::DateTime<Utc>, BadWhen> {
+    parse_when(value, now).map_err(|source| BadWhen { flag, source })
 }
 
 async fn list(
     tracker: &Named<'_>,
     journal: &dyn RedriveJournal,
     args: &IncidentsArgs,
-) -> Result<(), String> {
+) -> Result<(), IncidentsError> {
     let now = Utc::now();
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| parse_when(s, now).map_err(|e| format!("--since {e}")))
+    let since = (args.since.as_deref())
+        .map(|s| when("since", s, now))
         .transpose()?;
     let state = match args.state {
         StateArg::Open => Some(State::Open),
@@ -364,7 +501,7 @@ async fn list(
         .table()
         .list(state)
         .await
-        .map_err(|e| described(tracker, e))?;
+        .map_err(|e| tracker.failed(e))?;
     items.retain(|i| since.is_none_or(|s| i.last_seen >= s.timestamp_millis()));
     items.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.key.cmp(&b.key)));
     let runs = redrives(journal, &items).await;
@@ -378,7 +515,7 @@ async fn list(
                 j["redrive"] = match run {
                     Ok(Some(run)) => notice::summary(run),
                     Ok(None) => serde_json::Value::Null,
-                    Err(e) => json!({"unreadable": e}),
+                    Err(e) => json!({"unreadable": e.to_string()}),
                 };
                 j
             })
@@ -405,7 +542,7 @@ async fn list(
             time(item.last_seen),
             duration(item),
         ));
-        out.line(format_args!("    {}", commands(item, "REPORTS").1));
+        out.line(format_args!("    {}", commands(item, REPORTS).1));
         match run {
             Ok(Some(run)) => out.line(format_args!("    {}", notice::line(run))),
             Ok(None) => {}
@@ -420,16 +557,18 @@ async fn list(
 async fn redrives(
     journal: &dyn RedriveJournal,
     items: &[IncidentItem],
-) -> Vec<Result<Option<Run>, String>> {
+) -> Vec<Result<Option<Run>, JournalError>> {
     let mut runs = Vec::with_capacity(items.len());
     for item in items {
-        runs.push(journal.run(&item.key).await.map_err(|e| e.to_string()));
+        runs.push(journal.run(&item.key).await);
     }
     runs
 }
 
-fn described(tracker: &Named<'_>, e: TableError) -> String {
-    format!("incident table {}: {e}", tracker.name)
+fn not_open(key: &str) -> IncidentsError {
+    IncidentsError::NotOpen {
+        key: key.to_owned(),
+    }
 }
 
 fn time(ms: i64) -> String {
@@ -465,7 +604,7 @@ fn as_json(item: &IncidentItem) -> serde_json::Value {
         "silencedUntil": item.silenced_until.map(time),
         "unannounced": item.outbox.len(),
         "report": item.report.as_ref().map(|r| json!({"json": r.json, "markdown": r.markdown, "html": r.html})),
-        "replayCommand": commands(item, "REPORTS").1,
+        "replayCommand": commands(item, REPORTS).1,
     })
 }
 
@@ -497,13 +636,81 @@ mod tests {
             .build();
         let notifier = crate::service::notifier(&sdk, &port_settings(&args, &config, "t", &env));
         let context = notifier.expect("a notifier").context();
-        assert_eq!(context.reports, "s3://reports/genesys-dlq/");
+        assert_eq!(
+            context.reports.as_deref(),
+            Some("s3://reports/genesys-dlq/")
+        );
         let given = IncidentsArgs {
             bucket: Some("other".into()),
             prefix: Some("p/".into()),
             ..args
         };
         let notifier = crate::service::notifier(&sdk, &port_settings(&given, &config, "t", &env));
-        assert_eq!(notifier.unwrap().context().reports, "s3://other/p/");
+        assert_eq!(
+            notifier.unwrap().context().reports.as_deref(),
+            Some("s3://other/p/")
+        );
+        // Neither --bucket nor REPORT_BUCKET: the events name no reports (never `s3:///`),
+        // and the command says so once.
+        let nothing = lookup_from_pairs(&[]);
+        assert_eq!(reports_bucket(&given, &nothing), Some("other".into()));
+        let unknown = IncidentsArgs {
+            bucket: None,
+            ..given
+        };
+        assert_eq!(reports_bucket(&unknown, &nothing), None);
+        let settings = port_settings(&unknown, &config, "t", &nothing);
+        let notifier = crate::service::notifier(&sdk, &settings).expect("a notifier");
+        assert_eq!(notifier.context().reports, None);
+        assert!(announces(&unknown));
+        let listing = IncidentsArgs {
+            action: None,
+            ..unknown
+        };
+        assert!(!announces(&listing));
+    }
+
+    /// Each failure is the one line the command printed before its errors were typed.
+    #[test]
+    fn its_errors_read_as_one_line_each() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-05T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let said = |r: Result<chrono::DateTime<Utc>, IncidentsError>| r.unwrap_err().to_string();
+        assert_eq!(
+            said(silence_end(now, Some("2026-12-05T10:00:00Z"), None)),
+            "--for \"2026-12-05T10:00:00Z\": a duration (30m, 4h, 2d); for a time, --until"
+        );
+        assert_eq!(
+            said(silence_end(now, Some("soon"), None)),
+            "--for \"soon\" is neither an RFC 3339 time (2026-12-04T09:00:00Z) nor a duration back from now (90m, 6h, 7d)"
+        );
+        assert!(
+            said(silence_end(now, None, Some("tomorrow")))
+                .starts_with("--until \"tomorrow\": not an RFC 3339 time (")
+        );
+        assert_eq!(
+            said(silence_end(now, None, None)),
+            "give --for DURATION or --until T"
+        );
+        assert_eq!(
+            silence_end(now, Some("2h"), None).unwrap(),
+            now + chrono::Duration::hours(2)
+        );
+        assert_eq!(
+            not_open("K").to_string(),
+            "incident K is not open (or not in the table)"
+        );
+        let failure = super::super::CommandFailure::from(IncidentsError::NotPut { count: 2 });
+        assert_eq!(failure.message, "2 event(s) not put on NOTIFY_EVENT_BUS");
+        assert_eq!(failure.status, 1);
+        let table = IncidentsError::Table {
+            table: "t".into(),
+            source: TableError::NothingWritten { key: "K".into() },
+        };
+        assert_eq!(
+            table.to_string(),
+            "incident table t: incident K: nothing written"
+        );
     }
 }

@@ -8,15 +8,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::BoxFuture;
 
 use super::Transition;
 use super::table::{
-    Expect, ITEM_VERSION, IncidentItem, IncidentTable, Pending, ReportRef, Salvage, State, Stored,
-    TableError,
+    AttrType, Expect, ITEM_VERSION, IncidentItem, IncidentTable, ItemError, Pending, ReportRef,
+    Salvage, State, Stored, TableCall, TableError,
 };
+use crate::aws_error::AwsError;
 
 /// The sparse index of open (and unannounced) incidents by last failure.
 pub(super) const OPEN_INDEX: &str = "open-by-last-seen";
@@ -49,6 +49,19 @@ impl DynamoTable {
     fn count_call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// The SDK's error of `action` on this table, its code kept.
+    fn failed<E>(&self, action: &str, e: aws_sdk_dynamodb::error::SdkError<E>) -> TableError
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+    {
+        let source = AwsError::from_sdk(&format!("dynamodb:{action}"), e);
+        TableCall::new(&self.table, source).into()
+    }
 }
 
 impl IncidentTable for DynamoTable {
@@ -63,7 +76,7 @@ impl IncidentTable for DynamoTable {
                 .consistent_read(true)
                 .send()
                 .await
-                .map_err(|e| failed("GetItem", &self.table, e))?;
+                .map_err(|e| self.failed("GetItem", e))?;
             let Some(item) = out.item() else {
                 return Ok(None);
             };
@@ -126,15 +139,23 @@ impl IncidentTable for DynamoTable {
                 .set_expression_attribute_values((!values.is_empty()).then_some(values))
                 .send()
                 .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            let e = match result {
+                Ok(_) => return Ok(true),
+                Err(e) => AwsError::from_sdk("dynamodb:PutItem", e),
+            };
+            match e.code() {
+                Some("ConditionalCheckFailedException") => Ok(false),
                 // Never a reason to rewrite anything: the request is wrong, and is named.
-                Err(e) if e.code() == Some("ValidationException") => Err(TableError::Invalid {
+                Some("ValidationException") => Err(TableError::Invalid {
                     key: item.key.clone(),
-                    why: e.message().unwrap_or("ValidationException").to_owned(),
+                    why: match &e {
+                        AwsError::Failed {
+                            message: Some(m), ..
+                        } => m.clone(),
+                        _ => "ValidationException".to_owned(),
+                    },
                 }),
-                Err(e) => Err(failed("PutItem", &self.table, e)),
+                _ => Err(TableCall::new(&self.table, e).into()),
             }
         })
     }
@@ -156,7 +177,7 @@ impl IncidentTable for DynamoTable {
             let mut found = Vec::new();
             while let Some(page) = pages.next().await {
                 self.count_call();
-                let page = page.map_err(|e| failed("Query", &self.table, e))?;
+                let page = page.map_err(|e| self.failed("Query", e))?;
                 found.extend(page.items().iter().filter_map(readable));
             }
             Ok(found)
@@ -177,7 +198,7 @@ impl IncidentTable for DynamoTable {
             let mut found = Vec::new();
             while let Some(page) = pages.next().await {
                 self.count_call();
-                let page = page.map_err(|e| failed("Scan", &self.table, e))?;
+                let page = page.map_err(|e| self.failed("Scan", e))?;
                 found.extend(
                     page.items()
                         .iter()
@@ -207,7 +228,7 @@ fn readable(item: &Item) -> Option<IncidentItem> {
         return None;
     }
     let why = match newer(item) {
-        Some(v) => format!("itemVersion {v}: written by a newer version"),
+        Some(version) => ItemError::Newer { version },
         None => match parse(&upgraded(item)) {
             Ok(i) => return Some(i),
             Err(why) => why,
@@ -253,7 +274,7 @@ fn upgraded(item: &Item) -> std::borrow::Cow<'_, Item> {
 /// What can be read of an item that does not parse.
 fn salvage(item: &Item) -> Salvage {
     let a = Attrs(item);
-    let count = |name: &str| a.count(name).ok();
+    let count = |name: &'static str| a.count(name).ok();
     Salvage {
         state: match a.text("state").ok().as_deref() {
             Some("open") => Some(State::Open),
@@ -379,70 +400,72 @@ fn to_item(i: &IncidentItem) -> Item {
 struct Attrs<'a>(&'a Item);
 
 impl Attrs<'_> {
-    fn text(&self, name: &str) -> Result<String, String> {
-        match self.0.get(name) {
+    fn text(&self, attr: &'static str) -> Result<String, ItemError> {
+        match self.0.get(attr) {
             Some(AttributeValue::S(v)) => Ok(v.clone()),
-            Some(_) => Err(format!("{name} is not a string")),
-            None => Err(format!("{name} is missing")),
+            Some(_) => Err(wrong(attr, AttrType::String)),
+            None => Err(ItemError::Missing { attr }),
         }
     }
 
-    fn number(&self, name: &str) -> Result<Option<i64>, String> {
-        match self.0.get(name) {
+    fn number(&self, attr: &'static str) -> Result<Option<i64>, ItemError> {
+        match self.0.get(attr) {
             Some(AttributeValue::N(v)) => v
                 .parse()
                 .map(Some)
-                .map_err(|_| format!("{name} is not an integer")),
-            Some(_) => Err(format!("{name} is not a number")),
+                .map_err(|_| wrong(attr, AttrType::Integer)),
+            Some(_) => Err(wrong(attr, AttrType::Number)),
             None => Ok(None),
         }
     }
 
-    fn required(&self, name: &str) -> Result<i64, String> {
-        self.number(name)?
-            .ok_or_else(|| format!("{name} is missing"))
+    fn required(&self, attr: &'static str) -> Result<i64, ItemError> {
+        self.number(attr)?.ok_or(ItemError::Missing { attr })
     }
 
-    fn count(&self, name: &str) -> Result<u64, String> {
-        u64::try_from(self.required(name)?).map_err(|_| format!("{name} is negative"))
+    fn count(&self, attr: &'static str) -> Result<u64, ItemError> {
+        u64::try_from(self.required(attr)?).map_err(|_| ItemError::Negative { attr })
     }
 
-    fn set(&self, name: &str) -> Result<BTreeSet<String>, String> {
-        match self.0.get(name) {
+    fn set(&self, attr: &'static str) -> Result<BTreeSet<String>, ItemError> {
+        match self.0.get(attr) {
             Some(AttributeValue::Ss(v)) => Ok(v.iter().cloned().collect()),
             None => Ok(Default::default()),
-            Some(_) => Err(format!("{name} is not a string set")),
+            Some(_) => Err(wrong(attr, AttrType::StringSet)),
         }
     }
 
-    fn strings(&self, name: &str) -> Result<Vec<String>, String> {
-        match self.0.get(name) {
+    fn strings(&self, attr: &'static str) -> Result<Vec<String>, ItemError> {
+        match self.0.get(attr) {
             Some(AttributeValue::L(v)) => {
                 Ok(v.iter().filter_map(|e| e.as_s().ok().cloned()).collect())
             }
             None => Ok(Vec::new()),
-            Some(_) => Err(format!("{name} is not a list")),
+            Some(_) => Err(wrong(attr, AttrType::List)),
         }
     }
 
-    fn outbox(&self, name: &str) -> Result<Vec<Pending>, String> {
-        let Some(AttributeValue::L(entries)) = self.0.get(name) else {
-            return match self.0.get(name) {
-                None => Ok(Vec::new()),
-                Some(_) => Err(format!("{name} is not a list")),
-            };
+    fn outbox(&self, attr: &'static str) -> Result<Vec<Pending>, ItemError> {
+        let entries = match self.0.get(attr) {
+            Some(AttributeValue::L(entries)) => entries,
+            None => return Ok(Vec::new()),
+            Some(_) => return Err(wrong(attr, AttrType::List)),
         };
         entries
             .iter()
             .map(|e| {
-                let e = e.as_m().map_err(|_| format!("{name} holds a non-map"))?;
+                let e = e.as_m().map_err(|_| ItemError::NotAMapEntry { attr })?;
                 let a = Attrs(e);
                 let transition = a.text("transition")?;
                 let flag = |f: &str| matches!(e.get(f), Some(AttributeValue::Bool(true)));
                 Ok(Pending {
                     seq: a.count("seq")?,
-                    transition: Transition::parse(&transition)
-                        .ok_or_else(|| format!("{name}: transition {transition:?}"))?,
+                    transition: Transition::parse(&transition).ok_or(
+                        ItemError::UnknownTransition {
+                            attr,
+                            value: transition,
+                        },
+                    )?,
                     episode: a.count("episode")?,
                     at: a.required("at")?,
                     since_last: a.count("sinceLast")?,
@@ -453,33 +476,41 @@ impl Attrs<'_> {
             .collect()
     }
 
-    fn minutes(&self, name: &str) -> Result<BTreeMap<i64, u64>, String> {
-        match self.0.get(name) {
+    fn minutes(&self, attr: &'static str) -> Result<BTreeMap<i64, u64>, ItemError> {
+        match self.0.get(attr) {
             Some(AttributeValue::M(v)) => v
                 .iter()
                 .map(|(m, c)| {
-                    let minute = m.parse().map_err(|_| format!("{name} key {m:?}"))?;
-                    let count = c
-                        .as_n()
-                        .ok()
-                        .and_then(|c| c.parse().ok())
-                        .ok_or_else(|| format!("{name}.{m} is not a count"))?;
+                    let minute = m.parse().map_err(|_| ItemError::BadKey {
+                        attr,
+                        key: m.clone(),
+                    })?;
+                    let count = c.as_n().ok().and_then(|c| c.parse().ok()).ok_or_else(|| {
+                        ItemError::BadCount {
+                            attr,
+                            key: m.clone(),
+                        }
+                    })?;
                     Ok((minute, count))
                 })
                 .collect(),
             None => Ok(Default::default()),
-            Some(_) => Err(format!("{name} is not a map")),
+            Some(_) => Err(wrong(attr, AttrType::Map)),
         }
     }
 }
 
+fn wrong(attr: &'static str, expected: AttrType) -> ItemError {
+    ItemError::WrongType { attr, expected }
+}
+
 /// An item as this version reads it, or what is wrong with it.
-fn parse(item: &Item) -> Result<IncidentItem, String> {
+fn parse(item: &Item) -> Result<IncidentItem, ItemError> {
     let a = Attrs(item);
-    let state = match a.text("state")?.as_str() {
-        "open" => State::Open,
-        "resolved" => State::Resolved,
-        other => return Err(format!("state {other:?} is neither open nor resolved")),
+    let state = match a.text("state")? {
+        s if s == "open" => State::Open,
+        s if s == "resolved" => State::Resolved,
+        value => return Err(ItemError::UnknownState { value }),
     };
     let report = match (a.text("reportJson"), a.text("reportMarkdown")) {
         (Ok(json), Ok(markdown)) => Some(ReportRef {
@@ -522,17 +553,6 @@ fn parse(item: &Item) -> Result<IncidentItem, String> {
         replayed: a.count("replayed").unwrap_or(0),
         replays: a.set("replays")?,
     })
-}
-
-fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    action: &str,
-    table: &str,
-    e: SdkError<E>,
-) -> TableError {
-    TableError::Failed(format!(
-        "{} (table {table})",
-        crate::aws_error::describe(&format!("dynamodb:{action}"), &e)
-    ))
 }
 
 #[cfg(test)]
@@ -582,7 +602,15 @@ mod tests {
         let (item, _) = table::count_in(None, &observation(), 5, &IncidentSettings::default());
         let mut edited = to_item(&item);
         edited.insert("count".into(), s("many"));
-        assert_eq!(parse(&edited).unwrap_err(), "count is not a number");
+        let why = parse(&edited).unwrap_err();
+        assert_eq!(
+            why,
+            ItemError::WrongType {
+                attr: "count",
+                expected: AttrType::Number
+            }
+        );
+        assert_eq!(why.to_string(), "count is not a number");
         assert_eq!(
             salvage(&edited),
             Salvage {
@@ -598,10 +626,79 @@ mod tests {
         assert_eq!(newer(&to_item(&item)), None);
         let mut state = to_item(&item);
         state.insert("state".into(), s("acknowledged"));
-        assert!(
-            parse(&state)
-                .unwrap_err()
-                .contains("neither open nor resolved")
+        assert_eq!(
+            parse(&state).unwrap_err(),
+            ItemError::UnknownState {
+                value: "acknowledged".into()
+            }
+        );
+    }
+
+    /// Each way an item can be unreadable reads as the line the log, `Stored::Unreadable`
+    /// and `incidents` show.
+    #[test]
+    fn what_is_wrong_with_an_item_reads_as_before() {
+        let (item, _) = table::count_in(None, &observation(), 5, &IncidentSettings::default());
+        let entry = |pairs: &[(&str, AttributeValue)]| {
+            let mut e: Item = match &to_item(&item)["outbox"] {
+                AttributeValue::L(l) => l[0].as_m().unwrap().clone(),
+                other => panic!("{other:?}"),
+            };
+            for (k, v) in pairs {
+                e.insert((*k).to_owned(), v.clone());
+            }
+            AttributeValue::L(vec![AttributeValue::M(e)])
+        };
+        let no_seq = {
+            let AttributeValue::L(l) = entry(&[]) else {
+                unreachable!()
+            };
+            let mut e = l[0].as_m().unwrap().clone();
+            e.remove("seq");
+            AttributeValue::L(vec![AttributeValue::M(e)])
+        };
+        let map =
+            |k: &str, v: AttributeValue| AttributeValue::M(HashMap::from([(k.to_owned(), v)]));
+        let cases: Vec<(&str, Option<AttributeValue>, &str)> = vec![
+            ("count", Some(s("many")), "count is not a number"),
+            ("count", Some(n("1.5")), "count is not an integer"),
+            ("count", Some(n(-1)), "count is negative"),
+            ("lastSeen", None, "lastSeen is missing"),
+            ("category", None, "category is missing"),
+            ("category", Some(n(1)), "category is not a string"),
+            ("rules", Some(s("r")), "rules is not a string set"),
+            ("sampleErrors", Some(s("e")), "sampleErrors is not a list"),
+            ("outbox", Some(s("o")), "outbox is not a list"),
+            (
+                "outbox",
+                Some(AttributeValue::L(vec![s("o")])),
+                "outbox holds a non-map",
+            ),
+            (
+                "outbox",
+                Some(entry(&[("transition", s("paused"))])),
+                "outbox: transition \"paused\"",
+            ),
+            ("outbox", Some(no_seq), "seq is missing"),
+            ("perMinute", Some(s("p")), "perMinute is not a map"),
+            ("perMinute", Some(map("x", n(1))), "perMinute key \"x\""),
+            (
+                "perHour",
+                Some(map("5", s("x"))),
+                "perHour.5 is not a count",
+            ),
+        ];
+        for (attr, value, said) in cases {
+            let mut edited = to_item(&item);
+            match value {
+                Some(v) => edited.insert(attr.to_owned(), v),
+                None => edited.remove(attr),
+            };
+            assert_eq!(parse(&edited).unwrap_err().to_string(), said, "{attr}");
+        }
+        assert_eq!(
+            ItemError::Newer { version: 3 }.to_string(),
+            "itemVersion 3: written by a newer version"
         );
     }
 }

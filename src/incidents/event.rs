@@ -14,12 +14,17 @@ pub const DETAIL_TYPE: &str = "DLQ Triage Incident";
 /// The longest `summary`, in characters.
 const SUMMARY_MAX: usize = 1024;
 
+/// What the commands say in place of where the reports are when nothing names it: the
+/// reader puts their own (`s3://bucket/prefix/`, or a folder).
+pub(crate) const REPORTS: &str = "REPORTS";
+
 /// Where the event points: the reports (for the commands) and the console's region.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventContext {
     /// Where `summarize` and `replay` find the reports (`s3://bucket/prefix/`, or a
-    /// folder) when the incident names no report of its own.
-    pub reports: String,
+    /// folder) when the incident names no report of its own; `None` when no bucket is
+    /// known: the commands then say [`REPORTS`], never an address that leads nowhere.
+    pub reports: Option<String>,
     /// The AWS region of the console links.
     pub region: String,
 }
@@ -45,7 +50,7 @@ fn console_link(uri: &str, region: &str) -> Option<String> {
 pub fn detail(change: &Change, ctx: &EventContext) -> Value {
     let item = &change.item;
     let (first, last) = (rfc3339(item.first_seen), rfc3339(item.last_seen));
-    let (summarize, replay) = commands(item, &ctx.reports);
+    let (summarize, replay) = commands(item, ctx.reports.as_deref().unwrap_or(REPORTS));
     let report = item.report.as_ref().map(|r| {
         json!({
             "json": r.json,

@@ -29,12 +29,12 @@ use crate::report::{Aggregate, Disposition, Report, Tally};
 
 pub use dynamo::DynamoTable;
 pub use event::{DETAIL_TYPE, EventContext, detail};
-pub(crate) use event::{commands, rfc3339};
+pub(crate) use event::{REPORTS, commands, rfc3339};
 #[cfg(test)]
 pub use table::MemoryTable;
 pub use table::{
-    Expect, HOURS_KEPT, IncidentItem, IncidentTable, MINUTES_KEPT, Observation, Pending, ReportRef,
-    SAMPLE_CHARS, Salvage, State, Stored, TableError,
+    AttrType, Expect, HOURS_KEPT, IncidentItem, IncidentTable, ItemError, MINUTES_KEPT,
+    Observation, Pending, ReportRef, SAMPLE_CHARS, Salvage, State, Stored, TableCall, TableError,
 };
 
 /// How incidents are kept: `INCIDENT_QUIET_MINUTES`, `INCIDENT_UPDATE_MINUTES`,
@@ -225,8 +225,8 @@ pub struct Tracked {
     /// Per incident, the held transitions that a silence which has ended leaves nothing
     /// to say ([`table::passed_over`]): taken out of the outbox with those put, never put.
     pub passed_over: Vec<(String, Vec<u64>)>,
-    /// Incidents the table could not take, and why (logged and counted).
-    pub failed: Vec<String>,
+    /// Incidents (or listings) the table could not take, and why (logged and counted).
+    pub failed: Vec<TableError>,
 }
 
 /// How long a transition stays its maker's to put: after it, any invocation or sweep
@@ -243,7 +243,7 @@ const ROUNDS: u32 = 32;
 enum Current<'a> {
     Absent,
     Item(&'a IncidentItem),
-    Unreadable(&'a str, &'a Salvage),
+    Unreadable(&'a ItemError, &'a Salvage),
 }
 
 /// Keeps incidents in a table.
@@ -292,9 +292,7 @@ impl IncidentTracker {
             async move {
                 match tokio::time::timeout(budget, self.observe_one(s, now)).await {
                     Ok(r) => r,
-                    Err(_) => Err(TableError::Failed(format!(
-                        "incident {key}: the table did not answer within {budget:?}"
-                    ))),
+                    Err(_) => Err(TableError::TimedOut { key, after: budget }),
                 }
             }
         });
@@ -302,7 +300,7 @@ impl IncidentTracker {
         for result in futures::future::join_all(all).await {
             match result {
                 Ok((item, made)) => tracked.take(&item, made, now),
-                Err(e) => tracked.failed.push(e.to_string()),
+                Err(e) => tracked.failed.push(e),
             }
         }
         tracked
@@ -323,10 +321,11 @@ impl IncidentTracker {
         for (index_state, listed) in futures::future::join_all(listings).await {
             match listed {
                 Ok(Ok(found)) => items.extend(found),
-                Ok(Err(e)) => tracked.failed.push(e.to_string()),
-                Err(_) => tracked.failed.push(format!(
-                    "the incident table did not list the {index_state} incidents within {budget:?}"
-                )),
+                Ok(Err(e)) => tracked.failed.push(e),
+                Err(_) => tracked.failed.push(TableError::NotListed {
+                    index_state,
+                    after: budget,
+                }),
             }
         }
         let all = items.into_iter().map(|item| async move {
@@ -342,15 +341,13 @@ impl IncidentTracker {
                 // Resolved (or reopened) by another meanwhile: its outbox is theirs.
                 Ok(Ok(None)) => Ok((item, None)),
                 Ok(Err(e)) => Err(e),
-                Err(_) => Err(TableError::Failed(format!(
-                    "incident {key}: the table did not answer within {budget:?}"
-                ))),
+                Err(_) => Err(TableError::TimedOut { key, after: budget }),
             }
         });
         for result in futures::future::join_all(all).await {
             match result {
                 Ok((item, made)) => tracked.take(&item, made, now),
-                Err(e) => tracked.failed.push(e.to_string()),
+                Err(e) => tracked.failed.push(e),
             }
         }
         tracked
@@ -458,7 +455,7 @@ impl IncidentTracker {
                 Ok(Some((item, made.map(|_| seq))))
             })
             .await?;
-        done.ok_or_else(|| TableError::Failed(format!("incident {key}: nothing written")))
+        done.ok_or(TableError::NothingWritten { key })
     }
 
     /// Reads `key` (or takes the item this process knows), lets `decide` say what it
@@ -500,9 +497,10 @@ impl IncidentTracker {
             let pause = fastrand::u64(1..=(2u64 << round.min(3)));
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
-        Err(TableError::Failed(format!(
-            "incident {key}: changed by others at every one of {ROUNDS} conditional writes"
-        )))
+        Err(TableError::Contended {
+            key: key.to_owned(),
+            rounds: ROUNDS,
+        })
     }
 
     fn known(&self, key: &str) -> Option<IncidentItem> {
@@ -556,8 +554,11 @@ impl Tracked {
     }
 }
 
-fn unreadable(key: &str, why: &str) -> TableError {
-    TableError::Failed(format!("incident {key}: the item cannot be read: {why}"))
+fn unreadable(key: &str, why: &ItemError) -> TableError {
+    TableError::Unreadable {
+        key: key.to_owned(),
+        why: why.clone(),
+    }
 }
 
 #[cfg(test)]

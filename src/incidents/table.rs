@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::BoxFuture;
 
 use super::{IncidentSettings, Transition};
+use crate::aws_error::AwsError;
 
 /// The version of the item's layout this code writes and reads; an item of a higher one
 /// is never written by this code (its conditions say so).
@@ -227,7 +228,7 @@ pub enum Stored {
     /// One it cannot (edited by hand): what is wrong, and what could be read of it.
     Unreadable {
         /// What is wrong.
-        why: String,
+        why: ItemError,
         /// Its state, `seq`, episode and `rev`, as far as they read.
         salvage: Salvage,
     },
@@ -257,8 +258,132 @@ pub enum Expect {
     Unreadable(Option<u64>),
 }
 
-/// Why the table could not be used.
+/// What is wrong with an item this version cannot read (edited by hand, or written by a
+/// newer version): the attribute, and how. The text is what the log and `incidents`
+/// show.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ItemError {
+    /// The attribute is absent.
+    #[error("{attr} is missing")]
+    Missing {
+        /// The attribute.
+        attr: &'static str,
+    },
+    /// The attribute is of another type (or a number that is not an integer).
+    #[error("{attr} is not {expected}")]
+    WrongType {
+        /// The attribute.
+        attr: &'static str,
+        /// What it should be.
+        expected: AttrType,
+    },
+    /// A count below zero.
+    #[error("{attr} is negative")]
+    Negative {
+        /// The attribute.
+        attr: &'static str,
+    },
+    /// A list (the outbox) with an entry that is not a map.
+    #[error("{attr} holds a non-map")]
+    NotAMapEntry {
+        /// The attribute.
+        attr: &'static str,
+    },
+    /// An outbox entry of a transition this version does not know.
+    #[error("{attr}: transition {value:?}")]
+    UnknownTransition {
+        /// The attribute.
+        attr: &'static str,
+        /// The transition as stored.
+        value: String,
+    },
+    /// A key of a map of counts (`perMinute`, `perHour`) that is not a number.
+    #[error("{attr} key {key:?}")]
+    BadKey {
+        /// The attribute.
+        attr: &'static str,
+        /// The key as stored.
+        key: String,
+    },
+    /// A value of a map of counts that is not a count.
+    #[error("{attr}.{key} is not a count")]
+    BadCount {
+        /// The attribute.
+        attr: &'static str,
+        /// The key whose value it is.
+        key: String,
+    },
+    /// A `state` that is neither `open` nor `resolved`.
+    #[error("state {value:?} is neither open nor resolved")]
+    UnknownState {
+        /// The state as stored.
+        value: String,
+    },
+    /// An item of a higher `itemVersion` than this version's.
+    #[error("itemVersion {version}: written by a newer version")]
+    Newer {
+        /// Its `itemVersion`.
+        version: u64,
+    },
+}
+
+/// The type an attribute should have, as [`ItemError::WrongType`] says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrType {
+    /// `S`.
+    String,
+    /// `N`.
+    Number,
+    /// `N` holding an integer.
+    Integer,
+    /// `SS`.
+    StringSet,
+    /// `L`.
+    List,
+    /// `M`.
+    Map,
+}
+
+impl std::fmt::Display for AttrType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AttrType::String => "a string",
+            AttrType::Number => "a number",
+            AttrType::Integer => "an integer",
+            AttrType::StringSet => "a string set",
+            AttrType::List => "a list",
+            AttrType::Map => "a map",
+        })
+    }
+}
+
+/// A call to the table that failed, was refused or did not answer: the call's line (its
+/// service's code kept, [`TableCall::code`]) and the table's name.
+#[derive(Debug, thiserror::Error)]
+#[error("{source} (table {table})")]
+pub struct TableCall {
+    table: String,
+    #[source]
+    source: Box<AwsError>,
+}
+
+impl TableCall {
+    /// `source`, a call to `table`.
+    pub(crate) fn new(table: &str, source: AwsError) -> TableCall {
+        TableCall {
+            table: table.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    /// The service's error code, when it said one.
+    pub fn code(&self) -> Option<&str> {
+        self.source.code()
+    }
+}
+
+/// Why the table could not be used.
+#[derive(Debug, thiserror::Error)]
 pub enum TableError {
     /// The item was written by a newer version of this tool: left as it is.
     #[error(
@@ -278,9 +403,48 @@ pub enum TableError {
         /// What the table said.
         why: String,
     },
-    /// The table refused or did not answer.
-    #[error("{0}")]
-    Failed(String),
+    /// The item does not read, and what was asked of it needs it.
+    #[error("incident {key}: the item cannot be read: {why}")]
+    Unreadable {
+        /// The incident.
+        key: String,
+        /// What is wrong with it.
+        #[source]
+        why: ItemError,
+    },
+    /// The table refused or did not answer a call.
+    #[error(transparent)]
+    Call(#[from] TableCall),
+    /// The incident's reads and writes did not end within their time.
+    #[error("incident {key}: the table did not answer within {after:?}")]
+    TimedOut {
+        /// The incident.
+        key: String,
+        /// Its time.
+        after: std::time::Duration,
+    },
+    /// A listing of the state index did not end within the sweep's time.
+    #[error("the incident table did not list the {index_state} incidents within {after:?}")]
+    NotListed {
+        /// `open` or `unannounced`.
+        index_state: &'static str,
+        /// The sweep's time.
+        after: std::time::Duration,
+    },
+    /// Others wrote the item between each read and write.
+    #[error("incident {key}: changed by others at every one of {rounds} conditional writes")]
+    Contended {
+        /// The incident.
+        key: String,
+        /// The conditional writes tried.
+        rounds: u32,
+    },
+    /// A batch's write that decided to write nothing (never expected).
+    #[error("incident {key}: nothing written")]
+    NothingWritten {
+        /// The incident.
+        key: String,
+    },
 }
 
 /// The incident table.
@@ -624,14 +788,11 @@ impl MemoryTable {
     }
 
     /// Replaces the item of `key` with one that cannot be read (edited by hand).
-    pub fn spoil(&self, key: &str, why: &str, salvage: Salvage) {
-        self.items.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            key.to_owned(),
-            Stored::Unreadable {
-                why: why.to_owned(),
-                salvage,
-            },
-        );
+    pub fn spoil(&self, key: &str, why: ItemError, salvage: Salvage) {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned(), Stored::Unreadable { why, salvage });
     }
 
     async fn call(&self) -> Result<(), TableError> {
@@ -641,7 +802,17 @@ impl MemoryTable {
             tokio::time::sleep(delay).await;
         }
         match &*self.failing.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(reason) => Err(TableError::Failed(reason.clone())),
+            // As the service says it: the reason is its error code.
+            Some(reason) => Err(TableError::Call(TableCall::new(
+                "memory",
+                AwsError::Failed {
+                    code: Some(reason.clone()),
+                    message: None,
+                    status: Some(400),
+                    line: reason.clone(),
+                    source: reason.clone().into(),
+                },
+            ))),
             None => Ok(()),
         }
     }

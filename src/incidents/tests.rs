@@ -69,7 +69,16 @@ async fn a_table_that_fails_is_counted_not_raised() {
     let tracked = t.observe(vec![seen(0, 1)], at(0), BUDGET).await;
     assert!(tracked.changes.is_empty());
     assert_eq!(tracked.failed.len(), 1);
-    assert!(tracked.failed[0].contains("ProvisionedThroughput"));
+    assert!(
+        matches!(&tracked.failed[0], TableError::Call(c) if c.code() == Some("ProvisionedThroughputExceededException")),
+        "{:?}",
+        tracked.failed
+    );
+    assert!(
+        tracked.failed[0]
+            .to_string()
+            .contains("ProvisionedThroughput")
+    );
 }
 
 /// An item edited by hand while its episode was open: rewritten from the batch, on the
@@ -81,7 +90,10 @@ async fn an_unreadable_open_item_is_rewritten_without_a_second_opened() {
     let key = seen(0, 0).key;
     table.spoil(
         &key,
-        "count is not a number",
+        ItemError::WrongType {
+            attr: "count",
+            expected: AttrType::Number,
+        },
         Salvage {
             state: Some(State::Open),
             seq: 3,
@@ -102,7 +114,7 @@ async fn an_unreadable_open_item_is_rewritten_without_a_second_opened() {
     // A resolved one that cannot be read: a new episode, announced as rewritten.
     table.spoil(
         &key,
-        "edited",
+        ItemError::Missing { attr: "state" },
         Salvage {
             state: Some(State::Resolved),
             seq: 5,
@@ -280,7 +292,7 @@ async fn a_replay_that_fails_again_reopens_its_incident_and_says_so() {
     let change = reopened[0];
     assert_eq!(change.item.key, seen(0, 0).key);
     let ctx = EventContext {
-        reports: "s3://b/genesys-dlq/".into(),
+        reports: Some("s3://b/genesys-dlq/".into()),
         region: "us-east-1".into(),
     };
     let body = detail(change, &ctx);
@@ -324,4 +336,39 @@ fn a_reports_replayed_records_are_counted_into_their_incidents_observation() {
     assert_eq!(seen.len(), 1);
     assert_eq!((seen[0].count, seen[0].replayed), (2, 1));
     assert_eq!(seen[0].replays, ["rcv-x".to_owned()].into());
+}
+
+/// With no bucket known and no report of its own, an event's commands say `REPORTS` where
+/// the reports are, never `s3:///…`, an address that leads nowhere; with one known, they
+/// name it.
+#[tokio::test]
+async fn an_event_names_no_address_when_no_bucket_is_known() {
+    let t = IncidentTracker::new(Arc::new(MemoryTable::new()), IncidentSettings::default());
+    let tracked = t.observe(vec![seen(0, 2)], at(0), BUDGET).await;
+    let opened = &tracked.changes[0];
+    assert_eq!(opened.item.report, None);
+    let unknown = EventContext {
+        reports: None,
+        region: "us-east-1".into(),
+    };
+    let body = detail(opened, &unknown);
+    assert!(!body.to_string().contains("s3:"), "{body}");
+    for (command, verb) in [("summarize", "summarize"), ("replay", "replay")] {
+        let line = body["commands"][command].as_str().unwrap();
+        assert!(
+            line.starts_with(&format!("dlq-triage {verb} REPORTS --category ")),
+            "{line}"
+        );
+    }
+    let known = EventContext {
+        reports: Some("s3://b/p/".into()),
+        ..unknown
+    };
+    let line = detail(opened, &known)["commands"]["summarize"].clone();
+    assert!(
+        line.as_str()
+            .unwrap()
+            .starts_with("dlq-triage summarize s3://b/p/ --category "),
+        "{line}"
+    );
 }

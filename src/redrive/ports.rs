@@ -322,7 +322,7 @@ impl Notices for BusNotices {
         Box::pin(async move {
             crate::notify::put_event(&self.client, &self.bus, DETAIL_TYPE, &detail, PUT_TIMEOUT)
                 .await
-                .map_err(NoticeError)
+                .map_err(|e| NoticeError(e.to_string()))
         })
     }
 }
