@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::{CliConfig, CommandFailure, Stdout};
 use crate::config::{ConfigError, Env, redrive_policy};
-use crate::incidents::{DynamoTable, IncidentTable, State, Stored, TableError};
+use crate::incidents::{DynamoTable, IncidentTable, ItemError, State, Stored, TableError};
 use crate::redrive::engine::{RedriveError, Redriver, RunControl};
 use crate::redrive::journal::{JournalError, RunState};
 use crate::redrive::{Run, SLICE_MARGIN, wiring};
@@ -112,7 +112,7 @@ pub(crate) enum RedriveCommandError {
     NoIncident(String),
     /// `start` of an item that does not read as an incident.
     #[error("incident {key} cannot be read: {why}")]
-    Unreadable { key: String, why: String },
+    Unreadable { key: String, why: ItemError },
     /// `run` met errors (each logged).
     #[error("{0} redrive error(s); see the log (RUST_LOG=info)")]
     Errors(usize),
@@ -333,9 +333,9 @@ mod tests {
             (
                 RedriveCommandError::Unreadable {
                     key: "K".into(),
-                    why: "no state".into(),
+                    why: ItemError::Missing { attr: "state" },
                 },
-                "incident K cannot be read: no state",
+                "incident K cannot be read: state is missing",
             ),
             (
                 RedriveCommandError::Errors(2),
