@@ -104,6 +104,25 @@ pub(crate) fn one_line(s: &str) -> String {
     crate::text::truncate(crate::text::first_line(s), 300)
 }
 
+/// The causes of `e` that, printed with its causes (`e: cause: cause…`), say again what
+/// the line before them already says: none when each line says its cause or leaves it to
+/// `source()`, never both. For tests.
+#[cfg(test)]
+pub(crate) fn said_twice(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut twice = Vec::new();
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if line.contains(&said) {
+            twice.push(said.clone());
+        }
+        line = said;
+        cause = c.source();
+    }
+    twice
+}
+
 /// SDK errors built the way the SDK builds them, for tests.
 #[cfg(test)]
 pub(crate) mod shapes {

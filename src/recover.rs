@@ -71,9 +71,9 @@ pub(crate) enum RecoverError {
     /// The archive's description lacks its ARN.
     #[error("DescribeArchive: no ArchiveArn for {archive}")]
     NoArchiveArn { archive: String },
-    /// The rule's metrics could not be read.
+    /// The rule's metrics could not be read (said in the line, so not its `source()` too).
     #[error("CloudWatch GetMetricData: {0}")]
-    Metrics(#[source] crate::health::HealthError),
+    Metrics(crate::health::HealthError),
     /// The look-ups together took longer than `after`.
     #[error("the look-ups took more than {after:?} in all: nothing was started")]
     TookTooLong { after: Duration },
@@ -904,6 +904,17 @@ async fn start_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The metrics' failure is said once, printed with its causes or not.
+    #[test]
+    fn a_metrics_failure_says_its_cause_once() {
+        let e = RecoverError::Metrics(crate::health::HealthError::WindowTooOld);
+        assert_eq!(
+            e.to_string(),
+            "CloudWatch GetMetricData: the window starts more than 455 days ago: CloudWatch keeps no metric data that old"
+        );
+        assert_eq!(crate::aws_error::said_twice(&e), Vec::<String>::new());
+    }
 
     const RULE: &str = "arn:aws:events:us-east-1:111122223333:rule/aws.partner/genesys.com/cloud/3a1b/prod-events/conversations-to-crm";
 

@@ -436,9 +436,22 @@ async fn on_a_fifo_queue_a_failure_returns_the_later_records_of_its_group_only()
 async fn hung_s3_and_secrets_manager_cannot_outlast_the_deadline() {
     let world = world().await;
     let hole = support::net::black_hole().await;
-    let hung = world
-        .sdk_routing(&[("s3", &hole), ("secrets-manager", &hole)])
-        .await;
+    // Every service the function may call hangs (S3 and Secrets Manager first, then the
+    // target look-ups' EventBridge), not only the two the batch needs first.
+    let services = [
+        "s3",
+        "secrets-manager",
+        "eventbridge",
+        "sqs",
+        "lambda",
+        "iam",
+        "kms",
+        "sns",
+        "dynamodb",
+        "cloudwatch",
+    ];
+    let moved: Vec<(&str, &str)> = services.iter().map(|s| (*s, hole.as_str())).collect();
+    let hung = world.sdk_routing(&moved).await;
     let h = handler_through(
         &world,
         &hung,

@@ -108,13 +108,12 @@ pub enum IncidentsError {
     #[error("no incident table")]
     NotKept,
     /// The table could not be used.
-    #[error("incident table {table}: {source}")]
+    #[error("incident table {table}: {error}")]
     Table {
         /// Its name.
         table: String,
-        /// Why.
-        #[source]
-        source: TableError,
+        /// Why (said in the line, so not its `source()` too).
+        error: TableError,
     },
     /// `resolve` or `ack` of an incident that is not open.
     #[error("incident {key} is not open (or not in the table)")]
@@ -129,13 +128,12 @@ pub enum IncidentsError {
         key: String,
     },
     /// `resolve` resolved it, and the bus did not take its event.
-    #[error("resolved {key}, but its event was not put (it stays in the table's outbox): {source}")]
+    #[error("resolved {key}, but its event was not put (it stays in the table's outbox): {error}")]
     ResolvedNotPut {
         /// The incident's key.
         key: String,
-        /// Why.
-        #[source]
-        source: NotifyError,
+        /// Why (said in the line).
+        error: NotifyError,
     },
     /// `sweep`: events the bus did not take.
     #[error("{count} event(s) not put on NOTIFY_EVENT_BUS")]
@@ -153,13 +151,12 @@ pub enum IncidentsError {
     #[error(transparent)]
     When(#[from] BadWhen),
     /// `--until` that is not an RFC 3339 time.
-    #[error("--until {value:?}: not an RFC 3339 time ({source})")]
+    #[error("--until {value:?}: not an RFC 3339 time ({error})")]
     Until {
         /// The value given.
         value: String,
-        /// The parser's reason.
-        #[source]
-        source: chrono::ParseError,
+        /// The parser's reason (said in the line).
+        error: chrono::ParseError,
     },
     /// `silence` with neither `--for` nor `--until`.
     #[error("give --for DURATION or --until T")]
@@ -169,11 +166,10 @@ pub enum IncidentsError {
 /// A `--for` or `--since` value that is neither a time nor a duration: the flag, and the
 /// shared parser's line.
 #[derive(Debug, thiserror::Error)]
-#[error("--{flag} {source}")]
+#[error("--{flag} {error}")]
 pub struct BadWhen {
     flag: &'static str,
-    #[source]
-    source: WhenError,
+    error: WhenError,
 }
 
 impl From<IncidentsError> for super::CommandFailure {
@@ -279,11 +275,11 @@ struct Named<'a> {
 }
 
 impl Named<'_> {
-    /// `source`, said of this table.
-    fn failed(&self, source: TableError) -> IncidentsError {
+    /// `error`, said of this table.
+    fn failed(&self, error: TableError) -> IncidentsError {
         IncidentsError::Table {
             table: self.name.to_owned(),
-            source,
+            error,
         }
     }
 }
@@ -348,9 +344,9 @@ async fn sweep(
         ));
     }
     match (swept.errors.into_iter().next(), not_put) {
-        (Some(source), _) => Err(IncidentsError::Table {
+        (Some(error), _) => Err(IncidentsError::Table {
             table: table.to_owned(),
-            source,
+            error,
         }),
         (None, 0) => Ok(()),
         (None, count) => Err(IncidentsError::NotPut { count }),
@@ -397,10 +393,10 @@ async fn resolve(
                     .await
                     .map_err(|e| tracker.failed(e))?;
             }
-            Err(source) => {
+            Err(error) => {
                 return Err(IncidentsError::ResolvedNotPut {
                     key: key.to_owned(),
-                    source,
+                    error,
                 });
             }
         },
@@ -466,9 +462,9 @@ fn silence_end(
         }
         (None, Some(t)) => chrono::DateTime::parse_from_rfc3339(t.trim())
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|source| IncidentsError::Until {
+            .map_err(|error| IncidentsError::Until {
                 value: t.to_owned(),
-                source,
+                error,
             }),
         (None, None) => Err(IncidentsError::NoEnd),
     }
@@ -480,7 +476,7 @@ fn when(
     value: &str,
     now: chrono::DateTime<Utc>,
 ) -> Result<chrono::DateTime<Utc>, BadWhen> {
-    parse_when(value, now).map_err(|source| BadWhen { flag, source })
+    parse_when(value, now).map_err(|error| BadWhen { flag, error })
 }
 
 async fn list(
@@ -706,11 +702,69 @@ mod tests {
         assert_eq!(failure.status, 1);
         let table = IncidentsError::Table {
             table: "t".into(),
-            source: TableError::NothingWritten { key: "K".into() },
+            error: TableError::NothingWritten { key: "K".into() },
         };
         assert_eq!(
             table.to_string(),
             "incident table t: incident K: nothing written"
+        );
+    }
+
+    /// Printed with its causes (`e: cause: …`), no line says again what the line before
+    /// it said: a line that says its cause leaves it out of `source()`.
+    #[test]
+    fn its_errors_printed_with_their_causes_say_each_thing_once() {
+        use crate::aws_error::{AwsError, said_twice, shapes};
+        use crate::incidents::{ItemError, TableCall};
+        use aws_sdk_dynamodb::operation::get_item::GetItemError;
+        use std::error::Error;
+        let now = Utc::now();
+        let call = || {
+            let refused = shapes::service(
+                GetItemError::generic(shapes::meta(
+                    "ResourceNotFoundException",
+                    "Requested resource not found",
+                )),
+                400,
+            );
+            TableCall::new("t", AwsError::from_sdk("dynamodb:GetItem", refused))
+        };
+        assert_eq!(call().code(), Some("ResourceNotFoundException"));
+        let unreadable = || TableError::Unreadable {
+            key: "K".into(),
+            why: ItemError::Missing { attr: "state" },
+        };
+        // The table's own: the call's cause is the SDK's error, not the call's line again.
+        let refused = TableError::from(call());
+        assert_eq!(said_twice(&refused), Vec::<String>::new());
+        assert!(refused.source().is_some());
+        assert_eq!(said_twice(&unreadable()), Vec::<String>::new());
+        let errors = [
+            IncidentsError::Table {
+                table: "t".into(),
+                error: call().into(),
+            },
+            IncidentsError::Table {
+                table: "t".into(),
+                error: unreadable(),
+            },
+            IncidentsError::ResolvedNotPut {
+                key: "K".into(),
+                error: NotifyError::Timeout(Duration::from_secs(2)),
+            },
+            silence_end(now, Some("soon"), None).unwrap_err(),
+            silence_end(now, None, Some("tomorrow")).unwrap_err(),
+        ];
+        for e in &errors {
+            assert_eq!(said_twice(e), Vec::<String>::new(), "{e}");
+        }
+        assert_eq!(
+            errors[0].to_string(),
+            "incident table t: dynamodb:GetItem: ResourceNotFoundException: Requested resource not found (table t)"
+        );
+        assert_eq!(
+            errors[1].to_string(),
+            "incident table t: incident K: the item cannot be read: state is missing"
         );
     }
 }

@@ -81,11 +81,11 @@ pub(crate) enum FlagError {
     )]
     NotACategory { value: String },
     /// `--since` or `--until` (`flag`) is neither a time nor a duration.
-    #[error("{flag} {source}")]
+    /// (`error` is said in the line, so not its `source()` too.)
+    #[error("{flag} {error}")]
     When {
         flag: &'static str,
-        #[source]
-        source: WhenError,
+        error: WhenError,
     },
     /// The window ends before it starts.
     #[error("--since is later than --until")]
@@ -115,7 +115,7 @@ pub(crate) fn window(
     let when = |flag: &'static str, value: &Option<String>| {
         value
             .as_deref()
-            .map(|v| parse_when(v, now).map_err(|source| FlagError::When { flag, source }))
+            .map(|v| parse_when(v, now).map_err(|error| FlagError::When { flag, error }))
             .transpose()
     };
     let window = Window {
@@ -202,6 +202,7 @@ mod tests {
                 ..
             }
         ));
+        assert_eq!(crate::aws_error::said_twice(&e), Vec::<String>::new());
         assert_eq!(
             e.to_string(),
             "--until \"soon\" is neither an RFC 3339 time (2026-12-04T09:00:00Z) nor a duration back from now (90m, 6h, 7d)"

@@ -86,18 +86,16 @@ pub enum SummarizeError {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
     /// The `--out` folder cannot be created.
-    #[error("cannot create {}: {source}", .path.display())]
+    #[error("cannot create {}: {error}", .path.display())]
     CreateDir {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file of the folder cannot be written.
-    #[error("cannot write {}: {source}", .path.display())]
+    #[error("cannot write {}: {error}", .path.display())]
     Write {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -357,9 +355,9 @@ fn write(summary: &Summary, detail: &Detail, args: &SummarizeArgs) -> Result<(),
         return Ok(());
     }
     let dir = &args.out;
-    std::fs::create_dir_all(dir).map_err(|source| SummarizeError::CreateDir {
+    std::fs::create_dir_all(dir).map_err(|error| SummarizeError::CreateDir {
         path: dir.clone(),
-        source,
+        error,
     })?;
     for (name, body) in [
         ("summary.json", json),
@@ -367,7 +365,7 @@ fn write(summary: &Summary, detail: &Detail, args: &SummarizeArgs) -> Result<(),
         ("summary.html", summary_page(summary, detail).into_bytes()),
     ] {
         let path = dir.join(name);
-        std::fs::write(&path, body).map_err(|source| SummarizeError::Write { path, source })?;
+        std::fs::write(&path, body).map_err(|error| SummarizeError::Write { path, error })?;
     }
     out.line(summary_headline(summary));
     if !summary.unreadable.is_empty() {
@@ -591,14 +589,14 @@ mod tests {
             (
                 SummarizeError::CreateDir {
                     path: "out".into(),
-                    source: denied(),
+                    error: denied(),
                 },
                 "cannot create out: denied",
             ),
             (
                 SummarizeError::Write {
                     path: PathBuf::from("out").join("summary.md"),
-                    source: denied(),
+                    error: denied(),
                 },
                 "cannot write out/summary.md: denied",
             ),
@@ -608,6 +606,8 @@ mod tests {
             ),
         ];
         for (error, line) in lines {
+            // Printed with its causes, each thing is said once.
+            assert_eq!(crate::aws_error::said_twice(&error), Vec::<String>::new());
             assert_eq!(CommandFailure::from(error).message, line);
         }
     }

@@ -52,13 +52,10 @@ pub(crate) enum HealthError {
     /// An AWS call failed (the service's code and status kept).
     #[error(transparent)]
     Aws(#[from] AwsError),
-    /// `DescribeApiDestination` of `name` failed.
-    #[error("EventBridge {source} (api-destination/{name})")]
-    ApiDestination {
-        name: String,
-        #[source]
-        source: AwsError,
-    },
+    /// `DescribeApiDestination` of `name` failed (the call's line in this one, so not
+    /// its `source()` too).
+    #[error("EventBridge {call} (api-destination/{name})")]
+    ApiDestination { name: String, call: AwsError },
     /// Genesys Cloud's integrations could not be read.
     #[error(transparent)]
     Integrations(#[from] IntegrationsError),
@@ -678,7 +675,7 @@ async fn describe(
         .await
         .map_err(|e| HealthError::ApiDestination {
             name: name.to_owned(),
-            source: AwsError::from_sdk("DescribeApiDestination", e),
+            call: AwsError::from_sdk("DescribeApiDestination", e),
         })?;
     let mut described = Described {
         limit: out
@@ -1011,12 +1008,14 @@ mod tests {
         );
         let e = HealthError::ApiDestination {
             name: "crm".into(),
-            source: AwsError::from_sdk("DescribeApiDestination", gone),
+            call: AwsError::from_sdk("DescribeApiDestination", gone),
         };
         assert_eq!(
             e.to_string(),
             "EventBridge DescribeApiDestination: ResourceNotFoundException: no such destination (api-destination/crm)"
         );
+        // Printed with its causes, the call's line is said once.
+        assert_eq!(crate::aws_error::said_twice(&e), Vec::<String>::new());
     }
 
     /// A call past its own bound and one past the look-up's total say which.

@@ -358,27 +358,38 @@ impl std::fmt::Display for AttrType {
 }
 
 /// A call to the table that failed, was refused or did not answer: the call's line (its
-/// service's code kept, [`TableCall::code`]) and the table's name.
-#[derive(Debug, thiserror::Error)]
-#[error("{source} (table {table})")]
+/// service's code kept, [`TableCall::code`]) and the table's name. Its line says the
+/// call's, so its cause is the call's own (the SDK's error), as a transparent error's is.
+#[derive(Debug)]
 pub struct TableCall {
     table: String,
-    #[source]
-    source: Box<AwsError>,
+    call: Box<AwsError>,
 }
 
 impl TableCall {
-    /// `source`, a call to `table`.
-    pub(crate) fn new(table: &str, source: AwsError) -> TableCall {
+    /// `call`, a call to `table`.
+    pub(crate) fn new(table: &str, call: AwsError) -> TableCall {
         TableCall {
             table: table.to_owned(),
-            source: Box::new(source),
+            call: Box::new(call),
         }
     }
 
     /// The service's error code, when it said one.
     pub fn code(&self) -> Option<&str> {
-        self.source.code()
+        self.call.code()
+    }
+}
+
+impl std::fmt::Display for TableCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (table {})", self.call, self.table)
+    }
+}
+
+impl std::error::Error for TableCall {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.call)
     }
 }
 
@@ -408,8 +419,7 @@ pub enum TableError {
     Unreadable {
         /// The incident.
         key: String,
-        /// What is wrong with it.
-        #[source]
+        /// What is wrong with it (said in the line, so not its `source()` too).
         why: ItemError,
     },
     /// The table refused or did not answer a call.
