@@ -84,7 +84,7 @@ pub(crate) enum RecoverError {
     NoTimeLeft { start: String, end: String },
     /// The replay's destination could not be built.
     #[error("StartReplay: {0}")]
-    Destination(#[source] aws_sdk_eventbridge::error::BuildError),
+    Destination(aws_sdk_eventbridge::error::BuildError),
     /// No archive of the bus holds the window (or none at all).
     #[error("{0}")]
     NoArchive(String),
@@ -906,6 +906,13 @@ mod tests {
     use super::*;
 
     /// The metrics' failure is said once, printed with its causes or not.
+    #[test]
+    fn a_destination_that_cannot_be_built_says_why_once() {
+        let e = RecoverError::Destination(ReplayDestination::builder().build().unwrap_err());
+        assert!(e.to_string().starts_with("StartReplay: "), "{e}");
+        assert_eq!(crate::aws_error::said_twice(&e), Vec::<String>::new());
+    }
+
     #[test]
     fn a_metrics_failure_says_its_cause_once() {
         let e = RecoverError::Metrics(crate::health::HealthError::WindowTooOld);

@@ -23,12 +23,11 @@ pub(crate) enum TargetsError {
     #[error("{0} is not an EventBridge rule ARN")]
     NotARuleArn(String),
     /// `ListTargetsByRule` failed or did not answer in time.
-    #[error("{source} (rule {rule})")]
+    #[error("{error} (rule {rule})")]
     Listing {
         /// The rule's ARN.
         rule: String,
-        #[source]
-        source: AwsError,
+        error: AwsError,
     },
 }
 
@@ -97,7 +96,7 @@ impl AwsTargets {
                 .await
                 .map_err(|source| TargetsError::Listing {
                     rule: rule_arn.to_owned(),
-                    source,
+                    error: source,
                 })?;
             if let Some(t) = page.targets().iter().find(|t| t.arn() == target_arn) {
                 return Ok(Some(t.clone()));
@@ -289,6 +288,23 @@ mod tests {
     use super::*;
     use crate::aws_error::shapes;
 
+    /// The listing's failure is said once, printed with its causes or not.
+    #[test]
+    fn a_failed_listing_says_its_cause_once() {
+        let e = TargetsError::Listing {
+            rule: "arn:r".into(),
+            error: AwsError::TimedOut {
+                action: "events:ListTargetsByRule".into(),
+                after: Duration::from_secs(10),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "events:ListTargetsByRule: no answer within 10s (rule arn:r)"
+        );
+        assert_eq!(crate::aws_error::said_twice(&e), Vec::<String>::new());
+    }
+
     /// A hung EventBridge: the look-up fails naming the call and the rule, in its time.
     #[tokio::test]
     async fn a_hung_target_listing_is_a_timeout_naming_the_call() {
@@ -300,7 +316,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             &e,
-            TargetsError::Listing { rule: r, source: AwsError::TimedOut { .. } } if r == rule
+            TargetsError::Listing { rule: r, error: AwsError::TimedOut { .. } } if r == rule
         ));
         assert_eq!(
             e.to_string(),

@@ -1274,6 +1274,7 @@ mod on_dynamodb {
                 rules: Default::default(),
                 codes: Default::default(),
                 sample_errors: vec![],
+                http_statuses: Default::default(),
                 conversations: 0,
                 per_minute: (0..width).map(|i| (first / 60_000 + i, 1)).collect(),
                 report: None,

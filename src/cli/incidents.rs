@@ -593,6 +593,7 @@ fn as_json(item: &IncidentItem) -> serde_json::Value {
         "rules": item.rules,
         "errorCodes": item.codes,
         "sampleErrors": item.sample_errors,
+        "httpStatuses": item.http_statuses,
         "seq": item.seq,
         "episode": item.episode,
         "dedupKey": item.dedup_key(item.episode),

@@ -53,12 +53,8 @@ pub enum ReplayError {
     #[error(transparent)]
     Header(#[from] HeaderError),
     /// `--edit-file` cannot be read.
-    #[error("--edit-file {path}: {source}")]
-    EditFile {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("--edit-file {path}: {error}")]
+    EditFile { path: String, error: std::io::Error },
     /// The `--edit` program does not compile.
     #[error(transparent)]
     Edit(#[from] EditError),
@@ -69,13 +65,10 @@ pub enum ReplayError {
     #[error(transparent)]
     Read(#[from] ReadError),
     /// A report that is not a report.
-    #[error(
-        "{location}: not a dlq-triage report ({source}); give report.json or reports/<id>.json"
-    )]
+    #[error("{location}: not a dlq-triage report ({error}); give report.json or reports/<id>.json")]
     NotAReport {
         location: Location,
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// The journal could not be opened.
     #[error(transparent)]
@@ -502,7 +495,7 @@ fn edit_program(args: &ReplayArgs) -> Result<Option<Arc<Edit>>, ReplayError> {
         (None, Some(file)) => {
             std::fs::read_to_string(file).map_err(|source| ReplayError::EditFile {
                 path: file.display().to_string(),
-                source,
+                error: source,
             })?
         }
         (None, None) => return Ok(None),
@@ -573,7 +566,7 @@ async fn read_reports(
         let report: Report =
             serde_json::from_slice(&bytes).map_err(|source| ReplayError::NotAReport {
                 location: location.clone(),
-                source,
+                error: source,
             })?;
         drop(bytes);
         selector.add(location, &report);
@@ -763,6 +756,28 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cause said in the line is not its `source()` too: printed with its causes, each
+    /// thing is said once.
+    #[test]
+    fn an_unreadable_edit_file_or_report_says_why_once() {
+        let missing = ReplayError::EditFile {
+            path: "fix.jq".into(),
+            error: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(missing.to_string(), "--edit-file fix.jq: entity not found");
+        let not_json = ReplayError::NotAReport {
+            location: Location::File("r.json".into()),
+            error: serde_json::from_slice::<serde_json::Value>(b"{").unwrap_err(),
+        };
+        for e in [missing, not_json] {
+            assert_eq!(
+                crate::aws_error::said_twice(&e),
+                Vec::<String>::new(),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn to_target_only_when_its_flag_is_given() {

@@ -67,7 +67,7 @@ pub enum IntegrationsError {
     },
     /// A page that is not the expected JSON.
     #[error("GET /api/v2/integrations: not the expected JSON: {0}")]
-    NotJson(#[source] reqwest::Error),
+    NotJson(reqwest::Error),
     /// A `nextUri` on another host: the token goes nowhere else.
     #[error("GET /api/v2/integrations: nextUri points to another host: not followed")]
     OtherHost,
@@ -214,4 +214,39 @@ fn state_of(entity: &serde_json::Value) -> Option<IntegrationState> {
         aws_region: text(&properties["awsAccountRegion"]),
         feeds_rules: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A page that is not JSON says the decoder's reason once, printed with its causes
+    /// or not.
+    #[tokio::test]
+    async fn a_page_that_is_not_json_says_why_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/api/v2/integrations",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0; 1024];
+            let _ = socket.read(&mut request).await.unwrap();
+            let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc";
+            socket.write_all(answer).await.unwrap();
+        });
+        let answer = reqwest::get(&url).await.unwrap();
+        let Err(error) = answer.json::<Page>().await else {
+            panic!("a page of abc")
+        };
+        let e = IntegrationsError::NotJson(error);
+        assert!(
+            e.to_string()
+                .starts_with("GET /api/v2/integrations: not the expected JSON: "),
+            "{e}"
+        );
+        assert_eq!(crate::aws_error::said_twice(&e), Vec::<String>::new());
+    }
 }

@@ -160,7 +160,7 @@ impl HealthQuery {
         let mut evidence = TargetEvidence::default();
         if item.category == FailureCategory::RateLimitExceeded.as_str() {
             evidence.rate_limited_peak = item.peak() as usize;
-            if item.sample_errors.iter().any(|e| e.contains("429")) {
+            if item.http_statuses.contains(&429) {
                 evidence.endpoint_throttled = count;
             } else if item
                 .codes
@@ -893,6 +893,47 @@ mod tests {
     /// EventBridge throttled, yet the busiest minute's matched events average below the
     /// limit: bursts inside the minute did it. That is said, never nothing; and so is an
     /// unknown limit.
+    /// An incident's endpoint 429s are told by the statuses the target answered, not by
+    /// a "429" somewhere in a sampled message (a timeout of 4290 ms is not a 429).
+    #[test]
+    fn an_incidents_endpoint_429s_are_its_http_statuses_not_its_messages_text() {
+        use crate::incidents::{Observation, fresh};
+        let seen = |statuses: &[u16], error: &str| Observation {
+            key: "RATE_LIMIT_EXCEEDED#t".into(),
+            category: FailureCategory::RateLimitExceeded.as_str().into(),
+            target_arn: Some("t".into()),
+            first_seen: 0,
+            last_seen: 60_000,
+            count: 4,
+            rules: BTreeSet::from(["r".to_owned()]),
+            codes: BTreeSet::from(["THROTTLING".to_owned()]),
+            sample_errors: vec![error.to_owned()],
+            http_statuses: statuses.iter().copied().collect(),
+            conversations: 0,
+            per_minute: BTreeMap::from([(0, 4)]),
+            report: None,
+            replayed: 0,
+            replays: BTreeSet::new(),
+        };
+        let evidence = |statuses: &[u16], error: &str| {
+            let query = HealthQuery::of_incident(&fresh(&seen(statuses, error), 0, 1));
+            query.targets["t"].clone()
+        };
+        let timed_out = evidence(&[], "throttled after waiting 4290 ms");
+        assert_eq!(
+            (
+                timed_out.endpoint_throttled,
+                timed_out.eventbridge_throttled
+            ),
+            (0, 4)
+        );
+        let answered = evidence(&[429], "Too Many Requests");
+        assert_eq!(
+            (answered.endpoint_throttled, answered.eventbridge_throttled),
+            (4, 0)
+        );
+    }
+
     #[test]
     fn throttling_below_the_limit_on_average_names_the_bursts() {
         let rule = RuleHealth {

@@ -367,6 +367,10 @@ fn to_item(i: &IncidentItem) -> Item {
             item.insert(attr.into(), v);
         }
     }
+    if !i.http_statuses.is_empty() {
+        let statuses = i.http_statuses.iter().map(u16::to_string).collect();
+        item.insert("httpStatuses".into(), AttributeValue::Ns(statuses));
+    }
     if let Some(r) = &i.report {
         item.insert("reportJson".into(), s(&r.json));
         item.insert("reportMarkdown".into(), s(&r.markdown));
@@ -432,6 +436,17 @@ impl Attrs<'_> {
             Some(AttributeValue::Ss(v)) => Ok(v.iter().cloned().collect()),
             None => Ok(Default::default()),
             Some(_) => Err(wrong(attr, AttrType::StringSet)),
+        }
+    }
+
+    fn statuses(&self, attr: &'static str) -> Result<BTreeSet<u16>, ItemError> {
+        match self.0.get(attr) {
+            Some(AttributeValue::Ns(v)) => v
+                .iter()
+                .map(|n| n.parse().map_err(|_| wrong(attr, AttrType::NumberSet)))
+                .collect(),
+            None => Ok(BTreeSet::new()),
+            Some(_) => Err(wrong(attr, AttrType::NumberSet)),
         }
     }
 
@@ -533,6 +548,7 @@ fn parse(item: &Item) -> Result<IncidentItem, ItemError> {
         rules: a.set("rules")?,
         codes: a.set("codes")?,
         sample_errors: a.strings("sampleErrors")?,
+        http_statuses: a.statuses("httpStatuses")?,
         conversations: a.count("conversations").unwrap_or(0),
         per_minute: a.minutes("perMinute")?,
         per_hour: a.minutes("perHour")?,
@@ -571,6 +587,7 @@ mod tests {
             rules: ["arn:r".to_owned()].into(),
             codes: ["THROTTLING".to_owned()].into(),
             sample_errors: vec!["slow down".into()],
+            http_statuses: [429, 503].into(),
             conversations: 1,
             per_minute: [(0, 2), (1, 1)].into(),
             report: Some(ReportRef {
@@ -588,6 +605,10 @@ mod tests {
         let settings = IncidentSettings::default();
         let (opened, _) = table::count_in(None, &observation(), 5, &settings);
         assert_eq!(parse(&to_item(&opened)).unwrap(), opened);
+        assert_eq!(
+            to_item(&opened)["httpStatuses"],
+            AttributeValue::Ns(vec!["429".into(), "503".into()])
+        );
         let mut resolved = table::resolve(&opened, 10_000_000, &settings, true).unwrap();
         resolved.acknowledged_at = Some(7);
         resolved.silenced_until = Some(8);

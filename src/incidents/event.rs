@@ -88,6 +88,7 @@ pub fn detail(change: &Change, ctx: &EventContext) -> Value {
         "peakPerMinute": item.peak(),
         "errorCodes": item.codes,
         "sampleErrors": item.sample_errors,
+        "httpStatuses": item.http_statuses,
         "conversations": item.conversations,
         "recommendedAction": category.map(FailureCategory::recommended_action),
         "acknowledged": item.acknowledged_at.is_some() && item.episode == change.episode,

@@ -32,6 +32,8 @@ pub use event::{DETAIL_TYPE, EventContext, detail};
 pub(crate) use event::{REPORTS, commands, rfc3339};
 #[cfg(test)]
 pub use table::MemoryTable;
+#[cfg(test)]
+pub(crate) use table::fresh;
 pub use table::{
     AttrType, Expect, HOURS_KEPT, IncidentItem, IncidentTable, ItemError, MINUTES_KEPT,
     Observation, Pending, ReportRef, SAMPLE_CHARS, Salvage, State, Stored, TableCall, TableError,
@@ -126,6 +128,7 @@ fn observation(
         rules: tally.rules.iter().map(|r| (*r).to_owned()).collect(),
         codes: tally.codes.keys().map(|c| (*c).to_owned()).collect(),
         sample_errors: tally.sample_errors(),
+        http_statuses: tally.http_statuses().into_iter().collect(),
         conversations: tally.conversations.len() as u64,
         per_minute: tally
             .per_minute

@@ -48,6 +48,7 @@ fn batch(minutes: i64, count: u64, width: i64) -> Observation {
         rules: ["arn:aws:events:us-east-1:111122223333:rule/to-crm".to_owned()].into(),
         codes: ["THROTTLING".to_owned()].into(),
         sample_errors: vec!["429 Too Many Requests ".repeat(40)],
+        http_statuses: [429].into(),
         conversations: 1,
         per_minute,
         report: Some(ReportRef {

@@ -106,6 +106,9 @@ pub struct IncidentItem {
     pub codes: BTreeSet<String>,
     /// Up to five distinct error messages, each cut to [`SAMPLE_CHARS`].
     pub sample_errors: Vec<String>,
+    /// The HTTP statuses the target answered (at most [`NAMES_KEPT`]): an API
+    /// destination's own 429 tells its rate limit from EventBridge's throttling.
+    pub http_statuses: BTreeSet<u16>,
     /// Conversations affected, counted per batch (a conversation in two batches counts
     /// twice): an upper bound; `summarize` gives the exact number.
     pub conversations: u64,
@@ -207,6 +210,8 @@ pub struct Observation {
     pub codes: BTreeSet<String>,
     /// Up to five distinct error messages.
     pub sample_errors: Vec<String>,
+    /// The HTTP statuses the target answered.
+    pub http_statuses: BTreeSet<u16>,
     /// Distinct conversations in the batch.
     pub conversations: u64,
     /// Failed events per epoch minute.
@@ -338,6 +343,8 @@ pub enum AttrType {
     Integer,
     /// `SS`.
     StringSet,
+    /// `NS`.
+    NumberSet,
     /// `L`.
     List,
     /// `M`.
@@ -351,6 +358,7 @@ impl std::fmt::Display for AttrType {
             AttrType::Number => "a number",
             AttrType::Integer => "an integer",
             AttrType::StringSet => "a string set",
+            AttrType::NumberSet => "a number set",
             AttrType::List => "a list",
             AttrType::Map => "a map",
         })
@@ -484,7 +492,7 @@ pub trait IncidentTable: Send + Sync {
 }
 
 /// A new open episode from `seen`, numbered `seq` (its episode), made at `now`.
-pub(super) fn fresh(seen: &Observation, now: i64, seq: u64) -> IncidentItem {
+pub(crate) fn fresh(seen: &Observation, now: i64, seq: u64) -> IncidentItem {
     let mut item = IncidentItem {
         key: seen.key.clone(),
         state: State::Open,
@@ -498,6 +506,7 @@ pub(super) fn fresh(seen: &Observation, now: i64, seq: u64) -> IncidentItem {
         rules: BTreeSet::new(),
         codes: BTreeSet::new(),
         sample_errors: Vec::new(),
+        http_statuses: BTreeSet::new(),
         conversations: 0,
         per_minute: BTreeMap::new(),
         per_hour: BTreeMap::new(),
@@ -543,6 +552,12 @@ fn add(item: &mut IncidentItem, seen: &Observation, now: i64) {
             }
             kept.insert(name.clone());
         }
+    }
+    for status in &seen.http_statuses {
+        if item.http_statuses.len() >= NAMES_KEPT {
+            break;
+        }
+        item.http_statuses.insert(*status);
     }
     for e in &seen.sample_errors {
         let e = crate::text::truncate(e, SAMPLE_CHARS);

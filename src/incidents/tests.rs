@@ -53,6 +53,7 @@ fn seen(minute: i64, count: u64) -> Observation {
         rules: Default::default(),
         codes: Default::default(),
         sample_errors: vec![],
+        http_statuses: Default::default(),
         conversations: 1,
         per_minute: [(t.div_euclid(60_000), count)].into(),
         report: None,

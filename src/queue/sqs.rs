@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::config::interceptors::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
@@ -100,10 +101,7 @@ impl SqsQueue {
                 queue: self.url.clone(),
                 detail,
             }
-        } else if code.is_empty()
-            && status.is_none()
-            && detail.to_ascii_lowercase().contains("credentials")
-        {
+        } else if code.is_empty() && status.is_none() && no_credentials(&e) {
             let detail = detail.split(". Attempted").next().unwrap_or_default();
             QueueError::NoCredentials(detail.trim_end_matches([':', '.']).to_owned())
         } else {
@@ -141,6 +139,9 @@ impl SqsQueue {
             for (i, failed) in results {
                 outcomes[i] = match failed {
                     None => HandleOutcome::Done,
+                    // SQS says an expired handle only in its text: `InvalidParameterValue`,
+                    // "… Reason: The receipt handle has expired." (a malformed one is
+                    // `ReceiptHandleIsInvalid`); the code alone is any bad parameter.
                     Some(f)
                         if f.code == "ReceiptHandleIsInvalid"
                             || f.code.contains("InvalidParameterValue")
@@ -158,6 +159,19 @@ impl SqsQueue {
         }
         Ok(outcomes)
     }
+}
+
+/// Whether the call failed because the credentials chain found none: a
+/// [`CredentialsError`] among its causes, not a service's answer.
+fn no_credentials(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Calls and attempts made through a client.

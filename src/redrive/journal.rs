@@ -23,10 +23,10 @@ use futures::future::BoxFuture;
 pub(crate) enum JournalError {
     /// A call failed, was refused or did not answer in time: which, and why.
     #[error("redrive journal: {0}")]
-    Aws(#[from] crate::aws_error::AwsError),
+    Aws(crate::aws_error::AwsError),
     /// A run that cannot be written as JSON.
     #[error("redrive journal: run not serializable: {0}")]
-    Serialize(#[source] serde_json::Error),
+    Serialize(serde_json::Error),
     /// An item that is not what this code writes.
     #[error("redrive journal: item {key} cannot be read: {why}")]
     Unreadable {
@@ -35,6 +35,14 @@ pub(crate) enum JournalError {
         /// What is wrong with it.
         why: String,
     },
+}
+
+/// `?` on a call's [`AwsError`](crate::aws_error::AwsError); said in the line, so not
+/// the error's `source()` too.
+impl From<crate::aws_error::AwsError> for JournalError {
+    fn from(e: crate::aws_error::AwsError) -> JournalError {
+        JournalError::Aws(e)
+    }
 }
 
 /// Where a run is.

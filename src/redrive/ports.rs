@@ -37,12 +37,12 @@ pub(crate) enum PayloadsError {
     #[error(transparent)]
     Read(#[from] ReadError),
     /// An object below the reports prefix that is not a report.
-    #[error("{location}: not a dlq-triage report ({source})")]
+    #[error("{location}: not a dlq-triage report ({error})")]
     NotAReport {
         /// Where.
         location: Location,
         /// The parser's reason.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// The twin holds no payload for the message id.
     #[cfg(test)]
@@ -116,7 +116,7 @@ impl Payloads for StoredPayloads {
                 let report: crate::report::Report =
                     serde_json::from_slice(&bytes).map_err(|source| PayloadsError::NotAReport {
                         location: location.clone(),
-                        source,
+                        error: source,
                     })?;
                 selector.add(location, &report);
             }

@@ -116,6 +116,7 @@ fn item(category: FailureCategory, count: u64) -> IncidentItem {
         rules: BTreeSet::from([RULE.to_owned()]),
         codes: BTreeSet::new(),
         sample_errors: Vec::new(),
+        http_statuses: Default::default(),
         conversations: 0,
         per_minute: BTreeMap::new(),
         per_hour: BTreeMap::new(),
@@ -811,4 +812,35 @@ async fn a_retry_after_holds_the_next_send_back() {
         at("ev-0004") - at("ev-0003")
     );
     assert!(at("ev-0003") - at("ev-0002") < std::time::Duration::from_millis(200));
+}
+
+/// The journal's and the payloads' failures say their cause once, printed with their
+/// causes or not.
+#[test]
+fn a_journal_or_payloads_failure_says_its_cause_once() {
+    use super::engine::RedriveError;
+    use super::journal::JournalError;
+    use super::ports::PayloadsError;
+    let timed_out = crate::aws_error::AwsError::TimedOut {
+        action: "dynamodb:GetItem".into(),
+        after: std::time::Duration::from_secs(5),
+    };
+    let not_json = || serde_json::from_slice::<serde_json::Value>(b"{").unwrap_err();
+    let not_a_report = || PayloadsError::NotAReport {
+        location: Location::File("r.json".into()),
+        error: not_json(),
+    };
+    let errors: [Box<dyn std::error::Error>; 4] = [
+        Box::new(JournalError::from(timed_out)),
+        Box::new(JournalError::Serialize(not_json())),
+        Box::new(not_a_report()),
+        Box::new(RedriveError::Payloads(not_a_report())),
+    ];
+    for e in errors {
+        assert_eq!(
+            crate::aws_error::said_twice(e.as_ref()),
+            Vec::<String>::new(),
+            "{e}"
+        );
+    }
 }

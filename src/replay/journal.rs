@@ -60,43 +60,40 @@ pub(crate) struct Entry {
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     /// An earlier run's journal could not be read.
-    #[error("cannot read the journal {}: {source}", path.display())]
+    #[error("cannot read the journal {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Its folder could not be created.
-    #[error("cannot create {}: {source}", dir.display())]
-    CreateDir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot create {}: {error}", dir.display())]
+    CreateDir { dir: PathBuf, error: std::io::Error },
     /// It could not be opened for appending.
-    #[error("cannot open the journal {}: {source}", path.display())]
+    #[error("cannot open the journal {}: {error}", path.display())]
     Open {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A line could not be read, or the cut-short line not ended.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// An entry could not be written as JSON.
     #[error("{0}")]
     Serialize(serde_json::Error),
     /// An entry could not be appended.
-    #[error("cannot write the journal {}: {source}", path.display())]
+    #[error("cannot write the journal {}: {error}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The lines could not be made durable.
-    #[error("cannot sync the journal {}: {source}", path.display())]
+    #[error("cannot sync the journal {}: {error}", path.display())]
     Sync {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Another task panicked while holding the journal.
     #[error("poisoned lock: another task failed inside")]
@@ -132,7 +129,7 @@ impl Journal {
                 for line in BufReader::new(f).lines() {
                     let line = line.map_err(|e| JournalError::Io {
                         path: path.to_owned(),
-                        source: e,
+                        error: e,
                     })?;
                     if line.trim().is_empty() {
                         continue;
@@ -153,14 +150,14 @@ impl Journal {
             Err(source) => {
                 return Err(JournalError::Read {
                     path: path.to_owned(),
-                    source,
+                    error: source,
                 });
             }
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| JournalError::CreateDir {
                 dir: dir.to_owned(),
-                source,
+                error: source,
             })?;
         }
         let mut file = OpenOptions::new()
@@ -169,13 +166,13 @@ impl Journal {
             .open(path)
             .map_err(|source| JournalError::Open {
                 path: path.to_owned(),
-                source,
+                error: source,
             })?;
         // A line cut short by a crash must not glue itself to the next entry.
         if unreadable_lines > 0 {
             file.write_all(b"\n").map_err(|source| JournalError::Io {
                 path: path.to_owned(),
-                source,
+                error: source,
             })?;
         }
         Ok(Journal {
@@ -220,7 +217,7 @@ impl Journal {
             .and_then(|()| self.file.flush())
             .map_err(|source| JournalError::Write {
                 path: self.path.clone(),
-                source,
+                error: source,
             })?;
         if entry.status == Status::Sent {
             if let Some(event) = &entry.event_id {
@@ -237,7 +234,7 @@ impl Journal {
     pub(crate) fn sync(&self) -> Result<(), JournalError> {
         self.file.sync_data().map_err(|source| JournalError::Sync {
             path: self.path.clone(),
-            source,
+            error: source,
         })
     }
 }
@@ -319,12 +316,13 @@ mod tests {
         // A folder where the journal should be: it opens, but its lines cannot be read.
         let e = Journal::open(dir.path()).unwrap_err();
         assert!(
-            matches!(&e, JournalError::Io { path, source } if path == dir.path() && source.kind() == std::io::ErrorKind::IsADirectory),
+            matches!(&e, JournalError::Io { path, error: source } if path == dir.path() && source.kind() == std::io::ErrorKind::IsADirectory),
             "{e:?}"
         );
         assert!(
             e.to_string().contains(&dir.path().display().to_string()),
             "{e}"
         );
+        assert_eq!(crate::aws_error::said_twice(&e), Vec::<String>::new());
     }
 }

@@ -107,7 +107,7 @@ impl ReportDigest {
             Ok(view) => Err(wrong_version(view.schema_version)),
             // A report of another version may not even have this one's shape: say so.
             Err(e) => Err(match serde_json::from_slice::<Version>(bytes) {
-                Err(source) => DigestError::NotJson { source },
+                Err(source) => DigestError::NotJson { error: source },
                 Ok(v) if v.schema_version != Some(SCHEMA_VERSION) => {
                     wrong_version(v.schema_version)
                 }
@@ -158,10 +158,10 @@ impl ReportDigest {
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
     /// Not JSON at all.
-    #[error("not JSON: {source}")]
+    #[error("not JSON: {error}")]
     NotJson {
         /// The parser's error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// A report of another schema version.
     #[error("report schema version {version}; this dlq-triage reads version {SCHEMA_VERSION}")]

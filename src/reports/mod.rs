@@ -157,6 +157,20 @@ pub(crate) fn is_report_key(key: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// Bytes that are not JSON say the parser's reason once.
+    #[test]
+    fn bytes_that_are_not_json_say_why_once() {
+        for parse in [ReportDigest::parse, ReportDigest::parse_with_serde_json] {
+            let e = parse(b"{").unwrap_err();
+            assert!(e.to_string().starts_with("not JSON: "), "{e}");
+            assert_eq!(
+                crate::aws_error::said_twice(&e),
+                Vec::<String>::new(),
+                "{e}"
+            );
+        }
+    }
+
     fn local(path: &str) -> Location {
         Location::File(PathBuf::from(path))
     }

@@ -41,7 +41,7 @@ pub(crate) enum RedriveError {
     Refused(String),
     /// The stored payloads could not be listed.
     #[error("the incident's stored payloads cannot be listed: {0}")]
-    Payloads(#[from] super::ports::PayloadsError),
+    Payloads(super::ports::PayloadsError),
 }
 
 /// What a person asks of a run.
