@@ -95,10 +95,14 @@ impl Deliver for Endpoint {
     }
 }
 
+/// The tests' clock: the real one, read once (whole seconds). The engine reads the real
+/// clock too (an event's age, a paused run's expiry), so a fixed date here would make a
+/// test pass or fail by the day it runs.
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-12-07T04:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
+    static NOW: std::sync::LazyLock<DateTime<Utc>> = std::sync::LazyLock::new(|| {
+        DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now is a time")
+    });
+    *NOW
 }
 
 fn item(category: FailureCategory, count: u64) -> IncidentItem {
