@@ -10,22 +10,43 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// An AWS call that failed: no answer in time, or the service's (or the way to it's) error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub(crate) enum AwsError {
     /// No answer within `after`.
-    #[error("{action}: no answer within {after:?}")]
     TimedOut { action: String, after: Duration },
     /// The call failed; `line` is [`describe`]'s text.
-    #[error("{line}")]
     Failed {
         code: Option<String>,
         message: Option<String>,
         /// The HTTP status of the answer, when there was one.
         status: Option<u16>,
         line: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// The SDK's error: the `source()` unless `line` already says it (a failure
+        /// without an answer is said with its causes).
+        sdk: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AwsError::TimedOut { action, after } => {
+                write!(f, "{action}: no answer within {after:?}")
+            }
+            AwsError::Failed { line, .. } => f.write_str(line),
+        }
+    }
+}
+
+impl std::error::Error for AwsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AwsError::Failed { line, sdk, .. } if !line.contains(&sdk.to_string()) => {
+                Some(sdk.as_ref())
+            }
+            _ => None,
+        }
+    }
 }
 
 impl AwsError {
@@ -39,7 +60,7 @@ impl AwsError {
             message: e.message().map(str::to_owned),
             status: e.raw_response().map(|r| r.status().as_u16()),
             line: describe(action, &e),
-            source: Box::new(e),
+            sdk: Box::new(e),
         }
     }
 
@@ -76,6 +97,19 @@ where
         }),
         Ok(answer) => answer.map_err(|e| AwsError::from_sdk(action, e)),
     }
+}
+
+/// Whether a later attempt of the call may succeed: no answer (a timeout, a connection
+/// that failed), the service's throttling or transient codes (the SDK's own retry lists),
+/// or a 5xx answer; not a refusal a person must fix.
+pub(crate) fn transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+    let code = e.code().unwrap_or_default();
+    matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+        || THROTTLING_ERRORS.contains(&code)
+        || TRANSIENT_ERRORS.contains(&code)
+        || e.raw_response()
+            .is_some_and(|r| r.status().is_server_error())
 }
 
 /// `action: Code: message` as the service said it, or the error's first line when the
@@ -202,5 +236,51 @@ mod tests {
         assert_eq!(e.status(), Some(400));
         assert!(matches!(&e, AwsError::Failed { message: Some(m), .. } if m == "no"));
         assert_eq!(e.to_string(), "GetItem: AccessDeniedException: no");
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(said_twice(&e), Vec::<String>::new());
+    }
+
+    /// What may succeed later is told by the SDK's error, not by words in its message.
+    #[test]
+    fn transient_is_no_answer_throttling_or_a_5xx() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let no_answer = SdkError::<GetItemError, HttpResponse>::dispatch_failure(
+            ConnectorError::io(refused.into()),
+        );
+        assert!(transient(&no_answer));
+        let said = |code: &str, message: &str, status| {
+            transient(&shapes::service(
+                GetItemError::generic(shapes::meta(code, message)),
+                status,
+            ))
+        };
+        assert!(said("ThrottlingException", "Rate exceeded", 400));
+        assert!(said("InternalServerError", "try again", 500));
+        assert!(!said("AccessDeniedException", "no", 400));
+        // A name that happens to hold the words is still a missing resource.
+        assert!(!said(
+            "ResourceNotFoundException",
+            "connection throttle-timeout-dispatch not found",
+            400
+        ));
+    }
+
+    /// A call that got no answer is said with its causes in its line, so they are not its
+    /// `source()` too.
+    #[test]
+    fn a_failure_without_an_answer_says_its_causes_once() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let sdk = SdkError::<GetItemError, HttpResponse>::dispatch_failure(ConnectorError::io(
+            refused.into(),
+        ));
+        let e = AwsError::from_sdk("GetItem", sdk);
+        assert!(
+            e.to_string().starts_with("GetItem: dispatch failure"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("connection refused"), "{e}");
+        assert_eq!(said_twice(&e), Vec::<String>::new());
     }
 }

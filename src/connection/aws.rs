@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use aws_sdk_eventbridge::operation::describe_connection::DescribeConnectionOutput;
 use aws_sdk_eventbridge::types::ConnectionHttpParameters;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
@@ -131,13 +134,7 @@ impl AwsConnectionAuth {
             .send();
         self.bounded(arn, "DescribeConnection", deadline, call)
             .await?
-            .map_err(|e| {
-                aws(
-                    arn,
-                    "DescribeConnection",
-                    aws_error::describe("DescribeConnection", &e),
-                )
-            })
+            .map_err(|e| aws(arn, "DescribeConnection", &e))
     }
 
     async fn secret_text(
@@ -157,13 +154,7 @@ impl AwsConnectionAuth {
         let out = self
             .bounded(arn, "GetSecretValue", deadline, call)
             .await?
-            .map_err(|e| {
-                aws(
-                    arn,
-                    "GetSecretValue",
-                    aws_error::describe("GetSecretValue", &e),
-                )
-            })?;
+            .map_err(|e| aws(arn, "GetSecretValue", &e))?;
         out.secret_string()
             .map(str::to_owned)
             .ok_or_else(|| invalid(arn, "its secret holds no SecretString"))
@@ -355,11 +346,15 @@ fn invalid(arn: &str, message: &str) -> ConnectionError {
     }
 }
 
-fn aws(arn: &str, operation: &'static str, message: String) -> ConnectionError {
+fn aws<E>(arn: &str, operation: &'static str, e: &SdkError<E, HttpResponse>) -> ConnectionError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     ConnectionError::Aws {
         connection: arn.to_owned(),
         operation,
-        message,
+        message: aws_error::describe(operation, e),
+        transient: aws_error::transient(e),
     }
 }
 

@@ -49,6 +49,8 @@ pub enum ConnectionError {
         operation: &'static str,
         /// The SDK's error, as one line.
         message: String,
+        /// Whether a later attempt may succeed (no answer, throttling, a 5xx).
+        transient: bool,
     },
     /// A call did not answer within its timeout (or the caller's deadline).
     #[error("connection {connection}: {operation} did not answer within {} ms", given.as_millis())]
@@ -87,10 +89,7 @@ impl ConnectionError {
     pub fn transient(&self) -> bool {
         match self {
             ConnectionError::Timeout { .. } | ConnectionError::Token { .. } => true,
-            ConnectionError::Aws { message, .. } => {
-                let m = message.to_ascii_lowercase();
-                m.contains("throttl") || m.contains("timeout") || m.contains("dispatch")
-            }
+            ConnectionError::Aws { transient, .. } => *transient,
             // A connection on its way to AUTHORIZED (created, updated or being authorized
             // now) may be ready at the next attempt; DEAUTHORIZED and the rest wait for a
             // person.
@@ -278,6 +277,7 @@ impl ConnectionAuth for MemoryConnectionAuth {
                     connection: connection_arn.to_owned(),
                     operation: "DescribeConnection",
                     message: "ResourceNotFoundException: no such connection".to_owned(),
+                    transient: false,
                 })
             });
         Box::pin(async move { answer })

@@ -439,13 +439,14 @@ impl Attrs<'_> {
         }
     }
 
-    fn statuses(&self, attr: &'static str) -> Result<BTreeSet<u16>, ItemError> {
+    /// A number set of HTTP statuses (an entry that is not one is passed over, as
+    /// [`Attrs::strings`] passes over a non-string); `None` when the item has none.
+    fn statuses(&self, attr: &'static str) -> Result<Option<BTreeSet<u16>>, ItemError> {
         match self.0.get(attr) {
-            Some(AttributeValue::Ns(v)) => v
-                .iter()
-                .map(|n| n.parse().map_err(|_| wrong(attr, AttrType::NumberSet)))
-                .collect(),
-            None => Ok(BTreeSet::new()),
+            Some(AttributeValue::Ns(v)) => {
+                Ok(Some(v.iter().filter_map(|n| n.parse().ok()).collect()))
+            }
+            None => Ok(None),
             Some(_) => Err(wrong(attr, AttrType::NumberSet)),
         }
     }
@@ -535,6 +536,14 @@ fn parse(item: &Item) -> Result<IncidentItem, ItemError> {
         }),
         _ => None,
     };
+    let sample_errors = a.strings("sampleErrors")?;
+    // An item written before the statuses were kept: those its sampled messages state, read
+    // by the classifier's own parser (the statuses were read from the same messages).
+    let http_statuses = a.statuses("httpStatuses")?.unwrap_or_else(|| {
+        (sample_errors.iter())
+            .filter_map(|e| crate::classify::find_http_status(e).map(|s| s.code))
+            .collect()
+    });
     Ok(IncidentItem {
         key: a.text("incidentKey")?,
         state,
@@ -547,8 +556,8 @@ fn parse(item: &Item) -> Result<IncidentItem, ItemError> {
         announced_count: a.count("announcedCount")?,
         rules: a.set("rules")?,
         codes: a.set("codes")?,
-        sample_errors: a.strings("sampleErrors")?,
-        http_statuses: a.statuses("httpStatuses")?,
+        sample_errors,
+        http_statuses,
         conversations: a.count("conversations").unwrap_or(0),
         per_minute: a.minutes("perMinute")?,
         per_hour: a.minutes("perHour")?,
@@ -609,6 +618,21 @@ mod tests {
             to_item(&opened)["httpStatuses"],
             AttributeValue::Ns(vec!["429".into(), "503".into()])
         );
+        // Written by a version that kept no statuses: those its sampled messages state.
+        let mut older = to_item(&opened);
+        older.remove("httpStatuses");
+        older.insert(
+            "sampleErrors".into(),
+            strings(&["Unable to invoke ApiDestination endpoint: The endpoint responded with a 429 Too Many Requests.".to_owned(), "waited 4290 ms".to_owned()]),
+        );
+        assert_eq!(parse(&older).unwrap().http_statuses, BTreeSet::from([429]));
+        // A number that is not a status is passed over, not the item.
+        let mut odd = to_item(&opened);
+        odd.insert(
+            "httpStatuses".into(),
+            AttributeValue::Ns(vec!["429".into(), "4.5".into()]),
+        );
+        assert_eq!(parse(&odd).unwrap().http_statuses, BTreeSet::from([429]));
         let mut resolved = table::resolve(&opened, 10_000_000, &settings, true).unwrap();
         resolved.acknowledged_at = Some(7);
         resolved.silenced_until = Some(8);

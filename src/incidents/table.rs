@@ -106,8 +106,9 @@ pub struct IncidentItem {
     pub codes: BTreeSet<String>,
     /// Up to five distinct error messages, each cut to [`SAMPLE_CHARS`].
     pub sample_errors: Vec<String>,
-    /// The HTTP statuses the target answered (at most [`NAMES_KEPT`]): an API
-    /// destination's own 429 tells its rate limit from EventBridge's throttling.
+    /// The HTTP failure statuses the dead letters' messages state (at most [`NAMES_KEPT`],
+    /// and 429 always): an API destination's own 429 tells its rate limit from
+    /// EventBridge's throttling.
     pub http_statuses: BTreeSet<u16>,
     /// Conversations affected, counted per batch (a conversation in two batches counts
     /// twice): an upper bound; `summarize` gives the exact number.
@@ -210,7 +211,7 @@ pub struct Observation {
     pub codes: BTreeSet<String>,
     /// Up to five distinct error messages.
     pub sample_errors: Vec<String>,
-    /// The HTTP statuses the target answered.
+    /// The HTTP failure statuses the dead letters' messages state.
     pub http_statuses: BTreeSet<u16>,
     /// Distinct conversations in the batch.
     pub conversations: u64,
@@ -554,10 +555,10 @@ fn add(item: &mut IncidentItem, seen: &Observation, now: i64) {
         }
     }
     for status in &seen.http_statuses {
-        if item.http_statuses.len() >= NAMES_KEPT {
-            break;
+        // A 429 is kept past the bound: it tells the endpoint's own rate limit.
+        if item.http_statuses.len() < NAMES_KEPT || *status == 429 {
+            item.http_statuses.insert(*status);
         }
-        item.http_statuses.insert(*status);
     }
     for e in &seen.sample_errors {
         let e = crate::text::truncate(e, SAMPLE_CHARS);
@@ -835,7 +836,7 @@ impl MemoryTable {
                     message: None,
                     status: Some(400),
                     line: reason.clone(),
-                    source: reason.clone().into(),
+                    sdk: reason.clone().into(),
                 },
             ))),
             None => Ok(()),

@@ -75,6 +75,10 @@ pub enum QueueError {
         "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY ({0})"
     )]
     NoCredentials(String),
+    /// Credentials were found but could not be loaded (an expired SSO session, a role
+    /// that cannot be assumed, a profile that is wrong).
+    #[error("AWS credentials could not be loaded: {0}")]
+    Credentials(String),
     /// Anything else (network, throttling after retries, timeouts).
     #[error("{action} on {queue} failed: {detail}")]
     Other {

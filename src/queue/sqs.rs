@@ -101,9 +101,13 @@ impl SqsQueue {
                 queue: self.url.clone(),
                 detail,
             }
-        } else if code.is_empty() && status.is_none() && no_credentials(&e) {
+        } else if let Some(missing) = credentials_error(&e).filter(|_| code.is_empty()) {
             let detail = detail.split(". Attempted").next().unwrap_or_default();
-            QueueError::NoCredentials(detail.trim_end_matches([':', '.']).to_owned())
+            let detail = detail.trim_end_matches([':', '.']).to_owned();
+            match missing {
+                CredentialsError::CredentialsNotLoaded(_) => QueueError::NoCredentials(detail),
+                _ => QueueError::Credentials(detail),
+            }
         } else {
             QueueError::Other {
                 action,
@@ -161,17 +165,16 @@ impl SqsQueue {
     }
 }
 
-/// Whether the call failed because the credentials chain found none: a
-/// [`CredentialsError`] among its causes, not a service's answer.
-fn no_credentials(e: &(dyn std::error::Error + 'static)) -> bool {
+/// The credentials chain's error among the call's causes, when that is why it failed.
+fn credentials_error<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e CredentialsError> {
     let mut cause = Some(e);
     while let Some(c) = cause {
-        if c.downcast_ref::<CredentialsError>().is_some() {
-            return true;
+        if let Some(found) = c.downcast_ref::<CredentialsError>() {
+            return Some(found);
         }
         cause = c.source();
     }
-    false
+    None
 }
 
 /// Calls and attempts made through a client.
@@ -406,4 +409,50 @@ fn xml_message(body: &str) -> Option<String> {
     let start = body.find("<Message>")? + "<Message>".len();
     let end = start + body[start..].find("</Message>")?;
     Some(body[start..end].trim().to_owned()).filter(|m| !m.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sqs::operation::receive_message::ReceiveMessageError;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    /// The credentials chain's failure, boxed the way the SDK's orchestrator boxes it (a
+    /// dispatch failure whose connector error holds it).
+    fn chain_failed(e: CredentialsError) -> SdkError<ReceiveMessageError, HttpResponse> {
+        SdkError::dispatch_failure(ConnectorError::other(Box::new(e), None))
+    }
+
+    /// None found is "no AWS credentials"; found but not loadable says so; a message that
+    /// mentions credentials is neither.
+    #[test]
+    fn missing_credentials_are_told_by_the_chains_error_not_by_words() {
+        let queue = SqsQueue::new(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .build(),
+            "https://sqs.us-east-1.amazonaws.com/111122223333/dlq",
+            Duration::from_secs(1),
+        );
+        let none = queue.error(
+            "sqs:ReceiveMessage",
+            chain_failed(CredentialsError::not_loaded("no providers in chain")),
+        );
+        assert!(matches!(none, QueueError::NoCredentials(_)), "{none}");
+        let expired = queue.error(
+            "sqs:ReceiveMessage",
+            chain_failed(CredentialsError::provider_error(
+                "the SSO session has expired",
+            )),
+        );
+        assert!(matches!(expired, QueueError::Credentials(_)), "{expired}");
+        let refused = std::io::Error::other("proxy: credentials required");
+        let words = queue.error(
+            "sqs:ReceiveMessage",
+            SdkError::<ReceiveMessageError, HttpResponse>::dispatch_failure(ConnectorError::io(
+                refused.into(),
+            )),
+        );
+        assert!(matches!(words, QueueError::Other { .. }), "{words}");
+    }
 }

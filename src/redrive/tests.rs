@@ -95,14 +95,12 @@ impl Deliver for Endpoint {
     }
 }
 
-/// The tests' clock: the real one, read once (whole seconds). The engine reads the real
-/// clock too (an event's age, a paused run's expiry), so a fixed date here would make a
-/// test pass or fail by the day it runs.
+/// The tests' clock: a fixed time, which [`rig`] gives the engine too (it tells an event's
+/// age and a paused run's expiry by its own clock).
 fn now() -> DateTime<Utc> {
-    static NOW: std::sync::LazyLock<DateTime<Utc>> = std::sync::LazyLock::new(|| {
-        DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now is a time")
-    });
-    *NOW
+    DateTime::parse_from_rfc3339("2026-12-07T04:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn item(category: FailureCategory, count: u64) -> IncidentItem {
@@ -146,7 +144,7 @@ fn item(category: FailureCategory, count: u64) -> IncidentItem {
 /// `n` events of `category`, one dead letter each, their `time` `age` before now.
 fn payloads(category: FailureCategory, n: usize, age: chrono::Duration) -> MemoryPayloads {
     let mut p = MemoryPayloads::default();
-    let time = (Utc::now() - age).to_rfc3339();
+    let time = (now() - age).to_rfc3339();
     for i in 0..n {
         let id = format!("ev-{i:04}");
         p.records.push(Candidate {
@@ -200,6 +198,7 @@ fn rig(p: MemoryPayloads, health: MemoryHealth) -> Rig {
         Some(notices.clone()),
         Arc::new(health),
     );
+    redriver.set_clock(Arc::new(now));
     Rig {
         redriver,
         journal,
@@ -297,8 +296,8 @@ async fn a_failing_canary_pauses_the_run_before_anything_else_is_sent() {
     // Resolved again after the pause: it resumes with a new canary and ends.
     *r.endpoint.down.lock().unwrap() = false;
     let mut again = item(FailureCategory::RateLimitExceeded, 50);
-    again.resolved_at = Some(Utc::now().timestamp_millis() + 1);
-    assert_eq!(r.redriver.consider(&[again], Utc::now()).await.started, 1);
+    again.resolved_at = Some(now().timestamp_millis() + 1);
+    assert_eq!(r.redriver.consider(&[again], now()).await.started, 1);
     assert_eq!(r.redriver.work(far()).await.sent, 50);
 }
 
@@ -420,7 +419,7 @@ async fn events_older_than_the_maximum_age_are_skipped_and_counted() {
 }
 
 fn young_body(c: &Candidate, _: Vec<u8>) -> Vec<u8> {
-    let time = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let time = (now() - chrono::Duration::hours(1)).to_rfc3339();
     serde_json::json!({"id": c.event_id, "time": time})
         .to_string()
         .into_bytes()
@@ -518,10 +517,7 @@ async fn a_person_pauses_resumes_and_cancels() {
     // Held by a person: a new resolution does not resume it.
     assert_eq!(
         r.redriver
-            .consider(
-                std::slice::from_ref(&i),
-                Utc::now() + chrono::Duration::hours(1)
-            )
+            .consider(std::slice::from_ref(&i), now() + chrono::Duration::hours(1))
             .await
             .started,
         0
@@ -581,9 +577,7 @@ async fn a_long_run_says_how_far_it_got_at_most_every_quarter_hour() {
         ),
         healthy(20),
     );
-    let clock = Arc::new(std::sync::atomic::AtomicI64::new(
-        Utc::now().timestamp_millis(),
-    ));
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(now().timestamp_millis()));
     let c = clock.clone();
     r.redriver.set_clock(Arc::new(move || {
         DateTime::from_timestamp_millis(c.load(std::sync::atomic::Ordering::SeqCst)).unwrap()

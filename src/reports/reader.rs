@@ -29,8 +29,8 @@ pub enum ReadError {
     File {
         /// The file or folder.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (said in the line, so not its `source()` too).
+        error: std::io::Error,
     },
     /// A local file larger than the most read.
     TooLarge {
@@ -60,15 +60,15 @@ pub enum ReadError {
         location: Location,
         /// The SDK's error, as one line.
         line: String,
-        /// The SDK's error.
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// The SDK's error (said in the line, so not its `source()` too).
+        sdk: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The object's body broke off.
     Body {
         /// Where.
         location: Location,
-        /// Why.
-        source: aws_smithy_types::byte_stream::error::Error,
+        /// Why (said in the line, so not its `source()` too).
+        error: aws_smithy_types::byte_stream::error::Error,
     },
     /// S3 did not answer `call` within `after`.
     TimedOut {
@@ -109,13 +109,13 @@ impl ReadError {
     /// What went wrong, without where.
     pub fn reason(&self) -> String {
         match self {
-            ReadError::File { source, .. } => source.to_string(),
+            ReadError::File { error, .. } => error.to_string(),
             ReadError::TooLarge { .. } => format!("larger than {MAX_READ} bytes"),
             ReadError::NotFound { .. } => "no such object".to_owned(),
             ReadError::NoBucket { .. } => "no such bucket".to_owned(),
             ReadError::Denied { .. } => "access denied (s3:GetObject / s3:ListBucket)".to_owned(),
             ReadError::S3 { line, .. } => line.clone(),
-            ReadError::Body { source, .. } => source.to_string(),
+            ReadError::Body { error, .. } => error.to_string(),
             ReadError::TimedOut { call, after, .. } => {
                 format!("{call}: no answer within {after:?}")
             }
@@ -207,9 +207,9 @@ impl Reader {
                         call: "GetObject".to_owned(),
                         after: self.per_call,
                     })?
-                    .map_err(|source| ReadError::Body {
+                    .map_err(|error| ReadError::Body {
                         location: location.clone(),
-                        source,
+                        error,
                     })?;
                 Ok(bytes.into_bytes().to_vec())
             }
@@ -346,10 +346,10 @@ impl Reader {
     }
 }
 
-fn file_error(path: &Path, source: std::io::Error) -> ReadError {
+fn file_error(path: &Path, error: std::io::Error) -> ReadError {
     ReadError::File {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -357,7 +357,7 @@ fn file_error(path: &Path, source: std::io::Error) -> ReadError {
 fn s3_error(location: &Location, e: AwsError) -> ReadError {
     let location = location.clone();
     let (code, status) = (e.code().map(str::to_owned), e.status());
-    let source = match e {
+    let sdk = match e {
         AwsError::TimedOut { action, after } => {
             return ReadError::TimedOut {
                 location,
@@ -365,7 +365,7 @@ fn s3_error(location: &Location, e: AwsError) -> ReadError {
                 after,
             };
         }
-        AwsError::Failed { source, .. } => source,
+        AwsError::Failed { sdk, .. } => sdk,
     };
     match (code, status) {
         (Some(c), _) if c == "NoSuchKey" => ReadError::NotFound { location },
@@ -378,8 +378,8 @@ fn s3_error(location: &Location, e: AwsError) -> ReadError {
         (code, Some(403)) => ReadError::Denied { location, code },
         _ => ReadError::S3 {
             location,
-            line: one_line(&DisplayErrorContext(source.as_ref()).to_string()),
-            source,
+            line: one_line(&DisplayErrorContext(sdk.as_ref()).to_string()),
+            sdk,
         },
     }
 }
@@ -490,6 +490,7 @@ mod tests {
         let slow = GetObjectError::generic(shapes::meta("SlowDown", "Please reduce"));
         let slow = s3_error(&at(), failed(shapes::service(slow, 503)));
         assert!(matches!(slow, ReadError::S3 { .. }));
+        assert_eq!(crate::aws_error::said_twice(&slow), Vec::<String>::new());
     }
 
     #[tokio::test]
@@ -501,6 +502,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(&e, ReadError::File { path: p, .. } if *p == path));
         assert_eq!(e.to_string(), format!("{}: {}", path.display(), e.reason()));
+        assert_eq!(crate::aws_error::said_twice(&e), Vec::<String>::new());
         let e = Reader::local().read(&at()).await.unwrap_err();
         assert!(matches!(e, ReadError::NoS3));
         assert_eq!(e.to_string(), "S3 is not configured for this run");
