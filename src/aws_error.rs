@@ -10,43 +10,23 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// An AWS call that failed: no answer in time, or the service's (or the way to it's) error.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum AwsError {
     /// No answer within `after`.
+    #[error("{action}: no answer within {after:?}")]
     TimedOut { action: String, after: Duration },
     /// The call failed; `line` is [`describe`]'s text.
+    #[error("{line}")]
     Failed {
         code: Option<String>,
         message: Option<String>,
         /// The HTTP status of the answer, when there was one.
         status: Option<u16>,
         line: String,
-        /// The SDK's error: the `source()` unless `line` already says it (a failure
-        /// without an answer is said with its causes).
+        /// The SDK's error. `line` says what it says (the service's code and message, or
+        /// the error with its causes), so it is not the `source()` too.
         sdk: Box<dyn std::error::Error + Send + Sync>,
     },
-}
-
-impl std::fmt::Display for AwsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AwsError::TimedOut { action, after } => {
-                write!(f, "{action}: no answer within {after:?}")
-            }
-            AwsError::Failed { line, .. } => f.write_str(line),
-        }
-    }
-}
-
-impl std::error::Error for AwsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            AwsError::Failed { line, sdk, .. } if !line.contains(&sdk.to_string()) => {
-                Some(sdk.as_ref())
-            }
-            _ => None,
-        }
-    }
 }
 
 impl AwsError {
@@ -99,17 +79,24 @@ where
     }
 }
 
-/// Whether a later attempt of the call may succeed: no answer (a timeout, a connection
-/// that failed), the service's throttling or transient codes (the SDK's own retry lists),
-/// or a 5xx answer; not a refusal a person must fix.
+/// Whether a later attempt of the call may succeed, by the SDK's own rules: no answer in
+/// time, an answer that could not be read, a connection that failed (an I/O error, a
+/// timeout, or one the connector calls transient), the service's throttling or transient
+/// codes (the SDK's lists), or a 500, 502, 503 or 504. Not credentials that could not be
+/// loaded, an endpoint that cannot be built, or a refusal a person must fix.
 pub(crate) fn transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
     use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
     let code = e.code().unwrap_or_default();
-    matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+    let failed_connection = match e {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(d) => d.is_io() || d.is_timeout() || d.as_other().is_some(),
+        _ => false,
+    };
+    failed_connection
         || THROTTLING_ERRORS.contains(&code)
         || TRANSIENT_ERRORS.contains(&code)
         || e.raw_response()
-            .is_some_and(|r| r.status().is_server_error())
+            .is_some_and(|r| matches!(r.status().as_u16(), 500 | 502 | 503 | 504))
 }
 
 /// `action: Code: message` as the service said it, or the error's first line when the
@@ -138,20 +125,20 @@ pub(crate) fn one_line(s: &str) -> String {
     crate::text::truncate(crate::text::first_line(s), 300)
 }
 
-/// The causes of `e` that, printed with its causes (`e: cause: cause…`), say again what
-/// the line before them already says: none when each line says its cause or leaves it to
+/// The causes of `e` that, printed with its causes (`e: cause: cause…`), say again what a
+/// line before them already says: none when each line says its cause or leaves it to
 /// `source()`, never both. For tests.
 #[cfg(test)]
 pub(crate) fn said_twice(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut twice = Vec::new();
-    let mut line = e.to_string();
+    let mut lines = vec![e.to_string()];
     let mut cause = e.source();
     while let Some(c) = cause {
         let said = c.to_string();
-        if line.contains(&said) {
+        if lines.iter().any(|line| line.contains(&said)) {
             twice.push(said.clone());
         }
-        line = said;
+        lines.push(said);
         cause = c.source();
     }
     twice
@@ -236,7 +223,6 @@ mod tests {
         assert_eq!(e.status(), Some(400));
         assert!(matches!(&e, AwsError::Failed { message: Some(m), .. } if m == "no"));
         assert_eq!(e.to_string(), "GetItem: AccessDeniedException: no");
-        assert!(std::error::Error::source(&e).is_some());
         assert_eq!(said_twice(&e), Vec::<String>::new());
     }
 
@@ -249,6 +235,18 @@ mod tests {
             ConnectorError::io(refused.into()),
         );
         assert!(transient(&no_answer));
+        // The credentials chain's failure reaches the caller as a dispatch failure too;
+        // trying again will not load them.
+        let no_credentials =
+            SdkError::<GetItemError, HttpResponse>::dispatch_failure(ConnectorError::other(
+                Box::new(
+                    aws_credential_types::provider::error::CredentialsError::not_loaded(
+                        "no providers in chain",
+                    ),
+                ),
+                None,
+            ));
+        assert!(!transient(&no_credentials));
         let said = |code: &str, message: &str, status| {
             transient(&shapes::service(
                 GetItemError::generic(shapes::meta(code, message)),
@@ -257,6 +255,7 @@ mod tests {
         };
         assert!(said("ThrottlingException", "Rate exceeded", 400));
         assert!(said("InternalServerError", "try again", 500));
+        assert!(!said("NotImplemented", "no such operation", 501));
         assert!(!said("AccessDeniedException", "no", 400));
         // A name that happens to hold the words is still a missing resource.
         assert!(!said(

@@ -184,15 +184,10 @@ impl SecretCache {
             .send()
             .await
             .map_err(|e| {
-                let code = e.code().unwrap_or("unknown error").to_owned();
-                let permanent = matches!(
-                    code.as_str(),
-                    "ResourceNotFoundException"
-                        | "AccessDeniedException"
-                        | "InvalidParameterException"
-                        | "InvalidRequestException"
-                        | "DecryptionFailure"
-                );
+                let code = match e.code() {
+                    Some(code) => code.to_owned(),
+                    None => crate::aws_error::describe("GetSecretValue", &e),
+                };
                 let advice = match code.as_str() {
                     "ResourceNotFoundException" => {
                         "the secret does not exist; check GENESYS_SECRET_ID"
@@ -202,7 +197,10 @@ impl SecretCache {
                     }
                     _ => "could not be read",
                 };
-                fail(format!("{advice} ({code})"), !permanent)
+                fail(
+                    format!("{advice} ({code})"),
+                    crate::aws_error::transient(&e),
+                )
             })?;
         let text = output.secret_string().ok_or_else(|| {
             fail(

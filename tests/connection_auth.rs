@@ -350,6 +350,8 @@ async fn a_missing_connection_names_the_call() {
         ),
         "{err:?}"
     );
+    // A connection that does not exist will not exist at the next attempt either.
+    assert!(!err.transient(), "{err}");
 }
 
 /// The connection's secret rewritten to something that is not JSON, then deleted: each a

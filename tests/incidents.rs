@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use dlq_triage_test_support as support;
 use genesys_dlq_triage::{Handler, Response, RuleContext, TargetInput, apply_input_transformation};
 use lambda_runtime::{Context, LambdaEvent};
@@ -62,8 +62,21 @@ async fn incident_events(world: &World) -> Vec<Value> {
     events
 }
 
+/// When the tests' dead letters begin: 09:00 UTC two days before the real clock's date
+/// (so a storm of a few hours stays within one day), read once. The CloudWatch stand-in
+/// keeps CloudWatch's retention by the real clock, as CloudWatch does: a fixed date would
+/// put the health a storm's resolution carries out of reach once older than the retention.
 fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 12, 5, 9, 0, 0).unwrap()
+    static START: std::sync::LazyLock<DateTime<Utc>> = std::sync::LazyLock::new(|| {
+        let day = (Utc::now() - Duration::days(2)).date_naive();
+        day.and_hms_opt(9, 0, 0).unwrap().and_utc()
+    });
+    *START
+}
+
+/// `start_time()` as the events and commands write it.
+fn start_text() -> String {
+    start_time().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// `n` dead letters against `target`, dead-lettered at `at`, with ids `<tag>-<i>`.
@@ -275,7 +288,7 @@ async fn the_opened_event_carries_what_a_pager_needs() {
     assert_eq!(d["category"], "ENDPOINT_UNREACHABLE");
     assert_eq!(d["count"], 4);
     assert_eq!(d["countSinceLastEvent"], 4);
-    assert_eq!(d["firstSeen"], "2026-12-05T09:00:00Z");
+    assert_eq!(d["firstSeen"], start_text());
     assert_eq!(d["rules"].as_array().unwrap().len(), 1);
     assert_eq!(d["errorCodes"], json!(["UNKNOWN"]));
     assert!(d["sampleErrors"][0].as_str().unwrap().contains("Timeout"));
@@ -298,7 +311,10 @@ async fn the_opened_event_carries_what_a_pager_needs() {
     let replay = d["commands"]["replay"].as_str().unwrap();
     assert!(replay.starts_with(&format!("dlq-triage replay s3://{BUCKET}/genesys-dlq/")));
     assert!(replay.contains("--category ENDPOINT_UNREACHABLE"));
-    assert!(replay.contains("--since 2026-12-05T09:00:00Z"));
+    assert!(
+        replay.contains(&format!("--since {}", start_text())),
+        "{replay}"
+    );
     let summary = d["summary"].as_str().unwrap();
     assert!(
         summary.starts_with("Opened: ENDPOINT_UNREACHABLE against"),

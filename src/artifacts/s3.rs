@@ -84,7 +84,7 @@ impl ArtifactStore for S3Store {
                 let reason = match (e.code(), e.message()) {
                     (Some(code), Some(message)) => format!("{code}: {message}"),
                     (Some(code), None) => code.to_owned(),
-                    _ => DisplayErrorContext(&e).to_string(),
+                    _ => crate::aws_error::one_line(&DisplayErrorContext(&e).to_string()),
                 };
                 StoreError {
                     key: format!("s3://{}/{}", self.bucket, artifact.key),

@@ -626,6 +626,11 @@ mod tests {
             strings(&["Unable to invoke ApiDestination endpoint: The endpoint responded with a 429 Too Many Requests.".to_owned(), "waited 4290 ms".to_owned()]),
         );
         assert_eq!(parse(&older).unwrap().http_statuses, BTreeSet::from([429]));
+        older.insert(
+            "sampleErrors".into(),
+            strings(&["connection reset".to_owned()]),
+        );
+        assert_eq!(parse(&older).unwrap().http_statuses, BTreeSet::new());
         // A number that is not a status is passed over, not the item.
         let mut odd = to_item(&opened);
         odd.insert(
@@ -640,6 +645,18 @@ mod tests {
         assert_eq!(to_item(&resolved)["openState"], s("unannounced"));
         let done = table::mark_announced(&resolved, &[1, 2]);
         assert!(!to_item(&done).contains_key("openState"));
+    }
+
+    /// The statuses are bounded, but a 429 is kept past the bound: it tells the endpoint's
+    /// own rate limit.
+    #[test]
+    fn a_429_is_kept_past_the_bound_of_statuses() {
+        let mut seen = observation();
+        seen.http_statuses = (400..424).chain([429]).collect();
+        let (item, _) = table::count_in(None, &seen, 5, &IncidentSettings::default());
+        assert_eq!(item.http_statuses.len(), 21, "{:?}", item.http_statuses);
+        assert!(item.http_statuses.contains(&429));
+        assert!(!item.http_statuses.contains(&423));
     }
 
     #[test]

@@ -368,7 +368,7 @@ impl std::fmt::Display for AttrType {
 
 /// A call to the table that failed, was refused or did not answer: the call's line (its
 /// service's code kept, [`TableCall::code`]) and the table's name. Its line says the
-/// call's, so its cause is the call's own (the SDK's error), as a transparent error's is.
+/// call's, so its cause is the call's own `source()`, as a transparent error's is.
 #[derive(Debug)]
 pub struct TableCall {
     table: String,

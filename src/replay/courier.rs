@@ -128,25 +128,18 @@ pub(crate) fn scrub(text: &str, url: &str, headers: &[(String, String)]) -> Stri
         .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "***"))
 }
 
-/// What an AWS SDK error means for a replay attempt: throttling, 5xx, timeouts and
-/// connection failures are worth another attempt; the rest is refused.
+/// What an AWS SDK error means for a replay attempt: throttling, a 429, a 500/502/503/504,
+/// timeouts and failed connections are worth another attempt; the rest (credentials that
+/// cannot be loaded among them) is refused.
 pub(super) fn sdk_attempt<E: ProvideErrorMetadata + std::error::Error + 'static>(
     action: &str,
     e: &SdkError<E>,
 ) -> Attempt {
     let status = e.raw_response().map(|r| r.status().as_u16());
-    let code = e.code().unwrap_or_default();
     let error = aws_error::describe(action, e);
-    let throttled = code.contains("Throttl")
-        || code.contains("TooManyRequests")
-        || code.contains("RequestLimitExceeded")
-        || code == "ServiceUnavailable"
-        || code.contains("ServiceException")
-        || code.contains("InternalFailure")
-        || code.contains("InternalError")
-        || code.contains("ResourceNotReady");
-    let transport = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_));
-    if throttled || transport || status.is_some_and(|s| s == 429 || s >= 500) {
+    // The SDK's own rules (its throttling codes, a failed connection, a 500/502/503/504),
+    // and a 429 whatever its code says.
+    if aws_error::transient(e) || status == Some(429) {
         let after = e
             .raw_response()
             .and_then(|r| r.headers().get("retry-after"))
