@@ -338,40 +338,7 @@ mod tests {
     /// An EventBridge client whose every call gets `status` with `body` (JSON 1.1) from a
     /// local server, with retries off.
     async fn answering(status: u16, body: &'static str) -> aws_sdk_eventbridge::Client {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                // The request: its head, then as many bytes as its Content-Length says.
-                let mut read = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    read.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&read).to_ascii_lowercase();
-                    let Some(end) = text.find("\r\n\r\n") else {
-                        if n == 0 {
-                            break;
-                        }
-                        continue;
-                    };
-                    let length: usize = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if n == 0 || read.len() >= end + 4 + length {
-                        break;
-                    }
-                }
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(answer.as_bytes()).await;
-            }
-        });
+        let endpoint = crate::http::answering(status, "application/x-amz-json-1.1", body).await;
         let hole = crate::aws_error::shapes::hole_sdk().await;
         let sdk = hole.into_builder().endpoint_url(endpoint).build();
         aws_sdk_eventbridge::Client::new(&sdk)

@@ -94,9 +94,9 @@ impl AwsTargets {
                 .send();
             let page = aws_error::within("ListTargetsByRule", after, call)
                 .await
-                .map_err(|source| TargetsError::Listing {
+                .map_err(|error| TargetsError::Listing {
                     rule: rule_arn.to_owned(),
-                    error: source,
+                    error,
                 })?;
             if let Some(t) = page.targets().iter().find(|t| t.arn() == target_arn) {
                 return Ok(Some(t.clone()));

@@ -67,19 +67,17 @@ async fn main() -> ExitCode {
     let result: Result<(), CommandFailure> = match cli.command {
         // Replay and summarize need no Genesys configuration; a bad GENESYS_* variable
         // must not stop them.
-        Command::Replay(args) => cli::replay_reports(*args)
-            .await
-            .map_err(CommandFailure::from),
-        Command::Summarize(args) => cli::summarize(args).await.map_err(CommandFailure::from),
+        Command::Replay(args) => cli::replay_reports(*args).await.map_err(CommandFailure::of),
+        Command::Summarize(args) => cli::summarize(args).await.map_err(CommandFailure::of),
         Command::Recover(args) => cli::recover(args).await,
         command => match CliConfig::from_env() {
-            Err(e) => Err(CommandFailure::from(e.to_string())),
+            Err(e) => Err(CommandFailure::of(e)),
             Ok(config) => match command {
                 Command::Analyze(args) => cli::analyze(args, config).await,
-                Command::Poll(args) => cli::poll(args, config).await.map_err(CommandFailure::from),
+                Command::Poll(args) => cli::poll(args, config).await.map_err(CommandFailure::of),
                 Command::Incidents(args) => cli::incidents(args, config)
                     .await
-                    .map_err(CommandFailure::from),
+                    .map_err(CommandFailure::of),
                 Command::Redrive(args) => cli::redrive(args, config).await,
                 Command::Doctor(args) => match cli::doctor(args, config).await {
                     Ok(0) => Ok(()),

@@ -172,12 +172,6 @@ pub struct BadWhen {
     error: WhenError,
 }
 
-impl From<IncidentsError> for super::CommandFailure {
-    fn from(e: IncidentsError) -> super::CommandFailure {
-        super::CommandFailure::from(e.to_string())
-    }
-}
-
 /// What the command says once on standard error when its events can name no reports
 /// bucket.
 const NO_BUCKET: &str = "no bucket is known (--bucket, REPORT_BUCKET): the events carry no report link beyond the report each incident names";
@@ -698,7 +692,7 @@ mod tests {
             not_open("K").to_string(),
             "incident K is not open (or not in the table)"
         );
-        let failure = super::super::CommandFailure::from(IncidentsError::NotPut { count: 2 });
+        let failure = super::super::CommandFailure::of(IncidentsError::NotPut { count: 2 });
         assert_eq!(failure.message, "2 event(s) not put on NOTIFY_EVENT_BUS");
         assert_eq!(failure.status, 1);
         let table = IncidentsError::Table {

@@ -48,6 +48,13 @@ impl From<String> for CommandFailure {
     }
 }
 
+impl CommandFailure {
+    /// A command's error as its one line, exit status 1.
+    pub fn of(error: impl std::fmt::Display) -> CommandFailure {
+        CommandFailure::from(error.to_string())
+    }
+}
+
 /// How many conversations a CLI run remembers.
 const CACHE_CAPACITY: usize = 100_000;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-use super::{CliConfig, CommandFailure, Stdout, correlation};
+use super::{CliConfig, Stdout, correlation};
 use crate::artifacts::{Layout, path_style_from_env};
 use crate::queue::{
     DeadLetterQueue, DrainOptions, DrainStopped, DrainSummary, PageProgress, QueueError, QueueInfo,
@@ -80,12 +80,6 @@ pub enum PollError {
     /// Not every received message was written.
     #[error("not every message was written ({counts}); see the reports")]
     NotWritten { counts: Counts },
-}
-
-impl From<PollError> for CommandFailure {
-    fn from(e: PollError) -> CommandFailure {
-        CommandFailure::from(e.to_string())
-    }
 }
 
 /// Messages received, written and deleted by a run.
@@ -470,7 +464,7 @@ mod tests {
             stopped.to_string(),
             "queue https://q does not exist (check --queue-url and AWS_REGION) (received 30, written 30, deleted 0); the rest is back in the queue"
         );
-        let failure = CommandFailure::from(stopped);
+        let failure = crate::cli::CommandFailure::of(stopped);
         assert_eq!(failure.status, 1);
     }
 }

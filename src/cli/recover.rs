@@ -93,7 +93,7 @@ pub async fn recover(args: RecoverArgs) -> Result<(), CommandFailure> {
     let (started, failed) = recover::start(&clients.events, &plan, &rule.name, deadline).await;
     print_started(&started, &plan.region, &mut out);
     match failed {
-        Some(e) => Err(CommandFailure::from(e.to_string())),
+        Some(e) => Err(CommandFailure::of(e)),
         None => Ok(()),
     }
 }

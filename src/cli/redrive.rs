@@ -118,18 +118,12 @@ pub(crate) enum RedriveCommandError {
     Errors(usize),
 }
 
-impl From<RedriveCommandError> for CommandFailure {
-    fn from(e: RedriveCommandError) -> CommandFailure {
-        CommandFailure::from(e.to_string())
-    }
-}
-
 /// Each call is bounded.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs the action; `Err` with one line when it cannot be done.
 pub async fn redrive(args: RedriveArgs, config: CliConfig) -> Result<(), CommandFailure> {
-    act(args, config).await.map_err(CommandFailure::from)
+    act(args, config).await.map_err(CommandFailure::of)
 }
 
 /// [`redrive`], its failures typed.
@@ -344,7 +338,7 @@ mod tests {
         ];
         for (error, line) in lines {
             assert_eq!(
-                CommandFailure::from(error),
+                CommandFailure::of(error),
                 CommandFailure {
                     message: line.to_owned(),
                     status: 1

@@ -109,12 +109,6 @@ pub enum HeaderError {
     IdNotHttp,
 }
 
-impl From<ReplayError> for super::CommandFailure {
-    fn from(e: ReplayError) -> super::CommandFailure {
-        super::CommandFailure::from(e.to_string())
-    }
-}
-
 /// `dlq-triage replay REPORT… [filters] <destination> [--rate N] [--concurrency N]
 /// [--journal FILE] [--force] [--execute]`.
 #[derive(Debug, Clone, clap::Args)]
@@ -493,9 +487,9 @@ fn edit_program(args: &ReplayArgs) -> Result<Option<Arc<Edit>>, ReplayError> {
     let code = match (&args.edit, &args.edit_file) {
         (Some(code), _) => code.clone(),
         (None, Some(file)) => {
-            std::fs::read_to_string(file).map_err(|source| ReplayError::EditFile {
+            std::fs::read_to_string(file).map_err(|error| ReplayError::EditFile {
                 path: file.display().to_string(),
-                error: source,
+                error,
             })?
         }
         (None, None) => return Ok(None),
@@ -564,9 +558,9 @@ async fn read_reports(
     for location in &locations {
         let bytes = reader.read(location).await?;
         let report: Report =
-            serde_json::from_slice(&bytes).map_err(|source| ReplayError::NotAReport {
+            serde_json::from_slice(&bytes).map_err(|error| ReplayError::NotAReport {
                 location: location.clone(),
-                error: source,
+                error,
             })?;
         drop(bytes);
         selector.add(location, &report);

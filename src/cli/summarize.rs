@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::{CommandFailure, Stdout, categories, window};
+use super::{Stdout, categories, window};
 use crate::artifacts::{path_style_from_env, s3_client};
 use crate::health::TargetHealth;
 use crate::page::{Kind, Page};
@@ -97,12 +97,6 @@ pub enum SummarizeError {
         path: PathBuf,
         error: std::io::Error,
     },
-}
-
-impl From<SummarizeError> for CommandFailure {
-    fn from(e: SummarizeError) -> CommandFailure {
-        CommandFailure::from(e.to_string())
-    }
 }
 
 /// Summarizes every report below the sources; `Err` with one line when nothing could be
@@ -608,7 +602,7 @@ mod tests {
         for (error, line) in lines {
             // Printed with its causes, each thing is said once.
             assert_eq!(crate::aws_error::said_twice(&error), Vec::<String>::new());
-            assert_eq!(CommandFailure::from(error).message, line);
+            assert_eq!(crate::cli::CommandFailure::of(error).message, line);
         }
     }
 

@@ -219,24 +219,13 @@ fn state_of(entity: &serde_json::Value) -> Option<IntegrationState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A page that is not JSON says the decoder's reason once, printed with its causes
     /// or not.
     #[tokio::test]
     async fn a_page_that_is_not_json_says_why_once() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/api/v2/integrations",
-            listener.local_addr().unwrap()
-        );
-        tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = [0; 1024];
-            let _ = socket.read(&mut request).await.unwrap();
-            let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc";
-            socket.write_all(answer).await.unwrap();
-        });
+        let endpoint = crate::http::answering(200, "application/json", "abc").await;
+        let url = format!("{endpoint}/api/v2/integrations");
         let answer = reqwest::get(&url).await.unwrap();
         let Err(error) = answer.json::<Page>().await else {
             panic!("a page of abc")

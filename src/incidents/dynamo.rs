@@ -59,8 +59,11 @@ impl DynamoTable {
             + Sync
             + 'static,
     {
-        let source = AwsError::from_sdk(&format!("dynamodb:{action}"), e);
-        TableCall::new(&self.table, source).into()
+        TableCall::new(
+            &self.table,
+            AwsError::from_sdk(&format!("dynamodb:{action}"), e),
+        )
+        .into()
     }
 }
 
@@ -148,12 +151,7 @@ impl IncidentTable for DynamoTable {
                 // Never a reason to rewrite anything: the request is wrong, and is named.
                 Some("ValidationException") => Err(TableError::Invalid {
                     key: item.key.clone(),
-                    why: match &e {
-                        AwsError::Failed {
-                            message: Some(m), ..
-                        } => m.clone(),
-                        _ => "ValidationException".to_owned(),
-                    },
+                    why: e.message().unwrap_or("ValidationException").to_owned(),
                 }),
                 _ => Err(TableCall::new(&self.table, e).into()),
             }

@@ -114,9 +114,9 @@ impl Payloads for StoredPayloads {
             for location in &locations {
                 let bytes = self.reader.read(location).await?;
                 let report: crate::report::Report =
-                    serde_json::from_slice(&bytes).map_err(|source| PayloadsError::NotAReport {
+                    serde_json::from_slice(&bytes).map_err(|error| PayloadsError::NotAReport {
                         location: location.clone(),
-                        error: source,
+                        error,
                     })?;
                 selector.add(location, &report);
             }

@@ -147,32 +147,32 @@ impl Journal {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
+            Err(error) => {
                 return Err(JournalError::Read {
                     path: path.to_owned(),
-                    error: source,
+                    error,
                 });
             }
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| JournalError::CreateDir {
+            std::fs::create_dir_all(dir).map_err(|error| JournalError::CreateDir {
                 dir: dir.to_owned(),
-                error: source,
+                error,
             })?;
         }
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|source| JournalError::Open {
+            .map_err(|error| JournalError::Open {
                 path: path.to_owned(),
-                error: source,
+                error,
             })?;
         // A line cut short by a crash must not glue itself to the next entry.
         if unreadable_lines > 0 {
-            file.write_all(b"\n").map_err(|source| JournalError::Io {
+            file.write_all(b"\n").map_err(|error| JournalError::Io {
                 path: path.to_owned(),
-                error: source,
+                error,
             })?;
         }
         Ok(Journal {
@@ -215,9 +215,9 @@ impl Journal {
         self.file
             .write_all(&line)
             .and_then(|()| self.file.flush())
-            .map_err(|source| JournalError::Write {
+            .map_err(|error| JournalError::Write {
                 path: self.path.clone(),
-                error: source,
+                error,
             })?;
         if entry.status == Status::Sent {
             if let Some(event) = &entry.event_id {
@@ -232,9 +232,9 @@ impl Journal {
 
     /// Makes every line durable (once, at the end of a run).
     pub(crate) fn sync(&self) -> Result<(), JournalError> {
-        self.file.sync_data().map_err(|source| JournalError::Sync {
+        self.file.sync_data().map_err(|error| JournalError::Sync {
             path: self.path.clone(),
-            error: source,
+            error,
         })
     }
 }
@@ -316,7 +316,7 @@ mod tests {
         // A folder where the journal should be: it opens, but its lines cannot be read.
         let e = Journal::open(dir.path()).unwrap_err();
         assert!(
-            matches!(&e, JournalError::Io { path, error: source } if path == dir.path() && source.kind() == std::io::ErrorKind::IsADirectory),
+            matches!(&e, JournalError::Io { path, error } if path == dir.path() && error.kind() == std::io::ErrorKind::IsADirectory),
             "{e:?}"
         );
         assert!(

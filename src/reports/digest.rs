@@ -107,7 +107,7 @@ impl ReportDigest {
             Ok(view) => Err(wrong_version(view.schema_version)),
             // A report of another version may not even have this one's shape: say so.
             Err(e) => Err(match serde_json::from_slice::<Version>(bytes) {
-                Err(source) => DigestError::NotJson { error: source },
+                Err(error) => DigestError::NotJson { error },
                 Ok(v) if v.schema_version != Some(SCHEMA_VERSION) => {
                     wrong_version(v.schema_version)
                 }
