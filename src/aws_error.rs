@@ -100,7 +100,10 @@ pub(crate) fn transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) 
         SdkError::DispatchFailure(d) => d.is_io() || d.is_timeout() || d.as_other().is_some(),
         _ => false,
     };
+    // A throttling code by any name too (SQS's `KmsThrottled`, KMS's throttling seen
+    // through another service): not all of them are in the SDK's list.
     failed_connection
+        || code.contains("Throttl")
         || THROTTLING_ERRORS.contains(&code)
         || TRANSIENT_ERRORS.contains(&code)
         || e.raw_response()
@@ -262,6 +265,7 @@ mod tests {
             ))
         };
         assert!(said("ThrottlingException", "Rate exceeded", 400));
+        assert!(said("KmsThrottled", "KMS throttled the request", 400));
         assert!(said("InternalServerError", "try again", 500));
         assert!(!said("NotImplemented", "no such operation", 501));
         assert!(!said("AccessDeniedException", "no", 400));
